@@ -1,0 +1,259 @@
+"""The label matrix: one row per data point, one column per labeling function, -1 = abstain."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from gristmill.exceptions import DataError, LFError
+from gristmill.io import atomic_path
+
+ABSTAIN = -1
+"""The vote of a labeling function that does not label a row."""
+
+_META_KEY = b"gristmill.label_matrix"
+
+
+def compact_label_dtype(max_label: int) -> np.dtype[Any]:
+    """Smallest signed integer dtype that holds labels ``-1 .. max_label``.
+
+    Examples
+    --------
+    >>> compact_label_dtype(5)
+    dtype('int8')
+    >>> compact_label_dtype(300)
+    dtype('int16')
+    """
+    for dtype in (np.int8, np.int16, np.int32):
+        if max_label <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+class LabelMatrix:
+    """Votes of m labeling functions on n rows: an (n, m) integer matrix, ``-1`` = abstain.
+
+    Stored in the smallest integer dtype that holds the classes (``int8`` up to 127 classes), so
+    10 million rows by 20 functions take 200 MB.
+
+    Parameters
+    ----------
+    values : array-like of shape (n, m)
+        Integer votes; ``-1`` (:data:`ABSTAIN`) where a function abstains.
+    lf_names : sequence of str
+        One unique name per column.
+    index : pandas.Index, optional
+        Labels of the rows (defaults to ``RangeIndex(n)``).
+
+    Raises
+    ------
+    LFError
+        When names are not unique or do not match the number of columns.
+    DataError
+        When values are not integers >= -1.
+
+    Examples
+    --------
+    >>> L = LabelMatrix([[0, -1], [1, 1]], ["a", "b"])
+    >>> L.shape, L.values.dtype
+    ((2, 2), dtype('int8'))
+    >>> L.to_sparse().toarray()
+    array([[1, 0],
+           [2, 2]], dtype=int8)
+    """
+
+    __slots__ = ("_values", "_lf_names", "_index")
+
+    def __init__(
+        self,
+        values: Any,
+        lf_names: Sequence[str],
+        *,
+        index: pd.Index | None = None,
+    ) -> None:
+        array = np.asarray(values)
+        if array.ndim != 2:
+            raise DataError(f"A label matrix must be 2-D; got shape {array.shape}")
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            if not np.all(np.equal(np.mod(array, 1), 0)):
+                raise DataError("Label matrix values must be integers (class index or -1)")
+        names = tuple(str(name) for name in lf_names)
+        if len(names) != array.shape[1]:
+            raise LFError(f"Got {len(names)} LF names for a matrix with {array.shape[1]} columns")
+        _check_unique_names(names)
+        max_label = int(array.max()) if array.size else 0
+        if array.size and int(array.min()) < ABSTAIN:
+            raise DataError(f"Label matrix values must be >= -1; found {int(array.min())}")
+        self._values = np.ascontiguousarray(array, dtype=compact_label_dtype(max_label))
+        self._lf_names = names
+        if index is not None and len(index) != array.shape[0]:
+            raise DataError(f"Index of length {len(index)} for a matrix with {array.shape[0]} rows")
+        self._index = index
+
+    @property
+    def values(self) -> np.ndarray:
+        """The (n, m) compact integer array (read it, do not modify it in place)."""
+        return self._values
+
+    @property
+    def lf_names(self) -> tuple[str, ...]:
+        """Names of the labeling functions, one per column."""
+        return self._lf_names
+
+    @property
+    def index(self) -> pd.Index:
+        """Row labels."""
+        return self._index if self._index is not None else pd.RangeIndex(self._values.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_rows, n_lfs)``."""
+        return (int(self._values.shape[0]), int(self._values.shape[1]))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the vote array."""
+        return int(self._values.nbytes)
+
+    def __len__(self) -> int:
+        return int(self._values.shape[0])
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self._values if dtype is None else self._values.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"LabelMatrix(shape={self.shape}, dtype={self._values.dtype}, lfs={list(self._lf_names)})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LabelMatrix):
+            return NotImplemented
+        return self._lf_names == other._lf_names and np.array_equal(self._values, other._values)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_numpy(self, dtype: Any = None) -> np.ndarray:
+        """Return the votes as a numpy array (a copy when ``dtype`` differs)."""
+        return self._values if dtype is None else self._values.astype(dtype)
+
+    def to_sparse(self) -> sp.csr_matrix:
+        """Return a CSR matrix holding ``class + 1``; abstains are the implicit zeros.
+
+        This is the sparse convention every gristmill label model accepts.
+        """
+        return _shift_to_sparse(self._values)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return a DataFrame with one column per labeling function."""
+        return pd.DataFrame(self._values, columns=list(self._lf_names), index=self.index)
+
+    def column(self, lf_name: str) -> np.ndarray:
+        """Votes of one labeling function."""
+        try:
+            return self._values[:, self._lf_names.index(lf_name)]
+        except ValueError:
+            raise LFError(f"No labeling function named {lf_name!r}", lf_name=lf_name) from None
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> LabelMatrix:
+        """Build from a DataFrame of votes, one column per labeling function."""
+        return cls(frame.to_numpy(), [str(c) for c in frame.columns], index=frame.index)
+
+    @classmethod
+    def from_sparse(cls, matrix: sp.spmatrix, lf_names: Sequence[str]) -> LabelMatrix:
+        """Build from a sparse matrix holding ``class + 1`` (implicit zero = abstain)."""
+        dense = np.asarray(sp.csr_matrix(matrix).toarray())
+        return cls(dense.astype(np.int64) - 1, lf_names)
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Save atomically as Parquet: one int column per LF, the row index as ``__row__``."""
+        columns = {name: pa.array(self._values[:, j]) for j, name in enumerate(self._lf_names)}
+        index = self.index
+        if not isinstance(index, pd.RangeIndex):
+            columns = {"__row__": pa.array(index.to_numpy()), **columns}
+        table = pa.table(columns)
+        meta = {"lf_names": list(self._lf_names), "has_index": "__row__" in columns}
+        table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+        return Path(path)
+
+    @classmethod
+    def from_parquet(cls, path: str | os.PathLike[str]) -> LabelMatrix:
+        """Load a matrix saved by :meth:`to_parquet`.
+
+        Raises
+        ------
+        DataError
+            When the file is missing or is not a saved label matrix.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise DataError(f"{path}: not a Parquet file: {exc}") from exc
+        raw = (table.schema.metadata or {}).get(_META_KEY)
+        if raw is None:
+            raise DataError(f"{path}: not a gristmill label matrix (no {_META_KEY.decode()} metadata)")
+        meta = json.loads(raw)
+        names = meta["lf_names"]
+        if not names:
+            values = np.empty((table.num_rows, 0), dtype=np.int8)
+        else:
+            values = np.column_stack([table.column(n).to_numpy() for n in names])
+        index = pd.Index(table.column("__row__").to_numpy()) if meta.get("has_index") else None
+        return cls(values, names, index=index)
+
+
+def _check_unique_names(names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise LFError(f"LF names must be unique; {name!r} appears twice", lf_name=name)
+        seen.add(name)
+
+
+def as_label_array(L: Any) -> np.ndarray:
+    """Return the votes of any accepted label-matrix form as a dense integer array.
+
+    Accepts a :class:`LabelMatrix`, a numpy array (``-1`` = abstain), or a scipy sparse matrix in
+    the ``class + 1`` convention of :meth:`LabelMatrix.to_sparse`.
+
+    Raises
+    ------
+    DataError
+        When the input is not 2-D or holds values below -1.
+    """
+    if isinstance(L, LabelMatrix):
+        return L.values
+    if sp.issparse(L):
+        return LabelMatrix.from_sparse(L, [str(j) for j in range(L.shape[1])]).values
+    array = np.asarray(L)
+    if array.ndim != 2:
+        raise DataError(f"A label matrix must be 2-D; got shape {array.shape}")
+    return LabelMatrix(array, [f"lf_{j}" for j in range(array.shape[1])]).values
+
+
+def as_sparse_labels(L: Any) -> sp.csr_matrix:
+    """Return any accepted label-matrix form as CSR holding ``class + 1`` (zero = abstain)."""
+    if sp.issparse(L):
+        matrix = sp.csr_matrix(L)
+        if matrix.nnz and matrix.data.min() < 0:
+            raise DataError("A sparse label matrix holds class + 1 with abstains as implicit zeros; found negative values")
+        return matrix
+    return _shift_to_sparse(as_label_array(L))
+
+
+def _shift_to_sparse(values: np.ndarray) -> sp.csr_matrix:
+    top = int(values.max()) + 1 if values.size else 1
+    return sp.csr_matrix(values.astype(compact_label_dtype(top)) + 1)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gristmill import DataError
+from gristmill.io import atomic_path, read_table, write_table
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".jsonl"])
+def test_round_trip(tmp_path: Path, suffix: str) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    path = write_table(frame, tmp_path / f"t{suffix}")
+    back = read_table(path)
+    assert back["a"].tolist() == [1, 2, 3]
+    assert back["b"].tolist() == ["x", "y", "z"]
+
+
+def test_as_strings_keeps_values(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("zip,n\n007,1.50\n,2\n")
+    frame = read_table(path, as_strings=True)
+    assert frame["zip"].iloc[0] == "007"
+    assert frame["n"].iloc[0] == "1.50"
+    assert pd.isna(frame["zip"].iloc[1])
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        read_table(path)
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="unknown table format"):
+        read_table(tmp_path / "t.xlsx")
+
+
+@pytest.mark.parametrize("body", ["a,b\n1,2\n3,4,5\n", "a,b\n1,2\n3\n"])
+def test_ragged_rows_name_the_line(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(body)
+    with pytest.raises(DataError, match="line 3"):
+        read_table(path)
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    path = write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    with pytest.raises(DataError, match=r"missing column\(s\) \['text'\]"):
+        read_table(path, columns=["text"])
+
+
+def test_atomic_path_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from gristmill import DataError, LabelMatrix, LFError
+from gristmill.labeling import as_label_array, as_sparse_labels
+
+
+def test_compact_dtype_and_shape() -> None:
+    L = LabelMatrix(np.array([[0, -1], [1, 1]], dtype=np.int64), ["a", "b"])
+    assert L.values.dtype == np.int8
+    assert L.shape == (2, 2)
+    assert LabelMatrix([[300, -1]], ["a", "b"]).values.dtype == np.int16
+
+
+def test_names_checked() -> None:
+    with pytest.raises(LFError, match="'a' appears twice"):
+        LabelMatrix([[0, 1]], ["a", "a"])
+    with pytest.raises(LFError, match="2 columns"):
+        LabelMatrix([[0, 1]], ["a"])
+
+
+def test_values_checked() -> None:
+    with pytest.raises(DataError, match=">= -1"):
+        LabelMatrix([[-2, 1]], ["a", "b"])
+    with pytest.raises(DataError, match="2-D"):
+        LabelMatrix([0, 1], ["a", "b"])
+
+
+def test_sparse_round_trip() -> None:
+    L = LabelMatrix([[0, -1, 2], [-1, -1, 1]], ["a", "b", "c"])
+    S = L.to_sparse()
+    assert S.nnz == 3
+    assert LabelMatrix.from_sparse(S, L.lf_names) == L
+    assert np.array_equal(as_label_array(S), L.values)
+    assert np.array_equal(as_sparse_labels(L.values).toarray(), S.toarray())
+
+
+def test_sparse_at_dtype_boundary() -> None:
+    L = LabelMatrix([[127, -1]], ["a", "b"])
+    assert L.to_sparse().toarray().tolist() == [[128, 0]]
+
+
+def test_parquet_round_trip_with_index(tmp_path: Path) -> None:
+    L = LabelMatrix([[0, -1], [1, 1]], ["a", "b"], index=pd.Index([10, 20]))
+    path = L.to_parquet(tmp_path / "L.parquet")
+    back = LabelMatrix.from_parquet(path)
+    assert back == L
+    assert back.index.tolist() == [10, 20]
+
+
+def test_parquet_rejects_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "x.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(path)
+    with pytest.raises(DataError, match="not a gristmill label matrix"):
+        LabelMatrix.from_parquet(path)
+
+
+def test_as_sparse_rejects_negative() -> None:
+    with pytest.raises(DataError, match="class \\+ 1"):
+        as_sparse_labels(sp.csr_matrix(np.array([[-1, 0]])))
