@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m gristmill.demo
+	rm -rf build/demo && $(BIN)/gristmill init build/demo --example spam && cd build/demo && ../../$(BIN)/gristmill run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Command-group modules; each defines ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("clean", "label", "lfs", "models", "run")
 
 
 def _version_callback(value: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -27,4 +28,4 @@ class GristmillGroup(TyperGroup):
             return super().invoke(ctx)
         except GristmillError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise click.exceptions.Exit(1) from exc
+            raise typer.Exit(1) from exc

@@ -71,7 +71,7 @@ class LabelMatrix:
            [2, 2]], dtype=int8)
     """
 
-    __slots__ = ("_values", "_lf_names", "_index")
+    __slots__ = ("_values", "_lf_names", "_index", "_failures")
 
     def __init__(
         self,
@@ -98,6 +98,7 @@ class LabelMatrix:
         if index is not None and len(index) != array.shape[0]:
             raise DataError(f"Index of length {len(index)} for a matrix with {array.shape[0]} rows")
         self._index = index
+        self._failures: dict[str, int] = {}
 
     @property
     def values(self) -> np.ndarray:
@@ -113,6 +114,14 @@ class LabelMatrix:
     def index(self) -> pd.Index:
         """Row labels."""
         return self._index if self._index is not None else pd.RangeIndex(self._values.shape[0])
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Rows on which each LF raised and abstained (``apply_lfs(on_error="abstain")``).
+
+        Empty when no LF failed; not saved by :meth:`to_parquet`.
+        """
+        return dict(self._failures)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -1,0 +1,391 @@
+"""Error detection: which cells look wrong, and which detectors say so.
+
+Every detector works with group-bys and joins on equality keys (never all pairs of rows), so it
+scales linearly with the table. Cells are addressed by position: ``row`` is the 0-based row
+number and ``column`` the column name.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.cleaning._constraints import (
+    Constraints,
+    DenialConstraint,
+    FunctionalDependency,
+    as_constraints,
+)
+from gristmill.exceptions import ConstraintError, DataError
+
+__all__ = ["DEFAULT_PLACEHOLDERS", "DETECTORS", "detect_errors", "infer_source_column"]
+
+#: Values read as "missing" besides empty cells (compared lower-cased and stripped).
+DEFAULT_PLACEHOLDERS: frozenset[str] = frozenset(
+    {"", "nan", "null", "none", "n/a", "na", "-", "--", "?", "#n/a"}
+)
+
+#: Detector names as they appear in the ``detectors`` column.
+DETECTORS = ("missing", "fd", "dc", "domain", "dictionary", "outlier", "source")
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "EQ": operator.eq,
+    "IQ": operator.ne,
+    "LT": operator.lt,
+    "GT": operator.gt,
+    "LTE": operator.le,
+    "GTE": operator.ge,
+}
+
+
+def _as_positional_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame; got {type(frame).__name__}")
+    if frame.empty:
+        raise DataError("the table is empty: nothing to clean")
+    if frame.columns.has_duplicates:
+        dup = sorted(frame.columns[frame.columns.duplicated()].astype(str))
+        raise DataError(f"the table has duplicate column name(s) {dup}")
+    out = frame.reset_index(drop=True)
+    out.columns = [str(c) for c in out.columns]
+    return out.astype("string")
+
+
+def missing_mask(values: pd.Series, placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS) -> np.ndarray:
+    """Boolean mask of missing or placeholder values."""
+    lowered = values.str.strip().str.lower()
+    return (values.isna() | lowered.isin(list(placeholders))).to_numpy(dtype=bool)
+
+
+def _fd_violations(frame: pd.DataFrame, fd: FunctionalDependency) -> np.ndarray:
+    """Rows of groups (equal LHS) holding more than one RHS value."""
+    keyed = frame[[*fd.lhs, fd.rhs]].dropna(subset=list(fd.lhs))
+    if keyed.empty:
+        return np.zeros(0, dtype=np.int64)
+    distinct = keyed.groupby(list(fd.lhs), sort=False)[fd.rhs].transform("nunique")
+    return keyed.index[(distinct > 1).to_numpy()].to_numpy()
+
+
+def _compare(op: str, left: pd.Series, right: Any) -> np.ndarray:
+    result = _COMPARE[op](left, right)
+    return np.asarray(result.fillna(False) if hasattr(result, "fillna") else result, dtype=bool)
+
+
+def _single_tuple_violations(frame: pd.DataFrame, dc: DenialConstraint) -> np.ndarray:
+    mask = np.ones(len(frame), dtype=bool)
+    for p in dc.predicates:
+        left = _orderable(frame[p.left[1]], p.op)
+        right = p.right if isinstance(p.right, str) else frame[p.right[1]]
+        if isinstance(right, str) and p.op not in ("EQ", "IQ"):
+            number = pd.to_numeric(pd.Series([right]), errors="coerce").iloc[0]
+            right = right if pd.isna(number) else float(number)
+        elif not isinstance(right, str):
+            right = _orderable(right, p.op)
+        mask &= _compare(p.op, left, right)
+    return np.flatnonzero(mask)
+
+
+def _orderable(values: pd.Series, op: str) -> pd.Series:
+    """Numbers compare as numbers for order operators when the column is numeric."""
+    if op in ("EQ", "IQ"):
+        return values
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers if numbers.notna().sum() >= values.notna().sum() else values
+
+
+def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (as t1 and as t2) of pairs that satisfy every predicate, joined on the EQ ones."""
+    cross_eq = [
+        p for p in dc.predicates
+        if p.op == "EQ" and not isinstance(p.right, str) and p.left[0] != p.right[0]
+    ]
+    if not cross_eq:
+        raise ConstraintError(
+            f"constraint {dc.text!r} has no EQ predicate between t1 and t2; gristmill joins on "
+            "equality predicates and never compares all pairs of rows"
+        )
+    left_keys, right_keys = [], []
+    for p in cross_eq:
+        (ta, ca), (_, cb) = p.left, p.right  # type: ignore[misc]
+        left_keys.append(ca if ta == 1 else cb)
+        right_keys.append(cb if ta == 1 else ca)
+    needed = sorted(dc.columns())
+    t1 = frame[needed].add_suffix("__1")
+    t1["__row1"] = np.arange(len(frame))
+    t2 = frame[needed].add_suffix("__2")
+    t2["__row2"] = np.arange(len(frame))
+    t1 = t1.dropna(subset=[f"{c}__1" for c in left_keys])
+    pairs = t1.merge(
+        t2, left_on=[f"{c}__1" for c in left_keys], right_on=[f"{c}__2" for c in right_keys]
+    )
+    pairs = pairs[pairs["__row1"].to_numpy() != pairs["__row2"].to_numpy()]
+    mask = np.ones(len(pairs), dtype=bool)
+    for p in dc.predicates:
+        if p in cross_eq:
+            continue
+        left = _orderable(pairs[f"{p.left[1]}__{p.left[0]}"], p.op)
+        if isinstance(p.right, str):
+            right: Any = p.right
+        else:
+            right = _orderable(pairs[f"{p.right[1]}__{p.right[0]}"], p.op)
+        mask &= _compare(p.op, left.reset_index(drop=True), right if isinstance(right, str) else right.reset_index(drop=True))
+    hit = pairs[mask]
+    return hit["__row1"].to_numpy(), hit["__row2"].to_numpy()
+
+
+def _domain_violations(values: pd.Series, rule: Any) -> np.ndarray:
+    present = values.notna().to_numpy()
+    bad = np.zeros(len(values), dtype=bool)
+    text = values.fillna("")
+    if rule.regex is not None:
+        bad |= ~text.str.fullmatch(rule.regex).fillna(False).to_numpy(dtype=bool)
+    if rule.allowed is not None:
+        bad |= ~values.isin(list(rule.allowed)).to_numpy(dtype=bool)
+    if rule.type in ("int", "float") or rule.min is not None or rule.max is not None:
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad |= numbers.isna().to_numpy()
+        if rule.type == "int":
+            bad |= ~(numbers.fillna(0.5) % 1 == 0).to_numpy(dtype=bool)
+        if rule.min is not None:
+            bad |= (numbers < rule.min).fillna(False).to_numpy(dtype=bool)
+        if rule.max is not None:
+            bad |= (numbers > rule.max).fillna(False).to_numpy(dtype=bool)
+    if rule.type == "date":
+        bad |= pd.to_datetime(values, errors="coerce", format="mixed").isna().to_numpy()
+    return np.flatnonzero(bad & present)
+
+
+def _dictionary_violations(frame: pd.DataFrame, dictionary: Any) -> dict[str, np.ndarray]:
+    keys = list(dictionary.keys)
+    shared = [c for c in dictionary.value_columns() if c in frame.columns]
+    if not shared:
+        return {}
+    reference = dictionary.lookup()[keys + shared].add_suffix("__ref")
+    left = frame[keys + shared].copy()
+    left["__row"] = np.arange(len(frame))
+    joined = left.merge(
+        reference, left_on=keys, right_on=[f"{k}__ref" for k in keys], how="inner"
+    )
+    out = {}
+    for col in shared:
+        differs = (joined[col] != joined[f"{col}__ref"]).fillna(True).to_numpy(dtype=bool)
+        differs &= joined[f"{col}__ref"].notna().to_numpy()
+        out[col] = joined["__row"].to_numpy()[differs]
+    return out
+
+
+def _outliers(values: pd.Series) -> np.ndarray:
+    """Rare values in a column whose values mostly repeat, and extreme numbers.
+
+    A value seen once where nearly every row shares its value with many others (the median row's
+    value occurs at least 5 times) stands out as a likely typo. Numbers further than 6 scaled
+    median absolute deviations from the median are flagged too.
+    """
+    present = values.dropna()
+    if present.empty:
+        return np.zeros(0, dtype=np.int64)
+    counts = present.map(present.value_counts())
+    flagged = np.zeros(len(values), dtype=bool)
+    if float(counts.median()) >= 5:
+        flagged[present.index[(counts == 1).to_numpy()]] = True
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().mean() > 0.95 and numbers.nunique() > 10:
+        median = numbers.median()
+        mad = (numbers - median).abs().median() * 1.4826
+        if mad > 0:
+            far = ((numbers - median).abs() / mad > 6).fillna(False).to_numpy(dtype=bool)
+            flagged[present.index[far]] = True
+    return np.flatnonzero(flagged)
+
+
+def _shape(values: pd.Series) -> pd.Series:
+    """Character-class shape of each value: digits become 9, letters a."""
+    return values.str.replace(r"\d", "9", regex=True).str.replace(r"[^\W\d_]", "a", regex=True)
+
+
+def _rare_shapes(values: pd.Series) -> np.ndarray:
+    """Values whose shape (``9:99 a.a.``) is rare in a column dominated by a few shapes."""
+    present = values.dropna()
+    if len(present) < 20:
+        return np.zeros(0, dtype=np.int64)
+    shapes = _shape(present)
+    counts = shapes.value_counts()
+    if counts.iloc[:5].sum() < 0.9 * len(present):
+        return np.zeros(0, dtype=np.int64)
+    rare = shapes.map(counts).to_numpy() < max(2.0, 0.005 * len(present))
+    return present.index.to_numpy()[rare]
+
+
+def _weak_cooccurrence(frame: pd.DataFrame, col: str, contexts: list[str]) -> np.ndarray:
+    """Cells whose value (almost) never co-occurs with the row's other values.
+
+    For each context column B the leave-one-out share of rows with the same B value that also
+    hold this cell's value is averaged; a cell is flagged when that support is below 0.02 in a
+    column where the typical (median) cell has support of at least 0.3.
+    """
+    value = frame[col]
+    present = value.notna().to_numpy()
+    support = np.zeros(len(frame))
+    used = 0
+    for other in contexts:
+        pair = frame[[col, other]]
+        ok = present & pair[other].notna().to_numpy()
+        if not ok.any():
+            continue
+        sub = pair[ok]
+        both = sub.groupby([col, other], sort=False)[col].transform("size").to_numpy()
+        ctx = sub.groupby(other, sort=False)[other].transform("size").to_numpy()
+        share = np.zeros(len(frame))
+        share[ok] = (both - 1) / np.maximum(ctx - 1, 1)
+        support += share
+        used += 1
+    if not used or not present.any():
+        return np.zeros(0, dtype=np.int64)
+    support /= used
+    if np.median(support[present]) < 0.3:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(present & (support < 0.02))
+
+
+def infer_source_column(frame: pd.DataFrame, constraints: Constraints) -> str | None:
+    """Guess which column names the data source, for tables merging several sources.
+
+    A source column is one no rule mentions, with few distinct values (at most √n), several of
+    which describe the same entity (the rows sharing an FD's left-hand side) with at most one
+    row per source per entity.
+    """
+    frame = _as_positional_strings(frame)
+    fds = constraints.all_fds()
+    if not fds:
+        return None
+    used = constraints.columns()
+    limit = max(2.0, np.sqrt(len(frame)))
+    best: tuple[float, str] | None = None
+    for col in frame.columns:
+        if col in used:
+            continue
+        n_distinct = frame[col].nunique()
+        if not 2 <= n_distinct <= limit:
+            continue
+        for fd in fds:
+            grouped = frame.groupby(list(fd.lhs), sort=False)[col]
+            sizes = grouped.size()
+            multi = sizes[sizes > 1]
+            if multi.empty or len(multi) < 0.1 * len(sizes):
+                continue
+            distinct = grouped.nunique()[multi.index]
+            share = float((distinct / multi).mean())
+            if share >= 0.99 and (best is None or share > best[0]):
+                best = (share, col)
+    return None if best is None else best[1]
+
+
+def detect_errors(
+    frame: pd.DataFrame,
+    constraints: Any = None,
+    *,
+    placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS,
+    outliers: bool = True,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Flag suspicious cells.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data; values are compared as strings.
+    constraints : Constraints, path, dict, list of str or None
+        Rules to check (see :class:`Constraints`). None checks statistics only.
+    placeholders : iterable of str
+        Values that mean "missing" (compared lower-cased and stripped).
+    outliers : bool, default True
+        Whether to flag statistical outliers.
+    source : str, optional
+        Column naming each row's source; cells disagreeing across sources about the same
+        entity get the ``source`` detector. Default: ``constraints.source``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per flagged cell: ``row`` (0-based position), ``column``, ``detectors``
+        (sorted detector names joined by ``,``), sorted by row then column order.
+
+    Raises
+    ------
+    ConstraintError
+        When a rule names a column the table lacks.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"zip": ["1", "1", "1"], "city": ["a", "a", "b"]})
+    >>> detect_errors(t, ["zip -> city"])[["row", "column"]].values.tolist()
+    [[0, 'city'], [1, 'city'], [2, 'city']]
+    """
+    frame = _as_positional_strings(frame)
+    constraints = as_constraints(constraints)
+    constraints.check_columns(frame.columns)
+    source = source or constraints.source
+    if source is not None and source not in frame.columns:
+        raise ConstraintError(f"source column {source!r} is not in the table")
+    found: list[pd.DataFrame] = []
+
+    def flag(rows: np.ndarray, column: str, detector: str) -> None:
+        if len(rows):
+            found.append(pd.DataFrame({"row": rows, "column": column, "detector": detector}))
+
+    placeholders = list(placeholders)
+    for col in frame.columns:
+        flag(np.flatnonzero(missing_mask(frame[col], placeholders)), col, "missing")
+    for fd in constraints.all_fds():
+        rows = _fd_violations(frame, fd)
+        flag(rows, fd.rhs, "fd")
+        if source is not None and source not in fd.lhs:
+            flag(rows, fd.rhs, "source")
+    for dc in constraints.other_dcs():
+        if dc.n_tuples == 1:
+            rows = _single_tuple_violations(frame, dc)
+            for col in dc.columns():
+                flag(rows, col, "dc")
+        else:
+            rows1, rows2 = _pair_violations(frame, dc)
+            for p in dc.predicates:
+                for t, col in (p.left, p.right if not isinstance(p.right, str) else p.left):
+                    flag(np.unique(rows1 if t == 1 else rows2), col, "dc")
+    for rule in constraints.domains:
+        flag(_domain_violations(frame[rule.column], rule), rule.column, "domain")
+    for dictionary in constraints.dictionaries:
+        for col, rows in _dictionary_violations(frame, dictionary).items():
+            flag(rows, col, "dictionary")
+    if outliers:
+        n = len(frame)
+        contexts = [c for c in frame.columns if 2 <= frame[c].nunique() <= 0.5 * n and c != source]
+        for col in frame.columns:
+            flag(_outliers(frame[col]), col, "outlier")
+            flag(_rare_shapes(frame[col]), col, "outlier")
+            if col in contexts:
+                flag(_weak_cooccurrence(frame, col, [c for c in contexts if c != col]), col, "outlier")
+    return _combine(found, list(frame.columns))
+
+
+def _combine(found: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    if not found:
+        return pd.DataFrame(
+            {"row": pd.Series(dtype=np.int64), "column": pd.Series(dtype=object),
+             "detectors": pd.Series(dtype=object)}
+        )
+    cells = pd.concat(found, ignore_index=True).drop_duplicates()
+    order = {c: i for i, c in enumerate(columns)}
+    cells = cells.sort_values("detector")
+    out = cells.groupby(["row", "column"], sort=False)["detector"].agg(",".join).reset_index()
+    out = out.rename(columns={"detector": "detectors"})
+    out["row"] = out["row"].astype(np.int64)
+    out["column"] = out["column"].astype(object)
+    out["detectors"] = out["detectors"].astype(object)
+    out["_order"] = out["column"].map(order)
+    out = out.sort_values(["row", "_order"], kind="stable").drop(columns="_order")
+    return out.reset_index(drop=True)

@@ -1,0 +1,435 @@
+"""Baseline imputers: mean/mode, k nearest neighbours, chained regressions, and boosted trees.
+
+They are cheap defaults and the yardsticks the attention imputer is measured against. All share
+:class:`~gristmill.cleaning._columns.TableImputer`: sklearn-style ``fit`` / ``transform`` on a
+DataFrame, column types inferred (overridable), dtypes preserved.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.cleaning._columns import TableImputer, to_python
+from gristmill.exceptions import DataError
+
+
+def _check_positive_int(owner: str, name: str, value: object, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"The {name!r} parameter of {owner} must be an int >= {minimum}. Got {value!r} instead."
+        )
+
+
+def _top_values(column: pd.Series, limit: int | None) -> list[Any]:
+    """The most frequent observed values of ``column`` (ties broken by first appearance)."""
+    counts = column.dropna().value_counts(sort=True)
+    values = [to_python(value) for value in counts.index]
+    return values if limit is None else values[:limit]
+
+
+class MeanModeImputer(TableImputer):
+    """Fill numeric cells with the column mean and categorical cells with the most frequent value.
+
+    Parameters
+    ----------
+    columns : sequence of str, optional
+        Columns to fill; all by default.
+    column_types : mapping of str to {"categorical", "numeric"}, optional
+        Overrides of the inferred column types.
+
+    Attributes
+    ----------
+    fill_values_ : dict
+        Column name to the value written into its missing cells.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"city": ["a", "a", None], "price": [1.0, 3.0, None]})
+    >>> MeanModeImputer().fit_transform(frame).iloc[2].tolist()
+    ['a', 2.0]
+    """
+
+    _who = "MeanModeImputer"
+
+    def __init__(
+        self, *, columns: Sequence[str] | None = None, column_types: Mapping[str, str] | None = None
+    ) -> None:
+        self.columns = columns
+        self.column_types = column_types
+
+    def _fit(self, data: pd.DataFrame) -> None:
+        self.fill_values_: dict[str, Any] = {}
+        for name in self.columns_:
+            if self.column_types_[name] == "numeric":
+                self.fill_values_[name] = float(data[name].astype(float).mean())
+            else:
+                self.fill_values_[name] = _top_values(data[name], 1)[0]
+
+    def _impute(self, data: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
+        return [self.fill_values_[column]] * len(rows)
+
+
+class _OneHotEncoding:
+    """A table as floats: standardised numerics, one-hot categoricals (missing cell -> NaN block)."""
+
+    def __init__(self, column_types: Mapping[str, str], max_categories: int) -> None:
+        self.column_types = dict(column_types)
+        self.max_categories = max_categories
+
+    def fit(self, data: pd.DataFrame) -> _OneHotEncoding:
+        self.categories: dict[str, list[Any]] = {}
+        self.scale: dict[str, tuple[float, float]] = {}
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for name, kind in self.column_types.items():
+            if kind == "numeric":
+                values = data[name].astype(float)
+                std = float(values.std(ddof=0))
+                self.scale[name] = (float(values.mean()), std if std > 0 else 1.0)
+                width = 1
+            else:
+                self.categories[name] = _top_values(data[name], self.max_categories)
+                width = len(self.categories[name])
+            self.slices[name] = slice(start, start + width)
+            start += width
+        self.width = start
+        return self
+
+    def encode(self, data: pd.DataFrame) -> np.ndarray:
+        out = np.zeros((len(data), self.width))
+        for name, kind in self.column_types.items():
+            block = self.slices[name]
+            column = data[name]
+            missing = column.isna().to_numpy()
+            if kind == "numeric":
+                mean, std = self.scale[name]
+                out[:, block.start] = (column.astype(float).to_numpy() - mean) / std
+            else:
+                codes = pd.Index(self.categories[name]).get_indexer(column.astype(object))
+                known = codes >= 0
+                out[np.flatnonzero(known), block.start + codes[known]] = 1.0
+            out[missing, block] = np.nan
+        return out
+
+    def decode(self, name: str, matrix: np.ndarray) -> list[Any] | np.ndarray:
+        block = matrix[:, self.slices[name]]
+        if self.column_types[name] == "numeric":
+            mean, std = self.scale[name]
+            return block[:, 0] * std + mean
+        return [self.categories[name][index] for index in np.argmax(block, axis=1)]
+
+
+class _EncodedImputer(TableImputer):
+    """Shared machinery of the imputers that work on the one-hot encoding of the table."""
+
+    max_categories: int
+    max_rows: int | None
+    seed: int
+
+    def _sample(self, data: pd.DataFrame) -> pd.DataFrame:
+        if self.max_rows is None or len(data) <= self.max_rows:
+            return data
+        rng = np.random.default_rng(self.seed)
+        return data.iloc[np.sort(rng.choice(len(data), self.max_rows, replace=False))]
+
+    def _fit(self, data: pd.DataFrame) -> None:
+        self.encoding_ = _OneHotEncoding(self.column_types_, self.max_categories).fit(data)
+        self.model_ = self._make_model()
+        self.model_.fit(self.encoding_.encode(self._sample(data)))
+
+    def _impute_all(
+        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
+    ) -> dict[str, Sequence[Any] | np.ndarray]:
+        rows = np.unique(np.concatenate(list(missing.values())))
+        completed = np.empty((len(data), self.encoding_.width))
+        completed[rows] = self.model_.transform(self.encoding_.encode(data.iloc[rows]))
+        return {name: self.encoding_.decode(name, completed[at]) for name, at in missing.items()}
+
+    def _make_model(self) -> Any:
+        raise NotImplementedError
+
+
+class NeighborsImputer(_EncodedImputer):
+    """Fill a cell from the ``n_neighbors`` most similar rows (sklearn ``KNNImputer``).
+
+    Numeric columns are standardised and categoricals one-hot encoded (their ``max_categories``
+    most frequent values); distances ignore the cells missing in either row. A categorical cell
+    gets the value most common among the neighbours, a numeric one their (distance-weighted) mean.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 5
+    max_categories : int, default 50
+        One-hot width per categorical column; rarer values cannot be predicted.
+    max_rows : int or None, default 20000
+        Neighbours are searched among at most this many rows (a seeded sample) to bound time.
+    seed : int, default 0
+    columns, column_types
+        As in :class:`MeanModeImputer`.
+    """
+
+    _who = "NeighborsImputer"
+
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 5,
+        max_categories: int = 50,
+        max_rows: int | None = 20000,
+        seed: int = 0,
+        columns: Sequence[str] | None = None,
+        column_types: Mapping[str, str] | None = None,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.max_categories = max_categories
+        self.max_rows = max_rows
+        self.seed = seed
+        self.columns = columns
+        self.column_types = column_types
+
+    def _make_model(self) -> Any:
+        from sklearn.impute import KNNImputer
+
+        _check_positive_int(self._who, "n_neighbors", self.n_neighbors)
+        return KNNImputer(n_neighbors=self.n_neighbors, weights="distance", keep_empty_features=True)
+
+
+class IterativeRegressionImputer(_EncodedImputer):
+    """Chained regressions (sklearn ``IterativeImputer`` with Bayesian ridge) on the encoded table.
+
+    Each encoded column is regressed on the others in turn for ``max_iter`` rounds; a categorical
+    cell gets the value whose one-hot column was predicted highest.
+
+    Parameters
+    ----------
+    max_iter : int, default 10
+    max_categories : int, default 20
+        One-hot width per categorical column (cost grows with the square of the total width).
+    n_nearest_features : int or None, default 50
+        Each regression uses this many of the most correlated encoded columns.
+    max_rows : int or None, default 20000
+        Rows used to fit the regressions (a seeded sample).
+    seed : int, default 0
+    columns, column_types
+        As in :class:`MeanModeImputer`.
+    """
+
+    _who = "IterativeRegressionImputer"
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 10,
+        max_categories: int = 20,
+        n_nearest_features: int | None = 50,
+        max_rows: int | None = 20000,
+        seed: int = 0,
+        columns: Sequence[str] | None = None,
+        column_types: Mapping[str, str] | None = None,
+    ) -> None:
+        self.max_iter = max_iter
+        self.max_categories = max_categories
+        self.n_nearest_features = n_nearest_features
+        self.max_rows = max_rows
+        self.seed = seed
+        self.columns = columns
+        self.column_types = column_types
+
+    def _make_model(self) -> Any:
+        from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+        from sklearn.impute import IterativeImputer
+
+        _check_positive_int(self._who, "max_iter", self.max_iter)
+        nearest = self.n_nearest_features
+        if nearest is not None and nearest >= self.encoding_.width:
+            nearest = None
+        return IterativeImputer(
+            max_iter=self.max_iter,
+            n_nearest_features=nearest,
+            random_state=self.seed,
+            keep_empty_features=True,
+        )
+
+    def _fit(self, data: pd.DataFrame) -> None:
+        from sklearn.exceptions import ConvergenceWarning
+
+        # Not converging within max_iter rounds is normal for chained equations; the last round
+        # is used either way.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            super()._fit(data)
+
+
+class TreesImputer(TableImputer):
+    """One gradient-boosted-trees model per column (LightGBM; needs the ``search`` extra).
+
+    For each imputed column a classifier (categorical) or regressor (numeric) is trained on the
+    rows where it is observed, with every other column as a feature: numerics as they are,
+    categoricals as native categorical features (rarer values beyond the 1,000 most frequent share
+    one code). Missing feature cells are handled natively by the trees.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Boosting rounds per model.
+    learning_rate : float, default 0.1
+    max_classes : int, default 100
+        A categorical target is predicted among its ``max_classes`` most frequent values; rows
+        with rarer values are left out of its training set (multi-class boosting grows one tree
+        per class per round, so this bounds the cost).
+    max_rows : int or None, default 50000
+        Training rows per model (a seeded sample).
+    seed : int, default 0
+    columns, column_types
+        As in :class:`MeanModeImputer`.
+
+    Attributes
+    ----------
+    models_ : dict
+        Column name to its fitted ``lightgbm`` estimator, or to the single value of a column
+        that is constant where observed.
+    classes_ : dict
+        Categorical column name to the values its classifier predicts among.
+    """
+
+    _who = "TreesImputer"
+    _MAX_FEATURE_CODES = 1000
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 100,
+        learning_rate: float = 0.1,
+        max_classes: int = 100,
+        max_rows: int | None = 50000,
+        seed: int = 0,
+        columns: Sequence[str] | None = None,
+        column_types: Mapping[str, str] | None = None,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_classes = max_classes
+        self.max_rows = max_rows
+        self.seed = seed
+        self.columns = columns
+        self.column_types = column_types
+
+    def _features(self, data: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(data), len(self.columns_)))
+        for position, name in enumerate(self.columns_):
+            if self.column_types_[name] == "numeric":
+                out[:, position] = data[name].astype(float).to_numpy()
+            else:
+                codes = pd.Index(self.feature_codes_[name]).get_indexer(data[name].astype(object))
+                column = np.where(codes >= 0, codes, len(self.feature_codes_[name])).astype(float)
+                column[data[name].isna().to_numpy()] = np.nan
+                out[:, position] = column
+        return out
+
+    def _fit(self, data: pd.DataFrame) -> None:
+        from gristmill._extras import require
+
+        lightgbm = require("lightgbm", extra="search", feature="TreesImputer")
+        _check_positive_int(self._who, "n_estimators", self.n_estimators)
+        _check_positive_int(self._who, "max_classes", self.max_classes, minimum=2)
+        self.feature_codes_ = {
+            name: _top_values(data[name], self._MAX_FEATURE_CODES)
+            for name in self.columns_
+            if self.column_types_[name] == "categorical"
+        }
+        features = self._features(data)
+        rng = np.random.default_rng(self.seed)
+        params = {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "min_child_samples": 5,
+            "random_state": self.seed,
+            "deterministic": True,
+            "n_jobs": 1,
+            "verbose": -1,
+        }
+        self.models_: dict[str, Any] = {}
+        self.classes_: dict[str, list[Any]] = {}
+        for position, name in enumerate(self.columns_):
+            if name not in self.impute_columns_:
+                continue
+            rows = np.flatnonzero(data[name].notna().to_numpy())
+            if self.column_types_[name] == "numeric":
+                target = data[name].astype(float).to_numpy()
+                model: Any = lightgbm.LGBMRegressor(**params)
+            else:
+                self.classes_[name] = _top_values(data[name], self.max_classes)
+                target = pd.Index(self.classes_[name]).get_indexer(data[name].astype(object))
+                rows = rows[target[rows] >= 0]
+                model = lightgbm.LGBMClassifier(**params)
+            if self.max_rows is not None and len(rows) > self.max_rows:
+                rows = np.sort(rng.choice(rows, self.max_rows, replace=False))
+            if len(np.unique(target[rows])) < 2:
+                self.models_[name] = to_python(target[rows][0])
+                continue
+            inputs = np.delete(features[rows], position, axis=1)
+            model.fit(inputs, target[rows], categorical_feature=self._categorical_positions(name))
+            self.models_[name] = model
+
+    def _categorical_positions(self, target: str) -> list[int]:
+        others = [name for name in self.columns_ if name != target]
+        return [i for i, name in enumerate(others) if self.column_types_[name] == "categorical"]
+
+    def _impute(self, data: pd.DataFrame, column: str, rows: np.ndarray) -> Any:
+        model = self.models_[column]
+        if isinstance(model, (int, float)):
+            predicted = np.full(len(rows), model)
+        else:
+            position = self.columns_.index(column)
+            inputs = np.delete(self._features(data.iloc[rows]), position, axis=1)
+            predicted = model.predict(inputs)
+        if self.column_types_[column] == "numeric":
+            return predicted
+        return [self.classes_[column][int(code)] for code in predicted]
+
+
+IMPUTER_NAMES: tuple[str, ...] = ("attention", "iterative", "knn", "mean", "trees")
+
+
+def get_imputer(name: str, **params: Any) -> TableImputer:
+    """Build an imputer by name.
+
+    Parameters
+    ----------
+    name : {"attention", "trees", "knn", "iterative", "mean"}
+    **params
+        Keyword arguments of the imputer's constructor.
+
+    Returns
+    -------
+    TableImputer
+        An unfitted imputer.
+
+    Raises
+    ------
+    DataError
+        When the name is unknown.
+
+    Examples
+    --------
+    >>> type(get_imputer("mean")).__name__
+    'MeanModeImputer'
+    """
+    if name == "attention":
+        from gristmill.cleaning._attention import AttentionImputer
+
+        return AttentionImputer(**params)
+    builders: dict[str, type[TableImputer]] = {
+        "iterative": IterativeRegressionImputer,
+        "knn": NeighborsImputer,
+        "mean": MeanModeImputer,
+        "trees": TreesImputer,
+    }
+    if name not in builders:
+        raise DataError(f"unknown imputation method {name!r}; expected one of {list(IMPUTER_NAMES)}")
+    return builders[name](**params)

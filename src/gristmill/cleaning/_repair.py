@@ -1,0 +1,850 @@
+"""Holistic repair: candidates, features and a self-supervised probabilistic model.
+
+For each suspicious cell the candidates are the values that co-occur with the row's other
+attributes (inside FD groups and pairwise), dictionary values, values proposed by transformations
+learned from corrected examples, and the current value. Each candidate gets features (FD group
+support, pairwise co-occurrence, frequency, similarity to the current value, source-reliability
+weighted vote, dictionary and example agreement). A softmax over each cell's candidates with
+linear scores is trained the HoloClean way, on cells taken as clean: some of them get a
+simulated error (a typo, another value of the column, or a blank) and the model learns to
+recover the original. Every statistic leaves the cell itself out, so a value never supports
+itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.cleaning._constraints import Constraints, as_constraints
+from gristmill.cleaning._detect import (
+    DEFAULT_PLACEHOLDERS,
+    _as_positional_strings,
+    detect_errors,
+    infer_source_column,
+)
+from gristmill.cleaning._examples import ExampleTransforms, check_examples
+from gristmill.cleaning._model import candidate_probabilities, fit_candidate_weights
+from gristmill.cleaning._stats import CodedTable, ContextCounts, expand_candidates
+from gristmill.exceptions import ConstraintError, DataError, NotFittedError
+
+__all__ = ["FEATURE_NAMES", "Cleaner", "clean"]
+
+#: Features of a (cell, candidate) pair, in the order of ``Cleaner.weights_``.
+FEATURE_NAMES: tuple[str, ...] = (
+    "fd_max",
+    "fd_mean",
+    "cooc_mean",
+    "cooc_max",
+    "frequency",
+    "is_current",
+    "is_missing",
+    "similarity",
+    "source_vote",
+    "current_reliability",
+    "dictionary",
+    "example",
+    "token_repair",
+    "cooc_unseen",
+    "current_rare_token",
+    "current_rare_shape",
+)
+_F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+_BATCH = 200_000
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+
+
+def _similarity(a: str, b: str) -> float:
+    """Cheap string similarity: matching positions for equal lengths, else shared affixes."""
+    if not a or not b:
+        return 0.0
+    if len(a) == len(b):
+        return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+    prefix = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        prefix += 1
+    suffix = 0
+    for x, y in zip(reversed(a[prefix:]), reversed(b[prefix:]), strict=False):
+        if x != y:
+            break
+        suffix += 1
+    return (prefix + suffix) / max(len(a), len(b))
+
+
+class _ColumnStats:
+    """Contexts and proposals for one target column."""
+
+    def __init__(self, table: CodedTable, j: int, fds: list[list[int]], pairs: list[int],
+                 reliability: np.ndarray | None) -> None:
+        self.j = j
+        self.fd = [ContextCounts(table, lhs, j) for lhs in fds]
+        self.pair = [ContextCounts(table, [b], j) for b in pairs]
+        self.source = (
+            [] if reliability is None else [ContextCounts(table, lhs, j, reliability) for lhs in fds]
+        )
+        self.dictionary = np.full(table.n_rows, -3, dtype=np.int64)
+        self.example = np.full(table.n_rows, -3, dtype=np.int64)
+        self.example_confidence = np.zeros(table.n_rows)
+        self.vocabulary, self.token_counts = _token_vocabulary(table, j)
+        self.shape_counts, self.rare_shape_below = _shape_counts(table, j)
+        self._token_fixes: dict[int, int] = {}
+        self._rarity: dict[int, tuple[bool, bool]] = {}
+
+    def rarity(self, table: CodedTable, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per current code: has a word no other value uses; has a rare character shape."""
+        for code in np.unique(current[current >= 0]):
+            if int(code) not in self._rarity:
+                text = str(table.uniques[self.j][code])
+                words = [t for t in _TOKEN.findall(text) if not t.isdigit()]
+                rare_word = any(
+                    self.token_counts.get(w, 0) < 3
+                    or _near_word(w, self.vocabulary, self.token_counts.get(w, 0)) is not None
+                    for w in words
+                )
+                rare_shape = self.shape_counts.get(_shape(text), 0) < self.rare_shape_below
+                self._rarity[int(code)] = (rare_word, rare_shape)
+        word = np.zeros(len(current), dtype=bool)
+        shape = np.zeros(len(current), dtype=bool)
+        for i, code in enumerate(current):
+            if code >= 0:
+                word[i], shape[i] = self._rarity[int(code)]
+        return word, shape
+
+    def token_repairs(self, table: CodedTable, current: np.ndarray) -> np.ndarray:
+        """Per current code, the value with its rare words replaced by near frequent ones (-3 if none)."""
+        out = np.full(len(current), -3, dtype=np.int64)
+        if not self.vocabulary:
+            return out
+        distinct = np.unique(current[current >= 0])
+        todo = [c for c in distinct if c not in self._token_fixes]
+        fixed = [_fix_tokens(str(table.uniques[self.j][c]), self.vocabulary, self.token_counts)
+                 for c in todo]
+        have = [i for i, f in enumerate(fixed) if f is not None]
+        if have:
+            codes = table.intern(self.j, np.asarray([fixed[i] for i in have], dtype=object))
+            for i, code in zip(have, codes, strict=True):
+                self._token_fixes[int(todo[i])] = int(code)
+        for i in (set(range(len(todo))) - set(have)):
+            self._token_fixes[int(todo[i])] = -3
+        lookup = pd.Series(self._token_fixes, dtype=np.int64)
+        ok = current >= 0
+        out[ok] = lookup.reindex(current[ok]).fillna(-3).to_numpy(dtype=np.int64)
+        return out
+
+    @property
+    def repairable(self) -> bool:
+        return bool(self.fd or self.pair)
+
+
+class Cleaner:
+    """Detect and repair erroneous cells of a table.
+
+    Parameters
+    ----------
+    constraints : Constraints, path, dict, list of str or None
+        Denial constraints, FDs, domain rules, dictionaries (see :class:`Constraints`).
+    min_confidence : float, default 0.5
+        A cell is changed only when its best candidate has at least this probability.
+    max_candidates : int, default 10
+        Candidates taken from each FD group (3 from each pairwise context).
+    noise_rate : float, default 0.3
+        Share of training cells given a simulated error.
+    n_training_cells : int, default 20000
+        Clean cells sampled to learn the feature weights.
+    source : str, "auto" or None, default "auto"
+        Column naming each row's data source; "auto" looks for one
+        (:func:`infer_source_column`), None uses none.
+    outliers : bool, default True
+        Whether statistical outliers are suspicious.
+    placeholders : iterable of str
+        Values meaning "missing".
+    column_prior : float, default 0.01
+        How strongly each column's weights are pulled towards the global ones (ridge strength).
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    weights_ : pandas.Series
+        Learned weight per feature (:data:`FEATURE_NAMES`), shared by all columns.
+    column_weights_ : pandas.DataFrame
+        One row of weights per repairable column (the global ones adapted to the column).
+    detections_ : pandas.DataFrame
+        Flagged cells of the fitted table (``row``, ``column``, ``detectors``).
+    repairs_ : pandas.DataFrame
+        ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors``.
+    repaired_ : pandas.DataFrame
+        The fitted table with the repairs applied (values as strings).
+    source_ : str or None
+        The source column used.
+    transforms_ : ExampleTransforms or None
+        Transformations learned from the examples.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"zip": ["1"] * 4 + ["2"] * 4,
+    ...                   "city": ["a", "a", "a", "x", "b", "b", "b", "b"]})
+    >>> Cleaner(constraints=["zip -> city"]).fit(t).repaired_["city"].tolist()
+    ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b']
+    """
+
+    def __init__(
+        self,
+        *,
+        constraints: Any = None,
+        min_confidence: float = 0.5,
+        max_candidates: int = 10,
+        noise_rate: float = 0.3,
+        n_training_cells: int = 20_000,
+        source: str | None = "auto",
+        outliers: bool = True,
+        placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS,
+        column_prior: float = 0.01,
+        random_state: int = 0,
+    ) -> None:
+        self.constraints = constraints
+        self.min_confidence = min_confidence
+        self.max_candidates = max_candidates
+        self.noise_rate = noise_rate
+        self.n_training_cells = n_training_cells
+        self.source = source
+        self.outliers = outliers
+        self.placeholders = placeholders
+        self.column_prior = column_prior
+        self.random_state = random_state
+
+    # -- public API -----------------------------------------------------------------------
+
+    def fit(self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None) -> Cleaner:
+        """Learn feature weights from ``frame`` and repair it (see ``repaired_``).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The dirty table; values are handled as strings.
+        examples : pandas.DataFrame, optional
+            Corrected rows: the data's columns (all or some) plus ``_row`` (0-based row number),
+            or indexed by row number. Learned from, and applied to those rows.
+
+        Returns
+        -------
+        Cleaner
+        """
+        self._check_params()
+        frame = _as_positional_strings(frame)
+        examples = self._check_examples(examples, frame)
+        state = self._prepare(frame, examples)
+        learned = self._learn(state, examples)
+        self.weights_ = pd.Series(learned[-1], index=list(FEATURE_NAMES))
+        table: CodedTable = state["table"]
+        self.column_weights_ = pd.DataFrame(
+            {table.columns[j]: w for j, w in learned.items() if j >= 0}, index=list(FEATURE_NAMES)
+        ).T
+        self.detections_ = state["detections"]
+        self.repairs_ = self._infer(state, learned)
+        if examples is not None:
+            self.repairs_ = _with_examples(self.repairs_, frame, examples)
+        self.repaired_ = apply_repairs(frame, self.repairs_)
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Repair another table with the learned weights (statistics come from ``frame``)."""
+        if not hasattr(self, "weights_"):
+            raise NotFittedError("This Cleaner is not fitted yet; call fit(frame) first.")
+        frame = _as_positional_strings(frame)
+        state = self._prepare(frame, None)
+        table: CodedTable = state["table"]
+        learned = {-1: self.weights_.to_numpy()}
+        for column, row in self.column_weights_.iterrows():
+            if column in table.columns:
+                learned[table.index(str(column))] = row.to_numpy()
+        return apply_repairs(frame, self._infer(state, learned))
+
+    def fit_transform(self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Fit on ``frame`` and return it repaired."""
+        return self.fit(frame, examples=examples).repaired_
+
+    # -- preparation ----------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(
+                f"The 'min_confidence' parameter of Cleaner must be in [0, 1]. Got {self.min_confidence!r} instead."
+            )
+        if not isinstance(self.max_candidates, int) or self.max_candidates < 1:
+            raise ValueError(
+                f"The 'max_candidates' parameter of Cleaner must be an int >= 1. Got {self.max_candidates!r} instead."
+            )
+        if not 0.0 < self.noise_rate < 1.0:
+            raise ValueError(
+                f"The 'noise_rate' parameter of Cleaner must be in (0, 1). Got {self.noise_rate!r} instead."
+            )
+        if not isinstance(self.n_training_cells, int) or self.n_training_cells < 10:
+            raise ValueError(
+                "The 'n_training_cells' parameter of Cleaner must be an int >= 10. "
+                f"Got {self.n_training_cells!r} instead."
+            )
+
+    @staticmethod
+    def _check_examples(examples: pd.DataFrame | None, frame: pd.DataFrame) -> pd.DataFrame | None:
+        if examples is None:
+            return None
+        if "_row" not in examples.columns:
+            examples = examples.assign(_row=examples.index)
+        return check_examples(examples, list(frame.columns), len(frame))
+
+    def _resolve_source(self, frame: pd.DataFrame, constraints: Constraints) -> str | None:
+        if self.source == "auto":
+            return constraints.source or infer_source_column(frame, constraints)
+        if self.source is not None and self.source not in frame.columns:
+            raise ConstraintError(f"source column {self.source!r} is not in the table")
+        return self.source
+
+    def _prepare(self, frame: pd.DataFrame, examples: pd.DataFrame | None) -> dict[str, Any]:
+        constraints = as_constraints(self.constraints)
+        constraints.check_columns(frame.columns)
+        source = self._resolve_source(frame, constraints)
+        self.source_ = source
+        detections = detect_errors(
+            frame, constraints, placeholders=self.placeholders, outliers=self.outliers, source=source
+        )
+        table = CodedTable.from_frame(frame)
+        n = table.n_rows
+        fds: dict[int, list[list[int]]] = {}
+        for fd in constraints.all_fds():
+            fds.setdefault(table.index(fd.rhs), []).append([table.index(c) for c in fd.lhs])
+        informative = [
+            b for b in range(len(table.columns))
+            if 2 <= table.cardinality(b) <= 0.5 * n and table.columns[b] != source
+        ]
+        reliability = None
+        if source is not None:
+            reliability = _source_reliability(table, table.index(source), fds, frame, examples)
+        stats = {}
+        for j in range(len(table.columns)):
+            if table.columns[j] == source:
+                continue
+            col_stats = _ColumnStats(
+                table, j, fds.get(j, []), [b for b in informative if b != j], reliability
+            )
+            if col_stats.repairable:
+                stats[j] = col_stats
+        self._add_dictionaries(table, constraints, frame, stats)
+        self.transforms_ = None
+        if examples is not None:
+            self.transforms_ = ExampleTransforms().fit(frame.loc[examples.index, examples.columns], examples)
+            for j, col_stats in stats.items():
+                proposal, confidence = self.transforms_.propose(frame[table.columns[j]], table.columns[j])
+                has = proposal.notna().to_numpy()
+                if has.any():
+                    col_stats.example[has] = table.intern(j, proposal[has].to_numpy(dtype=object))
+                    col_stats.example_confidence = confidence
+                    detections = _add_detector(detections, np.flatnonzero(has), table.columns[j], "example")
+        return {
+            "frame": frame, "table": table, "stats": stats, "detections": detections,
+            "reliability": reliability,
+        }
+
+    @staticmethod
+    def _add_dictionaries(table: CodedTable, constraints: Constraints, frame: pd.DataFrame,
+                          stats: dict[int, _ColumnStats]) -> None:
+        for dictionary in constraints.dictionaries:
+            keys = list(dictionary.keys)
+            shared = [c for c in dictionary.value_columns() if c in frame.columns]
+            if not shared:
+                continue
+            left = frame[keys].copy()
+            left["__row"] = np.arange(len(frame))
+            joined = left.merge(dictionary.lookup()[keys + shared], on=keys, how="inner",
+                                suffixes=("", "__ref"))
+            for col in shared:
+                j = table.index(col)
+                if j not in stats:
+                    continue
+                values = joined[col].to_numpy(dtype=object)
+                has = ~pd.isna(values)
+                rows = joined["__row"].to_numpy()[has]
+                stats[j].dictionary[rows] = table.intern(j, values[has])
+
+    # -- candidates and features ----------------------------------------------------------
+
+    def _candidates(self, state: dict[str, Any], j: int, rows: np.ndarray,
+                    current: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate (cell, value) pairs sorted by cell, and their feature matrix."""
+        table: CodedTable = state["table"]
+        col: _ColumnStats = state["stats"][j]
+        cells = [np.arange(len(rows))]
+        values = [current]
+        for ctx in col.fd:
+            owner, vals = expand_candidates(rows, ctx, self.max_candidates)
+            cells.append(owner)
+            values.append(vals)
+        for ctx in col.pair:
+            owner, vals = expand_candidates(rows, ctx, 3)
+            cells.append(owner)
+            values.append(vals)
+        for proposal in (col.dictionary[rows], col.example[rows], col.token_repairs(table, current)):
+            has = proposal >= 0
+            cells.append(np.flatnonzero(has))
+            values.append(proposal[has])
+        cell = np.concatenate(cells)
+        value = np.concatenate(values)
+        key = np.unique(cell.astype(np.int64) * (len(table.uniques[j]) + 2) + (value + 1))
+        cell = key // (len(table.uniques[j]) + 2)
+        value = key % (len(table.uniques[j]) + 2) - 1
+        return cell, value, self._features(state, j, rows, current, original, cell, value)
+
+    def _features(self, state: dict[str, Any], j: int, rows: np.ndarray, current: np.ndarray,
+                  original: np.ndarray, cell: np.ndarray, value: np.ndarray) -> np.ndarray:
+        table: CodedTable = state["table"]
+        col: _ColumnStats = state["stats"][j]
+        r = rows[cell]
+        own = original[cell]
+        is_own = (value == own) & (own >= 0)
+        X = np.zeros((len(cell), len(FEATURE_NAMES)))
+
+        unseen = np.zeros(len(cell))
+
+        def shares(contexts: list[ContextCounts], *, count_unseen: bool = False) -> np.ndarray:
+            out = np.zeros((len(contexts), len(cell)))
+            for i, ctx in enumerate(contexts):
+                weight = ctx.weight(r)
+                count = ctx.count(r, value) - is_own * weight
+                in_group = (ctx.groups[r] >= 0) & (own >= 0)
+                total = ctx.total(r) - in_group * weight
+                out[i] = np.maximum(count, 0) / (np.maximum(total, 0) + 1)
+                if count_unseen:
+                    unseen[:] += (count <= 0) & (total > 0)
+            return out
+
+        if col.fd:
+            fd = shares(col.fd)
+            X[:, _F["fd_max"]] = fd.max(axis=0)
+            X[:, _F["fd_mean"]] = fd.mean(axis=0)
+        if col.pair:
+            pair = shares(col.pair, count_unseen=True)
+            X[:, _F["cooc_unseen"]] = unseen / len(col.pair)
+            X[:, _F["cooc_mean"]] = pair.mean(axis=0)
+            X[:, _F["cooc_max"]] = pair.max(axis=0)
+        if col.source:
+            X[:, _F["source_vote"]] = shares(col.source).max(axis=0)
+        counts = table.value_counts(j).astype(np.float64)
+        counts = np.pad(counts, (0, len(table.uniques[j]) - len(counts)))
+        freq = np.where(value >= 0, counts[np.maximum(value, 0)], 0.0) - is_own
+        X[:, _F["frequency"]] = np.maximum(freq, 0) / max(float(counts.max(initial=1.0)), 1.0)
+        is_current = value == current[cell]
+        X[:, _F["is_current"]] = is_current
+        X[:, _F["is_missing"]] = value < 0
+        X[:, _F["similarity"]] = _pair_similarity(table.uniques[j], current[cell], value)
+        if state["reliability"] is not None:
+            X[:, _F["current_reliability"]] = is_current * state["reliability"][r]
+        X[:, _F["dictionary"]] = (value >= 0) & (value == col.dictionary[r])
+        X[:, _F["example"]] = (value >= 0) & (value == col.example[r])
+        X[:, _F["token_repair"]] = (value >= 0) & (value == col.token_repairs(table, current)[cell])
+        rare_word, rare_shape = col.rarity(table, current)
+        X[:, _F["current_rare_token"]] = is_current & rare_word[cell]
+        X[:, _F["current_rare_shape"]] = is_current & rare_shape[cell]
+        return X
+
+    # -- learning -------------------------------------------------------------------------
+
+    def _learn(self, state: dict[str, Any], examples: pd.DataFrame | None) -> dict[int, np.ndarray]:
+        """Global weights (key -1), then per-column weights pulled towards them."""
+        table: CodedTable = state["table"]
+        stats: dict[int, _ColumnStats] = state["stats"]
+        rng = np.random.default_rng(self.random_state)
+        flagged = np.zeros(table.codes.shape, dtype=bool)
+        det = state["detections"]
+        if len(det):
+            flagged[det["row"].to_numpy(), [table.index(c) for c in det["column"]]] = True
+        parts: list[tuple[int, tuple[np.ndarray, ...]]] = []
+        per_column = max(300, self.n_training_cells // max(len(stats), 1))
+        for j in sorted(stats):
+            clean_rows = np.flatnonzero(~flagged[:, j])
+            if len(clean_rows):
+                rows = rng.choice(clean_rows, size=min(per_column, len(clean_rows)), replace=False)
+                parts.append((j, self._training_part(state, j, np.sort(rows), rng, weight=1.0)))
+        n_simulated = sum(len(p[3]) for _, p in parts)
+        parts += self._pseudo_labelled_parts(state, flagged, rng, n_simulated)
+        if examples is not None:
+            columns = [c for c in examples.columns if table.index(c) in stats]
+            n_examples = len(examples) * len(columns)
+            weight = max(1.0, sum(len(p[3]) for _, p in parts) / max(n_examples, 1))
+            for col in columns:
+                j = table.index(col)
+                truth = examples[col].to_numpy(dtype=object)
+                parts.append((j, self._labelled_part(state, j, examples.index.to_numpy(), truth, weight)))
+        weights = {-1: _fit_parts([p for _, p in parts])}
+        for j in stats:
+            own = [p for k, p in parts if k == j]
+            if own:
+                weights[j] = _fit_parts(own, prior=weights[-1], strength=self.column_prior)
+        return weights
+
+    def _pseudo_labelled_parts(self, state: dict[str, Any], flagged: np.ndarray,
+                               rng: np.random.Generator, n_simulated: int) -> list[tuple[int, tuple[np.ndarray, ...]]]:
+        """Flagged cells labelled with their FD group's strict majority value.
+
+        Simulated errors on clean cells never show conflicting groups; these weak labels do, so
+        the weights also learn how far to trust group support where rows disagree.
+        """
+        table: CodedTable = state["table"]
+        cells = []
+        for j, col in state["stats"].items():
+            if not col.fd:
+                continue
+            rows = np.flatnonzero(flagged[:, j])
+            best = np.full(len(rows), -1, dtype=np.int64)
+            best_share = np.zeros(len(rows))
+            for ctx in col.fd:
+                groups, values, _ = ctx.top_values(1)
+                majority = np.full(len(ctx.group_totals), -1, dtype=np.int64)
+                majority[groups] = values
+                g = np.maximum(ctx.groups[rows], 0)
+                candidate = np.where(ctx.groups[rows] >= 0, majority[g], -1)
+                share = ctx.count(rows, candidate) / np.maximum(ctx.total(rows), 1)
+                better = (share > best_share) & (ctx.total(rows) >= 3)
+                best[better], best_share[better] = candidate[better], share[better]
+            keep = (best >= 0) & (best_share > 0.5)
+            if keep.any():
+                cells.append((j, rows[keep], best[keep]))
+        n_cells = sum(len(r) for _, r, _ in cells)
+        if not n_cells:
+            return []
+        limit = max(1, self.n_training_cells // 2)
+        weight = max(1.0, n_simulated) / max(n_cells, 1) * 0.5 if n_cells <= limit else 0.5 * n_simulated / limit
+        parts = []
+        for j, rows, truth in cells:
+            if n_cells > limit:
+                pick = rng.random(len(rows)) < limit / n_cells
+                rows, truth = rows[pick], truth[pick]
+            if len(rows):
+                parts.append((j, self._labelled_part(state, j, rows, table.uniques[j][truth], weight)))
+        return parts
+
+    def _training_part(self, state: dict[str, Any], j: int, rows: np.ndarray,
+                       rng: np.random.Generator, weight: float) -> tuple[np.ndarray, ...]:
+        table: CodedTable = state["table"]
+        original = table.codes[rows, j]
+        current = original.copy()
+        corrupt = rng.random(len(rows)) < self.noise_rate
+        if corrupt.any():
+            current[corrupt] = _corrupt(table, j, original[corrupt], rng)
+        cell, value, X = self._candidates(state, j, rows, current, original)
+        return cell, X, value == original[cell], np.full(len(rows), weight)
+
+    def _labelled_part(self, state: dict[str, Any], j: int, rows: np.ndarray, truth: np.ndarray,
+                       weight: float) -> tuple[np.ndarray, ...]:
+        table: CodedTable = state["table"]
+        original = table.codes[rows, j]
+        truth_codes = table.intern(j, truth)
+        cell, value, X = self._candidates(state, j, rows, original, original)
+        return cell, X, value == truth_codes[cell], np.full(len(rows), weight)
+
+    # -- inference ------------------------------------------------------------------------
+
+    def _infer(self, state: dict[str, Any], weights: dict[int, np.ndarray]) -> pd.DataFrame:
+        table: CodedTable = state["table"]
+        det: pd.DataFrame = state["detections"]
+        out = []
+        for column, group in det.groupby("column", sort=False):
+            j = table.index(str(column))
+            if j not in state["stats"]:
+                continue
+            for start in range(0, len(group), _BATCH):
+                batch = group.iloc[start:start + _BATCH]
+                rows = batch["row"].to_numpy()
+                current = table.codes[rows, j]
+                cell, value, X = self._candidates(state, j, rows, current, current)
+                prob = candidate_probabilities(X, cell, weights.get(j, weights[-1]))
+                order = np.lexsort((-prob, cell))
+                first = order[np.r_[True, np.diff(cell[order]) != 0]]
+                best_cell, best_value, best_prob = cell[first], value[first], prob[first]
+                change = (best_value != current[best_cell]) & (best_prob >= self.min_confidence)
+                if not change.any():
+                    continue
+                uniques = table.uniques[j]
+                idx = best_cell[change]
+                out.append(pd.DataFrame({
+                    "row": rows[idx],
+                    "column": str(column),
+                    "old": _decode(uniques, current[idx]),
+                    "new": _decode(uniques, best_value[change]),
+                    "probability": best_prob[change],
+                    "detectors": batch["detectors"].to_numpy()[idx],
+                }))
+        if not out:
+            return _empty_repairs()
+        repairs = pd.concat(out, ignore_index=True)
+        order = {c: i for i, c in enumerate(table.columns)}
+        repairs["_order"] = repairs["column"].map(order)
+        repairs = repairs.sort_values(["row", "_order"], kind="stable").drop(columns="_order")
+        return repairs.reset_index(drop=True)
+
+
+def _fit_parts(parts: list[tuple[np.ndarray, ...]], *, prior: np.ndarray | None = None,
+               strength: float = 0.0) -> np.ndarray:
+    """Fit weights on training parts ``(cell, features, is_true, cell_weight)``."""
+    if not parts:
+        return np.zeros(len(FEATURE_NAMES)) if prior is None else prior
+    offset = 0
+    cells, feats, labels, weights = [], [], [], []
+    for cell, X, y, w in parts:
+        cells.append(cell + offset)
+        offset += len(w)
+        feats.append(X)
+        labels.append(y)
+        weights.append(w)
+    return fit_candidate_weights(
+        np.vstack(feats), np.concatenate(cells), np.concatenate(labels),
+        sample_weight=np.concatenate(weights), prior=prior, prior_strength=strength,
+    )
+
+
+def _add_detector(detections: pd.DataFrame, rows: np.ndarray, column: str, name: str) -> pd.DataFrame:
+    """Add ``name`` to the detectors of cells ``(rows, column)``, adding the cells if new."""
+    extra = pd.DataFrame({"row": rows.astype(np.int64), "column": column, "detectors": name})
+    merged = pd.concat([detections, extra], ignore_index=True)
+    merged = merged.groupby(["row", "column"], sort=False)["detectors"].agg(
+        lambda names: ",".join(sorted(set(",".join(names).split(","))))
+    ).reset_index()
+    return merged.sort_values(["row"], kind="stable").reset_index(drop=True)
+
+
+def _decode(uniques: np.ndarray, codes: np.ndarray) -> pd.Series:
+    values = np.where(codes >= 0, uniques[np.maximum(codes, 0)] if len(uniques) else None, None)
+    return pd.Series(values, dtype="string")
+
+
+def _empty_repairs() -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": pd.Series(dtype=np.int64),
+        "column": pd.Series(dtype=object),
+        "old": pd.Series(dtype="string"),
+        "new": pd.Series(dtype="string"),
+        "probability": pd.Series(dtype=np.float64),
+        "detectors": pd.Series(dtype=object),
+    })
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", text))
+
+
+def _shape_counts(table: CodedTable, j: int) -> tuple[dict[str, int], float]:
+    """How many cells have each character shape, and the count below which a shape is rare."""
+    counts = table.value_counts(j)
+    shapes: dict[str, int] = {}
+    for code in np.flatnonzero(counts):
+        key = _shape(str(table.uniques[j][code]))
+        shapes[key] = shapes.get(key, 0) + int(counts[code])
+    return shapes, max(2.0, 0.005 * float(counts.sum()))
+
+
+def _token_vocabulary(table: CodedTable, j: int) -> tuple[dict[int, list[tuple[str, int]]], dict[str, int]]:
+    """Words of a column with the number of cells using them: by length (most used first, at
+    most 200 per length, used in at least 3 cells), and all of them."""
+    counts = table.value_counts(j)
+    tokens: dict[str, int] = {}
+    for code in np.flatnonzero(counts):
+        for token in set(_TOKEN.findall(str(table.uniques[j][code]))):
+            if not token.isdigit():
+                tokens[token] = tokens.get(token, 0) + int(counts[code])
+    by_length: dict[int, list[tuple[str, int]]] = {}
+    for token, count in sorted(tokens.items(), key=lambda item: -item[1]):
+        if count >= 3 and len(by_length.setdefault(len(token), [])) < 200:
+            by_length[len(token)].append((token, count))
+    return {k: v for k, v in by_length.items() if v}, tokens
+
+
+def _near_word(token: str, vocabulary: dict[int, list[tuple[str, int]]], used: int) -> str | None:
+    """A word within a few typos of ``token`` that at least 10 times as many cells use."""
+    limit = max(1, len(token) // 4)
+    for word, count in vocabulary.get(len(token), []):
+        if count < 10 * max(used, 1):
+            break
+        if sum(a != b for a, b in zip(token, word, strict=True)) <= limit:
+            return word
+    return None
+
+
+def _fix_tokens(text: str, vocabulary: dict[int, list[tuple[str, int]]],
+                counts: dict[str, int]) -> str | None:
+    """Replace each word that looks like a typo of a much more common word by that word."""
+    changed = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal changed
+        token = match.group(0)
+        if token.isdigit():
+            return token
+        word = _near_word(token, vocabulary, counts.get(token, 0))
+        if word is None:
+            return token
+        changed = True
+        return word
+
+    fixed = _TOKEN.sub(replace, text)
+    return fixed if changed else None
+
+
+def _pair_similarity(uniques: np.ndarray, current: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Similarity of each (current, candidate) code pair, computed once per distinct pair."""
+    valid = (current >= 0) & (value >= 0)
+    out = np.zeros(len(value))
+    if not valid.any():
+        return out
+    pairs = pd.DataFrame({"a": current[valid], "b": value[valid]})
+    distinct = pairs.drop_duplicates()
+    sims = [_similarity(str(uniques[a]), str(uniques[b])) for a, b in zip(distinct["a"], distinct["b"], strict=True)]
+    lookup = pd.Series(sims, index=pd.MultiIndex.from_frame(distinct))
+    out[valid] = lookup.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy()
+    return out
+
+
+def _corrupt(table: CodedTable, j: int, original: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Simulated errors: a one-character typo, another value of the column, or a blank."""
+    kind = rng.integers(0, 3, size=len(original))
+    out = np.full(len(original), -1, dtype=np.int64)
+    col = table.codes[:, j]
+    present = col[col >= 0]
+    if len(present):
+        other = present[rng.integers(0, len(present), size=len(original))]
+        swap = kind == 1
+        out[swap] = other[swap]
+        out[swap & (other == original)] = -1
+    uniques = table.uniques[j]
+    alphabet = sorted({ch for v in uniques[: min(len(uniques), 2000)] for ch in str(v)}) or ["x"]
+    typos = np.flatnonzero((kind == 0) & (original >= 0))
+    strings = []
+    for i in typos:
+        text = str(uniques[original[i]])
+        if not text:
+            strings.append("?")
+            continue
+        pos = int(rng.integers(0, len(text)))
+        ch = alphabet[int(rng.integers(0, len(alphabet)))]
+        if ch == text[pos]:
+            ch = "?" if ch != "?" else "!"
+        strings.append(text[:pos] + ch + text[pos + 1:])
+    if len(typos):
+        out[typos] = table.intern(j, np.asarray(strings, dtype=object))
+    return out
+
+
+def _source_reliability(table: CodedTable, s: int, fds: dict[int, list[list[int]]],
+                        frame: pd.DataFrame, examples: pd.DataFrame | None) -> np.ndarray:
+    """Per-row reliability of its source: how often the source agrees with the FD plurality.
+
+    With corrected examples, agreement with the corrections is blended in (it is direct
+    evidence; the plurality is only a proxy when unreliable sources copy each other).
+    """
+    agree = np.zeros(table.n_rows)
+    seen = np.zeros(table.n_rows)
+    for j, lhss in fds.items():
+        for lhs in lhss:
+            ctx = ContextCounts(table, lhs, j)
+            groups, values, starts = ctx.top_values(1)
+            plurality = np.full(len(ctx.group_totals), -1, dtype=np.int64)
+            plurality[groups] = values
+            g = ctx.groups
+            valid = (g >= 0) & (table.codes[:, j] >= 0)
+            valid &= ctx.group_totals[np.maximum(g, 0)] > 1
+            agree += valid & (table.codes[:, j] == plurality[np.maximum(g, 0)])
+            seen += valid
+    source = table.codes[:, s]
+    known = source >= 0
+    n_sources = max(table.cardinality(s), 1)
+    src_agree = np.bincount(source[known], weights=agree[known], minlength=n_sources)
+    src_seen = np.bincount(source[known], weights=seen[known], minlength=n_sources)
+    prior = (src_agree + 1) / (src_seen + 2)
+    estimate = prior
+    if examples is not None:
+        cols = [c for c in examples.columns if table.index(c) in fds]
+        if cols:
+            rows = examples.index.to_numpy()
+            dirty = frame.loc[rows, cols].fillna("\x00").to_numpy()
+            right = (dirty == examples[cols].fillna("\x00").to_numpy()).sum(axis=1)
+            ex_source = source[rows]
+            ok = ex_source >= 0
+            ex_agree = np.bincount(ex_source[ok], weights=right[ok], minlength=n_sources)
+            ex_seen = np.bincount(ex_source[ok], weights=np.full(ok.sum(), len(cols)), minlength=n_sources)
+            estimate = (ex_agree + 2 * prior) / (ex_seen + 2)
+    return np.where(known, estimate[np.maximum(source, 0)], float(np.mean(estimate)))
+
+
+def _with_examples(repairs: pd.DataFrame, frame: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
+    """Example rows take their corrected values (probability 1, detector ``example``)."""
+    stacked = examples.stack(future_stack=True).rename("new").reset_index()
+    stacked.columns = ["row", "column", "new"]
+    old = [frame.at[r, c] for r, c in zip(stacked["row"], stacked["column"], strict=True)]
+    stacked["old"] = pd.Series(old, dtype="string")
+    stacked["new"] = stacked["new"].astype("string")
+    changed = (stacked["old"] != stacked["new"]).fillna(True) & ~(stacked["old"].isna() & stacked["new"].isna())
+    stacked = stacked[changed.to_numpy(dtype=bool)].assign(probability=1.0, detectors="example")
+    keyed = set(zip(stacked["row"], stacked["column"], strict=True))
+    keep = [(r, c) not in keyed and r not in set(examples.index) for r, c in
+            zip(repairs["row"], repairs["column"], strict=True)]
+    merged = pd.concat([repairs[keep], stacked[list(repairs.columns)]], ignore_index=True)
+    order = {c: i for i, c in enumerate(frame.columns)}
+    merged["_order"] = merged["column"].map(order)
+    merged["row"] = merged["row"].astype(np.int64)
+    return merged.sort_values(["row", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` (positional rows) with each repair's ``new`` value written."""
+    out = frame.copy()
+    for column, group in repairs.groupby("column", sort=False):
+        j = out.columns.get_loc(column)
+        values = out[column].to_numpy(dtype=object).copy()
+        values[group["row"].to_numpy()] = group["new"].to_numpy(dtype=object)
+        out.isetitem(j, pd.array(values, dtype="string"))
+    return out
+
+
+def clean(
+    frame: pd.DataFrame,
+    constraints: Any = None,
+    *,
+    examples: pd.DataFrame | None = None,
+    min_confidence: float = 0.5,
+    **params: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Detect and repair errors in one call.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    constraints : Constraints, path, dict, list of str or None
+    examples : pandas.DataFrame, optional
+        Corrected rows with a ``_row`` column (see :meth:`Cleaner.fit`).
+    min_confidence : float, default 0.5
+    **params
+        Other :class:`Cleaner` parameters.
+
+    Returns
+    -------
+    repaired : pandas.DataFrame
+        Values as strings, rows in the input order (positional index).
+    repairs : pandas.DataFrame
+        ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors``.
+
+    Raises
+    ------
+    DataError
+        When the table is empty.
+    ConstraintError
+        When a rule names a column the table lacks.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"expected a pandas DataFrame; got {type(frame).__name__}")
+    cleaner = Cleaner(constraints=constraints, min_confidence=min_confidence, **params)
+    cleaner.fit(frame, examples=examples)
+    return cleaner.repaired_, cleaner.repairs_

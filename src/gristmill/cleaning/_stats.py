@@ -1,0 +1,185 @@
+"""Co-occurrence statistics over an integer-coded table.
+
+Every column is factorised once into integer codes (-1 = missing). A *context* is a set of
+columns; for a target column it yields, per row, a group (the row's values of the context
+columns) and the counts of each target value inside that group. Counts are a sparse
+``(group, value) -> count`` table built with one group-by, so memory grows with the number of
+distinct pairs, never with cells x domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CodedTable", "ContextCounts", "expand_candidates"]
+
+
+@dataclass
+class CodedTable:
+    """A string table as integer codes.
+
+    Attributes
+    ----------
+    columns : list of str
+    codes : numpy.ndarray
+        (n_rows, n_columns) int64; -1 marks a missing value.
+    uniques : list of numpy.ndarray
+        Per column, the string of each code.
+    """
+
+    columns: list[str]
+    codes: np.ndarray
+    uniques: list[np.ndarray]
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> CodedTable:
+        """Factorise every column of a string DataFrame (missing values get -1)."""
+        codes = np.empty(frame.shape, dtype=np.int64)
+        uniques = []
+        for j, col in enumerate(frame.columns):
+            col_codes, col_uniques = pd.factorize(frame[col], use_na_sentinel=True)
+            codes[:, j] = col_codes
+            uniques.append(np.asarray(col_uniques, dtype=object))
+        return cls([str(c) for c in frame.columns], codes, uniques)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.codes.shape[0])
+
+    def index(self, column: str) -> int:
+        """Position of a column."""
+        return self.columns.index(column)
+
+    def cardinality(self, j: int) -> int:
+        """Number of distinct non-missing values of column ``j``."""
+        return len(self.uniques[j])
+
+    def code_of(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Codes of strings in column ``j`` (-2 for values the column never holds)."""
+        lookup = pd.Index(self.uniques[j])
+        codes = lookup.get_indexer(pd.Index(values.astype(object)))
+        codes = np.where(pd.isna(values), -1, np.where(codes < 0, -2, codes))
+        return codes.astype(np.int64)
+
+    def intern(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Codes of strings in column ``j``, appending values the column has not seen yet."""
+        codes = self.code_of(j, values)
+        new = codes == -2
+        if new.any():
+            fresh = pd.unique(values[new].astype(object))
+            start = len(self.uniques[j])
+            self.uniques[j] = np.concatenate([self.uniques[j], np.asarray(fresh, dtype=object)])
+            lookup = pd.Index(fresh)
+            codes[new] = start + lookup.get_indexer(pd.Index(values[new].astype(object)))
+        return codes
+
+    def value_counts(self, j: int) -> np.ndarray:
+        """How often each code of column ``j`` occurs."""
+        col = self.codes[:, j]
+        return np.bincount(col[col >= 0], minlength=self.cardinality(j))
+
+
+class ContextCounts:
+    """Counts of a target column's values inside the groups of a context.
+
+    Parameters
+    ----------
+    table : CodedTable
+    context : list of int
+        Column positions forming the context.
+    target : int
+        Target column position.
+    weights : numpy.ndarray, optional
+        Per-row weight (e.g. source reliability); counts become weighted sums.
+    """
+
+    def __init__(
+        self,
+        table: CodedTable,
+        context: list[int],
+        target: int,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        self.context = context
+        self.target = target
+        self.card = max(table.cardinality(target), 1)
+        self.groups = _group_ids(table.codes[:, context])
+        value = table.codes[:, target]
+        self.n_values = table.cardinality(target)
+        ok = (self.groups >= 0) & (value >= 0)
+        w = np.ones(table.n_rows) if weights is None else weights
+        keys = self.groups[ok] * self.card + value[ok]
+        series = pd.Series(w[ok]).groupby(keys).sum()
+        self._keys = pd.Index(series.index.to_numpy(dtype=np.int64))
+        self._counts = series.to_numpy(dtype=np.float64)
+        n_groups = int(self.groups.max()) + 1 if len(self.groups) else 0
+        self.group_totals = np.bincount(self.groups[ok], weights=w[ok], minlength=n_groups)
+        self._weights = w
+
+    def count(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Count of ``values[i]`` in the group of ``rows[i]`` (0 when absent)."""
+        groups = self.groups[rows]
+        known = (groups >= 0) & (values >= 0) & (values < self.card)
+        keys = np.where(known, groups * self.card + values, -1)
+        pos = self._keys.get_indexer(keys)
+        out = np.where(pos >= 0, self._counts[np.maximum(pos, 0)], 0.0)
+        return np.where(known, out, 0.0)
+
+    def total(self, rows: np.ndarray) -> np.ndarray:
+        """Total count of the group of each row (0 for rows with a missing context value)."""
+        groups = self.groups[rows]
+        return np.where(groups >= 0, self.group_totals[np.maximum(groups, 0)], 0.0)
+
+    def weight(self, rows: np.ndarray) -> np.ndarray:
+        """The per-row weight used in the counts."""
+        return self._weights[rows]
+
+    def top_values(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``k`` most frequent values per group, as sorted ``(group, value)`` arrays.
+
+        Returns
+        -------
+        groups, values, starts
+            ``groups`` sorted ascending; ``starts[g]:starts[g + 1]`` spans group ``g``.
+        """
+        groups = self._keys.to_numpy() // self.card
+        values = self._keys.to_numpy() % self.card
+        order = np.lexsort((-self._counts, groups))
+        groups, values = groups[order], values[order]
+        first = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+        rank = np.arange(len(groups)) - np.repeat(first, np.diff(np.r_[first, len(groups)]))
+        keep = rank < k
+        groups, values = groups[keep], values[keep]
+        n_groups = len(self.group_totals)
+        starts = np.searchsorted(groups, np.arange(n_groups + 1))
+        return groups, values, starts
+
+
+def _group_ids(codes: np.ndarray) -> np.ndarray:
+    """One id per distinct row of ``codes``; -1 when any value is missing."""
+    if codes.shape[1] == 1:
+        return codes[:, 0].copy()
+    missing = (codes < 0).any(axis=1)
+    frame = pd.DataFrame(codes)
+    ids = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy(dtype=np.int64, copy=True)
+    ids[missing] = -1
+    return ids
+
+
+def expand_candidates(
+    rows: np.ndarray, counts: ContextCounts, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the top-``k`` values of its group: ``(position in rows, value)`` pairs."""
+    _, values, starts = counts.top_values(k)
+    groups = counts.groups[rows]
+    valid = groups >= 0
+    g = np.maximum(groups, 0)
+    begin = np.where(valid, starts[g], 0)
+    length = np.where(valid, starts[g + 1] - starts[g], 0)
+    owner = np.repeat(np.arange(len(rows)), length)
+    offsets = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+    return owner, values[np.repeat(begin, length) + offsets]

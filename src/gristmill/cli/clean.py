@@ -1,0 +1,89 @@
+"""``gristmill clean``: detect and repair erroneous cells of a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gristmill.cli._common import console
+
+
+def clean_command(
+    data: Path = typer.Option(..., "--data", help="The dirty table (CSV, TSV, Parquet, JSONL)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the repaired table."),
+    constraints: Path | None = typer.Option(
+        None, "--constraints", help="Denial constraints / FDs (text) or YAML rules."
+    ),
+    dictionary: list[Path] = typer.Option(
+        [], "--dictionary", help="Reference table; matched on the columns it shares with the data "
+        "whose values are unique in it. Repeatable."
+    ),
+    examples: Path | None = typer.Option(
+        None, "--examples", help="Corrected rows: the data's header plus a leading _row column."
+    ),
+    repairs: Path | None = typer.Option(None, "--repairs", help="Write the repairs table here."),
+    truth: Path | None = typer.Option(None, "--truth", help="Clean table: print P/R/F1 scores."),
+    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Least probability to change a cell."),
+) -> None:
+    """Detect and repair erroneous cells; the input file is never modified."""
+    from gristmill.cleaning import Cleaner, Constraints, evaluate, read_constraints
+    from gristmill.cleaning._examples import read_examples
+    from gristmill.exceptions import DataError
+    from gristmill.io import read_table, write_table
+
+    if out.resolve() == data.resolve():
+        raise DataError(f"{out}: --out must differ from --data; the input is never modified")
+    frame = read_table(data, as_strings=True)
+    rules = read_constraints(constraints) if constraints is not None else Constraints()
+    for path in dictionary:
+        rules.dictionaries.append(_dictionary(path, list(frame.columns)))
+    corrected = None
+    if examples is not None:
+        corrected = read_examples(str(examples), list(frame.columns), len(frame))
+        corrected = corrected.assign(_row=corrected.index)
+    cleaner = Cleaner(constraints=rules, min_confidence=min_confidence).fit(frame, examples=corrected)
+    repaired = cleaner.repaired_
+    repaired.columns = frame.columns
+    write_table(repaired, out)
+    if repairs is not None:
+        write_table(cleaner.repairs_, repairs)
+    n_cells = frame.shape[0] * frame.shape[1]
+    console.print(
+        f"{len(frame)} rows x {frame.shape[1]} columns: {len(cleaner.detections_)} of {n_cells} "
+        f"cells flagged, {len(cleaner.repairs_)} repaired -> {out}"
+    )
+    if len(cleaner.repairs_):
+        per_column = cleaner.repairs_["column"].value_counts()
+        console.print("repairs per column: " + ", ".join(f"{c}={n}" for c, n in per_column.items()))
+    if truth is not None:
+        clean_frame = read_table(truth, as_strings=True)
+        scores = evaluate(frame, repaired, clean_frame)
+        for stage in ("detection", "repair"):
+            console.print(
+                f"{stage}: precision {scores[f'{stage}_precision']:.3f}  "
+                f"recall {scores[f'{stage}_recall']:.3f}  f1 {scores[f'{stage}_f1']:.3f}"
+            )
+
+
+def _dictionary(path: Path, columns: list[str]) -> Any:
+    """A reference table keyed on the shared columns whose values are unique in it."""
+    from gristmill.cleaning import Dictionary
+    from gristmill.exceptions import ConstraintError
+    from gristmill.io import read_table
+
+    table = read_table(path, as_strings=True)
+    shared = [c for c in table.columns if c in columns]
+    keys = [c for c in shared if table[c].notna().all() and table[c].is_unique]
+    if not keys or len(shared) < 2:
+        raise ConstraintError(
+            f"{path}: a dictionary needs a key column with unique values and at least one more "
+            f"column shared with the data; shared columns: {shared}"
+        )
+    return Dictionary(table[shared], (keys[0],), name=str(path))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``clean`` command to the CLI."""
+    app.command("clean")(clean_command)

@@ -1,0 +1,81 @@
+"""``gristmill label``: fit a label model on a label matrix and write class probabilities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gristmill.cli._common import console
+
+_DEV_HELP = (
+    "Labeled dev rows: a label matrix Parquet file (as written by LabelMatrix.to_parquet, same "
+    "labeling functions as --matrix) with one more integer column holding each row's gold class "
+    "(named by --dev-label-column). Models that can use it do: LabelModel picks its mixture and "
+    "class balance from it, DawidSkene adds the rows with fixed labels, WeightedMajorityVote "
+    "takes the accuracies from it."
+)
+
+
+def label_command(
+    matrix: Path = typer.Option(..., "--matrix", help="Label matrix Parquet (LabelMatrix.to_parquet)."),
+    out: Path = typer.Option(..., "--out", help="Where to write probabilities: one column proba_<c> per class."),
+    model: str = typer.Option("auto", "--model", help="auto, majority_vote, weighted_majority_vote, "
+                              "dawid_skene, matrix_completion or triplet."),
+    dev: Path | None = typer.Option(None, "--dev", help=_DEV_HELP),
+    dev_label_column: str = typer.Option("label", "--dev-label-column", help="Gold-label column of --dev."),
+    cardinality: int | None = typer.Option(None, "--cardinality", help="Number of classes (default: inferred)."),
+    save_model: Path | None = typer.Option(None, "--save-model", help="Also save the fitted model to this directory."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the fit."),
+) -> None:
+    """Fit a label model on the votes of labeling functions and write each row's class probabilities."""
+    import pandas as pd
+
+    from gristmill.io import write_table
+    from gristmill.labeling import LabelMatrix
+    from gristmill.labelmodel import get_label_model
+
+    label_matrix = LabelMatrix.from_parquet(matrix)
+    dev_matrix, dev_labels = (None, None) if dev is None else _read_dev(dev, dev_label_column)
+    estimator = get_label_model(model, cardinality=cardinality)
+    estimator.fit(label_matrix, L_dev=dev_matrix, y_dev=dev_labels, seed=seed)
+    proba = estimator.predict_proba(label_matrix)
+    frame = pd.DataFrame(proba, columns=[f"proba_{c}" for c in range(proba.shape[1])])
+    index = label_matrix.index
+    if not isinstance(index, pd.RangeIndex):
+        frame.insert(0, "__row__", index.to_numpy())
+    write_table(frame, out)
+    if save_model is not None:
+        estimator.save(save_model)
+    console.print(
+        f"{type(estimator).__name__}: {proba.shape[0]} rows, {label_matrix.shape[1]} labeling "
+        f"functions, {proba.shape[1]} classes -> {out}"
+    )
+
+
+def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from gristmill.exceptions import DataError
+    from gristmill.labeling import LabelMatrix
+
+    dev_matrix = LabelMatrix.from_parquet(path)
+    names = pq.read_schema(path).names
+    if label_column not in names:
+        raise DataError(
+            f"{path}: no gold-label column {label_column!r} (columns: {names}); "
+            "pass --dev-label-column"
+        )
+    labels = pq.read_table(path, columns=[label_column]).column(label_column).to_numpy()
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: column {label_column!r} must hold integer classes, got {labels.dtype}")
+    if label_column in dev_matrix.lf_names:
+        raise DataError(f"{path}: {label_column!r} is a labeling function, not a gold-label column")
+    return dev_matrix, np.asarray(labels, dtype=np.int64)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``label`` command to the gristmill CLI."""
+    app.command("label", help="Fit a label model and write class probabilities.")(label_command)

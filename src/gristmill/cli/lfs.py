@@ -1,0 +1,151 @@
+"""``gristmill lfs``: apply labeling functions to a table and summarise their votes."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from gristmill.cli._common import console, err_console
+from gristmill.exceptions import DataError
+
+lfs_app = typer.Typer(
+    help="Apply labeling functions and summarise their votes.",
+    no_args_is_help=True,
+)
+
+
+@lfs_app.command("apply")
+def apply_command(
+    data: Annotated[
+        Path, typer.Option("--data", help="Table to label (CSV, Parquet or JSON lines).")
+    ],
+    lfs: Annotated[
+        Path, typer.Option("--lfs", help="Python file defining the labeling functions.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to save the label matrix (Parquet).")],
+    engine: Annotated[
+        str, typer.Option("--engine", help="auto, pandas, processes or dask.")
+    ] = "auto",
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error", help="raise: stop at the first failing LF; abstain: count failures."
+        ),
+    ] = "raise",
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Show a progress bar (default: long runs)."),
+    ] = None,
+) -> None:
+    """Apply every labeling function in --lfs to --data and save the label matrix to --out."""
+    from gristmill.io import read_table
+    from gristmill.labeling import LFFailureWarning, apply_lfs, load_lfs
+
+    functions = load_lfs(lfs)
+    frame = read_table(data)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LFFailureWarning)
+        matrix = apply_lfs(
+            functions, frame, engine=engine, on_error=on_error, progress=progress
+        )
+    elapsed = time.perf_counter() - started
+    for warning in caught:
+        if not issubclass(warning.category, LFFailureWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    matrix.to_parquet(out)
+    n_rows, n_lfs = matrix.shape
+    console.print(
+        f"Labeled {n_rows:,} rows with {n_lfs} labeling functions in {elapsed:.2f} s; "
+        f"saved {out}"
+    )
+    if matrix.failures:
+        table = Table(title="Labeling functions that raised (counted as abstains)")
+        table.add_column("LF")
+        table.add_column("Rows failed", justify="right")
+        for name, count in matrix.failures.items():
+            table.add_row(name, f"{count:,}")
+        err_console.print(table)
+
+
+@lfs_app.command("summary")
+def summary_command(
+    label_matrix: Annotated[
+        Path, typer.Argument(help="Label matrix saved by 'gristmill lfs apply'.")
+    ],
+    labels: Annotated[
+        Path | None,
+        typer.Option("--labels", help="Table holding gold labels, row-aligned with the matrix."),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option("--label-column", help="Column of --labels with the gold class indices."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also save the summary as CSV.")] = None,
+) -> None:
+    """Print each labeling function's polarity, coverage, overlaps, conflicts (and accuracy)."""
+    from gristmill.io import read_table, write_table
+    from gristmill.labeling import LabelMatrix, lf_summary
+
+    matrix = LabelMatrix.from_parquet(label_matrix)
+    gold = None
+    if (labels is None) != (label_column is None):
+        raise DataError("--labels and --label-column go together; give both or neither")
+    if labels is not None and label_column is not None:
+        table = read_table(labels, columns=[label_column])
+        if len(table) != len(matrix):
+            raise DataError(
+                f"{labels}: has {len(table):,} rows but the label matrix {label_matrix} has "
+                f"{len(matrix):,}; the gold labels must be row-aligned"
+            )
+        gold = table[label_column]
+    try:
+        summary = lf_summary(matrix, gold)
+    except DataError as exc:
+        if gold is None:
+            raise
+        raise DataError(f"{labels}: column {label_column!r}: {exc}") from exc
+    # Piped output (logs, CI) is not limited to a terminal's width; keep every header whole.
+    out_console = console if console.is_terminal else Console(width=max(console.width, 120))
+    out_console.print(_rich_summary(summary, label_matrix, len(matrix)))
+    if out is not None:
+        frame = summary.copy()
+        frame["Polarity"] = frame["Polarity"].map(lambda p: " ".join(map(str, p)))
+        write_table(frame.rename_axis("LF"), out, index=True)
+        console.print(f"Saved {out}")
+
+
+def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
+    table = Table(
+        title=f"{source.name}: {n_rows:,} rows, {len(summary)} labeling functions",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("LF", no_wrap=True)
+    shown = [c for c in summary.columns if c != "j"]
+    for column in shown:
+        table.add_column(str(column), justify="left" if column == "Polarity" else "right")
+    for name, row in summary[shown].iterrows():
+        cells = [str(name)]
+        for column, value in row.items():
+            if column == "Polarity":
+                cells.append(", ".join(map(str, value)) or "-")
+            elif isinstance(value, float):
+                cells.append(f"{value:.3f}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``lfs`` command group to the root app."""
+    app.add_typer(lfs_app, name="lfs")

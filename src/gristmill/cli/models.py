@@ -1,0 +1,183 @@
+"""``gristmill models …``, ``gristmill lineage`` and ``gristmill reproduce``: the tracking CLI."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from gristmill.cli._common import console
+
+_PROJECT = typer.Option(
+    Path("."), "--project-dir", "-p", help="Project directory (its mlflow.db is the default store)."
+)
+_URI = typer.Option(
+    None, "--tracking-uri", help="MLflow tracking URI; default $MLFLOW_TRACKING_URI or the project's."
+)
+
+models_app = typer.Typer(
+    name="models",
+    help="The model registry: list versions, promote to champion, roll back, diff.",
+    no_args_is_help=True,
+)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4f}"
+    return escape(str(value)) if value is not None else ""
+
+
+def _print_frame(frame: Any, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+@models_app.command("list")
+def list_command(
+    name: str = typer.Argument(..., help="Registered model name (the spec name)."),
+    project_dir: Path = _PROJECT,
+    tracking_uri: str | None = _URI,
+) -> None:
+    """List the versions of a registered model, newest first, with aliases and test metric."""
+    from gristmill.tracking import list_versions
+
+    frame = list_versions(name, project_dir=project_dir, tracking_uri=tracking_uri)
+    frame = frame.assign(created=frame["created"].map(lambda t: t.strftime("%Y-%m-%d %H:%M:%S")))
+    _print_frame(frame, f"{name}: {len(frame)} version(s)")
+
+
+@models_app.command("promote")
+def promote_command(
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="The version to make champion."),
+    tolerance: float = typer.Option(
+        0.0, "--tolerance", help="Largest allowed regression of the test metric (metric units)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Promote even if the candidate regresses."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Test metric to compare; default the run's primary metric."
+    ),
+    project_dir: Path = _PROJECT,
+    tracking_uri: str | None = _URI,
+) -> None:
+    """Move the 'champion' alias to VERSION unless it regresses versus the champion."""
+    from gristmill.tracking import promote
+
+    outcome = promote(
+        name,
+        version,
+        tolerance=tolerance,
+        force=force,
+        metric=metric,
+        project_dir=project_dir,
+        tracking_uri=tracking_uri,
+    )
+    if len(outcome.comparisons):
+        _print_frame(outcome.comparisons, f"version {outcome.version} vs champion {outcome.previous}")
+    note = " (forced despite regressions)" if outcome.forced else ""
+    console.print(f"{escape(name)} version {outcome.version} is now champion{note}")
+
+
+@models_app.command("rollback")
+def rollback_command(
+    name: str = typer.Argument(..., help="Registered model name."),
+    project_dir: Path = _PROJECT,
+    tracking_uri: str | None = _URI,
+) -> None:
+    """Move 'champion' back to the previous champion (recorded in the model's tags)."""
+    from gristmill.tracking import rollback
+
+    replaced, current = rollback(name, project_dir=project_dir, tracking_uri=tracking_uri)
+    console.print(f"{escape(name)} champion rolled back from version {replaced} to {current}")
+
+
+@models_app.command("diff")
+def diff_command(
+    name: str = typer.Argument(..., help="Registered model name."),
+    v1: str = typer.Argument(..., help="First version."),
+    v2: str = typer.Argument(..., help="Second version."),
+    project_dir: Path = _PROJECT,
+    tracking_uri: str | None = _URI,
+) -> None:
+    """Show spec, LF, data-digest and metric differences between two versions."""
+    from gristmill.tracking import diff_versions
+
+    diff = diff_versions(name, v1, v2, project_dir=project_dir, tracking_uri=tracking_uri)
+    for title, frame in (
+        ("spec", diff.spec),
+        ("labeling functions (source digests)", diff.lfs),
+        ("data", diff.data),
+    ):
+        if len(frame):
+            _print_frame(frame, title)
+        else:
+            console.print(f"{title}: identical")
+    _print_frame(diff.metrics, "metrics")
+
+
+def lineage_command(
+    ref: str | None = typer.Argument(None, help="NAME@ALIAS or NAME/VERSION."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="List models trained on this dataset digest (or prefix)."
+    ),
+    lf: str | None = typer.Option(
+        None, "--lf", help="List models trained with this LF source digest (or prefix)."
+    ),
+    project_dir: Path = _PROJECT,
+    tracking_uri: str | None = _URI,
+) -> None:
+    """Print a model's lineage, or with --dataset / --lf the models derived from an input."""
+    from gristmill.exceptions import TrackingError
+    from gristmill.tracking import lineage, models_trained_on, render_lineage
+
+    given = sum(x is not None for x in (ref, dataset, lf))
+    if given != 1:
+        raise TrackingError("give exactly one of NAME@ALIAS, --dataset DIGEST or --lf DIGEST")
+    if ref is not None:
+        doc = lineage(ref, project_dir=project_dir, tracking_uri=tracking_uri)
+        console.print(escape(render_lineage(doc)), highlight=False)
+        return
+    frame = models_trained_on(
+        dataset_digest=dataset, lf_digest=lf, project_dir=project_dir, tracking_uri=tracking_uri
+    )
+    what = f"dataset {dataset}" if dataset is not None else f"LF {lf}"
+    if not len(frame):
+        console.print(f"no registered model was trained on {escape(what)}")
+        return
+    _print_frame(frame, f"models trained on {what}")
+
+
+def reproduce_command(
+    run_id: str = typer.Argument(..., help="The MLflow run id to reproduce."),
+    tolerance: float = typer.Option(1e-6, "--tolerance", help="Largest metric difference allowed."),
+    track: bool = typer.Option(False, "--track", help="Track the rerun as a new run."),
+    project_dir: Path = _PROJECT,
+    tracking_uri: str | None = _URI,
+) -> None:
+    """Rerun a tracked run from its logged spec and LF sources and compare its metrics."""
+    from gristmill.tracking import reproduce
+
+    outcome = reproduce(
+        run_id, tolerance=tolerance, track=track, project_dir=project_dir, tracking_uri=tracking_uri
+    )
+    _print_frame(outcome.metrics, f"reproduction of run {run_id} (tolerance {tolerance})")
+    if not outcome.matches:
+        console.print("[bold red]metrics differ beyond the tolerance[/]")
+        raise typer.Exit(1)
+    console.print("reproduced: every metric within the tolerance")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the tracking commands to the ``gristmill`` app."""
+    app.add_typer(models_app, name="models")
+    app.command("lineage")(lineage_command)
+    app.command("reproduce")(reproduce_command)

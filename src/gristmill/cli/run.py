@@ -1,0 +1,89 @@
+"""``gristmill run``, ``gristmill init`` and ``gristmill schema``: the declarative pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gristmill.cli._common import console
+from gristmill.exceptions import GristmillError
+
+EXAMPLES = ("spam",)
+
+
+def run(
+    spec: Path = typer.Argument(Path("gristmill.yaml"), help="The pipeline spec file."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan only."),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="Where to write the outputs."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Rerun every stage."),
+) -> None:
+    """Run the pipeline of SPEC: label, train, evaluate, report (and track)."""
+    from gristmill.pipeline import Pipeline
+
+    pipeline = Pipeline.from_yaml(spec)
+    if dry_run:
+        table = Table(title=f"plan for {pipeline.spec.name}", show_lines=False)
+        for column in ("stage", "status", "detail"):
+            table.add_column(column)
+        for step in pipeline.plan():
+            style = "green" if step.status == "cached" else "yellow"
+            table.add_row(step.stage, f"[{style}]{step.status}[/]", step.detail)
+        console.print(table)
+        console.print(f"spec {pipeline.spec_path} is valid")
+        return
+    result = pipeline.run(track=not no_track, run_dir=run_dir, progress=True,
+                          use_cache=not no_cache)
+    _print_summary(result)
+
+
+def _print_summary(result: object) -> None:
+    metrics = result.metrics  # type: ignore[attr-defined]
+    table = Table(title="results")
+    for column in ("split", "model", "accuracy", "f1"):
+        table.add_column(column)
+    for split in ("dev", "test"):
+        for key, label in (("label_model", "label model"), ("end_model", "end model")):
+            overall = metrics.get(key, {}).get(split, {}).get("overall")
+            if overall:
+                table.add_row(split, label, f"{overall['accuracy']:.3f}", f"{overall['f1']:.3f}")
+    console.print(table)
+    console.print(f"run directory: {result.run_dir}")  # type: ignore[attr-defined]
+    console.print(f"report: {result.report_path}")  # type: ignore[attr-defined]
+
+
+def init(
+    directory: Path = typer.Argument(..., help="The project directory to create."),
+    example: str = typer.Option("spam", "--example", help=f"Example project: {', '.join(EXAMPLES)}."),
+) -> None:
+    """Create a working example project in DIRECTORY."""
+    if example not in EXAMPLES:
+        raise GristmillError(f"unknown example {example!r}; choose one of {list(EXAMPLES)}")
+    if directory.exists() and any(directory.iterdir()):
+        raise GristmillError(f"{directory}: exists and is not empty; choose a new directory")
+    import gristmill
+
+    folder = Path(gristmill.__file__).parent / "examples" / example
+    shutil.copytree(folder, directory, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "runs", ".gristmill",
+                                                  "mlflow.db", "mlruns"))
+    console.print(f"created the {example!r} example in {directory}; next: "
+                  f"cd {directory} && gristmill run")
+
+
+def schema() -> None:
+    """Print the JSON schema of gristmill.yaml (for editors)."""
+    from gristmill.pipeline import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline commands to the ``gristmill`` app."""
+    app.command("run")(run)
+    app.command("init")(init)
+    app.command("schema")(schema)

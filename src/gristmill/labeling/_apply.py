@@ -1,0 +1,402 @@
+"""Applying labeling functions to data: in-process, over processes, or on a Dask cluster.
+
+All engines run the same partition code (:mod:`gristmill.labeling._label`), so they return the
+same matrix. Vectorized LFs label a whole frame (or Dask partition) at once; row LFs label one row
+at a time. Row LFs must not depend on other rows, and vectorized LFs must label each row
+independently of the others, because engines split the data differently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill._extras import require
+from gristmill.exceptions import DataError, GristmillError, LFError
+from gristmill.labeling._label import (
+    ON_ERROR,
+    Failures,
+    MatrixBuilder,
+    label_rows,
+    label_vectorized,
+    n_cores,
+)
+from gristmill.labeling._lf import LabelingFunction
+from gristmill.labeling._matrix import LabelMatrix
+
+__all__ = ["ENGINES", "LFFailureWarning", "apply_lfs"]
+
+ENGINES = ("auto", "pandas", "processes", "dask")
+
+# Rows at which "auto" moves row LFs to all cores, and the progress bar turns on by itself.
+_PARALLEL_MIN_ROWS = 50_000
+_PROGRESS_MIN_ROWS = 50_000
+_ROW_CHUNK = 5_000
+
+
+class LFFailureWarning(UserWarning):
+    """Some labeling functions raised on some rows and abstained there (``on_error="abstain"``)."""
+
+
+def apply_lfs(
+    lfs: Sequence[LabelingFunction],
+    data: Any,
+    *,
+    engine: str = "auto",
+    on_error: str = "raise",
+    progress: bool | None = None,
+    client: Any = None,
+) -> LabelMatrix:
+    """Apply labeling functions to every row of a table and return their votes.
+
+    Parameters
+    ----------
+    lfs : sequence of LabelingFunction
+        Functions with unique names; their order gives the matrix columns.
+    data : pandas.DataFrame or dask.dataframe.DataFrame
+        One row per data point.
+    engine : {"auto", "pandas", "processes", "dask"}, default "auto"
+        ``"pandas"``: in this process. ``"processes"``: row LFs on all cores (fork start method),
+        vectorized LFs in this process. ``"dask"``: every LF per partition on a Dask cluster,
+        using ``client`` or a LocalCluster started (and closed) for the call. ``"auto"`` picks
+        ``"dask"`` for a Dask DataFrame or when ``client`` is given, ``"processes"`` for row LFs
+        on at least 50,000 rows with several cores, else ``"pandas"``.
+    on_error : {"raise", "abstain"}, default "raise"
+        ``"raise"`` stops at the first LF that raises, with an :class:`LFError` naming the LF,
+        the row and the original exception. ``"abstain"`` records the vote as an abstain, counts
+        the failures per LF in ``LabelMatrix.failures`` and warns with :class:`LFFailureWarning`.
+    progress : bool, optional
+        Show a progress bar on stderr. Default: on for 50,000 rows or more when stderr is a
+        terminal.
+    client : dask.distributed.Client, optional
+        Cluster for the Dask engine.
+
+    Returns
+    -------
+    LabelMatrix
+        (n, m) votes in the smallest integer dtype (int8 below 128 classes), ``-1`` = abstain.
+
+    Raises
+    ------
+    LFError
+        When an LF raises (``on_error="raise"``), returns an invalid vote, needs a column the
+        data lacks, or names are not unique.
+    DataError
+        When ``data`` is not a DataFrame.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gristmill.labeling import keyword_lf, labeling_function
+    >>> @labeling_function()
+    ... def short(x):
+    ...     return 0 if len(x.text) < 12 else -1
+    >>> frame = pd.DataFrame({"text": ["nice song", "check out my channel"]})
+    >>> L = apply_lfs([short, keyword_lf("check out", 1)], frame, engine="pandas")
+    >>> L.values.tolist()
+    [[0, -1], [-1, 1]]
+    """
+    lfs = _check_lfs(lfs)
+    if on_error not in ON_ERROR:
+        raise GristmillError(f"on_error must be 'raise' or 'abstain'; got {on_error!r}")
+    if engine not in ENGINES:
+        raise GristmillError(f"engine must be one of {list(ENGINES)}; got {engine!r}")
+    is_dask = _is_dask_frame(data)
+    if not is_dask and not isinstance(data, pd.DataFrame):
+        raise DataError(f"apply_lfs needs a pandas or dask DataFrame; got {type(data).__name__}")
+    _check_columns(lfs, data)
+    engine = _choose_engine(engine, lfs, data, is_dask, client)
+    if is_dask and engine != "dask":
+        raise GristmillError(f"A dask DataFrame needs engine='dask' (or 'auto'); got {engine!r}")
+    failures = Failures()
+    if engine == "dask":
+        values, index = _apply_dask(lfs, data, on_error, failures, progress, client)
+    else:
+        values = _apply_local(lfs, data, on_error, failures, progress, engine == "processes")
+        index = data.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        index = None
+    elif index is not None and _is_default_index(index):
+        index = None
+    matrix = LabelMatrix(values, [lf.name for lf in lfs], index=index)
+    if failures.counts:
+        matrix._failures = dict(failures.counts)
+        details = "; ".join(
+            f"{name}: {count} row(s), first {failures.first[name]}"
+            for name, count in failures.counts.items()
+        )
+        warnings.warn(
+            f"{len(failures.counts)} labeling function(s) raised and abstained: {details}",
+            LFFailureWarning,
+            stacklevel=2,
+        )
+    return matrix
+
+
+def _is_default_index(index: pd.Index) -> bool:
+    return bool(
+        pd.api.types.is_integer_dtype(index.dtype)
+        and index.equals(pd.RangeIndex(len(index)))
+    )
+
+
+def _check_lfs(lfs: Sequence[LabelingFunction]) -> list[LabelingFunction]:
+    if isinstance(lfs, LabelingFunction):
+        lfs = [lfs]
+    lfs = list(lfs)
+    if not lfs:
+        raise LFError("apply_lfs needs at least one labeling function")
+    seen: set[str] = set()
+    for lf in lfs:
+        if not isinstance(lf, LabelingFunction):
+            raise LFError(
+                f"apply_lfs takes LabelingFunction objects (use @labeling_function()); "
+                f"got {type(lf).__name__}"
+            )
+        if lf.name in seen:
+            raise LFError(f"LF names must be unique; {lf.name!r} appears twice", lf_name=lf.name)
+        seen.add(lf.name)
+    return lfs
+
+
+def _check_columns(lfs: Sequence[LabelingFunction], data: Any) -> None:
+    present = {str(c) for c in data.columns}
+    for lf in lfs:
+        missing = [c for c in lf.columns if c not in present]
+        if missing:
+            raise LFError(
+                f"Labeling function {lf.name!r} needs column(s) {missing}; "
+                f"the data has {[str(c) for c in data.columns]}",
+                lf_name=lf.name,
+            )
+
+
+def _is_dask_frame(data: Any) -> bool:
+    return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+
+
+def _choose_engine(
+    engine: str, lfs: Sequence[LabelingFunction], data: Any, is_dask: bool, client: Any
+) -> str:
+    if engine != "auto":
+        return engine
+    if is_dask or client is not None:
+        return "dask"
+    has_row_lfs = any(not lf.vectorized for lf in lfs)
+    if has_row_lfs and len(data) >= _PARALLEL_MIN_ROWS and n_cores() > 1 and _can_fork():
+        return "processes"
+    return "pandas"
+
+
+@contextlib.contextmanager
+def _progress_bar(
+    total: int, n_rows: int, enabled: bool | None, description: str = "labeling (votes)"
+) -> Iterator[Callable[[int], None]]:
+    if enabled is None:
+        enabled = n_rows >= _PROGRESS_MIN_ROWS and sys.stderr.isatty()
+    if not enabled:
+        yield lambda _: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _apply_local(
+    lfs: Sequence[LabelingFunction],
+    frame: pd.DataFrame,
+    on_error: str,
+    failures: Failures,
+    progress: bool | None,
+    use_processes: bool,
+) -> np.ndarray:
+    n_rows = len(frame)
+    builder = MatrixBuilder(n_rows, len(lfs))
+    vectorized = [j for j, lf in enumerate(lfs) if lf.vectorized]
+    row_wise = [j for j, lf in enumerate(lfs) if not lf.vectorized]
+    everything = slice(0, n_rows)
+    pool = _fork_pool(lfs, row_wise, frame, on_error) if use_processes and row_wise else None
+    with pool if pool is not None else contextlib.nullcontext(), _progress_bar(
+        n_rows * len(lfs), n_rows, progress
+    ) as advance:
+
+        def done(position: int, votes: np.ndarray) -> None:
+            builder.put(everything, vectorized[position], votes)
+            advance(n_rows)
+
+        chunks = _chunks(n_rows, pool)
+        pending = (
+            pool.imap(_run_forked_chunk, chunks) if pool is not None else None
+        )
+        label_vectorized([lfs[j] for j in vectorized], frame, on_error, failures, done)
+        if pending is not None:
+            for start, stop, block, chunk_failures, error in pending:
+                if error is not None:
+                    raise error
+                failures.merge(chunk_failures)
+                builder.put_block(slice(start, stop), row_wise, block)
+                advance((stop - start) * len(row_wise))
+        elif row_wise:
+            for start, stop in chunks:
+                part = frame.iloc[start:stop]
+                block = label_rows([lfs[j] for j in row_wise], part, on_error, failures)
+                builder.put_block(slice(start, stop), row_wise, block)
+                advance((stop - start) * len(row_wise))
+    return builder.values
+
+
+def _chunks(n_rows: int, pool: Any) -> list[tuple[int, int]]:
+    size = _ROW_CHUNK
+    if pool is not None:
+        size = max(500, min(_ROW_CHUNK, math.ceil(n_rows / (4 * n_cores()))))
+    return [(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+# The forked workers inherit the LFs and the data through this module global (copy-on-write),
+# so nothing is pickled on the way in: decorated functions and lambdas work as they are.
+_FORK_JOB: tuple[list[LabelingFunction], pd.DataFrame, str] | None = None
+
+
+def _fork_pool(
+    lfs: Sequence[LabelingFunction], row_wise: list[int], frame: pd.DataFrame, on_error: str
+) -> Any:
+    global _FORK_JOB
+    if not _can_fork():
+        raise GristmillError(
+            "engine='processes' needs the 'fork' start method (Linux); use engine='dask'"
+        )
+    _FORK_JOB = ([lfs[j] for j in row_wise], frame, on_error)
+    try:
+        return multiprocessing.get_context("fork").Pool(processes=n_cores())
+    finally:
+        _FORK_JOB = None
+
+
+def _run_forked_chunk(bounds: tuple[int, int]) -> tuple[Any, ...]:
+    assert _FORK_JOB is not None, "worker started without a job"
+    lfs, frame, on_error = _FORK_JOB
+    start, stop = bounds
+    failures = Failures()
+    try:
+        block = label_rows(lfs, frame.iloc[start:stop], on_error, failures)
+    except LFError as exc:
+        return start, stop, None, failures, _picklable(exc)
+    return start, stop, block, failures, None
+
+
+def _picklable(exc: LFError) -> LFError:
+    error = LFError(str(exc), lf_name=exc.lf_name, row=exc.row)
+    try:
+        import pickle
+
+        pickle.dumps(error)
+    except Exception:
+        error = LFError(str(exc), lf_name=exc.lf_name, row=repr(exc.row))
+    return error
+
+
+class _LFBundle:
+    """The LFs shipped once to Dask workers, opaque to Dask's graph traversal."""
+
+    def __init__(self, lfs: Sequence[LabelingFunction]) -> None:
+        self.lfs = list(lfs)
+
+
+def _label_partition(
+    frame: pd.DataFrame, bundle: _LFBundle, on_error: str
+) -> tuple[np.ndarray, pd.Index, Failures]:
+    """Label one Dask partition with every LF (runs on a worker)."""
+    lfs = bundle.lfs
+    failures = Failures()
+    builder = MatrixBuilder(len(frame), len(lfs))
+    everything = slice(0, len(frame))
+    vectorized = [j for j, lf in enumerate(lfs) if lf.vectorized]
+    row_wise = [j for j, lf in enumerate(lfs) if not lf.vectorized]
+    label_vectorized(
+        [lfs[j] for j in vectorized],
+        frame,
+        on_error,
+        failures,
+        lambda position, votes: builder.put(everything, vectorized[position], votes),
+    )
+    if row_wise:
+        block = label_rows([lfs[j] for j in row_wise], frame, on_error, failures)
+        builder.put_block(everything, row_wise, block)
+    return builder.values, frame.index, failures
+
+
+def _apply_dask(
+    lfs: Sequence[LabelingFunction],
+    data: Any,
+    on_error: str,
+    failures: Failures,
+    progress: bool | None,
+    client: Any,
+) -> tuple[np.ndarray, pd.Index]:
+    feature = "apply_lfs(engine='dask')"
+    dask = require("dask", extra="dask", feature=feature)
+    dd = require("dask.dataframe", extra="dask", feature=feature)
+    distributed = require("dask.distributed", extra="dask", feature=feature)
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=n_cores(),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
+                )
+            )
+            client = stack.enter_context(distributed.Client(cluster))
+        if isinstance(data, pd.DataFrame):
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            n_parts = max(1, min(4 * n_workers, math.ceil(len(data) / 5_000)))
+            data = dd.from_pandas(data, npartitions=n_parts, sort=False)
+        shared_lfs = dask.delayed(_LFBundle(lfs), pure=True, traverse=False)
+        tasks = [
+            dask.delayed(_label_partition, pure=True)(part, shared_lfs, on_error)
+            for part in data.to_delayed()
+        ]
+        futures = client.compute(tasks)
+        position = {future.key: i for i, future in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        show = progress if progress is not None else sys.stderr.isatty()
+        with _progress_bar(len(futures), 0, show, "labeling (partitions)") as advance:
+            for future in distributed.as_completed(futures):
+                results[position[future.key]] = future.result()
+                advance(1)
+    blocks, indexes = [], []
+    for values, index, part_failures in results:
+        blocks.append(values)
+        indexes.append(index)
+        failures.merge(part_failures)
+    dtype = max((b.dtype for b in blocks), key=lambda d: d.itemsize, default=np.dtype(np.int8))
+    values = np.concatenate([b.astype(dtype, copy=False) for b in blocks]) if blocks else (
+        np.empty((0, len(lfs)), dtype=np.int8)
+    )
+    index = indexes[0].append(indexes[1:]) if indexes else pd.RangeIndex(0)
+    return values, index

@@ -1,0 +1,199 @@
+"""Labeling one partition: the single code path every engine runs, so all engines agree."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.exceptions import LFError
+from gristmill.labeling._factories import partition_cache
+from gristmill.labeling._lf import LabelingFunction, check_vote
+from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
+from gristmill.labeling._preprocess import Preprocessor, Row
+
+ON_ERROR = ("raise", "abstain")
+
+# Frames at least this long run GIL-releasing vectorized LFs on one thread per core.
+THREAD_MIN_ROWS = 20_000
+
+
+@dataclass
+class Failures:
+    """Rows on which each LF raised (and abstained), with the first error seen per LF."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, str] = field(default_factory=dict)
+
+    def add(self, lf_name: str, n_rows: int, where: str, exc: BaseException) -> None:
+        self.counts[lf_name] = self.counts.get(lf_name, 0) + n_rows
+        self.first.setdefault(lf_name, f"{where}: {type(exc).__name__}: {exc}")
+
+    def merge(self, other: Failures) -> None:
+        for name, count in other.counts.items():
+            self.counts[name] = self.counts.get(name, 0) + count
+        for name, message in other.first.items():
+            self.first.setdefault(name, message)
+
+
+def _row_failure(lf_name: str, row_label: Any, exc: BaseException) -> LFError:
+    if isinstance(exc, LFError) and exc.lf_name == lf_name and exc.row is not None:
+        return exc
+    return LFError(
+        f"Labeling function {lf_name!r} failed on row {row_label!r}: "
+        f"{type(exc).__name__}: {exc}",
+        lf_name=lf_name,
+        row=row_label,
+    )
+
+
+def _frame_failure(lf_name: str, frame: pd.DataFrame, exc: BaseException) -> LFError:
+    if isinstance(exc, LFError):
+        return exc
+    where = _rows_span(frame)
+    return LFError(
+        f"Labeling function {lf_name!r} failed on {where}: {type(exc).__name__}: {exc}",
+        lf_name=lf_name,
+        row=frame.index[0] if len(frame) else None,
+    )
+
+
+def _rows_span(frame: pd.DataFrame) -> str:
+    if not len(frame):
+        return "an empty partition"
+    return f"the partition of rows {frame.index[0]!r}..{frame.index[-1]!r}"
+
+
+def label_vectorized(
+    lfs: Sequence[LabelingFunction],
+    frame: pd.DataFrame,
+    on_error: str,
+    failures: Failures,
+    done: Callable[[int, np.ndarray], None],
+) -> None:
+    """Run vectorized LFs on one frame; call ``done(position, votes)`` as each finishes.
+
+    Preprocessor chains are computed once per frame and shared by the LFs that list them. An
+    empty frame (a Dask partition may be empty) is not passed to the LFs.
+    """
+    if not len(frame):
+        for position in range(len(lfs)):
+            done(position, np.empty(0, dtype=np.int8))
+        return
+    prepared: dict[tuple[Preprocessor, ...], pd.DataFrame] = {(): frame}
+    outcomes: dict[int, Future[np.ndarray]] = {}
+    with partition_cache(), contextlib.ExitStack() as stack:
+        threaded = _threaded_positions(lfs, len(frame))
+        if threaded:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=n_cores()))
+            for position in threaded:
+                getattr(lfs[position].f, "prepare", lambda frame: None)(frame)
+            for position in threaded:
+                task = contextvars.copy_context().run
+                outcomes[position] = pool.submit(task, lfs[position].label_prepared_frame, frame)
+        for position, lf in enumerate(lfs):
+            try:
+                if position in outcomes:
+                    votes = outcomes[position].result()
+                else:
+                    votes = lf.label_prepared_frame(_prepare(lf.pre, prepared))
+            except Exception as exc:
+                if on_error == "raise":
+                    raise _frame_failure(lf.name, frame, exc) from exc
+                failures.add(lf.name, len(frame), _rows_span(frame), exc)
+                votes = np.full(len(frame), ABSTAIN, dtype=np.int8)
+            done(position, votes)
+
+
+def n_cores() -> int:
+    """Cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _threaded_positions(lfs: Sequence[LabelingFunction], n_rows: int) -> list[int]:
+    """LFs worth running on threads: built-in ones whose work releases the GIL, on big frames."""
+    if n_rows < THREAD_MIN_ROWS or n_cores() < 2:
+        return []
+    positions = [
+        j for j, lf in enumerate(lfs) if not lf.pre and getattr(lf.f, "releases_gil", False)
+    ]
+    return positions if len(positions) >= 2 else []
+
+
+def _prepare(chain: tuple[Preprocessor, ...], prepared: dict[tuple[Preprocessor, ...], Any]) -> Any:
+    if chain in prepared:
+        return prepared[chain]
+    parent = _prepare(chain[:-1], prepared)
+    step = chain[-1]
+    result = step.apply_frame(parent) if step.vectorized else step.apply_row(parent)
+    prepared[chain] = result
+    return result
+
+
+def label_rows(
+    lfs: Sequence[LabelingFunction],
+    frame: pd.DataFrame,
+    on_error: str,
+    failures: Failures,
+) -> list[np.ndarray]:
+    """Run row LFs over every row of ``frame``; return one compact vote array per LF."""
+    n_rows, n_lfs = len(frame), len(lfs)
+    votes = [[ABSTAIN] * n_rows for _ in range(n_lfs)]
+    columns = [str(c) for c in frame.columns]
+    calls = [(j, lf.name, lf.pre, lf.label_prepared_row) for j, lf in enumerate(lfs)]
+    any_pre = any(lf.pre for lf in lfs)
+    index = frame.index
+    # Whole columns as Python lists: much faster to walk than itertuples on Arrow strings.
+    rows = zip(*(frame.iloc[:, k].tolist() for k in range(frame.shape[1])), strict=True)
+    for position, values in enumerate(rows):
+        row = Row(zip(columns, values, strict=True))
+        prepared: dict[tuple[Preprocessor, ...], Any] = {(): row} if any_pre else {}
+        for j, lf_name, pre, label in calls:
+            try:
+                vote = label(_prepare(pre, prepared) if pre else row)
+            except Exception as exc:
+                if on_error == "raise":
+                    raise _row_failure(lf_name, index[position], exc) from exc
+                failures.add(lf_name, 1, f"row {index[position]!r}", exc)
+                continue
+            votes[j][position] = vote
+    return [_compact(column, lf.name) for column, lf in zip(votes, lfs, strict=True)]
+
+
+def _compact(column: list[int], lf_name: str) -> np.ndarray:
+    array = np.array(column, dtype=np.int64)
+    if not array.size:
+        return array.astype(np.int8)
+    top = int(array.max())
+    if top > np.iinfo(np.int32).max:
+        check_vote(top, lf_name)
+    return array.astype(compact_label_dtype(top))
+
+
+class MatrixBuilder:
+    """Fills an (n, m) vote matrix column block by block in the smallest dtype that fits.
+
+    Starting at int8 and widening only when a vote needs it keeps the peak memory at about the
+    size of the final matrix, with no int64 copy of the whole matrix.
+    """
+
+    def __init__(self, n_rows: int, n_lfs: int) -> None:
+        self.values = np.full((n_rows, n_lfs), ABSTAIN, dtype=np.int8)
+
+    def put(self, rows: slice, column: int, votes: np.ndarray) -> None:
+        if votes.dtype.itemsize > self.values.dtype.itemsize:
+            self.values = self.values.astype(votes.dtype)
+        self.values[rows, column] = votes
+
+    def put_block(self, rows: slice, columns: Sequence[int], block: Sequence[np.ndarray]) -> None:
+        for column, votes in zip(columns, block, strict=True):
+            self.put(rows, column, votes)

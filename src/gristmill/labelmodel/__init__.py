@@ -1,0 +1,29 @@
+"""Label models: learn how accurate labeling functions are without gold labels, combine their votes.
+
+Every model shares one interface (:class:`BaseLabelModel`): ``fit(L, *, class_balance=None,
+L_dev=None, y_dev=None, seed=0)``, ``predict_proba``, ``predict(L, tie_break=...)``, ``score``,
+the fitted ``lf_accuracies_``, ``class_balance_`` and ``confusion_``, and ``save`` / ``load``
+without pickle. ``L`` is a :class:`~gristmill.LabelMatrix`, a numpy array (-1 = abstain) or a
+scipy.sparse matrix holding class + 1.
+"""
+
+from gristmill.labelmodel._base import BaseLabelModel
+from gristmill.labelmodel._dawid_skene import DawidSkene
+from gristmill.labelmodel._label_model import LabelModel
+from gristmill.labelmodel._majority import MajorityVote, WeightedMajorityVote
+from gristmill.labelmodel._matrix_completion import MatrixCompletion
+from gristmill.labelmodel._registry import LABEL_MODELS, get_label_model, load_label_model
+from gristmill.labelmodel._triplet import Triplet
+
+__all__ = [
+    "LABEL_MODELS",
+    "BaseLabelModel",
+    "DawidSkene",
+    "LabelModel",
+    "MajorityVote",
+    "MatrixCompletion",
+    "Triplet",
+    "WeightedMajorityVote",
+    "get_label_model",
+    "load_label_model",
+]

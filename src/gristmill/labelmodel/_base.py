@@ -1,0 +1,479 @@
+"""The base class every gristmill label model shares: input checks, prediction, scoring, saving.
+
+A fitted label model here is log-linear in the votes: the score of class c on a row is
+``bias_[c] + sum_j weights_[j, v_j, c]`` over the sources j that vote (class v_j) on that row, and
+``predict_proba`` is the softmax of the scores. Majority vote, Dawid-Skene, the MeTaL matrix
+completion estimator and the triplet method all fit that form and differ only in how they learn
+``weights_`` and ``bias_``; subclasses implement ``_fit``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gristmill.exceptions import (
+    DataError,
+    IdentifiabilityWarning,
+    LabelModelError,
+    NotFittedError,
+)
+from gristmill.io import atomic_path, atomic_write_text
+from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
+
+TIE_BREAKS = ("abstain", "random", "prior")
+METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall", "log_loss")
+_FORMAT = "gristmill.label_model"
+_FORMAT_VERSION = 1
+_META_FILE = "label_model.json"
+_ARRAYS_FILE = "arrays.npz"
+# Relative tolerance under which two class probabilities count as a tie.
+_TIE_TOLERANCE = 1e-9
+# Accuracy assumed for every source when the data cannot identify the model.
+FALLBACK_ACCURACY = 0.7
+# Fewest sources (that vote at least once) a latent-variable model needs to be identifiable.
+MIN_IDENTIFIABLE_SOURCES = 3
+
+
+class BaseLabelModel:
+    """Shared behaviour of gristmill label models; subclasses implement :meth:`_fit`.
+
+    Fitted attributes (after :meth:`fit`)
+    -------------------------------------
+    cardinality_ : int
+        Number of classes k.
+    n_sources_ : int
+        Number of labeling functions (columns) m.
+    lf_names_ : list of str or None
+        Names of the labeling functions when fit on a :class:`~gristmill.LabelMatrix`.
+    class_balance_ : ndarray of shape (k,)
+        Class prior P(y = c), given or estimated.
+    lf_accuracies_ : ndarray of shape (m,)
+        Estimated P(vote is correct | source votes); NaN for sources that never vote.
+    confusion_ : ndarray of shape (m, k, k)
+        ``confusion_[j, c, v]`` = estimated P(source j votes v | y = c, source j votes).
+    weights_ : ndarray of shape (m, k, k)
+        ``weights_[j, v, c]``: score added to class c when source j votes v.
+    bias_ : ndarray of shape (k,)
+        Score of each class before any vote.
+    """
+
+    name: ClassVar[str] = ""
+    _fitted_arrays: ClassVar[tuple[str, ...]] = (
+        "class_balance_",
+        "lf_accuracies_",
+        "confusion_",
+        "weights_",
+        "bias_",
+    )
+
+    def __init__(self, *, cardinality: int | None = None) -> None:
+        self.cardinality = cardinality
+
+    # ----------------------------------------------------------------- parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters of this model, as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> BaseLabelModel:
+        """Set hyperparameters; unknown names raise ``ValueError``."""
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for {type(self).__name__}; valid: {sorted(valid)}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_params(self) -> None:
+        k = self.cardinality
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2):
+            raise ValueError(
+                f"The 'cardinality' parameter of {type(self).__name__} must be an int >= 2 or "
+                f"None. Got {k!r} instead."
+            )
+
+    # ----------------------------------------------------------------- fitting
+    def fit(
+        self,
+        L: Any,
+        *,
+        class_balance: Any = None,
+        L_dev: Any = None,
+        y_dev: Any = None,
+        seed: int = 0,
+    ) -> BaseLabelModel:
+        """Learn the sources' accuracies from their votes, without gold labels.
+
+        Parameters
+        ----------
+        L : LabelMatrix, ndarray of shape (n, m) or scipy.sparse matrix
+            Votes; ``-1`` abstains (sparse: ``class + 1`` with implicit zeros = abstain).
+        class_balance : array-like of shape (k,), optional
+            Known class prior. Estimated from the data (and the dev labels) when omitted.
+        L_dev, y_dev : label matrix and array-like of shape (n_dev,), optional
+            Votes and gold labels of a small labeled dev set. Models that can, use them.
+        seed : int, default 0
+            Seed of the model's own random generator; the global NumPy state is never touched.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataError
+            When the inputs are malformed (the message names the column or row at fault).
+        """
+        self._check_params()
+        if (L_dev is None) != (y_dev is None):
+            raise DataError("Pass both L_dev and y_dev (dev votes and their gold labels), or neither")
+        y_dev_array = None if y_dev is None else _as_labels(y_dev, "y_dev")
+        balance = None if class_balance is None else np.asarray(class_balance, dtype=np.float64)
+        k = self._resolve_cardinality(L, balance, L_dev, y_dev_array)
+        if y_dev_array is not None and y_dev_array.size and y_dev_array.max() >= k:
+            row = int(np.argmax(y_dev_array))
+            raise DataError(
+                f"y_dev holds class {y_dev_array[row]} at row {row}, but the label model has "
+                f"cardinality {k} (classes 0..{k - 1})"
+            )
+        votes = to_votes(L, k)
+        prior = _check_class_balance(balance, k)
+        dev = None
+        if L_dev is not None and y_dev_array is not None:
+            dev_votes = to_votes(L_dev, k, n_sources=votes.n_sources)
+            if dev_votes.n_rows != y_dev_array.shape[0]:
+                raise DataError(
+                    f"L_dev has {dev_votes.n_rows} rows but y_dev has {y_dev_array.shape[0]} labels"
+                )
+            dev = (dev_votes, y_dev_array)
+        self.cardinality_ = k
+        self.n_sources_ = votes.n_sources
+        self.lf_names_ = list(votes.lf_names) if votes.lf_names else None
+        self._fit(votes, prior, dev, np.random.default_rng(seed))
+        return self
+
+    def _fit(
+        self,
+        votes: Votes,
+        prior: np.ndarray | None,
+        dev: tuple[Votes, np.ndarray] | None,
+        rng: np.random.Generator,
+    ) -> None:
+        raise NotImplementedError
+
+    def _resolve_cardinality(
+        self, L: Any, balance: np.ndarray | None, L_dev: Any, y_dev: np.ndarray | None
+    ) -> int:
+        if self.cardinality is not None:
+            return int(self.cardinality)
+        k = max(2, infer_cardinality(L))
+        if balance is not None:
+            k = max(k, balance.shape[0])
+        if L_dev is not None:
+            k = max(k, infer_cardinality(L_dev))
+        if y_dev is not None and y_dev.size:
+            k = max(k, int(y_dev.max()) + 1)
+        return k
+
+    # ----------------------------------------------------------------- prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(L) before using it"
+            )
+
+    def _votes(self, L: Any) -> Votes:
+        self._check_fitted()
+        return to_votes(L, self.cardinality_, n_sources=self.n_sources_)
+
+    def predict_proba(self, L: Any) -> np.ndarray:
+        """Probability of each class for each row, shape (n, k); rows sum to 1.
+
+        Rows on which no source votes get the model's prior (the class balance for models that
+        treat abstains as uninformative).
+        """
+        return self._proba(self._votes(L))
+
+    def _proba(self, votes: Votes) -> np.ndarray:
+        return softmax(votes.scores(self.weights_, self.bias_))
+
+    def predict(self, L: Any, *, tie_break: str = "abstain", seed: int = 0) -> np.ndarray:
+        """Most probable class per row (int64, shape (n,)).
+
+        Parameters
+        ----------
+        L : label matrix
+        tie_break : {"abstain", "random", "prior"}, default "abstain"
+            What to predict when several classes share the top probability: ``-1``, one of them
+            at random (seeded by ``seed``), or the one with the largest class balance.
+        seed : int, default 0
+            Seed for ``tie_break="random"``.
+        """
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
+        proba = self.predict_proba(L)
+        return _break_ties(proba, tie_break, self.class_balance_, seed)
+
+    def score(
+        self, L: Any, y: Any, *, metric: str = "accuracy", tie_break: str = "prior"
+    ) -> float:
+        """Score predictions against gold labels ``y``.
+
+        ``metric`` is one of ``accuracy``, ``f1`` / ``precision`` / ``recall`` (binary, class 1
+        positive), ``f1_macro``, ``log_loss``. Rows predicted ``-1`` (ties broken by abstaining)
+        count as wrong.
+        """
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
+        gold = _as_labels(y, "y")
+        proba = self.predict_proba(L)
+        if proba.shape[0] != gold.shape[0]:
+            raise DataError(f"L has {proba.shape[0]} rows but y has {gold.shape[0]} labels")
+        if metric == "log_loss":
+            picked = proba[np.arange(gold.shape[0]), np.clip(gold, 0, proba.shape[1] - 1)]
+            return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+        predicted = _break_ties(proba, tie_break, self.class_balance_, 0)
+        return classification_metric(gold, predicted, metric, self.cardinality_)
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save to the directory ``path`` as ``label_model.json`` plus ``arrays.npz`` (no pickle)."""
+        self._check_fitted()
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {name: np.asarray(getattr(self, name)) for name in self._fitted_arrays}
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "model": self.name,
+            "params": {k: _jsonable(v) for k, v in self.get_params().items()},
+            "cardinality_": int(self.cardinality_),
+            "n_sources_": int(self.n_sources_),
+            "lf_names_": self.lf_names_,
+            "extra": self._extra_state(),
+        }
+        with atomic_path(directory / _ARRAYS_FILE) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **arrays)
+        atomic_write_text(directory / _META_FILE, json.dumps(meta, indent=2))
+        return directory
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _restore_extra_state(self, extra: dict[str, Any]) -> None:
+        """Restore what :meth:`_extra_state` saved."""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BaseLabelModel:
+        """Load a model saved by :meth:`save`.
+
+        Raises
+        ------
+        LabelModelError
+            When the directory holds no saved label model, or one of another class.
+        """
+        meta, arrays = read_saved(path)
+        if meta["model"] != cls.name and cls is not BaseLabelModel:
+            raise LabelModelError(
+                f"{path}: holds a {meta['model']!r} label model, not {cls.name!r}; "
+                "use gristmill.labelmodel.load_label_model to load any model"
+            )
+        return cls._from_saved(meta, arrays)
+
+    @classmethod
+    def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> BaseLabelModel:
+        model = cls(**meta["params"])
+        model.cardinality_ = int(meta["cardinality_"])
+        model.n_sources_ = int(meta["n_sources_"])
+        model.lf_names_ = meta["lf_names_"]
+        for name in cls._fitted_arrays:
+            setattr(model, name, arrays[name])
+        model._restore_extra_state(meta.get("extra", {}))
+        return model
+
+
+def read_saved(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read the metadata and arrays of a saved label model directory."""
+    directory = Path(path)
+    meta_path = directory / _META_FILE
+    if not meta_path.is_file() or not (directory / _ARRAYS_FILE).is_file():
+        raise LabelModelError(f"{directory}: no saved label model ({_META_FILE} and {_ARRAYS_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LabelModelError(f"{meta_path}: not valid JSON: {exc}") from exc
+    if meta.get("format") != _FORMAT:
+        raise LabelModelError(f"{meta_path}: not a gristmill label model")
+    with np.load(directory / _ARRAYS_FILE, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    return meta, arrays
+
+
+# --------------------------------------------------------------------- shared helpers
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed stably in place of a copy of ``scores``."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def usable_sources(votes: Votes) -> int:
+    """Number of sources that vote on at least one row."""
+    return int((votes.source_class_counts().sum(axis=1) > 0).sum())
+
+
+def warn_unidentifiable(model: str, votes: Votes) -> bool:
+    """Warn and return True when too few sources vote for a latent-variable model."""
+    used = usable_sources(votes)
+    if used >= MIN_IDENTIFIABLE_SOURCES:
+        return False
+    warnings.warn(
+        f"{model}: only {used} labeling function(s) vote, fewer than the "
+        f"{MIN_IDENTIFIABLE_SOURCES} needed to estimate accuracies without gold labels; "
+        f"falling back to a vote with every accuracy set to {FALLBACK_ACCURACY}",
+        IdentifiabilityWarning,
+        stacklevel=4,
+    )
+    return True
+
+
+def symmetric_confusion(accuracies: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrices (m, k, k) with ``accuracies`` on the diagonal, errors spread evenly."""
+    acc = np.asarray(accuracies, dtype=np.float64)[:, None, None]
+    eye = np.eye(k)[None]
+    return eye * acc + (1 - eye) * (1 - acc) / (k - 1)
+
+
+def naive_bayes_weights(confusion: np.ndarray) -> np.ndarray:
+    """Weights ``log P(vote v | y = c)`` laid out as ``weights[j, v, c]``."""
+    return np.log(np.clip(confusion, 1e-6, 1.0)).transpose(0, 2, 1).copy()
+
+
+def accuracies_from_confusion(
+    confusion: np.ndarray, class_balance: np.ndarray, votes: Votes
+) -> np.ndarray:
+    """P(correct | votes) per source, averaging the diagonal over the prior; NaN if it never votes."""
+    diagonal = np.einsum("jcc->jc", confusion)
+    accuracies = diagonal @ class_balance
+    silent = votes.source_class_counts().sum(axis=1) == 0
+    accuracies[silent] = np.nan
+    return accuracies
+
+
+def vote_share(votes: Votes) -> np.ndarray:
+    """Fraction of all votes cast for each class (uniform when there are none), shape (k,)."""
+    totals = votes.source_class_counts().sum(axis=0) + 1.0
+    return totals / totals.sum()
+
+
+def fallback_fit(model: BaseLabelModel, votes: Votes, prior: np.ndarray | None) -> None:
+    """Fit ``model`` as a naive Bayes vote with every accuracy = :data:`FALLBACK_ACCURACY`."""
+    k = votes.cardinality
+    balance = prior if prior is not None else vote_share(votes)
+    accuracies = np.full(votes.n_sources, FALLBACK_ACCURACY)
+    model.confusion_ = symmetric_confusion(accuracies, k)
+    model.weights_ = naive_bayes_weights(model.confusion_)
+    model.bias_ = np.log(balance)
+    model.class_balance_ = balance
+    model.lf_accuracies_ = accuracies_from_confusion(model.confusion_, balance, votes)
+
+
+def classification_metric(gold: np.ndarray, predicted: np.ndarray, metric: str, k: int) -> float:
+    """Accuracy, binary precision/recall/F1 (class 1 positive) or macro F1 of predictions."""
+    if metric == "accuracy":
+        return float(np.mean(gold == predicted)) if gold.size else float("nan")
+    if metric == "f1_macro":
+        return float(np.mean([_f1(gold == c, predicted == c) for c in range(k)]))
+    true_pos = np.sum((gold == 1) & (predicted == 1))
+    if metric == "precision":
+        positives = np.sum(predicted == 1)
+        return float(true_pos / positives) if positives else 0.0
+    if metric == "recall":
+        actual = np.sum(gold == 1)
+        return float(true_pos / actual) if actual else 0.0
+    return _f1(gold == 1, predicted == 1)
+
+
+def _f1(gold: np.ndarray, predicted: np.ndarray) -> float:
+    true_pos = float(np.sum(gold & predicted))
+    denominator = float(np.sum(gold) + np.sum(predicted))
+    return 2 * true_pos / denominator if denominator else 0.0
+
+
+def _break_ties(proba: np.ndarray, tie_break: str, balance: np.ndarray, seed: int) -> np.ndarray:
+    top = proba.max(axis=1, keepdims=True)
+    tied = proba >= top * (1 - _TIE_TOLERANCE)
+    n_tied = tied.sum(axis=1)
+    predicted = np.argmax(proba, axis=1).astype(np.int64)
+    ties = np.flatnonzero(n_tied > 1)
+    if ties.size == 0:
+        return predicted
+    if tie_break == "abstain":
+        predicted[ties] = -1
+    elif tie_break == "prior":
+        predicted[ties] = np.argmax(np.where(tied[ties], balance[None, :], -np.inf), axis=1)
+    else:
+        rng = np.random.default_rng(seed)
+        noise = rng.random((ties.size, proba.shape[1]))
+        predicted[ties] = np.argmax(np.where(tied[ties], noise, -1.0), axis=1)
+    return predicted
+
+
+def _as_labels(y: Any, what: str) -> np.ndarray:
+    array = np.asarray(y)
+    if array.ndim != 1:
+        raise DataError(f"{what} must be 1-D; got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        try:
+            as_float = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{what} must hold integer class labels; got {array.dtype}") from exc
+        if not np.all(np.mod(as_float, 1) == 0):
+            raise DataError(f"{what} must hold integer class labels")
+        array = as_float
+    labels = array.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        row = int(np.argmin(labels))
+        raise DataError(f"{what} holds {labels[row]} at row {row}; gold labels must be >= 0")
+    return labels
+
+
+def _check_class_balance(balance: np.ndarray | None, k: int) -> np.ndarray | None:
+    if balance is None:
+        return None
+    if balance.shape != (k,):
+        raise DataError(f"class_balance must have one entry per class ({k}); got shape {balance.shape}")
+    if not np.all(np.isfinite(balance)) or (balance <= 0).any():
+        raise DataError("class_balance entries must be finite and > 0")
+    if not np.isclose(balance.sum(), 1.0, atol=1e-6):
+        raise DataError(f"class_balance must sum to 1; it sums to {balance.sum():.6g}")
+    return balance / balance.sum()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value

@@ -1,0 +1,162 @@
+"""Majority vote and weighted majority vote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gristmill.labelmodel._base import (
+    FALLBACK_ACCURACY,
+    BaseLabelModel,
+    softmax,
+    symmetric_confusion,
+    vote_share,
+)
+from gristmill.labelmodel._votes import Votes
+
+_ROW_CHUNK = 1 << 16
+
+
+def leave_one_out_agreement(votes: Votes) -> np.ndarray:
+    """How often each source agrees with the majority vote of the *other* sources, shape (m,).
+
+    A vote counts 1 when it is the other sources' unique top class, 1/t when it is one of t tied
+    top classes, and rows where no other source votes are skipped. Smoothed by one agreement and
+    one disagreement; sources without any comparable vote get :data:`FALLBACK_ACCURACY`, sources
+    that never vote NaN.
+    """
+    k, m = votes.cardinality, votes.n_sources
+    agree = np.zeros(m)
+    compared = np.zeros(m)
+    projection = votes.class_projection()
+    for start in range(0, votes.n_rows, _ROW_CHUNK):
+        block = votes.indicator[start : start + _ROW_CHUNK]
+        counts = np.asarray(block @ projection)
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+        sources, classes = np.divmod(block.indices.astype(np.int64), k)
+        others = counts[rows]
+        others[np.arange(rows.size), classes] -= 1
+        top = others.max(axis=1)
+        valid = top > 0
+        n_top = (others == top[:, None]).sum(axis=1)
+        hit = (others[np.arange(rows.size), classes] == top) / n_top
+        agree += np.bincount(sources[valid], weights=hit[valid], minlength=m)
+        compared += np.bincount(sources[valid], minlength=m)
+    accuracies = (agree + 1.0) / (compared + 2.0)
+    accuracies[compared == 0] = FALLBACK_ACCURACY
+    accuracies[votes.source_class_counts().sum(axis=1) == 0] = np.nan
+    return accuracies
+
+
+class _VoteCounter(BaseLabelModel):
+    """Votes counted with one weight per source; rows without votes get the class balance."""
+
+    def _set_vote_weights(self, votes: Votes, source_weights: np.ndarray) -> None:
+        k = votes.cardinality
+        self.weights_ = source_weights[:, None, None] * np.eye(k)[None]
+        self.bias_ = np.zeros(k)
+
+    def _set_diagnostics(self, votes: Votes, prior: np.ndarray | None, accuracies: np.ndarray) -> None:
+        self.class_balance_ = prior if prior is not None else vote_share(votes)
+        self.lf_accuracies_ = accuracies
+        self.confusion_ = symmetric_confusion(np.nan_to_num(accuracies, nan=1.0 / votes.cardinality), votes.cardinality)
+
+    def _normalise(self, scores: np.ndarray) -> np.ndarray:
+        return softmax(scores)
+
+    def _proba(self, votes: Votes) -> np.ndarray:
+        proba = self._normalise(votes.scores(self.weights_, self.bias_))
+        proba[~votes.has_votes] = self.class_balance_
+        return proba
+
+
+class MajorityVote(_VoteCounter):
+    """Each row's label is the class most sources vote for.
+
+    ``predict_proba`` returns the share of the row's votes each class received; rows without
+    votes get ``class_balance_`` (given, or the share of all votes cast for each class).
+    ``lf_accuracies_`` is each source's agreement with the majority of the other sources.
+
+    Parameters
+    ----------
+    cardinality : int, optional
+        Number of classes; inferred from the votes when omitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = np.array([[0, 0, 1], [1, 1, -1], [-1, -1, -1]])
+    >>> MajorityVote().fit(L).predict(L, tie_break="prior").tolist()
+    [0, 1, 0]
+    """
+
+    name = "majority_vote"
+
+    def _fit(self, votes: Votes, prior: np.ndarray | None, dev: Any, rng: np.random.Generator) -> None:
+        self._set_vote_weights(votes, np.ones(votes.n_sources))
+        self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
+
+    def _normalise(self, scores: np.ndarray) -> np.ndarray:
+        totals = scores.sum(axis=1, keepdims=True)
+        return np.divide(scores, totals, out=np.full_like(scores, 1.0 / scores.shape[1]), where=totals > 0)
+
+
+class WeightedMajorityVote(_VoteCounter):
+    """Votes weighted by each source's log-odds of being right.
+
+    A source with accuracy a among k classes gets weight ``log((k - 1) a / (1 - a))`` (the
+    Bayes-optimal weight when sources err independently and uniformly), floored at 0 so that a
+    worse-than-random source is ignored rather than inverted. Accuracies come from ``weights``
+    when given, else from the dev set when one is passed to ``fit``, else from each source's
+    agreement with the majority vote of the others. ``predict_proba`` is the softmax of the
+    weighted vote; rows without votes get ``class_balance_``.
+
+    Parameters
+    ----------
+    cardinality : int, optional
+        Number of classes; inferred from the votes when omitted.
+    weights : sequence of float, optional
+        One non-negative weight per source; skips estimation.
+    """
+
+    name = "weighted_majority_vote"
+
+    def __init__(self, *, cardinality: int | None = None, weights: Any = None) -> None:
+        super().__init__(cardinality=cardinality)
+        self.weights = weights
+
+    def _fit(
+        self,
+        votes: Votes,
+        prior: np.ndarray | None,
+        dev: tuple[Votes, np.ndarray] | None,
+        rng: np.random.Generator,
+    ) -> None:
+        k = votes.cardinality
+        if self.weights is not None:
+            given = np.asarray(self.weights, dtype=np.float64)
+            if given.shape != (votes.n_sources,) or not np.all(np.isfinite(given)) or (given < 0).any():
+                raise ValueError(
+                    f"The 'weights' parameter of WeightedMajorityVote must hold {votes.n_sources} "
+                    f"finite non-negative numbers (one per source). Got shape {given.shape}."
+                )
+            self._set_vote_weights(votes, given)
+            self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
+            return
+        accuracies = leave_one_out_agreement(votes) if dev is None else _dev_accuracies(*dev)
+        clipped = np.clip(np.nan_to_num(accuracies, nan=1.0 / k), 1e-3, 1 - 1e-3)
+        source_weights = np.maximum(np.log((k - 1) * clipped / (1 - clipped)), 0.0)
+        self._set_vote_weights(votes, source_weights)
+        self._set_diagnostics(votes, prior, accuracies)
+
+
+def _dev_accuracies(votes: Votes, gold: np.ndarray) -> np.ndarray:
+    """Smoothed accuracy of each source on the dev rows where it votes (FALLBACK if it never does)."""
+    k = votes.cardinality
+    onehot = np.zeros((gold.shape[0], k))
+    onehot[np.arange(gold.shape[0]), gold] = 1.0
+    counts = votes.expected_counts(onehot)
+    correct = np.einsum("jcc->j", counts)
+    voted = counts.sum(axis=(1, 2))
+    return (correct + FALLBACK_ACCURACY * 2) / (voted + 2)

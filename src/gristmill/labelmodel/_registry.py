@@ -1,0 +1,68 @@
+"""Label models by name, and loading any saved label model."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gristmill.exceptions import LabelModelError
+from gristmill.labelmodel._base import BaseLabelModel, read_saved
+from gristmill.labelmodel._dawid_skene import DawidSkene
+from gristmill.labelmodel._label_model import LabelModel
+from gristmill.labelmodel._majority import MajorityVote, WeightedMajorityVote
+from gristmill.labelmodel._matrix_completion import MatrixCompletion
+from gristmill.labelmodel._triplet import Triplet
+
+LABEL_MODELS: dict[str, type[BaseLabelModel]] = {
+    "auto": LabelModel,
+    "dawid_skene": DawidSkene,
+    "majority_vote": MajorityVote,
+    "matrix_completion": MatrixCompletion,
+    "triplet": Triplet,
+    "weighted_majority_vote": WeightedMajorityVote,
+}
+"""Name -> label model class; ``auto`` is the default :class:`LabelModel`."""
+
+
+def get_label_model(name: str = "auto", **params: Any) -> BaseLabelModel:
+    """Build a label model by name.
+
+    Parameters
+    ----------
+    name : str, default "auto"
+        One of :data:`LABEL_MODELS`.
+    **params
+        Hyperparameters passed to the class.
+
+    Raises
+    ------
+    LabelModelError
+        When the name is unknown.
+
+    Examples
+    --------
+    >>> get_label_model("dawid_skene", max_iter=20)
+    DawidSkene(cardinality=None, max_iter=20, tol=1e-06, smoothing=1.0)
+    """
+    try:
+        cls = LABEL_MODELS[name]
+    except KeyError:
+        raise LabelModelError(
+            f"Unknown label model {name!r}; choose one of {sorted(LABEL_MODELS)}"
+        ) from None
+    return cls(**params)
+
+
+def load_label_model(path: str | os.PathLike[str]) -> BaseLabelModel:
+    """Load any label model saved with ``save(path)``.
+
+    Raises
+    ------
+    LabelModelError
+        When ``path`` holds no saved label model or names an unknown model.
+    """
+    meta, arrays = read_saved(path)
+    name = meta.get("model")
+    if name not in LABEL_MODELS:
+        raise LabelModelError(f"{path}: unknown label model {name!r}")
+    return LABEL_MODELS[name]._from_saved(meta, arrays)

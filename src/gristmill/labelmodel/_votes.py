@@ -1,0 +1,188 @@
+"""Votes as a one-hot indicator over (source, class) pairs, the form every label model computes on.
+
+A label matrix with n rows, m sources and k classes becomes a CSR matrix ``indicator`` of shape
+(n, m * k) whose entry ``(i, j * k + v)`` is 1 when source j votes class v on row i. Abstains are
+implicit zeros, so memory is proportional to the number of votes, never to n * m * k, and every
+statistic a label model needs is one sparse product:
+
+* scores of a log-linear model: ``indicator @ W`` with W of shape (m * k, k);
+* expected vote counts given posteriors P: ``indicator.T @ P``;
+* co-vote counts between (source, class) pairs: ``indicator.T @ indicator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from gristmill.exceptions import DataError
+from gristmill.labeling import LabelMatrix, as_sparse_labels
+
+# Rows converted per step when building the indicator from a dense matrix; bounds temporaries.
+_CHUNK_ROWS = 1 << 16
+# Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
+_DENSE_GRAM_MAX_COLUMNS = 2048
+
+
+@dataclass(frozen=True)
+class Votes:
+    """Validated votes of m sources on n rows over k classes, as a one-hot CSR indicator."""
+
+    indicator: sp.csr_matrix
+    n_rows: int
+    n_sources: int
+    cardinality: int
+    lf_names: tuple[str, ...] | None
+
+    @property
+    def has_votes(self) -> np.ndarray:
+        """Boolean (n,): whether any source votes on the row."""
+        return np.diff(self.indicator.indptr) > 0
+
+    def class_counts(self) -> np.ndarray:
+        """Number of votes per row and class, shape (n, k)."""
+        return np.asarray(self.indicator @ self.class_projection())
+
+    def class_projection(self) -> np.ndarray:
+        """The (m * k, k) matrix summing the indicator's columns class by class."""
+        return np.tile(np.eye(self.cardinality), (self.n_sources, 1))
+
+    def source_class_counts(self) -> np.ndarray:
+        """Number of votes per source and class, shape (m, k)."""
+        totals = np.asarray(self.indicator.sum(axis=0)).ravel()
+        return totals.reshape(self.n_sources, self.cardinality)
+
+    def expected_counts(self, posteriors: np.ndarray) -> np.ndarray:
+        """``counts[j, v, c]``: expected number of rows of class c on which source j votes v."""
+        flat = np.asarray(self.indicator.T @ posteriors)
+        return flat.reshape(self.n_sources, self.cardinality, posteriors.shape[1])
+
+    def scores(self, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """Log-linear scores ``bias[c] + sum_j weights[j, v_ij, c]``, shape (n, k)."""
+        flat = np.ascontiguousarray(weights.reshape(self.n_sources * self.cardinality, -1))
+        return np.asarray(self.indicator @ flat) + bias
+
+    def co_votes(self) -> np.ndarray:
+        """Dense (m * k, m * k) counts of rows on which two (source, class) votes co-occur."""
+        width = self.indicator.shape[1]
+        if width > _DENSE_GRAM_MAX_COLUMNS:
+            return np.asarray((self.indicator.T @ self.indicator).toarray(), dtype=np.float64)
+        gram = np.zeros((width, width))
+        step = max(1, (1 << 22) // max(width, 1))
+        for start in range(0, self.n_rows, step):
+            block = self.indicator[start : start + step].toarray()
+            gram += block.T @ block
+        return gram
+
+
+def infer_cardinality(L: Any) -> int:
+    """Return 1 + the largest class voted in any accepted label-matrix form (0 when none)."""
+    if sp.issparse(L):
+        data = sp.csr_matrix(L).data
+        return int(data.max()) if data.size else 0
+    values = L.values if isinstance(L, LabelMatrix) else np.asarray(L)
+    if values.ndim != 2:
+        raise DataError(f"A label matrix must be 2-D; got shape {values.shape}")
+    return int(values.max()) + 1 if values.size else 0
+
+
+def to_votes(L: Any, cardinality: int, *, n_sources: int | None = None) -> Votes:
+    """Validate a label matrix and build its :class:`Votes`.
+
+    Parameters
+    ----------
+    L : LabelMatrix, numpy array or scipy.sparse matrix
+        Votes; ``-1`` abstains in dense forms, ``class + 1`` with implicit zeros in sparse form.
+    cardinality : int
+        Number of classes k; every vote must be below it.
+    n_sources : int, optional
+        Expected number of columns (the number the model was fit on).
+
+    Raises
+    ------
+    DataError
+        When the matrix is not 2-D, holds non-integer values, values below -1, votes >= k, or has
+        the wrong number of columns.
+    """
+    lf_names = L.lf_names if isinstance(L, LabelMatrix) else None
+    if sp.issparse(L):
+        indicator, shape = _indicator_from_sparse(L, cardinality, lf_names)
+    else:
+        values = L.values if isinstance(L, LabelMatrix) else np.asarray(L)
+        indicator, shape = _indicator_from_dense(values, cardinality, lf_names)
+    if n_sources is not None and shape[1] != n_sources:
+        raise DataError(
+            f"The label matrix has {shape[1]} columns (labeling functions) but the label model "
+            f"was fit on {n_sources}"
+        )
+    return Votes(indicator, shape[0], shape[1], cardinality, lf_names)
+
+
+def _name(j: int, lf_names: tuple[str, ...] | None) -> str:
+    return f"labeling function {lf_names[j]!r}" if lf_names else f"column {j}"
+
+
+def _indicator_from_sparse(
+    L: Any, k: int, lf_names: tuple[str, ...] | None
+) -> tuple[sp.csr_matrix, tuple[int, int]]:
+    matrix = as_sparse_labels(L).copy()
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    n, m = matrix.shape
+    if matrix.nnz:
+        if not np.issubdtype(matrix.data.dtype, np.integer):
+            if not np.all(np.mod(matrix.data, 1) == 0):
+                raise DataError("Sparse label matrix values must be integers (class + 1)")
+        too_big = matrix.data > k
+        if too_big.any():
+            j = int(matrix.indices[np.argmax(too_big)])
+            raise DataError(
+                f"{_name(j, lf_names)} votes class {int(matrix.data[too_big].max()) - 1}, but the "
+                f"label model has cardinality {k} (classes 0..{k - 1})"
+            )
+    indices = matrix.indices.astype(np.int64) * k + matrix.data.astype(np.int64) - 1
+    indicator = sp.csr_matrix(
+        (np.ones(matrix.nnz), indices.astype(np.int32), matrix.indptr.copy()), shape=(n, m * k)
+    )
+    return indicator, (n, m)
+
+
+def _indicator_from_dense(
+    values: np.ndarray, k: int, lf_names: tuple[str, ...] | None
+) -> tuple[sp.csr_matrix, tuple[int, int]]:
+    if values.ndim != 2:
+        raise DataError(f"A label matrix must be 2-D; got shape {values.shape}")
+    if values.size and not np.issubdtype(values.dtype, np.integer):
+        if values.dtype.kind not in "fb" or not np.all(np.mod(values, 1) == 0):
+            raise DataError("Label matrix values must be integers (class index or -1)")
+    n, m = values.shape
+    if values.size:
+        low = values.min(axis=0)
+        high = values.max(axis=0)
+        if (low < -1).any():
+            j = int(np.argmax(low < -1))
+            raise DataError(f"{_name(j, lf_names)} holds {int(low[j])}; votes must be >= -1")
+        if (high >= k).any():
+            j = int(np.argmax(high >= k))
+            raise DataError(
+                f"{_name(j, lf_names)} votes class {int(high[j])}, but the label model has "
+                f"cardinality {k} (classes 0..{k - 1})"
+            )
+    offsets = (np.arange(m, dtype=np.int32) * k)[None, :]
+    index_parts: list[np.ndarray] = []
+    row_counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, n, _CHUNK_ROWS):
+        block = np.asarray(values[start : start + _CHUNK_ROWS])
+        voted = block >= 0
+        row_counts[start : start + block.shape[0]] = voted.sum(axis=1)
+        index_parts.append((offsets + block.astype(np.int32))[voted])
+    indices = np.concatenate(index_parts) if index_parts else np.zeros(0, dtype=np.int32)
+    nnz = int(indices.size)
+    index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(row_counts, out=indptr[1:])
+    indicator = sp.csr_matrix((np.ones(nnz), indices, indptr), shape=(n, m * k))
+    return indicator, (n, m)

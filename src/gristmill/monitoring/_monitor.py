@@ -1,0 +1,414 @@
+"""``monitor``: compare current data with the training reference and say whether it drifted."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.exceptions import DataError
+from gristmill.io import atomic_write_text
+from gristmill.monitoring._drift import DriftThresholds, FeatureDrift, feature_drift
+from gristmill.monitoring._lf_drift import AgreementDrift, LFDrift, lf_drift, model_agreement
+
+__all__ = ["MonitorResult", "monitor"]
+
+_MIN_WINDOW_ROWS = 30
+
+
+@dataclasses.dataclass
+class MonitorResult:
+    """What :func:`monitor` found. ``drifted`` is True when any signal exceeds its threshold.
+
+    Attributes
+    ----------
+    model : dict or None
+        ``name`` and ``version`` of the monitored model.
+    created : str
+        ISO 8601 time of the check (UTC).
+    n_reference, n_current : int
+    thresholds : DriftThresholds
+    features : list of FeatureDrift
+        One per payload column.
+    prediction : FeatureDrift or None
+        Drift of the served model's predicted class distribution.
+    lfs : list of LFDrift
+        Coverage and label-model agreement of each LF (empty without LFs).
+    agreement : AgreementDrift or None
+        Label-model vs served-model agreement; ``agreement.estimated_accuracy`` estimates the
+        served model's accuracy without labels.
+    slices : dict
+        Per-slice ``n`` and ``accuracy`` on current rows that have feedback labels.
+    windows : list of dict
+        The current data cut in consecutive windows (by time when known): per window the drift
+        score of each feature and the coverage of each LF.
+    notes : list of str
+        Signals that could not be computed, and why.
+    class_shares : dict
+        ``{"reference": {class: share}, "current": {class: share}}`` of the served predictions.
+    """
+
+    model: dict[str, Any] | None
+    created: str
+    n_reference: int
+    n_current: int
+    thresholds: DriftThresholds
+    features: list[FeatureDrift]
+    prediction: FeatureDrift | None = None
+    lfs: list[LFDrift] = dataclasses.field(default_factory=list)
+    agreement: AgreementDrift | None = None
+    slices: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    windows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    class_shares: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def drift_share(self) -> float:
+        """Share of features that drifted."""
+        return sum(f.drifted for f in self.features) / len(self.features) if self.features else 0.0
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the data counts as drifted (empty when it does not)."""
+        reasons = []
+        share = self.thresholds.dataset_share
+        if self.features and self.drift_share >= share:
+            drifted = ", ".join(f.column for f in self.features if f.drifted)
+            reasons.append(f"{self.drift_share:.0%} of features drifted (>= {share:.0%}): {drifted}")
+        if self.prediction is not None and self.prediction.drifted:
+            reasons.append(f"the predicted class distribution drifted ({self.prediction.method} "
+                           f"{self.prediction.statistic:.3g} vs {self.prediction.threshold:.3g})")
+        drifted_lfs = [d.name for d in self.lfs if d.drifted]
+        if self.lfs and len(drifted_lfs) / len(self.lfs) >= share:
+            reasons.append(f"{len(drifted_lfs)} of {len(self.lfs)} LFs drifted: "
+                           f"{', '.join(drifted_lfs)}")
+        if self.agreement is not None and self.agreement.drifted:
+            reasons.append(f"label-model/served-model agreement fell from "
+                           f"{self.agreement.reference:.3f} to {self.agreement.current:.3f}")
+        return reasons
+
+    @property
+    def drifted(self) -> bool:
+        """True when drift exceeds the thresholds (see :attr:`reasons`)."""
+        return bool(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary of the whole result."""
+        return _finite({
+            "model": self.model, "created": self.created, "drifted": self.drifted,
+            "reasons": self.reasons, "drift_share": self.drift_share,
+            "n_reference": self.n_reference, "n_current": self.n_current,
+            "thresholds": dataclasses.asdict(self.thresholds),
+            "features": [f.to_dict() for f in self.features],
+            "prediction": self.prediction.to_dict() if self.prediction else None,
+            "lfs": [d.to_dict() for d in self.lfs],
+            "agreement": self.agreement.to_dict() if self.agreement else None,
+            "slices": self.slices, "windows": self.windows, "notes": self.notes,
+            "class_shares": self.class_shares,
+        })
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The result as JSON (NaN and infinities written as null)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``monitor.json`` and the HTML report ``monitor.html`` into ``out_dir`` atomically.
+
+        Returns
+        -------
+        dict
+            ``{"json": path, "html": path}``.
+        """
+        from gristmill.report._monitor_report import write_monitor_report
+
+        out = Path(out_dir)
+        json_path = atomic_write_text(out / "monitor.json", self.to_json())
+        html_path = write_monitor_report(self, out / "monitor.html")
+        return {"json": json_path, "html": html_path}
+
+    def metrics(self) -> dict[str, float]:
+        """Flat numeric metrics (for MLflow): drift share, per-feature scores, LF coverage ..."""
+        values: dict[str, float] = {"drift_share": self.drift_share, "drifted": float(self.drifted)}
+        for f in self.features:
+            values[f"feature.{_metric_name(f.column)}.score"] = f.score
+        if self.prediction is not None:
+            values["prediction.score"] = self.prediction.score
+        for d in self.lfs:
+            values[f"lf.{_metric_name(d.name)}.coverage"] = d.coverage_current
+            values[f"lf.{_metric_name(d.name)}.agreement"] = d.agreement_current
+        if self.agreement is not None:
+            values["estimated_accuracy"] = self.agreement.estimated_accuracy
+        for name, stats in self.slices.items():
+            values[f"slice.{_metric_name(name)}.accuracy"] = stats["accuracy"]
+        return {k: v for k, v in values.items() if math.isfinite(v)}
+
+    def log_to_mlflow(self, *, tracking_uri: str | None = None,
+                      experiment: str | None = None) -> str:
+        """Log :meth:`metrics` and the JSON result as an MLflow run; return its run id.
+
+        The experiment defaults to ``<model name>-monitoring``.
+        """
+        from gristmill._extras import require
+
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        mlflow = require("mlflow", extra="tracking", feature="gristmill monitor")
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        name = experiment or f"{(self.model or {}).get('name', 'gristmill')}-monitoring"
+        found = client.get_experiment_by_name(name)
+        experiment_id = found.experiment_id if found else client.create_experiment(name)
+        tags = {"gristmill.kind": "monitor", "gristmill.drifted": str(self.drifted).lower()}
+        if self.model:
+            tags |= {"gristmill.model": str(self.model.get("name")),
+                     "gristmill.model_version": str(self.model.get("version"))}
+        run = client.create_run(experiment_id, tags=tags)
+        metrics = [mlflow.entities.Metric(k, v, int(_dt.datetime.now().timestamp() * 1000), 0)
+                   for k, v in self.metrics().items()]
+        client.log_batch(run.info.run_id, metrics=metrics)
+        client.log_text(run.info.run_id, self.to_json(), "monitor.json")
+        client.set_terminated(run.info.run_id)
+        return str(run.info.run_id)
+
+
+def _metric_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", str(name))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@dataclasses.dataclass
+class _Monitored:
+    name: str | None
+    version: str | None
+    predict: Callable[[pd.DataFrame], pd.DataFrame] | None
+    classes: list[str] | None
+    columns: list[str] | None
+    reference: pd.DataFrame | None
+    lfs: list[Any] | None
+    label_model: Any
+
+
+def _resolve(model: Any, tracking_uri: str | None) -> _Monitored:
+    if model is None:
+        return _Monitored(None, None, None, None, None, None, None, None)
+    if isinstance(model, str):
+        from gristmill.serving import load_served_model
+
+        model = load_served_model(model, tracking_uri=tracking_uri)
+    bundle = getattr(model, "bundle", None) or model
+    predict = getattr(model, "predict_frame", None) or getattr(model, "predict", None)
+    return _Monitored(
+        name=getattr(model, "name", None),
+        version=getattr(model, "version", None),
+        predict=predict,
+        classes=list(getattr(model, "classes", None) or []) or None,
+        columns=list(getattr(model, "payload_columns", None) or []) or None,
+        reference=getattr(bundle, "reference", None),
+        lfs=getattr(bundle, "lfs", None),
+        label_model=getattr(bundle, "label_model", None),
+    )
+
+
+def _class_index(predictions: Sequence[Any], classes: list[str]) -> np.ndarray:
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array([lookup.get(str(p), -1) for p in predictions], dtype=int)
+
+
+def _slice_metrics(current: pd.DataFrame, predicted: pd.Series,
+                   slices: Mapping[str, Callable[[Any], bool]] | None) -> dict[str, dict[str, float]]:
+    labeled = current["_label"].notna().to_numpy()
+    if not labeled.any():
+        return {}
+    gold = current["_label"].astype(str).to_numpy()
+    pred = predicted.astype(str).to_numpy()
+    masks: dict[str, np.ndarray] = {"all": labeled}
+    for cls in sorted(set(pred[labeled])):
+        masks[f"predicted={cls}"] = labeled & (pred == cls)
+    for name, fn in (slices or {}).items():
+        members = np.array([bool(fn(row)) for row in current.itertuples(index=False)])
+        masks[name] = labeled & members
+    return {name: {"n": int(mask.sum()), "accuracy": float((gold[mask] == pred[mask]).mean())}
+            for name, mask in masks.items() if mask.any()}
+
+
+def _windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
+             kinds: dict[str, str], L_current: np.ndarray | None, lf_names: list[str],
+             n_windows: int, thresholds: DriftThresholds) -> list[dict[str, Any]]:
+    n = len(current)
+    count = min(n_windows, n // _MIN_WINDOW_ROWS)
+    if count < 2:
+        return []
+    order = np.argsort(current["_ts"].to_numpy(), kind="stable") if "_ts" in current else np.arange(n)
+    windows = []
+    for w, rows in enumerate(np.array_split(order, count)):
+        part = current.iloc[rows]
+        label = f"window {w + 1}"
+        if "_ts" in part:
+            label = _dt.datetime.fromtimestamp(float(part["_ts"].min()), _dt.UTC).strftime(
+                "%Y-%m-%d %H:%M")
+        entry: dict[str, Any] = {"label": label, "n": len(rows), "features": {}, "lf_coverage": {}}
+        for col in columns:
+            if part[col].notna().any():
+                entry["features"][col] = feature_drift(
+                    reference[col], part[col], kind=kinds[col], thresholds=thresholds).score
+        if L_current is not None:
+            votes = L_current[rows]
+            entry["lf_coverage"] = {name: float((votes[:, j] != -1).mean())
+                                    for j, name in enumerate(lf_names)}
+        windows.append(entry)
+    return windows
+
+
+def monitor(
+    model: Any = None,
+    *,
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    lfs: Sequence[Any] | None = None,
+    label_model: Any = None,
+    columns: Sequence[str] | None = None,
+    slices: Mapping[str, Callable[[Any], bool]] | None = None,
+    thresholds: DriftThresholds | None = None,
+    n_windows: int = 5,
+    tracking_uri: str | None = None,
+) -> MonitorResult:
+    """Compare ``current`` data with the training reference: feature, prediction and LF drift.
+
+    Parameters
+    ----------
+    model : str or model, optional
+        ``NAME@ALIAS`` / ``NAME/VERSION`` (loaded with its bundle), a
+        :class:`~gristmill.serving.ServedModel`, or a :class:`~gristmill.tracking.ModelBundle`.
+        Supplies the predictions, classes, payload columns, and (from the bundle) the reference
+        sample, LFs and label model unless they are given explicitly.
+    current : pandas.DataFrame
+        Current rows. Columns ``_prediction`` (served class), ``_label`` (feedback) and ``_ts``
+        (UNIX time), as in :meth:`gristmill.serving.RequestLog.records`, are used when present.
+    reference : pandas.DataFrame, optional
+        Reference rows (default: the model bundle's reference sample).
+    lfs : sequence of LabelingFunction, optional
+        Run on both samples for LF drift (default: the bundle's LFs).
+    label_model : fitted label model, optional
+        Target of LF agreement (default: the bundle's; majority vote of the LFs when none).
+    columns : sequence of str, optional
+        Features to test (default: the model's payload columns, else the shared columns).
+    slices : mapping of name to callable, optional
+        Row predicates for per-slice metrics on rows with feedback labels.
+    thresholds : DriftThresholds, optional
+        See :class:`DriftThresholds` for the tests and defaults.
+    n_windows : int, default 5
+        Consecutive windows of the current data (by ``_ts`` when present) for drift over time.
+    tracking_uri : str, optional
+        MLflow URI used when ``model`` is a string.
+
+    Returns
+    -------
+    MonitorResult
+
+    Raises
+    ------
+    DataError
+        When there is no reference, a column is missing from a sample, or a sample is empty.
+    """
+    thresholds = thresholds or DriftThresholds()
+    target = _resolve(model, tracking_uri)
+    reference = reference if reference is not None else target.reference
+    if reference is None:
+        raise DataError("monitor needs reference data: pass reference=... or a model bundle that "
+                        "holds reference.parquet")
+    if len(reference) == 0 or len(current) == 0:
+        raise DataError(f"monitor needs non-empty data; got {len(reference)} reference and "
+                        f"{len(current)} current rows")
+    columns = list(columns or target.columns or [
+        c for c in reference.columns if c in current.columns and not str(c).startswith("_")])
+    for col in columns:
+        for frame, which in ((reference, "reference"), (current, "current")):
+            if col not in frame.columns:
+                raise DataError(f"column {col!r} is missing from the {which} data "
+                                f"(it has {list(map(str, frame.columns))})")
+    notes: list[str] = []
+    features = [feature_drift(reference[c], current[c], thresholds=thresholds) for c in columns]
+    kinds = {f.column: f.kind for f in features}
+
+    prediction = served_ref = served_cur = None
+    classes = target.classes
+    if target.predict is not None:
+        served_ref = target.predict(reference[columns])["prediction"].astype(str)
+        served_cur = (current["_prediction"].astype(str) if "_prediction" in current
+                      else target.predict(current[columns])["prediction"].astype(str))
+        prediction = feature_drift(served_ref.rename("prediction"), served_cur,
+                                   kind="categorical", thresholds=thresholds)
+    elif "_prediction" in current:
+        served_cur = current["_prediction"].astype(str)
+        notes.append("no model given: prediction drift needs predictions on the reference")
+    else:
+        notes.append("no model given: no prediction drift")
+
+    lf_list = list(lfs) if lfs is not None else list(target.lfs or [])
+    label_model = label_model if label_model is not None else target.label_model
+    drift_lfs: list[LFDrift] = []
+    agreement = None
+    L_cur = None
+    lf_names = [lf.name for lf in lf_list]
+    if lf_list:
+        from gristmill.labeling import apply_lfs
+
+        data_cols = [c for c in current.columns if not str(c).startswith("_")]
+        L_ref = apply_lfs(lf_list, reference.reset_index(drop=True), engine="pandas").to_numpy()
+        L_cur = apply_lfs(lf_list, current[data_cols].reset_index(drop=True),
+                          engine="pandas").to_numpy()
+        drift_lfs = lf_drift(L_ref, L_cur, lf_names=lf_names, label_model=label_model,
+                             thresholds=thresholds)
+        if served_ref is not None and served_cur is not None and classes:
+            agreement = model_agreement(
+                L_ref, _class_index(served_ref, classes), L_cur, _class_index(served_cur, classes),
+                label_model=label_model, thresholds=thresholds)
+    else:
+        notes.append("no labeling functions: no LF drift and no label-free accuracy estimate")
+
+    slice_stats: dict[str, dict[str, float]] = {}
+    if "_label" in current and served_cur is not None:
+        slice_stats = _slice_metrics(current, served_cur, slices)
+    if not slice_stats:
+        notes.append("no feedback labels: no per-slice metrics")
+
+    return MonitorResult(
+        model={"name": target.name, "version": target.version} if target.name else None,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        n_reference=len(reference),
+        n_current=len(current),
+        thresholds=thresholds,
+        features=features,
+        prediction=prediction,
+        lfs=drift_lfs,
+        agreement=agreement,
+        slices=slice_stats,
+        windows=_windows(reference, current, columns, kinds, L_cur, lf_names, n_windows,
+                         thresholds),
+        notes=notes,
+        class_shares={
+            which: {str(k): float(v) for k, v in preds.value_counts(normalize=True).items()}
+            for which, preds in (("reference", served_ref), ("current", served_cur))
+            if preds is not None
+        },
+    )

@@ -1,0 +1,439 @@
+"""The pipeline spec (``gristmill.yaml``): pydantic models, YAML loading with line numbers.
+
+Errors name the file, the line and the key path, e.g.
+``gristmill.yaml:12: tasks.spam.supervision.lfs: unknown key 'lf'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gristmill.exceptions import SpecError
+
+__all__ = [
+    "Budget",
+    "DataSpec",
+    "LabelColumn",
+    "ModelSpec",
+    "Payload",
+    "PipelineSpec",
+    "SliceSpec",
+    "Source",
+    "SourceSample",
+    "Supervision",
+    "Task",
+    "load_spec",
+    "spec_json_schema",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSample(_Strict):
+    """A seeded slice of a table's rows: rows ``[start, stop)`` of a seeded permutation.
+
+    Two sources with the same seed and disjoint ranges (e.g. 0-0.5 and 0.5-1) split a table
+    into disjoint parts.
+    """
+
+    seed: int = 0
+    start: float = Field(0.0, ge=0.0, le=1.0)
+    stop: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SourceSample:
+        if self.start >= self.stop:
+            raise ValueError(f"start ({self.start}) must be below stop ({self.stop})")
+        return self
+
+
+class Source(_Strict):
+    """Where one split comes from: a file, or a SQL query.
+
+    ``path`` reads CSV/TSV, Parquet or JSON lines (relative to the spec file). ``sql`` runs a
+    query against ``connection``: ``duckdb:PATH`` (or ``duckdb:`` for an in-memory database that
+    can read files directly), ``sqlite:PATH``, or any SQLAlchemy URL. ``where`` keeps the rows
+    matching a pandas query; ``sample`` then keeps a seeded part of them.
+    """
+
+    path: str | None = None
+    sql: str | None = None
+    connection: str | None = None
+    where: str | None = None
+    sample: SourceSample | None = None
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> Source:
+        if (self.path is None) == (self.sql is None):
+            raise ValueError("give exactly one of 'path' or 'sql'")
+        if self.sql is not None and self.connection is None:
+            raise ValueError("'sql' needs a 'connection' (duckdb:PATH, sqlite:PATH or a URL)")
+        if self.path is not None and self.connection is not None:
+            raise ValueError("'connection' applies to 'sql' sources only")
+        return self
+
+
+class DataSpec(_Strict):
+    """The train, dev and test splits and the id column."""
+
+    train: Source
+    dev: Source | None = None
+    test: Source | None = None
+    id: str | None = None
+
+
+PayloadKind = Literal["text", "categorical", "numeric", "datetime"]
+
+
+class Payload(_Strict):
+    """An input column and how to featurise it."""
+
+    kind: PayloadKind
+    embeddings: bool = False
+    max_features: int | None = Field(None, ge=1)
+    ngram_max: int | None = Field(None, ge=1, le=3)
+    min_df: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _text_options(self) -> Payload:
+        used = [k for k in ("max_features", "ngram_max", "min_df") if getattr(self, k) is not None]
+        if self.kind != "text" and (used or self.embeddings):
+            raise ValueError(f"options {used or ['embeddings']} apply to text payloads only")
+        return self
+
+    def featurizer_options(self) -> dict[str, Any]:
+        """The options passed to :class:`~gristmill.training.Featurizer`."""
+        options: dict[str, Any] = {"kind": self.kind}
+        for key in ("max_features", "ngram_max", "min_df"):
+            if getattr(self, key) is not None:
+                options[key] = getattr(self, key)
+        if self.embeddings:
+            options["embeddings"] = True
+        return options
+
+
+class LabelColumn(_Strict):
+    """A column of existing votes (crowd workers, third-party models).
+
+    ``values`` maps a raw value (as written in the table) to a class name; without it, values
+    equal to a class name or a class index vote for that class. Other values abstain.
+    """
+
+    values: dict[str, str] | None = None
+
+
+class Supervision(_Strict):
+    """The sources of (weak) labels for a task."""
+
+    lfs: list[str] = Field(default_factory=list)
+    label_columns: dict[str, LabelColumn | None] = Field(default_factory=dict)
+    gold_labels: bool = False
+
+
+class LabelModelSpec(_Strict):
+    """A label model by name (see :func:`gristmill.labelmodel.get_label_model`) and parameters."""
+
+    name: str = "auto"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Task(_Strict):
+    """One prediction task."""
+
+    kind: Literal["binary", "multiclass", "multilabel"]
+    classes: list[str] = Field(min_length=2)
+    gold: str | None = None
+    supervision: Supervision = Field(default_factory=Supervision)
+    label_model: str | LabelModelSpec = "auto"
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_classes(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"class names must be unique; got {classes}")
+        return classes
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Task:
+        if self.kind == "multilabel":
+            raise ValueError("task kind 'multilabel' is not supported yet; use binary or multiclass")
+        if self.kind == "binary" and len(self.classes) != 2:
+            raise ValueError(f"a binary task needs exactly 2 classes; got {len(self.classes)}")
+        sup = self.supervision
+        if not (sup.lfs or sup.label_columns or sup.gold_labels):
+            raise ValueError(
+                "the task has no supervision: give supervision.lfs (LF modules), "
+                "supervision.label_columns, or supervision.gold_labels: true"
+            )
+        if sup.gold_labels and self.gold is None:
+            raise ValueError("supervision.gold_labels: true needs the task's 'gold' column")
+        return self
+
+    @property
+    def label_model_spec(self) -> LabelModelSpec:
+        """The label model as a :class:`LabelModelSpec`."""
+        if isinstance(self.label_model, str):
+            return LabelModelSpec(name=self.label_model)
+        return self.label_model
+
+
+class CleaningSpec(_Strict):
+    """Cleaning before labeling (constraints, dictionaries, imputation)."""
+
+    constraints: list[str] = Field(default_factory=list)
+    dictionaries: dict[str, str] = Field(default_factory=dict)
+    impute: list[str] = Field(default_factory=list)
+
+
+class DiscoverSpec(_Strict):
+    """Settings of discovered slices (clusters of the model's feature space)."""
+
+    clusters: int = Field(8, ge=2)
+    min_size: int = Field(10, ge=2)
+
+
+class SliceSpec(_Strict):
+    """Declared slices: slicing-function modules and pandas expressions; discovered slices."""
+
+    modules: list[str] = Field(default_factory=list)
+    expressions: dict[str, str] = Field(default_factory=dict)
+    discover: DiscoverSpec | bool = True
+
+
+class Budget(_Strict):
+    """Search budget: a number of trials and/or minutes."""
+
+    trials: int | None = Field(12, ge=1)
+    minutes: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> Budget:
+        if self.trials is None and self.minutes is None:
+            raise ValueError("give 'trials' and/or 'minutes'")
+        return self
+
+
+class ModelSpec(_Strict):
+    """The end model: candidate learners, search space overrides, budget, metric."""
+
+    candidates: Literal["auto"] | list[Literal["logreg", "lightgbm", "mlp"]] = "auto"
+    search_space: dict[Literal["logreg", "lightgbm", "mlp"], dict[str, Any]] = Field(
+        default_factory=dict
+    )
+    budget: Budget = Field(default_factory=Budget)
+    metric: Literal["accuracy", "f1", "f1_macro", "precision", "recall"] = "accuracy"
+    holdout: float = Field(0.2, gt=0.0, lt=0.9)
+
+
+class PipelineSpec(_Strict):
+    """A whole ``gristmill.yaml``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    data: DataSpec
+    payloads: dict[str, PayloadKind | Payload] = Field(min_length=1)
+    tasks: dict[str, Task] = Field(min_length=1)
+    cleaning: CleaningSpec | None = None
+    slices: SliceSpec = Field(default_factory=SliceSpec)
+    model: Literal["auto"] | ModelSpec = "auto"
+    engine: Literal["auto", "pandas", "processes", "dask"] = "auto"
+
+    @field_validator("tasks")
+    @classmethod
+    def _one_task(cls, tasks: dict[str, Task]) -> dict[str, Task]:
+        if len(tasks) > 1:
+            raise ValueError(f"one task per spec is supported yet; got {sorted(tasks)}")
+        return tasks
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> PipelineSpec:
+        model = self.model_spec
+        if self.task.kind != "binary" and model.metric in ("precision", "recall"):
+            raise ValueError(f"metric {model.metric!r} needs a binary task; use accuracy or f1_macro")
+        return self
+
+    @property
+    def task_name(self) -> str:
+        """Name of the (single) task."""
+        return next(iter(self.tasks))
+
+    @property
+    def task(self) -> Task:
+        """The (single) task."""
+        return self.tasks[self.task_name]
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The model section with ``auto`` expanded to defaults."""
+        return ModelSpec() if self.model == "auto" else self.model
+
+    @property
+    def payload_specs(self) -> dict[str, Payload]:
+        """Every payload as a :class:`Payload`."""
+        return {name: Payload(kind=p) if isinstance(p, str) else p for name, p in self.payloads.items()}
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """Return the JSON schema of ``gristmill.yaml`` (for editors and validators)."""
+    schema = PipelineSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "gristmill pipeline spec"
+    return schema
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _line_of(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for cut in range(len(loc), -1, -1):
+        if loc[:cut] in lines:
+            return lines[loc[:cut]]
+    return None
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """Render a key path like ``tasks.spam.supervision.lfs[0]``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+class SpecSource:
+    """A parsed spec with where it came from, for error messages naming file, line and key."""
+
+    def __init__(self, path: Path, raw: dict[str, Any], lines: dict[tuple[Any, ...], int]) -> None:
+        self.path = path
+        self.raw = raw
+        self.lines = lines
+
+    def error(self, loc: tuple[Any, ...], message: str) -> SpecError:
+        """A :class:`SpecError` naming the file, the line of ``loc`` and the key path."""
+        line = _line_of(self.lines, loc)
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        return SpecError(f"{where}: {format_loc(loc)}: {message}")
+
+
+def _clean_loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
+    """Keep the parts of a pydantic error location that are real keys of the YAML document.
+
+    pydantic inserts union-branch names (``Payload``, ``literal[...]``, ``str``) into locations;
+    walking the parsed document tells them apart from real keys.
+    """
+    kept: list[Any] = []
+    current = raw
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        elif isinstance(current, dict) and len(kept) == len(loc) - 1 and not _is_branch(part):
+            pass  # a missing or unknown key: name it
+        else:
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _is_branch(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"}
+                                      or part[:1].isupper() and part.isidentifier()
+                                      and part[1:2].islower())
+
+
+_TYPE_RANK = {"extra_forbidden": 0, "missing": 1}
+
+
+def _rank(error: Mapping[str, Any]) -> int:
+    kind = str(error["type"])
+    if kind in _TYPE_RANK:
+        return _TYPE_RANK[kind]
+    return 3 if kind.endswith("_type") or kind == "literal_error" else 2
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {error['loc'][-1]!r}"
+    if error["type"] == "missing":
+        return f"missing required key {error['loc'][-1]!r}"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
+    """Parse and validate a spec file.
+
+    Returns
+    -------
+    (PipelineSpec, SpecSource)
+
+    Raises
+    ------
+    SpecError
+        Naming the file, line and key path of the first problem (all problems are listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: the spec must be a mapping of sections (name, data, tasks, ...)")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _line_index(node, (), lines)
+    source = SpecSource(path, raw, lines)
+    try:
+        spec = PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        errors = _dedupe(exc.errors(), raw)
+        first = source.error(_clean_loc(errors[0]["loc"], raw), _message(errors[0]))
+        rest = [str(source.error(_clean_loc(e["loc"], raw), _message(e))) for e in errors[1:]]
+        if rest:
+            raise SpecError("\n".join([str(first), *rest])) from None
+        raise first from None
+    return spec, source
+
+
+def _dedupe(errors: list[Any], raw: Any) -> list[Any]:
+    """Drop union-branch noise: keep the most telling error per location."""
+    best: dict[tuple[Any, ...], Any] = {}
+    for error in errors:
+        loc = _clean_loc(error["loc"], raw)
+        if loc not in best or _rank(error) < _rank(best[loc]):
+            best[loc] = error
+    # a literal mismatch at a parent is noise when a child of it has a real error
+    locs = list(best)
+    keep = [e for loc, e in best.items()
+            if not any(other != loc and other[: len(loc)] == loc for other in locs)]
+    return keep or errors
+
+
+def spec_to_dict(spec: PipelineSpec) -> dict[str, Any]:
+    """The spec as plain JSON-able data (defaults filled in)."""
+    return json.loads(spec.model_dump_json())

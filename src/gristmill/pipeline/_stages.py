@@ -1,0 +1,473 @@
+"""The pipeline's stages: load, label (LF modules, label columns, gold), label model, train.
+
+Each stage that costs time is cached by a digest of everything it reads (data, LF file, spec
+section, library version) so that editing one LF module reruns that module's labeling and what
+depends on it, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill._version import __version__
+from gristmill.exceptions import DataError, GristmillError, LFError, SpecError
+from gristmill.io import read_table
+from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
+from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
+from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource
+
+__all__ = [
+    "LoadedSplit",
+    "class_indices",
+    "fit_label_model",
+    "label_split",
+    "load_lf_modules",
+    "load_split",
+    "train_end_model",
+]
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class LoadedSplit:
+    """One split as loaded: the frame, a description of where it came from, its digest."""
+
+    frame: pd.DataFrame
+    source: str
+    digest: str
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def _read_sql(source: Source, root: Path) -> pd.DataFrame:
+    connection = str(source.connection)
+    scheme, _, rest = connection.partition(":")
+    if scheme == "duckdb":
+        from gristmill._extras import require
+
+        duckdb = require("duckdb", extra="sql", feature="SQL sources on DuckDB")
+        target = rest.removeprefix("///") if rest else ":memory:"
+        database = str(root / target) if target != ":memory:" else target
+        with duckdb.connect(database) as con:
+            con.execute(f"SET file_search_path = '{root.as_posix()}'")
+            return con.execute(str(source.sql)).df()
+    if scheme == "sqlite" and not rest.startswith("//"):
+        with sqlite3.connect(root / rest) as con:
+            return pd.read_sql_query(str(source.sql), con)
+    from gristmill._extras import require
+
+    sqlalchemy = require("sqlalchemy", extra="sql", feature="SQL sources")
+    engine = sqlalchemy.create_engine(connection)
+    try:
+        with engine.connect() as con:
+            return pd.read_sql_query(sqlalchemy.text(str(source.sql)), con)
+    finally:
+        engine.dispose()
+
+
+def load_split(split: str, source: Source, root: Path, where: SpecSource) -> LoadedSplit:
+    """Read one split, then apply its ``where`` filter and seeded ``sample``.
+
+    Raises
+    ------
+    SpecError
+        Naming the spec line and key when the file is missing or unreadable, the query fails,
+        or the filter is invalid.
+    """
+    loc: tuple[Any, ...] = ("data", split)
+    if source.path is not None:
+        path = (root / source.path).resolve()
+        if not path.exists():
+            raise where.error((*loc, "path"), f"no such file: {path}")
+        try:
+            frame = read_table(path)
+        except DataError as exc:
+            raise where.error((*loc, "path"), str(exc)) from exc
+        origin = str(path)
+    else:
+        try:
+            frame = _read_sql(source, root)
+        except GristmillError:
+            raise
+        except Exception as exc:
+            raise where.error((*loc, "sql"), f"the query failed: {type(exc).__name__}: {exc}") from exc
+        origin = f"{source.connection}: {source.sql}"
+    if source.where is not None:
+        try:
+            kept = frame.query(source.where, engine="python")
+        except Exception as exc:
+            raise where.error((*loc, "where"), f"cannot filter with {source.where!r}: {exc}") from exc
+        frame = kept
+        origin += f" where {source.where}"
+    if source.sample is not None:
+        sample = source.sample
+        order = np.random.default_rng(sample.seed).permutation(len(frame))
+        picked = np.sort(order[int(sample.start * len(frame)) : int(sample.stop * len(frame))])
+        frame = frame.iloc[picked]
+        origin += f" sample(seed={sample.seed}, {sample.start}-{sample.stop})"
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        raise where.error(loc, f"the {split} split has no rows ({origin})")
+    return LoadedSplit(frame=frame, source=origin, digest=frame_digest(frame))
+
+
+def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: SpecSource) -> None:
+    """Check payload, id, gold and label columns exist where they are needed.
+
+    Raises
+    ------
+    SpecError
+        Naming the spec key of the missing column and the split lacking it.
+    """
+    task_loc = ("tasks", spec.task_name)
+    for split, loaded in splits.items():
+        columns = list(loaded.frame.columns)
+        needed: list[tuple[tuple[Any, ...], str]] = [(("payloads", c), c) for c in spec.payloads]
+        if spec.data.id is not None:
+            needed.append((("data", "id"), spec.data.id))
+        if split == "train" or spec.task.supervision.label_columns:
+            needed += [((*task_loc, "supervision", "label_columns", c), c)
+                       for c in spec.task.supervision.label_columns]
+        if split == "train" and spec.task.supervision.gold_labels and spec.task.gold:
+            needed.append(((*task_loc, "gold"), spec.task.gold))
+        for loc, column in needed:
+            if column not in columns:
+                raise where.error(loc, f"column {column!r} is not in the {split} data "
+                                       f"({loaded.source}); it has {columns}")
+
+
+def class_indices(values: pd.Series, classes: Sequence[str],
+                  mapping: Mapping[str, str] | None = None) -> tuple[np.ndarray, list[Any]]:
+    """Map raw labels to class indices (-1 where missing).
+
+    A value matches a class by name; failing that, an integer ``0 <= v < k`` is a class index.
+    With ``mapping`` (raw value as text -> class name) only the mapping is used.
+
+    Returns
+    -------
+    (ndarray of int, list)
+        The indices, and the distinct non-missing values that match no class.
+    """
+    names = {name: i for i, name in enumerate(classes)}
+    out = np.full(len(values), ABSTAIN, dtype=np.int64)
+    unknown: list[Any] = []
+    for position, value in enumerate(values):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            continue
+        text = str(value)
+        if mapping is not None:
+            index = names.get(mapping[text]) if text in mapping else None
+        else:
+            index = names.get(text)
+            if index is None:
+                index = _as_index(value, len(classes))
+        if index is None:
+            if value not in unknown:
+                unknown.append(value)
+        else:
+            out[position] = index
+    return out, unknown
+
+
+def _as_index(value: Any, k: int) -> int | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number.is_integer() and 0 <= number < k:
+        return int(number)
+    return None
+
+
+def gold_labels(spec: PipelineSpec, split: str, loaded: LoadedSplit,
+                where: SpecSource) -> np.ndarray | None:
+    """Gold class indices of a split (None when it has no gold column).
+
+    Raises
+    ------
+    SpecError
+        When a gold value is neither a class name nor a class index.
+    """
+    column = spec.task.gold
+    if column is None or column not in loaded.frame.columns:
+        return None
+    indices, unknown = class_indices(loaded.frame[column], spec.task.classes)
+    if unknown:
+        raise where.error(
+            ("tasks", spec.task_name, "gold"),
+            f"gold column {column!r} of the {split} data holds value(s) {unknown[:5]} that are "
+            f"not in classes {spec.task.classes} (nor class indices 0..{len(spec.task.classes) - 1})",
+        )
+    return indices
+
+
+# -- labeling ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LFModule:
+    """An LF module of the spec: its path, content digest and labeling functions."""
+
+    path: Path
+    digest: str
+    lfs: list[Any]
+
+
+def load_lf_modules(spec: PipelineSpec, root: Path, where: SpecSource) -> list[LFModule]:
+    """Import every LF module named by the spec.
+
+    Raises
+    ------
+    SpecError
+        Naming the spec line of the module that is missing or fails to import.
+    """
+    from gristmill.labeling import load_lfs
+
+    modules = []
+    names: dict[str, Path] = {}
+    for i, name in enumerate(spec.task.supervision.lfs):
+        loc = ("tasks", spec.task_name, "supervision", "lfs", i)
+        path = (root / name).resolve()
+        if not path.is_file():
+            raise where.error(loc, f"no such LF module: {path}")
+        try:
+            lfs = load_lfs(path)
+        except LFError as exc:
+            raise where.error(loc, str(exc)) from exc
+        for lf in lfs:
+            if lf.name in names:
+                raise where.error(loc, f"LF names must be unique; {lf.name!r} is defined in "
+                                       f"{names[lf.name]} and {path}")
+            names[lf.name] = path
+        modules.append(LFModule(path=path, digest=file_digest(path), lfs=lfs))
+    return modules
+
+
+def _column_votes(spec: PipelineSpec, frame: pd.DataFrame, split: str,
+                  where: SpecSource) -> tuple[list[str], list[np.ndarray]]:
+    sup = spec.task.supervision
+    names, columns = [], []
+    for column, options in sup.label_columns.items():
+        mapping = options.values if options is not None else None
+        if mapping is not None:
+            bad = sorted(set(mapping.values()) - set(spec.task.classes))
+            if bad:
+                raise where.error(("tasks", spec.task_name, "supervision", "label_columns", column,
+                                   "values"), f"maps to {bad}, not in classes {spec.task.classes}")
+        if column in frame.columns:
+            votes, _ = class_indices(frame[column], spec.task.classes, mapping)
+        else:
+            votes = np.full(len(frame), ABSTAIN, dtype=np.int64)
+        names.append(f"column:{column}")
+        columns.append(votes)
+    if sup.gold_labels and spec.task.gold is not None:
+        gold = spec.task.gold
+        votes = (class_indices(frame[gold], spec.task.classes)[0] if gold in frame.columns
+                 else np.full(len(frame), ABSTAIN, dtype=np.int64))
+        # Gold labels supervise training only; on dev/test they would leak the answer.
+        if split != "train":
+            votes = np.full(len(frame), ABSTAIN, dtype=np.int64)
+        names.append(f"gold:{gold}")
+        columns.append(votes)
+    return names, columns
+
+
+def label_split(
+    spec: PipelineSpec,
+    split: str,
+    loaded: LoadedSplit,
+    modules: Sequence[LFModule],
+    cache: StageCache,
+    where: SpecSource,
+    *,
+    on_module: Callable[[Path, bool], None] | None = None,
+    dry_run: bool = False,
+) -> LabelMatrix | None:
+    """Build the label matrix of a split: LF modules (each cached), then label columns, gold.
+
+    Parameters
+    ----------
+    on_module : callable, optional
+        ``on_module(path, cached)`` after each LF module.
+    dry_run : bool, default False
+        Compute nothing: return the matrix if every module's output is cached, else None.
+    """
+    from gristmill.labeling import apply_lfs
+
+    k = len(spec.task.classes)
+    names: list[str] = []
+    blocks: list[np.ndarray] = []
+    for module in modules:
+        key = digest("lfs", __version__, module.digest, loaded.digest, spec.engine)
+        entry = cache.lookup("lfs", key)
+        if entry is not None:
+            matrix = LabelMatrix.from_parquet(entry / "label_matrix.parquet")
+        elif dry_run:
+            return None
+        else:
+            matrix = apply_lfs(module.lfs, loaded.frame, engine=spec.engine)
+            with cache.store("lfs", key) as tmp:
+                matrix.to_parquet(tmp / "label_matrix.parquet")
+        values = matrix.to_numpy()
+        if values.size and values.max() >= k:
+            j = int(np.argmax(values.max(axis=0)))
+            raise LFError(
+                f"{module.path}: LF {matrix.lf_names[j]!r} votes class {int(values[:, j].max())}, "
+                f"but the task has {k} classes {spec.task.classes}",
+                lf_name=matrix.lf_names[j],
+            )
+        names += list(matrix.lf_names)
+        blocks.append(values.astype(np.int64))
+        if on_module is not None:
+            on_module(module.path, entry is not None)
+    column_names, column_votes = _column_votes(spec, loaded.frame, split, where)
+    names += column_names
+    blocks += [v[:, None] for v in column_votes]
+    values = np.hstack(blocks) if blocks else np.empty((len(loaded.frame), 0), dtype=np.int64)
+    return LabelMatrix(values.astype(compact_label_dtype(k)), names)
+
+
+# -- label model -------------------------------------------------------------------------------
+
+
+@dataclass
+class LabelModelOutput:
+    """A fitted label model and its probabilistic labels per split."""
+
+    model: Any
+    probs: dict[str, np.ndarray]
+    cached: bool
+
+
+def fit_label_model(
+    spec: PipelineSpec,
+    matrices: Mapping[str, LabelMatrix],
+    dev_gold: np.ndarray | None,
+    cache: StageCache,
+    *,
+    dry_run: bool = False,
+) -> LabelModelOutput | None:
+    """Fit the task's label model on the train label matrix and predict every split."""
+    from gristmill.labelmodel import get_label_model, load_label_model
+
+    k = len(spec.task.classes)
+    lm_spec = spec.task.label_model_spec
+    L_train = matrices["train"]
+    use_dev = dev_gold is not None and "dev" in matrices and bool(np.any(dev_gold >= 0))
+    key = digest("label_model", __version__, L_train.to_numpy(), list(L_train.lf_names),
+                 lm_spec.model_dump(mode="json"), spec.task.classes, spec.seed,
+                 matrices["dev"].to_numpy() if use_dev else None,
+                 dev_gold if use_dev else None,
+                 {s: m.to_numpy() for s, m in matrices.items() if s != "train"})
+    entry = cache.lookup("label_model", key)
+    if entry is not None:
+        model = load_label_model(entry / "label_model")
+        with np.load(entry / "probs.npz", allow_pickle=False) as npz:
+            probs = {s: npz[s] for s in npz.files}
+        return LabelModelOutput(model=model, probs=probs, cached=True)
+    if dry_run:
+        return None
+    model = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
+    fit_kwargs: dict[str, Any] = {"seed": spec.seed}
+    if use_dev:
+        assert dev_gold is not None
+        rows = dev_gold >= 0
+        fit_kwargs.update(L_dev=matrices["dev"].to_numpy()[rows], y_dev=dev_gold[rows])
+    model.fit(L_train, **fit_kwargs)
+    probs = {split: np.asarray(model.predict_proba(L), dtype=np.float64)
+             for split, L in matrices.items()}
+    with cache.store("label_model", key) as tmp:
+        model.save(tmp / "label_model")
+        np.savez(tmp / "probs.npz", **probs)
+    return LabelModelOutput(model=model, probs=probs, cached=False)
+
+
+# -- end model ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainOutput:
+    """The searched and refit end model, its trials and how it was selected."""
+
+    model: Any
+    trials: list[dict[str, Any]]
+    selection: str
+    cached: bool
+
+
+def train_end_model(
+    spec: PipelineSpec,
+    train: pd.DataFrame,
+    train_probs: np.ndarray,
+    dev: pd.DataFrame | None,
+    dev_gold: np.ndarray | None,
+    cache: StageCache,
+    *,
+    on_trial: Callable[[int, dict[str, Any], float], None] | None = None,
+    dry_run: bool = False,
+) -> TrainOutput | None:
+    """Search and refit the end model on the covered training rows (cached)."""
+    from gristmill.training import available_learners, load_end_model, save_end_model, search_end_model
+
+    model_spec = spec.model_spec
+    candidates = (available_learners() if model_spec.candidates == "auto"
+                  else list(model_spec.candidates))
+    payloads = {name: p.featurizer_options() for name, p in spec.payload_specs.items()}
+    columns = list(payloads)
+    dev_rows = None
+    if dev is not None and dev_gold is not None and bool(np.any(dev_gold >= 0)):
+        dev_rows = dev_gold >= 0
+    key = digest("train", __version__, frame_digest(train[columns]), train_probs,
+                 payloads, model_spec.model_dump(mode="json"), candidates, spec.task.classes,
+                 spec.seed,
+                 frame_digest(dev.loc[dev_rows, columns]) if dev_rows is not None and dev is not None else None,
+                 dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None)
+    entry = cache.lookup("train", key)
+    if entry is not None:
+        record = json.loads((entry / "search.json").read_text(encoding="utf-8"))
+        if on_trial is not None:
+            for trial in record["trials"]:
+                on_trial(trial["number"], trial["params"], trial["value"])
+        return TrainOutput(model=load_end_model(entry / "model"), trials=record["trials"],
+                           selection=record["selection"], cached=True)
+    if dry_run:
+        return None
+    if len(train) < 10:
+        raise DataError(
+            f"only {len(train)} training rows are covered by the supervision; need at least 10 "
+            f"(add LFs or label columns that vote on more rows)"
+        )
+    result = search_end_model(
+        train, train_probs, payloads=payloads, classes=spec.task.classes,
+        dev=dev.loc[dev_rows] if dev_rows is not None and dev is not None else None,
+        dev_y=dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None,
+        candidates=candidates, search_space=model_spec.search_space,
+        trials=model_spec.budget.trials, minutes=model_spec.budget.minutes,
+        metric=model_spec.metric, holdout=model_spec.holdout, seed=spec.seed, on_trial=on_trial,
+    )
+    with cache.store("train", key) as tmp:
+        save_end_model(result.model, tmp / "model")
+        (tmp / "search.json").write_text(json.dumps(
+            {"trials": result.trials, "selection": result.selection,
+             "best_params": result.best_params, "best_value": result.best_value},
+            indent=1, default=str), encoding="utf-8")
+    return TrainOutput(model=result.model, trials=result.trials, selection=result.selection,
+                       cached=False)
+
+
+def spec_error_for_cleaning(spec: PipelineSpec, where: SpecSource) -> SpecError | None:
+    """The error to raise when the spec asks for cleaning this version cannot run."""
+    if spec.cleaning is None:
+        return None
+    return where.error(("cleaning",), "the cleaning section is not supported by the pipeline yet "
+                                      "(remove it and clean the data beforehand)")

@@ -1,0 +1,329 @@
+"""The REST service: a FastAPI app serving one registered model, logging every request."""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoint annotations, which
+# name classes imported lazily inside create_app.
+
+import contextlib
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from gristmill._extras import require
+from gristmill.exceptions import ServingError
+from gristmill.serving._holder import ModelHolder
+from gristmill.serving._log import RequestLog
+from gristmill.serving._validate import (
+    FieldError,
+    check_feedback,
+    check_records,
+    record_schema,
+    records_frame,
+)
+
+__all__ = ["create_app", "default_log_path"]
+
+logger = logging.getLogger("gristmill.serving")
+
+_FEATURE = "gristmill serve"
+
+
+def default_log_path(model_name: str) -> Path:
+    """Where the request log of ``model_name`` lives unless told otherwise."""
+    return Path(".gristmill") / "serving" / f"{model_name}.sqlite"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def _response_models() -> dict[str, Any]:
+    pydantic = require("pydantic", extra="serve", feature=_FEATURE)
+
+    class ModelInfo(pydantic.BaseModel):
+        name: str
+        version: str
+        alias: str | None
+
+    class PredictResponse(pydantic.BaseModel):
+        request_id: str
+        model: ModelInfo
+        predictions: list[str]
+        probabilities: list[dict[str, float]]
+
+    class FeedbackResponse(pydantic.BaseModel):
+        request_id: str
+        accepted: int
+
+    class HealthResponse(pydantic.BaseModel):
+        status: str
+        model_version: str
+
+    class MetadataResponse(pydantic.BaseModel):
+        model: ModelInfo
+        run_id: str | None
+        classes: list[str]
+        payload_columns: list[str]
+        column_types: dict[str, str]
+        follows_alias: bool
+        poll_interval: float
+        last_alias_check: float
+        last_alias_error: str | None
+
+    class ErrorResponse(pydantic.BaseModel):
+        detail: Any
+
+    return {
+        "ModelInfo": ModelInfo, "PredictResponse": PredictResponse,
+        "FeedbackResponse": FeedbackResponse, "HealthResponse": HealthResponse,
+        "MetadataResponse": MetadataResponse, "ErrorResponse": ErrorResponse,
+    }
+
+
+def create_app(
+    model: str | ModelHolder,
+    *,
+    tracking_uri: str | None = None,
+    log_path: str | Path | None = None,
+    token: str | None = None,
+    max_body_bytes: int = 8 * 1024 * 1024,
+    max_records: int = 10_000,
+    poll_interval: float = 5.0,
+) -> Any:
+    """Build the FastAPI app that serves a registered model.
+
+    Endpoints: ``POST /predict`` (``{"records": [...]}`` in; predictions, class probabilities,
+    model version and request id out), ``POST /feedback`` (``{"request_id", "labels"}``),
+    ``GET /health`` and ``GET /metadata``. Errors are JSON without stack traces: 401 (bearer token
+    missing or wrong, when ``token`` is set), 404 (unknown request id), 413 (body larger than
+    ``max_body_bytes``), 422 (a field is missing, unknown or of the wrong type; ``detail`` names
+    it), 500.
+
+    Parameters
+    ----------
+    model : str or ModelHolder
+        ``NAME@ALIAS`` (the service follows the alias), ``NAME/VERSION``, or a holder.
+    tracking_uri : str, optional
+        MLflow tracking and registry URI.
+    log_path : path-like, optional
+        SQLite request log; defaults to ``.gristmill/serving/<NAME>.sqlite``.
+    token : str, optional
+        When given, every endpoint but ``/health`` needs ``Authorization: Bearer <token>``.
+    max_body_bytes : int, default 8 MiB
+        Larger request bodies are refused with 413.
+    max_records : int, default 10000
+        Most records per prediction request.
+    poll_interval : float, default 5.0
+        Seconds between checks of the alias; 0 turns the watcher off.
+
+    Returns
+    -------
+    fastapi.FastAPI
+
+    Raises
+    ------
+    ServingError
+        When the model cannot be resolved or loaded.
+    MissingExtraError
+        When the ``serve`` extra is not installed.
+    """
+    fastapi = require("fastapi", extra="serve", feature=_FEATURE)
+    responses = require("fastapi.responses", extra="serve", feature=_FEATURE)
+    security = require("fastapi.security", extra="serve", feature=_FEATURE)
+    concurrency = require("starlette.concurrency", extra="serve", feature=_FEATURE)
+    if max_body_bytes <= 0 or max_records <= 0:
+        raise ServingError(
+            f"max_body_bytes and max_records must be positive; got {max_body_bytes} and "
+            f"{max_records}"
+        )
+    holder = model if isinstance(model, ModelHolder) else ModelHolder(
+        model, tracking_uri=tracking_uri, poll_interval=poll_interval
+    )
+    first = holder.current
+    log = RequestLog(log_path if log_path is not None else default_log_path(first.name))
+    schemas = _response_models()
+    JSONResponse = responses.JSONResponse
+    bearer = security.HTTPBearer(auto_error=False)
+    Request = fastapi.Request
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        holder.start()
+        try:
+            yield
+        finally:
+            holder.stop()
+
+    app = fastapi.FastAPI(
+        title=f"gristmill: {first.name}",
+        version=first.version,
+        lifespan=lifespan,
+        description="Predictions from a gristmill model registered in MLflow.",
+    )
+    app.state.holder = holder
+    app.state.request_log = log
+
+    def check_token(credentials: Any) -> None:
+        if token is None:
+            return
+        given = credentials.credentials if credentials is not None else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise _Unauthorized()
+
+    async def read_json(request: Any) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            raise _BodyTooLarge()
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise _BodyTooLarge()
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise FieldError([{"loc": ["body"], "msg": "the body is not valid UTF-8 JSON",
+                               "type": "json_invalid"}]) from None
+
+    @app.exception_handler(_Unauthorized)
+    async def unauthorized(_: Any, __: Exception) -> Any:
+        return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(_BodyTooLarge)
+    async def too_large(_: Any, __: Exception) -> Any:
+        return JSONResponse({"detail": f"request body larger than {max_body_bytes} bytes"},
+                            status_code=413)
+
+    @app.exception_handler(FieldError)
+    async def bad_field(_: Any, exc: Exception) -> Any:
+        assert isinstance(exc, FieldError)
+        return JSONResponse({"detail": exc.errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Any, exc: Exception) -> Any:
+        # Log the traceback on the server; the client gets no internals.
+        logger.error("internal error", exc_info=exc)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    error = {"model": schemas["ErrorResponse"]}
+    auth_errors = {401: {**error, "description": "Missing or invalid bearer token"}}
+    body_errors = {
+        413: {**error, "description": "Request body too large"},
+        422: {**error, "description": "A field is missing, unknown or of the wrong type"},
+    }
+    predict_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {"records": {
+                    "type": "array", "minItems": 1, "maxItems": max_records,
+                    "items": record_schema(first.payload_columns, first.column_types),
+                }},
+                "required": ["records"],
+                "additionalProperties": False,
+            }}},
+        }
+    }
+    feedback_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {
+                    "request_id": {"type": "string", "minLength": 1},
+                    "labels": {"type": "array", "minItems": 1,
+                               "items": {"anyOf": [{"type": "string", "enum": first.classes},
+                                                   {"type": "null"}]}},
+                },
+                "required": ["request_id", "labels"],
+                "additionalProperties": False,
+            }}},
+        }
+    }
+
+    def model_info(served: Any) -> dict[str, Any]:
+        return {"name": served.name, "version": served.version, "alias": served.alias}
+
+    @app.get("/health", response_model=schemas["HealthResponse"])
+    async def health() -> dict[str, Any]:
+        """Liveness: the service is up and has a model loaded (no token needed)."""
+        return {"status": "ok", "model_version": holder.current.version}
+
+    @app.get("/metadata", response_model=schemas["MetadataResponse"], responses=auth_errors)
+    async def metadata(credentials: Any = fastapi.Depends(bearer)) -> dict[str, Any]:
+        """The served model: name, version, alias, classes and payload columns."""
+        check_token(credentials)
+        served = holder.current
+        return {
+            "model": model_info(served), "run_id": served.run_id, "classes": served.classes,
+            "payload_columns": served.payload_columns, "column_types": served.column_types,
+            "follows_alias": holder.follows_alias, "poll_interval": holder.poll_interval,
+            "last_alias_check": holder.last_check, "last_alias_error": holder.last_error,
+        }
+
+    def predict_sync(payload: Any, request_id: str, started: float) -> dict[str, Any]:
+        served = holder.current  # read once: an alias switch cannot change it mid-request
+        records = check_records(payload, served.payload_columns, served.column_types,
+                                max_records=max_records)
+        out = served.predict_frame(records_frame(records, served.payload_columns,
+                                                 served.column_types))
+        predictions = [str(p) for p in out["prediction"].tolist()]
+        proba = out[[f"proba_{c}" for c in served.classes]].to_numpy(dtype=float)
+        probabilities = [dict(zip(served.classes, map(float, row), strict=True)) for row in proba]
+        latency_ms = (time.perf_counter() - started) * 1000
+        log.log_prediction(request_id, served.name, served.version, records, predictions,
+                           probabilities, latency_ms)
+        return {"request_id": request_id, "model": model_info(served),
+                "predictions": predictions, "probabilities": probabilities}
+
+    @app.post("/predict", response_model=schemas["PredictResponse"],
+              responses={**auth_errors, **body_errors}, openapi_extra=predict_body)
+    async def predict(request: Request, credentials: Any = fastapi.Depends(bearer)) -> Any:
+        """Predict the class of each record; the request and response are logged."""
+        started = time.perf_counter()
+        check_token(credentials)
+        payload = await read_json(request)
+        request_id = uuid.uuid4().hex
+        result = await concurrency.run_in_threadpool(predict_sync, payload, request_id, started)
+        return JSONResponse(result, headers={"X-Request-ID": request_id})
+
+    def feedback_sync(payload: Any) -> dict[str, Any]:
+        request_id = payload.get("request_id") if isinstance(payload, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise FieldError([{"loc": ["body", "request_id"], "msg": "field required: a string",
+                               "type": "missing"}])
+        extra = sorted(set(payload) - {"request_id", "labels"})
+        if extra:
+            raise FieldError([{"loc": ["body", extra[0]], "msg": "unknown field",
+                               "type": "extra_forbidden"}])
+        n_records = log.n_records(request_id)
+        if n_records is None:
+            return {"__status__": 404, "detail": f"unknown request_id {request_id!r}"}
+        labels = check_feedback(payload, holder.current.classes, n_records)
+        return {"request_id": request_id, "accepted": log.log_feedback(request_id, labels)}
+
+    @app.post("/feedback", response_model=schemas["FeedbackResponse"],
+              responses={**auth_errors, **body_errors,
+                         404: {**error, "description": "Unknown request id"}},
+              openapi_extra=feedback_body)
+    async def feedback(request: Request, credentials: Any = fastapi.Depends(bearer)) -> Any:
+        """Gold labels (class name, or null when unknown) for each record of an earlier request."""
+        check_token(credentials)
+        payload = await read_json(request)
+        result = await concurrency.run_in_threadpool(feedback_sync, payload)
+        if result.get("__status__") == 404:
+            return JSONResponse({"detail": result["detail"]}, status_code=404)
+        return result
+
+    return app

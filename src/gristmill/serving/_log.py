@@ -1,0 +1,213 @@
+"""The request log: every prediction request and response, and feedback labels, in SQLite (WAL).
+
+Each process and thread opens its own connection; writers wait on a busy database
+(``busy_timeout``) and retry, so several uvicorn workers can log to one file without losing rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gristmill.exceptions import DataError, ServingError
+
+__all__ = ["RequestLog"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    n_records INTEGER NOT NULL,
+    records TEXT NOT NULL,
+    predictions TEXT NOT NULL,
+    probabilities TEXT NOT NULL,
+    latency_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL REFERENCES requests (request_id),
+    row INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (request_id, row)
+);
+"""
+
+_RETRIES = 20
+
+
+class RequestLog:
+    """Append-only log of served requests in a SQLite database in WAL mode.
+
+    Parameters
+    ----------
+    path : path-like
+        Database file; created (with its directory) when missing.
+    busy_timeout_ms : int, default 10000
+        How long a writer waits for the write lock before retrying.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> log = RequestLog(pathlib.Path(tempfile.mkdtemp()) / "log.sqlite")
+    >>> log.log_prediction("r1", "spam", "1", [{"text": "hi"}], ["ham"], [{"ham": 0.9}], 1.0)
+    >>> log.count()
+    1
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._retry(lambda con: con.executescript(_SCHEMA))
+
+    def _connection(self) -> sqlite3.Connection:
+        # One connection per (process, thread): sqlite3 connections must not cross threads, and a
+        # forked worker must not reuse its parent's.
+        con = getattr(self._local, "con", None)
+        if con is None or getattr(self._local, "pid", None) != os.getpid():
+            con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            con.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            self._local.con = con
+            self._local.pid = os.getpid()
+        return con
+
+    def _retry(self, action: Any) -> Any:
+        delay = 0.005
+        for attempt in range(_RETRIES):
+            try:
+                con = self._connection()
+                return action(con)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise ServingError(f"request log {self.path}: {exc}") from exc
+                if attempt == _RETRIES - 1:
+                    raise ServingError(
+                        f"request log {self.path} stayed locked after {_RETRIES} attempts"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def log_prediction(
+        self,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        records: Sequence[dict[str, Any]],
+        predictions: Sequence[str],
+        probabilities: Sequence[dict[str, float]],
+        latency_ms: float,
+    ) -> None:
+        """Append one served request and its response."""
+        row = (
+            request_id,
+            time.time(),
+            model_name,
+            model_version,
+            len(records),
+            json.dumps(list(records), default=str),
+            json.dumps(list(predictions)),
+            json.dumps(list(probabilities)),
+            float(latency_ms),
+        )
+
+        def insert(con: sqlite3.Connection) -> None:
+            con.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+        self._retry(insert)
+
+    def n_records(self, request_id: str) -> int | None:
+        """Number of records in request ``request_id``, or None when it was never logged."""
+
+        def query(con: sqlite3.Connection) -> Any:
+            return con.execute(
+                "SELECT n_records FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+
+        found = self._retry(query)
+        return None if found is None else int(found[0])
+
+    def log_feedback(self, request_id: str, labels: Sequence[str | None]) -> int:
+        """Store gold labels (None = unknown) for the rows of an earlier request; return how many.
+
+        A later label for the same row replaces the earlier one.
+        """
+        now = time.time()
+        rows = [(request_id, i, label, now) for i, label in enumerate(labels) if label is not None]
+
+        def insert(con: sqlite3.Connection) -> None:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.executemany("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?)", rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+        self._retry(insert)
+        return len(rows)
+
+    def count(self) -> int:
+        """Number of logged requests."""
+        return int(self._retry(lambda con: con.execute("SELECT COUNT(*) FROM requests").fetchone()[0]))
+
+    def _rows(self, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
+        query = (
+            "SELECT r.request_id, r.ts, r.model_version, r.records, r.predictions, "
+            "r.probabilities FROM requests r WHERE r.ts >= ? AND r.ts < ? ORDER BY r.ts"
+        )
+        bounds = (since if since is not None else float("-inf"), until or float("inf"))
+        return iter(self._retry(lambda con: con.execute(query, bounds).fetchall()))
+
+    def records(self, *, since: float | None = None, until: float | None = None) -> pd.DataFrame:
+        """Logged records as one row each, with the served prediction and any feedback label.
+
+        Columns: the payload columns, then ``_request_id``, ``_row``, ``_ts`` (UNIX seconds),
+        ``_model_version``, ``_prediction``, ``_proba_<class>`` and ``_label`` (gold, or missing).
+
+        Raises
+        ------
+        DataError
+            When no request was logged in the interval.
+        """
+        rows: list[dict[str, Any]] = []
+        for request_id, ts, version, records, predictions, probabilities in self._rows(since, until):
+            for i, (record, prediction, proba) in enumerate(
+                zip(json.loads(records), json.loads(predictions), json.loads(probabilities),
+                    strict=True)
+            ):
+                rows.append({
+                    **record, "_request_id": request_id, "_row": i, "_ts": ts,
+                    "_model_version": version, "_prediction": prediction,
+                    **{f"_proba_{k}": v for k, v in proba.items()},
+                })
+        if not rows:
+            raise DataError(f"request log {self.path} has no requests in the given time range")
+        frame = pd.DataFrame(rows)
+        labels = self._retry(
+            lambda con: con.execute("SELECT request_id, row, label FROM feedback").fetchall()
+        )
+        gold = {(rid, int(row)): label for rid, row, label in labels}
+        frame["_label"] = [gold.get(key) for key in zip(frame["_request_id"], frame["_row"])]
+        return frame
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

@@ -1,0 +1,190 @@
+"""Loading the served model: a registered MLflow pyfunc and what the service needs to know of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+from typing import Any
+
+import pandas as pd
+
+from gristmill._extras import require
+from gristmill.exceptions import ServingError
+
+__all__ = ["ServedModel", "load_served_model", "parse_model_uri", "resolve_version"]
+
+_PROBA_PREFIX = "proba_"
+
+logger = logging.getLogger("gristmill.serving")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedModel:
+    """A loaded model version and the facts the service reports about it.
+
+    Attributes
+    ----------
+    name, version, alias : str, str, str or None
+        Registered model name, version number and the alias it was loaded through.
+    run_id : str or None
+        MLflow run that produced the version.
+    pyfunc : mlflow.pyfunc.PyFuncModel
+        Takes a DataFrame of the payload columns, returns ``prediction`` and ``proba_<class>``.
+    classes : list of str
+        Class names, in the order of the probability columns.
+    payload_columns : list of str
+        Input columns, in signature order.
+    column_types : dict of str to str
+        MLflow signature type of each payload column (``string``, ``double``, ``long`` ...).
+    bundle : object or None
+        The :func:`gristmill.tracking.load_bundle` result when tracking provides it (LFs, label
+        model, reference sample).
+    """
+
+    name: str
+    version: str
+    alias: str | None
+    run_id: str | None
+    pyfunc: Any
+    classes: list[str]
+    payload_columns: list[str]
+    column_types: dict[str, str]
+    bundle: Any = None
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Run the pyfunc on ``frame`` and return its ``prediction`` and ``proba_*`` columns."""
+        out = self.pyfunc.predict(frame[self.payload_columns])
+        if not isinstance(out, pd.DataFrame):
+            raise ServingError(
+                f"model {self.name}/{self.version} returned {type(out).__name__}, expected a "
+                "DataFrame with 'prediction' and 'proba_<class>' columns"
+            )
+        return out
+
+
+def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """Split ``NAME@ALIAS`` or ``NAME/VERSION`` (or ``models:/...``) into name, alias, version.
+
+    A bare ``NAME`` means ``NAME@champion``.
+
+    Raises
+    ------
+    ServingError
+        When the text is empty or has an empty part.
+    """
+    text = uri.removeprefix("models:/").strip()
+    if "@" in text:
+        name, alias = text.split("@", 1)
+        version = None
+    elif "/" in text:
+        name, version = text.split("/", 1)
+        alias = None
+    else:
+        name, alias, version = text, "champion", None
+    if not name or (alias is not None and not alias) or (version is not None and not version):
+        raise ServingError(f"cannot parse model {uri!r}: expected NAME, NAME@ALIAS or NAME/VERSION")
+    return name, alias, version
+
+
+def _client(tracking_uri: str | None) -> Any:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
+    return mlflow.MlflowClient(tracking_uri=tracking_uri)
+
+
+def resolve_version(uri: str, *, tracking_uri: str | None = None) -> str:
+    """Return the version number that ``uri`` currently points to.
+
+    Raises
+    ------
+    ServingError
+        When the registry has no such model, alias or version.
+    """
+    name, alias, version = parse_model_uri(uri)
+    if version is not None:
+        return version
+    try:
+        return str(_client(tracking_uri).get_model_version_by_alias(name, alias).version)
+    except ServingError:
+        raise
+    except Exception as exc:  # MLflow raises its own exception types for a missing alias
+        raise ServingError(f"cannot resolve model {name}@{alias}: {exc}") from exc
+
+
+def _schema_columns(pyfunc: Any, uri: str) -> tuple[list[str], dict[str, str], list[str]]:
+    inputs = pyfunc.metadata.get_input_schema()
+    outputs = pyfunc.metadata.get_output_schema()
+    if inputs is None or not inputs.has_input_names():
+        raise ServingError(f"model {uri} has no input signature with column names; log it with one")
+    columns = list(inputs.input_names())
+    types = {spec.name: str(getattr(spec.type, "name", spec.type)) for spec in inputs.inputs}
+    classes: list[str] = []
+    if outputs is not None and outputs.has_input_names():
+        classes = [
+            col[len(_PROBA_PREFIX):] for col in outputs.input_names()
+            if col.startswith(_PROBA_PREFIX)
+        ]
+    return columns, types, classes
+
+
+def _try_load_bundle(pinned: str, tracking_uri: str | None) -> Any:
+    """The gristmill bundle of a version, or None for a pyfunc that gristmill did not log."""
+    try:
+        load_bundle = importlib.import_module("gristmill.tracking").load_bundle
+    except (ImportError, AttributeError):
+        return None
+    try:
+        return load_bundle(pinned, tracking_uri=tracking_uri)
+    except Exception as exc:  # any pyfunc with the served-model output can still be served
+        logger.info("model %s has no gristmill bundle (%s); serving its pyfunc alone", pinned, exc)
+        return None
+
+
+def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+    """Load the model version ``uri`` points to (``NAME@ALIAS`` or ``NAME/VERSION``).
+
+    Uses :func:`gristmill.tracking.load_bundle` when tracking provides it, so the LFs, label model
+    and reference sample come along; the column types are read from the pyfunc signature.
+
+    Raises
+    ------
+    ServingError
+        When the model cannot be resolved or loaded, or has no usable signature.
+    """
+    name, alias, _ = parse_model_uri(uri)
+    version = resolve_version(uri, tracking_uri=tracking_uri)
+    pinned = f"{name}/{version}"
+    bundle = _try_load_bundle(pinned, tracking_uri)
+    try:
+        if bundle is not None:
+            pyfunc, run_id = bundle.pyfunc, bundle.run_id
+        else:
+            mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
+            run_id = _client(tracking_uri).get_model_version(name, version).run_id
+            if tracking_uri is not None:
+                mlflow.set_tracking_uri(tracking_uri)
+                mlflow.set_registry_uri(tracking_uri)
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
+    except Exception as exc:
+        raise ServingError(f"cannot load model {pinned}: {exc}") from exc
+    columns, types, classes = _schema_columns(pyfunc, pinned)
+    if bundle is not None:
+        columns = list(getattr(bundle, "payload_columns", None) or columns)
+        classes = list(getattr(bundle, "classes", None) or classes)
+    if not classes:
+        raise ServingError(
+            f"model {pinned} declares no classes: its output signature needs 'proba_<class>' columns"
+        )
+    return ServedModel(
+        name=name,
+        version=str(version),
+        alias=alias,
+        run_id=run_id,
+        pyfunc=pyfunc,
+        classes=classes,
+        payload_columns=columns,
+        column_types={col: types.get(col, "string") for col in columns},
+        bundle=bundle,
+    )

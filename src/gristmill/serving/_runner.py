@@ -1,0 +1,70 @@
+"""Running the service with uvicorn, in one process or several workers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gristmill._extras import require
+from gristmill.exceptions import ServingError
+from gristmill.serving._app import create_app, default_log_path
+from gristmill.serving._model import parse_model_uri
+
+__all__ = ["serve"]
+
+_CONFIG_ENV = "GRISTMILL_SERVE_CONFIG"
+
+
+def app_from_env() -> Any:
+    """App factory for uvicorn workers: each worker builds its app from the parent's settings."""
+    try:
+        config = json.loads(os.environ[_CONFIG_ENV])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ServingError(f"{_CONFIG_ENV} is missing or not JSON; start workers with serve()") from exc
+    return create_app(config.pop("model"), **config)
+
+
+def serve(
+    model: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    token: str | None = None,
+    tracking_uri: str | None = None,
+    log_path: str | Path | None = None,
+    max_body_bytes: int = 8 * 1024 * 1024,
+    poll_interval: float = 5.0,
+    log_level: str = "info",
+) -> None:
+    """Serve ``model`` (``NAME[@ALIAS]`` or ``NAME/VERSION``) over HTTP until interrupted.
+
+    Binds 127.0.0.1 unless ``host`` says otherwise. With ``workers > 1`` each uvicorn worker
+    process loads the model, follows the alias and opens its own connection to the shared request
+    log.
+
+    Raises
+    ------
+    ServingError
+        When ``workers`` or ``port`` is out of range, or the model cannot be loaded.
+    """
+    uvicorn = require("uvicorn", extra="serve", feature="gristmill serve")
+    if workers < 1:
+        raise ServingError(f"workers must be >= 1; got {workers}")
+    if not 0 <= port <= 65535:
+        raise ServingError(f"port must be in 0..65535; got {port}")
+    name = parse_model_uri(model)[0]
+    settings: dict[str, Any] = {
+        "model": model, "tracking_uri": tracking_uri, "token": token,
+        "log_path": str(log_path if log_path is not None else default_log_path(name)),
+        "max_body_bytes": max_body_bytes, "poll_interval": poll_interval,
+    }
+    if workers == 1:
+        app = create_app(settings.pop("model"), **settings)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    os.environ[_CONFIG_ENV] = json.dumps(settings)
+    uvicorn.run("gristmill.serving._runner:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)

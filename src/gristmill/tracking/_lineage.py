@@ -1,0 +1,184 @@
+"""Lineage: from data digests through cleaning, LFs and label model to the model, and back."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gristmill.exceptions import TrackingError
+from gristmill.tracking import _store
+from gristmill.tracking._registry import aliases_by_version, resolve_version
+from gristmill.tracking._tracker import TAG
+
+_MIN_QUERY = 4
+
+
+def run_lineage(client: Any, run_id: str) -> dict[str, Any]:
+    """The lineage document (``lineage.json``) a tracked run logged."""
+    with tempfile.TemporaryDirectory(prefix="gristmill-lineage-") as tmp:
+        try:
+            path = client.download_artifacts(run_id, "lineage.json", tmp)
+        except Exception as exc:  # MLflow raises store-specific types for a missing artifact
+            raise TrackingError(
+                f"run {run_id} has no lineage.json artifact; was it logged by gristmill? ({exc})"
+            ) from exc
+        return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def lineage(
+    ref: str, *, project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """The full chain behind a registered model version.
+
+    Parameters
+    ----------
+    ref : str
+        ``NAME@ALIAS`` or ``NAME/VERSION``.
+    project_dir, tracking_uri
+        Where the store is (see :func:`resolve_tracking_uri`).
+
+    Returns
+    -------
+    dict
+        Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per file: digest
+        and per-function digests), ``label_model``, ``end_model``, ``run`` (id, status, start,
+        git commit, gristmill version) and ``model`` (name, version, aliases).
+
+    Raises
+    ------
+    TrackingError
+        When the reference resolves to nothing or the run has no lineage.
+    """
+    client = _store.connect(project_dir, tracking_uri)
+    version = resolve_version(client, ref)
+    run = client.get_run(version.run_id)
+    doc = run_lineage(client, version.run_id)
+    tags = run.data.tags
+    doc["run"] = {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "status": run.info.status,
+        "start": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(
+            timespec="seconds"
+        ),
+        "git_commit": tags.get(TAG + "git_commit"),
+        "gristmill_version": tags.get(TAG + "version"),
+    }
+    doc["model"] = {
+        "name": version.name,
+        "version": str(version.version),
+        "aliases": aliases_by_version(client, version.name).get(str(version.version), []),
+        "source": version.source,
+    }
+    return doc
+
+
+def render_lineage(doc: dict[str, Any]) -> str:
+    """A plain-text rendering of :func:`lineage`'s document, one stage per block."""
+    lines = ["data"]
+    for split, entry in doc["data"].items():
+        file_part = f", file {entry['file_digest']}" if entry.get("file_digest") else ""
+        lines.append(
+            f"  {split}: {entry['source']} ({entry['rows']} rows) digest {entry['digest']}{file_part}"
+        )
+    cleaning = doc.get("cleaning")
+    lines += ["→ cleaning", f"  {json.dumps(cleaning) if cleaning else 'none'}"]
+    lines.append("→ labeling functions")
+    for file, entry in doc["lfs"].items():
+        lines.append(f"  {file} {entry['digest']}")
+        lines += [f"    {name} {digest}" for name, digest in entry["functions"].items()]
+    label_model = doc["label_model"]
+    lines += ["→ label model", f"  {label_model['type']} {_kv(label_model['params'])}"]
+    end_model = doc["end_model"]
+    test = {k: v for k, v in end_model["metrics"].items() if k.startswith("test.")}
+    lines += ["→ end model", f"  {end_model['type']} {_kv(end_model['params'])}"]
+    if test:
+        lines.append(f"  {_kv({k: f'{v:.4f}' for k, v in test.items()})}")
+    run = doc.get("run", {})
+    model = doc.get("model", {})
+    lines += [
+        "→ run",
+        f"  {run.get('run_id')} {run.get('status')} started {run.get('start')} "
+        f"git {run.get('git_commit') or '-'} gristmill {run.get('gristmill_version')}",
+    ]
+    if model:
+        aliases = ",".join(model["aliases"]) or "-"
+        lines += ["→ model", f"  {model['name']} version {model['version']} aliases {aliases}"]
+    return "\n".join(lines)
+
+
+def models_trained_on(
+    *,
+    dataset_digest: str | None = None,
+    lf_digest: str | None = None,
+    project_dir: str | os.PathLike[str] = ".",
+    tracking_uri: str | None = None,
+) -> pd.DataFrame:
+    """Registered model versions trained on a dataset digest or with an LF source digest.
+
+    Exactly one of ``dataset_digest`` (table or file digest, see :func:`lineage`) and
+    ``lf_digest`` (LF file or function digest) is given; a prefix of at least 4 characters
+    matches.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name``, ``version``, ``aliases``, ``run_id``, sorted by name and version.
+    """
+    if (dataset_digest is None) == (lf_digest is None):
+        raise TrackingError("give exactly one of a dataset digest or an LF digest")
+    query = (dataset_digest or lf_digest or "").strip().lower()
+    if len(query) < _MIN_QUERY or not all(c in "0123456789abcdef" for c in query):
+        raise TrackingError(
+            f"digest {query!r} must be at least {_MIN_QUERY} hexadecimal characters"
+        )
+    tag = TAG + ("data_digests" if dataset_digest is not None else "lf_digests")
+    client = _store.connect(project_dir, tracking_uri)
+    rows = []
+    aliases: dict[str, dict[str, list[str]]] = {}
+    for run_id in _runs_with_tag_containing(client, tag, query):
+        for mv in client.search_model_versions(f"run_id = '{run_id}'"):
+            if mv.name not in aliases:
+                aliases[mv.name] = aliases_by_version(client, mv.name)
+            rows.append(
+                {
+                    "name": mv.name,
+                    "version": str(mv.version),
+                    "aliases": ",".join(aliases[mv.name].get(str(mv.version), [])),
+                    "run_id": run_id,
+                }
+            )
+    table = pd.DataFrame(rows, columns=["name", "version", "aliases", "run_id"])
+    if len(table):
+        table = table.assign(_v=table["version"].astype(int)).sort_values(["name", "_v"])
+        table = table.drop(columns="_v").reset_index(drop=True)
+    return table
+
+
+def _runs_with_tag_containing(client: Any, tag: str, text: str) -> list[str]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    found: list[str] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            experiments,
+            filter_string=f"tags.`{tag}` LIKE '%{text}%'",
+            max_results=1000,
+            page_token=token,
+        )
+        found += [run.info.run_id for run in page]
+        token = page.token
+        if not token:
+            return found
+
+
+def _kv(mapping: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in mapping.items())

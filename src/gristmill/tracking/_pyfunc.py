@@ -1,0 +1,183 @@
+"""The served model: an MLflow pyfunc wrapping a gristmill end model.
+
+This module imports mlflow at the top because the wrapper must subclass
+``mlflow.pyfunc.PythonModel``; it is only imported when a model is logged or loaded.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+with warnings.catch_warnings():
+    # Importing mlflow.pyfunc builds schemas for MLflow's own agent types and warns about their
+    # ``Any`` type hints; that warning is about MLflow's code, not ours.
+    warnings.filterwarnings("ignore", message=".*type hint is inferred as AnyType", category=UserWarning)
+    import mlflow.pyfunc
+
+from gristmill._version import __version__
+from gristmill.io import atomic_write_text, write_table
+
+REFERENCE_ROWS = 5_000
+MODEL_NAME = "model"
+# Distributions the wrapper needs at inference. Listing them explicitly spares MLflow from
+# inferring requirements, which loads the model in a subprocess (~12 s per model).
+_REQUIREMENTS = ("mlflow", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "pyyaml")
+
+
+class GristmillPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Predict class names and class probabilities with a gristmill end model.
+
+    The class names (in the column order of the end model's ``predict_proba``) and the payload
+    columns are read from the ``bundle.json`` artifact when the model loads.
+
+    Notes
+    -----
+    The pyfunc takes a DataFrame of the payload columns and returns a DataFrame with column
+    ``prediction`` (the class name) and one column ``proba_<class>`` per class.
+    """
+
+    def __init__(self) -> None:
+        self.classes: list[str] = []
+        self.payload_columns: list[str] = []
+        self.end_model: Any = None
+        self.artifact_paths: dict[str, str] = {}
+
+    def load_context(self, context: Any) -> None:
+        """Load the end model, classes and payload columns from the model's artifacts."""
+        from gristmill.training import load_end_model
+
+        self.artifact_paths = dict(context.artifacts)
+        meta = json.loads(Path(self.artifact_paths["bundle.json"]).read_text(encoding="utf-8"))
+        self.classes = [str(c) for c in meta["classes"]]
+        self.payload_columns = [str(c) for c in meta["payload_columns"]]
+        self.end_model = load_end_model(Path(self.artifact_paths["end_model"]))
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Return ``prediction`` and ``proba_<class>`` columns, one row per input row."""
+        frame = pd.DataFrame(model_input)
+        missing = [c for c in self.payload_columns if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"model input lacks the payload column(s) {missing}; "
+                f"expected {self.payload_columns}, got {list(frame.columns)}"
+            )
+        return predictions_frame(
+            self.end_model.predict_proba(frame[self.payload_columns]), self.classes, frame.index
+        )
+
+
+def predictions_frame(proba: Any, classes: list[str], index: pd.Index) -> pd.DataFrame:
+    """Build the served output from an (n, k) probability array."""
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(
+            f"the end model returned probabilities of shape {proba.shape}; "
+            f"expected (n, {len(classes)}) for classes {classes}"
+        )
+    out = pd.DataFrame(
+        {"prediction": np.asarray(classes, dtype=object)[proba.argmax(axis=1)]}, index=index
+    )
+    out["prediction"] = out["prediction"].astype(str)
+    for j, name in enumerate(classes):
+        out[f"proba_{name}"] = proba[:, j]
+    return out
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the served model (gristmill plus what the wrapper imports)."""
+    pinned = [f"gristmill=={__version__}"]
+    for dist in _REQUIREMENTS:
+        try:
+            pinned.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            pinned.append(dist)
+    return pinned
+
+
+def stage_artifacts(result: Any, staging: Path) -> dict[str, str]:
+    """Write the model bundle's artifacts into ``staging`` and return them by name.
+
+    The bundle holds ``end_model/``, ``lfs/``, ``label_model/``, ``reference.parquet`` and
+    ``spec.yaml`` (see docs/CONTRACTS.md, "Served model and model bundle").
+    """
+    from gristmill.training import save_end_model
+
+    artifacts: dict[str, str] = {}
+    save_end_model(result.model, staging / "end_model")
+    artifacts["end_model"] = str(staging / "end_model")
+
+    lf_dir = staging / "lfs"
+    lf_dir.mkdir(parents=True, exist_ok=True)
+    for path in result.lf_paths:
+        shutil.copy2(path, lf_dir / Path(path).name)
+    artifacts["lfs"] = str(lf_dir)
+
+    if result.label_model is not None:
+        result.label_model.save(staging / "label_model")
+        artifacts["label_model"] = str(staging / "label_model")
+
+    reference = reference_sample(result)
+    write_table(reference, staging / "reference.parquet")
+    artifacts["reference.parquet"] = str(staging / "reference.parquet")
+
+    spec_copy = staging / "spec.yaml"
+    shutil.copy2(result.spec_path, spec_copy)
+    artifacts["spec.yaml"] = str(spec_copy)
+
+    meta = {
+        "classes": [str(c) for c in result.classes],
+        "payload_columns": [str(c) for c in result.payload_columns],
+    }
+    atomic_write_text(staging / "bundle.json", json.dumps(meta))
+    artifacts["bundle.json"] = str(staging / "bundle.json")
+    return artifacts
+
+
+def reference_sample(result: Any) -> pd.DataFrame:
+    """At most 5,000 training rows of the payload columns (a fixed, seeded sample)."""
+    train = result.datasets["train"][0][list(result.payload_columns)]
+    if len(train) > REFERENCE_ROWS:
+        train = train.sample(n=REFERENCE_ROWS, random_state=0)
+    return train.reset_index(drop=True)
+
+
+def log_pyfunc(result: Any, staging: Path) -> Any:
+    """Log the end model of ``result`` as a pyfunc model in the active run.
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+        Where the model was logged (``model_uri``).
+    """
+    artifacts = stage_artifacts(result, staging)
+    example = reference_sample(result).head(3)
+    classes = [str(c) for c in result.classes]
+    output = predictions_frame(result.model.predict_proba(example), classes, example.index)
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; the served model's
+        # schema is the training data's, so that hint is no action for us.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        return _log_model(artifacts, example, output)
+
+
+def _log_model(artifacts: dict[str, str], example: pd.DataFrame, output: pd.DataFrame) -> Any:
+    from mlflow.models import infer_signature
+
+    return mlflow.pyfunc.log_model(
+        name=MODEL_NAME,
+        python_model=str(Path(__file__).with_name("_served_model.py")),
+        artifacts=artifacts,
+        signature=infer_signature(example, output),
+        input_example=example,
+        pip_requirements=pip_requirements(),
+    )

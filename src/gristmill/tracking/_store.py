@@ -1,0 +1,207 @@
+"""Where runs are stored: resolving the tracking URI, checking it is reachable, opening a client."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gristmill._extras import require
+from gristmill.exceptions import TrackingError
+
+DB_FILENAME = "mlflow.db"
+ARTIFACTS_DIRNAME = "mlartifacts"
+
+
+def resolve_tracking_uri(
+    project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None = None
+) -> str:
+    """Return the MLflow tracking URI gristmill uses for a project.
+
+    Parameters
+    ----------
+    project_dir : path-like, default "."
+        The project directory; the embedded store is ``<project_dir>/mlflow.db``.
+    tracking_uri : str, optional
+        An explicit URI; wins over the environment.
+
+    Returns
+    -------
+    str
+        ``tracking_uri`` when given, else ``$MLFLOW_TRACKING_URI`` when set, else
+        ``sqlite:///<absolute project_dir>/mlflow.db``.
+
+    Examples
+    --------
+    >>> resolve_tracking_uri("/srv/spam", "http://127.0.0.1:5000")
+    'http://127.0.0.1:5000'
+    """
+    if tracking_uri:
+        return tracking_uri
+    from_env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if from_env:
+        return from_env
+    return f"sqlite:///{Path(project_dir).resolve() / DB_FILENAME}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or None for any other URI."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def is_http(uri: str) -> bool:
+    """True when ``uri`` names a tracking server (http or https)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def check_store(uri: str, *, timeout: float = 3.0) -> None:
+    """Fail fast, with a clear message, when the tracking store cannot be used.
+
+    A tracking server is asked for its ``/health`` page with a short timeout; an embedded SQLite
+    store must live in a writable directory and, when it exists, be a SQLite database.
+
+    Parameters
+    ----------
+    uri : str
+        A resolved tracking URI (see :func:`resolve_tracking_uri`).
+    timeout : float, default 3.0
+        Seconds to wait for a tracking server.
+
+    Raises
+    ------
+    TrackingError
+        When the store is unreachable or unusable.
+    """
+    if is_http(uri):
+        _check_server(uri, timeout)
+    elif (db := sqlite_path(uri)) is not None:
+        _check_sqlite(db)
+    elif uri.startswith("file:") or "://" not in uri:
+        _check_directory(Path(uri.removeprefix("file://").removeprefix("file:")))
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    health = uri.rstrip("/") + "/health"
+    hint = "start the server, fix MLFLOW_TRACKING_URI, or run with --no-track"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raise TrackingError(
+            f"MLflow tracking server {uri} answered {health} with HTTP {exc.code}; {hint}"
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({reason}); {hint}") from exc
+    if status != 200:
+        raise TrackingError(f"MLflow tracking server {uri} answered {health} with HTTP {status}; {hint}")
+
+
+def _check_sqlite(db: Path) -> None:
+    _check_directory(db.parent)
+    if not db.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as con:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(f"tracking store {db} is not a usable SQLite database: {exc}") from exc
+
+
+def _check_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackingError(f"cannot create the tracking directory {directory}: {exc}") from exc
+    if not os.access(directory, os.W_OK):
+        raise TrackingError(f"the tracking directory {directory} is not writable")
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise a block across processes sharing one embedded SQLite store.
+
+    SQLite serialises single writes by itself; this lock covers the multi-step actions that must
+    not interleave (creating the schema, creating an experiment or a registered model and its
+    next version). It is a no-op for any other store, where the server does the serialising.
+    """
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where an embedded store keeps artifacts (``<project>/mlartifacts``); None for servers."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    return (db.parent / ARTIFACTS_DIRNAME).as_uri()
+
+
+def import_mlflow(feature: str = "gristmill tracking") -> Any:
+    """Import mlflow, or explain that the 'tracking' extra provides it."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return require("mlflow", extra="tracking", feature=feature)
+
+
+def open_client(uri: str) -> Any:
+    """Return an ``mlflow.MlflowClient`` on ``uri`` with its schema created, safely across processes.
+
+    Also points MLflow's fluent API (tracking and registry) at ``uri``.
+    """
+    mlflow = import_mlflow()
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI (and the registry one); restore
+    # the user's environment so the next project resolved in this process is not redirected.
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with store_lock(uri):
+        try:
+            client.search_experiments(max_results=1)
+        except Exception as exc:  # MLflow raises many types for a bad store; all mean the same
+            raise TrackingError(f"cannot open the MLflow tracking store {uri}: {exc}") from exc
+    return client
+
+
+def experiment_id(client: Any, uri: str, name: str) -> str:
+    """Id of the experiment called ``name``, created (with a project-local artifact root) if new."""
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    with store_lock(uri):
+        existing = client.get_experiment_by_name(name)
+        if existing is not None:
+            return str(existing.experiment_id)
+        root = artifact_root(uri)
+        location = f"{root}/{name}" if root else None
+        return str(client.create_experiment(name, artifact_location=location))
+
+
+def connect(project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None = None) -> Any:
+    """Resolve the tracking URI of a project, check it, and return an open client."""
+    uri = resolve_tracking_uri(project_dir, tracking_uri)
+    check_store(uri)
+    return open_client(uri)

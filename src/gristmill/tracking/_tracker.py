@@ -1,0 +1,458 @@
+"""RunTracker: turns one pipeline run into one MLflow run (and a registered model version)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gristmill._version import __version__
+from gristmill.exceptions import TrackingError
+from gristmill.tracking import _store
+from gristmill.tracking._hashing import dataset_digest, file_digest, function_digests
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+TAG = "gristmill."
+_MAX_PARAM_VALUE = 6000
+_MAX_TAG_VALUE = 5000
+_BATCH = 100
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier")
+
+
+class RunTracker:
+    """Record a pipeline run in MLflow: params, metrics, artifacts, datasets, lineage, model.
+
+    The pipeline calls :meth:`check`, :meth:`start`, :meth:`log_trial` (per search trial),
+    then :meth:`finish` or, when the run raises, :meth:`fail`. Nothing is registered for a
+    failed run.
+
+    Parameters
+    ----------
+    project_dir : path-like
+        The project directory; the default store is ``<project_dir>/mlflow.db``.
+    tracking_uri : str, optional
+        Overrides ``$MLFLOW_TRACKING_URI`` and the default store.
+    timeout : float, default 3.0
+        Seconds :meth:`check` waits for a tracking server.
+
+    Attributes
+    ----------
+    tracking_uri_ : str
+        The resolved tracking URI.
+    run_id_ : str or None
+        The MLflow run id once :meth:`start` was called.
+    model_version_ : str or None
+        The registered model version once :meth:`finish` succeeded.
+    """
+
+    def __init__(
+        self,
+        *,
+        project_dir: str | os.PathLike[str] = ".",
+        tracking_uri: str | None = None,
+        timeout: float = 3.0,
+    ) -> None:
+        self.project_dir = Path(project_dir)
+        self.tracking_uri = tracking_uri
+        self.timeout = timeout
+        self.tracking_uri_ = _store.resolve_tracking_uri(project_dir, tracking_uri)
+        self.run_id_: str | None = None
+        self.model_version_: str | None = None
+        self._client: Any = None
+        self._spec_dict: dict[str, Any] = {}
+        self._experiment_id: str | None = None
+
+    # -- the hooks the pipeline calls -------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`TrackingError` now if the store is unreachable (before long work)."""
+        _store.check_store(self.tracking_uri_, timeout=self.timeout)
+
+    def start(
+        self, result_name: str, spec_dict: Mapping[str, Any], spec_path: str | os.PathLike[str]
+    ) -> str:
+        """Open the MLflow run: experiment ``result_name``, the spec as params, tags, spec file.
+
+        Returns
+        -------
+        str
+            The run id.
+        """
+        mlflow = _store.import_mlflow()
+        self._client = _store.open_client(self.tracking_uri_)
+        self._spec_dict = dict(spec_dict)
+        spec_path = Path(spec_path).resolve()
+        experiment = _store.experiment_id(self._client, self.tracking_uri_, result_name)
+        self._experiment_id = experiment
+        run = mlflow.start_run(experiment_id=experiment)
+        self.run_id_ = run.info.run_id
+        tags = {
+            TAG + "version": __version__,
+            TAG + "spec_name": result_name,
+            TAG + "spec_dir": str(spec_path.parent),
+            TAG + "spec_file": spec_path.name,
+            TAG + "kind": "pipeline",
+        }
+        commit = git_commit(spec_path.parent)
+        if commit:
+            tags[TAG + "git_commit"] = commit
+            tags["mlflow.source.git.commit"] = commit
+        mlflow.set_tags(tags)
+        _log_params(mlflow, flatten(self._spec_dict))
+        if spec_path.exists():
+            mlflow.log_artifact(str(spec_path), artifact_path="spec")
+        return self.run_id_
+
+    def log_trial(self, number: int, params: Mapping[str, Any], value: float | None) -> None:
+        """Record one model-search trial as a nested run."""
+        mlflow = self._require_started()
+        with mlflow.start_run(
+            experiment_id=self._experiment_id, run_name=f"trial-{number}", nested=True
+        ):
+            mlflow.set_tags({TAG + "kind": "trial", TAG + "trial": str(number)})
+            _log_params(mlflow, flatten(dict(params)))
+            if value is not None and _is_number(value):
+                mlflow.log_metric("value", float(value))
+
+    def finish(self, result: Any) -> str:
+        """Log everything about a successful run, log and register the model, close the run.
+
+        Parameters
+        ----------
+        result : PipelineResult
+            See docs/CONTRACTS.md, "Pipeline result".
+
+        Returns
+        -------
+        str
+            The new model version, which carries the alias ``challenger``.
+
+        Raises
+        ------
+        TrackingError
+            When logging or registration fails; the run is then marked FAILED and nothing is
+            registered.
+        """
+        mlflow = self._require_started()
+        try:
+            with tempfile.TemporaryDirectory(prefix="gristmill-track-") as tmp:
+                lineage = self._log_result(mlflow, result, Path(tmp))
+                from gristmill.tracking._pyfunc import log_pyfunc
+
+                model_info = log_pyfunc(result, Path(tmp) / "bundle")
+                version = self._register(mlflow, result.name, model_info.model_uri, lineage)
+        except Exception as exc:
+            self.fail(exc)
+            if isinstance(exc, TrackingError):
+                raise
+            raise TrackingError(
+                f"tracking run {self.run_id_} failed while logging the result of "
+                f"{result.name!r}: {exc}"
+            ) from exc
+        mlflow.end_run(status="FINISHED")
+        self.model_version_ = version
+        return version
+
+    def fail(self, exc: BaseException) -> None:
+        """Mark the run FAILED (recording the error) without registering anything."""
+        if self.run_id_ is None:
+            return
+        mlflow = _store.import_mlflow()
+        active = mlflow.active_run()
+        while active is not None:
+            if active.info.run_id == self.run_id_:
+                mlflow.set_tag(TAG + "error", f"{type(exc).__name__}: {exc}"[:_MAX_TAG_VALUE])
+            mlflow.end_run(status="FAILED")
+            active = mlflow.active_run()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _require_started(self) -> Any:
+        mlflow = _store.import_mlflow()
+        if self.run_id_ is None or mlflow.active_run() is None:
+            raise TrackingError("RunTracker.start must be called before logging to a run")
+        return mlflow
+
+    def _log_result(self, mlflow: Any, result: Any, tmp: Path) -> dict[str, Any]:
+        metrics = flatten_metrics(result.metrics)
+        for chunk in _chunks(list(metrics.items())):
+            mlflow.log_metrics(dict(chunk))
+        _log_lf_summary(mlflow, result.lf_summary, tmp)
+        lineage = build_lineage(result, self._spec_dict)
+        for path in result.lf_paths:
+            mlflow.log_artifact(str(path), artifact_path="lfs")
+        _log_run_dir(mlflow, result)
+        _log_datasets(mlflow, result, lineage)
+        primary = primary_metric(self._spec_dict, result.metrics)
+        tags = {
+            TAG + "primary_metric": primary or "",
+            TAG + "label_model": lineage["label_model"]["type"],
+            TAG + "end_model": lineage["end_model"]["type"],
+            TAG + "data_digests": ",".join(_all_data_digests(lineage)),
+            TAG + "lf_digests": ",".join(_all_lf_digests(lineage)),
+        }
+        for split, entry in lineage["data"].items():
+            tags[f"{TAG}data.{split}.digest"] = entry["digest"]
+            tags[f"{TAG}data.{split}.source"] = entry["source"][:_MAX_TAG_VALUE]
+            if entry.get("file_digest"):
+                tags[f"{TAG}data.{split}.file_digest"] = entry["file_digest"]
+        mlflow.set_tags({k: v[:_MAX_TAG_VALUE] for k, v in tags.items()})
+        lineage_path = tmp / "lineage.json"
+        lineage_path.write_text(json.dumps(lineage, indent=2, default=str), encoding="utf-8")
+        mlflow.log_artifact(str(lineage_path))
+        return lineage
+
+    def _register(
+        self, mlflow: Any, name: str, model_uri: str, lineage: Mapping[str, Any]
+    ) -> str:
+        tags = {
+            TAG + "data_digests": ",".join(_all_data_digests(lineage)),
+            TAG + "lf_digests": ",".join(_all_lf_digests(lineage)),
+        }
+        with _store.store_lock(self.tracking_uri_):
+            version = mlflow.register_model(model_uri, name, tags=tags)
+            self._client.set_registered_model_alias(name, CHALLENGER, version.version)
+        return str(version.version)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested dicts to ``a.b.c`` keys with string values (lists as JSON).
+
+    Examples
+    --------
+    >>> flatten({"a": {"b": 1, "c": [1, 2]}, "d": None})
+    {'a.b': '1', 'a.c': '[1, 2]', 'd': 'None'}
+    """
+    flat: dict[str, str] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, prefix=f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat[name] = json.dumps(list(value), default=str)
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Flatten the pipeline's metric tree to MLflow metric keys.
+
+    ``{"end_model": {"test": {"overall": {"f1": .9}, "slices": {"short": {"f1": .8}}}}}``
+    becomes ``{"end_model.test.f1": .9, "end_model.test.slice.short.f1": .8}``.
+    """
+    flat: dict[str, float] = {}
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                key = str(key)
+                step = [] if key == "overall" else ["slice"] if key == "slices" else [key]
+                walk(value, path + step)
+        elif _is_number(node):
+            flat[metric_key(".".join(path))] = float(node)
+
+    walk(metrics, [])
+    return flat
+
+
+def metric_key(name: str) -> str:
+    """Replace characters MLflow does not accept in metric names by ``_``."""
+    return _UNSAFE_KEY.sub("_", name)[:250]
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for losses and errors, where a smaller value is an improvement."""
+    return any(word in metric.lower() for word in _LOWER_IS_BETTER)
+
+
+def primary_metric(spec_dict: Mapping[str, Any], metrics: Mapping[str, Any]) -> str | None:
+    """The end model's headline test metric: the one the spec names, else the first reported."""
+    test = metrics.get("end_model", {}).get("test", {})
+    overall = test.get("overall", test) if isinstance(test, Mapping) else {}
+    names = [str(k) for k, v in overall.items() if _is_number(v)]
+    for candidate in _find_values(spec_dict, "metric"):
+        if candidate in names:
+            return candidate
+    return names[0] if names else None
+
+
+def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """The chain data → cleaning → LFs → label model → end model, as a JSON-able dict."""
+    data: dict[str, Any] = {}
+    for split, (frame, source) in result.datasets.items():
+        entry: dict[str, Any] = {
+            "source": str(source),
+            "digest": dataset_digest(frame),
+            "rows": len(frame),
+            "columns": [str(c) for c in frame.columns],
+        }
+        source_path = Path(str(source))
+        if source_path.is_file():
+            entry["file_digest"] = file_digest(source_path)
+        data[str(split)] = entry
+    lfs = {
+        Path(p).name: {"digest": file_digest(p), "functions": function_digests(p)}
+        for p in result.lf_paths
+    }
+    label_model = result.label_model
+    return {
+        "data": data,
+        "cleaning": _cleaning(result, spec_dict),
+        "lfs": lfs,
+        "lf_names": [str(n) for n in getattr(result.lf_summary, "index", [])],
+        "label_model": {
+            "type": type(label_model).__name__ if label_model is not None else "none",
+            "params": _params(label_model),
+            "metrics": flatten_metrics(result.metrics.get("label_model", {})),
+        },
+        "end_model": {
+            "type": type(result.model).__name__,
+            "params": _params(result.model),
+            "metrics": flatten_metrics(result.metrics.get("end_model", {})),
+            "classes": [str(c) for c in result.classes],
+            "payload_columns": [str(c) for c in result.payload_columns],
+        },
+    }
+
+
+def git_commit(directory: Path) -> str | None:
+    """The HEAD commit of the git repository holding ``directory``, if any."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None
+
+
+def _cleaning(result: Any, spec_dict: Mapping[str, Any]) -> Any:
+    reported = getattr(result, "cleaning", None)
+    if reported is not None:
+        return json.loads(json.dumps(reported, default=str))
+    for key in ("cleaning", "clean"):
+        if key in spec_dict:
+            return json.loads(json.dumps(spec_dict[key], default=str))
+    return None
+
+
+def _params(estimator: Any) -> dict[str, str]:
+    get_params = getattr(estimator, "get_params", None)
+    if get_params is None:
+        return {}
+    try:
+        return {str(k): str(v) for k, v in get_params(deep=False).items()}
+    except TypeError:
+        return {str(k): str(v) for k, v in get_params().items()}
+
+
+def _find_values(node: Any, key: str) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if k == key and isinstance(v, str):
+                yield v
+            else:
+                yield from _find_values(v, key)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            yield from _find_values(item, key)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+def _log_params(mlflow: Any, params: Mapping[str, str]) -> None:
+    items = [(metric_key(k), v[:_MAX_PARAM_VALUE]) for k, v in params.items()]
+    for chunk in _chunks(items):
+        mlflow.log_params(dict(chunk))
+
+
+def _log_lf_summary(mlflow: Any, summary: pd.DataFrame | None, tmp: Path) -> None:
+    if summary is None:
+        return
+    table = summary.reset_index(names="lf")
+    table.columns = [str(c) for c in table.columns]
+    path = tmp / "lf_summary.csv"
+    table.to_csv(path, index=False)
+    mlflow.log_artifact(str(path))
+    json_ready = table.astype(object).where(table.notna(), None)
+    mlflow.log_table(data=json_ready, artifact_file="lf_summary.json")
+
+
+def _log_run_dir(mlflow: Any, result: Any) -> None:
+    report = getattr(result, "report_path", None)
+    if report is not None and Path(report).is_file():
+        mlflow.log_artifact(str(report), artifact_path="report")
+    run_dir = getattr(result, "run_dir", None)
+    if run_dir is not None:
+        for name in ("metrics.json", "spec.yaml"):
+            path = Path(run_dir) / name
+            if path.is_file():
+                mlflow.log_artifact(str(path), artifact_path="run")
+
+
+def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any]) -> None:
+    import mlflow.data
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    for split, (frame, source) in result.datasets.items():
+        location: Any = str(source)
+        if not Path(location).exists():
+            # A query or other non-file source: keep it as a description, not a location.
+            location = CodeDatasetSource(tags={"source": location})
+        with warnings.catch_warnings():
+            # MLflow registers its local-file source twice (schemes "" and "file") and warns
+            # that a path is ambiguous between the two identical classes.
+            warnings.filterwarnings("ignore", message="The specified dataset source can be")
+            dataset = mlflow.data.from_pandas(
+                frame,
+                source=location,
+                name=f"{result.name}-{split}",
+                digest=lineage["data"][str(split)]["digest"],
+            )
+        mlflow.log_input(dataset, context=str(split))
+
+
+def _all_data_digests(lineage: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+    for entry in lineage["data"].values():
+        found.append(entry["digest"])
+        if entry.get("file_digest"):
+            found.append(entry["file_digest"])
+    return sorted(set(found))
+
+
+def _all_lf_digests(lineage: Mapping[str, Any]) -> list[str]:
+    found: set[str] = set()
+    for entry in lineage["lfs"].values():
+        found.add(entry["digest"])
+        found.update(entry["functions"].values())
+    return sorted(found)

@@ -1,0 +1,195 @@
+"""The end model: featurisation plus a noise-aware classifier, saved without pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill._version import __version__
+from gristmill.exceptions import DataError, NotFittedError
+from gristmill.training._classifiers import CLASSIFIERS
+from gristmill.training._features import Featurizer
+
+__all__ = ["EndModel", "load_end_model", "save_end_model"]
+
+_FORMAT = "gristmill.end_model/1"
+
+
+class EndModel:
+    """A classifier over payload columns, trained on probabilistic labels.
+
+    Parameters
+    ----------
+    payloads : mapping
+        Payload column -> kind (or options), as for :class:`~gristmill.training.Featurizer`.
+    classes : sequence of str
+        Class names; column ``j`` of the probabilities is ``classes[j]``.
+    learner : {"logreg", "lightgbm", "mlp"}, default "logreg"
+    params : mapping, optional
+        Hyperparameters of the learner.
+    seed : int, default 0
+
+    Attributes
+    ----------
+    featurizer_ : Featurizer
+    classifier_ : object
+        The fitted learner.
+    classes_ : numpy.ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> frame = pd.DataFrame({"text": ["win cash now", "lovely song", "cash prize win", "great song"]})
+    >>> probs = np.array([[0.1, 0.9], [0.9, 0.1], [0.2, 0.8], [0.8, 0.2]])
+    >>> model = EndModel({"text": {"kind": "text", "min_df": 1}}, ["ham", "spam"]).fit(frame, probs)
+    >>> model.predict(pd.DataFrame({"text": ["win cash"]})).tolist()
+    ['spam']
+    """
+
+    def __init__(self, payloads: Mapping[str, Any], classes: Sequence[str], *,
+                 learner: str = "logreg", params: Mapping[str, Any] | None = None,
+                 seed: int = 0) -> None:
+        if learner not in CLASSIFIERS:
+            raise ValueError(
+                f"The 'learner' parameter of EndModel must be one of {sorted(CLASSIFIERS)}. "
+                f"Got {learner!r} instead."
+            )
+        if len(classes) < 2:
+            raise ValueError(f"EndModel needs at least 2 classes. Got {list(classes)!r} instead.")
+        self.payloads = dict(payloads)
+        self.classes = list(classes)
+        self.learner = learner
+        self.params = dict(params or {})
+        self.seed = seed
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn convention)."""
+        return {"payloads": self.payloads, "classes": self.classes, "learner": self.learner,
+                "params": self.params, "seed": self.seed}
+
+    @property
+    def payload_columns(self) -> list[str]:
+        """The input columns the model reads."""
+        return list(self.payloads)
+
+    def _make_classifier(self) -> Any:
+        params = {**self.params}
+        params.setdefault("seed", self.seed)
+        return CLASSIFIERS[self.learner](**params)
+
+    def fit(self, frame: pd.DataFrame, probs: np.ndarray, *,
+            features: Any = None, featurizer: Featurizer | None = None) -> EndModel:
+        """Fit featurizer and classifier on ``frame`` with (n, k) probabilistic labels.
+
+        ``featurizer`` / ``features`` may pass an already fitted featurizer and its matrix for
+        ``frame`` (the search reuses them across trials).
+        """
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.shape != (len(frame), len(self.classes)):
+            raise DataError(
+                f"probabilistic labels must have shape ({len(frame)}, {len(self.classes)}). "
+                f"Got {probs.shape} instead."
+            )
+        self.featurizer_ = featurizer if featurizer is not None else Featurizer(self.payloads).fit(frame)
+        X = features if features is not None else self.featurizer_.transform(frame)
+        self.classifier_ = self._make_classifier().fit(X, probs)
+        self.classes_ = np.asarray(self.classes, dtype=object)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classifier_"):
+            raise NotFittedError("This EndModel is not fitted yet; call fit first.")
+
+    def transform(self, frame: pd.DataFrame) -> Any:
+        """Return the feature matrix of ``frame``."""
+        self._check_fitted()
+        return self.featurizer_.transform(frame)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return (n, k) class probabilities for a DataFrame of the payload columns."""
+        return np.asarray(self.classifier_.predict_proba(self.transform(frame)))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the most probable class name of each row."""
+        return self.classes_[self.predict_proba(frame).argmax(axis=1)]
+
+    def __repr__(self) -> str:
+        return f"EndModel(learner={self.learner!r}, classes={self.classes!r}, params={self.params!r})"
+
+
+def save_end_model(model: EndModel, path: str | os.PathLike[str]) -> Path:
+    """Save a fitted end model to a directory (JSON + npz, LightGBM text; no pickle).
+
+    The directory is written beside its target and renamed into place, so a crash never leaves
+    a half-written model.
+
+    Returns
+    -------
+    pathlib.Path
+        The model directory.
+    """
+    model._check_fitted()
+    path = Path(path)
+    featurizer_params, arrays = model.featurizer_.state()
+    classifier_params, classifier_arrays, text = model.classifier_.state()
+    arrays.update({f"classifier.{k}": v for k, v in classifier_arrays.items()})
+    meta = {
+        "format": _FORMAT, "gristmill_version": __version__, "learner": model.learner,
+        "params": model.params, "seed": model.seed, "classes": model.classes,
+        "payloads": model.payloads, "featurizer": featurizer_params,
+        "classifier": classifier_params,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        (tmp / "end_model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        np.savez(tmp / "arrays.npz", **arrays)
+        if text is not None:
+            (tmp / "lightgbm.txt").write_text(text, encoding="utf-8")
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+def load_end_model(path: str | os.PathLike[str]) -> EndModel:
+    """Load an end model saved by :func:`save_end_model`.
+
+    Raises
+    ------
+    DataError
+        When the directory is missing or not a saved end model.
+    """
+    path = Path(path)
+    meta_path = path / "end_model.json"
+    if not meta_path.is_file():
+        raise DataError(f"{path}: not a saved end model (no end_model.json)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != _FORMAT:
+        raise DataError(f"{meta_path}: unknown format {meta.get('format')!r}; expected {_FORMAT!r}")
+    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    text_path = path / "lightgbm.txt"
+    text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
+    model = EndModel(meta["payloads"], meta["classes"], learner=meta["learner"],
+                     params=meta["params"], seed=meta["seed"])
+    model.featurizer_ = Featurizer.from_state(meta["featurizer"], arrays)
+    classifier = model._make_classifier()
+    prefix = "classifier."
+    classifier.set_state(meta["classifier"],
+                         {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)},
+                         text)
+    model.classifier_ = classifier
+    model.classes_ = np.asarray(model.classes, dtype=object)
+    return model

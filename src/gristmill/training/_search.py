@@ -1,0 +1,233 @@
+"""Model search with Optuna under a budget, then the winner refit.
+
+Selection uses the gold dev set when there is one. Without gold dev labels, a held-out part of the
+training rows is scored against the argmax of its *probabilistic* labels. That needs no gold but
+rewards agreeing with the label model, mistakes included, so it can prefer a model that copies
+the label model's errors; prefer a small gold dev set when you can label one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.exceptions import DataError
+from gristmill.training._end_model import EndModel
+from gristmill.training._features import Featurizer
+from gristmill.training._metrics import classification_metrics
+
+__all__ = ["DEFAULT_SEARCH_SPACE", "SearchResult", "available_learners", "search_end_model"]
+
+# learner -> parameter -> (low, high) range, list of choices, or a fixed value.
+DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
+    "logreg": {"C": (0.05, 50.0), "class_weight": [None, "balanced"]},
+    "lightgbm": {"n_estimators": (50, 300), "learning_rate": (0.03, 0.3),
+                 "num_leaves": (8, 48), "min_child_samples": (3, 30), "colsample": (0.3, 1.0)},
+    "mlp": {"hidden": (32, 128), "lr": (3e-4, 3e-3), "epochs": (3, 15),
+            "dropout": (0.0, 0.5), "weight_decay": (1e-6, 1e-2)},
+}
+
+
+def available_learners() -> list[str]:
+    """Learners whose dependencies are installed: always ``logreg``; ``lightgbm``; ``mlp`` (torch)."""
+    import importlib.util
+
+    found = ["logreg"]
+    if importlib.util.find_spec("lightgbm") is not None:
+        found.append("lightgbm")
+    if importlib.util.find_spec("torch") is not None:
+        found.append("mlp")
+    return found
+
+
+@dataclass
+class SearchResult:
+    """Outcome of :func:`search_end_model`.
+
+    Attributes
+    ----------
+    model : EndModel
+        The winner, refit on every training row.
+    trials : list of dict
+        ``number``, ``params`` (with ``learner``), ``value`` and ``seconds`` of every trial.
+    best_params : dict
+    best_value : float
+    selection : str
+        ``"dev"`` (gold dev set) or ``"holdout"`` (held-out probabilistic labels).
+    """
+
+    model: EndModel
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    best_params: dict[str, Any] = field(default_factory=dict)
+    best_value: float = float("nan")
+    selection: str = "dev"
+
+
+def _suggest(trial: Any, learner: str, space: Mapping[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        key = f"{learner}.{name}"
+        if isinstance(spec, list):
+            params[name] = trial.suggest_categorical(key, spec)
+        elif isinstance(spec, tuple) and len(spec) == 2:
+            low, high = spec
+            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+                params[name] = trial.suggest_int(key, low, high, log=low > 0 and high / low >= 10)
+            else:
+                low, high = float(low), float(high)
+                params[name] = trial.suggest_float(key, low, high, log=low > 0 and high / low >= 10)
+        else:
+            params[name] = spec
+    return params
+
+
+def _defaults_in_space(learner: str, space: Mapping[str, Any]) -> dict[str, Any]:
+    """The learner's default hyperparameters that lie inside the search space, as trial values."""
+    import inspect
+
+    from gristmill.training._classifiers import CLASSIFIERS
+
+    defaults = {name: p.default for name, p in
+                inspect.signature(CLASSIFIERS[learner].__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    fixed = {}
+    for name, spec in space.items():
+        if name not in defaults:
+            continue
+        value = defaults[name]
+        inside = (value in spec if isinstance(spec, list) else
+                  isinstance(spec, tuple) and spec[0] <= value <= spec[1])
+        if inside:
+            fixed[f"{learner}.{name}"] = value
+    return fixed
+
+
+def _merge_space(candidates: Sequence[str], overrides: Mapping[str, Mapping[str, Any]] | None,
+                 ) -> dict[str, dict[str, Any]]:
+    space = {}
+    for learner in candidates:
+        merged = dict(DEFAULT_SEARCH_SPACE[learner])
+        for name, spec in (overrides or {}).get(learner, {}).items():
+            merged[name] = tuple(spec) if isinstance(spec, list) and len(spec) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec) else spec
+        space[learner] = merged
+    return space
+
+
+def search_end_model(
+    train: pd.DataFrame,
+    train_probs: np.ndarray,
+    *,
+    payloads: Mapping[str, Any],
+    classes: Sequence[str],
+    dev: pd.DataFrame | None = None,
+    dev_y: np.ndarray | None = None,
+    candidates: Sequence[str] | None = None,
+    search_space: Mapping[str, Mapping[str, Any]] | None = None,
+    trials: int | None = 20,
+    minutes: float | None = None,
+    metric: str = "accuracy",
+    holdout: float = 0.2,
+    seed: int = 0,
+    on_trial: Callable[[int, dict[str, Any], float], None] | None = None,
+) -> SearchResult:
+    """Search learners and hyperparameters on probabilistic labels, then refit the winner.
+
+    Parameters
+    ----------
+    train : DataFrame
+        Training rows (payload columns at least).
+    train_probs : ndarray of shape (n, k)
+        Probabilistic labels of ``train``.
+    payloads, classes
+        As for :class:`EndModel`.
+    dev, dev_y : DataFrame and ndarray of class indices, optional
+        Gold dev set used for selection. Without it, ``holdout`` of the training rows are held
+        out and scored against the argmax of their probabilistic labels (see module docs).
+    candidates : sequence of str, optional
+        Learners to consider (default: :func:`available_learners`).
+    search_space : mapping, optional
+        Per-learner overrides of :data:`DEFAULT_SEARCH_SPACE`: ``[low, high]``, a list of
+        choices, or a fixed value.
+    trials : int, optional
+        Maximum number of trials. The defaults of each candidate are tried first.
+    minutes : float, optional
+        Wall-clock budget; the search stops after the trial running when it expires (then the
+        number of trials, and so the result, depends on the machine's speed).
+    metric : str, default "accuracy"
+        Key of :func:`classification_metrics` to maximise.
+    holdout : float, default 0.2
+    seed : int, default 0
+        Seeds the sampler, the holdout split and every learner; same inputs + seed + trial count
+        give the same result.
+    on_trial : callable, optional
+        ``on_trial(number, params, value)`` after each trial (used for tracking).
+
+    Returns
+    -------
+    SearchResult
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    candidates = list(candidates or available_learners())
+    if not candidates:
+        raise ValueError("search_end_model needs at least one candidate learner")
+    if trials is None and minutes is None:
+        raise ValueError("search_end_model needs a budget: trials and/or minutes")
+    k = len(classes)
+    featurizer = Featurizer(payloads).fit(train)
+    X_train = featurizer.transform(train)
+    if dev is not None and dev_y is not None and len(dev) > 0:
+        selection = "dev"
+        fit_rows = np.arange(len(train))
+        X_eval, y_eval = featurizer.transform(dev), np.asarray(dev_y, dtype=np.int64)
+    else:
+        selection = "holdout"
+        if len(train) < 10:
+            raise DataError(f"too few training rows ({len(train)}) to hold out a selection set")
+        order = np.random.default_rng(seed).permutation(len(train))
+        n_eval = max(1, int(round(holdout * len(train))))
+        eval_rows, fit_rows = np.sort(order[:n_eval]), np.sort(order[n_eval:])
+        X_eval, y_eval = X_train[eval_rows], np.asarray(train_probs)[eval_rows].argmax(axis=1)
+    space = _merge_space(candidates, search_space)
+    records: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"value": -np.inf, "model": None}
+
+    def objective(trial: Any) -> float:
+        learner = trial.suggest_categorical("learner", candidates)
+        params = _suggest(trial, learner, space[learner])
+        started = time.perf_counter()
+        model = EndModel(payloads, classes, learner=learner, params=params, seed=seed)
+        model.fit(train.iloc[fit_rows], np.asarray(train_probs)[fit_rows],
+                  features=X_train[fit_rows], featurizer=featurizer)
+        predicted = model.classifier_.predict(X_eval)
+        value = float(classification_metrics(y_eval, predicted, k).get(metric, np.nan))
+        record = {"number": trial.number, "params": {"learner": learner, **params},
+                  "value": value, "seconds": time.perf_counter() - started}
+        records.append(record)
+        if value > best["value"]:
+            best.update(value=value, model=model, params=record["params"])
+        if on_trial is not None:
+            on_trial(trial.number, record["params"], value)
+        return value
+
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(4, len(candidates)))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for learner in candidates:
+        study.enqueue_trial({"learner": learner, **_defaults_in_space(learner, space[learner])})
+    study.optimize(objective, n_trials=trials,
+                   timeout=None if minutes is None else minutes * 60.0)
+    if best["model"] is None:
+        raise DataError("the model search finished no trial; raise the budget")
+    model = best["model"]
+    if selection == "holdout":
+        model = EndModel(payloads, classes, learner=model.learner, params=model.params, seed=seed)
+        model.fit(train, train_probs, features=X_train, featurizer=featurizer)
+    return SearchResult(model=model, trials=records, best_params=best["params"],
+                        best_value=best["value"], selection=selection)

@@ -1,0 +1,292 @@
+"""Slices: named subsets of the data whose quality is reported on its own.
+
+A slice is declared either by a *slicing function* (same shape as a labeling function, but it
+returns ``True`` for rows in the slice) or by a pandas expression in the spec. Discovered slices
+are found without being declared: clusters of the model's feature space where the model does
+worst (hidden stratification).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gristmill.exceptions import DataError, LFError
+
+__all__ = [
+    "SlicingFunction",
+    "apply_slices",
+    "discover_slices",
+    "expression_slice",
+    "load_slicing_functions",
+    "slicing_function",
+]
+
+
+class SlicingFunction:
+    """A named predicate over rows: ``True`` when the row belongs to the slice.
+
+    Parameters
+    ----------
+    name : str
+        Slice name, unique within a project.
+    f : callable
+        ``f(row, **resources) -> bool``; with ``vectorized=True``,
+        ``f(frame, **resources) -> array of bool``.
+    pre : sequence of callable, default ()
+        Preprocessors applied to the row (or frame) in order before ``f``.
+    resources : mapping, optional
+        Keyword arguments passed to ``f``.
+    vectorized : bool, default False
+        Whether ``f`` takes the whole DataFrame.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        f: Callable[..., Any],
+        *,
+        pre: Sequence[Callable[[Any], Any]] = (),
+        resources: Mapping[str, Any] | None = None,
+        vectorized: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise LFError(f"A slicing function needs a non-empty name. Got {name!r} instead.")
+        self.name = name
+        self._f = f
+        self.pre = tuple(pre)
+        self.resources = dict(resources or {})
+        self.vectorized = vectorized
+
+    def __call__(self, x: Any) -> Any:
+        for step in self.pre:
+            x = step(x)
+        return self._f(x, **self.resources)
+
+    def __repr__(self) -> str:
+        return f"SlicingFunction({self.name!r}, vectorized={self.vectorized})"
+
+    def mask(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the boolean membership of every row of ``frame``.
+
+        Raises
+        ------
+        LFError
+            Naming the slicing function and the row when it raises or returns a non-boolean.
+        """
+        if self.vectorized:
+            try:
+                out = np.asarray(self(frame))
+            except Exception as exc:
+                raise LFError(
+                    f"slicing function {self.name!r} raised {type(exc).__name__}: {exc}",
+                    lf_name=self.name,
+                ) from exc
+            if out.shape != (len(frame),):
+                raise LFError(
+                    f"slicing function {self.name!r} returned shape {out.shape}; "
+                    f"expected ({len(frame)},)",
+                    lf_name=self.name,
+                )
+            return out.astype(bool)
+        values = np.zeros(len(frame), dtype=bool)
+        for position, (row_label, row) in enumerate(frame.iterrows()):
+            try:
+                values[position] = _as_bool(self(row))
+            except Exception as exc:
+                raise LFError(
+                    f"slicing function {self.name!r} failed on row {row_label!r}: "
+                    f"{type(exc).__name__}: {exc}",
+                    lf_name=self.name,
+                    row=row_label,
+                ) from exc
+        return values
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value is None:
+        return False
+    raise TypeError(f"expected True or False, got {value!r}")
+
+
+def slicing_function(
+    name: str | None = None,
+    *,
+    pre: Sequence[Callable[[Any], Any]] = (),
+    resources: Mapping[str, Any] | None = None,
+    vectorized: bool = False,
+) -> Callable[[Callable[..., Any]], SlicingFunction]:
+    """Decorate a function to make it a :class:`SlicingFunction`.
+
+    Parameters
+    ----------
+    name : str, optional
+        Slice name; defaults to the function's name.
+    pre, resources, vectorized
+        As for :class:`SlicingFunction`.
+
+    Examples
+    --------
+    >>> @slicing_function()
+    ... def short_comment(row):
+    ...     return len(row["text"]) < 20
+    >>> short_comment({"text": "hi"})
+    True
+    """
+    if callable(name):
+        raise TypeError("slicing_function must be called: use @slicing_function()")
+
+    def decorate(f: Callable[..., Any]) -> SlicingFunction:
+        return SlicingFunction(
+            name or f.__name__, f, pre=pre, resources=resources, vectorized=vectorized
+        )
+
+    return decorate
+
+
+def expression_slice(name: str, expression: str) -> SlicingFunction:
+    """Build a vectorized slice from a pandas expression, e.g. ``"CONTENT.str.len() < 30"``.
+
+    The expression is evaluated with :meth:`pandas.DataFrame.eval` (Python engine).
+    """
+
+    def evaluate(frame: pd.DataFrame) -> np.ndarray:
+        result = frame.eval(expression, engine="python")
+        values = np.asarray(result)
+        if values.shape != (len(frame),):
+            raise DataError(f"slice {name!r}: expression {expression!r} is not one value per row")
+        return np.asarray(pd.Series(values).fillna(False).astype(bool))
+
+    return SlicingFunction(name, evaluate, vectorized=True)
+
+
+def load_slicing_functions(path: str | os.PathLike[str]) -> list[SlicingFunction]:
+    """Return every :class:`SlicingFunction` defined at module level of a Python file.
+
+    Raises
+    ------
+    LFError
+        Naming the file when it is missing, fails to import, defines none, or repeats a name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LFError(f"{path}: no such slicing-function module")
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    module_name = f"gristmill_slices_{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise LFError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(module_name, None)
+        raise LFError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    found = [v for v in vars(module).values() if isinstance(v, SlicingFunction)]
+    if not found:
+        raise LFError(f"{path}: defines no slicing function (use @gristmill.slicing_function())")
+    _check_unique([sf.name for sf in found], where=str(path))
+    return found
+
+
+def _check_unique(names: Iterable[str], *, where: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise LFError(f"{where}: slice names must be unique; {name!r} appears twice")
+        seen.add(name)
+
+
+def apply_slices(slices: Sequence[SlicingFunction], frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a boolean DataFrame with one column per slice (index = ``frame.index``).
+
+    Raises
+    ------
+    LFError
+        When slice names repeat or a slicing function fails (naming it and the row).
+    """
+    _check_unique([sf.name for sf in slices], where="slices")
+    columns = {sf.name: sf.mask(frame) for sf in slices}
+    return pd.DataFrame(columns, index=frame.index, dtype=bool)
+
+
+def discover_slices(
+    features: Any,
+    correct: np.ndarray,
+    *,
+    n_clusters: int = 8,
+    min_size: int = 10,
+    n_components: int = 20,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Find clusters of the feature space where the model is least accurate.
+
+    The rows' features are reduced with truncated SVD and clustered with k-means (hidden
+    stratification: Oakden-Rayner et al. 2020; GEORGE, Sohoni et al. 2020). Each cluster of at
+    least ``min_size`` rows is returned with its accuracy, worst first; a cluster is ``flagged``
+    when its accuracy is below the overall accuracy by more than one binomial standard error of
+    the cluster and by at least 5 points.
+
+    Parameters
+    ----------
+    features : array-like or sparse matrix of shape (n, d)
+        The model's features for the evaluated rows.
+    correct : array of bool, shape (n,)
+        Whether the model's prediction is right for each row.
+    n_clusters, min_size, n_components, seed
+        Clustering settings.
+
+    Returns
+    -------
+    list of dict
+        Keys ``cluster``, ``size``, ``accuracy``, ``gap`` (overall minus cluster accuracy),
+        ``flagged`` and ``rows`` (positions of the member rows).
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import TruncatedSVD
+
+    correct = np.asarray(correct, dtype=bool)
+    n = correct.shape[0]
+    if n < 2 * min_size:
+        return []
+    n_components = max(1, min(n_components, features.shape[1] - 1, n - 1))
+    if features.shape[1] > 1:
+        reduced = TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(
+            features
+        )
+    else:
+        reduced = np.asarray(features.todense() if hasattr(features, "todense") else features)
+    k = max(2, min(n_clusters, n // min_size))
+    assignment = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(reduced)
+    overall = float(correct.mean())
+    found = []
+    for cluster in range(k):
+        rows = np.flatnonzero(assignment == cluster)
+        if rows.size < min_size:
+            continue
+        accuracy = float(correct[rows].mean())
+        gap = overall - accuracy
+        stderr = float(np.sqrt(max(overall * (1 - overall), 1e-12) / rows.size))
+        found.append(
+            {
+                "cluster": cluster,
+                "size": int(rows.size),
+                "accuracy": accuracy,
+                "gap": gap,
+                "flagged": bool(gap > max(stderr, 0.05)),
+                "rows": rows.tolist(),
+            }
+        )
+    found.sort(key=lambda c: (c["accuracy"], -c["size"]))
+    return found

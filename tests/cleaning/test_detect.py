@@ -1,0 +1,92 @@
+"""Detection on small hand-made tables: each detector and the detectors column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gristmill.cleaning import Constraints, DomainRule, Dictionary, detect_errors, infer_source_column
+from gristmill.exceptions import ConstraintError, DataError
+
+
+def cells(found: pd.DataFrame, detector: str | None = None) -> set[tuple[int, str]]:
+    if detector is not None:
+        found = found[found["detectors"].str.split(",").map(lambda d: detector in d)]
+    return set(zip(found["row"], found["column"], strict=True))
+
+
+def test_missing_and_placeholders() -> None:
+    t = pd.DataFrame({"a": ["1", None, "N/A", "null ", "ok"], "b": ["x", "y", "z", "w", ""]})
+    assert cells(detect_errors(t, outliers=False)) == {(1, "a"), (2, "a"), (3, "a"), (4, "b")}
+
+
+def test_fd_violations_flag_the_rhs_of_conflicting_groups() -> None:
+    t = pd.DataFrame({"zip": ["1", "1", "1", "2", "2"], "city": ["a", "a", "b", "c", "c"]})
+    found = detect_errors(t, ["zip -> city"], outliers=False)
+    assert cells(found) == {(0, "city"), (1, "city"), (2, "city")}
+    assert set(found["detectors"]) == {"fd"}
+
+
+def test_two_tuple_dc_joins_on_equality_across_attributes() -> None:
+    t = pd.DataFrame({"dep": ["1", "2", "3"], "arr": ["2", "3", "4"], "gate": ["a", "b", "a"]})
+    # Rows where one row's arr equals another's dep must share the gate: (0,1) differ, (1,2) differ.
+    found = detect_errors(t, ["t1&t2&EQ(t1.arr,t2.dep)&IQ(t1.gate,t2.gate)"], outliers=False)
+    assert cells(found, "dc") == {
+        (0, "arr"), (0, "gate"), (1, "arr"), (1, "gate"), (1, "dep"), (2, "dep"), (2, "gate")
+    }
+
+
+def test_order_predicates_compare_numbers() -> None:
+    t = pd.DataFrame({"id": ["1", "1", "2"], "start": ["9", "10", "5"], "end": ["8", "20", "6"]})
+    found = detect_errors(t, ["t1&LT(t1.end,t1.start)"], outliers=False)
+    assert cells(found) == {(0, "end"), (0, "start")}
+    pair = detect_errors(t, ["t1&t2&EQ(t1.id,t2.id)&GT(t1.start,t2.end)"], outliers=False)
+    assert {r for r, _ in cells(pair)} == {0, 1}
+
+
+def test_dc_without_equality_join_is_refused() -> None:
+    t = pd.DataFrame({"a": ["1", "2"]})
+    with pytest.raises(ConstraintError, match="never compares all pairs"):
+        detect_errors(t, ["t1&t2&LT(t1.a,t2.a)"])
+
+
+def test_domain_rules_and_dictionary() -> None:
+    t = pd.DataFrame({"zip": ["1", "2", "3"], "city": ["a", "b", "c"], "score": ["5", "x", "500"]})
+    rules = Constraints(
+        domains=[DomainRule("score", type="float", max=100), DomainRule("city", allowed=("a", "b"))],
+        dictionaries=[Dictionary(pd.DataFrame({"zip": ["1", "2"], "city": ["a", "z"]}), ("zip",))],
+    )
+    found = detect_errors(t, rules, outliers=False)
+    assert cells(found, "domain") == {(1, "score"), (2, "score"), (2, "city")}
+    assert cells(found, "dictionary") == {(1, "city")}
+
+
+def test_outliers_rare_value_and_shape() -> None:
+    rng = np.random.default_rng(0)
+    state = rng.choice(["al", "ak", "az"], size=200).astype(object)
+    state[17] = "a1"
+    t = pd.DataFrame({"state": state})
+    assert cells(detect_errors(t), "outlier") == {(17, "state")}
+
+
+def test_source_conflicts_and_source_inference() -> None:
+    t = pd.DataFrame({
+        "src": ["s1", "s2", "s3"] * 4,
+        "flight": np.repeat(["f1", "f2", "f3", "f4"], 3),
+        "time": ["1", "1", "2"] + ["3"] * 3 + ["4", "5", "4"] + ["6"] * 3,
+    })
+    rules = Constraints.from_dict({"functional_dependencies": ["flight -> time"]})
+    assert infer_source_column(t, rules) == "src"
+    found = detect_errors(t, rules, source="src", outliers=False)
+    assert cells(found, "source") == {(0, "time"), (1, "time"), (2, "time"), (6, "time"), (7, "time"), (8, "time")}
+    assert found["detectors"].iloc[0] == "fd,source"
+
+
+def test_errors() -> None:
+    with pytest.raises(DataError, match="empty"):
+        detect_errors(pd.DataFrame({"a": []}))
+    with pytest.raises(ConstraintError, match="unknown column"):
+        detect_errors(pd.DataFrame({"a": ["1"]}), ["a -> b"])
+    with pytest.raises(ConstraintError, match="source column"):
+        detect_errors(pd.DataFrame({"a": ["1"]}), source="src")

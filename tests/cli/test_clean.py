@@ -1,0 +1,87 @@
+"""``gristmill clean`` end to end: outputs, scores, bad input, input never modified."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
+runner = CliRunner()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_clean_with_constraints_repairs_and_scores(tmp_path: Path) -> None:
+    data = tmp_path / "dirty.csv"
+    shutil.copy(FIXTURES / "hospital100_dirty.csv", data)
+    before = _digest(data)
+    out, repairs = tmp_path / "out" / "repaired.csv", tmp_path / "repairs.csv"
+    result = runner.invoke(app, [
+        "clean", "--data", str(data), "--constraints", str(FIXTURES / "hospital_constraints.txt"),
+        "--out", str(out), "--repairs", str(repairs), "--truth", str(FIXTURES / "hospital100_clean.csv"),
+    ])
+    assert result.exit_code == 0, result.output
+    assert "repaired" in result.output and "repair: precision" in result.output
+    assert _digest(data) == before
+    repaired = pd.read_csv(out, dtype=str, keep_default_na=False)
+    dirty = pd.read_csv(data, dtype=str, keep_default_na=False)
+    assert list(repaired.columns) == list(dirty.columns) and repaired.shape == dirty.shape
+    table = pd.read_csv(repairs, dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["row", "column", "old", "new", "probability", "detectors"]
+    assert len(table) == int((repaired != dirty).to_numpy().sum()) > 20
+    f1 = float(result.output.split("repair: precision")[1].split("f1")[1].split()[0])
+    assert f1 >= 0.85
+
+
+def test_clean_without_constraints_and_with_examples_and_dictionary(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    rows = ["zip,city,size"] + [f"{z},{c},{s}" for z, c, s in
+                                [("1", "a", "5"), ("2", "b", "6")] * 20]
+    rows[3] = "1,a,5.0 oz"
+    rows[6] = "2,b,6.0 oz"
+    data.write_text("\n".join(rows) + "\n")
+    examples = tmp_path / "ex.csv"
+    examples.write_text("_row,zip,city,size\n2,1,a,5\n0,1,a,5\n")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("zip,city\n1,a\n2,b\n")
+    out = tmp_path / "r.csv"
+    result = runner.invoke(app, ["clean", "--data", str(data), "--out", str(out),
+                                 "--examples", str(examples), "--dictionary", str(ref)])
+    assert result.exit_code == 0, result.output
+    repaired = pd.read_csv(out, dtype=str)
+    assert repaired.loc[2, "size"] == "5"
+    assert repaired.loc[5, "size"] == "6"
+    plain = runner.invoke(app, ["clean", "--data", str(data), "--out", str(tmp_path / "p.csv")])
+    assert plain.exit_code == 0, plain.output
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n1,2\n1,3\n")
+    out = tmp_path / "o.csv"
+    rules = tmp_path / "rules.txt"
+    rules.write_text("a -> b\nt1&t2&EQ(t1.a,t2.a)&IQ(t1.c,t2.c)\n")
+    r = runner.invoke(app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)])
+    assert r.exit_code == 1 and "unknown column" in r.output and "['c']" in r.output
+    rules.write_text("a -> b\nnonsense here\n")
+    r = runner.invoke(app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)])
+    assert r.exit_code == 1 and "rules.txt:2" in r.output
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n1\n")
+    r = runner.invoke(app, ["clean", "--data", str(ragged), "--out", str(out)])
+    assert r.exit_code == 1 and "line 3" in r.output
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    r = runner.invoke(app, ["clean", "--data", str(empty), "--out", str(out)])
+    assert r.exit_code == 1 and "empty" in r.output
+    r = runner.invoke(app, ["clean", "--data", str(data), "--out", str(data)])
+    assert r.exit_code == 1 and "never modified" in r.output
+    assert not out.exists()

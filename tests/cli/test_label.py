@@ -1,0 +1,63 @@
+"""``gristmill label``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+from gristmill.labeling import LabelMatrix
+from gristmill.labelmodel import LabelModel, load_label_model
+
+runner = CliRunner()
+
+
+def _matrix(tmp_path, seed=0):
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 3, 400)
+    votes = np.where(rng.random((400, 4)) < 0.8, gold[:, None], (gold[:, None] + 1) % 3)
+    votes[rng.random((400, 4)) < 0.3] = -1
+    matrix = LabelMatrix(votes, ["a", "b", "c", "d"])
+    path = matrix.to_parquet(tmp_path / "L.parquet")
+    return matrix, gold, path
+
+
+def test_label_writes_one_probability_column_per_class(tmp_path) -> None:
+    matrix, _, path = _matrix(tmp_path)
+    out = tmp_path / "probs.parquet"
+    result = runner.invoke(app, ["label", "--matrix", str(path), "--out", str(out), "--save-model", str(tmp_path / "lm")])
+    assert result.exit_code == 0, result.output
+    probs = pd.read_parquet(out)
+    assert list(probs.columns) == ["proba_0", "proba_1", "proba_2"]
+    expected = LabelModel().fit(matrix).predict_proba(matrix)
+    np.testing.assert_allclose(probs.to_numpy(), expected)
+    np.testing.assert_allclose(load_label_model(tmp_path / "lm").predict_proba(matrix), expected)
+
+
+def test_label_with_model_and_dev_file(tmp_path) -> None:
+    matrix, gold, path = _matrix(tmp_path)
+    dev_path = LabelMatrix(matrix.values[:50], matrix.lf_names).to_parquet(tmp_path / "dev.parquet")
+    table = pq.read_table(dev_path)
+    pq.write_table(table.append_column("gold", pa.array(gold[:50])), dev_path)
+    out = tmp_path / "probs.parquet"
+    args = ["label", "--matrix", str(path), "--out", str(out), "--model", "weighted_majority_vote",
+            "--dev", str(dev_path), "--dev-label-column", "gold"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out).shape == (400, 3)
+    bad = runner.invoke(app, [*args[:-1], "missing"])
+    assert bad.exit_code == 1
+    assert "no gold-label column 'missing'" in bad.output
+
+
+def test_label_reports_errors_in_one_line(tmp_path) -> None:
+    _, _, path = _matrix(tmp_path)
+    result = runner.invoke(app, ["label", "--matrix", str(path), "--out", str(tmp_path / "p.parquet"), "--model", "nope"])
+    assert result.exit_code == 1
+    assert "Unknown label model 'nope'" in result.output
+    missing = runner.invoke(app, ["label", "--matrix", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "p.parquet")])
+    assert missing.exit_code == 1 and "no such file" in missing.output
+    assert not (tmp_path / "p.parquet").exists()

@@ -1,0 +1,149 @@
+"""``gristmill lfs apply`` and ``gristmill lfs summary`` through typer's runner and a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+from gristmill.labeling import LabelMatrix
+
+runner = CliRunner()
+
+LFS = (
+    "from gristmill import keyword_lf, labeling_function\n"
+    "buy = keyword_lf(['buy', 'cheap'], 1)\n"
+    "@labeling_function()\n"
+    "def short(x):\n"
+    "    return 0 if len(x.text) < 10 else -1\n"
+    "@labeling_function()\n"
+    "def fragile(x):\n"
+    "    if 'boom' in x.text:\n"
+    "        raise RuntimeError('boom')\n"
+    "    return -1\n"
+)
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    frame = pd.DataFrame(
+        {
+            "text": ["buy cheap now", "nice song", "boom boom pow", "cheap tickets here"],
+            "label": [1, 0, 0, 1],
+        }
+    )
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    frame.to_json(tmp_path / "data.jsonl", orient="records", lines=True)
+    frame.to_parquet(tmp_path / "data.parquet")
+    (tmp_path / "lfs.py").write_text(LFS)
+    return tmp_path
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_apply_then_summary(project: Path, suffix: str) -> None:
+    out = project / f"L_{suffix}.parquet"
+    result = runner.invoke(
+        app,
+        ["lfs", "apply", "--data", str(project / f"data.{suffix}"), "--lfs",
+         str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Labeled 4 rows with 3 labeling functions" in result.output
+    L = LabelMatrix.from_parquet(out)
+    np.testing.assert_array_equal(
+        L.values, [[1, -1, -1], [-1, 0, -1], [-1, -1, -1], [1, -1, -1]]
+    )
+    assert L.lf_names == ("keyword_buy", "short", "fragile")
+
+    result = runner.invoke(
+        app,
+        ["lfs", "summary", str(out), "--labels", str(project / "data.csv"),
+         "--label-column", "label", "--out", str(project / "summary.csv")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "keyword_buy" in result.output and "Emp. Acc." in result.output
+    saved = pd.read_csv(project / "summary.csv", index_col="LF")
+    assert saved.loc["keyword_buy", "Correct"] == 2
+    assert saved.loc["short", "Coverage"] == pytest.approx(0.25)
+
+
+def test_apply_failure_stops_with_lf_and_row(project: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
+         str(project / "lfs.py"), "--out", str(project / "L.parquet")],
+    )
+    assert result.exit_code == 1
+    assert "'fragile' failed on row 2" in result.output
+    assert "RuntimeError: boom" in result.output
+    assert not (project / "L.parquet").exists()
+
+
+def test_clear_errors(project: Path) -> None:
+    def run(*args: str) -> str:
+        result = runner.invoke(app, ["lfs", *args])
+        assert result.exit_code == 1, result.output
+        return " ".join(result.output.split())
+
+    data, lfs, out = str(project / "data.csv"), str(project / "lfs.py"), str(project / "L.pq")
+    (project / "bad.csv").write_text("")
+    assert "bad.csv: the file is empty" in run("apply", "--data", str(project / "bad.csv"),
+                                               "--lfs", lfs, "--out", out)
+    (project / "none.py").write_text("X = 1\n")
+    assert "defines no labeling functions" in run("apply", "--data", data, "--lfs",
+                                                  str(project / "none.py"), "--out", out)
+    (project / "dup.py").write_text(
+        "from gristmill import keyword_lf\n"
+        "a = keyword_lf('x', 1, name='d')\nb = keyword_lf('y', 1, name='d')\n"
+    )
+    assert "'d' is defined by both" in run("apply", "--data", data, "--lfs",
+                                           str(project / "dup.py"), "--out", out)
+    (project / "col.py").write_text(
+        "from gristmill import keyword_lf\na = keyword_lf('x', 1, column='body')\n"
+    )
+    assert "needs column(s) ['body']" in run("apply", "--data", data, "--lfs",
+                                            str(project / "col.py"), "--out", out)
+    assert "engine must be one of" in run("apply", "--data", data, "--lfs", lfs,
+                                          "--out", out, "--engine", "spark")
+    assert "no such file" in run("summary", str(project / "nothing.parquet"))
+    assert "not a gristmill label matrix" in run("summary", str(project / "data.parquet"))
+    good = project / "L.parquet"
+    runner.invoke(app, ["lfs", "apply", "--data", data, "--lfs", lfs, "--out", str(good),
+                        "--on-error", "abstain"])
+    assert "missing column(s) ['gold']" in run("summary", str(good), "--labels", data,
+                                               "--label-column", "gold")
+    assert "go together" in run("summary", str(good), "--labels", data)
+    assert "integer class indices" in run("summary", str(good), "--labels", data,
+                                          "--label-column", "text")
+    pd.DataFrame({"label": [0, 1]}).to_csv(project / "short.csv", index=False)
+    assert "must be row-aligned" in run("summary", str(good), "--labels",
+                                        str(project / "short.csv"), "--label-column", "label")
+
+
+def test_real_subprocess(project: Path) -> None:
+    env = {**os.environ, "COLUMNS": "160"}
+    out = project / "L.parquet"
+    command = [sys.executable, "-m", "gristmill", "lfs"]
+    applied = subprocess.run(
+        [*command, "apply", "--data", str(project / "data.parquet"), "--lfs",
+         str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain", "--engine",
+         "processes"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert "fragile" in applied.stderr and "Rows failed" in applied.stderr
+    summary = subprocess.run(
+        [*command, "summary", str(out), "--labels", str(project / "data.jsonl"),
+         "--label-column", "label"],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    assert summary.returncode == 0, summary.stderr
+    assert "4 rows, 3 labeling functions" in summary.stdout
+    assert "keyword_buy" in summary.stdout

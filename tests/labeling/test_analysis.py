@@ -1,0 +1,85 @@
+"""lf_summary against values computed by hand (Snorkel LFAnalysis definitions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from gristmill import DataError, LabelMatrix, NotFittedError, lf_summary
+
+# rows x LFs; -1 = abstain
+VOTES = np.array(
+    [
+        [0, 0, -1, -1],
+        [1, 0, -1, -1],
+        [-1, 1, 1, -1],
+        [-1, -1, 2, -1],
+        [1, -1, 1, -1],
+    ]
+)
+GOLD = np.array([0, 1, 1, 2, 0])
+
+
+def test_structure_columns_by_hand() -> None:
+    summary = lf_summary(LabelMatrix(VOTES, ["a", "b", "c", "never"]))
+    assert list(summary.index) == ["a", "b", "c", "never"]
+    assert list(summary.columns) == ["j", "Polarity", "Coverage", "Overlaps", "Conflicts"]
+    assert summary["Polarity"].tolist() == [[0, 1], [0, 1], [1, 2], []]
+    # a votes rows 0,1,4; b rows 0,1,2; c rows 2,3,4.
+    np.testing.assert_allclose(summary["Coverage"], [3 / 5, 3 / 5, 3 / 5, 0])
+    # rows with >= 2 votes: 0, 1, 2, 4.
+    np.testing.assert_allclose(summary["Overlaps"], [3 / 5, 3 / 5, 2 / 5, 0])
+    # rows with disagreeing votes: only row 1 (1 vs 0); rows 0, 2, 4 agree.
+    np.testing.assert_allclose(summary["Conflicts"], [1 / 5, 1 / 5, 0, 0])
+
+
+def test_gold_columns_by_hand() -> None:
+    summary = lf_summary(LabelMatrix(VOTES, ["a", "b", "c", "never"]), y=GOLD)
+    # a: row0 0=0 ok, row1 1=1 ok, row4 1!=0 wrong; b: row0 ok, row1 0!=1, row2 1=1 ok;
+    # c: row2 ok, row3 2=2 ok, row4 1!=0.
+    assert summary["Correct"].tolist() == [2, 2, 2, 0]
+    assert summary["Incorrect"].tolist() == [1, 1, 1, 0]
+    np.testing.assert_allclose(summary["Emp. Acc."], [2 / 3, 2 / 3, 2 / 3, 0.0])
+
+
+def test_accepts_numpy_sparse_and_series() -> None:
+    from_numpy = lf_summary(VOTES, pd.Series(GOLD))
+    assert list(from_numpy.index) == ["lf_0", "lf_1", "lf_2", "lf_3"]
+    sparse = sp.csr_matrix(VOTES + 1)
+    from_sparse = lf_summary(sparse, GOLD)
+    pd.testing.assert_frame_equal(from_numpy, from_sparse)
+
+
+class _FittedModel:
+    lf_accuracies_ = np.array([0.9, 0.8, 0.7, 0.5])
+
+
+def test_estimated_accuracy_from_label_model() -> None:
+    summary = lf_summary(VOTES, label_model=_FittedModel())
+    np.testing.assert_allclose(summary["Est. Acc."], [0.9, 0.8, 0.7, 0.5])
+    with pytest.raises(NotFittedError, match="lf_accuracies_"):
+        lf_summary(VOTES, label_model=object())
+
+    class _WrongShape:
+        lf_accuracies_ = np.array([0.9])
+
+    with pytest.raises(DataError, match="shape"):
+        lf_summary(VOTES, label_model=_WrongShape())
+
+
+def test_gold_label_errors() -> None:
+    with pytest.raises(DataError, match="one value per row"):
+        lf_summary(VOTES, GOLD[:3])
+    with pytest.raises(DataError, match="integer class indices"):
+        lf_summary(VOTES, ["a", "b", "c", "d", "e"])
+    with pytest.raises(DataError, match=">= 0"):
+        lf_summary(VOTES, [0, 1, -1, 0, 0])
+    floats = lf_summary(VOTES, GOLD.astype(float))
+    assert floats["Correct"].tolist() == [2, 2, 2, 0]
+
+
+def test_empty_matrix() -> None:
+    summary = lf_summary(np.empty((0, 2), dtype=np.int8))
+    assert summary["Coverage"].tolist() == [0.0, 0.0]

@@ -1,0 +1,279 @@
+"""apply_lfs: every engine, engine equivalence, preprocessor sharing, errors and failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gristmill import (
+    ABSTAIN,
+    DataError,
+    GristmillError,
+    LabelMatrix,
+    LFError,
+    LFFailureWarning,
+    apply_lfs,
+    keyword_lf,
+    labeling_function,
+    preprocessor,
+    threshold_lf,
+)
+
+WORDS = np.array(
+    "check out my channel subscribe please love this song great video http www com".split()
+)
+
+
+def make_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(WORDS, k)) for k in rng.integers(1, 9, n)]
+    return pd.DataFrame({"text": texts, "stars": rng.integers(1, 6, n)})
+
+
+@preprocessor()
+def lowered(x):
+    return {"low": x.text.lower(), "n_words": len(x.text.split())}
+
+
+@labeling_function(pre=[lowered])
+def short(x):
+    return 0 if x.n_words <= 2 else ABSTAIN
+
+
+@labeling_function(pre=[lowered])
+def says_please(x):
+    return 1 if "please" in x.low else ABSTAIN
+
+
+@labeling_function()
+def five_stars(x):
+    return 2 if x.stars == 5 else ABSTAIN
+
+
+@labeling_function(vectorized=True)
+def many_words(frame):
+    return np.where(frame["text"].str.count(" ") >= 6, 1, ABSTAIN)
+
+
+def all_lfs() -> list:
+    return [
+        short,
+        keyword_lf(["check out", "my channel"], 1),
+        says_please,
+        five_stars,
+        threshold_lf("stars", 0, upper=1),
+        many_words,
+    ]
+
+
+def expected(frame: pd.DataFrame) -> np.ndarray:
+    """The same votes computed directly, one LF at a time."""
+    n_words = frame["text"].str.split().str.len()
+    text = frame["text"]
+    return np.column_stack(
+        [
+            np.where(n_words <= 2, 0, -1),
+            np.where(text.str.contains("check out") | text.str.contains("my channel"), 1, -1),
+            np.where(text.str.contains("please"), 1, -1),
+            np.where(frame["stars"] == 5, 2, -1),
+            np.where(frame["stars"] <= 1, 0, -1),
+            np.where(text.str.count(" ") >= 6, 1, -1),
+        ]
+    )
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_local_engines_match_direct_computation(engine: str) -> None:
+    frame = make_frame(3_000)
+    L = apply_lfs(all_lfs(), frame, engine=engine, progress=False)
+    assert isinstance(L, LabelMatrix)
+    assert L.values.dtype == np.int8
+    assert L.lf_names[:2] == ("short", "keyword_check_out")
+    np.testing.assert_array_equal(L.values, expected(frame))
+    assert L.failures == {}
+
+
+def test_dask_engine_in_process_cluster_matches_pandas() -> None:
+    from dask.distributed import Client, LocalCluster
+
+    frame = make_frame(2_500, seed=1)
+    frame.index = pd.RangeIndex(100, 2_600)
+    reference = apply_lfs(all_lfs(), frame, engine="pandas")
+    with LocalCluster(
+        n_workers=2, processes=False, dashboard_address="127.0.0.1:0"
+    ) as cluster, Client(cluster) as client:
+        L = apply_lfs(all_lfs(), frame, engine="dask", client=client, progress=False)
+        import dask.dataframe as dd
+
+        ddf = dd.from_pandas(frame, npartitions=3)
+        from_dask = apply_lfs(all_lfs(), ddf, client=client)
+    assert L == reference
+    assert from_dask == reference
+    assert list(L.index) == list(frame.index)
+
+
+@pytest.mark.slow
+def test_dask_engine_own_local_cluster_with_processes() -> None:
+    frame = make_frame(1_500, seed=2)
+    L = apply_lfs(all_lfs(), frame, engine="dask", progress=False)
+    np.testing.assert_array_equal(L.values, expected(frame))
+
+
+def test_preprocessor_computed_once_per_row_and_shared() -> None:
+    calls = []
+
+    @preprocessor()
+    def counted(x):
+        calls.append(1)
+        return {"low": x.text.lower()}
+
+    @labeling_function(pre=[counted])
+    def a(x):
+        return 0 if "love" in x.low else -1
+
+    @labeling_function(pre=[counted])
+    def b(x):
+        return 1 if "http" in x.low else -1
+
+    frame = make_frame(200)
+    apply_lfs([a, b], frame, engine="pandas")
+    assert len(calls) == 200
+
+
+def test_vectorized_preprocessor_computed_once_per_partition() -> None:
+    calls = []
+
+    @preprocessor(vectorized=True)
+    def lengths(frame):
+        calls.append(len(frame))
+        return {"length": frame["text"].str.len()}
+
+    lfs = [
+        labeling_function(name=f"len_{k}", vectorized=True, pre=[lengths])(
+            lambda frame, k=k: np.where(frame["length"] > k, 1, -1)
+        )
+        for k in (5, 10, 20)
+    ]
+    L = apply_lfs(lfs, make_frame(300), engine="pandas")
+    assert calls == [300]
+    assert L.shape == (300, 3)
+
+
+def test_index_is_kept() -> None:
+    frame = make_frame(20)
+    frame.index = [f"c{i}" for i in range(20)]
+    L = apply_lfs([five_stars], frame)
+    assert list(L.index) == list(frame.index)
+
+
+def test_wide_classes_use_wider_dtype() -> None:
+    big = labeling_function(name="big")(lambda x: 300)
+    L = apply_lfs([five_stars, big], make_frame(10))
+    assert L.values.dtype == np.int16
+    assert set(L.column("big")) == {300}
+
+
+@labeling_function()
+def fragile(x):
+    if "video" in x.text:
+        raise ValueError("cannot parse video")
+    return ABSTAIN
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_failing_row_lf_names_lf_row_and_cause(engine: str) -> None:
+    frame = make_frame(500)
+    first_bad = frame.index[frame["text"].str.contains("video")][0]
+    with pytest.raises(LFError, match="'fragile' failed on row") as info:
+        apply_lfs([five_stars, fragile], frame, engine=engine)
+    assert info.value.lf_name == "fragile"
+    assert "ValueError: cannot parse video" in str(info.value)
+    if engine == "pandas":
+        assert info.value.row == first_bad
+        assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_on_error_abstain_counts_failures(engine: str) -> None:
+    frame = make_frame(500)
+    n_bad = int(frame["text"].str.contains("video").sum())
+    with pytest.warns(LFFailureWarning, match="fragile: .* row") as record:
+        L = apply_lfs([five_stars, fragile], frame, engine=engine, on_error="abstain")
+    assert "ValueError" in str(record[0].message)
+    assert L.failures == {"fragile": n_bad}
+    assert (L.column("fragile") == ABSTAIN).all()
+
+
+def test_failing_vectorized_lf_abstains_on_its_partition() -> None:
+    broken = labeling_function(name="broken", vectorized=True)(lambda frame: frame["nope"])
+    frame = make_frame(50)
+    with pytest.raises(LFError, match="'broken' failed on the partition of rows 0..49"):
+        apply_lfs([broken], frame)
+    with pytest.warns(LFFailureWarning, match="KeyError"):
+        L = apply_lfs([broken, five_stars], frame, on_error="abstain")
+    assert L.failures == {"broken": 50}
+
+
+def test_invalid_vote_is_reported_with_row() -> None:
+    bad = labeling_function(name="bad")(lambda x: None)
+    with pytest.raises(LFError, match="'bad' failed on row 0: LFError: .*returned None"):
+        apply_lfs([bad], make_frame(5))
+
+
+def test_argument_errors() -> None:
+    frame = make_frame(5)
+    with pytest.raises(LFError, match="'short' appears twice"):
+        apply_lfs([short, short], frame)
+    with pytest.raises(LFError, match="at least one"):
+        apply_lfs([], frame)
+    with pytest.raises(LFError, match="LabelingFunction objects"):
+        apply_lfs([lambda x: 1], frame)  # type: ignore[list-item]
+    with pytest.raises(GristmillError, match="engine must be one of"):
+        apply_lfs([short], frame, engine="spark")
+    with pytest.raises(GristmillError, match="on_error"):
+        apply_lfs([short], frame, on_error="ignore")
+    with pytest.raises(DataError, match="pandas or dask DataFrame"):
+        apply_lfs([short], [{"text": "a"}])
+    with pytest.raises(LFError, match="'keyword_a' needs column\\(s\\) \\['body'\\]"):
+        apply_lfs([keyword_lf("a", 1, column="body")], frame)
+
+
+def test_progress_bar_can_be_forced(capsys: pytest.CaptureFixture[str]) -> None:
+    L = apply_lfs([five_stars, many_words], make_frame(100), progress=True)
+    assert L.shape == (100, 2)
+    assert capsys.readouterr().out == ""
+
+
+def test_empty_frame() -> None:
+    L = apply_lfs([five_stars, many_words], make_frame(0), engine="pandas")
+    assert L.shape == (0, 2)
+
+
+def test_keyword_lfs_on_threads_match_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gristmill.labeling import _label
+
+    frame = make_frame(400)
+    lfs = [keyword_lf(w, 1, name=f"k_{w}") for w in ("check", "love", "song", "http")]
+    lfs.append(many_words)
+    sequential = apply_lfs(lfs, frame)
+    monkeypatch.setattr(_label, "THREAD_MIN_ROWS", 0)
+    monkeypatch.setattr(_label, "n_cores", lambda: 2)
+    threaded = apply_lfs(lfs, frame)
+    assert threaded == sequential
+    assert (threaded.values != -1).any(axis=0).all()
+
+
+def test_matrix_is_built_without_wide_whole_matrix_copies() -> None:
+    import tracemalloc
+
+    n_rows, n_lfs = 500_000, 20
+    frame = pd.DataFrame({"score": np.random.default_rng(0).random(n_rows, dtype=np.float32)})
+    lfs = [threshold_lf("score", j % 3, lower=j / n_lfs, name=f"t{j}") for j in range(n_lfs)]
+    tracemalloc.start()
+    L = apply_lfs(lfs, frame, engine="pandas")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert L.values.dtype == np.int8 and L.nbytes == n_rows * n_lfs
+    # An int64 copy of the whole matrix alone would take 8 x L.nbytes (80 MB).
+    assert peak < 3 * L.nbytes

@@ -1,0 +1,66 @@
+"""load_lfs: module-level LFs of a file, in order, with errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gristmill import LFError, apply_lfs, load_lfs
+from gristmill.io import read_table
+
+SPAM = Path(__file__).resolve().parents[2] / "src" / "gristmill" / "examples" / "spam"
+
+
+def write(tmp_path: Path, text: str, name: str = "lfs.py") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_loads_in_definition_order_and_once_per_object(tmp_path: Path) -> None:
+    (tmp_path / "helpers.py").write_text("SPAM = 1\n")
+    path = write(
+        tmp_path,
+        "from gristmill import keyword_lf, labeling_function\n"
+        "from helpers import SPAM\n"
+        "@labeling_function()\n"
+        "def zeta(x):\n    return SPAM\n"
+        "alpha = keyword_lf('buy', SPAM)\n"
+        "alias = alpha\n"
+        "not_an_lf = 3\n",
+    )
+    lfs = load_lfs(path)
+    assert [lf.name for lf in lfs] == ["zeta", "keyword_buy"]
+
+
+def test_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(LFError, match="missing.py: no such"):
+        load_lfs(tmp_path / "missing.py")
+    broken = write(tmp_path, "import no_such_module_xyz\n", "broken.py")
+    with pytest.raises(LFError, match="broken.py: importing .* ModuleNotFoundError"):
+        load_lfs(broken)
+    empty = write(tmp_path, "X = 1\n", "empty.py")
+    with pytest.raises(LFError, match="empty.py: defines no labeling functions"):
+        load_lfs(empty)
+    twice = write(
+        tmp_path,
+        "from gristmill import keyword_lf\n"
+        "a = keyword_lf('x', 1, name='dup')\n"
+        "b = keyword_lf('y', 1, name='dup')\n",
+        "twice.py",
+    )
+    with pytest.raises(LFError, match="twice.py: LF names must be unique; 'dup'.*'a' and 'b'"):
+        load_lfs(twice)
+
+
+def test_bundled_spam_example_loads_and_labels() -> None:
+    lfs = load_lfs(SPAM / "lfs.py")
+    assert len(lfs) == 10
+    assert {lf.vectorized for lf in lfs} == {True, False}
+    frame = read_table(SPAM / "data" / "youtube.csv")
+    assert list(frame.columns) == ["COMMENT_ID", "VIDEO", "AUTHOR", "DATE", "CONTENT", "CLASS"]
+    assert len(frame) == 1956
+    L = apply_lfs(lfs, frame)
+    coverage = (L.values != -1).any(axis=1).mean()
+    assert coverage > 0.6

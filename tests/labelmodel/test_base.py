@@ -1,0 +1,209 @@
+"""Behaviour every label model shares: inputs, errors, ties, scoring, persistence, registry."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gristmill.exceptions import (
+    DataError,
+    IdentifiabilityWarning,
+    LabelModelError,
+    NotFittedError,
+)
+from gristmill.labeling import LabelMatrix
+from gristmill.labelmodel import (
+    LABEL_MODELS,
+    DawidSkene,
+    LabelModel,
+    MajorityVote,
+    get_label_model,
+    load_label_model,
+)
+from gristmill.testing import check_label_model
+
+ALL = sorted(LABEL_MODELS)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_conformance(name: str) -> None:
+    check_label_model(get_label_model(name))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_sparse_dense_and_label_matrix_inputs_agree(name: str, synth) -> None:
+    votes, _, _ = synth(3000, [0.8, 0.7, 0.75, 0.65, 0.9], k=3, seed=1)
+    dense = get_label_model(name).fit(votes).predict_proba(votes)
+    sparse = sp.csr_matrix(votes + 1)
+    from_sparse = get_label_model(name).fit(sparse).predict_proba(sparse)
+    matrix = LabelMatrix(votes, [f"lf{j}" for j in range(5)])
+    from_matrix = get_label_model(name).fit(matrix).predict_proba(matrix)
+    np.testing.assert_allclose(from_sparse, dense, atol=1e-8)
+    np.testing.assert_allclose(from_matrix, dense, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_rows_without_votes_get_the_class_balance(name: str, synth) -> None:
+    votes, _, _ = synth(4000, [0.8, 0.7, 0.75, 0.85], balance=[0.7, 0.3], seed=2)
+    votes[:50] = -1
+    model = get_label_model(name).fit(votes)
+    proba = model.predict_proba(votes[:50])
+    np.testing.assert_allclose(proba, np.tile(model.class_balance_, (50, 1)), atol=1e-8)
+    assert set(model.predict(votes[:50], tie_break="prior")) == {int(np.argmax(model.class_balance_))}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_source_that_never_fires_gets_nan_accuracy(name: str, synth) -> None:
+    votes, gold, _ = synth(3000, [0.8, 0.7, 0.75, 0.85, 0.5], seed=3)
+    votes[:, 4] = -1
+    model = get_label_model(name).fit(votes)
+    assert np.isnan(model.lf_accuracies_[4])
+    assert np.all(np.isfinite(model.lf_accuracies_[:4]))
+    assert model.score(votes, gold) > 0.8
+
+
+@pytest.mark.parametrize("name", ["dawid_skene", "matrix_completion", "triplet", "auto"])
+def test_too_few_sources_warns_and_falls_back_to_a_vote(name: str, synth) -> None:
+    votes, gold, _ = synth(2000, [0.8, 0.7], seed=4)
+    with pytest.warns(IdentifiabilityWarning, match="fewer than the 3"):
+        model = get_label_model(name).fit(votes)
+    agree = (votes[:, 0] == votes[:, 1]) & (votes[:, 0] >= 0)
+    np.testing.assert_array_equal(model.predict(votes[agree]), votes[agree, 0])
+    assert model.score(votes, gold) > 0.65
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_global_random_state_is_untouched_and_fit_is_deterministic(name: str, synth) -> None:
+    votes, _, _ = synth(2000, [0.8, 0.7, 0.75, 0.6], k=3, seed=5)
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    first = get_label_model(name).fit(votes, seed=7).predict_proba(votes)
+    assert np.random.random() == expected
+    second = get_label_model(name).fit(votes, seed=7).predict_proba(votes)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_save_load_round_trip(name: str, synth, tmp_path) -> None:
+    votes, _, _ = synth(2000, [0.8, 0.7, 0.75, 0.6], k=4, seed=6)
+    model = get_label_model(name).fit(LabelMatrix(votes, ["a", "b", "c", "d"]))
+    model.save(tmp_path / "lm")
+    assert not list((tmp_path / "lm").glob("*.pkl"))
+    for loaded in (load_label_model(tmp_path / "lm"), type(model).load(tmp_path / "lm")):
+        assert type(loaded) is type(model)
+        assert loaded.get_params() == model.get_params()
+        assert loaded.lf_names_ == ["a", "b", "c", "d"]
+        np.testing.assert_array_equal(loaded.predict_proba(votes), model.predict_proba(votes))
+        np.testing.assert_array_equal(loaded.lf_accuracies_, model.lf_accuracies_)
+
+
+def test_load_errors(tmp_path, synth) -> None:
+    with pytest.raises(LabelModelError, match="no saved label model"):
+        load_label_model(tmp_path)
+    votes, _, _ = synth(500, [0.8, 0.7, 0.75], seed=7)
+    MajorityVote().fit(votes).save(tmp_path / "mv")
+    with pytest.raises(LabelModelError, match="holds a 'majority_vote' label model"):
+        DawidSkene.load(tmp_path / "mv")
+
+
+def test_use_before_fit_raises() -> None:
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        LabelModel().predict(np.zeros((2, 3), dtype=int))
+    with pytest.raises(NotFittedError):
+        LabelModel().save("unused")
+
+
+def test_registry_names_and_unknown_name() -> None:
+    assert set(LABEL_MODELS) == {
+        "auto", "majority_vote", "weighted_majority_vote", "dawid_skene", "matrix_completion", "triplet",
+    }
+    assert isinstance(get_label_model("auto"), LabelModel)
+    assert get_label_model("dawid_skene", max_iter=3).max_iter == 3
+    with pytest.raises(LabelModelError, match="Unknown label model 'snorkel'"):
+        get_label_model("snorkel")
+
+
+def test_bad_inputs_name_the_column(synth) -> None:
+    matrix = LabelMatrix([[0, 1], [1, 5], [0, -1]], ["kw_free", "kw_win"])
+    with pytest.raises(DataError, match="'kw_win' votes class 5.*cardinality 2"):
+        MajorityVote(cardinality=2).fit(matrix)
+    with pytest.raises(DataError, match="column 0 holds -3"):
+        MajorityVote().fit(np.array([[-3, 0], [1, 1]]))
+    with pytest.raises(DataError, match="2-D"):
+        MajorityVote().fit(np.array([0, 1, 1]))
+    with pytest.raises(DataError, match="integers"):
+        MajorityVote().fit(np.array([[0.5, 1.0]]))
+    votes, _, _ = synth(200, [0.8, 0.7, 0.75], seed=8)
+    model = MajorityVote().fit(votes)
+    with pytest.raises(DataError, match="has 4 columns.*fit on 3"):
+        model.predict(np.zeros((2, 4), dtype=int))
+
+
+def test_bad_parameters_and_fit_arguments(synth) -> None:
+    votes, gold, _ = synth(300, [0.8, 0.7, 0.75], seed=9)
+    with pytest.raises(ValueError, match="'cardinality' parameter of DawidSkene must be an int >= 2 or None. Got 1"):
+        DawidSkene(cardinality=1).fit(votes)
+    with pytest.raises(ValueError, match="'max_iter'"):
+        DawidSkene(max_iter=0).fit(votes)
+    with pytest.raises(DataError, match="sum to 1"):
+        LabelModel().fit(votes, class_balance=[0.5, 0.6])
+    with pytest.raises(DataError, match="one entry per class"):
+        LabelModel().fit(votes, class_balance=[1.0])
+    with pytest.raises(DataError, match="both L_dev and y_dev"):
+        LabelModel().fit(votes, L_dev=votes)
+    with pytest.raises(DataError, match="y_dev has 5 labels"):
+        LabelModel().fit(votes, L_dev=votes[:10], y_dev=gold[:5])
+    with pytest.raises(DataError, match="y_dev holds class 3"):
+        LabelModel(cardinality=2).fit(votes, L_dev=votes[:2], y_dev=[0, 3])
+    with pytest.raises(ValueError, match="Invalid parameter 'bogus'"):
+        LabelModel().set_params(bogus=1)
+
+
+def test_tie_breaks_and_scores() -> None:
+    votes = np.array([[0, 1, -1], [0, 0, 1], [-1, -1, -1], [1, 1, 0]] * 5)
+    model = MajorityVote().fit(votes, class_balance=[0.2, 0.8])
+    assert model.predict(votes[:4], tie_break="abstain").tolist() == [-1, 0, 1, 1]
+    assert model.predict(votes[:4], tie_break="prior").tolist() == [1, 0, 1, 1]
+    random_pick = model.predict(np.tile(votes[:1], (200, 1)), tie_break="random", seed=1)
+    assert set(random_pick) == {0, 1}
+    np.testing.assert_array_equal(
+        random_pick, model.predict(np.tile(votes[:1], (200, 1)), tie_break="random", seed=1)
+    )
+    gold = np.array([1, 0, 1, 1] * 5)
+    assert model.score(votes, gold) == 1.0
+    assert model.score(votes, gold, tie_break="abstain") == 0.75
+    assert model.score(votes, gold, metric="f1") == 1.0
+    assert 0 < model.score(votes, gold, metric="log_loss") < 1
+    with pytest.raises(ValueError, match="tie_break must be one of"):
+        model.predict(votes, tie_break="coin")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        model.score(votes, gold, metric="auc")
+    with pytest.raises(DataError, match="gold labels must be >= 0"):
+        model.score(votes, -np.ones(20, dtype=int))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_invariant_to_permuting_sources_and_relabeling_classes(name: str, synth) -> None:
+    votes, _, _ = synth(5000, [0.85, 0.7, 0.75, 0.65, 0.8], k=3, coverage=0.7, seed=10)
+    base = get_label_model(name).fit(votes)
+    order = np.array([3, 0, 4, 2, 1])
+    permuted = get_label_model(name).fit(votes[:, order])
+    np.testing.assert_allclose(permuted.predict_proba(votes[:, order]), base.predict_proba(votes), atol=1e-6)
+    np.testing.assert_allclose(permuted.lf_accuracies_, base.lf_accuracies_[order], atol=1e-6)
+    relabel = np.array([2, 0, 1])  # class c becomes relabel[c]
+    renamed = np.where(votes >= 0, relabel[np.maximum(votes, 0)], -1)
+    moved = get_label_model(name).fit(renamed)
+    np.testing.assert_allclose(moved.predict_proba(renamed)[:, relabel], base.predict_proba(votes), atol=1e-4)
+    np.testing.assert_allclose(moved.lf_accuracies_, base.lf_accuracies_, atol=1e-4)
+
+
+def test_no_warnings_on_well_posed_data(synth) -> None:
+    votes, _, _ = synth(2000, [0.8, 0.7, 0.75, 0.6], seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ALL:
+            get_label_model(name).fit(votes)

@@ -1,0 +1,74 @@
+"""Learned accuracies match the truth on conditionally independent synthetic sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gristmill.labelmodel import DawidSkene, LabelModel, MatrixCompletion, Triplet, WeightedMajorityVote
+
+ACCURACIES = np.array([0.9, 0.8, 0.75, 0.7, 0.65, 0.85, 0.6, 0.78])
+
+
+@pytest.mark.parametrize("model", [DawidSkene(), MatrixCompletion(), Triplet(), LabelModel()], ids=repr)
+def test_recovers_known_binary_accuracies_at_100k(model, synth) -> None:
+    votes, gold, truth = synth(100_000, ACCURACIES, coverage=np.linspace(0.3, 0.9, 8), seed=21)
+    model.fit(votes)
+    np.testing.assert_allclose(model.lf_accuracies_, truth, atol=0.02)
+    np.testing.assert_allclose(model.class_balance_, [0.5, 0.5], atol=0.02)
+    assert model.score(votes, gold) > 0.85
+
+
+@pytest.mark.parametrize("model", [DawidSkene(), Triplet(), LabelModel()], ids=repr)
+def test_multiclass_imbalance_does_not_collapse(model, synth) -> None:
+    balance = np.array([0.6, 0.25, 0.1, 0.05])
+    votes, gold, truth = synth(100_000, ACCURACIES, k=4, balance=balance, seed=22)
+    model.fit(votes)
+    if isinstance(model, DawidSkene):
+        np.testing.assert_allclose(model.lf_accuracies_, truth, atol=0.02)
+        np.testing.assert_allclose(model.class_balance_, balance, atol=0.02)
+    predicted = model.predict(votes, tie_break="prior")
+    for c in range(4):  # no collapse to the majority class: every class keeps good recall
+        assert np.mean(predicted[gold == c] == c) > 0.6
+
+
+def test_class_balance_given_is_kept(synth) -> None:
+    votes, _, _ = synth(5000, ACCURACIES, seed=23)
+    for model in (DawidSkene(), MatrixCompletion(), Triplet(), LabelModel()):
+        model.fit(votes, class_balance=[0.3, 0.7])
+        np.testing.assert_allclose(model.class_balance_, [0.3, 0.7])
+
+
+def test_crowdsourcing_sparse_many_workers() -> None:
+    rng = np.random.default_rng(24)
+    n, m, k = 20_000, 250, 3
+    gold = rng.integers(0, k, n)
+    accuracy = rng.uniform(0.45, 0.95, m)
+    per_row = rng.integers(3, 11, n)
+    rows = np.repeat(np.arange(n), per_row)
+    workers = np.concatenate([rng.choice(m, size=c, replace=False) for c in per_row])
+    right = rng.random(rows.size) < accuracy[workers]
+    labels = np.where(right, gold[rows], (gold[rows] + rng.integers(1, k, rows.size)) % k)
+    matrix = sp.csr_matrix((labels + 1, (rows, workers)), shape=(n, m))
+    mv_accuracy = None
+    for model in (DawidSkene(), LabelModel(), WeightedMajorityVote()):
+        model.fit(matrix)
+        score = model.score(matrix, gold)
+        if isinstance(model, DawidSkene):
+            assert np.abs(model.lf_accuracies_ - accuracy).mean() < 0.03
+            mv_accuracy = score
+        assert score > 0.85
+    assert mv_accuracy is not None and mv_accuracy > 0.93
+
+
+@pytest.mark.slow
+def test_fifty_classes(synth) -> None:
+    votes, gold, truth = synth(20_000, np.full(6, 0.7), k=50, seed=25)
+    for model in (DawidSkene(), LabelModel(), Triplet()):
+        model.fit(votes)
+        assert model.predict_proba(votes).shape == (20_000, 50)
+        assert model.score(votes, gold) > 0.8
+    # 50 x 50 confusion cells per source: the Dirichlet smoothing pulls accuracies down a little.
+    estimated = DawidSkene().fit(votes).lf_accuracies_
+    assert np.all((estimated > 0.6) & (estimated <= truth + 0.02))

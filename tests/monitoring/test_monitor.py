@@ -1,0 +1,122 @@
+"""monitor(): a served model, its LFs and current data in; a drift verdict, JSON and HTML out."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from gristmill.exceptions import DataError
+from gristmill.labeling import keyword_lf
+from gristmill.monitoring import DriftThresholds, monitor
+from gristmill.serving import load_served_model
+
+LFS = [keyword_lf(["subscribe", "check out"], 1, name="kw_promo"),
+       keyword_lf(["love it", "great song"], 0, name="kw_fan")]
+
+
+def _spammy(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    words = np.array(["subscribe", "check out my channel", "free money", "click here", "win"])
+    text = [" ".join(rng.choice(words, size=rng.integers(2, 5))) for _ in range(n)]
+    return pd.DataFrame({"text": text, "length": [float(len(t)) * 3 for t in text]})
+
+
+@pytest.fixture(scope="module")
+def model(tracking_uri):  # noqa: ANN001, ANN201
+    return load_served_model("kw/1", tracking_uri=tracking_uri)
+
+
+def test_iid_data_is_not_flagged(model, registry) -> None:  # noqa: ANN001
+    result = monitor(model, current=registry.reference_frame(300, seed=1),
+                     reference=registry.reference_frame(400, seed=2), lfs=LFS)
+    assert not result.drifted, result.reasons
+    assert [f.column for f in result.features] == ["text", "length"]
+    assert result.prediction is not None and not result.prediction.drifted
+    assert [d.name for d in result.lfs] == ["kw_promo", "kw_fan"]
+    assert not any(d.drifted for d in result.lfs)
+    assert result.agreement is not None and not result.agreement.drifted
+    assert 0.5 < result.agreement.estimated_accuracy <= 1.0
+
+
+def test_shifted_data_is_flagged_on_every_signal(model, registry) -> None:  # noqa: ANN001
+    result = monitor(model, current=_spammy(300, seed=3),
+                     reference=registry.reference_frame(400, seed=2), lfs=LFS)
+    assert result.drifted
+    assert {f.column for f in result.features if f.drifted} == {"text", "length"}
+    assert result.prediction.drifted
+    assert result.class_shares["current"]["spam"] > result.class_shares["reference"]["spam"]
+    promo = result.lfs[0]
+    assert promo.drifted and promo.coverage_current > promo.coverage_reference + 0.2
+    assert any("features drifted" in r for r in result.reasons)
+
+
+def test_log_records_give_windows_and_slice_metrics(model, registry) -> None:  # noqa: ANN001
+    current = registry.reference_frame(200, seed=4)
+    served = model.predict_frame(current)
+    current["_prediction"] = served["prediction"].astype(str)
+    current["_ts"] = time.time() + np.arange(len(current))
+    current["_label"] = [p if i % 4 else None for i, p in enumerate(current["_prediction"])]
+    current.loc[1, "_label"] = "ham" if current.loc[1, "_prediction"] == "spam" else "spam"
+    result = monitor(model, current=current, reference=registry.reference_frame(400, seed=2),
+                     lfs=LFS, slices={"long": lambda row: row.length > 20}, n_windows=4)
+    assert len(result.windows) == 4 and sum(w["n"] for w in result.windows) == 200
+    assert set(result.windows[0]["features"]) == {"text", "length"}
+    assert set(result.windows[0]["lf_coverage"]) == {"kw_promo", "kw_fan"}
+    labeled = int(current["_label"].notna().sum())
+    assert result.slices["all"]["n"] == labeled
+    assert result.slices["all"]["accuracy"] == pytest.approx((labeled - 1) / labeled)
+    assert "long" in result.slices and any(k.startswith("predicted=") for k in result.slices)
+
+
+def test_json_html_and_mlflow_outputs(model, registry, tmp_path) -> None:  # noqa: ANN001
+    result = monitor(model, current=_spammy(120, seed=5),
+                     reference=registry.reference_frame(300, seed=2), lfs=LFS)
+    data = json.loads(result.to_json())
+    assert data["drifted"] is True and data["model"] == {"name": "kw", "version": "1"}
+    assert data["features"][0]["column"] == "text" and "score" in data["features"][0]
+    paths = result.save(tmp_path / "out")
+    assert json.loads(paths["json"].read_text())["reasons"] == result.reasons
+    html = paths["html"].read_text()
+    assert "<svg" in html and "LF coverage" in html and "<script" not in html
+
+    uri = f"sqlite:///{tmp_path / 'monitor.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment_id = client.create_experiment(
+        "kw-monitoring", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = result.log_to_mlflow(tracking_uri=uri)
+    run = client.get_run(run_id)
+    assert run.info.experiment_id == experiment_id
+    assert run.data.metrics["drifted"] == 1.0
+    assert run.data.metrics["lf.kw_promo.coverage"] == pytest.approx(result.lfs[0].coverage_current)
+    assert run.data.tags["gristmill.model_version"] == "1"
+
+
+def test_without_a_model_or_lfs(registry) -> None:  # noqa: ANN001
+    result = monitor(current=registry.reference_frame(100, seed=6),
+                     reference=registry.reference_frame(300, seed=2))
+    assert result.prediction is None and result.lfs == [] and result.agreement is None
+    assert any("no labeling functions" in note for note in result.notes)
+
+
+def test_errors(model, registry) -> None:  # noqa: ANN001
+    with pytest.raises(DataError, match="needs reference data"):
+        monitor(model, current=registry.reference_frame(50))
+    with pytest.raises(DataError, match="'length' is missing from the current data"):
+        monitor(model, current=registry.reference_frame(50)[["text"]],
+                reference=registry.reference_frame(50))
+    with pytest.raises(DataError, match="non-empty"):
+        monitor(model, current=registry.reference_frame(50).iloc[:0],
+                reference=registry.reference_frame(50))
+
+
+def test_thresholds_change_the_verdict(model, registry) -> None:  # noqa: ANN001
+    current, reference = _spammy(200, seed=8), registry.reference_frame(300, seed=2)
+    lax = DriftThresholds(p_value=1e-300, domain_auc=0.999999, dataset_share=1.0, lf_change=1.0)
+    assert monitor(model, current=current, reference=reference).drifted
+    assert not monitor(model, current=current, reference=reference, thresholds=lax,
+                       lfs=LFS).features[1].drifted

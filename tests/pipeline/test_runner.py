@@ -1,0 +1,248 @@
+"""Running the pipeline on a small project: outputs, caching, interruption, tracking hooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import gristmill
+import gristmill.training
+from gristmill.labeling import LabelMatrix
+from gristmill.pipeline import Pipeline
+from gristmill.training import load_end_model
+
+
+def _stages(result) -> dict[str, bool]:
+    return {s.name: s.cached for s in result.stages}
+
+
+def _edit_spec(project: Path, change) -> None:
+    path = project / "gristmill.yaml"
+    spec = yaml.safe_load(path.read_text())
+    change(spec)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def test_run_produces_result_and_run_directory(project: Path) -> None:
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert isinstance(result, gristmill.PipelineResult)
+    assert result.name == "toy" and result.classes == ["ham", "spam"]
+    assert result.payload_columns == ["text", "stars"]
+    for model in ("label_model", "end_model"):
+        for split in ("dev", "test"):
+            overall = result.metrics[model][split]["overall"]
+            assert 0.0 <= overall["accuracy"] <= 1.0
+            assert set(result.metrics[model][split]["slices"]) == {"short", "five_stars"}
+    # the LFs are informative, so both models beat chance clearly on the synthetic task
+    assert result.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.75
+    assert result.metrics["label_model"]["test"]["overall"]["coverage"] > 0.5
+    run_dir = result.run_dir
+    for name in ("spec.yaml", "label_matrix.parquet", "probs.parquet", "metrics.json",
+                 "lf_summary.csv", "model", "report.html"):
+        assert (run_dir / name).exists(), name
+    assert json.loads((run_dir / "metrics.json").read_text()) == result.metrics
+    assert LabelMatrix.from_parquet(run_dir / "label_matrix.parquet") == result.label_matrix
+    assert list(result.label_matrix.lf_names) == ["says_free", "says_song", "says_click",
+                                                  "says_love"]
+    probs = pd.read_parquet(run_dir / "probs.parquet")
+    assert set(probs["split"]) == {"train", "dev", "test"}
+    assert np.allclose(probs[["proba_ham", "proba_spam"]].sum(axis=1), 1.0)
+    assert list(result.lf_summary.index) == list(result.label_matrix.lf_names)
+    assert "Dev Emp. Acc." in result.lf_summary.columns
+    assert result.datasets["train"][0].shape[0] == 240
+    assert result.lf_paths == [project / "lfs_a.py", project / "lfs_b.py"]
+    assert [t["number"] for t in result.trials] == [0, 1]
+    assert result.report_path == run_dir / "report.html"
+    # the saved model predicts like the in-memory one, from the payload columns alone
+    frame = result.datasets["test"][0][result.payload_columns]
+    loaded = load_end_model(run_dir / "model")
+    assert np.allclose(loaded.predict_proba(frame), result.model.predict_proba(frame))
+    assert set(result.model.predict(frame)) <= {"ham", "spam"}
+    assert result.discovered_slices is not None and result.discovered_slices["split"] == "test"
+
+
+def test_second_run_is_cached_and_identical(project: Path) -> None:
+    first = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert _stages(first)["label"] is False
+    second = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    stages = _stages(second)
+    assert stages["label"] and stages["label_model"] and stages["train"]
+    assert second.metrics == first.metrics
+    assert second.run_dir != first.run_dir  # each run gets its own directory
+
+
+def test_editing_one_lf_module_reruns_only_what_depends_on_it(project: Path, monkeypatch) -> None:
+    Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    applied: list[list[str]] = []
+    import gristmill.labeling
+
+    real_apply = gristmill.labeling.apply_lfs
+
+    def spy(lfs, data, **kwargs):
+        applied.append([lf.name for lf in lfs])
+        return real_apply(lfs, data, **kwargs)
+
+    monkeypatch.setattr(gristmill.labeling, "apply_lfs", spy)
+    lfs_b = project / "lfs_b.py"
+    lfs_b.write_text(lfs_b.read_text().replace('"dance"', '"beat"'))
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    # only lfs_b ran again, once per split; lfs_a came from the cache
+    assert applied == [["says_click", "says_love"]] * 3
+    stages = _stages(result)
+    assert stages["label"] is False
+    assert stages["label_model"] is False  # its input (the label matrix) changed
+
+
+def test_editing_the_model_section_reruns_training_only(project: Path) -> None:
+    Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    _edit_spec(project, lambda s: s["model"]["budget"].update(trials=3))
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    stages = _stages(result)
+    assert stages["label"] and stages["label_model"]
+    assert stages["train"] is False
+    assert len(result.trials) == 3
+
+
+def test_use_cache_false_reruns_everything(project: Path) -> None:
+    Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False, use_cache=False)
+    assert not any(_stages(result)[s] for s in ("label", "label_model", "train"))
+
+
+def test_interrupted_run_leaves_no_outputs_and_resumes(project: Path, monkeypatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gristmill.training, "search_end_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    runs = project / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+    cache = project / ".gristmill" / "cache"
+    assert not (cache / "train").exists() or not any((cache / "train").iterdir())
+    leftovers = [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    monkeypatch.undo()
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    stages = _stages(result)
+    assert stages["label"] and stages["label_model"] and not stages["train"]
+
+
+def test_explicit_run_dir_is_replaced_whole(project: Path) -> None:
+    target = project / "out"
+    target.mkdir()
+    (target / "stale.txt").write_text("old")
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False, run_dir=target)
+    assert result.run_dir == target.resolve()
+    assert not (target / "stale.txt").exists()
+    assert (target / "report.html").exists()
+
+
+def test_label_columns_and_value_mapping(project: Path) -> None:
+    for name in ("train", "dev", "test"):
+        frame = pd.read_csv(project / f"{name}.csv")
+        frame["worker"] = np.where(frame["text"].str.contains("win|cash"), "S",
+                                   np.where(frame["text"].str.contains("lyrics"), "H", "?"))
+        frame.to_csv(project / f"{name}.csv", index=False)
+    _edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"].update(
+        label_columns={"worker": {"values": {"S": "spam", "H": "ham"}}}))
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    column = result.label_matrix.column("column:worker")
+    text = result.datasets["train"][0]["text"]
+    assert set(column[text.str.contains("win|cash").to_numpy()]) == {1}
+    assert set(column[~text.str.contains("win|cash|lyrics").to_numpy()]) == {-1}
+
+
+def test_no_gold_dev_selects_on_held_out_probabilistic_labels(project: Path) -> None:
+    _edit_spec(project, lambda s: s["data"].pop("dev"))
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert result.selection == "holdout"
+    assert "dev" not in result.metrics["end_model"]
+    assert "test" in result.metrics["end_model"]
+
+
+def test_plan_reports_cached_stages(project: Path) -> None:
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    before = {s.stage: s.status for s in pipeline.plan()}
+    assert before["label"] == "runs" and before["train"] == "runs"
+    pipeline.run(track=False)
+    after = {s.stage: s.status for s in pipeline.plan()}
+    assert after["label"] == after["label_model"] == after["train"] == "cached"
+
+
+class _RecordingTracker:
+    calls: list[tuple] = []
+
+    def __init__(self, *, project_dir, tracking_uri=None) -> None:
+        self.project_dir = project_dir
+        self.model_version_ = None
+        self.run_id_ = "run-1"
+
+    def check(self) -> None:
+        self.calls.append(("check",))
+
+    def start(self, name, spec_dict, spec_path) -> str:
+        self.calls.append(("start", name, spec_dict["name"], Path(spec_path).name))
+        return "run-1"
+
+    def log_trial(self, number, params, value) -> None:
+        self.calls.append(("log_trial", number, params["learner"]))
+
+    def finish(self, result) -> str:
+        assert result.run_dir.exists()  # the run directory is complete before finish
+        self.calls.append(("finish", result.name))
+        self.model_version_ = "1"
+        return "1"
+
+    def fail(self, exc) -> None:
+        self.calls.append(("fail", type(exc).__name__))
+
+
+def test_tracking_hooks_are_called_in_order(project: Path, monkeypatch) -> None:
+    import gristmill.tracking
+
+    _RecordingTracker.calls = []
+    monkeypatch.setattr(gristmill.tracking, "RunTracker", _RecordingTracker)
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=True)
+    names = [c[0] for c in _RecordingTracker.calls]
+    assert names == ["check", "start", "log_trial", "log_trial", "finish"]
+    assert _RecordingTracker.calls[1] == ("start", "toy", "toy", "gristmill.yaml")
+    assert result.model_version == "1"
+    _RecordingTracker.calls = []
+    Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert _RecordingTracker.calls == []
+
+
+def test_tracking_marks_failed_runs(project: Path, monkeypatch) -> None:
+    import gristmill.tracking
+
+    _RecordingTracker.calls = []
+    monkeypatch.setattr(gristmill.tracking, "RunTracker", _RecordingTracker)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gristmill.training, "search_end_model", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=True)
+    assert [c[0] for c in _RecordingTracker.calls] == ["check", "start", "fail"]
+
+
+def test_unreachable_tracking_store_fails_before_long_work(project: Path, monkeypatch) -> None:
+    import gristmill.tracking
+    from gristmill.exceptions import TrackingError
+
+    class Unreachable(_RecordingTracker):
+        def check(self) -> None:
+            raise TrackingError("store unreachable")
+
+    monkeypatch.setattr(gristmill.tracking, "RunTracker", Unreachable)
+    monkeypatch.setattr(gristmill.training, "search_end_model",
+                        lambda *a, **k: pytest.fail("trained despite an unreachable store"))
+    with pytest.raises(TrackingError, match="unreachable"):
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=True)

@@ -1,0 +1,183 @@
+"""The REST service: endpoint contracts and every error status, through the public API."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from gristmill.exceptions import ServingError
+from gristmill.serving import ModelHolder, ServedModel, create_app, load_served_model
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def client(tracking_uri, tmp_path):  # noqa: ANN001, ANN201
+    app = create_app("kw@champion", tracking_uri=tracking_uri, log_path=tmp_path / "log.sqlite",
+                     token=TOKEN, max_body_bytes=20_000, poll_interval=0)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _predict(client, records, headers=AUTH):  # noqa: ANN001, ANN202
+    return client.post("/predict", json={"records": records}, headers=headers)
+
+
+def test_predict_contract(client) -> None:  # noqa: ANN001
+    records = [{"text": "subscribe to my channel", "length": 23.0}, {"text": "nice", "length": 4}]
+    response = _predict(client, records)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert body["model"] == {"name": "kw", "version": "1", "alias": "champion"}
+    assert body["predictions"] == ["spam", "ham"]
+    for proba in body["probabilities"]:
+        assert set(proba) == {"ham", "spam"}
+        assert sum(proba.values()) == pytest.approx(1.0)
+    assert body["probabilities"][0]["spam"] > 0.5 > body["probabilities"][1]["spam"]
+    assert client.app.state.request_log.count() == 1
+
+
+def test_predict_null_number_is_accepted(client) -> None:  # noqa: ANN001
+    assert _predict(client, [{"text": "hi", "length": None}]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("records", "loc", "msg"),
+    [
+        ([{"text": "hi"}], ["body", "records", 0, "length"], "field required"),
+        ([{"text": "hi", "length": 1.0}, {"text": 3, "length": 1.0}],
+         ["body", "records", 1, "text"], "must be a string"),
+        ([{"text": "hi", "length": "long"}], ["body", "records", 0, "length"], "must be a number"),
+        ([{"text": "hi", "length": True}], ["body", "records", 0, "length"], "must be a number"),
+        ([{"text": "hi", "length": 1.0, "colour": "red"}], ["body", "records", 0, "colour"],
+         "unknown field"),
+        ([], ["body", "records"], "non-empty list"),
+        (["not an object"], ["body", "records", 0], "must be an object"),
+    ],
+)
+def test_predict_422_names_the_field(client, records, loc, msg) -> None:  # noqa: ANN001
+    response = _predict(client, records)
+    assert response.status_code == 422
+    first = response.json()["detail"][0]
+    assert first["loc"] == loc
+    assert msg in first["msg"]
+    assert client.app.state.request_log.count() == 0
+
+
+def test_predict_422_on_bad_json_and_missing_records(client) -> None:  # noqa: ANN001
+    bad = client.post("/predict", content=b"{not json", headers=AUTH)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["type"] == "json_invalid"
+    missing = client.post("/predict", json={"rows": []}, headers=AUTH)
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "records"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "x"}])
+def test_401_without_the_token(client, headers) -> None:  # noqa: ANN001
+    for response in (_predict(client, [{"text": "a", "length": 1.0}], headers),
+                     client.get("/metadata", headers=headers),
+                     client.post("/feedback", json={"request_id": "x", "labels": ["ham"]},
+                                 headers=headers)):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert client.get("/health").status_code == 200
+
+
+def test_413_when_the_body_is_too_large(client) -> None:  # noqa: ANN001
+    records = [{"text": "x" * 1000, "length": 1.0}] * 30
+    response = _predict(client, records)
+    assert response.status_code == 413
+    assert "20000 bytes" in response.json()["detail"]
+    # Also without a Content-Length header (chunked upload).
+    chunks = iter([json.dumps({"records": records}).encode()])
+    response = client.post("/predict", content=chunks, headers=AUTH)
+    assert response.status_code == 413
+
+
+def test_health_and_metadata(client) -> None:  # noqa: ANN001
+    assert client.get("/health").json() == {"status": "ok", "model_version": "1"}
+    meta = client.get("/metadata", headers=AUTH).json()
+    assert meta["model"] == {"name": "kw", "version": "1", "alias": "champion"}
+    assert meta["classes"] == ["ham", "spam"]
+    assert meta["payload_columns"] == ["text", "length"]
+    assert meta["column_types"] == {"text": "string", "length": "double"}
+    assert meta["follows_alias"] is True
+
+
+def test_feedback_round_trip_and_errors(client) -> None:  # noqa: ANN001
+    request_id = _predict(client, [{"text": "a", "length": 1.0}, {"text": "b", "length": 1.0}]
+                          ).json()["request_id"]
+    ok = client.post("/feedback", json={"request_id": request_id, "labels": ["spam", None]},
+                     headers=AUTH)
+    assert ok.status_code == 200 and ok.json() == {"request_id": request_id, "accepted": 1}
+    frame = client.app.state.request_log.records()
+    assert frame["_label"].iloc[0] == "spam" and pd.isna(frame["_label"].iloc[1])
+
+    unknown = client.post("/feedback", json={"request_id": "nope", "labels": ["ham"]}, headers=AUTH)
+    assert unknown.status_code == 404 and "nope" in unknown.json()["detail"]
+    wrong_class = client.post("/feedback", json={"request_id": request_id,
+                                                 "labels": ["ham", "eggs"]}, headers=AUTH)
+    assert wrong_class.status_code == 422
+    assert wrong_class.json()["detail"][0]["loc"] == ["body", "labels", 1]
+    wrong_count = client.post("/feedback", json={"request_id": request_id, "labels": ["ham"]},
+                              headers=AUTH)
+    assert wrong_count.status_code == 422 and "2 records" in wrong_count.json()["detail"][0]["msg"]
+    no_id = client.post("/feedback", json={"labels": ["ham"]}, headers=AUTH)
+    assert no_id.status_code == 422 and no_id.json()["detail"][0]["loc"] == ["body", "request_id"]
+
+
+class _Broken:
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        raise RuntimeError("secret internal detail at /srv/model.py line 3")
+
+
+def test_500_hides_the_stack_trace(tmp_path) -> None:  # noqa: ANN001
+    def loader(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+        return ServedModel(name="broken", version="1", alias=None, run_id=None, pyfunc=_Broken(),
+                           classes=["a", "b"], payload_columns=["x"], column_types={"x": "double"})
+
+    holder = ModelHolder("broken/1", loader=loader, poll_interval=0)
+    app = create_app(holder, log_path=tmp_path / "log.sqlite")
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.post("/predict", json={"records": [{"x": 1.0}]})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_unknown_model_or_alias_raises(tracking_uri) -> None:  # noqa: ANN001
+    with pytest.raises(ServingError, match="kw@nosuchalias"):
+        load_served_model("kw@nosuchalias", tracking_uri=tracking_uri)
+    with pytest.raises(ServingError, match="cannot parse"):
+        load_served_model("kw@", tracking_uri=tracking_uri)
+
+
+def test_bad_limits_are_refused(tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(ServingError, match="max_body_bytes"):
+        create_app("kw/1", tracking_uri=tracking_uri, log_path=tmp_path / "l.sqlite",
+                   max_body_bytes=0)
+
+
+def test_alias_switch_swaps_without_failed_requests(tracking_uri, registry, tmp_path) -> None:  # noqa: ANN001
+    registry.set_alias(tracking_uri, "live", "1")
+    app = create_app("kw@live", tracking_uri=tracking_uri, log_path=tmp_path / "log.sqlite",
+                     poll_interval=0.2)
+    record = [{"text": "subscribe", "length": 1.0}]
+    with TestClient(app) as test_client:
+        assert _predict(test_client, record, {}).json()["predictions"] == ["spam"]
+        registry.set_alias(tracking_uri, "live", "2")
+        versions = []
+        for _ in range(400):
+            response = _predict(test_client, record, {})
+            assert response.status_code == 200
+            versions.append(response.json()["model"]["version"])
+            if versions[-1] == "2":
+                break
+        assert versions[-1] == "2", "the service did not follow the alias"
+        # Version 2 has no keywords: it says ham.
+        assert _predict(test_client, record, {}).json()["predictions"] == ["ham"]
+        assert test_client.get("/health").json()["model_version"] == "2"

@@ -1,0 +1,126 @@
+"""The request log: no lost rows under concurrent load, across threads, processes and workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from gristmill.exceptions import DataError
+from gristmill.serving import RequestLog, create_app
+
+
+_WRITER = """
+import sys
+from gristmill.serving import RequestLog
+log = RequestLog(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    log.log_prediction(f"{sys.argv[2]}-{i}", "m", "1", [{"x": i}], ["a"], [{"a": 1.0}], 0.1)
+"""
+
+
+def _write_many(path: str, prefix: str, n: int) -> None:
+    log = RequestLog(path)
+    for i in range(n):
+        log.log_prediction(f"{prefix}-{i}", "m", "1", [{"x": i}], ["a"], [{"a": 1.0}], 0.1)
+
+
+def test_records_round_trip_and_time_filter(tmp_path: Path) -> None:
+    log = RequestLog(tmp_path / "log.sqlite")
+    log.log_prediction("r1", "m", "1", [{"x": 1}, {"x": 2}], ["a", "b"],
+                       [{"a": 0.9, "b": 0.1}, {"a": 0.2, "b": 0.8}], 1.5)
+    middle = time.time()
+    time.sleep(0.01)
+    log.log_prediction("r2", "m", "2", [{"x": 3}], ["a"], [{"a": 0.6, "b": 0.4}], 1.0)
+    frame = log.records()
+    assert frame["x"].tolist() == [1, 2, 3]
+    assert frame["_prediction"].tolist() == ["a", "b", "a"]
+    assert frame["_proba_b"].tolist() == pytest.approx([0.1, 0.8, 0.4])
+    assert frame["_model_version"].tolist() == ["1", "1", "2"]
+    assert log.records(since=middle)["_request_id"].tolist() == ["r2"]
+    assert log.n_records("r1") == 2 and log.n_records("nope") is None
+    with pytest.raises(DataError, match="no requests"):
+        log.records(since=time.time() + 60)
+    assert pd.isna(frame["_label"]).all()
+
+
+def test_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "log.sqlite")
+    RequestLog(path)
+    workers = [subprocess.Popen([sys.executable, "-c", _WRITER, path, f"p{k}", "150"])
+               for k in range(3)]
+    _write_many(path, "main", 150)
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    assert RequestLog(path).count() == 600
+
+
+def test_threads_hammering_a_live_server_lose_nothing(tracking_uri, tmp_path, live_server) -> None:  # noqa: ANN001
+    app = create_app("kw@champion", tracking_uri=tracking_uri, log_path=tmp_path / "log.sqlite",
+                     poll_interval=0)
+    n_requests = 240
+    with live_server(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+        def call(i: int) -> int:
+            records = [{"text": f"comment {i}", "length": float(i)}] * (1 + i % 3)
+            return client.post("/predict", json={"records": records}).status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(pool.map(call, range(n_requests)))
+    assert statuses == [200] * n_requests
+    log = app.state.request_log
+    assert log.count() == n_requests
+    assert len(log.records()) == sum(1 + i % 3 for i in range(n_requests))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_several_uvicorn_workers_share_the_log(tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    port, log_path = _free_port(), tmp_path / "log.sqlite"
+    code = (
+        "from gristmill.serving import serve; "
+        f"serve('kw@champion', port={port}, workers=2, tracking_uri={tracking_uri!r}, "
+        f"log_path={str(log_path)!r}, poll_interval=0, log_level='warning')"
+    )
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                                stderr=stderr)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, stderr_path.read_text()
+                assert time.monotonic() < deadline, "workers did not start"
+                time.sleep(0.25)
+
+            def call(i: int) -> int:
+                body = {"records": [{"text": f"c{i}", "length": 1.0}]}
+                return client.post("/predict", json=body).status_code
+
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                statuses = list(pool.map(call, range(200)))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert statuses == [200] * 200
+    assert RequestLog(log_path).count() == 200

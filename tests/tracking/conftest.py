@@ -1,0 +1,103 @@
+"""Fixtures for the tracking tests: a fake pipeline (see _fakes.py) and prepared projects.
+
+Creating an MLflow SQLite schema takes seconds, so one empty store is made per session and
+copied into each project; a project with two tracked runs ("history") is also built once and
+copied for tests that change registry state.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+FAKES_PATH = Path(__file__).with_name("_fakes.py")
+
+
+def load_fakes() -> ModuleType:
+    name = "gristmill_tracking_test_fakes"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FAKES_PATH)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Iterator[ModuleType]:
+    """The fake pipeline module, with its end-model IO installed in gristmill.training."""
+    module = load_fakes()
+    import gristmill.training
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gristmill.training, "save_end_model", module.save_end_model, raising=False)
+        patch.setattr(gristmill.training, "load_end_model", module.load_end_model, raising=False)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        yield module
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory, fakes: ModuleType) -> Path:
+    """An MLflow SQLite database with its schema created (copied into projects)."""
+    from gristmill.tracking._store import open_client
+
+    db = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    open_client(f"sqlite:///{db}")
+    return db
+
+
+@pytest.fixture
+def project(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project directory with its own (fresh) embedded store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    directory = tmp_path / "project"
+    directory.mkdir()
+    shutil.copy2(empty_store, directory / "mlflow.db")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory, empty_store: Path, fakes: ModuleType) -> dict:
+    """A project with two tracked runs of model 'spam'.
+
+    Version 1: the base data and LFs. Version 2: lf_love edited, a different training set and
+    30% label noise, so it scores worse. Returns the project path, run ids and lineage digests.
+    """
+    from gristmill.tracking import RunTracker
+
+    directory = tmp_path_factory.mktemp("history") / "project"
+    spec_path = fakes.write_project(directory)
+    shutil.copy2(empty_store, directory / "mlflow.db")
+    first = RunTracker(project_dir=directory)
+    fakes.tracked_run(spec_path, first)
+    train_v1 = fakes.dataset_digest_of(directory / "train.csv")
+    lf_text = (directory / "lfs.py").read_text()
+    (directory / "lfs.py").write_text(lf_text.replace('"love" in x.text', '"lov" in x.text'))
+    fakes.make_texts(200, 42).to_csv(directory / "train.csv", index=False)
+    spec_text = spec_path.read_text().replace("noise: 0.0", "noise: 0.3")
+    spec_path.write_text(spec_text)
+    second = RunTracker(project_dir=directory)
+    fakes.tracked_run(spec_path, second)
+    return {
+        "dir": directory,
+        "runs": [first.run_id_, second.run_id_],
+        "versions": [first.model_version_, second.model_version_],
+        "train_v1": train_v1,
+    }
+
+
+@pytest.fixture
+def history_copy(history: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the history project whose registry state a test may change."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    target = tmp_path / "project"
+    target.mkdir()
+    shutil.copy2(history["dir"] / "mlflow.db", target / "mlflow.db")
+    return target

@@ -1,0 +1,73 @@
+"""Resolving and checking the tracking store."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gristmill.exceptions import TrackingError
+from gristmill.tracking import check_store, resolve_tracking_uri
+
+
+def test_uri_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert resolve_tracking_uri(tmp_path) == "http://127.0.0.1:5999"
+    assert resolve_tracking_uri(tmp_path, "sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_unreachable_server_fails_fast() -> None:
+    start = time.perf_counter()
+    with pytest.raises(TrackingError, match=r"http://127.0.0.1:9 is unreachable.*--no-track"):
+        check_store("http://127.0.0.1:9", timeout=1.0)
+    assert time.perf_counter() - start < 3
+
+
+@pytest.fixture
+def unhealthy_server() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_unhealthy_server_is_reported(unhealthy_server: str) -> None:
+    with pytest.raises(TrackingError, match="HTTP 503"):
+        check_store(unhealthy_server)
+
+
+def test_corrupt_sqlite_store_is_reported(tmp_path: Path) -> None:
+    db = tmp_path / "mlflow.db"
+    db.write_text("this is not a database, it is a text file of some length " * 20)
+    with pytest.raises(TrackingError, match="not a usable SQLite database"):
+        check_store(f"sqlite:///{db}")
+
+
+def test_missing_directory_is_created_and_fresh_store_passes(tmp_path: Path) -> None:
+    check_store(f"sqlite:///{tmp_path}/new/dir/mlflow.db")
+    assert (tmp_path / "new" / "dir").is_dir()
+
+
+def test_unwritable_directory_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TrackingError, match="cannot create the tracking directory"):
+        check_store(f"sqlite:///{blocker}/sub/mlflow.db")

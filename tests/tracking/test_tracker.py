@@ -1,0 +1,151 @@
+"""RunTracker: what a tracked run logs, what it registers, and what a failed run leaves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+
+from gristmill.exceptions import TrackingError
+from gristmill.tracking import CHALLENGER, RunTracker, resolve_tracking_uri
+from gristmill.tracking._tracker import flatten, flatten_metrics, primary_metric
+
+
+def _client(project: Path) -> mlflow.MlflowClient:
+    uri = resolve_tracking_uri(project)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_tracked_run_logs_params_metrics_tags_and_artifacts(history: dict) -> None:
+    client = _client(history["dir"])
+    run = client.get_run(history["runs"][0])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["training.metric"] == "f1"
+    assert run.data.params["data.train"] == "train.csv"
+    assert run.data.params["labeling.lfs"] == '["lfs.py"]'
+    metrics = run.data.metrics
+    assert {"end_model.test.f1", "end_model.test.slice.short.f1", "label_model.test.accuracy",
+            "end_model.dev.accuracy"} <= set(metrics)
+    tags = run.data.tags
+    assert tags["gristmill.version"]
+    assert tags["gristmill.primary_metric"] == "f1"
+    assert tags["gristmill.spec_name"] == "spam"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"spec", "lfs", "lf_summary.csv", "lf_summary.json", "lineage.json", "report"} <= artifacts
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "lfs")] == ["lfs/lfs.py"]
+    summary = pd.read_csv(client.download_artifacts(run.info.run_id, "lf_summary.csv"))
+    assert list(summary["lf"]) == ["lf_subscribe", "lf_love"]
+
+
+def test_datasets_are_logged_with_digests_and_contexts(history: dict, fakes: ModuleType) -> None:
+    run = _client(history["dir"]).get_run(history["runs"][0])
+    contexts = {}
+    for dataset_input in run.inputs.dataset_inputs:
+        context = {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"]
+        contexts[context] = dataset_input.dataset.digest
+    assert set(contexts) == {"train", "dev", "test"}
+    assert contexts["train"] == history["train_v1"]
+    assert run.data.tags["gristmill.data.train.digest"] == history["train_v1"]
+
+
+def test_search_trials_are_nested_runs(history: dict) -> None:
+    client = _client(history["dir"])
+    parent = client.get_run(history["runs"][0])
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert sorted(r.data.tags["gristmill.trial"] for r in children) == ["0", "1"]
+    assert sorted(r.data.metrics["value"] for r in children) == [0.8, 0.9]
+
+
+def test_model_is_registered_as_challenger_and_serves_predictions(history: dict) -> None:
+    client = _client(history["dir"])
+    latest = client.get_model_version_by_alias("spam", CHALLENGER)
+    assert str(latest.version) == history["versions"][1] == "2"
+    model = mlflow.pyfunc.load_model("models:/spam/1")
+    frame = pd.DataFrame({"text": ["subscribe to my channel", "love this song"]})
+    out = model.predict(frame)
+    assert list(out.columns) == ["prediction", "proba_ham", "proba_spam"]
+    assert list(out["prediction"]) == ["spam", "ham"]
+    assert out[["proba_ham", "proba_spam"]].sum(axis=1).round(6).eq(1).all()
+    inputs = model.metadata.get_input_schema().input_names()
+    assert inputs == ["text"]
+    requirements = Path(
+        mlflow.artifacts.download_artifacts("models:/spam/1/requirements.txt")
+    ).read_text()
+    assert "gristmill==" in requirements and "scikit-learn==" in requirements
+
+
+def test_failed_run_is_marked_failed_and_registers_nothing(
+    project: Path, fakes: ModuleType
+) -> None:
+    spec_path = fakes.write_project(project)
+    (project / "test.csv").unlink()  # the fake pipeline fails reading it
+    tracker = RunTracker(project_dir=project)
+    with pytest.raises(FileNotFoundError):
+        fakes.tracked_run(spec_path, tracker)
+    client = _client(project)
+    run = client.get_run(tracker.run_id_)
+    assert run.info.status == "FAILED"
+    assert "FileNotFoundError" in run.data.tags["gristmill.error"]
+    assert client.search_registered_models() == []
+    assert mlflow.active_run() is None
+
+
+def test_logging_failure_in_finish_marks_run_failed(
+    project: Path, fakes: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gristmill.training
+
+    def broken_save(model: object, path: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(gristmill.training, "save_end_model", broken_save)
+    spec_path = fakes.write_project(project)
+    tracker = RunTracker(project_dir=project)
+    with pytest.raises(TrackingError, match="disk full"):
+        fakes.tracked_run(spec_path, tracker)
+    client = _client(project)
+    assert client.get_run(tracker.run_id_).info.status == "FAILED"
+    assert client.search_registered_models() == []
+
+
+def test_unreachable_server_fails_in_check_before_any_work(fakes: ModuleType, tmp_path: Path) -> None:
+    tracker = RunTracker(project_dir=tmp_path, tracking_uri="http://127.0.0.1:9", timeout=1.0)
+    with pytest.raises(TrackingError, match="unreachable.*--no-track"):
+        tracker.check()
+
+
+def test_logging_before_start_is_refused(tmp_path: Path) -> None:
+    tracker = RunTracker(project_dir=tmp_path)
+    with pytest.raises(TrackingError, match="start must be called"):
+        tracker.log_trial(0, {"C": 1}, 0.5)
+
+
+def test_lineage_artifact_records_function_digests(history: dict) -> None:
+    client = _client(history["dir"])
+    first = json.loads(Path(client.download_artifacts(history["runs"][0], "lineage.json")).read_text())
+    second = json.loads(Path(client.download_artifacts(history["runs"][1], "lineage.json")).read_text())
+    f1, f2 = first["lfs"]["lfs.py"]["functions"], second["lfs"]["lfs.py"]["functions"]
+    assert f1["lf_subscribe"] == f2["lf_subscribe"]
+    assert f1["lf_love"] != f2["lf_love"]
+    assert first["end_model"]["type"] == "TextModel"
+    assert first["label_model"]["type"] == "FakeLabelModel"
+
+
+def test_flatten_helpers() -> None:
+    assert flatten({"a": {"b": 1}, "c": [1, "x"]}) == {"a.b": "1", "c": '[1, "x"]'}
+    metrics = {"end_model": {"test": {"overall": {"f1": 0.5, "n": "x"},
+                                      "slices": {"long text": {"f1": 0.25}}}}}
+    assert flatten_metrics(metrics) == {"end_model.test.f1": 0.5,
+                                        "end_model.test.slice.long text.f1": 0.25}
+    spec = yaml.safe_load("training: {metric: accuracy}")
+    full = {"end_model": {"test": {"overall": {"f1": 0.5, "accuracy": 0.7}}}}
+    assert primary_metric(spec, full) == "accuracy"
+    assert primary_metric({}, full) == "f1"
