@@ -68,27 +68,39 @@ def run_dataset(name: str) -> list[dict[str, object]]:
 
     start = time.perf_counter()
     floor = fd_majority(dirty, constraints)
-    rows.append(_row(name, "fd-majority (floor)", evaluate(dirty, floor, clean), time.perf_counter() - start))
+    rows.append(
+        _row(
+            name, "fd-majority (floor)", evaluate(dirty, floor, clean), time.perf_counter() - start
+        )
+    )
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     cleaner = Cleaner(constraints=constraints).fit(dirty)
-    seconds = time.perf_counter() - start
-    rows.append(_row(name, "gristmill constraints", evaluate(dirty, cleaner.repaired_, clean), seconds))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    row = _row(name, "gristmill constraints", evaluate(dirty, cleaner.repaired_, clean), seconds)
+    row["cpu seconds"] = cpu
+    rows.append(row)
 
-    scores, times = [], []
+    scores, times, cpus = [], [], []
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
         picked = np.sort(rng.choice(len(dirty), size=20, replace=False))
         examples = clean.iloc[picked].copy()
         examples.columns = dirty.columns
         examples.insert(0, "_row", picked)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         fitted = Cleaner(constraints=constraints).fit(dirty, examples=examples)
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
         others = np.setdiff1d(np.arange(len(dirty)), picked)
-        scores.append(evaluate(dirty.iloc[others], fitted.repaired_.iloc[others], clean.iloc[others]))
+        scores.append(
+            evaluate(dirty.iloc[others], fitted.repaired_.iloc[others], clean.iloc[others])
+        )
     mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-    row = _row(name, f"gristmill 20 examples (mean of {len(SEEDS)} seeds)", mean, float(np.mean(times)))
+    row = _row(
+        name, f"gristmill 20 examples (mean of {len(SEEDS)} seeds)", mean, float(np.mean(times))
+    )
+    row["cpu seconds"] = float(np.mean(cpus))
     row["note"] = "F1 per seed " + ", ".join(f"{s['repair_f1']:.3f}" for s in scores)
     rows.append(row)
     rows.append({"dataset": name, "method": "anchor", "note": FLOORS[name]})
@@ -109,7 +121,9 @@ def _row(dataset: str, method: str, scores: dict[str, float], seconds: float) ->
     }
 
 
-def synthetic(n_rows: int, seed: int = 0, rate: float = 0.02) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def synthetic(
+    n_rows: int, seed: int = 0, rate: float = 0.02
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """n x 10 table: an entity key with 4 dependent columns, a second key with 2, 3 free columns."""
     rng = np.random.default_rng(seed)
     n_entities, n_regions = max(n_rows // 20, 10), 500
@@ -133,7 +147,7 @@ def synthetic(n_rows: int, seed: int = 0, rate: float = 0.02) -> tuple[pd.DataFr
         hit = np.flatnonzero(rng.random(n_rows) < rate)
         values = dirty[col].to_numpy(dtype=object)
         pos = rng.integers(0, 4, size=len(hit))
-        values[hit] = [v[:p] + "x" + v[p + 1:] for v, p in zip(values[hit], pos, strict=True)]
+        values[hit] = [v[:p] + "x" + v[p + 1 :] for v, p in zip(values[hit], pos, strict=True)]
         dirty[col] = pd.array(values, dtype="string")
     fds = ["entity -> name, city, phone, type", "region -> state, tax"]
     return dirty, clean, fds
@@ -142,17 +156,24 @@ def synthetic(n_rows: int, seed: int = 0, rate: float = 0.02) -> tuple[pd.DataFr
 def run_scale(n_rows: int) -> dict[str, object]:
     """Repair the synthetic table in this process; report wall time and peak memory."""
     dirty, clean, fds = synthetic(n_rows)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     cleaner = Cleaner(constraints=fds).fit(dirty)
-    seconds = time.perf_counter() - start
-    scores = evaluate(dirty, cleaner.repaired_, clean) if n_rows <= 200_000 else _fast_scores(dirty, cleaner.repaired_, clean)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    scores = (
+        evaluate(dirty, cleaner.repaired_, clean)
+        if n_rows <= 200_000
+        else _fast_scores(dirty, cleaner.repaired_, clean)
+    )
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     out = _row(f"synthetic {n_rows:,} x 10", "gristmill FDs", scores, seconds)
+    out["cpu seconds"] = cpu_seconds
     out["peak GB"] = peak_gb
     return out
 
 
-def _fast_scores(dirty: pd.DataFrame, repaired: pd.DataFrame, clean: pd.DataFrame) -> dict[str, float]:
+def _fast_scores(
+    dirty: pd.DataFrame, repaired: pd.DataFrame, clean: pd.DataFrame
+) -> dict[str, float]:
     """Exact scores without the per-cell html normalisation (synthetic values need none)."""
     d, r, c = (t.fillna("").to_numpy(dtype=object) for t in (dirty, repaired, clean))
     err, changed = d != c, r != d
@@ -160,8 +181,14 @@ def _fast_scores(dirty: pd.DataFrame, repaired: pd.DataFrame, clean: pd.DataFram
     detect = int((changed & err).sum())
     p_d, r_d = detect / max(changed.sum(), 1), detect / max(err.sum(), 1)
     p_r, r_r = right / max(changed.sum(), 1), right / max(err.sum(), 1)
-    return {"detection_precision": p_d, "detection_recall": r_d, "detection_f1": _f1(p_d, r_d),
-            "repair_precision": p_r, "repair_recall": r_r, "repair_f1": _f1(p_r, r_r)}
+    return {
+        "detection_precision": p_d,
+        "detection_recall": r_d,
+        "detection_f1": _f1(p_d, r_d),
+        "repair_precision": p_r,
+        "repair_recall": r_r,
+        "repair_f1": _f1(p_r, r_r),
+    }
 
 
 def _f1(precision: float, recall: float) -> float:
@@ -170,7 +197,9 @@ def _f1(precision: float, recall: float) -> float:
 
 def print_table(rows: list[dict[str, object]]) -> None:
     frame = pd.DataFrame(rows).astype(object).fillna("")
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60
+    ):
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
@@ -194,7 +223,9 @@ def main() -> None:
             # A fresh process per size, so the peak memory is that of one repair.
             out = subprocess.run(
                 [sys.executable, __file__, "--_scale-worker", str(n)],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             last = out.stdout.strip().splitlines()[-1]
             scale_rows += pd.read_json(io.StringIO(last)).to_dict("records")

@@ -2,8 +2,10 @@
 
 Every gristmill label model runs here; Snorkel 0.10's LabelModel (defaults) and
 MajorityLabelVoter run in benchmarks/.venv-anchors in a subprocess, on the same matrices, in the
-same run. Predictions of every model are argmax of predict_proba with ties broken at random
-(seed 0), as WRENCH does; every test row counts. Usage: .venv/bin/python benchmarks/label_models.py
+same run. Every model predicts the argmax of its predict_proba with ties broken at random
+(seed 0), as WRENCH does, and every test row counts (rows without votes too).
+
+Usage: .venv/bin/python benchmarks/label_models.py [--no-scale]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 import time
 import tracemalloc
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +27,36 @@ from gristmill.labelmodel import LABEL_MODELS, get_label_model
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wrench"
 ANCHOR_PYTHON = Path(__file__).resolve().parent / ".venv-anchors" / "bin" / "python"
 DATASETS = {"youtube": "accuracy", "sms": "f1", "trec": "accuracy"}
-ORDER = ["auto", "majority_vote", "weighted_majority_vote", "dawid_skene", "matrix_completion", "triplet"]
+CROWD = "crowd (200 workers)"
+ORDER = [
+    "auto",
+    "majority_vote",
+    "weighted_majority_vote",
+    "dawid_skene",
+    "matrix_completion",
+    "triplet",
+]
 
+# Runs in benchmarks/.venv-anchors: fits Snorkel on each task, saves test probabilities as .npy.
 ANCHOR_CODE = r"""
 import json, sys, time, numpy as np
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
-task = json.load(open(sys.argv[1])); out = {}
+task = json.load(open(sys.argv[1])); seconds = {}
 for name, item in task.items():
-    L = np.load(item["train"]); Lt = np.load(item["test"]); k = item["k"]
+    L, Lt, k = np.load(item["train"]), np.load(item["test"]), item["k"]
     model = LabelModel(cardinality=k, verbose=False)
-    start = time.perf_counter(); model.fit(L, seed=0, progress_bar=False); fit = time.perf_counter() - start
-    out[name] = {"snorkel_label_model": [model.predict_proba(Lt).tolist() if item["return"] else None, fit],
-                 "snorkel_majority": [MajorityLabelVoter(cardinality=k).predict_proba(Lt).tolist() if item["return"] else None, 0.0]}
-    if not item["return"]:
-        out[name]["snorkel_label_model"][0] = np.load(item["gold"]).tolist() and float(np.mean(
-            model.predict_proba(Lt).argmax(1) == np.load(item["gold"])))
-json.dump(out, open(sys.argv[2], "w"))
+    start = time.perf_counter()
+    model.fit(L, seed=0, progress_bar=False)
+    seconds[name] = time.perf_counter() - start
+    np.save(item["out"] + "_snorkel_label_model.npy", model.predict_proba(Lt))
+    voter = MajorityLabelVoter(cardinality=k)
+    np.save(item["out"] + "_snorkel_majority.npy", voter.predict_proba(Lt))
+json.dump(seconds, open(sys.argv[2], "w"))
 """
 
 
 def load_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Votes (n, m) and gold labels of one WRENCH split, rows in id order."""
     rows = json.loads((DATA / name / f"{split}.json").read_text())
     ids = sorted(rows, key=int)
     votes = np.array([rows[i]["weak_labels"] for i in ids], dtype=np.int64)
@@ -51,30 +64,50 @@ def load_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def random_ties(proba: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Argmax per row, ties broken uniformly at random (the same rule for every model)."""
     rng = np.random.default_rng(seed)
     tied = proba >= proba.max(axis=1, keepdims=True) * (1 - 1e-9)
     return np.argmax(np.where(tied, rng.random(proba.shape), -1.0), axis=1)
 
 
 def metric(gold: np.ndarray, predicted: np.ndarray, name: str) -> float:
+    """Accuracy, or binary F1 of class 1."""
     if name == "accuracy":
         return float(np.mean(gold == predicted))
-    tp = np.sum((gold == 1) & (predicted == 1))
-    return float(2 * tp / (np.sum(gold == 1) + np.sum(predicted == 1)))
+    true_pos = np.sum((gold == 1) & (predicted == 1))
+    return float(2 * true_pos / (np.sum(gold == 1) + np.sum(predicted == 1)))
 
 
-def run_anchors(task: dict, workdir: Path) -> dict:
+def run_anchors(cases: dict[str, tuple[np.ndarray, np.ndarray, int]], workdir: Path) -> dict:
+    """Fit Snorkel's models on each (train, test, k) case: {case: {anchor: (proba, seconds)}}."""
     if not ANCHOR_PYTHON.exists():
         print("(anchors missing: run `make bench-env`)")
         return {}
-    spec, out = workdir / "task.json", workdir / "out.json"
+    task = {}
+    for name, (L, Lt, k) in cases.items():
+        stem = str(workdir / name.replace(" ", "_"))
+        np.save(f"{stem}_L.npy", L)
+        np.save(f"{stem}_Lt.npy", Lt)
+        task[name] = {"train": f"{stem}_L.npy", "test": f"{stem}_Lt.npy", "k": k, "out": stem}
+    spec, out = workdir / "task.json", workdir / "seconds.json"
     spec.write_text(json.dumps(task))
-    subprocess.run([str(ANCHOR_PYTHON), "-c", ANCHOR_CODE, str(spec), str(out)], check=True,
-                   capture_output=True)
-    return json.loads(out.read_text())
+    command = [str(ANCHOR_PYTHON), "-c", ANCHOR_CODE, str(spec), str(out)]
+    subprocess.run(command, check=True, capture_output=True)
+    seconds = json.loads(out.read_text())
+    results = {}
+    for name, item in task.items():
+        results[name] = {
+            "Snorkel LabelModel": (
+                np.load(item["out"] + "_snorkel_label_model.npy"),
+                seconds[name],
+            ),
+            "Snorkel MajorityLabelVoter": (np.load(item["out"] + "_snorkel_majority.npy"), 0.0),
+        }
+    return results
 
 
-def fit_gristmill(name: str, L, Lt, k: int) -> tuple[np.ndarray, float]:
+def fit_gristmill(name: str, L: np.ndarray, Lt: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """Fit one gristmill model on L; return its test probabilities and fit seconds."""
     model = get_label_model(name, cardinality=k)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -84,6 +117,7 @@ def fit_gristmill(name: str, L, Lt, k: int) -> tuple[np.ndarray, float]:
 
 
 def crowdsourcing(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """200 workers of accuracy 0.35-0.95 over 3 classes, 3-10 votes per row; train/test halves."""
     rng = np.random.default_rng(seed)
     n, m, k = 20_000, 200, 3
     gold = rng.integers(0, k, n)
@@ -98,72 +132,80 @@ def crowdsourcing(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def quality_table(workdir: Path) -> None:
+    """Score of every model on every dataset, with fit times, as a Markdown table."""
     cases = {name: (*load_split(name, "train"), *load_split(name, "test")) for name in DATASETS}
-    cases["crowd(200 workers)"] = crowdsourcing()
-    metrics = {**DATASETS, "crowd(200 workers)": "accuracy"}
-    task = {}
-    for name, (L, _, Lt, yt) in cases.items():
-        k = int(max(L.max(), yt.max()) + 1)
-        np.save(workdir / f"{name}_L.npy", L)
-        np.save(workdir / f"{name}_Lt.npy", Lt)
-        task[name] = {"train": str(workdir / f"{name}_L.npy"), "test": str(workdir / f"{name}_Lt.npy"), "k": k, "return": True}
-    anchors = run_anchors(task, workdir)
+    cases[CROWD] = crowdsourcing()
+    metrics = {**DATASETS, CROWD: "accuracy"}
+    cardinality = {name: int(max(L.max(), yt.max()) + 1) for name, (L, _, _, yt) in cases.items()}
+    anchors = run_anchors(
+        {name: (L, Lt, cardinality[name]) for name, (L, _, Lt, _) in cases.items()}, workdir
+    )
     rows: dict[str, dict[str, tuple[float, float]]] = {}
     for name, (L, _, Lt, yt) in cases.items():
-        k = int(max(L.max(), yt.max()) + 1)
         for model in ORDER:
-            proba, seconds = fit_gristmill(model, L, Lt, k)
-            rows.setdefault(model, {})[name] = (metric(yt, random_ties(proba), metrics[name]), seconds)
+            proba, seconds = fit_gristmill(model, L, Lt, cardinality[name])
+            rows.setdefault(model, {})[name] = (
+                metric(yt, random_ties(proba), metrics[name]),
+                seconds,
+            )
         for anchor, (proba, seconds) in anchors.get(name, {}).items():
-            rows.setdefault(anchor, {})[name] = (metric(yt, random_ties(np.array(proba)), metrics[name]), seconds)
+            score = metric(yt, random_ties(proba), metrics[name])
+            rows.setdefault(anchor, {})[name] = (score, seconds)
     names = list(cases)
-    print("| model | " + " | ".join(f"{n} ({metrics[n]})" for n in names) + " | mean |")
+    print("| model | " + " | ".join(f"{n} ({metrics[n]})" for n in names) + " | mean WRENCH |")
     print("|---" * (len(names) + 2) + "|")
     for model, scores in rows.items():
         cells = [f"{scores[n][0]:.3f} ({scores[n][1]:.2f}s)" for n in names]
-        mean = np.mean([scores[n][0] for n in names])
+        mean = np.mean([scores[n][0] for n in DATASETS])
         print(f"| {model} | " + " | ".join(cells) + f" | {mean:.3f} |")
+    if anchors:
+        for reference in ("Snorkel LabelModel", "Snorkel MajorityLabelVoter"):
+            gaps = [rows["auto"][n][0] - rows[reference][n][0] for n in names]
+            print(f"LabelModel minus {reference}: " + ", ".join(f"{g:+.3f}" for g in gaps))
 
 
-def peak_mib(fn) -> tuple[float, object]:
+def traced_peak_mib(work: Callable[[], object]) -> float:
+    """Peak MiB of memory allocated (numpy included) while ``work`` runs."""
     tracemalloc.start()
-    result = fn()
+    work()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak / 2**20, result
+    return peak / 2**20
 
 
 def scale_table(workdir: Path) -> None:
+    """Fit time, accuracy and peak memory on 1,000,000 x 50 votes with known accuracies."""
     rng = np.random.default_rng(1)
     n, m = 1_000_000, 50
     accuracy = rng.uniform(0.55, 0.9, m)
     coverage = rng.uniform(0.1, 0.5, m)
     gold = rng.integers(0, 2, n).astype(np.int8)
-    votes = np.where(rng.random((n, m), dtype=np.float32) < accuracy, gold[:, None], 1 - gold[:, None]).astype(np.int8)
+    right = rng.random((n, m), dtype=np.float32) < accuracy
+    votes = np.where(right, gold[:, None], 1 - gold[:, None]).astype(np.int8)
+    del right
     votes[rng.random((n, m), dtype=np.float32) >= coverage] = -1
-    np.save(workdir / "big_L.npy", votes)
-    np.save(workdir / "big_y.npy", gold)
-    print(f"\n1,000,000 x 50 synthetic, binary, coverage 0.1-0.5, accuracy 0.55-0.9 (nnz {int((votes >= 0).sum()):,})")
-    print("| model | fit s | accuracy | max abs error of lf_accuracies_ | peak MiB (tracemalloc, fit) |")
+    nnz = int((votes >= 0).sum())
+    print(f"\n1,000,000 x 50 binary, coverage 0.1-0.5, accuracy 0.55-0.9, {nnz:,} votes")
+    print("| model | fit s | accuracy | max error of lf_accuracies_ | peak MiB of fit |")
     print("|---|---|---|---|---|")
-    results = {}
+    seconds_of = {}
     for name in ("auto", "matrix_completion", "majority_vote"):
         model = get_label_model(name)
         start = time.perf_counter()
-        peak, _ = peak_mib(lambda model=model: model.fit(votes))
+        model.fit(votes)
         seconds = time.perf_counter() - start
+        peak = traced_peak_mib(lambda model=model: model.fit(votes))
         acc = float(np.mean(random_ties(model.predict_proba(votes)) == gold))
-        err = float(np.nanmax(np.abs(model.lf_accuracies_ - accuracy)))
-        results[name] = (seconds, acc)
-        print(f"| {name} | {seconds:.2f} | {acc:.4f} | {err:.4f} | {peak:.0f} |")
-    task = {"big": {"train": str(workdir / "big_L.npy"), "test": str(workdir / "big_L.npy"), "k": 2,
-                    "return": False, "gold": str(workdir / "big_y.npy")}}
-    anchors = run_anchors(task, workdir)
+        error = float(np.nanmax(np.abs(model.lf_accuracies_ - accuracy)))
+        seconds_of[name] = seconds
+        print(f"| {name} | {seconds:.2f} | {acc:.4f} | {error:.4f} | {peak:.0f} |")
+    anchors = run_anchors({"big": (votes, votes, 2)}, workdir)
     if anchors:
-        acc, seconds = anchors["big"]["snorkel_label_model"]
-        print(f"| snorkel_label_model | {seconds:.2f} | {acc:.4f} | - | - |")
+        proba, seconds = anchors["big"]["Snorkel LabelModel"]
+        acc = float(np.mean(random_ties(proba) == gold))
+        print(f"| Snorkel LabelModel | {seconds:.2f} | {acc:.4f} | - | - |")
         for name in ("auto", "matrix_completion"):
-            print(f"speed-up of {name} over Snorkel: {seconds / results[name][0]:.1f}x")
+            print(f"speed-up of {name} over Snorkel: {seconds / seconds_of[name]:.1f}x")
 
 
 def main() -> None:

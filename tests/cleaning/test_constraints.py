@@ -89,7 +89,8 @@ def test_yaml_declaration(tmp_path: Path) -> None:
     path.write_text(
         "functional_dependencies: ['zip -> city']\n"
         "denial_constraints: ['t1&GT(t1.score,\"100\")']\n"
-        "domains:\n  state: {regex: '[a-z]{2}', allowed: [al, ak]}\n  score: {type: float, min: 0}\n"
+        "domains:\n  state: {regex: '[a-z]{2}', allowed: [al, ak]}\n"
+        "  score: {type: float, min: 0}\n"
         "dictionaries:\n  - {path: zips.csv, keys: [zip]}\n"
         "source: src\n"
     )
@@ -102,7 +103,9 @@ def test_yaml_declaration(tmp_path: Path) -> None:
 
 
 def test_python_declaration_and_bad_sections() -> None:
-    c = Constraints.from_dict({"functional_dependencies": ["a -> b"], "domains": {"b": {"type": "int"}}})
+    c = Constraints.from_dict(
+        {"functional_dependencies": ["a -> b"], "domains": {"b": {"type": "int"}}}
+    )
     assert c.all_fds() == [FunctionalDependency(("a",), "b")]
     with pytest.raises(ConstraintError, match="unknown constraint section"):
         Constraints.from_dict({"rules": []})

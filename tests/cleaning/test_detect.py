@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gristmill.cleaning import Constraints, DomainRule, Dictionary, detect_errors, infer_source_column
+from gristmill.cleaning import (
+    Constraints,
+    Dictionary,
+    DomainRule,
+    detect_errors,
+    infer_source_column,
+)
 from gristmill.exceptions import ConstraintError, DataError
 
 
@@ -33,7 +39,13 @@ def test_two_tuple_dc_joins_on_equality_across_attributes() -> None:
     # Rows where one row's arr equals another's dep must share the gate: (0,1) differ, (1,2) differ.
     found = detect_errors(t, ["t1&t2&EQ(t1.arr,t2.dep)&IQ(t1.gate,t2.gate)"], outliers=False)
     assert cells(found, "dc") == {
-        (0, "arr"), (0, "gate"), (1, "arr"), (1, "gate"), (1, "dep"), (2, "dep"), (2, "gate")
+        (0, "arr"),
+        (0, "gate"),
+        (1, "arr"),
+        (1, "gate"),
+        (1, "dep"),
+        (2, "dep"),
+        (2, "gate"),
     }
 
 
@@ -54,7 +66,10 @@ def test_dc_without_equality_join_is_refused() -> None:
 def test_domain_rules_and_dictionary() -> None:
     t = pd.DataFrame({"zip": ["1", "2", "3"], "city": ["a", "b", "c"], "score": ["5", "x", "500"]})
     rules = Constraints(
-        domains=[DomainRule("score", type="float", max=100), DomainRule("city", allowed=("a", "b"))],
+        domains=[
+            DomainRule("score", type="float", max=100),
+            DomainRule("city", allowed=("a", "b")),
+        ],
         dictionaries=[Dictionary(pd.DataFrame({"zip": ["1", "2"], "city": ["a", "z"]}), ("zip",))],
     )
     found = detect_errors(t, rules, outliers=False)
@@ -71,15 +86,24 @@ def test_outliers_rare_value_and_shape() -> None:
 
 
 def test_source_conflicts_and_source_inference() -> None:
-    t = pd.DataFrame({
-        "src": ["s1", "s2", "s3"] * 4,
-        "flight": np.repeat(["f1", "f2", "f3", "f4"], 3),
-        "time": ["1", "1", "2"] + ["3"] * 3 + ["4", "5", "4"] + ["6"] * 3,
-    })
+    t = pd.DataFrame(
+        {
+            "src": ["s1", "s2", "s3"] * 4,
+            "flight": np.repeat(["f1", "f2", "f3", "f4"], 3),
+            "time": ["1", "1", "2"] + ["3"] * 3 + ["4", "5", "4"] + ["6"] * 3,
+        }
+    )
     rules = Constraints.from_dict({"functional_dependencies": ["flight -> time"]})
     assert infer_source_column(t, rules) == "src"
     found = detect_errors(t, rules, source="src", outliers=False)
-    assert cells(found, "source") == {(0, "time"), (1, "time"), (2, "time"), (6, "time"), (7, "time"), (8, "time")}
+    assert cells(found, "source") == {
+        (0, "time"),
+        (1, "time"),
+        (2, "time"),
+        (6, "time"),
+        (7, "time"),
+        (8, "time"),
+    }
     assert found["detectors"].iloc[0] == "fd,source"
 
 

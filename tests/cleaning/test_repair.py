@@ -15,26 +15,30 @@ from gristmill.io import read_table
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cleaning"
 
 
-def synthetic(n: int = 3000, rate: float = 0.03, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def synthetic(
+    n: int = 3000, rate: float = 0.03, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A zip -> city, state table plus an independent column, and a copy with typos injected."""
     rng = np.random.default_rng(seed)
     zips = [f"{z:05d}" for z in rng.choice(100_000, size=150, replace=False)]
     cities = [f"city{chr(97 + i % 26)}{chr(97 + i // 26)}ville" for i in range(150)]
     states = [f"s{i % 12:02d}" for i in range(150)]
     pick = rng.integers(0, 150, size=n)
-    truth = pd.DataFrame({
-        "zip": [zips[i] for i in pick],
-        "city": [cities[i] for i in pick],
-        "state": [states[i] for i in pick],
-        "score": rng.integers(0, 100, size=n).astype(str),
-    })
+    truth = pd.DataFrame(
+        {
+            "zip": [zips[i] for i in pick],
+            "city": [cities[i] for i in pick],
+            "state": [states[i] for i in pick],
+            "score": rng.integers(0, 100, size=n).astype(str),
+        }
+    )
     dirty = truth.copy()
     for col in ("city", "state"):
         rows = np.flatnonzero(rng.random(n) < rate)
         for r in rows:
             v = dirty.at[r, col]
             pos = int(rng.integers(0, len(v)))
-            dirty.at[r, col] = v[:pos] + "#" + v[pos + 1:]
+            dirty.at[r, col] = v[:pos] + "#" + v[pos + 1 :]
     return dirty, truth
 
 
@@ -89,8 +93,9 @@ def test_examples_teach_a_format_applied_table_wide() -> None:
     rng = np.random.default_rng(3)
     n = 400
     values = [f"{int(v)}" for v in rng.integers(1, 99, size=n)]
-    truth = pd.DataFrame({"id": [str(i) for i in range(n)], "size": values,
-                          "kind": rng.choice(["a", "b"], size=n)})
+    truth = pd.DataFrame(
+        {"id": [str(i) for i in range(n)], "size": values, "kind": rng.choice(["a", "b"], size=n)}
+    )
     dirty = truth.copy()
     bad = np.flatnonzero(rng.random(n) < 0.2)
     dirty.loc[bad, "size"] = [f"{v}.0 oz" for v in dirty.loc[bad, "size"]]
@@ -110,7 +115,9 @@ def test_source_reliability_is_used() -> None:
     for f in range(200):
         true = f"{rng.integers(1, 12)}:{rng.integers(10, 59)}"
         for s in ("good1", "good2", "bad"):
-            rows.append({"src": s, "flight": f"f{f}", "time": true if s != "bad" or f % 3 else "0:00"})
+            rows.append(
+                {"src": s, "flight": f"f{f}", "time": true if s != "bad" or f % 3 else "0:00"}
+            )
     dirty = pd.DataFrame(rows)
     cleaner = Cleaner(constraints=["flight -> time"]).fit(dirty)
     assert cleaner.source_ == "src"

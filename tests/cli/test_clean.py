@@ -24,10 +24,22 @@ def test_clean_with_constraints_repairs_and_scores(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "hospital100_dirty.csv", data)
     before = _digest(data)
     out, repairs = tmp_path / "out" / "repaired.csv", tmp_path / "repairs.csv"
-    result = runner.invoke(app, [
-        "clean", "--data", str(data), "--constraints", str(FIXTURES / "hospital_constraints.txt"),
-        "--out", str(out), "--repairs", str(repairs), "--truth", str(FIXTURES / "hospital100_clean.csv"),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "clean",
+            "--data",
+            str(data),
+            "--constraints",
+            str(FIXTURES / "hospital_constraints.txt"),
+            "--out",
+            str(out),
+            "--repairs",
+            str(repairs),
+            "--truth",
+            str(FIXTURES / "hospital100_clean.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "repaired" in result.output and "repair: precision" in result.output
     assert _digest(data) == before
@@ -43,8 +55,9 @@ def test_clean_with_constraints_repairs_and_scores(tmp_path: Path) -> None:
 
 def test_clean_without_constraints_and_with_examples_and_dictionary(tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
-    rows = ["zip,city,size"] + [f"{z},{c},{s}" for z, c, s in
-                                [("1", "a", "5"), ("2", "b", "6")] * 20]
+    rows = ["zip,city,size"] + [
+        f"{z},{c},{s}" for z, c, s in [("1", "a", "5"), ("2", "b", "6")] * 20
+    ]
     rows[3] = "1,a,5.0 oz"
     rows[6] = "2,b,6.0 oz"
     data.write_text("\n".join(rows) + "\n")
@@ -53,8 +66,20 @@ def test_clean_without_constraints_and_with_examples_and_dictionary(tmp_path: Pa
     ref = tmp_path / "ref.csv"
     ref.write_text("zip,city\n1,a\n2,b\n")
     out = tmp_path / "r.csv"
-    result = runner.invoke(app, ["clean", "--data", str(data), "--out", str(out),
-                                 "--examples", str(examples), "--dictionary", str(ref)])
+    result = runner.invoke(
+        app,
+        [
+            "clean",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--examples",
+            str(examples),
+            "--dictionary",
+            str(ref),
+        ],
+    )
     assert result.exit_code == 0, result.output
     repaired = pd.read_csv(out, dtype=str)
     assert repaired.loc[2, "size"] == "5"
@@ -69,10 +94,14 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     rules = tmp_path / "rules.txt"
     rules.write_text("a -> b\nt1&t2&EQ(t1.a,t2.a)&IQ(t1.c,t2.c)\n")
-    r = runner.invoke(app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)])
+    r = runner.invoke(
+        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    )
     assert r.exit_code == 1 and "unknown column" in r.output and "['c']" in r.output
     rules.write_text("a -> b\nnonsense here\n")
-    r = runner.invoke(app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)])
+    r = runner.invoke(
+        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    )
     assert r.exit_code == 1 and "rules.txt:2" in r.output
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n1\n")

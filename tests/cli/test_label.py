@@ -28,7 +28,10 @@ def _matrix(tmp_path, seed=0):
 def test_label_writes_one_probability_column_per_class(tmp_path) -> None:
     matrix, _, path = _matrix(tmp_path)
     out = tmp_path / "probs.parquet"
-    result = runner.invoke(app, ["label", "--matrix", str(path), "--out", str(out), "--save-model", str(tmp_path / "lm")])
+    result = runner.invoke(
+        app,
+        ["label", "--matrix", str(path), "--out", str(out), "--save-model", str(tmp_path / "lm")],
+    )
     assert result.exit_code == 0, result.output
     probs = pd.read_parquet(out)
     assert list(probs.columns) == ["proba_0", "proba_1", "proba_2"]
@@ -43,8 +46,19 @@ def test_label_with_model_and_dev_file(tmp_path) -> None:
     table = pq.read_table(dev_path)
     pq.write_table(table.append_column("gold", pa.array(gold[:50])), dev_path)
     out = tmp_path / "probs.parquet"
-    args = ["label", "--matrix", str(path), "--out", str(out), "--model", "weighted_majority_vote",
-            "--dev", str(dev_path), "--dev-label-column", "gold"]
+    args = [
+        "label",
+        "--matrix",
+        str(path),
+        "--out",
+        str(out),
+        "--model",
+        "weighted_majority_vote",
+        "--dev",
+        str(dev_path),
+        "--dev-label-column",
+        "gold",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(out).shape == (400, 3)
@@ -55,9 +69,15 @@ def test_label_with_model_and_dev_file(tmp_path) -> None:
 
 def test_label_reports_errors_in_one_line(tmp_path) -> None:
     _, _, path = _matrix(tmp_path)
-    result = runner.invoke(app, ["label", "--matrix", str(path), "--out", str(tmp_path / "p.parquet"), "--model", "nope"])
+    result = runner.invoke(
+        app,
+        ["label", "--matrix", str(path), "--out", str(tmp_path / "p.parquet"), "--model", "nope"],
+    )
     assert result.exit_code == 1
     assert "Unknown label model 'nope'" in result.output
-    missing = runner.invoke(app, ["label", "--matrix", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "p.parquet")])
+    missing = runner.invoke(
+        app,
+        ["label", "--matrix", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "p.parquet")],
+    )
     assert missing.exit_code == 1 and "no such file" in missing.output
     assert not (tmp_path / "p.parquet").exists()

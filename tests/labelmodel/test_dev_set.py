@@ -13,14 +13,19 @@ def test_label_model_uses_dev_labels_for_balance_and_mixture(synth) -> None:
     assert float(model.mixture_) in (0.0, 0.25, 0.5, 0.75, 1.0)
     expected = (np.bincount(gold[:200], minlength=2) + 1) / 202
     np.testing.assert_allclose(model.class_balance_, expected)
-    assert model.score(votes[200:], gold[200:]) >= LabelModel().fit(votes[200:]).score(votes[200:], gold[200:]) - 0.01
+    assert (
+        model.score(votes[200:], gold[200:])
+        >= LabelModel().fit(votes[200:]).score(votes[200:], gold[200:]) - 0.01
+    )
 
 
 def test_weighted_majority_vote_weights_from_dev_or_given(synth) -> None:
     votes, gold, _ = synth(3000, [0.95, 0.55, 0.55, 0.55, 0.55], seed=32)
     from_dev = WeightedMajorityVote().fit(votes, L_dev=votes[:500], y_dev=gold[:500])
     assert from_dev.lf_accuracies_[0] > 0.9 and np.all(from_dev.lf_accuracies_[1:] < 0.65)
-    assert from_dev.score(votes, gold) > WeightedMajorityVote(weights=[1, 1, 1, 1, 1]).fit(votes).score(votes, gold)
+    assert from_dev.score(votes, gold) > WeightedMajorityVote(weights=[1, 1, 1, 1, 1]).fit(
+        votes
+    ).score(votes, gold)
     only_first = WeightedMajorityVote(weights=[1.0, 0, 0, 0, 0]).fit(votes)
     voted = votes[:, 0] >= 0
     np.testing.assert_array_equal(only_first.predict(votes[voted]), votes[voted, 0])

@@ -34,7 +34,8 @@ def log_version(tracking_uri: str, weights: dict[str, float], bias: float, workd
     workdir.mkdir(parents=True, exist_ok=True)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     if client.get_experiment_by_name("serving-tests") is None:
-        client.create_experiment("serving-tests", artifact_location=(workdir / "artifacts").as_uri())
+        client.create_experiment("serving-tests",
+                                 artifact_location=(workdir / "artifacts").as_uri())
     mlflow.set_experiment("serving-tests")
     weights_path = workdir / f"weights-{len(list(workdir.glob('weights-*')))}.json"
     weights_path.write_text(json.dumps({"weights": weights, "bias": bias, "classes": CLASSES}))

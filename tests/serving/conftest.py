@@ -12,7 +12,8 @@ import pytest
 def _registry_module():  # noqa: ANN202
     name = "gristmill_test_registry"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("_registry.py"))
+        path = Path(__file__).with_name("_registry.py")
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

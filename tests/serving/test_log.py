@@ -17,7 +17,6 @@ import pytest
 from gristmill.exceptions import DataError
 from gristmill.serving import RequestLog, create_app
 
-
 _WRITER = """
 import sys
 from gristmill.serving import RequestLog

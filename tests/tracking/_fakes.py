@@ -69,19 +69,36 @@ class FakeLabelModel:
         (Path(path) / "label_model.json").write_text(json.dumps({"acc": [0.9, 0.8]}))
 
 
-def save_end_model(model: TextModel, path: Path) -> None:
+_REAL_IO: dict[str, Any] = {}
+
+
+def save_end_model(model: Any, path: Path) -> None:
+    """Save a TextModel; hand any other (real) end model to gristmill.training's saver."""
+    if not isinstance(model, TextModel):
+        _REAL_IO["save"](model, path)
+        return
     Path(path).mkdir(parents=True, exist_ok=True)
     (Path(path) / "estimator.pkl").write_bytes(pickle.dumps(model.estimator))
 
 
-def load_end_model(path: Path) -> TextModel:
+def load_end_model(path: Path) -> Any:
+    if not (Path(path) / "estimator.pkl").is_file():
+        return _REAL_IO["load"](path)
     return TextModel(pickle.loads((Path(path) / "estimator.pkl").read_bytes()))
+
+
+def remember_real_io() -> None:
+    import gristmill.training
+
+    _REAL_IO.setdefault("save", gristmill.training.save_end_model)
+    _REAL_IO.setdefault("load", gristmill.training.load_end_model)
 
 
 def install_fake_model_io() -> None:
     """Make gristmill.training.save_end_model/load_end_model the fakes above (subprocesses)."""
     import gristmill.training
 
+    remember_real_io()
     gristmill.training.save_end_model = save_end_model  # type: ignore[attr-defined]
     gristmill.training.load_end_model = load_end_model  # type: ignore[attr-defined]
 

@@ -32,10 +32,14 @@ def load_fakes() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def fakes() -> Iterator[ModuleType]:
-    """The fake pipeline module, with its end-model IO installed in gristmill.training."""
+    """The fake pipeline module, with its end-model IO installed in gristmill.training.
+
+    The fake IO handles the fake end model and passes real end models to the real functions.
+    """
     module = load_fakes()
     import gristmill.training
 
+    module.remember_real_io()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gristmill.training, "save_end_model", module.save_end_model, raising=False)
         patch.setattr(gristmill.training, "load_end_model", module.load_end_model, raising=False)

@@ -13,6 +13,7 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from gristmill.exceptions import DataError, NotFittedError
 
@@ -159,7 +160,7 @@ def fill_column(column: pd.Series, rows: np.ndarray, values: Sequence[Any] | np.
     return out
 
 
-class TableImputer:
+class TableImputer(BaseEstimator):  # type: ignore[misc]
     """Base class: validation, column types and dtype-preserving filling for imputers.
 
     Subclasses set ``_who`` and implement ``_fit(data)`` and either ``_impute(data, column,

@@ -282,12 +282,22 @@ class Constraints:
             _check({self.source}, have, "source", where)
 
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any], *, base_dir: str | os.PathLike[str] = ".") -> Constraints:
+    def from_dict(
+        cls, spec: Mapping[str, Any], *, base_dir: str | os.PathLike[str] = "."
+    ) -> Constraints:
         """Build constraints from the YAML structure shown in the module docstring."""
-        known = {"denial_constraints", "functional_dependencies", "domains", "dictionaries", "source"}
+        known = {
+            "denial_constraints",
+            "functional_dependencies",
+            "domains",
+            "dictionaries",
+            "source",
+        }
         unknown = set(spec) - known
         if unknown:
-            raise ConstraintError(f"unknown constraint section(s) {sorted(unknown)}; expected {sorted(known)}")
+            raise ConstraintError(
+                f"unknown constraint section(s) {sorted(unknown)}; expected {sorted(known)}"
+            )
         out = cls(source=spec.get("source"))
         for i, text in enumerate(spec.get("denial_constraints") or [], start=1):
             out.denial_constraints.append(_parse_dc(str(text), f"denial_constraints[{i}]"))
@@ -365,7 +375,7 @@ def _parse_operand(text: str, where: str) -> tuple[int, str] | str:
     match = _OPERAND_RE.match(text)
     if not match:
         raise ConstraintError(
-            f"{where}: cannot parse operand {text!r}; expected t1.Column or a \"quoted\" constant"
+            f'{where}: cannot parse operand {text!r}; expected t1.Column or a "quoted" constant'
         )
     return int(match.group(1)), match.group(2).strip()
 
@@ -400,7 +410,9 @@ def _parse_dc(line: str, where: str) -> DenialConstraint:
             raise ConstraintError(f"{where}: predicate {part!r} compares two constants")
         for operand in (left, right):
             if not isinstance(operand, str) and operand[0] > n_tuples:
-                raise ConstraintError(f"{where}: predicate {part!r} names t{operand[0]}, not declared")
+                raise ConstraintError(
+                    f"{where}: predicate {part!r} names t{operand[0]}, not declared"
+                )
         predicates.append(Predicate(op, left, right))
     if not predicates:
         raise ConstraintError(f"{where}: constraint {line!r} has no predicates")

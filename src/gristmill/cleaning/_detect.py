@@ -55,7 +55,9 @@ def _as_positional_strings(frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype("string")
 
 
-def missing_mask(values: pd.Series, placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS) -> np.ndarray:
+def missing_mask(
+    values: pd.Series, placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS
+) -> np.ndarray:
     """Boolean mask of missing or placeholder values."""
     lowered = values.str.strip().str.lower()
     return (values.isna() | lowered.isin(list(placeholders))).to_numpy(dtype=bool)
@@ -100,7 +102,8 @@ def _orderable(values: pd.Series, op: str) -> pd.Series:
 def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndarray, np.ndarray]:
     """Rows (as t1 and as t2) of pairs that satisfy every predicate, joined on the EQ ones."""
     cross_eq = [
-        p for p in dc.predicates
+        p
+        for p in dc.predicates
         if p.op == "EQ" and not isinstance(p.right, str) and p.left[0] != p.right[0]
     ]
     if not cross_eq:
@@ -132,7 +135,11 @@ def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndar
             right: Any = p.right
         else:
             right = _orderable(pairs[f"{p.right[1]}__{p.right[0]}"], p.op)
-        mask &= _compare(p.op, left.reset_index(drop=True), right if isinstance(right, str) else right.reset_index(drop=True))
+        mask &= _compare(
+            p.op,
+            left.reset_index(drop=True),
+            right if isinstance(right, str) else right.reset_index(drop=True),
+        )
     hit = pairs[mask]
     return hit["__row1"].to_numpy(), hit["__row2"].to_numpy()
 
@@ -167,9 +174,7 @@ def _dictionary_violations(frame: pd.DataFrame, dictionary: Any) -> dict[str, np
     reference = dictionary.lookup()[keys + shared].add_suffix("__ref")
     left = frame[keys + shared].copy()
     left["__row"] = np.arange(len(frame))
-    joined = left.merge(
-        reference, left_on=keys, right_on=[f"{k}__ref" for k in keys], how="inner"
-    )
+    joined = left.merge(reference, left_on=keys, right_on=[f"{k}__ref" for k in keys], how="inner")
     out = {}
     for col in shared:
         differs = (joined[col] != joined[f"{col}__ref"]).fillna(True).to_numpy(dtype=bool)
@@ -368,24 +373,45 @@ def detect_errors(
             flag(_outliers(frame[col]), col, "outlier")
             flag(_rare_shapes(frame[col]), col, "outlier")
             if col in contexts:
-                flag(_weak_cooccurrence(frame, col, [c for c in contexts if c != col]), col, "outlier")
+                flag(
+                    _weak_cooccurrence(frame, col, [c for c in contexts if c != col]),
+                    col,
+                    "outlier",
+                )
     return _combine(found, list(frame.columns))
 
 
 def _combine(found: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """One row per cell with its detector names, joined in sorted order."""
     if not found:
         return pd.DataFrame(
-            {"row": pd.Series(dtype=np.int64), "column": pd.Series(dtype=object),
-             "detectors": pd.Series(dtype=object)}
+            {
+                "row": pd.Series(dtype=np.int64),
+                "column": pd.Series(dtype=object),
+                "detectors": pd.Series(dtype=object),
+            }
         )
-    cells = pd.concat(found, ignore_index=True).drop_duplicates()
+    names = sorted(DETECTORS)
+    bit = {name: 1 << i for i, name in enumerate(names)}
     order = {c: i for i, c in enumerate(columns)}
-    cells = cells.sort_values("detector")
-    out = cells.groupby(["row", "column"], sort=False)["detector"].agg(",".join).reset_index()
-    out = out.rename(columns={"detector": "detectors"})
-    out["row"] = out["row"].astype(np.int64)
-    out["column"] = out["column"].astype(object)
-    out["detectors"] = out["detectors"].astype(object)
-    out["_order"] = out["column"].map(order)
-    out = out.sort_values(["row", "_order"], kind="stable").drop(columns="_order")
-    return out.reset_index(drop=True)
+    cells = pd.concat(found, ignore_index=True)
+    key = (
+        cells["row"].to_numpy(dtype=np.int64) * len(columns) + cells["column"].map(order).to_numpy()
+    )
+    keys, bits = _or_by_key(key, cells["detector"].map(bit).to_numpy(dtype=np.int64))
+    labels = {m: ",".join(n for n in names if m & bit[n]) for m in np.unique(bits)}
+    return pd.DataFrame(
+        {
+            "row": keys // len(columns),
+            "column": np.asarray(columns, dtype=object)[keys % len(columns)],
+            "detectors": pd.Series(bits).map(labels).to_numpy(dtype=object),
+        }
+    )
+
+
+def _or_by_key(key: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and the bitwise OR of the bits of each."""
+    order = np.argsort(key, kind="stable")
+    key, bits = key[order], bits[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    return key[starts], np.bitwise_or.reduceat(bits, starts)

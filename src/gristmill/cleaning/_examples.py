@@ -55,11 +55,15 @@ class _Transform:
             hit = text.fillna("\x00") == self.argument
             return pd.Series(np.where(hit, self.target, pd.NA), index=values.index, dtype="string")
         if self.kind == "suffix":
-            hit = text.str.endswith(self.argument).fillna(False) & (text.str.len() > len(self.argument))
+            hit = text.str.endswith(self.argument).fillna(False) & (
+                text.str.len() > len(self.argument)
+            )
             out = text.str.slice(0, -len(self.argument))
             return out.where(hit)
         if self.kind == "prefix":
-            hit = text.str.startswith(self.argument).fillna(False) & (text.str.len() > len(self.argument))
+            hit = text.str.startswith(self.argument).fillna(False) & (
+                text.str.len() > len(self.argument)
+            )
             out = text.str.slice(len(self.argument))
             return out.where(hit)
         full = text.str.fullmatch(self.argument).fillna(True).astype(bool)
@@ -117,7 +121,7 @@ class ExampleTransforms:
                 continue
             out[_Transform("map", old, new)] = None
             if new and old.startswith(new):
-                out[_Transform("suffix", old[len(new):])] = None
+                out[_Transform("suffix", old[len(new) :])] = None
             if new and old.endswith(new):
                 out[_Transform("prefix", old[: len(old) - len(new)])] = None
         if shapes and len(shapes) <= 3:

@@ -16,7 +16,9 @@ def _segment_softmax(scores: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return shifted / np.repeat(np.add.reduceat(shifted, starts[:-1]), lengths)
 
 
-def candidate_probabilities(features: np.ndarray, cells: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def candidate_probabilities(
+    features: np.ndarray, cells: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """Probability of each candidate among its cell's candidates.
 
     Parameters

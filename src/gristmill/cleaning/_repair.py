@@ -29,7 +29,7 @@ from gristmill.cleaning._detect import (
 )
 from gristmill.cleaning._examples import ExampleTransforms, check_examples
 from gristmill.cleaning._model import candidate_probabilities, fit_candidate_weights
-from gristmill.cleaning._stats import CodedTable, ContextCounts, expand_candidates
+from gristmill.cleaning._stats import CodedTable, ContextCounts, _group_ids, expand_candidates
 from gristmill.exceptions import ConstraintError, DataError, NotFittedError
 
 __all__ = ["FEATURE_NAMES", "Cleaner", "clean"]
@@ -58,39 +58,27 @@ _BATCH = 200_000
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 
 
-def _similarity(a: str, b: str) -> float:
-    """Cheap string similarity: matching positions for equal lengths, else shared affixes."""
-    if not a or not b:
-        return 0.0
-    if len(a) == len(b):
-        return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
-    prefix = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        prefix += 1
-    suffix = 0
-    for x, y in zip(reversed(a[prefix:]), reversed(b[prefix:]), strict=False):
-        if x != y:
-            break
-        suffix += 1
-    return (prefix + suffix) / max(len(a), len(b))
-
-
 class _ColumnStats:
     """Contexts and proposals for one target column."""
 
-    def __init__(self, table: CodedTable, j: int, fds: list[list[int]], pairs: list[int],
-                 reliability: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        table: CodedTable,
+        j: int,
+        fds: list[list[int]],
+        pairs: list[int],
+        reliability: np.ndarray | None,
+    ) -> None:
         self.j = j
         self.fd = [ContextCounts(table, lhs, j) for lhs in fds]
         self.pair = [ContextCounts(table, [b], j) for b in pairs]
         self.source = (
-            [] if reliability is None else [ContextCounts(table, lhs, j, reliability) for lhs in fds]
+            []
+            if reliability is None
+            else [ContextCounts(table, lhs, j, reliability) for lhs in fds]
         )
         self.dictionary = np.full(table.n_rows, -3, dtype=np.int64)
         self.example = np.full(table.n_rows, -3, dtype=np.int64)
-        self.example_confidence = np.zeros(table.n_rows)
         self.vocabulary, self.token_counts = _token_vocabulary(table, j)
         self.shape_counts, self.rare_shape_below = _shape_counts(table, j)
         self._token_fixes: dict[int, int] = {}
@@ -117,20 +105,22 @@ class _ColumnStats:
         return word, shape
 
     def token_repairs(self, table: CodedTable, current: np.ndarray) -> np.ndarray:
-        """Per current code, the value with its rare words replaced by near frequent ones (-3 if none)."""
+        """Per current code, the value with typo-like words fixed (-3 where none is)."""
         out = np.full(len(current), -3, dtype=np.int64)
         if not self.vocabulary:
             return out
         distinct = np.unique(current[current >= 0])
         todo = [c for c in distinct if c not in self._token_fixes]
-        fixed = [_fix_tokens(str(table.uniques[self.j][c]), self.vocabulary, self.token_counts)
-                 for c in todo]
+        fixed = [
+            _fix_tokens(str(table.uniques[self.j][c]), self.vocabulary, self.token_counts)
+            for c in todo
+        ]
         have = [i for i, f in enumerate(fixed) if f is not None]
         if have:
             codes = table.intern(self.j, np.asarray([fixed[i] for i in have], dtype=object))
             for i, code in zip(have, codes, strict=True):
                 self._token_fixes[int(todo[i])] = int(code)
-        for i in (set(range(len(todo))) - set(have)):
+        for i in set(range(len(todo))) - set(have):
             self._token_fixes[int(todo[i])] = -3
         lookup = pd.Series(self._token_fixes, dtype=np.int64)
         ok = current >= 0
@@ -152,7 +142,8 @@ class Cleaner:
     min_confidence : float, default 0.5
         A cell is changed only when its best candidate has at least this probability.
     max_candidates : int, default 10
-        Candidates taken from each FD group (3 from each pairwise context).
+        Candidates taken from each FD group (3 from each pairwise context, used for columns
+        no FD determines).
     noise_rate : float, default 0.3
         Share of training cells given a simulated error.
     n_training_cells : int, default 20000
@@ -240,6 +231,8 @@ class Cleaner:
         frame = _as_positional_strings(frame)
         examples = self._check_examples(examples, frame)
         state = self._prepare(frame, examples)
+        self.source_ = state["source"]
+        self.transforms_ = state["transforms"]
         learned = self._learn(state, examples)
         self.weights_ = pd.Series(learned[-1], index=list(FEATURE_NAMES))
         table: CodedTable = state["table"]
@@ -266,7 +259,9 @@ class Cleaner:
                 learned[table.index(str(column))] = row.to_numpy()
         return apply_repairs(frame, self._infer(state, learned))
 
-    def fit_transform(self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None) -> pd.DataFrame:
+    def fit_transform(
+        self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Fit on ``frame`` and return it repaired."""
         return self.fit(frame, examples=examples).repaired_
 
@@ -275,15 +270,18 @@ class Cleaner:
     def _check_params(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(
-                f"The 'min_confidence' parameter of Cleaner must be in [0, 1]. Got {self.min_confidence!r} instead."
+                "The 'min_confidence' parameter of Cleaner must be in [0, 1]. "
+                f"Got {self.min_confidence!r} instead."
             )
         if not isinstance(self.max_candidates, int) or self.max_candidates < 1:
             raise ValueError(
-                f"The 'max_candidates' parameter of Cleaner must be an int >= 1. Got {self.max_candidates!r} instead."
+                "The 'max_candidates' parameter of Cleaner must be an int >= 1. "
+                f"Got {self.max_candidates!r} instead."
             )
         if not 0.0 < self.noise_rate < 1.0:
             raise ValueError(
-                f"The 'noise_rate' parameter of Cleaner must be in (0, 1). Got {self.noise_rate!r} instead."
+                "The 'noise_rate' parameter of Cleaner must be in (0, 1). "
+                f"Got {self.noise_rate!r} instead."
             )
         if not isinstance(self.n_training_cells, int) or self.n_training_cells < 10:
             raise ValueError(
@@ -310,9 +308,12 @@ class Cleaner:
         constraints = as_constraints(self.constraints)
         constraints.check_columns(frame.columns)
         source = self._resolve_source(frame, constraints)
-        self.source_ = source
         detections = detect_errors(
-            frame, constraints, placeholders=self.placeholders, outliers=self.outliers, source=source
+            frame,
+            constraints,
+            placeholders=self.placeholders,
+            outliers=self.outliers,
+            source=source,
         )
         table = CodedTable.from_frame(frame)
         n = table.n_rows
@@ -320,7 +321,8 @@ class Cleaner:
         for fd in constraints.all_fds():
             fds.setdefault(table.index(fd.rhs), []).append([table.index(c) for c in fd.lhs])
         informative = [
-            b for b in range(len(table.columns))
+            b
+            for b in range(len(table.columns))
             if 2 <= table.cardinality(b) <= 0.5 * n and table.columns[b] != source
         ]
         reliability = None
@@ -336,24 +338,38 @@ class Cleaner:
             if col_stats.repairable:
                 stats[j] = col_stats
         self._add_dictionaries(table, constraints, frame, stats)
-        self.transforms_ = None
+        transforms = None
         if examples is not None:
-            self.transforms_ = ExampleTransforms().fit(frame.loc[examples.index, examples.columns], examples)
+            transforms = ExampleTransforms().fit(
+                frame.loc[examples.index, examples.columns], examples
+            )
             for j, col_stats in stats.items():
-                proposal, confidence = self.transforms_.propose(frame[table.columns[j]], table.columns[j])
+                proposal, _ = transforms.propose(
+                    frame[table.columns[j]], table.columns[j]
+                )
                 has = proposal.notna().to_numpy()
                 if has.any():
                     col_stats.example[has] = table.intern(j, proposal[has].to_numpy(dtype=object))
-                    col_stats.example_confidence = confidence
-                    detections = _add_detector(detections, np.flatnonzero(has), table.columns[j], "example")
+                    detections = _add_detector(
+                        detections, np.flatnonzero(has), table.columns[j], "example"
+                    )
         return {
-            "frame": frame, "table": table, "stats": stats, "detections": detections,
+            "frame": frame,
+            "table": table,
+            "stats": stats,
+            "detections": detections,
             "reliability": reliability,
+            "source": source,
+            "transforms": transforms,
         }
 
     @staticmethod
-    def _add_dictionaries(table: CodedTable, constraints: Constraints, frame: pd.DataFrame,
-                          stats: dict[int, _ColumnStats]) -> None:
+    def _add_dictionaries(
+        table: CodedTable,
+        constraints: Constraints,
+        frame: pd.DataFrame,
+        stats: dict[int, _ColumnStats],
+    ) -> None:
         for dictionary in constraints.dictionaries:
             keys = list(dictionary.keys)
             shared = [c for c in dictionary.value_columns() if c in frame.columns]
@@ -361,8 +377,9 @@ class Cleaner:
                 continue
             left = frame[keys].copy()
             left["__row"] = np.arange(len(frame))
-            joined = left.merge(dictionary.lookup()[keys + shared], on=keys, how="inner",
-                                suffixes=("", "__ref"))
+            joined = left.merge(
+                dictionary.lookup()[keys + shared], on=keys, how="inner", suffixes=("", "__ref")
+            )
             for col in shared:
                 j = table.index(col)
                 if j not in stats:
@@ -374,8 +391,14 @@ class Cleaner:
 
     # -- candidates and features ----------------------------------------------------------
 
-    def _candidates(self, state: dict[str, Any], j: int, rows: np.ndarray,
-                    current: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _candidates(
+        self,
+        state: dict[str, Any],
+        j: int,
+        rows: np.ndarray,
+        current: np.ndarray,
+        original: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate (cell, value) pairs sorted by cell, and their feature matrix."""
         table: CodedTable = state["table"]
         col: _ColumnStats = state["stats"][j]
@@ -385,23 +408,42 @@ class Cleaner:
             owner, vals = expand_candidates(rows, ctx, self.max_candidates)
             cells.append(owner)
             values.append(vals)
-        for ctx in col.pair:
-            owner, vals = expand_candidates(rows, ctx, 3)
-            cells.append(owner)
-            values.append(vals)
-        for proposal in (col.dictionary[rows], col.example[rows], col.token_repairs(table, current)):
+        # Pairwise contexts, weaker and many, propose values only where FD groups are too small
+        # to (other rows holding the same left-hand side: fewer than two).
+        weak = np.ones(len(rows), dtype=bool)
+        for ctx in col.fd:
+            weak &= ctx.total(rows) - (original >= 0) * (ctx.groups[rows] >= 0) < 2
+        if weak.any():
+            for ctx in col.pair:
+                owner, vals = expand_candidates(rows[weak], ctx, 3)
+                cells.append(np.flatnonzero(weak)[owner])
+                values.append(vals)
+        for proposal in (
+            col.dictionary[rows],
+            col.example[rows],
+            col.token_repairs(table, current),
+        ):
             has = proposal >= 0
             cells.append(np.flatnonzero(has))
             values.append(proposal[has])
         cell = np.concatenate(cells)
         value = np.concatenate(values)
-        key = np.unique(cell.astype(np.int64) * (len(table.uniques[j]) + 2) + (value + 1))
+        key = np.sort(cell.astype(np.int64) * (len(table.uniques[j]) + 2) + (value + 1))
+        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
         cell = key // (len(table.uniques[j]) + 2)
         value = key % (len(table.uniques[j]) + 2) - 1
         return cell, value, self._features(state, j, rows, current, original, cell, value)
 
-    def _features(self, state: dict[str, Any], j: int, rows: np.ndarray, current: np.ndarray,
-                  original: np.ndarray, cell: np.ndarray, value: np.ndarray) -> np.ndarray:
+    def _features(
+        self,
+        state: dict[str, Any],
+        j: int,
+        rows: np.ndarray,
+        current: np.ndarray,
+        original: np.ndarray,
+        cell: np.ndarray,
+        value: np.ndarray,
+    ) -> np.ndarray:
         table: CodedTable = state["table"]
         col: _ColumnStats = state["stats"][j]
         r = rows[cell]
@@ -479,7 +521,9 @@ class Cleaner:
             for col in columns:
                 j = table.index(col)
                 truth = examples[col].to_numpy(dtype=object)
-                parts.append((j, self._labelled_part(state, j, examples.index.to_numpy(), truth, weight)))
+                parts.append(
+                    (j, self._labelled_part(state, j, examples.index.to_numpy(), truth, weight))
+                )
         weights = {-1: _fit_parts([p for _, p in parts])}
         for j in stats:
             own = [p for k, p in parts if k == j]
@@ -487,8 +531,9 @@ class Cleaner:
                 weights[j] = _fit_parts(own, prior=weights[-1], strength=self.column_prior)
         return weights
 
-    def _pseudo_labelled_parts(self, state: dict[str, Any], flagged: np.ndarray,
-                               rng: np.random.Generator, n_simulated: int) -> list[tuple[int, tuple[np.ndarray, ...]]]:
+    def _pseudo_labelled_parts(
+        self, state: dict[str, Any], flagged: np.ndarray, rng: np.random.Generator, n_simulated: int
+    ) -> list[tuple[int, tuple[np.ndarray, ...]]]:
         """Flagged cells labelled with their FD group's strict majority value.
 
         Simulated errors on clean cells never show conflicting groups; these weak labels do, so
@@ -502,7 +547,7 @@ class Cleaner:
             rows = np.flatnonzero(flagged[:, j])
             best = np.full(len(rows), -1, dtype=np.int64)
             best_share = np.zeros(len(rows))
-            for ctx in col.fd:
+            for ctx in col.source or col.fd:
                 groups, values, _ = ctx.top_values(1)
                 majority = np.full(len(ctx.group_totals), -1, dtype=np.int64)
                 majority[groups] = values
@@ -518,18 +563,30 @@ class Cleaner:
         if not n_cells:
             return []
         limit = max(1, self.n_training_cells // 2)
-        weight = max(1.0, n_simulated) / max(n_cells, 1) * 0.5 if n_cells <= limit else 0.5 * n_simulated / limit
+        weight = (
+            max(1.0, n_simulated) / max(n_cells, 1) * 0.5
+            if n_cells <= limit
+            else 0.5 * n_simulated / limit
+        )
         parts = []
         for j, rows, truth in cells:
             if n_cells > limit:
                 pick = rng.random(len(rows)) < limit / n_cells
                 rows, truth = rows[pick], truth[pick]
             if len(rows):
-                parts.append((j, self._labelled_part(state, j, rows, table.uniques[j][truth], weight)))
+                parts.append(
+                    (j, self._labelled_part(state, j, rows, table.uniques[j][truth], weight))
+                )
         return parts
 
-    def _training_part(self, state: dict[str, Any], j: int, rows: np.ndarray,
-                       rng: np.random.Generator, weight: float) -> tuple[np.ndarray, ...]:
+    def _training_part(
+        self,
+        state: dict[str, Any],
+        j: int,
+        rows: np.ndarray,
+        rng: np.random.Generator,
+        weight: float,
+    ) -> tuple[np.ndarray, ...]:
         table: CodedTable = state["table"]
         original = table.codes[rows, j]
         current = original.copy()
@@ -539,8 +596,9 @@ class Cleaner:
         cell, value, X = self._candidates(state, j, rows, current, original)
         return cell, X, value == original[cell], np.full(len(rows), weight)
 
-    def _labelled_part(self, state: dict[str, Any], j: int, rows: np.ndarray, truth: np.ndarray,
-                       weight: float) -> tuple[np.ndarray, ...]:
+    def _labelled_part(
+        self, state: dict[str, Any], j: int, rows: np.ndarray, truth: np.ndarray, weight: float
+    ) -> tuple[np.ndarray, ...]:
         table: CodedTable = state["table"]
         original = table.codes[rows, j]
         truth_codes = table.intern(j, truth)
@@ -558,7 +616,7 @@ class Cleaner:
             if j not in state["stats"]:
                 continue
             for start in range(0, len(group), _BATCH):
-                batch = group.iloc[start:start + _BATCH]
+                batch = group.iloc[start : start + _BATCH]
                 rows = batch["row"].to_numpy()
                 current = table.codes[rows, j]
                 cell, value, X = self._candidates(state, j, rows, current, current)
@@ -571,14 +629,18 @@ class Cleaner:
                     continue
                 uniques = table.uniques[j]
                 idx = best_cell[change]
-                out.append(pd.DataFrame({
-                    "row": rows[idx],
-                    "column": str(column),
-                    "old": _decode(uniques, current[idx]),
-                    "new": _decode(uniques, best_value[change]),
-                    "probability": best_prob[change],
-                    "detectors": batch["detectors"].to_numpy()[idx],
-                }))
+                out.append(
+                    pd.DataFrame(
+                        {
+                            "row": rows[idx],
+                            "column": str(column),
+                            "old": _decode(uniques, current[idx]),
+                            "new": _decode(uniques, best_value[change]),
+                            "probability": best_prob[change],
+                            "detectors": batch["detectors"].to_numpy()[idx],
+                        }
+                    )
+                )
         if not out:
             return _empty_repairs()
         repairs = pd.concat(out, ignore_index=True)
@@ -588,8 +650,9 @@ class Cleaner:
         return repairs.reset_index(drop=True)
 
 
-def _fit_parts(parts: list[tuple[np.ndarray, ...]], *, prior: np.ndarray | None = None,
-               strength: float = 0.0) -> np.ndarray:
+def _fit_parts(
+    parts: list[tuple[np.ndarray, ...]], *, prior: np.ndarray | None = None, strength: float = 0.0
+) -> np.ndarray:
     """Fit weights on training parts ``(cell, features, is_true, cell_weight)``."""
     if not parts:
         return np.zeros(len(FEATURE_NAMES)) if prior is None else prior
@@ -602,18 +665,26 @@ def _fit_parts(parts: list[tuple[np.ndarray, ...]], *, prior: np.ndarray | None 
         labels.append(y)
         weights.append(w)
     return fit_candidate_weights(
-        np.vstack(feats), np.concatenate(cells), np.concatenate(labels),
-        sample_weight=np.concatenate(weights), prior=prior, prior_strength=strength,
+        np.vstack(feats),
+        np.concatenate(cells),
+        np.concatenate(labels),
+        sample_weight=np.concatenate(weights),
+        prior=prior,
+        prior_strength=strength,
     )
 
 
-def _add_detector(detections: pd.DataFrame, rows: np.ndarray, column: str, name: str) -> pd.DataFrame:
+def _add_detector(
+    detections: pd.DataFrame, rows: np.ndarray, column: str, name: str
+) -> pd.DataFrame:
     """Add ``name`` to the detectors of cells ``(rows, column)``, adding the cells if new."""
     extra = pd.DataFrame({"row": rows.astype(np.int64), "column": column, "detectors": name})
     merged = pd.concat([detections, extra], ignore_index=True)
-    merged = merged.groupby(["row", "column"], sort=False)["detectors"].agg(
-        lambda names: ",".join(sorted(set(",".join(names).split(","))))
-    ).reset_index()
+    merged = (
+        merged.groupby(["row", "column"], sort=False)["detectors"]
+        .agg(lambda names: ",".join(sorted(set(",".join(names).split(",")))))
+        .reset_index()
+    )
     return merged.sort_values(["row"], kind="stable").reset_index(drop=True)
 
 
@@ -623,14 +694,16 @@ def _decode(uniques: np.ndarray, codes: np.ndarray) -> pd.Series:
 
 
 def _empty_repairs() -> pd.DataFrame:
-    return pd.DataFrame({
-        "row": pd.Series(dtype=np.int64),
-        "column": pd.Series(dtype=object),
-        "old": pd.Series(dtype="string"),
-        "new": pd.Series(dtype="string"),
-        "probability": pd.Series(dtype=np.float64),
-        "detectors": pd.Series(dtype=object),
-    })
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype=np.int64),
+            "column": pd.Series(dtype=object),
+            "old": pd.Series(dtype="string"),
+            "new": pd.Series(dtype="string"),
+            "probability": pd.Series(dtype=np.float64),
+            "detectors": pd.Series(dtype=object),
+        }
+    )
 
 
 def _shape(text: str) -> str:
@@ -647,7 +720,9 @@ def _shape_counts(table: CodedTable, j: int) -> tuple[dict[str, int], float]:
     return shapes, max(2.0, 0.005 * float(counts.sum()))
 
 
-def _token_vocabulary(table: CodedTable, j: int) -> tuple[dict[int, list[tuple[str, int]]], dict[str, int]]:
+def _token_vocabulary(
+    table: CodedTable, j: int
+) -> tuple[dict[int, list[tuple[str, int]]], dict[str, int]]:
     """Words of a column with the number of cells using them: by length (most used first, at
     most 200 per length, used in at least 3 cells), and all of them."""
     counts = table.value_counts(j)
@@ -674,8 +749,9 @@ def _near_word(token: str, vocabulary: dict[int, list[tuple[str, int]]], used: i
     return None
 
 
-def _fix_tokens(text: str, vocabulary: dict[int, list[tuple[str, int]]],
-                counts: dict[str, int]) -> str | None:
+def _fix_tokens(
+    text: str, vocabulary: dict[int, list[tuple[str, int]]], counts: dict[str, int]
+) -> str | None:
     """Replace each word that looks like a typo of a much more common word by that word."""
     changed = False
 
@@ -700,15 +776,48 @@ def _pair_similarity(uniques: np.ndarray, current: np.ndarray, value: np.ndarray
     out = np.zeros(len(value))
     if not valid.any():
         return out
-    pairs = pd.DataFrame({"a": current[valid], "b": value[valid]})
-    distinct = pairs.drop_duplicates()
-    sims = [_similarity(str(uniques[a]), str(uniques[b])) for a, b in zip(distinct["a"], distinct["b"], strict=True)]
-    lookup = pd.Series(sims, index=pd.MultiIndex.from_frame(distinct))
-    out[valid] = lookup.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy()
+    width = len(uniques) + 1
+    keys = current[valid] * width + value[valid]
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    out[valid] = _similarities(uniques[distinct // width], uniques[distinct % width])[inverse]
     return out
 
 
-def _corrupt(table: CodedTable, j: int, original: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _similarities(left: np.ndarray, right: np.ndarray, *, width: int = 48) -> np.ndarray:
+    """Cheap string similarity of aligned string arrays (cut to ``width`` characters).
+
+    Equal lengths: the share of matching positions; otherwise the shared prefix plus suffix
+    over the longer length. Empty strings have similarity 0.
+    """
+    a_text = [str(v)[:width] for v in left]
+    b_text = [str(v)[:width] for v in right]
+    a_len = np.fromiter((len(v) for v in a_text), dtype=np.int64, count=len(a_text))
+    b_len = np.fromiter((len(v) for v in b_text), dtype=np.int64, count=len(b_text))
+    if len(a_text) == 0:
+        return np.zeros(0)
+
+    def codes(texts: list[str]) -> np.ndarray:
+        arr = np.asarray(texts, dtype=f"<U{width}")
+        return arr.view(np.uint32).reshape(len(texts), width)
+
+    a, b = codes(a_text), codes(b_text)
+    same = (a == b) & (a != 0)
+    longest = np.maximum(np.maximum(a_len, b_len), 1)
+    hamming = same.sum(axis=1) / longest
+    prefix = np.where(same.all(axis=1), width, same.argmin(axis=1))
+    a_rev = codes([v[::-1] for v in a_text])
+    b_rev = codes([v[::-1] for v in b_text])
+    same_rev = (a_rev == b_rev) & (a_rev != 0)
+    suffix = np.where(same_rev.all(axis=1), width, same_rev.argmin(axis=1))
+    suffix = np.minimum(suffix, np.minimum(a_len, b_len) - prefix)
+    affix = (prefix + suffix) / longest
+    sim = np.where(a_len == b_len, hamming, affix)
+    return np.where((a_len == 0) | (b_len == 0), 0.0, sim)
+
+
+def _corrupt(
+    table: CodedTable, j: int, original: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Simulated errors: a one-character typo, another value of the column, or a blank."""
     kind = rng.integers(0, 3, size=len(original))
     out = np.full(len(original), -1, dtype=np.int64)
@@ -732,14 +841,19 @@ def _corrupt(table: CodedTable, j: int, original: np.ndarray, rng: np.random.Gen
         ch = alphabet[int(rng.integers(0, len(alphabet)))]
         if ch == text[pos]:
             ch = "?" if ch != "?" else "!"
-        strings.append(text[:pos] + ch + text[pos + 1:])
+        strings.append(text[:pos] + ch + text[pos + 1 :])
     if len(typos):
         out[typos] = table.intern(j, np.asarray(strings, dtype=object))
     return out
 
 
-def _source_reliability(table: CodedTable, s: int, fds: dict[int, list[list[int]]],
-                        frame: pd.DataFrame, examples: pd.DataFrame | None) -> np.ndarray:
+def _source_reliability(
+    table: CodedTable,
+    s: int,
+    fds: dict[int, list[list[int]]],
+    frame: pd.DataFrame,
+    examples: pd.DataFrame | None,
+) -> np.ndarray:
     """Per-row reliability of its source: how often the source agrees with the FD plurality.
 
     With corrected examples, agreement with the corrections is blended in (it is direct
@@ -766,36 +880,72 @@ def _source_reliability(table: CodedTable, s: int, fds: dict[int, list[list[int]
     prior = (src_agree + 1) / (src_seen + 2)
     estimate = prior
     if examples is not None:
-        cols = [c for c in examples.columns if table.index(c) in fds]
-        if cols:
-            rows = examples.index.to_numpy()
-            dirty = frame.loc[rows, cols].fillna("\x00").to_numpy()
-            right = (dirty == examples[cols].fillna("\x00").to_numpy()).sum(axis=1)
-            ex_source = source[rows]
-            ok = ex_source >= 0
-            ex_agree = np.bincount(ex_source[ok], weights=right[ok], minlength=n_sources)
-            ex_seen = np.bincount(ex_source[ok], weights=np.full(ok.sum(), len(cols)), minlength=n_sources)
-            estimate = (ex_agree + 2 * prior) / (ex_seen + 2)
+        ex_agree, ex_seen = _agreement_with_examples(table, fds, examples)
+        ok = known & (ex_seen > 0)
+        src_ex_agree = np.bincount(source[ok], weights=ex_agree[ok], minlength=n_sources)
+        src_ex_seen = np.bincount(source[ok], weights=ex_seen[ok], minlength=n_sources)
+        estimate = (src_ex_agree + 2 * prior) / (src_ex_seen + 2)
     return np.where(known, estimate[np.maximum(source, 0)], float(np.mean(estimate)))
 
 
-def _with_examples(repairs: pd.DataFrame, frame: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
+def _agreement_with_examples(
+    table: CodedTable, fds: dict[int, list[list[int]]], examples: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, how many of its FD-determined cells agree with a corrected example.
+
+    A corrected value of an FD's right-hand side is the true value for every row sharing the
+    example row's left-hand side, so each example also checks the other rows of its entity.
+    """
+    agree = np.zeros(table.n_rows)
+    seen = np.zeros(table.n_rows)
+    rows = examples.index.to_numpy()
+    for col in examples.columns:
+        j = table.index(col)
+        if j not in fds:
+            continue
+        truth = table.code_of(j, examples[col].to_numpy(dtype=object))
+        for lhs in fds[j]:
+            groups = _group_ids(table.codes[:, lhs])
+            known = (groups[rows] >= 0) & (truth != -2)
+            lookup = pd.Series(truth[known], index=groups[rows][known])
+            lookup = lookup[~lookup.index.duplicated()]
+            target = lookup.reindex(groups).to_numpy()
+            has = ~pd.isna(target)
+            has &= groups >= 0
+            values = table.codes[:, j]
+            agree[has] += values[has] == target[has].astype(np.int64)
+            seen[has] += 1
+    return agree, seen
+
+
+def _with_examples(
+    repairs: pd.DataFrame, frame: pd.DataFrame, examples: pd.DataFrame
+) -> pd.DataFrame:
     """Example rows take their corrected values (probability 1, detector ``example``)."""
     stacked = examples.stack(future_stack=True).rename("new").reset_index()
     stacked.columns = ["row", "column", "new"]
     old = [frame.at[r, c] for r, c in zip(stacked["row"], stacked["column"], strict=True)]
     stacked["old"] = pd.Series(old, dtype="string")
     stacked["new"] = stacked["new"].astype("string")
-    changed = (stacked["old"] != stacked["new"]).fillna(True) & ~(stacked["old"].isna() & stacked["new"].isna())
+    changed = (stacked["old"] != stacked["new"]).fillna(True) & ~(
+        stacked["old"].isna() & stacked["new"].isna()
+    )
     stacked = stacked[changed.to_numpy(dtype=bool)].assign(probability=1.0, detectors="example")
     keyed = set(zip(stacked["row"], stacked["column"], strict=True))
-    keep = [(r, c) not in keyed and r not in set(examples.index) for r, c in
-            zip(repairs["row"], repairs["column"], strict=True)]
+    example_rows = set(examples.index)
+    keep = [
+        (r, c) not in keyed and r not in example_rows
+        for r, c in zip(repairs["row"], repairs["column"], strict=True)
+    ]
     merged = pd.concat([repairs[keep], stacked[list(repairs.columns)]], ignore_index=True)
     order = {c: i for i, c in enumerate(frame.columns)}
     merged["_order"] = merged["column"].map(order)
     merged["row"] = merged["row"].astype(np.int64)
-    return merged.sort_values(["row", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    return (
+        merged.sort_values(["row", "_order"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:

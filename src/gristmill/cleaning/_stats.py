@@ -165,7 +165,9 @@ def _group_ids(codes: np.ndarray) -> np.ndarray:
         return codes[:, 0].copy()
     missing = (codes < 0).any(axis=1)
     frame = pd.DataFrame(codes)
-    ids = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy(dtype=np.int64, copy=True)
+    ids = (
+        frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy(dtype=np.int64, copy=True)
+    )
     ids[missing] = -1
     return ids
 

@@ -23,7 +23,9 @@ app = typer.Typer(
 )
 
 # Command-group modules; each defines ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("clean", "label", "lfs", "models", "run")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "clean", "label", "lfs", "models", "monitor", "report", "run", "serve"
+)
 
 
 def _version_callback(value: bool) -> None:

@@ -17,15 +17,19 @@ def clean_command(
         None, "--constraints", help="Denial constraints / FDs (text) or YAML rules."
     ),
     dictionary: list[Path] = typer.Option(
-        [], "--dictionary", help="Reference table; matched on the columns it shares with the data "
-        "whose values are unique in it. Repeatable."
+        [],
+        "--dictionary",
+        help="Reference table; matched on the columns it shares with the data "
+        "whose values are unique in it. Repeatable.",
     ),
     examples: Path | None = typer.Option(
         None, "--examples", help="Corrected rows: the data's header plus a leading _row column."
     ),
     repairs: Path | None = typer.Option(None, "--repairs", help="Write the repairs table here."),
     truth: Path | None = typer.Option(None, "--truth", help="Clean table: print P/R/F1 scores."),
-    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Least probability to change a cell."),
+    min_confidence: float = typer.Option(
+        0.5, "--min-confidence", help="Least probability to change a cell."
+    ),
 ) -> None:
     """Detect and repair erroneous cells; the input file is never modified."""
     from gristmill.cleaning import Cleaner, Constraints, evaluate, read_constraints
@@ -43,7 +47,9 @@ def clean_command(
     if examples is not None:
         corrected = read_examples(str(examples), list(frame.columns), len(frame))
         corrected = corrected.assign(_row=corrected.index)
-    cleaner = Cleaner(constraints=rules, min_confidence=min_confidence).fit(frame, examples=corrected)
+    cleaner = Cleaner(constraints=rules, min_confidence=min_confidence).fit(
+        frame, examples=corrected
+    )
     repaired = cleaner.repaired_
     repaired.columns = frame.columns
     write_table(repaired, out)

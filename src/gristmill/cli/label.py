@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -12,24 +12,37 @@ from gristmill.cli._common import console
 _DEV_HELP = (
     "Labeled dev rows: a label matrix Parquet file (as written by LabelMatrix.to_parquet, same "
     "labeling functions as --matrix) with one more integer column holding each row's gold class "
-    "(named by --dev-label-column). Models that can use it do: LabelModel picks its mixture and "
-    "class balance from it, DawidSkene adds the rows with fixed labels, WeightedMajorityVote "
-    "takes the accuracies from it."
+    "(named by --dev-label-column). Models that can use it do: LabelModel (auto) takes its class "
+    "balance and mixture weight from it, dawid_skene adds the rows with fixed labels, "
+    "weighted_majority_vote takes the accuracies from it."
+)
+_MODEL_HELP = (
+    "auto (LabelModel), majority_vote, weighted_majority_vote, dawid_skene, matrix_completion "
+    "or triplet."
 )
 
 
 def label_command(
-    matrix: Path = typer.Option(..., "--matrix", help="Label matrix Parquet (LabelMatrix.to_parquet)."),
-    out: Path = typer.Option(..., "--out", help="Where to write probabilities: one column proba_<c> per class."),
-    model: str = typer.Option("auto", "--model", help="auto, majority_vote, weighted_majority_vote, "
-                              "dawid_skene, matrix_completion or triplet."),
-    dev: Path | None = typer.Option(None, "--dev", help=_DEV_HELP),
-    dev_label_column: str = typer.Option("label", "--dev-label-column", help="Gold-label column of --dev."),
-    cardinality: int | None = typer.Option(None, "--cardinality", help="Number of classes (default: inferred)."),
-    save_model: Path | None = typer.Option(None, "--save-model", help="Also save the fitted model to this directory."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the fit."),
+    matrix: Annotated[
+        Path, typer.Option("--matrix", help="Label matrix Parquet (LabelMatrix.to_parquet).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write probabilities: one proba_<c> per class.")
+    ],
+    model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)] = "auto",
+    dev: Annotated[Path | None, typer.Option("--dev", help=_DEV_HELP)] = None,
+    dev_label_column: Annotated[
+        str, typer.Option("--dev-label-column", help="Gold-label column of --dev.")
+    ] = "label",
+    cardinality: Annotated[
+        int | None, typer.Option("--cardinality", help="Number of classes (default: inferred).")
+    ] = None,
+    save_model: Annotated[
+        Path | None, typer.Option("--save-model", help="Also save the fitted model here (a dir).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the fit.")] = 0,
 ) -> None:
-    """Fit a label model on the votes of labeling functions and write each row's class probabilities."""
+    """Fit a label model on labeling-function votes and write each row's class probabilities."""
     import pandas as pd
 
     from gristmill.io import write_table
@@ -62,6 +75,8 @@ def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
     from gristmill.labeling import LabelMatrix
 
     dev_matrix = LabelMatrix.from_parquet(path)
+    if label_column in dev_matrix.lf_names:
+        raise DataError(f"{path}: {label_column!r} is a labeling function, not a gold-label column")
     names = pq.read_schema(path).names
     if label_column not in names:
         raise DataError(
@@ -70,9 +85,9 @@ def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
         )
     labels = pq.read_table(path, columns=[label_column]).column(label_column).to_numpy()
     if labels.dtype.kind not in "iu":
-        raise DataError(f"{path}: column {label_column!r} must hold integer classes, got {labels.dtype}")
-    if label_column in dev_matrix.lf_names:
-        raise DataError(f"{path}: {label_column!r} is a labeling function, not a gold-label column")
+        raise DataError(
+            f"{path}: column {label_column!r} must hold integer classes, got {labels.dtype}"
+        )
     return dev_matrix, np.asarray(labels, dtype=np.int64)
 
 

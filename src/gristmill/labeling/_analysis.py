@@ -61,9 +61,9 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     >>> L = np.array([[0, 0, -1], [1, 0, -1], [-1, 1, 1]])
     >>> lf_summary(L, y=[0, 1, 1])[["Coverage", "Conflicts", "Emp. Acc."]].round(3)
           Coverage  Conflicts  Emp. Acc.
-    lf_0     0.667      0.333        1.0
+    lf_0     0.667      0.333      1.000
     lf_1     1.000      0.333      0.667
-    lf_2     0.333      0.000        1.0
+    lf_2     0.333      0.000      1.000
     """
     values = as_label_array(L)
     n_rows, n_lfs = values.shape

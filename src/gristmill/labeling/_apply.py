@@ -357,8 +357,6 @@ def _apply_dask(
     client: Any,
 ) -> tuple[np.ndarray, pd.Index]:
     feature = "apply_lfs(engine='dask')"
-    dask = require("dask", extra="dask", feature=feature)
-    dd = require("dask.dataframe", extra="dask", feature=feature)
     distributed = require("dask.distributed", extra="dask", feature=feature)
     with contextlib.ExitStack() as stack:
         if client is None:
@@ -373,15 +371,16 @@ def _apply_dask(
             )
             client = stack.enter_context(distributed.Client(cluster))
         if isinstance(data, pd.DataFrame):
+            # Scattered, not embedded in the task graph: the data goes to the workers once.
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            n_parts = max(1, min(4 * n_workers, math.ceil(len(data) / 5_000)))
-            data = dd.from_pandas(data, npartitions=n_parts, sort=False)
-        shared_lfs = dask.delayed(_LFBundle(lfs), pure=True, traverse=False)
-        tasks = [
-            dask.delayed(_label_partition, pure=True)(part, shared_lfs, on_error)
-            for part in data.to_delayed()
-        ]
-        futures = client.compute(tasks)
+            size = max(1, math.ceil(len(data) / max(1, min(4 * n_workers, len(data) // 5_000))))
+            parts = client.scatter([data.iloc[a : a + size] for a in range(0, len(data), size)])
+        else:
+            parts = client.compute(data.to_delayed())
+        bundle = client.scatter(_LFBundle(lfs), broadcast=True)
+        futures = client.map(
+            _label_partition, parts, bundle=bundle, on_error=on_error, pure=False
+        )
         position = {future.key: i for i, future in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
         show = progress if progress is not None else sys.stderr.isatty()

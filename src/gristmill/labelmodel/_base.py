@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gristmill.exceptions import (
     DataError,
@@ -65,6 +66,14 @@ class BaseLabelModel:
     """
 
     name: ClassVar[str] = ""
+    cardinality_: int
+    n_sources_: int
+    lf_names_: list[str] | None
+    class_balance_: np.ndarray
+    lf_accuracies_: np.ndarray
+    confusion_: np.ndarray
+    weights_: np.ndarray
+    bias_: np.ndarray
     _fitted_arrays: ClassVar[tuple[str, ...]] = (
         "class_balance_",
         "lf_accuracies_",
@@ -143,7 +152,9 @@ class BaseLabelModel:
         """
         self._check_params()
         if (L_dev is None) != (y_dev is None):
-            raise DataError("Pass both L_dev and y_dev (dev votes and their gold labels), or neither")
+            raise DataError(
+                "Pass both L_dev and y_dev (dev votes and their gold labels), or neither"
+            )
         y_dev_array = None if y_dev is None else _as_labels(y_dev, "y_dev")
         balance = None if class_balance is None else np.asarray(class_balance, dtype=np.float64)
         k = self._resolve_cardinality(L, balance, L_dev, y_dev_array)
@@ -166,7 +177,10 @@ class BaseLabelModel:
         self.cardinality_ = k
         self.n_sources_ = votes.n_sources
         self.lf_names_ = list(votes.lf_names) if votes.lf_names else None
-        self._fit(votes, prior, dev, np.random.default_rng(seed))
+        # Every product in a fit is small or sparse; BLAS threads only add contention (10x slower
+        # fits were measured on a busy 2-core machine), so the fit runs on one BLAS thread.
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._fit(votes, prior, dev, np.random.default_rng(seed))
         return self
 
     def _fit(
@@ -231,9 +245,7 @@ class BaseLabelModel:
         proba = self.predict_proba(L)
         return _break_ties(proba, tie_break, self.class_balance_, seed)
 
-    def score(
-        self, L: Any, y: Any, *, metric: str = "accuracy", tie_break: str = "prior"
-    ) -> float:
+    def score(self, L: Any, y: Any, *, metric: str = "accuracy", tie_break: str = "prior") -> float:
         """Score predictions against gold labels ``y``.
 
         ``metric`` is one of ``accuracy``, ``f1`` / ``precision`` / ``recall`` (binary, class 1
@@ -254,7 +266,7 @@ class BaseLabelModel:
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save to the directory ``path`` as ``label_model.json`` plus ``arrays.npz`` (no pickle)."""
+        """Save to the directory ``path``: ``label_model.json`` plus ``arrays.npz``, no pickle."""
         self._check_fitted()
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
@@ -271,7 +283,7 @@ class BaseLabelModel:
         }
         with atomic_path(directory / _ARRAYS_FILE) as tmp:
             with open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
         atomic_write_text(directory / _META_FILE, json.dumps(meta, indent=2))
         return directory
 
@@ -315,7 +327,9 @@ def read_saved(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
     directory = Path(path)
     meta_path = directory / _META_FILE
     if not meta_path.is_file() or not (directory / _ARRAYS_FILE).is_file():
-        raise LabelModelError(f"{directory}: no saved label model ({_META_FILE} and {_ARRAYS_FILE})")
+        raise LabelModelError(
+            f"{directory}: no saved label model ({_META_FILE} and {_ARRAYS_FILE})"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -371,7 +385,7 @@ def naive_bayes_weights(confusion: np.ndarray) -> np.ndarray:
 def accuracies_from_confusion(
     confusion: np.ndarray, class_balance: np.ndarray, votes: Votes
 ) -> np.ndarray:
-    """P(correct | votes) per source, averaging the diagonal over the prior; NaN if it never votes."""
+    """P(correct | votes) per source: the diagonal averaged over the prior; NaN if never voting."""
     diagonal = np.einsum("jcc->jc", confusion)
     accuracies = diagonal @ class_balance
     silent = votes.source_class_counts().sum(axis=1) == 0
@@ -461,7 +475,9 @@ def _check_class_balance(balance: np.ndarray | None, k: int) -> np.ndarray | Non
     if balance is None:
         return None
     if balance.shape != (k,):
-        raise DataError(f"class_balance must have one entry per class ({k}); got shape {balance.shape}")
+        raise DataError(
+            f"class_balance must have one entry per class ({k}); got shape {balance.shape}"
+        )
     if not np.all(np.isfinite(balance)) or (balance <= 0).any():
         raise DataError("class_balance entries must be finite and > 0")
     if not np.isclose(balance.sum(), 1.0, atol=1e-6):

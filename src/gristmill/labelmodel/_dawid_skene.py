@@ -72,12 +72,12 @@ def fit_em(
     posteriors = init
     previous = -np.inf
     converged = False
-    n_iter = 0
     for n_iter in range(1, max_iter + 1):
         counts = (votes.expected_counts(posteriors) + dev_counts).transpose(0, 2, 1)  # [j, c, v]
         class_totals = posteriors.sum(axis=0) + dev_totals
         balance = prior if prior is not None else _estimate_balance(class_totals, smoothing)
         result = _m_step(counts, class_totals, balance, pseudo, smoothing, model_abstains)
+        result.n_iter = n_iter
         scores = votes.scores(result.weights, result.bias)
         top = scores.max(axis=1, keepdims=True)
         log_likelihood = float(np.sum(top) + np.sum(np.log(np.exp(scores - top).sum(axis=1))))
@@ -86,7 +86,6 @@ def fit_em(
             converged = True
             break
         previous = log_likelihood
-    result.n_iter = n_iter
     result.converged = converged
     return result
 
@@ -211,13 +210,23 @@ class DawidSkene(BaseLabelModel):
 def check_em_params(model: Any) -> None:
     """Validate ``max_iter``, ``tol`` and ``smoothing`` of an EM-based model."""
     name = type(model).__name__
-    if isinstance(model.max_iter, bool) or not isinstance(model.max_iter, int | np.integer) or model.max_iter < 1:
-        raise ValueError(f"The 'max_iter' parameter of {name} must be an int >= 1. Got {model.max_iter!r} instead.")
+    if (
+        isinstance(model.max_iter, bool)
+        or not isinstance(model.max_iter, int | np.integer)
+        or model.max_iter < 1
+    ):
+        raise ValueError(
+            f"The 'max_iter' parameter of {name} must be an int >= 1. "
+            f"Got {model.max_iter!r} instead."
+        )
     if not isinstance(model.tol, int | float) or not model.tol >= 0:
-        raise ValueError(f"The 'tol' parameter of {name} must be a float >= 0. Got {model.tol!r} instead.")
+        raise ValueError(
+            f"The 'tol' parameter of {name} must be a float >= 0. Got {model.tol!r} instead."
+        )
     if not isinstance(model.smoothing, int | float) or not model.smoothing > 0:
         raise ValueError(
-            f"The 'smoothing' parameter of {name} must be a float > 0. Got {model.smoothing!r} instead."
+            f"The 'smoothing' parameter of {name} must be a float > 0. "
+            f"Got {model.smoothing!r} instead."
         )
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gristmill.labelmodel._base import BaseLabelModel, softmax
-from gristmill.labelmodel._majority import MajorityVote
+from gristmill.labelmodel._base import (
+    BaseLabelModel,
+    fallback_fit,
+    softmax,
+    warn_unidentifiable,
+)
 from gristmill.labelmodel._matrix_completion import MatrixCompletion
 from gristmill.labelmodel._votes import Votes
 
@@ -65,7 +69,9 @@ class LabelModel(BaseLabelModel):
     name = "auto"
     _fitted_arrays = (*BaseLabelModel._fitted_arrays, "mixture_")
 
-    def __init__(self, *, cardinality: int | None = None, l2: float = 0.01, max_iter: int = 50) -> None:
+    def __init__(
+        self, *, cardinality: int | None = None, l2: float = 0.01, max_iter: int = 50
+    ) -> None:
         super().__init__(cardinality=cardinality)
         self.l2 = l2
         self.max_iter = max_iter
@@ -85,7 +91,10 @@ class LabelModel(BaseLabelModel):
         if prior is None and dev is not None:
             prior = (np.bincount(dev[1], minlength=k) + 1.0) / (dev[1].shape[0] + k)
         member = MatrixCompletion(cardinality=k, l2=self.l2, max_iter=self.max_iter)
-        member._fit(votes, prior, None, rng)
+        if warn_unidentifiable(type(self).__name__, votes):
+            fallback_fit(member, votes, prior)
+        else:
+            member._fit(votes, prior, None, rng)
         self.class_balance_ = member.class_balance_
         self.lf_accuracies_ = member.lf_accuracies_
         self.confusion_ = member.confusion_
@@ -107,7 +116,9 @@ class LabelModel(BaseLabelModel):
     def _members_proba(self, votes: Votes) -> tuple[np.ndarray, np.ndarray]:
         counts = votes.class_counts()
         totals = counts.sum(axis=1, keepdims=True)
-        vote_share = np.where(totals > 0, counts / np.maximum(totals, 1.0), self.class_balance_[None, :])
+        vote_share = np.where(
+            totals > 0, counts / np.maximum(totals, 1.0), self.class_balance_[None, :]
+        )
         learned = softmax(votes.scores(self.weights_, self.bias_))
         learned[totals[:, 0] == 0] = self.class_balance_
         return vote_share, learned

@@ -57,10 +57,14 @@ class _VoteCounter(BaseLabelModel):
         self.weights_ = source_weights[:, None, None] * np.eye(k)[None]
         self.bias_ = np.zeros(k)
 
-    def _set_diagnostics(self, votes: Votes, prior: np.ndarray | None, accuracies: np.ndarray) -> None:
+    def _set_diagnostics(
+        self, votes: Votes, prior: np.ndarray | None, accuracies: np.ndarray
+    ) -> None:
         self.class_balance_ = prior if prior is not None else vote_share(votes)
         self.lf_accuracies_ = accuracies
-        self.confusion_ = symmetric_confusion(np.nan_to_num(accuracies, nan=1.0 / votes.cardinality), votes.cardinality)
+        self.confusion_ = symmetric_confusion(
+            np.nan_to_num(accuracies, nan=1.0 / votes.cardinality), votes.cardinality
+        )
 
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
         return softmax(scores)
@@ -93,13 +97,17 @@ class MajorityVote(_VoteCounter):
 
     name = "majority_vote"
 
-    def _fit(self, votes: Votes, prior: np.ndarray | None, dev: Any, rng: np.random.Generator) -> None:
+    def _fit(
+        self, votes: Votes, prior: np.ndarray | None, dev: Any, rng: np.random.Generator
+    ) -> None:
         self._set_vote_weights(votes, np.ones(votes.n_sources))
         self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
 
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
         totals = scores.sum(axis=1, keepdims=True)
-        return np.divide(scores, totals, out=np.full_like(scores, 1.0 / scores.shape[1]), where=totals > 0)
+        return np.divide(
+            scores, totals, out=np.full_like(scores, 1.0 / scores.shape[1]), where=totals > 0
+        )
 
 
 class WeightedMajorityVote(_VoteCounter):
@@ -136,7 +144,11 @@ class WeightedMajorityVote(_VoteCounter):
         k = votes.cardinality
         if self.weights is not None:
             given = np.asarray(self.weights, dtype=np.float64)
-            if given.shape != (votes.n_sources,) or not np.all(np.isfinite(given)) or (given < 0).any():
+            if (
+                given.shape != (votes.n_sources,)
+                or not np.all(np.isfinite(given))
+                or (given < 0).any()
+            ):
                 raise ValueError(
                     f"The 'weights' parameter of WeightedMajorityVote must hold {votes.n_sources} "
                     f"finite non-negative numbers (one per source). Got shape {given.shape}."
@@ -152,7 +164,7 @@ class WeightedMajorityVote(_VoteCounter):
 
 
 def _dev_accuracies(votes: Votes, gold: np.ndarray) -> np.ndarray:
-    """Smoothed accuracy of each source on the dev rows where it votes (FALLBACK if it never does)."""
+    """Smoothed accuracy of each source on the dev rows where it votes."""
     k = votes.cardinality
     onehot = np.zeros((gold.shape[0], k))
     onehot[np.arange(gold.shape[0]), gold] = 1.0

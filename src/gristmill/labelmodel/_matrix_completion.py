@@ -70,14 +70,19 @@ class MatrixCompletion(BaseLabelModel):
         name = type(self).__name__
         if not isinstance(self.prec_init, int | float) or not 0 < self.prec_init < 1:
             raise ValueError(
-                f"The 'prec_init' parameter of {name} must be a float in (0, 1). Got {self.prec_init!r} instead."
+                f"The 'prec_init' parameter of {name} must be a float in (0, 1). "
+                f"Got {self.prec_init!r} instead."
             )
         if not isinstance(self.l2, int | float) or not self.l2 >= 0:
-            raise ValueError(f"The 'l2' parameter of {name} must be a float >= 0. Got {self.l2!r} instead.")
+            raise ValueError(
+                f"The 'l2' parameter of {name} must be a float >= 0. Got {self.l2!r} instead."
+            )
         for param in ("max_iter", "balance_rounds"):
             value = getattr(self, param)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"The '{param}' parameter of {name} must be an int >= 1. Got {value!r} instead.")
+                raise ValueError(
+                    f"The '{param}' parameter of {name} must be an int >= 1. Got {value!r} instead."
+                )
 
     def _fit(
         self,
@@ -101,7 +106,9 @@ class MatrixCompletion(BaseLabelModel):
         mu = mu_init
         rounds = 1 if prior is not None else int(self.balance_rounds)
         for _ in range(rounds):
-            mu = _solve_mu(co_votes, rates, mask, balance, mu, mu_init, float(self.l2), int(self.max_iter))
+            mu = _solve_mu(
+                co_votes, rates, mask, balance, mu, mu_init, float(self.l2), int(self.max_iter)
+            )
             if prior is None:
                 weights, bias = _prediction_weights(mu, balance, m, k)
                 balance = softmax(votes.scores(weights, bias)).mean(axis=0)
@@ -121,7 +128,9 @@ class MatrixCompletion(BaseLabelModel):
     _fitted_arrays = (*BaseLabelModel._fitted_arrays, "mu_")
 
 
-def _initial_mu(rates: np.ndarray, balance: np.ndarray, m: int, k: int, accuracy: float) -> np.ndarray:
+def _initial_mu(
+    rates: np.ndarray, balance: np.ndarray, m: int, k: int, accuracy: float
+) -> np.ndarray:
     """(m k, k) start: P(vote v | y = v) = accuracy * P(vote v) / p_v, zero off the diagonal."""
     diagonal = np.clip(rates.reshape(m, k) * accuracy / balance[None, :], 0.0, 1.0)
     mu = np.zeros((m * k, k))
@@ -129,7 +138,9 @@ def _initial_mu(rates: np.ndarray, balance: np.ndarray, m: int, k: int, accuracy
     return mu
 
 
-def _prediction_weights(mu: np.ndarray, balance: np.ndarray, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _prediction_weights(
+    mu: np.ndarray, balance: np.ndarray, m: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     log_mu = np.log(np.clip(mu, *_CLIP)).reshape(m, k, k)
     return log_mu, np.log(balance)
 

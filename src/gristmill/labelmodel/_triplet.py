@@ -70,7 +70,8 @@ class Triplet(BaseLabelModel):
             value = getattr(self, param)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise ValueError(
-                    f"The '{param}' parameter of Triplet must be an int >= {low}. Got {value!r} instead."
+                    f"The '{param}' parameter of Triplet must be an int >= {low}. "
+                    f"Got {value!r} instead."
                 )
 
     def _fit(
@@ -135,7 +136,9 @@ class Triplet(BaseLabelModel):
             a[i] = direction * min(np.sqrt(estimate), _MAX_CORRELATION)
         return a, missing
 
-    def _set_binary(self, a: np.ndarray, mean: float, prior: np.ndarray | None, votes: Votes) -> None:
+    def _set_binary(
+        self, a: np.ndarray, mean: float, prior: np.ndarray | None, votes: Votes
+    ) -> None:
         balance = prior if prior is not None else np.array([(1 - mean) / 2, (1 + mean) / 2])
         accuracy = (1 + a) / 2
         confusion = np.empty((a.size, 2, 2))
@@ -166,7 +169,9 @@ class Triplet(BaseLabelModel):
         self.class_balance_ = balance
         correct = (1 + a.T) / 2  # (m, k): P(vote c | y = c)
         eye = np.eye(k)[None]
-        self.confusion_ = eye * correct[:, :, None] + (1 - eye) * ((1 - correct) / (k - 1))[:, :, None]
+        self.confusion_ = (
+            eye * correct[:, :, None] + (1 - eye) * ((1 - correct) / (k - 1))[:, :, None]
+        )
         self.lf_accuracies_ = _silent_nan(correct @ balance, votes)
 
     def _extra_state(self) -> dict[str, bool]:
@@ -183,7 +188,9 @@ class Triplet(BaseLabelModel):
         return positive / positive.sum(axis=1, keepdims=True)
 
 
-def _median_triplet(rate: np.ndarray, usable: np.ndarray, i: int, partners: np.ndarray) -> float | None:
+def _median_triplet(
+    rate: np.ndarray, usable: np.ndarray, i: int, partners: np.ndarray
+) -> float | None:
     if partners.size < 2:
         return None
     rows, cols = np.triu_indices(partners.size, k=1)
@@ -202,7 +209,9 @@ def _label_mean(a: np.ndarray, signed_votes: np.ndarray, voted: np.ndarray) -> f
     denominator = float(np.sum(voted * a**2))
     if denominator <= 0:
         return 0.0
-    return float(np.clip(np.sum(voted * a * rates) / denominator, -_MAX_CORRELATION, _MAX_CORRELATION))
+    return float(
+        np.clip(np.sum(voted * a * rates) / denominator, -_MAX_CORRELATION, _MAX_CORRELATION)
+    )
 
 
 def _silent_nan(accuracies: np.ndarray, votes: Votes) -> np.ndarray:

@@ -71,9 +71,10 @@ class Votes:
         if width > _DENSE_GRAM_MAX_COLUMNS:
             return np.asarray((self.indicator.T @ self.indicator).toarray(), dtype=np.float64)
         gram = np.zeros((width, width))
-        step = max(1, (1 << 22) // max(width, 1))
+        # float32 blocks hold exact counts (< 2**24 rows per block).
+        step = min(_CHUNK_ROWS, max(1, (1 << 22) // max(width, 1)))
         for start in range(0, self.n_rows, step):
-            block = self.indicator[start : start + step].toarray()
+            block = self.indicator[start : start + step].astype(np.float32).toarray()
             gram += block.T @ block
         return gram
 

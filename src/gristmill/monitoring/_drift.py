@@ -73,7 +73,8 @@ class DriftThresholds:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not value > 0:
-                raise ValueError(f"DriftThresholds.{field.name} must be > 0. Got {value!r} instead.")
+                raise ValueError(
+                    f"DriftThresholds.{field.name} must be > 0. Got {value!r} instead.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +132,9 @@ def _frequencies(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, 
     return counts.iloc[:, 0].to_numpy(dtype=float), counts.iloc[:, 1].to_numpy(dtype=float)
 
 
-def _binned(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def _binned(
+    reference: np.ndarray, current: np.ndarray, bins: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
     if len(edges) < 2:
         edges = np.array([reference.min() - 0.5, reference.max() + 0.5])
@@ -149,7 +152,8 @@ def _psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
 def _jensenshannon(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     from scipy.spatial.distance import jensenshannon
 
-    return float(jensenshannon(ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum(), base=2))
+    ref, cur = ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
+    return float(jensenshannon(ref, cur, base=2))
 
 
 def _chi2(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:

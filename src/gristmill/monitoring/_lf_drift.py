@@ -33,11 +33,13 @@ def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     return math.erfc(z / math.sqrt(2))
 
 
-def _changed(k1: int, n1: int, k2: int, n2: int, thresholds: DriftThresholds) -> tuple[float, bool]:
+def _changed(k1: int, n1: int, k2: int, n2: int, thresholds: DriftThresholds,
+             n_tests: int = 1) -> tuple[float, bool]:
     p = _two_proportion_p(k1, n1, k2, n2)
     if n1 == 0 or n2 == 0:
         return p, False
-    return p, p < thresholds.p_value and abs(k2 / n2 - k1 / n1) >= thresholds.lf_change
+    significant = p < thresholds.p_value / n_tests
+    return p, significant and abs(k2 / n2 - k1 / n1) >= thresholds.lf_change
 
 
 def _share(k: int, n: int) -> float:
@@ -108,7 +110,8 @@ def lf_drift(
 
     An LF drifts when its coverage or agreement changes by at least ``thresholds.lf_change``
     (absolute) and a two-proportion z-test finds the change significant at
-    ``thresholds.p_value``.
+    ``thresholds.p_value`` with a Bonferroni correction over the ``2 m`` tests of ``m`` LFs (so
+    that many LFs do not raise false alarms by chance).
 
     Parameters
     ----------
@@ -145,14 +148,15 @@ def lf_drift(
             f"{cur.shape[1]} columns for {len(lf_names)} names"
         )
     target_ref, target_cur = _targets(ref, label_model), _targets(cur, label_model)
+    n_tests = 2 * len(lf_names)
     result = []
     for j, name in enumerate(lf_names):
         cov_ref, cov_cur = int((ref[:, j] != ABSTAIN).sum()), int((cur[:, j] != ABSTAIN).sum())
-        cov_p, cov_changed = _changed(cov_ref, len(ref), cov_cur, len(cur), thresholds)
+        cov_p, cov_changed = _changed(cov_ref, len(ref), cov_cur, len(cur), thresholds, n_tests)
         agree_ref, n_agree_ref = _agreement_counts(ref[:, j], target_ref)
         agree_cur, n_agree_cur = _agreement_counts(cur[:, j], target_cur)
         agree_p, agree_changed = _changed(agree_ref, n_agree_ref, agree_cur, n_agree_cur,
-                                          thresholds)
+                                          thresholds, n_tests)
         result.append(LFDrift(
             name=str(name),
             coverage_reference=_share(cov_ref, len(ref)),
@@ -185,9 +189,9 @@ def _targets(L: np.ndarray, label_model: Any) -> np.ndarray:
 
 def model_agreement(
     L_reference: Any,
-    served_reference: Sequence[int],
+    served_reference: Sequence[int] | np.ndarray,
     L_current: Any,
-    served_current: Sequence[int],
+    served_current: Sequence[int] | np.ndarray,
     *,
     label_model: Any = None,
     thresholds: DriftThresholds | None = None,

@@ -83,7 +83,8 @@ class MonitorResult:
         share = self.thresholds.dataset_share
         if self.features and self.drift_share >= share:
             drifted = ", ".join(f.column for f in self.features if f.drifted)
-            reasons.append(f"{self.drift_share:.0%} of features drifted (>= {share:.0%}): {drifted}")
+            reasons.append(
+                f"{self.drift_share:.0%} of features drifted (>= {share:.0%}): {drifted}")
         if self.prediction is not None and self.prediction.drifted:
             reasons.append(f"the predicted class distribution drifted ({self.prediction.method} "
                            f"{self.prediction.statistic:.3g} vs {self.prediction.threshold:.3g})")
@@ -235,7 +236,8 @@ def _class_index(predictions: Sequence[Any], classes: list[str]) -> np.ndarray:
 
 
 def _slice_metrics(current: pd.DataFrame, predicted: pd.Series,
-                   slices: Mapping[str, Callable[[Any], bool]] | None) -> dict[str, dict[str, float]]:
+                   slices: Mapping[str, Callable[[Any], bool]] | None,
+                   ) -> dict[str, dict[str, float]]:
     labeled = current["_label"].notna().to_numpy()
     if not labeled.any():
         return {}
@@ -258,14 +260,15 @@ def _windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
     count = min(n_windows, n // _MIN_WINDOW_ROWS)
     if count < 2:
         return []
-    order = np.argsort(current["_ts"].to_numpy(), kind="stable") if "_ts" in current else np.arange(n)
+    order = (np.argsort(current["_ts"].to_numpy(), kind="stable") if "_ts" in current
+             else np.arange(n))
     windows = []
     for w, rows in enumerate(np.array_split(order, count)):
         part = current.iloc[rows]
         label = f"window {w + 1}"
         if "_ts" in part:
             label = _dt.datetime.fromtimestamp(float(part["_ts"].min()), _dt.UTC).strftime(
-                "%Y-%m-%d %H:%M")
+                "%m-%d %H:%M")
         entry: dict[str, Any] = {"label": label, "n": len(rows), "features": {}, "lf_coverage": {}}
         for col in columns:
             if part[col].notna().any():

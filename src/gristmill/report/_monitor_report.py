@@ -36,7 +36,8 @@ def series_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], *
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'role="img" aria-label="{escape(title)}">',
-             f'<text x="{width / 2}" y="15" text-anchor="middle" font-size="13">{escape(title)}</text>']
+             f'<text x="{width / 2}" y="15" text-anchor="middle" font-size="13">'
+             f"{escape(title)}</text>"]
     for tick in range(5):
         v = lo + span * tick / 4
         parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y_of(v):.1f}" '

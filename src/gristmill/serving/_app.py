@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from gristmill._extras import require
 from gristmill.exceptions import ServingError
 from gristmill.serving._holder import ModelHolder
@@ -45,47 +47,43 @@ class _Unauthorized(Exception):
     pass
 
 
-def _response_models() -> dict[str, Any]:
-    pydantic = require("pydantic", extra="serve", feature=_FEATURE)
+class ModelInfo(pydantic.BaseModel):
+    name: str
+    version: str
+    alias: str | None
 
-    class ModelInfo(pydantic.BaseModel):
-        name: str
-        version: str
-        alias: str | None
 
-    class PredictResponse(pydantic.BaseModel):
-        request_id: str
-        model: ModelInfo
-        predictions: list[str]
-        probabilities: list[dict[str, float]]
+class PredictResponse(pydantic.BaseModel):
+    request_id: str
+    model: ModelInfo
+    predictions: list[str]
+    probabilities: list[dict[str, float]]
 
-    class FeedbackResponse(pydantic.BaseModel):
-        request_id: str
-        accepted: int
 
-    class HealthResponse(pydantic.BaseModel):
-        status: str
-        model_version: str
+class FeedbackResponse(pydantic.BaseModel):
+    request_id: str
+    accepted: int
 
-    class MetadataResponse(pydantic.BaseModel):
-        model: ModelInfo
-        run_id: str | None
-        classes: list[str]
-        payload_columns: list[str]
-        column_types: dict[str, str]
-        follows_alias: bool
-        poll_interval: float
-        last_alias_check: float
-        last_alias_error: str | None
 
-    class ErrorResponse(pydantic.BaseModel):
-        detail: Any
+class HealthResponse(pydantic.BaseModel):
+    status: str
+    model_version: str
 
-    return {
-        "ModelInfo": ModelInfo, "PredictResponse": PredictResponse,
-        "FeedbackResponse": FeedbackResponse, "HealthResponse": HealthResponse,
-        "MetadataResponse": MetadataResponse, "ErrorResponse": ErrorResponse,
-    }
+
+class MetadataResponse(pydantic.BaseModel):
+    model: ModelInfo
+    run_id: str | None
+    classes: list[str]
+    payload_columns: list[str]
+    column_types: dict[str, str]
+    follows_alias: bool
+    poll_interval: float
+    last_alias_check: float
+    last_alias_error: str | None
+
+
+class ErrorResponse(pydantic.BaseModel):
+    detail: Any
 
 
 def create_app(
@@ -149,7 +147,6 @@ def create_app(
     )
     first = holder.current
     log = RequestLog(log_path if log_path is not None else default_log_path(first.name))
-    schemas = _response_models()
     JSONResponse = responses.JSONResponse
     bearer = security.HTTPBearer(auto_error=False)
     Request = fastapi.Request
@@ -215,7 +212,7 @@ def create_app(
         logger.error("internal error", exc_info=exc)
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
-    error = {"model": schemas["ErrorResponse"]}
+    error = {"model": ErrorResponse}
     auth_errors = {401: {**error, "description": "Missing or invalid bearer token"}}
     body_errors = {
         413: {**error, "description": "Request body too large"},
@@ -255,13 +252,13 @@ def create_app(
     def model_info(served: Any) -> dict[str, Any]:
         return {"name": served.name, "version": served.version, "alias": served.alias}
 
-    @app.get("/health", response_model=schemas["HealthResponse"])
+    @app.get("/health", response_model=HealthResponse)
     async def health() -> dict[str, Any]:
         """Liveness: the service is up and has a model loaded (no token needed)."""
         return {"status": "ok", "model_version": holder.current.version}
 
-    @app.get("/metadata", response_model=schemas["MetadataResponse"], responses=auth_errors)
-    async def metadata(credentials: Any = fastapi.Depends(bearer)) -> dict[str, Any]:
+    @app.get("/metadata", response_model=MetadataResponse, responses=auth_errors)
+    async def metadata(credentials: Any = fastapi.Depends(bearer)) -> dict[str, Any]:  # noqa: B008
         """The served model: name, version, alias, classes and payload columns."""
         check_token(credentials)
         served = holder.current
@@ -287,9 +284,12 @@ def create_app(
         return {"request_id": request_id, "model": model_info(served),
                 "predictions": predictions, "probabilities": probabilities}
 
-    @app.post("/predict", response_model=schemas["PredictResponse"],
+    @app.post("/predict", response_model=PredictResponse,
               responses={**auth_errors, **body_errors}, openapi_extra=predict_body)
-    async def predict(request: Request, credentials: Any = fastapi.Depends(bearer)) -> Any:
+    async def predict(
+        request: Request,  # type: ignore[valid-type]
+        credentials: Any = fastapi.Depends(bearer),  # noqa: B008
+    ) -> Any:
         """Predict the class of each record; the request and response are logged."""
         started = time.perf_counter()
         check_token(credentials)
@@ -313,11 +313,14 @@ def create_app(
         labels = check_feedback(payload, holder.current.classes, n_records)
         return {"request_id": request_id, "accepted": log.log_feedback(request_id, labels)}
 
-    @app.post("/feedback", response_model=schemas["FeedbackResponse"],
+    @app.post("/feedback", response_model=FeedbackResponse,
               responses={**auth_errors, **body_errors,
                          404: {**error, "description": "Unknown request id"}},
               openapi_extra=feedback_body)
-    async def feedback(request: Request, credentials: Any = fastapi.Depends(bearer)) -> Any:
+    async def feedback(
+        request: Request,  # type: ignore[valid-type]
+        credentials: Any = fastapi.Depends(bearer),  # noqa: B008
+    ) -> Any:
         """Gold labels (class name, or null when unknown) for each record of an earlier request."""
         check_token(credentials)
         payload = await read_json(request)

@@ -7,7 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from gristmill.serving._model import ServedModel, load_served_model, parse_model_uri, resolve_version
+from gristmill.serving._model import (
+    ServedModel,
+    load_served_model,
+    parse_model_uri,
+    resolve_version,
+)
 
 __all__ = ["ModelHolder"]
 
@@ -56,7 +61,10 @@ class ModelHolder:
         return parse_model_uri(self.model_uri)[1] is not None
 
     def check_now(self) -> bool:
-        """Resolve the alias once; load and swap in the new version if it moved. Return True if swapped."""
+        """Resolve the alias once; load and swap in the new version if it moved.
+
+        Returns True when the served version changed.
+        """
         version = resolve_version(self.model_uri, tracking_uri=self.tracking_uri)
         self.last_check = time.time()
         if version == self.current.version:
@@ -85,7 +93,8 @@ class ModelHolder:
         if self._thread is not None or not self.follows_alias or self.poll_interval <= 0:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, name="gristmill-alias-watch", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="gristmill-alias-watch",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -77,7 +77,8 @@ class RequestLog:
         # forked worker must not reuse its parent's.
         con = getattr(self._local, "con", None)
         if con is None or getattr(self._local, "pid", None) != os.getpid():
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
+                                  isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
@@ -163,7 +164,8 @@ class RequestLog:
 
     def count(self) -> int:
         """Number of logged requests."""
-        return int(self._retry(lambda con: con.execute("SELECT COUNT(*) FROM requests").fetchone()[0]))
+        found = self._retry(lambda con: con.execute("SELECT COUNT(*) FROM requests").fetchone())
+        return int(found[0])
 
     def _rows(self, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
         query = (
@@ -185,7 +187,9 @@ class RequestLog:
             When no request was logged in the interval.
         """
         rows: list[dict[str, Any]] = []
-        for request_id, ts, version, records, predictions, probabilities in self._rows(since, until):
+        for request_id, ts, version, records, predictions, probabilities in self._rows(
+            since, until
+        ):
             for i, (record, prediction, proba) in enumerate(
                 zip(json.loads(records), json.loads(predictions), json.loads(probabilities),
                     strict=True)
@@ -202,7 +206,8 @@ class RequestLog:
             lambda con: con.execute("SELECT request_id, row, label FROM feedback").fetchall()
         )
         gold = {(rid, int(row)): label for rid, row, label in labels}
-        frame["_label"] = [gold.get(key) for key in zip(frame["_request_id"], frame["_row"])]
+        frame["_label"] = [gold.get(key) for key in zip(frame["_request_id"], frame["_row"],
+                                                                 strict=True)]
         return frame
 
     def close(self) -> None:

@@ -13,7 +13,13 @@ import pandas as pd
 from gristmill._extras import require
 from gristmill.exceptions import ServingError
 
-__all__ = ["ServedModel", "load_served_model", "parse_model_uri", "resolve_version"]
+__all__ = [
+    "ServedModel",
+    "load_served_model",
+    "parse_model_uri",
+    "resolve_store",
+    "resolve_version",
+]
 
 _PROBA_PREFIX = "proba_"
 
@@ -88,6 +94,15 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     return name, alias, version
 
 
+def resolve_store(tracking_uri: str | None) -> str:
+    """The tracking URI to use: the given one, else the project's store as tracking resolves it."""
+    if tracking_uri:
+        return tracking_uri
+    from gristmill.tracking import resolve_tracking_uri
+
+    return str(resolve_tracking_uri(".", None))
+
+
 def _client(tracking_uri: str | None) -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
@@ -105,6 +120,7 @@ def resolve_version(uri: str, *, tracking_uri: str | None = None) -> str:
     name, alias, version = parse_model_uri(uri)
     if version is not None:
         return version
+    tracking_uri = resolve_store(tracking_uri)
     try:
         return str(_client(tracking_uri).get_model_version_by_alias(name, alias).version)
     except ServingError:
@@ -154,6 +170,7 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
         When the model cannot be resolved or loaded, or has no usable signature.
     """
     name, alias, _ = parse_model_uri(uri)
+    tracking_uri = resolve_store(tracking_uri)
     version = resolve_version(uri, tracking_uri=tracking_uri)
     pinned = f"{name}/{version}"
     bundle = _try_load_bundle(pinned, tracking_uri)
@@ -163,9 +180,8 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
         else:
             mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
             run_id = _client(tracking_uri).get_model_version(name, version).run_id
-            if tracking_uri is not None:
-                mlflow.set_tracking_uri(tracking_uri)
-                mlflow.set_registry_uri(tracking_uri)
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(tracking_uri)
             pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc
@@ -175,7 +191,8 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
         classes = list(getattr(bundle, "classes", None) or classes)
     if not classes:
         raise ServingError(
-            f"model {pinned} declares no classes: its output signature needs 'proba_<class>' columns"
+            f"model {pinned} declares no classes: its output signature needs "
+            "'proba_<class>' columns"
         )
     return ServedModel(
         name=name,

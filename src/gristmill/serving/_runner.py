@@ -22,7 +22,9 @@ def app_from_env() -> Any:
     try:
         config = json.loads(os.environ[_CONFIG_ENV])
     except (KeyError, json.JSONDecodeError) as exc:
-        raise ServingError(f"{_CONFIG_ENV} is missing or not JSON; start workers with serve()") from exc
+        raise ServingError(
+            f"{_CONFIG_ENV} is missing or not JSON; start workers with serve()"
+        ) from exc
     return create_app(config.pop("model"), **config)
 
 

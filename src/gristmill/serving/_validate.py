@@ -36,7 +36,8 @@ def _type_problem(value: Any, column_type: str) -> str | None:
             return "must be a number"
         return None if math.isfinite(value) else "must be a finite number"
     if column_type in _INTEGER:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        return None if whole else "must be an integer"
     if column_type == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if column_type == "datetime":

@@ -177,9 +177,10 @@ def open_client(uri: str) -> Any:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    # Building the client builds the store, which creates or migrates the schema: serialise it.
     with store_lock(uri):
         try:
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
             client.search_experiments(max_results=1)
         except Exception as exc:  # MLflow raises many types for a bad store; all mean the same
             raise TrackingError(f"cannot open the MLflow tracking store {uri}: {exc}") from exc

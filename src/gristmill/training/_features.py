@@ -213,7 +213,7 @@ class _DatetimeEncoder:
         missing = stamps.isna().to_numpy()
         parts = [((stamps.dt.year.to_numpy(dtype=np.float64, na_value=np.nan) - self.year_mean_)
                   / self.year_scale_)]
-        for values, period in ((stamps.dt.month - 1, 12), (stamps.dt.dayofweek, 7),
+        for values, period in ((stamps.dt.month - 1, 12), (stamps.dt.day_of_week, 7),
                                (stamps.dt.hour, 24)):
             angle = 2 * np.pi * values.to_numpy(dtype=np.float64, na_value=np.nan) / period
             parts.extend([np.sin(angle), np.cos(angle)])

@@ -1,0 +1,825 @@
+"""Attention-based imputation of discrete and continuous values (after AimNet, Wu et al. 2020).
+
+Every cell of a row is embedded: a categorical value by a learned vector of its attribute's
+vocabulary (with a "missing" and an "unknown" entry), a numeric value by a small learned
+projection of its standardised value. For each target attribute a learned query attends over
+the embedded context attributes of the row (never the target itself, and never missing cells);
+the attended context feeds a classification head (categorical targets, scored against the
+target's own value embeddings) or a regression head (numeric targets, with a predicted error
+scale). Training is self-supervised: every observed cell is a target, and context cells are
+hidden at random so the model learns to impute rows with several missing cells. A held-out set
+of observed cells decides when to stop.
+
+torch is imported only when a model is built, fitted or loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from gristmill._extras import require
+from gristmill.cleaning._columns import TableImputer, to_python
+from gristmill.exceptions import DataError
+from gristmill.io import atomic_path, atomic_write_text
+
+_MISSING = 0  # vocabulary slot of a missing (or hidden) categorical cell
+_UNKNOWN = 1  # vocabulary slot of a value unseen in fit, or too rare to learn
+_RESERVED = 2
+_FORMAT = "gristmill.AttentionImputer/1"
+
+
+def _torch() -> Any:
+    return require("torch", extra="torch", feature="AttentionImputer")
+
+
+@contextlib.contextmanager
+def _torch_threads(torch: Any, n_threads: int | None) -> Iterator[None]:
+    """Use ``n_threads`` intra-op threads inside the block, then restore the previous setting."""
+    previous = torch.get_num_threads()
+    wanted = n_threads or max(1, min(4, os.cpu_count() or 1))
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _Encoding:
+    """How a table becomes model inputs: vocabularies of categoricals, scales of numerics."""
+
+    def __init__(
+        self,
+        categorical: list[str],
+        numeric: list[str],
+        vocabularies: dict[str, list[Any]],
+        scales: dict[str, tuple[float, float]],
+    ) -> None:
+        self.categorical = categorical
+        self.numeric = numeric
+        self.vocabularies = vocabularies
+        self.scales = scales
+        self._indexes = {name: pd.Index(values) for name, values in vocabularies.items()}
+
+    @classmethod
+    def fit(
+        cls,
+        data: pd.DataFrame,
+        column_types: Mapping[str, str],
+        *,
+        min_frequency: int,
+        max_categories: int,
+    ) -> _Encoding:
+        categorical = [name for name, kind in column_types.items() if kind == "categorical"]
+        numeric = [name for name, kind in column_types.items() if kind == "numeric"]
+        vocabularies = {}
+        for name in categorical:
+            counts = data[name].dropna().value_counts(sort=True)
+            frequent = counts[counts >= min_frequency].index[:max_categories]
+            if len(frequent) == 0:
+                frequent = counts.index[:1]
+            vocabularies[name] = [to_python(value) for value in frequent]
+        scales = {}
+        for name in numeric:
+            values = data[name].astype(float)
+            std = float(values.std(ddof=0))
+            scales[name] = (float(values.mean()), std if std > 0 else 1.0)
+        return cls(categorical, numeric, vocabularies, scales)
+
+    def codes(self, data: pd.DataFrame) -> np.ndarray:
+        """(n, n_categorical) int64 codes: 0 missing, 1 unknown, 2 + position in the vocabulary."""
+        out = np.zeros((len(data), len(self.categorical)), dtype=np.int64)
+        for j, name in enumerate(self.categorical):
+            column = data[name]
+            found = self._indexes[name].get_indexer(column.astype(object))
+            codes = np.where(found >= 0, found + _RESERVED, _UNKNOWN)
+            codes[column.isna().to_numpy()] = _MISSING
+            out[:, j] = codes
+        return out
+
+    def numbers(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(n, n_numeric) standardised float32 values (0 where missing) and the observed mask."""
+        values = np.zeros((len(data), len(self.numeric)), dtype=np.float32)
+        observed = np.zeros((len(data), len(self.numeric)), dtype=bool)
+        for j, name in enumerate(self.numeric):
+            mean, std = self.scales[name]
+            column = data[name].astype(float).to_numpy()
+            ok = np.isfinite(column)
+            observed[:, j] = ok
+            # Clip so one extreme value cannot blow up the projection of a whole batch.
+            values[ok, j] = np.clip((column[ok] - mean) / std, -10, 10)
+        return values, observed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "categorical": self.categorical,
+            "numeric": self.numeric,
+            "vocabularies": self.vocabularies,
+            "scales": {name: list(scale) for name, scale in self.scales.items()},
+        }
+
+    @classmethod
+    def from_json(cls, spec: Mapping[str, Any]) -> _Encoding:
+        return cls(
+            list(spec["categorical"]),
+            list(spec["numeric"]),
+            {name: list(values) for name, values in spec["vocabularies"].items()},
+            {name: (float(s[0]), float(s[1])) for name, s in spec["scales"].items()},
+        )
+
+
+def _build_module(
+    torch: Any, vocabulary_sizes: list[int], n_numeric: int, dim: int, n_heads: int
+) -> Any:
+    """The network: value embeddings, attention over context attributes, one head per target."""
+    nn = torch.nn
+
+    class AimNet(nn.Module):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.n_categorical = len(vocabulary_sizes)
+            self.n_numeric = n_numeric
+            n_attributes = self.n_categorical + n_numeric
+            self.dim = dim
+            self.n_heads = n_heads
+            sizes = [size + _RESERVED for size in vocabulary_sizes]
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+            self.register_buffer("offsets", torch.as_tensor(offsets), persistent=False)
+            self.sizes = sizes
+            self.value_embedding = nn.Embedding(max(1, sum(sizes)), dim)
+            # Numeric cells: x -> relu(x * w1 + b1) @ w2, one small projection per attribute.
+            self.numeric_w1 = nn.Parameter(torch.empty(n_numeric, dim))
+            self.numeric_b1 = nn.Parameter(torch.empty(n_numeric, dim))
+            self.numeric_w2 = nn.Parameter(torch.empty(n_numeric, dim, dim))
+            self.numeric_missing = nn.Parameter(torch.empty(n_numeric, dim))
+            self.attribute = nn.Parameter(torch.empty(n_attributes, dim))
+            self.query = nn.Parameter(torch.empty(n_attributes, dim))
+            self.key = nn.Linear(dim, dim)
+            self.value = nn.Linear(dim, dim)
+            self.null_key = nn.Parameter(torch.empty(dim))
+            self.null_value = nn.Parameter(torch.empty(dim))
+            self.target = nn.Parameter(torch.empty(n_attributes, dim))
+            self.norm = nn.LayerNorm(dim)
+            self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+            self.out_norm = nn.LayerNorm(dim)
+            self.class_bias = nn.Parameter(torch.empty(max(1, sum(sizes))))
+            self.numeric_head = nn.Parameter(torch.empty(n_numeric, dim, 2))
+            self.numeric_head_bias = nn.Parameter(torch.empty(n_numeric, 2))
+
+        def embed(self, codes: Any, numbers: Any, observed: Any) -> Any:
+            parts = []
+            if self.n_categorical:
+                parts.append(self.value_embedding(codes + self.offsets))
+            if self.n_numeric:
+                hidden = torch.relu(numbers[..., None] * self.numeric_w1 + self.numeric_b1)
+                projected = torch.einsum("nad,ade->nae", hidden, self.numeric_w2)
+                parts.append(
+                    torch.where(observed[..., None], projected, self.numeric_missing.expand_as(projected))
+                )
+            return torch.cat(parts, dim=1) + self.attribute
+
+        def forward(self, codes: Any, numbers: Any, observed: Any) -> Any:
+            """Return the (n, n_attributes, dim) representation of every attribute as a target."""
+            n = codes.shape[0]
+            a = self.n_categorical + self.n_numeric
+            heads, width = self.n_heads, self.dim // self.n_heads
+            cells = self.embed(codes, numbers, observed)
+            present = torch.cat([codes != _MISSING, observed], dim=1)
+            keys = torch.cat([self.key(cells), self.null_key.expand(n, 1, -1)], dim=1)
+            values = torch.cat([self.value(cells), self.null_value.expand(n, 1, -1)], dim=1)
+            keys = keys.view(n, a + 1, heads, width).transpose(1, 2)
+            values = values.view(n, a + 1, heads, width).transpose(1, 2)
+            query = self.query.view(a, heads, width).transpose(0, 1)
+            scores = torch.einsum("htw,nhjw->nhtj", query, keys) / math.sqrt(width)
+            # A target never sees itself; missing context cells are skipped; the null slot
+            # is always there so a row with nothing observed still has a context.
+            allowed = present[:, None, :] & ~torch.eye(a, dtype=torch.bool)[None]
+            allowed = torch.cat([allowed, torch.ones(n, a, 1, dtype=torch.bool)], dim=2)
+            scores = scores.masked_fill(~allowed[:, None], float("-inf"))
+            attention = torch.softmax(scores, dim=-1)
+            context = torch.einsum("nhtj,nhjw->nthw", attention, values).reshape(n, a, self.dim)
+            hidden = self.norm(context + self.target)
+            return self.out_norm(hidden + self.mlp(hidden))
+
+        def logits(self, hidden: Any, j: int) -> Any:
+            """Class scores of categorical attribute ``j`` over its vocabulary (no reserved slots)."""
+            start = int(self.offsets[j]) + _RESERVED
+            stop = int(self.offsets[j]) + self.sizes[j]
+            weights = self.value_embedding.weight[start:stop]
+            return hidden[:, j] @ weights.T + self.class_bias[start:stop]
+
+        def regression(self, hidden: Any) -> Any:
+            """(n, n_numeric, 2): predicted standardised value and log error variance."""
+            numeric_hidden = hidden[:, self.n_categorical :]
+            return torch.einsum("nad,adk->nak", numeric_hidden, self.numeric_head) + (
+                self.numeric_head_bias
+            )
+
+    return AimNet()
+
+
+def _initialise(torch: Any, module: Any, generator: Any) -> None:
+    """Seeded initialisation of every parameter (nn defaults would use the global RNG)."""
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if "norm" in name:
+                parameter.fill_(1.0 if name.endswith("weight") else 0.0)
+            elif parameter.dim() >= 2 and name not in ("numeric_w1", "numeric_b1"):
+                fan_in = parameter.shape[-2] if parameter.dim() == 3 else parameter.shape[-1]
+                parameter.normal_(0.0, 1.0 / math.sqrt(fan_in), generator=generator)
+            elif name.endswith("bias") or name == "numeric_head_bias" or name == "class_bias":
+                parameter.zero_()
+            else:
+                parameter.normal_(0.0, 1.0, generator=generator)
+
+
+class AttentionImputer(TableImputer):
+    """Impute missing cells with an attention model of the table (AimNet). Needs the torch extra.
+
+    Parameters
+    ----------
+    columns : sequence of str, optional
+        Columns to fill; all by default. Every column is used as context either way.
+    column_types : mapping of str to {"categorical", "numeric"}, optional
+        Overrides of the inferred column types (see :func:`infer_column_types`).
+    dim : int, default 64
+        Width of the value embeddings and attention.
+    n_heads : int, default 4
+        Attention heads; must divide ``dim``.
+    min_frequency : int, default 2
+        Categorical values seen fewer times share the "unknown" embedding and are not predicted.
+    max_categories : int, default 2000
+        At most this many values per categorical column get their own embedding.
+    mask_rate : float, default 0.2
+        Probability that an observed context cell is hidden during training.
+    validation_fraction : float, default 0.1
+        Share of observed cells held out (hidden) to decide when to stop.
+    max_epochs : int, default 100
+        An epoch is one pass over the rows, but at least 50 batches on small tables.
+    patience : int, default 5
+        Stop after this many epochs without improvement of the held-out loss; the best weights
+        are kept.
+    batch_size : int, default 256
+    learning_rate : float, default 3e-3
+    weight_decay : float, default 1e-5
+    seed : int, default 0
+        Fixes initialisation, masking and batch order: the same seed and data give the same model.
+    n_threads : int or None, default None
+        torch threads used while fitting and predicting (None: up to 4); restored afterwards.
+    verbose : bool, default False
+        Print the held-out loss after each epoch.
+
+    Attributes
+    ----------
+    column_types_ : dict
+        Column name to ``"categorical"`` or ``"numeric"``.
+    classes_ : dict
+        Categorical column name to the values it can predict (the columns of ``predict_proba``).
+    n_epochs_ : int
+        Epochs run before stopping.
+    best_validation_loss_ : float
+        Held-out loss of the kept weights.
+    history_ : list of float
+        Held-out loss after each epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> city = rng.choice(["paris", "rome", "oslo"], 400)
+    >>> frame = pd.DataFrame({"city": city, "country": pd.Series(city).map(
+    ...     {"paris": "fr", "rome": "it", "oslo": "no"})})
+    >>> frame.loc[:9, "country"] = None
+    >>> imputer = AttentionImputer(max_epochs=5, seed=0).fit(frame)  # doctest: +SKIP
+    >>> imputer.transform(frame).loc[:9, "country"].tolist()  # doctest: +SKIP
+    """
+
+    _who = "AttentionImputer"
+
+    def __init__(
+        self,
+        *,
+        columns: Sequence[str] | None = None,
+        column_types: Mapping[str, str] | None = None,
+        dim: int = 64,
+        n_heads: int = 4,
+        min_frequency: int = 2,
+        max_categories: int = 2000,
+        mask_rate: float = 0.2,
+        validation_fraction: float = 0.1,
+        max_epochs: int = 100,
+        patience: int = 5,
+        batch_size: int = 256,
+        learning_rate: float = 3e-3,
+        weight_decay: float = 1e-5,
+        seed: int = 0,
+        n_threads: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.columns = columns
+        self.column_types = column_types
+        self.dim = dim
+        self.n_heads = n_heads
+        self.min_frequency = min_frequency
+        self.max_categories = max_categories
+        self.mask_rate = mask_rate
+        self.validation_fraction = validation_fraction
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.seed = seed
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        for name in ("dim", "n_heads", "min_frequency", "max_categories", "max_epochs",
+                     "patience", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"The {name!r} parameter of AttentionImputer must be an int >= 1. "
+                    f"Got {value!r} instead."
+                )
+        if self.dim % self.n_heads:
+            raise ValueError(
+                f"The 'n_heads' parameter of AttentionImputer must divide dim={self.dim}. "
+                f"Got {self.n_heads} instead."
+            )
+        for name, low, high in (("mask_rate", 0.0, 0.9), ("validation_fraction", 0.0, 0.5)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(
+                    f"The {name!r} parameter of AttentionImputer must be a float in "
+                    f"[{low}, {high}]. Got {value!r} instead."
+                )
+        if not self.learning_rate > 0:
+            raise ValueError(
+                "The 'learning_rate' parameter of AttentionImputer must be > 0. "
+                f"Got {self.learning_rate!r} instead."
+            )
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, data: pd.DataFrame) -> None:
+        self._check_params()
+        torch = _torch()
+        self.encoding_ = _Encoding.fit(
+            data,
+            self.column_types_,
+            min_frequency=self.min_frequency,
+            max_categories=self.max_categories,
+        )
+        generator = torch.Generator().manual_seed(self.seed)
+        codes, numbers, observed = self._tensors(torch, data)
+        with _torch_threads(torch, self.n_threads), torch.random.fork_rng(devices=[]):
+            # fork_rng: building the layers draws default weights from the global RNG, which
+            # must not change the caller's random state (the weights are re-drawn seeded).
+            self.module_ = _build_module(
+                torch,
+                [len(self.encoding_.vocabularies[name]) for name in self.encoding_.categorical],
+                len(self.encoding_.numeric),
+                self.dim,
+                self.n_heads,
+            )
+            _initialise(torch, self.module_, generator)
+            self._train(torch, generator, codes, numbers, observed)
+        self.module_.eval()
+
+    def _tensors(self, torch: Any, data: pd.DataFrame) -> tuple[Any, Any, Any]:
+        values, observed = self.encoding_.numbers(data)
+        return (
+            torch.as_tensor(self.encoding_.codes(data)),
+            torch.as_tensor(values),
+            torch.as_tensor(observed),
+        )
+
+    def _train(self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any) -> None:
+        n = codes.shape[0]
+        # Hold out observed cells: hidden from the inputs, scored only for early stopping.
+        held_codes = (codes >= _RESERVED) & (
+            torch.rand(codes.shape, generator=generator) < self.validation_fraction
+        )
+        held_numbers = observed & (
+            torch.rand(numbers.shape, generator=generator) < self.validation_fraction
+        )
+        train_codes = codes.masked_fill(held_codes, _MISSING)
+        train_observed = observed & ~held_numbers
+        optimizer = torch.optim.Adam(
+            self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        batch = min(self.batch_size, n)
+        steps_per_epoch = max(math.ceil(n / batch), 50)
+        best = math.inf
+        best_state = None
+        waited = 0
+        self.history_: list[float] = []
+        order = torch.randperm(n, generator=generator)
+        cursor = 0
+        for _epoch in range(self.max_epochs):
+            self.module_.train()
+            for _ in range(steps_per_epoch):
+                if cursor + batch > n:
+                    order = torch.randperm(n, generator=generator)
+                    cursor = 0
+                rows = order[cursor : cursor + batch]
+                cursor += batch
+                loss = self._batch_loss(
+                    torch, generator, train_codes[rows], numbers[rows], train_observed[rows]
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            loss_value = self._validation_loss(
+                torch, train_codes, numbers, train_observed, held_codes, held_numbers, codes
+            )
+            self.history_.append(loss_value)
+            if self.verbose:
+                print(f"AttentionImputer epoch {len(self.history_)}: held-out loss {loss_value:.4f}")
+            if loss_value < best - 1e-4:
+                best, waited = loss_value, 0
+                best_state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        if best_state is not None:
+            self.module_.load_state_dict(best_state)
+        self.n_epochs_ = len(self.history_)
+        self.best_validation_loss_ = best if math.isfinite(best) else float("nan")
+
+    def _batch_loss(self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any) -> Any:
+        """Loss on every observed cell of the batch, predicted with random context cells hidden."""
+        hide_codes = torch.rand(codes.shape, generator=generator) < self.mask_rate
+        # A few known values are shown as "unknown" so that embedding learns to stand for
+        # values unseen in fit.
+        unknown = torch.rand(codes.shape, generator=generator) < 0.02
+        inputs = codes.masked_fill(unknown & (codes >= _RESERVED), _UNKNOWN)
+        inputs = inputs.masked_fill(hide_codes, _MISSING)
+        hide_numbers = torch.rand(numbers.shape, generator=generator) < self.mask_rate
+        hidden = self.module_(inputs, numbers, observed & ~hide_numbers)
+        return self._loss(torch, hidden, codes, codes >= _RESERVED, numbers, observed)
+
+    def _loss(
+        self, torch: Any, hidden: Any, codes: Any, code_targets: Any, numbers: Any, number_targets: Any
+    ) -> Any:
+        """Mean over target attributes of cross-entropy (categorical) / squared error + NLL."""
+        module = self.module_
+        terms = []
+        for j in range(module.n_categorical):
+            rows = code_targets[:, j]
+            if bool(rows.any()):
+                logits = module.logits(hidden[rows], j)
+                terms.append(torch.nn.functional.cross_entropy(logits, codes[rows, j] - _RESERVED))
+        if module.n_numeric:
+            predicted = module.regression(hidden)
+            mean, log_var = predicted[..., 0], predicted[..., 1].clamp(-8, 8)
+            weight = number_targets.float()
+            count = weight.sum(dim=0).clamp(min=1)
+            squared = (mean - numbers) ** 2
+            # The error scale is fitted to the detached residual so it cannot distort the mean.
+            nll = 0.5 * (log_var + squared.detach() * torch.exp(-log_var))
+            per_attribute = ((squared + 0.1 * nll) * weight).sum(dim=0) / count
+            terms.extend(per_attribute[number_targets.any(dim=0)])
+        if not terms:
+            return hidden.sum() * 0.0
+        return torch.stack([term.reshape(()) for term in terms]).mean()
+
+    def _validation_loss(
+        self,
+        torch: Any,
+        train_codes: Any,
+        numbers: Any,
+        train_observed: Any,
+        held_codes: Any,
+        held_numbers: Any,
+        codes: Any,
+    ) -> float:
+        if not (bool(held_codes.any()) or bool(held_numbers.any())):
+            return 0.0
+        self.module_.eval()
+        total = 0.0
+        weight = 0
+        with torch.no_grad():
+            for start in range(0, train_codes.shape[0], 4096):
+                rows = slice(start, start + 4096)
+                hidden = self.module_(train_codes[rows], numbers[rows], train_observed[rows])
+                cells = int(held_codes[rows].sum() + held_numbers[rows].sum())
+                if cells:
+                    loss = self._loss(
+                        torch, hidden, codes[rows], held_codes[rows], numbers[rows], held_numbers[rows]
+                    )
+                    total += float(loss) * cells
+                    weight += cells
+        return total / max(weight, 1)
+
+    # ------------------------------------------------------------------ prediction
+    def _representation(self, data: pd.DataFrame) -> Any:
+        torch = _torch()
+        codes, numbers, observed = self._tensors(torch, data)
+        outputs = []
+        with _torch_threads(torch, self.n_threads), torch.no_grad():
+            for start in range(0, codes.shape[0], 4096):
+                rows = slice(start, start + 4096)
+                outputs.append(self.module_(codes[rows], numbers[rows], observed[rows]))
+        return torch.cat(outputs)
+
+    def _column_outputs(self, hidden: Any, column: str) -> np.ndarray:
+        torch = _torch()
+        module = self.module_
+        with torch.no_grad():
+            if column in self.encoding_.categorical:
+                j = self.encoding_.categorical.index(column)
+                return torch.softmax(module.logits(hidden, j), dim=-1).numpy().astype(float)
+            j = self.encoding_.numeric.index(column)
+            return module.regression(hidden)[:, j].numpy().astype(float)
+
+    def _check_column(self, column: str) -> None:
+        if column not in self.column_types_:
+            raise DataError(
+                f"AttentionImputer: unknown column {column!r}; it was fitted on {self.columns_}"
+            )
+
+    def predict_proba(self, data: pd.DataFrame, column: str) -> np.ndarray:
+        """Probability of each value of a categorical ``column`` for every row of ``data``.
+
+        The cell itself is never part of its own context, so this scores observed cells too
+        (which is what a repair step needs to judge a suspicious value).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Rows with (at least) the columns seen in fit.
+        column : str
+            A categorical column.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_rows, len(classes_[column])), rows summing to 1; columns in the order of
+            ``classes_[column]``.
+
+        Raises
+        ------
+        DataError
+            When the column is unknown or numeric.
+        """
+        self._check_fitted()
+        self._check_column(column)
+        if self.column_types_[column] != "categorical":
+            raise DataError(
+                f"AttentionImputer.predict_proba: column {column!r} is numeric; "
+                "use predict_values for a numeric column"
+            )
+        data = self._check_input(data, "predict_proba")
+        return self._column_outputs(self._representation(data), column)
+
+    def predict_values(self, data: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted value and its confidence for every row of ``data`` in ``column``.
+
+        Like :meth:`predict_proba`, the cell is hidden from its own prediction, so observed cells
+        get a prediction too.
+
+        Returns
+        -------
+        values : numpy.ndarray
+            (n_rows,) object array of categorical values, or floats for a numeric column.
+        confidence : numpy.ndarray
+            (n_rows,) in [0, 1]: the probability of the predicted value for a categorical column;
+            for a numeric one, the model's probability that the truth lies within a quarter of
+            the column's standard deviation of the prediction (from its predicted error scale).
+        """
+        self._check_fitted()
+        self._check_column(column)
+        data = self._check_input(data, "predict_values")
+        return self._values_from(self._representation(data), column)
+
+    def _values_from(self, hidden: Any, column: str) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self._column_outputs(hidden, column)
+        if self.column_types_[column] == "categorical":
+            best = outputs.argmax(axis=1)
+            classes = np.empty(len(self.classes_[column]), dtype=object)
+            classes[:] = self.classes_[column]
+            return classes[best], outputs[np.arange(len(best)), best]
+        mean, std = self.encoding_.scales[column]
+        sigma = np.exp(0.5 * np.clip(outputs[:, 1], -8, 8))
+        confidence = np.vectorize(math.erf)(0.25 / (sigma * math.sqrt(2)))
+        return outputs[:, 0] * std + mean, confidence.astype(float)
+
+    def candidates(
+        self, data: pd.DataFrame, cells: Iterable[tuple[Any, str]], *, k: int = 5
+    ) -> pd.DataFrame:
+        """The ``k`` most probable values of given cells, for a repair step to choose from.
+
+        Each cell is predicted from the other cells of its row (never from its own value).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            The table the cells belong to.
+        cells : iterable of (row label, column name)
+            Cells to score; row labels are labels of ``data.index``.
+        k : int, default 5
+            Candidates per categorical cell. A numeric cell gets one candidate, the prediction.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate with columns ``row``, ``column``, ``rank`` (1 = best),
+            ``value`` and ``probability`` (for a numeric cell, the confidence of
+            :meth:`predict_values`). Sorted by cell order, then rank.
+
+        Raises
+        ------
+        DataError
+            When a column or row label is unknown.
+        """
+        self._check_fitted()
+        data = self._check_input(data, "candidates")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"The 'k' parameter of candidates must be an int >= 1. Got {k!r}.")
+        cells = list(cells)
+        by_column: dict[str, list[int]] = {}
+        positions = []
+        for label, column in cells:
+            self._check_column(column)
+            try:
+                position = data.index.get_loc(label)
+            except KeyError:
+                raise DataError(f"AttentionImputer.candidates: no row labelled {label!r}") from None
+            if not isinstance(position, (int, np.integer)):
+                raise DataError(
+                    f"AttentionImputer.candidates: row label {label!r} is not unique in the index"
+                )
+            positions.append(int(position))
+            by_column.setdefault(column, []).append(int(position))
+        rows = sorted(set(positions))
+        hidden = self._representation(data.iloc[rows]) if rows else None
+        where = {position: i for i, position in enumerate(rows)}
+        records: list[dict[str, Any]] = []
+        outputs = {column: self._column_outputs(hidden, column) for column in by_column}
+        for (label, column), position in zip(cells, positions, strict=True):
+            scores = outputs[column][where[position]]
+            if self.column_types_[column] == "categorical":
+                top = np.argsort(-scores, kind="stable")[:k]
+                for rank, index in enumerate(top, start=1):
+                    records.append(
+                        {"row": label, "column": column, "rank": rank,
+                         "value": self.classes_[column][index], "probability": float(scores[index])}
+                    )
+            else:
+                mean, std = self.encoding_.scales[column]
+                sigma = math.exp(0.5 * float(np.clip(scores[1], -8, 8)))
+                records.append(
+                    {"row": label, "column": column, "rank": 1, "value": float(scores[0] * std + mean),
+                     "probability": math.erf(0.25 / (sigma * math.sqrt(2)))}
+                )
+        return pd.DataFrame.from_records(
+            records, columns=["row", "column", "rank", "value", "probability"]
+        )
+
+    def _impute_all(
+        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
+    ) -> dict[str, Sequence[Any] | np.ndarray]:
+        rows = np.unique(np.concatenate(list(missing.values())))
+        hidden = self._representation(data.iloc[rows])
+        where = np.searchsorted(rows, np.arange(len(data)))
+        self._last_confidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        out: dict[str, Sequence[Any] | np.ndarray] = {}
+        for name, at in missing.items():
+            values, confidence = self._values_from(hidden[where[at]], name)
+            out[name] = values
+            self._last_confidence[name] = (at, confidence)
+        return out
+
+    def transform(  # type: ignore[override]
+        self, data: pd.DataFrame, *, return_confidence: bool = False
+    ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+        """Return ``data`` with the missing cells of the imputed columns filled.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+        return_confidence : bool, default False
+            Also return a float frame of the same shape: 1.0 for cells that were observed (or
+            not imputed), and for imputed cells the confidence of :meth:`predict_values`.
+
+        Returns
+        -------
+        pandas.DataFrame, or (pandas.DataFrame, pandas.DataFrame)
+            Same index, columns and dtypes as ``data``.
+        """
+        self._last_confidence = {}
+        filled = super().transform(data)
+        if not return_confidence:
+            return filled
+        confidence = pd.DataFrame(1.0, index=data.index, columns=data.columns)
+        for name, (at, values) in self._last_confidence.items():
+            confidence.iloc[at, confidence.columns.get_loc(name)] = values
+        return filled, confidence
+
+    def fit_transform(  # type: ignore[override]
+        self, data: pd.DataFrame, y: object = None, *, return_confidence: bool = False
+    ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+        """Fit on ``data`` and return it filled (see :meth:`transform`)."""
+        return self.fit(data).transform(data, return_confidence=return_confidence)
+
+    @property
+    def classes_(self) -> dict[str, list[Any]]:
+        self._check_fitted()
+        return dict(self.encoding_.vocabularies)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save to a directory: ``imputer.json`` (settings, column types, vocabularies) and
+        ``weights.npz`` (the network's tensors). No pickle is used.
+
+        Returns
+        -------
+        pathlib.Path
+            The directory.
+        """
+        self._check_fitted()
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {name: t.detach().numpy() for name, t in self.module_.state_dict().items()}
+        with atomic_path(directory / "weights.npz") as tmp:
+            with tmp.open("wb") as handle:
+                np.savez(handle, **arrays)
+        spec = {
+            "format": _FORMAT,
+            "params": {
+                name: (list(value) if name == "columns" and value is not None else value)
+                for name, value in self.get_params().items()
+            },
+            "columns_": self.columns_,
+            "impute_columns_": list(self.impute_columns_),
+            "column_types_": self.column_types_,
+            "encoding": self.encoding_.to_json(),
+            "n_epochs_": self.n_epochs_,
+            "best_validation_loss_": self.best_validation_loss_,
+            "history_": self.history_,
+        }
+        try:
+            text = json.dumps(spec, indent=1, allow_nan=True)
+        except TypeError as exc:
+            raise DataError(
+                f"AttentionImputer.save: a categorical value cannot be stored as JSON ({exc}); "
+                "convert the column to strings before fitting"
+            ) from exc
+        atomic_write_text(directory / "imputer.json", text)
+        return directory
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        """Load an imputer written by :meth:`save`.
+
+        Raises
+        ------
+        DataError
+            When the directory lacks the files or they are not an AttentionImputer.
+        """
+        directory = Path(path)
+        spec_path = directory / "imputer.json"
+        weights_path = directory / "weights.npz"
+        if not spec_path.is_file() or not weights_path.is_file():
+            raise DataError(f"{directory}: not a saved AttentionImputer (imputer.json/weights.npz)")
+        try:
+            spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{spec_path}: invalid JSON: {exc}") from exc
+        if spec.get("format") != _FORMAT:
+            raise DataError(f"{spec_path}: not a saved AttentionImputer (format {spec.get('format')!r})")
+        torch = _torch()
+        imputer = cls(**spec["params"])
+        imputer.columns_ = list(spec["columns_"])
+        imputer.impute_columns_ = list(spec["impute_columns_"])
+        imputer.column_types_ = dict(spec["column_types_"])
+        imputer.encoding_ = _Encoding.from_json(spec["encoding"])
+        imputer.n_epochs_ = int(spec["n_epochs_"])
+        imputer.best_validation_loss_ = float(spec["best_validation_loss_"])
+        imputer.history_ = [float(v) for v in spec["history_"]]
+        imputer.module_ = _build_module(
+            torch,
+            [len(imputer.encoding_.vocabularies[n]) for n in imputer.encoding_.categorical],
+            len(imputer.encoding_.numeric),
+            imputer.dim,
+            imputer.n_heads,
+        )
+        with np.load(weights_path, allow_pickle=False) as arrays:
+            state = {name: torch.as_tensor(arrays[name]) for name in arrays.files}
+        imputer.module_.load_state_dict(state)
+        imputer.module_.eval()
+        return imputer
+
+
+__all__ = ["AttentionImputer"]

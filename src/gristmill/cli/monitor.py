@@ -1,0 +1,109 @@
+"""``gristmill monitor``: check current data against the training reference for drift."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from pathlib import Path
+
+import typer
+
+from gristmill.cli._common import console
+
+#: Exit status when drift exceeds the thresholds (errors exit with 1, usage errors with 2).
+DRIFT_EXIT_CODE = 3
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, *, now: float | None = None) -> float:
+    """UNIX time from ``24h`` / ``30m`` / ``7d`` (ago) or an ISO 8601 date-time (UTC if naive)."""
+    from gristmill.exceptions import DataError
+
+    now = time.time() if now is None else now
+    match = _RELATIVE.match(text.strip())
+    if match:
+        return now - float(match.group(1)) * _SECONDS[match.group(2)]
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DataError(
+            f"--since {text!r}: expected e.g. 24h, 30m, 7d or 2026-11-24T08:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def monitor_command(
+    model: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME/VERSION."),
+    current: Path | None = typer.Option(
+        None, "--current", help="Current data (CSV, Parquet, JSONL)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Use the serving log from this time: 24h, 30m, 7d or ISO 8601."),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="Reference data (default: the model bundle's training sample)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Directory for monitor.json and monitor.html "
+        "(default .gristmill/monitor/NAME-TIME)."),
+    log: Path | None = typer.Option(
+        None, "--log", help="Serving request log (default .gristmill/serving/NAME.sqlite)."),
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
+    mlflow_log: bool = typer.Option(True, "--mlflow/--no-mlflow",
+                                    help="Log the metrics as an MLflow run."),
+) -> None:
+    """Compare current data with the training reference; exit 3 when drift exceeds thresholds."""
+    from gristmill.exceptions import DataError
+    from gristmill.io import read_table
+    from gristmill.monitoring import monitor
+    from gristmill.serving import RequestLog, default_log_path, load_served_model
+    from gristmill.serving._model import resolve_store
+
+    if (current is None) == (since is None):
+        raise DataError("give exactly one of --current FILE and --since TIME")
+    uri = resolve_store(tracking_uri)
+    served = load_served_model(model, tracking_uri=uri)
+    if current is not None:
+        frame = read_table(current)
+        source = str(current)
+    else:
+        log_path = log if log is not None else default_log_path(served.name)
+        if not log_path.exists():
+            raise DataError(f"{log_path}: no serving log here; pass --log or --current")
+        frame = RequestLog(log_path).records(since=parse_since(since or ""))
+        source = f"{log_path} since {since}"
+    result = monitor(served, current=frame,
+                     reference=read_table(reference) if reference is not None else None)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = result.save(out if out is not None else Path(".gristmill") / "monitor" /
+                        f"{served.name}-{stamp}")
+    console.print(f"{served.name} v{served.version}: {result.n_current} current rows from "
+                  f"{source} vs {result.n_reference} reference rows")
+    for feature in result.features:
+        mark = "[red]drift[/]" if feature.drifted else "ok"
+        console.print(f"  {feature.column:<24} {feature.method:<14} {feature.statistic:9.4f} "
+                      f"(threshold {feature.threshold:.4g})  {mark}")
+    for lf in result.lfs:
+        mark = "[red]drift[/]" if lf.drifted else "ok"
+        console.print(f"  LF {lf.name:<21} coverage {lf.coverage_reference:.3f} -> "
+                      f"{lf.coverage_current:.3f}  {mark}")
+    if result.agreement is not None:
+        console.print(f"  estimated accuracy (label model vs served): "
+                      f"{result.agreement.estimated_accuracy:.3f}")
+    if mlflow_log:
+        run_id = result.log_to_mlflow(tracking_uri=uri)
+        console.print(f"MLflow run: {run_id}")
+    console.print(f"report: {paths['html']}\nresult: {paths['json']}")
+    if result.drifted:
+        for reason in result.reasons:
+            console.print(f"[bold red]drift:[/] {reason}")
+        raise typer.Exit(DRIFT_EXIT_CODE)
+    console.print("no drift beyond the thresholds")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gristmill monitor`` to the app."""
+    app.command("monitor")(monitor_command)

@@ -1,0 +1,125 @@
+"""``gristmill monitor`` and ``gristmill report``: files in, JSON + HTML out, exit 3 on drift."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+from gristmill.cli.monitor import DRIFT_EXIT_CODE, parse_since
+from gristmill.exceptions import DataError
+from gristmill.serving import RequestLog, load_served_model
+
+_REGISTRY = Path(__file__).parents[1] / "serving" / "_registry.py"
+runner = CliRunner()
+
+
+def _registry():  # noqa: ANN202
+    name = "gristmill_test_registry"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _REGISTRY)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory) -> str:  # noqa: ANN001
+    return _registry().cached_store(tmp_path_factory)
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:  # noqa: ANN001
+    registry = _registry()
+    paths = {"reference": tmp_path / "reference.csv", "iid": tmp_path / "iid.parquet",
+             "shifted": tmp_path / "shifted.csv"}
+    registry.reference_frame(400, seed=2).to_csv(paths["reference"], index=False)
+    registry.reference_frame(300, seed=3).to_parquet(paths["iid"])
+    rng = np.random.default_rng(0)
+    text = [" ".join(rng.choice(["free money", "click here", "win big"], size=4))
+            for _ in range(300)]
+    pd.DataFrame({"text": text, "length": [float(len(t)) * 2 for t in text]}).to_csv(
+        paths["shifted"], index=False)
+    return paths
+
+
+def _monitor(tracking_uri: str, *args: str):  # noqa: ANN202
+    return runner.invoke(app, ["monitor", "kw@champion", "--tracking-uri", tracking_uri, *args])
+
+
+def test_monitor_file_without_drift_exits_zero(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    result = _monitor(tracking_uri, "--current", str(files["iid"]), "--reference",
+                      str(files["reference"]), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "no drift" in result.output
+    data = json.loads((out / "monitor.json").read_text())
+    assert data["drifted"] is False and data["model"] == {"name": "kw", "version": "1"}
+    assert "<svg" in (out / "monitor.html").read_text()
+    run_id = result.output.split("MLflow run: ")[1].split()[0]
+    run = mlflow.MlflowClient(tracking_uri=tracking_uri).get_run(run_id)
+    assert run.data.metrics["drifted"] == 0.0 and "feature.text.score" in run.data.metrics
+
+
+def test_monitor_file_with_drift_exits_nonzero(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    result = _monitor(tracking_uri, "--current", str(files["shifted"]), "--reference",
+                      str(files["reference"]), "--out", str(tmp_path / "o"), "--no-mlflow")
+    assert result.exit_code == DRIFT_EXIT_CODE, result.output
+    assert "drift:" in result.output and "MLflow run" not in result.output
+    assert json.loads((tmp_path / "o" / "monitor.json").read_text())["drifted"] is True
+
+
+def test_monitor_since_reads_the_serving_log(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    model = load_served_model("kw/1", tracking_uri=tracking_uri)
+    log = RequestLog(tmp_path / "log.sqlite")
+    frame = pd.read_csv(files["shifted"]).head(120)
+    served = model.predict_frame(frame)
+    for i, record in enumerate(frame.to_dict("records")):
+        log.log_prediction(f"r{i}", "kw", "1", [record], [served["prediction"].iloc[i]],
+                           [{"ham": float(served["proba_ham"].iloc[i]),
+                             "spam": float(served["proba_spam"].iloc[i])}], 1.0)
+    result = _monitor(tracking_uri, "--since", "1h", "--log", str(tmp_path / "log.sqlite"),
+                      "--reference", str(files["reference"]), "--out", str(tmp_path / "o"),
+                      "--no-mlflow")
+    assert result.exit_code == DRIFT_EXIT_CODE, result.output
+    data = json.loads((tmp_path / "o" / "monitor.json").read_text())
+    assert data["n_current"] == 120 and data["windows"]
+
+
+def test_monitor_usage_errors(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    both = _monitor(tracking_uri, "--current", str(files["iid"]), "--since", "1h")
+    assert both.exit_code == 1 and "exactly one of" in both.output
+    no_log = _monitor(tracking_uri, "--since", "1h", "--log", str(tmp_path / "none.sqlite"))
+    assert no_log.exit_code == 1 and "no serving log" in no_log.output
+    no_reference = _monitor(tracking_uri, "--current", str(files["iid"]), "--no-mlflow")
+    assert no_reference.exit_code == 1 and "reference" in no_reference.output
+
+
+def test_parse_since() -> None:
+    now = 1_000_000.0
+    assert parse_since("2h", now=now) == now - 7200
+    assert parse_since("30m", now=now) == now - 1800
+    assert parse_since("1970-01-02T00:00:00") == 86400
+    with pytest.raises(DataError, match="--since"):
+        parse_since("yesterday")
+
+
+def test_report_command_finds_a_run_report(tmp_path) -> None:  # noqa: ANN001
+    run_dir = tmp_path / "runs" / "spam-1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "report.html").write_text("<!DOCTYPE html><title>r</title>")
+    result = runner.invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0 and "report.html" in result.output
+    missing = runner.invoke(app, ["report", "0123456789abcdef",
+                                  "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}",
+                                  "--out", str(tmp_path / "dl")])
+    assert missing.exit_code == 1 and "no report for run" in missing.output

@@ -1,0 +1,78 @@
+"""``gristmill init``, ``run`` and ``schema`` through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+
+GRISTMILL = [sys.executable, "-m", "gristmill"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1"}
+
+
+def test_schema_prints_json_schema() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert "tasks" in schema["properties"]
+
+
+def test_init_refuses_non_empty_directory_and_unknown_example(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    result = CliRunner().invoke(app, ["init", str(tmp_path), "--example", "spam"])
+    assert result.exit_code == 1
+    assert (tmp_path / "x").read_text() == "keep me"
+    result = CliRunner().invoke(app, ["init", str(tmp_path / "new"), "--example", "nope"])
+    assert result.exit_code == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_run_with_invalid_spec_exits_1_with_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "gristmill.yaml"
+    spec.write_text("name: x\nbogus: 1\n")
+    result = CliRunner().invoke(app, ["run", str(spec), "--no-track"])
+    assert result.exit_code == 1
+    assert "unknown key 'bogus'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_spam_example_end_to_end(tmp_path: Path) -> None:
+    project = tmp_path / "spam"
+    subprocess.run([*GRISTMILL, "init", str(project), "--example", "spam"], check=True,
+                   capture_output=True, env=_env())
+    assert {"gristmill.yaml", "lfs.py", "slices.py", "data"} <= {p.name for p in project.iterdir()}
+    spec_path = project / "gristmill.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["model"] = {"candidates": ["logreg"], "budget": {"trials": 2}}  # keep the test fast
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    plan = CliRunner().invoke(app, ["run", str(spec_path), "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    assert "label_model" in plan.output and "is valid" in plan.output
+
+    run_dir = project / "out"
+    done = subprocess.run([*GRISTMILL, "run", "--no-track", "--run-dir", str(run_dir)],
+                          cwd=project, capture_output=True, text=True, env=_env(), check=False)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["end_model"]["test"]["overall"]
+    assert test["accuracy"] > 0.8  # real data, real LFs: far above the 50% base rate
+    assert set(metrics["end_model"]["test"]["slices"]) == {
+        "short_comment", "no_keyword_signal", "shouting", "has_link"}
+    assert (run_dir / "report.html").stat().st_size > 1000
+    assert not (project / "mlflow.db").exists()  # --no-track
+
+    again = CliRunner().invoke(app, ["run", str(spec_path), "--dry-run"])
+    assert again.output.count("cached") >= 3

@@ -1,0 +1,81 @@
+"""``gristmill serve``: the command serves a registered model on 127.0.0.1 with a token."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+
+_REGISTRY = Path(__file__).parents[1] / "serving" / "_registry.py"
+
+
+def _registry():  # noqa: ANN202
+    name = "gristmill_test_registry"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _REGISTRY)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory) -> str:  # noqa: ANN001
+    return _registry().cached_store(tmp_path_factory)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_command_serves_with_a_token(tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    port = _free_port()
+    command = [sys.executable, "-m", "gristmill", "serve", "kw@champion", "--port", str(port),
+               "--tracking-uri", tracking_uri, "--log", str(tmp_path / "log.sqlite"),
+               "--poll-interval", "0"]
+    env = {**os.environ, "GRISTMILL_SERVE_TOKEN": "t0ken", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    with (tmp_path / "stderr.txt").open("wb") as stderr:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=base, timeout=30) as client:
+            while True:
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.25)
+            body = {"records": [{"text": "subscribe", "length": 9.0}]}
+            assert client.post("/predict", json=body).status_code == 401
+            ok = client.post("/predict", json=body, headers={"Authorization": "Bearer t0ken"})
+            assert ok.status_code == 200 and ok.json()["predictions"] == ["spam"]
+            meta = client.get("/metadata", headers={"Authorization": "Bearer t0ken"}).json()
+            assert meta["model"]["version"] == "1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_serve_command_errors(tracking_uri) -> None:  # noqa: ANN001
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["serve", "kw@nosuchalias", "--tracking-uri", tracking_uri])
+    assert unknown.exit_code == 1 and "kw@nosuchalias" in unknown.output
+    workers = runner.invoke(app, ["serve", "kw@champion", "--workers", "0",
+                                  "--tracking-uri", tracking_uri])
+    assert workers.exit_code == 1 and "workers must be >= 1" in workers.output
