@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -73,11 +74,11 @@ def make(name, keywords, label):
     return lf
 
 lfs = [make(*item) for item in spec]
-start = time.perf_counter()
+start, start_cpu = time.perf_counter(), time.process_time()
 L = PandasLFApplier(lfs).apply(frame, progress_bar=False)
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
 np.save(out_path, L)
-print(json.dumps({"seconds": elapsed}))
+print(json.dumps({"seconds": elapsed, "cpu": cpu}))
 """
 
 
@@ -122,18 +123,29 @@ def vectorized_lfs() -> list[gm.LabelingFunction]:
     ]
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (forked workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(function, repeat: int = 1):
-    best, result = float("inf"), None
+    """Best wall time over ``repeat`` runs, CPU seconds of that run, and the result."""
+    best, cpu, result = float("inf"), float("nan"), None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), cpu_seconds()
         result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        elapsed = time.perf_counter() - start
+        if elapsed < best:
+            best, cpu = elapsed, cpu_seconds() - start_cpu
+    return best, cpu, result
 
 
-def run_snorkel(frame: pd.DataFrame) -> tuple[float | None, np.ndarray | None, str]:
+def run_snorkel(frame: pd.DataFrame) -> tuple[float | None, float, np.ndarray | None, str]:
     if not ANCHOR_PYTHON.exists():
-        return None, None, "benchmarks/.venv-anchors missing: run `make bench-env`"
+        return None, float("nan"), None, "benchmarks/.venv-anchors missing: run `make bench-env`"
     with tempfile.TemporaryDirectory() as tmp:
         data_path, out_path = Path(tmp) / "data.parquet", Path(tmp) / "L.npy"
         frame.to_parquet(data_path)
@@ -143,9 +155,9 @@ def run_snorkel(frame: pd.DataFrame) -> tuple[float | None, np.ndarray | None, s
             capture_output=True, text=True, check=False,
         )
         if done.returncode != 0:
-            return None, None, f"Snorkel run failed: {done.stderr.strip()[-500:]}"
-        seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
-        return seconds, np.load(out_path), "snorkel 0.10.0"
+            return None, float("nan"), None, f"Snorkel run failed: {done.stderr.strip()[-500:]}"
+        timing = json.loads(done.stdout.strip().splitlines()[-1])
+        return timing["seconds"], timing["cpu"], np.load(out_path), "snorkel 0.10.0"
 
 
 def measure_matrix_memory(n_rows: int = 10_000_000, n_lfs: int = 20) -> dict[str, float]:
@@ -180,8 +192,10 @@ def run_dask(frame: pd.DataFrame, lfs: list[gm.LabelingFunction]) -> tuple[float
         dashboard_address="127.0.0.1:0",
     ) as cluster, Client(cluster) as client:
         gm.apply_lfs(lfs, frame.iloc[:2_000], engine="dask", client=client, progress=False)
-        return timed(lambda: gm.apply_lfs(lfs, frame, engine="dask", client=client,
-                                          progress=False))
+        seconds, _, matrix = timed(
+            lambda: gm.apply_lfs(lfs, frame, engine="dask", client=client, progress=False)
+        )
+        return seconds, matrix
 
 
 def main() -> None:
@@ -195,39 +209,44 @@ def main() -> None:
     print(f"{n:,} synthetic comments, 10 keyword LFs; cores: {len(os.sched_getaffinity(0))}; "
           f"load average {os.getloadavg()[0]:.1f} (shared machine: timings are noisy)")
 
-    snorkel_s, snorkel_L, snorkel_note = run_snorkel(frame)
+    snorkel_s, snorkel_cpu, snorkel_L, snorkel_note = run_snorkel(frame)
     rows = row_lfs()
     vectors = vectorized_lfs()
-    results: list[tuple[str, float, gm.LabelMatrix]] = []
-    seconds, L = timed(lambda: gm.apply_lfs(rows, frame, engine="pandas", progress=False))
-    results.append(("gristmill row LFs, in-process", seconds, L))
-    seconds, L = timed(lambda: gm.apply_lfs(rows, frame, engine="processes", progress=False))
-    results.append(("gristmill row LFs, processes", seconds, L))
-    seconds, L = timed(
-        lambda: gm.apply_lfs(vectors, frame, engine="pandas", progress=False), repeat=3
-    )
-    results.append(("gristmill vectorized keyword_lf", seconds, L))
-    seconds, L = run_dask(frame, vectors)
-    results.append(("gristmill vectorized, dask 2 workers", seconds, L))
-    seconds, L = run_dask(frame, rows)
-    results.append(("gristmill row LFs, dask 2 workers", seconds, L))
+    results: list[tuple[str, float, float, gm.LabelMatrix]] = []
+    runs = [
+        ("gristmill row LFs, in-process", lambda: gm.apply_lfs(rows, frame, engine="pandas",
+                                                               progress=False), 1),
+        ("gristmill row LFs, processes", lambda: gm.apply_lfs(rows, frame, engine="processes",
+                                                              progress=False), 1),
+        ("gristmill vectorized keyword_lf", lambda: gm.apply_lfs(vectors, frame, engine="pandas",
+                                                                 progress=False), 3),
+    ]
+    for label, run, repeat in runs:
+        results.append((label, *timed(run, repeat)))
+    for label, lfs in (("vectorized", vectors), ("row LFs", rows)):
+        seconds, L = run_dask(frame, lfs)
+        results.append((f"gristmill {label}, dask 2 workers", seconds, float("nan"), L))
 
-    reference = results[0][2].values
+    reference = results[0][3].values
     print()
-    print(f"{'engine':40s} {'seconds':>9s} {'rows/s':>12s} {'vs Snorkel':>11s} {'identical':>10s}")
+    print(f"{'engine':40s} {'seconds':>9s} {'CPU s':>7s} {'rows/s':>12s} {'vs Snorkel':>11s} "
+          f"{'identical':>10s} {'CPU vs Snorkel':>15s}")
     if snorkel_s is not None:
-        print(f"{'snorkel PandasLFApplier':40s} {snorkel_s:9.3f} {n / snorkel_s:12,.0f} "
-              f"{1.0:10.2f}x {'(anchor)':>10s}")
+        print(f"{'snorkel PandasLFApplier':40s} {snorkel_s:9.3f} {snorkel_cpu:7.2f} "
+              f"{n / snorkel_s:12,.0f} {1.0:10.2f}x {'(anchor)':>10s}")
     else:
         print(f"snorkel: {snorkel_note}")
-    for label, seconds, L in results:
+    for label, seconds, cpu, L in results:
         ratio = f"{snorkel_s / seconds:10.2f}x" if snorkel_s else "n/a"
         same = snorkel_L if snorkel_L is not None else reference
         identical = np.array_equal(L.values, same)
-        print(f"{label:40s} {seconds:9.3f} {n / seconds:12,.0f} {ratio:>11s} {str(identical):>10s}")
+        cpu_text = "n/a" if np.isnan(cpu) else f"{cpu:.2f}"
+        cpu_ratio = "n/a" if np.isnan(cpu) or not snorkel_s else f"{snorkel_cpu / cpu:14.2f}x"
+        print(f"{label:40s} {seconds:9.3f} {cpu_text:>7s} {n / seconds:12,.0f} {ratio:>11s} "
+              f"{str(identical):>10s} {cpu_ratio:>15s}")
     if snorkel_L is not None:
         print(f"\nall matrices equal Snorkel's: "
-              f"{all(np.array_equal(L.values, snorkel_L) for _, _, L in results)}")
+              f"{all(np.array_equal(L.values, snorkel_L) for *_, L in results)}")
 
     if not args.skip_memory:
         memory = measure_matrix_memory()

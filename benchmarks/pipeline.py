@@ -41,8 +41,9 @@ def load_split(name: str, split: str) -> pd.DataFrame:
     raw = json.loads((DATA / name / f"{split}.json").read_text(encoding="utf-8"))
     ids = sorted(raw, key=int)
     votes = np.array([raw[i]["weak_labels"] for i in ids], dtype=np.int64)
-    frame = pd.DataFrame({"text": [raw[i]["data"]["text"] for i in ids],
-                          "label": [raw[i]["label"] for i in ids]})
+    frame = pd.DataFrame(
+        {"text": [raw[i]["data"]["text"] for i in ids], "label": [raw[i]["label"] for i in ids]}
+    )
     for j in range(votes.shape[1]):
         frame[f"lf_{j:02d}"] = votes[:, j]
     return frame
@@ -65,12 +66,14 @@ def write_project(name: str, root: Path, budget: dict[str, float]) -> Path:
         "seed": 0,
         "data": {s: {"path": f"{s}.parquet"} for s in ("train", "dev", "test")},
         "payloads": {"text": "text"},
-        "tasks": {name: {
-            "kind": "binary" if len(classes) == 2 else "multiclass",
-            "classes": classes,
-            "gold": "label",
-            "supervision": {"label_columns": {f"lf_{j:02d}": None for j in range(n_lfs)}},
-        }},
+        "tasks": {
+            name: {
+                "kind": "binary" if len(classes) == 2 else "multiclass",
+                "classes": classes,
+                "gold": "label",
+                "supervision": {"label_columns": {f"lf_{j:02d}": None for j in range(n_lfs)}},
+            }
+        },
         "slices": {"discover": False},
         "model": {"budget": budget, "metric": METRIC[name]},
     }
@@ -115,8 +118,12 @@ print(json.dumps({"label_model": lm_score, "end_model": em_score}))
 def run_anchor(name: str) -> dict[str, float] | None:
     if not ANCHOR_PYTHON.exists():
         return None
-    out = subprocess.run([str(ANCHOR_PYTHON), "-c", ANCHOR_CODE, str(DATA), name, METRIC[name]],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [str(ANCHOR_PYTHON), "-c", ANCHOR_CODE, str(DATA), name, METRIC[name]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         print(f"anchor failed on {name}: {out.stderr[-500:]}", file=sys.stderr)
         return None
@@ -137,19 +144,30 @@ def wrench(datasets: list[str], budget: dict[str, float]) -> list[dict[str, obje
         lm = result.metrics["label_model"]["test"]["overall"][metric]
         em = result.metrics["end_model"]["test"]["overall"][metric]
         best = max(result.trials, key=lambda t: t["value"])["params"]["learner"]
+        print(f"{name}: gristmill done in {seconds:.0f}s", file=sys.stderr, flush=True)
         anchor = run_anchor(name)
-        rows.append({"dataset": name, "metric": metric, "label_model": lm, "end_model": em,
-                     "gain_points": 100 * (em - lm), "learner": best, "seconds": seconds,
-                     "snorkel_lm": anchor["label_model"] if anchor else float("nan"),
-                     "snorkel_tutorial_end": anchor["end_model"] if anchor else float("nan")})
+        rows.append(
+            {
+                "dataset": name,
+                "metric": metric,
+                "label_model": lm,
+                "end_model": em,
+                "gain_points": 100 * (em - lm),
+                "learner": best,
+                "seconds": seconds,
+                "snorkel_lm": anchor["label_model"] if anchor else float("nan"),
+                "snorkel_tutorial_end": anchor["end_model"] if anchor else float("nan"),
+            }
+        )
     return rows
 
 
 def _run(args: list[str], cwd: Path) -> float:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
-    out = subprocess.run([str(GRISTMILL), *args], cwd=cwd, capture_output=True, text=True,
-                         env=env, check=False)
+    out = subprocess.run(
+        [str(GRISTMILL), *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
+    )
     seconds = time.perf_counter() - started
     if out.returncode != 0:
         raise SystemExit(f"gristmill {' '.join(args)} failed:\n{out.stderr[-2000:]}")
@@ -189,18 +207,24 @@ def main() -> None:
         wins = int((table["gain_points"] >= 2).sum())
         worst = float(table["gain_points"].min())
         ok = wins >= 2 and worst >= -1
-        print(f"end model >= +2 points on {wins}/{len(table)}; worst gain {worst:+.1f} points; "
-              f"target {'met' if ok else 'MISSED'}")
+        print(
+            f"end model >= +2 points on {wins}/{len(table)}; worst gain {worst:+.1f} points; "
+            f"target {'met' if ok else 'MISSED'}"
+        )
         ratio = table["end_model"] / table["snorkel_tutorial_end"]
-        print("gristmill end model / Snorkel-tutorial end model: "
-              + ", ".join(f"{d} {r:.3f}" for d, r in ratio.items()))
+        print(
+            "gristmill end model / Snorkel-tutorial end model: "
+            + ", ".join(f"{d} {r:.3f}" for d, r in ratio.items())
+        )
     if not args.skip_spam:
         for track in (False, True):
             timings = spam_timings(track)
             label = "tracked" if track else "--no-track"
-            print(f"spam example ({label}): cold {timings['cold']:.1f}s (target < 60), "
-                  f"rerun after one LF edit {timings['rerun_after_lf_edit']:.1f}s (target < 15), "
-                  f"unchanged rerun {timings['rerun_unchanged']:.1f}s")
+            print(
+                f"spam example ({label}): cold {timings['cold']:.1f}s (target < 60), "
+                f"rerun after one LF edit {timings['rerun_after_lf_edit']:.1f}s (target < 15), "
+                f"unchanged rerun {timings['rerun_unchanged']:.1f}s"
+            )
 
 
 if __name__ == "__main__":

@@ -127,6 +127,7 @@ def test_clear_errors(project: Path) -> None:
                                         str(project / "short.csv"), "--label-column", "label")
 
 
+@pytest.mark.slow
 def test_real_subprocess(project: Path) -> None:
     env = {**os.environ, "COLUMNS": "160"}
     out = project / "L.parquet"

@@ -113,13 +113,13 @@ def test_parse_since() -> None:
         parse_since("yesterday")
 
 
-def test_report_command_finds_a_run_report(tmp_path) -> None:  # noqa: ANN001
+def test_report_command_finds_a_run_report(tracking_uri, tmp_path) -> None:  # noqa: ANN001
     run_dir = tmp_path / "runs" / "spam-1"
     run_dir.mkdir(parents=True)
     (run_dir / "report.html").write_text("<!DOCTYPE html><title>r</title>")
     result = runner.invoke(app, ["report", str(run_dir)])
     assert result.exit_code == 0 and "report.html" in result.output
     missing = runner.invoke(app, ["report", "0123456789abcdef",
-                                  "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}",
+                                  "--tracking-uri", tracking_uri,
                                   "--out", str(tmp_path / "dl")])
     assert missing.exit_code == 1 and "no report for run" in missing.output

@@ -50,8 +50,12 @@ def test_run_with_invalid_spec_exits_1_with_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_spam_example_end_to_end(tmp_path: Path) -> None:
     project = tmp_path / "spam"
-    subprocess.run([*GRISTMILL, "init", str(project), "--example", "spam"], check=True,
-                   capture_output=True, env=_env())
+    subprocess.run(
+        [*GRISTMILL, "init", str(project), "--example", "spam"],
+        check=True,
+        capture_output=True,
+        env=_env(),
+    )
     assert {"gristmill.yaml", "lfs.py", "slices.py", "data"} <= {p.name for p in project.iterdir()}
     spec_path = project / "gristmill.yaml"
     spec = yaml.safe_load(spec_path.read_text())
@@ -63,14 +67,24 @@ def test_spam_example_end_to_end(tmp_path: Path) -> None:
     assert "label_model" in plan.output and "is valid" in plan.output
 
     run_dir = project / "out"
-    done = subprocess.run([*GRISTMILL, "run", "--no-track", "--run-dir", str(run_dir)],
-                          cwd=project, capture_output=True, text=True, env=_env(), check=False)
+    done = subprocess.run(
+        [*GRISTMILL, "run", "--no-track", "--run-dir", str(run_dir)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["end_model"]["test"]["overall"]
     assert test["accuracy"] > 0.8  # real data, real LFs: far above the 50% base rate
     assert set(metrics["end_model"]["test"]["slices"]) == {
-        "short_comment", "no_keyword_signal", "shouting", "has_link"}
+        "short_comment",
+        "no_keyword_signal",
+        "shouting",
+        "has_link",
+    }
     assert (run_dir / "report.html").stat().st_size > 1000
     assert not (project / "mlflow.db").exists()  # --no-track
 

@@ -192,3 +192,31 @@ def test_model_lf_errors() -> None:
         model_lf(model, columns=["x"])
     with pytest.raises(LFError, match="threshold"):
         model_lf(model, columns=["x"], classes=["a", "b"], threshold=2)
+
+
+@pytest.mark.parametrize("word_boundary", [True, False])
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_keyword_lf_whole_column_search_equals_regex_search(
+    word_boundary: bool, case_sensitive: bool
+) -> None:
+    # An all-ASCII column takes the byte-buffer search; one non-ASCII value sends the same rows
+    # through the RE2 matcher instead. Both must vote identically on every row.
+    rng = np.random.default_rng(7)
+    alphabet = np.array(list("abAB _-.!x1"))
+    texts = ["".join(rng.choice(alphabet, rng.integers(0, 12))) for _ in range(3_000)]
+    keywords = ["ab", "a b", "b!", "x", "_a", "ab ab", "bb"]
+    texts[: 4 + len(keywords)] = ["ab", "b ab", "xa", "b!", *keywords]  # row edges, exact rows
+    ascii_frame = pd.DataFrame({"text": texts + [None]})
+    mixed_frame = pd.DataFrame({"text": texts + ["é"]})
+    for keyword in keywords:
+        lf = keyword_lf(
+            keyword, 1, case_sensitive=case_sensitive, word_boundary=word_boundary
+        )
+        fast, regex = lf(ascii_frame)[:-1], lf(mixed_frame)[:-1]
+        np.testing.assert_array_equal(fast, regex, err_msg=keyword)
+        assert (fast == 1).any(), keyword
+
+
+def test_keyword_lf_does_not_match_across_rows() -> None:
+    frame = pd.DataFrame({"text": ["check", "out now", "xcheck", "outx"]})
+    assert keyword_lf("check out", 1, word_boundary=False)(frame).tolist() == [-1] * 4

@@ -36,3 +36,12 @@ def test_dawid_skene_adds_dev_rows(synth) -> None:
     model = DawidSkene().fit(votes, L_dev=votes[:300], y_dev=gold[:300])
     assert model.converged_ and model.n_iter_ >= 1
     assert model.score(votes, gold) > 0.75
+
+
+def test_label_model_picks_its_learner_by_how_sources_vote(synth) -> None:
+    votes, gold, _ = synth(4000, [0.8, 0.7, 0.75, 0.65, 0.9], seed=34)
+    assert LabelModel().fit(votes).learner_ == "dawid_skene"
+    one_class = np.where(votes == np.array([0, 1, 0, 1, 0]), votes, -1)  # each LF votes one class
+    model = LabelModel().fit(one_class)
+    assert model.learner_ == "matrix_completion"
+    assert model.score(one_class, gold) > 0.7

@@ -14,7 +14,7 @@ SPAM_WORDS = ["free", "subscribe", "click", "money", "visit", "channel", "win", 
 HAM_WORDS = ["song", "voice", "love", "dance", "beat", "lyrics", "music", "chorus"]
 COMMON = ["the", "this", "is", "a", "so", "really", "my", "you", "now", "great"]
 
-LFS_A = '''
+LFS_A = """
 from gristmill import ABSTAIN, labeling_function
 
 @labeling_function()
@@ -24,9 +24,9 @@ def says_free(x):
 @labeling_function()
 def says_song(x):
     return 0 if "song" in x.text or "voice" in x.text else ABSTAIN
-'''
+"""
 
-LFS_B = '''
+LFS_B = """
 from gristmill import ABSTAIN, labeling_function
 
 @labeling_function()
@@ -36,15 +36,15 @@ def says_click(x):
 @labeling_function()
 def says_love(x):
     return 0 if "love" in x.text or "dance" in x.text else ABSTAIN
-'''
+"""
 
-SLICES = '''
+SLICES = """
 from gristmill import slicing_function
 
 @slicing_function()
 def short(x):
     return len(x.text.split()) < 6
-'''
+"""
 
 
 def comments(n: int, seed: int) -> pd.DataFrame:
@@ -54,13 +54,19 @@ def comments(n: int, seed: int) -> pd.DataFrame:
         spam = bool(rng.random() < 0.5)
         topical = SPAM_WORDS if spam else HAM_WORDS
         words = list(rng.choice(COMMON, size=rng.integers(2, 7))) + list(
-            rng.choice(topical, size=rng.integers(1, 4)))
+            rng.choice(topical, size=rng.integers(1, 4))
+        )
         if rng.random() < 0.1:  # label noise the LFs cannot see through
             words.append(str(rng.choice(HAM_WORDS if spam else SPAM_WORDS)))
         rng.shuffle(words)
-        rows.append({"cid": f"c{seed}-{i}", "text": " ".join(words),
-                     "stars": int(rng.integers(1, 6)),
-                     "CLASS": "spam" if spam else "ham"})
+        rows.append(
+            {
+                "cid": f"c{seed}-{i}",
+                "text": " ".join(words),
+                "stars": int(rng.integers(1, 6)),
+                "CLASS": "spam" if spam else "ham",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -68,13 +74,26 @@ def base_spec() -> dict:
     return {
         "name": "toy",
         "seed": 0,
-        "data": {"train": {"path": "train.csv"}, "dev": {"path": "dev.csv"},
-                 "test": {"path": "test.csv"}, "id": "cid"},
+        "data": {
+            "train": {"path": "train.csv"},
+            "dev": {"path": "dev.csv"},
+            "test": {"path": "test.csv"},
+            "id": "cid",
+        },
         "payloads": {"text": "text", "stars": "numeric"},
-        "tasks": {"spam": {"kind": "binary", "classes": ["ham", "spam"], "gold": "CLASS",
-                           "supervision": {"lfs": ["lfs_a.py", "lfs_b.py"]}}},
-        "slices": {"modules": ["slices.py"], "expressions": {"five_stars": "stars == 5"},
-                   "discover": {"clusters": 3, "min_size": 5}},
+        "tasks": {
+            "spam": {
+                "kind": "binary",
+                "classes": ["ham", "spam"],
+                "gold": "CLASS",
+                "supervision": {"lfs": ["lfs_a.py", "lfs_b.py"]},
+            }
+        },
+        "slices": {
+            "modules": ["slices.py"],
+            "expressions": {"five_stars": "stars == 5"},
+            "discover": {"clusters": 3, "min_size": 5},
+        },
         "model": {"candidates": ["logreg"], "budget": {"trials": 2}},
     }
 

@@ -42,13 +42,24 @@ def test_run_produces_result_and_run_directory(project: Path) -> None:
     assert result.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.75
     assert result.metrics["label_model"]["test"]["overall"]["coverage"] > 0.5
     run_dir = result.run_dir
-    for name in ("spec.yaml", "label_matrix.parquet", "probs.parquet", "metrics.json",
-                 "lf_summary.csv", "model", "report.html"):
+    for name in (
+        "spec.yaml",
+        "label_matrix.parquet",
+        "probs.parquet",
+        "metrics.json",
+        "lf_summary.csv",
+        "model",
+        "report.html",
+    ):
         assert (run_dir / name).exists(), name
     assert json.loads((run_dir / "metrics.json").read_text()) == result.metrics
     assert LabelMatrix.from_parquet(run_dir / "label_matrix.parquet") == result.label_matrix
-    assert list(result.label_matrix.lf_names) == ["says_free", "says_song", "says_click",
-                                                  "says_love"]
+    assert list(result.label_matrix.lf_names) == [
+        "says_free",
+        "says_song",
+        "says_click",
+        "says_love",
+    ]
     probs = pd.read_parquet(run_dir / "probs.parquet")
     assert set(probs["split"]) == {"train", "dev", "test"}
     assert np.allclose(probs[["proba_ham", "proba_spam"]].sum(axis=1), 1.0)
@@ -146,11 +157,18 @@ def test_explicit_run_dir_is_replaced_whole(project: Path) -> None:
 def test_label_columns_and_value_mapping(project: Path) -> None:
     for name in ("train", "dev", "test"):
         frame = pd.read_csv(project / f"{name}.csv")
-        frame["worker"] = np.where(frame["text"].str.contains("win|cash"), "S",
-                                   np.where(frame["text"].str.contains("lyrics"), "H", "?"))
+        frame["worker"] = np.where(
+            frame["text"].str.contains("win|cash"),
+            "S",
+            np.where(frame["text"].str.contains("lyrics"), "H", "?"),
+        )
         frame.to_csv(project / f"{name}.csv", index=False)
-    _edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"].update(
-        label_columns={"worker": {"values": {"S": "spam", "H": "ham"}}}))
+    _edit_spec(
+        project,
+        lambda s: s["tasks"]["spam"]["supervision"].update(
+            label_columns={"worker": {"values": {"S": "spam", "H": "ham"}}}
+        ),
+    )
     result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
     column = result.label_matrix.column("column:worker")
     text = result.datasets["train"][0]["text"]
@@ -242,7 +260,10 @@ def test_unreachable_tracking_store_fails_before_long_work(project: Path, monkey
             raise TrackingError("store unreachable")
 
     monkeypatch.setattr(gristmill.tracking, "RunTracker", Unreachable)
-    monkeypatch.setattr(gristmill.training, "search_end_model",
-                        lambda *a, **k: pytest.fail("trained despite an unreachable store"))
+    monkeypatch.setattr(
+        gristmill.training,
+        "search_end_model",
+        lambda *a, **k: pytest.fail("trained despite an unreachable store"),
+    )
     with pytest.raises(TrackingError, match="unreachable"):
         Pipeline.from_yaml(project / "gristmill.yaml").run(track=True)

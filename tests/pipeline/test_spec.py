@@ -1,4 +1,4 @@
-"""Spec validation: valid specs load; each kind of mistake gives one clear error naming key and line."""
+"""Spec validation: valid specs load; each mistake gives one clear error naming key and line."""
 
 from __future__ import annotations
 

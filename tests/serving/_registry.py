@@ -54,6 +54,8 @@ def log_version(tracking_uri: str, weights: dict[str, float], bias: float, workd
             artifacts={"weights": str(weights_path), "reference": str(reference_path)},
             signature=signature,
             input_example=sample,
+            # Explicit requirements: inferring them would load the model in a subprocess.
+            pip_requirements=["mlflow", "pandas", "numpy"],
             registered_model_name=NAME,
         )
     return str(info.registered_model_version)

@@ -181,3 +181,34 @@ def test_alias_switch_swaps_without_failed_requests(tracking_uri, registry, tmp_
         # Version 2 has no keywords: it says ham.
         assert _predict(test_client, record, {}).json()["predictions"] == ["ham"]
         assert test_client.get("/health").json()["model_version"] == "2"
+
+
+class _Echo:
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = frame["note"].isna().to_numpy()
+        return pd.DataFrame({"prediction": ["b" if m else "a" for m in missing],
+                             "proba_a": [0.0 if m else 1.0 for m in missing],
+                             "proba_b": [1.0 if m else 0.0 for m in missing]})
+
+
+def test_optional_string_columns_accept_null(tmp_path) -> None:  # noqa: ANN001
+    def loader(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+        return ServedModel(name="echo", version="3", alias=None, run_id=None, pyfunc=_Echo(),
+                           classes=["a", "b"], payload_columns=["note", "title"],
+                           column_types={"note": "string", "title": "string"},
+                           optional_columns=frozenset({"note"}))
+
+    app = create_app(ModelHolder("echo/3", loader=loader, poll_interval=0),
+                     log_path=tmp_path / "log.sqlite")
+    with TestClient(app) as test_client:
+        ok = test_client.post("/predict", json={"records": [{"note": None, "title": "t"},
+                                                            {"note": "n", "title": "t"}]})
+        assert ok.status_code == 200 and ok.json()["predictions"] == ["b", "a"]
+        required = test_client.post("/predict", json={"records": [{"note": "n", "title": None}]})
+        assert required.status_code == 422
+        assert required.json()["detail"][0]["loc"] == ["body", "records", 0, "title"]
+        schema = test_client.get("/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    record = body["schema"]["properties"]["records"]["items"]
+    assert record["properties"]["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert record["required"] == ["note", "title"]

@@ -26,7 +26,7 @@ CLASSES = ["ham", "spam"]
 SPAM_WORDS = ["check", "subscribe", "channel", "free", "click", "win", "http"]
 HAM_WORDS = ["love", "song", "great", "voice", "beautiful", "dance", "best"]
 
-LF_SOURCE = '''\
+LF_SOURCE = """\
 from gristmill.labeling import labeling_function
 
 
@@ -38,7 +38,7 @@ def lf_subscribe(x):
 @labeling_function()
 def lf_love(x):
     return 0 if "love" in x.text else -1
-'''
+"""
 
 
 class TextModel:
@@ -129,7 +129,11 @@ def make_texts(n: int, seed: int) -> pd.DataFrame:
     for label in labels:
         words = SPAM_WORDS if label == 1 else HAM_WORDS
         k = int(rng.integers(1, 6))
-        texts.append(" ".join(rng.choice(words, size=k)) + " " + " ".join(rng.choice(HAM_WORDS + SPAM_WORDS, size=1)))
+        texts.append(
+            " ".join(rng.choice(words, size=k))
+            + " "
+            + " ".join(rng.choice(HAM_WORDS + SPAM_WORDS, size=1))
+        )
     return pd.DataFrame({"text": texts, "label": np.asarray(CLASSES)[labels]})
 
 
@@ -137,7 +141,9 @@ def write_project(project: Path, *, name: str = "spam", noise: float = 0.0, seed
     """Write data, an LF file and a spec into ``project``; return the spec path."""
     project.mkdir(parents=True, exist_ok=True)
     for i, split in enumerate(["train", "dev", "test"]):
-        make_texts(200 if split == "train" else 80, seed + i).to_csv(project / f"{split}.csv", index=False)
+        make_texts(200 if split == "train" else 80, seed + i).to_csv(
+            project / f"{split}.csv", index=False
+        )
     (project / "lfs.py").write_text(LF_SOURCE)
     spec = {
         "name": name,
@@ -158,7 +164,9 @@ def _scores(model: TextModel, frame: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def run_fake_pipeline(spec_path: Path, *, metrics_override: dict[str, Any] | None = None) -> FakeResult:
+def run_fake_pipeline(
+    spec_path: Path, *, metrics_override: dict[str, Any] | None = None
+) -> FakeResult:
     """Train the fake end model as the spec says and return a contract-shaped result."""
     spec_path = Path(spec_path)
     spec = yaml.safe_load(spec_path.read_text())
@@ -178,7 +186,10 @@ def run_fake_pipeline(spec_path: Path, *, metrics_override: dict[str, Any] | Non
     test = datasets["test"][0]
     short = test[test["text"].str.len() < 30]
     metrics = {
-        "label_model": {"dev": {"accuracy": 0.9}, "test": {"overall": {"accuracy": 0.88}, "slices": {}}},
+        "label_model": {
+            "dev": {"accuracy": 0.9},
+            "test": {"overall": {"accuracy": 0.88}, "slices": {}},
+        },
         "end_model": {
             "dev": _scores(model, datasets["dev"][0]),
             "test": {"overall": _scores(model, test), "slices": {"short": _scores(model, short)}},
@@ -210,7 +221,10 @@ def run_fake_pipeline(spec_path: Path, *, metrics_override: dict[str, Any] | Non
         lf_summary=summary,
         lf_paths=lf_paths,
         datasets=datasets,
-        trials=[{"number": 0, "params": {"C": 1.0}, "value": 0.9}, {"number": 1, "params": {"C": 0.1}, "value": 0.8}],
+        trials=[
+            {"number": 0, "params": {"C": 1.0}, "value": 0.9},
+            {"number": 1, "params": {"C": 0.1}, "value": 0.8},
+        ],
         report_path=report,
     )
 
@@ -247,4 +261,3 @@ if __name__ == "__main__":
     tracker = RunTracker(project_dir=sys.argv[1], tracking_uri=uri)
     tracked_run(Path(sys.argv[2]), tracker)
     print(tracker.run_id_, tracker.model_version_)
-

@@ -27,7 +27,7 @@ def test_concurrent_runs_share_one_sqlite_store(tmp_path: Path, fakes) -> None:
         for _ in range(3)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-2000:]
     versions = sorted(out.split()[-1] for out, _ in outputs)
     assert versions == ["1", "2", "3"]

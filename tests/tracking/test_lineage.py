@@ -14,7 +14,10 @@ def test_lineage_of_an_alias_follows_the_chain(history_copy: Path, history: dict
     promote("spam", 1, project_dir=history_copy)
     doc = lineage("spam@champion", project_dir=history_copy)
     assert doc["model"] == {
-        "name": "spam", "version": "1", "aliases": ["champion"], "source": doc["model"]["source"]
+        "name": "spam",
+        "version": "1",
+        "aliases": ["champion"],
+        "source": doc["model"]["source"],
     }
     assert doc["run"]["run_id"] == history["runs"][0]
     assert doc["data"]["train"]["digest"] == history["train_v1"]
@@ -24,8 +27,15 @@ def test_lineage_of_an_alias_follows_the_chain(history_copy: Path, history: dict
     assert doc["end_model"]["type"] == "TextModel"
     assert doc["lf_names"] == ["lf_subscribe", "lf_love"]
     text = render_lineage(doc)
-    order = ["data", "→ cleaning", "→ labeling functions", "→ label model", "→ end model", "→ run",
-             "→ model"]
+    order = [
+        "data",
+        "→ cleaning",
+        "→ labeling functions",
+        "→ label model",
+        "→ end model",
+        "→ run",
+        "→ model",
+    ]
     positions = [text.index(line) for line in order]
     assert positions == sorted(positions)
     assert history["train_v1"] in text and "lf_love" in text

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 import gristmill
-from gristmill.tracking import lineage, list_versions, load_bundle, reproduce
+from gristmill.tracking import (
+    file_digest,
+    lineage,
+    list_versions,
+    load_bundle,
+    models_trained_on,
+    reproduce,
+)
 
 EXAMPLE = Path(gristmill.__file__).parent / "examples" / "spam"
 
@@ -47,6 +54,10 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     doc = lineage(f"{spec['name']}/1", project_dir=project)
     assert set(doc["data"]) == {"train", "dev", "test"}
     assert "lfs.py" in doc["lfs"]
+    data_file = project / "data" / "youtube.csv"
+    assert doc["data"]["dev"]["file"] == str(data_file.resolve())
+    found = models_trained_on(dataset_digest=file_digest(data_file), project_dir=project)
+    assert list(found["version"]) == ["1"]
 
     again = reproduce(result.tracking_run_id, project_dir=project, tolerance=1e-9)
     assert again.matches, again.metrics[~again.metrics["within"]]

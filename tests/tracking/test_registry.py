@@ -28,7 +28,10 @@ def test_list_versions_shows_aliases_and_primary_metric(history_copy: Path) -> N
 def test_first_promotion_needs_no_comparison(history_copy: Path) -> None:
     outcome = promote("spam", 1, project_dir=history_copy)
     assert (outcome.version, outcome.previous, len(outcome.comparisons)) == ("1", None, 0)
-    assert list_versions("spam", project_dir=history_copy).set_index("version").loc["1", "aliases"] == "champion"
+    assert (
+        list_versions("spam", project_dir=history_copy).set_index("version").loc["1", "aliases"]
+        == "champion"
+    )
 
 
 def test_promotion_refused_on_regression_names_metrics(history_copy: Path) -> None:
@@ -61,10 +64,16 @@ def test_slice_regression_alone_refuses(project: Path, fakes) -> None:
     from gristmill.tracking import RunTracker
 
     spec_path = fakes.write_project(project)
-    fakes.tracked_run(spec_path, RunTracker(project_dir=project), metrics_override=_metrics(0.80, 0.80))
-    fakes.tracked_run(spec_path, RunTracker(project_dir=project), metrics_override=_metrics(0.85, 0.70))
+    fakes.tracked_run(
+        spec_path, RunTracker(project_dir=project), metrics_override=_metrics(0.80, 0.80)
+    )
+    fakes.tracked_run(
+        spec_path, RunTracker(project_dir=project), metrics_override=_metrics(0.85, 0.70)
+    )
     promote("spam", 1, project_dir=project)
-    with pytest.raises(PromotionRefused, match=r"on slice.short.f1: 0.7000 vs champion 0.8000\.") as info:
+    with pytest.raises(
+        PromotionRefused, match=r"on slice.short.f1: 0.7000 vs champion 0.8000\."
+    ) as info:
         promote("spam", 2, tolerance=0.05, project_dir=project)
     assert "; f1" not in str(info.value)
     assert promote("spam", 2, tolerance=0.1, project_dir=project).previous == "1"
@@ -78,7 +87,9 @@ def test_rollback_restores_previous_champion_and_keeps_history(history_copy: Pat
     assert table.loc["1", "aliases"] == "champion"
     events = champion_history("spam", project_dir=history_copy)
     assert [(e["action"], e["version"]) for e in events] == [
-        ("promote", "1"), ("promote", "2"), ("rollback", "1")
+        ("promote", "1"),
+        ("promote", "2"),
+        ("rollback", "1"),
     ]
     assert events[1]["forced"] is True
     with pytest.raises(TrackingError, match="no earlier champion"):

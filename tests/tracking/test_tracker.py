@@ -13,7 +13,7 @@ import yaml
 
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import CHALLENGER, RunTracker, resolve_tracking_uri
-from gristmill.tracking._tracker import flatten, flatten_metrics, primary_metric
+from gristmill.tracking._tracker import flatten, flatten_metrics, primary_metric, source_file
 
 
 def _client(project: Path) -> mlflow.MlflowClient:
@@ -29,14 +29,25 @@ def test_tracked_run_logs_params_metrics_tags_and_artifacts(history: dict) -> No
     assert run.data.params["data.train"] == "train.csv"
     assert run.data.params["labeling.lfs"] == '["lfs.py"]'
     metrics = run.data.metrics
-    assert {"end_model.test.f1", "end_model.test.slice.short.f1", "label_model.test.accuracy",
-            "end_model.dev.accuracy"} <= set(metrics)
+    assert {
+        "end_model.test.f1",
+        "end_model.test.slice.short.f1",
+        "label_model.test.accuracy",
+        "end_model.dev.accuracy",
+    } <= set(metrics)
     tags = run.data.tags
     assert tags["gristmill.version"]
     assert tags["gristmill.primary_metric"] == "f1"
     assert tags["gristmill.spec_name"] == "spam"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"spec", "lfs", "lf_summary.csv", "lf_summary.json", "lineage.json", "report"} <= artifacts
+    assert {
+        "spec",
+        "lfs",
+        "lf_summary.csv",
+        "lf_summary.json",
+        "lineage.json",
+        "report",
+    } <= artifacts
     assert [a.path for a in client.list_artifacts(run.info.run_id, "lfs")] == ["lfs/lfs.py"]
     summary = pd.read_csv(client.download_artifacts(run.info.run_id, "lf_summary.csv"))
     assert list(summary["lf"]) == ["lf_subscribe", "lf_love"]
@@ -116,7 +127,9 @@ def test_logging_failure_in_finish_marks_run_failed(
     assert client.search_registered_models() == []
 
 
-def test_unreachable_server_fails_in_check_before_any_work(fakes: ModuleType, tmp_path: Path) -> None:
+def test_unreachable_server_fails_in_check_before_any_work(
+    fakes: ModuleType, tmp_path: Path
+) -> None:
     tracker = RunTracker(project_dir=tmp_path, tracking_uri="http://127.0.0.1:9", timeout=1.0)
     with pytest.raises(TrackingError, match="unreachable.*--no-track"):
         tracker.check()
@@ -130,8 +143,12 @@ def test_logging_before_start_is_refused(tmp_path: Path) -> None:
 
 def test_lineage_artifact_records_function_digests(history: dict) -> None:
     client = _client(history["dir"])
-    first = json.loads(Path(client.download_artifacts(history["runs"][0], "lineage.json")).read_text())
-    second = json.loads(Path(client.download_artifacts(history["runs"][1], "lineage.json")).read_text())
+    first = json.loads(
+        Path(client.download_artifacts(history["runs"][0], "lineage.json")).read_text()
+    )
+    second = json.loads(
+        Path(client.download_artifacts(history["runs"][1], "lineage.json")).read_text()
+    )
     f1, f2 = first["lfs"]["lfs.py"]["functions"], second["lfs"]["lfs.py"]["functions"]
     assert f1["lf_subscribe"] == f2["lf_subscribe"]
     assert f1["lf_love"] != f2["lf_love"]
@@ -141,11 +158,24 @@ def test_lineage_artifact_records_function_digests(history: dict) -> None:
 
 def test_flatten_helpers() -> None:
     assert flatten({"a": {"b": 1}, "c": [1, "x"]}) == {"a.b": "1", "c": '[1, "x"]'}
-    metrics = {"end_model": {"test": {"overall": {"f1": 0.5, "n": "x"},
-                                      "slices": {"long text": {"f1": 0.25}}}}}
-    assert flatten_metrics(metrics) == {"end_model.test.f1": 0.5,
-                                        "end_model.test.slice.long text.f1": 0.25}
+    metrics = {
+        "end_model": {
+            "test": {"overall": {"f1": 0.5, "n": "x"}, "slices": {"long text": {"f1": 0.25}}}
+        }
+    }
+    assert flatten_metrics(metrics) == {
+        "end_model.test.f1": 0.5,
+        "end_model.test.slice.long text.f1": 0.25,
+    }
     spec = yaml.safe_load("training: {metric: accuracy}")
     full = {"end_model": {"test": {"overall": {"f1": 0.5, "accuracy": 0.7}}}}
     assert primary_metric(spec, full) == "accuracy"
     assert primary_metric({}, full) == "f1"
+
+
+def test_source_file_finds_the_file_a_split_description_starts_with(tmp_path: Path) -> None:
+    data = tmp_path / "my data.csv"
+    data.write_text("a\n1\n")
+    assert source_file(str(data)) == data
+    assert source_file(f"{data} where a > 0 sample(seed=0, 0.0-0.5)") == data
+    assert source_file("duckdb:///x.db: SELECT * FROM t") is None

@@ -53,6 +53,7 @@ def test_lightgbm_expands_rows_by_class_probability() -> None:
     assert model.predict_proba(X).shape == (300, 3)
 
 
+@pytest.mark.slow
 def test_mlp_learns_from_soft_labels() -> None:
     pytest.importorskip("torch")
     X, y = _blobs()
@@ -75,13 +76,37 @@ def test_learner_errors() -> None:
         SoftLogisticRegression(C=0).fit(X, np.ones((20, 2)))
 
 
-TEXT = pd.DataFrame({
-    "text": ["win cash now", "lovely song", "cash prize win", "great song", "free cash",
-             "nice voice", "win free money", "love this song"] * 3,
-    "stars": [1, 5, 1, 4, 2, 5, 1, 5] * 3,
-})
-PROBS = np.tile(np.array([[0.1, 0.9], [0.9, 0.1], [0.2, 0.8], [0.8, 0.2],
-                          [0.3, 0.7], [0.7, 0.3], [0.1, 0.9], [0.95, 0.05]]), (3, 1))
+TEXT = pd.DataFrame(
+    {
+        "text": [
+            "win cash now",
+            "lovely song",
+            "cash prize win",
+            "great song",
+            "free cash",
+            "nice voice",
+            "win free money",
+            "love this song",
+        ]
+        * 3,
+        "stars": [1, 5, 1, 4, 2, 5, 1, 5] * 3,
+    }
+)
+PROBS = np.tile(
+    np.array(
+        [
+            [0.1, 0.9],
+            [0.9, 0.1],
+            [0.2, 0.8],
+            [0.8, 0.2],
+            [0.3, 0.7],
+            [0.7, 0.3],
+            [0.1, 0.9],
+            [0.95, 0.05],
+        ]
+    ),
+    (3, 1),
+)
 
 
 @pytest.mark.parametrize("learner", ["logreg", "lightgbm", "mlp"])
@@ -94,11 +119,17 @@ def test_end_model_save_load_round_trip(tmp_path, learner) -> None:
         params = {"hidden": 8, "epochs": 5}
     else:
         params = {"C": 5.0}
-    model = EndModel({"text": {"kind": "text", "min_df": 1}, "stars": "numeric"}, ["ham", "spam"],
-                     learner=learner, params=params).fit(TEXT, PROBS)
+    model = EndModel(
+        {"text": {"kind": "text", "min_df": 1}, "stars": "numeric"},
+        ["ham", "spam"],
+        learner=learner,
+        params=params,
+    ).fit(TEXT, PROBS)
     path = save_end_model(model, tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir() if p.suffix != ".txt") == ["arrays.npz",
-                                                                            "end_model.json"]
+    assert sorted(p.name for p in path.iterdir() if p.suffix != ".txt") == [
+        "arrays.npz",
+        "end_model.json",
+    ]
     assert (path / "lightgbm.txt").exists() == (learner == "lightgbm")
     loaded = load_end_model(path)
     assert np.allclose(loaded.predict_proba(TEXT), model.predict_proba(TEXT))
@@ -112,6 +143,19 @@ def test_end_model_save_load_round_trip(tmp_path, learner) -> None:
 def test_end_model_predicts_class_names() -> None:
     model = EndModel({"text": {"kind": "text", "min_df": 1}}, ["ham", "spam"]).fit(TEXT, PROBS)
     assert model.predict(pd.DataFrame({"text": ["win cash", "song"]})).tolist() == ["spam", "ham"]
+
+
+def test_hard_target_fits_the_argmax(tmp_path) -> None:
+    payloads = {"text": {"kind": "text", "min_df": 1}}
+    flat = np.column_stack([np.full(24, 0.45), np.full(24, 0.55)])  # always slightly spam
+    soft = EndModel(payloads, ["ham", "spam"], params={"C": 100.0}).fit(TEXT, flat)
+    hard = EndModel(payloads, ["ham", "spam"], params={"C": 100.0}, target="hard").fit(TEXT, flat)
+    assert soft.predict_proba(TEXT)[:, 1].max() < 0.6  # soft labels stay uncertain
+    assert hard.predict_proba(TEXT)[:, 1].min() > 0.9  # hard labels do not
+    loaded = load_end_model(save_end_model(hard, tmp_path / "hard"))
+    assert loaded.target == "hard"
+    with pytest.raises(ValueError, match="'target' parameter"):
+        EndModel(payloads, ["ham", "spam"], target="fuzzy")
 
 
 def test_end_model_errors(tmp_path) -> None:

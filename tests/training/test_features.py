@@ -9,17 +9,31 @@ import pytest
 from gristmill.exceptions import DataError, NotFittedError
 from gristmill.training import Featurizer
 
-FRAME = pd.DataFrame({
-    "text": ["Buy cheap pills now!", "lovely song", "cheap cheap pills", None, "song of the year"],
-    "who": ["a", "b", "a", "c", "a"],
-    "n": [1.0, 2.0, None, 4.0, 5.0],
-    "when": ["2014-01-05T10:00:00", "2015-06-01", "not a date", None, "2014-12-31T23:59:00"],
-})
+FRAME = pd.DataFrame(
+    {
+        "text": [
+            "Buy cheap pills now!",
+            "lovely song",
+            "cheap cheap pills",
+            None,
+            "song of the year",
+        ],
+        "who": ["a", "b", "a", "c", "a"],
+        "n": [1.0, 2.0, None, 4.0, 5.0],
+        "when": ["2014-01-05T10:00:00", "2015-06-01", "not a date", None, "2014-12-31T23:59:00"],
+    }
+)
 
 
 def test_each_kind_contributes_columns() -> None:
-    featurizer = Featurizer({"text": {"kind": "text", "min_df": 1}, "who": "categorical",
-                             "n": "numeric", "when": "datetime"})
+    featurizer = Featurizer(
+        {
+            "text": {"kind": "text", "min_df": 1},
+            "who": "categorical",
+            "n": "numeric",
+            "when": "datetime",
+        }
+    )
     X = featurizer.fit_transform(FRAME)
     text_width = len(featurizer.encoders_[0][1].vocabulary_)
     # categorical: 'a' (3 rows) kept, rare b/c share 'other'; numeric: value + missing flag;
@@ -36,15 +50,23 @@ def test_each_kind_contributes_columns() -> None:
 
 
 def test_unseen_values_do_not_break_transform() -> None:
-    featurizer = Featurizer({"text": {"kind": "text", "min_df": 1}, "who": "categorical"}).fit(FRAME)
+    featurizer = Featurizer({"text": {"kind": "text", "min_df": 1}, "who": "categorical"}).fit(
+        FRAME
+    )
     X = featurizer.transform(pd.DataFrame({"text": ["zzz unknown words"], "who": ["new"]}))
     assert X.shape == (1, featurizer.n_features_)
     assert X[0, -1] == 1.0  # the 'other' column
 
 
 def test_state_round_trip_is_exact() -> None:
-    featurizer = Featurizer({"text": {"kind": "text", "min_df": 1, "ngram_max": 2},
-                             "who": "categorical", "n": "numeric", "when": "datetime"})
+    featurizer = Featurizer(
+        {
+            "text": {"kind": "text", "min_df": 1, "ngram_max": 2},
+            "who": "categorical",
+            "n": "numeric",
+            "when": "datetime",
+        }
+    )
     X = featurizer.fit_transform(FRAME)
     params, arrays = featurizer.state()
     rebuilt = Featurizer.from_state(params, arrays)

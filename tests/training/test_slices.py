@@ -22,8 +22,9 @@ FRAME = pd.DataFrame({"text": ["hi", "a long comment here", "ok", None], "stars"
 
 
 def test_decorator_shape_matches_labeling_functions() -> None:
-    @gristmill.slicing_function(name="short", resources={"limit": 3},
-                                pre=[lambda x: {"n": len(str(x["text"]))}])
+    @gristmill.slicing_function(
+        name="short", resources={"limit": 3}, pre=[lambda x: {"n": len(str(x["text"]))}]
+    )
     def short_text(x, limit):
         return x["n"] < limit
 
@@ -58,15 +59,19 @@ def test_failures_name_the_slice_and_row() -> None:
     with pytest.raises(LFError, match="expected True or False"):
         not_bool.mask(FRAME)
     with pytest.raises(LFError, match="unique"):
-        apply_slices([expression_slice("a", "stars > 1"), expression_slice("a", "stars > 2")], FRAME)
+        apply_slices(
+            [expression_slice("a", "stars > 1"), expression_slice("a", "stars > 2")], FRAME
+        )
     with pytest.raises(TypeError, match="must be called"):
         slicing_function(lambda x: True)
 
 
 def test_load_from_module(tmp_path) -> None:
     path = tmp_path / "my_slices.py"
-    path.write_text("from gristmill import slicing_function\n\n"
-                    "@slicing_function()\ndef five(x):\n    return x.stars == 5\n")
+    path.write_text(
+        "from gristmill import slicing_function\n\n"
+        "@slicing_function()\ndef five(x):\n    return x.stars == 5\n"
+    )
     (found,) = load_slicing_functions(path)
     assert found.name == "five"
     bad = tmp_path / "bad.py"

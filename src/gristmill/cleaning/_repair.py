@@ -2,13 +2,16 @@
 
 For each suspicious cell the candidates are the values that co-occur with the row's other
 attributes (inside FD groups and pairwise), dictionary values, values proposed by transformations
-learned from corrected examples, and the current value. Each candidate gets features (FD group
-support, pairwise co-occurrence, frequency, similarity to the current value, source-reliability
-weighted vote, dictionary and example agreement). A softmax over each cell's candidates with
+learned from corrected examples, the current value with typo-like words replaced by the common
+words they resemble, and the current value. Each candidate gets features (FD group support,
+pairwise co-occurrence, frequency, similarity to the current value, source-reliability weighted
+vote, dictionary and example agreement, and whether the current value has rare words or a rare
+shape). A softmax over each cell's candidates with
 linear scores is trained the HoloClean way, on cells taken as clean: some of them get a
 simulated error (a typo, another value of the column, or a blank) and the model learns to
-recover the original. Every statistic leaves the cell itself out, so a value never supports
-itself.
+recover the original; flagged cells whose FD group has a strict majority add weak labels.
+Global weights are learned first, then per-column weights shrunk towards them. Every statistic
+leaves the cell itself out, so a value never supports itself.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ from gristmill.cleaning._detect import (
 )
 from gristmill.cleaning._examples import ExampleTransforms, check_examples
 from gristmill.cleaning._model import candidate_probabilities, fit_candidate_weights
-from gristmill.cleaning._stats import CodedTable, ContextCounts, _group_ids, expand_candidates
+from gristmill.cleaning._stats import CodedTable, ContextCounts, expand_candidates, group_ids
 from gristmill.exceptions import ConstraintError, DataError, NotFittedError
 
-__all__ = ["FEATURE_NAMES", "Cleaner", "clean"]
+__all__ = ["FEATURE_NAMES", "Cleaner", "apply_repairs", "clean"]
 
 #: Features of a (cell, candidate) pair, in the order of ``Cleaner.weights_``.
 FEATURE_NAMES: tuple[str, ...] = (
@@ -139,8 +142,11 @@ class Cleaner:
     ----------
     constraints : Constraints, path, dict, list of str or None
         Denial constraints, FDs, domain rules, dictionaries (see :class:`Constraints`).
-    min_confidence : float, default 0.5
-        A cell is changed only when its best candidate has at least this probability.
+    min_confidence : float, default 0.3
+        A cell is changed only when its best candidate differs from the current value and has
+        at least this probability (the softmax spreads mass over many weak candidates, so the
+        winner often has less than 0.5). Cells of key columns (an FD's left-hand side) flagged
+        only as statistical outliers need at least 0.5.
     max_candidates : int, default 10
         Candidates taken from each FD group (3 from each pairwise context, used for columns
         no FD determines).
@@ -189,7 +195,7 @@ class Cleaner:
         self,
         *,
         constraints: Any = None,
-        min_confidence: float = 0.5,
+        min_confidence: float = 0.3,
         max_candidates: int = 10,
         noise_rate: float = 0.3,
         n_training_cells: int = 20_000,
@@ -344,9 +350,7 @@ class Cleaner:
                 frame.loc[examples.index, examples.columns], examples
             )
             for j, col_stats in stats.items():
-                proposal, _ = transforms.propose(
-                    frame[table.columns[j]], table.columns[j]
-                )
+                proposal, _ = transforms.propose(frame[table.columns[j]], table.columns[j])
                 has = proposal.notna().to_numpy()
                 if has.any():
                     col_stats.example[has] = table.intern(j, proposal[has].to_numpy(dtype=object))
@@ -361,6 +365,7 @@ class Cleaner:
             "reliability": reliability,
             "source": source,
             "transforms": transforms,
+            "keys": {table.index(c) for fd in constraints.all_fds() for c in fd.lhs},
         }
 
     @staticmethod
@@ -624,7 +629,12 @@ class Cleaner:
                 order = np.lexsort((-prob, cell))
                 first = order[np.r_[True, np.diff(cell[order]) != 0]]
                 best_cell, best_value, best_prob = cell[first], value[first], prob[first]
-                change = (best_value != current[best_cell]) & (best_prob >= self.min_confidence)
+                # Key columns (an FD's left-hand side) identify entities: a key cell only
+                # statistics find odd needs stronger evidence than a rule violation.
+                only_outlier = batch["detectors"].to_numpy()[best_cell] == "outlier"
+                strict = only_outlier & (j in state["keys"])
+                needed = np.where(strict, max(self.min_confidence, 0.5), self.min_confidence)
+                change = (best_value != current[best_cell]) & (best_prob >= needed)
                 if not change.any():
                     continue
                 uniques = table.uniques[j]
@@ -905,7 +915,7 @@ def _agreement_with_examples(
             continue
         truth = table.code_of(j, examples[col].to_numpy(dtype=object))
         for lhs in fds[j]:
-            groups = _group_ids(table.codes[:, lhs])
+            groups = group_ids(table.codes[:, lhs])
             known = (groups[rows] >= 0) & (truth != -2)
             lookup = pd.Series(truth[known], index=groups[rows][known])
             lookup = lookup[~lookup.index.duplicated()]
@@ -964,7 +974,7 @@ def clean(
     constraints: Any = None,
     *,
     examples: pd.DataFrame | None = None,
-    min_confidence: float = 0.5,
+    min_confidence: float = 0.3,
     **params: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Detect and repair errors in one call.
@@ -975,7 +985,7 @@ def clean(
     constraints : Constraints, path, dict, list of str or None
     examples : pandas.DataFrame, optional
         Corrected rows with a ``_row`` column (see :meth:`Cleaner.fit`).
-    min_confidence : float, default 0.5
+    min_confidence : float, default 0.3
     **params
         Other :class:`Cleaner` parameters.
 

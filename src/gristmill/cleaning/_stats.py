@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["CodedTable", "ContextCounts", "expand_candidates"]
+__all__ = ["CodedTable", "ContextCounts", "expand_candidates", "group_ids"]
 
 
 @dataclass
@@ -107,7 +107,7 @@ class ContextCounts:
         self.context = context
         self.target = target
         self.card = max(table.cardinality(target), 1)
-        self.groups = _group_ids(table.codes[:, context])
+        self.groups = group_ids(table.codes[:, context])
         value = table.codes[:, target]
         self.n_values = table.cardinality(target)
         ok = (self.groups >= 0) & (value >= 0)
@@ -159,7 +159,7 @@ class ContextCounts:
         return groups, values, starts
 
 
-def _group_ids(codes: np.ndarray) -> np.ndarray:
+def group_ids(codes: np.ndarray) -> np.ndarray:
     """One id per distinct row of ``codes``; -1 when any value is missing."""
     if codes.shape[1] == 1:
         return codes[:, 0].copy()

@@ -28,7 +28,7 @@ def clean_command(
     repairs: Path | None = typer.Option(None, "--repairs", help="Write the repairs table here."),
     truth: Path | None = typer.Option(None, "--truth", help="Clean table: print P/R/F1 scores."),
     min_confidence: float = typer.Option(
-        0.5, "--min-confidence", help="Least probability to change a cell."
+        0.3, "--min-confidence", help="Least probability to change a cell."
     ),
 ) -> None:
     """Detect and repair erroneous cells; the input file is never modified."""

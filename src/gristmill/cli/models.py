@@ -16,7 +16,9 @@ _PROJECT = typer.Option(
     Path("."), "--project-dir", "-p", help="Project directory (its mlflow.db is the default store)."
 )
 _URI = typer.Option(
-    None, "--tracking-uri", help="MLflow tracking URI; default $MLFLOW_TRACKING_URI or the project's."
+    None,
+    "--tracking-uri",
+    help="MLflow tracking URI; default $MLFLOW_TRACKING_URI or the project's.",
 )
 
 models_app = typer.Typer(
@@ -82,7 +84,9 @@ def promote_command(
         tracking_uri=tracking_uri,
     )
     if len(outcome.comparisons):
-        _print_frame(outcome.comparisons, f"version {outcome.version} vs champion {outcome.previous}")
+        _print_frame(
+            outcome.comparisons, f"version {outcome.version} vs champion {outcome.previous}"
+        )
     note = " (forced despite regressions)" if outcome.forced else ""
     console.print(f"{escape(name)} version {outcome.version} is now champion{note}")
 

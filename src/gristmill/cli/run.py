@@ -36,8 +36,9 @@ def run(
         console.print(table)
         console.print(f"spec {pipeline.spec_path} is valid")
         return
-    result = pipeline.run(track=not no_track, run_dir=run_dir, progress=True,
-                          use_cache=not no_cache)
+    result = pipeline.run(
+        track=not no_track, run_dir=run_dir, progress=True, use_cache=not no_cache
+    )
     _print_summary(result)
 
 
@@ -58,7 +59,9 @@ def _print_summary(result: object) -> None:
 
 def init(
     directory: Path = typer.Argument(..., help="The project directory to create."),
-    example: str = typer.Option("spam", "--example", help=f"Example project: {', '.join(EXAMPLES)}."),
+    example: str = typer.Option(
+        "spam", "--example", help=f"Example project: {', '.join(EXAMPLES)}."
+    ),
 ) -> None:
     """Create a working example project in DIRECTORY."""
     if example not in EXAMPLES:
@@ -68,11 +71,15 @@ def init(
     import gristmill
 
     folder = Path(gristmill.__file__).parent / "examples" / example
-    shutil.copytree(folder, directory, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "runs", ".gristmill",
-                                                  "mlflow.db", "mlruns"))
-    console.print(f"created the {example!r} example in {directory}; next: "
-                  f"cd {directory} && gristmill run")
+    shutil.copytree(
+        folder,
+        directory,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "runs", ".gristmill", "mlflow.db", "mlruns"),
+    )
+    console.print(
+        f"created the {example!r} example in {directory}; next: cd {directory} && gristmill run"
+    )
 
 
 def schema() -> None:

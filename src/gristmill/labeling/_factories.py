@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from gristmill.exceptions import LFError
 from gristmill.labeling._lf import LabelingFunction, check_votes
 from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
+from gristmill.labeling._substring import AsciiText
 
 __all__ = [
     "column_lf",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 # Arrow views of text columns, shared by every keyword LF labeling the same partition.
-_TEXT_CACHE: ContextVar[dict[tuple[int, str], Any] | None] = ContextVar(
+_TEXT_CACHE: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar(
     "gristmill_text_cache", default=None
 )
 
@@ -95,26 +96,70 @@ def _re2_literal(text: str) -> str:
 
 
 class _KeywordVotes:
-    """Vote ``label`` where any keyword occurs in the column (Arrow's RE2 matcher).
+    """Vote ``label`` where any keyword occurs in the column.
 
-    The matching runs in Arrow's C++ code without the GIL, so appliers may run several keyword
-    LFs on threads at once (``releases_gil``); ``prepare`` fills the shared column cache first.
+    ASCII keywords on an all-ASCII partition are found by a whole-column byte search
+    (:mod:`gristmill.labeling._substring`); anything else by Arrow's RE2 matcher row by row.
+    Both run without the GIL, so appliers may run several keyword LFs on threads at once
+    (``releases_gil``); ``prepare`` fills the shared column cache first.
     """
 
     releases_gil = True
 
-    def prepare(self, frame: pd.DataFrame) -> None:
-        _text_array(frame, self.column, self.name)
+    def __init__(
+        self, name: str, column: str, words: list[str], label: int, *, case_sensitive: bool,
+        word_boundary: bool,
+    ):
+        self.name, self.column, self.words, self.label = name, column, words, label
+        self.case_sensitive, self.word_boundary = case_sensitive, word_boundary
+        self.pattern = _keyword_pattern(words, word_boundary)
+        ascii_words = all(w.isascii() for w in words)
+        self.ascii_words = (
+            [(w if case_sensitive else w.lower()).encode() for w in words] if ascii_words else None
+        )
 
-    def __init__(self, name: str, column: str, pattern: str, label: int, ignore_case: bool):
-        self.name, self.column, self.pattern = name, column, pattern
-        self.label, self.ignore_case = label, ignore_case
+    def prepare(self, frame: pd.DataFrame) -> None:
+        self._ascii_text(frame)
+
+    def _ascii_text(self, frame: pd.DataFrame) -> AsciiText | None:
+        if self.ascii_words is None:
+            return None
+        cache = _TEXT_CACHE.get()
+        key = (id(frame), self.column, "ascii" if self.case_sensitive else "ascii-lower")
+        if cache is not None and key in cache:
+            cached: AsciiText | None = cache[key]
+            return cached
+        text = AsciiText.from_arrow(
+            _text_array(frame, self.column, self.name), lower=not self.case_sensitive
+        )
+        if cache is not None:
+            cache[key] = text
+        return text
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        ascii_text = self._ascii_text(frame)
+        if ascii_text is not None and self.ascii_words is not None:
+            hits = np.zeros(len(frame), dtype=bool)
+            for word in self.ascii_words:
+                hits |= ascii_text.rows_containing(word, word_boundary=self.word_boundary)
+            return _votes(hits, self.label)
         text = _text_array(frame, self.column, self.name)
-        hits = pc.match_substring_regex(text, self.pattern, ignore_case=self.ignore_case)
-        hits = pc.fill_null(hits, False).to_numpy(zero_copy_only=False)
-        return _votes(hits, self.label)
+        matched = pc.match_substring_regex(text, self.pattern, ignore_case=not self.case_sensitive)
+        return _votes(pc.fill_null(matched, False).to_numpy(zero_copy_only=False), self.label)
+
+
+def _keyword_pattern(words: list[str], word_boundary: bool) -> str:
+    """An RE2 pattern matching any of the words literally (with optional word boundaries)."""
+    alternatives = []
+    for word in words:
+        literal = _re2_literal(word)
+        if word_boundary:
+            if re.match(r"\w", word[0]):
+                literal = r"(?:^|[^\pL\pN_])" + literal
+            if re.match(r"\w", word[-1]):
+                literal += r"(?:$|[^\pL\pN_])"
+        alternatives.append(literal)
+    return "|".join(f"(?:{a})" for a in alternatives)
 
 
 def keyword_lf(
@@ -164,17 +209,9 @@ def keyword_lf(
         raise LFError(f"keyword_lf needs at least one non-empty keyword; got {keywords!r}")
     label = _check_label(label, "keyword_lf")
     name = name or f"keyword_{_slug(words[0])}"
-    alternatives = []
-    for word in words:
-        literal = _re2_literal(word)
-        if word_boundary:
-            if re.match(r"\w", word[0]):
-                literal = r"(?:^|[^\pL\pN_])" + literal
-            if re.match(r"\w", word[-1]):
-                literal += r"(?:$|[^\pL\pN_])"
-        alternatives.append(literal)
-    pattern = "|".join(f"(?:{a})" for a in alternatives)
-    votes = _KeywordVotes(name, column, pattern, label, not case_sensitive)
+    votes = _KeywordVotes(
+        name, column, words, label, case_sensitive=case_sensitive, word_boundary=word_boundary
+    )
     return LabelingFunction(name, votes, vectorized=True, columns=(column,))
 
 

@@ -9,6 +9,7 @@ completion estimator and the triplet method all fit that form and differ only in
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -36,6 +37,9 @@ _META_FILE = "label_model.json"
 _ARRAYS_FILE = "arrays.npz"
 # Relative tolerance under which two class probabilities count as a tie.
 _TIE_TOLERANCE = 1e-9
+# Up to this many classes, row reductions run column by column: numpy reduces a short last
+# axis of a long (n, k) array several times slower.
+_FEW_COLUMNS = 8
 # Accuracy assumed for every source when the data cannot identify the model.
 FALLBACK_ACCURACY = 0.7
 # Fewest sources (that vote at least once) a latent-variable model needs to be identifiable.
@@ -342,12 +346,32 @@ def read_saved(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, 
 
 
 # --------------------------------------------------------------------- shared helpers
+def row_max(values: np.ndarray) -> np.ndarray:
+    """Maximum of each row of an (n, k) array, shape (n,)."""
+    if values.shape[1] > _FEW_COLUMNS:
+        return np.asarray(values.max(axis=1))
+    return functools.reduce(np.maximum, (values[:, c] for c in range(values.shape[1])))
+
+
+def row_sum(values: np.ndarray) -> np.ndarray:
+    """Sum of each row of an (n, k) array, shape (n,)."""
+    if values.shape[1] > _FEW_COLUMNS:
+        return np.asarray(values.sum(axis=1))
+    return functools.reduce(np.add, (values[:, c] for c in range(values.shape[1])))
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, computed stably in place of a copy of ``scores``."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
+    """Row-wise softmax, computed stably in a new array."""
+    shifted = scores - row_max(scores)[:, None]
     np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
+    shifted /= row_sum(shifted)[:, None]
     return shifted
+
+
+def log_normalizer(scores: np.ndarray) -> np.ndarray:
+    """Row-wise ``log(sum(exp(scores)))``, shape (n,)."""
+    top = row_max(scores)
+    return top + np.log(row_sum(np.exp(scores - top[:, None])))
 
 
 def usable_sources(votes: Votes) -> int:
@@ -434,9 +458,9 @@ def _f1(gold: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def _break_ties(proba: np.ndarray, tie_break: str, balance: np.ndarray, seed: int) -> np.ndarray:
-    top = proba.max(axis=1, keepdims=True)
+    top = row_max(proba)[:, None]
     tied = proba >= top * (1 - _TIE_TOLERANCE)
-    n_tied = tied.sum(axis=1)
+    n_tied = row_sum(tied.astype(np.int8))
     predicted = np.argmax(proba, axis=1).astype(np.int64)
     ties = np.flatnonzero(n_tied > 1)
     if ties.size == 0:

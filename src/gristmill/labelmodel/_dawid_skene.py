@@ -10,6 +10,8 @@ import numpy as np
 from gristmill.labelmodel._base import (
     BaseLabelModel,
     fallback_fit,
+    log_normalizer,
+    row_sum,
     softmax,
     warn_unidentifiable,
 )
@@ -32,7 +34,7 @@ class EMResult:
 def majority_posteriors(votes: Votes, prior: np.ndarray | None) -> np.ndarray:
     """Share of each row's votes per class; rows without votes get ``prior`` (or uniform)."""
     counts = votes.class_counts()
-    totals = counts.sum(axis=1, keepdims=True)
+    totals = row_sum(counts)[:, None]
     fill = prior if prior is not None else np.full(votes.cardinality, 1.0 / votes.cardinality)
     posteriors = np.where(totals > 0, counts / np.maximum(totals, 1.0), fill[None, :])
     return posteriors
@@ -79,8 +81,7 @@ def fit_em(
         result = _m_step(counts, class_totals, balance, pseudo, smoothing, model_abstains)
         result.n_iter = n_iter
         scores = votes.scores(result.weights, result.bias)
-        top = scores.max(axis=1, keepdims=True)
-        log_likelihood = float(np.sum(top) + np.sum(np.log(np.exp(scores - top).sum(axis=1))))
+        log_likelihood = float(np.sum(log_normalizer(scores)))
         posteriors = softmax(scores)
         if abs(log_likelihood - previous) <= tol * max(n, 1):
             converged = True

@@ -9,6 +9,8 @@ import numpy as np
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     BaseLabelModel,
+    row_max,
+    row_sum,
     softmax,
     symmetric_confusion,
     vote_share,
@@ -37,9 +39,9 @@ def leave_one_out_agreement(votes: Votes) -> np.ndarray:
         sources, classes = np.divmod(block.indices.astype(np.int64), k)
         others = counts[rows]
         others[np.arange(rows.size), classes] -= 1
-        top = others.max(axis=1)
+        top = row_max(others)
         valid = top > 0
-        n_top = (others == top[:, None]).sum(axis=1)
+        n_top = row_sum((others == top[:, None]).astype(np.int8))
         hit = (others[np.arange(rows.size), classes] == top) / n_top
         agree += np.bincount(sources[valid], weights=hit[valid], minlength=m)
         compared += np.bincount(sources[valid], minlength=m)
@@ -91,8 +93,8 @@ class MajorityVote(_VoteCounter):
     --------
     >>> import numpy as np
     >>> L = np.array([[0, 0, 1], [1, 1, -1], [-1, -1, -1]])
-    >>> MajorityVote().fit(L).predict(L, tie_break="prior").tolist()
-    [0, 1, 0]
+    >>> MajorityVote().fit(L).predict(L, tie_break="prior").tolist()  # 3 of 5 votes are 1
+    [0, 1, 1]
     """
 
     name = "majority_vote"
@@ -104,7 +106,7 @@ class MajorityVote(_VoteCounter):
         self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
 
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
-        totals = scores.sum(axis=1, keepdims=True)
+        totals = row_sum(scores)[:, None]
         return np.divide(
             scores, totals, out=np.full_like(scores, 1.0 / scores.shape[1]), where=totals > 0
         )

@@ -11,6 +11,7 @@ from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     BaseLabelModel,
     fallback_fit,
+    row_sum,
     softmax,
     warn_unidentifiable,
 )
@@ -185,7 +186,7 @@ class Triplet(BaseLabelModel):
         if not self.one_vs_rest_:
             return softmax(scores)
         positive = 1.0 / (1.0 + np.exp(-np.clip(scores, -50, 50)))
-        return positive / positive.sum(axis=1, keepdims=True)
+        return positive / row_sum(positive)[:, None]
 
 
 def _median_triplet(

@@ -20,8 +20,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> list[lis
     return matrix.tolist()
 
 
-def _scores(y: np.ndarray, predicted: np.ndarray, masks: pd.DataFrame | None, k: int,
-            extra: Mapping[str, float] | None = None) -> dict[str, Any]:
+def _scores(
+    y: np.ndarray,
+    predicted: np.ndarray,
+    masks: pd.DataFrame | None,
+    k: int,
+    extra: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     overall = classification_metrics(y, predicted, k)
     overall.update(extra or {})
     slices = {}
@@ -56,8 +61,11 @@ def evaluate(
     """
     k = len(classes)
     metrics: dict[str, Any] = {"label_model": {}, "end_model": {}}
-    details: dict[str, Any] = {"confusion": {"label_model": {}, "end_model": {}},
-                               "discovered": None, "slice_sizes": {}}
+    details: dict[str, Any] = {
+        "confusion": {"label_model": {}, "end_model": {}},
+        "discovered": None,
+        "slice_sizes": {},
+    }
     for split in ("dev", "test"):
         y = gold.get(split)
         if split not in splits or y is None:
@@ -72,30 +80,49 @@ def evaluate(
             details["slice_sizes"][split] = {c: int(masks[c].sum()) for c in masks.columns}
         covered = (label_votes[split][rows] != -1).any(axis=1)
         lm_pred = label_probs[split][rows].argmax(axis=1)
-        metrics["label_model"][split] = _scores(y, lm_pred, masks, k,
-                                                {"coverage": float(covered.mean())})
+        metrics["label_model"][split] = _scores(
+            y, lm_pred, masks, k, {"coverage": float(covered.mean())}
+        )
         features = end_model.transform(frame)
         em_pred = np.asarray(end_model.classifier_.predict_proba(features)).argmax(axis=1)
         metrics["end_model"][split] = _scores(y, em_pred, masks, k)
         details["confusion"]["label_model"][split] = confusion_matrix(y, lm_pred, k)
         details["confusion"]["end_model"][split] = confusion_matrix(y, em_pred, k)
         if discover is not None:
-            clusters = discover_slices(features, em_pred == y, n_clusters=discover["clusters"],
-                                       min_size=discover["min_size"], seed=seed)
+            clusters = discover_slices(
+                features,
+                em_pred == y,
+                n_clusters=discover["clusters"],
+                min_size=discover["min_size"],
+                seed=seed,
+            )
             for cluster in clusters:
-                cluster["examples"] = _examples(frame[list(example_columns)], cluster["rows"],
-                                                em_pred, y, classes)
+                cluster["examples"] = _examples(
+                    frame[list(example_columns)], cluster["rows"], em_pred, y, classes
+                )
             details["discovered"] = {"split": split, "clusters": clusters}
     return metrics, details
 
 
-def _examples(frame: pd.DataFrame, rows: Sequence[int], predicted: np.ndarray, y: np.ndarray,
-              classes: Sequence[str], limit: int = 3) -> list[dict[str, Any]]:
+def _examples(
+    frame: pd.DataFrame,
+    rows: Sequence[int],
+    predicted: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[str],
+    limit: int = 3,
+) -> list[dict[str, Any]]:
     """A few misclassified rows of a cluster (else any rows), for the report."""
     wrong = [r for r in rows if predicted[r] != y[r]] or list(rows)
     out = []
     for r in wrong[:limit]:
         values = {str(c): str(frame.iloc[r][c])[:160] for c in frame.columns}
-        out.append({"row": int(r), "gold": classes[int(y[r])],
-                    "predicted": classes[int(predicted[r])], "values": values})
+        out.append(
+            {
+                "row": int(r),
+                "gold": classes[int(y[r])],
+                "predicted": classes[int(predicted[r])],
+                "values": values,
+            }
+        )
     return out

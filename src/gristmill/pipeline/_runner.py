@@ -110,8 +110,11 @@ class _Progress:
     def stage(self, name: str, what: str) -> Iterator[StageRecord]:
         record = StageRecord(name=name, cached=False, seconds=0.0)
         started = time.perf_counter()
-        status = (self._console.status(f"{what}...") if self._console is not None
-                  else contextlib.nullcontext())
+        status = (
+            self._console.status(f"{what}...")
+            if self._console is not None
+            else contextlib.nullcontext()
+        )
         with status:
             yield record
         record.seconds = time.perf_counter() - started
@@ -147,8 +150,13 @@ class Pipeline:
     >>> result.metrics["end_model"]["test"]["overall"]["accuracy"]  # doctest: +SKIP
     """
 
-    def __init__(self, spec: PipelineSpec, *, spec_path: str | os.PathLike[str],
-                 source: SpecSource | None = None) -> None:
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        *,
+        spec_path: str | os.PathLike[str],
+        source: SpecSource | None = None,
+    ) -> None:
         self.spec = spec
         self.spec_path = Path(spec_path).resolve()
         self.root = self.spec_path.parent
@@ -191,8 +199,9 @@ class Pipeline:
         gold = {split: gold_labels(spec, split, loaded, where) for split, loaded in splits.items()}
         modules = load_lf_modules(spec, self.root, where)
         slicing_functions = self._slicing_functions(splits)
-        return _Prepared(splits=splits, gold=gold, modules=modules,
-                         slicing_functions=slicing_functions)
+        return _Prepared(
+            splits=splits, gold=gold, modules=modules, slicing_functions=slicing_functions
+        )
 
     def _slicing_functions(self, splits: dict[str, LoadedSplit]) -> list[Any]:
         from gristmill.training import expression_slice, load_slicing_functions
@@ -215,14 +224,17 @@ class Pipeline:
                     try:
                         sf.mask(splits[split].frame.head(5))
                     except Exception as exc:
-                        raise where.error(("slices", "expressions", name),
-                                          f"cannot evaluate {expression!r} on the {split} "
-                                          f"data: {exc}") from exc
+                        raise where.error(
+                            ("slices", "expressions", name),
+                            f"cannot evaluate {expression!r} on the {split} data: {exc}",
+                        ) from exc
             found.append(sf)
         names = [sf.name for sf in found]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
-            raise where.error(("slices",), f"slice names must be unique; {duplicate!r} appears twice")
+            raise where.error(
+                ("slices",), f"slice names must be unique; {duplicate!r} appears twice"
+            )
         return found
 
     # -- plan ---------------------------------------------------------------------------------
@@ -235,43 +247,78 @@ class Pipeline:
         steps = [PlanStep("load", f"{rows} rows", "runs")]
         modules = ", ".join(m.path.name for m in prepared.modules) or "none"
         n_lfs = sum(len(m.lfs) for m in prepared.modules)
-        matrices = {s: label_split(spec, s, v, prepared.modules, cache, self.source, dry_run=True)
-                    for s, v in prepared.splits.items()}
+        matrices = {
+            s: label_split(spec, s, v, prepared.modules, cache, self.source, dry_run=True)
+            for s, v in prepared.splits.items()
+        }
         labeled = all(m is not None for m in matrices.values())
-        steps.append(PlanStep("label", f"{n_lfs} LFs from {modules}; "
-                              f"{len(spec.task.supervision.label_columns)} label columns",
-                              "cached" if labeled else "runs"))
+        steps.append(
+            PlanStep(
+                "label",
+                f"{n_lfs} LFs from {modules}; "
+                f"{len(spec.task.supervision.label_columns)} label columns",
+                "cached" if labeled else "runs",
+            )
+        )
         lm_name = spec.task.label_model_spec.name
         lm = None
         if labeled:
-            lm = fit_label_model(spec, matrices, prepared.gold.get("dev"), cache,  # type: ignore[arg-type]
-                                 dry_run=True)
-        steps.append(PlanStep("label_model", f"{lm_name}",
-                              "cached" if lm is not None else "runs"))
+            lm = fit_label_model(
+                spec,
+                matrices,
+                prepared.gold.get("dev"),
+                cache,  # type: ignore[arg-type]
+                dry_run=True,
+            )
+        steps.append(PlanStep("label_model", f"{lm_name}", "cached" if lm is not None else "runs"))
         model = spec.model_spec
-        budget = " and ".join(x for x in (
-            f"{model.budget.trials} trials" if model.budget.trials else "",
-            f"{model.budget.minutes} min" if model.budget.minutes else "") if x)
+        budget = " and ".join(
+            x
+            for x in (
+                f"{model.budget.trials} trials" if model.budget.trials else "",
+                f"{model.budget.minutes} min" if model.budget.minutes else "",
+            )
+            if x
+        )
         trained = None
         if lm is not None:
             train, probs = self._covered(prepared, matrices["train"], lm.probs["train"])  # type: ignore[arg-type]
             dev = prepared.splits.get("dev")
-            trained = train_end_model(spec, train, probs, dev.frame if dev else None,
-                                      prepared.gold.get("dev"), cache, dry_run=True)
+            trained = train_end_model(
+                spec,
+                train,
+                probs,
+                dev.frame if dev else None,
+                prepared.gold.get("dev"),
+                cache,
+                dry_run=True,
+            )
         candidates = model.candidates if model.candidates != "auto" else "auto"
-        steps.append(PlanStep("train", f"candidates {candidates}, {budget}, maximise {model.metric}",
-                              "cached" if trained is not None else "runs"))
+        steps.append(
+            PlanStep(
+                "train",
+                f"candidates {candidates}, {budget}, maximise {model.metric}",
+                "cached" if trained is not None else "runs",
+            )
+        )
         n_slices = len(prepared.slicing_functions)
-        steps.append(PlanStep("evaluate", f"dev/test, {n_slices} declared slices"
-                              + (", discovered slices" if spec.slices.discover else ""), "runs"))
+        steps.append(
+            PlanStep(
+                "evaluate",
+                f"dev/test, {n_slices} declared slices"
+                + (", discovered slices" if spec.slices.discover else ""),
+                "runs",
+            )
+        )
         steps.append(PlanStep("report", "run directory and report.html", "runs"))
         return steps
 
     # -- run ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _covered(prepared: _Prepared, L_train: LabelMatrix,
-                 probs: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    def _covered(
+        prepared: _Prepared, L_train: LabelMatrix, probs: np.ndarray
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         covered = (L_train.to_numpy() != -1).any(axis=1)
         frame = prepared.splits["train"].frame.loc[covered].reset_index(drop=True)
         return frame, probs[covered]
@@ -289,8 +336,14 @@ class Pipeline:
             return None
         return tracking.RunTracker(project_dir=self.root)
 
-    def run(self, *, track: bool = True, run_dir: str | os.PathLike[str] | None = None,
-            progress: bool = False, use_cache: bool = True) -> PipelineResult:
+    def run(
+        self,
+        *,
+        track: bool = True,
+        run_dir: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+        use_cache: bool = True,
+    ) -> PipelineResult:
         """Run every stage and write the run directory.
 
         Parameters
@@ -318,7 +371,9 @@ class Pipeline:
         reporter = _Progress(progress)
         with reporter.stage("validate", "Validating spec, data and LFs") as record:
             prepared = self._prepare()
-            record.detail = ", ".join(f"{s} {len(v.frame)} rows" for s, v in prepared.splits.items())
+            record.detail = ", ".join(
+                f"{s} {len(v.frame)} rows" for s, v in prepared.splits.items()
+            )
         tracker = self._tracker(track)
         if tracker is not None:
             tracker.check()
@@ -328,16 +383,24 @@ class Pipeline:
             if tracker is not None:
                 result.model_version = tracker.finish(result)
                 result.tracking_run_id = getattr(tracker, "run_id_", None)
-                reporter.print(f"[green]✓[/] tracked      run {result.tracking_run_id}, "
-                               f"model {result.name} v{result.model_version} (challenger)")
+                reporter.print(
+                    f"[green]✓[/] tracked      run {result.tracking_run_id}, "
+                    f"model {result.name} v{result.model_version} (challenger)"
+                )
         except BaseException as exc:
             if tracker is not None and getattr(tracker, "model_version_", None) is None:
                 tracker.fail(exc)
             raise
         return result
 
-    def _run_stages(self, prepared: _Prepared, reporter: _Progress, tracker: Any,
-                    run_dir: str | os.PathLike[str] | None, use_cache: bool) -> PipelineResult:
+    def _run_stages(
+        self,
+        prepared: _Prepared,
+        reporter: _Progress,
+        tracker: Any,
+        run_dir: str | os.PathLike[str] | None,
+        use_cache: bool,
+    ) -> PipelineResult:
         spec = self.spec
         cache = StageCache(self.cache_dir, enabled=use_cache)
         classes = list(spec.task.classes)
@@ -345,13 +408,21 @@ class Pipeline:
             reran: list[str] = []
             matrices: dict[str, LabelMatrix] = {}
             for split, loaded in prepared.splits.items():
-                matrix = label_split(spec, split, loaded, prepared.modules, cache, self.source,
-                                     on_module=lambda p, hit: None if hit else reran.append(p.name))
+                matrix = label_split(
+                    spec,
+                    split,
+                    loaded,
+                    prepared.modules,
+                    cache,
+                    self.source,
+                    on_module=lambda p, hit: None if hit else reran.append(p.name),
+                )
                 assert matrix is not None
                 matrices[split] = matrix
             record.cached = not reran and bool(prepared.modules)
-            record.detail = (f"{matrices['train'].shape[1]} sources"
-                             + (f"; reran {sorted(set(reran))}" if reran else ""))
+            record.detail = f"{matrices['train'].shape[1]} sources" + (
+                f"; reran {sorted(set(reran))}" if reran else ""
+            )
         with reporter.stage("label_model", "Fitting the label model") as record:
             lm = fit_label_model(spec, matrices, prepared.gold.get("dev"), cache)
             assert lm is not None
@@ -361,47 +432,75 @@ class Pipeline:
         with reporter.stage("train", "Searching and training the end model") as record:
             dev = prepared.splits.get("dev")
             on_trial = tracker.log_trial if tracker is not None else None
-            trained = train_end_model(spec, train, train_probs, dev.frame if dev else None,
-                                      prepared.gold.get("dev"), cache, on_trial=on_trial)
+            trained = train_end_model(
+                spec,
+                train,
+                train_probs,
+                dev.frame if dev else None,
+                prepared.gold.get("dev"),
+                cache,
+                on_trial=on_trial,
+            )
             assert trained is not None
             record.cached = trained.cached
-            record.detail = (f"{len(train)}/{len(prepared.splits['train'].frame)} rows covered; "
-                             f"{len(trained.trials)} trials; best {trained.model.learner}")
+            record.detail = (
+                f"{len(train)}/{len(prepared.splits['train'].frame)} rows covered; "
+                f"{len(trained.trials)} trials; best {trained.model.learner}"
+            )
         with reporter.stage("evaluate", "Evaluating on dev/test and slices") as record:
             from gristmill.pipeline._evaluate import evaluate
 
             discover = spec.slices.discover
-            discover_settings = (None if discover is False else
-                                 {"clusters": 8, "min_size": 10} if discover is True else
-                                 {"clusters": discover.clusters, "min_size": discover.min_size})
+            discover_settings = (
+                None
+                if discover is False
+                else {"clusters": 8, "min_size": 10}
+                if discover is True
+                else {"clusters": discover.clusters, "min_size": discover.min_size}
+            )
             metrics, details = evaluate(
                 classes=classes,
                 splits={s: v.frame for s, v in prepared.splits.items()},
-                gold=prepared.gold, label_probs=lm.probs,
+                gold=prepared.gold,
+                label_probs=lm.probs,
                 label_votes={s: m.to_numpy() for s, m in matrices.items()},
-                end_model=trained.model, slicing_functions=prepared.slicing_functions,
-                discover=discover_settings, example_columns=list(spec.payloads), seed=spec.seed,
+                end_model=trained.model,
+                slicing_functions=prepared.slicing_functions,
+                discover=discover_settings,
+                example_columns=list(spec.payloads),
+                seed=spec.seed,
             )
             record.detail = _headline(metrics)
         summary = self._lf_summary(matrices, prepared, lm.model)
         with reporter.stage("report", "Writing the run directory") as record:
             final_dir = self._run_dir(run_dir)
             result = PipelineResult(
-                name=spec.name, spec=spec, spec_path=self.spec_path, run_dir=final_dir,
-                classes=classes, payload_columns=list(spec.payloads), metrics=metrics,
-                model=trained.model, label_model=lm.model, label_matrix=matrices["train"],
-                lf_summary=summary, lf_paths=[m.path for m in prepared.modules],
+                name=spec.name,
+                spec=spec,
+                spec_path=self.spec_path,
+                run_dir=final_dir,
+                classes=classes,
+                payload_columns=list(spec.payloads),
+                metrics=metrics,
+                model=trained.model,
+                label_model=lm.model,
+                label_matrix=matrices["train"],
+                lf_summary=summary,
+                lf_paths=[m.path for m in prepared.modules],
                 datasets={s: (v.frame, v.source) for s, v in prepared.splits.items()},
-                trials=trained.trials, report_path=final_dir / "report.html",
-                discovered_slices=details["discovered"], stages=reporter.records,
+                trials=trained.trials,
+                report_path=final_dir / "report.html",
+                discovered_slices=details["discovered"],
+                stages=reporter.records,
                 selection=trained.selection,
             )
             self._write_run_dir(result, matrices, lm.probs, details)
             record.detail = str(final_dir)
         return result
 
-    def _lf_summary(self, matrices: dict[str, LabelMatrix], prepared: _Prepared,
-                    label_model: Any) -> pd.DataFrame:
+    def _lf_summary(
+        self, matrices: dict[str, LabelMatrix], prepared: _Prepared, label_model: Any
+    ) -> pd.DataFrame:
         from gristmill.labeling import lf_summary
 
         try:
@@ -429,8 +528,13 @@ class Pipeline:
             candidate = base.with_name(f"{base.name}-{n}")
         return candidate
 
-    def _write_run_dir(self, result: PipelineResult, matrices: dict[str, LabelMatrix],
-                       probs: dict[str, np.ndarray], details: dict[str, Any]) -> None:
+    def _write_run_dir(
+        self,
+        result: PipelineResult,
+        matrices: dict[str, LabelMatrix],
+        probs: dict[str, np.ndarray],
+        details: dict[str, Any],
+    ) -> None:
         """Write everything into a temporary sibling, then rename it into place."""
         from gristmill.report import write_run_report
         from gristmill.training import save_end_model
@@ -446,9 +550,14 @@ class Pipeline:
             result.lf_summary.to_csv(tmp / "lf_summary.csv")
             save_end_model(result.model, tmp / "model")
             atomic_write_text(tmp / "trials.json", json.dumps(result.trials, indent=1, default=str))
-            atomic_write_text(tmp / "slices.json", json.dumps(
-                {"discovered": details["discovered"], "sizes": details["slice_sizes"]},
-                indent=1, default=str))
+            atomic_write_text(
+                tmp / "slices.json",
+                json.dumps(
+                    {"discovered": details["discovered"], "sizes": details["slice_sizes"]},
+                    indent=1,
+                    default=str,
+                ),
+            )
             write_run_report(result, tmp / "report.html", details=details)
             if final.exists():
                 trash = final.with_name(f".{final.name}.old")
@@ -461,8 +570,9 @@ class Pipeline:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    def _probs_table(self, result: PipelineResult, matrices: dict[str, LabelMatrix],
-                     probs: dict[str, np.ndarray]) -> pd.DataFrame:
+    def _probs_table(
+        self, result: PipelineResult, matrices: dict[str, LabelMatrix], probs: dict[str, np.ndarray]
+    ) -> pd.DataFrame:
         parts = []
         for split, (frame, _) in result.datasets.items():
             part = pd.DataFrame({"split": split, "row": np.arange(len(frame))})

@@ -140,10 +140,14 @@ class Supervision(_Strict):
 
 
 class LabelModelSpec(_Strict):
-    """A label model by name (see :func:`gristmill.labelmodel.get_label_model`) and parameters."""
+    """A label model by name (see :func:`gristmill.labelmodel.get_label_model`) and parameters.
+
+    ``use_dev: true`` also passes the gold dev labels to the label model's ``fit``.
+    """
 
     name: str = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
+    use_dev: bool = False
 
 
 class Task(_Strict):
@@ -165,7 +169,9 @@ class Task(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Task:
         if self.kind == "multilabel":
-            raise ValueError("task kind 'multilabel' is not supported yet; use binary or multiclass")
+            raise ValueError(
+                "task kind 'multilabel' is not supported yet; use binary or multiclass"
+            )
         if self.kind == "binary" and len(self.classes) != 2:
             raise ValueError(f"a binary task needs exactly 2 classes; got {len(self.classes)}")
         sup = self.supervision
@@ -231,6 +237,9 @@ class ModelSpec(_Strict):
     )
     budget: Budget = Field(default_factory=Budget)
     metric: Literal["accuracy", "f1", "f1_macro", "precision", "recall"] = "accuracy"
+    targets: list[Literal["soft", "hard"]] = Field(
+        default_factory=lambda: ["soft", "hard"], min_length=1
+    )
     holdout: float = Field(0.2, gt=0.0, lt=0.9)
 
 
@@ -258,7 +267,9 @@ class PipelineSpec(_Strict):
     def _metric_fits_task(self) -> PipelineSpec:
         model = self.model_spec
         if self.task.kind != "binary" and model.metric in ("precision", "recall"):
-            raise ValueError(f"metric {model.metric!r} needs a binary task; use accuracy or f1_macro")
+            raise ValueError(
+                f"metric {model.metric!r} needs a binary task; use accuracy or f1_macro"
+            )
         return self
 
     @property
@@ -279,7 +290,9 @@ class PipelineSpec(_Strict):
     @property
     def payload_specs(self) -> dict[str, Payload]:
         """Every payload as a :class:`Payload`."""
-        return {name: Payload(kind=p) if isinstance(p, str) else p for name, p in self.payloads.items()}
+        return {
+            name: Payload(kind=p) if isinstance(p, str) else p for name, p in self.payloads.items()
+        }
 
 
 def spec_json_schema() -> dict[str, Any]:
@@ -355,9 +368,13 @@ def _clean_loc(loc: tuple[Any, ...], raw: Any) -> tuple[Any, ...]:
 
 
 def _is_branch(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"}
-                                      or part[:1].isupper() and part.isidentifier()
-                                      and part[1:2].islower())
+    return isinstance(part, str) and (
+        "[" in part
+        or part in {"str", "int", "float", "bool"}
+        or part[:1].isupper()
+        and part.isidentifier()
+        and part[1:2].islower()
+    )
 
 
 _TYPE_RANK = {"extra_forbidden": 0, "missing": 1}
@@ -429,8 +446,11 @@ def _dedupe(errors: list[Any], raw: Any) -> list[Any]:
             best[loc] = error
     # a literal mismatch at a parent is noise when a child of it has a real error
     locs = list(best)
-    keep = [e for loc, e in best.items()
-            if not any(other != loc and other[: len(loc)] == loc for other in locs)]
+    keep = [
+        e
+        for loc, e in best.items()
+        if not any(other != loc and other[: len(loc)] == loc for other in locs)
+    ]
     return keep or errors
 
 

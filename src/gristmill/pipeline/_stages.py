@@ -100,13 +100,17 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
         except GristmillError:
             raise
         except Exception as exc:
-            raise where.error((*loc, "sql"), f"the query failed: {type(exc).__name__}: {exc}") from exc
+            raise where.error(
+                (*loc, "sql"), f"the query failed: {type(exc).__name__}: {exc}"
+            ) from exc
         origin = f"{source.connection}: {source.sql}"
     if source.where is not None:
         try:
             kept = frame.query(source.where, engine="python")
         except Exception as exc:
-            raise where.error((*loc, "where"), f"cannot filter with {source.where!r}: {exc}") from exc
+            raise where.error(
+                (*loc, "where"), f"cannot filter with {source.where!r}: {exc}"
+            ) from exc
         frame = kept
         origin += f" where {source.where}"
     if source.sample is not None:
@@ -136,18 +140,24 @@ def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: 
         if spec.data.id is not None:
             needed.append((("data", "id"), spec.data.id))
         if split == "train" or spec.task.supervision.label_columns:
-            needed += [((*task_loc, "supervision", "label_columns", c), c)
-                       for c in spec.task.supervision.label_columns]
+            needed += [
+                ((*task_loc, "supervision", "label_columns", c), c)
+                for c in spec.task.supervision.label_columns
+            ]
         if split == "train" and spec.task.supervision.gold_labels and spec.task.gold:
             needed.append(((*task_loc, "gold"), spec.task.gold))
         for loc, column in needed:
             if column not in columns:
-                raise where.error(loc, f"column {column!r} is not in the {split} data "
-                                       f"({loaded.source}); it has {columns}")
+                raise where.error(
+                    loc,
+                    f"column {column!r} is not in the {split} data "
+                    f"({loaded.source}); it has {columns}",
+                )
 
 
-def class_indices(values: pd.Series, classes: Sequence[str],
-                  mapping: Mapping[str, str] | None = None) -> tuple[np.ndarray, list[Any]]:
+def class_indices(
+    values: pd.Series, classes: Sequence[str], mapping: Mapping[str, str] | None = None
+) -> tuple[np.ndarray, list[Any]]:
     """Map raw labels to class indices (-1 where missing).
 
     A value matches a class by name; failing that, an integer ``0 <= v < k`` is a class index.
@@ -189,8 +199,9 @@ def _as_index(value: Any, k: int) -> int | None:
     return None
 
 
-def gold_labels(spec: PipelineSpec, split: str, loaded: LoadedSplit,
-                where: SpecSource) -> np.ndarray | None:
+def gold_labels(
+    spec: PipelineSpec, split: str, loaded: LoadedSplit, where: SpecSource
+) -> np.ndarray | None:
     """Gold class indices of a split (None when it has no gold column).
 
     Raises
@@ -206,7 +217,8 @@ def gold_labels(spec: PipelineSpec, split: str, loaded: LoadedSplit,
         raise where.error(
             ("tasks", spec.task_name, "gold"),
             f"gold column {column!r} of the {split} data holds value(s) {unknown[:5]} that are "
-            f"not in classes {spec.task.classes} (nor class indices 0..{len(spec.task.classes) - 1})",
+            f"not in classes {spec.task.classes} "
+            f"(nor class indices 0..{len(spec.task.classes) - 1})",
         )
     return indices
 
@@ -246,15 +258,19 @@ def load_lf_modules(spec: PipelineSpec, root: Path, where: SpecSource) -> list[L
             raise where.error(loc, str(exc)) from exc
         for lf in lfs:
             if lf.name in names:
-                raise where.error(loc, f"LF names must be unique; {lf.name!r} is defined in "
-                                       f"{names[lf.name]} and {path}")
+                raise where.error(
+                    loc,
+                    f"LF names must be unique; {lf.name!r} is defined in "
+                    f"{names[lf.name]} and {path}",
+                )
             names[lf.name] = path
         modules.append(LFModule(path=path, digest=file_digest(path), lfs=lfs))
     return modules
 
 
-def _column_votes(spec: PipelineSpec, frame: pd.DataFrame, split: str,
-                  where: SpecSource) -> tuple[list[str], list[np.ndarray]]:
+def _column_votes(
+    spec: PipelineSpec, frame: pd.DataFrame, split: str, where: SpecSource
+) -> tuple[list[str], list[np.ndarray]]:
     sup = spec.task.supervision
     names, columns = [], []
     for column, options in sup.label_columns.items():
@@ -262,8 +278,10 @@ def _column_votes(spec: PipelineSpec, frame: pd.DataFrame, split: str,
         if mapping is not None:
             bad = sorted(set(mapping.values()) - set(spec.task.classes))
             if bad:
-                raise where.error(("tasks", spec.task_name, "supervision", "label_columns", column,
-                                   "values"), f"maps to {bad}, not in classes {spec.task.classes}")
+                raise where.error(
+                    ("tasks", spec.task_name, "supervision", "label_columns", column, "values"),
+                    f"maps to {bad}, not in classes {spec.task.classes}",
+                )
         if column in frame.columns:
             votes, _ = class_indices(frame[column], spec.task.classes, mapping)
         else:
@@ -272,8 +290,11 @@ def _column_votes(spec: PipelineSpec, frame: pd.DataFrame, split: str,
         columns.append(votes)
     if sup.gold_labels and spec.task.gold is not None:
         gold = spec.task.gold
-        votes = (class_indices(frame[gold], spec.task.classes)[0] if gold in frame.columns
-                 else np.full(len(frame), ABSTAIN, dtype=np.int64))
+        votes = (
+            class_indices(frame[gold], spec.task.classes)[0]
+            if gold in frame.columns
+            else np.full(len(frame), ABSTAIN, dtype=np.int64)
+        )
         # Gold labels supervise training only; on dev/test they would leak the answer.
         if split != "train":
             votes = np.full(len(frame), ABSTAIN, dtype=np.int64)
@@ -363,12 +384,24 @@ def fit_label_model(
     k = len(spec.task.classes)
     lm_spec = spec.task.label_model_spec
     L_train = matrices["train"]
-    use_dev = dev_gold is not None and "dev" in matrices and bool(np.any(dev_gold >= 0))
-    key = digest("label_model", __version__, L_train.to_numpy(), list(L_train.lf_names),
-                 lm_spec.model_dump(mode="json"), spec.task.classes, spec.seed,
-                 matrices["dev"].to_numpy() if use_dev else None,
-                 dev_gold if use_dev else None,
-                 {s: m.to_numpy() for s, m in matrices.items() if s != "train"})
+    use_dev = (
+        lm_spec.use_dev
+        and dev_gold is not None
+        and "dev" in matrices
+        and bool(np.any(dev_gold >= 0))
+    )
+    key = digest(
+        "label_model",
+        __version__,
+        L_train.to_numpy(),
+        list(L_train.lf_names),
+        lm_spec.model_dump(mode="json"),
+        spec.task.classes,
+        spec.seed,
+        matrices["dev"].to_numpy() if use_dev else None,
+        dev_gold if use_dev else None,
+        {s: m.to_numpy() for s, m in matrices.items() if s != "train"},
+    )
     entry = cache.lookup("label_model", key)
     if entry is not None:
         model = load_label_model(entry / "label_model")
@@ -384,8 +417,9 @@ def fit_label_model(
         rows = dev_gold >= 0
         fit_kwargs.update(L_dev=matrices["dev"].to_numpy()[rows], y_dev=dev_gold[rows])
     model.fit(L_train, **fit_kwargs)
-    probs = {split: np.asarray(model.predict_proba(L), dtype=np.float64)
-             for split, L in matrices.items()}
+    probs = {
+        split: np.asarray(model.predict_proba(L), dtype=np.float64) for split, L in matrices.items()
+    }
     with cache.store("label_model", key) as tmp:
         model.save(tmp / "label_model")
         np.savez(tmp / "probs.npz", **probs)
@@ -417,29 +451,49 @@ def train_end_model(
     dry_run: bool = False,
 ) -> TrainOutput | None:
     """Search and refit the end model on the covered training rows (cached)."""
-    from gristmill.training import available_learners, load_end_model, save_end_model, search_end_model
+    from gristmill.training import (
+        available_learners,
+        load_end_model,
+        save_end_model,
+        search_end_model,
+    )
 
     model_spec = spec.model_spec
-    candidates = (available_learners() if model_spec.candidates == "auto"
-                  else list(model_spec.candidates))
+    candidates = (
+        available_learners() if model_spec.candidates == "auto" else list(model_spec.candidates)
+    )
     payloads = {name: p.featurizer_options() for name, p in spec.payload_specs.items()}
     columns = list(payloads)
     dev_rows = None
     if dev is not None and dev_gold is not None and bool(np.any(dev_gold >= 0)):
         dev_rows = dev_gold >= 0
-    key = digest("train", __version__, frame_digest(train[columns]), train_probs,
-                 payloads, model_spec.model_dump(mode="json"), candidates, spec.task.classes,
-                 spec.seed,
-                 frame_digest(dev.loc[dev_rows, columns]) if dev_rows is not None and dev is not None else None,
-                 dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None)
+    key = digest(
+        "train",
+        __version__,
+        frame_digest(train[columns]),
+        train_probs,
+        payloads,
+        model_spec.model_dump(mode="json"),
+        candidates,
+        spec.task.classes,
+        spec.seed,
+        frame_digest(dev.loc[dev_rows, columns])
+        if dev_rows is not None and dev is not None
+        else None,
+        dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None,
+    )
     entry = cache.lookup("train", key)
     if entry is not None:
         record = json.loads((entry / "search.json").read_text(encoding="utf-8"))
         if on_trial is not None:
             for trial in record["trials"]:
                 on_trial(trial["number"], trial["params"], trial["value"])
-        return TrainOutput(model=load_end_model(entry / "model"), trials=record["trials"],
-                           selection=record["selection"], cached=True)
+        return TrainOutput(
+            model=load_end_model(entry / "model"),
+            trials=record["trials"],
+            selection=record["selection"],
+            cached=True,
+        )
     if dry_run:
         return None
     if len(train) < 10:
@@ -448,26 +502,48 @@ def train_end_model(
             f"(add LFs or label columns that vote on more rows)"
         )
     result = search_end_model(
-        train, train_probs, payloads=payloads, classes=spec.task.classes,
+        train,
+        train_probs,
+        payloads=payloads,
+        classes=spec.task.classes,
         dev=dev.loc[dev_rows] if dev_rows is not None and dev is not None else None,
         dev_y=dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None,
-        candidates=candidates, search_space=model_spec.search_space,
-        trials=model_spec.budget.trials, minutes=model_spec.budget.minutes,
-        metric=model_spec.metric, holdout=model_spec.holdout, seed=spec.seed, on_trial=on_trial,
+        candidates=candidates,
+        search_space=model_spec.search_space,
+        trials=model_spec.budget.trials,
+        minutes=model_spec.budget.minutes,
+        metric=model_spec.metric,
+        holdout=model_spec.holdout,
+        targets=model_spec.targets,
+        seed=spec.seed,
+        on_trial=on_trial,
     )
     with cache.store("train", key) as tmp:
         save_end_model(result.model, tmp / "model")
-        (tmp / "search.json").write_text(json.dumps(
-            {"trials": result.trials, "selection": result.selection,
-             "best_params": result.best_params, "best_value": result.best_value},
-            indent=1, default=str), encoding="utf-8")
-    return TrainOutput(model=result.model, trials=result.trials, selection=result.selection,
-                       cached=False)
+        (tmp / "search.json").write_text(
+            json.dumps(
+                {
+                    "trials": result.trials,
+                    "selection": result.selection,
+                    "best_params": result.best_params,
+                    "best_value": result.best_value,
+                },
+                indent=1,
+                default=str,
+            ),
+            encoding="utf-8",
+        )
+    return TrainOutput(
+        model=result.model, trials=result.trials, selection=result.selection, cached=False
+    )
 
 
 def spec_error_for_cleaning(spec: PipelineSpec, where: SpecSource) -> SpecError | None:
     """The error to raise when the spec asks for cleaning this version cannot run."""
     if spec.cleaning is None:
         return None
-    return where.error(("cleaning",), "the cleaning section is not supported by the pipeline yet "
-                                      "(remove it and clean the data beforehand)")
+    return where.error(
+        ("cleaning",),
+        "the cleaning section is not supported by the pipeline yet "
+        "(remove it and clean the data beforehand)",
+    )

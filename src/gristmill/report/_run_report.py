@@ -29,26 +29,44 @@ def _overall_section(metrics: Mapping[str, Any]) -> str:
     splits = [s for s in ("dev", "test") if s in metrics.get("end_model", {})]
     if not splits:
         return section("Metrics", "<p>No gold labels on dev or test: nothing to score.</p>")
-    names = [m for m in ("accuracy", "f1", "f1_macro", "precision", "recall")
-             if m in metrics["end_model"][splits[0]]["overall"]]
+    names = [
+        m
+        for m in ("accuracy", "f1", "f1_macro", "precision", "recall")
+        if m in metrics["end_model"][splits[0]]["overall"]
+    ]
     rows = []
     for split in splits:
         for key, label in _MODELS:
             overall = metrics[key][split]["overall"]
-            rows.append([split, label, *[overall.get(m, math.nan) for m in names],
-                         overall.get("coverage", math.nan), overall.get("n", math.nan)])
+            rows.append(
+                [
+                    split,
+                    label,
+                    *[overall.get(m, math.nan) for m in names],
+                    overall.get("coverage", math.nan),
+                    overall.get("n", math.nan),
+                ]
+            )
     charts = []
     for split in splits:
-        series = {label: [metrics[key][split]["overall"].get(m, math.nan) for m in names]
-                  for key, label in _MODELS}
-        charts.append(bar_chart(names, series, title=f"{split}: label model vs end model", vmax=1.0))
-    return section("Metrics", table(["split", "model", *names, "LF coverage", "rows"], rows, left=2),
-                   f'<div class="charts">{"".join(charts)}</div>')
+        series = {
+            label: [metrics[key][split]["overall"].get(m, math.nan) for m in names]
+            for key, label in _MODELS
+        }
+        charts.append(
+            bar_chart(names, series, title=f"{split}: label model vs end model", vmax=1.0)
+        )
+    return section(
+        "Metrics",
+        table(["split", "model", *names, "LF coverage", "rows"], rows, left=2),
+        f'<div class="charts">{"".join(charts)}</div>',
+    )
 
 
 def _slices_section(metrics: Mapping[str, Any], sizes: Mapping[str, Any]) -> str:
-    split = next((s for s in ("test", "dev") if metrics.get("end_model", {}).get(s, {}).get("slices")),
-                 None)
+    split = next(
+        (s for s in ("test", "dev") if metrics.get("end_model", {}).get(s, {}).get("slices")), None
+    )
     if split is None:
         return section("Slices", "<p>No declared slices.</p>")
     end_slices = metrics["end_model"][split]["slices"]
@@ -57,26 +75,47 @@ def _slices_section(metrics: Mapping[str, Any], sizes: Mapping[str, Any]) -> str
     rows, names = [], list(end_slices)
     for name in names:
         end, label = end_slices[name], label_slices.get(name, {})
-        rows.append([name, sizes.get(split, {}).get(name, end.get("n", 0)),
-                     label.get("accuracy", math.nan), end.get("accuracy", math.nan),
-                     end.get(key, math.nan)])
+        rows.append(
+            [
+                name,
+                sizes.get(split, {}).get(name, end.get("n", 0)),
+                label.get("accuracy", math.nan),
+                end.get("accuracy", math.nan),
+                end.get(key, math.nan),
+            ]
+        )
     overall = metrics["end_model"][split]["overall"]
-    chart = bar_chart(["overall", *names], {
-        "label model": [metrics["label_model"][split]["overall"]["accuracy"],
-                        *[label_slices.get(n, {}).get("accuracy", math.nan) for n in names]],
-        "end model": [overall["accuracy"], *[end_slices[n].get("accuracy", math.nan) for n in names]],
-    }, title=f"accuracy per slice ({split})", vmax=1.0, width=max(460, 90 * (len(names) + 1)))
-    return section(f"Slices ({split})",
-                   table(["slice", "rows", "label model acc.", "end model acc.", f"end model {key}"],
-                         rows), chart)
+    chart = bar_chart(
+        ["overall", *names],
+        {
+            "label model": [
+                metrics["label_model"][split]["overall"]["accuracy"],
+                *[label_slices.get(n, {}).get("accuracy", math.nan) for n in names],
+            ],
+            "end model": [
+                overall["accuracy"],
+                *[end_slices[n].get("accuracy", math.nan) for n in names],
+            ],
+        },
+        title=f"accuracy per slice ({split})",
+        vmax=1.0,
+        width=max(460, 90 * (len(names) + 1)),
+    )
+    return section(
+        f"Slices ({split})",
+        table(["slice", "rows", "label model acc.", "end model acc.", f"end model {key}"], rows),
+        chart,
+    )
 
 
 def _discovered_section(discovered: Mapping[str, Any] | None) -> str:
     if not discovered or not discovered.get("clusters"):
         return ""
     clusters = discovered["clusters"]
-    rows = [[c["cluster"], c["size"], c["accuracy"], c["gap"], "yes" if c["flagged"] else ""]
-            for c in clusters]
+    rows = [
+        [c["cluster"], c["size"], c["accuracy"], c["gap"], "yes" if c["flagged"] else ""]
+        for c in clusters
+    ]
     flags = ["flag" if c["flagged"] else "" for c in clusters]
     examples = []
     for c in clusters:
@@ -85,15 +124,23 @@ def _discovered_section(discovered: Mapping[str, Any] | None) -> str:
         items = "".join(
             f"<li>gold <b>{escape(e['gold'])}</b>, predicted <b>{escape(e['predicted'])}</b>: "
             f"{escape('; '.join(f'{k}={v}' for k, v in e['values'].items()))}</li>"
-            for e in c.get("examples", []))
-        examples.append(f"<p>Cluster {c['cluster']} ({c['size']} rows, accuracy "
-                        f"{c['accuracy']:.3f}):</p><ul>{items}</ul>")
-    note = ("<p>Clusters of the end model's feature space (truncated SVD + k-means) on the "
-            f"{escape(discovered['split'])} set, worst first. Flagged clusters are at least 5 points "
-            "and one standard error below overall accuracy: candidates for a new slice or LF.</p>")
-    return section("Discovered slices", note,
-                   table(["cluster", "rows", "accuracy", "gap", "flagged"], rows, classes=flags),
-                   "".join(examples))
+            for e in c.get("examples", [])
+        )
+        examples.append(
+            f"<p>Cluster {c['cluster']} ({c['size']} rows, accuracy "
+            f"{c['accuracy']:.3f}):</p><ul>{items}</ul>"
+        )
+    note = (
+        "<p>Clusters of the end model's feature space (truncated SVD + k-means) on the "
+        f"{escape(discovered['split'])} set, worst first. Flagged clusters are at least 5 points "
+        "and one standard error below overall accuracy: candidates for a new slice or LF.</p>"
+    )
+    return section(
+        "Discovered slices",
+        note,
+        table(["cluster", "rows", "accuracy", "gap", "flagged"], rows, classes=flags),
+        "".join(examples),
+    )
 
 
 def _confusion_section(details: Mapping[str, Any], classes: list[str]) -> str:
@@ -131,19 +178,35 @@ def _cell(value: Any) -> Any:
 def _trials_section(trials: list[Mapping[str, Any]], selection: str) -> str:
     if not trials:
         return ""
-    rows = [[t["number"], t["params"].get("learner", ""), t["value"],
-             ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in t["params"].items() if k != "learner")]
-            for t in trials]
+    rows = [
+        [
+            t["number"],
+            t["params"].get("learner", ""),
+            t["value"],
+            ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in t["params"].items()
+                if k != "learner"
+            ),
+        ]
+        for t in trials
+    ]
     best = max(trials, key=lambda t: -math.inf if math.isnan(t["value"]) else t["value"])
-    how = ("gold dev set" if selection == "dev"
-           else "held-out probabilistic labels (no gold dev set)")
-    chart = line_chart([float(t["value"]) for t in trials], title="trial value and best so far",
-                       labels=[str(t["params"].get("learner", "")) for t in trials])
-    return section("Model search",
-                   f"<p>Selected on the {escape(how)}. Winner: trial {best['number']} "
-                   f"({escape(best['params'].get('learner', ''))}).</p>",
-                   chart, table(["trial", "learner", "value", "parameters"], rows, left=2))
+    how = (
+        "gold dev set" if selection == "dev" else "held-out probabilistic labels (no gold dev set)"
+    )
+    chart = line_chart(
+        [float(t["value"]) for t in trials],
+        title="trial value and best so far",
+        labels=[str(t["params"].get("learner", "")) for t in trials],
+    )
+    return section(
+        "Model search",
+        f"<p>Selected on the {escape(how)}. Winner: trial {best['number']} "
+        f"({escape(best['params'].get('learner', ''))}).</p>",
+        chart,
+        table(["trial", "learner", "value", "parameters"], rows, left=2),
+    )
 
 
 def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) -> str:
@@ -157,12 +220,15 @@ def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) 
     """
     details = dict(details or {})
     stages = getattr(result, "stages", []) or []
-    stage_rows = [[s.name, f"{s.seconds:.1f}s", "cached" if s.cached else "ran", s.detail]
-                  for s in stages]
-    subtitle = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · spec {result.spec_path} · classes "
-                f"{', '.join(result.classes)} · payloads {', '.join(result.payload_columns)} · "
-                f"end model {getattr(result.model, 'learner', type(result.model).__name__)} · "
-                f"label model {type(result.label_model).__name__}")
+    stage_rows = [
+        [s.name, f"{s.seconds:.1f}s", "cached" if s.cached else "ran", s.detail] for s in stages
+    ]
+    subtitle = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · spec {result.spec_path} · classes "
+        f"{', '.join(result.classes)} · payloads {', '.join(result.payload_columns)} · "
+        f"end model {getattr(result.model, 'learner', type(result.model).__name__)} · "
+        f"label model {type(result.label_model).__name__}"
+    )
     body = [
         _overall_section(result.metrics),
         _slices_section(result.metrics, details.get("slice_sizes", {})),
@@ -176,7 +242,8 @@ def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) 
     return page(f"gristmill run: {result.name}", body, subtitle=subtitle)
 
 
-def write_run_report(result: Any, path: str | os.PathLike[str], *,
-                     details: Mapping[str, Any] | None = None) -> Path:
+def write_run_report(
+    result: Any, path: str | os.PathLike[str], *, details: Mapping[str, Any] | None = None
+) -> Path:
     """Write :func:`render_run_report` to ``path`` atomically and return the path."""
     return atomic_write_text(path, render_run_report(result, details=details))

@@ -225,7 +225,8 @@ def create_app(
                 "type": "object",
                 "properties": {"records": {
                     "type": "array", "minItems": 1, "maxItems": max_records,
-                    "items": record_schema(first.payload_columns, first.column_types),
+                    "items": record_schema(first.payload_columns, first.column_types,
+                                           first.optional_columns),
                 }},
                 "required": ["records"],
                 "additionalProperties": False,
@@ -272,7 +273,7 @@ def create_app(
     def predict_sync(payload: Any, request_id: str, started: float) -> dict[str, Any]:
         served = holder.current  # read once: an alias switch cannot change it mid-request
         records = check_records(payload, served.payload_columns, served.column_types,
-                                max_records=max_records)
+                                max_records=max_records, optional=served.optional_columns)
         out = served.predict_frame(records_frame(records, served.payload_columns,
                                                  served.column_types))
         predictions = [str(p) for p in out["prediction"].tolist()]

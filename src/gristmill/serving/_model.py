@@ -44,6 +44,8 @@ class ServedModel:
         Input columns, in signature order.
     column_types : dict of str to str
         MLflow signature type of each payload column (``string``, ``double``, ``long`` ...).
+    optional_columns : frozenset of str
+        Columns the signature marks optional: they accept null.
     bundle : object or None
         The :func:`gristmill.tracking.load_bundle` result when tracking provides it (LFs, label
         model, reference sample).
@@ -57,6 +59,7 @@ class ServedModel:
     classes: list[str]
     payload_columns: list[str]
     column_types: dict[str, str]
+    optional_columns: frozenset[str] = frozenset()
     bundle: Any = None
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -129,20 +132,23 @@ def resolve_version(uri: str, *, tracking_uri: str | None = None) -> str:
         raise ServingError(f"cannot resolve model {name}@{alias}: {exc}") from exc
 
 
-def _schema_columns(pyfunc: Any, uri: str) -> tuple[list[str], dict[str, str], list[str]]:
+def _schema_columns(
+    pyfunc: Any, uri: str
+) -> tuple[list[str], dict[str, str], frozenset[str], list[str]]:
     inputs = pyfunc.metadata.get_input_schema()
     outputs = pyfunc.metadata.get_output_schema()
     if inputs is None or not inputs.has_input_names():
         raise ServingError(f"model {uri} has no input signature with column names; log it with one")
     columns = list(inputs.input_names())
     types = {spec.name: str(getattr(spec.type, "name", spec.type)) for spec in inputs.inputs}
+    optional = frozenset(spec.name for spec in inputs.inputs if not getattr(spec, "required", True))
     classes: list[str] = []
     if outputs is not None and outputs.has_input_names():
         classes = [
             col[len(_PROBA_PREFIX):] for col in outputs.input_names()
             if col.startswith(_PROBA_PREFIX)
         ]
-    return columns, types, classes
+    return columns, types, optional, classes
 
 
 def _try_load_bundle(pinned: str, tracking_uri: str | None) -> Any:
@@ -185,7 +191,7 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
             pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc
-    columns, types, classes = _schema_columns(pyfunc, pinned)
+    columns, types, optional, classes = _schema_columns(pyfunc, pinned)
     if bundle is not None:
         columns = list(getattr(bundle, "payload_columns", None) or columns)
         classes = list(getattr(bundle, "classes", None) or classes)
@@ -203,5 +209,6 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
         classes=classes,
         payload_columns=columns,
         column_types={col: types.get(col, "string") for col in columns},
+        optional_columns=optional,
         bundle=bundle,
     )

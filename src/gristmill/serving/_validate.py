@@ -52,7 +52,7 @@ def _type_problem(value: Any, column_type: str) -> str | None:
 
 def check_records(
     payload: Any, columns: list[str], column_types: dict[str, str], *, max_records: int,
-    max_errors: int = 20,
+    optional: frozenset[str] = frozenset(), max_errors: int = 20,
 ) -> list[dict[str, Any]]:
     """Return the records of a ``{"records": [...]}`` payload, or raise :class:`FieldError`."""
     if not isinstance(payload, dict) or "records" not in payload:
@@ -81,7 +81,7 @@ def check_records(
                 for key in record if key not in known
             )
             for col in columns:
-                if col in record:
+                if col in record and not (record[col] is None and col in optional):
                     problem = _type_problem(record[col], column_types.get(col, "string"))
                     if problem:
                         errors.append(_error(["records", i, col], problem, "type_error"))
@@ -130,7 +130,8 @@ def check_feedback(payload: Any, classes: list[str], n_records: int | None) -> l
     return labels
 
 
-def record_schema(columns: list[str], column_types: dict[str, str]) -> dict[str, Any]:
+def record_schema(columns: list[str], column_types: dict[str, str],
+                  optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """JSON schema of one record, for the OpenAPI document."""
     json_types = {
         "string": {"type": "string"},
@@ -141,9 +142,15 @@ def record_schema(columns: list[str], column_types: dict[str, str]) -> dict[str,
         "boolean": {"type": "boolean"},
         "datetime": {"type": "string", "format": "date-time"},
     }
+    properties = {}
+    for col in columns:
+        schema = dict(json_types.get(column_types.get(col, "string"), {}))
+        if col in optional and schema:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        properties[col] = schema
     return {
         "type": "object",
-        "properties": {col: json_types.get(column_types.get(col, "string"), {}) for col in columns},
+        "properties": properties,
         "required": list(columns),
         "additionalProperties": False,
     }

@@ -58,9 +58,9 @@ class ModelBundle:
         self.classes = list(python_model.classes)
         self.payload_columns = list(python_model.payload_columns)
         self.reference: pd.DataFrame = read_table(artifacts["reference.parquet"])
-        self.spec: dict[str, Any] = yaml.safe_load(
-            artifacts["spec.yaml"].read_text(encoding="utf-8")
-        ) or {}
+        self.spec: dict[str, Any] = (
+            yaml.safe_load(artifacts["spec.yaml"].read_text(encoding="utf-8")) or {}
+        )
 
     @functools.cached_property
     def lfs(self) -> list[Any]:

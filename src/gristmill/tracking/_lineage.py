@@ -84,9 +84,8 @@ def render_lineage(doc: dict[str, Any]) -> str:
     lines = ["data"]
     for split, entry in doc["data"].items():
         file_part = f", file {entry['file_digest']}" if entry.get("file_digest") else ""
-        lines.append(
-            f"  {split}: {entry['source']} ({entry['rows']} rows) digest {entry['digest']}{file_part}"
-        )
+        rows = f"({entry['rows']} rows)"
+        lines.append(f"  {split}: {entry['source']} {rows} digest {entry['digest']}{file_part}")
     cleaning = doc.get("cleaning")
     lines += ["→ cleaning", f"  {json.dumps(cleaning) if cleaning else 'none'}"]
     lines.append("→ labeling functions")

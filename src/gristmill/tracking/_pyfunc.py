@@ -19,7 +19,9 @@ import pandas as pd
 with warnings.catch_warnings():
     # Importing mlflow.pyfunc builds schemas for MLflow's own agent types and warns about their
     # ``Any`` type hints; that warning is about MLflow's code, not ours.
-    warnings.filterwarnings("ignore", message=".*type hint is inferred as AnyType", category=UserWarning)
+    warnings.filterwarnings(
+        "ignore", message=".*type hint is inferred as AnyType", category=UserWarning
+    )
     import mlflow.pyfunc
 
 from gristmill._version import __version__
@@ -32,7 +34,7 @@ MODEL_NAME = "model"
 _REQUIREMENTS = ("mlflow", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "pyyaml")
 
 
-class GristmillPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class GristmillPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """Predict class names and class probabilities with a gristmill end model.
 
     The class names (in the column order of the end model's ``predict_proba``) and the payload

@@ -135,7 +135,9 @@ def list_versions(
     for mv in versions:
         run = client.get_run(mv.run_id) if mv.run_id else None
         metric = run.data.tags.get(TAG + "primary_metric", "") if run else ""
-        value = run.data.metrics.get(_TEST_PREFIX + metric, math.nan) if run and metric else math.nan
+        value = (
+            run.data.metrics.get(_TEST_PREFIX + metric, math.nan) if run and metric else math.nan
+        )
         rows.append(
             {
                 "version": str(mv.version),
@@ -194,7 +196,9 @@ def promote(
         When the model or version does not exist.
     """
     if not (tolerance >= 0 and math.isfinite(tolerance)):
-        raise TrackingError(f"the promotion tolerance must be a finite number >= 0; got {tolerance}")
+        raise TrackingError(
+            f"the promotion tolerance must be a finite number >= 0; got {tolerance}"
+        )
     uri = _store.resolve_tracking_uri(project_dir, tracking_uri)
     client = _store.connect(project_dir, tracking_uri)
     candidate = resolve_version(client, ModelRef(name=name, version=str(version)))
@@ -221,8 +225,12 @@ def promote(
         stack = _stack(client, name)
         if not stack or stack[-1] != str(candidate.version):
             stack.append(str(candidate.version))
-        _record(client, name, stack, {"action": "promote", "version": str(candidate.version),
-                                      "forced": forced})
+        _record(
+            client,
+            name,
+            stack,
+            {"action": "promote", "version": str(candidate.version), "forced": forced},
+        )
         client.set_model_version_tag(name, candidate.version, TAG + "promoted_at", _now())
     return Promotion(
         name=name,
@@ -265,8 +273,12 @@ def rollback(
             )
         previous = stack[-1]
         client.set_registered_model_alias(name, CHAMPION, previous)
-        _record(client, name, stack, {"action": "rollback", "version": previous,
-                                      "from": str(current.version)})
+        _record(
+            client,
+            name,
+            stack,
+            {"action": "rollback", "version": previous, "from": str(current.version)},
+        )
         client.set_model_version_tag(name, current.version, TAG + "rolled_back_at", _now())
     return str(current.version), previous
 
@@ -423,6 +435,11 @@ def _metric_table(a: dict[str, float], b: dict[str, float], c1: str, c2: str) ->
     first = [a.get(k, math.nan) for k in keys]
     second = [b.get(k, math.nan) for k in keys]
     return pd.DataFrame(
-        {"key": keys, c1: first, c2: second, "delta": [y - x for x, y in zip(first, second)]},
+        {
+            "key": keys,
+            c1: first,
+            c2: second,
+            "delta": [y - x for x, y in zip(first, second, strict=True)],
+        },
         columns=["key", c1, c2, "delta"],
     )

@@ -146,7 +146,7 @@ def _check_files(run_id: str, doc: dict[str, Any]) -> None:
     for split, entry in doc["data"].items():
         if not entry.get("file_digest"):
             continue
-        source = Path(entry["source"])
+        source = Path(entry.get("file", entry["source"]))
         if not source.is_file():
             raise TrackingError(
                 f"cannot reproduce run {run_id}: its {split} data {source} no longer exists"

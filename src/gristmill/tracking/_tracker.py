@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ TAG = "gristmill."
 _MAX_PARAM_VALUE = 6000
 _MAX_TAG_VALUE = 5000
 _BATCH = 100
+_BATCH_METRICS = 1000
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier")
 
@@ -72,6 +74,7 @@ class RunTracker:
         self._client: Any = None
         self._spec_dict: dict[str, Any] = {}
         self._experiment_id: str | None = None
+        self.run_name_: str | None = None
 
     # -- the hooks the pipeline calls -------------------------------------------------------
 
@@ -95,8 +98,6 @@ class RunTracker:
         spec_path = Path(spec_path).resolve()
         experiment = _store.experiment_id(self._client, self.tracking_uri_, result_name)
         self._experiment_id = experiment
-        run = mlflow.start_run(experiment_id=experiment)
-        self.run_id_ = run.info.run_id
         tags = {
             TAG + "version": __version__,
             TAG + "spec_name": result_name,
@@ -108,22 +109,28 @@ class RunTracker:
         if commit:
             tags[TAG + "git_commit"] = commit
             tags["mlflow.source.git.commit"] = commit
-        mlflow.set_tags(tags)
-        _log_params(mlflow, flatten(self._spec_dict))
+        run = mlflow.start_run(experiment_id=experiment, tags=tags)
+        self.run_id_ = run.info.run_id
+        self.run_name_ = run.info.run_name
+        _log_batch(self._client, self.run_id_, params=flatten(self._spec_dict))
         if spec_path.exists():
             mlflow.log_artifact(str(spec_path), artifact_path="spec")
         return self.run_id_
 
     def log_trial(self, number: int, params: Mapping[str, Any], value: float | None) -> None:
-        """Record one model-search trial as a nested run."""
-        mlflow = self._require_started()
-        with mlflow.start_run(
-            experiment_id=self._experiment_id, run_name=f"trial-{number}", nested=True
-        ):
-            mlflow.set_tags({TAG + "kind": "trial", TAG + "trial": str(number)})
-            _log_params(mlflow, flatten(dict(params)))
-            if value is not None and _is_number(value):
-                mlflow.log_metric("value", float(value))
+        """Record one model-search trial as a nested run (three store writes, no more)."""
+        self._require_started()
+        tags = {
+            "mlflow.parentRunId": str(self.run_id_),
+            TAG + "kind": "trial",
+            TAG + "trial": str(number),
+        }
+        trial = self._client.create_run(
+            self._experiment_id, tags=tags, run_name=f"{self.run_name_}-trial-{number}"
+        )
+        metrics = {"value": float(value)} if value is not None and _is_number(value) else {}
+        _log_batch(self._client, trial.info.run_id, params=flatten(dict(params)), metrics=metrics)
+        self._client.set_terminated(trial.info.run_id, status="FINISHED")
 
     def finish(self, result: Any) -> str:
         """Log everything about a successful run, log and register the model, close the run.
@@ -185,9 +192,6 @@ class RunTracker:
         return mlflow
 
     def _log_result(self, mlflow: Any, result: Any, tmp: Path) -> dict[str, Any]:
-        metrics = flatten_metrics(result.metrics)
-        for chunk in _chunks(list(metrics.items())):
-            mlflow.log_metrics(dict(chunk))
         _log_lf_summary(mlflow, result.lf_summary, tmp)
         lineage = build_lineage(result, self._spec_dict)
         for path in result.lf_paths:
@@ -207,15 +211,15 @@ class RunTracker:
             tags[f"{TAG}data.{split}.source"] = entry["source"][:_MAX_TAG_VALUE]
             if entry.get("file_digest"):
                 tags[f"{TAG}data.{split}.file_digest"] = entry["file_digest"]
-        mlflow.set_tags({k: v[:_MAX_TAG_VALUE] for k, v in tags.items()})
+        _log_batch(
+            self._client, str(self.run_id_), metrics=flatten_metrics(result.metrics), tags=tags
+        )
         lineage_path = tmp / "lineage.json"
         lineage_path.write_text(json.dumps(lineage, indent=2, default=str), encoding="utf-8")
         mlflow.log_artifact(str(lineage_path))
         return lineage
 
-    def _register(
-        self, mlflow: Any, name: str, model_uri: str, lineage: Mapping[str, Any]
-    ) -> str:
+    def _register(self, mlflow: Any, name: str, model_uri: str, lineage: Mapping[str, Any]) -> str:
         tags = {
             TAG + "data_digests": ",".join(_all_data_digests(lineage)),
             TAG + "lf_digests": ",".join(_all_lf_digests(lineage)),
@@ -298,8 +302,9 @@ def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
             "rows": len(frame),
             "columns": [str(c) for c in frame.columns],
         }
-        source_path = Path(str(source))
-        if source_path.is_file():
+        source_path = source_file(str(source))
+        if source_path is not None:
+            entry["file"] = str(source_path)
             entry["file_digest"] = file_digest(source_path)
         data[str(split)] = entry
     lfs = {
@@ -325,6 +330,23 @@ def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
             "payload_columns": [str(c) for c in result.payload_columns],
         },
     }
+
+
+def source_file(source: str) -> Path | None:
+    """The data file a dataset description starts with, if any.
+
+    The pipeline describes a split as ``"<path>"`` or ``"<path> where <filter> sample(...)"``;
+    the longest leading run of words naming an existing file is the file.
+    """
+    words = source.split(" ")
+    for end in range(len(words), 0, -1):
+        candidate = Path(" ".join(words[:end]))
+        try:
+            if candidate.is_absolute() and candidate.is_file():
+                return candidate
+        except OSError:
+            continue
+    return None
 
 
 def git_commit(directory: Path) -> str | None:
@@ -384,15 +406,35 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
+def _log_batch(
+    client: Any,
+    run_id: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Log params, metrics and tags in as few store writes as MLflow's batch limits allow.
 
+    Each write to an embedded SQLite store is a synced commit, so batching is what keeps the
+    tracking overhead of a run low.
+    """
+    from mlflow.entities import Metric, Param, RunTag
 
-def _log_params(mlflow: Any, params: Mapping[str, str]) -> None:
-    items = [(metric_key(k), v[:_MAX_PARAM_VALUE]) for k, v in params.items()]
-    for chunk in _chunks(items):
-        mlflow.log_params(dict(chunk))
+    now = int(time.time() * 1000)
+    param_items = [Param(metric_key(k), v[:_MAX_PARAM_VALUE]) for k, v in (params or {}).items()]
+    metric_items = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+    tag_items = [RunTag(k, v[:_MAX_TAG_VALUE]) for k, v in (tags or {}).items()]
+    while param_items or metric_items or tag_items:
+        client.log_batch(
+            run_id,
+            metrics=metric_items[:_BATCH_METRICS],
+            params=param_items[:_BATCH],
+            tags=tag_items[:_BATCH],
+        )
+        param_items = param_items[_BATCH:]
+        metric_items = metric_items[_BATCH_METRICS:]
+        tag_items = tag_items[_BATCH:]
 
 
 def _log_lf_summary(mlflow: Any, summary: pd.DataFrame | None, tmp: Path) -> None:
@@ -423,11 +465,13 @@ def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any]) -> None:
     import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
+    datasets, contexts = [], []
     for split, (frame, source) in result.datasets.items():
-        location: Any = str(source)
-        if not Path(location).exists():
+        entry = lineage["data"][str(split)]
+        location: Any = entry.get("file")
+        if location is None:
             # A query or other non-file source: keep it as a description, not a location.
-            location = CodeDatasetSource(tags={"source": location})
+            location = CodeDatasetSource(tags={"source": str(source)})
         with warnings.catch_warnings():
             # MLflow registers its local-file source twice (schemes "" and "file") and warns
             # that a path is ambiguous between the two identical classes.
@@ -436,9 +480,12 @@ def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any]) -> None:
                 frame,
                 source=location,
                 name=f"{result.name}-{split}",
-                digest=lineage["data"][str(split)]["digest"],
+                digest=entry["digest"],
             )
-        mlflow.log_input(dataset, context=str(split))
+        datasets.append(dataset)
+        contexts.append(str(split))
+    if datasets:
+        mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
 
 
 def _all_data_digests(lineage: Mapping[str, Any]) -> list[str]:

@@ -71,17 +71,22 @@ class SoftLogisticRegression(_Base):
 
     name = "logreg"
 
-    def __init__(self, *, C: float = 1.0, max_iter: int = 300, class_weight: str | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, *, C: float = 1.0, max_iter: int = 300, class_weight: str | None = None, seed: int = 0
+    ) -> None:
         self.C = C
         self.max_iter = max_iter
         self.class_weight = class_weight
         self.seed = seed
 
-    def fit(self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None) -> SoftLogisticRegression:
+    def fit(
+        self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> SoftLogisticRegression:
         """Fit to (n, k) soft labels; returns self."""
         if not self.C > 0:
-            raise ValueError(f"The 'C' parameter of SoftLogisticRegression must be > 0. Got {self.C!r} instead.")
+            raise ValueError(
+                f"The 'C' parameter of SoftLogisticRegression must be > 0. Got {self.C!r} instead."
+            )
         X = sp.csr_matrix(X, dtype=np.float64)
         Q = check_soft_labels(X, probs)
         n, d = X.shape
@@ -104,8 +109,13 @@ class SoftLogisticRegression(_Base):
             grad_b = residual.sum(axis=0)
             return loss, np.concatenate([grad_W.ravel(), grad_b])
 
-        result = minimize(loss_grad, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
-                          options={"maxiter": self.max_iter})
+        result = minimize(
+            loss_grad,
+            np.zeros(d * k + k),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": self.max_iter},
+        )
         self.coef_ = result.x[: d * k].reshape(d, k)
         self.intercept_ = result.x[d * k :]
         self.n_classes_ = k
@@ -118,14 +128,23 @@ class SoftLogisticRegression(_Base):
         return softmax(np.asarray(sp.csr_matrix(X) @ self.coef_) + self.intercept_, axis=1)
 
     def get_params(self) -> dict[str, Any]:
-        return {"C": self.C, "max_iter": self.max_iter, "class_weight": self.class_weight,
-                "seed": self.seed}
+        return {
+            "C": self.C,
+            "max_iter": self.max_iter,
+            "class_weight": self.class_weight,
+            "seed": self.seed,
+        }
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray], str | None]:
-        return ({"n_classes": self.n_classes_},
-                {"coef": self.coef_, "intercept": self.intercept_}, None)
+        return (
+            {"n_classes": self.n_classes_},
+            {"coef": self.coef_, "intercept": self.intercept_},
+            None,
+        )
 
-    def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None) -> None:
+    def set_state(
+        self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None
+    ) -> None:
         self.n_classes_ = int(params["n_classes"])
         self.coef_ = arrays["coef"]
         self.intercept_ = arrays["intercept"]
@@ -146,9 +165,17 @@ class SoftLightGBM(_Base):
 
     name = "lightgbm"
 
-    def __init__(self, *, n_estimators: int = 200, learning_rate: float = 0.1, num_leaves: int = 31,
-                 min_child_samples: int = 10, reg_lambda: float = 0.0, colsample: float = 1.0,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 200,
+        learning_rate: float = 0.1,
+        num_leaves: int = 31,
+        min_child_samples: int = 10,
+        reg_lambda: float = 0.0,
+        colsample: float = 1.0,
+        seed: int = 0,
+    ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -158,11 +185,19 @@ class SoftLightGBM(_Base):
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
-                "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
-                "reg_lambda": self.reg_lambda, "colsample": self.colsample, "seed": self.seed}
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "reg_lambda": self.reg_lambda,
+            "colsample": self.colsample,
+            "seed": self.seed,
+        }
 
-    def fit(self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None) -> SoftLightGBM:
+    def fit(
+        self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> SoftLightGBM:
         """Fit to (n, k) soft labels; returns self."""
         from gristmill._extras import require
 
@@ -177,15 +212,22 @@ class SoftLightGBM(_Base):
         expanded = sp.vstack([X] * k, format="csr")[keep]
         params = {
             "objective": "binary" if k == 2 else "multiclass",
-            "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples, "lambda_l2": self.reg_lambda,
-            "feature_fraction": self.colsample, "seed": self.seed, "deterministic": True,
-            "num_threads": 1, "verbose": -1, "min_sum_hessian_in_leaf": 1e-3,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "lambda_l2": self.reg_lambda,
+            "feature_fraction": self.colsample,
+            "seed": self.seed,
+            "deterministic": True,
+            "num_threads": 1,
+            "verbose": -1,
+            "min_sum_hessian_in_leaf": 1e-3,
         }
         if k > 2:
             params["num_class"] = k
-        dataset = lgb.Dataset(expanded, label=labels[keep], weight=weights[keep],
-                              params={"verbose": -1})
+        dataset = lgb.Dataset(
+            expanded, label=labels[keep], weight=weights[keep], params={"verbose": -1}
+        )
         self.booster_ = lgb.train(params, dataset, num_boost_round=self.n_estimators)
         self.n_classes_ = k
         return self
@@ -201,7 +243,9 @@ class SoftLightGBM(_Base):
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray], str | None]:
         return {"n_classes": self.n_classes_}, {}, self.booster_.model_to_string()
 
-    def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None) -> None:
+    def set_state(
+        self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None
+    ) -> None:
         from gristmill._extras import require
 
         lgb = require("lightgbm", extra="search", feature="the LightGBM end model")
@@ -236,9 +280,17 @@ class SoftMLP(_Base):
 
     name = "mlp"
 
-    def __init__(self, *, hidden: int = 64, dropout: float = 0.2, lr: float = 1e-3,
-                 weight_decay: float = 1e-4, epochs: int = 10, batch_size: int = 128,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        hidden: int = 64,
+        dropout: float = 0.2,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        epochs: int = 10,
+        batch_size: int = 128,
+        seed: int = 0,
+    ) -> None:
         self.hidden = hidden
         self.dropout = dropout
         self.lr = lr
@@ -248,15 +300,23 @@ class SoftMLP(_Base):
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        return {"hidden": self.hidden, "dropout": self.dropout, "lr": self.lr,
-                "weight_decay": self.weight_decay, "epochs": self.epochs,
-                "batch_size": self.batch_size, "seed": self.seed}
+        return {
+            "hidden": self.hidden,
+            "dropout": self.dropout,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
 
     def _network(self, d: int, k: int) -> Any:
         import torch
 
         return torch.nn.Sequential(
-            torch.nn.Linear(d, self.hidden), torch.nn.ReLU(), torch.nn.Dropout(self.dropout),
+            torch.nn.Linear(d, self.hidden),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(self.dropout),
             torch.nn.Linear(self.hidden, k),
         )
 
@@ -279,8 +339,9 @@ class SoftMLP(_Base):
         with _one_thread(torch), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = self._network(X.shape[1], k)
-            optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr,
-                                          weight_decay=self.weight_decay)
+            optimizer = torch.optim.AdamW(
+                net.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            )
             targets = torch.from_numpy(Q.astype(np.float32))
             weights = torch.from_numpy(w.astype(np.float32))
             net.train()
@@ -317,15 +378,22 @@ class SoftMLP(_Base):
         arrays = {f"net.{name}": t.detach().numpy() for name, t in self.net_.state_dict().items()}
         return {"n_classes": self.n_classes_, "n_features": self.n_features_}, arrays, None
 
-    def set_state(self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None) -> None:
+    def set_state(
+        self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None
+    ) -> None:
         from gristmill._extras import require
 
         torch = require("torch", extra="torch", feature="the MLP end model")
         self.n_classes_ = int(params["n_classes"])
         self.n_features_ = int(params["n_features"])
         net = self._network(self.n_features_, self.n_classes_)
-        net.load_state_dict({k[len("net."):]: torch.from_numpy(np.array(v))
-                             for k, v in arrays.items() if k.startswith("net.")})
+        net.load_state_dict(
+            {
+                k[len("net.") :]: torch.from_numpy(np.array(v))
+                for k, v in arrays.items()
+                if k.startswith("net.")
+            }
+        )
         net.eval()
         self.net_ = net
 

@@ -35,6 +35,11 @@ class EndModel:
     learner : {"logreg", "lightgbm", "mlp"}, default "logreg"
     params : mapping, optional
         Hyperparameters of the learner.
+    target : {"soft", "hard"}, default "soft"
+        ``"soft"`` fits the probabilistic labels themselves (noise-aware loss or per-class row
+        weights); ``"hard"`` fits their most probable class, as the Snorkel tutorials do.
+        Soft labels are the principled choice, but a badly calibrated label model can make
+        them too flat; the search tries both and keeps what scores better.
     seed : int, default 0
 
     Attributes
@@ -47,20 +52,32 @@ class EndModel:
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> frame = pd.DataFrame({"text": ["win cash now", "lovely song", "cash prize win", "great song"]})
+    >>> texts = ["win cash now", "lovely song", "cash prize win", "great song"]
+    >>> frame = pd.DataFrame({"text": texts})
     >>> probs = np.array([[0.1, 0.9], [0.9, 0.1], [0.2, 0.8], [0.8, 0.2]])
     >>> model = EndModel({"text": {"kind": "text", "min_df": 1}}, ["ham", "spam"]).fit(frame, probs)
     >>> model.predict(pd.DataFrame({"text": ["win cash"]})).tolist()
     ['spam']
     """
 
-    def __init__(self, payloads: Mapping[str, Any], classes: Sequence[str], *,
-                 learner: str = "logreg", params: Mapping[str, Any] | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        payloads: Mapping[str, Any],
+        classes: Sequence[str],
+        *,
+        learner: str = "logreg",
+        params: Mapping[str, Any] | None = None,
+        target: str = "soft",
+        seed: int = 0,
+    ) -> None:
         if learner not in CLASSIFIERS:
             raise ValueError(
                 f"The 'learner' parameter of EndModel must be one of {sorted(CLASSIFIERS)}. "
                 f"Got {learner!r} instead."
+            )
+        if target not in ("soft", "hard"):
+            raise ValueError(
+                f"The 'target' parameter of EndModel must be 'soft' or 'hard'. Got {target!r} instead."
             )
         if len(classes) < 2:
             raise ValueError(f"EndModel needs at least 2 classes. Got {list(classes)!r} instead.")
@@ -68,12 +85,19 @@ class EndModel:
         self.classes = list(classes)
         self.learner = learner
         self.params = dict(params or {})
+        self.target = target
         self.seed = seed
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters (scikit-learn convention)."""
-        return {"payloads": self.payloads, "classes": self.classes, "learner": self.learner,
-                "params": self.params, "seed": self.seed}
+        return {
+            "payloads": self.payloads,
+            "classes": self.classes,
+            "learner": self.learner,
+            "params": self.params,
+            "target": self.target,
+            "seed": self.seed,
+        }
 
     @property
     def payload_columns(self) -> list[str]:
@@ -85,8 +109,14 @@ class EndModel:
         params.setdefault("seed", self.seed)
         return CLASSIFIERS[self.learner](**params)
 
-    def fit(self, frame: pd.DataFrame, probs: np.ndarray, *,
-            features: Any = None, featurizer: Featurizer | None = None) -> EndModel:
+    def fit(
+        self,
+        frame: pd.DataFrame,
+        probs: np.ndarray,
+        *,
+        features: Any = None,
+        featurizer: Featurizer | None = None,
+    ) -> EndModel:
         """Fit featurizer and classifier on ``frame`` with (n, k) probabilistic labels.
 
         ``featurizer`` / ``features`` may pass an already fitted featurizer and its matrix for
@@ -98,8 +128,12 @@ class EndModel:
                 f"probabilistic labels must have shape ({len(frame)}, {len(self.classes)}). "
                 f"Got {probs.shape} instead."
             )
-        self.featurizer_ = featurizer if featurizer is not None else Featurizer(self.payloads).fit(frame)
+        self.featurizer_ = (
+            featurizer if featurizer is not None else Featurizer(self.payloads).fit(frame)
+        )
         X = features if features is not None else self.featurizer_.transform(frame)
+        if self.target == "hard":
+            probs = np.eye(len(self.classes))[probs.argmax(axis=1)]
         self.classifier_ = self._make_classifier().fit(X, probs)
         self.classes_ = np.asarray(self.classes, dtype=object)
         return self
@@ -122,7 +156,9 @@ class EndModel:
         return self.classes_[self.predict_proba(frame).argmax(axis=1)]
 
     def __repr__(self) -> str:
-        return f"EndModel(learner={self.learner!r}, classes={self.classes!r}, params={self.params!r})"
+        return (
+            f"EndModel(learner={self.learner!r}, classes={self.classes!r}, params={self.params!r})"
+        )
 
 
 def save_end_model(model: EndModel, path: str | os.PathLike[str]) -> Path:
@@ -142,9 +178,15 @@ def save_end_model(model: EndModel, path: str | os.PathLike[str]) -> Path:
     classifier_params, classifier_arrays, text = model.classifier_.state()
     arrays.update({f"classifier.{k}": v for k, v in classifier_arrays.items()})
     meta = {
-        "format": _FORMAT, "gristmill_version": __version__, "learner": model.learner,
-        "params": model.params, "seed": model.seed, "classes": model.classes,
-        "payloads": model.payloads, "featurizer": featurizer_params,
+        "format": _FORMAT,
+        "gristmill_version": __version__,
+        "learner": model.learner,
+        "params": model.params,
+        "target": model.target,
+        "seed": model.seed,
+        "classes": model.classes,
+        "payloads": model.payloads,
+        "featurizer": featurizer_params,
         "classifier": classifier_params,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,14 +224,22 @@ def load_end_model(path: str | os.PathLike[str]) -> EndModel:
         arrays = {k: npz[k] for k in npz.files}
     text_path = path / "lightgbm.txt"
     text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
-    model = EndModel(meta["payloads"], meta["classes"], learner=meta["learner"],
-                     params=meta["params"], seed=meta["seed"])
+    model = EndModel(
+        meta["payloads"],
+        meta["classes"],
+        learner=meta["learner"],
+        params=meta["params"],
+        target=meta.get("target", "soft"),
+        seed=meta["seed"],
+    )
     model.featurizer_ = Featurizer.from_state(meta["featurizer"], arrays)
     classifier = model._make_classifier()
     prefix = "classifier."
-    classifier.set_state(meta["classifier"],
-                         {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)},
-                         text)
+    classifier.set_state(
+        meta["classifier"],
+        {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+        text,
+    )
     model.classifier_ = classifier
     model.classes_ = np.asarray(model.classes, dtype=object)
     return model

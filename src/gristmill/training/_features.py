@@ -63,7 +63,9 @@ class _TextEncoder:
     def transform(self, column: pd.Series) -> sp.csr_matrix:
         rows, cols, vals = [], [], []
         for r, text in enumerate(_texts(column)):
-            counts = Counter(self.index_[t] for t in _tokens(text, self.ngram_max) if t in self.index_)
+            counts = Counter(
+                self.index_[t] for t in _tokens(text, self.ngram_max) if t in self.index_
+            )
             for c, v in counts.items():
                 rows.append(r)
                 cols.append(c)
@@ -77,14 +79,21 @@ class _TextEncoder:
         return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        params = {"ngram_max": self.ngram_max, "min_df": self.min_df,
-                  "max_features": self.max_features, "vocabulary": self.vocabulary_}
+        params = {
+            "ngram_max": self.ngram_max,
+            "min_df": self.min_df,
+            "max_features": self.max_features,
+            "vocabulary": self.vocabulary_,
+        }
         return params, {"idf": self.idf_}
 
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> _TextEncoder:
-        enc = cls(ngram_max=params["ngram_max"], min_df=params["min_df"],
-                  max_features=params["max_features"])
+        enc = cls(
+            ngram_max=params["ngram_max"],
+            min_df=params["min_df"],
+            max_features=params["max_features"],
+        )
         enc.vocabulary_ = list(params["vocabulary"])
         enc.index_ = {t: i for i, t in enumerate(enc.vocabulary_)}
         enc.idf_ = arrays["idf"]
@@ -152,11 +161,16 @@ class _CategoricalEncoder:
         )
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"max_categories": self.max_categories, "min_count": self.min_count,
-                "categories": self.categories_}, {}
+        return {
+            "max_categories": self.max_categories,
+            "min_count": self.min_count,
+            "categories": self.categories_,
+        }, {}
 
     @classmethod
-    def from_state(cls, params: dict[str, Any], arrays: dict[str, np.ndarray]) -> _CategoricalEncoder:
+    def from_state(
+        cls, params: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> _CategoricalEncoder:
         enc = cls(max_categories=params["max_categories"], min_count=params["min_count"])
         enc.categories_ = list(params["categories"])
         return enc
@@ -211,10 +225,17 @@ class _DatetimeEncoder:
     def transform(self, column: pd.Series) -> sp.csr_matrix:
         stamps = self._parse(column)
         missing = stamps.isna().to_numpy()
-        parts = [((stamps.dt.year.to_numpy(dtype=np.float64, na_value=np.nan) - self.year_mean_)
-                  / self.year_scale_)]
-        for values, period in ((stamps.dt.month - 1, 12), (stamps.dt.day_of_week, 7),
-                               (stamps.dt.hour, 24)):
+        parts = [
+            (
+                (stamps.dt.year.to_numpy(dtype=np.float64, na_value=np.nan) - self.year_mean_)
+                / self.year_scale_
+            )
+        ]
+        for values, period in (
+            (stamps.dt.month - 1, 12),
+            (stamps.dt.day_of_week, 7),
+            (stamps.dt.hour, 24),
+        ):
             angle = 2 * np.pi * values.to_numpy(dtype=np.float64, na_value=np.nan) / period
             parts.extend([np.sin(angle), np.cos(angle)])
         matrix = np.column_stack(parts)
@@ -286,7 +307,9 @@ class Featurizer:
     def _check_columns(self, frame: pd.DataFrame) -> None:
         missing = [c for c in self.payloads if c not in frame.columns]
         if missing:
-            raise DataError(f"missing payload column(s) {missing}; the table has {list(frame.columns)}")
+            raise DataError(
+                f"missing payload column(s) {missing}; the table has {list(frame.columns)}"
+            )
 
     def fit(self, frame: pd.DataFrame) -> Featurizer:
         """Learn every encoder's state from ``frame``; returns self."""
@@ -322,8 +345,11 @@ class Featurizer:
             params, enc_arrays = encoder.state()
             encoders.append({"column": name, "kind": encoder.kind, "params": params})
             arrays.update({f"featurizer.{i}.{k}": v for k, v in enc_arrays.items()})
-        return {"payloads": self.payloads, "encoders": encoders,
-                "n_features": self.n_features_}, arrays
+        return {
+            "payloads": self.payloads,
+            "encoders": encoders,
+            "n_features": self.n_features_,
+        }, arrays
 
     @classmethod
     def from_state(cls, params: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> Featurizer:
@@ -332,7 +358,7 @@ class Featurizer:
         featurizer.encoders_ = []
         for i, entry in enumerate(params["encoders"]):
             prefix = f"featurizer.{i}."
-            enc_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            enc_arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             encoder = _ENCODERS[entry["kind"]].from_state(entry["params"], enc_arrays)
             featurizer.encoders_.append((entry["column"], encoder))
         featurizer.n_features_ = int(params["n_features"])

@@ -9,7 +9,7 @@ import numpy as np
 __all__ = ["METRICS", "classification_metrics"]
 
 METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall")
-"""Metric names a spec may optimise (``f1``/``precision``/``recall``: binary, positive = class 1)."""
+"""Metric names a spec may optimise (binary ``f1``/``precision``/``recall``: positive = class 1)."""
 
 
 def classification_metrics(y_true: Any, y_pred: Any, n_classes: int) -> dict[str, float]:

@@ -26,15 +26,25 @@ __all__ = ["DEFAULT_SEARCH_SPACE", "SearchResult", "available_learners", "search
 # learner -> parameter -> (low, high) range, list of choices, or a fixed value.
 DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "logreg": {"C": (0.05, 50.0), "class_weight": [None, "balanced"]},
-    "lightgbm": {"n_estimators": (50, 300), "learning_rate": (0.03, 0.3),
-                 "num_leaves": (8, 48), "min_child_samples": (3, 30), "colsample": (0.3, 1.0)},
-    "mlp": {"hidden": (32, 128), "lr": (3e-4, 3e-3), "epochs": (3, 15),
-            "dropout": (0.0, 0.5), "weight_decay": (1e-6, 1e-2)},
+    "lightgbm": {
+        "n_estimators": (50, 300),
+        "learning_rate": (0.03, 0.3),
+        "num_leaves": (8, 48),
+        "min_child_samples": (3, 30),
+        "colsample": (0.3, 1.0),
+    },
+    "mlp": {
+        "hidden": (32, 128),
+        "lr": (3e-4, 3e-3),
+        "epochs": (3, 15),
+        "dropout": (0.0, 0.5),
+        "weight_decay": (1e-6, 1e-2),
+    },
 }
 
 
 def available_learners() -> list[str]:
-    """Learners whose dependencies are installed: always ``logreg``; ``lightgbm``; ``mlp`` (torch)."""
+    """Installed learners: always ``logreg``; ``lightgbm``; ``mlp`` when torch is installed."""
     import importlib.util
 
     found = ["logreg"]
@@ -92,29 +102,41 @@ def _defaults_in_space(learner: str, space: Mapping[str, Any]) -> dict[str, Any]
 
     from gristmill.training._classifiers import CLASSIFIERS
 
-    defaults = {name: p.default for name, p in
-                inspect.signature(CLASSIFIERS[learner].__init__).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(CLASSIFIERS[learner].__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
     fixed = {}
     for name, spec in space.items():
         if name not in defaults:
             continue
         value = defaults[name]
-        inside = (value in spec if isinstance(spec, list) else
-                  isinstance(spec, tuple) and spec[0] <= value <= spec[1])
+        inside = (
+            value in spec
+            if isinstance(spec, list)
+            else isinstance(spec, tuple) and spec[0] <= value <= spec[1]
+        )
         if inside:
             fixed[f"{learner}.{name}"] = value
     return fixed
 
 
-def _merge_space(candidates: Sequence[str], overrides: Mapping[str, Mapping[str, Any]] | None,
-                 ) -> dict[str, dict[str, Any]]:
+def _merge_space(
+    candidates: Sequence[str],
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any]]:
     space = {}
     for learner in candidates:
         merged = dict(DEFAULT_SEARCH_SPACE[learner])
         for name, spec in (overrides or {}).get(learner, {}).items():
-            merged[name] = tuple(spec) if isinstance(spec, list) and len(spec) == 2 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec) else spec
+            merged[name] = (
+                tuple(spec)
+                if isinstance(spec, list)
+                and len(spec) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec)
+                else spec
+            )
         space[learner] = merged
     return space
 
@@ -133,6 +155,7 @@ def search_end_model(
     minutes: float | None = None,
     metric: str = "accuracy",
     holdout: float = 0.2,
+    targets: Sequence[str] = ("soft", "hard"),
     seed: int = 0,
     on_trial: Callable[[int, dict[str, Any], float], None] | None = None,
 ) -> SearchResult:
@@ -162,6 +185,8 @@ def search_end_model(
     metric : str, default "accuracy"
         Key of :func:`classification_metrics` to maximise.
     holdout : float, default 0.2
+    targets : sequence of {"soft", "hard"}, default ("soft", "hard")
+        Training targets to try (see :class:`EndModel`); the first learner is tried with each.
     seed : int, default 0
         Seeds the sampler, the holdout split and every learner; same inputs + seed + trial count
         give the same result.
@@ -178,6 +203,9 @@ def search_end_model(
     candidates = list(candidates or available_learners())
     if not candidates:
         raise ValueError("search_end_model needs at least one candidate learner")
+    targets = list(targets)
+    if not targets or set(targets) - {"soft", "hard"}:
+        raise ValueError(f"targets must be a non-empty subset of soft, hard. Got {targets!r}.")
     if trials is None and minutes is None:
         raise ValueError("search_end_model needs a budget: trials and/or minutes")
     k = len(classes)
@@ -201,15 +229,26 @@ def search_end_model(
 
     def objective(trial: Any) -> float:
         learner = trial.suggest_categorical("learner", candidates)
+        target = trial.suggest_categorical("target", targets) if len(targets) > 1 else targets[0]
         params = _suggest(trial, learner, space[learner])
         started = time.perf_counter()
-        model = EndModel(payloads, classes, learner=learner, params=params, seed=seed)
-        model.fit(train.iloc[fit_rows], np.asarray(train_probs)[fit_rows],
-                  features=X_train[fit_rows], featurizer=featurizer)
+        model = EndModel(
+            payloads, classes, learner=learner, params=params, target=target, seed=seed
+        )
+        model.fit(
+            train.iloc[fit_rows],
+            np.asarray(train_probs)[fit_rows],
+            features=X_train[fit_rows],
+            featurizer=featurizer,
+        )
         predicted = model.classifier_.predict(X_eval)
         value = float(classification_metrics(y_eval, predicted, k).get(metric, np.nan))
-        record = {"number": trial.number, "params": {"learner": learner, **params},
-                  "value": value, "seconds": time.perf_counter() - started}
+        record = {
+            "number": trial.number,
+            "params": {"learner": learner, "target": target, **params},
+            "value": value,
+            "seconds": time.perf_counter() - started,
+        }
         records.append(record)
         if value > best["value"]:
             best.update(value=value, model=model, params=record["params"])
@@ -219,15 +258,31 @@ def search_end_model(
 
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(4, len(candidates)))
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    for learner in candidates:
-        study.enqueue_trial({"learner": learner, **_defaults_in_space(learner, space[learner])})
-    study.optimize(objective, n_trials=trials,
-                   timeout=None if minutes is None else minutes * 60.0)
+    first_trials = [(learner, targets[0]) for learner in candidates]
+    first_trials[1:1] = [(candidates[0], target) for target in targets[1:]]
+    for learner, target in first_trials:
+        fixed = {"learner": learner, **_defaults_in_space(learner, space[learner])}
+        if len(targets) > 1:
+            fixed["target"] = target
+        study.enqueue_trial(fixed)
+    study.optimize(objective, n_trials=trials, timeout=None if minutes is None else minutes * 60.0)
     if best["model"] is None:
         raise DataError("the model search finished no trial; raise the budget")
     model = best["model"]
     if selection == "holdout":
-        model = EndModel(payloads, classes, learner=model.learner, params=model.params, seed=seed)
+        model = EndModel(
+            payloads,
+            classes,
+            learner=model.learner,
+            params=model.params,
+            target=model.target,
+            seed=seed,
+        )
         model.fit(train, train_probs, features=X_train, featurizer=featurizer)
-    return SearchResult(model=model, trials=records, best_params=best["params"],
-                        best_value=best["value"], selection=selection)
+    return SearchResult(
+        model=model,
+        trials=records,
+        best_params=best["params"],
+        best_value=best["value"],
+        selection=selection,
+    )

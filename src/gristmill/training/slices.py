@@ -262,9 +262,7 @@ def discover_slices(
         return []
     n_components = max(1, min(n_components, features.shape[1] - 1, n - 1))
     if features.shape[1] > 1:
-        reduced = TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(
-            features
-        )
+        reduced = TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(features)
     else:
         reduced = np.asarray(features.todense() if hasattr(features, "todense") else features)
     k = max(2, min(n_clusters, n // min_size))
