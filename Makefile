@@ -22,6 +22,8 @@ demo: $(STAMP)
 	rm -rf build/demo && $(BIN)/gristmill init build/demo --example spam && cd build/demo && ../../$(BIN)/gristmill run
 
 test: $(STAMP)
+	# Browser tests need headless Chromium from Debian packages.
+	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || apt-get install -y chromium chromium-driver
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -109,13 +109,14 @@ def rate_load(base: str, rows: list[dict], rate: float, seconds: float, *,
     lock = threading.Lock()
     local = threading.local()
     t0 = time.perf_counter() + 0.2
+    hard_stop = t0 + 2 * seconds + 10  # bounded in time too: a slow server gets fewer requests
 
     def worker() -> None:
         local.client = httpx.Client(base_url=base, timeout=30)
         while True:
             with lock:
                 i = next(counter, None)
-            if i is None:
+            if i is None or time.perf_counter() > hard_stop:
                 break
             due = t0 + i / rate
             delay = due - time.perf_counter()
@@ -139,12 +140,15 @@ def rate_load(base: str, rows: list[dict], rate: float, seconds: float, *,
         for _ in range(48):
             pool.submit(worker)
     elapsed = time.perf_counter() - t0
+    attempted = np.array(statuses) != 0
     ok = np.array(statuses) == 200
-    return {"sent": total, "ok": int(ok.sum()), "failed": int((~ok).sum()),
+    return {"sent": int(attempted.sum()), "ok": int(ok.sum()),
+            "failed": int((attempted & ~ok).sum()), "unsent": int((~attempted).sum()),
             "p50_ms": float(np.nanpercentile(latencies, 50) * 1000),
             "p99_ms": float(np.nanpercentile(latencies, 99) * 1000),
             "max_ms": float(np.nanmax(latencies) * 1000),
-            "achieved_rps": total / elapsed, "late_p99_ms": float(np.percentile(lag, 99) * 1000),
+            "achieved_rps": int(attempted.sum()) / elapsed,
+            "late_p99_ms": float(np.percentile(lag, 99) * 1000),
             "versions": versions}
 
 
@@ -254,7 +258,7 @@ def main() -> None:
         print(f"\nServing (gristmill serve, 127.0.0.1; load generator on the same 2 cores), "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
         print(f"{'phase':<34}{'sent':>7}{'ok':>7}{'fail':>6}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'max ms':>9}{'req/s':>8}")
+              f"{'max ms':>9}{'req/s':>8}{'unsent':>8}")
         labels = {"single": f"1 row @ {args.rate:.0f}/s x {seconds:.0f}s",
                   "batch": "1,000-row batch (sequential)",
                   "switch": "1 row, alias switch under load",
@@ -263,7 +267,8 @@ def main() -> None:
             r = results[key]
             rps = f"{r['achieved_rps']:8.1f}" if "achieved_rps" in r else f"{'':>8}"
             print(f"{label:<34}{r['sent']:>7}{r['ok']:>7}{r['sent'] - r['ok']:>6}"
-                  f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{rps}")
+                  f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['max_ms']:>9.1f}{rps}"
+                  f"{r.get('unsent', 0):>8}")
         s = results["switch"]
         print(f"\nalias switch: switched={s['switched']}, new version served "
               f"{s['switch_after_s']:.1f} s after the alias moved (poll interval 1 s), "

@@ -118,3 +118,16 @@ def test_thresholds_change_the_verdict(model, registry) -> None:  # noqa: ANN001
     lax = DriftThresholds(p_value=1e-300, domain_auc=0.999999, dataset_share=1.0, lf_change=1.0)
     assert monitor(model, current=current, reference=reference).drifted
     assert not monitor(model, current=current, reference=reference, thresholds=lax).drifted
+
+
+def test_lfs_that_need_missing_columns_are_left_out(model, registry) -> None:  # noqa: ANN001
+    from gristmill.labeling import labeling_function
+
+    @labeling_function()
+    def by_video(row) -> int:  # noqa: ANN001
+        return 1 if row.VIDEO == "Psy" else -1
+
+    result = monitor(model, current=registry.reference_frame(100, seed=9),
+                     reference=registry.reference_frame(300, seed=2), lfs=[*LFS, by_video])
+    assert [d.name for d in result.lfs] == ["kw_promo", "kw_fan"]
+    assert any("'by_video' cannot run" in note and "VIDEO" in note for note in result.notes)

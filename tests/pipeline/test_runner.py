@@ -267,3 +267,49 @@ def test_unreachable_tracking_store_fails_before_long_work(project: Path, monkey
     )
     with pytest.raises(TrackingError, match="unreachable"):
         Pipeline.from_yaml(project / "gristmill.yaml").run(track=True)
+
+
+def test_cleaning_repairs_cells_before_labeling(project: Path) -> None:
+    # every comment of an author has the same stars; one row breaks that dependency
+    for name in ("train", "dev", "test"):
+        frame = pd.read_csv(project / f"{name}.csv")
+        frame["author"] = [f"a{i % 20}" for i in range(len(frame))]
+        frame["stars"] = [1 + (i % 20) % 5 for i in range(len(frame))]
+        if name == "train":
+            frame.loc[3, "stars"] = 5 if frame.loc[3, "stars"] != 5 else 1
+        frame.to_csv(project / f"{name}.csv", index=False)
+    _edit_spec(project, lambda s: s.update(cleaning={"constraints": ["author -> stars"],
+                                                     "splits": ["train"]}))
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    train = result.datasets["train"][0]
+    assert train.loc[3, "stars"] == 1 + (3 % 20) % 5  # repaired, and still an integer
+    assert pd.api.types.is_integer_dtype(train["stars"])
+    assert result.cleaning["repairs"]["train"] >= 1
+    repairs = pd.read_csv(result.run_dir / "repairs.csv")
+    assert {"row", "column", "old", "new", "split"} <= set(repairs.columns)
+    assert _stages(result)["clean"] is False
+    again = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert _stages(again)["clean"] is True
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb", "sqlalchemy"])
+def test_sql_sources(project: Path, engine: str) -> None:
+    import sqlite3
+
+    frame = pd.read_csv(project / "train.csv")
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+        source = {"sql": "SELECT * FROM 'train.csv' WHERE stars >= 2", "connection": "duckdb:"}
+    else:
+        with sqlite3.connect(project / "train.db") as con:
+            frame.to_sql("comments", con, index=False)
+        url = "sqlite:train.db" if engine == "sqlite" else f"sqlite:///{project / 'train.db'}"
+        if engine == "sqlalchemy":
+            pytest.importorskip("sqlalchemy")
+        source = {"sql": "SELECT * FROM comments WHERE stars >= 2", "connection": url}
+    _edit_spec(project, lambda s: s["data"].update(train=source))
+    steps = {s.stage: s for s in Pipeline.from_yaml(project / "gristmill.yaml").plan()}
+    assert f"train {int((frame['stars'] >= 2).sum())}" in steps["load"].detail
+    _edit_spec(project, lambda s: s["data"]["train"].update(sql="SELECT * FROM nowhere"))
+    with pytest.raises(gristmill.SpecError, match=r"data\.train\.sql: the query failed"):
+        Pipeline.from_yaml(project / "gristmill.yaml").plan()

@@ -147,9 +147,12 @@ def test_bad_where_filter(project: Path) -> None:
         Pipeline.from_yaml(path).plan()
 
 
-def test_cleaning_section_is_refused_until_supported(project: Path) -> None:
-    path = _edit(project, lambda s: s.update(cleaning={"impute": ["stars"]}))
-    with pytest.raises(SpecError, match="cleaning"):
+def test_cleaning_constraints_that_do_not_parse(project: Path) -> None:
+    path = _edit(project, lambda s: s.update(cleaning={"constraints": ["no_such_col -> text"]}))
+    with pytest.raises(SpecError, match=r"cleaning"):
+        Pipeline.from_yaml(path).run(track=False)
+    path = _edit(project, lambda s: s.update(cleaning={"constraints": "missing.txt"}))
+    with pytest.raises(SpecError, match=r"cleaning\.constraints: .*no such constraint file"):
         Pipeline.from_yaml(path).plan()
 
 

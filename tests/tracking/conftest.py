@@ -8,9 +8,9 @@ copied for tests that change registry state.
 from __future__ import annotations
 
 import importlib.util
-import shutil
+import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -57,13 +57,19 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory, fakes: ModuleType) -> 
     return db
 
 
+@pytest.fixture(scope="session")
+def store_copier() -> Callable[[Path, Path], None]:
+    """The consistent SQLite copy (``copy_store``) for tests that place a store themselves."""
+    return copy_store
+
+
 @pytest.fixture
 def project(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty project directory with its own (fresh) embedded store."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     directory = tmp_path / "project"
     directory.mkdir()
-    shutil.copy2(empty_store, directory / "mlflow.db")
+    copy_store(empty_store, directory / "mlflow.db")
     return directory
 
 
@@ -78,7 +84,7 @@ def history(tmp_path_factory: pytest.TempPathFactory, empty_store: Path, fakes: 
 
     directory = tmp_path_factory.mktemp("history") / "project"
     spec_path = fakes.write_project(directory)
-    shutil.copy2(empty_store, directory / "mlflow.db")
+    copy_store(empty_store, directory / "mlflow.db")
     first = RunTracker(project_dir=directory)
     fakes.tracked_run(spec_path, first)
     train_v1 = fakes.dataset_digest_of(directory / "train.csv")
@@ -103,5 +109,11 @@ def history_copy(history: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     target = tmp_path / "project"
     target.mkdir()
-    shutil.copy2(history["dir"] / "mlflow.db", target / "mlflow.db")
+    copy_store(history["dir"] / "mlflow.db", target / "mlflow.db")
     return target
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """Copy a SQLite store consistently (its write-ahead log included) with SQLite's backup."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -24,14 +25,18 @@ EXAMPLE = Path(gristmill.__file__).parent / "examples" / "spam"
 
 @pytest.mark.slow
 def test_spam_example_tracked_registered_served_and_reproduced(
-    tmp_path: Path, empty_store: Path, fakes: ModuleType, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    empty_store: Path,
+    store_copier: Callable,
+    fakes: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from gristmill.pipeline import Pipeline
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     project = tmp_path / "spam"
     shutil.copytree(EXAMPLE, project)
-    shutil.copy2(empty_store, project / "mlflow.db")
+    store_copier(empty_store, project / "mlflow.db")
     spec_path = project / "gristmill.yaml"
     spec = yaml.safe_load(spec_path.read_text())
     # A small search keeps the test quick; tracking does not depend on the budget.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -33,9 +32,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Iterator[str]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, empty_store: Path, store_copier: Callable
+) -> Iterator[str]:
     root = tmp_path_factory.mktemp("server")
-    shutil.copy2(empty_store, root / "backend.db")
+    store_copier(empty_store, root / "backend.db")
     port = _free_port()
     log = open(root / "server.log", "w")  # noqa: SIM115 (closed below, after the process)
     mlflow_cli = Path(sys.executable).with_name("mlflow")

@@ -250,7 +250,7 @@ class AttentionImputer(TableImputer):
         Columns to fill; all by default. Every column is used as context either way.
     column_types : mapping of str to {"categorical", "numeric"}, optional
         Overrides of the inferred column types (see :func:`infer_column_types`).
-    dim : int, default 64
+    dim : int, default 32
         Width of the value embeddings and attention.
     n_heads : int, default 4
         Attention heads; must divide ``dim``.
@@ -309,7 +309,7 @@ class AttentionImputer(TableImputer):
         *,
         columns: Sequence[str] | None = None,
         column_types: Mapping[str, str] | None = None,
-        dim: int = 64,
+        dim: int = 32,
         n_heads: int = 4,
         min_frequency: int = 2,
         max_categories: int = 2000,

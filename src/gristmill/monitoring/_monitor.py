@@ -209,7 +209,17 @@ class _Monitored:
     label_model: Any
 
 
-def _resolve(model: Any, tracking_uri: str | None) -> _Monitored:
+def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
+    """A lazily loaded part of a model bundle (LFs, label model), or None with a note."""
+    try:
+        return getattr(bundle, part, None)
+    except Exception as exc:  # a bundle part that fails to load must not stop the monitor
+        notes.append(f"the model bundle's {part} could not be loaded and is not used: "
+                     f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitored:
     if model is None:
         return _Monitored(None, None, None, None, None, None, None, None)
     if isinstance(model, str):
@@ -225,8 +235,8 @@ def _resolve(model: Any, tracking_uri: str | None) -> _Monitored:
         classes=list(getattr(model, "classes", None) or []) or None,
         columns=list(getattr(model, "payload_columns", None) or []) or None,
         reference=getattr(bundle, "reference", None),
-        lfs=getattr(bundle, "lfs", None),
-        label_model=getattr(bundle, "label_model", None),
+        lfs=_bundle_part(bundle, "lfs", notes),
+        label_model=_bundle_part(bundle, "label_model", notes),
     )
 
 
@@ -282,6 +292,30 @@ def _windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
     return windows
 
 
+def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
+                notes: list[str]) -> tuple[np.ndarray, np.ndarray, set[str]]:
+    """Votes of each LF on both samples; LFs that cannot run there (e.g. they read a column the
+    payload lacks) vote abstain throughout, so the label model still gets its full matrix."""
+    from gristmill.exceptions import LFError
+    from gristmill.labeling import apply_lfs
+
+    samples = (reference.reset_index(drop=True), current.reset_index(drop=True))
+    columns: list[list[np.ndarray]] = [[], []]
+    skipped: set[str] = set()
+    for lf in lfs:
+        try:
+            votes = [apply_lfs([lf], sample, engine="pandas").to_numpy()[:, 0]
+                     for sample in samples]
+        except LFError as exc:
+            skipped.add(lf.name)
+            notes.append(f"LF {lf.name!r} cannot run on the monitored data and is left out "
+                         f"(it abstains for the label model): {exc}")
+            votes = [np.full(len(sample), -1) for sample in samples]
+        for k in range(2):
+            columns[k].append(votes[k])
+    return np.column_stack(columns[0]), np.column_stack(columns[1]), skipped
+
+
 def monitor(
     model: Any = None,
     *,
@@ -334,7 +368,8 @@ def monitor(
         When there is no reference, a column is missing from a sample, or a sample is empty.
     """
     thresholds = thresholds or DriftThresholds()
-    target = _resolve(model, tracking_uri)
+    notes: list[str] = []
+    target = _resolve(model, tracking_uri, notes)
     reference = reference if reference is not None else target.reference
     if reference is None:
         raise DataError("monitor needs reference data: pass reference=... or a model bundle that "
@@ -349,7 +384,6 @@ def monitor(
             if col not in frame.columns:
                 raise DataError(f"column {col!r} is missing from the {which} data "
                                 f"(it has {list(map(str, frame.columns))})")
-    notes: list[str] = []
     features = [feature_drift(reference[c], current[c], thresholds=thresholds) for c in columns]
     kinds = {f.column: f.kind for f in features}
 
@@ -371,21 +405,19 @@ def monitor(
     label_model = label_model if label_model is not None else target.label_model
     drift_lfs: list[LFDrift] = []
     agreement = None
-    L_cur = None
+    L_window = None
     lf_names = [lf.name for lf in lf_list]
     if lf_list:
-        from gristmill.labeling import apply_lfs
-
         data_cols = [c for c in current.columns if not str(c).startswith("_")]
-        L_ref = apply_lfs(lf_list, reference.reset_index(drop=True), engine="pandas").to_numpy()
-        L_cur = apply_lfs(lf_list, current[data_cols].reset_index(drop=True),
-                          engine="pandas").to_numpy()
-        drift_lfs = lf_drift(L_ref, L_cur, lf_names=lf_names, label_model=label_model,
-                             thresholds=thresholds)
+        L_ref, L_cur, skipped = _apply_each(lf_list, reference, current[data_cols], notes)
+        drift_lfs = [d for d in lf_drift(L_ref, L_cur, lf_names=lf_names, label_model=label_model,
+                                         thresholds=thresholds) if d.name not in skipped]
         if served_ref is not None and served_cur is not None and classes:
             agreement = model_agreement(
                 L_ref, _class_index(served_ref, classes), L_cur, _class_index(served_cur, classes),
                 label_model=label_model, thresholds=thresholds)
+        keep = [j for j, name in enumerate(lf_names) if name not in skipped]
+        L_window, lf_names = L_cur[:, keep], [lf_names[j] for j in keep]
     else:
         notes.append("no labeling functions: no LF drift and no label-free accuracy estimate")
 
@@ -406,7 +438,7 @@ def monitor(
         lfs=drift_lfs,
         agreement=agreement,
         slices=slice_stats,
-        windows=_windows(reference, current, columns, kinds, L_cur, lf_names, n_windows,
+        windows=_windows(reference, current, columns, kinds, L_window, lf_names, n_windows,
                          thresholds),
         notes=notes,
         class_shares={

@@ -33,12 +33,13 @@ from gristmill.pipeline._stages import (
     LFModule,
     LoadedSplit,
     check_columns,
+    clean_split,
     fit_label_model,
     gold_labels,
     label_split,
     load_lf_modules,
     load_split,
-    spec_error_for_cleaning,
+    read_cleaning_constraints,
     train_end_model,
 )
 
@@ -77,6 +78,7 @@ class PipelineResult:
     discovered_slices: dict[str, Any] | None = None
     stages: list[StageRecord] = field(default_factory=list)
     selection: str = "dev"
+    cleaning: dict[str, Any] | None = None
     tracking_run_id: str | None = None
     model_version: str | None = None
 
@@ -130,6 +132,8 @@ class _Prepared:
     gold: dict[str, np.ndarray | None]
     modules: list[LFModule]
     slicing_functions: list[Any]
+    constraints: Any = None
+    repairs: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -187,20 +191,33 @@ class Pipeline:
     def _prepare(self) -> _Prepared:
         """Every check that needs no long work: files, columns, gold classes, LF imports."""
         spec, where = self.spec, self.source
-        cleaning_error = spec_error_for_cleaning(spec, where)
-        if cleaning_error is not None:
-            raise cleaning_error
+        constraints = read_cleaning_constraints(spec, self.root, where)
         splits = {}
         for split in SPLITS:
             source = getattr(spec.data, split)
             if source is not None:
                 splits[split] = load_split(split, source, self.root, where)
         check_columns(spec, splits, where)
+        if constraints is not None and spec.cleaning is not None:
+            from gristmill.exceptions import ConstraintError
+
+            for split in spec.cleaning.splits:
+                if split in splits:
+                    try:
+                        constraints.check_columns(
+                            splits[split].frame.columns, where=f"the {split} data"
+                        )
+                    except ConstraintError as exc:
+                        raise where.error(("cleaning", "constraints"), str(exc)) from exc
         gold = {split: gold_labels(spec, split, loaded, where) for split, loaded in splits.items()}
         modules = load_lf_modules(spec, self.root, where)
         slicing_functions = self._slicing_functions(splits)
         return _Prepared(
-            splits=splits, gold=gold, modules=modules, slicing_functions=slicing_functions
+            constraints=constraints,
+            splits=splits,
+            gold=gold,
+            modules=modules,
+            slicing_functions=slicing_functions,
         )
 
     def _slicing_functions(self, splits: dict[str, LoadedSplit]) -> list[Any]:
@@ -245,6 +262,8 @@ class Pipeline:
         spec, cache = self.spec, StageCache(self.cache_dir)
         rows = ", ".join(f"{s} {len(v.frame)}" for s, v in prepared.splits.items())
         steps = [PlanStep("load", f"{rows} rows", "runs")]
+        if prepared.constraints is not None:
+            steps.append(PlanStep("clean", "repair cells with the cleaning constraints", "runs"))
         modules = ", ".join(m.path.name for m in prepared.modules) or "none"
         n_lfs = sum(len(m.lfs) for m in prepared.modules)
         matrices = {
@@ -404,6 +423,9 @@ class Pipeline:
         spec = self.spec
         cache = StageCache(self.cache_dir, enabled=use_cache)
         classes = list(spec.task.classes)
+        if prepared.constraints is not None:
+            with reporter.stage("clean", "Repairing data") as record:
+                self._clean(prepared, cache, record)
         with reporter.stage("label", "Applying labeling functions") as record:
             reran: list[str] = []
             matrices: dict[str, LabelMatrix] = {}
@@ -494,9 +516,29 @@ class Pipeline:
                 stages=reporter.records,
                 selection=trained.selection,
             )
-            self._write_run_dir(result, matrices, lm.probs, details)
+            if prepared.repairs:
+                result.cleaning = {
+                    "constraints": self.spec.cleaning.constraints if self.spec.cleaning else None,
+                    "repairs": {s: len(r) for s, r in prepared.repairs.items()},
+                }
+            self._write_run_dir(result, matrices, lm.probs, details, prepared.repairs)
             record.detail = str(final_dir)
         return result
+
+    def _clean(self, prepared: _Prepared, cache: StageCache, record: StageRecord) -> None:
+        assert self.spec.cleaning is not None
+        hits = []
+        for split in self.spec.cleaning.splits:
+            if split not in prepared.splits:
+                continue
+            cleaned, repairs, cached = clean_split(
+                self.spec, split, prepared.splits[split], prepared.constraints, cache
+            )
+            prepared.splits[split] = cleaned
+            prepared.repairs[split] = repairs
+            hits.append(cached)
+        record.cached = bool(hits) and all(hits)
+        record.detail = ", ".join(f"{s} {len(r)} repairs" for s, r in prepared.repairs.items())
 
     def _lf_summary(
         self, matrices: dict[str, LabelMatrix], prepared: _Prepared, label_model: Any
@@ -534,6 +576,7 @@ class Pipeline:
         matrices: dict[str, LabelMatrix],
         probs: dict[str, np.ndarray],
         details: dict[str, Any],
+        repairs: dict[str, pd.DataFrame],
     ) -> None:
         """Write everything into a temporary sibling, then rename it into place."""
         from gristmill.report import write_run_report
@@ -558,6 +601,11 @@ class Pipeline:
                     default=str,
                 ),
             )
+            if repairs:
+                table = pd.concat(
+                    [r.assign(split=s) for s, r in repairs.items()], ignore_index=True
+                )
+                table.to_csv(tmp / "repairs.csv", index=False)
             write_run_report(result, tmp / "report.html", details=details)
             if final.exists():
                 trash = final.with_name(f".{final.name}.old")

@@ -193,11 +193,17 @@ class Task(_Strict):
 
 
 class CleaningSpec(_Strict):
-    """Cleaning before labeling (constraints, dictionaries, imputation)."""
+    """Data repair before labeling (:func:`gristmill.cleaning.clean`).
 
-    constraints: list[str] = Field(default_factory=list)
-    dictionaries: dict[str, str] = Field(default_factory=dict)
-    impute: list[str] = Field(default_factory=list)
+    ``constraints`` is a constraint file (HoloClean lines, FDs, or YAML with domain rules and
+    dictionaries), relative to the spec, or a list of inline rules such as ``"zip -> city"``.
+    """
+
+    constraints: str | list[str]
+    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    splits: list[Literal["train", "dev", "test"]] = Field(
+        default_factory=lambda: ["train", "dev", "test"], min_length=1
+    )
 
 
 class DiscoverSpec(_Strict):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill._version import __version__
-from gristmill.exceptions import DataError, GristmillError, LFError, SpecError
+from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.io import read_table
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
@@ -104,6 +104,7 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
                 (*loc, "sql"), f"the query failed: {type(exc).__name__}: {exc}"
             ) from exc
         origin = f"{source.connection}: {source.sql}"
+    described = origin
     if source.where is not None:
         try:
             kept = frame.query(source.where, engine="python")
@@ -112,16 +113,16 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
                 (*loc, "where"), f"cannot filter with {source.where!r}: {exc}"
             ) from exc
         frame = kept
-        origin += f" where {source.where}"
+        described = f"{origin} where {source.where}"
     if source.sample is not None:
         sample = source.sample
         order = np.random.default_rng(sample.seed).permutation(len(frame))
         picked = np.sort(order[int(sample.start * len(frame)) : int(sample.stop * len(frame))])
         frame = frame.iloc[picked]
-        origin += f" sample(seed={sample.seed}, {sample.start}-{sample.stop})"
+        described = f"{described} sample(seed={sample.seed}, {sample.start}-{sample.stop})"
     frame = frame.reset_index(drop=True)
     if frame.empty:
-        raise where.error(loc, f"the {split} split has no rows ({origin})")
+        raise where.error(loc, f"the {split} split has no rows ({described})")
     return LoadedSplit(frame=frame, source=origin, digest=frame_digest(frame))
 
 
@@ -538,12 +539,72 @@ def train_end_model(
     )
 
 
-def spec_error_for_cleaning(spec: PipelineSpec, where: SpecSource) -> SpecError | None:
-    """The error to raise when the spec asks for cleaning this version cannot run."""
+def read_cleaning_constraints(spec: PipelineSpec, root: Path, where: SpecSource) -> Any:
+    """Parse the cleaning constraints up front (None without a cleaning section).
+
+    Raises
+    ------
+    SpecError
+        Naming ``cleaning.constraints`` when the file is missing or a rule does not parse.
+    """
     if spec.cleaning is None:
         return None
-    return where.error(
-        ("cleaning",),
-        "the cleaning section is not supported by the pipeline yet "
-        "(remove it and clean the data beforehand)",
+    from gristmill.cleaning import parse_constraints, read_constraints
+    from gristmill.exceptions import ConstraintError
+
+    rules = spec.cleaning.constraints
+    try:
+        if isinstance(rules, str):
+            return read_constraints((root / rules).resolve())
+        return parse_constraints("\n".join(rules), source_name="cleaning.constraints")
+    except ConstraintError as exc:
+        raise where.error(("cleaning", "constraints"), str(exc)) from exc
+
+
+def clean_split(
+    spec: PipelineSpec, split: str, loaded: LoadedSplit, constraints: Any, cache: StageCache
+) -> tuple[LoadedSplit, pd.DataFrame, bool]:
+    """Repair one split's cells with :func:`gristmill.cleaning.clean` (cached).
+
+    Only repaired cells change; every other value keeps its type.
+
+    Returns
+    -------
+    (LoadedSplit, DataFrame, bool)
+        The cleaned split, the repairs (``row``, ``column``, ``old``, ``new``, ...), and
+        whether they came from the cache.
+    """
+    from gristmill.cleaning import clean
+
+    assert spec.cleaning is not None
+    key = digest(
+        "clean", __version__, loaded.digest, str(constraints), spec.cleaning.min_confidence
     )
+    entry = cache.lookup("clean", key)
+    if entry is not None:
+        repairs = pd.read_parquet(entry / "repairs.parquet")
+        cached = True
+    else:
+        _, repairs = clean(loaded.frame, constraints, min_confidence=spec.cleaning.min_confidence)
+        repairs = repairs.reset_index(drop=True)
+        with cache.store("clean", key) as tmp:
+            repairs.astype({c: str for c in ("old", "new") if c in repairs}).to_parquet(
+                tmp / "repairs.parquet", index=False
+            )
+        cached = False
+    frame = loaded.frame.copy()
+    for row, column, new in zip(repairs["row"], repairs["column"], repairs["new"], strict=True):
+        position = frame.columns.get_loc(column)
+        frame.iat[int(row), position] = _like(frame[column], new)
+    cleaned = LoadedSplit(frame=frame, source=loaded.source, digest=frame_digest(frame))
+    return cleaned, repairs, cached
+
+
+def _like(column: pd.Series, value: Any) -> Any:
+    """``value`` converted to the column's type where possible (repairs come as text)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return value
+    if pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype):
+        number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+        return number if not pd.isna(number) else value
+    return value

@@ -200,21 +200,21 @@ def confusion_heatmap(
 ) -> str:
     """A confusion matrix (rows gold, columns predicted) as an SVG heat map with counts."""
     k = len(classes)
-    pad = 90
-    size = pad + k * cell + 10
+    left, top = 90, 40
+    width, height = left + k * cell + 10, top + k * cell + 24
     peak = max([max(row) for row in matrix] + [1])
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size + 20}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="{escape(title)}">',
-        f'<text x="{size / 2}" y="14" text-anchor="middle" font-size="13">{escape(title)}</text>',
-        f'<text x="{pad + k * cell / 2}" y="{size + 14}" font-size="10" '
+        f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="13">{escape(title)}</text>',
+        f'<text x="{left + k * cell / 2}" y="{height - 6}" font-size="10" '
         f'text-anchor="middle">predicted</text>',
     ]
     for i, name in enumerate(classes):
         parts.append(
-            f'<text x="{pad - 4}" y="{pad + i * cell + cell / 2 + 4}" font-size="10" '
+            f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 4}" font-size="10" '
             f'text-anchor="end">{escape(name[:12])}</text>'
-            f'<text x="{pad + i * cell + cell / 2}" y="{pad - 6}" font-size="10" '
+            f'<text x="{left + i * cell + cell / 2}" y="{top - 6}" font-size="10" '
             f'text-anchor="middle">{escape(name[:8])}</text>'
         )
         for j in range(k):
@@ -222,9 +222,9 @@ def confusion_heatmap(
             shade = int(255 - 200 * value / peak)
             fill = f"rgb({shade},{shade},255)" if i != j else f"rgb({shade},255,{shade})"
             parts.append(
-                f'<rect x="{pad + j * cell}" y="{pad + i * cell}" width="{cell}" '
+                f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell}" '
                 f'height="{cell}" fill="{fill}" stroke="#fff"/>'
-                f'<text x="{pad + j * cell + cell / 2}" y="{pad + i * cell + cell / 2 + 4}" '
+                f'<text x="{left + j * cell + cell / 2}" y="{top + i * cell + cell / 2 + 4}" '
                 f'font-size="11" text-anchor="middle">{value}</text>'
             )
     parts.append("</svg>")

@@ -99,7 +99,7 @@ def _slices_section(metrics: Mapping[str, Any], sizes: Mapping[str, Any]) -> str
         },
         title=f"accuracy per slice ({split})",
         vmax=1.0,
-        width=max(460, 90 * (len(names) + 1)),
+        width=max(460, 120 * (len(names) + 1)),
     )
     return section(
         f"Slices ({split})",

@@ -197,7 +197,7 @@ class RunTracker:
         for path in result.lf_paths:
             mlflow.log_artifact(str(path), artifact_path="lfs")
         _log_run_dir(mlflow, result)
-        _log_datasets(mlflow, result, lineage)
+        _log_datasets(mlflow, result, lineage, self.tracking_uri_)
         primary = primary_metric(self._spec_dict, result.metrics)
         tags = {
             TAG + "primary_metric": primary or "",
@@ -461,7 +461,7 @@ def _log_run_dir(mlflow: Any, result: Any) -> None:
                 mlflow.log_artifact(str(path), artifact_path="run")
 
 
-def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any]) -> None:
+def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any], uri: str) -> None:
     import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
@@ -485,7 +485,12 @@ def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any]) -> None:
         datasets.append(dataset)
         contexts.append(str(split))
     if datasets:
-        mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
+        # MLflow looks a dataset up and inserts it when new, in two steps: runs in other
+        # processes logging the same data must not interleave there.
+        with _store.store_lock(uri):
+            mlflow.log_inputs(
+                datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets)
+            )
 
 
 def _all_data_digests(lineage: Mapping[str, Any]) -> list[str]:
