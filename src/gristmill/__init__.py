@@ -13,6 +13,7 @@ from gristmill._version import __version__
 # Public name -> module that defines it. Keep sorted by name.
 _LAZY: dict[str, str] = {
     "ABSTAIN": "gristmill.labeling",
+    "AttentionImputer": "gristmill.cleaning",
     "Cleaner": "gristmill.cleaning",
     "ConstraintError": "gristmill.exceptions",
     "DataError": "gristmill.exceptions",
@@ -41,6 +42,7 @@ _LAZY: dict[str, str] = {
     "ServingError": "gristmill.exceptions",
     "SpecError": "gristmill.exceptions",
     "TrackingError": "gristmill.exceptions",
+    "TreesImputer": "gristmill.cleaning",
     "Triplet": "gristmill.labelmodel",
     "WeightedMajorityVote": "gristmill.labelmodel",
     "apply_lfs": "gristmill.labeling",

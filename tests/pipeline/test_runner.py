@@ -278,8 +278,10 @@ def test_cleaning_repairs_cells_before_labeling(project: Path) -> None:
         if name == "train":
             frame.loc[3, "stars"] = 5 if frame.loc[3, "stars"] != 5 else 1
         frame.to_csv(project / f"{name}.csv", index=False)
-    _edit_spec(project, lambda s: s.update(cleaning={"constraints": ["author -> stars"],
-                                                     "splits": ["train"]}))
+    _edit_spec(
+        project,
+        lambda s: s.update(cleaning={"constraints": ["author -> stars"], "splits": ["train"]}),
+    )
     result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
     train = result.datasets["train"][0]
     assert train.loc[3, "stars"] == 1 + (3 % 20) % 5  # repaired, and still an integer

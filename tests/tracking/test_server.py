@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +59,7 @@ def server(
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the server's workers stop with it
     )
     uri = f"http://127.0.0.1:{port}"
     try:
@@ -73,11 +76,11 @@ def server(
             time.sleep(0.5)
         yield uri
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
 

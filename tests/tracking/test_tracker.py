@@ -13,6 +13,7 @@ import yaml
 
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import CHALLENGER, RunTracker, resolve_tracking_uri
+from gristmill.tracking._store import open_client
 from gristmill.tracking._tracker import flatten, flatten_metrics, primary_metric, source_file
 
 
@@ -77,6 +78,7 @@ def test_search_trials_are_nested_runs(history: dict) -> None:
 
 def test_model_is_registered_as_challenger_and_serves_predictions(history: dict) -> None:
     client = _client(history["dir"])
+    open_client(resolve_tracking_uri(history["dir"]))  # points mlflow's fluent API at the store
     latest = client.get_model_version_by_alias("spam", CHALLENGER)
     assert str(latest.version) == history["versions"][1] == "2"
     model = mlflow.pyfunc.load_model("models:/spam/1")

@@ -8,6 +8,8 @@
 [[3, 'city', 'b', 'a']]
 """
 
+from gristmill.cleaning._attention import AttentionImputer
+from gristmill.cleaning._columns import TableImputer, infer_column_types
 from gristmill.cleaning._constraints import (
     Constraints,
     DenialConstraint,
@@ -21,11 +23,20 @@ from gristmill.cleaning._constraints import (
 from gristmill.cleaning._detect import DEFAULT_PLACEHOLDERS, detect_errors, infer_source_column
 from gristmill.cleaning._evaluate import evaluate
 from gristmill.cleaning._examples import ExampleTransforms, read_examples
+from gristmill.cleaning._impute_baselines import (
+    IterativeRegressionImputer,
+    MeanModeImputer,
+    NeighborsImputer,
+    TreesImputer,
+    get_imputer,
+)
 from gristmill.cleaning._repair import FEATURE_NAMES, Cleaner, apply_repairs, clean
+
 
 __all__ = [
     "DEFAULT_PLACEHOLDERS",
     "FEATURE_NAMES",
+    "AttentionImputer",
     "Cleaner",
     "Constraints",
     "DenialConstraint",
@@ -33,11 +44,18 @@ __all__ = [
     "DomainRule",
     "ExampleTransforms",
     "FunctionalDependency",
+    "IterativeRegressionImputer",
+    "MeanModeImputer",
+    "NeighborsImputer",
     "Predicate",
+    "TableImputer",
+    "TreesImputer",
     "apply_repairs",
     "clean",
     "detect_errors",
     "evaluate",
+    "get_imputer",
+    "infer_column_types",
     "infer_source_column",
     "parse_constraints",
     "read_constraints",

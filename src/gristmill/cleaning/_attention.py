@@ -42,11 +42,10 @@ def _torch() -> Any:
 
 
 @contextlib.contextmanager
-def _torch_threads(torch: Any, n_threads: int | None) -> Iterator[None]:
+def _torch_threads(torch: Any, n_threads: int) -> Iterator[None]:
     """Use ``n_threads`` intra-op threads inside the block, then restore the previous setting."""
     previous = torch.get_num_threads()
-    wanted = n_threads or max(1, min(4, os.cpu_count() or 1))
-    torch.set_num_threads(wanted)
+    torch.set_num_threads(n_threads)
     try:
         yield
     finally:
@@ -263,7 +262,7 @@ class AttentionImputer(TableImputer):
     validation_fraction : float, default 0.1
         Share of observed cells held out (hidden) to decide when to stop.
     max_epochs : int, default 100
-        An epoch is one pass over the rows, but at least 50 batches on small tables.
+        An epoch is one pass over the rows, but at least 25 batches on small tables.
     patience : int, default 5
         Stop after this many epochs without improvement of the held-out loss; the best weights
         are kept.
@@ -272,8 +271,10 @@ class AttentionImputer(TableImputer):
     weight_decay : float, default 1e-5
     seed : int, default 0
         Fixes initialisation, masking and batch order: the same seed and data give the same model.
-    n_threads : int or None, default None
-        torch threads used while fitting and predicting (None: up to 4); restored afterwards.
+    n_threads : int, default 1
+        torch threads used while fitting and predicting; the previous setting is restored
+        afterwards. The model's operations are small, so more threads pay off only on an idle
+        machine (on a busy one they are several times slower).
     verbose : bool, default False
         Print the held-out loss after each epoch.
 
@@ -321,7 +322,7 @@ class AttentionImputer(TableImputer):
         learning_rate: float = 3e-3,
         weight_decay: float = 1e-5,
         seed: int = 0,
-        n_threads: int | None = None,
+        n_threads: int = 1,
         verbose: bool = False,
     ) -> None:
         self.columns = columns
@@ -344,7 +345,7 @@ class AttentionImputer(TableImputer):
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         for name in ("dim", "n_heads", "min_frequency", "max_categories", "max_epochs",
-                     "patience", "batch_size"):
+                     "patience", "batch_size", "n_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
@@ -418,7 +419,7 @@ class AttentionImputer(TableImputer):
             self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         batch = min(self.batch_size, n)
-        steps_per_epoch = max(math.ceil(n / batch), 50)
+        steps_per_epoch = max(math.ceil(n / batch), 25)
         best = math.inf
         best_state = None
         waited = 0

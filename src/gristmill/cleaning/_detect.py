@@ -113,7 +113,8 @@ def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndar
         )
     left_keys, right_keys = [], []
     for p in cross_eq:
-        (ta, ca), (_, cb) = p.left, p.right  # type: ignore[misc]
+        assert not isinstance(p.right, str)  # cross_eq holds column-to-column predicates only
+        (ta, ca), (_, cb) = p.left, p.right
         left_keys.append(ca if ta == 1 else cb)
         right_keys.append(cb if ta == 1 else ca)
     needed = sorted(dc.columns())

@@ -207,10 +207,10 @@ class IterativeRegressionImputer(_EncodedImputer):
 
     Parameters
     ----------
-    max_iter : int, default 10
-    max_categories : int, default 20
+    max_iter : int, default 5
+    max_categories : int, default 10
         One-hot width per categorical column (cost grows with the square of the total width).
-    n_nearest_features : int or None, default 50
+    n_nearest_features : int or None, default 30
         Each regression uses this many of the most correlated encoded columns.
     max_rows : int or None, default 20000
         Rows used to fit the regressions (a seeded sample).
@@ -224,9 +224,9 @@ class IterativeRegressionImputer(_EncodedImputer):
     def __init__(
         self,
         *,
-        max_iter: int = 10,
-        max_categories: int = 20,
-        n_nearest_features: int | None = 50,
+        max_iter: int = 5,
+        max_categories: int = 10,
+        n_nearest_features: int | None = 30,
         max_rows: int | None = 20000,
         seed: int = 0,
         columns: Sequence[str] | None = None,

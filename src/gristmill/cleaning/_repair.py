@@ -86,39 +86,6 @@ class _ColumnStats:
         self.shape_counts, self.rare_shape_below = _shape_counts(table, j)
         self._token_fixes: dict[int, int] = {}
         self._rarity: dict[int, tuple[bool, bool]] = {}
-        self._masks: dict[str, list[int]] | None = None
-        self._neighbours: dict[int, list[int]] = {}
-
-    def neighbours(self, table: CodedTable, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Values of the column one character away from each current value (two for short ones).
-
-        Returns ``(position in current, value code)`` pairs, at most 10 per value, most frequent
-        first. Found through an index of the values with one (or two) positions masked.
-        """
-        counts = table.value_counts(self.j)
-        if self._masks is None:
-            self._masks = {}
-            for code in np.argsort(-counts[: len(counts)], kind="stable"):
-                if counts[code] == 0:
-                    break
-                for key in _masked(str(table.uniques[self.j][code])):
-                    self._masks.setdefault(key, []).append(int(code))
-        owners, values = [], []
-        for i, code in enumerate(current):
-            if code < 0:
-                continue
-            found = self._neighbours.get(int(code))
-            if found is None:
-                seen: dict[int, None] = {}
-                for key in _masked(str(table.uniques[self.j][code])):
-                    for other in self._masks.get(key, ()):
-                        if other != code:
-                            seen[other] = None
-                found = sorted(seen, key=lambda c: -counts[c] if c < len(counts) else 0)[:10]
-                self._neighbours[int(code)] = found
-            owners += [i] * len(found)
-            values += found
-        return np.asarray(owners, dtype=np.int64), np.asarray(values, dtype=np.int64)
 
     def rarity(self, table: CodedTable, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per current code: has a word no other value uses; has a rare character shape."""
@@ -456,9 +423,6 @@ class Cleaner:
                 owner, vals = expand_candidates(rows[weak], ctx, 3)
                 cells.append(np.flatnonzero(weak)[owner])
                 values.append(vals)
-        owner, vals = col.neighbours(table, current)
-        cells.append(owner)
-        values.append(vals)
         for proposal in (
             col.dictionary[rows],
             col.example[rows],
@@ -690,8 +654,8 @@ class Cleaner:
         if not out:
             return _empty_repairs()
         repairs = pd.concat(out, ignore_index=True)
-        order = {c: i for i, c in enumerate(table.columns)}
-        repairs["_order"] = repairs["column"].map(order)
+        position = {c: i for i, c in enumerate(table.columns)}
+        repairs["_order"] = repairs["column"].map(position)
         repairs = repairs.sort_values(["row", "_order"], kind="stable").drop(columns="_order")
         return repairs.reset_index(drop=True)
 
@@ -750,20 +714,6 @@ def _empty_repairs() -> pd.DataFrame:
             "detectors": pd.Series(dtype=object),
         }
     )
-
-
-def _masked(text: str) -> list[str]:
-    """``text`` with each position masked (also each pair of positions when it is short)."""
-    if len(text) > 40:
-        return []
-    keys = [text[:i] + "\0" + text[i + 1 :] for i in range(len(text))]
-    if len(text) <= 6:
-        keys += [
-            text[:i] + "\0" + text[i + 1 : k] + "\0" + text[k + 1 :]
-            for i in range(len(text))
-            for k in range(i + 1, len(text))
-        ]
-    return keys
 
 
 def _shape(text: str) -> str:

@@ -24,7 +24,7 @@ app = typer.Typer(
 
 # Command-group modules; each defines ``register(app)``.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "clean", "label", "lfs", "models", "monitor", "report", "run", "serve"
+    "clean", "impute", "label", "lfs", "models", "monitor", "report", "run", "serve"
 )
 
 

@@ -156,16 +156,17 @@ class MonitorResult:
                       experiment: str | None = None) -> str:
         """Log :meth:`metrics` and the JSON result as an MLflow run; return its run id.
 
-        The experiment defaults to ``<model name>-monitoring``.
+        The store defaults to the project's (see :func:`gristmill.tracking.resolve_tracking_uri`);
+        the experiment to ``<model name>-monitoring``.
         """
-        from gristmill._extras import require
+        from gristmill.tracking import _store, resolve_tracking_uri
 
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        mlflow = require("mlflow", extra="tracking", feature="gristmill monitor")
-        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        uri = resolve_tracking_uri(".", tracking_uri)
+        mlflow = _store.import_mlflow("gristmill monitor")
+        client = _store.open_client(uri)
         name = experiment or f"{(self.model or {}).get('name', 'gristmill')}-monitoring"
-        found = client.get_experiment_by_name(name)
-        experiment_id = found.experiment_id if found else client.create_experiment(name)
+        # Created like tracking's experiments: artifacts beside an embedded store, not in ./mlruns.
+        experiment_id = _store.experiment_id(client, uri, name)
         tags = {"gristmill.kind": "monitor", "gristmill.drifted": str(self.drifted).lower()}
         if self.model:
             tags |= {"gristmill.model": str(self.model.get("name")),

@@ -24,10 +24,12 @@ def series_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], *
     values = [v for vals in series.values() for v in vals if not math.isnan(v)]
     if not values or not labels:
         return ""
+    legend_rows = math.ceil(len(series) / 4)
+    height += 13 * max(legend_rows - 1, 0)
     lo = min(values + ([reference_line] if reference_line is not None else []) + [0.0])
     hi = max(values + ([reference_line] if reference_line is not None else []))
     span = (hi - lo) or 1.0
-    pad_l, pad_r, pad_t, pad_b = 44, 10, 26, 50
+    pad_l, pad_r, pad_t, pad_b = 44, 10, 26, 37 + 13 * legend_rows
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
     step = plot_w / max(len(labels) - 1, 1)
 
@@ -61,7 +63,7 @@ def series_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], *
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
                          f'<title>{escape(name)}: {fmt(v)}</title></circle>')
         lx = pad_l + (s % 4) * 120
-        ly = height - 22 + (s // 4) * 13
+        ly = height - 13 * legend_rows + 9 + (s // 4) * 13
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{lx + 14}" y="{ly}" font-size="11">{escape(str(name)[:16])}</text>')
     parts.append("</svg>")
@@ -124,7 +126,7 @@ def _lfs(result: Any) -> str:
     if not result.lfs:
         return ""
     names = [d.name for d in result.lfs]
-    width = max(420, 70 * len(names))
+    width = max(420, 110 * len(names))
     coverage = bar_chart(names, {"reference": [d.coverage_reference for d in result.lfs],
                                  "current": [d.coverage_current for d in result.lfs]},
                          title="LF coverage", vmax=1.0, width=width)

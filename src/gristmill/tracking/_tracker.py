@@ -226,7 +226,12 @@ class RunTracker:
         }
         with _store.store_lock(self.tracking_uri_):
             version = mlflow.register_model(model_uri, name, tags=tags)
-            self._client.set_registered_model_alias(name, CHALLENGER, version.version)
+            try:
+                self._client.set_registered_model_alias(name, CHALLENGER, version.version)
+            except Exception:
+                # A version without its alias would be a half-registered run: take it back.
+                self._client.delete_model_version(name, version.version)
+                raise
         return str(version.version)
 
 

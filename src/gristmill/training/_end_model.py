@@ -77,7 +77,8 @@ class EndModel:
             )
         if target not in ("soft", "hard"):
             raise ValueError(
-                f"The 'target' parameter of EndModel must be 'soft' or 'hard'. Got {target!r} instead."
+                "The 'target' parameter of EndModel must be 'soft' or 'hard'. "
+                f"Got {target!r} instead."
             )
         if len(classes) < 2:
             raise ValueError(f"EndModel needs at least 2 classes. Got {list(classes)!r} instead.")

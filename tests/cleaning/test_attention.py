@@ -1,0 +1,163 @@
+"""AttentionImputer: recovery, dtypes, unseen values, determinism, persistence, repair hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("torch")
+
+from gristmill.cleaning import AttentionImputer  # noqa: E402
+from gristmill.exceptions import DataError, NotFittedError  # noqa: E402
+
+FAST = {"dim": 16, "n_heads": 2, "max_epochs": 15, "patience": 3, "batch_size": 128}
+CITY_TO_COUNTRY = {"paris": "fr", "rome": "it", "oslo": "no", "lima": "pe", "kyiv": "ua"}
+
+
+def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    city = rng.choice(list(CITY_TO_COUNTRY), n)
+    size = rng.normal(0, 1, n)
+    return pd.DataFrame(
+        {
+            "city": pd.array(city, dtype="str"),
+            "country": pd.Series(city).map(CITY_TO_COUNTRY).astype("category"),
+            "size": size,
+            "double": 3 * size + 1,
+            "stars": pd.array(rng.integers(1, 4, n), dtype="Int64"),
+            "flag": pd.Series(rng.random(n) < 0.5, dtype="boolean"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[AttentionImputer, pd.DataFrame, pd.DataFrame]:
+    truth = _table()
+    hidden = truth.copy()
+    hidden.loc[:39, "country"] = None
+    hidden.loc[40:79, "double"] = np.nan
+    hidden.loc[80:89, ["country", "double", "stars", "flag"]] = None
+    imputer = AttentionImputer(seed=0, **FAST).fit(hidden)
+    return imputer, truth, hidden
+
+
+def test_recovers_deterministic_dependencies(fitted: tuple) -> None:
+    imputer, truth, hidden = fitted
+    out = imputer.transform(hidden)
+    assert out.loc[:39, "country"].tolist() == truth.loc[:39, "country"].tolist()
+    error = np.abs(out.loc[40:79, "double"] - truth.loc[40:79, "double"])
+    assert error.mean() < 0.25 * truth["double"].std()
+    # Rows with several missing cells are filled from what is left.
+    assert out.loc[80:89, "country"].tolist() == truth.loc[80:89, "country"].tolist()
+    assert out.notna().all().all()
+
+
+def test_mixed_types_round_trip_with_same_dtypes(fitted: tuple) -> None:
+    imputer, truth, hidden = fitted
+    out = imputer.transform(hidden)
+    assert out.dtypes.equals(hidden.dtypes)
+    assert list(out.columns) == list(hidden.columns)
+    assert out.index.equals(hidden.index)
+    assert set(out["stars"].unique()) <= {1, 2, 3}
+    observed = hidden.notna()
+    pd.testing.assert_frame_equal(out[observed.all(axis=1)], hidden[observed.all(axis=1)])
+    assert imputer.column_types_["stars"] == "categorical"
+    assert imputer.column_types_["double"] == "numeric"
+
+
+def test_unseen_categories_at_transform(fitted: tuple) -> None:
+    imputer, truth, _ = fitted
+    new = truth.head(5).copy()
+    new["city"] = pd.array(["atlantis"] * 5, dtype="str")
+    new.loc[:, "double"] = np.nan
+    out = imputer.transform(new)
+    assert out["double"].notna().all()
+    assert out["city"].tolist() == ["atlantis"] * 5
+
+
+def test_predict_proba_confidence_and_candidates(fitted: tuple) -> None:
+    imputer, truth, hidden = fitted
+    proba = imputer.predict_proba(hidden, "country")
+    assert proba.shape == (len(hidden), len(imputer.classes_["country"]))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    classes = np.array(imputer.classes_["country"], dtype=object)
+    assert (classes[proba.argmax(axis=1)] == truth["country"].astype(str).to_numpy()).mean() > 0.95
+    out, confidence = imputer.transform(hidden, return_confidence=True)
+    assert confidence.shape == hidden.shape
+    assert (confidence.to_numpy()[hidden.notna().to_numpy()] == 1.0).all()
+    assert confidence.loc[:39, "country"].between(0.5, 1.0).all()
+    values, scores = imputer.predict_values(hidden, "double")
+    assert values.shape == scores.shape == (len(hidden),)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    cells = imputer.candidates(hidden, [(0, "country"), (45, "double")], k=3)
+    assert list(cells.columns) == ["row", "column", "rank", "value", "probability"]
+    assert cells[cells["column"] == "country"]["rank"].tolist() == [1, 2, 3]
+    assert cells.iloc[0]["value"] == truth.loc[0, "country"]
+    assert len(cells[cells["column"] == "double"]) == 1
+    with pytest.raises(DataError, match="numeric"):
+        imputer.predict_proba(hidden, "double")
+    with pytest.raises(DataError, match="nope"):
+        imputer.predict_proba(hidden, "nope")
+    with pytest.raises(DataError, match="no row labelled"):
+        imputer.candidates(hidden, [(10_000, "country")])
+
+
+def test_same_seed_same_model_and_other_seed_differs() -> None:
+    hidden = _table(200, seed=1)
+    hidden.loc[:19, "country"] = None
+    params = {**FAST, "max_epochs": 2}
+    first = AttentionImputer(seed=7, **params).fit(hidden)
+    second = AttentionImputer(seed=7, **params).fit(hidden)
+    third = AttentionImputer(seed=8, **params).fit(hidden)
+    np.testing.assert_array_equal(
+        first.predict_proba(hidden, "country"), second.predict_proba(hidden, "country")
+    )
+    assert first.history_ == second.history_
+    assert not np.array_equal(
+        first.predict_proba(hidden, "country"), third.predict_proba(hidden, "country")
+    )
+
+
+def test_save_and_load_give_the_same_predictions(fitted: tuple, tmp_path: Path) -> None:
+    imputer, _, hidden = fitted
+    directory = imputer.save(tmp_path / "model")
+    assert sorted(p.name for p in directory.iterdir()) == ["imputer.json", "weights.npz"]
+    loaded = AttentionImputer.load(directory)
+    pd.testing.assert_frame_equal(loaded.transform(hidden), imputer.transform(hidden))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(hidden, "country"), imputer.predict_proba(hidden, "country")
+    )
+    assert loaded.get_params() == imputer.get_params()
+    with pytest.raises(DataError, match="not a saved AttentionImputer"):
+        AttentionImputer.load(tmp_path / "missing")
+
+
+def test_all_missing_column_and_bad_input() -> None:
+    frame = _table(50)
+    frame["empty"] = np.nan
+    with pytest.raises(DataError, match="'empty'"):
+        AttentionImputer(**FAST).fit(frame)
+    with pytest.raises(NotFittedError):
+        AttentionImputer().transform(_table(5))
+    with pytest.raises(ValueError, match="n_heads"):
+        AttentionImputer(dim=10, n_heads=3).fit(_table(20))
+    with pytest.raises(ValueError, match="mask_rate"):
+        AttentionImputer(mask_rate=2.0).fit(_table(20))
+
+
+def test_columns_restricts_filling_and_global_rng_untouched() -> None:
+    import torch
+
+    hidden = _table(100)
+    hidden.loc[:9, ["country", "double"]] = None
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    imputer = AttentionImputer(columns=["double"], **{**FAST, "max_epochs": 1}).fit(hidden)
+    assert torch.rand(1) == before
+    out = imputer.transform(hidden)
+    assert out["country"].isna().sum() == 10
+    assert out["double"].notna().all()

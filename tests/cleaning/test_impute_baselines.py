@@ -1,0 +1,133 @@
+"""Baseline imputers and column-type inference, through their public behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gristmill.cleaning import (
+    IterativeRegressionImputer,
+    MeanModeImputer,
+    NeighborsImputer,
+    TreesImputer,
+    get_imputer,
+    infer_column_types,
+)
+from gristmill.exceptions import DataError, NotFittedError
+
+
+def _cities(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    city = rng.choice(["paris", "rome", "oslo", "lima"], n)
+    country = pd.Series(city).map({"paris": "fr", "rome": "it", "oslo": "no", "lima": "pe"})
+    size = rng.normal(0, 1, n)
+    return pd.DataFrame(
+        {"city": pd.array(city, dtype="str"), "country": country.astype("str"), "size": size,
+         "double": 2 * size + 1}
+    )
+
+
+def test_infer_column_types_and_overrides() -> None:
+    frame = pd.DataFrame(
+        {"name": ["a", "b", "c"], "price": [1.5, 2.0, 3.5], "stars": [1, 2, 2],
+         "flag": [True, False, True], "cat": pd.Categorical(["x", "y", "x"])}
+    )
+    assert infer_column_types(frame) == {
+        "name": "categorical", "price": "numeric", "stars": "categorical",
+        "flag": "categorical", "cat": "categorical",
+    }
+    assert infer_column_types(frame, {"stars": "numeric"})["stars"] == "numeric"
+    assert infer_column_types(frame, max_discrete_values=1)["stars"] == "numeric"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"nope": "numeric"}, "nope"), ({"price": "text"}, "'categorical' or 'numeric'"),
+     ({"name": "numeric"}, "declared numeric")],
+)
+def test_infer_column_types_rejects_bad_overrides(overrides: dict[str, str], message: str) -> None:
+    frame = pd.DataFrame({"name": ["a", "b"], "price": [1.0, 2.0]})
+    with pytest.raises(DataError, match=message):
+        infer_column_types(frame, overrides)
+
+
+def test_dates_are_rejected() -> None:
+    frame = pd.DataFrame({"when": pd.to_datetime(["2020-01-01", "2021-01-01"])})
+    with pytest.raises(DataError, match="when"):
+        infer_column_types(frame)
+
+
+def test_mean_mode_fills_and_keeps_dtypes() -> None:
+    frame = pd.DataFrame(
+        {"city": pd.array(["a", "a", "b", None], dtype="str"),
+         "price": [1.5, 3.0, 4.5, np.nan],
+         "count": pd.array([1, 2, 4, None], dtype="Int64"),
+         "kind": pd.Categorical(["x", "y", "y", None])}
+    )
+    out = MeanModeImputer(column_types={"count": "numeric"}).fit_transform(frame)
+    assert out.dtypes.equals(frame.dtypes)
+    assert out.iloc[3].tolist() == ["a", 3.0, 2, "y"]
+    assert out.notna().all().all()
+
+
+def test_columns_limits_what_is_filled() -> None:
+    frame = pd.DataFrame({"a": ["x", None, "x"], "b": [1.5, np.nan, 2.5]})
+    out = MeanModeImputer(columns=["b"]).fit_transform(frame)
+    assert out["a"].isna().sum() == 1
+    assert out.loc[1, "b"] == 2.0
+
+
+def test_trees_recover_a_deterministic_dependency() -> None:
+    frame = _cities()
+    hidden = frame.copy()
+    hidden.loc[:49, "country"] = None
+    hidden.loc[50:99, "double"] = np.nan
+    out = TreesImputer(seed=0).fit_transform(hidden)
+    assert out.loc[:49, "country"].tolist() == frame.loc[:49, "country"].tolist()
+    error = np.abs(out.loc[50:99, "double"] - frame.loc[50:99, "double"])
+    assert error.mean() < 0.2 * frame["double"].std()
+    assert out.dtypes.equals(frame.dtypes)
+
+
+@pytest.mark.parametrize("imputer", [NeighborsImputer(), IterativeRegressionImputer()])
+def test_encoded_imputers_recover_a_dependency(imputer: object) -> None:
+    frame = _cities()
+    hidden = frame.copy()
+    hidden.loc[:49, "country"] = None
+    hidden.loc[50:99, "double"] = np.nan
+    out = imputer.fit_transform(hidden)  # type: ignore[attr-defined]
+    accuracy = (out.loc[:49, "country"] == frame.loc[:49, "country"]).mean()
+    assert accuracy >= 0.9
+    error = np.abs(out.loc[50:99, "double"] - frame.loc[50:99, "double"])
+    assert error.mean() < 0.5 * frame["double"].std()
+    assert out.notna().all().all()
+
+
+def test_all_missing_column_is_a_clear_error() -> None:
+    frame = pd.DataFrame({"a": ["x", "y"], "empty": [np.nan, np.nan]})
+    with pytest.raises(DataError, match="empty"):
+        TreesImputer().fit(frame)
+
+
+def test_errors_before_fit_and_for_missing_columns() -> None:
+    with pytest.raises(NotFittedError):
+        MeanModeImputer().transform(pd.DataFrame({"a": [1.0]}))
+    imputer = MeanModeImputer().fit(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}))
+    with pytest.raises(DataError, match="'b'"):
+        imputer.transform(pd.DataFrame({"a": [np.nan]}))
+    with pytest.raises(DataError, match="zzz"):
+        MeanModeImputer(columns=["zzz"]).fit(pd.DataFrame({"a": [1.0]}))
+    with pytest.raises(DataError, match="DataFrame"):
+        MeanModeImputer().fit([[1, 2]])  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="empty"):
+        MeanModeImputer().fit(pd.DataFrame({"a": []}))
+
+
+def test_get_imputer_by_name() -> None:
+    assert isinstance(get_imputer("trees", seed=3), TreesImputer)
+    assert get_imputer("knn", n_neighbors=3).n_neighbors == 3
+    with pytest.raises(DataError, match="unknown imputation method"):
+        get_imputer("magic")
+    with pytest.raises(ValueError, match="n_neighbors"):
+        get_imputer("knn", n_neighbors=0).fit(pd.DataFrame({"a": [1.0, np.nan, 2.0]}))
