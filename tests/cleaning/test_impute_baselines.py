@@ -23,19 +23,31 @@ def _cities(n: int = 300, seed: int = 0) -> pd.DataFrame:
     country = pd.Series(city).map({"paris": "fr", "rome": "it", "oslo": "no", "lima": "pe"})
     size = rng.normal(0, 1, n)
     return pd.DataFrame(
-        {"city": pd.array(city, dtype="str"), "country": country.astype("str"), "size": size,
-         "double": 2 * size + 1}
+        {
+            "city": pd.array(city, dtype="str"),
+            "country": country.astype("str"),
+            "size": size,
+            "double": 2 * size + 1,
+        }
     )
 
 
 def test_infer_column_types_and_overrides() -> None:
     frame = pd.DataFrame(
-        {"name": ["a", "b", "c"], "price": [1.5, 2.0, 3.5], "stars": [1, 2, 2],
-         "flag": [True, False, True], "cat": pd.Categorical(["x", "y", "x"])}
+        {
+            "name": ["a", "b", "c"],
+            "price": [1.5, 2.0, 3.5],
+            "stars": [1, 2, 2],
+            "flag": [True, False, True],
+            "cat": pd.Categorical(["x", "y", "x"]),
+        }
     )
     assert infer_column_types(frame) == {
-        "name": "categorical", "price": "numeric", "stars": "categorical",
-        "flag": "categorical", "cat": "categorical",
+        "name": "categorical",
+        "price": "numeric",
+        "stars": "categorical",
+        "flag": "categorical",
+        "cat": "categorical",
     }
     assert infer_column_types(frame, {"stars": "numeric"})["stars"] == "numeric"
     assert infer_column_types(frame, max_discrete_values=1)["stars"] == "numeric"
@@ -43,8 +55,11 @@ def test_infer_column_types_and_overrides() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"nope": "numeric"}, "nope"), ({"price": "text"}, "'categorical' or 'numeric'"),
-     ({"name": "numeric"}, "declared numeric")],
+    [
+        ({"nope": "numeric"}, "nope"),
+        ({"price": "text"}, "'categorical' or 'numeric'"),
+        ({"name": "numeric"}, "declared numeric"),
+    ],
 )
 def test_infer_column_types_rejects_bad_overrides(overrides: dict[str, str], message: str) -> None:
     frame = pd.DataFrame({"name": ["a", "b"], "price": [1.0, 2.0]})
@@ -60,10 +75,12 @@ def test_dates_are_rejected() -> None:
 
 def test_mean_mode_fills_and_keeps_dtypes() -> None:
     frame = pd.DataFrame(
-        {"city": pd.array(["a", "a", "b", None], dtype="str"),
-         "price": [1.5, 3.0, 4.5, np.nan],
-         "count": pd.array([1, 2, 4, None], dtype="Int64"),
-         "kind": pd.Categorical(["x", "y", "y", None])}
+        {
+            "city": pd.array(["a", "a", "b", None], dtype="str"),
+            "price": [1.5, 3.0, 4.5, np.nan],
+            "count": pd.array([1, 2, 4, None], dtype="Int64"),
+            "kind": pd.Categorical(["x", "y", "y", None]),
+        }
     )
     out = MeanModeImputer(column_types={"count": "numeric"}).fit_transform(frame)
     assert out.dtypes.equals(frame.dtypes)

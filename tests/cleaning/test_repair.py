@@ -142,3 +142,47 @@ def test_transform_and_errors() -> None:
         clean(dirty.iloc[:0])
     with pytest.raises(DataError, match="_row"):
         Cleaner().fit(dirty, examples=pd.DataFrame({"_row": [5000], "zip": ["1"]}))
+
+
+def copied_sources(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three independent sources (85% right) and four that copy one wrong source (40% right)."""
+    rng = np.random.default_rng(seed)
+    rows, truth_rows = [], []
+    for f in range(150):
+        true = f"{rng.integers(1, 12)}:{rng.integers(10, 59):02d}"
+        copied = true if rng.random() < 0.4 else f"{rng.integers(1, 12)}:{rng.integers(10, 59)}x"
+        claims = {
+            f"good{i}": true if rng.random() < 0.85 else f"{rng.integers(1, 12)}:0{i}"
+            for i in range(3)
+        }
+        claims |= {f"copier{i}": copied for i in range(4)}
+        for source, value in claims.items():
+            rows.append({"src": source, "flight": f"f{f}", "time": value})
+            truth_rows.append({"src": source, "flight": f"f{f}", "time": true})
+    return pd.DataFrame(rows), pd.DataFrame(truth_rows)
+
+
+def test_copying_sources_do_not_outvote_the_truth() -> None:
+    dirty, truth = copied_sources()
+    copied_wrong = dirty["src"].str.startswith("copier") & (dirty["time"] != truth["time"])
+    assert copied_wrong.sum() > 300  # the copiers hold the majority on most flights
+    cleaner = Cleaner(constraints=["flight -> time"]).fit(dirty)
+    s = evaluate(dirty, cleaner.repaired_, truth)
+    assert s["repair_precision"] >= 0.75  # plain majority voting: 0.06
+    assert s["repair_recall"] >= 0.85
+    fixed = cleaner.repaired_["time"][copied_wrong] == truth["time"][copied_wrong]
+    assert fixed.mean() >= 0.9
+
+
+def test_agreeing_good_sources_are_not_taken_for_copiers() -> None:
+    # Two sources that are always right agree everywhere; a third is wrong on a third of the
+    # flights. Agreeing on the majority value is no evidence of copying, so the two still win.
+    rows = []
+    for f in range(120):
+        true = f"{f % 11 + 1}:{f % 47 + 10}"
+        for source in ("good1", "good2", "bad"):
+            value = "0:00" if source == "bad" and f % 3 == 0 else true
+            rows.append({"src": source, "flight": f"f{f}", "time": value})
+    dirty = pd.DataFrame(rows)
+    repaired = Cleaner(constraints=["flight -> time"]).fit_transform(dirty)
+    assert not (repaired["time"] == "0:00").any()

@@ -18,8 +18,11 @@ def _write(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     rng = np.random.default_rng(0)
     city = rng.choice(["paris", "rome", "oslo"], 200)
     truth = pd.DataFrame(
-        {"city": city, "country": pd.Series(city).map({"paris": "fr", "rome": "it", "oslo": "no"}),
-         "size": rng.normal(10, 2, 200).round(3)}
+        {
+            "city": city,
+            "country": pd.Series(city).map({"paris": "fr", "rome": "it", "oslo": "no"}),
+            "size": rng.normal(10, 2, 200).round(3),
+        }
     )
     dirty = truth.copy()
     dirty.loc[:19, "country"] = None
@@ -34,8 +37,9 @@ def test_impute_fills_every_missing_cell(tmp_path: Path, method: str) -> None:
     data, truth = _write(tmp_path)
     before = data.read_bytes()
     out = tmp_path / "out" / "filled.csv"
-    result = runner.invoke(app, ["impute", "--data", str(data), "--out", str(out),
-                                 "--method", method, "--seed", "1"])
+    result = runner.invoke(
+        app, ["impute", "--data", str(data), "--out", str(out), "--method", method, "--seed", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert "30 missing cells filled" in result.output
     filled = pd.read_csv(out)
@@ -52,8 +56,21 @@ def test_impute_attention_with_columns_and_confidence(tmp_path: Path) -> None:
     out, scores = tmp_path / "filled.parquet", tmp_path / "confidence.csv"
     result = runner.invoke(
         app,
-        ["impute", "--data", str(data), "--out", str(out), "--columns", "country",
-         "--method", "attention", "--max-epochs", "8", "--confidence", str(scores)],
+        [
+            "impute",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--columns",
+            "country",
+            "--method",
+            "attention",
+            "--max-epochs",
+            "8",
+            "--confidence",
+            str(scores),
+        ],
     )
     assert result.exit_code == 0, result.output
     filled = pd.read_parquet(out)
@@ -66,15 +83,20 @@ def test_impute_attention_with_columns_and_confidence(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [(["--method", "magic"], "unknown --method"),
-     (["--columns", "nope"], "nope"),
-     (["--method", "mean", "--confidence", "c.csv"], "--confidence needs"),
-     (["--numeric", "city"], "declared numeric")],
+    [
+        (["--method", "magic"], "unknown --method"),
+        (["--columns", "nope"], "nope"),
+        (["--method", "mean", "--confidence", "c.csv"], "--confidence needs"),
+        (["--numeric", "city"], "declared numeric"),
+    ],
 )
-def test_impute_reports_bad_input_in_one_line(tmp_path: Path, extra: list[str], message: str) -> None:
+def test_impute_reports_bad_input_in_one_line(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
     data, _ = _write(tmp_path)
-    result = runner.invoke(app, ["impute", "--data", str(data), "--out",
-                                 str(tmp_path / "o.csv"), *extra])
+    result = runner.invoke(
+        app, ["impute", "--data", str(data), "--out", str(tmp_path / "o.csv"), *extra]
+    )
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
@@ -83,7 +105,8 @@ def test_impute_reports_bad_input_in_one_line(tmp_path: Path, extra: list[str], 
 def test_impute_all_missing_column_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("a,b\nx,\ny,\n")
-    result = runner.invoke(app, ["impute", "--data", str(path), "--out", str(tmp_path / "o.csv"),
-                                 "--method", "mean"])
+    result = runner.invoke(
+        app, ["impute", "--data", str(path), "--out", str(tmp_path / "o.csv"), "--method", "mean"]
+    )
     assert result.exit_code == 1
     assert "'b'" in result.output and "no observed values" in result.output

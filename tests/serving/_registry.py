@@ -29,8 +29,15 @@ def log_version(tracking_uri: str, weights: dict[str, float], bias: float, workd
     import mlflow
     from mlflow.models import infer_signature
 
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
+    # set_*_uri export environment variables; do not let them leak into other tests.
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     workdir.mkdir(parents=True, exist_ok=True)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     if client.get_experiment_by_name("serving-tests") is None:

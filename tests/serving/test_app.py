@@ -212,3 +212,13 @@ def test_optional_string_columns_accept_null(tmp_path) -> None:  # noqa: ANN001
     record = body["schema"]["properties"]["records"]["items"]
     assert record["properties"]["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
     assert record["required"] == ["note", "title"]
+
+
+def test_loading_leaves_the_environment_alone(tracking_uri, monkeypatch) -> None:  # noqa: ANN001
+    import os
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    assert load_served_model("kw/2", tracking_uri=tracking_uri).version == "2"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_REGISTRY_URI" not in os.environ

@@ -32,7 +32,6 @@ from gristmill.cleaning._impute_baselines import (
 )
 from gristmill.cleaning._repair import FEATURE_NAMES, Cleaner, apply_repairs, clean
 
-
 __all__ = [
     "DEFAULT_PLACEHOLDERS",
     "FEATURE_NAMES",

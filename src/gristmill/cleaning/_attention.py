@@ -181,7 +181,9 @@ def _build_module(
                 hidden = torch.relu(numbers[..., None] * self.numeric_w1 + self.numeric_b1)
                 projected = torch.einsum("nad,ade->nae", hidden, self.numeric_w2)
                 parts.append(
-                    torch.where(observed[..., None], projected, self.numeric_missing.expand_as(projected))
+                    torch.where(
+                        observed[..., None], projected, self.numeric_missing.expand_as(projected)
+                    )
                 )
             return torch.cat(parts, dim=1) + self.attribute
 
@@ -209,7 +211,7 @@ def _build_module(
             return self.out_norm(hidden + self.mlp(hidden))
 
         def logits(self, hidden: Any, j: int) -> Any:
-            """Class scores of categorical attribute ``j`` over its vocabulary (no reserved slots)."""
+            """Scores of categorical attribute ``j`` over its own values (no reserved slot)."""
             start = int(self.offsets[j]) + _RESERVED
             stop = int(self.offsets[j]) + self.sizes[j]
             weights = self.value_embedding.weight[start:stop]
@@ -344,8 +346,16 @@ class AttentionImputer(TableImputer):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
-        for name in ("dim", "n_heads", "min_frequency", "max_categories", "max_epochs",
-                     "patience", "batch_size", "n_threads"):
+        for name in (
+            "dim",
+            "n_heads",
+            "min_frequency",
+            "max_categories",
+            "max_epochs",
+            "patience",
+            "batch_size",
+            "n_threads",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
@@ -445,7 +455,9 @@ class AttentionImputer(TableImputer):
             )
             self.history_.append(loss_value)
             if self.verbose:
-                print(f"AttentionImputer epoch {len(self.history_)}: held-out loss {loss_value:.4f}")
+                print(
+                    f"AttentionImputer epoch {len(self.history_)}: held-out loss {loss_value:.4f}"
+                )
             if loss_value < best - 1e-4:
                 best, waited = loss_value, 0
                 best_state = {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
@@ -458,7 +470,9 @@ class AttentionImputer(TableImputer):
         self.n_epochs_ = len(self.history_)
         self.best_validation_loss_ = best if math.isfinite(best) else float("nan")
 
-    def _batch_loss(self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any) -> Any:
+    def _batch_loss(
+        self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any
+    ) -> Any:
         """Loss on every observed cell of the batch, predicted with random context cells hidden."""
         hide_codes = torch.rand(codes.shape, generator=generator) < self.mask_rate
         # A few known values are shown as "unknown" so that embedding learns to stand for
@@ -471,7 +485,13 @@ class AttentionImputer(TableImputer):
         return self._loss(torch, hidden, codes, codes >= _RESERVED, numbers, observed)
 
     def _loss(
-        self, torch: Any, hidden: Any, codes: Any, code_targets: Any, numbers: Any, number_targets: Any
+        self,
+        torch: Any,
+        hidden: Any,
+        codes: Any,
+        code_targets: Any,
+        numbers: Any,
+        number_targets: Any,
     ) -> Any:
         """Mean over target attributes of cross-entropy (categorical) / squared error + NLL."""
         module = self.module_
@@ -517,7 +537,12 @@ class AttentionImputer(TableImputer):
                 cells = int(held_codes[rows].sum() + held_numbers[rows].sum())
                 if cells:
                     loss = self._loss(
-                        torch, hidden, codes[rows], held_codes[rows], numbers[rows], held_numbers[rows]
+                        torch,
+                        hidden,
+                        codes[rows],
+                        held_codes[rows],
+                        numbers[rows],
+                        held_numbers[rows],
                     )
                     total += float(loss) * cells
                     weight += cells
@@ -674,15 +699,25 @@ class AttentionImputer(TableImputer):
                 top = np.argsort(-scores, kind="stable")[:k]
                 for rank, index in enumerate(top, start=1):
                     records.append(
-                        {"row": label, "column": column, "rank": rank,
-                         "value": self.classes_[column][index], "probability": float(scores[index])}
+                        {
+                            "row": label,
+                            "column": column,
+                            "rank": rank,
+                            "value": self.classes_[column][index],
+                            "probability": float(scores[index]),
+                        }
                     )
             else:
                 mean, std = self.encoding_.scales[column]
                 sigma = math.exp(0.5 * float(np.clip(scores[1], -8, 8)))
                 records.append(
-                    {"row": label, "column": column, "rank": 1, "value": float(scores[0] * std + mean),
-                     "probability": math.erf(0.25 / (sigma * math.sqrt(2)))}
+                    {
+                        "row": label,
+                        "column": column,
+                        "rank": 1,
+                        "value": float(scores[0] * std + mean),
+                        "probability": math.erf(0.25 / (sigma * math.sqrt(2))),
+                    }
                 )
         return pd.DataFrame.from_records(
             records, columns=["row", "column", "rank", "value", "probability"]
@@ -799,7 +834,9 @@ class AttentionImputer(TableImputer):
         except json.JSONDecodeError as exc:
             raise DataError(f"{spec_path}: invalid JSON: {exc}") from exc
         if spec.get("format") != _FORMAT:
-            raise DataError(f"{spec_path}: not a saved AttentionImputer (format {spec.get('format')!r})")
+            raise DataError(
+                f"{spec_path}: not a saved AttentionImputer (format {spec.get('format')!r})"
+            )
         torch = _torch()
         imputer = cls(**spec["params"])
         imputer.columns_ = list(spec["columns_"])

@@ -116,7 +116,9 @@ def check_table(data: object, *, who: str) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"{who} takes a pandas DataFrame. Got {type(data).__name__} instead.")
     if data.shape[0] == 0 or data.shape[1] == 0:
-        raise DataError(f"{who}: the table is empty ({data.shape[0]} rows, {data.shape[1]} columns)")
+        raise DataError(
+            f"{who}: the table is empty ({data.shape[0]} rows, {data.shape[1]} columns)"
+        )
     duplicated = data.columns[data.columns.duplicated()].tolist()
     if duplicated:
         raise DataError(f"{who}: column names must be unique; {duplicated} appear more than once")
@@ -138,7 +140,9 @@ def to_python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def fill_column(column: pd.Series, rows: np.ndarray, values: Sequence[Any] | np.ndarray) -> pd.Series:
+def fill_column(
+    column: pd.Series, rows: np.ndarray, values: Sequence[Any] | np.ndarray
+) -> pd.Series:
     """Return ``column`` with the positions ``rows`` set to ``values``, keeping its dtype.
 
     Integer columns (including nullable ``Int64``) get rounded numbers; categorical dtypes keep

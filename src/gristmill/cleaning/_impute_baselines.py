@@ -75,7 +75,7 @@ class MeanModeImputer(TableImputer):
 
 
 class _OneHotEncoding:
-    """A table as floats: standardised numerics, one-hot categoricals (missing cell -> NaN block)."""
+    """A table as floats: standardised numerics, one-hot categoricals (missing -> NaN block)."""
 
     def __init__(self, column_types: Mapping[str, str], max_categories: int) -> None:
         self.column_types = dict(column_types)
@@ -196,27 +196,37 @@ class NeighborsImputer(_EncodedImputer):
         from sklearn.impute import KNNImputer
 
         _check_positive_int(self._who, "n_neighbors", self.n_neighbors)
-        return KNNImputer(n_neighbors=self.n_neighbors, weights="distance", keep_empty_features=True)
+        return KNNImputer(
+            n_neighbors=self.n_neighbors, weights="distance", keep_empty_features=True
+        )
 
 
 class IterativeRegressionImputer(_EncodedImputer):
-    """Chained regressions (sklearn ``IterativeImputer`` with Bayesian ridge) on the encoded table.
+    """Chained equations (MICE-style): each column regressed on all the others, in rounds.
 
-    Each encoded column is regressed on the others in turn for ``max_iter`` rounds; a categorical
-    cell gets the value whose one-hot column was predicted highest.
+    The table is encoded (standardised numerics, one-hot categoricals) and its missing cells
+    start at the column means. Then, for ``max_iter`` rounds, each column with missing cells is
+    predicted from every *other* column's encoding: numerics by Bayesian ridge regression,
+    categoricals by multinomial logistic regression (whose class probabilities replace the
+    column's one-hot block). The column's own block is never a feature, so a one-hot column is
+    not "predicted" from its siblings.
 
     Parameters
     ----------
     max_iter : int, default 5
-    max_categories : int, default 10
-        One-hot width per categorical column (cost grows with the square of the total width).
-    n_nearest_features : int or None, default 30
-        Each regression uses this many of the most correlated encoded columns.
+        Rounds over the columns.
+    max_categories : int, default 20
+        One-hot width per categorical column; rarer values cannot be predicted.
     max_rows : int or None, default 20000
         Rows used to fit the regressions (a seeded sample).
     seed : int, default 0
     columns, column_types
         As in :class:`MeanModeImputer`.
+
+    Attributes
+    ----------
+    steps_ : list of (str, estimator)
+        The fitted regression of each column in each round, in the order they are applied.
     """
 
     _who = "IterativeRegressionImputer"
@@ -225,8 +235,7 @@ class IterativeRegressionImputer(_EncodedImputer):
         self,
         *,
         max_iter: int = 5,
-        max_categories: int = 10,
-        n_nearest_features: int | None = 30,
+        max_categories: int = 20,
         max_rows: int | None = 20000,
         seed: int = 0,
         columns: Sequence[str] | None = None,
@@ -234,35 +243,75 @@ class IterativeRegressionImputer(_EncodedImputer):
     ) -> None:
         self.max_iter = max_iter
         self.max_categories = max_categories
-        self.n_nearest_features = n_nearest_features
         self.max_rows = max_rows
         self.seed = seed
         self.columns = columns
         self.column_types = column_types
 
-    def _make_model(self) -> Any:
-        from sklearn.experimental import enable_iterative_imputer  # noqa: F401
-        from sklearn.impute import IterativeImputer
-
-        _check_positive_int(self._who, "max_iter", self.max_iter)
-        nearest = self.n_nearest_features
-        if nearest is not None and nearest >= self.encoding_.width:
-            nearest = None
-        return IterativeImputer(
-            max_iter=self.max_iter,
-            n_nearest_features=nearest,
-            random_state=self.seed,
-            keep_empty_features=True,
-        )
-
     def _fit(self, data: pd.DataFrame) -> None:
         from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import BayesianRidge, LogisticRegression
 
-        # Not converging within max_iter rounds is normal for chained equations; the last round
-        # is used either way.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            super()._fit(data)
+        _check_positive_int(self._who, "max_iter", self.max_iter)
+        _check_positive_int(self._who, "max_categories", self.max_categories)
+        self.encoding_ = _OneHotEncoding(self.column_types_, self.max_categories).fit(data)
+        sample = self._sample(data)
+        matrix = self.encoding_.encode(sample)
+        self.start_ = np.nan_to_num(np.nanmean(matrix, axis=0))
+        missing = np.isnan(matrix)
+        filled = np.where(missing, self.start_, matrix)
+        order = [
+            name
+            for name in sorted(self.columns_, key=lambda n: int(sample[n].isna().sum()))
+            if sample[name].isna().any()
+        ]
+        self.steps_: list[tuple[str, Any]] = []
+        for _round in range(self.max_iter):
+            for name in order:
+                block = self.encoding_.slices[name]
+                rows = ~missing[:, block.start]
+                features = np.delete(filled, np.arange(block.start, block.stop), axis=1)
+                if self.column_types_[name] == "numeric":
+                    model: Any = BayesianRidge().fit(features[rows], filled[rows, block.start])
+                else:
+                    target = np.argmax(matrix[rows][:, block], axis=1)
+                    known = matrix[rows][:, block].sum(axis=1) > 0
+                    if len(np.unique(target[known])) < 2:
+                        continue
+                    model = LogisticRegression(max_iter=200)
+                    # An unconverged solver still gives usable probabilities after 200 steps.
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        model.fit(features[rows][known], target[known])
+                self.steps_.append((name, model))
+                self._apply(name, model, filled, missing)
+
+    def _apply(self, name: str, model: Any, filled: np.ndarray, missing: np.ndarray) -> None:
+        """Overwrite the missing cells of ``name`` in ``filled`` with the model's prediction."""
+        block = self.encoding_.slices[name]
+        rows = missing[:, block.start]
+        if not rows.any():
+            return
+        features = np.delete(filled[rows], np.arange(block.start, block.stop), axis=1)
+        if self.column_types_[name] == "numeric":
+            filled[rows, block.start] = model.predict(features)
+        else:
+            probabilities = np.zeros((int(rows.sum()), block.stop - block.start))
+            probabilities[:, model.classes_] = model.predict_proba(features)
+            filled[np.ix_(rows, np.arange(block.start, block.stop))] = probabilities
+
+    def _impute_all(
+        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
+    ) -> dict[str, Sequence[Any] | np.ndarray]:
+        rows = np.unique(np.concatenate(list(missing.values())))
+        matrix = self.encoding_.encode(data.iloc[rows])
+        hidden = np.isnan(matrix)
+        filled = np.where(hidden, self.start_, matrix)
+        for name, model in self.steps_:
+            self._apply(name, model, filled, hidden)
+        completed = np.empty((len(data), self.encoding_.width))
+        completed[rows] = filled
+        return {name: self.encoding_.decode(name, completed[at]) for name, at in missing.items()}
 
 
 class TreesImputer(TableImputer):
@@ -431,5 +480,7 @@ def get_imputer(name: str, **params: Any) -> TableImputer:
         "trees": TreesImputer,
     }
     if name not in builders:
-        raise DataError(f"unknown imputation method {name!r}; expected one of {list(IMPUTER_NAMES)}")
+        raise DataError(
+            f"unknown imputation method {name!r}; expected one of {list(IMPUTER_NAMES)}"
+        )
     return builders[name](**params)

@@ -4,9 +4,10 @@ For each suspicious cell the candidates are the values that co-occur with the ro
 attributes (inside FD groups and pairwise), dictionary values, values proposed by transformations
 learned from corrected examples, the current value with typo-like words replaced by the common
 words they resemble, and the current value. Each candidate gets features (FD group support,
-pairwise co-occurrence, frequency, similarity to the current value, source-reliability weighted
-vote, dictionary and example agreement, and whether the current value has rare words or a rare
-shape). A softmax over each cell's candidates with
+pairwise co-occurrence, frequency, similarity to the current value, the vote of the sources
+weighted by accuracies from truth discovery with copying sources discounted, whether the
+candidate wins that vote, dictionary and example agreement, and whether the current value has
+rare words or a rare shape). A softmax over each cell's candidates with
 linear scores is trained the HoloClean way, on cells taken as clean: some of them get a
 simulated error (a typo, another value of the column, or a blank) and the model learns to
 recover the original; flagged cells whose FD group has a strict majority add weak labels.
@@ -32,7 +33,14 @@ from gristmill.cleaning._detect import (
 )
 from gristmill.cleaning._examples import ExampleTransforms, check_examples
 from gristmill.cleaning._model import candidate_probabilities, fit_candidate_weights
-from gristmill.cleaning._stats import CodedTable, ContextCounts, expand_candidates, group_ids
+from gristmill.cleaning._stats import (
+    CodedTable,
+    ContextCounts,
+    copy_clusters,
+    expand_candidates,
+    group_ids,
+    source_accuracies,
+)
 from gristmill.exceptions import ConstraintError, DataError, NotFittedError
 
 __all__ = ["FEATURE_NAMES", "Cleaner", "apply_repairs", "clean"]
@@ -48,6 +56,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "is_missing",
     "similarity",
     "source_vote",
+    "source_elected",
     "current_reliability",
     "dictionary",
     "example",
@@ -70,16 +79,12 @@ class _ColumnStats:
         j: int,
         fds: list[list[int]],
         pairs: list[int],
-        reliability: np.ndarray | None,
+        vote: np.ndarray | None,
     ) -> None:
         self.j = j
         self.fd = [ContextCounts(table, lhs, j) for lhs in fds]
         self.pair = [ContextCounts(table, [b], j) for b in pairs]
-        self.source = (
-            []
-            if reliability is None
-            else [ContextCounts(table, lhs, j, reliability) for lhs in fds]
-        )
+        self.source = [] if vote is None else [ContextCounts(table, lhs, j, vote) for lhs in fds]
         self.dictionary = np.full(table.n_rows, -3, dtype=np.int64)
         self.example = np.full(table.n_rows, -3, dtype=np.int64)
         self.vocabulary, self.token_counts = _token_vocabulary(table, j)
@@ -331,15 +336,21 @@ class Cleaner:
             for b in range(len(table.columns))
             if 2 <= table.cardinality(b) <= 0.5 * n and table.columns[b] != source
         ]
-        reliability = None
+        reliability = vote = None
         if source is not None:
-            reliability = _source_reliability(table, table.index(source), fds, frame, examples)
+            reliability, vote = _source_reliability(
+                table, table.index(source), fds, frame, examples
+            )
         stats = {}
         for j in range(len(table.columns)):
             if table.columns[j] == source:
                 continue
             col_stats = _ColumnStats(
-                table, j, fds.get(j, []), [b for b in informative if b != j], reliability
+                table,
+                j,
+                fds.get(j, []),
+                [b for b in informative if b != j],
+                vote,
             )
             if col_stats.repairable:
                 stats[j] = col_stats
@@ -480,7 +491,9 @@ class Cleaner:
             X[:, _F["cooc_mean"]] = pair.mean(axis=0)
             X[:, _F["cooc_max"]] = pair.max(axis=0)
         if col.source:
-            X[:, _F["source_vote"]] = shares(col.source).max(axis=0)
+            vote = shares(col.source).max(axis=0)
+            X[:, _F["source_vote"]] = vote
+            X[:, _F["source_elected"]] = (vote > 0) & (vote >= _cell_max(cell, vote))
         counts = table.value_counts(j).astype(np.float64)
         counts = np.pad(counts, (0, len(table.uniques[j]) - len(counts)))
         freq = np.where(value >= 0, counts[np.maximum(value, 0)], 0.0) - is_own
@@ -698,6 +711,14 @@ def _add_detector(
     return merged.sort_values(["row"], kind="stable").reset_index(drop=True)
 
 
+def _cell_max(cell: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Per candidate, the largest ``score`` among its cell's candidates (``cell`` sorted)."""
+    if len(cell) == 0:
+        return np.zeros(0)
+    starts = np.r_[0, np.flatnonzero(np.diff(cell)) + 1]
+    return np.repeat(np.maximum.reduceat(score, starts), np.diff(np.r_[starts, len(cell)]))
+
+
 def _decode(uniques: np.ndarray, codes: np.ndarray) -> pd.Series:
     values = np.where(codes >= 0, uniques[np.maximum(codes, 0)] if len(uniques) else None, None)
     return pd.Series(values, dtype="string")
@@ -863,39 +884,31 @@ def _source_reliability(
     fds: dict[int, list[list[int]]],
     frame: pd.DataFrame,
     examples: pd.DataFrame | None,
-) -> np.ndarray:
-    """Per-row reliability of its source: how often the source agrees with the FD plurality.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, its source's estimated accuracy and the weight of its vote.
 
-    With corrected examples, agreement with the corrections is blended in (it is direct
-    evidence; the plurality is only a proxy when unreliable sources copy each other).
+    Accuracies come from truth discovery over the FD groups (:func:`source_accuracies`), with
+    sources that copy each other (:func:`copy_clusters`) counted once. With corrected
+    examples, agreement with the corrections is blended in (direct evidence, where the
+    elected values are only a proxy).
     """
-    agree = np.zeros(table.n_rows)
-    seen = np.zeros(table.n_rows)
-    for j, lhss in fds.items():
-        for lhs in lhss:
-            ctx = ContextCounts(table, lhs, j)
-            groups, values, starts = ctx.top_values(1)
-            plurality = np.full(len(ctx.group_totals), -1, dtype=np.int64)
-            plurality[groups] = values
-            g = ctx.groups
-            valid = (g >= 0) & (table.codes[:, j] >= 0)
-            valid &= ctx.group_totals[np.maximum(g, 0)] > 1
-            agree += valid & (table.codes[:, j] == plurality[np.maximum(g, 0)])
-            seen += valid
+    contexts = [(lhs, j) for j, lhss in fds.items() for lhs in lhss]
+    independence = 1.0 / np.sqrt(copy_clusters(table, s, contexts))
+    estimate = source_accuracies(table, s, contexts, independence=independence)
     source = table.codes[:, s]
     known = source >= 0
-    n_sources = max(table.cardinality(s), 1)
-    src_agree = np.bincount(source[known], weights=agree[known], minlength=n_sources)
-    src_seen = np.bincount(source[known], weights=seen[known], minlength=n_sources)
-    prior = (src_agree + 1) / (src_seen + 2)
-    estimate = prior
+    n_sources = len(estimate)
     if examples is not None:
         ex_agree, ex_seen = _agreement_with_examples(table, fds, examples)
         ok = known & (ex_seen > 0)
         src_ex_agree = np.bincount(source[ok], weights=ex_agree[ok], minlength=n_sources)
         src_ex_seen = np.bincount(source[ok], weights=ex_seen[ok], minlength=n_sources)
-        estimate = (src_ex_agree + 2 * prior) / (src_ex_seen + 2)
-    return np.where(known, estimate[np.maximum(source, 0)], float(np.mean(estimate)))
+        estimate = (src_ex_agree + 2 * estimate) / (src_ex_seen + 2)
+    clipped = np.clip(estimate, 0.01, 0.99)
+    vote = np.maximum(np.log(10 * clipped / (1 - clipped)), 0.0) * independence
+    reliability = np.where(known, estimate[np.maximum(source, 0)], float(np.mean(estimate)))
+    row_vote = np.where(known, vote[np.maximum(source, 0)], float(np.mean(vote)))
+    return reliability, row_vote
 
 
 def _agreement_with_examples(

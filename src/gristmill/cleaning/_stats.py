@@ -13,8 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-__all__ = ["CodedTable", "ContextCounts", "expand_candidates", "group_ids"]
+__all__ = [
+    "CodedTable",
+    "ContextCounts",
+    "copy_clusters",
+    "expand_candidates",
+    "group_ids",
+    "source_accuracies",
+]
 
 
 @dataclass
@@ -185,3 +194,141 @@ def expand_candidates(
     owner = np.repeat(np.arange(len(rows)), length)
     offsets = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
     return owner, values[np.repeat(begin, length) + offsets]
+
+
+#: Cap on the (group, source, source) pairs compared when looking for copying sources.
+_MAX_PAIRS = 2_000_000
+
+
+def copy_clusters(
+    table: CodedTable,
+    source: int,
+    contexts: list[tuple[list[int], int]],
+    *,
+    min_shared: int = 10,
+    max_disagreement: float = 0.01,
+    seed: int = 0,
+) -> np.ndarray:
+    """Group sources that copy each other: per source, the size of its cluster of near-copies.
+
+    Items are the groups of an FD context's left-hand side (with its right-hand side) on
+    which the sources disagree. Two sources are linked when they share at least
+    ``min_shared`` items and give different values on at most ``max_disagreement`` of them:
+    independent sources, even good ones, differ now and then on contested items, while a
+    copy repeats its original. Clusters are the connected components of the links. Always
+    agreeing is also what two perfect sources do, so callers should discount a cluster's
+    votes only partly (``Cleaner`` divides each member's vote by the square root of the
+    cluster size). No ground truth is needed.
+
+    Parameters
+    ----------
+    table : CodedTable
+    source : int
+        Position of the source column.
+    contexts : list of (list of int, int)
+        ``(left-hand side columns, right-hand side column)`` per FD.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_sources,) float: how many sources share each source's cluster (1 = independent).
+    """
+    n_sources = max(table.cardinality(source), 1)
+    shared = np.zeros((n_sources, n_sources))
+    differ = np.zeros((n_sources, n_sources))
+    rng = np.random.default_rng(seed)
+    for lhs, target in contexts:
+        claims = _contested_claims(table, source, lhs, target)
+        if claims.empty:
+            continue
+        sizes = claims.groupby("group").size()
+        if float((sizes.astype(np.float64) ** 2).sum()) > _MAX_PAIRS:
+            share = _MAX_PAIRS / float((sizes.astype(np.float64) ** 2).sum())
+            keep = sizes.index[rng.random(len(sizes)) < share]
+            claims = claims[claims["group"].isin(keep)]
+        pairs = claims.merge(claims, on="group")
+        pairs = pairs[pairs["source_x"] != pairs["source_y"]]
+        left = pairs["source_x"].to_numpy()
+        right = pairs["source_y"].to_numpy()
+        np.add.at(shared, (left, right), 1.0)
+        np.add.at(differ, (left, right), (pairs["value_x"] != pairs["value_y"]).to_numpy())
+    linked = (shared >= min_shared) & (differ <= max_disagreement * shared)
+    np.fill_diagonal(linked, False)
+    _, labels = connected_components(coo_matrix(linked), directed=False)
+    return np.bincount(labels)[labels].astype(np.float64)
+
+
+def _contested_claims(table: CodedTable, source: int, lhs: list[int], target: int) -> pd.DataFrame:
+    """One row per (group, source) of an FD context whose group holds several values."""
+    groups = group_ids(table.codes[:, lhs])
+    value = table.codes[:, target]
+    src = table.codes[:, source]
+    ok = (groups >= 0) & (value >= 0) & (src >= 0)
+    claims = pd.DataFrame({"group": groups[ok], "source": src[ok], "value": value[ok]})
+    claims = claims.drop_duplicates(["group", "source"])
+    contested = claims.groupby("group")["value"].transform("nunique") > 1
+    return claims[contested.to_numpy()]
+
+
+def source_accuracies(
+    table: CodedTable,
+    source: int,
+    contexts: list[tuple[list[int], int]],
+    *,
+    independence: np.ndarray | None = None,
+    n_false: float = 10.0,
+    n_iter: int = 8,
+) -> np.ndarray:
+    """Estimate each source's accuracy without ground truth (iterative truth discovery).
+
+    Alternates, in the manner of ACCU (Dong et al., VLDB 2009): (1) in every group of every FD
+    context elect the value with the largest vote, a source voting with weight
+    ``independence * max(log(n_false * a / (1 - a)), 0)``; (2) set each source's accuracy
+    ``a`` to its smoothed share of claims equal to the elected value (groups of one row are
+    not evidence). Starts from equal accuracies, i.e. a plain majority.
+
+    Parameters
+    ----------
+    table : CodedTable
+    source : int
+        Position of the source column.
+    contexts : list of (list of int, int)
+        ``(left-hand side columns, right-hand side column)`` per FD.
+    independence : numpy.ndarray, optional
+        (n_sources,) vote multiplier, e.g. ``1 / copy_clusters(...)``.
+    n_false : float
+        Assumed number of wrong values an item can take.
+    n_iter : int
+        Rounds of election and re-estimation.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_sources,) accuracies in (0, 1).
+    """
+    n_sources = max(table.cardinality(source), 1)
+    share = np.ones(n_sources) if independence is None else independence
+    src = table.codes[:, source]
+    known = src >= 0
+    accuracy = np.full(n_sources, 0.8)
+    sized = [ContextCounts(table, lhs, target) for lhs, target in contexts]
+    for _ in range(n_iter):
+        clipped = np.clip(accuracy, 0.01, 0.99)
+        vote = np.maximum(np.log(n_false * clipped / (1 - clipped)), 0.0) * share
+        row_vote = np.where(known, vote[np.maximum(src, 0)], 0.0)
+        agree = np.zeros(n_sources)
+        seen = np.zeros(n_sources)
+        for (lhs, target), plain in zip(contexts, sized, strict=True):
+            weighted = ContextCounts(table, lhs, target, row_vote)
+            groups, values, _ = weighted.top_values(1)
+            elected = np.full(len(weighted.group_totals), -1, dtype=np.int64)
+            elected[groups] = values
+            g = plain.groups
+            value = table.codes[:, target]
+            valid = known & (g >= 0) & (value >= 0)
+            valid &= plain.group_totals[np.maximum(g, 0)] > 1
+            hit = valid & (value == elected[np.maximum(g, 0)])
+            agree += np.bincount(src[valid], weights=hit[valid], minlength=n_sources)
+            seen += np.bincount(src[valid], minlength=n_sources)
+        accuracy = (agree + 1) / (seen + 2)
+    return accuracy

@@ -184,10 +184,13 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
         if bundle is not None:
             pyfunc, run_id = bundle.pyfunc, bundle.run_id
         else:
+            from gristmill.tracking import _store
+
             mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
-            run_id = _client(tracking_uri).get_model_version(name, version).run_id
-            mlflow.set_tracking_uri(tracking_uri)
-            mlflow.set_registry_uri(tracking_uri)
+            # Points MLflow's fluent API (which resolves models:/ URIs) at the store without
+            # leaving MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI behind in the environment.
+            client = _store.open_client(tracking_uri)
+            run_id = client.get_model_version(name, version).run_id
             pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc

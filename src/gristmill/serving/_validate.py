@@ -133,7 +133,7 @@ def check_feedback(payload: Any, classes: list[str], n_records: int | None) -> l
 def record_schema(columns: list[str], column_types: dict[str, str],
                   optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """JSON schema of one record, for the OpenAPI document."""
-    json_types = {
+    json_types: dict[str, dict[str, Any]] = {
         "string": {"type": "string"},
         "double": {"type": ["number", "null"]},
         "float": {"type": ["number", "null"]},
@@ -142,9 +142,9 @@ def record_schema(columns: list[str], column_types: dict[str, str],
         "boolean": {"type": "boolean"},
         "datetime": {"type": "string", "format": "date-time"},
     }
-    properties = {}
+    properties: dict[str, dict[str, Any]] = {}
     for col in columns:
-        schema = dict(json_types.get(column_types.get(col, "string"), {}))
+        schema: dict[str, Any] = dict(json_types.get(column_types.get(col, "string"), {}))
         if col in optional and schema:
             schema = {"anyOf": [schema, {"type": "null"}]}
         properties[col] = schema

@@ -84,18 +84,29 @@ class RunTracker:
 
     def start(
         self, result_name: str, spec_dict: Mapping[str, Any], spec_path: str | os.PathLike[str]
-    ) -> str:
+    ) -> None:
         """Open the MLflow run: experiment ``result_name``, the spec as params, tags, spec file.
 
-        Returns
-        -------
-        str
-            The run id.
+        Raises
+        ------
+        TrackingError
+            When the run cannot be opened, or ``start`` was already called.
         """
-        mlflow = _store.import_mlflow()
-        self._client = _store.open_client(self.tracking_uri_)
+        if self.run_id_ is not None:
+            raise TrackingError("RunTracker.start was already called; use one tracker per run")
         self._spec_dict = dict(spec_dict)
-        spec_path = Path(spec_path).resolve()
+        try:
+            self._open_run(result_name, Path(spec_path).resolve())
+        except TrackingError:
+            raise
+        except Exception as exc:  # MLflow raises store-specific types
+            raise TrackingError(
+                f"could not open a tracking run in {self.tracking_uri_}: {exc}"
+            ) from exc
+
+    def _open_run(self, result_name: str, spec_path: Path) -> None:
+        _store.import_mlflow()
+        self._client = _store.open_client(self.tracking_uri_)
         experiment = _store.experiment_id(self._client, self.tracking_uri_, result_name)
         self._experiment_id = experiment
         tags = {
@@ -109,13 +120,12 @@ class RunTracker:
         if commit:
             tags[TAG + "git_commit"] = commit
             tags["mlflow.source.git.commit"] = commit
-        run = mlflow.start_run(experiment_id=experiment, tags=tags)
+        run = self._client.create_run(experiment, tags=tags)
         self.run_id_ = run.info.run_id
         self.run_name_ = run.info.run_name
         _log_batch(self._client, self.run_id_, params=flatten(self._spec_dict))
         if spec_path.exists():
-            mlflow.log_artifact(str(spec_path), artifact_path="spec")
-        return self.run_id_
+            self._client.log_artifact(self.run_id_, str(spec_path), artifact_path="spec")
 
     def log_trial(self, number: int, params: Mapping[str, Any], value: float | None) -> None:
         """Record one model-search trial as a nested run (three store writes, no more)."""
@@ -151,8 +161,10 @@ class RunTracker:
             When logging or registration fails; the run is then marked FAILED and nothing is
             registered.
         """
-        mlflow = self._require_started()
+        self._require_started()
+        mlflow = _store.import_mlflow()
         try:
+            mlflow.start_run(run_id=self.run_id_)  # the fluent API logs the model to it
             with tempfile.TemporaryDirectory(prefix="gristmill-track-") as tmp:
                 lineage = self._log_result(mlflow, result, Path(tmp))
                 from gristmill.tracking._pyfunc import log_pyfunc
@@ -174,22 +186,21 @@ class RunTracker:
     def fail(self, exc: BaseException) -> None:
         """Mark the run FAILED (recording the error) without registering anything."""
         if self.run_id_ is None:
-            return
+            return  # the run never opened: there is nothing to mark
         mlflow = _store.import_mlflow()
         active = mlflow.active_run()
-        while active is not None:
-            if active.info.run_id == self.run_id_:
-                mlflow.set_tag(TAG + "error", f"{type(exc).__name__}: {exc}"[:_MAX_TAG_VALUE])
+        if active is not None and active.info.run_id == self.run_id_:
             mlflow.end_run(status="FAILED")
-            active = mlflow.active_run()
+        message = f"{type(exc).__name__}: {exc}"[:_MAX_TAG_VALUE]
+        self._client.set_tag(self.run_id_, TAG + "error", message)
+        self._client.set_terminated(self.run_id_, status="FAILED")
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _require_started(self) -> Any:
-        mlflow = _store.import_mlflow()
-        if self.run_id_ is None or mlflow.active_run() is None:
+    def _require_started(self) -> None:
+        """Refuse to log before :meth:`start` opened the run."""
+        if self.run_id_ is None:
             raise TrackingError("RunTracker.start must be called before logging to a run")
-        return mlflow
 
     def _log_result(self, mlflow: Any, result: Any, tmp: Path) -> dict[str, Any]:
         _log_lf_summary(mlflow, result.lf_summary, tmp)
