@@ -60,6 +60,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "current_reliability",
     "dictionary",
     "example",
+    "row_tokens",
     "token_repair",
     "cooc_unseen",
     "current_rare_token",
@@ -91,6 +92,7 @@ class _ColumnStats:
         self.shape_counts, self.rare_shape_below = _shape_counts(table, j)
         self._token_fixes: dict[int, int] = {}
         self._rarity: dict[int, tuple[bool, bool]] = {}
+        self.row_tokens = _RowTokens(table, j) if _derives_from_row(table, j) else None
 
     def rarity(self, table: CodedTable, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per current code: has a word no other value uses; has a rare character shape."""
@@ -113,16 +115,18 @@ class _ColumnStats:
         return word, shape
 
     def token_repairs(self, table: CodedTable, current: np.ndarray) -> np.ndarray:
-        """Per current code, the value with typo-like words fixed (-3 where none is)."""
+        """Per current code, the value with typo-like words (or, failing that, characters
+        breaking the column's usual shape) fixed; -3 where none is."""
         out = np.full(len(current), -3, dtype=np.int64)
-        if not self.vocabulary:
+        if not self.vocabulary and not self.shape_counts:
             return out
         distinct = np.unique(current[current >= 0])
         todo = [c for c in distinct if c not in self._token_fixes]
-        fixed = [
-            _fix_tokens(str(table.uniques[self.j][c]), self.vocabulary, self.token_counts)
-            for c in todo
-        ]
+        fixed = []
+        for c in todo:
+            text = str(table.uniques[self.j][c])
+            fix = _fix_tokens(text, self.vocabulary, self.token_counts)
+            fixed.append(fix if fix is not None else _fix_shape(text, self.shape_counts))
         have = [i for i, f in enumerate(fixed) if f is not None]
         if have:
             codes = table.intern(self.j, np.asarray([fixed[i] for i in have], dtype=object))
@@ -506,6 +510,8 @@ class Cleaner:
             X[:, _F["current_reliability"]] = is_current * state["reliability"][r]
         X[:, _F["dictionary"]] = (value >= 0) & (value == col.dictionary[r])
         X[:, _F["example"]] = (value >= 0) & (value == col.example[r])
+        if col.row_tokens is not None:
+            X[:, _F["row_tokens"]] = col.row_tokens.support(r, value)
         X[:, _F["token_repair"]] = (value >= 0) & (value == col.token_repairs(table, current)[cell])
         rare_word, rare_shape = col.rarity(table, current)
         X[:, _F["current_rare_token"]] = is_current & rare_word[cell]
@@ -648,6 +654,14 @@ class Cleaner:
                 strict = only_outlier & (j in state["keys"])
                 needed = np.where(strict, max(self.min_confidence, 0.5), self.min_confidence)
                 change = (best_value != current[best_cell]) & (best_prob >= needed)
+                row_tokens = state["stats"][j].row_tokens
+                if row_tokens is not None:
+                    # In a column built from the row's other cells, a value the row spells
+                    # out in full is kept against one it does not (that points at a wrong
+                    # rule, e.g. an FD that holds only within a state).
+                    kept = row_tokens.support(rows[best_cell], current[best_cell]) >= 1.0
+                    kept &= row_tokens.support(rows[best_cell], best_value) < 1.0
+                    change &= ~kept
                 if not change.any():
                     continue
                 uniques = table.uniques[j]
@@ -709,6 +723,55 @@ def _add_detector(
         .reset_index()
     )
     return merged.sort_values(["row"], kind="stable").reset_index(drop=True)
+
+
+class _RowTokens:
+    """How much of a value of column ``j`` is spelled out by the row's other cells.
+
+    Some columns are built from others (a code made of a state and a measure, a full name
+    from its parts); a candidate whose words the row does not hold is then unlikely.
+    """
+
+    def __init__(self, table: CodedTable, j: int) -> None:
+        self.table = table
+        self.j = j
+        self._tokens: dict[tuple[int, int], frozenset[str]] = {}
+
+    def tokens(self, column: int, code: int) -> frozenset[str]:
+        key = (column, code)
+        if key not in self._tokens:
+            text = str(self.table.uniques[column][code]) if code >= 0 else ""
+            self._tokens[key] = frozenset(_TOKEN.findall(text))
+        return self._tokens[key]
+
+    def support(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Share of each value's words found in the other cells of its row (0 for none)."""
+        others = [c for c in range(len(self.table.columns)) if c != self.j]
+        out = np.zeros(len(rows))
+        row_cache: dict[int, frozenset[str]] = {}
+        for i, (row, code) in enumerate(zip(rows.tolist(), values.tolist(), strict=True)):
+            words = self.tokens(self.j, code)
+            if not words:
+                continue
+            if row not in row_cache:
+                codes = self.table.codes[row]
+                row_cache[row] = frozenset().union(*(self.tokens(c, codes[c]) for c in others))
+            out[i] = len(words & row_cache[row]) / len(words)
+        return out
+
+
+def _derives_from_row(table: CodedTable, j: int, *, sample: int = 300, seed: int = 0) -> bool:
+    """Whether column ``j``'s values are nearly always spelled out in full by their rows'
+    other cells (partly is common by chance: times share "a", "m" and small numbers)."""
+    if len(table.columns) < 2:
+        return False
+    present = np.flatnonzero(table.codes[:, j] >= 0)
+    if len(present) == 0:
+        return False
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(present, size=min(sample, len(present)), replace=False)
+    support = _RowTokens(table, j).support(rows, table.codes[rows, j])
+    return bool((support >= 1.0).mean() >= 0.8)
 
 
 def _cell_max(cell: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -799,6 +862,29 @@ def _fix_tokens(
 
     fixed = _TOKEN.sub(replace, text)
     return fixed if changed else None
+
+
+def _fix_shape(text: str, shapes: dict[str, int]) -> str | None:
+    """Put back the punctuation of a much more common shape of the same length.
+
+    ``95x`` in a column of ``99%`` values becomes ``95%``: only positions where the common
+    shape has a fixed character (not a digit or letter class) are rewritten, at most a few.
+    """
+    own = _shape(text)
+    used = shapes.get(own, 0)
+    limit = max(1, len(text) // 4)
+    for shape, count in sorted(shapes.items(), key=lambda item: -item[1]):
+        if count < 10 * max(used, 1):
+            break
+        if len(shape) != len(own) or shape == own:
+            continue
+        differ = [i for i, (a, b) in enumerate(zip(own, shape, strict=True)) if a != b]
+        if len(differ) <= limit and all(shape[i] not in "9a" for i in differ):
+            chars = list(text)
+            for i in differ:
+                chars[i] = shape[i]
+            return "".join(chars)
+    return None
 
 
 def _pair_similarity(uniques: np.ndarray, current: np.ndarray, value: np.ndarray) -> np.ndarray:

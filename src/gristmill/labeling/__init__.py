@@ -19,6 +19,7 @@ from gristmill.labeling._matrix import (
     as_sparse_labels,
     compact_label_dtype,
 )
+from gristmill.labeling._partitioned import PartitionedLabelMatrix, apply_lfs_partitioned
 from gristmill.labeling._preprocess import Preprocessor, Row, preprocessor
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "LFFailureWarning",
     "LabelMatrix",
     "LabelingFunction",
+    "PartitionedLabelMatrix",
     "Preprocessor",
     "Row",
     "apply_lfs",
+    "apply_lfs_partitioned",
     "as_label_array",
     "as_sparse_labels",
     "column_lf",

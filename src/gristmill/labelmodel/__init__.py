@@ -12,6 +12,11 @@ from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._label_model import LabelModel
 from gristmill.labelmodel._majority import MajorityVote, WeightedMajorityVote
 from gristmill.labelmodel._matrix_completion import MatrixCompletion
+from gristmill.labelmodel._partitioned import (
+    fit_partitioned,
+    predict_proba_partitioned,
+    vote_patterns,
+)
 from gristmill.labelmodel._registry import LABEL_MODELS, get_label_model, load_label_model
 from gristmill.labelmodel._triplet import Triplet
 
@@ -24,6 +29,9 @@ __all__ = [
     "MatrixCompletion",
     "Triplet",
     "WeightedMajorityVote",
+    "fit_partitioned",
     "get_label_model",
     "load_label_model",
+    "predict_proba_partitioned",
+    "vote_patterns",
 ]

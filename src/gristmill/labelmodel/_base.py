@@ -131,6 +131,7 @@ class BaseLabelModel:
         L_dev: Any = None,
         y_dev: Any = None,
         seed: int = 0,
+        sample_weight: Any = None,
     ) -> BaseLabelModel:
         """Learn the sources' accuracies from their votes, without gold labels.
 
@@ -144,6 +145,9 @@ class BaseLabelModel:
             Votes and gold labels of a small labeled dev set. Models that can, use them.
         seed : int, default 0
             Seed of the model's own random generator; the global NumPy state is never touched.
+        sample_weight : array-like of shape (n,), optional
+            Non-negative weight of each row of ``L``: a row of weight w counts as w copies of it,
+            so fitting the distinct rows weighted by their counts equals fitting every row.
 
         Returns
         -------
@@ -169,6 +173,8 @@ class BaseLabelModel:
                 f"cardinality {k} (classes 0..{k - 1})"
             )
         votes = to_votes(L, k)
+        if sample_weight is not None:
+            votes = votes.with_weights(sample_weight)
         prior = _check_class_balance(balance, k)
         dev = None
         if L_dev is not None and y_dev_array is not None:

@@ -61,7 +61,7 @@ def fit_em(
     given, enter the M-step with their gold labels fixed. Stops when the log-likelihood per row
     improves by less than ``tol``.
     """
-    k, m, n = votes.cardinality, votes.n_sources, votes.n_rows
+    k, m, n = votes.cardinality, votes.n_sources, votes.total_weight
     pseudo = smoothing * (1.0 + (k - 1) * np.eye(k))
     dev_counts = np.zeros((m, k, k))
     dev_totals = np.zeros(k)
@@ -76,12 +76,12 @@ def fit_em(
     converged = False
     for n_iter in range(1, max_iter + 1):
         counts = (votes.expected_counts(posteriors) + dev_counts).transpose(0, 2, 1)  # [j, c, v]
-        class_totals = posteriors.sum(axis=0) + dev_totals
+        class_totals = votes.row_total(posteriors) + dev_totals
         balance = prior if prior is not None else _estimate_balance(class_totals, smoothing)
         result = _m_step(counts, class_totals, balance, pseudo, smoothing, model_abstains)
         result.n_iter = n_iter
         scores = votes.scores(result.weights, result.bias)
-        log_likelihood = float(np.sum(log_normalizer(scores)))
+        log_likelihood = float(np.sum(votes.weighted(log_normalizer(scores))))
         posteriors = softmax(scores)
         if abs(log_likelihood - previous) <= tol * max(n, 1):
             converged = True

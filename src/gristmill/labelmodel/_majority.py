@@ -43,8 +43,12 @@ def leave_one_out_agreement(votes: Votes) -> np.ndarray:
         valid = top > 0
         n_top = row_sum((others == top[:, None]).astype(np.int8))
         hit = (others[np.arange(rows.size), classes] == top) / n_top
-        agree += np.bincount(sources[valid], weights=hit[valid], minlength=m)
-        compared += np.bincount(sources[valid], minlength=m)
+        if votes.row_weights is None:
+            row_weight = np.ones(rows.size)
+        else:
+            row_weight = votes.row_weights[start : start + _ROW_CHUNK][rows]
+        agree += np.bincount(sources[valid], weights=(hit * row_weight)[valid], minlength=m)
+        compared += np.bincount(sources[valid], weights=row_weight[valid], minlength=m)
     accuracies = (agree + 1.0) / (compared + 2.0)
     accuracies[compared == 0] = FALLBACK_ACCURACY
     accuracies[votes.source_class_counts().sum(axis=1) == 0] = np.nan

@@ -95,7 +95,7 @@ class MatrixCompletion(BaseLabelModel):
             fallback_fit(self, votes, prior)
             return
         k, m = votes.cardinality, votes.n_sources
-        n = max(votes.n_rows, 1)
+        n = max(votes.total_weight, 1e-12)
         co_votes = votes.co_votes() / n
         rates = np.diag(co_votes).copy()
         coverage = votes.source_class_counts().sum(axis=1) / n
@@ -111,7 +111,7 @@ class MatrixCompletion(BaseLabelModel):
             )
             if prior is None:
                 weights, bias = _prediction_weights(mu, balance, m, k)
-                balance = softmax(votes.scores(weights, bias)).mean(axis=0)
+                balance = votes.row_total(softmax(votes.scores(weights, bias))) / n
                 balance = np.clip(balance, 1e-3, None) / np.clip(balance, 1e-3, None).sum()
         self.mu_ = mu
         self.class_balance_ = balance

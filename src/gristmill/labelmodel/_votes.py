@@ -8,11 +8,15 @@ statistic a label model needs is one sparse product:
 * scores of a log-linear model: ``indicator @ W`` with W of shape (m * k, k);
 * expected vote counts given posteriors P: ``indicator.T @ P``;
 * co-vote counts between (source, class) pairs: ``indicator.T @ indicator``.
+
+Rows may carry weights (``row_weights``): a row of weight w counts as w identical rows in every
+statistic, so a model fit on the distinct vote patterns weighted by their counts equals the fit on
+all rows. That is how partitioned label matrices are fit without gathering them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +40,46 @@ class Votes:
     n_sources: int
     cardinality: int
     lf_names: tuple[str, ...] | None
+    row_weights: np.ndarray | None = None
+
+    @property
+    def total_weight(self) -> float:
+        """Sum of the row weights (the number of rows when unweighted)."""
+        if self.row_weights is None:
+            return float(self.n_rows)
+        return float(self.row_weights.sum())
+
+    def weighted(self, per_row: np.ndarray) -> np.ndarray:
+        """``per_row`` (n, ...) multiplied row by row by the row weights (itself when unweighted)."""
+        if self.row_weights is None:
+            return per_row
+        shape = (-1,) + (1,) * (per_row.ndim - 1)
+        return per_row * self.row_weights.reshape(shape)
+
+    def row_total(self, per_row: np.ndarray) -> np.ndarray:
+        """Weighted sum over rows of ``per_row`` (n, ...)."""
+        if self.row_weights is None:
+            return np.asarray(per_row.sum(axis=0))
+        return np.tensordot(self.row_weights, per_row, axes=(0, 0))
+
+    def with_weights(self, row_weights: np.ndarray | None) -> Votes:
+        """The same votes with ``row_weights`` (validated: shape (n,), finite, >= 0)."""
+        if row_weights is None:
+            return replace(self, row_weights=None)
+        weights = np.asarray(row_weights, dtype=np.float64)
+        if weights.shape != (self.n_rows,):
+            raise DataError(
+                f"sample_weight must hold one weight per row ({self.n_rows}); "
+                f"got shape {weights.shape}"
+            )
+        bad = ~np.isfinite(weights) | (weights < 0)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(
+                f"sample_weight holds {weights[row]!r} at row {row}; weights must be finite "
+                "and >= 0"
+            )
+        return replace(self, row_weights=weights)
 
     @property
     def has_votes(self) -> np.ndarray:
@@ -52,12 +96,15 @@ class Votes:
 
     def source_class_counts(self) -> np.ndarray:
         """Number of votes per source and class, shape (m, k)."""
-        totals = np.asarray(self.indicator.sum(axis=0)).ravel()
+        if self.row_weights is None:
+            totals = np.asarray(self.indicator.sum(axis=0)).ravel()
+        else:
+            totals = np.asarray(self.indicator.T @ self.row_weights).ravel()
         return totals.reshape(self.n_sources, self.cardinality)
 
     def expected_counts(self, posteriors: np.ndarray) -> np.ndarray:
         """``counts[j, v, c]``: expected number of rows of class c on which source j votes v."""
-        flat = np.asarray(self.indicator.T @ posteriors)
+        flat = np.asarray(self.indicator.T @ self.weighted(posteriors))
         return flat.reshape(self.n_sources, self.cardinality, posteriors.shape[1])
 
     def scores(self, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -69,13 +116,20 @@ class Votes:
         """Dense (m * k, m * k) counts of rows on which two (source, class) votes co-occur."""
         width = self.indicator.shape[1]
         if width > _DENSE_GRAM_MAX_COLUMNS:
-            return np.asarray((self.indicator.T @ self.indicator).toarray(), dtype=np.float64)
+            scaled = self.indicator
+            if self.row_weights is not None:
+                scaled = sp.csr_matrix(sp.diags(self.row_weights) @ self.indicator)
+            return np.asarray((self.indicator.T @ scaled).toarray(), dtype=np.float64)
         gram = np.zeros((width, width))
         # float32 blocks hold exact counts (< 2**24 rows per block).
         step = min(_CHUNK_ROWS, max(1, (1 << 22) // max(width, 1)))
         for start in range(0, self.n_rows, step):
             block = self.indicator[start : start + step].astype(np.float32).toarray()
-            gram += block.T @ block
+            if self.row_weights is None:
+                gram += block.T @ block
+            else:
+                weights = self.row_weights[start : start + step, None]
+                gram += block.T.astype(np.float64) @ (block * weights)
         return gram
 
 

@@ -221,6 +221,55 @@ def apply_slices(slices: Sequence[SlicingFunction], frame: pd.DataFrame) -> pd.D
     return pd.DataFrame(columns, index=frame.index, dtype=bool)
 
 
+def _reduce(features: Any, n_components: int, seed: int) -> np.ndarray:
+    """Project rows on the top singular vectors (truncated SVD, no centring: sparse-friendly)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import svds
+
+    matrix = sp.csr_matrix(features, dtype=np.float64)
+    if matrix.shape[1] <= n_components + 1 or matrix.shape[0] <= n_components + 1:
+        return np.asarray(matrix.todense())
+    v0 = np.random.default_rng(seed).uniform(-1, 1, min(matrix.shape))
+    u, singular, _ = svds(matrix, k=n_components, v0=v0)
+    return u * singular
+
+
+def _kmeans(
+    points: np.ndarray, k: int, *, seed: int, n_init: int = 4, max_iter: int = 100
+) -> np.ndarray:
+    """Cluster assignment by Lloyd's k-means with k-means++ seeding; best of ``n_init`` runs."""
+    rng = np.random.default_rng(seed)
+    best_assignment, best_inertia = np.zeros(len(points), dtype=np.int64), np.inf
+    for _ in range(n_init):
+        centers = [points[rng.integers(len(points))]]
+        for _ in range(1, k):
+            dist = np.min([((points - c) ** 2).sum(axis=1) for c in centers], axis=0)
+            total = dist.sum()
+            pick = (
+                rng.choice(len(points), p=dist / total) if total > 0 else rng.integers(len(points))
+            )
+            centers.append(points[pick])
+        centers_arr = np.array(centers)
+        for _ in range(max_iter):
+            dist = ((points[:, None, :] - centers_arr[None, :, :]) ** 2).sum(axis=2)
+            assignment = dist.argmin(axis=1)
+            moved = np.array(
+                [
+                    points[assignment == j].mean(axis=0)
+                    if np.any(assignment == j)
+                    else centers_arr[j]
+                    for j in range(k)
+                ]
+            )
+            if np.allclose(moved, centers_arr):
+                break
+            centers_arr = moved
+        inertia = float(dist[np.arange(len(points)), assignment].sum())
+        if inertia < best_inertia:
+            best_assignment, best_inertia = assignment, inertia
+    return best_assignment
+
+
 def discover_slices(
     features: Any,
     correct: np.ndarray,
@@ -253,20 +302,14 @@ def discover_slices(
         Keys ``cluster``, ``size``, ``accuracy``, ``gap`` (overall minus cluster accuracy),
         ``flagged`` and ``rows`` (positions of the member rows).
     """
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import TruncatedSVD
-
     correct = np.asarray(correct, dtype=bool)
     n = correct.shape[0]
     if n < 2 * min_size:
         return []
     n_components = max(1, min(n_components, features.shape[1] - 1, n - 1))
-    if features.shape[1] > 1:
-        reduced = TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(features)
-    else:
-        reduced = np.asarray(features.todense() if hasattr(features, "todense") else features)
+    reduced = _reduce(features, n_components, seed)
     k = max(2, min(n_clusters, n // min_size))
-    assignment = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(reduced)
+    assignment = _kmeans(reduced, k, seed=seed)
     overall = float(correct.mean())
     found = []
     for cluster in range(k):

@@ -1,0 +1,279 @@
+"""Label matrices kept partitioned on disk: labeled per partition on Dask, never gathered.
+
+A :class:`PartitionedLabelMatrix` is a directory of Parquet part files, one per partition of the
+data, each holding one int8 column per labeling function (``-1`` = abstain) and the data's index,
+plus ``_label_matrix.json`` naming the LFs and counting the rows. Workers write the parts; the
+client only sees row counts and failure counts. The directory appears whole or not at all: parts
+are written into a hidden temporary directory beside it, which is renamed when every part is in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gristmill._extras import require
+from gristmill.exceptions import DataError, GristmillError, LFError
+from gristmill.io import atomic_write_text
+from gristmill.labeling._apply import _check_columns, _check_lfs, _label_partition, _LFBundle
+from gristmill.labeling._label import ON_ERROR, Failures, n_cores
+from gristmill.labeling._lf import LabelingFunction
+
+__all__ = ["PartitionedLabelMatrix", "apply_lfs_partitioned", "dask_client"]
+
+_META_FILE = "_label_matrix.json"
+_FORMAT = "gristmill.partitioned_label_matrix"
+
+
+@dataclass(frozen=True)
+class PartitionedLabelMatrix:
+    """A label matrix stored as a directory of Parquet parts (see :func:`apply_lfs_partitioned`).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The directory.
+    lf_names : list of str
+        Labeling function names, in column order.
+    n_rows : int
+        Total number of rows.
+    part_rows : list of int
+        Rows per part, in order.
+    failures : dict of str to int
+        Rows on which each LF raised and abstained (``on_error="abstain"``).
+    """
+
+    path: Path
+    lf_names: list[str]
+    n_rows: int
+    part_rows: list[int]
+    failures: dict[str, int]
+
+    @property
+    def n_partitions(self) -> int:
+        """Number of part files."""
+        return len(self.part_rows)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, labeling functions)."""
+        return self.n_rows, len(self.lf_names)
+
+    @property
+    def part_paths(self) -> list[Path]:
+        """Paths of the part files, in row order."""
+        return [self.path / _part_name(i) for i in range(self.n_partitions)]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> PartitionedLabelMatrix:
+        """Open a directory written by :func:`apply_lfs_partitioned` (reads only its metadata).
+
+        Raises
+        ------
+        DataError
+            When the directory holds no partitioned label matrix or misses part files.
+        """
+        directory = Path(path)
+        meta_path = directory / _META_FILE
+        if not meta_path.is_file():
+            raise DataError(f"{directory}: not a partitioned label matrix (no {_META_FILE})")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{meta_path}: not valid JSON: {exc}") from exc
+        if meta.get("format") != _FORMAT:
+            raise DataError(f"{meta_path}: not a gristmill partitioned label matrix")
+        matrix = cls(
+            directory,
+            list(meta["lf_names"]),
+            int(meta["n_rows"]),
+            [int(r) for r in meta["part_rows"]],
+            {str(k): int(v) for k, v in meta.get("failures", {}).items()},
+        )
+        missing = [p.name for p in matrix.part_paths if not p.is_file()]
+        if missing:
+            raise DataError(f"{directory}: part file(s) missing: {missing[:5]}")
+        return matrix
+
+    def to_dask(self) -> Any:
+        """The votes as a lazy dask DataFrame (one partition per part, int8 columns)."""
+        dd = require("dask.dataframe", extra="dask", feature="PartitionedLabelMatrix.to_dask")
+        return dd.read_parquet([str(p) for p in self.part_paths])
+
+    def read_part(self, i: int) -> pd.DataFrame:
+        """Part ``i`` as a pandas DataFrame (LF columns, the data's index)."""
+        return pd.read_parquet(self.part_paths[i])
+
+
+def _part_name(i: int) -> str:
+    return f"part.{i:06d}.parquet"
+
+
+@contextlib.contextmanager
+def dask_client(client: Any = None, scheduler: str | None = None) -> Iterator[Any]:
+    """Yield ``client``, a client of ``scheduler``, or one of a LocalCluster closed on exit.
+
+    The LocalCluster has one single-threaded worker process per core, on 127.0.0.1.
+    """
+    distributed = require("dask.distributed", extra="dask", feature="the dask engine")
+    if client is not None:
+        yield client
+        return
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            yield stack.enter_context(distributed.Client(scheduler))
+            return
+        cluster = stack.enter_context(
+            distributed.LocalCluster(
+                n_workers=n_cores(),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            )
+        )
+        yield stack.enter_context(distributed.Client(cluster))
+
+
+def _label_and_write(
+    frame: pd.DataFrame, bundle: _LFBundle, on_error: str, target: str, partition: int
+) -> tuple[int, Failures]:
+    """Label one partition and write its part file atomically (runs on a worker)."""
+    try:
+        values, index, failures = _label_partition(frame, bundle, on_error)
+    except LFError as exc:
+        raise LFError(
+            f"partition {partition}: {exc}", lf_name=exc.lf_name, row=exc.row
+        ) from None
+    names = [lf.name for lf in bundle.lfs]
+    part = pd.DataFrame(values.astype("int8", copy=False), columns=names, index=index)
+    # Not atomic_path: it would recreate a staging directory the client already removed after
+    # a failure, while a cancelled task was still running.
+    tmp = f"{target}.{uuid.uuid4().hex}.tmp"
+    try:
+        part.to_parquet(tmp, index=True)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return len(frame), failures
+
+
+def apply_lfs_partitioned(
+    lfs: Sequence[LabelingFunction],
+    data: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    on_error: str = "raise",
+    client: Any = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+) -> PartitionedLabelMatrix:
+    """Apply labeling functions per partition on Dask and write the votes partitioned.
+
+    Parameters
+    ----------
+    lfs : sequence of LabelingFunction
+        Functions with unique names; their order gives the columns.
+    data : dask.dataframe.DataFrame or pandas.DataFrame
+        The rows; a pandas frame is split into one partition per 250,000 rows.
+    out_dir : path-like
+        Directory to create. Workers must be able to write to it (shared storage on a cluster).
+    on_error : {"raise", "abstain"}, default "raise"
+        As in :func:`~gristmill.labeling.apply_lfs`; a raise names the partition, LF and row.
+    client : dask.distributed.Client, optional
+        Cluster to use. Default: ``scheduler``, else a LocalCluster for the call.
+    scheduler : str, optional
+        Address of a running Dask scheduler.
+    overwrite : bool, default False
+        Replace an existing ``out_dir``.
+
+    Returns
+    -------
+    PartitionedLabelMatrix
+
+    Raises
+    ------
+    LFError
+        When an LF raises (``on_error="raise"``); nothing is left at ``out_dir``.
+    GristmillError
+        When ``out_dir`` exists and ``overwrite`` is False.
+    """
+    lfs = _check_lfs(lfs)
+    if on_error not in ON_ERROR:
+        raise GristmillError(f"on_error must be 'raise' or 'abstain'; got {on_error!r}")
+    target = Path(out_dir)
+    if target.exists() and not overwrite:
+        raise GristmillError(f"{target} already exists; pass overwrite=True to replace it")
+    if isinstance(data, pd.DataFrame):
+        dd = require("dask.dataframe", extra="dask", feature="apply_lfs_partitioned")
+        data = dd.from_pandas(data, chunksize=250_000, sort=False)
+    elif not hasattr(data, "to_delayed"):
+        raise DataError(f"apply_lfs_partitioned needs a DataFrame; got {type(data).__name__}")
+    _check_columns(lfs, data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir()
+    try:
+        with dask_client(client, scheduler) as active:
+            results = _label_parts(active, lfs, data, on_error, staging)
+        failures = Failures()
+        part_rows = []
+        for rows, part_failures in results:
+            part_rows.append(rows)
+            failures.merge(part_failures)
+        meta = {
+            "format": _FORMAT,
+            "lf_names": [lf.name for lf in lfs],
+            "n_rows": sum(part_rows),
+            "part_rows": part_rows,
+            "failures": dict(failures.counts),
+        }
+        atomic_write_text(staging / _META_FILE, json.dumps(meta, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return PartitionedLabelMatrix.open(target)
+
+
+def _label_parts(
+    client: Any,
+    lfs: Sequence[LabelingFunction],
+    data: Any,
+    on_error: str,
+    staging: Path,
+) -> list[tuple[int, Failures]]:
+    distributed = require("dask.distributed", extra="dask", feature="apply_lfs_partitioned")
+    bundle = client.scatter(_LFBundle(lfs), broadcast=True)
+    parts = client.compute(data.to_delayed())
+    futures = [
+        client.submit(
+            _label_and_write,
+            part,
+            bundle,
+            on_error,
+            str(staging / _part_name(i)),
+            i,
+            pure=False,
+        )
+        for i, part in enumerate(parts)
+    ]
+    try:
+        return list(client.gather(futures))
+    except BaseException:
+        client.cancel(futures + list(parts))
+        with contextlib.suppress(Exception):
+            distributed.wait(futures, timeout=30)
+        raise
