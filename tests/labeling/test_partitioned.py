@@ -200,3 +200,49 @@ def test_worker_killed_mid_run(tmp_path: Path, monkeypatch, allowed_failures: in
         expected = np.where(frame["stars"].to_numpy() > 2, 1, -1)
         np.testing.assert_array_equal(matrix.to_dask().compute().to_numpy().ravel(), expected)
     assert leftovers(tmp_path) == []
+
+
+LF_FILE = '''
+from gristmill.labeling import keyword_lf, threshold_lf
+
+kw_love = keyword_lf("love", 0, name="kw_love")
+kw_check = keyword_lf("check out", 1, name="kw_check")
+stars_high = threshold_lf("stars", 0, lower=4, name="stars_high")
+'''
+
+
+def test_cli_apply_then_label_on_dask(tmp_path: Path, client) -> None:
+    from typer.testing import CliRunner
+
+    from gristmill.cli import app
+    from gristmill.labelmodel import get_label_model
+
+    frame = make_frame(1_200, seed=6)
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        frame.iloc[i * 400 : (i + 1) * 400].to_parquet(data / f"part.{i}.parquet")
+    (tmp_path / "lfs.py").write_text(LF_FILE)
+    address = client.scheduler.address
+    runner = CliRunner()
+    applied = runner.invoke(app, [
+        "lfs", "apply", "--data", str(data), "--lfs", str(tmp_path / "lfs.py"),
+        "--out", str(tmp_path / "L"), "--engine", "dask", "--scheduler", address,
+    ])
+    assert applied.exit_code == 0, applied.output
+    assert "3 parts" in applied.output
+    matrix = PartitionedLabelMatrix.open(tmp_path / "L")
+    reference = apply_lfs(
+        [keyword_lf("love", 0, name="kw_love"), keyword_lf("check out", 1, name="kw_check"),
+         threshold_lf("stars", 0, lower=4, name="stars_high")],
+        frame, engine="pandas",
+    )
+    np.testing.assert_array_equal(matrix.to_dask().compute().to_numpy(), reference.values)
+    labeled = runner.invoke(app, [
+        "label", "--matrix", str(tmp_path / "L"), "--out", str(tmp_path / "P"),
+        "--model", "majority_vote", "--scheduler", address,
+    ])
+    assert labeled.exit_code == 0, labeled.output
+    proba = pd.read_parquet(tmp_path / "P")
+    expected = get_label_model("majority_vote").fit(reference).predict_proba(reference)
+    np.testing.assert_allclose(proba.to_numpy(), expected)

@@ -37,7 +37,7 @@ def expand(patterns: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def test_weighted_patterns_fit_equals_expanded_fit(name: str, k: int) -> None:
     votes, _, _ = make_votes(3_000, ACCURACIES, k=k, coverage=0.5, seed=k)
     patterns, counts = vote_patterns(votes)
-    assert patterns.shape[0] < votes.shape[0] / 4
+    assert patterns.shape[0] < votes.shape[0] / 2
     assert counts.sum() == votes.shape[0]
     expanded = expand(patterns, counts)
     full = get_label_model(name, cardinality=k).fit(expanded)

@@ -24,16 +24,16 @@ def test_concurrent_runs_share_one_sqlite_store(tmp_path: Path, fakes) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(3)
+        for _ in range(2)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-2000:]
     versions = sorted(out.split()[-1] for out, _ in outputs)
-    assert versions == ["1", "2", "3"]
+    assert versions == ["1", "2"]
     table = list_versions("spam", project_dir=project)
-    assert sorted(table["version"]) == ["1", "2", "3"]
-    assert len(set(table["run_id"])) == 3
+    assert sorted(table["version"]) == ["1", "2"]
+    assert len(set(table["run_id"])) == 2
     with sqlite3.connect(project / "mlflow.db") as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert con.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'").fetchone()[0] == 9
+        assert con.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'").fetchone()[0] == 6

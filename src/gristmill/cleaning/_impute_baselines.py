@@ -49,7 +49,7 @@ class MeanModeImputer(TableImputer):
 
     Examples
     --------
-    >>> frame = pd.DataFrame({"city": ["a", "a", None], "price": [1.0, 3.0, None]})
+    >>> frame = pd.DataFrame({"city": ["a", "a", None], "price": [1.5, 2.5, None]})
     >>> MeanModeImputer().fit_transform(frame).iloc[2].tolist()
     ['a', 2.0]
     """
@@ -213,7 +213,7 @@ class IterativeRegressionImputer(_EncodedImputer):
 
     Parameters
     ----------
-    max_iter : int, default 5
+    max_iter : int, default 3
         Rounds over the columns.
     max_categories : int, default 20
         One-hot width per categorical column; rarer values cannot be predicted.
@@ -234,7 +234,7 @@ class IterativeRegressionImputer(_EncodedImputer):
     def __init__(
         self,
         *,
-        max_iter: int = 5,
+        max_iter: int = 3,
         max_categories: int = 20,
         max_rows: int | None = 20000,
         seed: int = 0,
@@ -278,8 +278,8 @@ class IterativeRegressionImputer(_EncodedImputer):
                     known = matrix[rows][:, block].sum(axis=1) > 0
                     if len(np.unique(target[known])) < 2:
                         continue
-                    model = LogisticRegression(max_iter=200)
-                    # An unconverged solver still gives usable probabilities after 200 steps.
+                    model = LogisticRegression(max_iter=100, tol=1e-3)
+                    # An unconverged solver still gives usable probabilities after 100 steps.
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
                         model.fit(features[rows][known], target[known])

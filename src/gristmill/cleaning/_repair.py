@@ -736,6 +736,8 @@ class _RowTokens:
         self.table = table
         self.j = j
         self._tokens: dict[tuple[int, int], frozenset[str]] = {}
+        self._rows: dict[int, frozenset[str]] = {}
+        self._others = [c for c in range(len(table.columns)) if c != j]
 
     def tokens(self, column: int, code: int) -> frozenset[str]:
         key = (column, code)
@@ -746,17 +748,19 @@ class _RowTokens:
 
     def support(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Share of each value's words found in the other cells of its row (0 for none)."""
-        others = [c for c in range(len(self.table.columns)) if c != self.j]
         out = np.zeros(len(rows))
-        row_cache: dict[int, frozenset[str]] = {}
+        if len(self._rows) > 200_000:  # bound the cache on large tables
+            self._rows.clear()
         for i, (row, code) in enumerate(zip(rows.tolist(), values.tolist(), strict=True)):
             words = self.tokens(self.j, code)
             if not words:
                 continue
-            if row not in row_cache:
-                codes = self.table.codes[row]
-                row_cache[row] = frozenset().union(*(self.tokens(c, codes[c]) for c in others))
-            out[i] = len(words & row_cache[row]) / len(words)
+            if row not in self._rows:
+                codes = self.table.codes[row].tolist()
+                self._rows[row] = frozenset().union(
+                    *(self.tokens(c, codes[c]) for c in self._others)
+                )
+            out[i] = len(words & self._rows[row]) / len(words)
         return out
 
 

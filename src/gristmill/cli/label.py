@@ -24,10 +24,20 @@ _MODEL_HELP = (
 
 def label_command(
     matrix: Annotated[
-        Path, typer.Option("--matrix", help="Label matrix Parquet (LabelMatrix.to_parquet).")
+        Path,
+        typer.Option(
+            "--matrix",
+            help="Label matrix Parquet (LabelMatrix.to_parquet), or a directory of parts written "
+            "by 'gristmill lfs apply --engine dask' (then fit and predicted on Dask).",
+        ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", help="Where to write probabilities: one proba_<c> per class.")
+        Path,
+        typer.Option(
+            "--out",
+            help="Where to write probabilities: one proba_<c> per class (a directory of Parquet "
+            "parts for a partitioned matrix).",
+        ),
     ],
     model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)] = "auto",
     dev: Annotated[Path | None, typer.Option("--dev", help=_DEV_HELP)] = None,
@@ -41,17 +51,35 @@ def label_command(
         Path | None, typer.Option("--save-model", help="Also save the fitted model here (a dir).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the fit.")] = 0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="auto (dask for a directory --matrix), pandas or dask."
+        ),
+    ] = "auto",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address (default: a LocalCluster)."),
+    ] = None,
 ) -> None:
     """Fit a label model on labeling-function votes and write each row's class probabilities."""
     import pandas as pd
 
+    from gristmill.exceptions import GristmillError
     from gristmill.io import write_table
     from gristmill.labeling import LabelMatrix
     from gristmill.labelmodel import get_label_model
 
-    label_matrix = LabelMatrix.from_parquet(matrix)
+    if engine not in ("auto", "pandas", "dask"):
+        raise GristmillError(f"--engine must be auto, pandas or dask; got {engine!r}")
     dev_matrix, dev_labels = (None, None) if dev is None else _read_dev(dev, dev_label_column)
     estimator = get_label_model(model, cardinality=cardinality)
+    if engine == "dask" or (engine == "auto" and matrix.is_dir()):
+        _label_partitioned(matrix, out, estimator, dev_matrix, dev_labels, seed, scheduler)
+        if save_model is not None:
+            estimator.save(save_model)
+        return
+    label_matrix = LabelMatrix.from_parquet(matrix)
     estimator.fit(label_matrix, L_dev=dev_matrix, y_dev=dev_labels, seed=seed)
     proba = estimator.predict_proba(label_matrix)
     frame = pd.DataFrame(proba, columns=[f"proba_{c}" for c in range(proba.shape[1])])
@@ -64,6 +92,32 @@ def label_command(
     console.print(
         f"{type(estimator).__name__}: {proba.shape[0]} rows, {label_matrix.shape[1]} labeling "
         f"functions, {proba.shape[1]} classes -> {out}"
+    )
+
+
+def _label_partitioned(
+    matrix: Path,
+    out: Path,
+    estimator: Any,
+    dev_matrix: Any,
+    dev_labels: Any,
+    seed: int,
+    scheduler: str | None,
+) -> None:
+    from gristmill.labeling import PartitionedLabelMatrix
+    from gristmill.labeling._partitioned import dask_client
+    from gristmill.labelmodel import fit_partitioned, predict_proba_partitioned
+
+    partitioned = PartitionedLabelMatrix.open(matrix)
+    with dask_client(scheduler=scheduler) as client:
+        fit_partitioned(
+            estimator, partitioned, client=client, L_dev=dev_matrix, y_dev=dev_labels, seed=seed
+        )
+        predict_proba_partitioned(estimator, partitioned, out, client=client, overwrite=True)
+    console.print(
+        f"{type(estimator).__name__}: {partitioned.n_rows} rows in {partitioned.n_partitions} "
+        f"parts, {len(partitioned.lf_names)} labeling functions, {estimator.cardinality_} "
+        f"classes -> {out}/"
     )
 
 

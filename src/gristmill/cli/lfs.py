@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,10 +31,23 @@ def apply_command(
     lfs: Annotated[
         Path, typer.Option("--lfs", help="Python file defining the labeling functions.")
     ],
-    out: Annotated[Path, typer.Option("--out", help="Where to save the label matrix (Parquet).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Where to save the label matrix: a Parquet file, or with --engine dask a "
+            "directory (no suffix) of Parquet parts written by the workers, never gathered.",
+        ),
+    ],
     engine: Annotated[
         str, typer.Option("--engine", help="auto, pandas, processes or dask.")
     ] = "auto",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Dask scheduler address (--engine dask; default: a LocalCluster)."
+        ),
+    ] = None,
     on_error: Annotated[
         str,
         typer.Option(
@@ -49,12 +64,17 @@ def apply_command(
     from gristmill.labeling import LFFailureWarning, apply_lfs, load_lfs
 
     functions = load_lfs(lfs)
+    if engine == "dask" and (out.is_dir() or not out.suffix):
+        _apply_partitioned(functions, data, out, on_error, scheduler)
+        return
     frame = read_table(data)
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _scheduler_client(
+        scheduler if engine == "dask" else None
+    ) as client:
         warnings.simplefilter("always", LFFailureWarning)
         matrix = apply_lfs(
-            functions, frame, engine=engine, on_error=on_error, progress=progress
+            functions, frame, engine=engine, on_error=on_error, progress=progress, client=client
         )
     elapsed = time.perf_counter() - started
     for warning in caught:
@@ -68,13 +88,48 @@ def apply_command(
         f"Labeled {n_rows:,} rows with {n_lfs} labeling functions in {elapsed:.2f} s; "
         f"saved {out}"
     )
-    if matrix.failures:
+    _print_failures(matrix.failures)
+
+
+def _print_failures(failures: dict[str, int]) -> None:
+    if failures:
         table = Table(title="Labeling functions that raised (counted as abstains)")
         table.add_column("LF")
         table.add_column("Rows failed", justify="right")
-        for name, count in matrix.failures.items():
+        for name, count in failures.items():
             table.add_row(name, f"{count:,}")
         err_console.print(table)
+
+
+@contextlib.contextmanager
+def _scheduler_client(scheduler: str | None) -> Iterator[Any]:
+    if scheduler is None:
+        yield None
+        return
+    from gristmill.labeling._partitioned import dask_client
+
+    with dask_client(scheduler=scheduler) as client:
+        yield client
+
+
+def _apply_partitioned(
+    functions: Any, data: Path, out: Path, on_error: str, scheduler: str | None
+) -> None:
+    from gristmill.labeling import apply_lfs_partitioned
+    from gristmill.labeling._partitioned import read_dask_table
+
+    started = time.perf_counter()
+    matrix = apply_lfs_partitioned(
+        functions, read_dask_table(data), out, on_error=on_error, scheduler=scheduler,
+        overwrite=True,
+    )
+    elapsed = time.perf_counter() - started
+    n_rows, n_lfs = matrix.shape
+    console.print(
+        f"Labeled {n_rows:,} rows with {n_lfs} labeling functions in {elapsed:.2f} s on Dask; "
+        f"saved {matrix.n_partitions} parts to {out}/"
+    )
+    _print_failures(matrix.failures)
 
 
 @lfs_app.command("summary")

@@ -144,6 +144,27 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> Iterator[An
         yield stack.enter_context(distributed.Client(cluster))
 
 
+def read_dask_table(path: str | os.PathLike[str]) -> Any:
+    """Read a Parquet or CSV table, a directory of Parquet parts or a glob, as a dask DataFrame.
+
+    Raises
+    ------
+    DataError
+        When the format is not recognised.
+    """
+    dd = require("dask.dataframe", extra="dask", feature="reading data with the dask engine")
+    text = str(path)
+    source = Path(text)
+    if source.is_dir() or text.endswith((".parquet", ".pq")):
+        return dd.read_parquet(text)
+    if text.endswith((".csv", ".csv.gz")):
+        return dd.read_csv(text)
+    raise DataError(
+        f"{path}: the dask engine reads Parquet (a file, glob or directory of parts) or CSV; "
+        "convert other formats first"
+    )
+
+
 def _label_and_write(
     frame: pd.DataFrame, bundle: _LFBundle, on_error: str, target: str, partition: int
 ) -> tuple[int, Failures]:

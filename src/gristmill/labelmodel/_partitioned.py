@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill._extras import require
 from gristmill.exceptions import GristmillError
 from gristmill.io import atomic_write_text
 from gristmill.labeling import PartitionedLabelMatrix

@@ -50,7 +50,7 @@ class Votes:
         return float(self.row_weights.sum())
 
     def weighted(self, per_row: np.ndarray) -> np.ndarray:
-        """``per_row`` (n, ...) multiplied row by row by the row weights (itself when unweighted)."""
+        """``per_row`` (n, ...) times the row weights, row by row (itself when unweighted)."""
         if self.row_weights is None:
             return per_row
         shape = (-1,) + (1,) * (per_row.ndim - 1)
