@@ -50,8 +50,9 @@ class MeanModeImputer(TableImputer):
     Examples
     --------
     >>> frame = pd.DataFrame({"city": ["a", "a", None], "price": [1.5, 2.5, None]})
-    >>> MeanModeImputer().fit_transform(frame).iloc[2].tolist()
-    ['a', 2.0]
+    >>> filled = MeanModeImputer().fit_transform(frame)
+    >>> str(filled.loc[2, "city"]), float(filled.loc[2, "price"])
+    ('a', 2.0)
     """
 
     _who = "MeanModeImputer"

@@ -90,6 +90,9 @@ class _ColumnStats:
         self.example = np.full(table.n_rows, -3, dtype=np.int64)
         self.vocabulary, self.token_counts = _token_vocabulary(table, j)
         self.shape_counts, self.rare_shape_below = _shape_counts(table, j)
+        self.shapes_by_length: dict[int, list[tuple[str, int]]] = {}
+        for shape, count in sorted(self.shape_counts.items(), key=lambda item: -item[1]):
+            self.shapes_by_length.setdefault(len(shape), []).append((shape, count))
         self._token_fixes: dict[int, int] = {}
         self._rarity: dict[int, tuple[bool, bool]] = {}
         self.row_tokens = _RowTokens(table, j) if _derives_from_row(table, j) else None
@@ -126,7 +129,9 @@ class _ColumnStats:
         for c in todo:
             text = str(table.uniques[self.j][c])
             fix = _fix_tokens(text, self.vocabulary, self.token_counts)
-            fixed.append(fix if fix is not None else _fix_shape(text, self.shape_counts))
+            if fix is None:
+                fix = _fix_shape(text, self.shape_counts, self.shapes_by_length)
+            fixed.append(fix)
         have = [i for i, f in enumerate(fixed) if f is not None]
         if have:
             codes = table.intern(self.j, np.asarray([fixed[i] for i in have], dtype=object))
@@ -868,19 +873,23 @@ def _fix_tokens(
     return fixed if changed else None
 
 
-def _fix_shape(text: str, shapes: dict[str, int]) -> str | None:
+def _fix_shape(
+    text: str, counts: dict[str, int], by_length: dict[int, list[tuple[str, int]]]
+) -> str | None:
     """Put back the punctuation of a much more common shape of the same length.
 
     ``95x`` in a column of ``99%`` values becomes ``95%``: only positions where the common
     shape has a fixed character (not a digit or letter class) are rewritten, at most a few.
+    ``counts`` maps each shape to its number of cells; ``by_length`` lists the shapes of
+    each length, most common first.
     """
     own = _shape(text)
-    used = shapes.get(own, 0)
+    used = counts.get(own, 0)
     limit = max(1, len(text) // 4)
-    for shape, count in sorted(shapes.items(), key=lambda item: -item[1]):
+    for shape, count in by_length.get(len(own), []):
         if count < 10 * max(used, 1):
             break
-        if len(shape) != len(own) or shape == own:
+        if shape == own:
             continue
         differ = [i for i, (a, b) in enumerate(zip(own, shape, strict=True)) if a != b]
         if len(differ) <= limit and all(shape[i] not in "9a" for i in differ):
