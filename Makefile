@@ -23,7 +23,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	# Browser tests need headless Chromium from Debian packages.
-	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || apt-get install -y chromium chromium-driver
+	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

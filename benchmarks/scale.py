@@ -182,16 +182,20 @@ from snorkel.labeling.apply.dask import DaskLFApplier
 from snorkel.labeling.model import LabelModel
 
 spec = json.loads(sys.argv[1])
+# Snorkel's DaskLFApplier lets dask infer the output schema by running the LFs on a fake row
+# whose text is NA or NaN with current dask, so the text LFs check for a string first.
 def make_lfs():
     lfs = []
     for words, label in ((spec["spam"], 1), (spec["ham"], 0)):
         for w in words:
             lfs.append(labeling_function(name=f"kw_{w}")(
-                lambda x, w=w, label=label: label if w in x.text else -1))
+                lambda x, w=w, label=label:
+                    label if isinstance(x.text, str) and w in x.text else -1))
     for i, (pattern, label) in enumerate(spec["regexes"]):
         compiled = re.compile(pattern)
         lfs.append(labeling_function(name=f"re_{i}")(
-            lambda x, c=compiled, label=label: label if c.search(x.text) else -1))
+            lambda x, c=compiled, label=label:
+                label if isinstance(x.text, str) and c.search(x.text) else -1))
     for i, (t, label) in enumerate(spec["thresholds"]):
         if label == 1:
             f = lambda x, t=t: 1 if x.score >= t else -1
