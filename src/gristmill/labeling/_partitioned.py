@@ -277,24 +277,21 @@ def _label_parts(
     staging: Path,
 ) -> list[tuple[int, Failures]]:
     distributed = require("dask.distributed", extra="dask", feature="apply_lfs_partitioned")
+    dask = require("dask", extra="dask", feature="apply_lfs_partitioned")
     bundle = client.scatter(_LFBundle(lfs), broadcast=True)
-    parts = client.compute(data.to_delayed())
-    futures = [
-        client.submit(
-            _label_and_write,
-            part,
-            bundle,
-            on_error,
-            str(staging / _part_name(i)),
-            i,
-            pure=False,
-        )
-        for i, part in enumerate(parts)
+    # One graph from reading each partition to writing its part: the client holds futures of
+    # the (tiny) results only, so the scheduler frees every data partition once it is labeled
+    # and worker memory stays bounded by the partition size.
+    label = dask.delayed(_label_and_write, pure=False)
+    tasks = [
+        label(part, bundle, on_error, str(staging / _part_name(i)), i)
+        for i, part in enumerate(data.to_delayed())
     ]
+    futures = client.compute(tasks)
     try:
         return list(client.gather(futures))
     except BaseException:
-        client.cancel(futures + list(parts))
+        client.cancel(futures)
         with contextlib.suppress(Exception):
             distributed.wait(futures, timeout=30)
         raise
