@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import mlflow
@@ -18,28 +16,11 @@ from gristmill.cli.monitor import DRIFT_EXIT_CODE, parse_since
 from gristmill.exceptions import DataError
 from gristmill.serving import RequestLog, load_served_model
 
-_REGISTRY = Path(__file__).parents[1] / "serving" / "_registry.py"
 runner = CliRunner()
 
 
-def _registry():  # noqa: ANN202
-    name = "gristmill_test_registry"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _REGISTRY)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory) -> str:  # noqa: ANN001
-    return _registry().cached_store(tmp_path_factory)
-
-
 @pytest.fixture
-def files(tmp_path) -> dict[str, Path]:  # noqa: ANN001
-    registry = _registry()
+def files(tmp_path, registry) -> dict[str, Path]:  # noqa: ANN001
     paths = {"reference": tmp_path / "reference.csv", "iid": tmp_path / "iid.parquet",
              "shifted": tmp_path / "shifted.csv"}
     registry.reference_frame(400, seed=2).to_csv(paths["reference"], index=False)

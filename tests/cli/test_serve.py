@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 from typer.testing import CliRunner
 
 from gristmill.cli import app
-
-_REGISTRY = Path(__file__).parents[1] / "serving" / "_registry.py"
-
-
-def _registry():  # noqa: ANN202
-    name = "gristmill_test_registry"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _REGISTRY)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def tracking_uri(tmp_path_factory) -> str:  # noqa: ANN001
-    return _registry().cached_store(tmp_path_factory)
 
 
 def _free_port() -> int:
