@@ -332,6 +332,16 @@ class BaseLabelModel:
         return model
 
 
+def check_int_param(model: Any, param: str, low: int) -> None:
+    """Raise ValueError unless ``model.<param>`` is an int (not a bool) >= ``low``."""
+    value = getattr(model, param)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(
+            f"The '{param}' parameter of {type(model).__name__} must be an int >= {low}. "
+            f"Got {value!r} instead."
+        )
+
+
 def read_saved(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read the metadata and arrays of a saved label model directory."""
     directory = Path(path)

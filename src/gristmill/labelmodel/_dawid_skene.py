@@ -9,6 +9,7 @@ import numpy as np
 
 from gristmill.labelmodel._base import (
     BaseLabelModel,
+    check_int_param,
     fallback_fit,
     log_normalizer,
     row_sum,
@@ -211,15 +212,7 @@ class DawidSkene(BaseLabelModel):
 def check_em_params(model: Any) -> None:
     """Validate ``max_iter``, ``tol`` and ``smoothing`` of an EM-based model."""
     name = type(model).__name__
-    if (
-        isinstance(model.max_iter, bool)
-        or not isinstance(model.max_iter, int | np.integer)
-        or model.max_iter < 1
-    ):
-        raise ValueError(
-            f"The 'max_iter' parameter of {name} must be an int >= 1. "
-            f"Got {model.max_iter!r} instead."
-        )
+    check_int_param(model, "max_iter", 1)
     if not isinstance(model.tol, int | float) or not model.tol >= 0:
         raise ValueError(
             f"The 'tol' parameter of {name} must be a float >= 0. Got {model.tol!r} instead."

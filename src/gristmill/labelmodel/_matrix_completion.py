@@ -7,6 +7,7 @@ from scipy.optimize import minimize
 
 from gristmill.labelmodel._base import (
     BaseLabelModel,
+    check_int_param,
     fallback_fit,
     softmax,
     warn_unidentifiable,
@@ -77,12 +78,8 @@ class MatrixCompletion(BaseLabelModel):
             raise ValueError(
                 f"The 'l2' parameter of {name} must be a float >= 0. Got {self.l2!r} instead."
             )
-        for param in ("max_iter", "balance_rounds"):
-            value = getattr(self, param)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(
-                    f"The '{param}' parameter of {name} must be an int >= 1. Got {value!r} instead."
-                )
+        check_int_param(self, "max_iter", 1)
+        check_int_param(self, "balance_rounds", 1)
 
     def _fit(
         self,

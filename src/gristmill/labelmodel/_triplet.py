@@ -10,6 +10,7 @@ from gristmill.exceptions import IdentifiabilityWarning
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     BaseLabelModel,
+    check_int_param,
     fallback_fit,
     row_sum,
     softmax,
@@ -67,13 +68,8 @@ class Triplet(BaseLabelModel):
 
     def _check_params(self) -> None:
         super()._check_params()
-        for param, low in (("max_partners", 2), ("min_overlap", 1)):
-            value = getattr(self, param)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ValueError(
-                    f"The '{param}' parameter of Triplet must be an int >= {low}. "
-                    f"Got {value!r} instead."
-                )
+        check_int_param(self, "max_partners", 2)
+        check_int_param(self, "min_overlap", 1)
 
     def _fit(
         self,
