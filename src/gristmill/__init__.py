@@ -8,7 +8,7 @@ and never imports torch, mlflow or dask.
 import importlib as _importlib
 from typing import Any as _Any
 
-from gristmill._version import __version__
+from gristmill._version import __version__ as __version__
 
 # Public name -> module that defines it. Keep sorted by name.
 _LAZY: dict[str, str] = {

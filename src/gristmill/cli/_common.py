@@ -27,5 +27,6 @@ class GristmillGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except GristmillError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            message = f"[bold red]error:[/] {escape(str(exc))}"
+            err_console.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc

@@ -36,7 +36,9 @@ def table_format(path: str | os.PathLike[str]) -> str:
         return TABLE_FORMATS[suffix]
     except KeyError:
         known = ", ".join(sorted(TABLE_FORMATS))
-        raise DataError(f"{path}: unknown table format {suffix!r}; expected one of {known}") from None
+        raise DataError(
+            f"{path}: unknown table format {suffix!r}; expected one of {known}"
+        ) from None
 
 
 def _check_ragged(path: Path, sep: str) -> None:

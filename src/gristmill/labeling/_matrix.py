@@ -140,7 +140,8 @@ class LabelMatrix:
         return self._values if dtype is None else self._values.astype(dtype)
 
     def __repr__(self) -> str:
-        return f"LabelMatrix(shape={self.shape}, dtype={self._values.dtype}, lfs={list(self._lf_names)})"
+        names = list(self._lf_names)
+        return f"LabelMatrix(shape={self.shape}, dtype={self._values.dtype}, lfs={names})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LabelMatrix):
@@ -213,7 +214,9 @@ class LabelMatrix:
             raise DataError(f"{path}: not a Parquet file: {exc}") from exc
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None:
-            raise DataError(f"{path}: not a gristmill label matrix (no {_META_KEY.decode()} metadata)")
+            raise DataError(
+                f"{path}: not a gristmill label matrix (no {_META_KEY.decode()} metadata)"
+            )
         meta = json.loads(raw)
         names = meta["lf_names"]
         if not names:
@@ -258,7 +261,10 @@ def as_sparse_labels(L: Any) -> sp.csr_matrix:
     if sp.issparse(L):
         matrix = sp.csr_matrix(L)
         if matrix.nnz and matrix.data.min() < 0:
-            raise DataError("A sparse label matrix holds class + 1 with abstains as implicit zeros; found negative values")
+            raise DataError(
+                "A sparse label matrix holds class + 1 with abstains as implicit zeros; "
+                "found negative values"
+            )
         return matrix
     return _shift_to_sparse(as_label_array(L))
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -264,9 +265,23 @@ def apply_lfs_partitioned(
             shutil.rmtree(target)
         os.replace(staging, target)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
     return PartitionedLabelMatrix.open(target)
+
+
+def remove_staging(staging: Path, *, attempts: int = 100) -> None:
+    """Remove a staging directory, retrying while cancelled tasks may still write into it.
+
+    Cancelling a failed run does not stop a part that is already being written, so one removal
+    can race with it and leave the directory behind; once the directory is gone, a late writer
+    fails on the missing directory instead of recreating it.
+    """
+    for _ in range(attempts):
+        if not staging.exists():
+            return
+        shutil.rmtree(staging, ignore_errors=True)
+        if staging.exists():
+            time.sleep(0.05)
 
 
 def _label_parts(

@@ -25,6 +25,7 @@ import pandas as pd
 from gristmill.exceptions import GristmillError
 from gristmill.io import atomic_write_text
 from gristmill.labeling import PartitionedLabelMatrix
+from gristmill.labeling._partitioned import remove_staging
 from gristmill.labelmodel._base import BaseLabelModel
 
 __all__ = ["fit_partitioned", "predict_proba_partitioned", "vote_patterns"]
@@ -238,6 +239,5 @@ def predict_proba_partitioned(
             shutil.rmtree(target)
         os.replace(staging, target)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
     return target
