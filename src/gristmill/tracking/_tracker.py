@@ -478,6 +478,19 @@ def _log_run_dir(mlflow: Any, result: Any) -> None:
 
 
 def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any], uri: str) -> None:
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source twice (schemes "" and "file") and warns that a
+        # path is ambiguous between the two identical classes; and it hints, when it infers a
+        # dataset's schema, that integer columns cannot hold missing values. Neither asks
+        # anything of the user.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        _log_datasets_quietly(mlflow, result, lineage, uri)
+
+
+def _log_datasets_quietly(
+    mlflow: Any, result: Any, lineage: Mapping[str, Any], uri: str
+) -> None:
     import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
@@ -488,16 +501,12 @@ def _log_datasets(mlflow: Any, result: Any, lineage: Mapping[str, Any], uri: str
         if location is None:
             # A query or other non-file source: keep it as a description, not a location.
             location = CodeDatasetSource(tags={"source": str(source)})
-        with warnings.catch_warnings():
-            # MLflow registers its local-file source twice (schemes "" and "file") and warns
-            # that a path is ambiguous between the two identical classes.
-            warnings.filterwarnings("ignore", message="The specified dataset source can be")
-            dataset = mlflow.data.from_pandas(
-                frame,
-                source=location,
-                name=f"{result.name}-{split}",
-                digest=entry["digest"],
-            )
+        dataset = mlflow.data.from_pandas(
+            frame,
+            source=location,
+            name=f"{result.name}-{split}",
+            digest=entry["digest"],
+        )
         datasets.append(dataset)
         contexts.append(str(split))
     if datasets:
