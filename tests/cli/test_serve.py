@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 from typer.testing import CliRunner
@@ -14,14 +12,8 @@ from typer.testing import CliRunner
 from gristmill.cli import app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_serve_command_serves_with_a_token(tracking_uri, tmp_path) -> None:  # noqa: ANN001
-    port = _free_port()
+def test_serve_command_serves_with_a_token(tracking_uri, tmp_path, registry) -> None:  # noqa: ANN001
+    port = registry.free_port()
     command = [sys.executable, "-m", "gristmill", "serve", "kw@champion", "--port", str(port),
                "--tracking-uri", tracking_uri, "--log", str(tmp_path / "log.sqlite"),
                "--poll-interval", "0"]
@@ -30,17 +22,8 @@ def test_serve_command_serves_with_a_token(tracking_uri, tmp_path) -> None:  # n
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
         with httpx.Client(base_url=base, timeout=30) as client:
-            while True:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
-                assert time.monotonic() < deadline
-                time.sleep(0.25)
+            registry.wait_until_healthy(client, proc, tmp_path / "stderr.txt")
             body = {"records": [{"text": "subscribe", "length": 9.0}]}
             assert client.post("/predict", json=body).status_code == 401
             ok = client.post("/predict", json=body, headers={"Authorization": "Bearer t0ken"})

@@ -1,10 +1,17 @@
-"""Build a temporary MLflow store holding the keyword model, registered with aliases."""
+"""Served-model test helpers: a temporary MLflow store holding the keyword model (registered
+with aliases), and what the tests need to drive a real server process (a free port, a wait for
+``/health``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -93,3 +100,26 @@ def build_store(root: Path) -> str:
     set_alias(tracking_uri, "champion", v1)
     set_alias(tracking_uri, "challenger", v2)
     return tracking_uri
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(
+    client: httpx.Client, proc: subprocess.Popen, stderr_path: Path, timeout: float = 120
+) -> None:
+    """Poll ``GET /health`` until the server answers 200; fail with its stderr if it dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, stderr_path.read_text()
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.25)

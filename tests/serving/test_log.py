@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -79,15 +78,11 @@ def test_threads_hammering_a_live_server_lose_nothing(tracking_uri, tmp_path, li
     assert len(log.records()) == sum(1 + i % 3 for i in range(n_requests))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.slow
-def test_several_uvicorn_workers_share_the_log(tracking_uri, tmp_path) -> None:  # noqa: ANN001
-    port, log_path = _free_port(), tmp_path / "log.sqlite"
+def test_several_uvicorn_workers_share_the_log(tracking_uri, tmp_path, registry) -> None:  # noqa: ANN001
+    port, log_path = registry.free_port(), tmp_path / "log.sqlite"
     code = (
         "from gristmill.serving import serve; "
         f"serve('kw@champion', port={port}, workers=2, tracking_uri={tracking_uri!r}, "
@@ -100,17 +95,8 @@ def test_several_uvicorn_workers_share_the_log(tracking_uri, tmp_path) -> None: 
                                 stderr=stderr)
     try:
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            while True:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, stderr_path.read_text()
-                assert time.monotonic() < deadline, "workers did not start"
-                time.sleep(0.25)
+            registry.wait_until_healthy(client, proc, stderr_path)
 
             def call(i: int) -> int:
                 body = {"records": [{"text": f"c{i}", "length": 1.0}]}
