@@ -42,3 +42,6 @@ $(ANCHORS)/.installed: benchmarks/anchors-requirements.txt
 	touch $@
 
 bench-env: $(STAMP) $(ANCHORS)/.installed
+	# benchmarks/serve_load.py drives the server with wrk (C, Debian package), not with Python.
+	command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

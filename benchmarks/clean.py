@@ -4,6 +4,12 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/clean.py            # hospital + flights (about a minute)
     .venv/bin/python benchmarks/clean.py --scale    # also the synthetic 1,000,000 x 10 table
+    .venv/bin/python benchmarks/clean.py --scale-only --engine dask   # synthetic tables on Dask
+
+``--engine dask`` writes the synthetic dirty table as Parquet parts, reads them as a Dask
+DataFrame on a ``LocalCluster`` (``--workers`` processes, one thread each) and repairs it with
+``Cleaner(engine="dask")``; peak memory is reported for the client and each worker (RSS
+sampled every 0.2 s).
 
 Rows printed per dataset:
 
@@ -11,7 +17,10 @@ Rows printed per dataset:
   every cell of a conflicting group is set to the group's most frequent value;
 - ``gristmill constraints``: ``Cleaner`` with the constraint file only (no ground truth);
 - ``gristmill 20 examples``: 20 random rows of the clean table given as corrected examples, mean
-  over seeds, scored on the other rows (the floor Raha->Baran numbers are the issue's).
+  over seeds, scored on the other rows;
+- ``Raha->Baran 20 tuples`` (with ``--raha``): raha 1.26 from ``benchmarks/.venv-raha``
+  (``benchmarks/raha_anchor.py`` in a subprocess) labelling the same 20 rows per seed, scored
+  the same way. Without ``--raha`` the issue's Raha->Baran numbers are printed.
 
 Scores follow Raha/Baran (precision = correct changes / changed cells, recall = correct changes /
 erroneous cells), cells aligned by position after html-unescape / whitespace normalisation.
@@ -59,7 +68,50 @@ def fd_majority(dirty: pd.DataFrame, constraints: object) -> pd.DataFrame:
     return repaired
 
 
-def run_dataset(name: str) -> list[dict[str, object]]:
+RAHA_PYTHON = Path(__file__).resolve().parent / ".venv-raha" / "bin" / "python"
+
+
+def picked_rows(n_rows: int, seed: int) -> np.ndarray:
+    """The 20 rows given as corrected examples (to gristmill and to Raha->Baran) for a seed."""
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=20, replace=False))
+
+
+def run_raha(name: str, dirty: pd.DataFrame, clean: pd.DataFrame) -> dict[str, object]:
+    """Raha->Baran labelling the same 20 rows per seed, in its own venv (see raha_anchor.py)."""
+    import json
+    import tempfile
+
+    scores, times = [], []
+    for seed in SEEDS:
+        picked = picked_rows(len(dirty), seed)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "repaired.csv"
+            done = subprocess.run(
+                [
+                    str(RAHA_PYTHON),
+                    str(Path(__file__).with_name("raha_anchor.py")),
+                    str(DATA / name),
+                    str(out),
+                    "--rows",
+                    ",".join(str(r) for r in picked),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=folder,
+            )
+            times.append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+            repaired = read_table(out, as_strings=True)
+        repaired.columns = dirty.columns
+        others = np.setdiff1d(np.arange(len(dirty)), picked)
+        scores.append(evaluate(dirty.iloc[others], repaired.iloc[others], clean.iloc[others]))
+    mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    row = _row(name, f"Raha->Baran 20 tuples (mean of {len(SEEDS)} seeds)", mean, np.mean(times))
+    row["note"] = "F1 per seed " + ", ".join(f"{s['repair_f1']:.3f}" for s in scores)
+    return row
+
+
+def run_dataset(name: str, raha: bool = False) -> list[dict[str, object]]:
     folder = DATA / name
     dirty = read_table(folder / "dirty.csv", as_strings=True)
     clean = read_table(folder / "clean.csv", as_strings=True)
@@ -83,8 +135,7 @@ def run_dataset(name: str) -> list[dict[str, object]]:
 
     scores, times, cpus = [], [], []
     for seed in SEEDS:
-        rng = np.random.default_rng(seed)
-        picked = np.sort(rng.choice(len(dirty), size=20, replace=False))
+        picked = picked_rows(len(dirty), seed)
         examples = clean.iloc[picked].copy()
         examples.columns = dirty.columns
         examples.insert(0, "_row", picked)
@@ -103,7 +154,10 @@ def run_dataset(name: str) -> list[dict[str, object]]:
     row["cpu seconds"] = float(np.mean(cpus))
     row["note"] = "F1 per seed " + ", ".join(f"{s['repair_f1']:.3f}" for s in scores)
     rows.append(row)
-    rows.append({"dataset": name, "method": "anchor", "note": FLOORS[name]})
+    if raha:
+        rows.append(run_raha(name, dirty, clean))
+    else:
+        rows.append({"dataset": name, "method": "anchor", "note": FLOORS[name]})
     return rows
 
 
@@ -153,22 +207,70 @@ def synthetic(
     return dirty, clean, fds
 
 
-def run_scale(n_rows: int) -> dict[str, object]:
+def run_scale(n_rows: int, engine: str = "pandas", workers: int = 2) -> dict[str, object]:
     """Repair the synthetic table in this process; report wall time and peak memory."""
     dirty, clean, fds = synthetic(n_rows)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    cleaner = Cleaner(constraints=fds).fit(dirty)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    worker_peaks: list[float] = []
+    if engine == "dask":
+        cleaner, seconds, cpu_seconds, worker_peaks = _repair_on_dask(dirty, fds, workers)
+    else:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        cleaner = Cleaner(constraints=fds).fit(dirty)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     scores = (
         evaluate(dirty, cleaner.repaired_, clean)
         if n_rows <= 200_000
         else _fast_scores(dirty, cleaner.repaired_, clean)
     )
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    out = _row(f"synthetic {n_rows:,} x 10", "gristmill FDs", scores, seconds)
+    out = _row(f"synthetic {n_rows:,} x 10", f"gristmill FDs ({engine})", scores, seconds)
     out["cpu seconds"] = cpu_seconds
     out["peak GB"] = peak_gb
+    if worker_peaks:
+        out["peak GB"] = f"client {peak_gb:.2f}, workers " + ", ".join(
+            f"{w:.2f}" for w in worker_peaks
+        )
     return out
+
+
+def _repair_on_dask(
+    dirty: pd.DataFrame, fds: list[str], workers: int
+) -> tuple[Cleaner, float, float, list[float]]:
+    """Write ``dirty`` as Parquet parts, read them on a LocalCluster, repair with Dask."""
+    import tempfile
+    import threading
+
+    import dask.dataframe as dd
+    import psutil
+    from dask.distributed import Client, LocalCluster
+
+    with tempfile.TemporaryDirectory() as folder:
+        for i, start in enumerate(range(0, len(dirty), 250_000)):
+            part = dirty.iloc[start : start + 250_000]
+            part.to_parquet(Path(folder) / f"part-{i:04d}.parquet", index=False)
+        with (
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster,
+            Client(cluster) as client,
+        ):
+            peaks: dict[str, float] = {}
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.is_set():
+                    rss = client.run(lambda: psutil.Process().memory_info().rss)
+                    for name, value in rss.items():
+                        peaks[name] = max(peaks.get(name, 0.0), value / 1024**3)
+                    done.wait(0.2)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            table = dd.read_parquet(folder)
+            cleaner = Cleaner(constraints=fds, engine="dask").fit(table)
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            done.set()
+            sampler.join()
+    return cleaner, seconds, cpu_seconds, [peaks[k] for k in sorted(peaks)]
 
 
 def _fast_scores(
@@ -206,23 +308,40 @@ def print_table(rows: list[dict[str, object]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", action="store_true", help="also repair 1,000,000 x 10")
+    parser.add_argument("--scale-only", action="store_true", help="only the synthetic tables")
+    parser.add_argument(
+        "--raha", action="store_true", help="also run Raha->Baran (benchmarks/.venv-raha)"
+    )
     parser.add_argument("--scale-rows", type=int, default=1_000_000)
+    parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas")
+    parser.add_argument("--workers", type=int, default=2, help="Dask worker processes")
     parser.add_argument("--_scale-worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._scale_worker:
-        print(pd.DataFrame([run_scale(args._scale_worker)]).to_json(orient="records"))
+        result = run_scale(args._scale_worker, args.engine, args.workers)
+        print(pd.DataFrame([result]).to_json(orient="records"))
         return
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     print(f"machine: {os.cpu_count()} cores shared with other jobs; wall times are noisy\n")
-    rows = run_dataset("hospital") + run_dataset("flights")
-    print_table(rows)
-    if args.scale:
-        sizes = [100_000, args.scale_rows]
+    if not args.scale_only:
+        rows = run_dataset("hospital", args.raha) + run_dataset("flights", args.raha)
+        print_table(rows)
+    if args.scale or args.scale_only:
+        sizes = sorted({100_000, args.scale_rows})
         scale_rows = []
         for n in sizes:
             # A fresh process per size, so the peak memory is that of one repair.
             out = subprocess.run(
-                [sys.executable, __file__, "--_scale-worker", str(n)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--_scale-worker",
+                    str(n),
+                    "--engine",
+                    args.engine,
+                    "--workers",
+                    str(args.workers),
+                ],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -13,7 +13,15 @@ is Snorkel 0.10's ``DaskLFApplier`` (the same 20 LFs as row functions), ``L.comp
 to a dense matrix, and Snorkel's ``LabelModel`` fit + ``predict_proba`` in memory, run in
 ``benchmarks/.venv-anchors`` in a subprocess on its own 2-worker LocalCluster.
 
+The pipeline path (``--pipeline-rows``) runs ``gristmill run`` with ``engine: dask`` on the same
+data and cluster: a spec with the same 20 LFs as an LF module, a 20,000-row gold dev set and a
+test set of a tenth of the training rows (both generated like the training data, other seeds),
+an expression slice, and a logreg end model (2 trials) trained on the default sample of 100,000
+covered rows. It times every stage (label, label model, probabilities + sample, train,
+evaluate, report) and samples the same peak memories.
+
     .venv/bin/python benchmarks/scale.py [--rows 1000000 5000000 20000000] [--anchor-rows 1000000]
+        [--pipeline-rows 1000000 5000000 20000000]
 """
 
 from __future__ import annotations
@@ -123,14 +131,14 @@ class PeakMemory:
         self._thread.join()
 
 
-def generate(client: Any, directory: Path, n_rows: int) -> None:
+def generate(client: Any, directory: Path, n_rows: int, seed: int = 1000) -> None:
     if (directory / "_done").exists():
         return
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     sizes = [min(PART_ROWS, n_rows - start) for start in range(0, n_rows, PART_ROWS)]
     futures = [
-        client.submit(generate_part, str(directory / f"part.{i:05d}.parquet"), size, 1000 + i,
+        client.submit(generate_part, str(directory / f"part.{i:05d}.parquet"), size, seed + i,
                       pure=False)
         for i, size in enumerate(sizes)
     ]
@@ -170,6 +178,93 @@ def run_gristmill(client: Any, data: Path, work: Path, worker_pids: list[int]) -
         "worker_gb": [p / 1e9 for p in memory.peaks[1:]],
         "accuracy_part0": accuracy,
     }
+
+
+LF_MODULE = """
+from gristmill.labeling import keyword_lf, regex_lf, threshold_lf
+
+for words, label in (({spam!r}, 1), ({ham!r}, 0)):
+    for w in words:
+        globals()[f"kw_{{w}}"] = keyword_lf(
+            w, label, case_sensitive=True, word_boundary=False, name=f"kw_{{w}}"
+        )
+for i, (pattern, label) in enumerate({regexes!r}):
+    globals()[f"re_{{i}}"] = regex_lf(pattern, label, name=f"re_{{i}}")
+for i, (t, label) in enumerate({thresholds!r}):
+    bound = {{"lower": t}} if label == 1 else {{"upper": t}}
+    globals()[f"score_{{i}}"] = threshold_lf("score", label, name=f"score_{{i}}", **bound)
+"""
+
+
+def write_project(root: Path, train: Path, dev: Path, test: Path) -> Path:
+    """A pipeline project over the generated data: the 20 LFs as a module, a dask-engine spec."""
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lfs.py").write_text(LF_MODULE.format(
+        spam=SPAM_WORDS, ham=HAM_WORDS, regexes=REGEXES, thresholds=THRESHOLDS))
+    spec = {
+        "name": "scale",
+        "engine": "dask",
+        "data": {"train": {"path": str(train)}, "dev": {"path": str(dev)},
+                 "test": {"path": str(test)}},
+        "payloads": {"text": "text", "score": "numeric"},
+        "tasks": {"spam": {"kind": "binary", "classes": ["ham", "spam"], "gold": "gold",
+                           "supervision": {"lfs": ["lfs.py"]}}},
+        "slices": {"expressions": {"high_score": "score > 0.8"}, "discover": False},
+        "model": {"candidates": ["logreg"], "budget": {"trials": 2}},
+    }
+    path = root / "gristmill.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def run_pipeline(client: Any, spec: Path, work: Path, worker_pids: list[int]) -> dict[str, Any]:
+    from gristmill.pipeline import Pipeline
+
+    shutil.rmtree(work, ignore_errors=True)
+    pipeline = Pipeline.from_yaml(spec).with_engine("dask", scheduler=client.scheduler.address)
+    with PeakMemory(worker_pids) as memory:
+        started = time.perf_counter()
+        result = pipeline.run(track=False, run_dir=work, use_cache=False)
+        total = time.perf_counter() - started
+    stages = {s.name: s.seconds for s in result.stages}
+    test = result.metrics
+    return {
+        "rows": result.label_matrix.n_rows, "total": total, **stages,
+        "client_gb": memory.peaks[0] / 1e9,
+        "worker_gb": [p / 1e9 for p in memory.peaks[1:]],
+        "test_rows": int(test["end_model"]["test"]["overall"]["n"]),
+        "lm_acc": test["label_model"]["test"]["overall"]["accuracy"],
+        "em_acc": test["end_model"]["test"]["overall"]["accuracy"],
+    }
+
+
+def pipeline_row(r: dict[str, Any]) -> str:
+    workers = " / ".join(f"{w:.2f}" for w in r["worker_gb"])
+    return (
+        f"| {r['rows']:,} | {r['test_rows']:,} | {r['validate']:.1f} | {r['label']:.1f} | "
+        f"{r['label_model']:.1f} | {r['probs']:.1f} | {r['train']:.1f} | {r['evaluate']:.1f} | "
+        f"{r['total']:.1f} | {r['rows'] / r['total']:,.0f} | {r['client_gb']:.2f} | {workers} | "
+        f"{r['lm_acc']:.3f} / {r['em_acc']:.3f} |"
+    )
+
+
+PIPELINE_HEADER = (
+    "| train rows | test rows | validate s | label s | label model s | probs s | train s | "
+    "evaluate s | total s | train rows/s | client GB | worker GB | test acc LM / EM |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def linear_fit(label: str, rows: list[int], seconds: list[float]) -> None:
+    if len(rows) < 2:
+        return
+    x, y = np.array(rows, dtype=float), np.array(seconds)
+    slope, intercept = np.polyfit(x, y, 1)
+    print(f"\n{label} linear fit: total s = {intercept:.2f} + {slope * 1e6:.2f} s per million "
+          f"rows; per-row time at the largest size / smallest: "
+          f"{(y[-1] / x[-1]) / (y[0] / x[0]):.2f}")
 
 
 ANCHOR_SCRIPT = r'''
@@ -277,14 +372,17 @@ def row(name: str, r: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
+    parser.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 5_000_000, 20_000_000])
     parser.add_argument("--anchor-rows", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--pipeline-rows", type=int, nargs="*",
+                        default=[1_000_000, 5_000_000, 20_000_000])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gm-scale")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from dask.distributed import Client, LocalCluster
 
     results: list[tuple[str, dict[str, Any]]] = []
+    pipelines: list[dict[str, Any]] = []
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address="127.0.0.1:0", memory_limit="4GiB",
@@ -299,25 +397,37 @@ def main() -> None:
                 result = run_gristmill(client, data, args.workdir / f"out_{n}", pids)
                 results.append(("gristmill (dask)", result))
                 print(row("gristmill (dask)", result), flush=True)
+        if args.pipeline_rows:
+            dev = args.workdir / "dev_20000"
+            generate(client, dev, 20_000, seed=9000)
+        for n in sorted(args.pipeline_rows):
+            data, test = args.workdir / f"data_{n}", args.workdir / f"test_{n // 10}"
+            generate(client, data, n)
+            generate(client, test, n // 10, seed=5000)
+            spec = write_project(args.workdir / f"project_{n}", data, dev, test)
+            result = run_pipeline(client, spec, args.workdir / f"run_{n}", pids)
+            pipelines.append(result)
+            print(pipeline_row(result), flush=True)
     for n in args.anchor_rows:
         anchor = run_snorkel(args.workdir / f"data_{n}")
         if anchor is not None:
             results.append(("Snorkel DaskLFApplier + LabelModel", anchor))
             print(row("Snorkel DaskLFApplier + LabelModel", anchor), flush=True)
 
-    print("\n| engine | rows | LFs s | fit s | proba s | total s | rows/s | client GB | "
-          "worker GB | acc (part 0) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    if results:
+        print("\n| engine | rows | LFs s | fit s | proba s | total s | rows/s | client GB | "
+              "worker GB | acc (part 0) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results:
         print(row(name, r))
     ours = [r for name, r in results if name.startswith("gristmill")]
-    if len(ours) >= 2:
-        rows = np.array([r["rows"] for r in ours], dtype=float)
-        total = np.array([r["total"] for r in ours])
-        slope, intercept = np.polyfit(rows, total, 1)
-        print(f"\nlinear fit: total s = {intercept:.2f} + {slope * 1e6:.2f} s per million rows; "
-              f"per-row time at the largest size / smallest: "
-              f"{(total[-1] / rows[-1]) / (total[0] / rows[0]):.2f}")
+    linear_fit("LFs + label model + probabilities", [r["rows"] for r in ours],
+               [r["total"] for r in ours])
+    if pipelines:
+        print("\ngristmill run, engine: dask (2 workers)\n" + PIPELINE_HEADER)
+        for r in pipelines:
+            print(pipeline_row(r))
+        linear_fit("pipeline", [r["rows"] for r in pipelines], [r["total"] for r in pipelines])
     for name, r in results:
         if not name.startswith("gristmill"):
             same = [o for o in ours if o["rows"] == r["rows"]]

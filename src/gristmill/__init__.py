@@ -42,6 +42,7 @@ _LAZY: dict[str, str] = {
     "RunTracker": "gristmill.tracking",
     "ServingError": "gristmill.exceptions",
     "SpecError": "gristmill.exceptions",
+    "TaskResult": "gristmill.pipeline",
     "TrackingError": "gristmill.exceptions",
     "TreesImputer": "gristmill.cleaning",
     "Triplet": "gristmill.labelmodel",

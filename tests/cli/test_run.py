@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -19,6 +20,28 @@ GRISTMILL = [sys.executable, "-m", "gristmill"]
 
 def _env() -> dict[str, str]:
     return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1"}
+
+
+def _init(project: Path, example: str) -> None:
+    """``gristmill init PROJECT --example EXAMPLE`` in a subprocess."""
+    subprocess.run(
+        [*GRISTMILL, "init", str(project), "--example", example],
+        check=True,
+        capture_output=True,
+        env=_env(),
+    )
+
+
+def _run_in(project: Path, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``gristmill run --no-track`` from inside a project folder, as a user would."""
+    return subprocess.run(
+        [*GRISTMILL, "run", "--no-track", "--run-dir", str(run_dir)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
 
 
 def test_schema_prints_json_schema() -> None:
@@ -50,12 +73,7 @@ def test_run_with_invalid_spec_exits_1_with_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_spam_example_end_to_end(tmp_path: Path) -> None:
     project = tmp_path / "spam"
-    subprocess.run(
-        [*GRISTMILL, "init", str(project), "--example", "spam"],
-        check=True,
-        capture_output=True,
-        env=_env(),
-    )
+    _init(project, "spam")
     assert {"gristmill.yaml", "lfs.py", "slices.py", "data"} <= {p.name for p in project.iterdir()}
     spec_path = project / "gristmill.yaml"
     spec = yaml.safe_load(spec_path.read_text())
@@ -67,14 +85,7 @@ def test_spam_example_end_to_end(tmp_path: Path) -> None:
     assert "label_model" in plan.output and "is valid" in plan.output
 
     run_dir = project / "out"
-    done = subprocess.run(
-        [*GRISTMILL, "run", "--no-track", "--run-dir", str(run_dir)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=_env(),
-        check=False,
-    )
+    done = _run_in(project, run_dir)
     assert done.returncode == 0, done.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["end_model"]["test"]["overall"]
@@ -90,3 +101,22 @@ def test_spam_example_end_to_end(tmp_path: Path) -> None:
 
     again = CliRunner().invoke(app, ["run", str(spec_path), "--dry-run"])
     assert again.output.count("cached") >= 3
+
+
+@pytest.mark.slow
+def test_hospital_example_cleans_then_labels(tmp_path: Path) -> None:
+    project = tmp_path / "hospital"
+    _init(project, "hospital")
+    assert {"gristmill.yaml", "lfs.py", "constraints.txt", "data"} <= {
+        p.name for p in project.iterdir()
+    }
+    run_dir = project / "out"
+    done = _run_in(project, run_dir)
+    assert done.returncode == 0, done.stderr
+    repairs = pd.read_csv(run_dir / "repairs.csv", dtype=str, keep_default_na=False)
+    assert len(repairs[repairs["split"] == "train"]) > 150  # about 300 dirty cells in train
+    assert "ConditionGold" not in set(repairs["column"])  # gold is hidden from the repair
+    fixed = repairs[repairs["column"] == "Condition"]
+    assert len(fixed) > 10 and fixed["new"].isin(["heart attack", "pneumonia"]).any()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["end_model"]["test"]["overall"]["accuracy"] > 0.9

@@ -5,18 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from gristmill.labelmodel import DawidSkene, LabelModel, WeightedMajorityVote
+from gristmill.labelmodel._majority import leave_one_out_dev_scores
+from gristmill.labelmodel._votes import to_votes
 
 
 def test_label_model_uses_dev_labels_for_balance_and_mixture(synth) -> None:
     votes, gold, _ = synth(6000, [0.9, 0.6, 0.55, 0.85, 0.6], balance=[0.8, 0.2], seed=31)
-    model = LabelModel().fit(votes[200:], L_dev=votes[:200], y_dev=gold[:200])
+    dev, train = slice(0, 200), slice(200, None)
+    model = LabelModel().fit(votes[train], L_dev=votes[dev], y_dev=gold[dev])
     assert float(model.mixture_) in (0.0, 0.25, 0.5, 0.75, 1.0)
-    expected = (np.bincount(gold[:200], minlength=2) + 1) / 202
-    np.testing.assert_allclose(model.class_balance_, expected)
-    assert (
-        model.score(votes[200:], gold[200:])
-        >= LabelModel().fit(votes[200:]).score(votes[200:], gold[200:]) - 0.01
-    )
+    from_dev = (np.bincount(gold[dev], minlength=2) + 1) / 202
+    # The (class balance, mixture) adopted has the best dev accuracy among the candidates.
+    best_on_dev = model.score(votes[dev], gold[dev])
+    for balance in (from_dev, None):
+        candidate = LabelModel().fit(votes[train], class_balance=balance)
+        for w in (0.0, 0.25, 0.5, 0.75, 1.0):
+            candidate.mixture_ = np.array(w)
+            assert candidate.score(votes[dev], gold[dev]) <= best_on_dev + 0.01
+    without_dev = LabelModel().fit(votes[train]).score(votes[train], gold[train])
+    assert model.score(votes[train], gold[train]) >= without_dev - 0.01
 
 
 def test_weighted_majority_vote_weights_from_dev_or_given(synth) -> None:
@@ -45,3 +52,25 @@ def test_label_model_picks_its_learner_by_how_sources_vote(synth) -> None:
     model = LabelModel().fit(one_class)
     assert model.learner_ == "matrix_completion"
     assert model.score(one_class, gold) > 0.7
+
+
+def test_leave_one_out_dev_scores_equal_refits_without_the_row(synth) -> None:
+    votes, gold, _ = synth(60, [0.8, 0.7, 0.6, 0.9], coverage=0.7, seed=35)
+    scores = leave_one_out_dev_scores(to_votes(votes, 2), gold)
+    for i in range(votes.shape[0]):
+        others = np.arange(votes.shape[0]) != i
+        refit = WeightedMajorityVote().fit(votes, L_dev=votes[others], y_dev=gold[others])
+        expected = to_votes(votes[i : i + 1], 2).scores(refit.weights_, refit.bias_)[0]
+        np.testing.assert_allclose(scores[i], expected, atol=1e-12)
+
+
+def test_dev_set_lets_label_model_use_the_weighted_vote_when_sources_are_copies(synth) -> None:
+    votes, gold, _ = synth(6000, [0.9, 0.85, 0.55], coverage=0.7, seed=40)
+    votes = np.hstack([votes, np.repeat(votes[:, [2]], 3, axis=1)])  # a bad source, copied
+    dev, train = slice(0, 300), slice(300, None)
+    with_dev = LabelModel().fit(votes[train], L_dev=votes[dev], y_dev=gold[dev])
+    assert with_dev.learner_ == "weighted_majority_vote"
+    weighted = WeightedMajorityVote().fit(votes[train], L_dev=votes[dev], y_dev=gold[dev])
+    score = with_dev.score(votes[train], gold[train])
+    assert score >= weighted.score(votes[train], gold[train]) - 0.005
+    assert score > LabelModel().fit(votes[train]).score(votes[train], gold[train]) + 0.1

@@ -46,6 +46,7 @@ def test_weighted_patterns_fit_equals_expanded_fit(name: str, k: int) -> None:
     np.testing.assert_allclose(weighted.bias_, full.bias_, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(weighted.class_balance_, full.class_balance_, atol=1e-6)
     np.testing.assert_allclose(weighted.lf_accuracies_, full.lf_accuracies_, atol=1e-6)
+    np.testing.assert_allclose(weighted.f1_threshold_, full.f1_threshold_, atol=1e-6)
     np.testing.assert_allclose(
         weighted.predict_proba(votes), full.predict_proba(votes), atol=1e-6
     )

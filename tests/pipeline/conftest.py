@@ -116,3 +116,144 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "slices.py").write_text(textwrap.dedent(SLICES), encoding="utf-8")
     write_spec(tmp_path, base_spec())
     return tmp_path
+
+
+LFS_RATING = """
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def many_stars(x):
+    return 1 if x.stars >= 4 else ABSTAIN
+
+@labeling_function()
+def few_stars(x):
+    return 0 if x.stars <= 2 else ABSTAIN
+
+@labeling_function()
+def three_and_praise(x):
+    return 1 if x.stars == 3 and ("great" in x.text or "love" in x.text) else ABSTAIN
+"""
+
+
+@pytest.fixture
+def two_task_project(project: Path) -> Path:
+    """The spam project plus a second task on the same rows: rating (stars >= 4 is high)."""
+    for name in ("dev", "test"):
+        frame = pd.read_csv(project / f"{name}.csv")
+        frame["RATING"] = np.where(frame["stars"] >= 4, "high", "low")
+        frame.to_csv(project / f"{name}.csv", index=False)
+    (project / "lfs_rating.py").write_text(textwrap.dedent(LFS_RATING), encoding="utf-8")
+    spec = base_spec()
+    spec["name"] = "toy-two-tasks"
+    spec["tasks"]["rating"] = {
+        "kind": "binary",
+        "classes": ["low", "high"],
+        "gold": "RATING",
+        "supervision": {"lfs": ["lfs_rating.py"]},
+    }
+    write_spec(project, spec)
+    return project
+
+
+TAGS = {
+    "music": ["song", "beat", "lyrics", "chorus", "voice"],
+    "money": ["cash", "money", "prize", "free", "win"],
+    "video": ["watch", "views", "clip", "channel", "video"],
+}
+
+LFS_TAGS = """
+from gristmill import ABSTAIN, labeling_function
+
+MUSIC, MONEY, VIDEO = 0, 1, 2
+K = 3  # a vote of K + j says "label j does not apply"
+
+@labeling_function()
+def says_song(x):
+    return MUSIC if "song" in x.text or "beat" in x.text else ABSTAIN
+
+@labeling_function()
+def says_lyrics(x):
+    return MUSIC if "lyrics" in x.text or "chorus" in x.text else ABSTAIN
+
+@labeling_function()
+def says_cash(x):
+    return MONEY if "cash" in x.text or "money" in x.text else ABSTAIN
+
+@labeling_function()
+def says_prize(x):
+    return MONEY if "prize" in x.text or "win" in x.text else ABSTAIN
+
+@labeling_function()
+def says_watch(x):
+    return VIDEO if "watch" in x.text or "views" in x.text else ABSTAIN
+
+@labeling_function()
+def says_clip(x):
+    return VIDEO if "clip" in x.text or "channel" in x.text else ABSTAIN
+
+@labeling_function()
+def short_is_no_video(x):
+    return K + VIDEO if len(x.text.split()) <= 3 else ABSTAIN
+"""
+
+
+def tagged(n: int, seed: int) -> pd.DataFrame:
+    """Comments carrying any subset of three tags; ``tags`` holds the gold set ("a|b")."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        present = [tag for tag in TAGS if rng.random() < 0.4]
+        words = list(rng.choice(COMMON, size=rng.integers(1, 4)))
+        for tag in present:
+            words += list(rng.choice(TAGS[tag], size=rng.integers(1, 3)))
+        rng.shuffle(words)
+        # a crowd worker labels a third of the rows, missing one present tag now and then
+        worker = None
+        if rng.random() < 0.33:
+            worker = "|".join(t for t in present if rng.random() < 0.85) or "[]"
+        rows.append(
+            {
+                "cid": f"t{seed}-{i}",
+                "text": " ".join(words),
+                "tags": "|".join(present) or "[]",
+                "worker": worker,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def multilabel_spec() -> dict:
+    return {
+        "name": "toy-tags",
+        "seed": 0,
+        "data": {
+            "train": {"path": "train.csv"},
+            "dev": {"path": "dev.csv"},
+            "test": {"path": "test.csv"},
+            "id": "cid",
+        },
+        "payloads": {"text": "text"},
+        "tasks": {
+            "tags": {
+                "kind": "multilabel",
+                "classes": list(TAGS),
+                "gold": "tags",
+                "supervision": {"lfs": ["lfs_tags.py"], "label_columns": {"worker": None}},
+            }
+        },
+        "slices": {"expressions": {"short": "text.str.split().str.len() <= 3"}, "discover": False},
+        "model": {"candidates": ["logreg"], "budget": {"trials": 2}},
+    }
+
+
+@pytest.fixture
+def multilabel_project(tmp_path: Path) -> Path:
+    """A project with one multilabel task (tags), LFs voting present/absent, a worker column."""
+    root = tmp_path / "tags"
+    root.mkdir()
+    tagged(300, 1).drop(columns=["tags"]).to_csv(root / "train.csv", index=False)
+    tagged(100, 2).to_csv(root / "dev.csv", index=False)
+    tagged(100, 3).to_csv(root / "test.csv", index=False)
+    (root / "lfs_tags.py").write_text(textwrap.dedent(LFS_TAGS), encoding="utf-8")
+    write_spec(root, multilabel_spec())
+    return root

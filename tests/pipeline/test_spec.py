@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -68,10 +69,97 @@ def test_task_without_supervision(project: Path) -> None:
         Pipeline.from_yaml(path)
 
 
-def test_multilabel_is_refused_clearly(project: Path) -> None:
-    path = _edit(project, lambda s: s["tasks"]["spam"].update(kind="multilabel"))
-    with pytest.raises(SpecError, match="'multilabel' is not supported yet"):
+def test_several_tasks_and_multilabel_specs_load(
+    two_task_project: Path, multilabel_project: Path
+) -> None:
+    spec, _ = load_spec(two_task_project / "gristmill.yaml")
+    assert spec.multitask and list(spec.tasks) == ["spam", "rating"]
+    assert spec.task_name == "spam"  # the first task, for single-task code paths
+    spec, _ = load_spec(multilabel_project / "gristmill.yaml")
+    assert not spec.multitask and spec.task.multilabel and spec.task.label_delimiter == "|"
+
+
+def test_second_task_without_supervision(two_task_project: Path) -> None:
+    path = _edit(two_task_project, lambda s: s["tasks"]["rating"].pop("supervision"))
+    with pytest.raises(SpecError, match=r"tasks\.rating: the task has no supervision"):
         Pipeline.from_yaml(path)
+
+
+def test_duplicate_class_names_are_named(multilabel_project: Path) -> None:
+    path = _edit(
+        multilabel_project, lambda s: s["tasks"]["tags"].update(classes=["a", "b", "a"])
+    )
+    with pytest.raises(SpecError, match=r"tasks\.tags\.classes: .*\['a'\] repeat"):
+        Pipeline.from_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.update(delimiter=","), "'delimiter' applies to multilabel tasks only"),
+        (lambda t: t.update(kind="multiclass", classes=["a", "b", "c"], delimiter=";"), "only"),
+    ],
+)
+def test_delimiter_only_for_multilabel(project: Path, change, message: str) -> None:
+    path = _edit(project, lambda s: change(s["tasks"]["spam"]))
+    with pytest.raises(SpecError, match=message):
+        Pipeline.from_yaml(path)
+
+
+def test_multilabel_class_holding_the_delimiter(multilabel_project: Path) -> None:
+    path = _edit(
+        multilabel_project, lambda s: s["tasks"]["tags"].update(classes=["music|pop", "money"])
+    )
+    with pytest.raises(SpecError, match=r"\['music\|pop'\] contain the label delimiter"):
+        Pipeline.from_yaml(path)
+
+
+def test_task_names_must_fit_column_prefixes(two_task_project: Path) -> None:
+    path = _edit(
+        two_task_project, lambda s: s.update(tasks={"star rating": s["tasks"]["rating"]})
+    )
+    with pytest.raises(SpecError, match=r"task names \['star rating'\]"):
+        Pipeline.from_yaml(path)
+
+
+def test_precision_metric_needs_every_task_binary(multilabel_project: Path) -> None:
+    path = _edit(multilabel_project, lambda s: s["model"].update(metric="precision"))
+    with pytest.raises(SpecError, match=r"needs binary tasks, but \['tags'\]"):
+        Pipeline.from_yaml(path)
+
+
+def test_dask_engine_refuses_several_tasks(two_task_project: Path) -> None:
+    path = _edit(two_task_project, lambda s: s.update(engine="dask"))
+    with pytest.raises(SpecError, match="engine: dask runs specs of one task"):
+        Pipeline.from_yaml(path)
+
+
+def test_multilabel_gold_outside_classes(multilabel_project: Path, monkeypatch) -> None:
+    import gristmill.labeling
+
+    monkeypatch.setattr(gristmill.labeling, "apply_lfs", lambda *a, **k: pytest.fail("ran LFs"))
+    frame = pd.read_csv(multilabel_project / "test.csv")
+    frame.loc[4, "tags"] = "music|sports"
+    frame.to_csv(multilabel_project / "test.csv", index=False)
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(multilabel_project / "gristmill.yaml").run(track=False)
+    message = str(info.value)
+    assert "tasks.tags.gold" in message and "['sports']" in message and "test data" in message
+
+
+def test_second_task_gold_outside_classes(two_task_project: Path) -> None:
+    frame = pd.read_csv(two_task_project / "dev.csv")
+    frame.loc[0, "RATING"] = "medium"
+    frame.to_csv(two_task_project / "dev.csv", index=False)
+    with pytest.raises(SpecError, match=r"tasks\.rating\.gold: .*\['medium'\]"):
+        Pipeline.from_yaml(two_task_project / "gristmill.yaml").plan()
+
+
+def test_multilabel_lf_vote_out_of_range(multilabel_project: Path) -> None:
+    lfs = multilabel_project / "lfs_tags.py"
+    lfs.write_text(lfs.read_text().replace("return K + VIDEO", "return 2 * K"))
+    with pytest.raises(gristmill.LFError, match=r"short_is_no_video.*votes 6.*0\.\.2 .*3\.\.5"):
+        Pipeline.from_yaml(multilabel_project / "gristmill.yaml").run(track=False)
 
 
 def test_binary_needs_two_classes(project: Path) -> None:

@@ -25,6 +25,15 @@ for i in range(int(sys.argv[3])):
 """
 
 
+_SUBMITTER = """
+import sys
+from gristmill.serving import RequestLog
+log = RequestLog(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    log.submit_prediction(f"q{i}", "m", "1", [{"x": i}], ["a"], [{"a": 1.0}], 0.1)
+"""  # exits without close(): the log must still write what it queued
+
+
 def _write_many(path: str, prefix: str, n: int) -> None:
     log = RequestLog(path)
     for i in range(n):
@@ -48,6 +57,30 @@ def test_records_round_trip_and_time_filter(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no requests"):
         log.records(since=time.time() + 60)
     assert pd.isna(frame["_label"]).all()
+
+
+def test_background_writer_writes_every_queued_row(tmp_path: Path) -> None:
+    path = tmp_path / "log.sqlite"
+    log = RequestLog(path)
+    records = [[{"x": i, "note": "é"}] for i in range(300)]
+    for i, record in enumerate(records):
+        log.submit_prediction(f"r{i}", "m", "1", record, ["a"], [{"a": 0.25}], 2.0)
+    log.close()  # writes what is queued; another connection sees it all
+    other = RequestLog(path)
+    assert other.count() == 300
+    frame = other.records()
+    assert frame["x"].tolist() == list(range(300)) and set(frame["note"]) == {"é"}
+    assert frame["_proba_a"].tolist() == [0.25] * 300
+    # A closed log starts a new writer on the next row; reads wait for queued rows.
+    log.submit_prediction("late", "m", "1", [{"x": -1}], ["a"], [{"a": 1.0}], 1.0)
+    assert log.n_records("late") == 1 and log.count() == 301
+    log.close()
+
+
+def test_rows_queued_at_interpreter_exit_are_written(tmp_path: Path) -> None:
+    path = str(tmp_path / "log.sqlite")
+    subprocess.run([sys.executable, "-c", _SUBMITTER, path, "500"], check=True, timeout=120)
+    assert RequestLog(path).count() == 500
 
 
 def test_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:

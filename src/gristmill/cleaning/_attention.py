@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill._extras import require
+from gristmill.cleaning._chained_ridge import ChainedRidge
 from gristmill.cleaning._columns import TableImputer, to_python
 from gristmill.exceptions import DataError
 from gristmill.io import atomic_path, atomic_write_text
@@ -34,6 +35,10 @@ from gristmill.io import atomic_path, atomic_write_text
 _MISSING = 0  # vocabulary slot of a missing (or hidden) categorical cell
 _UNKNOWN = 1  # vocabulary slot of a value unseen in fit, or too rare to learn
 _RESERVED = 2
+_MIN_STEPS = 10  # training steps per epoch at least
+_MAX_CHECK_ROWS = 20_000  # rows holding the held-out cells of early stopping
+_CHUNK = 4096  # rows per forward pass when predicting
+_BLEND_PRIOR = 30  # held-out cells worth as much as the prior of an even blend
 _FORMAT = "gristmill.AttentionImputer/1"
 
 
@@ -138,7 +143,8 @@ class _Encoding:
 def _build_module(
     torch: Any, vocabulary_sizes: list[int], n_numeric: int, dim: int, n_heads: int
 ) -> Any:
-    """The network: value embeddings, attention over context attributes, one head per target."""
+    """The network: value embeddings, attention over context attributes, one head per target,
+    plus a linear path from the context straight to the heads."""
     nn = torch.nn
 
     class AimNet(nn.Module):  # type: ignore[misc, name-defined]
@@ -152,8 +158,10 @@ def _build_module(
             sizes = [size + _RESERVED for size in vocabulary_sizes]
             offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
             self.register_buffer("offsets", torch.as_tensor(offsets), persistent=False)
+            self.register_buffer("off_diagonal", 1.0 - torch.eye(n_numeric), persistent=False)
             self.sizes = sizes
-            self.value_embedding = nn.Embedding(max(1, sum(sizes)), dim)
+            n_values = max(1, sum(sizes))
+            self.value_embedding = nn.Embedding(n_values, dim)
             # Numeric cells: x -> relu(x * w1 + b1) @ w2, one small projection per attribute.
             self.numeric_w1 = nn.Parameter(torch.empty(n_numeric, dim))
             self.numeric_b1 = nn.Parameter(torch.empty(n_numeric, dim))
@@ -169,9 +177,14 @@ def _build_module(
             self.norm = nn.LayerNorm(dim)
             self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
             self.out_norm = nn.LayerNorm(dim)
-            self.class_bias = nn.Parameter(torch.empty(max(1, sum(sizes))))
+            self.class_bias = nn.Parameter(torch.empty(n_values))
             self.numeric_head = nn.Parameter(torch.empty(n_numeric, dim, 2))
             self.numeric_head_bias = nn.Parameter(torch.empty(n_numeric, 2))
+            # Linear path (zero at start): standardised numeric context -> every head, and
+            # categorical context -> numeric heads. Near-linear relations need no attention.
+            self.skip_numeric = nn.Parameter(torch.empty(n_numeric, n_numeric))
+            self.skip_logits = nn.Parameter(torch.empty(n_numeric, n_values))
+            self.skip_codes = nn.Embedding(n_values, n_numeric)
 
         def embed(self, codes: Any, numbers: Any, observed: Any) -> Any:
             parts = []
@@ -187,8 +200,10 @@ def _build_module(
                 )
             return torch.cat(parts, dim=1) + self.attribute
 
-        def forward(self, codes: Any, numbers: Any, observed: Any) -> Any:
-            """Return the (n, n_attributes, dim) representation of every attribute as a target."""
+        def forward(self, codes: Any, numbers: Any, observed: Any) -> tuple[Any, Any, Any]:
+            """Return ``(hidden, context, skip)``: the (n, n_attributes, dim) representation of
+            every attribute as a target, the (n, n_numeric) numeric context of the linear path
+            (0 where hidden) and that path's (n, n_numeric) contribution to numeric targets."""
             n = codes.shape[0]
             a = self.n_categorical + self.n_numeric
             heads, width = self.n_heads, self.dim // self.n_heads
@@ -204,25 +219,39 @@ def _build_module(
             # is always there so a row with nothing observed still has a context.
             allowed = present[:, None, :] & ~torch.eye(a, dtype=torch.bool)[None]
             allowed = torch.cat([allowed, torch.ones(n, a, 1, dtype=torch.bool)], dim=2)
-            scores = scores.masked_fill(~allowed[:, None], float("-inf"))
-            attention = torch.softmax(scores, dim=-1)
+            # Softmax written out: torch.softmax over a short last axis is several times
+            # slower on CPU, and it dominated the cost of a training step.
+            scores = scores - scores.detach().amax(dim=-1, keepdim=True)
+            weights = torch.exp(scores) * allowed[:, None]
+            attention = weights / weights.sum(dim=-1, keepdim=True)
             context = torch.einsum("nhtj,nhjw->nthw", attention, values).reshape(n, a, self.dim)
             hidden = self.norm(context + self.target)
-            return self.out_norm(hidden + self.mlp(hidden))
+            hidden = self.out_norm(hidden + self.mlp(hidden))
+            numeric_context = numbers * observed
+            skip = numeric_context @ (self.skip_numeric * self.off_diagonal)
+            if self.n_categorical:
+                skip = skip + self.skip_codes(codes + self.offsets).sum(dim=1)
+            return hidden, numeric_context, skip
 
-        def logits(self, hidden: Any, j: int) -> Any:
+        def logits(self, outputs: tuple[Any, Any, Any], j: int) -> Any:
             """Scores of categorical attribute ``j`` over its own values (no reserved slot)."""
+            hidden, numeric_context, _ = outputs
             start = int(self.offsets[j]) + _RESERVED
             stop = int(self.offsets[j]) + self.sizes[j]
             weights = self.value_embedding.weight[start:stop]
-            return hidden[:, j] @ weights.T + self.class_bias[start:stop]
+            scores = hidden[:, j] @ weights.T + self.class_bias[start:stop]
+            if self.n_numeric:
+                scores = scores + numeric_context @ self.skip_logits[:, start:stop]
+            return scores
 
-        def regression(self, hidden: Any) -> Any:
+        def regression(self, outputs: tuple[Any, Any, Any]) -> Any:
             """(n, n_numeric, 2): predicted standardised value and log error variance."""
+            hidden, _, skip = outputs
             numeric_hidden = hidden[:, self.n_categorical :]
-            return torch.einsum("nad,adk->nak", numeric_hidden, self.numeric_head) + (
+            predicted = torch.einsum("nad,adk->nak", numeric_hidden, self.numeric_head) + (
                 self.numeric_head_bias
             )
+            return torch.cat([predicted[..., :1] + skip[..., None], predicted[..., 1:]], dim=-1)
 
     return AimNet()
 
@@ -233,6 +262,8 @@ def _initialise(torch: Any, module: Any, generator: Any) -> None:
         for name, parameter in module.named_parameters():
             if "norm" in name:
                 parameter.fill_(1.0 if name.endswith("weight") else 0.0)
+            elif name.startswith("skip_"):
+                parameter.zero_()
             elif parameter.dim() >= 2 and name not in ("numeric_w1", "numeric_b1"):
                 fan_in = parameter.shape[-2] if parameter.dim() == 3 else parameter.shape[-1]
                 parameter.normal_(0.0, 1.0 / math.sqrt(fan_in), generator=generator)
@@ -240,6 +271,22 @@ def _initialise(torch: Any, module: Any, generator: Any) -> None:
                 parameter.zero_()
             else:
                 parameter.normal_(0.0, 1.0, generator=generator)
+
+
+def _blend_weight(attention: np.ndarray, linear: np.ndarray, truth: np.ndarray) -> float:
+    """Weight of the attention prediction against the linear one, from held-out cells.
+
+    The least-squares weight of the two predictions (clipped to [0, 1]) is shrunk towards an
+    even blend by ``m / (m + _BLEND_PRIOR)`` for ``m`` held-out cells, so that a handful of
+    cells cannot swing it to either extreme.
+    """
+    if len(truth) == 0:
+        return 0.5
+    difference = attention - linear
+    denominator = float(difference @ difference)
+    best = float(difference @ (truth - linear)) / denominator if denominator > 0 else 0.5
+    shrink = len(truth) / (len(truth) + _BLEND_PRIOR)
+    return 0.5 + (min(max(best, 0.0), 1.0) - 0.5) * shrink
 
 
 class AttentionImputer(TableImputer):
@@ -320,9 +367,10 @@ class AttentionImputer(TableImputer):
         validation_fraction: float = 0.1,
         max_epochs: int = 100,
         patience: int = 5,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         learning_rate: float = 3e-3,
         weight_decay: float = 1e-5,
+        linear_blend: bool = True,
         seed: int = 0,
         n_threads: int = 1,
         verbose: bool = False,
@@ -340,6 +388,7 @@ class AttentionImputer(TableImputer):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.linear_blend = linear_blend
         self.seed = seed
         self.n_threads = n_threads
         self.verbose = verbose
@@ -353,7 +402,6 @@ class AttentionImputer(TableImputer):
             "max_categories",
             "max_epochs",
             "patience",
-            "batch_size",
             "n_threads",
         ):
             value = getattr(self, name)
@@ -362,6 +410,15 @@ class AttentionImputer(TableImputer):
                     f"The {name!r} parameter of AttentionImputer must be an int >= 1. "
                     f"Got {value!r} instead."
                 )
+        if self.batch_size != "auto" and (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or self.batch_size < 1
+        ):
+            raise ValueError(
+                "The 'batch_size' parameter of AttentionImputer must be \"auto\" or an int >= 1. "
+                f"Got {self.batch_size!r} instead."
+            )
         if self.dim % self.n_heads:
             raise ValueError(
                 f"The 'n_heads' parameter of AttentionImputer must divide dim={self.dim}. "
@@ -403,8 +460,47 @@ class AttentionImputer(TableImputer):
                 self.n_heads,
             )
             _initialise(torch, self.module_, generator)
-            self._train(torch, generator, codes, numbers, observed)
-        self.module_.eval()
+            held_codes, held_numbers = self._held_out(torch, generator, codes, observed)
+            train_codes = codes.masked_fill(held_codes, _MISSING)
+            train_observed = observed & ~held_numbers
+            self._train(
+                torch,
+                generator,
+                codes,
+                numbers,
+                train_codes,
+                train_observed,
+                held_codes,
+                held_numbers,
+            )
+            self.module_.eval()
+            self.linear_: ChainedRidge | None = None
+            self.blend_: dict[str, float] = {}
+            if self.linear_blend and self.encoding_.numeric:
+                self._fit_blend(torch, numbers, train_codes, train_observed, held_numbers)
+
+    def _fit_blend(
+        self, torch: Any, numbers: Any, train_codes: Any, train_observed: Any, held_numbers: Any
+    ) -> None:
+        """Fit the chained ridge on the training cells and choose, per numeric column, the
+        weight of the attention prediction against it that best predicts the held-out cells."""
+        self.linear_ = ChainedRidge(reserved=_RESERVED).fit(
+            numbers.numpy(), train_observed.numpy(), train_codes.numpy()
+        )
+        rows = held_numbers.any(dim=1)
+        with torch.no_grad():
+            attention = self.module_.regression(
+                self.module_(train_codes[rows], numbers[rows], train_observed[rows])
+            )[..., 0].numpy()
+        linear = self.linear_.predict(
+            numbers[rows].numpy(), train_observed[rows].numpy(), train_codes[rows].numpy()
+        )
+        truth, held = numbers[rows].numpy(), held_numbers[rows].numpy()
+        for j, name in enumerate(self.encoding_.numeric):
+            cells = held[:, j]
+            self.blend_[name] = _blend_weight(
+                attention[cells, j], linear[cells, j], truth[cells, j]
+            )
 
     def _tensors(self, torch: Any, data: pd.DataFrame) -> tuple[Any, Any, Any]:
         values, observed = self.encoding_.numbers(data)
@@ -414,22 +510,31 @@ class AttentionImputer(TableImputer):
             torch.as_tensor(observed),
         )
 
-    def _train(self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any) -> None:
+    def _train(
+        self,
+        torch: Any,
+        generator: Any,
+        codes: Any,
+        numbers: Any,
+        train_codes: Any,
+        train_observed: Any,
+        held_codes: Any,
+        held_numbers: Any,
+    ) -> None:
+        """Train on the observed cells bar the held-out ones, which decide when to stop."""
         n = codes.shape[0]
-        # Hold out observed cells: hidden from the inputs, scored only for early stopping.
-        held_codes = (codes >= _RESERVED) & (
-            torch.rand(codes.shape, generator=generator) < self.validation_fraction
-        )
-        held_numbers = observed & (
-            torch.rand(numbers.shape, generator=generator) < self.validation_fraction
-        )
-        train_codes = codes.masked_fill(held_codes, _MISSING)
-        train_observed = observed & ~held_numbers
+        check_rows = torch.nonzero(held_codes.any(dim=1) | held_numbers.any(dim=1)).flatten()
         optimizer = torch.optim.Adam(
-            self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            self.module_.parameters(),
+            lr=self.learning_rate,
+            weight_decay=self.weight_decay,
+            foreach=True,
         )
-        batch = min(self.batch_size, n)
-        steps_per_epoch = max(math.ceil(n / batch), 25)
+        batch = min(self._batch_rows(n), n)
+        # Small tables: a step costs about the same for 100 or 1,000 rows, so they are
+        # trained in full batches, and an "epoch" (the unit of early stopping) is at least
+        # _MIN_STEPS steps so that the held-out loss is not computed after every step.
+        steps_per_epoch = max(math.ceil(n / batch), _MIN_STEPS)
         best = math.inf
         best_state = None
         waited = 0
@@ -451,7 +556,13 @@ class AttentionImputer(TableImputer):
                 loss.backward()
                 optimizer.step()
             loss_value = self._validation_loss(
-                torch, train_codes, numbers, train_observed, held_codes, held_numbers, codes
+                torch,
+                train_codes[check_rows],
+                numbers[check_rows],
+                train_observed[check_rows],
+                held_codes[check_rows],
+                held_numbers[check_rows],
+                codes[check_rows],
             )
             self.history_.append(loss_value)
             if self.verbose:
@@ -470,6 +581,34 @@ class AttentionImputer(TableImputer):
         self.n_epochs_ = len(self.history_)
         self.best_validation_loss_ = best if math.isfinite(best) else float("nan")
 
+    def _batch_rows(self, n: int) -> int:
+        """Rows per training step: ``batch_size``, or with "auto" about 1/40 of the table
+        between 256 and 2,048 rows (a step costs little more for more rows)."""
+        if self.batch_size == "auto":
+            return int(min(max(n // 40, 256), 2048))
+        return int(self.batch_size)
+
+    def _held_out(self, torch: Any, generator: Any, codes: Any, observed: Any) -> tuple[Any, Any]:
+        """Observed cells hidden from training and scored for early stopping.
+
+        They are drawn among at most _MAX_CHECK_ROWS rows so that checking stays cheap on
+        large tables.
+        """
+        n = codes.shape[0]
+        in_check = torch.zeros(n, dtype=torch.bool)
+        in_check[torch.randperm(n, generator=generator)[:_MAX_CHECK_ROWS]] = True
+        held_codes = (
+            (codes >= _RESERVED)
+            & in_check[:, None]
+            & (torch.rand(codes.shape, generator=generator) < self.validation_fraction)
+        )
+        held_numbers = (
+            observed
+            & in_check[:, None]
+            & (torch.rand(observed.shape, generator=generator) < self.validation_fraction)
+        )
+        return held_codes, held_numbers
+
     def _batch_loss(
         self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any
     ) -> Any:
@@ -481,13 +620,13 @@ class AttentionImputer(TableImputer):
         inputs = codes.masked_fill(unknown & (codes >= _RESERVED), _UNKNOWN)
         inputs = inputs.masked_fill(hide_codes, _MISSING)
         hide_numbers = torch.rand(numbers.shape, generator=generator) < self.mask_rate
-        hidden = self.module_(inputs, numbers, observed & ~hide_numbers)
-        return self._loss(torch, hidden, codes, codes >= _RESERVED, numbers, observed)
+        outputs = self.module_(inputs, numbers, observed & ~hide_numbers)
+        return self._loss(torch, outputs, codes, codes >= _RESERVED, numbers, observed)
 
     def _loss(
         self,
         torch: Any,
-        hidden: Any,
+        outputs: tuple[Any, Any, Any],
         codes: Any,
         code_targets: Any,
         numbers: Any,
@@ -495,25 +634,30 @@ class AttentionImputer(TableImputer):
     ) -> Any:
         """Mean over target attributes of cross-entropy (categorical) / squared error + NLL."""
         module = self.module_
-        terms = []
+        sums, counts = [], []
         for j in range(module.n_categorical):
-            rows = code_targets[:, j]
-            if bool(rows.any()):
-                logits = module.logits(hidden[rows], j)
-                terms.append(torch.nn.functional.cross_entropy(logits, codes[rows, j] - _RESERVED))
+            # Rows whose cell is not a target are ignored (index -100) rather than selected,
+            # which saves copying the hidden states of the rest.
+            target = torch.where(code_targets[:, j], codes[:, j] - _RESERVED, -100)
+            sums.append(
+                torch.nn.functional.cross_entropy(
+                    module.logits(outputs, j), target, ignore_index=-100, reduction="sum"
+                )
+            )
+            counts.append(code_targets[:, j].sum())
         if module.n_numeric:
-            predicted = module.regression(hidden)
+            predicted = module.regression(outputs)
             mean, log_var = predicted[..., 0], predicted[..., 1].clamp(-8, 8)
-            weight = number_targets.float()
-            count = weight.sum(dim=0).clamp(min=1)
             squared = (mean - numbers) ** 2
             # The error scale is fitted to the detached residual so it cannot distort the mean.
             nll = 0.5 * (log_var + squared.detach() * torch.exp(-log_var))
-            per_attribute = ((squared + 0.1 * nll) * weight).sum(dim=0) / count
-            terms.extend(per_attribute[number_targets.any(dim=0)])
-        if not terms:
-            return hidden.sum() * 0.0
-        return torch.stack([term.reshape(()) for term in terms]).mean()
+            weight = number_targets.float()
+            sums.extend(((squared + 0.1 * nll) * weight).sum(dim=0).unbind())
+            counts.extend(weight.sum(dim=0).unbind())
+        total = torch.stack(sums)
+        count = torch.stack(counts).float()
+        present = count > 0
+        return (total / count.clamp(min=1))[present].sum() / present.sum().clamp(min=1)
 
     def _validation_loss(
         self,
@@ -531,14 +675,14 @@ class AttentionImputer(TableImputer):
         total = 0.0
         weight = 0
         with torch.no_grad():
-            for start in range(0, train_codes.shape[0], 4096):
-                rows = slice(start, start + 4096)
-                hidden = self.module_(train_codes[rows], numbers[rows], train_observed[rows])
+            for start in range(0, train_codes.shape[0], _CHUNK):
+                rows = slice(start, start + _CHUNK)
+                outputs = self.module_(train_codes[rows], numbers[rows], train_observed[rows])
                 cells = int(held_codes[rows].sum() + held_numbers[rows].sum())
                 if cells:
                     loss = self._loss(
                         torch,
-                        hidden,
+                        outputs,
                         codes[rows],
                         held_codes[rows],
                         numbers[rows],
@@ -549,25 +693,41 @@ class AttentionImputer(TableImputer):
         return total / max(weight, 1)
 
     # ------------------------------------------------------------------ prediction
-    def _representation(self, data: pd.DataFrame) -> Any:
+    def _representation(self, data: pd.DataFrame) -> tuple[Any, Any, Any, Any]:
+        """Per row: the network's outputs (hidden states, numeric context, linear path) and the
+        chained-ridge prediction of every numeric cell."""
         torch = _torch()
         codes, numbers, observed = self._tensors(torch, data)
-        outputs = []
+        parts = []
         with _torch_threads(torch, self.n_threads), torch.no_grad():
-            for start in range(0, codes.shape[0], 4096):
-                rows = slice(start, start + 4096)
-                outputs.append(self.module_(codes[rows], numbers[rows], observed[rows]))
-        return torch.cat(outputs)
+            for start in range(0, codes.shape[0], _CHUNK):
+                rows = slice(start, start + _CHUNK)
+                parts.append(self.module_(codes[rows], numbers[rows], observed[rows]))
+        hidden, numeric_context, skip = (torch.cat(part) for part in zip(*parts, strict=True))
+        linear = torch.zeros_like(numeric_context)
+        if self.linear_ is not None:
+            linear = torch.as_tensor(
+                self.linear_.predict(numbers.numpy(), observed.numpy(), codes.numpy()),
+                dtype=numeric_context.dtype,
+            )
+        return hidden, numeric_context, skip, linear
 
-    def _column_outputs(self, hidden: Any, column: str) -> np.ndarray:
+    def _column_outputs(self, representation: tuple[Any, Any, Any, Any], column: str) -> np.ndarray:
+        """Class probabilities of a categorical column, or (standardised value, log error
+        variance) of a numeric one, the value blended with the chained ridge."""
         torch = _torch()
         module = self.module_
+        outputs = representation[:3]
         with torch.no_grad():
             if column in self.encoding_.categorical:
                 j = self.encoding_.categorical.index(column)
-                return torch.softmax(module.logits(hidden, j), dim=-1).numpy().astype(float)
+                return torch.softmax(module.logits(outputs, j), dim=-1).numpy().astype(float)
             j = self.encoding_.numeric.index(column)
-            return module.regression(hidden)[:, j].numpy().astype(float)
+            predicted = module.regression(outputs)[:, j].numpy().astype(float)
+        weight = self.blend_.get(column, 1.0)
+        linear = representation[3][:, j].numpy().astype(float)
+        predicted[:, 0] = weight * predicted[:, 0] + (1.0 - weight) * linear
+        return predicted
 
     def _check_column(self, column: str) -> None:
         if column not in self.column_types_:
@@ -629,8 +789,10 @@ class AttentionImputer(TableImputer):
         data = self._check_input(data, "predict_values")
         return self._values_from(self._representation(data), column)
 
-    def _values_from(self, hidden: Any, column: str) -> tuple[np.ndarray, np.ndarray]:
-        outputs = self._column_outputs(hidden, column)
+    def _values_from(
+        self, representation: tuple[Any, Any, Any, Any], column: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        outputs = self._column_outputs(representation, column)
         if self.column_types_[column] == "categorical":
             best = outputs.argmax(axis=1)
             classes = np.empty(len(self.classes_[column]), dtype=object)
@@ -689,10 +851,10 @@ class AttentionImputer(TableImputer):
             positions.append(int(position))
             by_column.setdefault(column, []).append(int(position))
         rows = sorted(set(positions))
-        hidden = self._representation(data.iloc[rows]) if rows else None
+        representation = self._representation(data.iloc[rows]) if rows else None
         where = {position: i for i, position in enumerate(rows)}
         records: list[dict[str, Any]] = []
-        outputs = {column: self._column_outputs(hidden, column) for column in by_column}
+        outputs = {column: self._column_outputs(representation, column) for column in by_column}
         for (label, column), position in zip(cells, positions, strict=True):
             scores = outputs[column][where[position]]
             if self.column_types_[column] == "categorical":
@@ -727,12 +889,13 @@ class AttentionImputer(TableImputer):
         self, data: pd.DataFrame, missing: dict[str, np.ndarray]
     ) -> dict[str, Sequence[Any] | np.ndarray]:
         rows = np.unique(np.concatenate(list(missing.values())))
-        hidden = self._representation(data.iloc[rows])
+        representation = self._representation(data.iloc[rows])
         where = np.searchsorted(rows, np.arange(len(data)))
         self._last_confidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, Sequence[Any] | np.ndarray] = {}
         for name, at in missing.items():
-            values, confidence = self._values_from(hidden[where[at]], name)
+            picked = tuple(part[where[at]] for part in representation)
+            values, confidence = self._values_from(picked, name)
             out[name] = values
             self._last_confidence[name] = (at, confidence)
         return out
@@ -804,6 +967,8 @@ class AttentionImputer(TableImputer):
             "n_epochs_": self.n_epochs_,
             "best_validation_loss_": self.best_validation_loss_,
             "history_": self.history_,
+            "blend_": self.blend_,
+            "linear_": None if self.linear_ is None else self.linear_.to_json(),
         }
         try:
             text = json.dumps(spec, indent=1, allow_nan=True)
@@ -846,6 +1011,8 @@ class AttentionImputer(TableImputer):
         imputer.n_epochs_ = int(spec["n_epochs_"])
         imputer.best_validation_loss_ = float(spec["best_validation_loss_"])
         imputer.history_ = [float(v) for v in spec["history_"]]
+        imputer.blend_ = {name: float(w) for name, w in spec["blend_"].items()}
+        imputer.linear_ = None if spec["linear_"] is None else ChainedRidge.from_json(spec["linear_"])
         imputer.module_ = _build_module(
             torch,
             [len(imputer.encoding_.vocabularies[n]) for n in imputer.encoding_.categorical],

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gristmill._extras import require
 from gristmill.cleaning._constraints import Constraints, as_constraints
 from gristmill.cleaning._detect import (
     DEFAULT_PLACEHOLDERS,
@@ -36,6 +37,7 @@ from gristmill.cleaning._model import candidate_probabilities, fit_candidate_wei
 from gristmill.cleaning._stats import (
     CodedTable,
     ContextCounts,
+    SourceWeights,
     copy_clusters,
     expand_candidates,
     group_ids,
@@ -80,7 +82,7 @@ class _ColumnStats:
         j: int,
         fds: list[list[int]],
         pairs: list[int],
-        vote: np.ndarray | None,
+        vote: SourceWeights | None,
     ) -> None:
         self.j = j
         self.fd = [ContextCounts(table, lhs, j) for lhs in fds]
@@ -177,6 +179,15 @@ class Cleaner:
         Values meaning "missing".
     column_prior : float, default 0.01
         How strongly each column's weights are pulled towards the global ones (ridge strength).
+    engine : {"auto", "pandas", "dask"}, default "auto"
+        Where the co-occurrence statistics are computed. "dask": columns are factorised and
+        the counts of every context (FD groups, pairwise co-occurrence, source votes) are
+        Dask group-bys over partitions, on the current Dask scheduler (a
+        ``distributed.Client`` if one is active); inference on the suspicious cells runs
+        here. "auto" uses Dask for a ``dask.dataframe.DataFrame`` input, pandas otherwise.
+        Both engines give the same repairs.
+    partition_rows : int, default 250000
+        Rows per partition when a pandas table is handed to the Dask engine.
     random_state : int, default 0
 
     Attributes
@@ -217,6 +228,8 @@ class Cleaner:
         outliers: bool = True,
         placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS,
         column_prior: float = 0.01,
+        engine: str = "auto",
+        partition_rows: int = 250_000,
         random_state: int = 0,
     ) -> None:
         self.constraints = constraints
@@ -228,17 +241,20 @@ class Cleaner:
         self.outliers = outliers
         self.placeholders = placeholders
         self.column_prior = column_prior
+        self.engine = engine
+        self.partition_rows = partition_rows
         self.random_state = random_state
 
     # -- public API -----------------------------------------------------------------------
 
-    def fit(self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None) -> Cleaner:
+    def fit(self, frame: Any, *, examples: pd.DataFrame | None = None) -> Cleaner:
         """Learn feature weights from ``frame`` and repair it (see ``repaired_``).
 
         Parameters
         ----------
-        frame : pandas.DataFrame
-            The dirty table; values are handled as strings.
+        frame : pandas.DataFrame or dask.dataframe.DataFrame
+            The dirty table; values are handled as strings. ``repaired_`` is a pandas
+            DataFrame either way.
         examples : pandas.DataFrame, optional
             Corrected rows: the data's columns (all or some) plus ``_row`` (0-based row number),
             or indexed by row number. Learned from, and applied to those rows.
@@ -248,9 +264,9 @@ class Cleaner:
         Cleaner
         """
         self._check_params()
-        frame = _as_positional_strings(frame)
+        frame, partitions = self._inputs(frame)
         examples = self._check_examples(examples, frame)
-        state = self._prepare(frame, examples)
+        state = self._prepare(frame, examples, partitions)
         self.source_ = state["source"]
         self.transforms_ = state["transforms"]
         learned = self._learn(state, examples)
@@ -266,12 +282,12 @@ class Cleaner:
         self.repaired_ = apply_repairs(frame, self.repairs_)
         return self
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, frame: Any) -> pd.DataFrame:
         """Repair another table with the learned weights (statistics come from ``frame``)."""
         if not hasattr(self, "weights_"):
             raise NotFittedError("This Cleaner is not fitted yet; call fit(frame) first.")
-        frame = _as_positional_strings(frame)
-        state = self._prepare(frame, None)
+        frame, partitions = self._inputs(frame)
+        state = self._prepare(frame, None, partitions)
         table: CodedTable = state["table"]
         learned = {-1: self.weights_.to_numpy()}
         for column, row in self.column_weights_.iterrows():
@@ -303,6 +319,16 @@ class Cleaner:
                 "The 'noise_rate' parameter of Cleaner must be in (0, 1). "
                 f"Got {self.noise_rate!r} instead."
             )
+        if self.engine not in ("auto", "pandas", "dask"):
+            raise ValueError(
+                "The 'engine' parameter of Cleaner must be 'auto', 'pandas' or 'dask'. "
+                f"Got {self.engine!r} instead."
+            )
+        if not isinstance(self.partition_rows, int) or self.partition_rows < 1:
+            raise ValueError(
+                "The 'partition_rows' parameter of Cleaner must be an int >= 1. "
+                f"Got {self.partition_rows!r} instead."
+            )
         if not isinstance(self.n_training_cells, int) or self.n_training_cells < 10:
             raise ValueError(
                 "The 'n_training_cells' parameter of Cleaner must be an int >= 10. "
@@ -324,7 +350,24 @@ class Cleaner:
             raise ConstraintError(f"source column {self.source!r} is not in the table")
         return self.source
 
-    def _prepare(self, frame: pd.DataFrame, examples: pd.DataFrame | None) -> dict[str, Any]:
+    def _inputs(self, frame: Any) -> tuple[pd.DataFrame, Any]:
+        """The table as positional strings, and its Dask partitions for the Dask engine."""
+        is_dask = type(frame).__module__.startswith("dask.")
+        if not is_dask and self.engine != "dask":
+            return _as_positional_strings(frame), None
+        dd = require("dask.dataframe", extra="dask", feature="Cleaner(engine='dask')")
+        if is_dask and self.engine == "pandas":
+            return _as_positional_strings(frame.compute()), None
+        if not is_dask:
+            local = _as_positional_strings(frame)
+            return local, dd.from_pandas(local, chunksize=self.partition_rows, sort=False)
+        partitions = frame.astype("string")
+        partitions.columns = [str(c) for c in partitions.columns]
+        return _as_positional_strings(partitions.compute()), partitions
+
+    def _prepare(
+        self, frame: pd.DataFrame, examples: pd.DataFrame | None, partitions: Any = None
+    ) -> dict[str, Any]:
         constraints = as_constraints(self.constraints)
         constraints.check_columns(frame.columns)
         source = self._resolve_source(frame, constraints)
@@ -335,7 +378,9 @@ class Cleaner:
             outliers=self.outliers,
             source=source,
         )
-        table = CodedTable.from_frame(frame)
+        table = (
+            CodedTable.from_frame(frame) if partitions is None else CodedTable.from_dask(partitions)
+        )
         n = table.n_rows
         fds: dict[int, list[list[int]]] = {}
         for fd in constraints.all_fds():
@@ -350,10 +395,13 @@ class Cleaner:
             reliability, vote = _source_reliability(
                 table, table.index(source), fds, frame, examples
             )
+        targets = [j for j in range(len(table.columns)) if table.columns[j] != source]
+        table.precount(
+            [(lhs, j, w) for j in targets for lhs in fds.get(j, []) for w in (None, vote)]
+            + [([b], j, None) for j in targets for b in informative if b != j]
+        )
         stats = {}
-        for j in range(len(table.columns)):
-            if table.columns[j] == source:
-                continue
+        for j in targets:
             col_stats = _ColumnStats(
                 table,
                 j,
@@ -983,8 +1031,8 @@ def _source_reliability(
     fds: dict[int, list[list[int]]],
     frame: pd.DataFrame,
     examples: pd.DataFrame | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, its source's estimated accuracy and the weight of its vote.
+) -> tuple[np.ndarray, SourceWeights]:
+    """Per row, its source's estimated accuracy; per source, the weight of its vote.
 
     Accuracies come from truth discovery over the FD groups (:func:`source_accuracies`), with
     sources that copy each other (:func:`copy_clusters`) counted once. With corrected
@@ -1006,8 +1054,7 @@ def _source_reliability(
     clipped = np.clip(estimate, 0.01, 0.99)
     vote = np.maximum(np.log(10 * clipped / (1 - clipped)), 0.0) * independence
     reliability = np.where(known, estimate[np.maximum(source, 0)], float(np.mean(estimate)))
-    row_vote = np.where(known, vote[np.maximum(source, 0)], float(np.mean(vote)))
-    return reliability, row_vote
+    return reliability, SourceWeights(s, vote, float(np.mean(vote)))
 
 
 def _agreement_with_examples(

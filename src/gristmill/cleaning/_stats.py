@@ -5,11 +5,19 @@ columns; for a target column it yields, per row, a group (the row's values of th
 columns) and the counts of each target value inside that group. Counts are a sparse
 ``(group, value) -> count`` table built with one group-by, so memory grows with the number of
 distinct pairs, never with cells x domain.
+
+The same statistics run on a Dask DataFrame (:meth:`CodedTable.from_dask`): columns are
+factorised partition by partition, and the ``(group, value)`` counts of many contexts are
+computed together by Dask group-bys over the partitions (:meth:`CodedTable.precount`), a group
+being keyed by a mixed-radix number of its codes so that partitions need no shared state. Only
+the small count tables and the integer codes come back to the client, where inference runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +27,7 @@ from scipy.sparse.csgraph import connected_components
 __all__ = [
     "CodedTable",
     "ContextCounts",
+    "SourceWeights",
     "copy_clusters",
     "expand_candidates",
     "group_ids",
@@ -42,6 +51,8 @@ class CodedTable:
     columns: list[str]
     codes: np.ndarray
     uniques: list[np.ndarray]
+    partitions: Any = None
+    _counted: dict[tuple[Any, ...], pd.Series] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> CodedTable:
@@ -53,6 +64,69 @@ class CodedTable:
             codes[:, j] = col_codes
             uniques.append(np.asarray(col_uniques, dtype=object))
         return cls([str(c) for c in frame.columns], codes, uniques)
+
+    @classmethod
+    def from_dask(cls, frame: Any) -> CodedTable:
+        """Factorise a Dask DataFrame of strings partition by partition.
+
+        Codes follow first appearance in partition order, as :meth:`from_frame`'s do, so both
+        give the same codes. The coded partitions are persisted (``partitions``) for the
+        group-bys of :meth:`precount`; the codes also come back as one integer array.
+        """
+        import dask
+
+        columns = [str(c) for c in frame.columns]
+        seen = dask.compute(
+            *[
+                frame[c].map_partitions(_distinct_in_order, meta=(c, "string"))
+                for c in frame.columns
+            ]
+        )
+        uniques = [np.asarray(s.dropna().drop_duplicates(), dtype=object) for s in seen]
+        meta = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in columns})
+        coded = frame.map_partitions(partial(_encode_partition, uniques=uniques), meta=meta)
+        coded = coded.persist()
+        codes = coded.compute().to_numpy(dtype=np.int64)
+        return cls(columns, codes, uniques, partitions=coded)
+
+    def precount(self, specs: list[tuple[list[int], int, SourceWeights | None]]) -> None:
+        """Count ``(group, value)`` pairs of several contexts in one pass over the partitions.
+
+        Only for a table from :meth:`from_dask` (otherwise nothing happens): the counts are
+        kept until the matching :class:`ContextCounts` is built, which then does no group-by
+        of its own.
+        """
+        if self.partitions is None:
+            return
+        import dask
+
+        todo: dict[tuple[Any, ...], Any] = {}
+        for context, target, weights in specs:
+            key = _count_key(context, target, weights)
+            radix = _radix(self, context)
+            if key in self._counted or key in todo or radix is None:
+                continue
+            pairs = self.partitions.map_partitions(
+                partial(
+                    _partition_pairs, context=context, target=target, radix=radix, weights=weights
+                ),
+                meta=pd.DataFrame(
+                    {
+                        "group": pd.Series(dtype=np.int64),
+                        "value": pd.Series(dtype=np.int64),
+                        "weight": pd.Series(dtype=np.float64),
+                    }
+                ),
+            )
+            todo[key] = pairs.groupby(["group", "value"])["weight"].sum()
+        for key, counts in zip(todo, dask.compute(*todo.values()), strict=True):
+            self._counted[key] = counts
+
+    def counted(
+        self, context: list[int], target: int, weights: SourceWeights | None
+    ) -> pd.Series | None:
+        """Take the counts :meth:`precount` computed for a context (None if it did not)."""
+        return self._counted.pop(_count_key(context, target, weights), None)
 
     @property
     def n_rows(self) -> int:
@@ -92,6 +166,34 @@ class CodedTable:
         return np.bincount(col[col >= 0], minlength=self.cardinality(j))
 
 
+@dataclass(frozen=True, eq=False)
+class SourceWeights:
+    """Row weights read from one column: a weight per code of the column, one for missing.
+
+    Attributes
+    ----------
+    column : int
+        Position of the weighting column (e.g. the data source).
+    per_code : numpy.ndarray
+        Weight of each code of that column.
+    missing : float
+        Weight of a row whose value of that column is missing.
+    """
+
+    column: int
+    per_code: np.ndarray
+    missing: float
+
+    def of(self, codes: np.ndarray) -> np.ndarray:
+        """Weights of rows given their codes (``(n_rows, n_columns)``)."""
+        src = codes[:, self.column]
+        return np.where(src >= 0, self.per_code[np.maximum(src, 0)], self.missing)
+
+    def token(self) -> tuple[Any, ...]:
+        """A hashable identity of the weights (for caching counts)."""
+        return (self.column, self.per_code.tobytes(), float(self.missing))
+
+
 class ContextCounts:
     """Counts of a target column's values inside the groups of a context.
 
@@ -102,8 +204,13 @@ class ContextCounts:
         Column positions forming the context.
     target : int
         Target column position.
-    weights : numpy.ndarray, optional
+    weights : SourceWeights, optional
         Per-row weight (e.g. source reliability); counts become weighted sums.
+
+    Notes
+    -----
+    When :meth:`CodedTable.precount` computed this context's counts (Dask), they are used as
+    they are; a group a row belongs to is then found from the row's codes alone.
     """
 
     def __init__(
@@ -111,23 +218,42 @@ class ContextCounts:
         table: CodedTable,
         context: list[int],
         target: int,
-        weights: np.ndarray | None = None,
+        weights: SourceWeights | None = None,
     ) -> None:
         self.context = context
         self.target = target
         self.card = max(table.cardinality(target), 1)
+        self.n_values = table.cardinality(target)
+        self._table = table
+        self._weights = weights
+        counted = table.counted(context, target, weights)
+        if counted is not None:
+            self._from_counts(table, counted)
+            return
         self.groups = group_ids(table.codes[:, context])
         value = table.codes[:, target]
-        self.n_values = table.cardinality(target)
         ok = (self.groups >= 0) & (value >= 0)
-        w = np.ones(table.n_rows) if weights is None else weights
+        w = np.ones(table.n_rows) if weights is None else weights.of(table.codes)
         keys = self.groups[ok] * self.card + value[ok]
         series = pd.Series(w[ok]).groupby(keys).sum()
         self._keys = pd.Index(series.index.to_numpy(dtype=np.int64))
         self._counts = series.to_numpy(dtype=np.float64)
         n_groups = int(self.groups.max()) + 1 if len(self.groups) else 0
         self.group_totals = np.bincount(self.groups[ok], weights=w[ok], minlength=n_groups)
-        self._weights = w
+
+    def _from_counts(self, table: CodedTable, counted: pd.Series) -> None:
+        """Adopt ``(radix group key, value) -> count`` pairs computed by Dask."""
+        counted = counted.sort_index()
+        group_keys = counted.index.get_level_values(0).to_numpy(dtype=np.int64)
+        values = counted.index.get_level_values(1).to_numpy(dtype=np.int64)
+        distinct = np.unique(group_keys)
+        radix = _radix(table, self.context)
+        assert radix is not None  # precount skips contexts without one
+        self.groups = pd.Index(distinct).get_indexer(_radix_keys(table.codes, self.context, radix))
+        gid = np.searchsorted(distinct, group_keys)
+        self._keys = pd.Index(gid * self.card + values)
+        self._counts = counted.to_numpy(dtype=np.float64)
+        self.group_totals = np.bincount(gid, weights=self._counts, minlength=len(distinct))
 
     def count(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Count of ``values[i]`` in the group of ``rows[i]`` (0 when absent)."""
@@ -145,7 +271,9 @@ class ContextCounts:
 
     def weight(self, rows: np.ndarray) -> np.ndarray:
         """The per-row weight used in the counts."""
-        return self._weights[rows]
+        if self._weights is None:
+            return np.ones(len(rows))
+        return self._weights.of(self._table.codes[rows])
 
     def top_values(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``k`` most frequent values per group, as sorted ``(group, value)`` arrays.
@@ -311,11 +439,13 @@ def source_accuracies(
     src = table.codes[:, source]
     known = src >= 0
     accuracy = np.full(n_sources, 0.8)
+    table.precount([(lhs, target, None) for lhs, target in contexts])
     sized = [ContextCounts(table, lhs, target) for lhs, target in contexts]
     for _ in range(n_iter):
         clipped = np.clip(accuracy, 0.01, 0.99)
         vote = np.maximum(np.log(n_false * clipped / (1 - clipped)), 0.0) * share
-        row_vote = np.where(known, vote[np.maximum(src, 0)], 0.0)
+        row_vote = SourceWeights(source, vote, 0.0)
+        table.precount([(lhs, target, row_vote) for lhs, target in contexts])
         agree = np.zeros(n_sources)
         seen = np.zeros(n_sources)
         for (lhs, target), plain in zip(contexts, sized, strict=True):
@@ -332,3 +462,54 @@ def source_accuracies(
             seen += np.bincount(src[valid], minlength=n_sources)
         accuracy = (agree + 1) / (seen + 2)
     return accuracy
+
+
+def _distinct_in_order(values: pd.Series) -> pd.Series:
+    """A partition's distinct values in order of first appearance."""
+    return values.drop_duplicates()
+
+
+def _encode_partition(part: pd.DataFrame, uniques: list[np.ndarray]) -> pd.DataFrame:
+    """Codes of one partition's values (-1 for missing)."""
+    out = {}
+    for col, values in zip(part.columns, uniques, strict=True):
+        out[str(col)] = pd.Index(values).get_indexer(part[col].astype(object)).astype(np.int64)
+    return pd.DataFrame(out, index=part.index)
+
+
+def _count_key(context: list[int], target: int, weights: SourceWeights | None) -> tuple[Any, ...]:
+    return (tuple(context), target, None if weights is None else weights.token())
+
+
+def _radix(table: CodedTable, context: list[int]) -> np.ndarray | None:
+    """Multipliers making a context's codes one exact integer key (None if it would overflow)."""
+    multipliers = []
+    size = 1
+    for j in reversed(context):
+        multipliers.append(size)
+        size *= max(table.cardinality(j), 1)
+    if size >= 2**62:
+        return None
+    return np.asarray(multipliers[::-1], dtype=np.int64)
+
+
+def _radix_keys(codes: np.ndarray, context: list[int], radix: np.ndarray) -> np.ndarray:
+    """Each row's group key (-1 when a context value is missing)."""
+    ctx = codes[:, context]
+    return np.where((ctx >= 0).all(axis=1), ctx @ radix, -1)
+
+
+def _partition_pairs(
+    part: pd.DataFrame,
+    *,
+    context: list[int],
+    target: int,
+    radix: np.ndarray,
+    weights: SourceWeights | None,
+) -> pd.DataFrame:
+    """One row per cell of a partition: its group key, target value and weight."""
+    codes = part.to_numpy(dtype=np.int64)
+    keys = _radix_keys(codes, context, radix)
+    ok = (keys >= 0) & (codes[:, target] >= 0)
+    w = np.ones(len(codes)) if weights is None else weights.of(codes)
+    return pd.DataFrame({"group": keys[ok], "value": codes[ok, target], "weight": w[ok]})

@@ -115,8 +115,8 @@ def _scheduler_client(scheduler: str | None) -> Iterator[Any]:
 def _apply_partitioned(
     functions: Any, data: Path, out: Path, on_error: str, scheduler: str | None
 ) -> None:
+    from gristmill.io import read_dask_table
     from gristmill.labeling import apply_lfs_partitioned
-    from gristmill.labeling._partitioned import read_dask_table
 
     started = time.perf_counter()
     matrix = apply_lfs_partitioned(

@@ -12,7 +12,7 @@ from rich.table import Table
 from gristmill.cli._common import console
 from gristmill.exceptions import GristmillError
 
-EXAMPLES = ("spam",)
+EXAMPLES = ("spam", "hospital")
 
 
 def run(
@@ -21,11 +21,19 @@ def run(
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="Where to write the outputs."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rerun every stage."),
+    engine: str | None = typer.Option(
+        None, "--engine", help="Override the spec's engine: pandas, processes, auto or dask."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (implies --engine dask)."
+    ),
 ) -> None:
     """Run the pipeline of SPEC: label, train, evaluate, report (and track)."""
     from gristmill.pipeline import Pipeline
 
     pipeline = Pipeline.from_yaml(spec)
+    if engine is not None or scheduler is not None:
+        pipeline = pipeline.with_engine(engine or "dask", scheduler=scheduler)
     if dry_run:
         table = Table(title=f"plan for {pipeline.spec.name}", show_lines=False)
         for column in ("stage", "status", "detail"):
@@ -43,15 +51,19 @@ def run(
 
 
 def _print_summary(result: object) -> None:
-    metrics = result.metrics  # type: ignore[attr-defined]
+    tasks = getattr(result, "tasks", None) or {}
+    several = len(tasks) > 1
+    per_task = {n: t.metrics for n, t in tasks.items()} if several else {"": result.metrics}  # type: ignore[attr-defined]
     table = Table(title="results")
-    for column in ("split", "model", "accuracy", "f1"):
+    for column in (("task",) if several else ()) + ("split", "model", "accuracy", "f1"):
         table.add_column(column)
-    for split in ("dev", "test"):
-        for key, label in (("label_model", "label model"), ("end_model", "end model")):
-            overall = metrics.get(key, {}).get(split, {}).get("overall")
-            if overall:
-                table.add_row(split, label, f"{overall['accuracy']:.3f}", f"{overall['f1']:.3f}")
+    for task, metrics in per_task.items():
+        for split in ("dev", "test"):
+            for key, label in (("label_model", "label model"), ("end_model", "end model")):
+                overall = metrics.get(key, {}).get(split, {}).get("overall")
+                if overall:
+                    scores = (f"{overall['accuracy']:.3f}", f"{overall['f1']:.3f}")
+                    table.add_row(*((task,) if several else ()), split, label, *scores)
     console.print(table)
     console.print(f"run directory: {result.run_dir}")  # type: ignore[attr-defined]
     console.print(f"report: {result.report_path}")  # type: ignore[attr-defined]

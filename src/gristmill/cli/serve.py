@@ -28,6 +28,9 @@ def serve_command(
                                        help="Refuse larger request bodies with 413."),
     poll_interval: float = typer.Option(5.0, "--poll-interval",
                                         help="Seconds between alias checks; 0 disables."),
+    access_log: bool = typer.Option(
+        False, "--access-log/--no-access-log",
+        help="uvicorn's line per request on stderr (the request log records every request)."),
 ) -> None:
     """Serve MODEL: POST /predict, POST /feedback, GET /health, GET /metadata."""
     from gristmill.serving import serve
@@ -38,7 +41,7 @@ def serve_command(
                           "can reach it may call the model")
     serve(model, host=host, port=port, workers=workers, token=token,
           tracking_uri=resolve_store(tracking_uri), log_path=log,
-          max_body_bytes=max_body_bytes, poll_interval=poll_interval)
+          max_body_bytes=max_body_bytes, poll_interval=poll_interval, access_log=access_log)
 
 
 def register(app: typer.Typer) -> None:

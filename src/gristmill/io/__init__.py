@@ -1,13 +1,18 @@
 """Reading and writing tables (CSV, Parquet, JSON lines) with clear errors and atomic writes."""
 
-from gristmill.io._atomic import atomic_path, atomic_write_text
+from gristmill.io._atomic import atomic_path, atomic_write_text, replace_directory
+from gristmill.io._dask import DASK_TABLE_SUFFIXES, read_dask_table, write_parquet_part
 from gristmill.io._tables import TABLE_FORMATS, read_table, table_format, write_table
 
 __all__ = [
+    "DASK_TABLE_SUFFIXES",
     "TABLE_FORMATS",
     "atomic_path",
     "atomic_write_text",
+    "read_dask_table",
     "read_table",
+    "replace_directory",
     "table_format",
+    "write_parquet_part",
     "write_table",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +46,20 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+def replace_directory(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Rename the complete directory ``source`` to ``target``, replacing any old ``target``.
+
+    An old ``target`` is first renamed aside and removed only after the swap, so ``target``
+    is always either the old directory or the new one. Both must be on one file system.
+    """
+    source, target = Path(source), Path(target)
+    if target.exists():
+        trash = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        os.replace(target, trash)
+        os.replace(source, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(source, target)
+    return target

@@ -24,7 +24,7 @@ import pandas as pd
 
 from gristmill._extras import require
 from gristmill.exceptions import DataError, GristmillError, LFError
-from gristmill.io import atomic_write_text
+from gristmill.io import atomic_write_text, write_parquet_part
 from gristmill.labeling._apply import _check_columns, _check_lfs, _label_partition, _LFBundle
 from gristmill.labeling._label import ON_ERROR, Failures, n_cores
 from gristmill.labeling._lf import LabelingFunction
@@ -145,27 +145,6 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> Iterator[An
         yield stack.enter_context(distributed.Client(cluster))
 
 
-def read_dask_table(path: str | os.PathLike[str]) -> Any:
-    """Read a Parquet or CSV table, a directory of Parquet parts or a glob, as a dask DataFrame.
-
-    Raises
-    ------
-    DataError
-        When the format is not recognised.
-    """
-    dd = require("dask.dataframe", extra="dask", feature="reading data with the dask engine")
-    text = str(path)
-    source = Path(text)
-    if source.is_dir() or text.endswith((".parquet", ".pq")):
-        return dd.read_parquet(text)
-    if text.endswith((".csv", ".csv.gz")):
-        return dd.read_csv(text)
-    raise DataError(
-        f"{path}: the dask engine reads Parquet (a file, glob or directory of parts) or CSV; "
-        "convert other formats first"
-    )
-
-
 def _label_and_write(
     frame: pd.DataFrame, bundle: _LFBundle, on_error: str, target: str, partition: int
 ) -> tuple[int, Failures]:
@@ -178,15 +157,7 @@ def _label_and_write(
         ) from None
     names = [lf.name for lf in bundle.lfs]
     part = pd.DataFrame(values.astype("int8", copy=False), columns=names, index=index)
-    # Not atomic_path: it would recreate a staging directory the client already removed after
-    # a failure, while a cancelled task was still running.
-    tmp = f"{target}.{uuid.uuid4().hex}.tmp"
-    try:
-        part.to_parquet(tmp, index=True)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    write_parquet_part(part, target)
     return len(frame), failures
 
 
@@ -293,7 +264,8 @@ def _label_parts(
 ) -> list[tuple[int, Failures]]:
     distributed = require("dask.distributed", extra="dask", feature="apply_lfs_partitioned")
     dask = require("dask", extra="dask", feature="apply_lfs_partitioned")
-    bundle = client.scatter(_LFBundle(lfs), broadcast=True)
+    # hash=False: a bundle equal to one just released would reuse its key and be lost.
+    bundle = client.scatter(_LFBundle(lfs), broadcast=True, hash=False)
     # One graph from reading each partition to writing its part: the client holds futures of
     # the (tiny) results only, so the scheduler frees every data partition once it is labeled
     # and worker memory stays bounded by the partition size.

@@ -27,6 +27,7 @@ from gristmill.exceptions import (
     NotFittedError,
 )
 from gristmill.io import atomic_path, atomic_write_text
+from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
 
 TIE_BREAKS = ("abstain", "random", "prior")
@@ -44,6 +45,8 @@ _FEW_COLUMNS = 8
 FALLBACK_ACCURACY = 0.7
 # Fewest sources (that vote at least once) a latent-variable model needs to be identifiable.
 MIN_IDENTIFIABLE_SOURCES = 3
+# Training rows (by weight) above which the plug-in F1 threshold is estimated on a sample.
+_PLUG_IN_ROWS = 200_000
 
 
 class BaseLabelModel:
@@ -67,6 +70,11 @@ class BaseLabelModel:
         ``weights_[j, v, c]``: score added to class c when source j votes v.
     bias_ : ndarray of shape (k,)
         Score of each class before any vote.
+    f1_threshold_ : float
+        Binary models: the cut-off on ``P(y = 1)`` that maximises F1 (see
+        :func:`~gristmill.labelmodel._thresholds.f1_threshold`), tuned on the dev set when one is
+        given, else a plug-in estimate from the model's own posteriors on the training rows;
+        used by ``predict(L, threshold="f1")``. NaN with more than two classes.
     """
 
     name: ClassVar[str] = ""
@@ -78,6 +86,7 @@ class BaseLabelModel:
     confusion_: np.ndarray
     weights_: np.ndarray
     bias_: np.ndarray
+    f1_threshold_: float
     _fitted_arrays: ClassVar[tuple[str, ...]] = (
         "class_balance_",
         "lf_accuracies_",
@@ -191,7 +200,18 @@ class BaseLabelModel:
         # fits were measured on a busy 2-core machine), so the fit runs on one BLAS thread.
         with threadpool_limits(limits=1, user_api="blas"):
             self._fit(votes, prior, dev, np.random.default_rng(seed))
+            self.f1_threshold_ = self._fit_f1_threshold(votes, dev, np.random.default_rng(seed))
         return self
+
+    def _fit_f1_threshold(
+        self, votes: Votes, dev: tuple[Votes, np.ndarray] | None, rng: np.random.Generator
+    ) -> float:
+        if self.cardinality_ != 2:
+            return float("nan")
+        if dev is not None:
+            return f1_threshold(self._proba(dev[0])[:, 1], gold=dev[1])
+        sample = votes.pattern_sample(_PLUG_IN_ROWS, rng)
+        return f1_threshold(self._proba(sample)[:, 1], weights=sample.row_weights)
 
     def _fit(
         self,
@@ -238,8 +258,15 @@ class BaseLabelModel:
     def _proba(self, votes: Votes) -> np.ndarray:
         return softmax(votes.scores(self.weights_, self.bias_))
 
-    def predict(self, L: Any, *, tie_break: str = "abstain", seed: int = 0) -> np.ndarray:
-        """Most probable class per row (int64, shape (n,)).
+    def predict(
+        self,
+        L: Any,
+        *,
+        tie_break: str = "abstain",
+        seed: int = 0,
+        threshold: float | str | None = None,
+    ) -> np.ndarray:
+        """Most probable class per row (int64, shape (n,)), or a thresholded binary decision.
 
         Parameters
         ----------
@@ -249,18 +276,51 @@ class BaseLabelModel:
             at random (seeded by ``seed``), or the one with the largest class balance.
         seed : int, default 0
             Seed for ``tie_break="random"``.
+        threshold : float or "f1", optional
+            Binary models only: predict class 1 when ``P(y = 1) >= threshold`` (no ties then).
+            ``"f1"`` uses ``f1_threshold_``, the cut-off that maximises F1 of class 1 (the rule
+            to use when F1 is the metric). Omitted: the most probable class.
         """
         if tie_break not in TIE_BREAKS:
             raise ValueError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
-        proba = self.predict_proba(L)
-        return _break_ties(proba, tie_break, self.class_balance_, seed)
+        return self._decide(self.predict_proba(L), tie_break, seed, threshold)
 
-    def score(self, L: Any, y: Any, *, metric: str = "accuracy", tie_break: str = "prior") -> float:
+    def _decide(
+        self, proba: np.ndarray, tie_break: str, seed: int, threshold: float | str | None
+    ) -> np.ndarray:
+        if threshold is not None:
+            return (proba[:, 1] >= self._resolve_threshold(threshold)).astype(np.int64)
+        return break_ties(proba, tie_break, self.class_balance_, seed)
+
+    def _resolve_threshold(self, threshold: float | str) -> float:
+        if self.cardinality_ != 2:
+            raise ValueError(
+                f"threshold applies to binary label models; this one has {self.cardinality_} "
+                "classes"
+            )
+        if threshold == "f1":
+            return float(self.f1_threshold_)
+        if isinstance(threshold, str | bool) or not 0.0 <= float(threshold) <= 1.0:
+            raise ValueError(
+                f"threshold must be a probability in [0, 1] or 'f1'; got {threshold!r}"
+            )
+        return float(threshold)
+
+    def score(
+        self,
+        L: Any,
+        y: Any,
+        *,
+        metric: str = "accuracy",
+        tie_break: str = "prior",
+        threshold: float | str | None = None,
+    ) -> float:
         """Score predictions against gold labels ``y``.
 
         ``metric`` is one of ``accuracy``, ``f1`` / ``precision`` / ``recall`` (binary, class 1
         positive), ``f1_macro``, ``log_loss``. Rows predicted ``-1`` (ties broken by abstaining)
-        count as wrong.
+        count as wrong. ``threshold`` is passed to :meth:`predict` (``"f1"`` for the F1-optimal
+        binary decision).
         """
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
@@ -271,7 +331,7 @@ class BaseLabelModel:
         if metric == "log_loss":
             picked = proba[np.arange(gold.shape[0]), np.clip(gold, 0, proba.shape[1] - 1)]
             return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
-        predicted = _break_ties(proba, tie_break, self.class_balance_, 0)
+        predicted = self._decide(proba, tie_break, 0, threshold)
         return classification_metric(gold, predicted, metric, self.cardinality_)
 
     # ----------------------------------------------------------------- persistence
@@ -289,6 +349,7 @@ class BaseLabelModel:
             "cardinality_": int(self.cardinality_),
             "n_sources_": int(self.n_sources_),
             "lf_names_": self.lf_names_,
+            "f1_threshold_": None if np.isnan(self.f1_threshold_) else float(self.f1_threshold_),
             "extra": self._extra_state(),
         }
         with atomic_path(directory / _ARRAYS_FILE) as tmp:
@@ -326,6 +387,8 @@ class BaseLabelModel:
         model.cardinality_ = int(meta["cardinality_"])
         model.n_sources_ = int(meta["n_sources_"])
         model.lf_names_ = meta["lf_names_"]
+        saved_threshold = meta.get("f1_threshold_")
+        model.f1_threshold_ = float("nan") if saved_threshold is None else float(saved_threshold)
         for name in cls._fitted_arrays:
             setattr(model, name, arrays[name])
         model._restore_extra_state(meta.get("extra", {}))
@@ -473,7 +536,7 @@ def _f1(gold: np.ndarray, predicted: np.ndarray) -> float:
     return 2 * true_pos / denominator if denominator else 0.0
 
 
-def _break_ties(proba: np.ndarray, tie_break: str, balance: np.ndarray, seed: int) -> np.ndarray:
+def break_ties(proba: np.ndarray, tie_break: str, balance: np.ndarray, seed: int) -> np.ndarray:
     top = row_max(proba)[:, None]
     tied = proba >= top * (1 - _TIE_TOLERANCE)
     n_tied = row_sum(tied.astype(np.int8))

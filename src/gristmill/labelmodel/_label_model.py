@@ -1,4 +1,4 @@
-"""LabelModel: the default label model, majority vote averaged with a learned model."""
+"""LabelModel: the default label model, majority vote blended with a learned model."""
 
 from __future__ import annotations
 
@@ -6,28 +6,37 @@ import numpy as np
 
 from gristmill.labelmodel._base import (
     BaseLabelModel,
+    break_ties,
     fallback_fit,
     row_sum,
     softmax,
     warn_unidentifiable,
 )
 from gristmill.labelmodel._dawid_skene import DawidSkene
+from gristmill.labelmodel._majority import WeightedMajorityVote, leave_one_out_dev_scores
 from gristmill.labelmodel._matrix_completion import MatrixCompletion
 from gristmill.labelmodel._votes import Votes
 
-# Mixture weights of majority vote tried when a dev set is given.
+# Mixture weights of majority vote tried.
 _MIXTURES = (0.0, 0.25, 0.5, 0.75, 1.0)
-# Share of majority vote without a dev set.
+# Share of majority vote kept when the votes cannot tell the mixtures apart.
 _DEFAULT_MIXTURE = 0.5
+# Rows per step of the held-out-source likelihood; bounds the per-vote temporaries.
+_ROW_CHUNK = 1 << 16
+# Gain in mean log-likelihood per vote below which a mixture does not beat the default.
+_LIKELIHOOD_TOLERANCE = 1e-9
+# Rows (total weight) above which the held-out-source likelihood is estimated on a subset.
+_CRITERION_ROWS = 100_000
 
 
 class LabelModel(BaseLabelModel):
-    """The label model to reach for: majority vote and learned accuracies, averaged.
+    """The label model to reach for: majority vote and learned accuracies, blended.
 
     Method
     ------
     ``predict_proba`` is ``w * MV + (1 - w) * learned``: the share of the row's votes each class
-    got (majority vote, MV) averaged with the posterior of a learned model, ``w = 0.5``.
+    got (majority vote, MV) blended with the posterior of a learned model. Rows without any vote
+    get ``class_balance_``.
 
     The learned model depends on how the sources vote. When most votes come from sources that
     vote for a single class (keyword and regex LFs), a confusion matrix conditional on voting
@@ -37,18 +46,36 @@ class LabelModel(BaseLabelModel):
     :class:`DawidSkene`, whose full confusion matrices are identified there and which is the
     maximum-likelihood estimator for that setting. ``learner_`` records the choice.
 
-    Why average with majority vote: the two fail in different places. Majority vote needs no
+    Why blend with majority vote: the two fail in different places. Majority vote needs no
     estimation, so it cannot be misled when the accuracies are not identifiable from the votes
     (one-class sources, correlated sources, few overlaps), but it ties often and ignores that
     some sources are far better than others. The learned model separates good from bad sources
-    when its assumptions hold and can go badly wrong when they do not. The average follows
-    majority vote where it is decisive and lets the learned accuracies decide ties and close
-    calls, so it is never far below either and often above both (see BENCHMARKS.md). Rows
-    without any vote get ``class_balance_``.
+    when its assumptions hold and can go badly wrong when they do not.
 
-    With a dev set (``L_dev``, ``y_dev``) the dev labels estimate the class balance (unless it
-    is given), join the Dawid-Skene M-step with their labels fixed, and pick ``w`` from
-    (0, 0.25, 0.5, 0.75, 1) by the dev log-loss.
+    Choosing ``w`` without gold labels: each vote is predicted from the *other* votes of its row
+    (the blended posterior computed without that source, times the source's learned confusion
+    row), and ``w`` in (0, 0.25, 0.5, 0.75, 1) maximises the mean log-probability of the votes
+    (a held-out-source pseudo-likelihood, after Besag's 1975 pseudo-likelihood). Where the
+    sources really are conditionally independent the learned posterior predicts held-out votes
+    best and ``w`` goes to 0; where the learned model is misled, majority vote predicts them
+    better and ``w`` rises. When the votes cannot tell the blends apart (sources that each vote
+    one class carry no conditional information) ``w`` stays at 0.5. Above 100,000 rows the
+    criterion is estimated on a random subset of vote patterns.
+
+    With a dev set (``L_dev``, ``y_dev``), the dev labels join the Dawid-Skene M-step with their
+    labels fixed, the learned model is fit twice, with the estimated class balance and with the
+    dev labels' class balance (unless ``class_balance`` is given), and a third candidate is the
+    :class:`WeightedMajorityVote` whose accuracies are counted on the dev rows. The pair
+    (candidate, ``w``) with the best dev accuracy (ties: dev log-loss) is kept; the weighted
+    vote is scored leave-one-out (each dev row with accuracies from the other dev rows), since
+    it is fit on the dev rows themselves.
+
+    F1 as the metric: the most probable class maximises accuracy, not F1. ``predict(L,
+    threshold="f1")`` predicts class 1 when ``P(y = 1) >= f1_threshold_``, the cut-off that
+    maximises F1 (Lipton, Elkan & Naryanaswamy 2014: with calibrated probabilities it is half
+    the best reachable F1). With a dev set it is tuned on the dev labels; without one it is a
+    plug-in estimate from the model's own posteriors, which is only as good as their
+    calibration (see BENCHMARKS.md), so prefer a dev set when F1 matters.
 
     Parameters
     ----------
@@ -63,8 +90,11 @@ class LabelModel(BaseLabelModel):
     ----------
     mixture_ : float
         Weight ``w`` of majority vote.
+    f1_threshold_ : float
+        Cut-off on ``P(y = 1)`` used by ``predict(L, threshold="f1")`` (binary; NaN otherwise).
     learner_ : str
-        ``"matrix_completion"`` or ``"dawid_skene"``: the learned model used.
+        ``"matrix_completion"`` or ``"dawid_skene"``: the learned model used
+        (``"weighted_majority_vote"`` when a dev set chose it).
     lf_accuracies_, class_balance_, confusion_, weights_, bias_
         Those of the learned model (see :class:`BaseLabelModel`).
 
@@ -99,36 +129,97 @@ class LabelModel(BaseLabelModel):
         rng: np.random.Generator,
     ) -> None:
         k = votes.cardinality
+        self.learner_ = (
+            "dawid_skene" if _mostly_multi_class_voters(votes) else "matrix_completion"
+        )
+        unidentifiable = warn_unidentifiable(type(self).__name__, votes)
+        priors = [prior]
         if prior is None and dev is not None:
-            prior = (np.bincount(dev[1], minlength=k) + 1.0) / (dev[1].shape[0] + k)
+            priors.append((np.bincount(dev[1], minlength=k) + 1.0) / (dev[1].shape[0] + k))
+        members = [
+            (self.learner_, self._fit_learner(votes, p, dev, rng, unidentifiable))
+            for p in priors
+        ]
+        self._adopt(members[0][1])
+        self.mixture_ = np.array(_DEFAULT_MIXTURE)
+        if dev is not None:
+            voter = WeightedMajorityVote(cardinality=k)
+            voter._fit(votes, priors[-1], dev, rng)
+            members.append((voter.name, voter))
+            self._choose_with_dev(members, *dev)
+        elif not unidentifiable:
+            self.mixture_ = np.array(self._choose_mixture_without_labels(votes, rng))
+
+    def _fit_learner(
+        self,
+        votes: Votes,
+        prior: np.ndarray | None,
+        dev: tuple[Votes, np.ndarray] | None,
+        rng: np.random.Generator,
+        unidentifiable: bool,
+    ) -> BaseLabelModel:
+        k = votes.cardinality
         member: BaseLabelModel
-        if _mostly_multi_class_voters(votes):
-            self.learner_ = "dawid_skene"
+        if self.learner_ == "dawid_skene":
             member = DawidSkene(cardinality=k)
         else:
-            self.learner_ = "matrix_completion"
             member = MatrixCompletion(cardinality=k, l2=self.l2, max_iter=self.max_iter)
-        if warn_unidentifiable(type(self).__name__, votes):
+        if unidentifiable:
             fallback_fit(member, votes, prior)
         else:
             member._fit(votes, prior, dev, rng)
+        return member
+
+    def _adopt(self, member: BaseLabelModel) -> None:
         self.class_balance_ = member.class_balance_
         self.lf_accuracies_ = member.lf_accuracies_
         self.confusion_ = member.confusion_
         self.weights_ = member.weights_
         self.bias_ = member.bias_
-        self.mixture_ = np.array(_DEFAULT_MIXTURE)
-        if dev is not None:
-            self.mixture_ = np.array(self._choose_mixture(*dev))
 
-    def _choose_mixture(self, dev_votes: Votes, gold: np.ndarray) -> float:
-        vote_share, learned = self._members_proba(dev_votes)
-        losses = []
-        for w in _MIXTURES:
-            proba = w * vote_share + (1 - w) * learned
-            picked = proba[np.arange(gold.shape[0]), gold]
-            losses.append(-np.mean(np.log(np.clip(picked, 1e-6, 1.0))))
-        return float(_MIXTURES[int(np.argmin(losses))])
+    def _choose_mixture_without_labels(self, votes: Votes, rng: np.random.Generator) -> float:
+        log_likelihood = held_out_source_log_likelihood(
+            votes.pattern_sample(_CRITERION_ROWS, rng),
+            self.weights_,
+            self.bias_,
+            self.confusion_,
+            self.class_balance_,
+            _MIXTURES,
+        )
+        best = int(np.argmax(log_likelihood))
+        default = log_likelihood[_MIXTURES.index(_DEFAULT_MIXTURE)]
+        if log_likelihood[best] <= default + _LIKELIHOOD_TOLERANCE:
+            return _DEFAULT_MIXTURE
+        return float(_MIXTURES[best])
+
+    def _choose_with_dev(
+        self, members: list[tuple[str, BaseLabelModel]], dev_votes: Votes, gold: np.ndarray
+    ) -> None:
+        """Adopt the (learned model, mixture) with the best dev accuracy, then dev log-loss.
+
+        The weighted vote learns its accuracies from the dev rows themselves, so each dev row is
+        scored with accuracies estimated from the other dev rows.
+        """
+        rows = np.arange(gold.shape[0])
+        best: tuple[float, float] | None = None
+        choice = (*members[0], _DEFAULT_MIXTURE)
+        for name, member in members:
+            self._adopt(member)
+            vote_share, learned = self._members_proba(dev_votes)
+            if isinstance(member, WeightedMajorityVote):
+                uncovered = ~dev_votes.has_votes
+                learned = softmax(leave_one_out_dev_scores(dev_votes, gold))
+                learned[uncovered] = self.class_balance_
+            for w in _MIXTURES:
+                proba = w * vote_share + (1 - w) * learned
+                predicted = break_ties(proba, "prior", self.class_balance_, 0)
+                accuracy = float(np.mean(predicted == gold))
+                log_loss = -float(np.mean(np.log(np.clip(proba[rows, gold], 1e-6, 1.0))))
+                if best is None or (accuracy, -log_loss) > best:
+                    best, choice = (accuracy, -log_loss), (name, member, w)
+        self.learner_ = choice[0]
+        self._adopt(choice[1])
+        self.mixture_ = np.array(choice[2])
 
     def _members_proba(self, votes: Votes) -> tuple[np.ndarray, np.ndarray]:
         counts = votes.class_counts()
@@ -150,6 +241,52 @@ class LabelModel(BaseLabelModel):
 
     def _restore_extra_state(self, extra: dict[str, str]) -> None:
         self.learner_ = str(extra["learner_"])
+
+
+def held_out_source_log_likelihood(
+    votes: Votes,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    confusion: np.ndarray,
+    balance: np.ndarray,
+    mixtures: tuple[float, ...],
+) -> np.ndarray:
+    """Mean log-probability of each vote predicted from the other votes of its row, per mixture.
+
+    For a vote of source j for class v on row i, the posterior of the row is computed without
+    that vote, as ``w * MV + (1 - w) * learned`` (majority-vote share of the other votes, and the
+    softmax of the log-linear scores minus source j's term; the class balance when no other
+    source votes), and the vote's probability is ``sum_c posterior[c] * confusion[j, c, v]``.
+    Returns the weighted mean of its log over all votes for each ``w`` in ``mixtures``.
+    """
+    k, m = votes.cardinality, votes.n_sources
+    flat = np.ascontiguousarray(weights.reshape(m * k, k))
+    likelihood = np.clip(confusion, 1e-6, 1.0).transpose(0, 2, 1).reshape(m * k, k)
+    projection = votes.class_projection()
+    totals = np.zeros(len(mixtures))
+    mass = 0.0
+    for start in range(0, votes.n_rows, _ROW_CHUNK):
+        block = votes.indicator[start : start + _ROW_CHUNK]
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+        columns = block.indices
+        others = np.asarray(block @ projection)[rows] - projection[columns]
+        n_others = row_sum(others)
+        alone = n_others == 0
+        share = others / np.maximum(n_others, 1.0)[:, None]
+        learned = softmax((np.asarray(block @ flat) + bias)[rows] - flat[columns])
+        share[alone] = balance
+        learned[alone] = balance
+        vote_likelihood = likelihood[columns]
+        from_share = row_sum(share * vote_likelihood)
+        from_learned = row_sum(learned * vote_likelihood)
+        if votes.row_weights is None:
+            vote_weight = np.ones(rows.size)
+        else:
+            vote_weight = votes.row_weights[start : start + _ROW_CHUNK][rows]
+        for index, w in enumerate(mixtures):
+            totals[index] += vote_weight @ np.log(w * from_share + (1 - w) * from_learned)
+        mass += float(vote_weight.sum())
+    return totals / max(mass, 1e-12)
 
 
 def _mostly_multi_class_voters(votes: Votes) -> bool:

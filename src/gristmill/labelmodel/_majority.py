@@ -163,10 +163,18 @@ class WeightedMajorityVote(_VoteCounter):
             self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
             return
         accuracies = leave_one_out_agreement(votes) if dev is None else _dev_accuracies(*dev)
-        clipped = np.clip(np.nan_to_num(accuracies, nan=1.0 / k), 1e-3, 1 - 1e-3)
-        source_weights = np.maximum(np.log((k - 1) * clipped / (1 - clipped)), 0.0)
-        self._set_vote_weights(votes, source_weights)
+        self._set_vote_weights(votes, log_odds_weights(accuracies, k))
         self._set_diagnostics(votes, prior, accuracies)
+
+
+def log_odds_weights(accuracies: np.ndarray, k: int) -> np.ndarray:
+    """Vote weight ``log((k - 1) a / (1 - a))`` of accuracy a, floored at 0 (NaN: chance)."""
+    clipped = np.clip(np.nan_to_num(accuracies, nan=1.0 / k), 1e-3, 1 - 1e-3)
+    return np.maximum(np.log((k - 1) * clipped / (1 - clipped)), 0.0)
+
+
+def _smoothed_accuracy(correct: np.ndarray, voted: np.ndarray) -> np.ndarray:
+    return (correct + FALLBACK_ACCURACY * 2) / (voted + 2)
 
 
 def _dev_accuracies(votes: Votes, gold: np.ndarray) -> np.ndarray:
@@ -177,4 +185,23 @@ def _dev_accuracies(votes: Votes, gold: np.ndarray) -> np.ndarray:
     counts = votes.expected_counts(onehot)
     correct = np.einsum("jcc->j", counts)
     voted = counts.sum(axis=(1, 2))
-    return (correct + FALLBACK_ACCURACY * 2) / (voted + 2)
+    return _smoothed_accuracy(correct, voted)
+
+
+def leave_one_out_dev_scores(votes: Votes, gold: np.ndarray) -> np.ndarray:
+    """Weighted-vote scores (n, k) of dev rows, each weighted by accuracies from the *other* rows.
+
+    The scores :class:`WeightedMajorityVote` fit on the dev set gives each dev row when that row
+    is left out of the accuracy estimates, so its dev accuracy is not scored on its own fit.
+    """
+    k, n = votes.cardinality, votes.n_rows
+    indicator = votes.indicator
+    rows = np.repeat(np.arange(n), np.diff(indicator.indptr))
+    sources, classes = np.divmod(indicator.indices.astype(np.int64), k)
+    hit = (classes == gold[rows]).astype(np.float64)
+    correct = np.bincount(sources, weights=hit, minlength=votes.n_sources)
+    voted = np.bincount(sources, minlength=votes.n_sources).astype(np.float64)
+    accuracy = _smoothed_accuracy(correct[sources] - hit, voted[sources] - 1)
+    scores = np.zeros((n, k))
+    np.add.at(scores, (rows, classes), log_odds_weights(accuracy, k))
+    return scores

@@ -10,7 +10,6 @@ computed per part on the workers and written back as Parquet parts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import GristmillError
-from gristmill.io import atomic_write_text
+from gristmill.io import atomic_write_text, write_parquet_part
 from gristmill.labeling import PartitionedLabelMatrix
 from gristmill.labeling._partitioned import remove_staging
 from gristmill.labelmodel._base import BaseLabelModel
@@ -171,14 +170,7 @@ def _predict_part(model: BaseLabelModel, source: str, target: str) -> int:
     patterns, inverse = _unique_rows(values)
     proba = model.predict_proba(patterns)[inverse]
     columns = [f"proba_{c}" for c in range(proba.shape[1])]
-    out = pd.DataFrame(proba, columns=columns, index=frame.index)
-    tmp = f"{target}.{uuid.uuid4().hex}.tmp"
-    try:
-        out.to_parquet(tmp, index=True)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    write_parquet_part(pd.DataFrame(proba, columns=columns, index=frame.index), target)
     return len(frame)
 
 
@@ -225,7 +217,7 @@ def predict_proba_partitioned(
         from gristmill.labeling._partitioned import dask_client
 
         with dask_client(client, scheduler) as active:
-            shipped = active.scatter(model, broadcast=True)
+            shipped = active.scatter(model, broadcast=True, hash=False)
             futures = [
                 active.submit(
                     _predict_part, shipped, str(path), str(staging / path.name), pure=False

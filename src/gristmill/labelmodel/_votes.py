@@ -81,6 +81,24 @@ class Votes:
             )
         return replace(self, row_weights=weights)
 
+    def pattern_sample(self, rows: int, rng: np.random.Generator) -> Votes:
+        """About ``rows`` of the rows (by weight), chosen by a random hash of each row's votes.
+
+        Equal rows are kept or dropped together, so the sample of a weighted matrix of distinct
+        vote patterns is exactly the weighted form of the sample of the expanded rows. Returns
+        the votes themselves when they hold no more than ``rows`` rows.
+        """
+        fraction = rows / max(self.total_weight, 1.0)
+        if fraction >= 1.0:
+            return self
+        codes = rng.random(self.indicator.shape[1])
+        row_hash = np.mod(np.asarray(self.indicator @ codes).ravel(), 1.0)
+        kept = np.flatnonzero(row_hash < fraction)
+        weights = None if self.row_weights is None else self.row_weights[kept]
+        return replace(
+            self, indicator=self.indicator[kept], n_rows=int(kept.size), row_weights=weights
+        )
+
     @property
     def has_votes(self) -> np.ndarray:
         """Boolean (n,): whether any source votes on the row."""

@@ -1,4 +1,9 @@
-"""Evaluation: label model and end model on dev/test, overall, per declared and discovered slice."""
+"""Evaluation: label model and end model on dev/test, overall, per declared and discovered slice.
+
+Gold labels are class indices, or (n, k) label indicators for a multilabel task (scored with
+:func:`~gristmill.training.multilabel_metrics`; a label is predicted when its probability is at
+least 0.5).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.training import apply_slices, classification_metrics, discover_slices
+from gristmill.pipeline._stages import gold_rows
+from gristmill.training import apply_slices, discover_slices, task_metrics
 
 __all__ = ["confusion_matrix", "evaluate"]
 
@@ -27,13 +33,13 @@ def _scores(
     k: int,
     extra: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    overall = classification_metrics(y, predicted, k)
+    overall = task_metrics(y, predicted, k)
     overall.update(extra or {})
     slices = {}
     if masks is not None:
         for name in masks.columns:
             rows = masks[name].to_numpy()
-            slices[name] = classification_metrics(y[rows], predicted[rows], k)
+            slices[name] = task_metrics(y[rows], predicted[rows], k)
     return {"overall": overall, "slices": slices}
 
 
@@ -70,7 +76,8 @@ def evaluate(
         y = gold.get(split)
         if split not in splits or y is None:
             continue
-        rows = y >= 0
+        rows = gold_rows(y)
+        multilabel = y.ndim == 2
         if not rows.any():
             continue
         frame = splits[split].loc[rows].reset_index(drop=True)
@@ -79,19 +86,22 @@ def evaluate(
         if masks is not None:
             details["slice_sizes"][split] = {c: int(masks[c].sum()) for c in masks.columns}
         covered = (label_votes[split][rows] != -1).any(axis=1)
-        lm_pred = label_probs[split][rows].argmax(axis=1)
+        lm_probs = label_probs[split][rows]
+        lm_pred = (lm_probs >= 0.5).astype(np.int64) if multilabel else lm_probs.argmax(axis=1)
         metrics["label_model"][split] = _scores(
             y, lm_pred, masks, k, {"coverage": float(covered.mean())}
         )
         features = end_model.transform(frame)
-        em_pred = np.asarray(end_model.classifier_.predict_proba(features)).argmax(axis=1)
+        em_pred = np.asarray(end_model.classifier_.predict(features))
         metrics["end_model"][split] = _scores(y, em_pred, masks, k)
-        details["confusion"]["label_model"][split] = confusion_matrix(y, lm_pred, k)
-        details["confusion"]["end_model"][split] = confusion_matrix(y, em_pred, k)
+        if not multilabel:
+            details["confusion"]["label_model"][split] = confusion_matrix(y, lm_pred, k)
+            details["confusion"]["end_model"][split] = confusion_matrix(y, em_pred, k)
+        correct = (em_pred == y).all(axis=1) if multilabel else em_pred == y
         if discover is not None:
             clusters = discover_slices(
                 features,
-                em_pred == y,
+                correct,
                 n_clusters=discover["clusters"],
                 min_size=discover["min_size"],
                 seed=seed,
@@ -113,16 +123,17 @@ def _examples(
     limit: int = 3,
 ) -> list[dict[str, Any]]:
     """A few misclassified rows of a cluster (else any rows), for the report."""
-    wrong = [r for r in rows if predicted[r] != y[r]] or list(rows)
+
+    def name(value: Any) -> str:
+        if np.ndim(value) == 1:  # a multilabel indicator row
+            return ", ".join(c for c, on in zip(classes, value, strict=True) if on) or "(none)"
+        return classes[int(value)]
+
+    wrong = [r for r in rows if np.any(predicted[r] != y[r])] or list(rows)
     out = []
     for r in wrong[:limit]:
         values = {str(c): str(frame.iloc[r][c])[:160] for c in frame.columns}
         out.append(
-            {
-                "row": int(r),
-                "gold": classes[int(y[r])],
-                "predicted": classes[int(predicted[r])],
-                "values": values,
-            }
+            {"row": int(r), "gold": name(y[r]), "predicted": name(predicted[r]), "values": values}
         )
     return out

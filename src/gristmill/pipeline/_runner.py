@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import GristmillError, LFError
-from gristmill.io import atomic_write_text, write_table
+from gristmill.io import atomic_write_text, replace_directory, write_table
 from gristmill.labeling._matrix import LabelMatrix
 from gristmill.pipeline._cache import StageCache
 from gristmill.pipeline._spec import PipelineSpec, SpecSource, load_spec, spec_to_dict
@@ -36,6 +36,7 @@ from gristmill.pipeline._stages import (
     clean_split,
     fit_label_model,
     gold_labels,
+    gold_rows,
     label_split,
     load_lf_modules,
     load_split,
@@ -43,7 +44,7 @@ from gristmill.pipeline._stages import (
     train_end_model,
 )
 
-__all__ = ["Pipeline", "PipelineResult", "PlanStep"]
+__all__ = ["Pipeline", "PipelineResult", "PlanStep", "TaskResult"]
 
 
 @dataclass
@@ -57,8 +58,43 @@ class StageRecord:
 
 
 @dataclass
+class TaskResult:
+    """What a run produced for one task (see docs/CONTRACTS.md, "Pipeline result").
+
+    ``metrics`` has the single-task shape (``{"label_model"|"end_model": {split: ...}}``);
+    ``run_dir`` is where the task's files are (the run directory itself for a single task,
+    ``<run_dir>/tasks/<name>`` otherwise). ``probs`` and ``matrices`` hold every split's
+    probabilistic labels and label matrix.
+    """
+
+    name: str
+    kind: str
+    classes: list[str]
+    metrics: dict[str, Any]
+    model: Any
+    label_model: Any
+    label_matrix: LabelMatrix
+    lf_summary: pd.DataFrame
+    lf_paths: list[Path]
+    trials: list[dict[str, Any]]
+    selection: str
+    discovered_slices: dict[str, Any] | None
+    run_dir: Path | None = None
+    probs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    matrices: dict[str, LabelMatrix] = field(default_factory=dict, repr=False)
+    details: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
 class PipelineResult:
-    """Everything a run produced (see docs/CONTRACTS.md, "Pipeline result")."""
+    """Everything a run produced (see docs/CONTRACTS.md, "Pipeline result").
+
+    With one task the attributes describe that task. With several, ``tasks`` holds each
+    task's :class:`TaskResult`, and ``metrics`` is keyed by task name, ``model`` is a
+    :class:`~gristmill.training.MultiTaskModel`, ``classes`` are ``"<task>:<class>"`` names,
+    ``label_matrix`` / ``lf_summary`` / ``trials`` join the tasks' (sources named
+    ``"<task>:<source>"``, trials with a ``task`` key) and ``label_model`` is None.
+    """
 
     name: str
     spec: PipelineSpec
@@ -81,6 +117,7 @@ class PipelineResult:
     cleaning: dict[str, Any] | None = None
     tracking_run_id: str | None = None
     model_version: str | None = None
+    tasks: dict[str, TaskResult] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,11 +166,21 @@ class _Progress:
 @dataclass
 class _Prepared:
     splits: dict[str, LoadedSplit]
-    gold: dict[str, np.ndarray | None]
-    modules: list[LFModule]
+    task_gold: dict[str, dict[str, np.ndarray | None]]  # task -> split -> gold labels
+    task_modules: dict[str, list[LFModule]]  # task -> its LF modules
     slicing_functions: list[Any]
     constraints: Any = None
     repairs: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def gold(self) -> dict[str, np.ndarray | None]:
+        """The first task's gold labels per split."""
+        return next(iter(self.task_gold.values()))
+
+    @property
+    def modules(self) -> list[LFModule]:
+        """The first task's LF modules."""
+        return next(iter(self.task_modules.values()))
 
 
 class Pipeline:
@@ -186,6 +233,28 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline(name={self.spec.name!r}, spec_path={str(self.spec_path)!r})"
 
+    def with_engine(self, engine: str, *, scheduler: str | None = None) -> Pipeline:
+        """This pipeline with another ``engine`` (and Dask ``scheduler``), as ``--engine`` sets.
+
+        Raises
+        ------
+        SpecError
+            For an unknown engine, or a scheduler with an engine other than ``dask``.
+        """
+        from typing import get_args
+
+        from gristmill.exceptions import SpecError
+
+        engines = get_args(PipelineSpec.model_fields["engine"].annotation)
+        if engine not in engines:
+            raise SpecError(f"unknown engine {engine!r}; choose one of {list(engines)}")
+        if scheduler is not None and engine != "dask":
+            raise SpecError(f"a scheduler applies to engine dask only, not {engine!r}")
+        if engine == "dask" and scheduler is None:
+            scheduler = self.spec.scheduler
+        spec = self.spec.model_copy(update={"engine": engine, "scheduler": scheduler})
+        return Pipeline(spec, spec_path=self.spec_path, source=self.source)
+
     # -- validation ---------------------------------------------------------------------------
 
     def _prepare(self) -> _Prepared:
@@ -209,14 +278,30 @@ class Pipeline:
                         )
                     except ConstraintError as exc:
                         raise where.error(("cleaning", "constraints"), str(exc)) from exc
-        gold = {split: gold_labels(spec, split, loaded, where) for split, loaded in splits.items()}
-        modules = load_lf_modules(spec, self.root, where)
+                    imputation = spec.cleaning.imputation
+                    wanted = imputation.columns if imputation is not None else None
+                    absent = [c for c in wanted or [] if c not in splits[split].frame.columns]
+                    if absent:
+                        raise where.error(
+                            ("cleaning", "imputation", "columns"),
+                            f"column(s) {absent} are not in the {split} data",
+                        )
+        task_gold = {
+            task: {
+                split: gold_labels(spec, split, loaded, where, task=task)
+                for split, loaded in splits.items()
+            }
+            for task in spec.tasks
+        }
+        task_modules = {
+            task: load_lf_modules(spec, self.root, where, task=task) for task in spec.tasks
+        }
         slicing_functions = self._slicing_functions(splits)
         return _Prepared(
             constraints=constraints,
             splits=splits,
-            gold=gold,
-            modules=modules,
+            task_gold=task_gold,
+            task_modules=task_modules,
             slicing_functions=slicing_functions,
         )
 
@@ -258,38 +343,68 @@ class Pipeline:
 
     def plan(self) -> list[PlanStep]:
         """Validate everything and say which stages would run and which come from the cache."""
+        if self.spec.engine == "dask":
+            from gristmill.pipeline._dask_engine import plan_on_dask
+
+            return plan_on_dask(self)
         prepared = self._prepare()
-        spec, cache = self.spec, StageCache(self.cache_dir)
+        spec = self.spec
         rows = ", ".join(f"{s} {len(v.frame)}" for s, v in prepared.splits.items())
         steps = [PlanStep("load", f"{rows} rows", "runs")]
         if prepared.constraints is not None:
             steps.append(PlanStep("clean", "repair cells with the cleaning constraints", "runs"))
-        modules = ", ".join(m.path.name for m in prepared.modules) or "none"
-        n_lfs = sum(len(m.lfs) for m in prepared.modules)
+        for task in spec.tasks:
+            steps += self._plan_task(task, prepared)
+        steps.append(PlanStep("report", "run directory and report.html", "runs"))
+        return steps
+
+    def _stage_name(self, stage: str, task: str) -> str:
+        """``stage`` for a single-task spec, ``stage:task`` when there are several tasks."""
+        return f"{stage}:{task}" if self.spec.multitask else stage
+
+    def _plan_task(self, task: str, prepared: _Prepared) -> list[PlanStep]:
+        spec, cache = self.spec, StageCache(self.cache_dir)
+        spec_task = spec.tasks[task]
+        steps: list[PlanStep] = []
+        modules_of_task = prepared.task_modules[task]
+        dev_gold = prepared.task_gold[task].get("dev")
+        modules = ", ".join(m.path.name for m in modules_of_task) or "none"
+        n_lfs = sum(len(m.lfs) for m in modules_of_task)
         matrices = {
-            s: label_split(spec, s, v, prepared.modules, cache, self.source, dry_run=True)
+            s: label_split(
+                spec, s, v, modules_of_task, cache, self.source, dry_run=True, task=task
+            )
             for s, v in prepared.splits.items()
         }
         labeled = all(m is not None for m in matrices.values())
         steps.append(
             PlanStep(
-                "label",
-                f"{n_lfs} LFs from {modules}; "
-                f"{len(spec.task.supervision.label_columns)} label columns",
+                self._stage_name("label", task),
+                f"{spec_task.kind}: {n_lfs} LFs from {modules}; "
+                f"{len(spec_task.supervision.label_columns)} label columns",
                 "cached" if labeled else "runs",
             )
         )
-        lm_name = spec.task.label_model_spec.name
+        lm_name = spec_task.label_model_spec.name
         lm = None
         if labeled:
             lm = fit_label_model(
                 spec,
-                matrices,
-                prepared.gold.get("dev"),
-                cache,  # type: ignore[arg-type]
+                matrices,  # type: ignore[arg-type]
+                dev_gold,
+                cache,
                 dry_run=True,
+                task=task,
             )
-        steps.append(PlanStep("label_model", f"{lm_name}", "cached" if lm is not None else "runs"))
+        if spec_task.multilabel:
+            lm_name += " per label"
+        steps.append(
+            PlanStep(
+                self._stage_name("label_model", task),
+                lm_name,
+                "cached" if lm is not None else "runs",
+            )
+        )
         model = spec.model_spec
         budget = " and ".join(
             x
@@ -308,14 +423,15 @@ class Pipeline:
                 train,
                 probs,
                 dev.frame if dev else None,
-                prepared.gold.get("dev"),
+                dev_gold,
                 cache,
                 dry_run=True,
+                task=task,
             )
         candidates = model.candidates if model.candidates != "auto" else "auto"
         steps.append(
             PlanStep(
-                "train",
+                self._stage_name("train", task),
                 f"candidates {candidates}, {budget}, maximise {model.metric}",
                 "cached" if trained is not None else "runs",
             )
@@ -323,13 +439,12 @@ class Pipeline:
         n_slices = len(prepared.slicing_functions)
         steps.append(
             PlanStep(
-                "evaluate",
+                self._stage_name("evaluate", task),
                 f"dev/test, {n_slices} declared slices"
                 + (", discovered slices" if spec.slices.discover else ""),
                 "runs",
             )
         )
-        steps.append(PlanStep("report", "run directory and report.html", "runs"))
         return steps
 
     # -- run ----------------------------------------------------------------------------------
@@ -387,6 +502,12 @@ class Pipeline:
         TrackingError
             When tracking is on and the store is unreachable (before any long work).
         """
+        if self.spec.engine == "dask":
+            from gristmill.pipeline._dask_engine import run_on_dask
+
+            return run_on_dask(
+                self, track=track, run_dir=run_dir, progress=progress, use_cache=use_cache
+            )
         reporter = _Progress(progress)
         with reporter.stage("validate", "Validating spec, data and LFs") as record:
             prepared = self._prepare()
@@ -420,13 +541,42 @@ class Pipeline:
         run_dir: str | os.PathLike[str] | None,
         use_cache: bool,
     ) -> PipelineResult:
-        spec = self.spec
         cache = StageCache(self.cache_dir, enabled=use_cache)
-        classes = list(spec.task.classes)
         if prepared.constraints is not None:
             with reporter.stage("clean", "Repairing data") as record:
                 self._clean(prepared, cache, record)
-        with reporter.stage("label", "Applying labeling functions") as record:
+        tasks = {
+            task: self._run_task(task, prepared, cache, reporter, tracker)
+            for task in self.spec.tasks
+        }
+        with reporter.stage("report", "Writing the run directory") as record:
+            final_dir = self._run_dir(run_dir)
+            result = self._result(tasks, prepared, final_dir, reporter)
+            if prepared.repairs:
+                result.cleaning = {
+                    "constraints": self.spec.cleaning.constraints if self.spec.cleaning else None,
+                    "repairs": {s: len(r) for s, r in prepared.repairs.items()},
+                }
+            self._write_run_dir(result, prepared.repairs)
+            record.detail = str(final_dir)
+        return result
+
+    def _run_task(
+        self,
+        task: str,
+        prepared: _Prepared,
+        cache: StageCache,
+        reporter: _Progress,
+        tracker: Any,
+    ) -> TaskResult:
+        """Label, fit the label model, train and evaluate one task."""
+        spec = self.spec
+        spec_task = spec.tasks[task]
+        modules = prepared.task_modules[task]
+        gold = prepared.task_gold[task]
+        with reporter.stage(
+            self._stage_name("label", task), "Applying labeling functions"
+        ) as record:
             reran: list[str] = []
             matrices: dict[str, LabelMatrix] = {}
             for split, loaded in prepared.splits.items():
@@ -434,34 +584,46 @@ class Pipeline:
                     spec,
                     split,
                     loaded,
-                    prepared.modules,
+                    modules,
                     cache,
                     self.source,
                     on_module=lambda p, hit: None if hit else reran.append(p.name),
+                    task=task,
                 )
                 assert matrix is not None
                 matrices[split] = matrix
-            record.cached = not reran and bool(prepared.modules)
+            record.cached = not reran and bool(modules)
             record.detail = f"{matrices['train'].shape[1]} sources" + (
                 f"; reran {sorted(set(reran))}" if reran else ""
             )
-        with reporter.stage("label_model", "Fitting the label model") as record:
-            lm = fit_label_model(spec, matrices, prepared.gold.get("dev"), cache)
+        with reporter.stage(
+            self._stage_name("label_model", task), "Fitting the label model"
+        ) as record:
+            lm = fit_label_model(spec, matrices, gold.get("dev"), cache, task=task)
             assert lm is not None
             record.cached = lm.cached
             record.detail = type(lm.model).__name__
         train, train_probs = self._covered(prepared, matrices["train"], lm.probs["train"])
-        with reporter.stage("train", "Searching and training the end model") as record:
+        with reporter.stage(
+            self._stage_name("train", task), "Searching and training the end model"
+        ) as record:
             dev = prepared.splits.get("dev")
-            on_trial = tracker.log_trial if tracker is not None else None
+            on_trial = None
+            if tracker is not None:
+                on_trial = (
+                    (lambda n, p, v: tracker.log_trial(n, {"task": task, **p}, v))
+                    if spec.multitask
+                    else tracker.log_trial
+                )
             trained = train_end_model(
                 spec,
                 train,
                 train_probs,
                 dev.frame if dev else None,
-                prepared.gold.get("dev"),
+                gold.get("dev"),
                 cache,
                 on_trial=on_trial,
+                task=task,
             )
             assert trained is not None
             record.cached = trained.cached
@@ -469,7 +631,9 @@ class Pipeline:
                 f"{len(train)}/{len(prepared.splits['train'].frame)} rows covered; "
                 f"{len(trained.trials)} trials; best {trained.model.learner}"
             )
-        with reporter.stage("evaluate", "Evaluating on dev/test and slices") as record:
+        with reporter.stage(
+            self._stage_name("evaluate", task), "Evaluating on dev/test and slices"
+        ) as record:
             from gristmill.pipeline._evaluate import evaluate
 
             discover = spec.slices.discover
@@ -481,9 +645,9 @@ class Pipeline:
                 else {"clusters": discover.clusters, "min_size": discover.min_size}
             )
             metrics, details = evaluate(
-                classes=classes,
+                classes=list(spec_task.classes),
                 splits={s: v.frame for s, v in prepared.splits.items()},
-                gold=prepared.gold,
+                gold=gold,
                 label_probs=lm.probs,
                 label_votes={s: m.to_numpy() for s, m in matrices.items()},
                 end_model=trained.model,
@@ -493,37 +657,89 @@ class Pipeline:
                 seed=spec.seed,
             )
             record.detail = _headline(metrics)
-        summary = self._lf_summary(matrices, prepared, lm.model)
-        with reporter.stage("report", "Writing the run directory") as record:
-            final_dir = self._run_dir(run_dir)
-            result = PipelineResult(
-                name=spec.name,
-                spec=spec,
-                spec_path=self.spec_path,
-                run_dir=final_dir,
-                classes=classes,
-                payload_columns=list(spec.payloads),
-                metrics=metrics,
-                model=trained.model,
-                label_model=lm.model,
-                label_matrix=matrices["train"],
-                lf_summary=summary,
-                lf_paths=[m.path for m in prepared.modules],
-                datasets={s: (v.frame, v.source) for s, v in prepared.splits.items()},
-                trials=trained.trials,
-                report_path=final_dir / "report.html",
-                discovered_slices=details["discovered"],
-                stages=reporter.records,
-                selection=trained.selection,
+        return TaskResult(
+            name=task,
+            kind=spec_task.kind,
+            classes=list(spec_task.classes),
+            metrics=metrics,
+            model=trained.model,
+            label_model=lm.model,
+            label_matrix=matrices["train"],
+            lf_summary=self._lf_summary(task, matrices, gold.get("dev"), lm.model),
+            lf_paths=[m.path for m in modules],
+            trials=trained.trials,
+            selection=trained.selection,
+            discovered_slices=details["discovered"],
+            probs=lm.probs,
+            matrices=matrices,
+            details=details,
+        )
+
+    def _result(
+        self,
+        tasks: dict[str, TaskResult],
+        prepared: _Prepared,
+        final_dir: Path,
+        reporter: _Progress,
+    ) -> PipelineResult:
+        """The run's result: the task's own for one task, the tasks joined for several."""
+        spec = self.spec
+        common: dict[str, Any] = {
+            "name": spec.name,
+            "spec": spec,
+            "spec_path": self.spec_path,
+            "run_dir": final_dir,
+            "payload_columns": list(spec.payloads),
+            "datasets": {s: (v.frame, v.source) for s, v in prepared.splits.items()},
+            "report_path": final_dir / "report.html",
+            "stages": reporter.records,
+            "tasks": tasks,
+        }
+        if not spec.multitask:
+            (only,) = tasks.values()
+            only.run_dir = final_dir
+            return PipelineResult(
+                classes=only.classes,
+                metrics=only.metrics,
+                model=only.model,
+                label_model=only.label_model,
+                label_matrix=only.label_matrix,
+                lf_summary=only.lf_summary,
+                lf_paths=only.lf_paths,
+                trials=only.trials,
+                discovered_slices=only.discovered_slices,
+                selection=only.selection,
+                **common,
             )
-            if prepared.repairs:
-                result.cleaning = {
-                    "constraints": self.spec.cleaning.constraints if self.spec.cleaning else None,
-                    "repairs": {s: len(r) for s, r in prepared.repairs.items()},
-                }
-            self._write_run_dir(result, matrices, lm.probs, details, prepared.repairs)
-            record.detail = str(final_dir)
-        return result
+        from gristmill.training import MultiTaskModel
+        from gristmill.training._multitask import TASK_SEPARATOR as SEP
+
+        for name, task in tasks.items():
+            task.run_dir = final_dir / "tasks" / name
+        model = MultiTaskModel({name: task.model for name, task in tasks.items()})
+        label_matrix = LabelMatrix(
+            np.hstack([t.label_matrix.to_numpy().astype(np.int64) for t in tasks.values()]),
+            [f"{name}{SEP}{lf}" for name, t in tasks.items() for lf in t.label_matrix.lf_names],
+        )
+        summary = pd.concat(
+            [
+                t.lf_summary.set_axis([f"{name}{SEP}{lf}" for lf in t.lf_summary.index])
+                for name, t in tasks.items()
+            ]
+        )
+        lf_paths = list(dict.fromkeys(p for t in tasks.values() for p in t.lf_paths))
+        return PipelineResult(
+            classes=model.classes,
+            metrics={name: task.metrics for name, task in tasks.items()},
+            model=model,
+            label_model=None,
+            label_matrix=label_matrix,
+            lf_summary=summary,
+            lf_paths=lf_paths,
+            trials=[{"task": name, **t} for name, task in tasks.items() for t in task.trials],
+            selection="dev" if all(t.selection == "dev" for t in tasks.values()) else "holdout",
+            **common,
+        )
 
     def _clean(self, prepared: _Prepared, cache: StageCache, record: StageRecord) -> None:
         assert self.spec.cleaning is not None
@@ -541,19 +757,36 @@ class Pipeline:
         record.detail = ", ".join(f"{s} {len(r)} repairs" for s, r in prepared.repairs.items())
 
     def _lf_summary(
-        self, matrices: dict[str, LabelMatrix], prepared: _Prepared, label_model: Any
+        self,
+        task: str,
+        matrices: dict[str, LabelMatrix],
+        dev_gold: np.ndarray | None,
+        label_model: Any,
     ) -> pd.DataFrame:
         from gristmill.labeling import lf_summary
+        from gristmill.pipeline._multilabel import multilabel_lf_summary
+
+        spec_task = self.spec.tasks[task]
+
+        def summarise(matrix: LabelMatrix, y: np.ndarray | None = None) -> pd.DataFrame:
+            if spec_task.multilabel:
+                return multilabel_lf_summary(
+                    matrix.to_numpy(), matrix.lf_names, spec_task.classes, y
+                )
+            return lf_summary(matrix, y=y)
 
         try:
-            summary = lf_summary(matrices["train"], label_model=label_model)
+            summary = (
+                summarise(matrices["train"])
+                if spec_task.multilabel
+                else lf_summary(matrices["train"], label_model=label_model)
+            )
         except GristmillError:
-            summary = lf_summary(matrices["train"])
-        dev_gold = prepared.gold.get("dev")
-        if dev_gold is not None and "dev" in matrices and bool(np.any(dev_gold >= 0)):
-            rows = dev_gold >= 0
+            summary = summarise(matrices["train"])
+        if dev_gold is not None and "dev" in matrices and bool(np.any(gold_rows(dev_gold))):
+            rows = gold_rows(dev_gold)
             dev_matrix = LabelMatrix(matrices["dev"].to_numpy()[rows], matrices["dev"].lf_names)
-            on_dev = lf_summary(dev_matrix, y=dev_gold[rows])
+            on_dev = summarise(dev_matrix, dev_gold[rows])
             for column in ("Coverage", "Emp. Acc."):
                 if column in on_dev.columns:
                     summary[f"Dev {column}"] = on_dev[column].to_numpy()
@@ -570,15 +803,12 @@ class Pipeline:
             candidate = base.with_name(f"{base.name}-{n}")
         return candidate
 
-    def _write_run_dir(
-        self,
-        result: PipelineResult,
-        matrices: dict[str, LabelMatrix],
-        probs: dict[str, np.ndarray],
-        details: dict[str, Any],
-        repairs: dict[str, pd.DataFrame],
-    ) -> None:
-        """Write everything into a temporary sibling, then rename it into place."""
+    def _write_run_dir(self, result: PipelineResult, repairs: dict[str, pd.DataFrame]) -> None:
+        """Write everything into a temporary sibling, then rename it into place.
+
+        One task: its files sit in the run directory. Several: ``tasks/<name>/`` holds each
+        task's files; the top level keeps the spec, all metrics, the model and the report.
+        """
         from gristmill.report import write_run_report
         from gristmill.training import save_end_model
 
@@ -587,48 +817,62 @@ class Pipeline:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
             shutil.copyfile(self.spec_path, tmp / "spec.yaml")
-            matrices["train"].to_parquet(tmp / "label_matrix.parquet")
-            write_table(self._probs_table(result, matrices, probs), tmp / "probs.parquet")
             atomic_write_text(tmp / "metrics.json", json.dumps(result.metrics, indent=2))
-            result.lf_summary.to_csv(tmp / "lf_summary.csv")
             save_end_model(result.model, tmp / "model")
-            atomic_write_text(tmp / "trials.json", json.dumps(result.trials, indent=1, default=str))
-            atomic_write_text(
-                tmp / "slices.json",
-                json.dumps(
-                    {"discovered": details["discovered"], "sizes": details["slice_sizes"]},
-                    indent=1,
-                    default=str,
-                ),
-            )
+            for name, task in result.tasks.items():
+                folder = tmp / "tasks" / name if self.spec.multitask else tmp
+                self._write_task_files(folder, task, result.datasets)
+            if self.spec.multitask:
+                atomic_write_text(
+                    tmp / "trials.json", json.dumps(result.trials, indent=1, default=str)
+                )
             if repairs:
                 table = pd.concat(
                     [r.assign(split=s) for s, r in repairs.items()], ignore_index=True
                 )
                 table.to_csv(tmp / "repairs.csv", index=False)
-            write_run_report(result, tmp / "report.html", details=details)
-            if final.exists():
-                trash = final.with_name(f".{final.name}.old")
-                os.replace(final, trash)
-                os.replace(tmp, final)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(tmp, final)
+            only = next(iter(result.tasks.values()))
+            write_run_report(
+                result, tmp / "report.html", details=None if self.spec.multitask else only.details
+            )
+            replace_directory(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    def _write_task_files(
+        self,
+        folder: Path,
+        task: TaskResult,
+        datasets: dict[str, tuple[pd.DataFrame, str]],
+    ) -> None:
+        """A task's label matrix, probabilistic labels, metrics, LF summary, trials, slices."""
+        folder.mkdir(parents=True, exist_ok=True)
+        task.label_matrix.to_parquet(folder / "label_matrix.parquet")
+        write_table(self._probs_table(task, datasets), folder / "probs.parquet")
+        atomic_write_text(folder / "metrics.json", json.dumps(task.metrics, indent=2))
+        task.lf_summary.to_csv(folder / "lf_summary.csv")
+        atomic_write_text(folder / "trials.json", json.dumps(task.trials, indent=1, default=str))
+        atomic_write_text(
+            folder / "slices.json",
+            json.dumps(
+                {"discovered": task.discovered_slices, "sizes": task.details["slice_sizes"]},
+                indent=1,
+                default=str,
+            ),
+        )
+
     def _probs_table(
-        self, result: PipelineResult, matrices: dict[str, LabelMatrix], probs: dict[str, np.ndarray]
+        self, task: TaskResult, datasets: dict[str, tuple[pd.DataFrame, str]]
     ) -> pd.DataFrame:
         parts = []
-        for split, (frame, _) in result.datasets.items():
+        for split, (frame, _) in datasets.items():
             part = pd.DataFrame({"split": split, "row": np.arange(len(frame))})
             if self.spec.data.id is not None:
                 part["id"] = frame[self.spec.data.id].astype(str).to_numpy()
-            part["covered"] = (matrices[split].to_numpy() != -1).any(axis=1)
-            for j, name in enumerate(result.classes):
-                part[f"proba_{name}"] = probs[split][:, j]
+            part["covered"] = (task.matrices[split].to_numpy() != -1).any(axis=1)
+            for j, name in enumerate(task.classes):
+                part[f"proba_{name}"] = task.probs[split][:, j]
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
 

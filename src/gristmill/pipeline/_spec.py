@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -151,27 +152,40 @@ class LabelModelSpec(_Strict):
 
 
 class Task(_Strict):
-    """One prediction task."""
+    """One prediction task.
+
+    A ``multilabel`` task lets each row carry any subset of ``classes``; its gold and label
+    columns hold label sets (lists, or strings joined by ``delimiter``, default ``|``), and its
+    LFs vote ``j`` for "label j applies" or ``k + j`` for "label j does not apply" (see
+    :mod:`gristmill.pipeline._multilabel`).
+    """
 
     kind: Literal["binary", "multiclass", "multilabel"]
     classes: list[str] = Field(min_length=2)
     gold: str | None = None
     supervision: Supervision = Field(default_factory=Supervision)
     label_model: str | LabelModelSpec = "auto"
+    delimiter: str | None = Field(None, min_length=1)
 
     @field_validator("classes")
     @classmethod
     def _unique_classes(cls, classes: list[str]) -> list[str]:
         if len(set(classes)) != len(classes):
-            raise ValueError(f"class names must be unique; got {classes}")
+            duplicates = sorted({c for c in classes if classes.count(c) > 1})
+            raise ValueError(f"class names must be unique; {duplicates} repeat in {classes}")
         return classes
 
     @model_validator(mode="after")
     def _consistent(self) -> Task:
+        if self.kind != "multilabel" and self.delimiter is not None:
+            raise ValueError("'delimiter' applies to multilabel tasks only")
         if self.kind == "multilabel":
-            raise ValueError(
-                "task kind 'multilabel' is not supported yet; use binary or multiclass"
-            )
+            clashing = [c for c in self.classes if self.label_delimiter in c]
+            if clashing:
+                raise ValueError(
+                    f"class names {clashing} contain the label delimiter "
+                    f"{self.label_delimiter!r}; choose another 'delimiter'"
+                )
         if self.kind == "binary" and len(self.classes) != 2:
             raise ValueError(f"a binary task needs exactly 2 classes; got {len(self.classes)}")
         sup = self.supervision
@@ -185,6 +199,16 @@ class Task(_Strict):
         return self
 
     @property
+    def multilabel(self) -> bool:
+        """Whether each row may carry several classes."""
+        return self.kind == "multilabel"
+
+    @property
+    def label_delimiter(self) -> str:
+        """What separates labels in a multilabel gold or label column (default ``|``)."""
+        return self.delimiter or "|"
+
+    @property
     def label_model_spec(self) -> LabelModelSpec:
         """The label model as a :class:`LabelModelSpec`."""
         if isinstance(self.label_model, str):
@@ -192,18 +216,37 @@ class Task(_Strict):
         return self.label_model
 
 
+class ImputationSpec(_Strict):
+    """Filling missing cells after repair (:func:`gristmill.cleaning.get_imputer`).
+
+    ``method`` names the imputer (``attention`` needs the ``torch`` extra); ``columns`` are the
+    columns to fill (default: every column), all columns serve as context.
+    """
+
+    method: Literal["attention", "trees", "knn", "iterative", "mean"]
+    columns: list[str] | None = Field(None, min_length=1)
+
+
 class CleaningSpec(_Strict):
-    """Data repair before labeling (:func:`gristmill.cleaning.clean`).
+    """Data repair before labeling (:func:`gristmill.cleaning.clean`), then imputation.
 
     ``constraints`` is a constraint file (HoloClean lines, FDs, or YAML with domain rules and
     dictionaries), relative to the spec, or a list of inline rules such as ``"zip -> city"``.
+    Without it, only ``imputation`` runs.
     """
 
-    constraints: str | list[str]
+    constraints: str | list[str] | None = None
     min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    imputation: ImputationSpec | None = None
     splits: list[Literal["train", "dev", "test"]] = Field(
         default_factory=lambda: ["train", "dev", "test"], min_length=1
     )
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> CleaningSpec:
+        if self.constraints is None and self.imputation is None:
+            raise ValueError("give constraints, imputation or both")
+        return self
 
 
 class DiscoverSpec(_Strict):
@@ -235,7 +278,11 @@ class Budget(_Strict):
 
 
 class ModelSpec(_Strict):
-    """The end model: candidate learners, search space overrides, budget, metric."""
+    """The end model: candidate learners, search space overrides, budget, metric.
+
+    ``sample_rows`` applies to ``engine: dask``: the end model is searched and fit on a seeded
+    uniform sample of at most this many covered training rows (and of gold dev rows).
+    """
 
     candidates: Literal["auto"] | list[Literal["logreg", "lightgbm", "mlp"]] = "auto"
     search_space: dict[Literal["logreg", "lightgbm", "mlp"], dict[str, Any]] = Field(
@@ -247,10 +294,19 @@ class ModelSpec(_Strict):
         default_factory=lambda: ["soft", "hard"], min_length=1
     )
     holdout: float = Field(0.2, gt=0.0, lt=0.9)
+    sample_rows: int = Field(100_000, ge=100)
+
+
+_TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class PipelineSpec(_Strict):
-    """A whole ``gristmill.yaml``."""
+    """A whole ``gristmill.yaml``.
+
+    ``engine`` chooses how LFs run in memory (``auto``, ``pandas``, ``processes``), or, with
+    ``dask``, runs every stage partition by partition on a Dask cluster: the one at
+    ``scheduler``, else a LocalCluster started for the run.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = 0
@@ -261,32 +317,63 @@ class PipelineSpec(_Strict):
     slices: SliceSpec = Field(default_factory=SliceSpec)
     model: Literal["auto"] | ModelSpec = "auto"
     engine: Literal["auto", "pandas", "processes", "dask"] = "auto"
+    scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> PipelineSpec:
+        if self.scheduler is not None and self.engine != "dask":
+            raise ValueError("'scheduler' applies to engine: dask only")
+        return self
 
     @field_validator("tasks")
     @classmethod
-    def _one_task(cls, tasks: dict[str, Task]) -> dict[str, Task]:
-        if len(tasks) > 1:
-            raise ValueError(f"one task per spec is supported yet; got {sorted(tasks)}")
+    def _task_names(cls, tasks: dict[str, Task]) -> dict[str, Task]:
+        # task names become output column prefixes ("<task>:prediction") and folder names
+        bad = [name for name in tasks if not _TASK_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"task names {bad} must start with a letter or digit and hold only letters, "
+                "digits, '_', '.' and '-'"
+            )
         return tasks
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineSpec:
         model = self.model_spec
-        if self.task.kind != "binary" and model.metric in ("precision", "recall"):
-            raise ValueError(
-                f"metric {model.metric!r} needs a binary task; use accuracy or f1_macro"
-            )
+        if model.metric in ("precision", "recall"):
+            others = [name for name, task in self.tasks.items() if task.kind != "binary"]
+            if others:
+                raise ValueError(
+                    f"metric {model.metric!r} needs binary tasks, but {others} are not; "
+                    "use accuracy, f1 or f1_macro"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _dask_runs_one_task(self) -> PipelineSpec:
+        if self.engine == "dask":
+            if self.multitask:
+                raise ValueError(
+                    f"engine: dask runs specs of one task; this one has {list(self.tasks)}"
+                )
+            if self.task.multilabel:
+                raise ValueError("engine: dask runs binary and multiclass tasks, not multilabel")
         return self
 
     @property
     def task_name(self) -> str:
-        """Name of the (single) task."""
+        """Name of the task (the first one when the spec has several)."""
         return next(iter(self.tasks))
 
     @property
     def task(self) -> Task:
-        """The (single) task."""
+        """The task (the first one when the spec has several; see :attr:`tasks`)."""
         return self.tasks[self.task_name]
+
+    @property
+    def multitask(self) -> bool:
+        """Whether the spec declares several tasks."""
+        return len(self.tasks) > 1
 
     @property
     def model_spec(self) -> ModelSpec:

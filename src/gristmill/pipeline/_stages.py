@@ -22,12 +22,13 @@ from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.io import read_table
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
-from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource
+from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource, Task
 
 __all__ = [
     "LoadedSplit",
     "class_indices",
     "fit_label_model",
+    "gold_rows",
     "label_split",
     "load_lf_modules",
     "load_split",
@@ -35,6 +36,17 @@ __all__ = [
 ]
 
 SPLITS = ("train", "dev", "test")
+
+
+def _task(spec: PipelineSpec, task: str | None) -> tuple[str, Task]:
+    """The task named ``task`` (default: the spec's first) and its name."""
+    name = spec.task_name if task is None else task
+    return name, spec.tasks[name]
+
+
+def gold_rows(gold: np.ndarray) -> np.ndarray:
+    """Which rows have a gold label (class indices, or (n, k) multilabel indicators)."""
+    return gold >= 0 if gold.ndim == 1 else (gold >= 0).all(axis=1)
 
 
 @dataclass
@@ -134,19 +146,19 @@ def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: 
     SpecError
         Naming the spec key of the missing column and the split lacking it.
     """
-    task_loc = ("tasks", spec.task_name)
     for split, loaded in splits.items():
         columns = list(loaded.frame.columns)
         needed: list[tuple[tuple[Any, ...], str]] = [(("payloads", c), c) for c in spec.payloads]
         if spec.data.id is not None:
             needed.append((("data", "id"), spec.data.id))
-        if split == "train" or spec.task.supervision.label_columns:
+        for name, task in spec.tasks.items():
+            task_loc = ("tasks", name)
             needed += [
                 ((*task_loc, "supervision", "label_columns", c), c)
-                for c in spec.task.supervision.label_columns
+                for c in task.supervision.label_columns
             ]
-        if split == "train" and spec.task.supervision.gold_labels and spec.task.gold:
-            needed.append(((*task_loc, "gold"), spec.task.gold))
+            if split == "train" and task.supervision.gold_labels and task.gold:
+                needed.append(((*task_loc, "gold"), task.gold))
         for loc, column in needed:
             if column not in columns:
                 raise where.error(
@@ -200,26 +212,44 @@ def _as_index(value: Any, k: int) -> int | None:
     return None
 
 
+def _labels(task: Task, values: pd.Series, mapping: Mapping[str, str] | None = None) -> Any:
+    """Class indices of a column, or (n, k) label-set indicators for a multilabel task."""
+    if task.multilabel:
+        from gristmill.pipeline._multilabel import label_sets
+
+        return label_sets(values, task.classes, task.label_delimiter, mapping)
+    return class_indices(values, task.classes, mapping)
+
+
 def gold_labels(
-    spec: PipelineSpec, split: str, loaded: LoadedSplit, where: SpecSource
+    spec: PipelineSpec,
+    split: str,
+    loaded: LoadedSplit,
+    where: SpecSource,
+    *,
+    task: str | None = None,
 ) -> np.ndarray | None:
-    """Gold class indices of a split (None when it has no gold column).
+    """Gold labels of a split (None when it has no gold column).
+
+    Class indices (-1 where missing); for a multilabel task (n, k) indicators of the labels
+    each row carries (a row of -1 where missing).
 
     Raises
     ------
     SpecError
         When a gold value is neither a class name nor a class index.
     """
-    column = spec.task.gold
+    name, spec_task = _task(spec, task)
+    column = spec_task.gold
     if column is None or column not in loaded.frame.columns:
         return None
-    indices, unknown = class_indices(loaded.frame[column], spec.task.classes)
+    indices, unknown = _labels(spec_task, loaded.frame[column])
     if unknown:
         raise where.error(
-            ("tasks", spec.task_name, "gold"),
+            ("tasks", name, "gold"),
             f"gold column {column!r} of the {split} data holds value(s) {unknown[:5]} that are "
-            f"not in classes {spec.task.classes} "
-            f"(nor class indices 0..{len(spec.task.classes) - 1})",
+            f"not in classes {spec_task.classes} "
+            f"(nor class indices 0..{len(spec_task.classes) - 1})",
         )
     return indices
 
@@ -236,8 +266,10 @@ class LFModule:
     lfs: list[Any]
 
 
-def load_lf_modules(spec: PipelineSpec, root: Path, where: SpecSource) -> list[LFModule]:
-    """Import every LF module named by the spec.
+def load_lf_modules(
+    spec: PipelineSpec, root: Path, where: SpecSource, *, task: str | None = None
+) -> list[LFModule]:
+    """Import every LF module of a task (default: the spec's first).
 
     Raises
     ------
@@ -246,10 +278,11 @@ def load_lf_modules(spec: PipelineSpec, root: Path, where: SpecSource) -> list[L
     """
     from gristmill.labeling import load_lfs
 
+    task_name, spec_task = _task(spec, task)
     modules = []
     names: dict[str, Path] = {}
-    for i, name in enumerate(spec.task.supervision.lfs):
-        loc = ("tasks", spec.task_name, "supervision", "lfs", i)
+    for i, name in enumerate(spec_task.supervision.lfs):
+        loc = ("tasks", task_name, "supervision", "lfs", i)
         path = (root / name).resolve()
         if not path.is_file():
             raise where.error(loc, f"no such LF module: {path}")
@@ -270,37 +303,41 @@ def load_lf_modules(spec: PipelineSpec, root: Path, where: SpecSource) -> list[L
 
 
 def _column_votes(
-    spec: PipelineSpec, frame: pd.DataFrame, split: str, where: SpecSource
+    spec: PipelineSpec, frame: pd.DataFrame, split: str, where: SpecSource, task: str | None
 ) -> tuple[list[str], list[np.ndarray]]:
-    sup = spec.task.supervision
-    names, columns = [], []
+    task_name, spec_task = _task(spec, task)
+    sup = spec_task.supervision
+    sources: list[tuple[str, pd.Series | None, Mapping[str, str] | None]] = []
     for column, options in sup.label_columns.items():
         mapping = options.values if options is not None else None
         if mapping is not None:
-            bad = sorted(set(mapping.values()) - set(spec.task.classes))
+            bad = sorted(set(mapping.values()) - set(spec_task.classes))
             if bad:
                 raise where.error(
-                    ("tasks", spec.task_name, "supervision", "label_columns", column, "values"),
-                    f"maps to {bad}, not in classes {spec.task.classes}",
+                    ("tasks", task_name, "supervision", "label_columns", column, "values"),
+                    f"maps to {bad}, not in classes {spec_task.classes}",
                 )
-        if column in frame.columns:
-            votes, _ = class_indices(frame[column], spec.task.classes, mapping)
-        else:
-            votes = np.full(len(frame), ABSTAIN, dtype=np.int64)
-        names.append(f"column:{column}")
-        columns.append(votes)
-    if sup.gold_labels and spec.task.gold is not None:
-        gold = spec.task.gold
-        votes = (
-            class_indices(frame[gold], spec.task.classes)[0]
-            if gold in frame.columns
-            else np.full(len(frame), ABSTAIN, dtype=np.int64)
-        )
+        values = frame[column] if column in frame.columns else None
+        sources.append((f"column:{column}", values, mapping))
+    if sup.gold_labels and spec_task.gold is not None:
+        gold = spec_task.gold
         # Gold labels supervise training only; on dev/test they would leak the answer.
-        if split != "train":
-            votes = np.full(len(frame), ABSTAIN, dtype=np.int64)
-        names.append(f"gold:{gold}")
-        columns.append(votes)
+        values = frame[gold] if gold in frame.columns and split == "train" else None
+        sources.append((f"gold:{gold}", values, None))
+    names: list[str] = []
+    columns: list[np.ndarray] = []
+    for name, values, mapping in sources:
+        if values is None:
+            values = pd.Series([None] * len(frame), dtype=object)
+        votes = _labels(spec_task, values, mapping)[0]
+        if spec_task.multilabel:
+            from gristmill.pipeline._multilabel import label_set_votes
+
+            names += [f"{name}:{label}" for label in spec_task.classes]
+            columns += list(label_set_votes(votes).T)
+        else:
+            names.append(name)
+            columns.append(votes)
     return names, columns
 
 
@@ -314,11 +351,15 @@ def label_split(
     *,
     on_module: Callable[[Path, bool], None] | None = None,
     dry_run: bool = False,
+    task: str | None = None,
 ) -> LabelMatrix | None:
-    """Build the label matrix of a split: LF modules (each cached), then label columns, gold.
+    """Build a task's label matrix of a split: LF modules (each cached), label columns, gold.
 
     Parameters
     ----------
+    task : str, optional
+        The task (default: the spec's first). A multilabel task's votes are ``j`` (label j
+        applies) or ``k + j`` (it does not).
     on_module : callable, optional
         ``on_module(path, cached)`` after each LF module.
     dry_run : bool, default False
@@ -326,7 +367,9 @@ def label_split(
     """
     from gristmill.labeling import apply_lfs
 
-    k = len(spec.task.classes)
+    _, spec_task = _task(spec, task)
+    k = len(spec_task.classes)
+    top = 2 * k if spec_task.multilabel else k
     names: list[str] = []
     blocks: list[np.ndarray] = []
     for module in modules:
@@ -341,22 +384,28 @@ def label_split(
             with cache.store("lfs", key) as tmp:
                 matrix.to_parquet(tmp / "label_matrix.parquet")
         values = matrix.to_numpy()
-        if values.size and values.max() >= k:
+        if values.size and values.max() >= top:
             j = int(np.argmax(values.max(axis=0)))
+            allowed = (
+                f"0..{k - 1} (label applies) or {k}..{top - 1} (label does not apply)"
+                if spec_task.multilabel
+                else f"0..{k - 1}"
+            )
             raise LFError(
-                f"{module.path}: LF {matrix.lf_names[j]!r} votes class {int(values[:, j].max())}, "
-                f"but the task has {k} classes {spec.task.classes}",
+                f"{module.path}: LF {matrix.lf_names[j]!r} votes {int(values[:, j].max())}, "
+                f"but the task has {k} classes {spec_task.classes}: votes must be {allowed} "
+                f"or -1 (abstain)",
                 lf_name=matrix.lf_names[j],
             )
         names += list(matrix.lf_names)
         blocks.append(values.astype(np.int64))
         if on_module is not None:
             on_module(module.path, entry is not None)
-    column_names, column_votes = _column_votes(spec, loaded.frame, split, where)
+    column_names, column_votes = _column_votes(spec, loaded.frame, split, where, task)
     names += column_names
     blocks += [v[:, None] for v in column_votes]
     values = np.hstack(blocks) if blocks else np.empty((len(loaded.frame), 0), dtype=np.int64)
-    return LabelMatrix(values.astype(compact_label_dtype(k)), names)
+    return LabelMatrix(values.astype(compact_label_dtype(top)), names)
 
 
 # -- label model -------------------------------------------------------------------------------
@@ -378,18 +427,26 @@ def fit_label_model(
     cache: StageCache,
     *,
     dry_run: bool = False,
+    task: str | None = None,
 ) -> LabelModelOutput | None:
-    """Fit the task's label model on the train label matrix and predict every split."""
-    from gristmill.labelmodel import get_label_model, load_label_model
+    """Fit a task's label model on the train label matrix and predict every split.
 
-    k = len(spec.task.classes)
-    lm_spec = spec.task.label_model_spec
+    A multilabel task gets one binary label model per label
+    (:class:`~gristmill.pipeline._multilabel.BinaryRelevanceLabelModel`); its probabilities
+    are (n, k) chances that each label applies.
+    """
+    from gristmill.labelmodel import get_label_model, load_label_model
+    from gristmill.pipeline._multilabel import BinaryRelevanceLabelModel
+
+    _, spec_task = _task(spec, task)
+    k = len(spec_task.classes)
+    lm_spec = spec_task.label_model_spec
     L_train = matrices["train"]
     use_dev = (
         lm_spec.use_dev
         and dev_gold is not None
         and "dev" in matrices
-        and bool(np.any(dev_gold >= 0))
+        and bool(np.any(gold_rows(dev_gold)))
     )
     key = digest(
         "label_model",
@@ -397,7 +454,8 @@ def fit_label_model(
         L_train.to_numpy(),
         list(L_train.lf_names),
         lm_spec.model_dump(mode="json"),
-        spec.task.classes,
+        spec_task.classes,
+        spec_task.kind,
         spec.seed,
         matrices["dev"].to_numpy() if use_dev else None,
         dev_gold if use_dev else None,
@@ -405,18 +463,29 @@ def fit_label_model(
     )
     entry = cache.lookup("label_model", key)
     if entry is not None:
-        model = load_label_model(entry / "label_model")
+        model = (
+            BinaryRelevanceLabelModel.load(entry / "label_model")
+            if spec_task.multilabel
+            else load_label_model(entry / "label_model")
+        )
         with np.load(entry / "probs.npz", allow_pickle=False) as npz:
             probs = {s: npz[s] for s in npz.files}
         return LabelModelOutput(model=model, probs=probs, cached=True)
     if dry_run:
         return None
-    model = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
     fit_kwargs: dict[str, Any] = {"seed": spec.seed}
     if use_dev:
         assert dev_gold is not None
-        rows = dev_gold >= 0
-        fit_kwargs.update(L_dev=matrices["dev"].to_numpy()[rows], y_dev=dev_gold[rows])
+        rows = gold_rows(dev_gold)
+        gold_key = "Y_dev" if spec_task.multilabel else "y_dev"
+        fit_kwargs.update({"L_dev": matrices["dev"].to_numpy()[rows], gold_key: dev_gold[rows]})
+    if spec_task.multilabel:
+        model: Any = BinaryRelevanceLabelModel(
+            spec_task.classes, name=lm_spec.name, **lm_spec.params
+        )
+        fit_kwargs["source_names"] = list(L_train.lf_names)
+    else:
+        model = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
     model.fit(L_train, **fit_kwargs)
     probs = {
         split: np.asarray(model.predict_proba(L), dtype=np.float64) for split, L in matrices.items()
@@ -450,8 +519,9 @@ def train_end_model(
     *,
     on_trial: Callable[[int, dict[str, Any], float], None] | None = None,
     dry_run: bool = False,
+    task: str | None = None,
 ) -> TrainOutput | None:
-    """Search and refit the end model on the covered training rows (cached)."""
+    """Search and refit a task's end model on its covered training rows (cached)."""
     from gristmill.training import (
         available_learners,
         load_end_model,
@@ -459,6 +529,7 @@ def train_end_model(
         search_end_model,
     )
 
+    _, spec_task = _task(spec, task)
     model_spec = spec.model_spec
     candidates = (
         available_learners() if model_spec.candidates == "auto" else list(model_spec.candidates)
@@ -466,8 +537,8 @@ def train_end_model(
     payloads = {name: p.featurizer_options() for name, p in spec.payload_specs.items()}
     columns = list(payloads)
     dev_rows = None
-    if dev is not None and dev_gold is not None and bool(np.any(dev_gold >= 0)):
-        dev_rows = dev_gold >= 0
+    if dev is not None and dev_gold is not None and bool(np.any(gold_rows(dev_gold))):
+        dev_rows = gold_rows(dev_gold)
     key = digest(
         "train",
         __version__,
@@ -476,7 +547,8 @@ def train_end_model(
         payloads,
         model_spec.model_dump(mode="json"),
         candidates,
-        spec.task.classes,
+        spec_task.classes,
+        spec_task.kind,
         spec.seed,
         frame_digest(dev.loc[dev_rows, columns])
         if dev_rows is not None and dev is not None
@@ -506,7 +578,8 @@ def train_end_model(
         train,
         train_probs,
         payloads=payloads,
-        classes=spec.task.classes,
+        classes=spec_task.classes,
+        multilabel=spec_task.multilabel,
         dev=dev.loc[dev_rows] if dev_rows is not None and dev is not None else None,
         dev_y=dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None,
         candidates=candidates,
@@ -549,11 +622,18 @@ def read_cleaning_constraints(spec: PipelineSpec, root: Path, where: SpecSource)
     """
     if spec.cleaning is None:
         return None
-    from gristmill.cleaning import parse_constraints, read_constraints
+    from gristmill.cleaning import Constraints, parse_constraints, read_constraints
     from gristmill.exceptions import ConstraintError
 
+    imputation = spec.cleaning.imputation
+    if imputation is not None and imputation.method == "attention":
+        from gristmill._extras import require
+
+        require("torch", extra="torch", feature="cleaning.imputation method 'attention'")
     rules = spec.cleaning.constraints
     try:
+        if rules is None:
+            return Constraints()
         if isinstance(rules, str):
             return read_constraints((root / rules).resolve())
         return parse_constraints("\n".join(rules), source_name="cleaning.constraints")
@@ -564,9 +644,11 @@ def read_cleaning_constraints(spec: PipelineSpec, root: Path, where: SpecSource)
 def clean_split(
     spec: PipelineSpec, split: str, loaded: LoadedSplit, constraints: Any, cache: StageCache
 ) -> tuple[LoadedSplit, pd.DataFrame, bool]:
-    """Repair one split's cells with :func:`gristmill.cleaning.clean` (cached).
+    """Repair one split's cells with :func:`gristmill.cleaning.clean`, then impute (cached).
 
-    Only repaired cells change; every other value keeps its type.
+    Only repaired or imputed cells change; every other value keeps its type. Imputed cells
+    are listed among the repairs with the detector ``imputation``. The tasks' gold columns
+    are hidden from repair and imputation (they would leak the labels into the payloads).
 
     Returns
     -------
@@ -577,27 +659,73 @@ def clean_split(
     from gristmill.cleaning import clean
 
     assert spec.cleaning is not None
+    imputation = spec.cleaning.imputation
     key = digest(
-        "clean", __version__, loaded.digest, str(constraints), spec.cleaning.min_confidence
+        "clean",
+        __version__,
+        loaded.digest,
+        str(constraints),
+        spec.cleaning.min_confidence,
+        None if imputation is None else imputation.model_dump_json(),
     )
     entry = cache.lookup("clean", key)
     if entry is not None:
         repairs = pd.read_parquet(entry / "repairs.parquet")
         cached = True
     else:
-        _, repairs = clean(loaded.frame, constraints, min_confidence=spec.cleaning.min_confidence)
-        repairs = repairs.reset_index(drop=True)
+        gold = {task.gold for task in spec.tasks.values()}
+        visible = loaded.frame[[c for c in loaded.frame.columns if c not in gold]]
+        found = []
+        if spec.cleaning.constraints is not None:
+            minimum = spec.cleaning.min_confidence
+            found.append(clean(visible, constraints, min_confidence=minimum)[1])
+        if imputation is not None:
+            repaired = _with_repairs(visible, found[0]) if found else visible
+            found.append(_imputed_cells(repaired, imputation))
+        repairs = pd.concat(found, ignore_index=True)
         with cache.store("clean", key) as tmp:
             repairs.astype({c: str for c in ("old", "new") if c in repairs}).to_parquet(
                 tmp / "repairs.parquet", index=False
             )
         cached = False
-    frame = loaded.frame.copy()
+    frame = _with_repairs(loaded.frame, repairs)
+    cleaned = LoadedSplit(frame=frame, source=loaded.source, digest=frame_digest(frame))
+    return cleaned, repairs, cached
+
+
+def _with_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with each repair's new value, in the column's type where possible."""
+    frame = frame.copy()
     for row, column, new in zip(repairs["row"], repairs["column"], repairs["new"], strict=True):
         position = frame.columns.get_loc(column)
         frame.iat[int(row), position] = _like(frame[column], new)
-    cleaned = LoadedSplit(frame=frame, source=loaded.source, digest=frame_digest(frame))
-    return cleaned, repairs, cached
+    return frame
+
+
+def _imputed_cells(frame: pd.DataFrame, imputation: Any) -> pd.DataFrame:
+    """The cells an imputer fills, as repairs with the detector ``imputation``."""
+    from gristmill.cleaning import get_imputer
+
+    imputer = get_imputer(imputation.method, columns=imputation.columns)
+    filled = imputer.fit_transform(frame.reset_index(drop=True))
+    parts = []
+    for column in imputer.impute_columns_:
+        rows = np.flatnonzero(frame[column].isna().to_numpy() & filled[column].notna().to_numpy())
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": rows.astype(np.int64),
+                    "column": column,
+                    "old": pd.Series([None] * len(rows), dtype="string"),
+                    "new": pd.Series(
+                        filled[column].iloc[rows].astype(str).to_numpy(), dtype="string"
+                    ),
+                    "probability": np.nan,
+                    "detectors": "imputation",
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
 
 
 def _like(column: pd.Series, value: Any) -> Any:

@@ -23,16 +23,19 @@ from gristmill.report._html import (
 __all__ = ["render_run_report", "write_run_report"]
 
 _MODELS = (("label_model", "label model"), ("end_model", "end model"))
+_METRIC_NAMES = ("accuracy", "f1", "f1_macro", "precision", "recall")
+_MULTILABEL_METRIC_NAMES = ("subset_accuracy", "f1_micro", "f1_macro", "hamming_loss")
 
 
 def _overall_section(metrics: Mapping[str, Any]) -> str:
     splits = [s for s in ("dev", "test") if s in metrics.get("end_model", {})]
     if not splits:
         return section("Metrics", "<p>No gold labels on dev or test: nothing to score.</p>")
+    first = metrics["end_model"][splits[0]]["overall"]
     names = [
         m
-        for m in ("accuracy", "f1", "f1_macro", "precision", "recall")
-        if m in metrics["end_model"][splits[0]]["overall"]
+        for m in (_MULTILABEL_METRIC_NAMES if "hamming_loss" in first else _METRIC_NAMES)
+        if m in first
     ]
     rows = []
     for split in splits:
@@ -209,6 +212,18 @@ def _trials_section(trials: list[Mapping[str, Any]], selection: str) -> str:
     )
 
 
+def _task_sections(task: Any, details: Mapping[str, Any]) -> list[str]:
+    """Metrics, slices, confusion, LF summary and search of one task (or a single-task run)."""
+    return [
+        _overall_section(task.metrics),
+        _slices_section(task.metrics, details.get("slice_sizes", {})),
+        _discovered_section(task.discovered_slices),
+        _confusion_section(details, list(task.classes)),
+        _lf_section(task.lf_summary),
+        _trials_section(list(task.trials), getattr(task, "selection", "dev")),
+    ]
+
+
 def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) -> str:
     """Return the HTML of a run report for a :class:`~gristmill.pipeline.PipelineResult`.
 
@@ -216,9 +231,11 @@ def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) 
     ----------
     result : PipelineResult
     details : mapping, optional
-        ``confusion`` matrices and ``slice_sizes`` from the evaluation stage.
+        ``confusion`` matrices and ``slice_sizes`` from the evaluation stage (a run with
+        several tasks reads each task's own from ``result.tasks``).
     """
     details = dict(details or {})
+    tasks = getattr(result, "tasks", None) or {}
     stages = getattr(result, "stages", []) or []
     stage_rows = [
         [s.name, f"{s.seconds:.1f}s", "cached" if s.cached else "ran", s.detail] for s in stages
@@ -227,16 +244,19 @@ def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) 
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · spec {result.spec_path} · classes "
         f"{', '.join(result.classes)} · payloads {', '.join(result.payload_columns)} · "
         f"end model {getattr(result.model, 'learner', type(result.model).__name__)} · "
-        f"label model {type(result.label_model).__name__}"
+        f"label model "
+        f"{type(result.label_model).__name__ if result.label_model is not None else 'per task'}"
     )
-    body = [
-        _overall_section(result.metrics),
-        _slices_section(result.metrics, details.get("slice_sizes", {})),
-        _discovered_section(result.discovered_slices),
-        _confusion_section(details, list(result.classes)),
-        _lf_section(result.lf_summary),
-        _trials_section(list(result.trials), getattr(result, "selection", "dev")),
-    ]
+    if len(tasks) > 1:
+        body = []
+        for name, task in tasks.items():
+            body.append(
+                f'<h2 class="task">Task {escape(name)} ({escape(task.kind)}: '
+                f"{escape(', '.join(task.classes))})</h2>"
+            )
+            body += _task_sections(task, task.details)
+    else:
+        body = _task_sections(result, details)
     if stage_rows:
         body.append(section("Stages", table(["stage", "time", "", "detail"], stage_rows, left=1)))
     return page(f"gristmill run: {result.name}", body, subtitle=subtitle)

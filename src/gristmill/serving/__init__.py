@@ -4,6 +4,7 @@
 """
 
 from gristmill.serving._app import create_app, default_log_path
+from gristmill.serving._batcher import PredictionBatcher
 from gristmill.serving._holder import ModelHolder
 from gristmill.serving._log import RequestLog
 from gristmill.serving._model import ServedModel, load_served_model, parse_model_uri
@@ -11,6 +12,7 @@ from gristmill.serving._runner import serve
 
 __all__ = [
     "ModelHolder",
+    "PredictionBatcher",
     "RequestLog",
     "ServedModel",
     "create_app",

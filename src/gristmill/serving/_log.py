@@ -2,11 +2,16 @@
 
 Each process and thread opens its own connection; writers wait on a busy database
 (``busy_timeout``) and retry, so several uvicorn workers can log to one file without losing rows.
+The service hands rows to a background writer thread (:meth:`RequestLog.submit_prediction`),
+which inserts whatever has queued up in one transaction, off the request path; reads, and
+:meth:`RequestLog.close` (also run at interpreter exit), wait until the queue is written.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -18,8 +23,11 @@ from typing import Any
 import pandas as pd
 
 from gristmill.exceptions import DataError, ServingError
+from gristmill.serving._queue_thread import QueueThread
 
 __all__ = ["RequestLog"]
+
+logger = logging.getLogger("gristmill.serving")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -44,6 +52,33 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 _RETRIES = 20
+_INSERT_REQUEST = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_FEEDBACK = "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?)"
+# How long reads wait for queued rows to be written before reading anyway.
+_FLUSH_TIMEOUT_S = 60.0
+# Pause before the writer retries rows the database refused (it keeps them, never drops them).
+_WRITER_BACKOFF_S = 0.5
+
+PredictionRow = tuple[str, float, str, str, Sequence[dict[str, Any]], Sequence[str],
+                      Sequence[dict[str, float]], float]
+
+
+def _encode(row: PredictionRow) -> tuple[Any, ...]:
+    request_id, ts, model_name, model_version, records, predictions, probabilities, latency = row
+    return (request_id, ts, model_name, model_version, len(records),
+            json.dumps(list(records), default=str), json.dumps(list(predictions)),
+            json.dumps(list(probabilities)), float(latency))
+
+
+def _insert_all(con: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` in one write transaction (all or none)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.executemany(sql, rows)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 class RequestLog:
@@ -63,6 +98,10 @@ class RequestLog:
     >>> log.log_prediction("r1", "spam", "1", [{"text": "hi"}], ["ham"], [{"ham": 0.9}], 1.0)
     >>> log.count()
     1
+    >>> log.submit_prediction("r2", "spam", "1", [{"text": "yo"}], ["ham"], [{"ham": 0.8}], 1.0)
+    >>> log.count()  # waits for the background writer
+    2
+    >>> log.close()
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000) -> None:
@@ -71,6 +110,10 @@ class RequestLog:
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._retry(lambda con: con.executescript(_SCHEMA))
+        self._writer: QueueThread[PredictionRow] = QueueThread(
+            self._write_rows, name="gristmill-request-log"
+        )
+        self._closes_at_exit = False
 
     def _connection(self) -> sqlite3.Connection:
         # One connection per (process, thread): sqlite3 connections must not cross threads, and a
@@ -113,26 +156,56 @@ class RequestLog:
         probabilities: Sequence[dict[str, float]],
         latency_ms: float,
     ) -> None:
-        """Append one served request and its response."""
-        row = (
-            request_id,
-            time.time(),
-            model_name,
-            model_version,
-            len(records),
-            json.dumps(list(records), default=str),
-            json.dumps(list(predictions)),
-            json.dumps(list(probabilities)),
-            float(latency_ms),
-        )
+        """Append one served request and its response now, in the calling thread."""
+        row = _encode((request_id, time.time(), model_name, model_version, records, predictions,
+                       probabilities, latency_ms))
+        self._retry(lambda con: _insert_all(con, _INSERT_REQUEST, [row]))
 
-        def insert(con: sqlite3.Connection) -> None:
-            con.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+    def submit_prediction(
+        self,
+        request_id: str,
+        model_name: str,
+        model_version: str,
+        records: Sequence[dict[str, Any]],
+        predictions: Sequence[str],
+        probabilities: Sequence[dict[str, float]],
+        latency_ms: float,
+    ) -> None:
+        """Queue one served request and its response for the background writer; return at once.
 
-        self._retry(insert)
+        The writer thread starts on first use. Queued rows are written in order, several per
+        transaction; the records must not be changed after the call.
+        """
+        row = (request_id, time.time(), model_name, model_version, records, predictions,
+               probabilities, float(latency_ms))
+        self._writer.put(row)
+        if not self._closes_at_exit:
+            self._closes_at_exit = True
+            atexit.register(self.close)
+
+    def _write_rows(self, batch: list[PredictionRow]) -> None:
+        """The writer thread's work: insert ``batch`` in one transaction, retrying until written."""
+        rows = [_encode(row) for row in batch]
+        while True:
+            try:
+                self._retry(lambda con: _insert_all(con, _INSERT_REQUEST, rows))
+                return
+            except Exception as exc:  # keep the rows and try again; never drop them silently
+                if self._writer.closing:
+                    logger.error("request log %s: %d rows could not be written at shutdown: %s",
+                                 self.path, len(rows), exc)
+                    return
+                logger.warning("request log %s: writing %d rows failed (%s); retrying",
+                               self.path, len(rows), exc)
+                time.sleep(_WRITER_BACKOFF_S)
+
+    def flush(self, timeout: float | None = _FLUSH_TIMEOUT_S) -> bool:
+        """Wait until every row queued so far is written; return False on timeout."""
+        return self._writer.wait_handled(timeout)
 
     def n_records(self, request_id: str) -> int | None:
         """Number of records in request ``request_id``, or None when it was never logged."""
+        self.flush()
 
         def query(con: sqlite3.Connection) -> Any:
             return con.execute(
@@ -149,21 +222,12 @@ class RequestLog:
         """
         now = time.time()
         rows = [(request_id, i, label, now) for i, label in enumerate(labels) if label is not None]
-
-        def insert(con: sqlite3.Connection) -> None:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                con.executemany("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?)", rows)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-
-        self._retry(insert)
+        self._retry(lambda con: _insert_all(con, _UPSERT_FEEDBACK, rows))
         return len(rows)
 
     def count(self) -> int:
-        """Number of logged requests."""
+        """Number of logged requests (after writing any queued ones)."""
+        self.flush()
         found = self._retry(lambda con: con.execute("SELECT COUNT(*) FROM requests").fetchone())
         return int(found[0])
 
@@ -173,6 +237,7 @@ class RequestLog:
             "r.probabilities FROM requests r WHERE r.ts >= ? AND r.ts < ? ORDER BY r.ts"
         )
         bounds = (since if since is not None else float("-inf"), until or float("inf"))
+        self.flush()
         return iter(self._retry(lambda con: con.execute(query, bounds).fetchall()))
 
     def records(self, *, since: float | None = None, until: float | None = None) -> pd.DataFrame:
@@ -211,7 +276,15 @@ class RequestLog:
         return frame
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
+        """Write every queued row, stop the writer and close this thread's connection.
+
+        Other threads' connections close when their thread ends. Runs at interpreter exit too;
+        a later :meth:`submit_prediction` starts a new writer.
+        """
+        self._writer.close()
+        if self._closes_at_exit:
+            self._closes_at_exit = False
+            atexit.unregister(self.close)
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()

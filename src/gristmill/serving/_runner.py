@@ -40,12 +40,14 @@ def serve(
     max_body_bytes: int = 8 * 1024 * 1024,
     poll_interval: float = 5.0,
     log_level: str = "info",
+    access_log: bool = False,
 ) -> None:
     """Serve ``model`` (``NAME[@ALIAS]`` or ``NAME/VERSION``) over HTTP until interrupted.
 
     Binds 127.0.0.1 unless ``host`` says otherwise. With ``workers > 1`` each uvicorn worker
     process loads the model, follows the alias and opens its own connection to the shared request
-    log.
+    log. uvicorn's access log (one line per request on stderr) is off unless ``access_log``: the
+    request log already records every request, and the line costs CPU on the request path.
 
     Raises
     ------
@@ -65,8 +67,8 @@ def serve(
     }
     if workers == 1:
         app = create_app(settings.pop("model"), **settings)
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
         return
     os.environ[_CONFIG_ENV] = json.dumps(settings)
     uvicorn.run("gristmill.serving._runner:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level)
+                workers=workers, log_level=log_level, access_log=access_log)

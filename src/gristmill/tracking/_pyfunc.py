@@ -43,11 +43,15 @@ class GristmillPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defi
     Notes
     -----
     The pyfunc takes a DataFrame of the payload columns and returns a DataFrame with column
-    ``prediction`` (the class name) and one column ``proba_<class>`` per class.
+    ``prediction`` (the class name; for a multilabel task the labels of probability >= 0.5
+    joined by the task's delimiter) and one column ``proba_<class>`` per class. A model of
+    several tasks returns those columns per task, prefixed: ``<task>:prediction``,
+    ``<task>:proba_<class>``.
     """
 
     def __init__(self) -> None:
         self.classes: list[str] = []
+        self.tasks: list[dict[str, Any]] = []
         self.payload_columns: list[str] = []
         self.end_model: Any = None
         self.artifact_paths: dict[str, str] = {}
@@ -59,6 +63,7 @@ class GristmillPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defi
         self.artifact_paths = dict(context.artifacts)
         meta = json.loads(Path(self.artifact_paths["bundle.json"]).read_text(encoding="utf-8"))
         self.classes = [str(c) for c in meta["classes"]]
+        self.tasks = list(meta.get("tasks") or [])
         self.payload_columns = [str(c) for c in meta["payload_columns"]]
         self.end_model = load_end_model(Path(self.artifact_paths["end_model"]))
 
@@ -73,22 +78,59 @@ class GristmillPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defi
                 f"model input lacks the payload column(s) {missing}; "
                 f"expected {self.payload_columns}, got {list(frame.columns)}"
             )
-        return predictions_frame(
-            self.end_model.predict_proba(frame[self.payload_columns]), self.classes, frame.index
+        proba = self.end_model.predict_proba(frame[self.payload_columns])
+        return served_frame(proba, self.classes, self.tasks, frame.index)
+
+
+def served_frame(
+    proba: Any, classes: list[str], tasks: list[dict[str, Any]], index: pd.Index
+) -> pd.DataFrame:
+    """The served output of a model of one task, or of several (columns ``<task>:...``).
+
+    ``tasks`` lists ``{"name", "kind", "classes", "delimiter"}`` per task as ``bundle.json``
+    holds them (empty for a bundle written before tasks were recorded: one task, ``classes``).
+    """
+    if len(tasks) <= 1:
+        delimiter = tasks[0].get("delimiter") if tasks else None
+        return predictions_frame(proba, classes, index, delimiter=delimiter)
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(
+            f"the end model returned probabilities of shape {proba.shape}; "
+            f"expected (n, {len(classes)}) for the classes of tasks {[t['name'] for t in tasks]}"
         )
+    parts, start = [], 0
+    for task in tasks:
+        stop = start + len(task["classes"])
+        part = predictions_frame(
+            proba[:, start:stop], task["classes"], index, delimiter=task.get("delimiter")
+        )
+        parts.append(part.add_prefix(f"{task['name']}:"))
+        start = stop
+    return pd.concat(parts, axis=1)
 
 
-def predictions_frame(proba: Any, classes: list[str], index: pd.Index) -> pd.DataFrame:
-    """Build the served output from an (n, k) probability array."""
+def predictions_frame(
+    proba: Any, classes: list[str], index: pd.Index, *, delimiter: str | None = None
+) -> pd.DataFrame:
+    """Build the served output from an (n, k) probability array.
+
+    With ``delimiter`` (a multilabel task) the probabilities are per label and ``prediction``
+    joins the labels of probability >= 0.5 with it.
+    """
     proba = np.asarray(proba, dtype=float)
     if proba.ndim != 2 or proba.shape[1] != len(classes):
         raise ValueError(
             f"the end model returned probabilities of shape {proba.shape}; "
             f"expected (n, {len(classes)}) for classes {classes}"
         )
-    out = pd.DataFrame(
-        {"prediction": np.asarray(classes, dtype=object)[proba.argmax(axis=1)]}, index=index
+    names = np.asarray(classes, dtype=object)
+    predicted = (
+        [delimiter.join(names[row >= 0.5]) for row in proba]
+        if delimiter is not None
+        else names[proba.argmax(axis=1)]
     )
+    out = pd.DataFrame({"prediction": predicted}, index=index)
     out["prediction"] = out["prediction"].astype(str)
     for j, name in enumerate(classes):
         out[f"proba_{name}"] = proba[:, j]
@@ -124,8 +166,13 @@ def stage_artifacts(result: Any, staging: Path) -> dict[str, str]:
         shutil.copy2(path, lf_dir / Path(path).name)
     artifacts["lfs"] = str(lf_dir)
 
+    tasks = task_meta(result)
     if result.label_model is not None:
         result.label_model.save(staging / "label_model")
+        artifacts["label_model"] = str(staging / "label_model")
+    elif len(tasks) > 1:  # several tasks: label_model/<task>/
+        for name, task in result.tasks.items():
+            task.label_model.save(staging / "label_model" / name)
         artifacts["label_model"] = str(staging / "label_model")
 
     reference = reference_sample(result)
@@ -139,10 +186,27 @@ def stage_artifacts(result: Any, staging: Path) -> dict[str, str]:
     meta = {
         "classes": [str(c) for c in result.classes],
         "payload_columns": [str(c) for c in result.payload_columns],
+        "tasks": tasks,
     }
     atomic_write_text(staging / "bundle.json", json.dumps(meta))
     artifacts["bundle.json"] = str(staging / "bundle.json")
     return artifacts
+
+
+def task_meta(result: Any) -> list[dict[str, Any]]:
+    """Name, kind, classes and (multilabel) delimiter of each task of a pipeline result."""
+    tasks = []
+    for name, task in (getattr(result, "tasks", None) or {}).items():
+        spec_task = result.spec.tasks[name]
+        tasks.append(
+            {
+                "name": str(name),
+                "kind": task.kind,
+                "classes": [str(c) for c in task.classes],
+                "delimiter": spec_task.label_delimiter if spec_task.multilabel else None,
+            }
+        )
+    return tasks
 
 
 def reference_sample(result: Any) -> pd.DataFrame:
@@ -164,7 +228,9 @@ def log_pyfunc(result: Any, staging: Path) -> Any:
     artifacts = stage_artifacts(result, staging)
     example = reference_sample(result).head(3)
     classes = [str(c) for c in result.classes]
-    output = predictions_frame(result.model.predict_proba(example), classes, example.index)
+    output = served_frame(
+        result.model.predict_proba(example), classes, task_meta(result), example.index
+    )
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold missing values; the served model's
         # schema is the training data's, so that hint is no action for us.

@@ -1,9 +1,20 @@
 """End models: featurisation from payload kinds, noise-aware learners, search, and slices."""
 
-from gristmill.training._classifiers import SoftLightGBM, SoftLogisticRegression, SoftMLP
+from gristmill.training._classifiers import (
+    OneVsRest,
+    SoftLightGBM,
+    SoftLogisticRegression,
+    SoftMLP,
+)
 from gristmill.training._end_model import EndModel, load_end_model, save_end_model
 from gristmill.training._features import PAYLOAD_KINDS, Featurizer
-from gristmill.training._metrics import METRICS, classification_metrics
+from gristmill.training._metrics import (
+    METRICS,
+    classification_metrics,
+    multilabel_metrics,
+    task_metrics,
+)
+from gristmill.training._multitask import MultiTaskModel
 from gristmill.training._search import (
     DEFAULT_SEARCH_SPACE,
     SearchResult,
@@ -25,6 +36,8 @@ __all__ = [
     "PAYLOAD_KINDS",
     "EndModel",
     "Featurizer",
+    "MultiTaskModel",
+    "OneVsRest",
     "SearchResult",
     "SlicingFunction",
     "SoftLightGBM",
@@ -37,7 +50,9 @@ __all__ = [
     "expression_slice",
     "load_end_model",
     "load_slicing_functions",
+    "multilabel_metrics",
     "save_end_model",
     "search_end_model",
     "slicing_function",
+    "task_metrics",
 ]

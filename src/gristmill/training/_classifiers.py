@@ -7,6 +7,9 @@ Each learner fits an (n, k) matrix of class probabilities instead of hard labels
   class, weighted by the row's probability of that class;
 * :class:`SoftMLP` (torch) minimises the soft-label cross-entropy with mini-batches.
 
+:class:`OneVsRest` turns any of them into a multilabel learner: one binary model per label, each
+fit to that label's probability of being present (binary relevance).
+
 State is kept as JSON-able parameters plus numpy arrays (LightGBM: its own text format), so no
 learner is pickled.
 """
@@ -14,6 +17,7 @@ learner is pickled.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +28,14 @@ from scipy.special import log_softmax, softmax
 
 from gristmill.exceptions import DataError, NotFittedError
 
-__all__ = ["CLASSIFIERS", "SoftLightGBM", "SoftLogisticRegression", "SoftMLP", "check_soft_labels"]
+__all__ = [
+    "CLASSIFIERS",
+    "OneVsRest",
+    "SoftLightGBM",
+    "SoftLogisticRegression",
+    "SoftMLP",
+    "check_soft_labels",
+]
 
 
 def check_soft_labels(X: Any, probs: np.ndarray) -> np.ndarray:
@@ -399,6 +410,87 @@ class SoftMLP(_Base):
         )
         net.eval()
         self.net_ = net
+
+
+class OneVsRest:
+    """Multilabel learner: one binary noise-aware model per label (binary relevance).
+
+    Label ``j`` gets its own model, fit to the soft labels ``[1 - P[:, j], P[:, j]]`` where
+    ``P[i, j]`` is the probability that row ``i`` carries label ``j``.
+
+    Parameters
+    ----------
+    learner : type
+        One of :data:`CLASSIFIERS`.
+    **params
+        Hyperparameters passed to every per-label model.
+    """
+
+    def __init__(self, learner: type[Any], **params: Any) -> None:
+        self.learner = learner
+        self.params = params
+
+    def fit(self, X: Any, probs: np.ndarray) -> OneVsRest:
+        """Fit to (n, k) per-label probabilities in [0, 1]; returns self."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[0] != X.shape[0] or probs.shape[1] < 1:
+            raise DataError(
+                f"multilabel targets must have shape ({X.shape[0]}, k). Got {probs.shape} instead."
+            )
+        if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
+            raise DataError("multilabel targets must be probabilities in [0, 1]")
+        self.members_ = [
+            self.learner(**self.params).fit(X, np.column_stack([1.0 - p, p])) for p in probs.T
+        ]
+        self.n_classes_ = probs.shape[1]
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise NotFittedError("This OneVsRest is not fitted yet; call fit first.")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Return (n, k) probabilities that each label is present (they need not sum to 1)."""
+        self._check_fitted()
+        return np.column_stack([m.predict_proba(X)[:, 1] for m in self.members_])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return (n, k) 0/1 indicators: the labels with probability >= 0.5."""
+        return (self.predict_proba(X) >= 0.5).astype(np.int64)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"learner": self.learner.name, **self.params}
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray], str | None]:
+        params: list[dict[str, Any]] = []
+        arrays: dict[str, np.ndarray] = {}
+        texts: list[str | None] = []
+        for j, member in enumerate(self.members_):
+            member_params, member_arrays, text = member.state()
+            params.append(member_params)
+            arrays.update({f"{j}.{k}": v for k, v in member_arrays.items()})
+            texts.append(text)
+        joined = json.dumps(texts) if any(t is not None for t in texts) else None
+        return {"n_classes": self.n_classes_, "members": params}, arrays, joined
+
+    def set_state(
+        self, params: dict[str, Any], arrays: dict[str, np.ndarray], text: str | None
+    ) -> None:
+        texts = json.loads(text) if text is not None else [None] * len(params["members"])
+        members = []
+        for j, (member_params, member_text) in enumerate(
+            zip(params["members"], texts, strict=True)
+        ):
+            member = self.learner(**self.params)
+            prefix = f"{j}."
+            member.set_state(
+                member_params,
+                {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+                member_text,
+            )
+            members.append(member)
+        self.members_ = members
+        self.n_classes_ = int(params["n_classes"])
 
 
 CLASSIFIERS: dict[str, type[Any]] = {

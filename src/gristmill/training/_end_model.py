@@ -15,8 +15,13 @@ import pandas as pd
 
 from gristmill._version import __version__
 from gristmill.exceptions import DataError, NotFittedError
-from gristmill.training._classifiers import CLASSIFIERS
+from gristmill.training._classifiers import CLASSIFIERS, OneVsRest
 from gristmill.training._features import Featurizer
+from gristmill.training._multitask import (
+    MultiTaskModel,
+    load_multitask_model,
+    save_multitask_model,
+)
 
 __all__ = ["EndModel", "load_end_model", "save_end_model"]
 
@@ -41,6 +46,10 @@ class EndModel:
         Soft labels are the principled choice, but a badly calibrated label model can make
         them too flat; the search tries both and keeps what scores better.
     seed : int, default 0
+    multilabel : bool, default False
+        Each row carries any subset of ``classes``: the probabilistic labels are (n, k)
+        independent probabilities that each label is present, the learner is fit one-vs-rest
+        (:class:`~gristmill.training.OneVsRest`), and ``"hard"`` targets threshold them at 0.5.
 
     Attributes
     ----------
@@ -69,6 +78,7 @@ class EndModel:
         params: Mapping[str, Any] | None = None,
         target: str = "soft",
         seed: int = 0,
+        multilabel: bool = False,
     ) -> None:
         if learner not in CLASSIFIERS:
             raise ValueError(
@@ -88,6 +98,7 @@ class EndModel:
         self.params = dict(params or {})
         self.target = target
         self.seed = seed
+        self.multilabel = multilabel
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor parameters (scikit-learn convention)."""
@@ -98,6 +109,7 @@ class EndModel:
             "params": self.params,
             "target": self.target,
             "seed": self.seed,
+            "multilabel": self.multilabel,
         }
 
     @property
@@ -108,6 +120,8 @@ class EndModel:
     def _make_classifier(self) -> Any:
         params = {**self.params}
         params.setdefault("seed", self.seed)
+        if self.multilabel:
+            return OneVsRest(CLASSIFIERS[self.learner], **params)
         return CLASSIFIERS[self.learner](**params)
 
     def fit(
@@ -134,7 +148,11 @@ class EndModel:
         )
         X = features if features is not None else self.featurizer_.transform(frame)
         if self.target == "hard":
-            probs = np.eye(len(self.classes))[probs.argmax(axis=1)]
+            probs = (
+                (probs >= 0.5).astype(np.float64)
+                if self.multilabel
+                else np.eye(len(self.classes))[probs.argmax(axis=1)]
+            )
         self.classifier_ = self._make_classifier().fit(X, probs)
         self.classes_ = np.asarray(self.classes, dtype=object)
         return self
@@ -149,12 +167,23 @@ class EndModel:
         return self.featurizer_.transform(frame)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return (n, k) class probabilities for a DataFrame of the payload columns."""
+        """Return (n, k) class probabilities for a DataFrame of the payload columns.
+
+        For a multilabel model, column ``j`` is the probability that label ``j`` is present.
+        """
         return np.asarray(self.classifier_.predict_proba(self.transform(frame)))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Return the most probable class name of each row."""
-        return self.classes_[self.predict_proba(frame).argmax(axis=1)]
+        """Return the most probable class name of each row.
+
+        A multilabel model returns, per row, the list of labels with probability >= 0.5.
+        """
+        proba = self.predict_proba(frame)
+        if self.multilabel:
+            out = np.empty(len(proba), dtype=object)
+            out[:] = [list(self.classes_[row >= 0.5]) for row in proba]
+            return out
+        return self.classes_[proba.argmax(axis=1)]
 
     def __repr__(self) -> str:
         return (
@@ -162,17 +191,20 @@ class EndModel:
         )
 
 
-def save_end_model(model: EndModel, path: str | os.PathLike[str]) -> Path:
+def save_end_model(model: EndModel | MultiTaskModel, path: str | os.PathLike[str]) -> Path:
     """Save a fitted end model to a directory (JSON + npz, LightGBM text; no pickle).
 
     The directory is written beside its target and renamed into place, so a crash never leaves
-    a half-written model.
+    a half-written model. A :class:`~gristmill.training.MultiTaskModel` is saved as one such
+    directory per task.
 
     Returns
     -------
     pathlib.Path
         The model directory.
     """
+    if isinstance(model, MultiTaskModel):
+        return save_multitask_model(model, path)
     model._check_fitted()
     path = Path(path)
     featurizer_params, arrays = model.featurizer_.state()
@@ -185,6 +217,7 @@ def save_end_model(model: EndModel, path: str | os.PathLike[str]) -> Path:
         "params": model.params,
         "target": model.target,
         "seed": model.seed,
+        "multilabel": model.multilabel,
         "classes": model.classes,
         "payloads": model.payloads,
         "featurizer": featurizer_params,
@@ -206,8 +239,8 @@ def save_end_model(model: EndModel, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_end_model(path: str | os.PathLike[str]) -> EndModel:
-    """Load an end model saved by :func:`save_end_model`.
+def load_end_model(path: str | os.PathLike[str]) -> EndModel | MultiTaskModel:
+    """Load an end model (or a multi-task model) saved by :func:`save_end_model`.
 
     Raises
     ------
@@ -215,6 +248,8 @@ def load_end_model(path: str | os.PathLike[str]) -> EndModel:
         When the directory is missing or not a saved end model.
     """
     path = Path(path)
+    if (path / "multitask.json").is_file():
+        return load_multitask_model(path)
     meta_path = path / "end_model.json"
     if not meta_path.is_file():
         raise DataError(f"{path}: not a saved end model (no end_model.json)")
@@ -232,6 +267,7 @@ def load_end_model(path: str | os.PathLike[str]) -> EndModel:
         params=meta["params"],
         target=meta.get("target", "soft"),
         seed=meta["seed"],
+        multilabel=bool(meta.get("multilabel", False)),
     )
     model.featurizer_ = Featurizer.from_state(meta["featurizer"], arrays)
     classifier = model._make_classifier()

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS", "classification_metrics"]
+__all__ = ["METRICS", "classification_metrics", "multilabel_metrics", "task_metrics"]
 
 METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall")
 """Metric names a spec may optimise (binary ``f1``/``precision``/``recall``: positive = class 1)."""
@@ -48,3 +48,48 @@ def classification_metrics(y_true: Any, y_pred: Any, n_classes: int) -> dict[str
     else:
         out["f1"] = out["f1_macro"]
     return out
+
+
+def multilabel_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """Return multilabel scores of (n, k) 0/1 label indicators against gold indicators.
+
+    ``subset_accuracy`` (also under ``accuracy``, as scikit-learn's ``accuracy_score`` defines it
+    for multilabel data) counts rows whose whole label set is right; ``hamming_loss`` is the share
+    of wrong (row, label) cells; ``f1_micro`` (also ``f1``), ``precision`` and ``recall`` pool
+    every (row, label) cell; ``f1_macro`` averages the F1 of each label.
+
+    Examples
+    --------
+    >>> scores = multilabel_metrics([[1, 0], [1, 1]], [[1, 0], [0, 1]])
+    >>> scores["subset_accuracy"], scores["hamming_loss"]
+    (0.5, 0.25)
+    """
+    y_true = np.asarray(y_true, dtype=bool)
+    y_pred = np.asarray(y_pred, dtype=bool)
+    if y_true.shape[0] == 0:
+        return {"n": 0.0}
+    true_pos = (y_true & y_pred).sum(axis=0).astype(np.float64)
+    predicted = y_pred.sum(axis=0).astype(np.float64)
+    actual = y_true.sum(axis=0).astype(np.float64)
+    both = predicted + actual
+    per_label = np.divide(2 * true_pos, both, out=np.zeros_like(both), where=both > 0)
+    tp, pp, ap = true_pos.sum(), predicted.sum(), actual.sum()
+    subset = float((y_true == y_pred).all(axis=1).mean())
+    return {
+        "n": float(y_true.shape[0]),
+        "accuracy": subset,
+        "subset_accuracy": subset,
+        "hamming_loss": float((y_true != y_pred).mean()),
+        "precision": float(tp / pp) if pp else 0.0,
+        "recall": float(tp / ap) if ap else 0.0,
+        "f1": float(2 * tp / (pp + ap)) if pp + ap else 0.0,
+        "f1_micro": float(2 * tp / (pp + ap)) if pp + ap else 0.0,
+        "f1_macro": float(per_label.mean()),
+    }
+
+
+def task_metrics(y_true: Any, y_pred: Any, n_classes: int) -> dict[str, float]:
+    """:func:`multilabel_metrics` for (n, k) indicators, else :func:`classification_metrics`."""
+    if np.ndim(y_true) == 2:
+        return multilabel_metrics(y_true, y_pred)
+    return classification_metrics(y_true, y_pred, n_classes)

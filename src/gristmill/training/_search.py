@@ -4,6 +4,10 @@ Selection uses the gold dev set when there is one. Without gold dev labels, a he
 training rows is scored against the argmax of its *probabilistic* labels. That needs no gold but
 rewards agreeing with the label model, mistakes included, so it can prefer a model that copies
 the label model's errors; prefer a small gold dev set when you can label one.
+
+Multilabel tasks search the same way with one-vs-rest learners, scored by
+:func:`~gristmill.training.multilabel_metrics` (``accuracy`` is then subset accuracy, ``f1`` micro
+F1); without gold, held-out rows are scored against their labels of probability >= 0.5.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pandas as pd
 from gristmill.exceptions import DataError
 from gristmill.training._end_model import EndModel
 from gristmill.training._features import Featurizer
-from gristmill.training._metrics import classification_metrics
+from gristmill.training._metrics import task_metrics
 
 __all__ = ["DEFAULT_SEARCH_SPACE", "SearchResult", "available_learners", "search_end_model"]
 
@@ -158,6 +162,7 @@ def search_end_model(
     targets: Sequence[str] = ("soft", "hard"),
     seed: int = 0,
     on_trial: Callable[[int, dict[str, Any], float], None] | None = None,
+    multilabel: bool = False,
 ) -> SearchResult:
     """Search learners and hyperparameters on probabilistic labels, then refit the winner.
 
@@ -169,7 +174,7 @@ def search_end_model(
         Probabilistic labels of ``train``.
     payloads, classes
         As for :class:`EndModel`.
-    dev, dev_y : DataFrame and ndarray of class indices, optional
+    dev, dev_y : DataFrame and ndarray of class indices (multilabel: (n, k) 0/1), optional
         Gold dev set used for selection. Without it, ``holdout`` of the training rows are held
         out and scored against the argmax of their probabilistic labels (see module docs).
     candidates : sequence of str, optional
@@ -192,6 +197,8 @@ def search_end_model(
         give the same result.
     on_trial : callable, optional
         ``on_trial(number, params, value)`` after each trial (used for tracking).
+    multilabel : bool, default False
+        ``train_probs`` are (n, k) per-label probabilities; see :class:`EndModel`.
 
     Returns
     -------
@@ -222,7 +229,9 @@ def search_end_model(
         order = np.random.default_rng(seed).permutation(len(train))
         n_eval = max(1, int(round(holdout * len(train))))
         eval_rows, fit_rows = np.sort(order[:n_eval]), np.sort(order[n_eval:])
-        X_eval, y_eval = X_train[eval_rows], np.asarray(train_probs)[eval_rows].argmax(axis=1)
+        held_out = np.asarray(train_probs)[eval_rows]
+        y_eval = (held_out >= 0.5).astype(np.int64) if multilabel else held_out.argmax(axis=1)
+        X_eval = X_train[eval_rows]
     space = _merge_space(candidates, search_space)
     records: list[dict[str, Any]] = []
     best: dict[str, Any] = {"value": -np.inf, "model": None}
@@ -233,7 +242,13 @@ def search_end_model(
         params = _suggest(trial, learner, space[learner])
         started = time.perf_counter()
         model = EndModel(
-            payloads, classes, learner=learner, params=params, target=target, seed=seed
+            payloads,
+            classes,
+            learner=learner,
+            params=params,
+            target=target,
+            seed=seed,
+            multilabel=multilabel,
         )
         model.fit(
             train.iloc[fit_rows],
@@ -242,7 +257,7 @@ def search_end_model(
             featurizer=featurizer,
         )
         predicted = model.classifier_.predict(X_eval)
-        value = float(classification_metrics(y_eval, predicted, k).get(metric, np.nan))
+        value = float(task_metrics(y_eval, predicted, k).get(metric, np.nan))
         record = {
             "number": trial.number,
             "params": {"learner": learner, "target": target, **params},
@@ -277,6 +292,7 @@ def search_end_model(
             params=model.params,
             target=model.target,
             seed=seed,
+            multilabel=multilabel,
         )
         model.fit(train, train_probs, features=X_train, featurizer=featurizer)
     return SearchResult(

@@ -1,0 +1,278 @@
+"""``engine: dask``: the same spec as the pandas engine, run partition by partition on Dask."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gristmill.cli import app
+from gristmill.exceptions import LFError, SpecError
+from gristmill.labeling import PartitionedLabelMatrix
+from gristmill.pipeline import Pipeline
+
+distributed = pytest.importorskip("distributed")
+
+TRAIN_PARTS = 3
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+    ) as running:
+        yield running
+
+
+def _edit_spec(project: Path, change) -> Path:
+    path = project / "gristmill.yaml"
+    spec = yaml.safe_load(path.read_text())
+    change(spec)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _partition_train(project: Path) -> pd.DataFrame:
+    """Rewrite train.csv as a directory of Parquet parts and point the spec at it."""
+    train = pd.read_csv(project / "train.csv")
+    folder = project / "train.parquet"
+    folder.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(train)), TRAIN_PARTS)):
+        part = train.iloc[rows].reset_index(drop=True)
+        part.to_parquet(folder / f"part.{i}.parquet", index=False)
+    _edit_spec(project, lambda s: s["data"]["train"].update(path="train.parquet"))
+    return train
+
+
+def _on_dask(project: Path, cluster) -> Pipeline:
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    return pipeline.with_engine("dask", scheduler=cluster.scheduler_address)
+
+
+def _hidden(directory: Path) -> list[str]:
+    return [p.name for p in directory.rglob("*") if p.name.startswith(".")]
+
+
+def test_engines_agree_on_small_data(project: Path, cluster) -> None:
+    _partition_train(project)
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    on_pandas = pipeline.with_engine("pandas").run(track=False, run_dir=project / "runs" / "p")
+    on_dask = _on_dask(project, cluster).run(track=False, run_dir=project / "runs" / "d")
+
+    # identical label matrix, kept as parts (one per data partition)
+    matrix = on_dask.label_matrix
+    assert isinstance(matrix, PartitionedLabelMatrix)
+    assert matrix.n_partitions == TRAIN_PARTS
+    assert matrix.lf_names == list(on_pandas.label_matrix.lf_names)
+    np.testing.assert_array_equal(
+        matrix.to_dask().compute().to_numpy(), on_pandas.label_matrix.to_numpy()
+    )
+    # label model fit from vote-pattern counts: the parameters of the in-memory fit
+    np.testing.assert_allclose(
+        on_dask.label_model.lf_accuracies_, on_pandas.label_model.lf_accuracies_, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        on_dask.label_model.class_balance_, on_pandas.label_model.class_balance_, atol=1e-6
+    )
+    # every covered row fits in the sample, so the end model and all metrics are the same
+    assert _close(on_dask.metrics, on_pandas.metrics)
+    expected = pd.read_parquet(on_pandas.run_dir / "probs.parquet")
+    got = pd.read_parquet(on_dask.run_dir / "probs.parquet")
+    pd.testing.assert_frame_equal(
+        got[["split", "row", "id", "covered"]].reset_index(drop=True),
+        expected[["split", "row", "id", "covered"]],
+        check_dtype=False,
+    )
+    np.testing.assert_allclose(
+        got.filter(like="proba_").to_numpy(), expected.filter(like="proba_").to_numpy(), atol=1e-6
+    )
+    summary = on_dask.lf_summary
+    for column in ("Coverage", "Overlaps", "Conflicts", "Est. Acc."):
+        np.testing.assert_allclose(summary[column], on_pandas.lf_summary[column], atol=1e-6)
+    assert list(summary["Polarity"]) == list(on_pandas.lf_summary["Polarity"])
+    run_dir = on_dask.run_dir
+    for name in ("spec.yaml", "metrics.json", "lf_summary.csv", "model", "report.html"):
+        assert (run_dir / name).exists(), name
+    assert PartitionedLabelMatrix.open(run_dir / "label_matrix.parquet").n_rows == 240
+    engine = json.loads((run_dir / "engine.json").read_text())
+    assert (
+        engine["train_sample_rows"]
+        == engine["covered_train_rows"]
+        == len(on_dask.datasets["train"][0])
+    )
+    assert list(on_dask.tasks) == ["spam"]
+    assert on_dask.tasks["spam"].label_matrix.path == run_dir / "label_matrix.parquet"
+    assert [s.name for s in on_dask.stages] == [
+        "validate",
+        "label",
+        "label_model",
+        "probs",
+        "train",
+        "evaluate",
+        "report",
+    ]
+    assert _hidden(run_dir.parent) == []
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    return a == pytest.approx(b)
+
+
+def test_sample_bounds_the_end_model_rows(project: Path, cluster) -> None:
+    _partition_train(project)
+    _edit_spec(project, lambda s: s["model"].update(sample_rows=100))
+    result = _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    engine = json.loads((result.run_dir / "engine.json").read_text())
+    assert engine["covered_train_rows"] > 100
+    assert engine["train_sample_rows"] == len(result.datasets["train"][0]) == 100
+    assert engine["dev_sample_rows"] == 80  # dev has 80 gold rows, fewer than the limit
+    # the probabilities of every row are still written, not only the sample's
+    probs = pd.read_parquet(result.run_dir / "probs.parquet")
+    assert (probs["split"] == "train").sum() == 240
+    assert result.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.7
+
+
+def test_sources_the_workers_cannot_read_are_partitioned_by_the_client(
+    project: Path, cluster
+) -> None:
+    frame = pd.read_csv(project / "test.csv")
+    frame.to_json(project / "test.jsonl", orient="records", lines=True)
+    _edit_spec(project, lambda s: s["data"]["test"].update(path="test.jsonl"))
+    result = _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    notes = json.loads((result.run_dir / "engine.json").read_text())["notes"]
+    assert len(notes) == 1 and notes[0].startswith("data.test: a .jsonl file is read by the client")
+    assert result.metrics["end_model"]["test"]["overall"]["n"] == len(frame)
+
+
+FRAGILE = """
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def fragile(x):
+    if x.text == "BOOM":
+        raise ValueError("cannot label this")
+    return 1 if "free" in x.text else ABSTAIN
+"""
+
+
+def test_lf_failure_names_split_partition_and_row(project: Path, cluster) -> None:
+    _partition_train(project)
+    part = project / "train.parquet" / "part.1.parquet"
+    frame = pd.read_parquet(part)
+    frame.loc[7, "text"] = "BOOM"
+    frame.to_parquet(part, index=False)
+    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
+    _edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
+    with pytest.raises(LFError, match=r"the train data, partition 1: .*'fragile' failed on row 7"):
+        _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    assert not (project / "run").exists()
+    assert _hidden(project) == []
+
+
+def test_spec_checks(project: Path, cluster) -> None:
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    with pytest.raises(SpecError, match="engine dask only"):
+        pipeline.with_engine("pandas", scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(SpecError, match="unknown engine 'spark'"):
+        pipeline.with_engine("spark")
+    path = _edit_spec(project, lambda s: s.update(scheduler="tcp://127.0.0.1:8786"))
+    with pytest.raises(SpecError, match="'scheduler' applies to engine: dask only"):
+        Pipeline.from_yaml(path)
+    _edit_spec(project, lambda s: s.update(engine="dask", cleaning={"constraints": ["a -> b"]}))
+    with pytest.raises(SpecError, match=r"gristmill.yaml:\d+: cleaning: .*engine: dask"):
+        Pipeline.from_yaml(path).run(track=False)
+    _edit_spec(project, lambda s: s.pop("cleaning"))
+    _edit_spec(project, lambda s: s["tasks"].update(again=s["tasks"]["spam"]))
+    with pytest.raises(SpecError, match="engine: dask runs"):
+        Pipeline.from_yaml(path).plan()
+
+
+def test_cli_dry_run_with_the_dask_engine(project: Path) -> None:
+    _partition_train(project)
+    done = CliRunner().invoke(
+        app, ["run", str(project / "gristmill.yaml"), "--engine", "dask", "--dry-run"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "train 3 partitions" in done.output
+    assert "vote-pattern counts" in done.output
+
+
+def test_cli_runs_on_a_given_scheduler(project: Path, cluster) -> None:
+    done = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(project / "gristmill.yaml"),
+            "--no-track",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--run-dir",
+            str(project / "run"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert (project / "run" / "label_matrix.parquet" / "_label_matrix.json").is_file()
+
+
+KILLER = """
+import os
+from pathlib import Path
+
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def kills_worker_once(x):
+    marker = Path(os.environ["GRISTMILL_TEST_KILL_MARKER"])
+    if x.text == "KILL" and not marker.exists():
+        marker.write_text("killed")
+        os._exit(1)
+    return 1 if "free" in x.text else ABSTAIN
+"""
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_is_retried_and_leaves_nothing_half_written(
+    project: Path, monkeypatch
+) -> None:
+    _partition_train(project)
+    part = project / "train.parquet" / "part.2.parquet"
+    frame = pd.read_parquet(part)
+    frame.loc[3, "text"] = "KILL"
+    frame.to_parquet(part, index=False)
+    (project / "lfs_c.py").write_text(textwrap.dedent(KILLER), encoding="utf-8")
+    _edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
+    marker = project / "marker"
+    monkeypatch.setenv("GRISTMILL_TEST_KILL_MARKER", str(marker))
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as processes:
+        result = _on_dask(project, processes).run(track=False, run_dir=project / "run")
+    assert marker.exists()  # a worker did die
+    assert result.label_matrix.n_rows == 240
+    votes = result.label_matrix.to_dask().compute()
+    assert votes["kills_worker_once"].isin([-1, 1]).all()
+    assert len(pd.read_parquet(result.run_dir / "probs.parquet")) == 240 + 80 + 80
+    assert _hidden(project / "run") == []
+
+
+@pytest.mark.slow
+def test_without_a_scheduler_a_local_cluster_is_started_and_closed(project: Path) -> None:
+    _edit_spec(project, lambda s: s.update(engine="dask"))
+    result = Pipeline.from_yaml(project / "gristmill.yaml").run(
+        track=False, run_dir=project / "run"
+    )
+    assert result.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.7
+    with pytest.raises(ValueError, match="No clients found"):
+        distributed.get_client()
