@@ -41,7 +41,14 @@ $(ANCHORS)/.installed: benchmarks/anchors-requirements.txt
 	$(ANCHORS)/bin/python -m pip install -q -r benchmarks/anchors-requirements.txt
 	touch $@
 
-bench-env: $(STAMP) $(ANCHORS)/.installed
+# Raha->Baran (benchmarks/clean.py --raha) needs pandas < 2: a venv of its own.
+RAHA := benchmarks/.venv-raha
+$(RAHA)/.installed: benchmarks/raha-requirements.txt
+	test -x $(RAHA)/bin/python || $(PYTHON) -m venv $(RAHA)
+	$(RAHA)/bin/python -m pip install -q -r benchmarks/raha-requirements.txt
+	touch $@
+
+bench-env: $(STAMP) $(ANCHORS)/.installed $(RAHA)/.installed
 	# benchmarks/serve_load.py drives the server with wrk (C, Debian package), not with Python.
 	command -v wrk >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

@@ -211,8 +211,11 @@ def run_scale(n_rows: int, engine: str = "pandas", workers: int = 2) -> dict[str
     """Repair the synthetic table in this process; report wall time and peak memory."""
     dirty, clean, fds = synthetic(n_rows)
     worker_peaks: list[float] = []
+    worker_cpu = 0.0
     if engine == "dask":
-        cleaner, seconds, cpu_seconds, worker_peaks = _repair_on_dask(dirty, fds, workers)
+        cleaner, seconds, cpu_seconds, worker_peaks, worker_cpu = _repair_on_dask(
+            dirty, fds, workers
+        )
     else:
         start, cpu_start = time.perf_counter(), time.process_time()
         cleaner = Cleaner(constraints=fds).fit(dirty)
@@ -227,6 +230,7 @@ def run_scale(n_rows: int, engine: str = "pandas", workers: int = 2) -> dict[str
     out["cpu seconds"] = cpu_seconds
     out["peak GB"] = peak_gb
     if worker_peaks:
+        out["worker cpu seconds"] = worker_cpu
         out["peak GB"] = f"client {peak_gb:.2f}, workers " + ", ".join(
             f"{w:.2f}" for w in worker_peaks
         )
@@ -235,8 +239,12 @@ def run_scale(n_rows: int, engine: str = "pandas", workers: int = 2) -> dict[str
 
 def _repair_on_dask(
     dirty: pd.DataFrame, fds: list[str], workers: int
-) -> tuple[Cleaner, float, float, list[float]]:
-    """Write ``dirty`` as Parquet parts, read them on a LocalCluster, repair with Dask."""
+) -> tuple[Cleaner, float, float, list[float], float]:
+    """Write ``dirty`` as Parquet parts, read them on a LocalCluster, repair with Dask.
+
+    Returns the cleaner, wall and client CPU seconds, each worker's peak RSS (GB) and the
+    workers' CPU seconds.
+    """
     import tempfile
     import threading
 
@@ -264,13 +272,19 @@ def _repair_on_dask(
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
+
+            def cpu() -> float:
+                return float(sum(psutil.Process().cpu_times()[:2]))
+
+            worker_start = sum(client.run(cpu).values())
             start, cpu_start = time.perf_counter(), time.process_time()
             table = dd.read_parquet(folder)
             cleaner = Cleaner(constraints=fds, engine="dask").fit(table)
             seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            worker_cpu = sum(client.run(cpu).values()) - worker_start
             done.set()
             sampler.join()
-    return cleaner, seconds, cpu_seconds, [peaks[k] for k in sorted(peaks)]
+    return cleaner, seconds, cpu_seconds, [peaks[k] for k in sorted(peaks)], worker_cpu
 
 
 def _fast_scores(

@@ -25,14 +25,15 @@ import raha
 def run(data_dir: str, out: str, rows: list[int]) -> dict[str, float]:
     queue = {"detection": list(rows), "correction": list(rows)}
 
-    def take(step: str):  # noqa: ANN202 - replaces raha's sample_tuple methods
+    def take(step: str, original):  # noqa: ANN001, ANN202 - wraps raha's sample_tuple
         def sample_tuple(self, d) -> None:  # noqa: ANN001
+            original(self, d)  # keeps raha's bookkeeping (labels per cluster)
             d.sampled_tuple = queue[step].pop(0)
 
         return sample_tuple
 
-    raha.Detection.sample_tuple = take("detection")
-    raha.Correction.sample_tuple = take("correction")
+    raha.Detection.sample_tuple = take("detection", raha.Detection.sample_tuple)
+    raha.Correction.sample_tuple = take("correction", raha.Correction.sample_tuple)
     with tempfile.TemporaryDirectory() as folder:
         # raha writes result folders next to its input: work on a copy.
         for name in ("dirty.csv", "clean.csv"):

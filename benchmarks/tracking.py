@@ -71,10 +71,13 @@ def timed(name, into):
         finally:
             into[name] = into.get(name, 0.0) + time.perf_counter() - start
     setattr(RunTracker, name, wrapper)
+# Names a tracker version lacks (e.g. one without the background thread) are left out.
 for hook in ("check", "start", "log_trial", "finish", "_wait_for_background"):
-    timed(hook, waited)
+    if hasattr(RunTracker, hook):
+        timed(hook, waited)
 for task in ("_open_run", "_log_trial"):
-    timed(task, background)
+    if hasattr(RunTracker, task):
+        timed(task, background)
 t = time.perf_counter()
 Pipeline.from_yaml(Path(sys.argv[1]) / "gristmill.yaml").run(track=True, use_cache=False)
 print(json.dumps({"run": time.perf_counter() - t, "waited": waited, "background": background}))
@@ -141,6 +144,30 @@ def run_phases(project: Path, count: int) -> None:
         print(f"| {label} | {seconds:.2f} |")
 
 
+def print_cli_table(rows: list[tuple[int, str, float, float]], rounds: int) -> None:
+    """Print wall and CPU seconds per round and the median time tracking adds."""
+    print()
+    print("| round | --no-track (s) | tracked (s) | added (s) | CPU plain / tracked (s) | note |")
+    print("|---|---|---|---|---|---|")
+    added, added_cpu = [], []
+    for round_ in range(rounds):
+        plain, plain_cpu = next((w, c) for r, m, w, c in rows if r == round_ and m == "--no-track")
+        tracked, tracked_cpu = next((w, c) for r, m, w, c in rows if r == round_ and m == "tracked")
+        added.append(tracked - plain)
+        added_cpu.append(tracked_cpu - plain_cpu)
+        note = "first tracked run creates mlflow.db" if round_ == 0 else ""
+        print(
+            f"| {round_} | {plain:.2f} | {tracked:.2f} | {tracked - plain:+.2f} "
+            f"| {plain_cpu:.2f} / {tracked_cpu:.2f} | {note} |"
+        )
+    later, later_cpu = added[1:] or added, added_cpu[1:] or added_cpu
+    print(
+        f"\nmedian added by tracking: {statistics.median(added):+.2f} s over all rounds, "
+        f"{statistics.median(later):+.2f} s excluding the store-creating first round "
+        f"(target < 3 s); CPU added {statistics.median(later_cpu):+.2f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="CLI rounds (both modes each)")
@@ -160,6 +187,10 @@ def main() -> None:
             mode = "tracked" if track else "--no-track"
             rows.append((round_, mode, *run_cli(project, track)))
             print(f"round {round_}: {mode:<10} {rows[-1][2]:6.2f} s", flush=True)
+    if rows:
+        print_cli_table(rows, args.rounds)
+    if args.phases:
+        run_phases(project, args.phases)
 
     load = subprocess.run(
         [sys.executable, "-c", LOAD_SCRIPT, f"{name}@challenger", str(project)],
@@ -168,29 +199,6 @@ def main() -> None:
         check=True,
     )
     timings = json.loads(load.stdout.strip().splitlines()[-1])
-
-    print()
-    print("| round | --no-track (s) | tracked (s) | added (s) | CPU plain / tracked (s) | note |")
-    print("|---|---|---|---|---|---|")
-    added, added_cpu = [], []
-    for round_ in range(args.rounds):
-        plain, plain_cpu = next((w, c) for r, m, w, c in rows if r == round_ and m == "--no-track")
-        tracked, tracked_cpu = next((w, c) for r, m, w, c in rows if r == round_ and m == "tracked")
-        added.append(tracked - plain)
-        added_cpu.append(tracked_cpu - plain_cpu)
-        note = "first tracked run creates mlflow.db" if round_ == 0 else ""
-        print(
-            f"| {round_} | {plain:.2f} | {tracked:.2f} | {tracked - plain:+.2f} "
-            f"| {plain_cpu:.2f} / {tracked_cpu:.2f} | {note} |"
-        )
-    later, later_cpu = added[1:] or added, added_cpu[1:] or added_cpu
-    print(
-        f"\nmedian added by tracking: {statistics.median(added):+.2f} s over all rounds, "
-        f"{statistics.median(later):+.2f} s excluding the store-creating first round "
-        f"(target < 3 s); CPU added {statistics.median(later_cpu):+.2f} s"
-    )
-    if args.phases:
-        run_phases(project, args.phases)
     print()
     print("| model load by alias + 1 prediction | seconds |")
     print("|---|---|")

@@ -105,6 +105,20 @@ def test_predict_proba_confidence_and_candidates(fitted: tuple) -> None:
         imputer.candidates(hidden, [(10_000, "country")])
 
 
+def test_numeric_columns_blend_with_the_chained_ridge(fitted: tuple) -> None:
+    imputer, truth, hidden = fitted
+    assert set(imputer.blend_) == {"size", "double"}
+    assert all(0.0 <= weight <= 1.0 for weight in imputer.blend_.values())
+    pure = AttentionImputer(seed=0, linear_blend=False, **FAST).fit(hidden)
+    assert pure.blend_ == {}
+    # double = 3 * size + 1: the blend recovers it at least as well as the network alone.
+    rows = slice(40, 79)
+    blended = np.abs(imputer.transform(hidden).loc[rows, "double"] - truth.loc[rows, "double"])
+    alone = np.abs(pure.transform(hidden).loc[rows, "double"] - truth.loc[rows, "double"])
+    assert blended.mean() <= alone.mean() + 1e-9
+    assert blended.mean() < 0.05 * truth["double"].std()
+
+
 def test_same_seed_same_model_and_other_seed_differs() -> None:
     hidden = _table(200, seed=1)
     hidden.loc[:19, "country"] = None
@@ -146,6 +160,8 @@ def test_all_missing_column_and_bad_input() -> None:
         AttentionImputer(dim=10, n_heads=3).fit(_table(20))
     with pytest.raises(ValueError, match="mask_rate"):
         AttentionImputer(mask_rate=2.0).fit(_table(20))
+    with pytest.raises(ValueError, match="batch_size"):
+        AttentionImputer(batch_size="big").fit(_table(20))
 
 
 def test_columns_restricts_filling_and_global_rng_untouched() -> None:

@@ -16,10 +16,11 @@ def test_serve_command_serves_with_a_token(tracking_uri, tmp_path, registry) -> 
     port = registry.free_port()
     command = [sys.executable, "-m", "gristmill", "serve", "kw@champion", "--port", str(port),
                "--tracking-uri", tracking_uri, "--log", str(tmp_path / "log.sqlite"),
-               "--poll-interval", "0"]
+               "--poll-interval", "0", "--access-log"]
     env = {**os.environ, "GRISTMILL_SERVE_TOKEN": "t0ken", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    with (tmp_path / "stderr.txt").open("wb") as stderr:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    with (tmp_path / "stderr.txt").open("wb") as stderr, \
+            (tmp_path / "stdout.txt").open("wb") as stdout:
+        proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr)
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as client:
@@ -33,6 +34,8 @@ def test_serve_command_serves_with_a_token(tracking_uri, tmp_path, registry) -> 
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    access = (tmp_path / "stdout.txt").read_text() + (tmp_path / "stderr.txt").read_text()
+    assert '"POST /predict HTTP/1.1" 401' in access and '"POST /predict HTTP/1.1" 200' in access
 
 
 def test_serve_command_errors(tracking_uri) -> None:  # noqa: ANN001

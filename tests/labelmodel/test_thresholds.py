@@ -147,16 +147,25 @@ def test_independent_sources_get_the_learned_model_alone(synth) -> None:
     assert model.score(votes, gold) >= MajorityVote().fit(votes).score(votes, gold) + 0.02
 
 
-def test_pattern_sample_keeps_equal_rows_together_and_matches_weighted_form(synth) -> None:
-    votes, _, _ = synth(5000, [0.8, 0.7, 0.75, 0.65], coverage=0.5, seed=9)
-    full = to_votes(votes, 2)
-    assert full.pattern_sample(5000, np.random.default_rng(0)) is full
-    sample = full.pattern_sample(1000, np.random.default_rng(0))
-    assert 500 < sample.n_rows < 1500
-    kept = {tuple(r) for r in sample.indicator.toarray().astype(int)}
-    dropped = {tuple(r) for r in full.indicator.toarray().astype(int)} - kept
-    assert kept and dropped
+def _pattern_weights(votes) -> dict[tuple[int, ...], float]:
+    rows = votes.indicator.toarray().astype(int)
+    weights = np.ones(votes.n_rows) if votes.row_weights is None else votes.row_weights
+    return {tuple(r): float(w) for r, w in zip(rows, weights, strict=True)}
+
+
+def test_pattern_sample_groups_equal_rows_and_matches_weighted_form(synth) -> None:
+    votes, _, _ = synth(5000, [0.8, 0.7, 0.75, 0.65, 0.9, 0.6], coverage=0.5, seed=9)
     patterns, counts = np.unique(votes, axis=0, return_counts=True)
+    full = to_votes(votes, 2)
     weighted = to_votes(patterns, 2).with_weights(counts.astype(float))
-    weighted_sample = weighted.pattern_sample(1000, np.random.default_rng(0))
-    assert weighted_sample.total_weight == sample.n_rows
+    every = full.pattern_sample(10_000, np.random.default_rng(0))
+    assert every.n_rows == patterns.shape[0] and every.total_weight == 5000
+    expected = _pattern_weights(weighted)
+    assert len(expected) == patterns.shape[0] and sum(expected.values()) == 5000
+    assert _pattern_weights(every) == expected
+    sample = full.pattern_sample(100, np.random.default_rng(0))
+    assert 50 < sample.n_rows < 150
+    assert set(_pattern_weights(sample).items()) <= set(expected.items())
+    assert _pattern_weights(weighted.pattern_sample(100, np.random.default_rng(0))) == (
+        _pattern_weights(sample)
+    )

@@ -187,6 +187,7 @@ def test_spec_checks(project: Path, cluster) -> None:
     with pytest.raises(SpecError, match="'scheduler' applies to engine: dask only"):
         Pipeline.from_yaml(path)
     _edit_spec(project, lambda s: s.update(engine="dask", cleaning={"constraints": ["a -> b"]}))
+    # rejected before connecting to the (unreachable) scheduler
     with pytest.raises(SpecError, match=r"gristmill.yaml:\d+: cleaning: .*engine: dask"):
         Pipeline.from_yaml(path).run(track=False)
     _edit_spec(project, lambda s: s.pop("cleaning"))
@@ -274,5 +275,5 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed(project: Path
         track=False, run_dir=project / "run"
     )
     assert result.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.7
-    with pytest.raises(ValueError, match="No clients found"):
+    with pytest.raises(ValueError, match="No global client found"):
         distributed.get_client()

@@ -201,6 +201,11 @@ def test_tracked_two_task_run_logs_per_task_metrics_and_serves_per_task_columns(
     expected = result.model.predict(sample)
     assert (out["rating:prediction"].to_numpy() == expected["rating:prediction"].to_numpy()).all()
     assert sorted(p.name for p in bundle.artifacts["label_model"].iterdir()) == ["rating", "spam"]
+    from gristmill.exceptions import ServingError
+    from gristmill.serving import load_served_model
+
+    with pytest.raises(ServingError, match=r"predicts several tasks \(spam, rating\)"):
+        load_served_model(f"{result.name}@challenger", tracking_uri=tracking_uri)
 
 
 def test_served_frame_columns_for_multilabel_and_several_tasks() -> None:

@@ -6,9 +6,16 @@ projection of its standardised value. For each target attribute a learned query 
 the embedded context attributes of the row (never the target itself, and never missing cells);
 the attended context feeds a classification head (categorical targets, scored against the
 target's own value embeddings) or a regression head (numeric targets, with a predicted error
-scale). Training is self-supervised: every observed cell is a target, and context cells are
-hidden at random so the model learns to impute rows with several missing cells. A held-out set
-of observed cells decides when to stop.
+scale). A linear path adds the standardised numeric context (and, for numeric targets, the
+categorical values) straight to the heads, so near-linear relations need no attention. Training
+is self-supervised: every observed cell is a target, and context cells are hidden at random so
+the model learns to impute rows with several missing cells. A held-out set of observed cells
+decides when to stop.
+
+Numeric predictions are then blended with chained ridge regressions
+(:class:`~gristmill.cleaning._chained_ridge.ChainedRidge`, as in MICE): the weight of each
+column is learned from the same held-out cells, so a table whose numeric columns are nearly
+linear in each other leans on the regressions and one with non-linear relations on attention.
 
 torch is imported only when a model is built, fitted or loaded.
 """
@@ -38,7 +45,7 @@ _RESERVED = 2
 _MIN_STEPS = 10  # training steps per epoch at least
 _MAX_CHECK_ROWS = 20_000  # rows holding the held-out cells of early stopping
 _CHUNK = 4096  # rows per forward pass when predicting
-_BLEND_PRIOR = 30  # held-out cells worth as much as the prior of an even blend
+_BLEND_PRIOR = 10  # held-out cells worth as much as the prior of an even blend
 _FORMAT = "gristmill.AttentionImputer/1"
 
 
@@ -48,11 +55,16 @@ def _torch() -> Any:
 
 @contextlib.contextmanager
 def _torch_threads(torch: Any, n_threads: int) -> Iterator[None]:
-    """Use ``n_threads`` intra-op threads inside the block, then restore the previous setting."""
+    """Use ``n_threads`` torch and BLAS threads inside the block, then restore the previous
+    settings (the linear partner's small solves are many times slower when BLAS spreads
+    them over threads on a busy machine)."""
+    from threadpoolctl import threadpool_limits
+
     previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        yield
+        with threadpool_limits(limits=n_threads):
+            yield
     finally:
         torch.set_num_threads(previous)
 
@@ -311,13 +323,18 @@ class AttentionImputer(TableImputer):
     validation_fraction : float, default 0.1
         Share of observed cells held out (hidden) to decide when to stop.
     max_epochs : int, default 100
-        An epoch is one pass over the rows, but at least 25 batches on small tables.
-    patience : int, default 5
+        An epoch is one pass over the rows, but at least 10 batches on small tables.
+    patience : int, default 3
         Stop after this many epochs without improvement of the held-out loss; the best weights
         are kept.
-    batch_size : int, default 256
-    learning_rate : float, default 3e-3
+    batch_size : int or "auto", default "auto"
+        Rows per training step; "auto" takes an eighth of the table, between 64 and 2,048
+        rows, so the training budget follows the table's size.
+    learning_rate : float, default 6e-3
     weight_decay : float, default 1e-5
+    linear_blend : bool, default True
+        Blend each numeric column's prediction with chained ridge regressions, weighted by
+        how well each predicts held-out cells (see ``blend_``). False uses the network alone.
     seed : int, default 0
         Fixes initialisation, masking and batch order: the same seed and data give the same model.
     n_threads : int, default 1
@@ -339,6 +356,9 @@ class AttentionImputer(TableImputer):
         Held-out loss of the kept weights.
     history_ : list of float
         Held-out loss after each epoch.
+    blend_ : dict
+        Numeric column name to the weight of the network's prediction (the chained ridge gets
+        the rest); empty without ``linear_blend`` or numeric columns.
 
     Examples
     --------
@@ -366,9 +386,9 @@ class AttentionImputer(TableImputer):
         mask_rate: float = 0.2,
         validation_fraction: float = 0.1,
         max_epochs: int = 100,
-        patience: int = 5,
+        patience: int = 3,
         batch_size: int | str = "auto",
-        learning_rate: float = 3e-3,
+        learning_rate: float = 6e-3,
         weight_decay: float = 1e-5,
         linear_blend: bool = True,
         seed: int = 0,
@@ -478,13 +498,17 @@ class AttentionImputer(TableImputer):
             self.blend_: dict[str, float] = {}
             if self.linear_blend and self.encoding_.numeric:
                 self._fit_blend(torch, numbers, train_codes, train_observed, held_numbers)
+                # Weights chosen, the ridge is refitted on every observed cell.
+                self.linear_ = ChainedRidge(reserved=_RESERVED).fit(
+                    numbers.numpy(), observed.numpy(), codes.numpy()
+                )
 
     def _fit_blend(
         self, torch: Any, numbers: Any, train_codes: Any, train_observed: Any, held_numbers: Any
     ) -> None:
         """Fit the chained ridge on the training cells and choose, per numeric column, the
         weight of the attention prediction against it that best predicts the held-out cells."""
-        self.linear_ = ChainedRidge(reserved=_RESERVED).fit(
+        linear_model = ChainedRidge(reserved=_RESERVED).fit(
             numbers.numpy(), train_observed.numpy(), train_codes.numpy()
         )
         rows = held_numbers.any(dim=1)
@@ -492,7 +516,7 @@ class AttentionImputer(TableImputer):
             attention = self.module_.regression(
                 self.module_(train_codes[rows], numbers[rows], train_observed[rows])
             )[..., 0].numpy()
-        linear = self.linear_.predict(
+        linear = linear_model.predict(
             numbers[rows].numpy(), train_observed[rows].numpy(), train_codes[rows].numpy()
         )
         truth, held = numbers[rows].numpy(), held_numbers[rows].numpy()
@@ -582,10 +606,10 @@ class AttentionImputer(TableImputer):
         self.best_validation_loss_ = best if math.isfinite(best) else float("nan")
 
     def _batch_rows(self, n: int) -> int:
-        """Rows per training step: ``batch_size``, or with "auto" about 1/40 of the table
-        between 256 and 2,048 rows (a step costs little more for more rows)."""
+        """Rows per training step: ``batch_size``, or with "auto" an eighth of the table,
+        between 64 and 2,048 rows."""
         if self.batch_size == "auto":
-            return int(min(max(n // 40, 256), 2048))
+            return int(min(max(n // 8, 64), 2048))
         return int(self.batch_size)
 
     def _held_out(self, torch: Any, generator: Any, codes: Any, observed: Any) -> tuple[Any, Any]:
@@ -703,13 +727,13 @@ class AttentionImputer(TableImputer):
             for start in range(0, codes.shape[0], _CHUNK):
                 rows = slice(start, start + _CHUNK)
                 parts.append(self.module_(codes[rows], numbers[rows], observed[rows]))
-        hidden, numeric_context, skip = (torch.cat(part) for part in zip(*parts, strict=True))
-        linear = torch.zeros_like(numeric_context)
-        if self.linear_ is not None:
-            linear = torch.as_tensor(
-                self.linear_.predict(numbers.numpy(), observed.numpy(), codes.numpy()),
-                dtype=numeric_context.dtype,
-            )
+            hidden, numeric_context, skip = (torch.cat(part) for part in zip(*parts, strict=True))
+            linear = torch.zeros_like(numeric_context)
+            if self.linear_ is not None:
+                linear = torch.as_tensor(
+                    self.linear_.predict(numbers.numpy(), observed.numpy(), codes.numpy()),
+                    dtype=numeric_context.dtype,
+                )
         return hidden, numeric_context, skip, linear
 
     def _column_outputs(self, representation: tuple[Any, Any, Any, Any], column: str) -> np.ndarray:
@@ -1012,7 +1036,9 @@ class AttentionImputer(TableImputer):
         imputer.best_validation_loss_ = float(spec["best_validation_loss_"])
         imputer.history_ = [float(v) for v in spec["history_"]]
         imputer.blend_ = {name: float(w) for name, w in spec["blend_"].items()}
-        imputer.linear_ = None if spec["linear_"] is None else ChainedRidge.from_json(spec["linear_"])
+        imputer.linear_ = (
+            None if spec["linear_"] is None else ChainedRidge.from_json(spec["linear_"])
+        )
         imputer.module_ = _build_module(
             torch,
             [len(imputer.encoding_.vocabularies[n]) for n in imputer.encoding_.categorical],

@@ -18,6 +18,8 @@ from sklearn.linear_model import BayesianRidge
 
 #: One-hot context per categorical column: its most frequent values only.
 _MAX_ONE_HOT = 20
+#: Rows the regressions are fitted on at most (evenly spaced through the table).
+_MAX_ROWS = 20_000
 
 
 class ChainedRidge:
@@ -57,6 +59,9 @@ class ChainedRidge:
 
     def fit(self, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray) -> ChainedRidge:
         """Learn the regressions from standardised ``numbers`` (0 where not ``observed``)."""
+        if len(numbers) > _MAX_ROWS:
+            rows = np.linspace(0, len(numbers) - 1, _MAX_ROWS).astype(np.int64)
+            numbers, observed, codes = numbers[rows], observed[rows], codes[rows]
         context = self._one_hot(codes)
         filled = np.where(observed, numbers, 0.0).astype(float)
         self.steps_: list[tuple[int, np.ndarray]] = []

@@ -297,6 +297,7 @@ def detect_errors(
     placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS,
     outliers: bool = True,
     source: str | None = None,
+    fd_rows: Callable[[FunctionalDependency], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Flag suspicious cells.
 
@@ -313,6 +314,10 @@ def detect_errors(
     source : str, optional
         Column naming each row's source; cells disagreeing across sources about the same
         entity get the ``source`` detector. Default: ``constraints.source``.
+    fd_rows : callable, optional
+        Positions of the rows of an FD's conflicting groups (groups of equal left-hand side
+        holding several right-hand side values); default: a pandas group-by. The Dask engine
+        of :class:`Cleaner` passes one computed from its partitioned counts.
 
     Returns
     -------
@@ -348,7 +353,7 @@ def detect_errors(
     for col in frame.columns:
         flag(np.flatnonzero(missing_mask(frame[col], placeholders)), col, "missing")
     for fd in constraints.all_fds():
-        rows = _fd_violations(frame, fd)
+        rows = _fd_violations(frame, fd) if fd_rows is None else fd_rows(fd)
         flag(rows, fd.rhs, "fd")
         if source is not None and source not in fd.lhs:
             flag(rows, fd.rhs, "source")

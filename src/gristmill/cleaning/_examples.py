@@ -88,7 +88,7 @@ class _Transform:
     argument: str
     target: str = ""
     order: tuple[int, ...] = ()
-    bounds: tuple[int, ...] = ()
+    bounds: tuple[float, ...] = ()
 
     def apply(self, values: pd.Series) -> pd.Series:
         """Proposed value per cell, missing where the transformation does not apply."""
@@ -129,7 +129,7 @@ class _Transform:
             return out
         bounds = np.asarray(self.bounds)
         digits = fields[matched].to_numpy(dtype=object)
-        numbers = digits.astype(np.int64)
+        numbers = digits.astype(np.float64)  # float: long digit runs must not overflow
         swapped = numbers[:, list(self.order)]
         hit = (numbers > bounds).any(axis=1) & (swapped <= bounds).all(axis=1)
         separators = re.split(r"\(\\d\+\)", self.argument)
@@ -226,7 +226,7 @@ class ExampleTransforms:
             # Bounds: the largest number each position holds among the corrected values.
             fields = after.str.extract(f"^{layout}$").dropna()
             if len(fields):
-                bounds = tuple(int(b) for b in fields.astype(np.int64).max(axis=0))
+                bounds = tuple(float(b) for b in fields.astype(np.float64).max(axis=0))
                 out[_Transform("swap", layout, order=order, bounds=bounds)] = None
         return list(out)
 

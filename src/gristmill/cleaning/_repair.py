@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gristmill._extras import require
-from gristmill.cleaning._constraints import Constraints, as_constraints
+from gristmill.cleaning._constraints import Constraints, FunctionalDependency, as_constraints
 from gristmill.cleaning._detect import (
     DEFAULT_PLACEHOLDERS,
     _as_positional_strings,
@@ -33,6 +34,7 @@ from gristmill.cleaning._detect import (
     infer_source_column,
 )
 from gristmill.cleaning._examples import ExampleTransforms, check_examples
+from gristmill.cleaning._imputer_scores import ImputerScores, fit_imputer
 from gristmill.cleaning._model import candidate_probabilities, fit_candidate_weights
 from gristmill.cleaning._stats import (
     CodedTable,
@@ -67,6 +69,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "cooc_unseen",
     "current_rare_token",
     "current_rare_shape",
+    "imputer",
 )
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _BATCH = 200_000
@@ -188,6 +191,12 @@ class Cleaner:
         Both engines give the same repairs.
     partition_rows : int, default 250000
         Rows per partition when a pandas table is handed to the Dask engine.
+    imputer : AttentionImputer, optional
+        A learned model of the table shared with imputation: for each suspicious cell of a
+        categorical column it knows, its 3 most probable values are candidates and the
+        probability it gives a candidate (from the rest of the row) is the ``imputer``
+        feature. An unfitted imputer is fitted (a copy) on the table; a fitted one is used as
+        it is. None (default) uses no imputer (and torch is not needed).
     random_state : int, default 0
 
     Attributes
@@ -206,6 +215,8 @@ class Cleaner:
         The source column used.
     transforms_ : ExampleTransforms or None
         Transformations learned from the examples.
+    imputer_ : fitted imputer or None
+        The imputer used (see ``imputer``).
 
     Examples
     --------
@@ -230,6 +241,7 @@ class Cleaner:
         column_prior: float = 0.01,
         engine: str = "auto",
         partition_rows: int = 250_000,
+        imputer: Any = None,
         random_state: int = 0,
     ) -> None:
         self.constraints = constraints
@@ -243,6 +255,7 @@ class Cleaner:
         self.column_prior = column_prior
         self.engine = engine
         self.partition_rows = partition_rows
+        self.imputer = imputer
         self.random_state = random_state
 
     # -- public API -----------------------------------------------------------------------
@@ -266,6 +279,7 @@ class Cleaner:
         self._check_params()
         frame, partitions = self._inputs(frame)
         examples = self._check_examples(examples, frame)
+        self.imputer_ = None if self.imputer is None else fit_imputer(self.imputer, frame)
         state = self._prepare(frame, examples, partitions)
         self.source_ = state["source"]
         self.transforms_ = state["transforms"]
@@ -371,15 +385,16 @@ class Cleaner:
         constraints = as_constraints(self.constraints)
         constraints.check_columns(frame.columns)
         source = self._resolve_source(frame, constraints)
+        table = (
+            CodedTable.from_frame(frame) if partitions is None else CodedTable.from_dask(partitions)
+        )
         detections = detect_errors(
             frame,
             constraints,
             placeholders=self.placeholders,
             outliers=self.outliers,
             source=source,
-        )
-        table = (
-            CodedTable.from_frame(frame) if partitions is None else CodedTable.from_dask(partitions)
+            fd_rows=None if partitions is None else partial(_conflicting_rows, table),
         )
         n = table.n_rows
         fds: dict[int, list[list[int]]] = {}
@@ -434,6 +449,11 @@ class Cleaner:
             "source": source,
             "transforms": transforms,
             "keys": {table.index(c) for fd in constraints.all_fds() for c in fd.lhs},
+            "imputer": (
+                None
+                if getattr(self, "imputer_", None) is None
+                else ImputerScores(self.imputer_, frame)
+            ),
         }
 
     @staticmethod
@@ -499,6 +519,11 @@ class Cleaner:
             has = proposal >= 0
             cells.append(np.flatnonzero(has))
             values.append(proposal[has])
+        scores: ImputerScores | None = state["imputer"]
+        if scores is not None and scores.covers(table.columns[j]):
+            owner, proposed = scores.top(table.columns[j], rows, 3)
+            cells.append(owner)
+            values.append(table.intern(j, proposed))
         cell = np.concatenate(cells)
         value = np.concatenate(values)
         key = np.sort(cell.astype(np.int64) * (len(table.uniques[j]) + 2) + (value + 1))
@@ -569,6 +594,10 @@ class Cleaner:
         rare_word, rare_shape = col.rarity(table, current)
         X[:, _F["current_rare_token"]] = is_current & rare_word[cell]
         X[:, _F["current_rare_shape"]] = is_current & rare_shape[cell]
+        scores: ImputerScores | None = state["imputer"]
+        if scores is not None and scores.covers(table.columns[j]):
+            texts = np.where(value >= 0, table.uniques[j][np.maximum(value, 0)], None)
+            X[:, _F["imputer"]] = scores.probability(table.columns[j], r, texts)
         return X
 
     # -- learning -------------------------------------------------------------------------
@@ -738,6 +767,13 @@ class Cleaner:
         repairs["_order"] = repairs["column"].map(position)
         repairs = repairs.sort_values(["row", "_order"], kind="stable").drop(columns="_order")
         return repairs.reset_index(drop=True)
+
+
+def _conflicting_rows(table: CodedTable, fd: FunctionalDependency) -> np.ndarray:
+    """Rows of an FD's conflicting groups, from counts the Dask engine computes."""
+    lhs, rhs = [table.index(c) for c in fd.lhs], table.index(fd.rhs)
+    table.precount([(lhs, rhs, None)])
+    return ContextCounts(table, lhs, rhs).conflicting_rows()
 
 
 def _fit_parts(

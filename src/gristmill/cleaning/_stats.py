@@ -275,6 +275,12 @@ class ContextCounts:
             return np.ones(len(rows))
         return self._weights.of(self._table.codes[rows])
 
+    def conflicting_rows(self) -> np.ndarray:
+        """Positions of the rows whose group holds more than one target value."""
+        n_values = np.bincount(self._keys.to_numpy() // self.card, minlength=len(self.group_totals))
+        g = self.groups
+        return np.flatnonzero((g >= 0) & (n_values[np.maximum(g, 0)] > 1))
+
     def top_values(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``k`` most frequent values per group, as sorted ``(group, value)`` arrays.
 

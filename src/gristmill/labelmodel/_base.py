@@ -45,8 +45,9 @@ _FEW_COLUMNS = 8
 FALLBACK_ACCURACY = 0.7
 # Fewest sources (that vote at least once) a latent-variable model needs to be identifiable.
 MIN_IDENTIFIABLE_SOURCES = 3
-# Training rows (by weight) above which the plug-in F1 threshold is estimated on a sample.
-_PLUG_IN_ROWS = 200_000
+# Most distinct vote patterns the fit-time criteria (plug-in F1 threshold, LabelModel's blend
+# choice) are computed on; a random subset of the patterns beyond.
+PATTERN_SAMPLE = 100_000
 
 
 class BaseLabelModel:
@@ -210,7 +211,7 @@ class BaseLabelModel:
             return float("nan")
         if dev is not None:
             return f1_threshold(self._proba(dev[0])[:, 1], gold=dev[1])
-        sample = votes.pattern_sample(_PLUG_IN_ROWS, rng)
+        sample = votes.pattern_sample(PATTERN_SAMPLE, rng)
         return f1_threshold(self._proba(sample)[:, 1], weights=sample.row_weights)
 
     def _fit(

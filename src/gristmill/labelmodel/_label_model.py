@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gristmill.labelmodel._base import (
+    PATTERN_SAMPLE,
     BaseLabelModel,
     break_ties,
     fallback_fit,
@@ -25,8 +26,6 @@ _DEFAULT_MIXTURE = 0.5
 _ROW_CHUNK = 1 << 16
 # Gain in mean log-likelihood per vote below which a mixture does not beat the default.
 _LIKELIHOOD_TOLERANCE = 1e-9
-# Rows (total weight) above which the held-out-source likelihood is estimated on a subset.
-_CRITERION_ROWS = 100_000
 
 
 class LabelModel(BaseLabelModel):
@@ -59,8 +58,9 @@ class LabelModel(BaseLabelModel):
     sources really are conditionally independent the learned posterior predicts held-out votes
     best and ``w`` goes to 0; where the learned model is misled, majority vote predicts them
     better and ``w`` rises. When the votes cannot tell the blends apart (sources that each vote
-    one class carry no conditional information) ``w`` stays at 0.5. Above 100,000 rows the
-    criterion is estimated on a random subset of vote patterns.
+    one class carry no conditional information) ``w`` stays at 0.5. The criterion runs on the
+    distinct vote patterns weighted by their rows (a random subset of 100,000 patterns when
+    there are more).
 
     With a dev set (``L_dev``, ``y_dev``), the dev labels join the Dawid-Skene M-step with their
     labels fixed, the learned model is fit twice, with the estimated class balance and with the
@@ -179,7 +179,7 @@ class LabelModel(BaseLabelModel):
 
     def _choose_mixture_without_labels(self, votes: Votes, rng: np.random.Generator) -> float:
         log_likelihood = held_out_source_log_likelihood(
-            votes.pattern_sample(_CRITERION_ROWS, rng),
+            votes.pattern_sample(PATTERN_SAMPLE, rng),
             self.weights_,
             self.bias_,
             self.confusion_,

@@ -81,22 +81,27 @@ class Votes:
             )
         return replace(self, row_weights=weights)
 
-    def pattern_sample(self, rows: int, rng: np.random.Generator) -> Votes:
-        """About ``rows`` of the rows (by weight), chosen by a random hash of each row's votes.
+    def pattern_sample(self, patterns: int, rng: np.random.Generator) -> Votes:
+        """The distinct vote patterns, weighted by their rows, sampled down to about ``patterns``.
 
-        Equal rows are kept or dropped together, so the sample of a weighted matrix of distinct
-        vote patterns is exactly the weighted form of the sample of the expanded rows. Returns
-        the votes themselves when they hold no more than ``rows`` rows.
+        Rows are grouped by a random hash of their votes (one weighted row per distinct
+        pattern); when there are more than ``patterns`` groups, a fraction of them is kept,
+        chosen by the same hash. Everything depends only on the weighted distribution of
+        patterns, so a weighted matrix of distinct patterns and its expanded rows give the same
+        sample.
         """
-        fraction = rows / max(self.total_weight, 1.0)
-        if fraction >= 1.0:
-            return self
         codes = rng.random(self.indicator.shape[1])
-        row_hash = np.mod(np.asarray(self.indicator @ codes).ravel(), 1.0)
-        kept = np.flatnonzero(row_hash < fraction)
-        weights = None if self.row_weights is None else self.row_weights[kept]
+        row_hash = np.asarray(self.indicator @ codes).ravel()
+        rows = np.arange(self.n_rows)
+        n_patterns = np.unique(row_hash).size
+        if n_patterns > patterns:
+            rows = np.flatnonzero(np.mod(row_hash, 1.0) < patterns / n_patterns)
+        _, first, group = np.unique(row_hash[rows], return_index=True, return_inverse=True)
+        weights = np.ones(rows.size) if self.row_weights is None else self.row_weights[rows]
+        totals = np.bincount(group, weights=weights, minlength=first.size)
+        kept = rows[first]
         return replace(
-            self, indicator=self.indicator[kept], n_rows=int(kept.size), row_weights=weights
+            self, indicator=self.indicator[kept], n_rows=int(kept.size), row_weights=totals
         )
 
     @property

@@ -500,7 +500,6 @@ class _DaskRun:
         pipeline: Pipeline,
         prepared: DaskPrepared,
         client: Any,
-        work: Path,
         reporter: _Progress,
         cache: StageCache,
     ) -> None:
@@ -508,11 +507,69 @@ class _DaskRun:
         self.spec = pipeline.spec
         self.prepared = prepared
         self.client = client
-        self.work = work
         self.reporter = reporter
         self.cache = cache
         self.out = _Outputs()
-        (work / "probs.parquet").mkdir()
+        self.work = Path()
+
+    def run(self, final: Path, tracker: Any) -> PipelineResult:
+        """Every stage, written into a hidden sibling of ``final`` that is renamed at the end."""
+        from gristmill.labeling._partitioned import remove_staging
+
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.work = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+        (self.work / "probs.parquet").mkdir(parents=True)
+        try:
+            self.label()
+            self.fit_label_model()
+            self.probabilities()
+            self.train(tracker)
+            self.evaluate()
+            with self.reporter.stage("report", "Writing the run directory") as record:
+                result = self.result(final)
+                _write_files(result, self.work, self.out, self.prepared.notes)
+                replace_directory(self.work, final)
+                self._open_matrix(result)
+                record.detail = str(final)
+        finally:
+            remove_staging(self.work)
+        return result
+
+    def result(self, final: Path) -> PipelineResult:
+        """The :class:`PipelineResult` of the finished stages (paths under ``final``)."""
+        from gristmill.pipeline._runner import PipelineResult
+
+        spec, out = self.spec, self.out
+        result = PipelineResult(
+            name=spec.name,
+            spec=spec,
+            spec_path=self.pipeline.spec_path,
+            run_dir=final,
+            classes=list(spec.task.classes),
+            payload_columns=list(spec.payloads),
+            metrics=out.metrics,
+            model=out.trained.model,
+            label_model=out.label_model,
+            label_matrix=out.matrices["train"],
+            lf_summary=out.lf_summary,
+            lf_paths=[m.path for m in self.prepared.modules],
+            datasets=_sample_datasets(self.prepared, out),
+            trials=out.trained.trials,
+            report_path=final / "report.html",
+            stages=self.reporter.records,
+            selection=out.trained.selection,
+        )
+        result.tasks = {spec.task_name: _task_result(result, final)}
+        return result
+
+    def _open_matrix(self, result: PipelineResult) -> None:
+        """Point the result at the train matrix in its final place."""
+        from gristmill.labeling import PartitionedLabelMatrix
+
+        opened = PartitionedLabelMatrix.open(result.run_dir / _matrix_name("train"))
+        # The partitioned matrix stands where the pandas engine puts a LabelMatrix.
+        result.label_matrix = cast(Any, opened)
+        result.tasks[self.spec.task_name].label_matrix = result.label_matrix
 
     @property
     def classes(self) -> list[str]:
@@ -747,80 +804,39 @@ def run_on_dask(
     SpecError, DataError, LFError
         As the pandas engine; an LF error names the split, the partition, the LF and the row.
     """
-    from gristmill.labeling._partitioned import dask_client, remove_staging
-    from gristmill.pipeline._runner import PipelineResult, _Progress
+    from gristmill.labeling._partitioned import dask_client
+    from gristmill.pipeline._runner import _Progress
 
     spec = pipeline.spec
     reporter = _Progress(progress)
-    with reporter.stage("validate", "Validating spec, data and LFs") as record:
-        prepared = prepare_on_dask(pipeline)
-        record.detail = prepared.describe()
-    for note in prepared.notes:
-        reporter.print(f"[yellow]![/] {note}")
-    tracker = pipeline._tracker(track)
-    if tracker is not None:
-        tracker.check()
-        tracker.start(spec.name, spec_to_dict(spec), pipeline.spec_path)
-    final = pipeline._run_dir(run_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    work.mkdir()
-    try:
-        with dask_client(scheduler=spec.scheduler) as client:
+    _check_supported(spec, pipeline.source)
+    # The client before the other checks, so that their passes over the data run on it.
+    with dask_client(scheduler=spec.scheduler) as client:
+        with reporter.stage("validate", "Validating spec, data and LFs") as record:
+            prepared = prepare_on_dask(pipeline)
+            record.detail = prepared.describe()
+        for note in prepared.notes:
+            reporter.print(f"[yellow]![/] {note}")
+        tracker = pipeline._tracker(track)
+        if tracker is not None:
+            tracker.check()
+            tracker.start(spec.name, spec_to_dict(spec), pipeline.spec_path)
+        try:
             stages = _DaskRun(
                 pipeline,
                 prepared,
                 client,
-                work,
                 reporter,
                 StageCache(pipeline.cache_dir, enabled=use_cache),
             )
-            stages.label()
-            stages.fit_label_model()
-            stages.probabilities()
-            stages.train(tracker)
-            stages.evaluate()
-        out = stages.out
-        with reporter.stage("report", "Writing the run directory") as record:
-            from gristmill.labeling import PartitionedLabelMatrix
-
-            result = PipelineResult(
-                name=spec.name,
-                spec=spec,
-                spec_path=pipeline.spec_path,
-                run_dir=final,
-                classes=list(spec.task.classes),
-                payload_columns=list(spec.payloads),
-                metrics=out.metrics,
-                model=out.trained.model,
-                label_model=out.label_model,
-                label_matrix=out.matrices["train"],
-                lf_summary=out.lf_summary,
-                lf_paths=[m.path for m in prepared.modules],
-                datasets=_sample_datasets(prepared, out),
-                trials=out.trained.trials,
-                report_path=final / "report.html",
-                stages=reporter.records,
-                selection=out.trained.selection,
-            )
-            result.tasks = {spec.task_name: _task_result(result, final)}
-            _write_files(result, work, out, prepared.notes)
-            replace_directory(work, final)
-            # The partitioned matrix stands where the pandas engine puts a LabelMatrix.
-            result.label_matrix = cast(
-                Any, PartitionedLabelMatrix.open(final / _matrix_name("train"))
-            )
-            result.tasks[spec.task_name].label_matrix = result.label_matrix
-            record.detail = str(final)
-        if tracker is not None:
-            result.model_version = tracker.finish(result)
-            result.tracking_run_id = getattr(tracker, "run_id_", None)
-    except BaseException as exc:
-        if tracker is not None and getattr(tracker, "model_version_", None) is None:
-            tracker.fail(exc)
-        raise
-    finally:
-        remove_staging(work)
+            result = stages.run(pipeline._run_dir(run_dir), tracker)
+            if tracker is not None:
+                result.model_version = tracker.finish(result)
+                result.tracking_run_id = getattr(tracker, "run_id_", None)
+        except BaseException as exc:
+            if tracker is not None and getattr(tracker, "model_version_", None) is None:
+                tracker.fail(exc)
+            raise
     return result
 
 

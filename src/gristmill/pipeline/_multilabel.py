@@ -14,18 +14,19 @@ An LF votes on one label per row: one that recognises "sports" says nothing abou
 value abstains on every label. Label columns are split into one source per label
 (``column:<name>:<label>``) voting ``j`` or ``k + j``.
 
-The label model is decomposed (binary relevance): label ``c_j`` gets its own binary label model
-over the sources that vote on it ("present" = class 1). A row no source votes on for a label
-gets that label's prior, so the prior decides what abstention means, and one-sided sources (LFs
-that only ever say "present") say nothing about how common a label is: left to estimate it from
-their votes, a label model takes most rows to carry it. The prior of each label is therefore
-fixed before fitting: the share of "present" among the votes of its *two-sided* sources (those
-voting both ways on it in training, such as label columns); without any, the share of training
-rows with a "present" vote. With ``use_dev: true`` the label model sees the gold dev labels
-instead. ``label_model: auto`` picks, per label, the latent-variable ``LabelModel`` when at least
-three sources vote both ways on the label (what lets it tell a source's accuracy from the label's
-prevalence), else majority vote: one-sided sources (an LF that only says "applies", or only "does
-not apply") leave accuracy and prevalence confounded, and majority vote does not need them apart.
+The label model is decomposed ("binary relevance", as Tsoumakas & Katakis 2007 name it): label
+``c_j`` gets its own binary label model over the sources that vote on it ("present" = class 1). A
+row no source votes on for a label gets that label's prior, so the prior decides what abstention
+means, and one-sided sources (LFs that only ever say "present") say nothing about how common a
+label is: left to estimate it from their votes, a label model takes most rows to carry it. The
+prior of each label is therefore fixed before fitting: the share of "present" among the votes of
+its *two-sided* sources (those voting both ways on it in training, such as label columns); without
+any, the share of training rows with a "present" vote. With ``use_dev: true`` the label model sees
+the gold dev labels instead. ``label_model: auto`` picks, per label, the latent-variable
+``LabelModel`` when at least three sources vote both ways on the label (what lets it tell a
+source's accuracy from the label's prevalence), else majority vote: one-sided sources (an LF that
+only says "applies", or only "does not apply") leave accuracy and prevalence confounded, and
+majority vote does not need them apart.
 """
 
 from __future__ import annotations

@@ -196,6 +196,9 @@ def create_app(
     def token_of(credentials: Any) -> str:
         return credentials.credentials if credentials is not None else ""
 
+    def check_header_token(request: Any) -> None:
+        check_token(_bearer_token(request.headers.get("authorization")))
+
     async def read_json(request: Any) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
@@ -300,7 +303,7 @@ def create_app(
     async def predict(request: Request) -> Any:  # type: ignore[valid-type]
         """Predict the class of each record; the request and response are logged."""
         started = time.perf_counter()
-        check_token(_bearer_token(request.headers.get("authorization")))
+        check_header_token(request)
         payload = await read_json(request)
         request_id = uuid.uuid4().hex
         result = await batcher.predict(payload, request_id, started)

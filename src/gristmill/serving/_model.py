@@ -195,6 +195,13 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc
     columns, types, optional, classes = _schema_columns(pyfunc, pinned)
+    tasks = getattr(bundle.pyfunc.unwrap_python_model(), "tasks", []) if bundle else []
+    if len(tasks) > 1:
+        raise ServingError(
+            f"model {pinned} predicts several tasks ({', '.join(t['name'] for t in tasks)}); "
+            "the service serves one-task models: load it in Python with "
+            "gristmill.tracking.load_bundle, whose predict gives '<task>:prediction' columns"
+        )
     if bundle is not None:
         columns = list(getattr(bundle, "payload_columns", None) or columns)
         classes = list(getattr(bundle, "classes", None) or classes)
