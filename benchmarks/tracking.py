@@ -3,13 +3,12 @@
 Runs the bundled YouTube-spam example (src/gristmill/examples/spam) with the CLI, alternating
 ``--no-track`` and tracked runs (``--no-cache`` both ways) in one session (wall and CPU seconds
 of each process), then times each tracker hook inside tracked runs in fresh processes (how long
-the pipeline waits in each hook, and the work the tracker's background thread overlaps with the
-pipeline), and then loading the registered model by alias plus one prediction.
+the pipeline waits in each), and then loading the registered model by alias plus one prediction.
 
     .venv/bin/python benchmarks/tracking.py [--rounds 3] [--phases 3]
 
 Wall times depend on what else runs on the machine; the CPU seconds and the time spent waiting in
-the hooks much less so.
+the hooks less so.
 
 Targets (issue 7): tracking adds < 3 s per run; load by alias + one prediction < 0.5 s warm.
 There is no anchor for this benchmark: the comparison is gristmill with vs without tracking.
@@ -61,7 +60,7 @@ import json, sys, time
 from pathlib import Path
 from gristmill.pipeline import Pipeline
 from gristmill.tracking import RunTracker
-waited, background = {}, {}
+waited = {}
 def timed(name, into):
     original = getattr(RunTracker, name)
     def wrapper(self, *args, **kwargs):
@@ -71,16 +70,11 @@ def timed(name, into):
         finally:
             into[name] = into.get(name, 0.0) + time.perf_counter() - start
     setattr(RunTracker, name, wrapper)
-# Names a tracker version lacks (e.g. one without the background thread) are left out.
-for hook in ("check", "start", "log_trial", "finish", "_wait_for_background"):
-    if hasattr(RunTracker, hook):
-        timed(hook, waited)
-for task in ("_open_run", "_log_trial"):
-    if hasattr(RunTracker, task):
-        timed(task, background)
+for hook in ("check", "start", "log_trial", "finish"):
+    timed(hook, waited)
 t = time.perf_counter()
 Pipeline.from_yaml(Path(sys.argv[1]) / "gristmill.yaml").run(track=True, use_cache=False)
-print(json.dumps({"run": time.perf_counter() - t, "waited": waited, "background": background}))
+print(json.dumps({"run": time.perf_counter() - t, "waited": waited}))
 """
 
 
@@ -115,28 +109,15 @@ def run_phases(project: Path, count: int) -> None:
         found.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     def median(group: str, name: str) -> float:
-        return statistics.median(run[group].get(name, 0.0) for run in found)
+        return statistics.median(r[group].get(name, 0.0) for r in found)
 
-    finish_wait = median("waited", "_wait_for_background")
     rows = [
-        ("pipeline waits in check()", median("waited", "check")),
-        ("pipeline waits in start()", median("waited", "start")),
-        ("pipeline waits in log_trial(), all trials", median("waited", "log_trial")),
-        ("finish(): waiting for the background thread", finish_wait),
-        (
-            "finish(): datasets, artifacts, model, registration",
-            median("waited", "finish") - finish_wait,
-        ),
-        (
-            "**total the pipeline waits for tracking**",
-            statistics.median(
-                sum(v for k, v in run["waited"].items() if k != "_wait_for_background")
-                for run in found
-            ),
-        ),
-        ("background: import MLflow, open store and run", median("background", "_open_run")),
-        ("background: log the trials", median("background", "_log_trial")),
-        ("whole tracked run in-process", statistics.median(run["run"] for run in found)),
+        ("check(): store reachable", median("waited", "check")),
+        ("start(): import MLflow, open store, run, params, spec", median("waited", "start")),
+        ("log_trial(), all trials", median("waited", "log_trial")),
+        ("finish(): datasets, artifacts, model, registration", median("waited", "finish")),
+        ("**total in tracker hooks**", statistics.median(sum(r["waited"].values()) for r in found)),
+        ("whole tracked run in-process", statistics.median(r["run"] for r in found)),
     ]
     print(f"\n| tracker phase (median of {count} fresh processes) | seconds |")
     print("|---|---|")

@@ -97,6 +97,7 @@ def test_predict_proba_confidence_and_candidates(fitted: tuple) -> None:
     assert cells[cells["column"] == "country"]["rank"].tolist() == [1, 2, 3]
     assert cells.iloc[0]["value"] == truth.loc[0, "country"]
     assert len(cells[cells["column"] == "double"]) == 1
+    assert imputer.candidates(hidden, []).columns.tolist() == list(cells.columns)
     with pytest.raises(DataError, match="numeric"):
         imputer.predict_proba(hidden, "double")
     with pytest.raises(DataError, match="nope"):

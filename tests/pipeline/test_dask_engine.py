@@ -93,7 +93,9 @@ def test_engines_agree_on_small_data(project: Path, cluster) -> None:
         got.filter(like="proba_").to_numpy(), expected.filter(like="proba_").to_numpy(), atol=1e-6
     )
     summary = on_dask.lf_summary
-    for column in ("Coverage", "Overlaps", "Conflicts", "Est. Acc."):
+    columns = ("Coverage", "Overlaps", "Conflicts", "Est. Acc.", "Dev Coverage", "Dev Emp. Acc.")
+    assert list(summary.columns) == list(on_pandas.lf_summary.columns)
+    for column in columns:
         np.testing.assert_allclose(summary[column], on_pandas.lf_summary[column], atol=1e-6)
     assert list(summary["Polarity"]) == list(on_pandas.lf_summary["Polarity"])
     run_dir = on_dask.run_dir
@@ -277,3 +279,20 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed(project: Path
     assert result.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.7
     with pytest.raises(ValueError, match="No global client found"):
         distributed.get_client()
+
+
+def test_label_columns_vote_as_in_the_pandas_engine(project: Path, cluster) -> None:
+    _partition_train(project)
+    _edit_spec(
+        project,
+        lambda s: s["tasks"]["spam"]["supervision"].update(
+            label_columns={"stars": {"values": {"1": "spam", "5": "ham"}}}
+        ),
+    )
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    on_pandas = pipeline.with_engine("pandas").run(track=False, run_dir=project / "p")
+    on_dask = _on_dask(project, cluster).run(track=False, run_dir=project / "d")
+    assert on_dask.label_matrix.lf_names[-1] == "column:stars"
+    np.testing.assert_array_equal(
+        on_dask.label_matrix.to_dask().compute().to_numpy(), on_pandas.label_matrix.to_numpy()
+    )

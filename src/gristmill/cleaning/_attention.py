@@ -874,8 +874,11 @@ class AttentionImputer(TableImputer):
                 )
             positions.append(int(position))
             by_column.setdefault(column, []).append(int(position))
+        columns = ["row", "column", "rank", "value", "probability"]
+        if not cells:
+            return pd.DataFrame(columns=columns)
         rows = sorted(set(positions))
-        representation = self._representation(data.iloc[rows]) if rows else None
+        representation = self._representation(data.iloc[rows])
         where = {position: i for i, position in enumerate(rows)}
         records: list[dict[str, Any]] = []
         outputs = {column: self._column_outputs(representation, column) for column in by_column}
@@ -905,9 +908,7 @@ class AttentionImputer(TableImputer):
                         "probability": math.erf(0.25 / (sigma * math.sqrt(2))),
                     }
                 )
-        return pd.DataFrame.from_records(
-            records, columns=["row", "column", "rank", "value", "probability"]
-        )
+        return pd.DataFrame.from_records(records, columns=columns)
 
     def _impute_all(
         self, data: pd.DataFrame, missing: dict[str, np.ndarray]

@@ -596,7 +596,8 @@ class Cleaner:
         X[:, _F["current_rare_shape"]] = is_current & rare_shape[cell]
         scores: ImputerScores | None = state["imputer"]
         if scores is not None and scores.covers(table.columns[j]):
-            texts = np.where(value >= 0, table.uniques[j][np.maximum(value, 0)], None)
+            texts = np.full(len(value), None, dtype=object)
+            texts[value >= 0] = table.uniques[j][value[value >= 0]]
             X[:, _F["imputer"]] = scores.probability(table.columns[j], r, texts)
         return X
 

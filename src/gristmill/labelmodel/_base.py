@@ -47,7 +47,7 @@ FALLBACK_ACCURACY = 0.7
 MIN_IDENTIFIABLE_SOURCES = 3
 # Most distinct vote patterns the fit-time criteria (plug-in F1 threshold, LabelModel's blend
 # choice) are computed on; a random subset of the patterns beyond.
-PATTERN_SAMPLE = 100_000
+PATTERN_SAMPLE = 50_000
 
 
 class BaseLabelModel:

@@ -376,14 +376,16 @@ def _evaluate_part(
     target: str,
     offset: int,
     partition: int,
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, tuple[int, pd.DataFrame] | None]:
     """Write a dev/test part's probabilities; confusion counts of both models on its gold rows.
 
     Returns
     -------
-    (ndarray of shape (2, 1 + slices, k, k), int)
-        Counts for the label model and the end model, and the gold rows the LFs cover.
+    (ndarray of shape (2, 1 + slices, k, k), int, (int, DataFrame) or None)
+        Counts for the label model and the end model, the gold rows the LFs cover, and on dev
+        the LF summary of the gold rows (with their number).
     """
+    from gristmill.labeling import lf_summary
     from gristmill.training import apply_slices
 
     votes, proba = _part_votes(label_path, shipped.label_model)
@@ -391,11 +393,11 @@ def _evaluate_part(
     k = len(shipped.classes)
     counts = np.zeros((2, 1 + len(shipped.slicing_functions), k, k), dtype=np.int64)
     if shipped.gold_column is None or shipped.gold_column not in frame.columns:
-        return counts, 0
+        return counts, 0, None
     gold = class_indices(frame[shipped.gold_column], shipped.classes)[0]
     rows = gold >= 0
     if not rows.any():
-        return counts, 0
+        return counts, 0, None
     scored = frame.loc[rows].reset_index(drop=True)
     y = gold[rows]
     masks = np.ones((len(y), 1), dtype=bool)
@@ -411,7 +413,10 @@ def _evaluate_part(
     counts[0] = _confusion(y, proba[rows].argmax(axis=1), masks, k)
     counts[1] = _confusion(y, np.asarray(end_proba).argmax(axis=1), masks, k)
     covered = int((votes[rows] != ABSTAIN).any(axis=1).sum())
-    return counts, covered
+    on_gold = None
+    if shipped.split == "dev":
+        on_gold = (len(y), lf_summary(LabelMatrix(votes[rows], shipped.lf_names), y=y))
+    return counts, covered, on_gold
 
 
 # -- client side ----------------------------------------------------------------------------------
@@ -449,6 +454,11 @@ def _merge_summaries(parts: Sequence[tuple[int, pd.DataFrame]]) -> pd.DataFrame:
     merged["Polarity"] = [
         sorted(set().union(*(s["Polarity"].iloc[j] for _, s in parts))) for j in range(len(merged))
     ]
+    if "Correct" in merged.columns:
+        for column in ("Correct", "Incorrect"):
+            merged[column] = sum(s[column].to_numpy() for _, s in parts)
+        votes = (merged["Correct"] + merged["Incorrect"]).to_numpy()
+        merged["Emp. Acc."] = np.where(votes > 0, merged["Correct"] / np.maximum(votes, 1), 0.0)
     return merged
 
 
@@ -732,12 +742,18 @@ class _DaskRun:
                 gold = self.spec.task.gold
                 shipped = self._ship(
                     split=split,
+                    lf_names=self.out.matrices[split].lf_names,
                     gold_column=gold,
                     end_model=self.out.trained.model,
                     slicing_functions=self.prepared.slicing_functions,
                 )
                 parts = list(self.prepared.splits[split].frame.to_delayed())
                 results = self._over_parts(_evaluate_part, split, parts, shipped)
+                on_gold = [r[2] for r in results if r[2] is not None]
+                if on_gold:
+                    dev = _merge_summaries(on_gold)
+                    for column in ("Coverage", "Emp. Acc."):
+                        self.out.lf_summary[f"Dev {column}"] = dev[column].to_numpy()
                 counts = np.sum([r[0] for r in results], axis=0)
                 covered = sum(r[1] for r in results)
                 n = int(counts[0, 0].sum())

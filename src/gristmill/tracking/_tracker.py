@@ -10,8 +10,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,6 @@ class RunTracker:
     then :meth:`finish` or, when the run raises, :meth:`fail`. Nothing is registered for a
     failed run.
 
-    :meth:`start` and :meth:`log_trial` return at once: one background thread imports MLflow,
-    opens the store and the run and writes the trials, in call order, while the pipeline
-    computes. :meth:`finish` and :meth:`fail` wait for that thread first. An error there is
-    raised by the next :meth:`log_trial`, or else by :meth:`finish`, as :class:`TrackingError`.
-
     Parameters
     ----------
     project_dir : path-like
@@ -59,8 +53,7 @@ class RunTracker:
     tracking_uri_ : str
         The resolved tracking URI.
     run_id_ : str or None
-        The MLflow run id once the run is open (set in the background after :meth:`start`; at
-        the latest when :meth:`finish` or :meth:`fail` returns).
+        The MLflow run id once :meth:`start` was called.
     model_version_ : str or None
         The registered model version once :meth:`finish` succeeded.
     """
@@ -82,9 +75,6 @@ class RunTracker:
         self._spec_dict: dict[str, Any] = {}
         self._experiment_id: str | None = None
         self.run_name_: str | None = None
-        self._started = False
-        self._background: ThreadPoolExecutor | None = None
-        self._queued: list[Future[None]] = []
 
     # -- the hooks the pipeline calls -------------------------------------------------------
 
@@ -97,24 +87,16 @@ class RunTracker:
     ) -> None:
         """Open the MLflow run: experiment ``result_name``, the spec as params, tags, spec file.
 
-        The run is opened in the background (see the class notes); this returns at once.
-
         Raises
         ------
         TrackingError
-            When ``start`` was already called. Failing to open the run is raised later, by
-            :meth:`log_trial` or :meth:`finish`.
+            When the run cannot be opened, or ``start`` was already called.
         """
-        if self._started:
+        if self.run_id_ is not None:
             raise TrackingError("RunTracker.start was already called; use one tracker per run")
-        self._started = True
         self._spec_dict = dict(spec_dict)
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gristmill-track")
-        self._queue(self._open_run, result_name, Path(spec_path).resolve(), _now_ms())
-
-    def _open_run(self, result_name: str, spec_path: Path, started: int) -> None:
         try:
-            self._create_run(result_name, spec_path, started)
+            self._open_run(result_name, Path(spec_path).resolve())
         except TrackingError:
             raise
         except Exception as exc:  # MLflow raises store-specific types
@@ -122,7 +104,7 @@ class RunTracker:
                 f"could not open a tracking run in {self.tracking_uri_}: {exc}"
             ) from exc
 
-    def _create_run(self, result_name: str, spec_path: Path, started: int) -> None:
+    def _open_run(self, result_name: str, spec_path: Path) -> None:
         _store.import_mlflow()
         self._client = _store.open_client(self.tracking_uri_)
         experiment = _store.experiment_id(self._client, self.tracking_uri_, result_name)
@@ -138,7 +120,7 @@ class RunTracker:
         if commit:
             tags[TAG + "git_commit"] = commit
             tags["mlflow.source.git.commit"] = commit
-        run = self._client.create_run(experiment, start_time=started, tags=tags)
+        run = self._client.create_run(experiment, tags=tags)
         self.run_id_ = run.info.run_id
         self.run_name_ = run.info.run_name
         _log_batch(self._client, self.run_id_, params=flatten(self._spec_dict))
@@ -146,37 +128,19 @@ class RunTracker:
             self._client.log_artifact(self.run_id_, str(spec_path), artifact_path="spec")
 
     def log_trial(self, number: int, params: Mapping[str, Any], value: float | None) -> None:
-        """Record one model-search trial as a nested run (three store writes, in the background).
-
-        Raises
-        ------
-        TrackingError
-            When :meth:`start` was not called, or opening the run or logging an earlier trial
-            failed.
-        """
+        """Record one model-search trial as a nested run (three store writes, no more)."""
         self._require_started()
-        self._raise_background_error()
-        self._queue(self._log_trial, number, dict(params), value, _now_ms())
-
-    def _log_trial(
-        self, number: int, params: dict[str, Any], value: float | None, ended: int
-    ) -> None:
-        if self.run_id_ is None:
-            return  # opening the run failed; that error is the one reported
         tags = {
             "mlflow.parentRunId": str(self.run_id_),
             TAG + "kind": "trial",
             TAG + "trial": str(number),
         }
         trial = self._client.create_run(
-            self._experiment_id,
-            start_time=ended,
-            tags=tags,
-            run_name=f"{self.run_name_}-trial-{number}",
+            self._experiment_id, tags=tags, run_name=f"{self.run_name_}-trial-{number}"
         )
         metrics = {"value": float(value)} if value is not None and _is_number(value) else {}
-        _log_batch(self._client, trial.info.run_id, params=flatten(params), metrics=metrics)
-        self._client.set_terminated(trial.info.run_id, status="FINISHED", end_time=ended)
+        _log_batch(self._client, trial.info.run_id, params=flatten(dict(params)), metrics=metrics)
+        self._client.set_terminated(trial.info.run_id, status="FINISHED")
 
     def finish(self, result: Any) -> str:
         """Log everything about a successful run, log and register the model, close the run.
@@ -194,15 +158,10 @@ class RunTracker:
         Raises
         ------
         TrackingError
-            When opening the run, logging or registration fails; the run is then marked FAILED
-            and nothing is registered.
+            When logging or registration fails; the run is then marked FAILED and nothing is
+            registered.
         """
         self._require_started()
-        try:
-            self._wait_for_background()
-        except TrackingError as exc:
-            self.fail(exc)
-            raise
         mlflow = _store.import_mlflow()
         try:
             mlflow.start_run(run_id=self.run_id_)  # the fluent API logs the model to it
@@ -224,10 +183,6 @@ class RunTracker:
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run FAILED (recording the error) without registering anything."""
-        try:
-            self._wait_for_background()
-        except TrackingError:
-            pass  # the run's own error is the one to report; the store's shows in the run
         if self.run_id_ is None:
             return  # the run never opened: there is nothing to mark
         mlflow = _store.import_mlflow()
@@ -241,36 +196,9 @@ class RunTracker:
     # -- helpers ----------------------------------------------------------------------------
 
     def _require_started(self) -> None:
-        """Refuse to log before :meth:`start` was called."""
-        if not self._started:
+        """Refuse to log before :meth:`start` opened the run."""
+        if self.run_id_ is None:
             raise TrackingError("RunTracker.start must be called before logging to a run")
-
-    def _queue(self, task: Callable[..., None], *args: Any) -> None:
-        """Run ``task(*args)`` on the background thread, after everything queued before it."""
-        if self._background is None:
-            raise TrackingError(f"the tracking run {self.run_id_} has already ended")
-        self._queued.append(self._background.submit(task, *args))
-
-    def _raise_background_error(self) -> None:
-        """Raise the error of a finished background task now, if one failed."""
-        if any(future.done() and future.exception() is not None for future in self._queued):
-            self._wait_for_background()
-
-    def _wait_for_background(self) -> None:
-        """Wait for every queued task; raise the first failure as :class:`TrackingError`."""
-        if self._background is None:
-            return
-        self._background.shutdown(wait=True)
-        self._background = None
-        queued, self._queued = self._queued, []
-        for future in queued:
-            exc = future.exception()
-            if isinstance(exc, TrackingError):
-                raise exc
-            if exc is not None:
-                raise TrackingError(
-                    f"tracking run {self.run_id_} in {self.tracking_uri_} failed: {exc}"
-                ) from exc
 
     def _log_model(self, result: Any, staging: Path) -> Any:
         """Log the pyfunc model, then the run's metrics linked to it (one write, no look-ups).
@@ -507,11 +435,6 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _now_ms() -> int:
-    """The current time as MLflow records it (milliseconds since the epoch)."""
-    return int(time.time() * 1000)
-
-
 def _log_batch(
     client: Any,
     run_id: str,
@@ -528,7 +451,7 @@ def _log_batch(
     """
     from mlflow.entities import Metric, Param, RunTag
 
-    now = _now_ms()
+    now = int(time.time() * 1000)
     param_items = [Param(metric_key(k), v[:_MAX_PARAM_VALUE]) for k, v in (params or {}).items()]
     metric_items = [
         Metric(k, float(v), now, 0, model_id=model_id) for k, v in (metrics or {}).items()
