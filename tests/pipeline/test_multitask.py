@@ -176,10 +176,7 @@ def test_tracked_two_task_run_logs_per_task_metrics_and_serves_per_task_columns(
     from gristmill.tracking import load_bundle
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    # the session store's fixture leaves an active fluent experiment behind (set_experiment);
-    # a pipeline run names its own experiment
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     result = Pipeline.from_yaml(two_task_project / "gristmill.yaml").run(track=True)
     run = MlflowClient(tracking_uri=tracking_uri).get_run(result.tracking_run_id)
     metrics = run.data.metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from types import ModuleType
@@ -128,6 +129,28 @@ def test_logging_failure_in_finish_marks_run_failed(
     client = _client(project)
     assert client.get_run(tracker.run_id_).info.status == "FAILED"
     assert client.search_registered_models() == []
+
+
+def test_run_logs_to_its_own_experiment_when_the_caller_selected_another(
+    project: Path, fakes: ModuleType
+) -> None:
+    # a notebook user's mlflow.set_experiment must neither break the run nor be lost
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    try:
+        selected = mlflow.set_experiment("notebook-experiment").experiment_id
+        spec_path = fakes.write_project(project)
+        tracker = RunTracker(project_dir=project)
+        fakes.tracked_run(spec_path, tracker)
+        client = _client(project)
+        run = client.get_run(tracker.run_id_)
+        assert run.info.status == "FINISHED"
+        assert run.info.experiment_id != selected
+        assert tracker.model_version_ is not None
+        with mlflow.start_run() as resumed_notebook_run:
+            assert resumed_notebook_run.info.experiment_id == selected
+    finally:
+        importlib.import_module("mlflow.tracking.fluent")._active_experiment_id = None
+        mlflow.set_tracking_uri(None)
 
 
 def test_logged_model_carries_the_run_metrics(history: dict) -> None:

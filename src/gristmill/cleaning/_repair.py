@@ -318,36 +318,20 @@ class Cleaner:
     # -- preparation ----------------------------------------------------------------------
 
     def _check_params(self) -> None:
-        if not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(
-                "The 'min_confidence' parameter of Cleaner must be in [0, 1]. "
-                f"Got {self.min_confidence!r} instead."
-            )
-        if not isinstance(self.max_candidates, int) or self.max_candidates < 1:
-            raise ValueError(
-                "The 'max_candidates' parameter of Cleaner must be an int >= 1. "
-                f"Got {self.max_candidates!r} instead."
-            )
-        if not 0.0 < self.noise_rate < 1.0:
-            raise ValueError(
-                "The 'noise_rate' parameter of Cleaner must be in (0, 1). "
-                f"Got {self.noise_rate!r} instead."
-            )
-        if self.engine not in ("auto", "pandas", "dask"):
-            raise ValueError(
-                "The 'engine' parameter of Cleaner must be 'auto', 'pandas' or 'dask'. "
-                f"Got {self.engine!r} instead."
-            )
-        if not isinstance(self.partition_rows, int) or self.partition_rows < 1:
-            raise ValueError(
-                "The 'partition_rows' parameter of Cleaner must be an int >= 1. "
-                f"Got {self.partition_rows!r} instead."
-            )
-        if not isinstance(self.n_training_cells, int) or self.n_training_cells < 10:
-            raise ValueError(
-                "The 'n_training_cells' parameter of Cleaner must be an int >= 10. "
-                f"Got {self.n_training_cells!r} instead."
-            )
+        checks = (
+            ("min_confidence", 0.0 <= self.min_confidence <= 1.0, "in [0, 1]"),
+            ("max_candidates", _is_int_at_least(self.max_candidates, 1), "an int >= 1"),
+            ("noise_rate", 0.0 < self.noise_rate < 1.0, "in (0, 1)"),
+            ("engine", self.engine in ("auto", "pandas", "dask"), "'auto', 'pandas' or 'dask'"),
+            ("partition_rows", _is_int_at_least(self.partition_rows, 1), "an int >= 1"),
+            ("n_training_cells", _is_int_at_least(self.n_training_cells, 10), "an int >= 10"),
+        )
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(
+                    f"The {name!r} parameter of Cleaner must be {expected}. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
 
     @staticmethod
     def _check_examples(examples: pd.DataFrame | None, frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -768,6 +752,10 @@ class Cleaner:
         repairs["_order"] = repairs["column"].map(position)
         repairs = repairs.sort_values(["row", "_order"], kind="stable").drop(columns="_order")
         return repairs.reset_index(drop=True)
+
+
+def _is_int_at_least(value: Any, low: int) -> bool:
+    return isinstance(value, int) and value >= low
 
 
 def _conflicting_rows(table: CodedTable, fd: FunctionalDependency) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import math
 import os
@@ -30,6 +32,24 @@ _BATCH = 100
 _BATCH_METRICS = 1000
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier")
+
+
+@contextlib.contextmanager
+def _own_experiment_selected() -> Iterator[None]:
+    """Put aside the experiment a caller selected with ``mlflow.set_experiment``, then restore it.
+
+    gristmill logs each run to the experiment named after its spec, and MLflow's fluent
+    ``start_run(run_id=...)`` refuses to resume a run outside the caller's selected experiment
+    (a notebook user who called ``set_experiment`` would see the run fail). MLflow keeps that
+    selection in a module attribute and offers no public way to read it back.
+    """
+    fluent = importlib.import_module("mlflow.tracking.fluent")
+    selected = getattr(fluent, "_active_experiment_id", None)
+    fluent._active_experiment_id = None
+    try:
+        yield
+    finally:
+        fluent._active_experiment_id = selected
 
 
 class RunTracker:
@@ -163,21 +183,22 @@ class RunTracker:
         """
         self._require_started()
         mlflow = _store.import_mlflow()
-        try:
-            mlflow.start_run(run_id=self.run_id_)  # the fluent API logs the model to it
-            with tempfile.TemporaryDirectory(prefix="gristmill-track-") as tmp:
-                lineage = self._log_result(mlflow, result, Path(tmp))
-                model_info = self._log_model(result, Path(tmp) / "bundle")
-                version = self._register(mlflow, result.name, model_info.model_uri, lineage)
-        except Exception as exc:
-            self.fail(exc)
-            if isinstance(exc, TrackingError):
-                raise
-            raise TrackingError(
-                f"tracking run {self.run_id_} failed while logging the result of "
-                f"{result.name!r}: {exc}"
-            ) from exc
-        mlflow.end_run(status="FINISHED")
+        with _own_experiment_selected():
+            try:
+                mlflow.start_run(run_id=self.run_id_)  # the fluent API logs the model to it
+                with tempfile.TemporaryDirectory(prefix="gristmill-track-") as tmp:
+                    lineage = self._log_result(mlflow, result, Path(tmp))
+                    model_info = self._log_model(result, Path(tmp) / "bundle")
+                    version = self._register(mlflow, result.name, model_info.model_uri, lineage)
+            except Exception as exc:
+                self.fail(exc)
+                if isinstance(exc, TrackingError):
+                    raise
+                raise TrackingError(
+                    f"tracking run {self.run_id_} failed while logging the result of "
+                    f"{result.name!r}: {exc}"
+                ) from exc
+            mlflow.end_run(status="FINISHED")
         self.model_version_ = version
         return version
 
