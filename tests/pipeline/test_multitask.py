@@ -170,7 +170,6 @@ def test_label_without_any_vote_is_named(multilabel_project: Path) -> None:
 def test_tracked_two_task_run_logs_per_task_metrics_and_serves_per_task_columns(
     two_task_project: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlflow.tracking.fluent
     from mlflow import MlflowClient
 
     from gristmill.tracking import load_bundle
