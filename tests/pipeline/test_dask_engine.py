@@ -59,6 +59,39 @@ def _hidden(directory: Path) -> list[str]:
     return [p.name for p in directory.rglob("*") if p.name.startswith(".")]
 
 
+def test_engines_agree_on_cleaning_with_constraints(project: Path, cluster) -> None:
+    # every comment of an author has the same stars; rows in two partitions break that rule
+    for name in ("train", "dev", "test"):
+        frame = pd.read_csv(project / f"{name}.csv")
+        frame["author"] = [f"a{i % 20}" for i in range(len(frame))]
+        frame["stars"] = [1 + (i % 20) % 5 for i in range(len(frame))]
+        if name == "train":
+            for row in (3, 201):
+                frame.loc[row, "stars"] = 5 if frame.loc[row, "stars"] != 5 else 1
+        frame.to_csv(project / f"{name}.csv", index=False)
+    _edit_spec(
+        project,
+        lambda s: s.update(cleaning={"constraints": ["author -> stars"], "splits": ["train"]}),
+    )
+    _partition_train(project)
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    on_pandas = pipeline.with_engine("pandas").run(track=False, run_dir=project / "runs" / "p")
+    on_dask = _on_dask(project, cluster).run(track=False, run_dir=project / "runs" / "d")
+
+    expected = pd.read_csv(on_pandas.run_dir / "repairs.csv")
+    got = pd.read_csv(on_dask.run_dir / "repairs.csv")
+    assert {3, 201} <= set(got["row"])
+    pd.testing.assert_frame_equal(
+        got[["split", "row", "column", "old", "new"]],
+        expected[["split", "row", "column", "old", "new"]],
+    )
+    np.testing.assert_array_equal(
+        on_dask.label_matrix.to_dask().compute().to_numpy(), on_pandas.label_matrix.to_numpy()
+    )
+    assert _close(on_dask.metrics, on_pandas.metrics)
+    assert [s.name for s in on_dask.stages][:2] == ["validate", "clean"]
+
+
 def test_engines_agree_on_small_data(project: Path, cluster) -> None:
     _partition_train(project)
     pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
@@ -188,9 +221,11 @@ def test_spec_checks(project: Path, cluster) -> None:
     path = _edit_spec(project, lambda s: s.update(scheduler="tcp://127.0.0.1:8786"))
     with pytest.raises(SpecError, match="'scheduler' applies to engine: dask only"):
         Pipeline.from_yaml(path)
-    _edit_spec(project, lambda s: s.update(engine="dask", cleaning={"constraints": ["a -> b"]}))
+    _edit_spec(
+        project, lambda s: s.update(engine="dask", cleaning={"imputation": {"method": "mean"}})
+    )
     # rejected before connecting to the (unreachable) scheduler
-    with pytest.raises(SpecError, match=r"gristmill.yaml:\d+: cleaning: .*engine: dask"):
+    with pytest.raises(SpecError, match=r"gristmill.yaml:\d+: cleaning.imputation: .*engine: dask"):
         Pipeline.from_yaml(path).run(track=False)
     _edit_spec(project, lambda s: s.pop("cleaning"))
     _edit_spec(project, lambda s: s["tasks"].update(again=s["tasks"]["spam"]))
@@ -296,3 +331,21 @@ def test_label_columns_vote_as_in_the_pandas_engine(project: Path, cluster) -> N
     np.testing.assert_array_equal(
         on_dask.label_matrix.to_dask().compute().to_numpy(), on_pandas.label_matrix.to_numpy()
     )
+
+
+def test_repairs_land_in_the_partition_holding_their_row() -> None:
+    import dask.dataframe as dd
+
+    from gristmill.pipeline._dask_engine import _apply_repairs
+
+    frame = pd.DataFrame({"city": ["x"] * 10, "stars": np.arange(10)})
+    parts = dd.from_pandas(frame, npartitions=3)
+    repairs = pd.DataFrame(
+        {"row": [0, 5, 9], "column": ["city", "stars", "city"], "new": ["a", "7", "b"]}
+    )
+    repaired = _apply_repairs(parts, repairs).compute().reset_index(drop=True)
+    expected = frame.copy()
+    expected.loc[0, "city"], expected.loc[5, "stars"], expected.loc[9, "city"] = "a", 7, "b"
+    pd.testing.assert_frame_equal(repaired, expected, check_dtype=False)
+    assert pd.api.types.is_integer_dtype(repaired["stars"])
+    assert _apply_repairs(parts, repairs.iloc[:0]) is parts

@@ -5,6 +5,11 @@ What each stage keeps where:
 * **load** — train, dev and test are read as Dask DataFrames by the workers (Parquet: a file, a
   directory of parts or a glob; CSV). SQL, JSON lines and seeded ``sample`` sources are read by
   the client and split into partitions, and the run says so.
+* **clean** — with a ``cleaning`` section, :class:`~gristmill.cleaning.Cleaner` with
+  ``engine="dask"`` counts co-occurrences and constraint violations on the workers and infers
+  repairs for the suspicious cells on the client; the repairs (row, column, new value) are then
+  applied partition by partition, so the split stays distributed. Imputation needs the whole
+  table in memory and is refused with this engine.
 * **label** — LFs, label columns and gold votes run per partition; each split's label matrix is
   a directory of int8 Parquet parts (:class:`~gristmill.labeling.PartitionedLabelMatrix`),
   never gathered.
@@ -56,11 +61,14 @@ from gristmill.pipeline._stages import (
     LFModule,
     LoadedSplit,
     _column_votes,
+    _with_repairs,
+    check_cleaning_columns,
     check_columns,
     class_indices,
     gold_labels,
     load_lf_modules,
     load_split,
+    read_cleaning_constraints,
     train_end_model,
 )
 
@@ -90,6 +98,7 @@ class DaskPrepared:
     modules: list[LFModule]
     slicing_functions: list[Any]
     notes: list[str] = field(default_factory=list)
+    constraints: Any = None
 
     def describe(self) -> str:
         """One line for the progress output."""
@@ -105,9 +114,11 @@ def _check_supported(spec: PipelineSpec, where: SpecSource) -> None:
             ("tasks",),
             "engine: dask runs one binary or multiclass task per spec; use engine: pandas",
         )
-    if spec.cleaning is not None:
+    if spec.cleaning is not None and spec.cleaning.imputation is not None:
         raise where.error(
-            ("cleaning",), "cleaning is not supported with engine: dask yet; use engine: pandas"
+            ("cleaning", "imputation"),
+            "imputation fits the whole table in memory and is not supported with engine: dask; "
+            "use engine: pandas, or repair with constraints only",
         )
     if spec.task.label_model_spec.use_dev:
         raise where.error(
@@ -217,6 +228,7 @@ def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
     """
     spec, where = pipeline.spec, pipeline.source
     _check_supported(spec, where)
+    constraints = read_cleaning_constraints(spec, pipeline.root, where)
     notes: list[str] = []
     splits = {
         split: read_split(split, source, pipeline.root, where, notes)
@@ -225,6 +237,7 @@ def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
     }
     heads = {s: LoadedSplit(v.head, v.source, "") for s, v in splits.items()}
     check_columns(spec, heads, where)
+    check_cleaning_columns(spec, constraints, {s: v.frame.columns for s, v in heads.items()}, where)
     for split, loaded in heads.items():
         # checks the value maps of label columns
         _column_votes(spec, loaded.frame, split, where, task=spec.task_name)
@@ -232,7 +245,7 @@ def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
     modules = load_lf_modules(spec, pipeline.root, where)
     slicing_functions = pipeline._slicing_functions(heads)
     _ship_by_value(slicing_functions)
-    return DaskPrepared(splits, modules, slicing_functions, notes)
+    return DaskPrepared(splits, modules, slicing_functions, notes, constraints)
 
 
 # -- labeling functions of a split ---------------------------------------------------------------
@@ -422,6 +435,27 @@ def _evaluate_part(
 # -- client side ----------------------------------------------------------------------------------
 
 
+def _apply_repairs(frame: Any, repairs: pd.DataFrame) -> Any:
+    """``frame`` (a Dask DataFrame) with each repair applied in the partition holding its row."""
+    if repairs.empty:
+        return frame
+    offsets = _offsets([int(n) for n in frame.map_partitions(len).compute()])
+    part_of = np.searchsorted(offsets, repairs["row"].to_numpy(), side="right") - 1
+    by_part = {
+        int(i): group.assign(row=group["row"] - offsets[int(i)])
+        for i, group in repairs[["row", "column", "new"]].groupby(part_of)
+    }
+    return frame.map_partitions(_repair_part, by_part, meta=frame._meta)
+
+
+def _repair_part(
+    part: pd.DataFrame, by_part: dict[int, pd.DataFrame], partition_info: Any = None
+) -> pd.DataFrame:
+    """One partition with its repairs (rows numbered within the partition)."""
+    repairs = by_part.get(partition_info["number"]) if partition_info else None
+    return part if repairs is None else _with_repairs(part, repairs)
+
+
 def _offsets(part_rows: Sequence[int]) -> list[int]:
     return [int(x) for x in np.concatenate([[0], np.cumsum(part_rows)[:-1]])] if part_rows else []
 
@@ -500,6 +534,7 @@ class _Outputs:
     metrics: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     engine: dict[str, Any] = field(default_factory=dict)
+    repairs: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 class _DaskRun:
@@ -530,6 +565,8 @@ class _DaskRun:
         self.work = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
         (self.work / "probs.parquet").mkdir(parents=True)
         try:
+            if self.spec.cleaning is not None:
+                self.clean()
             self.label()
             self.fit_label_model()
             self.probabilities()
@@ -595,6 +632,32 @@ class _DaskRun:
             **fields,
         )
         return self.client.scatter(shipped, broadcast=True, hash=False)
+
+    def clean(self) -> None:
+        """Repair the cleaned splits: statistics on the workers, repairs applied per partition.
+
+        As with the pandas engine, the tasks' gold columns are hidden from the repair.
+        """
+        from gristmill.cleaning import Cleaner
+
+        cleaning = self.spec.cleaning
+        assert cleaning is not None
+        gold = {task.gold for task in self.spec.tasks.values()}
+        with self.reporter.stage("clean", "Repairing cells (statistics on Dask)") as record:
+            for split in cleaning.splits:
+                if split not in self.prepared.splits:
+                    continue
+                loaded = self.prepared.splits[split]
+                visible = loaded.frame[[c for c in loaded.frame.columns if c not in gold]]
+                cleaner = Cleaner(
+                    constraints=self.prepared.constraints,
+                    min_confidence=cleaning.min_confidence,
+                    engine="dask",
+                )
+                repairs = cleaner.fit(visible).repairs_
+                loaded.frame = _apply_repairs(loaded.frame, repairs)
+                self.out.repairs[split] = repairs
+            record.detail = ", ".join(f"{s} {len(r)} repairs" for s, r in self.out.repairs.items())
 
     def label(self) -> None:
         from gristmill.labeling import apply_lfs_partitioned
@@ -796,6 +859,9 @@ def _write_files(result: PipelineResult, work: Path, out: _Outputs, notes: list[
             {"discovered": None, "sizes": out.details["slice_sizes"]}, indent=1, default=str
         ),
     )
+    if out.repairs:
+        table = pd.concat([r.assign(split=s) for s, r in out.repairs.items()], ignore_index=True)
+        table.to_csv(work / "repairs.csv", index=False)
     engine = {"engine": "dask", **out.engine, "notes": notes}
     atomic_write_text(work / "engine.json", json.dumps(engine, indent=1))
     write_run_report(result, work / "report.html", details=out.details)
@@ -899,6 +965,11 @@ def plan_on_dask(pipeline: Pipeline) -> list[PlanStep]:
     return [
         PlanStep("load", f"{prepared.describe()} on {where}", "runs"),
         *[PlanStep("load", note, "runs") for note in prepared.notes],
+        *(
+            [PlanStep("clean", "repair cells: statistics on Dask, inference on the client", "runs")]
+            if spec.cleaning is not None
+            else []
+        ),
         PlanStep("label", f"{n_lfs} LFs per partition -> int8 Parquet parts", "runs"),
         PlanStep(
             "label_model",

@@ -32,6 +32,7 @@ from gristmill.pipeline._stages import (
     SPLITS,
     LFModule,
     LoadedSplit,
+    check_cleaning_columns,
     check_columns,
     clean_split,
     fit_label_model,
@@ -267,25 +268,9 @@ class Pipeline:
             if source is not None:
                 splits[split] = load_split(split, source, self.root, where)
         check_columns(spec, splits, where)
-        if constraints is not None and spec.cleaning is not None:
-            from gristmill.exceptions import ConstraintError
-
-            for split in spec.cleaning.splits:
-                if split in splits:
-                    try:
-                        constraints.check_columns(
-                            splits[split].frame.columns, where=f"the {split} data"
-                        )
-                    except ConstraintError as exc:
-                        raise where.error(("cleaning", "constraints"), str(exc)) from exc
-                    imputation = spec.cleaning.imputation
-                    wanted = imputation.columns if imputation is not None else None
-                    absent = [c for c in wanted or [] if c not in splits[split].frame.columns]
-                    if absent:
-                        raise where.error(
-                            ("cleaning", "imputation", "columns"),
-                            f"column(s) {absent} are not in the {split} data",
-                        )
+        check_cleaning_columns(
+            spec, constraints, {s: v.frame.columns for s, v in splits.items()}, where
+        )
         task_gold = {
             task: {
                 split: gold_labels(spec, split, loaded, where, task=task)

@@ -641,6 +641,39 @@ def read_cleaning_constraints(spec: PipelineSpec, root: Path, where: SpecSource)
         raise where.error(("cleaning", "constraints"), str(exc)) from exc
 
 
+def check_cleaning_columns(
+    spec: PipelineSpec, constraints: Any, columns: dict[str, Any], where: SpecSource
+) -> None:
+    """Check that the constraints and imputed columns exist in every split that is cleaned.
+
+    ``columns`` maps each loaded split to its column names.
+
+    Raises
+    ------
+    SpecError
+        Naming ``cleaning.constraints`` or ``cleaning.imputation.columns``.
+    """
+    if constraints is None or spec.cleaning is None:
+        return
+    from gristmill.exceptions import ConstraintError
+
+    imputation = spec.cleaning.imputation
+    wanted = imputation.columns if imputation is not None else None
+    for split in spec.cleaning.splits:
+        if split not in columns:
+            continue
+        try:
+            constraints.check_columns(columns[split], where=f"the {split} data")
+        except ConstraintError as exc:
+            raise where.error(("cleaning", "constraints"), str(exc)) from exc
+        absent = [c for c in wanted or [] if c not in columns[split]]
+        if absent:
+            raise where.error(
+                ("cleaning", "imputation", "columns"),
+                f"column(s) {absent} are not in the {split} data",
+            )
+
+
 def clean_split(
     spec: PipelineSpec, split: str, loaded: LoadedSplit, constraints: Any, cache: StageCache
 ) -> tuple[LoadedSplit, pd.DataFrame, bool]:
