@@ -90,6 +90,7 @@ def test_engines_agree_on_cleaning_with_constraints(project: Path, cluster) -> N
     )
     assert _close(on_dask.metrics, on_pandas.metrics)
     assert [s.name for s in on_dask.stages][:2] == ["validate", "clean"]
+    assert on_dask.cleaning == on_pandas.cleaning
 
 
 def test_engines_agree_on_small_data(project: Path, cluster) -> None:
@@ -141,6 +142,14 @@ def test_engines_agree_on_small_data(project: Path, cluster) -> None:
         == engine["covered_train_rows"]
         == len(on_dask.datasets["train"][0])
     )
+    # discovered slices: clusters of the end model's features on the in-memory dev sample
+    discovered = on_dask.discovered_slices
+    assert discovered is not None and discovered["split"].startswith("dev")
+    assert discovered["clusters"] and all(c["size"] >= 5 for c in discovered["clusters"])
+    assert sum(c["size"] for c in discovered["clusters"]) <= 80
+    slices_file = json.loads((run_dir / "slices.json").read_text())
+    assert slices_file["discovered"]["split"] == discovered["split"]
+    assert on_dask.tasks["spam"].discovered_slices == discovered
     assert list(on_dask.tasks) == ["spam"]
     assert on_dask.tasks["spam"].label_matrix.path == run_dir / "label_matrix.parquet"
     assert [s.name for s in on_dask.stages] == [

@@ -605,7 +605,13 @@ class _DaskRun:
             report_path=final / "report.html",
             stages=self.reporter.records,
             selection=out.trained.selection,
+            discovered_slices=out.details["discovered"],
         )
+        if out.repairs:
+            result.cleaning = {
+                "constraints": spec.cleaning.constraints if spec.cleaning else None,
+                "repairs": {s: len(r) for s, r in out.repairs.items()},
+            }
         result.tasks = {spec.task_name: _task_result(result, final)}
         return result
 
@@ -837,10 +843,28 @@ class _DaskRun:
                     details["slice_sizes"][split] = {
                         name: int(counts[0, 1 + i].sum()) for i, name in enumerate(names)
                     }
+            details["discovered"] = self._discover_on_dev_sample()
             self.out.metrics, self.out.details = metrics, details
             from gristmill.pipeline._runner import _headline
 
             record.detail = _headline(metrics)
+
+
+    def _discover_on_dev_sample(self) -> dict[str, Any] | None:
+        """Discovered slices on the in-memory sample of gold dev rows (when there is one)."""
+        from gristmill.pipeline._evaluate import discover_settings, discovered_clusters
+
+        settings = discover_settings(self.spec.slices.discover)
+        frame, gold = self.out.dev, self.out.dev_gold
+        if settings is None or frame is None or gold is None or len(frame) == 0:
+            return None
+        model = self.out.trained.model
+        features = model.transform(frame)
+        predicted = np.asarray(model.classifier_.predict(features))
+        clusters = discovered_clusters(
+            features, frame, predicted, gold, self.classes, settings, self.spec.seed
+        )
+        return {"split": f"dev (sample of {len(frame):,} gold rows)", "clusters": clusters}
 
 
 def _write_files(result: PipelineResult, work: Path, out: _Outputs, notes: list[str]) -> None:
@@ -856,7 +880,9 @@ def _write_files(result: PipelineResult, work: Path, out: _Outputs, notes: list[
     atomic_write_text(
         work / "slices.json",
         json.dumps(
-            {"discovered": None, "sizes": out.details["slice_sizes"]}, indent=1, default=str
+            {"discovered": out.details["discovered"], "sizes": out.details["slice_sizes"]},
+            indent=1,
+            default=str,
         ),
     )
     if out.repairs:
@@ -939,7 +965,7 @@ def _task_result(result: PipelineResult, run_dir: Path) -> Any:
         lf_paths=result.lf_paths,
         trials=result.trials,
         selection=result.selection,
-        discovered_slices=None,
+        discovered_slices=result.discovered_slices,
         run_dir=run_dir,
     )
 

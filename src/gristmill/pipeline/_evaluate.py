@@ -97,21 +97,44 @@ def evaluate(
         if not multilabel:
             details["confusion"]["label_model"][split] = confusion_matrix(y, lm_pred, k)
             details["confusion"]["end_model"][split] = confusion_matrix(y, em_pred, k)
-        correct = (em_pred == y).all(axis=1) if multilabel else em_pred == y
         if discover is not None:
-            clusters = discover_slices(
-                features,
-                correct,
-                n_clusters=discover["clusters"],
-                min_size=discover["min_size"],
-                seed=seed,
+            clusters = discovered_clusters(
+                features, frame[list(example_columns)], em_pred, y, classes, discover, seed
             )
-            for cluster in clusters:
-                cluster["examples"] = _examples(
-                    frame[list(example_columns)], cluster["rows"], em_pred, y, classes
-                )
             details["discovered"] = {"split": split, "clusters": clusters}
     return metrics, details
+
+
+def discover_settings(discover: Any) -> dict[str, int] | None:
+    """The spec's ``slices.discover`` (False, True or clusters/min_size) as settings, or None."""
+    if discover is False:
+        return None
+    if discover is True:
+        return {"clusters": 8, "min_size": 10}
+    return {"clusters": discover.clusters, "min_size": discover.min_size}
+
+
+def discovered_clusters(
+    features: Any,
+    examples: pd.DataFrame,
+    predicted: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[str],
+    discover: Mapping[str, int],
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Worst-accuracy clusters of the end model's features, each with a few example rows."""
+    correct = (predicted == y).all(axis=1) if y.ndim == 2 else predicted == y
+    clusters = discover_slices(
+        features,
+        correct,
+        n_clusters=discover["clusters"],
+        min_size=discover["min_size"],
+        seed=seed,
+    )
+    for cluster in clusters:
+        cluster["examples"] = _examples(examples, cluster["rows"], predicted, y, classes)
+    return clusters
 
 
 def _examples(

@@ -619,16 +619,8 @@ class Pipeline:
         with reporter.stage(
             self._stage_name("evaluate", task), "Evaluating on dev/test and slices"
         ) as record:
-            from gristmill.pipeline._evaluate import evaluate
+            from gristmill.pipeline._evaluate import discover_settings, evaluate
 
-            discover = spec.slices.discover
-            discover_settings = (
-                None
-                if discover is False
-                else {"clusters": 8, "min_size": 10}
-                if discover is True
-                else {"clusters": discover.clusters, "min_size": discover.min_size}
-            )
             metrics, details = evaluate(
                 classes=list(spec_task.classes),
                 splits={s: v.frame for s, v in prepared.splits.items()},
@@ -637,7 +629,7 @@ class Pipeline:
                 label_votes={s: m.to_numpy() for s, m in matrices.items()},
                 end_model=trained.model,
                 slicing_functions=prepared.slicing_functions,
-                discover=discover_settings,
+                discover=discover_settings(spec.slices.discover),
                 example_columns=list(spec.payloads),
                 seed=spec.seed,
             )
