@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,11 +20,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 _SERVED_MODELS = Path(__file__).parent / "serving" / "_registry.py"
 
 
-def _served_models_module() -> ModuleType:
-    """tests/serving/_registry.py, loaded once (the tests use importlib mode, not packages)."""
-    name = "gristmill_test_registry"
+def _load_module(name: str, path: Path) -> ModuleType:
+    """A helper module of the tests, loaded once (the tests use importlib mode, not packages)."""
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _SERVED_MODELS)
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -32,9 +32,15 @@ def _served_models_module() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
+def load_helper_module() -> Callable[[str, Path], ModuleType]:
+    """Load a non-test helper file of the suite as a module (once per session)."""
+    return _load_module
+
+
+@pytest.fixture(scope="session")
 def registry() -> ModuleType:
     """Helpers that log and register tiny real MLflow pyfunc models (tests/serving/_registry.py)."""
-    return _served_models_module()
+    return _load_module("gristmill_test_registry", _SERVED_MODELS)
 
 
 @pytest.fixture(scope="session")

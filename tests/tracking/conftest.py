@@ -7,9 +7,7 @@ copied for tests that change registry state.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,24 +17,13 @@ import pytest
 FAKES_PATH = Path(__file__).with_name("_fakes.py")
 
 
-def load_fakes() -> ModuleType:
-    name = "gristmill_tracking_test_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FAKES_PATH)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
-def fakes() -> Iterator[ModuleType]:
+def fakes(load_helper_module: Callable[[str, Path], ModuleType]) -> Iterator[ModuleType]:
     """The fake pipeline module, with its end-model IO installed in gristmill.training.
 
     The fake IO handles the fake end model and passes real end models to the real functions.
     """
-    module = load_fakes()
+    module = load_helper_module("gristmill_tracking_test_fakes", FAKES_PATH)
     import gristmill.training
 
     module.remember_real_io()
