@@ -16,7 +16,7 @@ all rows. That is how partitioned label matrices are fit without gathering them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,11 @@ class Votes:
     cardinality: int
     lf_names: tuple[str, ...] | None
     row_weights: np.ndarray | None = None
+    # pattern_sample results by (patterns, hash codes): a fit asks twice (the LabelModel blend,
+    # then the F1 threshold) with equally seeded generators. ``replace`` starts a fresh cache.
+    _samples: dict[tuple[int, bytes], Votes] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def total_weight(self) -> float:
@@ -88,9 +93,15 @@ class Votes:
         pattern); when there are more than ``patterns`` groups, a fraction of them is kept,
         chosen by the same hash. Everything depends only on the weighted distribution of
         patterns, so a weighted matrix of distinct patterns and its expanded rows give the same
-        sample.
+        sample. A generator in the same state gets the sample computed before.
         """
         codes = rng.random(self.indicator.shape[1])
+        key = (patterns, codes.tobytes())
+        if key not in self._samples:
+            self._samples[key] = self._sample_patterns(patterns, codes)
+        return self._samples[key]
+
+    def _sample_patterns(self, patterns: int, codes: np.ndarray) -> Votes:
         row_hash = np.asarray(self.indicator @ codes).ravel()
         rows = np.arange(self.n_rows)
         n_patterns = np.unique(row_hash).size
