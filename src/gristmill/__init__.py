@@ -14,6 +14,7 @@ from gristmill._version import __version__ as __version__
 _LAZY: dict[str, str] = {
     "ABSTAIN": "gristmill.labeling",
     "AttentionImputer": "gristmill.cleaning",
+    "BinaryRelevanceLabelModel": "gristmill.labelmodel",
     "Cleaner": "gristmill.cleaning",
     "ConstraintError": "gristmill.exceptions",
     "DataError": "gristmill.exceptions",

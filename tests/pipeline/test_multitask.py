@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from gristmill.labeling import LabelMatrix
+from gristmill.labelmodel import BinaryRelevanceLabelModel
 from gristmill.pipeline import Pipeline, TaskResult
-from gristmill.pipeline._multilabel import BinaryRelevanceLabelModel, label_sets
+from gristmill.pipeline._multilabel import label_sets
 from gristmill.training import MultiTaskModel, load_end_model
 
 TASK_FILES = (

@@ -9,6 +9,7 @@ abstain) or a scipy.sparse matrix holding class + 1.
 """
 
 from gristmill.labelmodel._base import BaseLabelModel
+from gristmill.labelmodel._binary_relevance import BinaryRelevanceLabelModel, binary_votes
 from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._label_model import LabelModel
 from gristmill.labelmodel._majority import MajorityVote, WeightedMajorityVote
@@ -24,12 +25,14 @@ from gristmill.labelmodel._triplet import Triplet
 __all__ = [
     "LABEL_MODELS",
     "BaseLabelModel",
+    "BinaryRelevanceLabelModel",
     "DawidSkene",
     "LabelModel",
     "MajorityVote",
     "MatrixCompletion",
     "Triplet",
     "WeightedMajorityVote",
+    "binary_votes",
     "fit_partitioned",
     "get_label_model",
     "load_label_model",

@@ -432,11 +432,10 @@ def fit_label_model(
     """Fit a task's label model on the train label matrix and predict every split.
 
     A multilabel task gets one binary label model per label
-    (:class:`~gristmill.pipeline._multilabel.BinaryRelevanceLabelModel`); its probabilities
+    (:class:`~gristmill.labelmodel.BinaryRelevanceLabelModel`); its probabilities
     are (n, k) chances that each label applies.
     """
-    from gristmill.labelmodel import get_label_model, load_label_model
-    from gristmill.pipeline._multilabel import BinaryRelevanceLabelModel
+    from gristmill.labelmodel import BinaryRelevanceLabelModel, get_label_model, load_label_model
 
     _, spec_task = _task(spec, task)
     k = len(spec_task.classes)
