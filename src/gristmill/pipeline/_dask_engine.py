@@ -60,16 +60,17 @@ from gristmill.pipeline._stages import (
     SPLITS,
     LFModule,
     LoadedSplit,
-    _column_votes,
-    _with_repairs,
     check_cleaning_columns,
     check_columns,
     class_indices,
     gold_labels,
+    label_column_votes,
     load_lf_modules,
     load_split,
     read_cleaning_constraints,
     train_end_model,
+    with_repairs,
+    without_gold,
 )
 
 if TYPE_CHECKING:
@@ -240,7 +241,7 @@ def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
     check_cleaning_columns(spec, constraints, {s: v.frame.columns for s, v in heads.items()}, where)
     for split, loaded in heads.items():
         # checks the value maps of label columns
-        _column_votes(spec, loaded.frame, split, where, task=spec.task_name)
+        label_column_votes(spec, loaded.frame, split, where, task=spec.task_name)
     _check_gold(spec, splits, where)
     modules = load_lf_modules(spec, pipeline.root, where)
     slicing_functions = pipeline._slicing_functions(heads)
@@ -453,7 +454,7 @@ def _repair_part(
 ) -> pd.DataFrame:
     """One partition with its repairs (rows numbered within the partition)."""
     repairs = by_part.get(partition_info["number"]) if partition_info else None
-    return part if repairs is None else _with_repairs(part, repairs)
+    return part if repairs is None else with_repairs(part, repairs)
 
 
 def _offsets(part_rows: Sequence[int]) -> list[int]:
@@ -648,19 +649,17 @@ class _DaskRun:
 
         cleaning = self.spec.cleaning
         assert cleaning is not None
-        gold = {task.gold for task in self.spec.tasks.values()}
         with self.reporter.stage("clean", "Repairing cells (statistics on Dask)") as record:
             for split in cleaning.splits:
                 if split not in self.prepared.splits:
                     continue
                 loaded = self.prepared.splits[split]
-                visible = loaded.frame[[c for c in loaded.frame.columns if c not in gold]]
                 cleaner = Cleaner(
                     constraints=self.prepared.constraints,
                     min_confidence=cleaning.min_confidence,
                     engine="dask",
                 )
-                repairs = cleaner.fit(visible).repairs_
+                repairs = cleaner.fit(without_gold(self.spec, loaded.frame)).repairs_
                 loaded.frame = _apply_repairs(loaded.frame, repairs)
                 self.out.repairs[split] = repairs
             record.detail = ", ".join(f"{s} {len(r)} repairs" for s, r in self.out.repairs.items())

@@ -302,7 +302,7 @@ def load_lf_modules(
     return modules
 
 
-def _column_votes(
+def label_column_votes(
     spec: PipelineSpec, frame: pd.DataFrame, split: str, where: SpecSource, task: str | None
 ) -> tuple[list[str], list[np.ndarray]]:
     task_name, spec_task = _task(spec, task)
@@ -401,7 +401,7 @@ def label_split(
         blocks.append(values.astype(np.int64))
         if on_module is not None:
             on_module(module.path, entry is not None)
-    column_names, column_votes = _column_votes(spec, loaded.frame, split, where, task)
+    column_names, column_votes = label_column_votes(spec, loaded.frame, split, where, task)
     names += column_names
     blocks += [v[:, None] for v in column_votes]
     values = np.hstack(blocks) if blocks else np.empty((len(loaded.frame), 0), dtype=np.int64)
@@ -705,14 +705,13 @@ def clean_split(
         repairs = pd.read_parquet(entry / "repairs.parquet")
         cached = True
     else:
-        gold = {task.gold for task in spec.tasks.values()}
-        visible = loaded.frame[[c for c in loaded.frame.columns if c not in gold]]
+        visible = without_gold(spec, loaded.frame)
         found = []
         if spec.cleaning.constraints is not None:
             minimum = spec.cleaning.min_confidence
             found.append(clean(visible, constraints, min_confidence=minimum)[1])
         if imputation is not None:
-            repaired = _with_repairs(visible, found[0]) if found else visible
+            repaired = with_repairs(visible, found[0]) if found else visible
             found.append(_imputed_cells(repaired, imputation))
         repairs = pd.concat(found, ignore_index=True)
         with cache.store("clean", key) as tmp:
@@ -720,12 +719,18 @@ def clean_split(
                 tmp / "repairs.parquet", index=False
             )
         cached = False
-    frame = _with_repairs(loaded.frame, repairs)
+    frame = with_repairs(loaded.frame, repairs)
     cleaned = LoadedSplit(frame=frame, source=loaded.source, digest=frame_digest(frame))
     return cleaned, repairs, cached
 
 
-def _with_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
+def without_gold(spec: PipelineSpec, frame: Any) -> Any:
+    """``frame`` without the tasks' gold columns: repair must not see the labels (they leak)."""
+    gold = {task.gold for task in spec.tasks.values()}
+    return frame[[c for c in frame.columns if c not in gold]]
+
+
+def with_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with each repair's new value, in the column's type where possible."""
     frame = frame.copy()
     for row, column, new in zip(repairs["row"], repairs["column"], repairs["new"], strict=True):
