@@ -129,6 +129,10 @@ def test_precision_metric_needs_every_task_binary(multilabel_project: Path) -> N
 
 
 def test_dask_engine_refuses_several_tasks(two_task_project: Path) -> None:
+    # also when the engine comes from --engine (the overridden spec is validated again)
+    on_pandas = Pipeline.from_yaml(two_task_project / "gristmill.yaml")
+    with pytest.raises(SpecError, match="engine: dask runs specs of one task"):
+        on_pandas.with_engine("dask")
     path = _edit(two_task_project, lambda s: s.update(engine="dask"))
     with pytest.raises(SpecError, match="engine: dask runs specs of one task"):
         Pipeline.from_yaml(path)

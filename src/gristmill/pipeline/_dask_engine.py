@@ -110,11 +110,7 @@ class DaskPrepared:
 
 
 def _check_supported(spec: PipelineSpec, where: SpecSource) -> None:
-    if len(spec.tasks) > 1 or spec.task.kind == "multilabel":
-        raise where.error(
-            ("tasks",),
-            "engine: dask runs one binary or multiclass task per spec; use engine: pandas",
-        )
+    """What the dask engine refuses beyond the spec's own rules (one binary/multiclass task)."""
     if spec.cleaning is not None and spec.cleaning.imputation is not None:
         raise where.error(
             ("cleaning", "imputation"),

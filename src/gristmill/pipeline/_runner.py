@@ -27,7 +27,13 @@ from gristmill.exceptions import GristmillError, LFError
 from gristmill.io import atomic_write_text, replace_directory, write_table
 from gristmill.labeling._matrix import LabelMatrix
 from gristmill.pipeline._cache import StageCache
-from gristmill.pipeline._spec import PipelineSpec, SpecSource, load_spec, spec_to_dict
+from gristmill.pipeline._spec import (
+    PipelineSpec,
+    SpecSource,
+    load_spec,
+    spec_to_dict,
+    validate_spec,
+)
 from gristmill.pipeline._stages import (
     SPLITS,
     LFModule,
@@ -237,23 +243,24 @@ class Pipeline:
     def with_engine(self, engine: str, *, scheduler: str | None = None) -> Pipeline:
         """This pipeline with another ``engine`` (and Dask ``scheduler``), as ``--engine`` sets.
 
+        The overridden spec is validated like the file: every rule of the spec applies.
+
         Raises
         ------
         SpecError
-            For an unknown engine, or a scheduler with an engine other than ``dask``.
+            For an unknown engine, a scheduler with an engine other than ``dask``, or a spec the
+            engine does not run.
         """
-        from typing import get_args
-
-        from gristmill.exceptions import SpecError
-
-        engines = get_args(PipelineSpec.model_fields["engine"].annotation)
-        if engine not in engines:
-            raise SpecError(f"unknown engine {engine!r}; choose one of {list(engines)}")
-        if scheduler is not None and engine != "dask":
-            raise SpecError(f"a scheduler applies to engine dask only, not {engine!r}")
         if engine == "dask" and scheduler is None:
             scheduler = self.spec.scheduler
-        spec = self.spec.model_copy(update={"engine": engine, "scheduler": scheduler})
+        raw = {**self.source.raw, "engine": engine, "scheduler": scheduler}
+        # errors about the overridden keys (or the whole spec) name no line of the file
+        lines = {
+            loc: line
+            for loc, line in self.source.lines.items()
+            if loc and loc[0] not in ("engine", "scheduler")
+        }
+        spec = validate_spec(raw, SpecSource(self.source.path, raw, lines))
         return Pipeline(spec, spec_path=self.spec_path, source=self.source)
 
     # -- validation ---------------------------------------------------------------------------

@@ -518,8 +518,19 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
     if node is not None:
         _line_index(node, (), lines)
     source = SpecSource(path, raw, lines)
+    return validate_spec(raw, source), source
+
+
+def validate_spec(raw: dict[str, Any], source: SpecSource) -> PipelineSpec:
+    """Validate the mapping ``raw`` (the spec of ``source``, possibly with keys overridden).
+
+    Raises
+    ------
+    SpecError
+        Naming the file, line and key path of the first problem (all problems are listed).
+    """
     try:
-        spec = PipelineSpec.model_validate(raw)
+        return PipelineSpec.model_validate(raw)
     except ValidationError as exc:
         errors = _dedupe(exc.errors(), raw)
         first = source.error(_clean_loc(errors[0]["loc"], raw), _message(errors[0]))
@@ -527,7 +538,6 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
         if rest:
             raise SpecError("\n".join([str(first), *rest])) from None
         raise first from None
-    return spec, source
 
 
 def _dedupe(errors: list[Any], raw: Any) -> list[Any]:
