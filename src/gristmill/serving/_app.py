@@ -42,6 +42,10 @@ class _Unauthorized(Exception):
     pass
 
 
+class _UnknownRequestId(Exception):
+    pass
+
+
 def _bearer_token(authorization: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header value ("" when there is none)."""
     scheme, _, credentials = (authorization or "").partition(" ")
@@ -220,6 +224,10 @@ def create_app(
         return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(_UnknownRequestId)
+    async def unknown_request(_: Any, exc: Exception) -> Any:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
     @app.exception_handler(_BodyTooLarge)
     async def too_large(_: Any, __: Exception) -> Any:
         return JSONResponse({"detail": f"request body larger than {max_body_bytes} bytes"},
@@ -321,7 +329,7 @@ def create_app(
                                "type": "extra_forbidden"}])
         n_records = log.n_records(request_id)
         if n_records is None:
-            return {"__status__": 404, "detail": f"unknown request_id {request_id!r}"}
+            raise _UnknownRequestId(f"unknown request_id {request_id!r}")
         labels = check_feedback(payload, holder.current.classes, n_records)
         return {"request_id": request_id, "accepted": log.log_feedback(request_id, labels)}
 
@@ -336,9 +344,6 @@ def create_app(
         """Gold labels (class name, or null when unknown) for each record of an earlier request."""
         check_token(token_of(credentials))
         payload = await read_json(request)
-        result = await concurrency.run_in_threadpool(feedback_sync, payload)
-        if result.get("__status__") == 404:
-            return JSONResponse({"detail": result["detail"]}, status_code=404)
-        return result
+        return await concurrency.run_in_threadpool(feedback_sync, payload)
 
     return app
