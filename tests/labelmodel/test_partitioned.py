@@ -47,9 +47,7 @@ def test_weighted_patterns_fit_equals_expanded_fit(name: str, k: int) -> None:
     np.testing.assert_allclose(weighted.class_balance_, full.class_balance_, atol=1e-6)
     np.testing.assert_allclose(weighted.lf_accuracies_, full.lf_accuracies_, atol=1e-6)
     np.testing.assert_allclose(weighted.f1_threshold_, full.f1_threshold_, atol=1e-6)
-    np.testing.assert_allclose(
-        weighted.predict_proba(votes), full.predict_proba(votes), atol=1e-6
-    )
+    np.testing.assert_allclose(weighted.predict_proba(votes), full.predict_proba(votes), atol=1e-6)
 
 
 def test_unit_weights_change_nothing_and_zero_weights_drop_rows() -> None:
@@ -111,9 +109,12 @@ def column_lfs(m: int) -> list:
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
-    ) as cluster, distributed.Client(cluster) as active:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        distributed.Client(cluster) as active,
+    ):
         yield active
 
 
@@ -125,7 +126,9 @@ def test_partitioned_fit_and_probabilities_match_in_memory(
 
     frame = make_frame(4_000, seed=3)
     matrix = apply_lfs_partitioned(
-        column_lfs(len(ACCURACIES)), dd.from_pandas(frame, npartitions=9), tmp_path / "L",
+        column_lfs(len(ACCURACIES)),
+        dd.from_pandas(frame, npartitions=9),
+        tmp_path / "L",
         client=client,
     )
     in_memory = LabelMatrix(frame.to_numpy(), [f"copy_src{j}" for j in range(6)])

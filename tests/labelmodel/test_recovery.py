@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import gristmill.labelmodel._dawid_skene as dawid_skene
 from gristmill.labelmodel import (
     DawidSkene,
     LabelModel,
@@ -80,3 +81,25 @@ def test_fifty_classes(synth) -> None:
     # 50 x 50 confusion cells per source: the Dirichlet smoothing pulls accuracies down a little.
     estimated = DawidSkene().fit(votes).lf_accuracies_
     assert np.all((estimated > 0.6) & (estimated <= truth + 0.02))
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_em_warm_start_on_a_pattern_sample_reaches_the_full_data_optimum(
+    synth, monkeypatch, k: int
+) -> None:
+    # Many distinct patterns, so the warm start fits a real sample (not every row).
+    accuracies = np.linspace(0.55, 0.9, 14)
+    votes, gold, _ = synth(60_000, accuracies, k=k, coverage=0.5, seed=21)
+    monkeypatch.setattr(dawid_skene, "PATTERN_SAMPLE", 5_000)
+    warm = DawidSkene().fit(votes)  # 60,000 rows > 4 x 5,000: warm start
+    monkeypatch.setattr(dawid_skene, "_WARM_START_FACTOR", 1_000)
+    cold = DawidSkene().fit(votes)
+    assert warm.n_iter_ < cold.n_iter_
+    # Both stop at the same log-likelihood tolerance; 1e-3 is a third of the standard error of
+    # these estimates (about 30,000 votes per source).
+    np.testing.assert_allclose(warm.confusion_, cold.confusion_, atol=1e-3)
+    np.testing.assert_allclose(warm.class_balance_, cold.class_balance_, atol=1e-3)
+    agree = np.mean(
+        warm.predict(votes, tie_break="prior") == cold.predict(votes, tie_break="prior")
+    )
+    assert agree > 0.999

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from gristmill.labelmodel import LabelModel, MajorityVote, load_label_model
-from gristmill.labelmodel._label_model import _MIXTURES, held_out_source_log_likelihood
+from gristmill.labelmodel._label_model import (
+    _MIXTURES,
+    _binary_vote_probabilities,
+    _vote_probabilities,
+    held_out_source_log_likelihood,
+)
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import to_votes
 
@@ -158,14 +163,34 @@ def test_pattern_sample_groups_equal_rows_and_matches_weighted_form(synth) -> No
     patterns, counts = np.unique(votes, axis=0, return_counts=True)
     full = to_votes(votes, 2)
     weighted = to_votes(patterns, 2).with_weights(counts.astype(float))
-    every = full.pattern_sample(10_000, np.random.default_rng(0))
+    every = full.pattern_sample(10_000, 0)
     assert every.n_rows == patterns.shape[0] and every.total_weight == 5000
     expected = _pattern_weights(weighted)
     assert len(expected) == patterns.shape[0] and sum(expected.values()) == 5000
     assert _pattern_weights(every) == expected
-    sample = full.pattern_sample(100, np.random.default_rng(0))
+    sample = full.pattern_sample(100, 0)
     assert 50 < sample.n_rows < 150
     assert set(_pattern_weights(sample).items()) <= set(expected.items())
-    assert _pattern_weights(weighted.pattern_sample(100, np.random.default_rng(0))) == (
-        _pattern_weights(sample)
+    assert _pattern_weights(weighted.pattern_sample(100, 0)) == (_pattern_weights(sample))
+
+
+def test_binary_vote_probabilities_match_the_general_path(synth) -> None:
+    votes, _, _ = synth(400, [0.85, 0.7, 0.6, 0.75, 0.9], coverage=0.4, seed=11)
+    model = LabelModel().fit(votes)
+    indicator = to_votes(votes, 2)
+    block = indicator.indicator
+    rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+    arguments = (
+        block,
+        rows,
+        model.weights_.reshape(10, 2),
+        model.bias_,
+        np.clip(model.confusion_, 1e-6, 1.0).transpose(0, 2, 1).reshape(10, 2),
+        model.class_balance_,
+        indicator.class_projection(),
     )
+    assert (np.diff(block.indptr) == 1).any()  # rows whose vote is alone take the balance
+    for general, binary in zip(
+        _vote_probabilities(*arguments), _binary_vote_probabilities(*arguments), strict=True
+    ):
+        np.testing.assert_allclose(binary, general, rtol=1e-12, atol=1e-15)

@@ -154,7 +154,9 @@ class BaseLabelModel:
         L_dev, y_dev : label matrix and array-like of shape (n_dev,), optional
             Votes and gold labels of a small labeled dev set. Models that can, use them.
         seed : int, default 0
-            Seed of the model's own random generator; the global NumPy state is never touched.
+            Seed of the hash that samples the distinct vote patterns where a fit works on a
+            sample of them (more than 50,000 patterns; see ``Votes.pattern_sample``). A fit is
+            deterministic for a seed; the global NumPy state is never touched.
         sample_weight : array-like of shape (n,), optional
             Non-negative weight of each row of ``L``: a row of weight w counts as w copies of it,
             so fitting the distinct rows weighted by their counts equals fitting every row.
@@ -200,18 +202,18 @@ class BaseLabelModel:
         # Every product in a fit is small or sparse; BLAS threads only add contention (10x slower
         # fits were measured on a busy 2-core machine), so the fit runs on one BLAS thread.
         with threadpool_limits(limits=1, user_api="blas"):
-            self._fit(votes, prior, dev, np.random.default_rng(seed))
-            self.f1_threshold_ = self._fit_f1_threshold(votes, dev, np.random.default_rng(seed))
+            self._fit(votes, prior, dev, seed)
+            self.f1_threshold_ = self._fit_f1_threshold(votes, dev, seed)
         return self
 
     def _fit_f1_threshold(
-        self, votes: Votes, dev: tuple[Votes, np.ndarray] | None, rng: np.random.Generator
+        self, votes: Votes, dev: tuple[Votes, np.ndarray] | None, seed: int
     ) -> float:
         if self.cardinality_ != 2:
             return float("nan")
         if dev is not None:
             return f1_threshold(self._proba(dev[0])[:, 1], gold=dev[1])
-        sample = votes.pattern_sample(PATTERN_SAMPLE, rng)
+        sample = votes.pattern_sample(PATTERN_SAMPLE, seed)
         return f1_threshold(self._proba(sample)[:, 1], weights=sample.row_weights)
 
     def _fit(
@@ -219,7 +221,7 @@ class BaseLabelModel:
         votes: Votes,
         prior: np.ndarray | None,
         dev: tuple[Votes, np.ndarray] | None,
-        rng: np.random.Generator,
+        seed: int,
     ) -> None:
         raise NotImplementedError
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from scipy.special import expit
 
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
@@ -126,36 +129,33 @@ class LabelModel(BaseLabelModel):
         votes: Votes,
         prior: np.ndarray | None,
         dev: tuple[Votes, np.ndarray] | None,
-        rng: np.random.Generator,
+        seed: int,
     ) -> None:
         k = votes.cardinality
-        self.learner_ = (
-            "dawid_skene" if _mostly_multi_class_voters(votes) else "matrix_completion"
-        )
+        self.learner_ = "dawid_skene" if _mostly_multi_class_voters(votes) else "matrix_completion"
         unidentifiable = warn_unidentifiable(type(self).__name__, votes)
         priors = [prior]
         if prior is None and dev is not None:
             priors.append((np.bincount(dev[1], minlength=k) + 1.0) / (dev[1].shape[0] + k))
         members = [
-            (self.learner_, self._fit_learner(votes, p, dev, rng, unidentifiable))
-            for p in priors
+            (self.learner_, self._fit_learner(votes, p, dev, seed, unidentifiable)) for p in priors
         ]
         self._adopt(members[0][1])
         self.mixture_ = np.array(_DEFAULT_MIXTURE)
         if dev is not None:
             voter = WeightedMajorityVote(cardinality=k)
-            voter._fit(votes, priors[-1], dev, rng)
+            voter._fit(votes, priors[-1], dev, seed)
             members.append((voter.name, voter))
             self._choose_with_dev(members, *dev)
         elif not unidentifiable:
-            self.mixture_ = np.array(self._choose_mixture_without_labels(votes, rng))
+            self.mixture_ = np.array(self._choose_mixture_without_labels(votes, seed))
 
     def _fit_learner(
         self,
         votes: Votes,
         prior: np.ndarray | None,
         dev: tuple[Votes, np.ndarray] | None,
-        rng: np.random.Generator,
+        seed: int,
         unidentifiable: bool,
     ) -> BaseLabelModel:
         k = votes.cardinality
@@ -167,7 +167,7 @@ class LabelModel(BaseLabelModel):
         if unidentifiable:
             fallback_fit(member, votes, prior)
         else:
-            member._fit(votes, prior, dev, rng)
+            member._fit(votes, prior, dev, seed)
         return member
 
     def _adopt(self, member: BaseLabelModel) -> None:
@@ -177,9 +177,9 @@ class LabelModel(BaseLabelModel):
         self.weights_ = member.weights_
         self.bias_ = member.bias_
 
-    def _choose_mixture_without_labels(self, votes: Votes, rng: np.random.Generator) -> float:
+    def _choose_mixture_without_labels(self, votes: Votes, seed: int) -> float:
         log_likelihood = held_out_source_log_likelihood(
-            votes.pattern_sample(PATTERN_SAMPLE, rng),
+            votes.pattern_sample(PATTERN_SAMPLE, seed),
             self.weights_,
             self.bias_,
             self.confusion_,
@@ -262,23 +262,15 @@ def held_out_source_log_likelihood(
     k, m = votes.cardinality, votes.n_sources
     flat = np.ascontiguousarray(weights.reshape(m * k, k))
     likelihood = np.clip(confusion, 1e-6, 1.0).transpose(0, 2, 1).reshape(m * k, k)
-    projection = votes.class_projection()
     totals = np.zeros(len(mixtures))
     mass = 0.0
     for start in range(0, votes.n_rows, _ROW_CHUNK):
         block = votes.indicator[start : start + _ROW_CHUNK]
         rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-        columns = block.indices
-        others = np.asarray(block @ projection)[rows] - projection[columns]
-        n_others = row_sum(others)
-        alone = n_others == 0
-        share = others / np.maximum(n_others, 1.0)[:, None]
-        learned = softmax((np.asarray(block @ flat) + bias)[rows] - flat[columns])
-        share[alone] = balance
-        learned[alone] = balance
-        vote_likelihood = likelihood[columns]
-        from_share = row_sum(share * vote_likelihood)
-        from_learned = row_sum(learned * vote_likelihood)
+        predict = _binary_vote_probabilities if k == 2 else _vote_probabilities
+        from_share, from_learned = predict(
+            block, rows, flat, bias, likelihood, balance, votes.class_projection()
+        )
         if votes.row_weights is None:
             vote_weight = np.ones(rows.size)
         else:
@@ -287,6 +279,55 @@ def held_out_source_log_likelihood(
             totals[index] += vote_weight @ np.log(w * from_share + (1 - w) * from_learned)
         mass += float(vote_weight.sum())
     return totals / max(mass, 1e-12)
+
+
+def _vote_probabilities(
+    block: Any,
+    rows: np.ndarray,
+    flat: np.ndarray,
+    bias: np.ndarray,
+    likelihood: np.ndarray,
+    balance: np.ndarray,
+    projection: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probability of each vote of ``block`` under majority vote and the learned posterior.
+
+    Both posteriors are computed from the other votes of the vote's row (the class balance when
+    there are none), then multiplied by the source's confusion row ``likelihood[column]``.
+    """
+    columns = block.indices
+    others = np.asarray(block @ projection)[rows] - projection[columns]
+    n_others = row_sum(others)
+    alone = n_others == 0
+    share = others / np.maximum(n_others, 1.0)[:, None]
+    learned = softmax((np.asarray(block @ flat) + bias)[rows] - flat[columns])
+    share[alone] = balance
+    learned[alone] = balance
+    vote_likelihood = likelihood[columns]
+    return row_sum(share * vote_likelihood), row_sum(learned * vote_likelihood)
+
+
+def _binary_vote_probabilities(
+    block: Any,
+    rows: np.ndarray,
+    flat: np.ndarray,
+    bias: np.ndarray,
+    likelihood: np.ndarray,
+    balance: np.ndarray,
+    projection: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_vote_probabilities` for two classes, on P(y = 1) alone (a third of the work)."""
+    columns = block.indices
+    voted_one = projection[:, 1]
+    others = np.diff(block.indptr).astype(np.float64)[rows] - 1.0
+    ones = np.asarray(block @ voted_one)[rows] - voted_one[columns]
+    share = np.divide(ones, others, out=np.full(ones.shape, balance[1]), where=others > 0)
+    margin = flat[:, 1] - flat[:, 0]
+    learned = expit(np.asarray(block @ margin)[rows] + (bias[1] - bias[0]) - margin[columns])
+    learned[others == 0] = balance[1]
+    if_zero, if_one = likelihood[columns, 0], likelihood[columns, 1]
+    gain = if_one - if_zero
+    return if_zero + gain * share, if_zero + gain * learned
 
 
 def _mostly_multi_class_voters(votes: Votes) -> bool:

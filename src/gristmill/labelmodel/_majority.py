@@ -103,9 +103,7 @@ class MajorityVote(_VoteCounter):
 
     name = "majority_vote"
 
-    def _fit(
-        self, votes: Votes, prior: np.ndarray | None, dev: Any, rng: np.random.Generator
-    ) -> None:
+    def _fit(self, votes: Votes, prior: np.ndarray | None, dev: Any, seed: int) -> None:
         self._set_vote_weights(votes, np.ones(votes.n_sources))
         self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
 
@@ -145,7 +143,7 @@ class WeightedMajorityVote(_VoteCounter):
         votes: Votes,
         prior: np.ndarray | None,
         dev: tuple[Votes, np.ndarray] | None,
-        rng: np.random.Generator,
+        seed: int,
     ) -> None:
         k = votes.cardinality
         if self.weights is not None:

@@ -86,7 +86,7 @@ class MatrixCompletion(BaseLabelModel):
         votes: Votes,
         prior: np.ndarray | None,
         dev: tuple[Votes, np.ndarray] | None,
-        rng: np.random.Generator,
+        seed: int,
     ) -> None:
         if warn_unidentifiable(type(self).__name__, votes):
             fallback_fit(self, votes, prior)

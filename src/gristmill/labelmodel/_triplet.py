@@ -76,7 +76,7 @@ class Triplet(BaseLabelModel):
         votes: Votes,
         prior: np.ndarray | None,
         dev: tuple[Votes, np.ndarray] | None,
-        rng: np.random.Generator,
+        seed: int,
     ) -> None:
         k, m = votes.cardinality, votes.n_sources
         if warn_unidentifiable(type(self).__name__, votes):

@@ -25,8 +25,12 @@ import scipy.sparse as sp
 from gristmill.exceptions import DataError
 from gristmill.labeling import LabelMatrix, as_sparse_labels
 
-# Rows converted per step when building the indicator from a dense matrix; bounds temporaries.
+# Rows per step of the dense co-vote products; bounds temporaries.
 _CHUNK_ROWS = 1 << 16
+# Cells converted per step when building the indicator from a dense matrix; bounds temporaries.
+_DENSE_CHUNK_CELLS = 1 << 24
+# Rows counted to estimate the number of distinct vote patterns, per pattern sampled.
+_PATTERN_COUNT_OVERSAMPLE = 4
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
 _DENSE_GRAM_MAX_COLUMNS = 2048
 
@@ -41,9 +45,10 @@ class Votes:
     cardinality: int
     lf_names: tuple[str, ...] | None
     row_weights: np.ndarray | None = None
-    # pattern_sample results by (patterns, hash codes): a fit asks twice (the LabelModel blend,
-    # then the F1 threshold) with equally seeded generators. ``replace`` starts a fresh cache.
-    _samples: dict[tuple[int, bytes], Votes] = field(
+    # Results computed once per Votes (treat as read-only): pattern samples by size — several
+    # steps of a fit ask for the same one — and the per-source vote totals every EM step
+    # needs. ``replace`` starts a fresh cache.
+    _memo: dict[tuple[Any, ...], Any] = field(
         init=False, default_factory=dict, repr=False, compare=False
     )
 
@@ -86,27 +91,34 @@ class Votes:
             )
         return replace(self, row_weights=weights)
 
-    def pattern_sample(self, patterns: int, rng: np.random.Generator) -> Votes:
+    def pattern_sample(self, patterns: int, seed: int) -> Votes:
         """The distinct vote patterns, weighted by their rows, sampled down to about ``patterns``.
 
-        Rows are grouped by a random hash of their votes (one weighted row per distinct
-        pattern); when there are more than ``patterns`` groups, a fraction of them is kept,
-        chosen by the same hash. Everything depends only on the weighted distribution of
-        patterns, so a weighted matrix of distinct patterns and its expanded rows give the same
-        sample. A generator in the same state gets the sample computed before.
+        Rows are grouped by a hash of their votes (the sum of pseudo-random codes, drawn with
+        ``seed``, of their (source, class) pairs; one weighted row per distinct pattern); when
+        there are more than ``patterns`` groups, a fraction of them is kept, chosen by the same
+        hash. Everything depends only on the weighted distribution of patterns, so a weighted
+        matrix of distinct patterns and its expanded rows give the same sample. Every step of a
+        fit that asks (Dawid-Skene's warm start, the LabelModel blend, the F1 threshold) gets
+        the same sample, computed once.
         """
-        codes = rng.random(self.indicator.shape[1])
-        key = (patterns, codes.tobytes())
-        if key not in self._samples:
-            self._samples[key] = self._sample_patterns(patterns, codes)
-        return self._samples[key]
+        key = ("pattern_sample", patterns, seed)
+        if key not in self._memo:
+            codes = np.random.default_rng(seed).random(self.indicator.shape[1])
+            self._memo[key] = self._sample_patterns(patterns, codes)
+        return self._memo[key]
 
     def _sample_patterns(self, patterns: int, codes: np.ndarray) -> Votes:
         row_hash = np.asarray(self.indicator @ codes).ravel()
+        fraction = np.mod(row_hash, 1.0)
+        # The number of distinct patterns, estimated from those whose hash falls below a share
+        # of the unit interval that holds about 4 * patterns rows (all of them on small data);
+        # the share depends on the total weight only, so weighted and expanded forms agree.
+        share = min(1.0, _PATTERN_COUNT_OVERSAMPLE * patterns / max(self.total_weight, 1.0))
+        counted = np.unique(row_hash[fraction < share]).size / share
         rows = np.arange(self.n_rows)
-        n_patterns = np.unique(row_hash).size
-        if n_patterns > patterns:
-            rows = np.flatnonzero(np.mod(row_hash, 1.0) < patterns / n_patterns)
+        if counted > patterns:
+            rows = np.flatnonzero(fraction < patterns / counted)
         _, first, group = np.unique(row_hash[rows], return_index=True, return_inverse=True)
         weights = np.ones(rows.size) if self.row_weights is None else self.row_weights[rows]
         totals = np.bincount(group, weights=weights, minlength=first.size)
@@ -129,12 +141,14 @@ class Votes:
         return np.tile(np.eye(self.cardinality), (self.n_sources, 1))
 
     def source_class_counts(self) -> np.ndarray:
-        """Number of votes per source and class, shape (m, k)."""
-        if self.row_weights is None:
-            totals = np.asarray(self.indicator.sum(axis=0)).ravel()
-        else:
-            totals = np.asarray(self.indicator.T @ self.row_weights).ravel()
-        return totals.reshape(self.n_sources, self.cardinality)
+        """Number of votes per source and class (weighted), shape (m, k), read-only."""
+        key = ("source_class_counts",)
+        if key not in self._memo:
+            weights = np.ones(self.n_rows) if self.row_weights is None else self.row_weights
+            totals = np.asarray(self.indicator.T @ weights).reshape(self.n_sources, -1)
+            totals.setflags(write=False)
+            self._memo[key] = totals
+        return self._memo[key]
 
     def expected_counts(self, posteriors: np.ndarray) -> np.ndarray:
         """``counts[j, v, c]``: expected number of rows of class c on which source j votes v."""
@@ -248,26 +262,37 @@ def _indicator_from_dense(
         if values.dtype.kind not in "fb" or not np.all(np.mod(values, 1) == 0):
             raise DataError("Label matrix values must be integers (class index or -1)")
     n, m = values.shape
-    if values.size:
+    if values.size and (values.min() < -1 or values.max() >= k):
         low = values.min(axis=0)
         high = values.max(axis=0)
         if (low < -1).any():
             j = int(np.argmax(low < -1))
             raise DataError(f"{_name(j, lf_names)} holds {int(low[j])}; votes must be >= -1")
-        if (high >= k).any():
-            j = int(np.argmax(high >= k))
-            raise DataError(
-                f"{_name(j, lf_names)} votes class {int(high[j])}, but the label model has "
-                f"cardinality {k} (classes 0..{k - 1})"
-            )
-    offsets = (np.arange(m, dtype=np.int32) * k)[None, :]
+        j = int(np.argmax(high >= k))
+        raise DataError(
+            f"{_name(j, lf_names)} votes class {int(high[j])}, but the label model has "
+            f"cardinality {k} (classes 0..{k - 1})"
+        )
+    # Column index j * k + v of each vote, in the narrowest integer type that holds m * k.
+    code_type = np.int8 if m * k <= np.iinfo(np.int8).max else np.int16
+    if m * k > np.iinfo(np.int16).max:
+        code_type = np.int32
+    offsets = (np.arange(m, dtype=code_type) * k)[None, :]
+    count_type = np.uint8 if m <= np.iinfo(np.uint8).max else np.int64
     index_parts: list[np.ndarray] = []
     row_counts = np.zeros(n, dtype=np.int64)
-    for start in range(0, n, _CHUNK_ROWS):
-        block = np.asarray(values[start : start + _CHUNK_ROWS])
+    step = max(1, _DENSE_CHUNK_CELLS // max(m, 1))
+    for start in range(0, n, step):
+        block = np.asarray(values[start : start + step])
         voted = block >= 0
-        row_counts[start : start + block.shape[0]] = voted.sum(axis=1)
-        index_parts.append((offsets + block.astype(np.int32))[voted])
+        # einsum sums the 1-byte flags in a narrow integer type, several times faster than
+        # count_nonzero along rows.
+        row_counts[start : start + block.shape[0]] = np.einsum(
+            "ij->i", voted.view(np.uint8), dtype=count_type
+        )
+        codes = block.astype(code_type, copy=False) + offsets
+        # np.compress on the flat arrays is several times faster than boolean indexing.
+        index_parts.append(np.compress(voted.ravel(), codes.ravel()).astype(np.int32))
     indices = np.concatenate(index_parts) if index_parts else np.zeros(0, dtype=np.int32)
     nnz = int(indices.size)
     index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
