@@ -9,6 +9,7 @@ from gristmill.labelmodel import LabelModel, MajorityVote, load_label_model
 from gristmill.labelmodel._label_model import (
     _MIXTURES,
     _binary_vote_probabilities,
+    _Learned,
     _vote_probabilities,
     held_out_source_log_likelihood,
 )
@@ -183,11 +184,13 @@ def test_binary_vote_probabilities_match_the_general_path(synth) -> None:
     arguments = (
         block,
         rows,
-        model.weights_.reshape(10, 2),
-        model.bias_,
-        np.clip(model.confusion_, 1e-6, 1.0).transpose(0, 2, 1).reshape(10, 2),
-        model.class_balance_,
-        indicator.class_projection(),
+        _Learned(
+            flat=model.weights_.reshape(10, 2),
+            bias=model.bias_,
+            likelihood=np.clip(model.confusion_, 1e-6, 1.0).transpose(0, 2, 1).reshape(10, 2),
+            balance=model.class_balance_,
+            projection=indicator.class_projection(),
+        ),
     )
     assert (np.diff(block.indptr) == 1).any()  # rows whose vote is alone take the balance
     for general, binary in zip(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import expit
@@ -260,17 +260,20 @@ def held_out_source_log_likelihood(
     Returns the weighted mean of its log over all votes for each ``w`` in ``mixtures``.
     """
     k, m = votes.cardinality, votes.n_sources
-    flat = np.ascontiguousarray(weights.reshape(m * k, k))
-    likelihood = np.clip(confusion, 1e-6, 1.0).transpose(0, 2, 1).reshape(m * k, k)
+    model = _Learned(
+        flat=np.ascontiguousarray(weights.reshape(m * k, k)),
+        bias=bias,
+        likelihood=np.clip(confusion, 1e-6, 1.0).transpose(0, 2, 1).reshape(m * k, k),
+        balance=balance,
+        projection=votes.class_projection(),
+    )
+    predict = _binary_vote_probabilities if k == 2 else _vote_probabilities
     totals = np.zeros(len(mixtures))
     mass = 0.0
     for start in range(0, votes.n_rows, _ROW_CHUNK):
         block = votes.indicator[start : start + _ROW_CHUNK]
         rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-        predict = _binary_vote_probabilities if k == 2 else _vote_probabilities
-        from_share, from_learned = predict(
-            block, rows, flat, bias, likelihood, balance, votes.class_projection()
-        )
+        from_share, from_learned = predict(block, rows, model)
         if votes.row_weights is None:
             vote_weight = np.ones(rows.size)
         else:
@@ -281,14 +284,18 @@ def held_out_source_log_likelihood(
     return totals / max(mass, 1e-12)
 
 
+class _Learned(NamedTuple):
+    """A learned model's arrays, laid out per indicator column (source j, vote v) = j * k + v."""
+
+    flat: np.ndarray  # (m k, k) log-linear weights
+    bias: np.ndarray  # (k,)
+    likelihood: np.ndarray  # (m k, k): P(source j votes v | y = c), clipped
+    balance: np.ndarray  # (k,)
+    projection: np.ndarray  # (m k, k): sums indicator columns class by class
+
+
 def _vote_probabilities(
-    block: Any,
-    rows: np.ndarray,
-    flat: np.ndarray,
-    bias: np.ndarray,
-    likelihood: np.ndarray,
-    balance: np.ndarray,
-    projection: np.ndarray,
+    block: Any, rows: np.ndarray, model: _Learned
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability of each vote of ``block`` under majority vote and the learned posterior.
 
@@ -296,36 +303,32 @@ def _vote_probabilities(
     there are none), then multiplied by the source's confusion row ``likelihood[column]``.
     """
     columns = block.indices
-    others = np.asarray(block @ projection)[rows] - projection[columns]
+    others = np.asarray(block @ model.projection)[rows] - model.projection[columns]
     n_others = row_sum(others)
     alone = n_others == 0
     share = others / np.maximum(n_others, 1.0)[:, None]
-    learned = softmax((np.asarray(block @ flat) + bias)[rows] - flat[columns])
-    share[alone] = balance
-    learned[alone] = balance
-    vote_likelihood = likelihood[columns]
+    learned = softmax((np.asarray(block @ model.flat) + model.bias)[rows] - model.flat[columns])
+    share[alone] = model.balance
+    learned[alone] = model.balance
+    vote_likelihood = model.likelihood[columns]
     return row_sum(share * vote_likelihood), row_sum(learned * vote_likelihood)
 
 
 def _binary_vote_probabilities(
-    block: Any,
-    rows: np.ndarray,
-    flat: np.ndarray,
-    bias: np.ndarray,
-    likelihood: np.ndarray,
-    balance: np.ndarray,
-    projection: np.ndarray,
+    block: Any, rows: np.ndarray, model: _Learned
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_vote_probabilities` for two classes, on P(y = 1) alone (a third of the work)."""
     columns = block.indices
-    voted_one = projection[:, 1]
+    voted_one = model.projection[:, 1]
+    balance = model.balance[1]
     others = np.diff(block.indptr).astype(np.float64)[rows] - 1.0
     ones = np.asarray(block @ voted_one)[rows] - voted_one[columns]
-    share = np.divide(ones, others, out=np.full(ones.shape, balance[1]), where=others > 0)
-    margin = flat[:, 1] - flat[:, 0]
-    learned = expit(np.asarray(block @ margin)[rows] + (bias[1] - bias[0]) - margin[columns])
-    learned[others == 0] = balance[1]
-    if_zero, if_one = likelihood[columns, 0], likelihood[columns, 1]
+    share = np.divide(ones, others, out=np.full(ones.shape, balance), where=others > 0)
+    margin = model.flat[:, 1] - model.flat[:, 0]
+    offset = model.bias[1] - model.bias[0]
+    learned = expit(np.asarray(block @ margin)[rows] + offset - margin[columns])
+    learned[others == 0] = balance
+    if_zero, if_one = model.likelihood[columns, 0], model.likelihood[columns, 1]
     gain = if_one - if_zero
     return if_zero + gain * share, if_zero + gain * learned
 
