@@ -8,6 +8,7 @@ import numpy as np
 
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
+    PATTERN_SAMPLE,
     BaseLabelModel,
     row_max,
     row_sum,
@@ -20,14 +21,16 @@ from gristmill.labelmodel._votes import Votes
 _ROW_CHUNK = 1 << 16
 
 
-def leave_one_out_agreement(votes: Votes) -> np.ndarray:
+def leave_one_out_agreement(all_votes: Votes, seed: int) -> np.ndarray:
     """How often each source agrees with the majority vote of the *other* sources, shape (m,).
 
     A vote counts 1 when it is the other sources' unique top class, 1/t when it is one of t tied
     top classes, and rows where no other source votes are skipped. Smoothed by one agreement and
     one disagreement; sources without any comparable vote get :data:`FALLBACK_ACCURACY`, sources
-    that never vote NaN.
+    that never vote NaN. Counted on the distinct vote patterns weighted by their rows (a hashed
+    sample of them, drawn with ``seed``, beyond ``PATTERN_SAMPLE`` patterns).
     """
+    votes = all_votes.pattern_sample(PATTERN_SAMPLE, seed)
     k, m = votes.cardinality, votes.n_sources
     agree = np.zeros(m)
     compared = np.zeros(m)
@@ -51,7 +54,7 @@ def leave_one_out_agreement(votes: Votes) -> np.ndarray:
         compared += np.bincount(sources[valid], weights=row_weight[valid], minlength=m)
     accuracies = (agree + 1.0) / (compared + 2.0)
     accuracies[compared == 0] = FALLBACK_ACCURACY
-    accuracies[votes.source_class_counts().sum(axis=1) == 0] = np.nan
+    accuracies[all_votes.source_class_counts().sum(axis=1) == 0] = np.nan
     return accuracies
 
 
@@ -105,7 +108,7 @@ class MajorityVote(_VoteCounter):
 
     def _fit(self, votes: Votes, prior: np.ndarray | None, dev: Any, seed: int) -> None:
         self._set_vote_weights(votes, np.ones(votes.n_sources))
-        self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
+        self._set_diagnostics(votes, prior, leave_one_out_agreement(votes, seed))
 
     def _normalise(self, scores: np.ndarray) -> np.ndarray:
         totals = row_sum(scores)[:, None]
@@ -158,9 +161,9 @@ class WeightedMajorityVote(_VoteCounter):
                     f"finite non-negative numbers (one per source). Got shape {given.shape}."
                 )
             self._set_vote_weights(votes, given)
-            self._set_diagnostics(votes, prior, leave_one_out_agreement(votes))
+            self._set_diagnostics(votes, prior, leave_one_out_agreement(votes, seed))
             return
-        accuracies = leave_one_out_agreement(votes) if dev is None else _dev_accuracies(*dev)
+        accuracies = leave_one_out_agreement(votes, seed) if dev is None else _dev_accuracies(*dev)
         self._set_vote_weights(votes, log_odds_weights(accuracies, k))
         self._set_diagnostics(votes, prior, accuracies)
 
