@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf build/demo && $(BIN)/gristmill init build/demo --example spam && cd build/demo && ../../$(BIN)/gristmill run
+	bash scripts/demo.sh
 
 test: $(STAMP)
 	# Browser tests need headless Chromium from Debian packages.
