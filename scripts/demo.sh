@@ -9,7 +9,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.venv/bin"
-demo="$root/build/demo"
+demo="${GRISTMILL_DEMO_DIR:-$root/build/demo}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
