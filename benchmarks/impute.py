@@ -155,6 +155,10 @@ def warm_up() -> None:
     """Import the heavy libraries now so that no timed method pays for it."""
     for module in ("torch", "lightgbm", "sklearn.linear_model", "sklearn.impute"):
         importlib.import_module(module)
+    import torch
+
+    # The first optimiser built in a process imports torch._dynamo (about 1.5 s).
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 def run(tables: dict[str, pd.DataFrame], methods: list[str], seeds: list[int]) -> pd.DataFrame:
@@ -219,6 +223,47 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def markdown(results: pd.DataFrame) -> str:
+    """The results as a Markdown table (one row per table and scenario, "accuracy / NRMSE"
+    per method, mean ± standard deviation over seeds), then the targets per row: the gap of
+    ``attention`` to the best other method (positive = ahead), in points (hundredths)."""
+    methods = list(dict.fromkeys(results["method"]))
+    lines = [
+        "| table | scenario | " + " | ".join(methods) + " | gap acc / nrmse (points) |",
+        "|" + "---|" * (len(methods) + 3),
+    ]
+    for (table, scenario), group in results.groupby(["table", "scenario"], sort=False):
+        means = group.groupby("method")[["accuracy", "nrmse"]].mean()
+        spreads = group.groupby("method")[["accuracy", "nrmse"]].std(ddof=0)
+        cells = []
+        for method in methods:
+            parts = [
+                f"{means.loc[method, metric]:.3f}±{spreads.loc[method, metric]:.3f}"
+                for metric in ("accuracy", "nrmse")
+                if not np.isnan(means.loc[method, metric])
+            ]
+            cells.append(" / ".join(parts))
+        gaps = []
+        others = means.drop(index=[m for m in means.index if m.startswith("attention")])
+        ours = means.loc["attention"] if "attention" in means.index else None
+        if ours is not None and len(others):
+            if not np.isnan(ours["accuracy"]):
+                gaps.append(f"{100 * (ours['accuracy'] - others['accuracy'].max()):+.1f}")
+            if not np.isnan(ours["nrmse"]):
+                gaps.append(f"{100 * (others['nrmse'].min() - ours['nrmse']):+.1f}")
+        lines.append(f"| {table} | {scenario} | " + " | ".join(cells) + f" | {' / '.join(gaps)} |")
+    return "\n".join(lines)
+
+
+def time_ratios(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean wall and CPU seconds of attention and trees per table, and their ratios."""
+    means = results.groupby(["table", "method"], sort=False)[["seconds", "cpu_seconds"]].mean()
+    attention, trees = means.xs("attention", level="method"), means.xs("trees", level="method")
+    return pd.concat(
+        {"attention": attention, "trees": trees, "ratio": attention / trees}, axis=1
+    ).round(2)
+
+
 def scale(rows: int, seed: int, methods: list[str]) -> None:
     """Fit on ``rows`` x 15 (hospital columns, rows drawn with replacement) and report times."""
     hospital = load_tables()["hospital"]
@@ -277,6 +322,13 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--out", type=Path, default=None, help="Also write raw results (CSV).")
     parser.add_argument(
+        "--summarise",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="Only print the tables of raw results written by --out (no run).",
+    )
+    parser.add_argument(
         "--scale", type=int, default=None, metavar="ROWS", help="Only time a ROWS x 15 table."
     )
     parser.add_argument(
@@ -286,6 +338,9 @@ def main() -> None:
         help="Only compare repair F1 without / with the imputer (hospital or flights).",
     )
     args = parser.parse_args()
+    if args.summarise:
+        report(pd.read_csv(args.summarise))
+        return
     warm_up()
     if args.repair:
         repair(args.repair, args.seeds)
@@ -306,14 +361,19 @@ def main() -> None:
     results = run(tables, args.methods, args.seeds)
     if args.out:
         results.to_csv(args.out, index=False)
+    report(results)
+
+
+def report(results: pd.DataFrame) -> None:
+    """Print the summary, the Markdown table and, with both methods, the time ratios."""
     print()
     print(summarise(results).to_string(index=False))
-    if {"attention", "trees"} <= set(args.methods):
-        means = results.groupby(["table", "method"])[["seconds", "cpu_seconds"]].mean()
-        ratio = means.xs("attention", level="method") / means.xs("trees", level="method")
+    print()
+    print(markdown(results))
+    if {"attention", "trees"} <= set(results["method"]):
         print()
-        print("time ratio attention / trees per table (mean over scenarios and seeds):")
-        print(ratio.round(2).to_string())
+        print("time attention / trees per table (mean over scenarios and seeds):")
+        print(time_ratios(results).to_string())
 
 
 if __name__ == "__main__":

@@ -106,9 +106,9 @@ def test_predict_proba_confidence_and_candidates(fitted: tuple) -> None:
         imputer.candidates(hidden, [(10_000, "country")])
 
 
-def test_numeric_columns_blend_with_the_chained_ridge(fitted: tuple) -> None:
+def test_every_column_blends_with_the_chained_regressions(fitted: tuple) -> None:
     imputer, truth, hidden = fitted
-    assert set(imputer.blend_) == {"size", "double"}
+    assert set(imputer.blend_) == set(truth.columns)
     assert all(0.0 <= weight <= 1.0 for weight in imputer.blend_.values())
     pure = AttentionImputer(seed=0, linear_blend=False, **FAST).fit(hidden)
     assert pure.blend_ == {}
@@ -118,6 +118,25 @@ def test_numeric_columns_blend_with_the_chained_ridge(fitted: tuple) -> None:
     alone = np.abs(pure.transform(hidden).loc[rows, "double"] - truth.loc[rows, "double"])
     assert blended.mean() <= alone.mean() + 1e-9
     assert blended.mean() < 0.05 * truth["double"].std()
+
+
+def test_a_category_decided_by_a_sum_leans_on_the_classifier() -> None:
+    # The sign of a sum of four numbers: one linear score, which attention (a weighted
+    # average of the context cells) approximates poorly and a logistic regression exactly.
+    rng = np.random.default_rng(5)
+    n = 600
+    numbers = rng.normal(size=(n, 4))
+    truth = pd.DataFrame(numbers, columns=["a", "b", "c", "d"])
+    truth["sign"] = pd.array(np.where(numbers.sum(axis=1) > 0, "plus", "minus"), dtype="str")
+    truth["tag"] = pd.array(rng.choice(["x", "y", "z"], n), dtype="str")
+    hidden = truth.copy()
+    hidden.loc[:99, "sign"] = None
+    imputer = AttentionImputer(seed=0, **FAST).fit(hidden)
+    assert imputer.blend_["sign"] < 0.5
+    out = imputer.transform(hidden)
+    assert (out.loc[:99, "sign"] == truth.loc[:99, "sign"]).mean() > 0.9
+    # "tag" is noise: its probabilities stay near the class shares whatever the blend.
+    assert imputer.predict_proba(hidden, "tag").max() < 0.6
 
 
 def test_same_seed_same_model_and_other_seed_differs() -> None:
@@ -146,6 +165,11 @@ def test_save_and_load_give_the_same_predictions(fitted: tuple, tmp_path: Path) 
         loaded.predict_proba(hidden, "country"), imputer.predict_proba(hidden, "country")
     )
     assert loaded.get_params() == imputer.get_params()
+    assert loaded.blend_ == imputer.blend_
+    for column in ("size", "double"):
+        np.testing.assert_array_equal(
+            loaded.predict_values(hidden, column)[0], imputer.predict_values(hidden, column)[0]
+        )
     with pytest.raises(DataError, match="not a saved AttentionImputer"):
         AttentionImputer.load(tmp_path / "missing")
 
@@ -178,3 +202,11 @@ def test_columns_restricts_filling_and_global_rng_untouched() -> None:
     out = imputer.transform(hidden)
     assert out["country"].isna().sum() == 10
     assert out["double"].notna().all()
+
+
+def test_a_single_column_table_has_no_partner_to_blend() -> None:
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=60)})
+    frame.loc[:4, "x"] = np.nan
+    imputer = AttentionImputer(**{**FAST, "max_epochs": 2}).fit(frame)
+    assert imputer.blend_ == {}
+    assert imputer.transform(frame)["x"].notna().all()

@@ -1,4 +1,4 @@
-"""Chained ridge regressions, the linear partner of the attention imputer."""
+"""Chained regressions, the partner of the attention imputer."""
 
 from __future__ import annotations
 
@@ -22,14 +22,18 @@ def _linear_table(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
 def test_recovers_linear_relations_and_round_trips_through_json() -> None:
     numbers, codes, observed = _linear_table()
     model = ChainedRidge().fit(np.where(observed, numbers, 0.0), observed, codes)
-    predicted = model.predict(np.where(observed, numbers, 0.0), observed, codes)
-    # Rows missing one cell are exact; rows missing two of the three related cells cannot be.
+    predicted, probabilities = model.predict(np.where(observed, numbers, 0.0), observed, codes)
+    assert probabilities.shape == (len(numbers), 0)  # no vocabulary: numeric columns only
+    # Rows missing one cell are exact (up to a value beyond the observed range, where the
+    # prediction stops); rows missing two of the three related cells cannot be.
     single = ~observed & ((~observed).sum(axis=1) == 1)[:, None]
     assert single.sum() > 50
-    assert np.abs(predicted[single] - numbers[single]).max() < 0.05
+    error = np.abs(predicted[single] - numbers[single])
+    assert error.mean() < 0.01
+    assert error.max() < 0.1
     again = ChainedRidge.from_json(model.to_json())
     np.testing.assert_allclose(
-        again.predict(numbers, observed, codes), model.predict(numbers, observed, codes)
+        again.predict(numbers, observed, codes)[0], model.predict(numbers, observed, codes)[0]
     )
 
 
@@ -38,5 +42,79 @@ def test_a_cell_does_not_predict_itself() -> None:
     model = ChainedRidge().fit(numbers, np.ones_like(observed), codes)
     changed = numbers.copy()
     changed[0, 1] += 100.0  # the observed y of row 0 is wildly wrong
-    predicted = model.predict(changed, np.ones_like(observed), codes)
+    predicted, _ = model.predict(changed, np.ones_like(observed), codes)
     assert abs(predicted[0, 1] - numbers[0, 1]) < 0.05
+
+
+def test_hinges_fit_a_curve_and_predictions_stay_within_the_observed_range() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2, 2, 600)
+    numbers = np.column_stack([x, np.abs(x)])  # a V: no straight line fits it
+    observed = rng.random(numbers.shape) >= 0.2
+    codes = np.zeros((600, 0), dtype=np.int64)
+    model = ChainedRidge().fit(numbers, observed, codes)
+    predicted, _ = model.predict(numbers, observed, codes)
+    hidden = ~observed[:, 1] & observed[:, 0]
+    assert np.abs(predicted[hidden, 1] - numbers[hidden, 1]).mean() < 0.1
+    # An absurd context value is clipped to the column's range, and so is the prediction.
+    extreme, _ = model.predict(np.array([[1e6, 0.0]]), np.array([[True, False]]), codes[:1])
+    assert extreme[0, 1] <= numbers[observed[:, 1], 1].max()
+
+
+def test_categorical_columns_get_a_classifier_chained_with_the_rest() -> None:
+    rng = np.random.default_rng(3)
+    n = 500
+    x = rng.normal(size=n)
+    size = np.where(x < -0.5, 0, np.where(x < 0.5, 1, 2))  # a category decided by x
+    colour = rng.integers(0, 2, n)  # a category unrelated to anything
+    numbers = np.column_stack([x, x + 0.1 * rng.normal(size=n)])
+    observed = rng.random(numbers.shape) >= 0.2
+    codes = np.column_stack([size + 2, colour + 2])
+    codes[rng.random(n) < 0.2, 0] = 0  # missing
+    model = ChainedRidge(vocabulary_sizes=[3, 2]).fit(numbers, observed, codes)
+    assert model.modelled_columns("categorical") == [0, 1]
+    assert model.modelled_columns("numeric") == [0, 1]
+    _, probabilities = model.predict(numbers, observed, codes)
+    assert probabilities.shape == (n, 5)
+    size_probabilities = probabilities[:, model.class_slice(0)]
+    np.testing.assert_allclose(size_probabilities.sum(axis=1), 1.0)
+    missing = codes[:, 0] == 0
+    assert (size_probabilities[missing].argmax(axis=1) == size[missing]).mean() > 0.9
+    again = ChainedRidge.from_json(model.to_json())
+    np.testing.assert_allclose(again.predict(numbers, observed, codes)[1], probabilities)
+
+
+def test_missingness_itself_is_a_feature() -> None:
+    # The category is not visible in any value, only in which cell of x is missing.
+    rng = np.random.default_rng(4)
+    n = 400
+    group = rng.integers(0, 2, n)
+    numbers = rng.normal(size=(n, 1))
+    observed = (group == 0)[:, None] | (rng.random((n, 1)) < 0.1)
+    codes = (group + 2)[:, None]
+    model = ChainedRidge(vocabulary_sizes=[2]).fit(numbers, observed, codes)
+    _, probabilities = model.predict(numbers, observed, codes)
+    assert (probabilities.argmax(axis=1) == group).mean() > 0.85
+
+
+def test_recurring_values_of_a_number_are_features() -> None:
+    # Renters declare their own expenses; everyone else gets one of three standard amounts
+    # (a code inside a number, as in credit-scoring data): no smooth function of the amount
+    # separates them, an indicator of "holds a standard amount" does.
+    rng = np.random.default_rng(5)
+    n = 600
+    renter = rng.random(n) < 0.3
+    expenses = np.where(renter, rng.uniform(0.5, 3.0, n), rng.choice([0.0, 1.0, 2.0], n))
+    numbers = np.column_stack([expenses, rng.normal(size=n)])
+    observed = np.ones(numbers.shape, dtype=bool)
+    codes = (renter.astype(np.int64) + 2)[:, None]
+    model = ChainedRidge(vocabulary_sizes=[2]).fit(numbers, observed, codes)
+    np.testing.assert_array_equal(np.sort(model.levels_[0][:3]), [0.0, 1.0, 2.0])
+    assert np.isnan(model.levels_[1]).all()  # a continuous column has no recurring value
+    _, probabilities = model.predict(numbers, observed, np.zeros_like(codes))
+    assert (probabilities.argmax(axis=1) == renter).mean() > 0.95
+    again = ChainedRidge.from_json(model.to_json())
+    np.testing.assert_array_equal(again.levels_, model.levels_)
+    np.testing.assert_allclose(
+        again.predict(numbers, observed, np.zeros_like(codes))[1], probabilities
+    )

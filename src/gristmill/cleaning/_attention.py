@@ -12,10 +12,16 @@ is self-supervised: every observed cell is a target, and context cells are hidde
 the model learns to impute rows with several missing cells. A held-out set of observed cells
 decides when to stop.
 
-Numeric predictions are then blended with chained ridge regressions
-(:class:`~gristmill.cleaning._chained_ridge.ChainedRidge`, as in MICE): the weight of each
-column is learned from the same held-out cells, so a table whose numeric columns are nearly
-linear in each other leans on the regressions and one with non-linear relations on attention.
+Where cells are missing systematically (a column hidden where another lies in some range), the
+held-out cells are drawn mostly where the column is missing (:mod:`._holdout`), so that stopping
+and blending judge the model where it has to impute.
+
+Predictions are then blended with chained regressions
+(:class:`~gristmill.cleaning._chained_ridge.ChainedRidge`, as in MICE: ridge on piecewise-linear
+features for numeric columns, multinomial logistic regression for categorical columns with few
+values): the weight of each column is learned from the same held-out cells (:mod:`._blend`), so
+a column that is nearly additive in the others leans on the regressions and one with
+interactions on attention.
 
 torch is imported only when a model is built, fitted or loaded.
 """
@@ -28,14 +34,16 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
 
 from gristmill._extras import require
+from gristmill.cleaning._blend import class_blend_weight, numeric_blend_weight
 from gristmill.cleaning._chained_ridge import ChainedRidge
 from gristmill.cleaning._columns import TableImputer, to_python
+from gristmill.cleaning._holdout import driver_bins, held_out_probabilities
 from gristmill.exceptions import DataError
 from gristmill.io import atomic_path, atomic_write_text
 
@@ -44,9 +52,8 @@ _UNKNOWN = 1  # vocabulary slot of a value unseen in fit, or too rare to learn
 _RESERVED = 2
 _MIN_STEPS = 10  # training steps per epoch at least
 _MAX_CHECK_ROWS = 20_000  # rows holding the held-out cells of early stopping
-_CHUNK = 4096  # rows per forward pass when predicting
-_BLEND_PRIOR = 10  # held-out cells worth as much as the prior of an even blend
-_FORMAT = "gristmill.AttentionImputer/1"
+_CHUNK = 512  # rows per forward pass when predicting (larger ones are slower on CPU)
+_FORMAT = "gristmill.AttentionImputer/2"  # 2: chained regressions of categorical columns
 
 
 def _torch() -> Any:
@@ -67,6 +74,20 @@ def _torch_threads(torch: Any, n_threads: int) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(previous)
+
+
+class _Split(NamedTuple):
+    """The table as tensors, its observed cells split into training and held-out ones."""
+
+    codes: Any  # (n, n_categorical) codes of every observed cell
+    numbers: Any  # (n, n_numeric) standardised values
+    train_codes: Any  # codes with the held-out cells hidden
+    train_observed: Any  # numeric cells observed and not held out
+    held_codes: Any  # (n, n_categorical) bool, held-out categorical cells
+    held_numbers: Any  # (n, n_numeric) bool, held-out numeric cells
+
+    def take(self, rows: Any) -> _Split:
+        return _Split(*(part[rows] for part in self))
 
 
 class _Encoding:
@@ -232,9 +253,10 @@ def _build_module(
             allowed = present[:, None, :] & ~torch.eye(a, dtype=torch.bool)[None]
             allowed = torch.cat([allowed, torch.ones(n, a, 1, dtype=torch.bool)], dim=2)
             # Softmax written out: torch.softmax over a short last axis is several times
-            # slower on CPU, and it dominated the cost of a training step.
-            scores = scores - scores.detach().amax(dim=-1, keepdim=True)
-            weights = torch.exp(scores) * allowed[:, None]
+            # slower on CPU, and it dominated the cost of a training step. Clamping the scores
+            # keeps exp finite (e^30 summed over the attributes fits float32) at a fraction of
+            # the cost of subtracting the maximum, another reduction over that short axis.
+            weights = torch.exp(scores.clamp(-30.0, 30.0)) * allowed[:, None]
             attention = weights / weights.sum(dim=-1, keepdim=True)
             context = torch.einsum("nhtj,nhjw->nthw", attention, values).reshape(n, a, self.dim)
             hidden = self.norm(context + self.target)
@@ -285,22 +307,6 @@ def _initialise(torch: Any, module: Any, generator: Any) -> None:
                 parameter.normal_(0.0, 1.0, generator=generator)
 
 
-def _blend_weight(attention: np.ndarray, linear: np.ndarray, truth: np.ndarray) -> float:
-    """Weight of the attention prediction against the linear one, from held-out cells.
-
-    The least-squares weight of the two predictions (clipped to [0, 1]) is shrunk towards an
-    even blend by ``m / (m + _BLEND_PRIOR)`` for ``m`` held-out cells, so that a handful of
-    cells cannot swing it to either extreme.
-    """
-    if len(truth) == 0:
-        return 0.5
-    difference = attention - linear
-    denominator = float(difference @ difference)
-    best = float(difference @ (truth - linear)) / denominator if denominator > 0 else 0.5
-    shrink = len(truth) / (len(truth) + _BLEND_PRIOR)
-    return 0.5 + (min(max(best, 0.0), 1.0) - 0.5) * shrink
-
-
 class AttentionImputer(TableImputer):
     """Impute missing cells with an attention model of the table (AimNet). Needs the torch extra.
 
@@ -321,7 +327,8 @@ class AttentionImputer(TableImputer):
     mask_rate : float, default 0.2
         Probability that an observed context cell is hidden during training.
     validation_fraction : float, default 0.1
-        Share of observed cells held out (hidden) to decide when to stop.
+        Share of observed cells held out (hidden) to decide when to stop and how to blend;
+        drawn where cells are missing when the missingness of a column follows another.
     max_epochs : int, default 100
         An epoch is one pass over the rows, but at least 10 batches on small tables.
     patience : int, default 3
@@ -333,8 +340,9 @@ class AttentionImputer(TableImputer):
     learning_rate : float, default 6e-3
     weight_decay : float, default 1e-5
     linear_blend : bool, default True
-        Blend each numeric column's prediction with chained ridge regressions, weighted by
-        how well each predicts held-out cells (see ``blend_``). False uses the network alone.
+        Blend each column's prediction with chained regressions (ridge for numeric columns,
+        logistic for categorical ones with at most 50 values), weighted by how well each
+        predicts held-out cells (see ``blend_``). False uses the network alone.
     seed : int, default 0
         Fixes initialisation, masking and batch order: the same seed and data give the same model.
     n_threads : int, default 1
@@ -357,8 +365,9 @@ class AttentionImputer(TableImputer):
     history_ : list of float
         Held-out loss after each epoch.
     blend_ : dict
-        Numeric column name to the weight of the network's prediction (the chained ridge gets
-        the rest); empty without ``linear_blend`` or numeric columns.
+        Column name to the weight of the network's prediction, or class probabilities (the
+        chained regressions get the rest); empty without ``linear_blend``, and without the
+        categorical columns of more than 50 values (the network alone predicts those).
 
     Examples
     --------
@@ -480,51 +489,58 @@ class AttentionImputer(TableImputer):
                 self.n_heads,
             )
             _initialise(torch, self.module_, generator)
-            held_codes, held_numbers = self._held_out(torch, generator, codes, observed)
-            train_codes = codes.masked_fill(held_codes, _MISSING)
-            train_observed = observed & ~held_numbers
-            self._train(
-                torch,
-                generator,
+            held_codes, held_numbers = self._held_out(torch, generator, codes, numbers, observed)
+            split = _Split(
                 codes,
                 numbers,
-                train_codes,
-                train_observed,
+                codes.masked_fill(held_codes, _MISSING),
+                observed & ~held_numbers,
                 held_codes,
                 held_numbers,
             )
+            self._train(torch, generator, split)
             self.module_.eval()
             self.linear_: ChainedRidge | None = None
             self.blend_: dict[str, float] = {}
-            if self.linear_blend and self.encoding_.numeric:
-                self._fit_blend(torch, numbers, train_codes, train_observed, held_numbers)
-                # Weights chosen, the ridge is refitted on every observed cell.
-                self.linear_ = ChainedRidge(reserved=_RESERVED).fit(
-                    numbers.numpy(), observed.numpy(), codes.numpy()
-                )
+            if self.linear_blend:
+                self.linear_ = self._fit_blend(torch, split)
 
-    def _fit_blend(
-        self, torch: Any, numbers: Any, train_codes: Any, train_observed: Any, held_numbers: Any
-    ) -> None:
-        """Fit the chained ridge on the training cells and choose, per numeric column, the
-        weight of the attention prediction against it that best predicts the held-out cells."""
-        linear_model = ChainedRidge(reserved=_RESERVED).fit(
-            numbers.numpy(), train_observed.numpy(), train_codes.numpy()
+    def _partner(self) -> ChainedRidge:
+        sizes = [len(self.encoding_.vocabularies[name]) for name in self.encoding_.categorical]
+        return ChainedRidge(n_rounds=2, reserved=_RESERVED, vocabulary_sizes=sizes)
+
+    def _fit_blend(self, torch: Any, split: _Split) -> ChainedRidge:
+        """Fit the chained regressions on the training cells and choose, per column, the
+        weight of the network's prediction against theirs that best predicts the held-out
+        cells. The regressions are not refitted with the held-out cells: the weights are
+        those of the models that are kept, and a second fit would cost as much again."""
+        partner = self._partner().fit(
+            split.numbers.numpy(), split.train_observed.numpy(), split.train_codes.numpy()
         )
-        rows = held_numbers.any(dim=1)
+        check = split.take(split.held_numbers.any(dim=1) | split.held_codes.any(dim=1))
         with torch.no_grad():
-            attention = self.module_.regression(
-                self.module_(train_codes[rows], numbers[rows], train_observed[rows])
-            )[..., 0].numpy()
-        linear = linear_model.predict(
-            numbers[rows].numpy(), train_observed[rows].numpy(), train_codes[rows].numpy()
+            outputs = self.module_(check.train_codes, check.numbers, check.train_observed)
+            network = self.module_.regression(outputs)[..., 0].numpy()
+        values, probabilities = partner.predict(
+            check.numbers.numpy(), check.train_observed.numpy(), check.train_codes.numpy()
         )
-        truth, held = numbers[rows].numpy(), held_numbers[rows].numpy()
-        for j, name in enumerate(self.encoding_.numeric):
+        truth, held = check.numbers.numpy(), check.held_numbers.numpy()
+        for j in partner.modelled_columns("numeric"):
             cells = held[:, j]
-            self.blend_[name] = _blend_weight(
-                attention[cells, j], linear[cells, j], truth[cells, j]
+            self.blend_[self.encoding_.numeric[j]] = numeric_blend_weight(
+                network[cells, j], values[cells, j], truth[cells, j]
             )
+        held, true_codes = check.held_codes.numpy(), check.codes.numpy()
+        for j in partner.modelled_columns("categorical"):
+            cells = held[:, j]
+            with torch.no_grad():
+                scores = self.module_.logits(outputs, j)[torch.as_tensor(cells)]
+            self.blend_[self.encoding_.categorical[j]] = class_blend_weight(
+                torch.softmax(scores, dim=-1).numpy().astype(float),
+                probabilities[cells][:, partner.class_slice(j)],
+                true_codes[cells, j] - _RESERVED,
+            )
+        return partner
 
     def _tensors(self, torch: Any, data: pd.DataFrame) -> tuple[Any, Any, Any]:
         values, observed = self.encoding_.numbers(data)
@@ -534,20 +550,10 @@ class AttentionImputer(TableImputer):
             torch.as_tensor(observed),
         )
 
-    def _train(
-        self,
-        torch: Any,
-        generator: Any,
-        codes: Any,
-        numbers: Any,
-        train_codes: Any,
-        train_observed: Any,
-        held_codes: Any,
-        held_numbers: Any,
-    ) -> None:
+    def _train(self, torch: Any, generator: Any, split: _Split) -> None:
         """Train on the observed cells bar the held-out ones, which decide when to stop."""
-        n = codes.shape[0]
-        check_rows = torch.nonzero(held_codes.any(dim=1) | held_numbers.any(dim=1)).flatten()
+        n = split.codes.shape[0]
+        check = split.take(split.held_codes.any(dim=1) | split.held_numbers.any(dim=1))
         optimizer = torch.optim.Adam(
             self.module_.parameters(),
             lr=self.learning_rate,
@@ -574,20 +580,16 @@ class AttentionImputer(TableImputer):
                 rows = order[cursor : cursor + batch]
                 cursor += batch
                 loss = self._batch_loss(
-                    torch, generator, train_codes[rows], numbers[rows], train_observed[rows]
+                    torch,
+                    generator,
+                    split.train_codes[rows],
+                    split.numbers[rows],
+                    split.train_observed[rows],
                 )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-            loss_value = self._validation_loss(
-                torch,
-                train_codes[check_rows],
-                numbers[check_rows],
-                train_observed[check_rows],
-                held_codes[check_rows],
-                held_numbers[check_rows],
-                codes[check_rows],
-            )
+            loss_value = self._validation_loss(torch, check)
             self.history_.append(loss_value)
             if self.verbose:
                 print(
@@ -612,24 +614,31 @@ class AttentionImputer(TableImputer):
             return int(min(max(n // 8, 64), 2048))
         return int(self.batch_size)
 
-    def _held_out(self, torch: Any, generator: Any, codes: Any, observed: Any) -> tuple[Any, Any]:
-        """Observed cells hidden from training and scored for early stopping.
+    def _held_out(
+        self, torch: Any, generator: Any, codes: Any, numbers: Any, observed: Any
+    ) -> tuple[Any, Any]:
+        """Observed cells hidden from training and scored for early stopping and the blend.
 
-        They are drawn among at most _MAX_CHECK_ROWS rows so that checking stays cheap on
-        large tables.
+        Where a column's missing cells concentrate in a region of another column, its held-out
+        cells are drawn mostly from that region (:mod:`gristmill.cleaning._holdout`), so the
+        model is judged where it has to impute. They are drawn among at most _MAX_CHECK_ROWS
+        rows so that checking stays cheap on large tables.
         """
-        n = codes.shape[0]
+        n, n_categorical = codes.shape
+        missing = torch.cat([codes == _MISSING, ~observed], dim=1).numpy()
+        bins = driver_bins(codes.numpy(), numbers.numpy(), observed.numpy())
+        chance = torch.as_tensor(held_out_probabilities(missing, bins, self.validation_fraction))
         in_check = torch.zeros(n, dtype=torch.bool)
         in_check[torch.randperm(n, generator=generator)[:_MAX_CHECK_ROWS]] = True
         held_codes = (
             (codes >= _RESERVED)
             & in_check[:, None]
-            & (torch.rand(codes.shape, generator=generator) < self.validation_fraction)
+            & (torch.rand(codes.shape, generator=generator) < chance[:, :n_categorical])
         )
         held_numbers = (
             observed
             & in_check[:, None]
-            & (torch.rand(observed.shape, generator=generator) < self.validation_fraction)
+            & (torch.rand(observed.shape, generator=generator) < chance[:, n_categorical:])
         )
         return held_codes, held_numbers
 
@@ -683,43 +692,35 @@ class AttentionImputer(TableImputer):
         present = count > 0
         return (total / count.clamp(min=1))[present].sum() / present.sum().clamp(min=1)
 
-    def _validation_loss(
-        self,
-        torch: Any,
-        train_codes: Any,
-        numbers: Any,
-        train_observed: Any,
-        held_codes: Any,
-        held_numbers: Any,
-        codes: Any,
-    ) -> float:
-        if not (bool(held_codes.any()) or bool(held_numbers.any())):
+    def _validation_loss(self, torch: Any, check: _Split) -> float:
+        """Mean loss over the held-out cells of the rows of ``check``."""
+        if not (bool(check.held_codes.any()) or bool(check.held_numbers.any())):
             return 0.0
         self.module_.eval()
         total = 0.0
         weight = 0
         with torch.no_grad():
-            for start in range(0, train_codes.shape[0], _CHUNK):
-                rows = slice(start, start + _CHUNK)
-                outputs = self.module_(train_codes[rows], numbers[rows], train_observed[rows])
-                cells = int(held_codes[rows].sum() + held_numbers[rows].sum())
+            for start in range(0, check.codes.shape[0], _CHUNK):
+                chunk = check.take(slice(start, start + _CHUNK))
+                outputs = self.module_(chunk.train_codes, chunk.numbers, chunk.train_observed)
+                cells = int(chunk.held_codes.sum() + chunk.held_numbers.sum())
                 if cells:
                     loss = self._loss(
                         torch,
                         outputs,
-                        codes[rows],
-                        held_codes[rows],
-                        numbers[rows],
-                        held_numbers[rows],
+                        chunk.codes,
+                        chunk.held_codes,
+                        chunk.numbers,
+                        chunk.held_numbers,
                     )
                     total += float(loss) * cells
                     weight += cells
         return total / max(weight, 1)
 
     # ------------------------------------------------------------------ prediction
-    def _representation(self, data: pd.DataFrame) -> tuple[Any, Any, Any, Any]:
+    def _representation(self, data: pd.DataFrame) -> tuple[Any, ...]:
         """Per row: the network's outputs (hidden states, numeric context, linear path) and the
-        chained-ridge prediction of every numeric cell."""
+        chained regressions' predictions (numeric values, class probabilities)."""
         torch = _torch()
         codes, numbers, observed = self._tensors(torch, data)
         parts = []
@@ -728,29 +729,32 @@ class AttentionImputer(TableImputer):
                 rows = slice(start, start + _CHUNK)
                 parts.append(self.module_(codes[rows], numbers[rows], observed[rows]))
             hidden, numeric_context, skip = (torch.cat(part) for part in zip(*parts, strict=True))
-            linear = torch.zeros_like(numeric_context)
+            values = np.zeros(tuple(numeric_context.shape))
+            probabilities = np.zeros((codes.shape[0], 0))
             if self.linear_ is not None:
-                linear = torch.as_tensor(
-                    self.linear_.predict(numbers.numpy(), observed.numpy(), codes.numpy()),
-                    dtype=numeric_context.dtype,
+                values, probabilities = self.linear_.predict(
+                    numbers.numpy(), observed.numpy(), codes.numpy()
                 )
-        return hidden, numeric_context, skip, linear
+        return hidden, numeric_context, skip, values, probabilities
 
-    def _column_outputs(self, representation: tuple[Any, Any, Any, Any], column: str) -> np.ndarray:
+    def _column_outputs(self, representation: tuple[Any, ...], column: str) -> np.ndarray:
         """Class probabilities of a categorical column, or (standardised value, log error
-        variance) of a numeric one, the value blended with the chained ridge."""
+        variance) of a numeric one, blended with the chained regressions (``blend_``)."""
         torch = _torch()
         module = self.module_
         outputs = representation[:3]
+        weight = self.blend_.get(column, 1.0)
         with torch.no_grad():
             if column in self.encoding_.categorical:
                 j = self.encoding_.categorical.index(column)
-                return torch.softmax(module.logits(outputs, j), dim=-1).numpy().astype(float)
+                network = torch.softmax(module.logits(outputs, j), dim=-1).numpy().astype(float)
+                if weight == 1.0 or self.linear_ is None:
+                    return network
+                partner = representation[4][:, self.linear_.class_slice(j)]
+                return weight * network + (1.0 - weight) * partner
             j = self.encoding_.numeric.index(column)
             predicted = module.regression(outputs)[:, j].numpy().astype(float)
-        weight = self.blend_.get(column, 1.0)
-        linear = representation[3][:, j].numpy().astype(float)
-        predicted[:, 0] = weight * predicted[:, 0] + (1.0 - weight) * linear
+        predicted[:, 0] = weight * predicted[:, 0] + (1.0 - weight) * representation[3][:, j]
         return predicted
 
     def _check_column(self, column: str) -> None:
@@ -814,7 +818,7 @@ class AttentionImputer(TableImputer):
         return self._values_from(self._representation(data), column)
 
     def _values_from(
-        self, representation: tuple[Any, Any, Any, Any], column: str
+        self, representation: tuple[Any, ...], column: str
     ) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._column_outputs(representation, column)
         if self.column_types_[column] == "categorical":
