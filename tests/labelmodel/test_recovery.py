@@ -103,3 +103,26 @@ def test_em_warm_start_on_a_pattern_sample_reaches_the_full_data_optimum(
         warm.predict(votes, tie_break="prior") == cold.predict(votes, tie_break="prior")
     )
     assert agree > 0.999
+
+
+def test_em_stops_on_small_gains_or_on_aitken_extrapolation() -> None:
+    converged, tol = dawid_skene._converged, 1e-6
+    assert converged(5e-7, np.inf, tol)  # below tol
+    assert not converged(5e-6, np.inf, tol)  # no earlier gain: no extrapolation
+    assert converged(5e-6, 5e-4, tol)  # r = 0.01: about 5e-8 still to come
+    assert not converged(5e-6, 6e-6, tol)  # r = 0.83: about 2.5e-5 still to come
+    assert not converged(5e-5, 5e-1, tol)  # r tiny, but the gain is above 10 * tol
+    assert not converged(5e-6, -5e-4, tol)  # the likelihood went down before: no rate
+
+
+def test_extrapolated_stop_waits_for_slow_convergence(synth, monkeypatch) -> None:
+    votes, _, truth = synth(100_000, ACCURACIES, coverage=0.5, seed=3)
+    limit = DawidSkene(tol=0.0, max_iter=300).fit(votes)  # runs to the iteration limit
+    model = DawidSkene().fit(votes)
+    monkeypatch.setattr(dawid_skene, "_AITKEN_MARGIN", 0.0)  # the plain rule alone
+    plain = DawidSkene().fit(votes)
+    # EM converges slowly here (each gain ~0.4 of the one before): no early stop.
+    assert model.converged_ and model.n_iter_ == plain.n_iter_ < limit.n_iter_
+    # Stopped within a small fraction of the standard error (~0.0013 at 50,000 votes).
+    np.testing.assert_allclose(model.lf_accuracies_, limit.lf_accuracies_, atol=1e-3)
+    np.testing.assert_allclose(model.lf_accuracies_, truth, atol=0.02)

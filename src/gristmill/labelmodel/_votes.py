@@ -16,6 +16,7 @@ all rows. That is how partitioned label matrices are fit without gathering them.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +29,9 @@ from gristmill.labeling import LabelMatrix, as_sparse_labels
 # Rows per step of the dense co-vote products; bounds temporaries.
 _CHUNK_ROWS = 1 << 16
 # Cells converted per step when building the indicator from a dense matrix; bounds temporaries.
-_DENSE_CHUNK_CELLS = 1 << 24
+_DENSE_CHUNK_CELLS = 1 << 22
+# Threads converting chunks of a dense matrix (the machines gristmill targets have 2+ cores).
+_CONVERSION_THREADS = 2
 # Rows counted to estimate the number of distinct vote patterns, per pattern sampled.
 _PATTERN_COUNT_OVERSAMPLE = 4
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
@@ -279,24 +282,33 @@ def _indicator_from_dense(
         code_type = np.int32
     offsets = (np.arange(m, dtype=code_type) * k)[None, :]
     count_type = np.uint8 if m <= np.iinfo(np.uint8).max else np.int64
-    index_parts: list[np.ndarray] = []
-    row_counts = np.zeros(n, dtype=np.int64)
     step = max(1, _DENSE_CHUNK_CELLS // max(m, 1))
-    for start in range(0, n, step):
+
+    def convert(start: int) -> tuple[np.ndarray, np.ndarray]:
         block = np.asarray(values[start : start + step])
         voted = block >= 0
         # einsum sums the 1-byte flags in a narrow integer type, several times faster than
-        # count_nonzero along rows.
-        row_counts[start : start + block.shape[0]] = np.einsum(
-            "ij->i", voted.view(np.uint8), dtype=count_type
-        )
+        # count_nonzero along rows; np.compress on the flat arrays is several times faster
+        # than boolean indexing.
+        counts = np.einsum("ij->i", voted.view(np.uint8), dtype=count_type)
         codes = block.astype(code_type, copy=False) + offsets
-        # np.compress on the flat arrays is several times faster than boolean indexing.
-        index_parts.append(np.compress(voted.ravel(), codes.ravel()).astype(np.int32))
-    indices = np.concatenate(index_parts) if index_parts else np.zeros(0, dtype=np.int32)
-    nnz = int(indices.size)
+        return counts, np.compress(voted.ravel(), codes.ravel())
+
+    starts = range(0, n, step)
+    if len(starts) > 1:  # numpy releases the GIL in these loops: chunks convert in parallel
+        with ThreadPoolExecutor(_CONVERSION_THREADS) as pool:
+            parts = list(pool.map(convert, starts))
+    else:
+        parts = [convert(start) for start in starts]
+    row_counts = np.concatenate([counts for counts, _ in parts]) if parts else np.zeros(0)
+    nnz = int(sum(codes.size for _, codes in parts))
     index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n + 1, dtype=index_dtype)
     np.cumsum(row_counts, out=indptr[1:])
+    indices = np.empty(nnz, dtype=np.int32)
+    offset = 0
+    for _, codes in parts:
+        indices[offset : offset + codes.size] = codes
+        offset += codes.size
     indicator = sp.csr_matrix((np.ones(nnz), indices, indptr), shape=(n, m * k))
     return indicator, (n, m)
