@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ def majority_rest(votes: Votes, prior: np.ndarray | None) -> np.ndarray:
     is left out because EM only needs the other k - 1 columns (see :func:`fit_em`).
     """
     k = votes.cardinality
-    counts = np.asarray(votes.indicator @ votes.class_projection()[:, 1:])
+    counts = votes.dot(votes.class_projection()[:, 1:])
     totals = np.diff(votes.indicator.indptr).astype(np.float64)[:, None]
     fill = prior if prior is not None else np.full(k, 1.0 / k)
     rest = counts / np.maximum(totals, 1.0)
@@ -158,18 +159,45 @@ def _e_step(
     Scores are computed relative to class 0 (k - 1 columns instead of k); the class-0 score
     summed over rows is a dot product of the vote totals with its weights.
     """
-    relative = votes.scores(weights[:, :, 1:] - weights[:, :, :1], bias[1:] - bias[0])
     base = float(vote_totals.ravel() @ weights[:, :, 0].ravel()) + votes.total_weight * bias[0]
-    if relative.shape[1] == 1:
-        column = relative[:, 0]
-        rest = expit(column)[:, None]
-        # log(1 + e^x) = max(x, 0) - log(max(p, 1 - p)) with p = expit(x); no under/overflow.
-        log_norm = np.maximum(column, 0.0) - np.log(np.maximum(rest[:, 0], 1.0 - rest[:, 0]))
-    else:
-        full = np.concatenate([np.zeros((relative.shape[0], 1)), relative], axis=1)
-        log_norm = log_normalizer(full)
-        rest = np.ascontiguousarray(softmax(full)[:, 1:])
-    return rest, base + float(np.sum(votes.weighted(log_norm)))
+    if votes.cardinality == 2:
+        parts = votes.map_rows(
+            functools.partial(
+                _binary_e_step,
+                margin=(weights[:, :, 1] - weights[:, :, 0]).ravel(),
+                offset=float(bias[1] - bias[0]),
+                row_weights=votes.row_weights,
+            )
+        )
+        rest = np.concatenate([posterior for posterior, _ in parts])[:, None]
+        return rest, base + sum(log_norm for _, log_norm in parts)
+    relative = votes.scores(weights[:, :, 1:] - weights[:, :, :1], bias[1:] - bias[0])
+    full = np.concatenate([np.zeros((relative.shape[0], 1)), relative], axis=1)
+    rest = np.ascontiguousarray(softmax(full)[:, 1:])
+    return rest, base + float(np.sum(votes.weighted(log_normalizer(full))))
+
+
+def _binary_e_step(
+    start: int,
+    stop: int,
+    rows: Any,
+    *,
+    margin: np.ndarray,
+    offset: float,
+    row_weights: np.ndarray | None,
+) -> tuple[np.ndarray, float]:
+    """P(y = 1) of the rows ``start:stop`` and their summed ``log(1 + e^score)`` (weighted)."""
+    relative = np.asarray(rows @ margin) + offset
+    posterior = expit(relative)
+    # log(1 + e^x) = max(x, 0) - log(max(p, 1 - p)) with p = expit(x): no under/overflow;
+    # computed in place in ``relative``.
+    larger = np.maximum(posterior, 1.0 - posterior)
+    np.log(larger, out=larger)
+    np.maximum(relative, 0.0, out=relative)
+    relative -= larger
+    if row_weights is None:
+        return posterior, float(relative.sum())
+    return posterior, float(row_weights[start:stop] @ relative)
 
 
 def _estimate_balance(class_totals: np.ndarray, smoothing: float) -> np.ndarray:

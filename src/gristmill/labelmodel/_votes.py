@@ -16,6 +16,9 @@ all rows. That is how partitioned label matrices are fit without gathering them.
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,10 +33,13 @@ from gristmill.labeling import LabelMatrix, as_sparse_labels
 _CHUNK_ROWS = 1 << 16
 # Cells converted per step when building the indicator from a dense matrix; bounds temporaries.
 _DENSE_CHUNK_CELLS = 1 << 22
-# Threads converting chunks of a dense matrix (the machines gristmill targets have 2+ cores).
-_CONVERSION_THREADS = 2
+# Threads converting chunks of a dense matrix and multiplying row blocks of a large indicator
+# (the machines gristmill targets have 2+ cores).
+_PRODUCT_THREADS = 2
+# Votes from which sparse products run on row blocks in parallel.
+_PARALLEL_MIN_VOTES = 1 << 20
 # Rows counted to estimate the number of distinct vote patterns, per pattern sampled.
-_PATTERN_COUNT_OVERSAMPLE = 4
+_PATTERN_COUNT_OVERSAMPLE = 2
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
 _DENSE_GRAM_MAX_COLUMNS = 2048
 
@@ -112,10 +118,10 @@ class Votes:
         return self._memo[key]
 
     def _sample_patterns(self, patterns: int, codes: np.ndarray) -> Votes:
-        row_hash = np.asarray(self.indicator @ codes).ravel()
-        fraction = np.mod(row_hash, 1.0)
+        row_hash = self.dot(codes)
+        fraction = row_hash - np.floor(row_hash)  # the sums are >= 0: np.mod(., 1), faster
         # The number of distinct patterns, estimated from those whose hash falls below a share
-        # of the unit interval that holds about 4 * patterns rows (all of them on small data);
+        # of the unit interval that holds about 2 * patterns rows (all of them on small data);
         # the share depends on the total weight only, so weighted and expanded forms agree.
         share = min(1.0, _PATTERN_COUNT_OVERSAMPLE * patterns / max(self.total_weight, 1.0))
         counted = np.unique(row_hash[fraction < share]).size / share
@@ -130,6 +136,54 @@ class Votes:
             self, indicator=self.indicator[kept], n_rows=int(kept.size), row_weights=totals
         )
 
+    def map_rows(self, function: Callable[[int, int, sp.csr_matrix], Any]) -> list[Any]:
+        """``function(start, stop, rows)`` on consecutive row blocks of the indicator, in order.
+
+        One block on small matrices; on large ones one block per thread, run in parallel (sparse
+        products and numpy's loops release the GIL). Callers join the results in block order,
+        so nothing depends on thread timing.
+        """
+        blocks = self._row_blocks()
+        if len(blocks) == 1:
+            return [function(*blocks[0])]
+        return list(_pool().map(lambda block: function(*block), blocks))
+
+    def dot(self, right: np.ndarray) -> np.ndarray:
+        """``indicator @ right`` as a dense array; ``right`` has shape (m * k,) or (m * k, c)."""
+        return np.concatenate(self.map_rows(lambda _, __, rows: np.asarray(rows @ right)))
+
+    def transpose_dot(self, per_row: np.ndarray) -> np.ndarray:
+        """``indicator.T @ per_row`` as a dense array; ``per_row`` has shape (n,) or (n, c)."""
+        parts = self.map_rows(lambda start, stop, rows: np.asarray(rows.T @ per_row[start:stop]))
+        return functools.reduce(np.add, parts)
+
+    def _row_blocks(self) -> list[tuple[int, int, sp.csr_matrix]]:
+        """Row ranges of the indicator and their CSR views, one per product thread.
+
+        Views share the indicator's arrays (only the row pointers are new).
+        """
+        key = ("row_blocks",)
+        if key not in self._memo:
+            matrix = self.indicator
+            if matrix.nnz < _PARALLEL_MIN_VOTES:
+                self._memo[key] = [(0, self.n_rows, matrix)]
+            else:
+                bounds = np.linspace(0, self.n_rows, _PRODUCT_THREADS + 1).astype(int)
+                blocks = []
+                for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+                    low, high = matrix.indptr[start], matrix.indptr[stop]
+                    view = sp.csr_matrix(
+                        (
+                            matrix.data[low:high],
+                            matrix.indices[low:high],
+                            matrix.indptr[start : stop + 1] - low,
+                        ),
+                        shape=(stop - start, matrix.shape[1]),
+                    )
+                    blocks.append((int(start), int(stop), view))
+                self._memo[key] = blocks
+        return self._memo[key]
+
     @property
     def has_votes(self) -> np.ndarray:
         """Boolean (n,): whether any source votes on the row."""
@@ -137,7 +191,7 @@ class Votes:
 
     def class_counts(self) -> np.ndarray:
         """Number of votes per row and class, shape (n, k)."""
-        return np.asarray(self.indicator @ self.class_projection())
+        return self.dot(self.class_projection())
 
     def class_projection(self) -> np.ndarray:
         """The (m * k, k) matrix summing the indicator's columns class by class."""
@@ -148,20 +202,20 @@ class Votes:
         key = ("source_class_counts",)
         if key not in self._memo:
             weights = np.ones(self.n_rows) if self.row_weights is None else self.row_weights
-            totals = np.asarray(self.indicator.T @ weights).reshape(self.n_sources, -1)
+            totals = self.transpose_dot(weights).reshape(self.n_sources, -1)
             totals.setflags(write=False)
             self._memo[key] = totals
         return self._memo[key]
 
     def expected_counts(self, posteriors: np.ndarray) -> np.ndarray:
         """``counts[j, v, c]``: expected number of rows of class c on which source j votes v."""
-        flat = np.asarray(self.indicator.T @ self.weighted(posteriors))
+        flat = self.transpose_dot(self.weighted(posteriors))
         return flat.reshape(self.n_sources, self.cardinality, posteriors.shape[1])
 
     def scores(self, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
         """Log-linear scores ``bias[c] + sum_j weights[j, v_ij, c]``, shape (n, k)."""
         flat = np.ascontiguousarray(weights.reshape(self.n_sources * self.cardinality, -1))
-        return np.asarray(self.indicator @ flat) + bias
+        return self.dot(flat) + bias
 
     def co_votes(self) -> np.ndarray:
         """Dense (m * k, m * k) counts of rows on which two (source, class) votes co-occur."""
@@ -171,17 +225,33 @@ class Votes:
             if self.row_weights is not None:
                 scaled = sp.csr_matrix(sp.diags(self.row_weights) @ self.indicator)
             return np.asarray((self.indicator.T @ scaled).toarray(), dtype=np.float64)
-        gram = np.zeros((width, width))
         # float32 blocks hold exact counts (< 2**24 rows per block).
         step = min(_CHUNK_ROWS, max(1, (1 << 22) // max(width, 1)))
-        for start in range(0, self.n_rows, step):
-            block = self.indicator[start : start + step].astype(np.float32).toarray()
-            if self.row_weights is None:
-                gram += block.T @ block
-            else:
-                weights = self.row_weights[start : start + step, None]
-                gram += block.T.astype(np.float64) @ (block * weights)
-        return gram
+
+        def gram_of(first: int, last: int, rows: sp.csr_matrix) -> np.ndarray:
+            gram = np.zeros((width, width))
+            for start in range(0, last - first, step):
+                stop = min(start + step, last - first)
+                block = rows[start:stop].astype(np.float32).toarray()
+                if self.row_weights is None:
+                    gram += block.T @ block
+                else:
+                    weights = self.row_weights[first + start : first + stop, None]
+                    gram += block.T.astype(np.float64) @ (block * weights)
+            return gram
+
+        return functools.reduce(np.add, self.map_rows(gram_of))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads sparse products of large indicators run on (created on first use)."""
+    return ThreadPoolExecutor(_PRODUCT_THREADS, thread_name_prefix="gristmill-votes")
+
+
+# A forked child (multiprocessing, Dask's process workers) inherits the pool but not its
+# threads: it starts a pool of its own.
+os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def infer_cardinality(L: Any) -> int:
@@ -296,7 +366,7 @@ def _indicator_from_dense(
 
     starts = range(0, n, step)
     if len(starts) > 1:  # numpy releases the GIL in these loops: chunks convert in parallel
-        with ThreadPoolExecutor(_CONVERSION_THREADS) as pool:
+        with ThreadPoolExecutor(_PRODUCT_THREADS) as pool:
             parts = list(pool.map(convert, starts))
     else:
         parts = [convert(start) for start in starts]

@@ -1,0 +1,90 @@
+"""The one-hot vote indicator: dense conversion in chunks, and products on parallel row blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import gristmill.labelmodel._votes as votes_module
+from gristmill.labelmodel import DawidSkene, LabelModel, MatrixCompletion
+from gristmill.labelmodel._votes import to_votes
+
+from .conftest import make_votes
+
+
+def _reference_indicator(values: np.ndarray, k: int) -> np.ndarray:
+    n, m = values.shape
+    dense = np.zeros((n, m * k))
+    rows, columns = np.nonzero(values >= 0)
+    dense[rows, columns * k + values[rows, columns]] = 1.0
+    return dense
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "dtype"),
+    [(5, 3, np.int8), (70, 2, np.int64), (300, 2, np.int16), (4, 2, np.float64), (3, 2, bool)],
+    ids=["int8", "int16 codes", "more than 255 sources", "float", "bool"],
+)
+def test_dense_conversion_in_chunks_matches_the_definition(monkeypatch, m, k, dtype) -> None:
+    rng = np.random.default_rng(m)
+    low = 0 if dtype is bool else -1
+    values = rng.integers(low, k, (997, m)).astype(dtype)
+    monkeypatch.setattr(votes_module, "_DENSE_CHUNK_CELLS", 5 * m)  # 200 chunks, two threads
+    chunked = to_votes(values, k)
+    monkeypatch.setattr(votes_module, "_DENSE_CHUNK_CELLS", 1 << 30)  # one chunk
+    whole = to_votes(values, k)
+    expected = _reference_indicator(values.astype(np.int64), k)
+    for found in (chunked, whole):
+        assert found.indicator.has_canonical_format
+        np.testing.assert_array_equal(found.indicator.toarray(), expected)
+
+
+@pytest.fixture
+def parallel(monkeypatch):
+    """Split every indicator into row blocks multiplied on the product threads."""
+    monkeypatch.setattr(votes_module, "_PARALLEL_MIN_VOTES", 0)
+
+
+def test_products_on_row_blocks_equal_the_whole_matrix(parallel) -> None:
+    values, _, _ = make_votes(5_001, np.linspace(0.6, 0.9, 7), k=3, coverage=0.4, seed=4)
+    weights = np.random.default_rng(1).random(values.shape[0])
+    for row_weights in (None, weights):
+        blocked = to_votes(values, 3).with_weights(row_weights)
+        assert len(blocked._row_blocks()) == votes_module._PRODUCT_THREADS
+        matrix = sp.csr_matrix(blocked.indicator)
+        scaled = matrix if row_weights is None else sp.diags(row_weights) @ matrix
+        right = np.random.default_rng(2).random((21, 3))
+        per_row = np.random.default_rng(3).random((values.shape[0], 2))
+        np.testing.assert_allclose(blocked.dot(right), matrix @ right, rtol=1e-12)
+        np.testing.assert_allclose(blocked.transpose_dot(per_row), matrix.T @ per_row, rtol=1e-12)
+        np.testing.assert_allclose(blocked.co_votes(), (matrix.T @ scaled).toarray(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("model", [DawidSkene, MatrixCompletion, LabelModel], ids=repr)
+def test_fits_on_row_blocks_equal_single_threaded_fits(monkeypatch, model) -> None:
+    values, _, _ = make_votes(20_000, np.linspace(0.55, 0.9, 9), coverage=0.5, seed=6)
+    single = model().fit(values)
+    monkeypatch.setattr(votes_module, "_PARALLEL_MIN_VOTES", 0)
+    first, second = model().fit(values), model().fit(values)
+    np.testing.assert_array_equal(first.predict_proba(values), second.predict_proba(values))
+    np.testing.assert_allclose(first.confusion_, single.confusion_, atol=1e-9)
+    np.testing.assert_allclose(first.predict_proba(values), single.predict_proba(values), atol=1e-9)
+
+
+# Python 3.12+ warns that forking a process with threads may deadlock: that is what is tested.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_multiplies_on_its_own_threads(parallel) -> None:
+    import multiprocessing
+
+    values, _, _ = make_votes(2_000, np.linspace(0.6, 0.9, 5), coverage=0.5, seed=8)
+    expected = to_votes(values, 2).co_votes()  # starts the parent's pool
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        found = pool.apply_async(_co_votes_in_child, (values,)).get(timeout=60)
+    np.testing.assert_array_equal(found, expected)
+
+
+def _co_votes_in_child(values: np.ndarray) -> np.ndarray:
+    votes_module._PARALLEL_MIN_VOTES = 0
+    return to_votes(values, 2).co_votes()
