@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -268,20 +269,26 @@ def held_out_source_log_likelihood(
         projection=votes.class_projection(),
     )
     predict = _binary_vote_probabilities if k == 2 else _vote_probabilities
-    totals = np.zeros(len(mixtures))
-    mass = 0.0
-    for start in range(0, votes.n_rows, _ROW_CHUNK):
-        block = votes.indicator[start : start + _ROW_CHUNK]
-        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-        from_share, from_learned = predict(block, rows, model)
-        if votes.row_weights is None:
-            vote_weight = np.ones(rows.size)
-        else:
-            vote_weight = votes.row_weights[start : start + _ROW_CHUNK][rows]
-        for index, w in enumerate(mixtures):
-            totals[index] += vote_weight @ np.log(w * from_share + (1 - w) * from_learned)
-        mass += float(vote_weight.sum())
-    return totals / max(mass, 1e-12)
+
+    def part(first: int, last: int, matrix: Any) -> tuple[np.ndarray, float]:
+        totals = np.zeros(len(mixtures))
+        mass = 0.0
+        for start in range(0, last - first, _ROW_CHUNK):
+            block = matrix[start : start + _ROW_CHUNK]
+            rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+            from_share, from_learned = predict(block, rows, model)
+            if votes.row_weights is None:
+                vote_weight = np.ones(rows.size)
+            else:
+                vote_weight = votes.row_weights[first + start : last][rows]
+            for index, w in enumerate(mixtures):
+                totals[index] += vote_weight @ np.log(w * from_share + (1 - w) * from_learned)
+            mass += float(vote_weight.sum())
+        return totals, mass
+
+    parts = votes.map_rows(part)
+    mass = sum(part_mass for _, part_mass in parts)
+    return functools.reduce(np.add, [totals for totals, _ in parts]) / max(mass, 1e-12)
 
 
 class _Learned(NamedTuple):

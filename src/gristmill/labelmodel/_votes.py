@@ -37,7 +37,7 @@ _DENSE_CHUNK_CELLS = 1 << 22
 # (the machines gristmill targets have 2+ cores).
 _PRODUCT_THREADS = 2
 # Votes from which sparse products run on row blocks in parallel.
-_PARALLEL_MIN_VOTES = 1 << 20
+_PARALLEL_MIN_VOTES = 1 << 19
 # Rows counted to estimate the number of distinct vote patterns, per pattern sampled.
 _PATTERN_COUNT_OVERSAMPLE = 2
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
