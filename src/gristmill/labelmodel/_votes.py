@@ -54,9 +54,9 @@ class Votes:
     cardinality: int
     lf_names: tuple[str, ...] | None
     row_weights: np.ndarray | None = None
-    # Results computed once per Votes (treat as read-only): pattern samples by size — several
-    # steps of a fit ask for the same one — and the per-source vote totals every EM step
-    # needs. ``replace`` starts a fresh cache.
+    # Results computed once per Votes (treat as read-only): pattern samples by size and seed —
+    # several steps of a fit ask for the same one —, the per-source vote totals every EM step
+    # needs, and the row blocks of parallel products. ``replace`` starts a fresh cache.
     _memo: dict[tuple[Any, ...], Any] = field(
         init=False, default_factory=dict, repr=False, compare=False
     )
@@ -141,7 +141,8 @@ class Votes:
 
         One block on small matrices; on large ones one block per thread, run in parallel (sparse
         products and numpy's loops release the GIL). Callers join the results in block order,
-        so nothing depends on thread timing.
+        so nothing depends on thread timing. ``function`` must not call ``map_rows`` itself:
+        the pool has one thread per block.
         """
         blocks = self._row_blocks()
         if len(blocks) == 1:
@@ -365,11 +366,8 @@ def _indicator_from_dense(
         return counts, np.compress(voted.ravel(), codes.ravel())
 
     starts = range(0, n, step)
-    if len(starts) > 1:  # numpy releases the GIL in these loops: chunks convert in parallel
-        with ThreadPoolExecutor(_PRODUCT_THREADS) as pool:
-            parts = list(pool.map(convert, starts))
-    else:
-        parts = [convert(start) for start in starts]
+    # numpy releases the GIL in these loops: chunks convert in parallel.
+    parts = list(_pool().map(convert, starts)) if len(starts) > 1 else list(map(convert, starts))
     row_counts = np.concatenate([counts for counts, _ in parts]) if parts else np.zeros(0)
     nnz = int(sum(codes.size for _, codes in parts))
     index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
