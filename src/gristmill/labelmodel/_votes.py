@@ -12,6 +12,11 @@ statistic a label model needs is one sparse product:
 Rows may carry weights (``row_weights``): a row of weight w counts as w identical rows in every
 statistic, so a model fit on the distinct vote patterns weighted by their counts equals the fit on
 all rows. That is how partitioned label matrices are fit without gathering them.
+
+On large matrices (from 2**19 votes) the products run on two row blocks in parallel
+(:meth:`Votes.map_rows`; scipy and numpy release the GIL), and a dense matrix is converted in
+chunks on the same two threads; partial results are joined in block order, so a fit does not
+depend on thread timing.
 """
 
 from __future__ import annotations
