@@ -126,3 +126,14 @@ def test_extrapolated_stop_waits_for_slow_convergence(synth, monkeypatch) -> Non
     # Stopped within a small fraction of the standard error (~0.0013 at 50,000 votes).
     np.testing.assert_allclose(model.lf_accuracies_, limit.lf_accuracies_, atol=1e-3)
     np.testing.assert_allclose(model.lf_accuracies_, truth, atol=0.02)
+
+
+def test_warm_started_fit_of_weighted_patterns_equals_the_expanded_fit(synth, monkeypatch) -> None:
+    votes, _, _ = synth(30_000, ACCURACIES[:5], coverage=0.5, seed=12)
+    patterns, counts = np.unique(votes, axis=0, return_counts=True)
+    monkeypatch.setattr(dawid_skene, "PATTERN_SAMPLE", 100)  # both forms warm-start
+    expanded = DawidSkene().fit(votes)
+    weighted = DawidSkene().fit(patterns, sample_weight=counts)
+    assert expanded.n_iter_ == weighted.n_iter_
+    np.testing.assert_allclose(weighted.confusion_, expanded.confusion_, atol=1e-9)
+    np.testing.assert_allclose(weighted.class_balance_, expanded.class_balance_, atol=1e-9)

@@ -63,6 +63,7 @@ def fit_em(
     max_iter: int,
     tol: float,
     seed: int,
+    warm_start: bool = True,
 ) -> EMResult:
     """Maximum a posteriori Dawid-Skene by EM.
 
@@ -78,10 +79,12 @@ def fit_em(
     2010): EM converges linearly, so when each improvement is a small fraction ``r`` of the
     one before, the improvements still to come add up to about ``r / (1 - r)`` of the last.
 
-    EM starts from the majority-vote posteriors. On more than ``4 * PATTERN_SAMPLE`` rows it
-    first runs to convergence on a hashed sample of the distinct vote patterns (weighted by
-    their rows, see :meth:`Votes.pattern_sample`) and starts from the posteriors of that fit:
-    the full-data iterations then only polish it (2 instead of 4 on 1M x 50 votes).
+    EM starts from the majority-vote posteriors. With ``warm_start`` and more than
+    ``4 * PATTERN_SAMPLE`` rows (total weight, so that a weighted matrix of distinct patterns
+    and its expanded rows take the same path) it first runs to convergence on a hashed sample
+    of the distinct vote patterns (weighted by their rows, see :meth:`Votes.pattern_sample`)
+    and starts from the posteriors of that fit: the full-data iterations then only polish it
+    (2 instead of 4 on 1M x 50 votes).
     """
     k, m, n = votes.cardinality, votes.n_sources, votes.total_weight
     pseudo = smoothing * (1.0 + (k - 1) * np.eye(k))
@@ -94,7 +97,7 @@ def fit_em(
         dev_counts = dev_votes.expected_counts(onehot)
         dev_totals = onehot.sum(axis=0)
     vote_totals = votes.source_class_counts()
-    if votes.n_rows <= _WARM_START_FACTOR * PATTERN_SAMPLE:
+    if not warm_start or votes.total_weight <= _WARM_START_FACTOR * PATTERN_SAMPLE:
         rest, previous = majority_rest(votes, prior), -np.inf
     else:
         warm = fit_em(
@@ -105,6 +108,7 @@ def fit_em(
             max_iter=max_iter,
             tol=tol,
             seed=seed,
+            warm_start=False,
         )
         rest, previous = _e_step(votes, warm.weights, warm.bias, vote_totals)
     converged = False
