@@ -38,22 +38,6 @@ class EMResult:
     converged: bool
 
 
-def majority_rest(votes: Votes, prior: np.ndarray | None) -> np.ndarray:
-    """Majority-vote posteriors of classes 1..k-1, shape (n, k - 1); class 0 holds the rest.
-
-    Each row's share of votes per class; rows without votes get ``prior`` (or uniform). Class 0
-    is left out because EM only needs the other k - 1 columns (see :func:`fit_em`).
-    """
-    k = votes.cardinality
-    counts = votes.dot(votes.class_projection()[:, 1:])
-    totals = np.diff(votes.indicator.indptr).astype(np.float64)[:, None]
-    fill = prior if prior is not None else np.full(k, 1.0 / k)
-    rest = counts / np.maximum(totals, 1.0)
-    uncovered = totals[:, 0] == 0
-    rest[uncovered] = fill[1:]
-    return rest
-
-
 def fit_em(
     votes: Votes,
     *,
@@ -98,7 +82,9 @@ def fit_em(
         dev_totals = onehot.sum(axis=0)
     vote_totals = votes.source_class_counts()
     if not warm_start or votes.total_weight <= _WARM_START_FACTOR * PATTERN_SAMPLE:
-        rest, previous = majority_rest(votes, prior), -np.inf
+        # Majority-vote posteriors of classes 1..k-1 (EM needs no column for class 0).
+        fill = prior if prior is not None else np.full(k, 1.0 / k)
+        rest, previous = votes.vote_shares(fill, first_class=1), -np.inf
     else:
         warm = fit_em(
             votes.pattern_sample(PATTERN_SAMPLE, seed),

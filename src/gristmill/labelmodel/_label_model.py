@@ -223,14 +223,9 @@ class LabelModel(BaseLabelModel):
         self.mixture_ = np.array(choice[2])
 
     def _members_proba(self, votes: Votes) -> tuple[np.ndarray, np.ndarray]:
-        counts = votes.class_counts()
-        totals = row_sum(counts)[:, None]
-        vote_share = np.where(
-            totals > 0, counts / np.maximum(totals, 1.0), self.class_balance_[None, :]
-        )
         learned = softmax(votes.scores(self.weights_, self.bias_))
-        learned[totals[:, 0] == 0] = self.class_balance_
-        return vote_share, learned
+        learned[~votes.has_votes] = self.class_balance_
+        return votes.vote_shares(self.class_balance_), learned
 
     def _proba(self, votes: Votes) -> np.ndarray:
         vote_share, learned = self._members_proba(votes)

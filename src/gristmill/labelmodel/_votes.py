@@ -195,9 +195,16 @@ class Votes:
         """Boolean (n,): whether any source votes on the row."""
         return np.diff(self.indicator.indptr) > 0
 
-    def class_counts(self) -> np.ndarray:
-        """Number of votes per row and class, shape (n, k)."""
-        return self.dot(self.class_projection())
+    def vote_shares(self, fill: np.ndarray, first_class: int = 0) -> np.ndarray:
+        """Each row's share of its votes per class, classes ``first_class``..k-1.
+
+        Shape (n, k - first_class); rows without votes get ``fill[first_class:]``.
+        """
+        counts = self.dot(self.class_projection()[:, first_class:])
+        totals = np.diff(self.indicator.indptr).astype(np.float64)
+        shares = counts / np.maximum(totals, 1.0)[:, None]
+        shares[totals == 0] = fill[first_class:]
+        return shares
 
     def class_projection(self) -> np.ndarray:
         """The (m * k, k) matrix summing the indicator's columns class by class."""
