@@ -76,6 +76,23 @@ def _torch_threads(torch: Any, n_threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+class _Representation(NamedTuple):
+    """Per row of a table: the network's outputs and the chained regressions' predictions."""
+
+    hidden: Any  # (n, n_attributes, dim) hidden states
+    numeric_context: Any  # the numeric context the heads read
+    skip: Any  # the linear path from the numeric context
+    values: np.ndarray  # (n, n_numeric) chained-regression predictions (zeros without them)
+    probabilities: np.ndarray  # (n, sum of classes) chained-regression class probabilities
+
+    def network(self) -> tuple[Any, Any, Any]:
+        """What the network's heads take: ``(hidden, numeric_context, skip)``."""
+        return self.hidden, self.numeric_context, self.skip
+
+    def take(self, rows: Any) -> _Representation:
+        return _Representation(*(part[rows] for part in self))
+
+
 class _Split(NamedTuple):
     """The table as tensors, its observed cells split into training and held-out ones."""
 
@@ -718,9 +735,8 @@ class AttentionImputer(TableImputer):
         return total / max(weight, 1)
 
     # ------------------------------------------------------------------ prediction
-    def _representation(self, data: pd.DataFrame) -> tuple[Any, ...]:
-        """Per row: the network's outputs (hidden states, numeric context, linear path) and the
-        chained regressions' predictions (numeric values, class probabilities)."""
+    def _representation(self, data: pd.DataFrame) -> _Representation:
+        """Per row: the network's outputs and the chained regressions' predictions."""
         torch = _torch()
         codes, numbers, observed = self._tensors(torch, data)
         parts = []
@@ -735,14 +751,14 @@ class AttentionImputer(TableImputer):
                 values, probabilities = self.linear_.predict(
                     numbers.numpy(), observed.numpy(), codes.numpy()
                 )
-        return hidden, numeric_context, skip, values, probabilities
+        return _Representation(hidden, numeric_context, skip, values, probabilities)
 
-    def _column_outputs(self, representation: tuple[Any, ...], column: str) -> np.ndarray:
+    def _column_outputs(self, representation: _Representation, column: str) -> np.ndarray:
         """Class probabilities of a categorical column, or (standardised value, log error
         variance) of a numeric one, blended with the chained regressions (``blend_``)."""
         torch = _torch()
         module = self.module_
-        outputs = representation[:3]
+        outputs = representation.network()
         weight = self.blend_.get(column, 1.0)
         with torch.no_grad():
             if column in self.encoding_.categorical:
@@ -750,11 +766,11 @@ class AttentionImputer(TableImputer):
                 network = torch.softmax(module.logits(outputs, j), dim=-1).numpy().astype(float)
                 if weight == 1.0 or self.linear_ is None:
                     return network
-                partner = representation[4][:, self.linear_.class_slice(j)]
+                partner = representation.probabilities[:, self.linear_.class_slice(j)]
                 return weight * network + (1.0 - weight) * partner
             j = self.encoding_.numeric.index(column)
             predicted = module.regression(outputs)[:, j].numpy().astype(float)
-        predicted[:, 0] = weight * predicted[:, 0] + (1.0 - weight) * representation[3][:, j]
+        predicted[:, 0] = weight * predicted[:, 0] + (1.0 - weight) * representation.values[:, j]
         return predicted
 
     def _check_column(self, column: str) -> None:
@@ -818,7 +834,7 @@ class AttentionImputer(TableImputer):
         return self._values_from(self._representation(data), column)
 
     def _values_from(
-        self, representation: tuple[Any, ...], column: str
+        self, representation: _Representation, column: str
     ) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._column_outputs(representation, column)
         if self.column_types_[column] == "categorical":
@@ -923,7 +939,7 @@ class AttentionImputer(TableImputer):
         self._last_confidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         out: dict[str, Sequence[Any] | np.ndarray] = {}
         for name, at in missing.items():
-            picked = tuple(part[where[at]] for part in representation)
+            picked = representation.take(where[at])
             values, confidence = self._values_from(picked, name)
             out[name] = values
             self._last_confidence[name] = (at, confidence)
