@@ -218,16 +218,9 @@ class ChainedRidge:
                     step: Step | None = self._fit_regression(design, filled, observed, column)
                 else:
                     step = self._fit_classifier(design, codes[:, column], column, classifiers)
-                if step is None:
-                    continue
-                self.steps_.append(step)
-                if kind == "numeric":
-                    self._fill(
-                        design, kind, column, ~observed[:, column], self._values(design, step)
-                    )
-                else:
-                    missing = codes[:, column] == 0
-                    self._fill(design, kind, column, missing, self._probabilities(design, step))
+                if step is not None:
+                    self.steps_.append(step)
+                    self._apply(design, step, observed, codes)
         return self
 
     @staticmethod
@@ -289,6 +282,21 @@ class ChainedRidge:
             coef = np.vstack([np.zeros_like(coef), coef])
         return "categorical", column, coef, model.classes_.astype(np.int64)
 
+    def _apply(
+        self, design: np.ndarray, step: Step, observed: np.ndarray, codes: np.ndarray
+    ) -> np.ndarray:
+        """Predict a step's column on every row (values (n, 1), or class probabilities) and
+        write the prediction into the design where the column is missing."""
+        kind, column = step[0], step[1]
+        if kind == "numeric":
+            predicted = self._values(design, step)
+            missing = ~observed[:, column]
+        else:
+            predicted = self._probabilities(design, step)
+            missing = codes[:, column] == 0
+        self._fill(design, kind, column, missing, predicted)
+        return predicted
+
     def _values(self, design: np.ndarray, step: Step) -> np.ndarray:
         """(n, 1) prediction of a numeric column, within the limits of its observed values."""
         _kind, column, weights, _classes = step
@@ -340,14 +348,11 @@ class ChainedRidge:
         sizes = self.vocabulary_sizes or []
         probabilities = np.zeros((len(filled), sum(sizes)))
         for step in self.steps_:
-            kind, column = step[0], step[1]
-            if kind == "numeric":
-                values[:, column] = self._values(design, step)[:, 0]
-                self._fill(design, kind, column, ~observed[:, column], values[:, [column]])
+            predicted = self._apply(design, step, observed, codes)
+            if step[0] == "numeric":
+                values[:, step[1]] = predicted[:, 0]
             else:
-                predicted = self._probabilities(design, step)
-                probabilities[:, self.class_slice(column)] = predicted
-                self._fill(design, kind, column, codes[:, column] == 0, predicted)
+                probabilities[:, self.class_slice(step[1])] = predicted
         return values, probabilities
 
     def class_slice(self, column: int) -> slice:
