@@ -17,11 +17,11 @@ held-out cells are drawn mostly where the column is missing (:mod:`._holdout`), 
 and blending judge the model where it has to impute.
 
 Predictions are then blended with chained regressions
-(:class:`~gristmill.cleaning._chained_ridge.ChainedRidge`, as in MICE: ridge on piecewise-linear
-features for numeric columns, multinomial logistic regression for categorical columns with few
-values): the weight of each column is learned from the same held-out cells (:mod:`._blend`), so
-a column that is nearly additive in the others leans on the regressions and one with
-interactions on attention.
+(:class:`~gristmill.cleaning._chained_regressions.ChainedRegressions`, as in MICE: ridge on
+piecewise-linear features for numeric columns, multinomial logistic regression for categorical
+columns with few values): the weight of each column is learned from the same held-out cells
+(:mod:`._blend`), so a column that is nearly additive in the others leans on the regressions and
+one with interactions on attention.
 
 torch is imported only when a model is built, fitted or loaded.
 """
@@ -41,7 +41,7 @@ import pandas as pd
 
 from gristmill._extras import require
 from gristmill.cleaning._blend import class_blend_weight, numeric_blend_weight
-from gristmill.cleaning._chained_ridge import ChainedRidge
+from gristmill.cleaning._chained_regressions import ChainedRegressions
 from gristmill.cleaning._columns import TableImputer, to_python
 from gristmill.cleaning._holdout import driver_bins, held_out_probabilities
 from gristmill.exceptions import DataError
@@ -517,16 +517,16 @@ class AttentionImputer(TableImputer):
             )
             self._train(torch, generator, split)
             self.module_.eval()
-            self.linear_: ChainedRidge | None = None
+            self.linear_: ChainedRegressions | None = None
             self.blend_: dict[str, float] = {}
             if self.linear_blend:
                 self.linear_ = self._fit_blend(torch, split)
 
-    def _partner(self) -> ChainedRidge:
+    def _partner(self) -> ChainedRegressions:
         sizes = [len(self.encoding_.vocabularies[name]) for name in self.encoding_.categorical]
-        return ChainedRidge(n_rounds=2, reserved=_RESERVED, vocabulary_sizes=sizes)
+        return ChainedRegressions(n_rounds=2, reserved=_RESERVED, vocabulary_sizes=sizes)
 
-    def _fit_blend(self, torch: Any, split: _Split) -> ChainedRidge:
+    def _fit_blend(self, torch: Any, split: _Split) -> ChainedRegressions:
         """Fit the chained regressions on the training cells and choose, per column, the
         weight of the network's prediction against theirs that best predicts the held-out
         cells. The regressions are not refitted with the held-out cells: the weights are
@@ -1058,7 +1058,7 @@ class AttentionImputer(TableImputer):
         imputer.history_ = [float(v) for v in spec["history_"]]
         imputer.blend_ = {name: float(w) for name, w in spec["blend_"].items()}
         imputer.linear_ = (
-            None if spec["linear_"] is None else ChainedRidge.from_json(spec["linear_"])
+            None if spec["linear_"] is None else ChainedRegressions.from_json(spec["linear_"])
         )
         imputer.module_ = _build_module(
             torch,

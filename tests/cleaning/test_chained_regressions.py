@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gristmill.cleaning._chained_ridge import ChainedRidge
+from gristmill.cleaning._chained_regressions import ChainedRegressions
 
 
 def _linear_table(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -21,7 +21,7 @@ def _linear_table(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
 
 def test_recovers_linear_relations_and_round_trips_through_json() -> None:
     numbers, codes, observed = _linear_table()
-    model = ChainedRidge().fit(np.where(observed, numbers, 0.0), observed, codes)
+    model = ChainedRegressions().fit(np.where(observed, numbers, 0.0), observed, codes)
     predicted, probabilities = model.predict(np.where(observed, numbers, 0.0), observed, codes)
     assert probabilities.shape == (len(numbers), 0)  # no vocabulary: numeric columns only
     # Rows missing one cell are exact (up to a value beyond the observed range, where the
@@ -31,7 +31,7 @@ def test_recovers_linear_relations_and_round_trips_through_json() -> None:
     error = np.abs(predicted[single] - numbers[single])
     assert error.mean() < 0.01
     assert error.max() < 0.1
-    again = ChainedRidge.from_json(model.to_json())
+    again = ChainedRegressions.from_json(model.to_json())
     np.testing.assert_allclose(
         again.predict(numbers, observed, codes)[0], model.predict(numbers, observed, codes)[0]
     )
@@ -39,7 +39,7 @@ def test_recovers_linear_relations_and_round_trips_through_json() -> None:
 
 def test_a_cell_does_not_predict_itself() -> None:
     numbers, codes, observed = _linear_table(200, seed=1)
-    model = ChainedRidge().fit(numbers, np.ones_like(observed), codes)
+    model = ChainedRegressions().fit(numbers, np.ones_like(observed), codes)
     changed = numbers.copy()
     changed[0, 1] += 100.0  # the observed y of row 0 is wildly wrong
     predicted, _ = model.predict(changed, np.ones_like(observed), codes)
@@ -52,7 +52,7 @@ def test_hinges_fit_a_curve_and_predictions_stay_within_the_observed_range() -> 
     numbers = np.column_stack([x, np.abs(x)])  # a V: no straight line fits it
     observed = rng.random(numbers.shape) >= 0.2
     codes = np.zeros((600, 0), dtype=np.int64)
-    model = ChainedRidge().fit(numbers, observed, codes)
+    model = ChainedRegressions().fit(numbers, observed, codes)
     predicted, _ = model.predict(numbers, observed, codes)
     hidden = ~observed[:, 1] & observed[:, 0]
     assert np.abs(predicted[hidden, 1] - numbers[hidden, 1]).mean() < 0.1
@@ -71,7 +71,7 @@ def test_categorical_columns_get_a_classifier_chained_with_the_rest() -> None:
     observed = rng.random(numbers.shape) >= 0.2
     codes = np.column_stack([size + 2, colour + 2])
     codes[rng.random(n) < 0.2, 0] = 0  # missing
-    model = ChainedRidge(vocabulary_sizes=[3, 2]).fit(numbers, observed, codes)
+    model = ChainedRegressions(vocabulary_sizes=[3, 2]).fit(numbers, observed, codes)
     assert model.modelled_columns("categorical") == [0, 1]
     assert model.modelled_columns("numeric") == [0, 1]
     _, probabilities = model.predict(numbers, observed, codes)
@@ -80,7 +80,7 @@ def test_categorical_columns_get_a_classifier_chained_with_the_rest() -> None:
     np.testing.assert_allclose(size_probabilities.sum(axis=1), 1.0)
     missing = codes[:, 0] == 0
     assert (size_probabilities[missing].argmax(axis=1) == size[missing]).mean() > 0.9
-    again = ChainedRidge.from_json(model.to_json())
+    again = ChainedRegressions.from_json(model.to_json())
     np.testing.assert_allclose(again.predict(numbers, observed, codes)[1], probabilities)
 
 
@@ -92,7 +92,7 @@ def test_missingness_itself_is_a_feature() -> None:
     numbers = rng.normal(size=(n, 1))
     observed = (group == 0)[:, None] | (rng.random((n, 1)) < 0.1)
     codes = (group + 2)[:, None]
-    model = ChainedRidge(vocabulary_sizes=[2]).fit(numbers, observed, codes)
+    model = ChainedRegressions(vocabulary_sizes=[2]).fit(numbers, observed, codes)
     _, probabilities = model.predict(numbers, observed, codes)
     assert (probabilities.argmax(axis=1) == group).mean() > 0.85
 
@@ -108,12 +108,12 @@ def test_recurring_values_of_a_number_are_features() -> None:
     numbers = np.column_stack([expenses, rng.normal(size=n)])
     observed = np.ones(numbers.shape, dtype=bool)
     codes = (renter.astype(np.int64) + 2)[:, None]
-    model = ChainedRidge(vocabulary_sizes=[2]).fit(numbers, observed, codes)
+    model = ChainedRegressions(vocabulary_sizes=[2]).fit(numbers, observed, codes)
     np.testing.assert_array_equal(np.sort(model.levels_[0][:3]), [0.0, 1.0, 2.0])
     assert np.isnan(model.levels_[1]).all()  # a continuous column has no recurring value
     _, probabilities = model.predict(numbers, observed, np.zeros_like(codes))
     assert (probabilities.argmax(axis=1) == renter).mean() > 0.95
-    again = ChainedRidge.from_json(model.to_json())
+    again = ChainedRegressions.from_json(model.to_json())
     np.testing.assert_array_equal(again.levels_, model.levels_)
     np.testing.assert_allclose(
         again.predict(numbers, observed, np.zeros_like(codes))[1], probabilities

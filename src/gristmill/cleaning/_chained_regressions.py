@@ -57,7 +57,7 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-class ChainedRidge:
+class ChainedRegressions:
     """Fit and replay chained regressions of the columns of an encoded table.
 
     Parameters
@@ -177,7 +177,9 @@ class ChainedRidge:
             design[missing, start : start + width] = prediction[missing, :width]
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray) -> ChainedRidge:
+    def fit(
+        self, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray
+    ) -> ChainedRegressions:
         """Learn the regressions.
 
         Parameters
@@ -191,7 +193,7 @@ class ChainedRidge:
 
         Returns
         -------
-        ChainedRidge
+        ChainedRegressions
             ``self``.
         """
         if len(numbers) > _MAX_ROWS:
@@ -383,7 +385,7 @@ class ChainedRidge:
         }
 
     @classmethod
-    def from_json(cls, spec: dict[str, Any]) -> ChainedRidge:
+    def from_json(cls, spec: dict[str, Any]) -> ChainedRegressions:
         model = cls(
             n_rounds=int(spec["n_rounds"]),
             reserved=int(spec["reserved"]),
