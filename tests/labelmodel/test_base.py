@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.special import expit
 
 from gristmill.exceptions import (
     DataError,
@@ -23,6 +24,7 @@ from gristmill.labelmodel import (
     get_label_model,
     load_label_model,
 )
+from gristmill.labelmodel._base import logistic
 from gristmill.testing import check_label_model
 
 ALL = sorted(LABEL_MODELS)
@@ -219,3 +221,11 @@ def test_no_warnings_on_well_posed_data(synth) -> None:
         warnings.simplefilter("error")
         for name in ALL:
             get_label_model(name).fit(votes)
+
+
+def test_logistic_matches_scipy_without_overflow() -> None:
+    scores = np.array([-1000.0, -40.0, -3.5, -1e-12, 0.0, 2.0, 37.0, 800.0])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        sigmoid, log_normalizer = logistic(scores)
+    np.testing.assert_allclose(sigmoid, expit(scores), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(log_normalizer, np.logaddexp(0.0, scores), rtol=1e-15, atol=1e-15)

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import gristmill.labelmodel._votes as votes_module
+from gristmill.exceptions import DataError
 from gristmill.labelmodel import DawidSkene, LabelModel, MatrixCompletion
 from gristmill.labelmodel._votes import to_votes
 
@@ -38,6 +39,18 @@ def test_dense_conversion_in_chunks_matches_the_definition(monkeypatch, m, k, dt
     for found in (chunked, whole):
         assert found.indicator.has_canonical_format
         np.testing.assert_array_equal(found.indicator.toarray(), expected)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(-4, "column 3 holds -4; votes must be >= -1"), (2, "column 3 votes class 2.*cardinality 2")],
+)
+def test_an_out_of_range_vote_in_a_late_chunk_names_its_column(monkeypatch, bad, message) -> None:
+    values = np.random.default_rng(0).integers(-1, 2, (500, 6)).astype(np.int8)
+    values[480, 3] = bad
+    monkeypatch.setattr(votes_module, "_DENSE_CHUNK_CELLS", 60)  # 50 chunks of 10 rows
+    with pytest.raises(DataError, match=message):
+        to_votes(values, 2)
 
 
 @pytest.fixture

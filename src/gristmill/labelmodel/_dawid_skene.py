@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
@@ -15,6 +14,7 @@ from gristmill.labelmodel._base import (
     check_int_param,
     fallback_fit,
     log_normalizer,
+    logistic,
     softmax,
     warn_unidentifiable,
 )
@@ -177,17 +177,10 @@ def _binary_e_step(
     row_weights: np.ndarray | None,
 ) -> tuple[np.ndarray, float]:
     """P(y = 1) of the rows ``start:stop`` and their summed ``log(1 + e^score)`` (weighted)."""
-    relative = np.asarray(rows @ margin) + offset
-    posterior = expit(relative)
-    # log(1 + e^x) = max(x, 0) - log(max(p, 1 - p)) with p = expit(x): no under/overflow;
-    # computed in place in ``relative``.
-    larger = np.maximum(posterior, 1.0 - posterior)
-    np.log(larger, out=larger)
-    np.maximum(relative, 0.0, out=relative)
-    relative -= larger
+    posterior, log_normalizers = logistic(np.asarray(rows @ margin) + offset)
     if row_weights is None:
-        return posterior, float(relative.sum())
-    return posterior, float(row_weights[start:stop] @ relative)
+        return posterior, float(log_normalizers.sum())
+    return posterior, float(row_weights[start:stop] @ log_normalizers)
 
 
 def _estimate_balance(class_totals: np.ndarray, smoothing: float) -> np.ndarray:

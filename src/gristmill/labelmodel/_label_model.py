@@ -6,13 +6,13 @@ import functools
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.special import expit
 
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
     BaseLabelModel,
     break_ties,
     fallback_fit,
+    logistic,
     row_sum,
     softmax,
     warn_unidentifiable,
@@ -270,15 +270,14 @@ def held_out_source_log_likelihood(
         mass = 0.0
         for start in range(0, last - first, _ROW_CHUNK):
             block = matrix[start : start + _ROW_CHUNK]
-            rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-            from_share, from_learned = predict(block, rows, model)
-            if votes.row_weights is None:
-                vote_weight = np.ones(rows.size)
-            else:
-                vote_weight = votes.row_weights[first + start : last][rows]
-            for index, w in enumerate(mixtures):
-                totals[index] += vote_weight @ np.log(w * from_share + (1 - w) * from_learned)
-            mass += float(vote_weight.sum())
+            per_row = np.diff(block.indptr)
+            from_share, from_learned = predict(block, per_row, model)
+            vote_weight = None
+            if votes.row_weights is not None:
+                row_weights = votes.row_weights[first + start : first + start + block.shape[0]]
+                vote_weight = np.repeat(row_weights, per_row)
+            totals += _mixture_log_likelihoods(from_share, from_learned, mixtures, vote_weight)
+            mass += float(from_share.size if vote_weight is None else vote_weight.sum())
         return totals, mass
 
     parts = votes.map_rows(part)
@@ -296,20 +295,35 @@ class _Learned(NamedTuple):
     projection: np.ndarray  # (m k, k): sums indicator columns class by class
 
 
+def _mixture_log_likelihoods(
+    share: np.ndarray, learned: np.ndarray, mixtures: tuple[float, ...], weight: np.ndarray | None
+) -> np.ndarray:
+    """Summed log of ``w * share + (1 - w) * learned`` over the votes, for each ``w``."""
+    gap = share - learned
+    sums = np.empty(len(mixtures))
+    for index, w in enumerate(mixtures):
+        logs = np.log(learned + w * gap)
+        sums[index] = logs.sum() if weight is None else weight @ logs
+    return sums
+
+
 def _vote_probabilities(
-    block: Any, rows: np.ndarray, model: _Learned
+    block: Any, per_row: np.ndarray, model: _Learned
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability of each vote of ``block`` under majority vote and the learned posterior.
 
     Both posteriors are computed from the other votes of the vote's row (the class balance when
     there are none), then multiplied by the source's confusion row ``likelihood[column]``.
+    ``per_row`` holds the number of votes of each row of ``block``.
     """
     columns = block.indices
-    others = np.asarray(block @ model.projection)[rows] - model.projection[columns]
+    others = np.repeat(np.asarray(block @ model.projection), per_row, axis=0)
+    others -= model.projection[columns]
     n_others = row_sum(others)
     alone = n_others == 0
     share = others / np.maximum(n_others, 1.0)[:, None]
-    learned = softmax((np.asarray(block @ model.flat) + model.bias)[rows] - model.flat[columns])
+    scores = np.repeat(np.asarray(block @ model.flat) + model.bias, per_row, axis=0)
+    learned = softmax(scores - model.flat[columns])
     share[alone] = model.balance
     learned[alone] = model.balance
     vote_likelihood = model.likelihood[columns]
@@ -317,22 +331,31 @@ def _vote_probabilities(
 
 
 def _binary_vote_probabilities(
-    block: Any, rows: np.ndarray, model: _Learned
+    block: Any, per_row: np.ndarray, model: _Learned
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_vote_probabilities` for two classes, on P(y = 1) alone (a third of the work)."""
+    """:func:`_vote_probabilities` for two classes, on P(y = 1) alone (a third of the work).
+
+    Column ``2 j + v`` holds source j's votes for class v, so a vote is for class 1 when its
+    column is odd.
+    """
     columns = block.indices
-    voted_one = model.projection[:, 1]
     balance = model.balance[1]
-    others = np.diff(block.indptr).astype(np.float64)[rows] - 1.0
-    ones = np.asarray(block @ voted_one)[rows] - voted_one[columns]
+    others = np.repeat(per_row - 1.0, per_row)
+    voted_one = np.ascontiguousarray(model.projection[:, 1])
+    ones = np.repeat(np.asarray(block @ voted_one), per_row) - (columns & 1)
     share = np.divide(ones, others, out=np.full(ones.shape, balance), where=others > 0)
     margin = model.flat[:, 1] - model.flat[:, 0]
     offset = model.bias[1] - model.bias[0]
-    learned = expit(np.asarray(block @ margin)[rows] + offset - margin[columns])
+    scores = np.repeat(np.asarray(block @ margin) + offset, per_row) - margin[columns]
+    learned = logistic(scores)[0]
     learned[others == 0] = balance
-    if_zero, if_one = model.likelihood[columns, 0], model.likelihood[columns, 1]
-    gain = if_one - if_zero
-    return if_zero + gain * share, if_zero + gain * learned
+    if_zero = np.ascontiguousarray(model.likelihood[:, 0])[columns]
+    gain = np.ascontiguousarray(model.likelihood[:, 1])[columns] - if_zero
+    share *= gain
+    share += if_zero
+    learned *= gain
+    learned += if_zero
+    return share, learned
 
 
 def _mostly_multi_class_voters(votes: Votes) -> bool:

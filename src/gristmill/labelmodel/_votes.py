@@ -348,17 +348,6 @@ def _indicator_from_dense(
         if values.dtype.kind not in "fb" or not np.all(np.mod(values, 1) == 0):
             raise DataError("Label matrix values must be integers (class index or -1)")
     n, m = values.shape
-    if values.size and (values.min() < -1 or values.max() >= k):
-        low = values.min(axis=0)
-        high = values.max(axis=0)
-        if (low < -1).any():
-            j = int(np.argmax(low < -1))
-            raise DataError(f"{_name(j, lf_names)} holds {int(low[j])}; votes must be >= -1")
-        j = int(np.argmax(high >= k))
-        raise DataError(
-            f"{_name(j, lf_names)} votes class {int(high[j])}, but the label model has "
-            f"cardinality {k} (classes 0..{k - 1})"
-        )
     # Column index j * k + v of each vote, in the narrowest integer type that holds m * k.
     code_type = np.int8 if m * k <= np.iinfo(np.int8).max else np.int16
     if m * k > np.iinfo(np.int16).max:
@@ -367,28 +356,58 @@ def _indicator_from_dense(
     count_type = np.uint8 if m <= np.iinfo(np.uint8).max else np.int64
     step = max(1, _DENSE_CHUNK_CELLS // max(m, 1))
 
-    def convert(start: int) -> tuple[np.ndarray, np.ndarray]:
+    def convert(start: int) -> tuple[np.ndarray, np.ndarray, Any, Any]:
         block = np.asarray(values[start : start + step])
         voted = block >= 0
         # einsum sums the 1-byte flags in a narrow integer type, several times faster than
         # count_nonzero along rows; np.compress on the flat arrays is several times faster
-        # than boolean indexing.
+        # than boolean indexing. The range is checked on the chunk while it is in cache.
         counts = np.einsum("ij->i", voted.view(np.uint8), dtype=count_type)
         codes = block.astype(code_type, copy=False) + offsets
-        return counts, np.compress(voted.ravel(), codes.ravel())
+        low, high = (block.min(), block.max()) if block.size else (0, 0)
+        return counts, np.compress(voted.ravel(), codes.ravel()), low, high
 
     starts = range(0, n, step)
-    # numpy releases the GIL in these loops: chunks convert in parallel.
-    parts = list(_pool().map(convert, starts)) if len(starts) > 1 else list(map(convert, starts))
-    row_counts = np.concatenate([counts for counts, _ in parts]) if parts else np.zeros(0)
-    nnz = int(sum(codes.size for _, codes in parts))
+    parts = _on_pool(convert, starts)
+    if parts and (min(p[2] for p in parts) < -1 or max(p[3] for p in parts) >= k):
+        _raise_out_of_range(values, k, lf_names)
+    row_counts = np.concatenate([counts for counts, *_ in parts]) if parts else np.zeros(0)
+    sizes = [codes.size for _, codes, *_ in parts]
+    nnz = int(sum(sizes))
     index_dtype = np.int32 if nnz < np.iinfo(np.int32).max else np.int64
     indptr = np.zeros(n + 1, dtype=index_dtype)
     np.cumsum(row_counts, out=indptr[1:])
     indices = np.empty(nnz, dtype=np.int32)
-    offset = 0
-    for _, codes in parts:
-        indices[offset : offset + codes.size] = codes
-        offset += codes.size
-    indicator = sp.csr_matrix((np.ones(nnz), indices, indptr), shape=(n, m * k))
+    data = np.empty(nnz)
+    ends = np.cumsum(sizes, dtype=np.int64)
+
+    def place(part: int) -> None:
+        start, stop = int(ends[part]) - sizes[part], int(ends[part])
+        indices[start:stop] = parts[part][1]
+        data[start:stop] = 1.0
+
+    _on_pool(place, range(len(parts)))
+    indicator = sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
     return indicator, (n, m)
+
+
+def _on_pool(function: Callable[[int], Any], items: range) -> list[Any]:
+    """``function`` over ``items`` in order, on the product threads when there are several.
+
+    numpy releases the GIL in its loops, so chunks of a dense matrix convert in parallel.
+    """
+    return list(_pool().map(function, items)) if len(items) > 1 else list(map(function, items))
+
+
+def _raise_out_of_range(values: np.ndarray, k: int, lf_names: tuple[str, ...] | None) -> None:
+    """Raise the error naming the first column that votes below -1 or a class >= k."""
+    low = values.min(axis=0)
+    high = values.max(axis=0)
+    if (low < -1).any():
+        j = int(np.argmax(low < -1))
+        raise DataError(f"{_name(j, lf_names)} holds {int(low[j])}; votes must be >= -1")
+    j = int(np.argmax(high >= k))
+    raise DataError(
+        f"{_name(j, lf_names)} votes class {int(high[j])}, but the label model has "
+        f"cardinality {k} (classes 0..{k - 1})"
+    )
