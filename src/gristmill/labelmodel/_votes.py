@@ -124,7 +124,8 @@ class Votes:
 
     def _sample_patterns(self, patterns: int, codes: np.ndarray) -> Votes:
         row_hash = self.dot(codes)
-        fraction = row_hash - np.floor(row_hash)  # the sums are >= 0: np.mod(., 1), faster
+        fraction = np.floor(row_hash)  # the sums are >= 0: np.mod(., 1), faster
+        np.subtract(row_hash, fraction, out=fraction)
         # The number of distinct patterns, estimated from those whose hash falls below a share
         # of the unit interval that holds about 2 * patterns rows (all of them on small data);
         # the share depends on the total weight only, so weighted and expanded forms agree.
