@@ -131,3 +131,31 @@ def test_lfs_that_need_missing_columns_are_left_out(model, registry) -> None:  #
                      reference=registry.reference_frame(300, seed=2), lfs=[*LFS, by_video])
     assert [d.name for d in result.lfs] == ["kw_promo", "kw_fan"]
     assert any("'by_video' cannot run" in note and "VIDEO" in note for note in result.notes)
+
+
+class _FirstSource:
+    """A label model that predicts the vote of the first source it was fit on."""
+
+    def __init__(self, lf_names: list[str]) -> None:
+        self.lf_names_ = lf_names
+
+    def predict(self, L) -> np.ndarray:  # noqa: ANN001
+        return np.asarray(L)[:, 0]
+
+
+def test_the_label_model_gets_its_sources_by_name(model, registry) -> None:  # noqa: ANN001
+    current, reference = registry.reference_frame(200, seed=10), registry.reference_frame(300)
+    # Fit with kw_fan first, while the LFs are listed kw_promo first: kw_fan's votes must reach
+    # the label model's first source, so kw_fan agrees with its target wherever it votes.
+    result = monitor(model, current=current, reference=reference, lfs=LFS,
+                     label_model=_FirstSource(["kw_fan", "kw_promo"]))
+    by_name = {d.name: d for d in result.lfs}
+    assert by_name["kw_fan"].agreement_reference == 1.0
+    assert by_name["kw_promo"].agreement_reference < 1.0
+    unknown = monitor(model, current=current, reference=reference, lfs=LFS,
+                      label_model=_FirstSource(["kw_fan", "label_column"]))
+    assert any("sources these LFs do not provide (label_column)" in n for n in unknown.notes)
+    majority = monitor(model, current=current, reference=reference, lfs=LFS)
+    assert [d.agreement_reference for d in unknown.lfs] == [
+        d.agreement_reference for d in majority.lfs
+    ]

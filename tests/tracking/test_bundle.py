@@ -9,6 +9,7 @@ import pytest
 
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import ModelBundle, load_bundle, promote
+from gristmill.tracking._bundle import lf_files
 
 
 def test_bundle_by_alias_holds_the_contracted_parts(history_copy: Path) -> None:
@@ -40,3 +41,23 @@ def test_served_model_rejects_missing_payload_columns(history_copy: Path) -> Non
     bundle = load_bundle("spam/1", project_dir=history_copy)
     with pytest.raises(Exception, match="text"):
         bundle.predict(pd.DataFrame({"body": ["hello"]}))
+
+
+def test_lf_modules_follow_the_spec_order(tmp_path: Path) -> None:
+    for name in ("a_extra.py", "lfs.py", "z_first.py", "zz_unlisted.py"):
+        (tmp_path / name).write_text("")
+    spec = {
+        "tasks": {
+            "spam": {"supervision": {"lfs": ["lfs/z_first.py", "lfs.py"]}},
+            "tone": {"supervision": {"lfs": ["lfs.py", "a_extra.py", "gone.py"]}},
+        }
+    }
+    assert [p.name for p in lf_files(tmp_path, spec)] == [
+        "z_first.py",
+        "lfs.py",
+        "a_extra.py",
+        "zz_unlisted.py",
+    ]
+    assert [p.name for p in lf_files(tmp_path, {})] == sorted(
+        ["a_extra.py", "lfs.py", "z_first.py", "zz_unlisted.py"]
+    )

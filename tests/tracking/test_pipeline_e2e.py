@@ -42,6 +42,13 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     # A small search keeps the test quick; tracking does not depend on the budget.
     spec["model"]["candidates"] = ["logreg"]
     spec["model"]["budget"] = {"trials": 2}
+    # A second LF module listed before lfs.py but named after it: the bundle must give the LFs
+    # in the order the label model saw them, not in file-name order.
+    (project / "z_first.py").write_text(
+        "from gristmill import keyword_lf\n"
+        "zz_money = keyword_lf(['money', 'earn'], 1, column='CONTENT', name='zz_money')\n"
+    )
+    spec["tasks"]["spam"]["supervision"]["lfs"] = ["z_first.py", "lfs.py"]
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
 
     result = Pipeline.from_yaml(spec_path).run(track=True)
@@ -55,6 +62,7 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     assert list(out.columns) == ["prediction", "proba_ham", "proba_spam"]
     assert (out["prediction"].to_numpy() == result.model.predict(sample)).all()
     assert [lf.name for lf in bundle.lfs] == list(result.lf_summary.index)
+    assert bundle.lfs[0].name == "zz_money" and bundle.label_model.lf_names_[0] == "zz_money"
 
     doc = lineage(f"{spec['name']}/1", project_dir=project)
     assert set(doc["data"]) == {"train", "dev", "test"}

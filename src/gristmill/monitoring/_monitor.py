@@ -241,6 +241,39 @@ def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitor
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Reordered:
+    """A label model given the monitor's LF columns in the order it was fit on."""
+
+    model: Any
+    columns: np.ndarray
+
+    def predict(self, L: Any) -> np.ndarray:
+        return self.model.predict(np.asarray(L)[:, self.columns])
+
+
+def _aligned(label_model: Any, lf_names: list[str], notes: list[str]) -> Any:
+    """``label_model``, fed its votes by LF name when it recorded the names it was fit on.
+
+    A label model sees only columns, so LFs listed in another order than at training would
+    silently feed each source another source's votes. When it needs a source that is not among
+    ``lf_names`` (a label column of the training data, say), it is not used: agreement then
+    falls back to the LFs' majority vote, with a note.
+    """
+    fitted = list(getattr(label_model, "lf_names_", None) or [])
+    if label_model is None or not fitted or fitted == lf_names:
+        return label_model
+    position = {name: j for j, name in enumerate(lf_names)}
+    missing = [name for name in fitted if name not in position]
+    if missing:
+        notes.append(
+            f"the label model was fit on sources these LFs do not provide ({', '.join(missing)});"
+            " LF agreement uses the LFs' majority vote"
+        )
+        return None
+    return _Reordered(label_model, np.array([position[name] for name in fitted]))
+
+
 def _class_index(predictions: Sequence[Any], classes: list[str]) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(classes)}
     return np.array([lookup.get(str(p), -1) for p in predictions], dtype=int)
@@ -403,11 +436,13 @@ def monitor(
         notes.append("no model given: no prediction drift")
 
     lf_list = list(lfs) if lfs is not None else list(target.lfs or [])
-    label_model = label_model if label_model is not None else target.label_model
+    lf_names = [lf.name for lf in lf_list]
+    label_model = _aligned(
+        label_model if label_model is not None else target.label_model, lf_names, notes
+    )
     drift_lfs: list[LFDrift] = []
     agreement = None
     L_window = None
-    lf_names = [lf.name for lf in lf_list]
     if lf_list:
         data_cols = [c for c in current.columns if not str(c).startswith("_")]
         L_ref, L_cur, skipped = _apply_each(lf_list, reference, current[data_cols], notes)

@@ -64,10 +64,14 @@ class ModelBundle:
 
     @functools.cached_property
     def lfs(self) -> list[Any]:
-        """The labeling functions the training labels came from, in file and definition order."""
+        """The labeling functions the training labels came from, in the order the pipeline used.
+
+        Modules in the order the spec lists them (task by task), each module's LFs in
+        definition order: the column order of the label model's votes.
+        """
         from gristmill.labeling import load_lfs
 
-        return [lf for path in sorted(self.artifacts["lfs"].glob("*.py")) for lf in load_lfs(path)]
+        return [lf for path in lf_files(self.artifacts["lfs"], self.spec) for lf in load_lfs(path)]
 
     @functools.cached_property
     def label_model(self) -> Any:
@@ -85,6 +89,25 @@ class ModelBundle:
 
     def __repr__(self) -> str:
         return f"ModelBundle({self.name!r}, version={self.version!r}, alias={self.alias!r})"
+
+
+def lf_files(lf_dir: Path, spec: dict[str, Any]) -> list[Path]:
+    """The LF modules of a bundle in the order the pipeline applied them.
+
+    That is the order of each task's ``supervision.lfs`` in the spec, task by task (the bundle
+    keeps the modules' file names); any other module comes after, by name.
+    """
+    listed: list[str] = []
+    tasks = spec.get("tasks") if isinstance(spec.get("tasks"), dict) else {}
+    for task in tasks.values():
+        supervision = task.get("supervision") if isinstance(task, dict) else None
+        for module in (supervision or {}).get("lfs") or []:
+            name = Path(str(module)).name
+            if name not in listed:
+                listed.append(name)
+    present = {path.name: path for path in lf_dir.glob("*.py")}
+    ordered = [present[name] for name in listed if name in present]
+    return ordered + [present[name] for name in sorted(present) if name not in listed]
 
 
 def load_bundle(
