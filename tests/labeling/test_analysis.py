@@ -69,6 +69,19 @@ def test_estimated_accuracy_from_label_model() -> None:
         lf_summary(VOTES, label_model=_WrongShape())
 
 
+def test_estimated_accuracy_matched_by_lf_name() -> None:
+    class _Named:
+        lf_accuracies_ = np.array([0.9, 0.8, 0.7, 0.5])
+        lf_names_ = ["a", "b", "c", "d"]
+
+    order = [3, 1, 0, 2]
+    L = LabelMatrix(VOTES[:, order], [_Named.lf_names_[j] for j in order])
+    summary = lf_summary(L, label_model=_Named())
+    assert summary["Est. Acc."].to_dict() == {"d": 0.5, "b": 0.8, "a": 0.9, "c": 0.7}
+    with pytest.raises(DataError, match=r"missing \['d'\], not fit on \['e'\]"):
+        lf_summary(LabelMatrix(VOTES, ["a", "b", "c", "e"]), label_model=_Named())
+
+
 def test_gold_label_errors() -> None:
     with pytest.raises(DataError, match="one value per row"):
         lf_summary(VOTES, GOLD[:3])

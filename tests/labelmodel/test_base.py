@@ -229,3 +229,16 @@ def test_logistic_matches_scipy_without_overflow() -> None:
         sigmoid, log_normalizer = logistic(scores)
     np.testing.assert_allclose(sigmoid, expit(scores), rtol=1e-15, atol=0)
     np.testing.assert_allclose(log_normalizer, np.logaddexp(0.0, scores), rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_label_matrix_is_matched_to_the_fit_by_lf_name(name: str, synth) -> None:  # noqa: ANN001
+    votes, _, _ = synth(600, [0.9, 0.6, 0.75, 0.55], coverage=0.6, seed=5)
+    names = ["a", "b", "c", "d"]
+    model = get_label_model(name).fit(LabelMatrix(votes, names))
+    expected = model.predict_proba(LabelMatrix(votes, names))
+    order = [2, 0, 3, 1]
+    shuffled = LabelMatrix(votes[:, order], [names[j] for j in order])
+    np.testing.assert_array_equal(model.predict_proba(shuffled), expected)
+    with pytest.raises(DataError, match=r"missing \['d'\], not fit on \['e'\]"):
+        model.predict_proba(LabelMatrix(votes, ["a", "b", "c", "e"]))

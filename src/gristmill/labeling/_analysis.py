@@ -93,7 +93,8 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     if y is not None:
         _add_gold_columns(summary, values, _gold_labels(y, n_rows))
     if label_model is not None:
-        summary["Est. Acc."] = _estimated_accuracies(label_model, n_lfs)
+        fit_names = names if isinstance(L, LabelMatrix) else None
+        summary["Est. Acc."] = _estimated_accuracies(label_model, n_lfs, fit_names)
     return summary
 
 
@@ -154,7 +155,8 @@ def _add_gold_columns(summary: pd.DataFrame, values: np.ndarray, gold: np.ndarra
     summary["Emp. Acc."] = accuracy
 
 
-def _estimated_accuracies(label_model: Any, n_lfs: int) -> np.ndarray:
+def _estimated_accuracies(label_model: Any, n_lfs: int, names: list[str] | None) -> np.ndarray:
+    """The label model's ``lf_accuracies_``, matched to ``names`` by LF name when both have them."""
     accuracies = getattr(label_model, "lf_accuracies_", None)
     if accuracies is None:
         raise NotFittedError(
@@ -165,4 +167,15 @@ def _estimated_accuracies(label_model: Any, n_lfs: int) -> np.ndarray:
         raise DataError(
             f"label_model.lf_accuracies_ has shape {accuracies.shape}; the matrix has {n_lfs} LFs"
         )
-    return accuracies
+    fitted = list(getattr(label_model, "lf_names_", None) or [])
+    if names is None or not fitted or fitted == names:
+        return accuracies
+    missing = [name for name in fitted if name not in names]
+    unknown = [name for name in names if name not in fitted]
+    if missing or unknown:
+        raise DataError(
+            "The label model was fit on other labeling functions than the matrix holds: "
+            f"missing {missing}, not fit on {unknown}"
+        )
+    by_name = dict(zip(fitted, accuracies, strict=True))
+    return np.array([by_name[name] for name in names])

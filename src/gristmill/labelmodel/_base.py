@@ -27,6 +27,7 @@ from gristmill.exceptions import (
     NotFittedError,
 )
 from gristmill.io import atomic_path, atomic_write_text
+from gristmill.labeling import LabelMatrix
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
 
@@ -248,7 +249,32 @@ class BaseLabelModel:
 
     def _votes(self, L: Any) -> Votes:
         self._check_fitted()
-        return to_votes(L, self.cardinality_, n_sources=self.n_sources_)
+        return to_votes(self._in_fitted_order(L), self.cardinality_, n_sources=self.n_sources_)
+
+    def _in_fitted_order(self, L: Any) -> Any:
+        """A :class:`LabelMatrix` of the fitted LFs, its columns put in the order of the fit.
+
+        Columns are matched by LF name, so listing the LFs in another order than at fit time
+        does not hand one source's votes to another.
+
+        Raises
+        ------
+        DataError
+            When the matrix names LFs the model was not fit on, or lacks some it was.
+        """
+        fitted = getattr(self, "lf_names_", None)
+        if not fitted or not isinstance(L, LabelMatrix) or list(L.lf_names) == fitted:
+            return L
+        missing = [name for name in fitted if name not in L.lf_names]
+        unknown = [name for name in L.lf_names if name not in fitted]
+        if missing or unknown:
+            raise DataError(
+                "The label matrix's labeling functions are not those the label model was fit "
+                f"on: missing {missing}, not fit on {unknown}"
+            )
+        position = {name: j for j, name in enumerate(L.lf_names)}
+        columns = [position[name] for name in fitted]
+        return LabelMatrix(L.values[:, columns], fitted, index=L.index)
 
     def predict_proba(self, L: Any) -> np.ndarray:
         """Probability of each class for each row, shape (n, k); rows sum to 1.
