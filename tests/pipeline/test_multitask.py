@@ -169,7 +169,7 @@ def test_label_without_any_vote_is_named(multilabel_project: Path) -> None:
 
 @pytest.mark.slow
 def test_tracked_two_task_run_logs_per_task_metrics_and_serves_per_task_columns(
-    two_task_project: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+    two_task_project: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from mlflow import MlflowClient
 
@@ -198,11 +198,60 @@ def test_tracked_two_task_run_logs_per_task_metrics_and_serves_per_task_columns(
     expected = result.model.predict(sample)
     assert (out["rating:prediction"].to_numpy() == expected["rating:prediction"].to_numpy()).all()
     assert sorted(p.name for p in bundle.artifacts["label_model"].iterdir()) == ["rating", "spam"]
-    from gristmill.exceptions import ServingError
-    from gristmill.serving import load_served_model
+    _serve_and_monitor_one_task(result, bundle, tracking_uri, tmp_path)
 
-    with pytest.raises(ServingError, match=r"predicts several tasks \(spam, rating\)"):
-        load_served_model(f"{result.name}@challenger", tracking_uri=tracking_uri)
+
+def _serve_and_monitor_one_task(result, bundle, tracking_uri: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """A several-task model is served (and monitored) one task per service."""
+    from fastapi.testclient import TestClient
+
+    from gristmill.exceptions import ServingError
+    from gristmill.monitoring import monitor
+    from gristmill.serving import create_app, default_log_path, load_served_model
+
+    uri = f"{result.name}@challenger"
+    with pytest.raises(ServingError, match=r"several tasks \(spam, rating\).*--task NAME"):
+        load_served_model(uri, tracking_uri=tracking_uri)
+    with pytest.raises(ServingError, match=r"no task 'stars'; its tasks: \['spam', 'rating'\]"):
+        load_served_model(uri, tracking_uri=tracking_uri, task="stars")
+    served = load_served_model(uri, tracking_uri=tracking_uri, task="rating")
+    assert served.task == "rating" and served.classes == ["low", "high"]
+    assert [lf.name for lf in served.bundle.lfs] == list(result.tasks["rating"].lf_summary.index)
+    assert served.bundle.label_model.lf_names_ == [lf.name for lf in served.bundle.lfs]
+    sample = bundle.reference.head(6)
+    out = served.predict_frame(sample)
+    assert list(out.columns) == ["prediction", "proba_low", "proba_high"]
+    whole = bundle.predict(sample)
+    assert out["prediction"].tolist() == whole["rating:prediction"].tolist()
+    np.testing.assert_allclose(out["proba_high"], whole["rating:proba_high"])
+
+    app = create_app(uri, tracking_uri=tracking_uri, task="rating", poll_interval=0,
+                     log_path=tmp_path / "rating.sqlite")
+    records = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    with TestClient(app) as client:
+        answer = client.post("/predict", json={"records": records}).json()
+        assert answer["predictions"] == out["prediction"].tolist()
+        assert set(answer["probabilities"][0]) == {"low", "high"}
+        assert client.get("/metadata").json()["task"] == "rating"
+        feedback = {"request_id": answer["request_id"], "labels": ["high"] + [None] * 5}
+        assert client.post("/feedback", json=feedback).json()["accepted"] == 1
+    assert default_log_path(result.name, "rating").name == f"{result.name}.rating.sqlite"
+
+    from typer.testing import CliRunner
+
+    from gristmill.cli import app as cli
+
+    outcome = CliRunner().invoke(cli, [
+        "monitor", uri, "--task", "rating", "--since", "1h",
+        "--log", str(tmp_path / "rating.sqlite"), "--tracking-uri", tracking_uri,
+        "--no-mlflow", "--out", str(tmp_path / "monitor"),
+    ])
+    assert outcome.exit_code in (0, 3), outcome.output
+    assert f"{result.name} v{served.version} task rating: 6 current rows" in outcome.output
+    checked = monitor(served, current=bundle.reference.tail(40))
+    assert checked.model == {"name": result.name, "version": served.version, "task": "rating"}
+    assert [d.name for d in checked.lfs] == [lf.name for lf in served.bundle.lfs]
+    assert not any("could not be loaded" in note for note in checked.notes)
 
 
 def test_served_frame_columns_for_multilabel_and_several_tasks() -> None:

@@ -222,3 +222,31 @@ def test_loading_leaves_the_environment_alone(tracking_uri, monkeypatch) -> None
     assert load_served_model("kw/2", tracking_uri=tracking_uri).version == "2"
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert "MLFLOW_REGISTRY_URI" not in os.environ
+
+
+class _TwoTasks:
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        n = len(frame)
+        return pd.DataFrame({"spam:prediction": ["ham"] * n, "spam:proba_ham": [0.9] * n,
+                             "spam:proba_spam": [0.1] * n, "tone:prediction": ["calm"] * n,
+                             "tone:proba_calm": [0.7] * n, "tone:proba_loud": [0.3] * n})
+
+
+def test_one_task_of_a_several_task_model_is_served_like_a_one_task_model(tmp_path) -> None:  # noqa: ANN001
+    asked: list[str | None] = []
+
+    def loader(uri: str, *, tracking_uri: str | None = None, task: str | None = None
+               ) -> ServedModel:
+        asked.append(task)
+        return ServedModel(name="two", version="1", alias="champion", run_id=None,
+                           pyfunc=_TwoTasks(), classes=["calm", "loud"],
+                           payload_columns=["text"], column_types={"text": "string"}, task=task)
+
+    holder = ModelHolder("two@champion", loader=loader, poll_interval=0, task="tone")
+    app = create_app(holder, log_path=tmp_path / "log.sqlite")
+    with TestClient(app) as test_client:
+        answer = test_client.post("/predict", json={"records": [{"text": "hi"}]}).json()
+        assert answer["predictions"] == ["calm"]
+        assert answer["probabilities"] == [{"calm": 0.7, "loud": 0.3}]
+        assert test_client.get("/metadata").json()["task"] == "tone"
+    assert asked == ["tone"]

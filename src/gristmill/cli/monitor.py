@@ -39,6 +39,8 @@ def parse_since(text: str, *, now: float | None = None) -> float:
 
 def monitor_command(
     model: str = typer.Argument(..., help="NAME, NAME@ALIAS or NAME/VERSION."),
+    task: str | None = typer.Option(
+        None, "--task", help="The task to monitor, for a model that predicts several."),
     current: Path | None = typer.Option(
         None, "--current", help="Current data (CSV, Parquet, JSONL)."),
     since: str | None = typer.Option(
@@ -49,7 +51,8 @@ def monitor_command(
         None, "--out", help="Directory for monitor.json and monitor.html "
         "(default .gristmill/monitor/NAME-TIME)."),
     log: Path | None = typer.Option(
-        None, "--log", help="Serving request log (default .gristmill/serving/NAME.sqlite)."),
+        None, "--log",
+        help="Serving request log (default .gristmill/serving/NAME[.TASK].sqlite)."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
     mlflow_log: bool = typer.Option(True, "--mlflow/--no-mlflow",
@@ -65,12 +68,12 @@ def monitor_command(
     if (current is None) == (since is None):
         raise DataError("give exactly one of --current FILE and --since TIME")
     uri = resolve_store(tracking_uri)
-    served = load_served_model(model, tracking_uri=uri)
+    served = load_served_model(model, tracking_uri=uri, task=task)
     if current is not None:
         frame = read_table(current)
         source = str(current)
     else:
-        log_path = log if log is not None else default_log_path(served.name)
+        log_path = log if log is not None else default_log_path(served.name, served.task)
         if not log_path.exists():
             raise DataError(f"{log_path}: no serving log here; pass --log or --current")
         frame = RequestLog(log_path).records(since=parse_since(since or ""))
@@ -80,7 +83,8 @@ def monitor_command(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     paths = result.save(out if out is not None else Path(".gristmill") / "monitor" /
                         f"{served.name}-{stamp}")
-    console.print(f"{served.name} v{served.version}: {result.n_current} current rows from "
+    task = f" task {served.task}" if served.task else ""
+    console.print(f"{served.name} v{served.version}{task}: {result.n_current} current rows from "
                   f"{source} vs {result.n_reference} reference rows")
     for feature in result.features:
         mark = "[red]drift[/]" if feature.drifted else "ok"

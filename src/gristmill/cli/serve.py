@@ -14,6 +14,8 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def serve_command(
     model: str = typer.Argument(
         ..., help="NAME, NAME@ALIAS (followed when it moves) or NAME/VERSION."),
+    task: str | None = typer.Option(
+        None, "--task", help="The task to serve, for a model that predicts several."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     token: str | None = typer.Option(
@@ -21,7 +23,8 @@ def serve_command(
         help="Require 'Authorization: Bearer TOKEN' (also from $GRISTMILL_SERVE_TOKEN)."),
     workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
     log: Path | None = typer.Option(
-        None, "--log", help="SQLite request log (default .gristmill/serving/NAME.sqlite)."),
+        None, "--log",
+        help="SQLite request log (default .gristmill/serving/NAME[.TASK].sqlite)."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes",
@@ -41,7 +44,8 @@ def serve_command(
                           "can reach it may call the model")
     serve(model, host=host, port=port, workers=workers, token=token,
           tracking_uri=resolve_store(tracking_uri), log_path=log,
-          max_body_bytes=max_body_bytes, poll_interval=poll_interval, access_log=access_log)
+          max_body_bytes=max_body_bytes, poll_interval=poll_interval, access_log=access_log,
+          task=task)
 
 
 def register(app: typer.Typer) -> None:

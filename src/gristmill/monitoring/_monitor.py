@@ -32,7 +32,8 @@ class MonitorResult:
     Attributes
     ----------
     model : dict or None
-        ``name`` and ``version`` of the monitored model.
+        ``name`` and ``version`` of the monitored model (and ``task``, for one task of a
+        several-task model).
     created : str
         ISO 8601 time of the check (UTC).
     n_reference, n_current : int
@@ -171,6 +172,8 @@ class MonitorResult:
         if self.model:
             tags |= {"gristmill.model": str(self.model.get("name")),
                      "gristmill.model_version": str(self.model.get("version"))}
+            if self.model.get("task"):
+                tags["gristmill.task"] = str(self.model["task"])
         run = client.create_run(experiment_id, tags=tags)
         metrics = [mlflow.entities.Metric(k, v, int(_dt.datetime.now().timestamp() * 1000), 0)
                    for k, v in self.metrics().items()]
@@ -208,6 +211,7 @@ class _Monitored:
     reference: pd.DataFrame | None
     lfs: list[Any] | None
     label_model: Any
+    task: str | None = None
 
 
 def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
@@ -238,6 +242,7 @@ def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitor
         reference=getattr(bundle, "reference", None),
         lfs=_bundle_part(bundle, "lfs", notes),
         label_model=_bundle_part(bundle, "label_model", notes),
+        task=getattr(model, "task", None),
     )
 
 
@@ -464,7 +469,12 @@ def monitor(
         notes.append("no feedback labels: no per-slice metrics")
 
     return MonitorResult(
-        model={"name": target.name, "version": target.version} if target.name else None,
+        model=(
+            {"name": target.name, "version": target.version}
+            | ({"task": target.task} if target.task else {})
+            if target.name
+            else None
+        ),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         n_reference=len(reference),
         n_current=len(current),

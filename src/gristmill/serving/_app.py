@@ -29,9 +29,10 @@ logger = logging.getLogger("gristmill.serving")
 _FEATURE = "gristmill serve"
 
 
-def default_log_path(model_name: str) -> Path:
-    """Where the request log of ``model_name`` lives unless told otherwise."""
-    return Path(".gristmill") / "serving" / f"{model_name}.sqlite"
+def default_log_path(model_name: str, task: str | None = None) -> Path:
+    """Where the request log of ``model_name`` (of its ``task``) lives unless told otherwise."""
+    stem = model_name if task is None else f"{model_name}.{task}"
+    return Path(".gristmill") / "serving" / f"{stem}.sqlite"
 
 
 class _BodyTooLarge(Exception):
@@ -78,6 +79,7 @@ class HealthResponse(pydantic.BaseModel):
 class MetadataResponse(pydantic.BaseModel):
     model: ModelInfo
     run_id: str | None
+    task: str | None
     classes: list[str]
     payload_columns: list[str]
     column_types: dict[str, str]
@@ -101,6 +103,7 @@ def create_app(
     max_records: int = 10_000,
     poll_interval: float = 5.0,
     max_batch_rows: int = 1024,
+    task: str | None = None,
 ) -> Any:
     """Build the FastAPI app that serves a registered model.
 
@@ -133,6 +136,9 @@ def create_app(
         Seconds between checks of the alias; 0 turns the watcher off.
     max_batch_rows : int, default 1024
         Most rows of concurrent requests merged into one model call.
+    task : str, optional
+        The task to serve of a model that predicts several; the service then answers as a
+        one-task model of that task's classes (a service per task).
 
     Returns
     -------
@@ -156,10 +162,11 @@ def create_app(
             f"{max_records}"
         )
     holder = model if isinstance(model, ModelHolder) else ModelHolder(
-        model, tracking_uri=tracking_uri, poll_interval=poll_interval
+        model, tracking_uri=tracking_uri, poll_interval=poll_interval, task=task
     )
     first = holder.current
-    log = RequestLog(log_path if log_path is not None else default_log_path(first.name))
+    log = RequestLog(log_path if log_path is not None else default_log_path(first.name,
+                                                                            first.task))
     batcher = PredictionBatcher(holder, log, max_records=max_records,
                                 max_batch_rows=max_batch_rows)
     JSONResponse = responses.JSONResponse
@@ -184,7 +191,7 @@ def create_app(
             log.close()
 
     app = fastapi.FastAPI(
-        title=f"gristmill: {first.name}",
+        title=f"gristmill: {first.name}" + (f" ({first.task})" if first.task else ""),
         version=first.version,
         lifespan=lifespan,
         description="Predictions from a gristmill model registered in MLflow.",
@@ -292,11 +299,12 @@ def create_app(
 
     @app.get("/metadata", response_model=MetadataResponse, responses=auth_errors)
     async def metadata(credentials: Any = fastapi.Depends(bearer)) -> dict[str, Any]:  # noqa: B008
-        """The served model: name, version, alias, classes and payload columns."""
+        """The served model: name, version, alias, task, classes and payload columns."""
         check_token(token_of(credentials))
         served = holder.current
         return {
-            "model": model_info(served), "run_id": served.run_id, "classes": served.classes,
+            "model": model_info(served), "run_id": served.run_id, "task": served.task,
+            "classes": served.classes,
             "payload_columns": served.payload_columns, "column_types": served.column_types,
             "follows_alias": holder.follows_alias, "poll_interval": holder.poll_interval,
             "last_alias_check": holder.last_check, "last_alias_error": holder.last_error,

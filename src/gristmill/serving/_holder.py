@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -35,6 +36,9 @@ class ModelHolder:
         Seconds between alias checks; 0 disables the watcher.
     loader : callable, optional
         ``loader(uri, tracking_uri=...) -> ServedModel``; defaults to :func:`load_served_model`.
+    task : str, optional
+        The task to serve of a model that predicts several (passed to the loader as ``task``);
+        every version the alias moves to must have it.
     """
 
     def __init__(
@@ -44,12 +48,14 @@ class ModelHolder:
         tracking_uri: str | None = None,
         poll_interval: float = 5.0,
         loader: Callable[..., ServedModel] = load_served_model,
+        task: str | None = None,
     ) -> None:
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri
         self.poll_interval = float(poll_interval)
-        self._loader = loader
-        self.current: ServedModel = loader(model_uri, tracking_uri=tracking_uri)
+        self.task = task
+        self._loader = loader if task is None else functools.partial(loader, task=task)
+        self.current: ServedModel = self._loader(model_uri, tracking_uri=tracking_uri)
         self.last_check: float = time.time()
         self.last_error: str | None = None
         self._stop = threading.Event()

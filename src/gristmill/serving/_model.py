@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 
 from gristmill._extras import require
-from gristmill.exceptions import ServingError
+from gristmill.exceptions import ServingError, TrackingError
+from gristmill.tracking._tasks import task_columns
 
 __all__ = [
     "ServedModel",
@@ -48,7 +49,9 @@ class ServedModel:
         Columns the signature marks optional: they accept null.
     bundle : object or None
         The :func:`gristmill.tracking.load_bundle` result when tracking provides it (LFs, label
-        model, reference sample).
+        model, reference sample); for one task of a several-task model, that task's view.
+    task : str or None
+        The task served, for a model that predicts several; None for a one-task model.
     """
 
     name: str
@@ -61,16 +64,21 @@ class ServedModel:
     column_types: dict[str, str]
     optional_columns: frozenset[str] = frozenset()
     bundle: Any = None
+    task: str | None = None
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Run the pyfunc on ``frame`` and return its ``prediction`` and ``proba_*`` columns."""
+        """Run the pyfunc on ``frame`` and return its ``prediction`` and ``proba_*`` columns.
+
+        For one task of a several-task model, that task's columns, without the ``<task>:``
+        prefix.
+        """
         out = self.pyfunc.predict(frame[self.payload_columns])
         if not isinstance(out, pd.DataFrame):
             raise ServingError(
                 f"model {self.name}/{self.version} returned {type(out).__name__}, expected a "
                 "DataFrame with 'prediction' and 'proba_<class>' columns"
             )
-        return out
+        return task_columns(out, self.task)
 
 
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
@@ -164,16 +172,29 @@ def _try_load_bundle(pinned: str, tracking_uri: str | None) -> Any:
         return None
 
 
-def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+def load_served_model(
+    uri: str, *, tracking_uri: str | None = None, task: str | None = None
+) -> ServedModel:
     """Load the model version ``uri`` points to (``NAME@ALIAS`` or ``NAME/VERSION``).
 
     Uses :func:`gristmill.tracking.load_bundle` when tracking provides it, so the LFs, label model
     and reference sample come along; the column types are read from the pyfunc signature.
 
+    Parameters
+    ----------
+    uri : str
+        ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION``.
+    tracking_uri : str, optional
+        MLflow tracking and registry URI.
+    task : str, optional
+        The task to serve, required for a model that predicts several: the served model then
+        answers with that task's classes, LFs and label model, as a one-task model would.
+
     Raises
     ------
     ServingError
-        When the model cannot be resolved or loaded, or has no usable signature.
+        When the model cannot be resolved or loaded, has no usable signature, predicts several
+        tasks and ``task`` is not given, or has no task ``task``.
     """
     name, alias, _ = parse_model_uri(uri)
     tracking_uri = resolve_store(tracking_uri)
@@ -195,13 +216,7 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc
     columns, types, optional, classes = _schema_columns(pyfunc, pinned)
-    tasks = getattr(bundle.pyfunc.unwrap_python_model(), "tasks", []) if bundle else []
-    if len(tasks) > 1:
-        raise ServingError(
-            f"model {pinned} predicts several tasks ({', '.join(t['name'] for t in tasks)}); "
-            "the service serves one-task models: load it in Python with "
-            "gristmill.tracking.load_bundle, whose predict gives '<task>:prediction' columns"
-        )
+    bundle = _task_view(bundle, task, pinned)
     if bundle is not None:
         columns = list(getattr(bundle, "payload_columns", None) or columns)
         classes = list(getattr(bundle, "classes", None) or classes)
@@ -221,4 +236,26 @@ def load_served_model(uri: str, *, tracking_uri: str | None = None) -> ServedMod
         column_types={col: types.get(col, "string") for col in columns},
         optional_columns=optional,
         bundle=bundle,
+        task=getattr(bundle, "task", None),
     )
+
+
+def _task_view(bundle: Any, task: str | None, pinned: str) -> Any:
+    """The bundle, or its view as ``task``; refuses a several-task model without a task."""
+    names = [str(t["name"]) for t in getattr(bundle, "tasks", None) or []]
+    if task is None:
+        if len(names) > 1:
+            raise ServingError(
+                f"model {pinned} predicts several tasks ({', '.join(names)}); serve one of "
+                f"them with --task NAME (task=NAME in Python)"
+            )
+        return bundle
+    if bundle is None:
+        raise ServingError(
+            f"model {pinned} is not a gristmill model bundle and records no tasks; serve it "
+            "without a task"
+        )
+    try:
+        return bundle.for_task(task)
+    except TrackingError as exc:
+        raise ServingError(str(exc)) from exc

@@ -41,6 +41,7 @@ def serve(
     poll_interval: float = 5.0,
     log_level: str = "info",
     access_log: bool = False,
+    task: str | None = None,
 ) -> None:
     """Serve ``model`` (``NAME[@ALIAS]`` or ``NAME/VERSION``) over HTTP until interrupted.
 
@@ -48,6 +49,7 @@ def serve(
     process loads the model, follows the alias and opens its own connection to the shared request
     log. uvicorn's access log (one line per request on stderr) is off unless ``access_log``: the
     request log already records every request, and the line costs CPU on the request path.
+    ``task`` serves one task of a model that predicts several.
 
     Raises
     ------
@@ -61,8 +63,8 @@ def serve(
         raise ServingError(f"port must be in 0..65535; got {port}")
     name = parse_model_uri(model)[0]
     settings: dict[str, Any] = {
-        "model": model, "tracking_uri": tracking_uri, "token": token,
-        "log_path": str(log_path if log_path is not None else default_log_path(name)),
+        "model": model, "tracking_uri": tracking_uri, "token": token, "task": task,
+        "log_path": str(log_path if log_path is not None else default_log_path(name, task)),
         "max_body_bytes": max_body_bytes, "poll_interval": poll_interval,
     }
     if workers == 1:

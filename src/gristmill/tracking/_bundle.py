@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from gristmill.exceptions import TrackingError
 from gristmill.io import read_table
 from gristmill.tracking import _store
 from gristmill.tracking._registry import ModelRef, resolve_version
+from gristmill.tracking._tasks import task_columns
 
 
 class ModelBundle:
@@ -56,6 +59,8 @@ class ModelBundle:
         self.artifacts = artifacts
         self.end_model = python_model.end_model
         self.classes = list(python_model.classes)
+        self.tasks: list[dict[str, Any]] = list(getattr(python_model, "tasks", None) or [])
+        self.task: str | None = None
         self.payload_columns = list(python_model.payload_columns)
         self.reference: pd.DataFrame = read_table(artifacts["reference.parquet"])
         self.spec: dict[str, Any] = (
@@ -71,12 +76,15 @@ class ModelBundle:
         """
         from gristmill.labeling import load_lfs
 
-        return [lf for path in lf_files(self.artifacts["lfs"], self.spec) for lf in load_lfs(path)]
+        files = lf_files(self.artifacts["lfs"], self.spec, task=self.task)
+        return [lf for path in files for lf in load_lfs(path)]
 
     @functools.cached_property
     def label_model(self) -> Any:
         """The fitted label model, or None when the pipeline used none."""
         path = self.artifacts.get("label_model")
+        if path is not None and self.task is not None:
+            path = path / self.task
         if path is None or not path.exists():
             return None
         from gristmill.labelmodel import load_label_model
@@ -84,29 +92,57 @@ class ModelBundle:
         return load_label_model(path)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Shortcut for ``bundle.pyfunc.predict(frame)``."""
-        return self.pyfunc.predict(frame)
+        """``bundle.pyfunc.predict(frame)``; a task's view keeps that task's columns, unprefixed."""
+        return task_columns(self.pyfunc.predict(frame), self.task)
+
+    def for_task(self, task: str) -> ModelBundle:
+        """The bundle as one of its tasks: that task's classes, LFs, label model and predictions.
+
+        A model of one task is its own view.
+
+        Raises
+        ------
+        TrackingError
+            When the model has no task of that name.
+        """
+        names = [str(t["name"]) for t in self.tasks]
+        if task not in names:
+            raise TrackingError(
+                f"model {self.name}/{self.version} has no task {task!r}; its tasks: {names}"
+            )
+        if len(names) == 1:
+            return self
+        view = copy.copy(self)
+        for cached in ("lfs", "label_model"):  # cached_property values of the whole bundle
+            view.__dict__.pop(cached, None)
+        view.task = task
+        view.classes = [str(c) for c in self.tasks[names.index(task)]["classes"]]
+        return view
 
     def __repr__(self) -> str:
         return f"ModelBundle({self.name!r}, version={self.version!r}, alias={self.alias!r})"
 
 
-def lf_files(lf_dir: Path, spec: dict[str, Any]) -> list[Path]:
+def lf_files(lf_dir: Path, spec: dict[str, Any], *, task: str | None = None) -> list[Path]:
     """The LF modules of a bundle in the order the pipeline applied them.
 
     That is the order of each task's ``supervision.lfs`` in the spec, task by task (the bundle
-    keeps the modules' file names); any other module comes after, by name.
+    keeps the modules' file names); any other module comes after, by name. With ``task``, the
+    modules of that task alone.
     """
     listed: list[str] = []
     tasks = spec.get("tasks") if isinstance(spec.get("tasks"), dict) else {}
-    for task in tasks.values():
-        supervision = task.get("supervision") if isinstance(task, dict) else None
+    chosen = [tasks.get(task)] if task is not None else list(tasks.values())
+    for task_spec in chosen:
+        supervision = task_spec.get("supervision") if isinstance(task_spec, dict) else None
         for module in (supervision or {}).get("lfs") or []:
             name = Path(str(module)).name
             if name not in listed:
                 listed.append(name)
     present = {path.name: path for path in lf_dir.glob("*.py")}
     ordered = [present[name] for name in listed if name in present]
+    if task is not None:
+        return ordered
     return ordered + [present[name] for name in sorted(present) if name not in listed]
 
 

@@ -26,6 +26,7 @@ with warnings.catch_warnings():
 
 from gristmill._version import __version__
 from gristmill.io import atomic_write_text, write_table
+from gristmill.tracking._tasks import TASK_SEPARATOR
 
 REFERENCE_ROWS = 5_000
 MODEL_NAME = "model"
@@ -105,7 +106,7 @@ def served_frame(
         part = predictions_frame(
             proba[:, start:stop], task["classes"], index, delimiter=task.get("delimiter")
         )
-        parts.append(part.add_prefix(f"{task['name']}:"))
+        parts.append(part.add_prefix(f"{task['name']}{TASK_SEPARATOR}"))
         start = stop
     return pd.concat(parts, axis=1)
 
