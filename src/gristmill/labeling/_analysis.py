@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import DataError, NotFittedError
-from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, as_label_array
+from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, as_label_array, lf_positions
 
 __all__ = ["lf_summary"]
 
@@ -170,12 +170,9 @@ def _estimated_accuracies(label_model: Any, n_lfs: int, names: list[str] | None)
     fitted = list(getattr(label_model, "lf_names_", None) or [])
     if names is None or not fitted or fitted == names:
         return accuracies
-    missing = [name for name in fitted if name not in names]
-    unknown = [name for name in names if name not in fitted]
-    if missing or unknown:
-        raise DataError(
-            "The label model was fit on other labeling functions than the matrix holds: "
-            f"missing {missing}, not fit on {unknown}"
-        )
-    by_name = dict(zip(fitted, accuracies, strict=True))
-    return np.array([by_name[name] for name in names])
+    columns = lf_positions(
+        names, fitted, "The label model was fit on other labeling functions than the matrix holds"
+    )
+    matched = np.empty(n_lfs)
+    matched[columns] = accuracies
+    return matched

@@ -235,6 +235,24 @@ def _check_unique_names(names: Sequence[str]) -> None:
         seen.add(name)
 
 
+def lf_positions(names: Sequence[str], wanted: Sequence[str], context: str) -> list[int]:
+    """Position in ``names`` of each LF of ``wanted``, which must name the same LFs.
+
+    Raises
+    ------
+    DataError
+        ``"<context>: missing [...], not fit on [...]"`` when the two hold different LFs:
+        those of ``wanted`` absent from ``names``, and those of ``names`` absent from ``wanted``.
+    """
+    position = {name: j for j, name in enumerate(names)}
+    wanted_set = set(wanted)
+    missing = [name for name in wanted if name not in position]
+    unknown = [name for name in names if name not in wanted_set]
+    if missing or unknown:
+        raise DataError(f"{context}: missing {missing}, not fit on {unknown}")
+    return [position[name] for name in wanted]
+
+
 def as_label_array(L: Any) -> np.ndarray:
     """Return the votes of any accepted label-matrix form as a dense integer array.
 

@@ -28,6 +28,7 @@ from gristmill.exceptions import (
 )
 from gristmill.io import atomic_path, atomic_write_text
 from gristmill.labeling import LabelMatrix
+from gristmill.labeling._matrix import lf_positions
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
 
@@ -265,15 +266,10 @@ class BaseLabelModel:
         fitted = getattr(self, "lf_names_", None)
         if not fitted or not isinstance(L, LabelMatrix) or list(L.lf_names) == fitted:
             return L
-        missing = [name for name in fitted if name not in L.lf_names]
-        unknown = [name for name in L.lf_names if name not in fitted]
-        if missing or unknown:
-            raise DataError(
-                "The label matrix's labeling functions are not those the label model was fit "
-                f"on: missing {missing}, not fit on {unknown}"
-            )
-        position = {name: j for j, name in enumerate(L.lf_names)}
-        columns = [position[name] for name in fitted]
+        columns = lf_positions(
+            L.lf_names, fitted, "The label matrix's labeling functions are not those the label "
+            "model was fit on"
+        )
         return LabelMatrix(L.values[:, columns], fitted, index=L.index)
 
     def predict_proba(self, L: Any) -> np.ndarray:
