@@ -226,8 +226,11 @@ def test_no_warnings_on_well_posed_data(synth) -> None:
 def test_logistic_matches_scipy_without_overflow() -> None:
     scores = np.array([-1000.0, -40.0, -3.5, -1e-12, 0.0, 2.0, 37.0, 800.0])
     with np.errstate(over="raise", divide="raise", invalid="raise"):
-        sigmoid, log_normalizer = logistic(scores)
+        sigmoid, log_normalizer = logistic(scores.copy())
+        into = np.empty_like(scores)
+        assert logistic(scores.copy(), out=into)[0] is into
     np.testing.assert_allclose(sigmoid, expit(scores), rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(into, sigmoid)
     np.testing.assert_allclose(log_normalizer, np.logaddexp(0.0, scores), rtol=1e-15, atol=1e-15)
 
 

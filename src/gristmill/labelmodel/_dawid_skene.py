@@ -151,16 +151,17 @@ def _e_step(
     """
     base = float(vote_totals.ravel() @ weights[:, :, 0].ravel()) + votes.total_weight * bias[0]
     if votes.cardinality == 2:
-        parts = votes.map_rows(
+        rest = np.empty((votes.n_rows, 1))
+        log_norms = votes.map_rows(
             functools.partial(
                 _binary_e_step,
                 margin=(weights[:, :, 1] - weights[:, :, 0]).ravel(),
                 offset=float(bias[1] - bias[0]),
                 row_weights=votes.row_weights,
+                posterior=rest[:, 0],
             )
         )
-        rest = np.concatenate([posterior for posterior, _ in parts])[:, None]
-        return rest, base + sum(log_norm for _, log_norm in parts)
+        return rest, base + sum(log_norms)
     relative = votes.scores(weights[:, :, 1:] - weights[:, :, :1], bias[1:] - bias[0])
     full = np.concatenate([np.zeros((relative.shape[0], 1)), relative], axis=1)
     rest = np.ascontiguousarray(softmax(full)[:, 1:])
@@ -175,12 +176,16 @@ def _binary_e_step(
     margin: np.ndarray,
     offset: float,
     row_weights: np.ndarray | None,
-) -> tuple[np.ndarray, float]:
-    """P(y = 1) of the rows ``start:stop`` and their summed ``log(1 + e^score)`` (weighted)."""
-    posterior, log_normalizers = logistic(np.asarray(rows @ margin) + offset)
+    posterior: np.ndarray,
+) -> float:
+    """Write P(y = 1) of the rows ``start:stop`` into ``posterior``; their summed
+    ``log(1 + e^score)`` (weighted)."""
+    scores = np.asarray(rows @ margin)
+    scores += offset
+    log_normalizers = logistic(scores, out=posterior[start:stop])[1]
     if row_weights is None:
-        return posterior, float(log_normalizers.sum())
-    return posterior, float(row_weights[start:stop] @ log_normalizers)
+        return float(log_normalizers.sum())
+    return float(row_weights[start:stop] @ log_normalizers)
 
 
 def _estimate_balance(class_totals: np.ndarray, smoothing: float) -> np.ndarray:

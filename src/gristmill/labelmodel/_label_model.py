@@ -300,9 +300,12 @@ def _mixture_log_likelihoods(
 ) -> np.ndarray:
     """Summed log of ``w * share + (1 - w) * learned`` over the votes, for each ``w``."""
     gap = share - learned
+    logs = np.empty_like(gap)  # one work array for every mixture: fresh memory is slow
     sums = np.empty(len(mixtures))
     for index, w in enumerate(mixtures):
-        logs = np.log(learned + w * gap)
+        np.multiply(gap, w, out=logs)
+        logs += learned
+        np.log(logs, out=logs)
         sums[index] = logs.sum() if weight is None else weight @ logs
     return sums
 
@@ -341,16 +344,21 @@ def _binary_vote_probabilities(
     columns = block.indices
     balance = model.balance[1]
     others = np.repeat(per_row - 1.0, per_row)
+    alone = others == 0
     voted_one = np.ascontiguousarray(model.projection[:, 1])
-    ones = np.repeat(np.asarray(block @ voted_one), per_row) - (columns & 1)
-    share = np.divide(ones, others, out=np.full(ones.shape, balance), where=others > 0)
+    share = np.repeat(np.asarray(block @ voted_one), per_row)
+    share -= columns & 1
+    np.divide(share, others, out=share, where=~alone)
+    share[alone] = balance
     margin = model.flat[:, 1] - model.flat[:, 0]
     offset = model.bias[1] - model.bias[0]
-    scores = np.repeat(np.asarray(block @ margin) + offset, per_row) - margin[columns]
-    learned = logistic(scores)[0]
-    learned[others == 0] = balance
+    scores = np.repeat(np.asarray(block @ margin) + offset, per_row)
+    scores -= margin[columns]
+    learned = logistic(scores, out=others)[0]  # ``others`` is not needed any more
+    learned[alone] = balance
     if_zero = np.ascontiguousarray(model.likelihood[:, 0])[columns]
-    gain = np.ascontiguousarray(model.likelihood[:, 1])[columns] - if_zero
+    gain = np.ascontiguousarray(model.likelihood[:, 1])[columns]
+    gain -= if_zero
     share *= gain
     share += if_zero
     learned *= gain

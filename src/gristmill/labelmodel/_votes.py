@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -357,14 +358,23 @@ def _indicator_from_dense(
     count_type = np.uint8 if m <= np.iinfo(np.uint8).max else np.int64
     step = max(1, _DENSE_CHUNK_CELLS // max(m, 1))
 
+    # Each thread reuses its chunk-sized work arrays: fresh memory costs a page fault per page,
+    # as much as the conversion itself.
+    work = threading.local()
+
     def convert(start: int) -> tuple[np.ndarray, np.ndarray, Any, Any]:
         block = np.asarray(values[start : start + step])
-        voted = block >= 0
+        if getattr(work, "shape", None) != block.shape:
+            work.shape = block.shape
+            work.voted = np.empty(block.shape, dtype=bool)
+            work.codes = np.empty(block.shape, dtype=code_type)
+        voted, codes = work.voted, work.codes
+        np.greater_equal(block, 0, out=voted)
         # einsum sums the 1-byte flags in a narrow integer type, several times faster than
         # count_nonzero along rows; np.compress on the flat arrays is several times faster
         # than boolean indexing. The range is checked on the chunk while it is in cache.
         counts = np.einsum("ij->i", voted.view(np.uint8), dtype=count_type)
-        codes = block.astype(code_type, copy=False) + offsets
+        np.add(block, offsets, out=codes, casting="unsafe")
         low, high = (block.min(), block.max()) if block.size else (0, 0)
         return counts, np.compress(voted.ravel(), codes.ravel()), low, high
 
