@@ -53,6 +53,11 @@ def test_an_out_of_range_vote_in_a_late_chunk_names_its_column(monkeypatch, bad,
         to_votes(values, 2)
 
 
+def test_a_huge_float_vote_is_refused_before_any_cast() -> None:
+    with pytest.raises(DataError, match="column 1 votes class 1000000000000"):
+        to_votes(np.array([[0.0, 1e12], [1.0, -1.0]]), 2)
+
+
 @pytest.fixture
 def parallel(monkeypatch):
     """Split every indicator into row blocks multiplied on the product threads."""

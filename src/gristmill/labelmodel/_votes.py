@@ -350,6 +350,8 @@ def _indicator_from_dense(
         if values.dtype.kind not in "fb" or not np.all(np.mod(values, 1) == 0):
             raise DataError("Label matrix values must be integers (class index or -1)")
     n, m = values.shape
+    if values.dtype.kind == "f" and values.size and (values.min() < -1 or values.max() >= k):
+        _raise_out_of_range(values, k, lf_names)  # before casting values that may not fit
     # Column index j * k + v of each vote, in the narrowest integer type that holds m * k.
     code_type = np.int8 if m * k <= np.iinfo(np.int8).max else np.int16
     if m * k > np.iinfo(np.int16).max:
