@@ -64,7 +64,8 @@ def parallel(monkeypatch):
     monkeypatch.setattr(votes_module, "_PARALLEL_MIN_VOTES", 0)
 
 
-def test_products_on_row_blocks_equal_the_whole_matrix(parallel) -> None:
+def test_products_on_row_blocks_equal_the_whole_matrix(parallel, monkeypatch) -> None:
+    monkeypatch.setattr(votes_module, "_CHUNK_ROWS", 97)  # co-votes in chunks, a short last one
     values, _, _ = make_votes(5_001, np.linspace(0.6, 0.9, 7), k=3, coverage=0.4, seed=4)
     weights = np.random.default_rng(1).random(values.shape[0])
     for row_weights in (None, weights):

@@ -245,9 +245,12 @@ class Votes:
 
         def gram_of(first: int, last: int, rows: sp.csr_matrix) -> np.ndarray:
             gram = np.zeros((width, width))
+            # One dense work array per block, refilled chunk by chunk (fresh memory for each
+            # chunk cost more in page faults than the products).
+            dense = np.empty((min(step, last - first), width), dtype=np.float32)
             for start in range(0, last - first, step):
                 stop = min(start + step, last - first)
-                block = rows[start:stop].astype(np.float32).toarray()
+                block = _dense_rows(rows, start, stop, dense[: stop - start])
                 if self.row_weights is None:
                     gram += block.T @ block
                 else:
@@ -256,6 +259,20 @@ class Votes:
             return gram
 
         return functools.reduce(np.add, self.map_rows(gram_of))
+
+
+def _dense_rows(matrix: sp.csr_matrix, start: int, stop: int, out: np.ndarray) -> np.ndarray:
+    """Rows ``start:stop`` of a CSR matrix without duplicate entries, densely, in ``out``.
+
+    ``out`` (shape (stop - start, columns)) is overwritten and returned.
+    """
+    out.fill(0.0)
+    low, high = matrix.indptr[start], matrix.indptr[stop]
+    per_row = np.diff(matrix.indptr[start : stop + 1])
+    flat = np.repeat(np.arange(stop - start) * out.shape[1], per_row)
+    flat += matrix.indices[low:high]
+    out.reshape(-1)[flat] = matrix.data[low:high]
+    return out
 
 
 @functools.cache
