@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from gristmill.exceptions import DataError
+from gristmill.labeling import LabelMatrix
 from gristmill.labelmodel import DawidSkene, LabelModel, WeightedMajorityVote
 from gristmill.labelmodel._majority import leave_one_out_dev_scores
 from gristmill.labelmodel._votes import to_votes
@@ -74,3 +77,16 @@ def test_dev_set_lets_label_model_use_the_weighted_vote_when_sources_are_copies(
     score = with_dev.score(votes[train], gold[train])
     assert score >= weighted.score(votes[train], gold[train]) - 0.005
     assert score > LabelModel().fit(votes[train]).score(votes[train], gold[train]) + 0.1
+
+
+def test_dev_votes_are_matched_to_the_training_lfs_by_name(synth) -> None:
+    votes, gold, _ = synth(3_000, [0.9, 0.65, 0.75, 0.6], coverage=0.7, seed=8)
+    names = ["a", "b", "c", "d"]
+    train, dev = LabelMatrix(votes[:2_500], names), votes[2_500:]
+    order = [3, 2, 0, 1]
+    expected = WeightedMajorityVote().fit(train, L_dev=LabelMatrix(dev, names), y_dev=gold[2_500:])
+    shuffled = LabelMatrix(dev[:, order], [names[j] for j in order])
+    found = WeightedMajorityVote().fit(train, L_dev=shuffled, y_dev=gold[2_500:])
+    np.testing.assert_array_equal(found.lf_accuracies_, expected.lf_accuracies_)
+    with pytest.raises(DataError, match=r"L_dev's labeling functions are not L's: missing \['d'\]"):
+        LabelModel().fit(train, L_dev=LabelMatrix(dev, ["a", "b", "c", "z"]), y_dev=gold[2_500:])

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -192,7 +193,11 @@ class BaseLabelModel:
         prior = _check_class_balance(balance, k)
         dev = None
         if L_dev is not None and y_dev_array is not None:
-            dev_votes = to_votes(L_dev, k, n_sources=votes.n_sources)
+            dev_votes = to_votes(
+                in_lf_order(L_dev, votes.lf_names, "L_dev's labeling functions are not L's"),
+                k,
+                n_sources=votes.n_sources,
+            )
             if dev_votes.n_rows != y_dev_array.shape[0]:
                 raise DataError(
                     f"L_dev has {dev_votes.n_rows} rows but y_dev has {y_dev_array.shape[0]} labels"
@@ -263,14 +268,11 @@ class BaseLabelModel:
         DataError
             When the matrix names LFs the model was not fit on, or lacks some it was.
         """
-        fitted = getattr(self, "lf_names_", None)
-        if not fitted or not isinstance(L, LabelMatrix) or list(L.lf_names) == fitted:
-            return L
-        columns = lf_positions(
-            L.lf_names, fitted, "The label matrix's labeling functions are not those the label "
-            "model was fit on"
+        return in_lf_order(
+            L,
+            getattr(self, "lf_names_", None),
+            "The label matrix's labeling functions are not those the label model was fit on",
         )
-        return LabelMatrix(L.values[:, columns], fitted, index=L.index)
 
     def predict_proba(self, L: Any) -> np.ndarray:
         """Probability of each class for each row, shape (n, k); rows sum to 1.
@@ -476,6 +478,22 @@ def log_normalizer(scores: np.ndarray) -> np.ndarray:
     """Row-wise ``log(sum(exp(scores)))``, shape (n,)."""
     top = row_max(scores)
     return top + np.log(row_sum(np.exp(scores - top[:, None])))
+
+
+def in_lf_order(L: Any, names: Sequence[str] | None, context: str) -> Any:
+    """``L`` with its columns in the order of ``names`` when both name their LFs.
+
+    Anything but a :class:`LabelMatrix`, or no ``names``, is returned as it is.
+
+    Raises
+    ------
+    DataError
+        When ``L`` names other LFs than ``names`` (the message starts with ``context``).
+    """
+    if not names or not isinstance(L, LabelMatrix) or list(L.lf_names) == list(names):
+        return L
+    columns = lf_positions(L.lf_names, names, context)
+    return LabelMatrix(L.values[:, columns], list(names), index=L.index)
 
 
 def logistic(
