@@ -6,8 +6,8 @@ For each table, 20% of the observed cells are hidden (a) completely at random (M
 categories covering about 40% of the rows, as in the AimNet paper. Reported per method: accuracy
 on hidden categorical cells, normalised RMSE (RMSE / standard deviation, averaged over numeric
 columns) on hidden numeric cells, and wall time of fit + transform; mean ± standard deviation
-over seeds. ``attention`` is the default AttentionImputer (numeric predictions blended with a
-chained ridge, weight chosen per column on held-out cells); ``attention_pure`` is the network
+over seeds. ``attention`` is the default AttentionImputer (every column blended with chained
+regressions, weight chosen per column on held-out cells); ``attention_pure`` is the network
 alone (``linear_blend=False``). torch and lightgbm are imported before timing starts, so no
 method pays a one-off import; wall time and process CPU time are both recorded (CPU time is the
 steadier one on a shared machine).

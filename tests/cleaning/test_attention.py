@@ -139,6 +139,30 @@ def test_a_category_decided_by_a_sum_leans_on_the_classifier() -> None:
     assert imputer.predict_proba(hidden, "tag").max() < 0.6
 
 
+def test_a_category_the_classifier_cannot_see_leans_on_the_network() -> None:
+    # The region of 40 cities: the logistic partner one-hot encodes only the 20 most frequent
+    # values of a context column, the network embeds every value. The held-out cells show the
+    # network is right, and that outweighs the prior towards the partner.
+    rng = np.random.default_rng(3)
+    n = 800
+    cities = [f"c{k}" for k in range(40)]
+    city = rng.choice(cities, n)
+    region = {c: ["north", "south", "east"][k % 3] for k, c in enumerate(cities)}
+    truth = pd.DataFrame(
+        {
+            "city": pd.array(city, dtype="str"),
+            "region": pd.array(pd.Series(city).map(region).to_numpy(), dtype="str"),
+            "noise": rng.normal(size=n),
+        }
+    )
+    hidden = truth.copy()
+    hidden.loc[:149, "region"] = None
+    imputer = AttentionImputer(seed=0, **FAST).fit(hidden)
+    assert imputer.blend_["region"] > 0.6
+    out = imputer.transform(hidden)
+    assert (out.loc[:149, "region"] == truth.loc[:149, "region"]).mean() > 0.98
+
+
 def test_same_seed_same_model_and_other_seed_differs() -> None:
     hidden = _table(200, seed=1)
     hidden.loc[:19, "country"] = None

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gristmill.cleaning._blend import BLEND_PRIOR, class_blend_weight, numeric_blend_weight
+from gristmill.cleaning._blend import (
+    BLEND_PRIOR,
+    CLASS_PRIOR,
+    class_blend_weight,
+    numeric_blend_weight,
+)
 
 
 def test_numeric_weight_follows_the_better_prediction_and_is_shrunk() -> None:
@@ -23,11 +28,21 @@ def test_numeric_weight_follows_the_better_prediction_and_is_shrunk() -> None:
 
 
 def test_class_weight_goes_to_the_member_with_the_lower_log_loss() -> None:
-    truth = np.array([0, 1, 2, 1] * 50)
+    truth = np.array([0, 1, 2, 1] * 100)
     sure = np.eye(3)[truth] * 0.9 + 0.1 / 3
     unsure = np.full((len(truth), 3), 1 / 3)
     assert class_blend_weight(sure, unsure, truth) > 0.9
     assert class_blend_weight(unsure, sure, truth) < 0.1
     wrong = np.eye(3)[(truth + 1) % 3] * 0.9 + 0.1 / 3
     assert class_blend_weight(wrong, sure, truth) < 0.1
-    assert class_blend_weight(sure[:0], unsure[:0], truth[:0]) == 0.5
+    assert class_blend_weight(sure[:0], unsure[:0], truth[:0]) == 0.0
+
+
+def test_class_weight_is_shrunk_towards_the_partner_on_few_cells() -> None:
+    truth = np.array([0, 1] * 15)
+    sure = np.eye(2)[truth] * 0.9 + 0.05
+    unsure = np.full((len(truth), 2), 0.5)
+    # The network is best on all 30 cells, yet gets only half of its weight: 30 cells are
+    # worth as much as the prior that the partner alone predicts the column.
+    assert class_blend_weight(sure, unsure, truth) == 30 / (30 + CLASS_PRIOR)
+    assert class_blend_weight(unsure, sure, truth) == 0.0

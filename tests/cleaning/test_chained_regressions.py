@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gristmill.cleaning._chained_regressions import ChainedRegressions
 
@@ -118,3 +119,42 @@ def test_recurring_values_of_a_number_are_features() -> None:
     np.testing.assert_allclose(
         again.predict(numbers, observed, np.zeros_like(codes))[1], probabilities
     )
+
+
+def test_refit_keeps_each_learnt_penalty_and_uses_the_cells_put_back() -> None:
+    numbers, codes, observed = _linear_table(300, seed=6)
+    filled = np.where(observed, numbers, 0.0)
+    model = ChainedRegressions(n_rounds=2).fit(filled, observed, codes)
+    before = [weights.copy() for _, _, weights, _ in model.steps_]
+    # On the same cells, a ridge solve with the penalty Bayesian ridge learnt is its fit.
+    model.refit(filled, observed, codes)
+    for (_, _, weights, _), old in zip(model.steps_, before, strict=True):
+        np.testing.assert_allclose(weights, old, rtol=1e-6, atol=1e-7)
+    # Fitted with most of y hidden, refitted with it back: the refit predicts the rest of y.
+    hidden_y = observed.copy()
+    hidden_y[:250, 1] = False
+    scarce = ChainedRegressions(n_rounds=2).fit(filled, hidden_y, codes)
+    kinds = [(kind, column) for kind, column, _, _ in scarce.steps_]
+    error_before = np.abs(scarce.predict(filled, observed, codes)[0] - numbers)[~observed].mean()
+    scarce.refit(filled, observed, codes)
+    assert [(kind, column) for kind, column, _, _ in scarce.steps_] == kinds
+    error_after = np.abs(scarce.predict(filled, observed, codes)[0] - numbers)[~observed].mean()
+    assert error_after < error_before
+    with pytest.raises(RuntimeError, match="fitted by fit"):
+        ChainedRegressions.from_json(model.to_json()).refit(filled, observed, codes)
+
+
+def test_refit_of_a_classifier_with_a_new_class_starts_afresh() -> None:
+    rng = np.random.default_rng(7)
+    n = 300
+    x = rng.normal(size=n)
+    label = np.where(x < -0.7, 0, np.where(x < 0.7, 1, 2))
+    numbers, observed = x[:, None], np.ones((n, 1), dtype=bool)
+    codes = (label + 2)[:, None]
+    two_classes = np.where(label == 2, 0, codes[:, 0])[:, None]  # class 2 never seen in fit
+    model = ChainedRegressions(vocabulary_sizes=[3]).fit(numbers, observed, two_classes)
+    assert list(model.steps_[-1][3]) == [0, 1]
+    model.refit(numbers, observed, codes)
+    assert list(model.steps_[-1][3]) == [0, 1, 2]
+    _, probabilities = model.predict(numbers, observed, np.zeros_like(codes))
+    assert (probabilities.argmax(axis=1) == label).mean() > 0.9
