@@ -70,7 +70,12 @@ def test_products_on_row_blocks_equal_the_whole_matrix(parallel, monkeypatch) ->
     weights = np.random.default_rng(1).random(values.shape[0])
     for row_weights in (None, weights):
         blocked = to_votes(values, 3).with_weights(row_weights)
-        assert len(blocked._row_blocks()) == votes_module._PRODUCT_THREADS
+        blocks = blocked._row_blocks()
+        assert len(blocks) == votes_module._PRODUCT_THREADS
+        for block in blocks:  # views, never copies (scipy's constructor would copy the smaller)
+            for part in (block.rows, block.transposed):
+                assert np.shares_memory(part.data, blocked.indicator.data)
+                assert np.shares_memory(part.indices, blocked.indicator.indices)
         matrix = sp.csr_matrix(blocked.indicator)
         scaled = matrix if row_weights is None else sp.diags(row_weights) @ matrix
         right = np.random.default_rng(2).random((21, 3))
