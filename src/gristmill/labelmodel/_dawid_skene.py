@@ -178,8 +178,10 @@ def _binary_e_step(
     row_weights: np.ndarray | None,
     posterior: np.ndarray,
 ) -> float:
-    """Write P(y = 1) of the rows ``start:stop`` into ``posterior``; their summed
-    ``log(1 + e^score)`` (weighted)."""
+    """Summed (weighted) ``log(1 + e^score)`` of the rows ``start:stop``.
+
+    Their P(y = 1) goes into ``posterior[start:stop]``.
+    """
     scores = np.asarray(rows @ margin)
     scores += offset
     log_normalizers = logistic(scores, out=posterior[start:stop])[1]
