@@ -239,13 +239,12 @@ class ChainedRegressions:
     def refit(
         self, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray
     ) -> ChainedRegressions:
-        """Refit every regression of :meth:`fit`, in the same order, on a table with more
-        known cells (the imputer's held-out cells back in).
+        """Refit every regression of :meth:`fit`, in the same order, on more known cells.
 
-        Each ridge regression keeps the penalty its Bayesian fit learnt (one linear solve
-        instead of a new evidence search) and each logistic regression starts from its
-        fitted weights; the features (knots, limits, recurring values) stay those of
-        :meth:`fit`.
+        The imputer calls it with its held-out cells back in. Each ridge regression keeps the
+        penalty its Bayesian fit learnt (one linear solve instead of a new evidence search) and
+        each logistic regression starts from its fitted weights; the features (knots, limits,
+        recurring values) stay those of :meth:`fit`.
 
         Parameters
         ----------
@@ -317,8 +316,10 @@ class ChainedRegressions:
     def _fit_regression(
         self, design: np.ndarray, filled: np.ndarray, observed: np.ndarray, column: int
     ) -> tuple[Step, float]:
-        """Bayesian ridge regression of one numeric column, and its learnt penalty (the ratio
-        of the weights' precision to the noise's)."""
+        """Bayesian ridge regression of one numeric column, and its learnt penalty.
+
+        The penalty is the ratio of the weights' precision to the noise's.
+        """
         rows = observed[:, column]
         features = self._features(design, "numeric", column)
         model = BayesianRidge().fit(features[rows, :-1], filled[rows, column])
@@ -334,8 +335,11 @@ class ChainedRegressions:
         column: int,
         penalty: float,
     ) -> Step:
-        """Ridge regression of one numeric column with a given penalty: the posterior mean of
-        a Bayesian ridge whose precisions are fixed (intercept unpenalised)."""
+        """Ridge regression of one numeric column with a given penalty.
+
+        The posterior mean of a Bayesian ridge whose precisions are fixed (intercept
+        unpenalised).
+        """
         rows = observed[:, column]
         features = self._features(design, "numeric", column)[rows, :-1]
         target = filled[rows, column]
@@ -348,9 +352,11 @@ class ChainedRegressions:
         return "numeric", column, weights, np.zeros(0, dtype=np.int64)
 
     def _fit_classifier(self, design: np.ndarray, codes: np.ndarray, column: int) -> Step | None:
-        """Multinomial logistic regression of one categorical column, warm-started from the
-        previous fit of the column (the previous round, or fit() for refit()) when it has the
-        same classes."""
+        """Multinomial logistic regression of one categorical column.
+
+        Warm-started from the previous fit of the column (the previous round, or fit() for
+        refit()) when it has the same classes.
+        """
         rows = codes >= self.reserved
         target = codes[rows] - self.reserved
         classes = np.unique(target)
