@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -178,10 +178,7 @@ class Votes:
         return self._map_blocks(lambda block: function(block.start, block.stop, block.rows))
 
     def _map_blocks(self, function: Callable[[_Block], Any]) -> list[Any]:
-        blocks = self._row_blocks()
-        if len(blocks) == 1:
-            return [function(blocks[0])]
-        return list(_pool().map(function, blocks))
+        return _on_pool(function, self._row_blocks())
 
     def dot(self, right: np.ndarray) -> np.ndarray:
         """``indicator @ right`` as a dense array; ``right`` has shape (m * k,) or (m * k, c)."""
@@ -455,10 +452,10 @@ def _indicator_from_dense(
     return indicator, (n, m)
 
 
-def _on_pool(function: Callable[[int], Any], items: range) -> list[Any]:
+def _on_pool(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """``function`` over ``items`` in order, on the product threads when there are several.
 
-    numpy releases the GIL in its loops, so chunks of a dense matrix convert in parallel.
+    scipy's sparse products and numpy's loops release the GIL, so the items run in parallel.
     """
     return list(_pool().map(function, items)) if len(items) > 1 else list(map(function, items))
 
