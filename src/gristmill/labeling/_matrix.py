@@ -253,6 +253,22 @@ def lf_positions(names: Sequence[str], wanted: Sequence[str], context: str) -> l
     return [position[name] for name in wanted]
 
 
+def in_lf_order(L: Any, names: Sequence[str] | None, context: str) -> Any:
+    """``L`` with its columns in the order of ``names`` when both name their LFs.
+
+    Anything but a :class:`LabelMatrix`, or no ``names``, is returned as it is.
+
+    Raises
+    ------
+    DataError
+        When ``L`` names other LFs than ``names`` (the message starts with ``context``).
+    """
+    if not names or not isinstance(L, LabelMatrix) or list(L.lf_names) == list(names):
+        return L
+    columns = lf_positions(L.lf_names, names, context)
+    return LabelMatrix(L.values[:, columns], list(names), index=L.index)
+
+
 def as_label_array(L: Any) -> np.ndarray:
     """Return the votes of any accepted label-matrix form as a dense integer array.
 

@@ -14,7 +14,6 @@ import inspect
 import json
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,8 +27,7 @@ from gristmill.exceptions import (
     NotFittedError,
 )
 from gristmill.io import atomic_path, atomic_write_text
-from gristmill.labeling import LabelMatrix
-from gristmill.labeling._matrix import lf_positions
+from gristmill.labeling._matrix import in_lf_order
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
 
@@ -478,22 +476,6 @@ def log_normalizer(scores: np.ndarray) -> np.ndarray:
     """Row-wise ``log(sum(exp(scores)))``, shape (n,)."""
     top = row_max(scores)
     return top + np.log(row_sum(np.exp(scores - top[:, None])))
-
-
-def in_lf_order(L: Any, names: Sequence[str] | None, context: str) -> Any:
-    """``L`` with its columns in the order of ``names`` when both name their LFs.
-
-    Anything but a :class:`LabelMatrix`, or no ``names``, is returned as it is.
-
-    Raises
-    ------
-    DataError
-        When ``L`` names other LFs than ``names`` (the message starts with ``context``).
-    """
-    if not names or not isinstance(L, LabelMatrix) or list(L.lf_names) == list(names):
-        return L
-    columns = lf_positions(L.lf_names, names, context)
-    return LabelMatrix(L.values[:, columns], list(names), index=L.index)
 
 
 def logistic(
