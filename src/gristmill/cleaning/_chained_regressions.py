@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import BayesianRidge, LogisticRegression
 
@@ -56,12 +57,6 @@ _MAX_LEVELS = 5
 #: A fitted regression: kind ("numeric" / "categorical"), column index, weights (features then
 #: intercept; one row per class for a categorical column), classes of those rows.
 Step = tuple[str, int, np.ndarray, np.ndarray]
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    scores = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(scores)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 class ChainedRegressions:
@@ -126,6 +121,13 @@ class ChainedRegressions:
         values = np.clip(values, self.limits_[columns, 0], self.limits_[columns, 1])
         hinges = np.maximum(values[..., None] - self.knots_[columns][None], 0.0)
         return np.concatenate([values[..., None], hinges], axis=2)
+
+    def _filled_design(
+        self, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The numbers with unobserved cells set to 0, and the design matrix of the rows."""
+        filled = np.where(observed, numbers, 0.0).astype(float)
+        return filled, self._design(filled, observed, codes)
 
     def _design(self, filled: np.ndarray, observed: np.ndarray, codes: np.ndarray) -> np.ndarray:
         n = len(filled)
@@ -215,8 +217,7 @@ class ChainedRegressions:
                 margin = _LIMIT_MARGIN * (high - low)
                 self.limits_[k] = (low - margin, high + margin, values.min(), values.max())
                 self.levels_[k] = self._levels(values)
-        filled = np.where(observed, numbers, 0.0).astype(float)
-        design = self._design(filled, observed, codes)
+        filled, design = self._filled_design(numbers, observed, codes)
         self.steps_: list[Step] = []
         # What refit() reuses: the ridge penalty of each numeric step (by position in
         # steps_) and the logistic regression of each categorical column.
@@ -264,8 +265,7 @@ class ChainedRegressions:
         if not hasattr(self, "_penalties"):
             raise RuntimeError("ChainedRegressions.refit needs a model fitted by fit()")
         numbers, observed, codes = self._sample(numbers, observed, codes)
-        filled = np.where(observed, numbers, 0.0).astype(float)
-        design = self._design(filled, observed, codes)
+        filled, design = self._filled_design(numbers, observed, codes)
         for index, (kind, column, _weights, _classes) in enumerate(self.steps_):
             if kind == "numeric":
                 step: Step | None = self._solve_ridge(
@@ -404,7 +404,7 @@ class ChainedRegressions:
         assert self.vocabulary_sizes is not None
         out = np.zeros((len(design), self.vocabulary_sizes[column]))
         scores = self._features(design, "categorical", column) @ weights.T
-        out[:, classes] = _softmax(scores)
+        out[:, classes] = softmax(scores, axis=1)
         return out
 
     # ------------------------------------------------------------------ prediction
@@ -438,8 +438,7 @@ class ChainedRegressions:
     def _predict_rows(
         self, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        filled = np.where(observed, numbers, 0.0).astype(float)
-        design = self._design(filled, observed, codes)
+        filled, design = self._filled_design(numbers, observed, codes)
         values = np.zeros_like(filled)
         sizes = self.vocabulary_sizes or []
         probabilities = np.zeros((len(filled), sum(sizes)))
