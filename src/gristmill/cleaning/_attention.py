@@ -106,6 +106,10 @@ class _Split(NamedTuple):
     def take(self, rows: Any) -> _Split:
         return _Split(*(part[rows] for part in self))
 
+    def checked(self) -> _Split:
+        """The rows that hold held-out cells (those early stopping and the blend score)."""
+        return self.take(self.held_codes.any(dim=1) | self.held_numbers.any(dim=1))
+
 
 class _Encoding:
     """How a table becomes model inputs: vocabularies of categoricals, scales of numerics."""
@@ -539,7 +543,7 @@ class AttentionImputer(TableImputer):
         partner = self._partner().fit(
             split.numbers.numpy(), split.train_observed.numpy(), split.train_codes.numpy()
         )
-        check = split.take(split.held_numbers.any(dim=1) | split.held_codes.any(dim=1))
+        check = split.checked()
         with torch.no_grad():
             outputs = self.module_(check.train_codes, check.numbers, check.train_observed)
             network = self.module_.regression(outputs)[..., 0].numpy()
@@ -579,7 +583,7 @@ class AttentionImputer(TableImputer):
     def _train(self, torch: Any, generator: Any, split: _Split) -> None:
         """Train on the observed cells bar the held-out ones, which decide when to stop."""
         n = split.codes.shape[0]
-        check = split.take(split.held_codes.any(dim=1) | split.held_numbers.any(dim=1))
+        check = split.checked()
         optimizer = torch.optim.Adam(
             self.module_.parameters(),
             lr=self.learning_rate,
