@@ -48,7 +48,7 @@ FALLBACK_ACCURACY = 0.7
 MIN_IDENTIFIABLE_SOURCES = 3
 # Most distinct vote patterns the fit-time criteria (plug-in F1 threshold, LabelModel's blend
 # choice) are computed on; a random subset of the patterns beyond.
-PATTERN_SAMPLE = 50_000
+PATTERN_SAMPLE = 25_000
 
 
 class BaseLabelModel:
@@ -156,7 +156,7 @@ class BaseLabelModel:
             Votes and gold labels of a small labeled dev set. Models that can, use them.
         seed : int, default 0
             Seed of the hash that samples the distinct vote patterns where a fit works on a
-            sample of them (more than 50,000 patterns; see ``Votes.pattern_sample``). A fit is
+            sample of them (more than 25,000 patterns; see ``Votes.pattern_sample``). A fit is
             deterministic for a seed; the global NumPy state is never touched.
         sample_weight : array-like of shape (n,), optional
             Non-negative weight of each row of ``L``: a row of weight w counts as w copies of it,

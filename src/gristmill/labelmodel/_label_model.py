@@ -63,7 +63,7 @@ class LabelModel(BaseLabelModel):
     best and ``w`` goes to 0; where the learned model is misled, majority vote predicts them
     better and ``w`` rises. When the votes cannot tell the blends apart (sources that each vote
     one class carry no conditional information) ``w`` stays at 0.5. The criterion runs on the
-    distinct vote patterns weighted by their rows (a random subset of 50,000 patterns when
+    distinct vote patterns weighted by their rows (a random subset of 25,000 patterns when
     there are more).
 
     With a dev set (``L_dev``, ``y_dev``), the dev labels join the Dawid-Skene M-step with their
