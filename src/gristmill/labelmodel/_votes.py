@@ -13,7 +13,7 @@ Rows may carry weights (``row_weights``): a row of weight w counts as w identica
 statistic, so a model fit on the distinct vote patterns weighted by their counts equals the fit on
 all rows. That is how partitioned label matrices are fit without gathering them.
 
-On large matrices (from 2**19 votes) the products run on two row blocks in parallel
+On large matrices (from 2**18 votes) the products run on two row blocks in parallel
 (:meth:`Votes.map_rows`; scipy and numpy release the GIL), and a dense matrix is converted in
 chunks on the same two threads; partial results are joined in block order, so a fit does not
 depend on thread timing.
@@ -42,8 +42,9 @@ _DENSE_CHUNK_CELLS = 1 << 22
 # Threads converting chunks of a dense matrix and multiplying row blocks of a large indicator
 # (the machines gristmill targets have 2+ cores).
 _PRODUCT_THREADS = 2
-# Votes from which sparse products run on row blocks in parallel.
-_PARALLEL_MIN_VOTES = 1 << 19
+# Votes from which sparse products run on row blocks in parallel (the 25,000-pattern samples
+# of large fits hold about 375,000 at 1M x 50).
+_PARALLEL_MIN_VOTES = 1 << 18
 # Rows counted to estimate the number of distinct vote patterns, per pattern sampled.
 _PATTERN_COUNT_OVERSAMPLE = 2
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
