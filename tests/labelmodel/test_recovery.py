@@ -137,3 +137,26 @@ def test_warm_started_fit_of_weighted_patterns_equals_the_expanded_fit(synth, mo
     assert expanded.n_iter_ == weighted.n_iter_
     np.testing.assert_allclose(weighted.confusion_, expanded.confusion_, atol=1e-9)
     np.testing.assert_allclose(weighted.class_balance_, expanded.class_balance_, atol=1e-9)
+
+
+def test_matrix_completion_confusion_rows_sum_to_one_for_one_class_sources() -> None:
+    """A class the fit says a source never votes on gets a distribution, not a row of zeros.
+
+    Two near-copies of a weak keyword LF (its votes on 90% of rows) pull the three LFs'
+    propensity on class 0 to the bound 0; a row of zeros there would tell LabelModel's mixture
+    criterion that their votes rule class 0 out, and it would pick a blend on that alone.
+    """
+    rng = np.random.default_rng(0)
+    n = 4000
+    gold = rng.integers(0, 2, n)
+    votes = np.full((n, 9), -1)
+    for j in range(6):  # independent keyword LFs, three per class
+        target = j % 2
+        votes[rng.random(n) < np.where(gold == target, 0.3, 0.05), j] = target
+    votes[rng.random(n) < np.where(gold == 1, 0.3, 0.15), 6] = 1
+    for j in (7, 8):
+        own = rng.random(n) < np.where(gold == 1, 0.3, 0.15)
+        votes[:, j] = np.where(rng.random(n) < 0.9, votes[:, 6], np.where(own, 1, -1))
+    model = MatrixCompletion().fit(votes)
+    np.testing.assert_allclose(model.confusion_.sum(axis=2), 1.0)
+    assert float(LabelModel().fit(votes).mixture_) == 0.5

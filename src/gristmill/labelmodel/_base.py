@@ -478,9 +478,7 @@ def log_normalizer(scores: np.ndarray) -> np.ndarray:
     return top + np.log(row_sum(np.exp(scores - top[:, None])))
 
 
-def logistic(
-    scores: np.ndarray, out: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def logistic(scores: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``1 / (1 + e^-x)`` and ``log(1 + e^x)`` of binary scores x, from one exponential.
 
     Both from ``e = exp(-|x|)``, so nothing overflows: the sigmoid is ``1 / (1 + e)`` where

@@ -115,7 +115,7 @@ class MatrixCompletion(BaseLabelModel):
         self.weights_, self.bias_ = _prediction_weights(mu, balance, m, k)
         per_class = mu.reshape(m, k, k).transpose(0, 2, 1)  # [j, c, v]
         propensity = per_class.sum(axis=2)
-        self.confusion_ = per_class / np.maximum(propensity, 1e-12)[:, :, None]
+        self.confusion_ = _conditional_confusion(per_class, propensity, votes)
         diagonal = np.einsum("jcc->jc", self.confusion_)
         mass = propensity * balance[None, :]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -133,6 +133,24 @@ def _initial_mu(
     mu = np.zeros((m * k, k))
     mu[np.arange(m * k), np.tile(np.arange(k), m)] = diagonal.ravel()
     return mu
+
+
+def _conditional_confusion(
+    per_class: np.ndarray, propensity: np.ndarray, votes: Votes
+) -> np.ndarray:
+    """P(source j votes v | y = c, j votes), shape (m, k, k), from ``per_class = mu`` as [j, c, v].
+
+    Where the fit puts a source's propensity to vote on class c at zero (a bound of the fit:
+    one-class sources, or near-copies that take over a class), the row is undefined; it gets the
+    source's observed vote shares, which say nothing about the class, rather than zeros, which
+    would claim that a vote of the source rules class c out.
+    """
+    counts = votes.source_class_counts()
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
+    confusion = np.repeat(shares[:, None, :], per_class.shape[1], axis=1)
+    voting = propensity > 1e-12
+    confusion[voting] = per_class[voting] / propensity[voting][:, None]
+    return confusion
 
 
 def _prediction_weights(

@@ -60,9 +60,7 @@ class _Block(NamedTuple):
     transposed: sp.csc_matrix
 
 
-def _sharing(
-    container: Any, shape: tuple[int, int], indptr: Any, indices: Any, data: Any
-) -> Any:
+def _sharing(container: Any, shape: tuple[int, int], indptr: Any, indices: Any, data: Any) -> Any:
     """A compressed sparse matrix over the given arrays, which it shares, never copies.
 
     scipy's constructor copies an index or data array that is a view of less than half of its
