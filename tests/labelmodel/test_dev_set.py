@@ -68,8 +68,12 @@ def test_leave_one_out_dev_scores_equal_refits_without_the_row(synth) -> None:
 
 
 def test_dev_set_lets_label_model_use_the_weighted_vote_when_sources_are_copies(synth) -> None:
-    votes, gold, _ = synth(6000, [0.9, 0.85, 0.55], coverage=0.7, seed=40)
-    votes = np.hstack([votes, np.repeat(votes[:, [2]], 3, axis=1)])  # a bad source, copied
+    votes, gold, _ = synth(6000, [0.9, 0.85, 0.55, 0.55, 0.55, 0.55], coverage=0.7, seed=40)
+    # A bad source, copied loosely (each copy repeats it on 70% of rows): too loosely to be
+    # merged as a near-copy, enough to mislead the learned model.
+    rng = np.random.default_rng(0)
+    for j in (3, 4, 5):
+        votes[:, j] = np.where(rng.random(votes.shape[0]) < 0.7, votes[:, 2], votes[:, j])
     dev, train = slice(0, 300), slice(300, None)
     with_dev = LabelModel().fit(votes[train], L_dev=votes[dev], y_dev=gold[dev])
     assert with_dev.learner_ == "weighted_majority_vote"

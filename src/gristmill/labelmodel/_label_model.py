@@ -17,6 +17,7 @@ from gristmill.labelmodel._base import (
     softmax,
     warn_unidentifiable,
 )
+from gristmill.labelmodel._copies import has_copies, merge_copies, near_copy_groups
 from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._majority import WeightedMajorityVote, leave_one_out_dev_scores
 from gristmill.labelmodel._matrix_completion import MatrixCompletion
@@ -66,6 +67,15 @@ class LabelModel(BaseLabelModel):
     distinct vote patterns weighted by their rows (a random subset of 25,000 patterns when
     there are more).
 
+    Near-copies: when the learned model is Dawid-Skene, sources that cast the same vote on at
+    least 80% of the rows on which either votes (see :mod:`gristmill.labelmodel._copies`) are
+    merged into one source voting their plurality before anything is fit, since EM reads the
+    copies' agreement with each other as accuracy and lets them outvote the independent sources
+    (``lf_groups_`` records the groups). With one-class sources they are left alone: there the
+    accuracies are barely identifiable, and merging trec's exact duplicates (LFs that are 99%
+    accurate) cost 3 to 6 points, the count of identical LFs carrying weight the learner cannot
+    estimate (BENCHMARKS.md).
+
     With a dev set (``L_dev``, ``y_dev``), the dev labels join the Dawid-Skene M-step with their
     labels fixed, the learned model is fit twice, with the estimated class balance and with the
     dev labels' class balance (unless ``class_balance`` is given), and a third candidate is the
@@ -99,6 +109,10 @@ class LabelModel(BaseLabelModel):
     learner_ : str
         ``"matrix_completion"`` or ``"dawid_skene"``: the learned model used
         (``"weighted_majority_vote"`` when a dev set chose it).
+    lf_groups_ : ndarray of shape (m,)
+        Group of near-copies of each source (sources without copies are alone in theirs). A
+        group's confusion matrix and accuracy are each member's, and its weights are split
+        evenly among them.
     lf_accuracies_, class_balance_, confusion_, weights_, bias_
         Those of the learned model (see :class:`BaseLabelModel`).
 
@@ -126,6 +140,24 @@ class LabelModel(BaseLabelModel):
         MatrixCompletion(l2=self.l2, max_iter=self.max_iter)._check_params()
 
     def _fit(
+        self,
+        votes: Votes,
+        prior: np.ndarray | None,
+        dev: tuple[Votes, np.ndarray] | None,
+        seed: int,
+    ) -> None:
+        multi_class = _mostly_multi_class_voters(votes)
+        groups = np.arange(votes.n_sources)
+        if multi_class:
+            groups = near_copy_groups(votes.pattern_sample(PATTERN_SAMPLE, seed))
+        if has_copies(groups):
+            votes = merge_copies(votes, groups)
+            dev = None if dev is None else (merge_copies(dev[0], groups), dev[1])
+        self.lf_groups_ = np.arange(votes.n_sources)  # the fit below sees one source per group
+        self._fit_groups(votes, prior, dev, seed)
+        self._spread_over(groups)
+
+    def _fit_groups(
         self,
         votes: Votes,
         prior: np.ndarray | None,
@@ -170,6 +202,29 @@ class LabelModel(BaseLabelModel):
         else:
             member._fit(votes, prior, dev, seed)
         return member
+
+    def _spread_over(self, groups: np.ndarray) -> None:
+        """Give every source its group's fitted parameters; a group's weights are shared out.
+
+        A group's confusion matrix and accuracy become each member's; its log-linear weights
+        are split evenly among the members, so ``weights_`` still sums to the group's weights
+        (what prediction uses, on the merged votes).
+        """
+        self.lf_groups_ = groups
+        if not has_copies(groups):
+            return
+        size = np.bincount(groups)[groups]
+        self.confusion_ = self.confusion_[groups]
+        self.lf_accuracies_ = self.lf_accuracies_[groups]
+        self.weights_ = self.weights_[groups] / size[:, None, None]
+
+    def _group_weights(self) -> np.ndarray:
+        """Log-linear weights per group of near-copies, shape (groups, k, k)."""
+        if not has_copies(self.lf_groups_):
+            return self.weights_
+        weights = np.zeros((int(self.lf_groups_.max()) + 1, *self.weights_.shape[1:]))
+        np.add.at(weights, self.lf_groups_, self.weights_)
+        return weights
 
     def _adopt(self, member: BaseLabelModel) -> None:
         self.class_balance_ = member.class_balance_
@@ -223,7 +278,9 @@ class LabelModel(BaseLabelModel):
         self.mixture_ = np.array(choice[2])
 
     def _members_proba(self, votes: Votes) -> tuple[np.ndarray, np.ndarray]:
-        learned = softmax(votes.scores(self.weights_, self.bias_))
+        if has_copies(self.lf_groups_):
+            votes = merge_copies(votes, self.lf_groups_)
+        learned = softmax(votes.scores(self._group_weights(), self.bias_))
         learned[~votes.has_votes] = self.class_balance_
         return votes.vote_shares(self.class_balance_), learned
 
@@ -232,11 +289,14 @@ class LabelModel(BaseLabelModel):
         w = float(self.mixture_)
         return w * vote_share + (1 - w) * learned
 
-    def _extra_state(self) -> dict[str, str]:
-        return {"learner_": self.learner_}
+    def _extra_state(self) -> dict[str, Any]:
+        return {"learner_": self.learner_, "lf_groups_": self.lf_groups_.tolist()}
 
-    def _restore_extra_state(self, extra: dict[str, str]) -> None:
+    def _restore_extra_state(self, extra: dict[str, Any]) -> None:
         self.learner_ = str(extra["learner_"])
+        # Models saved before copies were merged hold none.
+        groups = extra.get("lf_groups_", range(self.n_sources_))
+        self.lf_groups_ = np.asarray(groups, dtype=np.int64)
 
 
 def held_out_source_log_likelihood(

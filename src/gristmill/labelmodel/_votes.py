@@ -400,9 +400,7 @@ def _indicator_from_dense(
     if values.dtype.kind == "f" and values.size and (values.min() < -1 or values.max() >= k):
         _raise_out_of_range(values, k, lf_names)  # before casting values that may not fit
     # Column index j * k + v of each vote, in the narrowest integer type that holds m * k.
-    code_type = np.int8 if m * k <= np.iinfo(np.int8).max else np.int16
-    if m * k > np.iinfo(np.int16).max:
-        code_type = np.int32
+    code_type = next(kind for kind in (np.int8, np.int16, np.int32) if m * k <= np.iinfo(kind).max)
     offsets = (np.arange(m, dtype=code_type) * k)[None, :]
     count_type = np.uint8 if m <= np.iinfo(np.uint8).max else np.int64
     step = max(1, _DENSE_CHUNK_CELLS // max(m, 1))
