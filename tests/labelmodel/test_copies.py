@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from gristmill.labelmodel import LabelModel, WeightedMajorityVote, load_label_model
 from gristmill.labelmodel import _copies as copies
+from gristmill.labelmodel._base import PATTERN_SAMPLE
 from gristmill.labelmodel._votes import to_votes
 
 
@@ -37,10 +38,14 @@ def test_groups_are_numbered_by_their_first_source(synth) -> None:
 
 
 def test_groups_of_weighted_distinct_rows_equal_those_of_every_row(synth) -> None:
-    votes, _ = _copied(synth, 0.9)
+    # LabelModel looks for copies on the pattern sample, the same for both forms.
+    votes, _ = _copied(synth, 0.9, n=20_000)
     patterns, counts = np.unique(votes, axis=0, return_counts=True)
-    weighted = to_votes(patterns, 2).with_weights(counts)
-    assert copies.near_copy_groups(weighted).tolist() == [0, 1, 2, 2, 2, 2]
+    weighted = to_votes(patterns, 2).with_weights(counts).pattern_sample(PATTERN_SAMPLE, 3)
+    expanded = to_votes(votes, 2).pattern_sample(PATTERN_SAMPLE, 3)
+    found = copies.near_copy_groups(weighted, 3)
+    np.testing.assert_array_equal(found, copies.near_copy_groups(expanded, 3))
+    assert found.tolist() == [0, 1, 2, 2, 2, 2]
 
 
 def test_merged_source_votes_the_plurality_and_abstains_on_ties() -> None:

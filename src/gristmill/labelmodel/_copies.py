@@ -22,27 +22,33 @@ from gristmill.labelmodel._votes import Votes
 # nearly every row and are nearly always right (coverage 0.95 and accuracy 0.97 each give
 # 0.85), where merging them costs little.
 COPY_AGREEMENT = 0.8
+# Most rows (distinct vote patterns, weighted) on which agreement is counted.
+_COPY_ROWS = 4096
 
 
-def near_copy_groups(votes: Votes) -> np.ndarray:
+def near_copy_groups(votes: Votes, seed: int = 0) -> np.ndarray:
     """Group of every source, shape (m,): near-copies share a group, others are alone.
 
     Two sources are near-copies when they cast the same vote on at least
     :data:`COPY_AGREEMENT` of the rows on which either of them votes; groups are the connected
     components of that relation (copies of one original are linked through it). Rows count
-    with their weights. Groups are numbered by their first source, so sources without copies
-    keep their order.
+    with their weights; on more than :data:`_COPY_ROWS` rows, a subset of that many drawn with
+    ``seed`` is counted (agreement is then known to about 0.01-0.02). Groups are numbered by
+    their first source, so sources without copies keep their order.
     """
     k, m = votes.cardinality, votes.n_sources
-    weighted = votes.indicator
-    if votes.row_weights is not None:
-        weighted = sp.csr_matrix(sp.diags(votes.row_weights) @ votes.indicator)
-    same = np.zeros((m, m))
-    for v in range(k):  # rows on which sources j and l both vote class v
-        by_class = votes.indicator[:, v::k]
-        same += np.asarray((by_class.T @ weighted[:, v::k]).todense())
-    voted = _by_source(votes.indicator, m, k)
-    both = np.asarray((voted.T @ _by_source(weighted, m, k)).todense())
+    indicator, weights = votes.indicator, votes.row_weights
+    if votes.n_rows > _COPY_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(votes.n_rows, _COPY_ROWS, replace=False))
+        indicator = indicator[rows]
+        weights = None if weights is None else weights[rows]
+    weighted = indicator if weights is None else sp.csr_matrix(sp.diags(weights) @ indicator)
+    # Weighted counts of rows on which (source j, class v) and (source l, class u) both vote.
+    gram = sp.coo_matrix(indicator.T @ weighted)
+    pair = (gram.row // k) * m + gram.col // k
+    both = np.bincount(pair, weights=gram.data, minlength=m * m).reshape(m, m)
+    agree = gram.row % k == gram.col % k
+    same = np.bincount(pair[agree], weights=gram.data[agree], minlength=m * m).reshape(m, m)
     own = np.diag(both)
     either = own[:, None] + own[None, :] - both
     linked = (either > 0) & (same >= COPY_AGREEMENT * either)
@@ -51,14 +57,6 @@ def near_copy_groups(votes: Votes) -> np.ndarray:
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first))  # component -> rank of its first source
     return order[labels]
-
-
-def _by_source(indicator: sp.csr_matrix, m: int, k: int) -> sp.csr_matrix:
-    """(n, m) matrix of each row's vote count per source (0 or 1): the classes summed."""
-    summing = sp.csr_matrix(
-        (np.ones(m * k), (np.arange(m * k), np.repeat(np.arange(m), k))), shape=(m * k, m)
-    )
-    return sp.csr_matrix(indicator @ summing)
 
 
 def has_copies(groups: np.ndarray) -> bool:

@@ -149,7 +149,7 @@ class LabelModel(BaseLabelModel):
         multi_class = _mostly_multi_class_voters(votes)
         groups = np.arange(votes.n_sources)
         if multi_class:
-            groups = near_copy_groups(votes.pattern_sample(PATTERN_SAMPLE, seed))
+            groups = near_copy_groups(votes.pattern_sample(PATTERN_SAMPLE, seed), seed)
         if has_copies(groups):
             votes = merge_copies(votes, groups)
             dev = None if dev is None else (merge_copies(dev[0], groups), dev[1])
