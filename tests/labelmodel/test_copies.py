@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from gristmill.exceptions import IdentifiabilityWarning
 from gristmill.labelmodel import LabelModel, WeightedMajorityVote, load_label_model
 from gristmill.labelmodel import _copies as copies
 from gristmill.labelmodel._base import PATTERN_SAMPLE
@@ -118,3 +119,17 @@ def test_merged_fit_predicts_dense_and_sparse_alike(synth, agreement: float) -> 
     model = LabelModel().fit(votes)
     sparse = sp.csr_matrix(votes + 1)
     np.testing.assert_allclose(model.predict_proba(sparse), model.predict_proba(votes))
+
+
+def test_too_few_sources_once_copies_are_merged_is_a_warning_that_says_so(synth) -> None:
+    votes, _ = _copied(synth, 1.0, n=2000)
+    with pytest.warns(IdentifiabilityWarning, match=r"near-copies counted once\): only 2"):
+        model = LabelModel().fit(votes[:, [0, 2, 3]])
+    assert model.lf_groups_.tolist() == [0, 1, 1]
+
+
+def test_dev_rows_are_merged_like_the_training_rows(synth) -> None:
+    votes, gold = _copied(synth, 1.0)
+    model = LabelModel().fit(votes[300:], L_dev=votes[:300], y_dev=gold[:300])
+    assert model.lf_groups_.tolist() == [0, 1, 2, 2, 2, 2]
+    assert model.score(votes, gold) > 0.82
