@@ -14,6 +14,7 @@ from gristmill.labelmodel import (
     Triplet,
     WeightedMajorityVote,
 )
+from gristmill.labelmodel._votes import to_votes
 
 ACCURACIES = np.array([0.9, 0.8, 0.75, 0.7, 0.65, 0.85, 0.6, 0.78])
 
@@ -160,3 +161,46 @@ def test_matrix_completion_confusion_rows_sum_to_one_for_one_class_sources() -> 
     model = MatrixCompletion().fit(votes)
     np.testing.assert_allclose(model.confusion_.sum(axis=2), 1.0)
     assert float(LabelModel().fit(votes).mixture_) == 0.5
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_bounded_gain_brackets_each_em_step_of_the_log_posterior(synth, k: int) -> None:
+    votes_array, _, _ = synth(20_000, np.linspace(0.55, 0.85, 8), k=k, coverage=0.5, seed=5)
+    votes = to_votes(votes_array, k)
+    totals, n, smoothing = votes.source_class_counts(), votes.total_weight, 1.0
+    pseudo = smoothing * (1.0 + (k - 1) * np.eye(k))
+
+    def log_prior(result: dawid_skene.EMResult) -> float:
+        return float(np.sum(pseudo.T[None] * result.weights) + smoothing * result.bias.sum())
+
+    rest = votes.vote_shares(np.full(k, 1.0 / k), first_class=1)
+    fitted, previous = None, 0.0
+    for _ in range(10):
+        counts = dawid_skene._expected_counts(votes, rest, totals)
+        rest_totals = votes.row_total(rest)
+        class_totals = np.concatenate([[n - rest_totals.sum()], rest_totals])
+        balance = dawid_skene._estimate_balance(class_totals, smoothing)
+        result = dawid_skene._m_step(counts.transpose(0, 2, 1), balance, pseudo)
+        rest, log_likelihood = dawid_skene._e_step(votes, result.weights, result.bias, totals)
+        if fitted is not None:
+            bound = dawid_skene._bounded_gain(
+                fitted, result, counts, class_totals, pseudo, smoothing
+            )
+            gain = log_likelihood - previous + log_prior(result) - log_prior(fitted)
+            assert bound / 2 <= gain <= bound  # at least Q's gain (EM); at most (1 + r) times it
+        fitted, previous = result, log_likelihood
+
+
+def test_em_stops_on_the_bounded_gain_without_a_last_e_step(synth, monkeypatch) -> None:
+    votes, _, _ = synth(20_000, np.linspace(0.55, 0.85, 8), coverage=0.5, seed=5)
+    e_steps = []
+    measure = dawid_skene._e_step
+
+    def counting(*args):
+        e_steps.append(1)
+        return measure(*args)
+
+    monkeypatch.setattr(dawid_skene, "_e_step", counting)
+    model = DawidSkene().fit(votes)
+    assert model.converged_
+    assert len(e_steps) == model.n_iter_ - 1  # the last M-step's gain was bounded, not measured

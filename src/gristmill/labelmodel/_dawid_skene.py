@@ -153,12 +153,14 @@ def _bounded_gain(
     """Twice the gain of the M-step from ``before`` to ``after`` in its own objective.
 
     The M-step maximises the expected complete-data log-posterior ``Q`` under the posteriors of
-    ``before`` (``counts``, ``class_totals``); EM guarantees that the log-likelihood gains at
-    least as much as ``Q``, and near convergence, where both are quadratic in the step, at most
-    ``1 + r`` times as much, ``r < 1`` being EM's rate of convergence (the fraction of missing
-    information; Dempster, Laird & Rubin 1977). Twice the gain in ``Q`` thus bounds the step's
-    likelihood gain from above, from counts already at hand: when it is small enough to stop,
-    the E-step that would have measured the gain is skipped.
+    ``before`` (``counts``, ``class_totals``); EM guarantees that the log-posterior (the
+    log-likelihood plus the smoothing prior) gains at least as much as ``Q``, and near
+    convergence, where both are quadratic in the step, at most ``1 + r`` times as much, ``r <
+    1`` being EM's rate of convergence (the fraction of missing information; Dempster, Laird &
+    Rubin 1977). Twice the gain in ``Q`` thus bounds the step's gain from above, from counts
+    already at hand (tested: the gain is 0.69-0.89 of it on synthetic votes; the likelihood
+    alone can gain a few percent more where the prior's share of the gain is negative): when it
+    is small enough to stop, the E-step that would have measured the gain is skipped.
     """
     # What the M-step maximises: sum of (counts + pseudo-votes) * log confusion, laid out
     # [source, vote, class] like ``weights``, plus (class totals + smoothing) * log balance.
