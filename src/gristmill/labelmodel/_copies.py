@@ -37,14 +37,11 @@ def near_copy_groups(votes: Votes, seed: int = 0) -> np.ndarray:
     their first source, so sources without copies keep their order.
     """
     k, m = votes.cardinality, votes.n_sources
-    indicator, weights = votes.indicator, votes.row_weights
     if votes.n_rows > _COPY_ROWS:
         rows = np.sort(np.random.default_rng(seed).choice(votes.n_rows, _COPY_ROWS, replace=False))
-        indicator = indicator[rows]
-        weights = None if weights is None else weights[rows]
-    weighted = indicator if weights is None else sp.csr_matrix(sp.diags(weights) @ indicator)
+        votes = votes.row_subset(rows)
     # Weighted counts of rows on which (source j, class v) and (source l, class u) both vote.
-    gram = sp.coo_matrix(indicator.T @ weighted)
+    gram = sp.coo_matrix(votes.indicator.T @ votes.weighted_indicator())
     pair = (gram.row // k) * m + gram.col // k
     both = np.bincount(pair, weights=gram.data, minlength=m * m).reshape(m, m)
     agree = gram.row % k == gram.col % k

@@ -129,6 +129,19 @@ class Votes:
             )
         return replace(self, row_weights=weights)
 
+    def row_subset(self, rows: np.ndarray) -> Votes:
+        """The votes of ``rows`` only, with their weights."""
+        weights = None if self.row_weights is None else self.row_weights[rows]
+        return replace(
+            self, indicator=self.indicator[rows], n_rows=int(rows.size), row_weights=weights
+        )
+
+    def weighted_indicator(self) -> sp.csr_matrix:
+        """The indicator with each row multiplied by its weight (itself when unweighted)."""
+        if self.row_weights is None:
+            return self.indicator
+        return sp.csr_matrix(sp.diags(self.row_weights) @ self.indicator)
+
     def pattern_sample(self, patterns: int, seed: int) -> Votes:
         """The distinct vote patterns, weighted by their rows, sampled down to about ``patterns``.
 
@@ -266,9 +279,7 @@ class Votes:
         """Dense (m * k, m * k) counts of rows on which two (source, class) votes co-occur."""
         width = self.indicator.shape[1]
         if width > _DENSE_GRAM_MAX_COLUMNS:
-            scaled = self.indicator
-            if self.row_weights is not None:
-                scaled = sp.csr_matrix(sp.diags(self.row_weights) @ self.indicator)
+            scaled = self.weighted_indicator()
             return np.asarray((self.indicator.T @ scaled).toarray(), dtype=np.float64)
         # float32 blocks hold exact counts (< 2**24 rows per block).
         step = min(_CHUNK_ROWS, max(1, (1 << 22) // max(width, 1)))
