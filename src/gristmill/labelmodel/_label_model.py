@@ -21,6 +21,7 @@ from gristmill.labelmodel._copies import has_copies, merge_copies, near_copy_gro
 from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._majority import WeightedMajorityVote, leave_one_out_dev_scores
 from gristmill.labelmodel._matrix_completion import MatrixCompletion
+from gristmill.labelmodel._uncovered import uncovered_balance
 from gristmill.labelmodel._votes import Votes
 
 # Mixture weights of majority vote tried.
@@ -40,7 +41,7 @@ class LabelModel(BaseLabelModel):
     ------
     ``predict_proba`` is ``w * MV + (1 - w) * learned``: the share of the row's votes each class
     got (majority vote, MV) blended with the posterior of a learned model. Rows without any vote
-    get ``class_balance_``.
+    get ``uncovered_balance_`` (below).
 
     The learned model depends on how the sources vote. When most votes come from sources that
     vote for a single class (keyword and regex LFs), a confusion matrix conditional on voting
@@ -84,6 +85,15 @@ class LabelModel(BaseLabelModel):
     vote is scored leave-one-out (each dev row with accuracies from the other dev rows), since
     it is fit on the dev rows themselves.
 
+    Rows without votes: a keyword LF fires on many rows of its class and few of the others, so a
+    row on which nothing fires is less likely to be of a class whose LFs cover it well. Such
+    rows get ``uncovered_balance_``, P(y | no source fires) under sources that fire
+    independently given the class, estimated by EM over the classes of the rows without votes
+    while the posteriors of the rows with votes stay fixed (see
+    :mod:`gristmill.labelmodel._uncovered`); it equals the class balance when sources fire as
+    often on every class. Fitting the abstains of every row instead misleads the rows with votes
+    on real LFs, whose abstains are not independent given the class.
+
     F1 as the metric: the most probable class maximises accuracy, not F1. ``predict(L,
     threshold="f1")`` predicts class 1 when ``P(y = 1) >= f1_threshold_``, the cut-off that
     maximises F1 (Lipton, Elkan & Naryanaswamy 2014: with calibrated probabilities it is half
@@ -113,6 +123,9 @@ class LabelModel(BaseLabelModel):
         Group of near-copies of each source (sources without copies are alone in theirs). A
         group's confusion matrix and accuracy are each member's, and its weights are split
         evenly among them.
+    uncovered_balance_ : ndarray of shape (k,)
+        Predicted class shares of a row on which no source votes: P(y | no source fires).
+        With ``class_balance`` given, the class masses are fixed to it.
     lf_accuracies_, class_balance_, confusion_, weights_, bias_
         Those of the learned model (see :class:`BaseLabelModel`).
 
@@ -150,12 +163,17 @@ class LabelModel(BaseLabelModel):
         groups = np.arange(votes.n_sources)
         if multi_class:
             groups = near_copy_groups(votes.pattern_sample(PATTERN_SAMPLE, seed), seed)
+        merged = votes
         if has_copies(groups):
-            votes = merge_copies(votes, groups)
+            merged = merge_copies(votes, groups)
             dev = None if dev is None else (merge_copies(dev[0], groups), dev[1])
         self.lf_groups_ = np.arange(votes.n_sources)  # the fit below sees one source per group
-        self._fit_groups(votes, prior, dev, seed)
+        self._fit_groups(merged, prior, dev, seed)
         self._spread_over(groups)
+        sample = votes.pattern_sample(PATTERN_SAMPLE, seed)
+        self.uncovered_balance_ = uncovered_balance(
+            votes, sample, self._proba(sample), self.class_balance_, prior
+        )
 
     def _fit_groups(
         self,
@@ -233,6 +251,7 @@ class LabelModel(BaseLabelModel):
         self.confusion_ = member.confusion_
         self.weights_ = member.weights_
         self.bias_ = member.bias_
+        self.uncovered_balance_ = member.class_balance_  # until the fit's last step
 
     def _choose_mixture_without_labels(self, votes: Votes, seed: int) -> float:
         log_likelihood = held_out_source_log_likelihood(
@@ -282,8 +301,8 @@ class LabelModel(BaseLabelModel):
         if has_copies(self.lf_groups_):
             votes = merge_copies(votes, self.lf_groups_)
         learned = softmax(votes.scores(self._group_weights(), self.bias_))
-        learned[~votes.has_votes] = self.class_balance_
-        return votes.vote_shares(self.class_balance_), learned
+        learned[~votes.has_votes] = self.uncovered_balance_
+        return votes.vote_shares(self.uncovered_balance_), learned
 
     def _proba(self, votes: Votes) -> np.ndarray:
         vote_share, learned = self._members_proba(votes)
@@ -291,13 +310,20 @@ class LabelModel(BaseLabelModel):
         return w * vote_share + (1 - w) * learned
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"learner_": self.learner_, "lf_groups_": self.lf_groups_.tolist()}
+        return {
+            "learner_": self.learner_,
+            "lf_groups_": self.lf_groups_.tolist(),
+            "uncovered_balance_": self.uncovered_balance_.tolist(),
+        }
 
     def _restore_extra_state(self, extra: dict[str, Any]) -> None:
         self.learner_ = str(extra["learner_"])
         # Models saved before copies were merged hold none.
         groups = extra.get("lf_groups_", range(self.n_sources_))
         self.lf_groups_ = np.asarray(groups, dtype=np.int64)
+        # Models saved before rows without votes had their own shares used the class balance.
+        uncovered = extra.get("uncovered_balance_", self.class_balance_)
+        self.uncovered_balance_ = np.asarray(uncovered, dtype=np.float64)
 
 
 def held_out_source_log_likelihood(

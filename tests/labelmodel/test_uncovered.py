@@ -1,0 +1,101 @@
+"""Rows without votes: P(y | no source fires) instead of the class balance."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from gristmill.labelmodel import LabelModel, load_label_model
+from gristmill.labelmodel._uncovered import uncovered_balance
+from gristmill.labelmodel._votes import to_votes
+
+# Keyword LFs: rows (target class, firing rate on class 0, firing rate on class 1). The class-1
+# LFs fire often, the class-0 LFs rarely, so most rows without votes are of class 0.
+KEYWORD_LFS = [(1, 0.05, 0.4)] * 6 + [(0, 0.1, 0.02)] * 6
+
+
+def _keyword_votes(n: int, prior: list[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gold = rng.choice(2, size=n, p=prior)
+    votes = np.full((n, len(KEYWORD_LFS)), -1)
+    for j, (target, rate_0, rate_1) in enumerate(KEYWORD_LFS):
+        fires = rng.random(n) < np.where(gold == 1, rate_1, rate_0)
+        votes[fires, j] = target
+    return votes, gold
+
+
+def _true_uncovered(prior: list[float]) -> np.ndarray:
+    """P(y | no LF fires) under the process above."""
+    rates = np.array([[r0, r1] for _, r0, r1 in KEYWORD_LFS])
+    joint = np.array(prior) * np.prod(1 - rates, axis=0)
+    return joint / joint.sum()
+
+
+def test_rows_without_votes_lean_to_the_class_whose_lfs_fire_least() -> None:
+    votes, gold = _keyword_votes(40_000, [0.5, 0.5], seed=0)
+    model = LabelModel().fit(votes)
+    uncovered = ~(votes >= 0).any(axis=1)
+    proba = model.predict_proba(votes[uncovered])
+    np.testing.assert_allclose(proba, np.tile(model.uncovered_balance_, (uncovered.sum(), 1)))
+    # The truth is about [0.90, 0.10]; the class balance estimated with keyword LFs leans to
+    # class 1 (whose LFs fire more) and would call every such row wrong.
+    assert model.uncovered_balance_[0] > 0.7 > model.class_balance_[0]
+    assert np.mean(model.predict(votes[uncovered]) == gold[uncovered]) > 0.85
+
+
+def test_a_known_class_balance_fixes_the_class_masses() -> None:
+    votes, _ = _keyword_votes(40_000, [0.7, 0.3], seed=1)
+    model = LabelModel().fit(votes, class_balance=[0.7, 0.3])
+    np.testing.assert_array_equal(model.class_balance_, [0.7, 0.3])
+    truth = _true_uncovered([0.7, 0.3])  # about [0.96, 0.04]
+    assert abs(model.uncovered_balance_[0] - truth[0]) < abs(0.7 - truth[0]) / 4
+
+
+def test_estimated_without_a_single_row_without_votes() -> None:
+    # Only the firing rates of the rows with votes: the shares are extrapolated from them.
+    votes, _ = _keyword_votes(40_000, [0.5, 0.5], seed=2)
+    covered = votes[(votes >= 0).any(axis=1)]
+    model = LabelModel().fit(covered)
+    assert model.uncovered_balance_[0] > model.class_balance_[0] + 0.2
+
+
+def test_em_recovers_the_classes_of_rows_without_votes_from_exact_posteriors() -> None:
+    votes, gold = _keyword_votes(60_000, [0.4, 0.6], seed=3)
+    posteriors = np.eye(2)[gold]  # exact on the rows with votes; unused on the others
+    fitted = to_votes(votes, 2)
+    shares = uncovered_balance(fitted, fitted, posteriors, np.array([0.5, 0.5]))
+    uncovered = ~(votes >= 0).any(axis=1)
+    observed = np.bincount(gold[uncovered], minlength=2) / uncovered.sum()
+    np.testing.assert_allclose(shares, observed, atol=0.02)
+
+
+def test_no_row_with_votes_keeps_the_start() -> None:
+    fitted = to_votes(np.full((10, 3), -1), 2)
+    start = np.array([0.3, 0.7])
+    shares = uncovered_balance(fitted, fitted, np.full((10, 2), 0.5), start)
+    np.testing.assert_array_equal(shares, start)
+
+
+def test_weighted_distinct_rows_equal_the_expanded_rows() -> None:
+    votes, _ = _keyword_votes(20_000, [0.5, 0.5], seed=4)
+    distinct, counts = np.unique(votes, axis=0, return_counts=True)
+    expanded = LabelModel().fit(votes)
+    weighted = LabelModel().fit(distinct, sample_weight=counts)
+    np.testing.assert_allclose(weighted.uncovered_balance_, expanded.uncovered_balance_, atol=1e-8)
+
+
+def test_saved_and_loaded_and_older_saves_fall_back_to_the_class_balance(tmp_path) -> None:
+    votes, _ = _keyword_votes(10_000, [0.5, 0.5], seed=5)
+    model = LabelModel().fit(votes)
+    path = model.save(tmp_path / "model")
+    loaded = load_label_model(path)
+    np.testing.assert_array_equal(loaded.uncovered_balance_, model.uncovered_balance_)
+    none = np.full((1, votes.shape[1]), -1)
+    np.testing.assert_allclose(loaded.predict_proba(none)[0], model.uncovered_balance_)
+    meta_file = path / "label_model.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["extra"]["uncovered_balance_"]
+    meta_file.write_text(json.dumps(meta))
+    older = load_label_model(path)
+    np.testing.assert_allclose(older.predict_proba(none)[0], model.class_balance_)
