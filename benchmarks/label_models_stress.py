@@ -435,6 +435,7 @@ def run_trial(trial: Trial, anchors: dict) -> tuple[dict[str, dict[str, float]],
                 "learner_": model.learner_,
                 "mixture_": float(model.mixture_),
                 "class_balance_": model.class_balance_,
+                "uncovered_balance_": model.uncovered_balance_,
                 "true balance": trial.process.prior,
             }
     for anchor in (SNORKEL_LM, SNORKEL_MV):
@@ -510,11 +511,12 @@ def main() -> None:
     print_table(table, f"Mean over {len(seeds)} seed(s)")
     if args.per_seed:
         print_table(per_seed, "Per seed")
-        print("\n| trial | learner_ | mixture_ | class_balance_ | true balance |")
-        print("|---|---|---|---|---|")
+        balances = ("class_balance_", "uncovered_balance_", "true balance")
+        print("\n| trial | learner_ | mixture_ | " + " | ".join(balances) + " |")
+        print("|---|---|---|---|---|---|")
         for key, choice in chosen:
             cells = [choice["learner_"], choice["mixture_"]]
-            cells += [np.round(choice[b], 3).tolist() for b in ("class_balance_", "true balance")]
+            cells += [np.round(choice[b], 3).tolist() for b in balances]
             print(f"| {key} | " + " | ".join(str(c) for c in cells) + " |")
 
 
