@@ -99,3 +99,21 @@ def test_saved_and_loaded_and_older_saves_fall_back_to_the_class_balance(tmp_pat
     meta_file.write_text(json.dumps(meta))
     older = load_label_model(path)
     np.testing.assert_allclose(older.predict_proba(none)[0], model.class_balance_)
+
+
+def test_rules_that_split_the_rows_keep_the_class_balance() -> None:
+    # Two rules for class 1 that never fire together (stars >= 4; stars == 3 with praise) and one
+    # for class 0 (stars <= 2): nothing tells how many rows all three miss, and independent
+    # firing would read the missing overlap as a huge class 1. Those rows are class 0.
+    rng = np.random.default_rng(0)
+    stars, praise = rng.integers(1, 6, 3000), rng.random(3000) < 0.3
+    votes = np.full((3000, 3), -1)
+    votes[stars >= 4, 0] = 1
+    votes[stars <= 2, 1] = 0
+    votes[(stars == 3) & praise, 2] = 1
+    model = LabelModel().fit(votes)
+    np.testing.assert_array_equal(model.uncovered_balance_, model.class_balance_)
+    fitted = to_votes(votes, 2)
+    posteriors = np.eye(2)[(stars >= 4).astype(int)]  # even from the true labels
+    start = np.array([0.5, 0.5])
+    np.testing.assert_array_equal(uncovered_balance(fitted, fitted, posteriors, start), start)

@@ -167,7 +167,7 @@ class LabelModel(BaseLabelModel):
         if has_copies(groups):
             merged = merge_copies(votes, groups)
             dev = None if dev is None else (merge_copies(dev[0], groups), dev[1])
-        self.lf_groups_ = np.arange(votes.n_sources)  # the fit below sees one source per group
+        self.lf_groups_ = np.arange(merged.n_sources)  # the fit below sees one source per group
         self._fit_groups(merged, prior, dev, seed)
         self._spread_over(groups)
         sample = votes.pattern_sample(PATTERN_SAMPLE, seed)

@@ -16,6 +16,12 @@ estimated, by EM: with ``F_jc`` the posterior mass of class c on the rows where 
 ``C_c`` the posterior mass of class c on the rows with votes and ``n0`` rows without votes whose
 class shares are ``q``, the class masses are ``M_c = C_c + n0 q_c`` (or ``N pi_c`` for a known
 prior), ``alpha_jc = F_jc / M_c``, and ``q_c`` is proportional to ``M_c prod_j (1 - alpha_jc)``.
+
+What identifies the unvoted mass of a class is how often its sources fire *together*, as in
+capture-recapture. Sources that split the rows between them (mutually exclusive rules) never
+overlap, and independence then reads the missing overlap as a large unseen class; the result
+is used only when the fitted firing rates reproduce each class's mass of rows with two or more
+votes within a factor of 2, and the class balance is kept otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ _TOLERANCE = 1e-10
 _MAX_ITER = 2000
 # Firing rates are kept below 1 so that every class keeps some probability.
 _MAX_RATE = 1.0 - 1e-9
+# Most a class's observed mass of rows with two or more votes may differ, as a factor, from the
+# fitted firing model's prediction before the class balance is kept instead.
+_OVERLAP_RATIO = 2.0
 
 
 def uncovered_balance(
@@ -58,22 +67,35 @@ def uncovered_balance(
     Returns
     -------
     ndarray of shape (k,)
-        Class shares of a row on which no source votes (``start`` when no row has a vote).
+        Class shares of a row on which no source votes; ``start`` when no row has a vote or
+        when the firing model does not reproduce the rows with several votes (see
+        :func:`_reproduces_overlaps`).
     """
     covered = sample.has_votes[:, None]
     mass = np.where(covered, sample.weighted(posteriors), 0.0)
-    covered_mass = mass.sum(axis=0)
-    if covered_mass.sum() <= 0:
+    if mass.sum() <= 0:
         return start
     k = votes.cardinality
     # Rows without votes have no indicator entries: they add nothing to F.
     fired_mass = (sample.indicator.T @ mass).reshape(votes.n_sources, k, k).sum(axis=1)
     uncovered_weight = float(votes.row_total((~votes.has_votes).astype(np.float64)))
-    scale = (votes.total_weight - uncovered_weight) / covered_mass.sum()
+    scale = (votes.total_weight - uncovered_weight) / mass.sum()
     fired_mass *= scale
-    covered_mass *= scale
-    if prior is not None:
-        return _shares(votes.total_weight * prior, fired_mass)
+    covered_mass = mass.sum(axis=0) * scale
+    overlap_mass = mass[np.diff(sample.indicator.indptr) >= 2].sum(axis=0) * scale
+    if prior is None:
+        class_mass = _em_class_mass(covered_mass, fired_mass, uncovered_weight, start)
+    else:
+        class_mass = votes.total_weight * prior
+    if not _reproduces_overlaps(class_mass, fired_mass, overlap_mass):
+        return start
+    return _shares(class_mass, fired_mass)
+
+
+def _em_class_mass(
+    covered_mass: np.ndarray, fired_mass: np.ndarray, uncovered_weight: float, start: np.ndarray
+) -> np.ndarray:
+    """Class masses ``M_c = C_c + n0 q_c`` at EM's fixed point for the unvoted shares ``q``."""
     shares = start
     for _ in range(_MAX_ITER):
         updated = _shares(covered_mass + uncovered_weight * shares, fired_mass)
@@ -81,7 +103,34 @@ def uncovered_balance(
         shares = updated
         if converged:
             break
-    return shares
+    return covered_mass + uncovered_weight * shares
+
+
+def _reproduces_overlaps(
+    class_mass: np.ndarray, fired_mass: np.ndarray, overlap_mass: np.ndarray
+) -> bool:
+    """Whether the fitted firing model predicts each class's mass of rows with 2+ votes.
+
+    The rows on which several sources fire are what identifies how many rows of a class no
+    source fires on (as in capture-recapture: two lists that never overlap say nothing about
+    the population they both miss, and independence then reads them as sampling a huge one).
+    Rules that split the rows between them (``stars >= 4`` and ``stars == 3 and ...``) are
+    such lists; the fit is trusted only when, for every class, the observed mass of rows with
+    two or more votes is within a factor ``_OVERLAP_RATIO`` of what independent firing at the
+    fitted rates predicts.
+    """
+    rates = np.minimum(
+        np.divide(fired_mass, class_mass, out=np.ones_like(fired_mass), where=class_mass > 0),
+        _MAX_RATE,
+    )
+    none = np.prod(1.0 - rates, axis=0)
+    once = none * np.sum(rates / (1.0 - rates), axis=0)
+    predicted = class_mass * np.maximum(1.0 - none - once, 0.0)
+    return bool(
+        np.all(predicted > 0)
+        and np.all(overlap_mass >= predicted / _OVERLAP_RATIO)
+        and np.all(overlap_mass <= predicted * _OVERLAP_RATIO)
+    )
 
 
 def _shares(class_mass: np.ndarray, fired_mass: np.ndarray) -> np.ndarray:
