@@ -92,7 +92,10 @@ class LabelModel(BaseLabelModel):
     while the posteriors of the rows with votes stay fixed (see
     :mod:`gristmill.labelmodel._uncovered`); it equals the class balance when sources fire as
     often on every class. Fitting the abstains of every row instead misleads the rows with votes
-    on real LFs, whose abstains are not independent given the class.
+    on real LFs, whose abstains are not independent given the class. Sources that fire together
+    are what identifies it, so it is kept at the class balance unless the fit reproduces each
+    class's mass of rows with two or more votes (rules that split the rows between them, such as
+    ``stars >= 4`` and ``stars <= 2``, say nothing about the rows they all miss).
 
     F1 as the metric: the most probable class maximises accuracy, not F1. ``predict(L,
     threshold="f1")`` predicts class 1 when ``P(y = 1) >= f1_threshold_``, the cut-off that
