@@ -117,3 +117,20 @@ def test_rules_that_split_the_rows_keep_the_class_balance() -> None:
     posteriors = np.eye(2)[(stars >= 4).astype(int)]  # even from the true labels
     start = np.array([0.5, 0.5])
     np.testing.assert_array_equal(uncovered_balance(fitted, fitted, posteriors, start), start)
+
+
+def test_dev_rows_without_votes_choose_between_the_estimate_and_the_class_balance() -> None:
+    votes, _ = _keyword_votes(20_000, [0.5, 0.5], seed=6)
+    dev_votes, dev_gold = _keyword_votes(400, [0.5, 0.5], seed=7)
+    unvoted = ~(dev_votes >= 0).any(axis=1)
+    estimated = LabelModel().fit(votes)
+    assert np.argmax(estimated.uncovered_balance_) != np.argmax(estimated.class_balance_)
+    # The dev rows without votes are mostly class 0, as the estimate says: it is kept.
+    kept = LabelModel().fit(votes, L_dev=dev_votes, y_dev=dev_gold)
+    assert np.mean(dev_gold[unvoted] == 0) > 0.8
+    assert not np.array_equal(kept.uncovered_balance_, kept.class_balance_)
+    assert np.argmax(kept.uncovered_balance_) == 0
+    # Dev labels that say otherwise make those rows take the class balance.
+    flipped = np.where(unvoted, 1, dev_gold)
+    chosen = LabelModel().fit(votes, L_dev=dev_votes, y_dev=flipped)
+    np.testing.assert_array_equal(chosen.uncovered_balance_, chosen.class_balance_)

@@ -128,7 +128,9 @@ class LabelModel(BaseLabelModel):
         evenly among them.
     uncovered_balance_ : ndarray of shape (k,)
         Predicted class shares of a row on which no source votes: P(y | no source fires).
-        With ``class_balance`` given, the class masses are fixed to it.
+        With ``class_balance`` given, the class masses are fixed to it. With a dev set, its
+        rows without votes choose between this and ``class_balance_`` (dev accuracy, then
+        log-loss).
     lf_accuracies_, class_balance_, confusion_, weights_, bias_
         Those of the learned model (see :class:`BaseLabelModel`).
 
@@ -177,6 +179,10 @@ class LabelModel(BaseLabelModel):
         self.uncovered_balance_ = uncovered_balance(
             votes, sample, self._proba(sample), self.class_balance_, prior
         )
+        if dev is not None:
+            self.uncovered_balance_ = _better_on_dev_rows_without_votes(
+                (self.uncovered_balance_, self.class_balance_), *dev
+            )
 
     def _fit_groups(
         self,
@@ -327,6 +333,24 @@ class LabelModel(BaseLabelModel):
         # Models saved before rows without votes had their own shares used the class balance.
         uncovered = extra.get("uncovered_balance_", self.class_balance_)
         self.uncovered_balance_ = np.asarray(uncovered, dtype=np.float64)
+
+
+def _better_on_dev_rows_without_votes(
+    candidates: tuple[np.ndarray, ...], dev_votes: Votes, gold: np.ndarray
+) -> np.ndarray:
+    """The candidate shares that predict the dev rows without votes best (accuracy, then
+    log-loss); the first one when there are none."""
+    labels = gold[~dev_votes.has_votes]
+    if labels.size == 0:
+        return candidates[0]
+    scores = [
+        (
+            float(np.mean(labels == np.argmax(shares))),
+            float(np.mean(np.log(np.clip(shares[labels], 1e-6, 1.0)))),
+        )
+        for shares in candidates
+    ]
+    return candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
 
 
 def held_out_source_log_likelihood(
