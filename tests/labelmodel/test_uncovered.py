@@ -134,3 +134,13 @@ def test_dev_rows_without_votes_choose_between_the_estimate_and_the_class_balanc
     flipped = np.where(unvoted, 1, dev_gold)
     chosen = LabelModel().fit(votes, L_dev=dev_votes, y_dev=flipped)
     np.testing.assert_array_equal(chosen.uncovered_balance_, chosen.class_balance_)
+
+
+def test_invariant_to_permuting_sources_and_relabeling_classes() -> None:
+    votes, _ = _keyword_votes(20_000, [0.5, 0.5], seed=8)
+    base = LabelModel().fit(votes)
+    order = np.random.default_rng(0).permutation(votes.shape[1])
+    permuted = LabelModel().fit(votes[:, order])
+    np.testing.assert_allclose(permuted.uncovered_balance_, base.uncovered_balance_, atol=1e-6)
+    swapped = LabelModel().fit(np.where(votes >= 0, 1 - votes, -1))
+    np.testing.assert_allclose(swapped.uncovered_balance_[::-1], base.uncovered_balance_, atol=1e-4)
