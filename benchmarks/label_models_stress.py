@@ -20,14 +20,15 @@ multiclass-keyword        6-10 classes, one-class LFs (trec-like)
 multiclass-classifier     6-10 classes, LFs that vote every class with structured confusions
 class-dependent           LFs good at detecting class 1, poor at class 0
 keyword-length            the same on rows of varied length: LFs fire together on long rows
+split-rules               threshold rules on a hidden score that split the rows between them
 ========================  =====================================================================
 
 Each scenario function documents its process. Every LF votes independently of the others given
-the class (except the near-copies, and the abstains of ``keyword-length``), with its own
-per-class emission table ``P(vote | y)`` (abstain included). Three data seeds per scenario
-(0, 1, 2, fixed before any result was seen; ``keyword-length`` was added after the first run):
-the LF parameters are drawn once per seed, then a train and a separate test draw of ``--rows``
-rows each (10,000).
+the class (except the near-copies, and the abstains of ``keyword-length`` and ``split-rules``),
+with its own per-class emission table ``P(vote | y)`` (abstain included). Three data seeds per
+scenario (0, 1, 2, fixed before any result was seen; ``keyword-length`` and ``split-rules`` were
+added later): the LF parameters are drawn once per seed, then a train and a separate test draw
+of ``--rows`` rows each (10,000).
 
 Protocol (as ``label_models.py`` without dev): every gristmill model in ``LABEL_MODELS`` and
 Snorkel 0.10's LabelModel (defaults) and MajorityLabelVoter (in benchmarks/.venv-anchors) are fit
@@ -88,17 +89,25 @@ class Process:
     one of ``lengths`` with equal probability, whatever its class: on it an LF that fires with
     probability f fires with probability ``1 - (1 - f) ** s`` (a keyword is likelier to occur in
     a longer text), voting as before when it fires. LFs then fire together on long rows: their
-    abstains are no longer independent given the class.
+    abstains are no longer independent given the class. With ``strata`` (shape (s, k):
+    ``strata[t, c]`` = P(stratum t | y = c)), each row also falls in a stratum drawn given its
+    class (the bin of a hidden score, such as a review's stars), and ``emission`` has one table
+    per stratum, shape (s, m, k, k + 1): LFs that are rules on the score fire in some strata only.
     """
 
     prior: np.ndarray
     emission: np.ndarray
     copies: list[tuple[int, int, float]] = field(default_factory=list)
     lengths: np.ndarray | None = None
+    strata: np.ndarray | None = None
 
     @property
     def k(self) -> int:
         return int(self.prior.shape[0])
+
+    @property
+    def m(self) -> int:
+        return int(self.emission.shape[-3])
 
 
 def at_length(emission: np.ndarray, length: float) -> np.ndarray:
@@ -115,14 +124,18 @@ def draw(process: Process, n: int, rng: np.random.Generator) -> tuple[np.ndarray
     """``n`` rows of votes (-1 = abstain) and their gold labels."""
     k = process.k
     gold = rng.choice(k, size=n, p=process.prior)
-    votes = np.empty((n, process.emission.shape[0]), dtype=np.int64)
-    if process.lengths is None:
+    votes = np.empty((n, process.m), dtype=np.int64)
+    if process.strata is not None:
+        cumulative = np.cumsum(process.strata, axis=0)[:, gold]  # (s, n)
+        stratum = np.minimum((rng.random(n) >= cumulative).sum(axis=0), len(process.strata) - 1)
+        edges = np.cumsum(process.emission, axis=3)[stratum, :, gold, :-1].transpose(1, 0, 2)
+    elif process.lengths is None:
         edges = np.cumsum(process.emission, axis=2)[:, gold, :-1]  # (m, n, k)
     else:
         tables = np.stack([at_length(process.emission, s) for s in process.lengths])
         length = rng.integers(len(process.lengths), size=n)
         edges = np.cumsum(tables, axis=3)[length, :, gold, :-1].transpose(1, 0, 2)
-    for j in range(process.emission.shape[0]):
+    for j in range(process.m):
         votes[:, j] = (rng.random(n)[:, None] >= edges[j]).sum(axis=1)
     for copy, original, agreement in process.copies:
         same = rng.random(n) < agreement
@@ -134,7 +147,13 @@ def draw(process: Process, n: int, rng: np.random.Generator) -> tuple[np.ndarray
 def bayes_posterior(process: Process, votes: np.ndarray) -> np.ndarray:
     """P(y | votes) under the true process (near-copies conditioned on their original)."""
     outputs = np.where(votes < 0, process.k, votes)
-    if process.lengths is None:
+    if process.strata is not None:
+        per_stratum = [
+            _log_likelihood(process, table, outputs) + np.log(np.maximum(share, 1e-300))
+            for table, share in zip(process.emission, process.strata, strict=True)
+        ]
+        log_joint = logsumexp(np.stack(per_stratum), axis=0)
+    elif process.lengths is None:
         log_joint = _log_likelihood(process, process.emission, outputs)
     else:
         per_length = [
@@ -372,6 +391,30 @@ def class_dependent(rng: np.random.Generator) -> Process:
     return Process(np.array([0.5, 0.5]), emission)
 
 
+def split_rules(rng: np.random.Generator) -> Process:
+    """Binary, balanced; rules on a hidden 1-5 score that split the rows, plus keyword LFs.
+
+    The score bins are drawn given the class: P(score | low) = (0.3, 0.3, 0.3, 0.08, 0.02),
+    P(score | high) = (0.02, 0.08, 0.2, 0.3, 0.4). Rules (each fires on 90-100% of the rows of
+    its bins): ``score == 5`` votes high, ``score == 4`` votes high, ``score <= 2`` votes low,
+    and ``score == 3`` with a keyword votes high (on 20-40% of high rows and 5-15% of low
+    ones). The two high rules never fire together, which independence reads as a large unseen
+    high class. Plus 3 keyword LFs per class (:func:`keyword_lfs`), in every bin.
+    """
+    strata = np.array([[0.3, 0.02], [0.3, 0.08], [0.3, 0.2], [0.08, 0.3], [0.02, 0.4]])
+    keywords = keyword_lfs(rng, [0.5, 0.5], 3, (0.05, 0.3)).emission
+    rules = np.zeros((len(strata), 4, 2, 3))
+    rules[..., 2] = 1.0  # abstain unless a rule's bins say otherwise
+    for rule, (bins, vote) in enumerate([((4,), 1), ((3,), 1), ((0, 1), 0)]):
+        rate = rng.uniform(0.9, 1.0)
+        for t in bins:
+            rules[t, rule, :, vote], rules[t, rule, :, 2] = rate, 1.0 - rate
+    praise = np.array([rng.uniform(0.05, 0.15), rng.uniform(0.2, 0.4)])  # P(fires | low, high)
+    rules[2, 3, :, 1], rules[2, 3, :, 2] = praise, 1.0 - praise
+    emission = np.concatenate([rules, np.repeat(keywords[None], len(strata), axis=0)], axis=1)
+    return Process(np.array([0.5, 0.5]), emission, strata=strata)
+
+
 # name -> (process, metrics scored). A scenario's data are drawn with the seed (seed, its
 # position here): add new scenarios at the end so that the others keep their data.
 SCENARIOS: dict[str, tuple[Callable[[np.random.Generator], Process], tuple[str, ...]]] = {
@@ -387,6 +430,7 @@ SCENARIOS: dict[str, tuple[Callable[[np.random.Generator], Process], tuple[str, 
     "multiclass-classifier": (multiclass_classifier, ("accuracy",)),
     "class-dependent": (class_dependent, ("accuracy",)),
     "keyword-length": (keyword_length, ("accuracy",)),
+    "split-rules": (split_rules, ("accuracy",)),
 }
 
 
