@@ -119,10 +119,7 @@ def _reproduces_overlaps(
     two or more votes is within a factor ``_OVERLAP_RATIO`` of what independent firing at the
     fitted rates predicts.
     """
-    rates = np.minimum(
-        np.divide(fired_mass, class_mass, out=np.ones_like(fired_mass), where=class_mass > 0),
-        _MAX_RATE,
-    )
+    rates = _firing_rates(class_mass, fired_mass)
     none = np.prod(1.0 - rates, axis=0)
     once = none * np.sum(rates / (1.0 - rates), axis=0)
     predicted = class_mass * np.maximum(1.0 - none - once, 0.0)
@@ -135,10 +132,13 @@ def _reproduces_overlaps(
 
 def _shares(class_mass: np.ndarray, fired_mass: np.ndarray) -> np.ndarray:
     """Class shares proportional to ``M_c * prod_j (1 - F_jc / M_c)``."""
-    rates = np.minimum(
-        np.divide(fired_mass, class_mass, out=np.ones_like(fired_mass), where=class_mass > 0),
-        _MAX_RATE,
-    )
+    rates = _firing_rates(class_mass, fired_mass)
     log_shares = np.log(np.maximum(class_mass, 1e-300)) + np.log1p(-rates).sum(axis=0)
     shares = np.exp(log_shares - log_shares.max())
     return shares / shares.sum()
+
+
+def _firing_rates(class_mass: np.ndarray, fired_mass: np.ndarray) -> np.ndarray:
+    """``alpha_jc = F_jc / M_c``, shape (m, k), below 1 (1 - epsilon on a class without mass)."""
+    rates = np.divide(fired_mass, class_mass, out=np.ones_like(fired_mass), where=class_mass > 0)
+    return np.minimum(rates, _MAX_RATE)
