@@ -300,33 +300,41 @@ def example_cases() -> dict[str, Case]:
     gold = frame["CLASS"].to_numpy()
     videos = frame["VIDEO"].to_numpy()
     return {
-        f"held out: {video}": Case(
+        str(video): Case(
             votes[videos != video], votes[videos == video], gold[videos == video], 2
         )
         for video in sorted(set(videos))
     }
 
 
-def example_table(cases: dict[str, Case], anchors: dict) -> None:
-    """Accuracy on each held-out video of the bundled example, and the mean over videos."""
+def simple_table(title: str, cases: dict[str, Case], anchors: dict) -> None:
+    """No-dev score of every model on each case (its metric), and the mean over the cases."""
     rows: dict[str, list[float]] = {}
     for name, case in cases.items():
         for model_name in ORDER:
             model, _ = fit_gristmill(model_name, case, False)
             predicted = random_ties(model.predict_proba(case.test))
-            rows.setdefault(model_name, []).append(metric(case.y_test, predicted, "accuracy"))
+            rows.setdefault(model_name, []).append(metric(case.y_test, predicted, case.metric))
         for anchor in (SNORKEL_LM, SNORKEL_MV):
             if anchor in anchors.get(name, {}):
                 predicted = random_ties(anchors[name][anchor]["test"])
-                rows.setdefault(anchor, []).append(metric(case.y_test, predicted, "accuracy"))
-    print(
-        "\nBundled example (YouTube comments, the example's 10 LFs), leave one video out, accuracy"
-    )
-    print("| model | " + " | ".join(name.split(": ")[1] for name in cases) + " | mean |")
+                score = metric(case.y_test, predicted, case.metric)
+                rows.setdefault(anchor, []).append(score)
+    print(f"\n{title}")
+    print("| model | " + " | ".join(f"{n} ({c.metric})" for n, c in cases.items()) + " | mean |")
     print("|---" * (len(cases) + 2) + "|")
     for model, scores in rows.items():
         cells = " | ".join(f"{score:.3f}" for score in scores)
         print(f"| {model} | {cells} | {np.mean(scores):.3f} |")
+
+
+def train_split_cases() -> dict[str, Case]:
+    """Each WRENCH dataset's train split, fit and scored on itself (the labels a user trains on)."""
+    cases = {}
+    for name, case in ((name, wrench_case(name)) for name in DATASETS):
+        _, gold = load_split(name, "train")
+        cases[f"{name} train"] = Case(case.train, case.train, gold, case.k, case.metric)
+    return cases
 
 
 def all_cases() -> dict[str, Case]:
@@ -442,11 +450,17 @@ def main() -> None:
             return
         cases = all_cases()
         examples = example_cases()
-        anchors = run_anchors({**cases, **examples}, workdir) if use_anchors else {}
+        train_splits = train_split_cases()
+        everything = {**cases, **examples, **train_splits}
+        anchors = run_anchors(everything, workdir) if use_anchors else {}
         quality_table(cases, anchors, with_dev=False)
         if "--no-dev" not in sys.argv:
             quality_table(cases, anchors, with_dev=True)
-        example_table(examples, anchors)
+        simple_table(
+            "WRENCH train splits, fit and scored on themselves (no dev)", train_splits, anchors
+        )
+        title = "Bundled example (YouTube comments, the example's 10 LFs), leave one video out"
+        simple_table(title, examples, anchors)
         if "--no-scale" not in sys.argv:
             scale_table(workdir, anchors=use_anchors)
 
