@@ -1,7 +1,8 @@
 """Label models on WRENCH (youtube, sms, trec), crowdsourcing-style and 1M x 50 synthetic data.
 
-Also on real data no label model was designed on: the bundled example's YouTube comments and
-its 10 LFs, leave one video out (fit on four videos' votes, score the fifth; no dev set).
+Also each WRENCH train split fit and scored on itself (the labels a user trains on), and real
+data no label model was designed on: the bundled example's YouTube comments and its 10 LFs,
+leave one video out (fit on four videos' votes, score the fifth; no dev set).
 
 Every gristmill label model runs here; Snorkel 0.10's LabelModel (defaults) and
 MajorityLabelVoter run in benchmarks/.venv-anchors in a subprocess, on the same matrices, in the
