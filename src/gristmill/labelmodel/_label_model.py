@@ -94,8 +94,8 @@ class LabelModel(BaseLabelModel):
     often on every class. Fitting the abstains of every row instead misleads the rows with votes
     on real LFs, whose abstains are not independent given the class. Sources that fire together
     are what identifies it, so it is kept at the class balance unless the fit reproduces each
-    class's mass of rows with two or more votes (rules that split the rows between them, such as
-    ``stars >= 4`` and ``stars <= 2``, say nothing about the rows they all miss).
+    class's mass of rows with two or more votes (rules of one class that split the rows between
+    them, such as ``stars == 5`` and ``stars == 4``, say nothing about the rows they all miss).
 
     F1 as the metric: the most probable class maximises accuracy, not F1. ``predict(L,
     threshold="f1")`` predicts class 1 when ``P(y = 1) >= f1_threshold_``, the cut-off that
@@ -338,8 +338,10 @@ class LabelModel(BaseLabelModel):
 def _better_on_dev_rows_without_votes(
     candidates: tuple[np.ndarray, ...], dev_votes: Votes, gold: np.ndarray
 ) -> np.ndarray:
-    """The candidate shares that predict the dev rows without votes best (accuracy, then
-    log-loss); the first one when there are none."""
+    """The class shares that predict the dev rows without votes best (accuracy, then log-loss).
+
+    The first candidate wins ties, and is returned when every dev row has a vote.
+    """
     labels = gold[~dev_votes.has_votes]
     if labels.size == 0:
         return candidates[0]
