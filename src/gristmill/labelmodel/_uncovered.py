@@ -78,7 +78,7 @@ def uncovered_balance(
     k = votes.cardinality
     # Rows without votes have no indicator entries: they add nothing to F.
     fired_mass = (sample.indicator.T @ mass).reshape(votes.n_sources, k, k).sum(axis=1)
-    uncovered_weight = float(votes.row_total((~votes.has_votes).astype(np.float64)))
+    uncovered_weight = float(votes.row_total(~votes.has_votes))
     scale = (votes.total_weight - uncovered_weight) / mass.sum()
     fired_mass *= scale
     covered_mass = mass.sum(axis=0) * scale
