@@ -144,3 +144,31 @@ def test_invariant_to_permuting_sources_and_relabeling_classes() -> None:
     np.testing.assert_allclose(permuted.uncovered_balance_, base.uncovered_balance_, atol=1e-6)
     swapped = LabelModel().fit(np.where(votes >= 0, 1 - votes, -1))
     np.testing.assert_allclose(swapped.uncovered_balance_[::-1], base.uncovered_balance_, atol=1e-4)
+
+
+def _score_rules(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rules on a hidden 1-5 score (5 and 4 vote high, never together; <= 2 votes low) plus
+    three keyword LFs per class; the rows nothing votes on are mostly score 3, mostly low."""
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 2, n)
+    given_low, given_high = [0.3, 0.3, 0.3, 0.08, 0.02], [0.02, 0.08, 0.2, 0.3, 0.4]
+    score = np.where(gold == 1, rng.choice(5, n, p=given_high), rng.choice(5, n, p=given_low)) + 1
+    votes = np.full((n, 9), -1)
+    votes[score == 5, 0] = 1
+    votes[score == 4, 1] = 1
+    votes[score <= 2, 2] = 0
+    for j, target in enumerate([0, 0, 0, 1, 1, 1], start=3):
+        rate = np.where(gold == target, 0.2, 0.04)
+        votes[rng.random(n) < rate, j] = target
+    return votes, gold
+
+
+def test_rules_of_one_class_that_never_fire_together_count_as_one(monkeypatch) -> None:
+    votes, gold = _score_rules(20_000, seed=9)
+    unvoted = ~(votes >= 0).any(axis=1)
+    assert np.mean(gold[unvoted] == 0) > 0.6
+    model = LabelModel().fit(votes)
+    assert np.argmax(model.uncovered_balance_) == 0
+    # Read as independent, the two high rules' missing overlap looks like unseen high rows.
+    monkeypatch.setattr("gristmill.labelmodel._uncovered._EXCLUSIVE_ROWS", np.inf)
+    assert np.argmax(LabelModel().fit(votes).uncovered_balance_) == 1

@@ -18,15 +18,19 @@ class shares are ``q``, the class masses are ``M_c = C_c + n0 q_c`` (or ``N pi_c
 prior), ``alpha_jc = F_jc / M_c``, and ``q_c`` is proportional to ``M_c prod_j (1 - alpha_jc)``.
 
 What identifies the unvoted mass of a class is how often its sources fire *together*, as in
-capture-recapture. Sources that split the rows between them (mutually exclusive rules) never
-overlap, and independence then reads the missing overlap as a large unseen class; the result
-is used only when the fitted firing rates reproduce each class's mass of rows with two or more
-votes within a factor of 2, and the class balance is kept otherwise.
+capture-recapture. Rules that split the rows between them (``score == 5`` and ``score == 4``,
+both voting high) never overlap, and independence reads the missing overlap as a large unseen
+class: rules of one class that fire together on no row where independence expects at least 10
+are counted as one rule, their union. And the result is used only when the fitted firing rates
+reproduce each class's mass of rows with two or more votes within a factor of 2 (with one rule
+per class nothing identifies it); the class balance is kept otherwise.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from gristmill.labelmodel._votes import Votes
 
@@ -39,6 +43,10 @@ _MAX_RATE = 1.0 - 1e-9
 # Most a class's observed mass of rows with two or more votes may differ, as a factor, from the
 # fitted firing model's prediction before the class balance is kept instead.
 _OVERLAP_RATIO = 2.0
+# Two rules of one class that never fire together on the sample, where independence expects at
+# least this many rows (weighted) on which both fire, are taken as one rule split in two (the
+# chance of seeing none is then about exp(-10)).
+_EXCLUSIVE_ROWS = 10.0
 
 
 def uncovered_balance(
@@ -75,21 +83,81 @@ def uncovered_balance(
     mass = np.where(covered, sample.weighted(posteriors), 0.0)
     if mass.sum() <= 0:
         return start
-    k = votes.cardinality
-    # Rows without votes have no indicator entries: they add nothing to F.
-    fired_mass = (sample.indicator.T @ mass).reshape(votes.n_sources, k, k).sum(axis=1)
     uncovered_weight = float(votes.row_total(~votes.has_votes))
     scale = (votes.total_weight - uncovered_weight) / mass.sum()
-    fired_mass *= scale
     covered_mass = mass.sum(axis=0) * scale
-    overlap_mass = mass[np.diff(sample.indicator.indptr) >= 2].sum(axis=0) * scale
-    if prior is None:
-        class_mass = _em_class_mass(covered_mass, fired_mass, uncovered_weight, start)
-    else:
-        class_mass = votes.total_weight * prior
+
+    def fit(firing: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        # Rows without votes fire nothing: they add nothing to F.
+        fired_mass = np.asarray(firing.T @ mass) * scale
+        if prior is not None:
+            return votes.total_weight * prior, fired_mass
+        return _em_class_mass(covered_mass, fired_mass, uncovered_weight, start), fired_mass
+
+    firing = _source_firing(sample)
+    class_mass, fired_mass = fit(firing)
+    groups = _exclusive_rule_groups(votes, sample, firing, class_mass, fired_mass, scale)
+    if groups is not None:
+        firing = _union_firing(firing, groups)
+        class_mass, fired_mass = fit(firing)
+    overlap_mass = mass[np.diff(firing.indptr) >= 2].sum(axis=0) * scale
     if not _reproduces_overlaps(class_mass, fired_mass, overlap_mass):
         return start
     return _shares(class_mass, fired_mass)
+
+
+def _source_firing(sample: Votes) -> sp.csr_matrix:
+    """(rows, m) 0/1: which sources vote on each row (the indicator with classes summed out)."""
+    indicator = sample.indicator
+    return sp.csr_matrix(
+        (np.ones(indicator.nnz), indicator.indices // sample.cardinality, indicator.indptr),
+        shape=(sample.n_rows, sample.n_sources),
+    )
+
+
+def _exclusive_rule_groups(
+    votes: Votes,
+    sample: Votes,
+    firing: sp.csr_matrix,
+    class_mass: np.ndarray,
+    fired_mass: np.ndarray,
+    scale: float,
+) -> np.ndarray | None:
+    """Group of each source, joining rules of one class that never fire together; or None.
+
+    Sources that only ever vote one class and vote the same one, and that fire together on no
+    row of the sample where independence at the fitted rates expects at least
+    ``_EXCLUSIVE_ROWS`` such rows, are one rule split in two (``score == 5`` and ``score == 4``):
+    independence would read their missing overlap as rows of that class that no source
+    catches. ``class_mass`` and ``fired_mass`` count all the rows, ``scale`` of them per
+    (weighted) row of the sample.
+    """
+    totals = votes.source_class_counts()
+    one_class = np.count_nonzero(totals, axis=1) == 1
+    target = np.argmax(totals, axis=1)
+    pairs = one_class[:, None] & one_class[None, :] & (target[:, None] == target[None, :])
+    np.fill_diagonal(pairs, False)
+    if not pairs.any():
+        return None
+    rates = _firing_rates(class_mass, fired_mass)
+    expected = (rates * class_mass) @ rates.T / scale
+    weights = np.ones(sample.n_rows) if sample.row_weights is None else sample.row_weights
+    together = (firing.T @ sp.diags(weights) @ firing).toarray()
+    exclusive = pairs & (together == 0) & (expected >= _EXCLUSIVE_ROWS)
+    if not exclusive.any():
+        return None
+    return connected_components(sp.csr_matrix(exclusive), directed=False)[1]
+
+
+def _union_firing(firing: sp.csr_matrix, groups: np.ndarray) -> sp.csr_matrix:
+    """(rows, groups) 0/1: whether any source of each group votes on each row."""
+    membership = sp.csr_matrix(
+        (np.ones(groups.size), (np.arange(groups.size), groups)),
+        shape=(groups.size, int(groups.max()) + 1),
+    )
+    union = sp.csr_matrix(firing @ membership)
+    union.data[:] = 1.0
+    return union
 
 
 def _em_class_mass(
