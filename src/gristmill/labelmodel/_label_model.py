@@ -93,9 +93,9 @@ class LabelModel(BaseLabelModel):
     :mod:`gristmill.labelmodel._uncovered`); it equals the class balance when sources fire as
     often on every class. Fitting the abstains of every row instead misleads the rows with votes
     on real LFs, whose abstains are not independent given the class. Sources that fire together
-    are what identifies it, so it is kept at the class balance unless the fit reproduces each
-    class's mass of rows with two or more votes (rules of one class that split the rows between
-    them, such as ``stars == 5`` and ``stars == 4``, say nothing about the rows they all miss).
+    are what identifies it: rules of one class that never fire together (``stars == 5`` and
+    ``stars == 4``) are counted as one rule, and it is kept at the class balance unless the fit
+    reproduces each class's mass of rows with two or more votes.
 
     F1 as the metric: the most probable class maximises accuracy, not F1. ``predict(L,
     threshold="f1")`` predicts class 1 when ``P(y = 1) >= f1_threshold_``, the cut-off that
