@@ -180,9 +180,7 @@ class LabelModel(BaseLabelModel):
             votes, sample, self._proba(sample), self.class_balance_, prior
         )
         if dev is not None:
-            self.uncovered_balance_ = _better_on_dev_rows_without_votes(
-                (self.uncovered_balance_, self.class_balance_), *dev
-            )
+            self.uncovered_balance_ = self._better_on_dev_rows_without_votes(*dev)
 
     def _fit_groups(
         self,
@@ -285,7 +283,6 @@ class LabelModel(BaseLabelModel):
         The weighted vote learns its accuracies from the dev rows themselves, so each dev row is
         scored with accuracies estimated from the other dev rows.
         """
-        rows = np.arange(gold.shape[0])
         best: tuple[float, float] | None = None
         choice = (*members[0], _DEFAULT_MIXTURE)
         for name, member in members:
@@ -297,14 +294,27 @@ class LabelModel(BaseLabelModel):
                 learned[uncovered] = self.class_balance_
             for w in _MIXTURES:
                 proba = w * vote_share + (1 - w) * learned
-                predicted = break_ties(proba, "prior", self.class_balance_, 0)
-                accuracy = float(np.mean(predicted == gold))
-                log_loss = -float(np.mean(np.log(np.clip(proba[rows, gold], 1e-6, 1.0))))
-                if best is None or (accuracy, -log_loss) > best:
-                    best, choice = (accuracy, -log_loss), (name, member, w)
+                score = _dev_score(proba, gold, self.class_balance_)
+                if best is None or score > best:
+                    best, choice = score, (name, member, w)
         self.learner_ = choice[0]
         self._adopt(choice[1])
         self.mixture_ = np.array(choice[2])
+
+    def _better_on_dev_rows_without_votes(self, dev_votes: Votes, gold: np.ndarray) -> np.ndarray:
+        """Of ``uncovered_balance_`` and ``class_balance_``, the better on dev rows without votes.
+
+        Scored by :func:`_dev_score`; ``uncovered_balance_`` on ties or without such rows.
+        """
+        labels = gold[~dev_votes.has_votes]
+        candidates = (self.uncovered_balance_, self.class_balance_)
+        if labels.size == 0:
+            return candidates[0]
+        scores = [
+            _dev_score(np.tile(shares, (labels.size, 1)), labels, self.class_balance_)
+            for shares in candidates
+        ]
+        return candidates[1] if scores[1] > scores[0] else candidates[0]
 
     def _members_proba(self, votes: Votes) -> tuple[np.ndarray, np.ndarray]:
         if has_copies(self.lf_groups_):
@@ -335,24 +345,14 @@ class LabelModel(BaseLabelModel):
         self.uncovered_balance_ = np.asarray(uncovered, dtype=np.float64)
 
 
-def _better_on_dev_rows_without_votes(
-    candidates: tuple[np.ndarray, ...], dev_votes: Votes, gold: np.ndarray
-) -> np.ndarray:
-    """The class shares that predict the dev rows without votes best (accuracy, then log-loss).
+def _dev_score(proba: np.ndarray, gold: np.ndarray, balance: np.ndarray) -> tuple[float, float]:
+    """(accuracy, mean log-probability of the gold class) on dev rows: larger is better.
 
-    The first candidate wins ties, and is returned when every dev row has a vote.
+    Ties in ``proba`` go to the class with the larger ``balance``.
     """
-    labels = gold[~dev_votes.has_votes]
-    if labels.size == 0:
-        return candidates[0]
-    scores = [
-        (
-            float(np.mean(labels == np.argmax(shares))),
-            float(np.mean(np.log(np.clip(shares[labels], 1e-6, 1.0)))),
-        )
-        for shares in candidates
-    ]
-    return candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
+    accuracy = float(np.mean(break_ties(proba, "prior", balance, 0) == gold))
+    gold_proba = proba[np.arange(gold.shape[0]), gold]
+    return accuracy, float(np.mean(np.log(np.clip(gold_proba, 1e-6, 1.0))))
 
 
 def held_out_source_log_likelihood(
