@@ -112,3 +112,10 @@ def test_a_forked_child_multiplies_on_its_own_threads(parallel) -> None:
 def _co_votes_in_child(values: np.ndarray) -> np.ndarray:
     votes_module._PARALLEL_MIN_VOTES = 0
     return to_votes(values, 2).co_votes()
+
+
+def test_source_firing_marks_the_sources_that_vote_on_each_row() -> None:
+    votes = to_votes(np.array([[0, -1, 2], [-1, -1, -1], [1, 1, -1]]), 3)
+    np.testing.assert_array_equal(
+        votes.source_firing().toarray(), [[1, 0, 1], [0, 0, 0], [1, 1, 0]]
+    )

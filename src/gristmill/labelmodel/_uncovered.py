@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from gristmill.labelmodel._copies import merge_copies
 from gristmill.labelmodel._votes import Votes
 
 # EM stops when no class share moves by more than this.
@@ -94,25 +95,17 @@ def uncovered_balance(
             return votes.total_weight * prior, fired_mass
         return _em_class_mass(covered_mass, fired_mass, uncovered_weight, start), fired_mass
 
-    firing = _source_firing(sample)
+    firing = sample.source_firing()
     class_mass, fired_mass = fit(firing)
     groups = _exclusive_rule_groups(votes, sample, firing, class_mass, fired_mass, scale)
     if groups is not None:
-        firing = _union_firing(firing, groups)
+        # The members of a group vote one class, so their plurality fires when any of them does.
+        firing = merge_copies(sample, groups).source_firing()
         class_mass, fired_mass = fit(firing)
     overlap_mass = mass[np.diff(firing.indptr) >= 2].sum(axis=0) * scale
     if not _reproduces_overlaps(class_mass, fired_mass, overlap_mass):
         return start
     return _shares(class_mass, fired_mass)
-
-
-def _source_firing(sample: Votes) -> sp.csr_matrix:
-    """(rows, m) 0/1: which sources vote on each row (the indicator with classes summed out)."""
-    indicator = sample.indicator
-    return sp.csr_matrix(
-        (np.ones(indicator.nnz), indicator.indices // sample.cardinality, indicator.indptr),
-        shape=(sample.n_rows, sample.n_sources),
-    )
 
 
 def _exclusive_rule_groups(
@@ -147,17 +140,6 @@ def _exclusive_rule_groups(
     if not exclusive.any():
         return None
     return connected_components(sp.csr_matrix(exclusive), directed=False)[1]
-
-
-def _union_firing(firing: sp.csr_matrix, groups: np.ndarray) -> sp.csr_matrix:
-    """(rows, groups) 0/1: whether any source of each group votes on each row."""
-    membership = sp.csr_matrix(
-        (np.ones(groups.size), (np.arange(groups.size), groups)),
-        shape=(groups.size, int(groups.max()) + 1),
-    )
-    union = sp.csr_matrix(firing @ membership)
-    union.data[:] = 1.0
-    return union
 
 
 def _em_class_mass(

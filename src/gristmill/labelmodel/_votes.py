@@ -240,6 +240,17 @@ class Votes:
         """Boolean (n,): whether any source votes on the row."""
         return np.diff(self.indicator.indptr) > 0
 
+    def source_firing(self) -> sp.csr_matrix:
+        """(n, m) 0/1: which sources vote on each row (the indicator with classes summed out)."""
+        return sp.csr_matrix(
+            (
+                np.ones(self.indicator.nnz),
+                self.indicator.indices // self.cardinality,
+                self.indicator.indptr,
+            ),
+            shape=(self.n_rows, self.n_sources),
+        )
+
     def vote_shares(self, fill: np.ndarray, first_class: int = 0) -> np.ndarray:
         """Each row's share of its votes per class, classes ``first_class``..k-1.
 
