@@ -249,3 +249,24 @@ def test_a_label_matrix_is_matched_to_the_fit_by_lf_name(name: str, synth) -> No
     np.testing.assert_array_equal(model.predict_proba(shuffled), expected)
     with pytest.raises(DataError, match=r"missing \['d'\], not fit on \['e'\]"):
         model.predict_proba(LabelMatrix(votes, ["a", "b", "c", "e"]))
+
+
+def test_fit_runs_on_one_blas_thread_and_restores_the_setting(synth) -> None:
+    from threadpoolctl import ThreadpoolController
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()]
+
+    seen: list[list[int]] = []
+
+    class Recording(MajorityVote):
+        def _fit(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            seen.append(blas_threads())
+            super()._fit(*args, **kwargs)
+
+    before = blas_threads()
+    votes, _, _ = synth(500, [0.8, 0.7, 0.75], seed=0)
+    for _ in range(2):  # the second fit reuses the BLAS libraries found by the first
+        Recording().fit(votes)
+    assert before and seen == [[1] * len(before)] * 2
+    assert blas_threads() == before

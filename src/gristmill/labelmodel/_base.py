@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from gristmill.exceptions import (
     DataError,
@@ -206,7 +206,7 @@ class BaseLabelModel:
         self.lf_names_ = list(votes.lf_names) if votes.lf_names else None
         # Every product in a fit is small or sparse; BLAS threads only add contention (10x slower
         # fits were measured on a busy 2-core machine), so the fit runs on one BLAS thread.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             self._fit(votes, prior, dev, seed)
             self.f1_threshold_ = self._fit_f1_threshold(votes, dev, seed)
         return self
@@ -418,6 +418,15 @@ class BaseLabelModel:
             setattr(model, name, arrays[name])
         model._restore_extra_state(meta.get("extra", {}))
         return model
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The BLAS libraries of this process, found once (a scan costs about 2 ms per fit).
+
+    Found on the first fit, after numpy and scipy, whose BLAS the fits use, are loaded.
+    """
+    return ThreadpoolController()
 
 
 def check_int_param(model: Any, param: str, low: int) -> None:
