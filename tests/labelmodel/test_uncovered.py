@@ -101,7 +101,7 @@ def test_saved_and_loaded_and_older_saves_fall_back_to_the_class_balance(tmp_pat
     np.testing.assert_allclose(older.predict_proba(none)[0], model.class_balance_)
 
 
-def test_rules_that_split_the_rows_keep_the_class_balance() -> None:
+def test_rules_that_split_the_rows_get_even_shares_or_the_known_balance() -> None:
     # Two rules for class 1 that never fire together (stars >= 4; stars == 3 with praise) and one
     # for class 0 (stars <= 2): nothing tells how many rows all three miss, and independent
     # firing would read the missing overlap as a huge class 1. Those rows are class 0.
@@ -112,11 +112,36 @@ def test_rules_that_split_the_rows_keep_the_class_balance() -> None:
     votes[stars <= 2, 1] = 0
     votes[(stars == 3) & praise, 2] = 1
     model = LabelModel().fit(votes)
-    np.testing.assert_array_equal(model.uncovered_balance_, model.class_balance_)
+    np.testing.assert_array_equal(model.uncovered_balance_, [0.5, 0.5])
+    assert not np.array_equal(model.class_balance_, [0.5, 0.5])
+    given = LabelModel().fit(votes, class_balance=[0.6, 0.4])
+    np.testing.assert_allclose(given.uncovered_balance_, [0.6, 0.4])
     fitted = to_votes(votes, 2)
     posteriors = np.eye(2)[(stars >= 4).astype(int)]  # even from the true labels
-    start = np.array([0.5, 0.5])
-    np.testing.assert_array_equal(uncovered_balance(fitted, fitted, posteriors, start), start)
+    start = np.array([0.45, 0.55])
+    np.testing.assert_array_equal(uncovered_balance(fitted, fitted, posteriors, start), [0.5, 0.5])
+
+
+def test_exclusive_one_class_rules_of_many_classes_get_even_shares() -> None:
+    # Question-word rules (trec-like): each fires on a part of its own class only and no two
+    # fire together, so the co-firing says nothing about the unvoted rows. The estimated class
+    # balance leans towards the classes the rules catch most, the classes least common among
+    # the unvoted rows; even shares do not.
+    rng = np.random.default_rng(3)
+    n, k = 6000, 4
+    gold = rng.integers(0, k, n)
+    caught = [0.7, 0.6, 0.2, 0.1]  # share of each class its two rules catch between them
+    votes = np.full((n, 2 * k), -1)
+    draw = rng.random(n)
+    for c in range(k):
+        rows = gold == c
+        votes[rows & (draw < caught[c] / 2), 2 * c] = c
+        votes[rows & (draw >= caught[c] / 2) & (draw < caught[c]), 2 * c + 1] = c
+    model = LabelModel().fit(votes)
+    np.testing.assert_array_equal(model.uncovered_balance_, np.full(k, 1 / k))
+    unvoted = (votes < 0).all(axis=1)
+    assert np.argmax(np.bincount(gold[unvoted])) == 3
+    assert np.argmax(model.class_balance_) in (0, 1)
 
 
 def test_dev_rows_without_votes_choose_between_the_estimate_and_the_class_balance() -> None:

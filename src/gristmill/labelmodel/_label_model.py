@@ -94,8 +94,9 @@ class LabelModel(BaseLabelModel):
     often on every class. Fitting the abstains of every row instead misleads the rows with votes
     on real LFs, whose abstains are not independent given the class. Sources that fire together
     are what identifies it: rules of one class that never fire together (``stars == 5`` and
-    ``stars == 4``) are counted as one rule, and it is kept at the class balance unless the fit
-    reproduces each class's mass of rows with two or more votes.
+    ``stars == 4``) are counted as one rule, and unless the fit reproduces each class's mass of
+    rows with two or more votes (with sources that never fire together nothing identifies it)
+    the rows without votes get even shares, or ``class_balance`` when it is given.
 
     F1 as the metric: the most probable class maximises accuracy, not F1. ``predict(L,
     threshold="f1")`` predicts class 1 when ``P(y = 1) >= f1_threshold_``, the cut-off that

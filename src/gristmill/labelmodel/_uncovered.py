@@ -22,8 +22,14 @@ capture-recapture. Rules that split the rows between them (``score == 5`` and ``
 both voting high) never overlap, and independence reads the missing overlap as a large unseen
 class: rules of one class that fire together on no row where independence expects at least 10
 are counted as one rule, their union. And the result is used only when the fitted firing rates
-reproduce each class's mass of rows with two or more votes within a factor of 2 (with one rule
-per class nothing identifies it); the class balance is kept otherwise.
+reproduce each class's mass of rows with two or more votes within a factor of 2. Otherwise
+nothing in the votes tells the classes of the unvoted rows apart, and they get even shares
+(a known class balance when one is given). Not the estimated class balance: it is no better
+identified there, and with one-class sources it leans towards the classes whose sources fire
+most, the classes *least* common among the rows no source fires on. Even shares are also what
+ignorance of the balance implies: with sources that fire on their own class only and never
+together, the unvoted share of class c is ``pi_c`` minus the share its sources catch, and a
+flat prior on the balance gives every class the same expected unvoted share.
 """
 
 from __future__ import annotations
@@ -76,9 +82,9 @@ def uncovered_balance(
     Returns
     -------
     ndarray of shape (k,)
-        Class shares of a row on which no source votes; ``start`` when no row has a vote or
-        when the firing model does not reproduce the rows with several votes (see
-        :func:`_reproduces_overlaps`).
+        Class shares of a row on which no source votes: ``start`` when no row has a vote;
+        ``prior``, or even shares without one, when the firing model does not reproduce the
+        rows with several votes (see :func:`_reproduces_overlaps`).
     """
     covered = sample.has_votes[:, None]
     mass = np.where(covered, sample.weighted(posteriors), 0.0)
@@ -104,7 +110,7 @@ def uncovered_balance(
         class_mass, fired_mass = fit(firing)
     overlap_mass = mass[np.diff(firing.indptr) >= 2].sum(axis=0) * scale
     if not _reproduces_overlaps(class_mass, fired_mass, overlap_mass):
-        return start
+        return prior if prior is not None else np.full(start.shape, 1.0 / start.size)
     return _shares(class_mass, fired_mass)
 
 
