@@ -328,18 +328,24 @@ def load_texts(name: str, split: str) -> pd.DataFrame:
 def own_lf_cases() -> dict[str, Case]:
     """sms and trec texts labeled by LFs written for this benchmark (benchmarks/lfs/).
 
-    The LFs are applied to the texts of each split, fit on the train votes, scored on test.
+    The LFs are applied to the texts of each split. Two cases per dataset: fit on train and
+    scored on test (valid as the dev split), and the train split fit and scored on itself.
     """
     cases = {}
     for name in ("sms", "trec"):
         lfs = load_lfs(OWN_LFS / f"{name}_lfs.py")
-        votes = {
-            split: np.asarray(apply_lfs(lfs, load_texts(name, split), progress=False).to_numpy())
-            for split in ("train", "test")
-        }
-        _, gold = load_split(name, "test")
-        k = 2 if name == "sms" else 6
-        cases[f"{name}, own LFs"] = Case(votes["train"], votes["test"], gold, k, DATASETS[name])
+        votes, gold = {}, {}
+        for split in ("train", "valid", "test"):
+            texts = load_texts(name, split)
+            votes[split] = np.asarray(apply_lfs(lfs, texts, progress=False).to_numpy())
+            gold[split] = load_split(name, split)[1]
+        k, score = (2 if name == "sms" else 6), DATASETS[name]
+        cases[f"{name}, own LFs"] = Case(
+            votes["train"], votes["test"], gold["test"], k, score, votes["valid"], gold["valid"]
+        )
+        cases[f"{name} train, own LFs"] = Case(
+            votes["train"], votes["train"], gold["train"], k, score
+        )
     return cases
 
 
@@ -500,6 +506,9 @@ def main() -> None:
         simple_table(title, examples, anchors)
         title = "WRENCH sms and trec texts, LFs written for this benchmark (no dev)"
         simple_table(title, own, anchors)
+        if "--no-dev" not in sys.argv:
+            with_dev = {name: case for name, case in own.items() if case.dev is not None}
+            quality_table(with_dev, anchors, with_dev=True)
         if "--no-scale" not in sys.argv:
             scale_table(workdir, anchors=use_anchors)
 

@@ -83,6 +83,30 @@ def test_too_few_sources_warns_and_falls_back_to_a_vote(name: str, synth) -> Non
     assert model.score(votes, gold) > 0.65
 
 
+@pytest.mark.parametrize("name", ["dawid_skene", "matrix_completion", "triplet", "auto"])
+def test_sources_that_never_vote_together_warn_and_fall_back_to_a_vote(name: str) -> None:
+    # Four rules of which at most one fires on a row (question words: "who", "where", ...):
+    # no agreement between them tells their accuracies.
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 4, 4000)
+    rule = rng.integers(0, 5, 4000)  # rule 4 = none fires
+    right = rng.random(4000) < 0.9
+    votes = np.full((4000, 4), -1)
+    fired = rule < 4
+    votes[fired, rule[fired]] = np.where(right, gold, (gold + 1) % 4)[fired]
+    votes[:3, :] = [[0, 0, -1, -1], [1, -1, 1, -1], [2, -1, -1, 2]]  # three shared rows only
+    with pytest.warns(IdentifiabilityWarning, match="only 0 of the 4 voting"):
+        model = get_label_model(name).fit(votes)
+    np.testing.assert_allclose(model.lf_accuracies_, 0.7)
+    single = (votes >= 0).sum(axis=1) == 1
+    np.testing.assert_array_equal(model.predict(votes[single]), votes[single].max(axis=1))
+    # Ten rows on which two of them vote together still count as agreement for those two only.
+    overlap = votes.copy()
+    overlap[3:13, :2] = gold[3:13, None]
+    with pytest.warns(IdentifiabilityWarning, match="only 2 of the 4 voting"):
+        get_label_model(name).fit(overlap)
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_global_random_state_is_untouched_and_fit_is_deterministic(name: str, synth) -> None:
     votes, _, _ = synth(2000, [0.8, 0.7, 0.75, 0.6], k=3, seed=5)

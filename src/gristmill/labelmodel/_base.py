@@ -46,6 +46,10 @@ _FEW_COLUMNS = 8
 FALLBACK_ACCURACY = 0.7
 # Fewest sources (that vote at least once) a latent-variable model needs to be identifiable.
 MIN_IDENTIFIABLE_SOURCES = 3
+# Rows a source must share with other sources (rows on which it and another vote) to count
+# towards MIN_IDENTIFIABLE_SOURCES: without gold labels, only agreement and disagreement
+# between sources tell their accuracies.
+MIN_SHARED_ROWS = 10.0
 # Most distinct vote patterns the fit-time criteria (plug-in F1 threshold, LabelModel's blend
 # choice) are computed on; a random subset of the patterns beyond.
 PATTERN_SAMPLE = 25_000
@@ -516,18 +520,44 @@ def usable_sources(votes: Votes) -> int:
     return int((votes.source_class_counts().sum(axis=1) > 0).sum())
 
 
-def warn_unidentifiable(model: str, votes: Votes) -> bool:
-    """Warn and return True when too few sources vote for a latent-variable model."""
+def shared_rows(votes: Votes, seed: int) -> np.ndarray:
+    """Per source, the (weighted) number of rows on which it and at least one other source vote.
+
+    Counted on the pattern sample (``seed`` picks its hash) and scaled to all the rows.
+    """
+    sample = votes.pattern_sample(PATTERN_SAMPLE, seed)
+    several = (np.diff(sample.indicator.indptr) >= 2).astype(np.float64)
+    counts = sample.transpose_dot(sample.weighted(several))
+    scale = votes.total_weight / max(sample.total_weight, 1e-12)
+    return counts.reshape(votes.n_sources, -1).sum(axis=1) * scale
+
+
+def warn_unidentifiable(model: str, votes: Votes, seed: int) -> bool:
+    """Warn and return True when the votes cannot identify a latent-variable model.
+
+    That is when fewer than :data:`MIN_IDENTIFIABLE_SOURCES` sources vote, or fewer vote on
+    :data:`MIN_SHARED_ROWS` rows together with another source (sources that always vote alone,
+    such as question-word rules of which at most one matches, carry no agreement to learn from).
+    """
     used = usable_sources(votes)
-    if used >= MIN_IDENTIFIABLE_SOURCES:
-        return False
-    warnings.warn(
-        f"{model}: only {used} labeling function(s) vote, fewer than the "
-        f"{MIN_IDENTIFIABLE_SOURCES} needed to estimate accuracies without gold labels; "
-        f"falling back to a vote with every accuracy set to {FALLBACK_ACCURACY}",
-        IdentifiabilityWarning,
-        stacklevel=4,
-    )
+    fallback = f"falling back to a vote with every accuracy set to {FALLBACK_ACCURACY}"
+    if used < MIN_IDENTIFIABLE_SOURCES:
+        message = (
+            f"{model}: only {used} labeling function(s) vote, fewer than the "
+            f"{MIN_IDENTIFIABLE_SOURCES} needed to estimate accuracies without gold labels; "
+            + fallback
+        )
+    else:
+        shared = shared_rows(votes, seed) >= MIN_SHARED_ROWS
+        if shared.sum() >= MIN_IDENTIFIABLE_SOURCES:
+            return False
+        message = (
+            f"{model}: only {int(shared.sum())} of the {used} voting labeling functions vote on "
+            f"{MIN_SHARED_ROWS:g} or more rows together with another one, fewer than the "
+            f"{MIN_IDENTIFIABLE_SOURCES} needed to estimate accuracies without gold labels (the "
+            "labeling functions almost never vote on the same row); " + fallback
+        )
+    warnings.warn(message, IdentifiabilityWarning, stacklevel=4)
     return True
 
 

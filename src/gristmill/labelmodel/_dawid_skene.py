@@ -307,7 +307,7 @@ class DawidSkene(BaseLabelModel):
         seed: int,
     ) -> None:
         self.n_iter_, self.converged_ = 0, False
-        if warn_unidentifiable(type(self).__name__, votes):
+        if warn_unidentifiable(type(self).__name__, votes, seed):
             fallback_fit(self, votes, prior)
             return
         result = fit_em(

@@ -193,7 +193,7 @@ class LabelModel(BaseLabelModel):
         k = votes.cardinality
         self.learner_ = "dawid_skene" if _mostly_multi_class_voters(votes) else "matrix_completion"
         merged = " (near-copies counted once)" if votes.n_sources < self.n_sources_ else ""
-        unidentifiable = warn_unidentifiable(type(self).__name__ + merged, votes)
+        unidentifiable = warn_unidentifiable(type(self).__name__ + merged, votes, seed)
         priors = [prior]
         if prior is None and dev is not None:
             priors.append((np.bincount(dev[1], minlength=k) + 1.0) / (dev[1].shape[0] + k))

@@ -88,7 +88,7 @@ class MatrixCompletion(BaseLabelModel):
         dev: tuple[Votes, np.ndarray] | None,
         seed: int,
     ) -> None:
-        if warn_unidentifiable(type(self).__name__, votes):
+        if warn_unidentifiable(type(self).__name__, votes, seed):
             fallback_fit(self, votes, prior)
             return
         k, m = votes.cardinality, votes.n_sources

@@ -79,7 +79,7 @@ class Triplet(BaseLabelModel):
         seed: int,
     ) -> None:
         k, m = votes.cardinality, votes.n_sources
-        if warn_unidentifiable(type(self).__name__, votes):
+        if warn_unidentifiable(type(self).__name__, votes, seed):
             fallback_fit(self, votes, prior)
             self.one_vs_rest_ = False
             self.correlations_ = np.full((m,) if k == 2 else (k, m), 2 * FALLBACK_ACCURACY - 1)
