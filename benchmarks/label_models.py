@@ -58,6 +58,13 @@ CROWD = "crowd (200 workers)"
 EXAMPLE = Path(gristmill.__file__).resolve().parent / "examples" / "spam"
 # LFs written for this benchmark in session 7 (not WRENCH's), applied to the WRENCH texts.
 OWN_LFS = Path(__file__).resolve().parent / "lfs"
+# (dataset, LF module in OWN_LFS, case label): mixed rules, and one keyword per LF (the style of
+# WRENCH's sms LFs).
+OWN_LF_SETS = [
+    ("sms", "sms_lfs.py", "own LFs"),
+    ("sms", "sms_keyword_lfs.py", "keyword LFs"),
+    ("trec", "trec_lfs.py", "own LFs"),
+]
 ORDER = [
     "auto",
     "majority_vote",
@@ -332,18 +339,18 @@ def own_lf_cases() -> dict[str, Case]:
     scored on test (valid as the dev split), and the train split fit and scored on itself.
     """
     cases = {}
-    for name in ("sms", "trec"):
-        lfs = load_lfs(OWN_LFS / f"{name}_lfs.py")
+    for name, lf_file, label in OWN_LF_SETS:
+        lfs = load_lfs(OWN_LFS / lf_file)
         votes, gold = {}, {}
         for split in ("train", "valid", "test"):
             texts = load_texts(name, split)
             votes[split] = np.asarray(apply_lfs(lfs, texts, progress=False).to_numpy())
             gold[split] = load_split(name, split)[1]
         k, score = (2 if name == "sms" else 6), DATASETS[name]
-        cases[f"{name}, own LFs"] = Case(
+        cases[f"{name}, {label}"] = Case(
             votes["train"], votes["test"], gold["test"], k, score, votes["valid"], gold["valid"]
         )
-        cases[f"{name} train, own LFs"] = Case(
+        cases[f"{name} train, {label}"] = Case(
             votes["train"], votes["train"], gold["train"], k, score
         )
     return cases
