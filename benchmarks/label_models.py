@@ -99,6 +99,7 @@ for name, item in task.items():
         seconds[name + label + " fits"] = times
         for split, votes in splits.items():
             np.save(f"{out}_lm{label}_{split}.npy", model.predict_proba(votes))
+        np.save(f"{out}_lm{label}_accuracies.npy", model.get_weights())
     voter = MajorityLabelVoter(cardinality=k)
     for split, votes in splits.items():
         np.save(f"{out}_mv_{split}.npy", voter.predict_proba(votes))
@@ -190,6 +191,7 @@ def run_anchors(cases: dict[str, Case], workdir: Path) -> dict:
             probas = {split: np.load(f"{prefix}_{split}.npy") for split in splits}
             results[name][anchor] = {"seconds": sec, **probas}
         results[name][SNORKEL_LM]["fits"] = seconds[name + " fits"]
+        results[name][SNORKEL_LM]["accuracies"] = np.load(f"{stem}_lm_accuracies.npy")
     return results
 
 
@@ -386,6 +388,47 @@ def train_split_cases() -> dict[str, Case]:
     return cases
 
 
+def gold_accuracies(votes: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Each LF's accuracy on the rows it votes on (NaN for an LF that never votes)."""
+    voted = votes >= 0
+    right = (votes == gold[:, None]) & voted
+    counts = voted.sum(axis=0)
+    return np.divide(right.sum(axis=0), counts, out=np.full(counts.shape, np.nan), where=counts > 0)
+
+
+def accuracy_cases(train_splits: dict[str, Case], own: dict[str, Case]) -> dict[str, Case]:
+    """Real label matrices whose gold labels are known: each fit on itself (train = test)."""
+    cases = dict(train_splits)
+    cases.update({name: case for name, case in own.items() if "train" in name})
+    examples = list(example_cases().values())
+    every = np.concatenate([case.test for case in examples])
+    gold = np.concatenate([case.y_test for case in examples])
+    cases["bundled example, 5 videos"] = Case(every, every, gold, 2)
+    return cases
+
+
+def lf_accuracy_table(cases: dict[str, Case], anchors: dict) -> None:
+    """Mean absolute error of each model's estimated LF accuracies against the gold ones."""
+    rows: dict[str, list[float]] = {}
+    for name, case in cases.items():
+        truth = gold_accuracies(case.train, case.y_test)
+        for model_name in ORDER:
+            model, _ = fit_gristmill(model_name, case, False)
+            rows.setdefault(model_name, []).append(np.nanmean(np.abs(model.lf_accuracies_ - truth)))
+        if SNORKEL_LM in anchors.get(name, {}):
+            estimate = anchors[name][SNORKEL_LM]["accuracies"]
+            rows.setdefault(f"{SNORKEL_LM} (get_weights)", []).append(
+                np.nanmean(np.abs(estimate - truth))
+            )
+    print("\nLF accuracies without gold labels: mean absolute error against each LF's accuracy")
+    print("on the gold labels of the rows it votes on (lower is better); fit on all the rows")
+    print("| model | " + " | ".join(cases) + " | mean |")
+    print("|---" * (len(cases) + 2) + "|")
+    for model, errors in rows.items():
+        cells = " | ".join(f"{error:.3f}" for error in errors)
+        print(f"| {model} | {cells} | {np.mean(errors):.3f} |")
+
+
 def all_cases() -> dict[str, Case]:
     """Every quality case: the WRENCH datasets and the crowdsourcing data."""
     cases = {name: wrench_case(name) for name in DATASETS}
@@ -501,7 +544,8 @@ def main() -> None:
         examples = example_cases()
         train_splits = train_split_cases()
         own = own_lf_cases()
-        everything = {**cases, **examples, **train_splits, **own}
+        with_gold = accuracy_cases(train_splits, own)
+        everything = {**cases, **examples, **train_splits, **own, **with_gold}
         anchors = run_anchors(everything, workdir) if use_anchors else {}
         quality_table(cases, anchors, with_dev=False)
         if "--no-dev" not in sys.argv:
@@ -516,6 +560,7 @@ def main() -> None:
         if "--no-dev" not in sys.argv:
             with_dev = {name: case for name, case in own.items() if case.dev is not None}
             quality_table(with_dev, anchors, with_dev=True)
+        lf_accuracy_table(with_gold, anchors)
         if "--no-scale" not in sys.argv:
             scale_table(workdir, anchors=use_anchors)
 

@@ -584,6 +584,17 @@ def accuracies_from_confusion(
     return accuracies
 
 
+def accuracies_from_posteriors(votes: Votes, posteriors: np.ndarray) -> np.ndarray:
+    """P(y = vote | the source votes) per source, expected under ``posteriors``; NaN if silent.
+
+    ``posteriors`` (n, k) belong to the rows of ``votes`` (weighted by their row weights).
+    """
+    counts = votes.expected_counts(posteriors)  # [source, vote, class]
+    agree = np.einsum("jvv->j", counts)
+    total = counts.sum(axis=(1, 2))
+    return np.divide(agree, total, out=np.full(total.shape, np.nan), where=total > 0)
+
+
 def vote_share(votes: Votes) -> np.ndarray:
     """Fraction of all votes cast for each class (uniform when there are none), shape (k,)."""
     totals = votes.source_class_counts().sum(axis=0) + 1.0
