@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from gristmill.cli import app
@@ -81,3 +82,21 @@ def test_label_reports_errors_in_one_line(tmp_path) -> None:
     )
     assert missing.exit_code == 1 and "no such file" in missing.output
     assert not (tmp_path / "p.parquet").exists()
+
+
+@pytest.mark.filterwarnings("default::gristmill.exceptions.IdentifiabilityWarning")
+def test_label_prints_an_identifiability_warning_in_one_line(tmp_path) -> None:
+    # Rules of which at most one votes on a row (question words): nothing identifies accuracies.
+    rng = np.random.default_rng(0)
+    rule, gold = rng.integers(0, 4, 300), rng.integers(0, 3, 300)
+    votes = np.full((300, 3), -1)
+    fired = rule < 3
+    votes[fired, rule[fired]] = gold[fired]
+    path = LabelMatrix(votes, ["who", "where", "when"]).to_parquet(tmp_path / "L.parquet")
+    result = runner.invoke(
+        app, ["label", "--matrix", str(path), "--out", str(tmp_path / "p.parquet")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: LabelModel: only 0 of the 3 voting labeling functions" in result.output
+    assert "IdentifiabilityWarning" not in result.output and ".py:" not in result.output
+    assert (tmp_path / "p.parquet").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Any
 
 import click
@@ -20,13 +22,27 @@ class GristmillGroup(TyperGroup):
     """Command group that reports a :class:`GristmillError` as one line and exit status 1.
 
     Errors gristmill raises on purpose carry a message meant for the user (naming the file, row,
-    column or labeling function at fault), so no traceback is shown for them.
+    column or labeling function at fault), so no traceback is shown for them; its warnings
+    (such as an ``IdentifiabilityWarning``) are printed the same way, as one ``warning:`` line.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+                return super().invoke(ctx)
         except GristmillError as exc:
             message = f"[bold red]error:[/] {escape(str(exc))}"
             err_console.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc
+
+
+def _show_warning(
+    default: Any, message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> None:
+    """Print a warning gristmill defines as one ``warning:`` line; others as Python does."""
+    if not category.__module__.startswith("gristmill"):
+        default(message, category, *args, **kwargs)
+        return
+    line = f"[bold yellow]warning:[/] {escape(str(message))}"
+    err_console.print(line, highlight=False, soft_wrap=True)
