@@ -64,6 +64,7 @@ OWN_LF_SETS = [
     ("sms", "sms_lfs.py", "own LFs"),
     ("sms", "sms_keyword_lfs.py", "keyword LFs"),
     ("trec", "trec_lfs.py", "own LFs"),
+    ("youtube", "youtube_keyword_lfs.py", "keyword LFs"),
 ]
 ORDER = [
     "auto",
@@ -348,7 +349,7 @@ def own_lf_cases() -> dict[str, Case]:
             texts = load_texts(name, split)
             votes[split] = np.asarray(apply_lfs(lfs, texts, progress=False).to_numpy())
             gold[split] = load_split(name, split)[1]
-        k, score = (2 if name == "sms" else 6), DATASETS[name]
+        k, score = (6 if name == "trec" else 2), DATASETS[name]
         cases[f"{name}, {label}"] = Case(
             votes["train"], votes["test"], gold["test"], k, score, votes["valid"], gold["valid"]
         )
