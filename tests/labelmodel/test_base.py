@@ -95,8 +95,9 @@ def test_sources_that_never_vote_together_warn_and_fall_back_to_a_vote(name: str
     fired = rule < 4
     votes[fired, rule[fired]] = np.where(right, gold, (gold + 1) % 4)[fired]
     votes[:3, :] = [[0, 0, -1, -1], [1, -1, 1, -1], [2, -1, -1, 2]]  # three shared rows only
-    with pytest.warns(IdentifiabilityWarning, match="only 0 of the 4 voting"):
+    with pytest.warns(IdentifiabilityWarning, match="only 0 of the 4 voting") as caught:
         model = get_label_model(name).fit(votes)
+    assert caught[0].filename == __file__  # points at the user's fit call
     np.testing.assert_allclose(model.lf_accuracies_, 0.7)
     single = (votes >= 0).sum(axis=1) == 1
     np.testing.assert_array_equal(model.predict(votes[single]), votes[single].max(axis=1))

@@ -532,12 +532,14 @@ def shared_rows(votes: Votes, seed: int) -> np.ndarray:
     return counts.reshape(votes.n_sources, -1).sum(axis=1) * scale
 
 
-def warn_unidentifiable(model: str, votes: Votes, seed: int) -> bool:
+def warn_unidentifiable(model: str, votes: Votes, seed: int, *, depth: int = 0) -> bool:
     """Warn and return True when the votes cannot identify a latent-variable model.
 
     That is when fewer than :data:`MIN_IDENTIFIABLE_SOURCES` sources vote, or fewer vote on
     :data:`MIN_SHARED_ROWS` rows together with another source (sources that always vote alone,
     such as question-word rules of which at most one matches, carry no agreement to learn from).
+    ``depth`` counts the calls between the model's ``_fit`` and this one, so that the warning
+    points at the user's ``fit`` call.
     """
     used = usable_sources(votes)
     fallback = f"falling back to a vote with every accuracy set to {FALLBACK_ACCURACY}"
@@ -557,7 +559,7 @@ def warn_unidentifiable(model: str, votes: Votes, seed: int) -> bool:
             f"{MIN_IDENTIFIABLE_SOURCES} needed to estimate accuracies without gold labels (the "
             "labeling functions almost never vote on the same row); " + fallback
         )
-    warnings.warn(message, IdentifiabilityWarning, stacklevel=4)
+    warnings.warn(message, IdentifiabilityWarning, stacklevel=4 + depth)
     return True
 
 

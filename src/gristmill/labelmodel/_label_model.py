@@ -140,7 +140,7 @@ class LabelModel(BaseLabelModel):
         0``: its M-step estimates exactly this, on every row); 0.7 for every source in the
         fallback for unidentifiable votes (a vote's posteriors would only echo lone votes).
         Matrix completion's own (from confusion matrices that one-class sources identify
-        weakly) were further from the gold accuracies on five of seven real label matrices,
+        weakly) were further from the gold accuracies on six of eight real label matrices,
         level on one, closer on one (BENCHMARKS.md).
     class_balance_, confusion_, weights_, bias_
         Those of the learned model (see :class:`BaseLabelModel`).
@@ -209,7 +209,7 @@ class LabelModel(BaseLabelModel):
         k = votes.cardinality
         self.learner_ = "dawid_skene" if _mostly_multi_class_voters(votes) else "matrix_completion"
         merged = " (near-copies counted once)" if votes.n_sources < self.n_sources_ else ""
-        unidentifiable = warn_unidentifiable(type(self).__name__ + merged, votes, seed)
+        unidentifiable = warn_unidentifiable(type(self).__name__ + merged, votes, seed, depth=1)
         priors = [prior]
         if prior is None and dev is not None:
             priors.append((np.bincount(dev[1], minlength=k) + 1.0) / (dev[1].shape[0] + k))
