@@ -2,9 +2,10 @@
 
 Also each WRENCH train split fit and scored on itself (the labels a user trains on), and real
 data no label model was designed on: the bundled example's YouTube comments and its 10 LFs,
-leave one video out (fit on four videos' votes, score the fifth; no dev set); and WRENCH's sms
-and trec texts labeled by LFs written for this benchmark (benchmarks/lfs/, applied to the texts
-of each split; fit on train, scored on test, no dev set).
+leave one video out (fit on four videos' votes, score the fifth; no dev set); WRENCH's sms, trec
+and youtube texts labeled by LFs written for this benchmark (benchmarks/lfs/, applied to the
+texts of each split; fit on train, scored on test); and the error of each model's LF accuracy
+estimates against the gold labels.
 
 Every gristmill label model runs here; Snorkel 0.10's LabelModel (defaults) and
 MajorityLabelVoter run in benchmarks/.venv-anchors in a subprocess, on the same matrices, in the
@@ -336,7 +337,7 @@ def load_texts(name: str, split: str) -> pd.DataFrame:
 
 
 def own_lf_cases() -> dict[str, Case]:
-    """sms and trec texts labeled by LFs written for this benchmark (benchmarks/lfs/).
+    """WRENCH texts labeled by LFs written for this benchmark (benchmarks/lfs/).
 
     The LFs are applied to the texts of each split. Two cases per dataset: fit on train and
     scored on test (valid as the dev split), and the train split fit and scored on itself.
@@ -556,7 +557,7 @@ def main() -> None:
         )
         title = "Bundled example (YouTube comments, the example's 10 LFs), leave one video out"
         simple_table(title, examples, anchors)
-        title = "WRENCH sms and trec texts, LFs written for this benchmark (no dev)"
+        title = "WRENCH texts (sms, trec, youtube), LFs written for this benchmark (no dev)"
         simple_table(title, own, anchors)
         if "--no-dev" not in sys.argv:
             with_dev = {name: case for name, case in own.items() if case.dev is not None}
