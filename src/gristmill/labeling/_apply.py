@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gristmill._dask import share
 from gristmill._extras import require
 from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.labeling._label import (
@@ -377,7 +378,7 @@ def _apply_dask(
             parts = client.scatter([data.iloc[a : a + size] for a in range(0, len(data), size)])
         else:
             parts = client.compute(data.to_delayed())
-        bundle = client.scatter(_LFBundle(lfs), broadcast=True)
+        bundle = share(client, _LFBundle(lfs))
         futures = client.map(
             _label_partition, parts, bundle=bundle, on_error=on_error, pure=False
         )

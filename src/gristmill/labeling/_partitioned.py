@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from gristmill._dask import share
 from gristmill._extras import require
 from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.io import atomic_write_text, write_parquet_part
@@ -264,8 +265,7 @@ def _label_parts(
 ) -> list[tuple[int, Failures]]:
     distributed = require("dask.distributed", extra="dask", feature="apply_lfs_partitioned")
     dask = require("dask", extra="dask", feature="apply_lfs_partitioned")
-    # hash=False: a bundle equal to one just released would reuse its key and be lost.
-    bundle = client.scatter(_LFBundle(lfs), broadcast=True, hash=False)
+    bundle = share(client, _LFBundle(lfs))
     # One graph from reading each partition to writing its part: the client holds futures of
     # the (tiny) results only, so the scheduler frees every data partition once it is labeled
     # and worker memory stays bounded by the partition size.

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gristmill._dask import share
 from gristmill.exceptions import GristmillError
 from gristmill.io import atomic_write_text, write_parquet_part
 from gristmill.labeling import PartitionedLabelMatrix
@@ -217,7 +218,7 @@ def predict_proba_partitioned(
         from gristmill.labeling._partitioned import dask_client
 
         with dask_client(client, scheduler) as active:
-            shipped = active.scatter(model, broadcast=True, hash=False)
+            shipped = share(active, model)
             futures = [
                 active.submit(
                     _predict_part, shipped, str(path), str(staging / path.name), pure=False

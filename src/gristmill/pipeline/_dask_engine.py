@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from gristmill._dask import share
 from gristmill._extras import require
 from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.io import (
@@ -287,7 +288,7 @@ def _matrix_name(split: str) -> str:
 
 @dataclass
 class _Shipped:
-    """What every partition task needs, scattered to the workers once."""
+    """What every partition task needs, shipped once (:func:`gristmill._dask.share`)."""
 
     split: str
     classes: list[str]
@@ -634,7 +635,7 @@ class _DaskRun:
             seed=self.spec.seed,
             **fields,
         )
-        return self.client.scatter(shipped, broadcast=True, hash=False)
+        return share(self.client, shipped)
 
     def clean(self) -> None:
         """Repair the cleaned splits: statistics on the workers, repairs applied per partition.
