@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,6 +126,33 @@ def test_dask_engine_own_local_cluster_with_processes() -> None:
     frame = make_frame(1_500, seed=2)
     L = apply_lfs(all_lfs(), frame, engine="dask", progress=False)
     np.testing.assert_array_equal(L.values, expected(frame))
+
+
+@labeling_function()
+def kills_its_worker_once(x):
+    marker = Path(os.environ["GRISTMILL_TEST_KILL_MARKER"])
+    if x.text == "KILL" and not marker.exists():
+        marker.write_text("killed")
+        os._exit(1)
+    return ABSTAIN
+
+
+@pytest.mark.slow
+def test_dask_engine_sends_a_chunk_again_when_its_worker_dies(tmp_path, monkeypatch) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    frame = make_frame(1_500, seed=3)
+    frame.loc[700, "text"] = "KILL"
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("GRISTMILL_TEST_KILL_MARKER", str(marker))
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+    ) as cluster, Client(cluster) as client:
+        lfs = [*all_lfs(), kills_its_worker_once]
+        L = apply_lfs(lfs, frame, engine="dask", client=client, progress=False)
+    assert marker.exists()  # a worker did die, holding its chunk of the frame
+    np.testing.assert_array_equal(L.values[:, :-1], expected(frame))
+    assert (L.values[:, -1] == -1).all()
 
 
 def test_preprocessor_computed_once_per_row_and_shared() -> None:

@@ -41,6 +41,8 @@ ENGINES = ("auto", "pandas", "processes", "dask")
 _PARALLEL_MIN_ROWS = 50_000
 _PROGRESS_MIN_ROWS = 50_000
 _ROW_CHUNK = 5_000
+# Times a chunk of a pandas frame is sent again to Dask after the worker holding it died.
+_RESENDS = 3
 
 
 class LFFailureWarning(UserWarning):
@@ -371,23 +373,36 @@ def _apply_dask(
                 )
             )
             client = stack.enter_context(distributed.Client(cluster))
+        chunks: list[pd.DataFrame] = []
         if isinstance(data, pd.DataFrame):
             # Scattered, not embedded in the task graph: the data goes to the workers once.
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             size = max(1, math.ceil(len(data) / max(1, min(4 * n_workers, len(data) // 5_000))))
-            parts = client.scatter([data.iloc[a : a + size] for a in range(0, len(data), size)])
+            chunks = [data.iloc[a : a + size] for a in range(0, len(data), size)]
+            parts = client.scatter(chunks)
         else:
             parts = client.compute(data.to_delayed())
         bundle = share(client, _LFBundle(lfs))
-        futures = client.map(
-            _label_partition, parts, bundle=bundle, on_error=on_error, pure=False
-        )
+        options = {"bundle": bundle, "on_error": on_error, "pure": False}
+        futures = client.map(_label_partition, parts, **options)
         position = {future.key: i for i, future in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
+        resent = [0] * len(futures)
         show = progress if progress is not None else sys.stderr.isatty()
         with _progress_bar(len(futures), 0, show, "labeling (partitions)") as advance:
-            for future in distributed.as_completed(futures):
-                results[position[future.key]] = future.result()
+            pending = distributed.as_completed(futures)
+            for future in pending:
+                i = position[future.key]
+                if future.status == "cancelled" and chunks and resent[i] < _RESENDS:
+                    # A scattered chunk dies with its worker and Dask cannot recompute it:
+                    # the client still holds it, so it is sent again. (Partitions of a Dask
+                    # frame are tasks, which Dask reruns by itself.)
+                    resent[i] += 1
+                    retry = client.submit(_label_partition, client.scatter(chunks[i]), **options)
+                    position[retry.key] = i
+                    pending.add(retry)
+                    continue
+                results[i] = future.result()
                 advance(1)
     blocks, indexes = [], []
     for values, index, part_failures in results:
