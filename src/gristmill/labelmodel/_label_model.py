@@ -140,7 +140,7 @@ class LabelModel(BaseLabelModel):
         0``: its M-step estimates exactly this, on every row); 0.7 for every source in the
         fallback for unidentifiable votes (a vote's posteriors would only echo lone votes).
         Matrix completion's own (from confusion matrices that one-class sources identify
-        weakly) were further from the gold accuracies on six of eight real label matrices,
+        weakly) were further from the gold accuracies on seven of nine real label matrices,
         level on one, closer on one (BENCHMARKS.md).
     class_balance_, confusion_, weights_, bias_
         Those of the learned model (see :class:`BaseLabelModel`).
