@@ -42,3 +42,16 @@ def test_a_shared_value_is_rebuilt_when_its_workers_die() -> None:
         _kill_holders(client, scattered)
         with pytest.raises(Exception, match="(?i)lost|cancel"):
             client.submit(len, scattered, pure=False).result(timeout=60)
+
+
+def test_sharing_a_large_value_does_not_warn() -> None:
+    import dask
+
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1kB"}):
+        with distributed.LocalCluster(
+            n_workers=1, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster, distributed.Client(cluster) as client:
+            shared = share(client, "x" * 100_000)  # warnings are errors in the tests
+            assert client.submit(len, shared, pure=False).result(timeout=60) == 100_000
+            with pytest.warns(UserWarning, match="Sending large graph"):
+                client.submit(len, "x" * 100_000, pure=False).result(timeout=60)

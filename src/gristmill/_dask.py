@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 
@@ -16,6 +17,9 @@ def share(client: Any, value: Any) -> Any:
     memory manager soon drops the copies no waiting task needs (its ``ReduceReplicas`` policy,
     on by default), and scattered data whose last holder dies cannot be recomputed: a worker
     lost mid-run would fail the run. A task returning ``value`` is recomputed instead (the
-    scheduler keeps its spec, with ``value`` pickled once), so the run goes on.
+    scheduler keeps its spec, with ``value`` pickled once), so the run goes on. Dask's warning
+    about a large graph (from 10 MB) is silenced: sending ``value`` once is the point.
     """
-    return client.submit(_same, value, pure=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(_same, value, pure=False)
