@@ -29,6 +29,7 @@ Usage: .venv/bin/python benchmarks/label_models.py [--no-scale] [--no-dev] [--no
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -111,12 +112,18 @@ json.dump(seconds, open(sys.argv[2], "w"))
 """
 
 
+@functools.cache
+def split_rows(name: str, split: str) -> tuple[dict[str, Any], ...]:
+    """The rows of one WRENCH split in id order, read once per process (treat as read-only)."""
+    rows = json.loads((DATA / name / f"{split}.json").read_text())
+    return tuple(rows[i] for i in sorted(rows, key=int))
+
+
 def load_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Votes (n, m) and gold labels of one WRENCH split, rows in id order."""
-    rows = json.loads((DATA / name / f"{split}.json").read_text())
-    ids = sorted(rows, key=int)
-    votes = np.array([rows[i]["weak_labels"] for i in ids], dtype=np.int64)
-    return votes, np.array([rows[i]["label"] for i in ids], dtype=np.int64)
+    rows = split_rows(name, split)
+    votes = np.array([row["weak_labels"] for row in rows], dtype=np.int64)
+    return votes, np.array([row["label"] for row in rows], dtype=np.int64)
 
 
 def random_ties(proba: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -331,8 +338,7 @@ def load_texts(name: str, split: str) -> pd.DataFrame:
     trec's test texts in this copy start with TREC's fine-grained label ("dist How far is it
     ...", the answer) and keep their case, unlike its train texts: the label is dropped.
     """
-    rows = json.loads((DATA / name / f"{split}.json").read_text())
-    texts = pd.Series([rows[i]["data"]["text"] for i in sorted(rows, key=int)]).str.lower()
+    texts = pd.Series([row["data"]["text"] for row in split_rows(name, split)]).str.lower()
     if name == "trec" and split == "test":
         texts = texts.str.split(n=1).str[1]
     return pd.DataFrame({"text": texts})
@@ -352,7 +358,7 @@ def own_lf_cases() -> dict[str, Case]:
             texts = load_texts(name, split)
             votes[split] = np.asarray(apply_lfs(lfs, texts, progress=False).to_numpy())
             gold[split] = load_split(name, split)[1]
-        k, score = (6 if name == "trec" else 2), DATASETS[name]
+        k, score = 1 + max(int(labels.max()) for labels in gold.values()), DATASETS[name]
         cases[f"{name}, {label}"] = Case(
             votes["train"], votes["test"], gold["test"], k, score, votes["valid"], gold["valid"]
         )
@@ -418,7 +424,7 @@ def gold_accuracies(votes: np.ndarray, gold: np.ndarray) -> np.ndarray:
 def accuracy_cases(train_splits: dict[str, Case], own: dict[str, Case]) -> dict[str, Case]:
     """Real label matrices whose gold labels are known: each fit on itself (train = test)."""
     cases = dict(train_splits)
-    cases.update({name: case for name, case in own.items() if "train" in name or case.dev is None})
+    cases.update({name: case for name, case in own.items() if case.test is case.train})
     examples = list(example_cases().values())
     every = np.concatenate([case.test for case in examples])
     gold = np.concatenate([case.y_test for case in examples])

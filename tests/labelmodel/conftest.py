@@ -31,6 +31,22 @@ def make_votes(
     return votes, gold, accuracies
 
 
+def make_keyword_votes(
+    n: int, prior: list[float], lfs: list[tuple[int, float, float]], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Votes (n, m) of binary keyword-style LFs and gold labels (n,).
+
+    ``lfs`` holds one (class voted, firing rate on class 0, firing rate on class 1) per LF; each
+    fires independently given the class and abstains otherwise.
+    """
+    rng = np.random.default_rng(seed)
+    gold = rng.choice(2, size=n, p=prior)
+    votes = np.full((n, len(lfs)), -1)
+    for j, (target, rate_0, rate_1) in enumerate(lfs):
+        votes[rng.random(n) < np.where(gold == 1, rate_1, rate_0), j] = target
+    return votes, gold
+
+
 @pytest.fixture
 def synth() -> Synth:
     return make_votes

@@ -6,6 +6,8 @@ import numpy as np
 
 from gristmill.labelmodel import DawidSkene, LabelModel, MatrixCompletion
 
+from .conftest import make_keyword_votes
+
 # (class voted, firing rate on class 0, firing rate on class 1) of keyword-style LFs.
 KEYWORDS = [
     (1, 0.02, 0.3),
@@ -20,12 +22,7 @@ KEYWORDS = [
 
 
 def _keyword_votes(n: int, prior: list[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    gold = rng.choice(2, size=n, p=prior)
-    votes = np.full((n, len(KEYWORDS)), -1)
-    for j, (target, rate_0, rate_1) in enumerate(KEYWORDS):
-        votes[rng.random(n) < np.where(gold == 1, rate_1, rate_0), j] = target
-    return votes, gold
+    return make_keyword_votes(n, prior, KEYWORDS, seed)
 
 
 def _gold_accuracies(votes: np.ndarray, gold: np.ndarray) -> np.ndarray:

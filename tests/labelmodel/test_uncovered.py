@@ -12,19 +12,15 @@ from gristmill.labelmodel import LabelModel, load_label_model
 from gristmill.labelmodel._uncovered import uncovered_balance
 from gristmill.labelmodel._votes import to_votes
 
+from .conftest import make_keyword_votes
+
 # Keyword LFs: rows (target class, firing rate on class 0, firing rate on class 1). The class-1
 # LFs fire often, the class-0 LFs rarely, so most rows without votes are of class 0.
 KEYWORD_LFS = [(1, 0.05, 0.4)] * 6 + [(0, 0.1, 0.02)] * 6
 
 
 def _keyword_votes(n: int, prior: list[float], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    gold = rng.choice(2, size=n, p=prior)
-    votes = np.full((n, len(KEYWORD_LFS)), -1)
-    for j, (target, rate_0, rate_1) in enumerate(KEYWORD_LFS):
-        fires = rng.random(n) < np.where(gold == 1, rate_1, rate_0)
-        votes[fires, j] = target
-    return votes, gold
+    return make_keyword_votes(n, prior, KEYWORD_LFS, seed)
 
 
 def _true_uncovered(prior: list[float]) -> np.ndarray:
