@@ -32,6 +32,44 @@ def test_values_checked() -> None:
         LabelMatrix([0, 1], ["a", "b"])
 
 
+def test_values_that_are_not_integers_are_named() -> None:
+    with pytest.raises(DataError, match=r"'b' holds 0.5 at row 1; votes must be integers"):
+        LabelMatrix([[0, 1], [1, 0.5]], ["a", "b"])
+    with pytest.raises(DataError, match=r"'a' holds nan at row 'y'"):
+        LabelMatrix([[0, 1], [np.nan, 0]], ["a", "b"], index=pd.Index(["x", "y"]))
+    with pytest.raises(DataError, match=r"'b' holds inf at row 0"):
+        LabelMatrix([[0, np.inf]], ["a", "b"])
+    with pytest.raises(DataError, match="dtype object"):
+        LabelMatrix(np.array([[0, None]], dtype=object), ["a", "b"])
+
+
+def test_from_frame_takes_numpy_and_nullable_columns() -> None:
+    frame = pd.DataFrame(
+        {"kw": [0, -1, 1], "rule": pd.array([1, 1, -1], dtype="Int8"), "model": [0.0, 1.0, -1.0]},
+        index=pd.Index([10, 11, 12]),
+    )
+    L = LabelMatrix.from_frame(frame)
+    assert L.lf_names == ("kw", "rule", "model")
+    assert L.values.tolist() == [[0, 1, 0], [-1, 1, 1], [1, -1, -1]]
+    assert L.index.tolist() == [10, 11, 12]
+    assert LabelMatrix.from_frame(frame[["kw", "model"]]).values.dtype == np.int8
+
+
+def test_from_frame_names_the_column_and_row_at_fault() -> None:
+    frame = pd.DataFrame({"kw": [0, -1], "rule": pd.array([1, None], dtype="Int8")})
+    with pytest.raises(DataError, match=r"'rule' has a missing vote at row 1; abstain with -1"):
+        LabelMatrix.from_frame(frame)
+    with pytest.raises(DataError, match=r"'kw' holds nan at row 'b'"):
+        LabelMatrix.from_frame(pd.DataFrame({"kw": [0.0, np.nan]}, index=["a", "b"]))
+    with pytest.raises(DataError, match=r"'rule': votes must be integers.*dtype (str|object)"):
+        LabelMatrix.from_frame(pd.DataFrame({"kw": [0, 1], "rule": ["spam", "ham"]}))
+
+
+def test_as_label_array_reads_a_frame() -> None:
+    frame = pd.DataFrame({"a": pd.array([0, -1], dtype="Int16"), "b": [1, 1]})
+    assert as_label_array(frame).tolist() == [[0, 1], [-1, 1]]
+
+
 def test_sparse_round_trip() -> None:
     L = LabelMatrix([[0, -1, 2], [-1, -1, 1]], ["a", "b", "c"])
     S = L.to_sparse()

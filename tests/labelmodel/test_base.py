@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.special import expit
@@ -15,7 +16,7 @@ from gristmill.exceptions import (
     LabelModelError,
     NotFittedError,
 )
-from gristmill.labeling import LabelMatrix
+from gristmill.labeling import LabelMatrix, lf_summary
 from gristmill.labelmodel import (
     LABEL_MODELS,
     DawidSkene,
@@ -172,8 +173,12 @@ def test_bad_inputs_name_the_column(synth) -> None:
         MajorityVote().fit(np.array([[-3, 0], [1, 1]]))
     with pytest.raises(DataError, match="2-D"):
         MajorityVote().fit(np.array([0, 1, 1]))
-    with pytest.raises(DataError, match="integers"):
+    with pytest.raises(DataError, match="column 0 holds 0.5 at row 0; votes must be integers"):
         MajorityVote().fit(np.array([[0.5, 1.0]]))
+    with pytest.raises(DataError, match="column 1 holds nan at row 1"):
+        LabelModel().fit(np.array([[0.0, 1.0], [1.0, np.nan]]))
+    with pytest.raises(DataError, match="'kw_win' has a missing vote at row 2"):
+        LabelModel().fit(pd.DataFrame({"kw_win": pd.array([0, 1, None], dtype="Int8")}))
     votes, _, _ = synth(200, [0.8, 0.7, 0.75], seed=8)
     model = MajorityVote().fit(votes)
     with pytest.raises(DataError, match="has 4 columns.*fit on 3"):
@@ -295,3 +300,19 @@ def test_fit_runs_on_one_blas_thread_and_restores_the_setting(synth) -> None:
         Recording().fit(votes)
     assert before and seen == [[1] * len(before)] * 2
     assert blas_threads() == before
+
+
+def test_a_frame_of_votes_is_read_like_a_label_matrix(synth) -> None:
+    votes, gold, _ = synth(2000, [0.85, 0.7, 0.75, 0.8], seed=3)
+    names = ["kw_free", "kw_win", "regex_url", "short"]
+    frame = pd.DataFrame(votes, columns=names).astype("Int8")
+    model = LabelModel().fit(frame)
+    assert model.lf_names_ == names
+    expected = LabelModel().fit(LabelMatrix(votes, names)).predict_proba(votes)
+    np.testing.assert_allclose(model.predict_proba(frame), expected)
+    # Columns are matched by name, not position.
+    np.testing.assert_allclose(model.predict_proba(frame[names[::-1]]), expected)
+    with pytest.raises(DataError, match=r"missing \['short'\]"):
+        model.predict_proba(frame[names[:3]])
+    summary = lf_summary(frame, gold, label_model=model)
+    assert list(summary.index) == names

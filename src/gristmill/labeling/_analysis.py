@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import DataError, NotFittedError
-from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, as_label_array, lf_positions
+from gristmill.labeling._matrix import (
+    ABSTAIN,
+    LabelMatrix,
+    as_label_array,
+    as_label_input,
+    lf_positions,
+)
 
 __all__ = ["lf_summary"]
 
@@ -35,7 +41,7 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
 
     Parameters
     ----------
-    L : LabelMatrix, numpy array or scipy.sparse matrix
+    L : LabelMatrix, DataFrame, numpy array or scipy.sparse matrix
         Votes, ``-1`` = abstain (sparse: ``class + 1`` with implicit zeros).
     y : array-like of shape (n,), optional
         Gold class indices; adds ``Correct``, ``Incorrect`` and ``Emp. Acc.``.
@@ -65,11 +71,10 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     lf_1     1.000      0.333      0.667
     lf_2     0.333      0.000      1.000
     """
+    L = as_label_input(L)
     values = as_label_array(L)
     n_rows, n_lfs = values.shape
-    names = (
-        list(L.lf_names) if isinstance(L, LabelMatrix) else [f"lf_{j}" for j in range(n_lfs)]
-    )
+    names = list(L.lf_names) if isinstance(L, LabelMatrix) else [f"lf_{j}" for j in range(n_lfs)]
     n_votes, row_min, row_max = _row_stats(values)
     overlapped = n_votes >= 2
     conflicted = row_min < row_max

@@ -83,13 +83,11 @@ class LabelMatrix:
         array = np.asarray(values)
         if array.ndim != 2:
             raise DataError(f"A label matrix must be 2-D; got shape {array.shape}")
-        if array.size and not np.issubdtype(array.dtype, np.integer):
-            if not np.all(np.equal(np.mod(array, 1), 0)):
-                raise DataError("Label matrix values must be integers (class index or -1)")
         names = tuple(str(name) for name in lf_names)
         if len(names) != array.shape[1]:
             raise LFError(f"Got {len(names)} LF names for a matrix with {array.shape[1]} columns")
         _check_unique_names(names)
+        check_integral(array, names, index)
         max_label = int(array.max()) if array.size else 0
         if array.size and int(array.min()) < ABSTAIN:
             raise DataError(f"Label matrix values must be >= -1; found {int(array.min())}")
@@ -174,8 +172,36 @@ class LabelMatrix:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> LabelMatrix:
-        """Build from a DataFrame of votes, one column per labeling function."""
-        return cls(frame.to_numpy(), [str(c) for c in frame.columns], index=frame.index)
+        """Build from a DataFrame of votes, one column per labeling function (named by it).
+
+        Columns may have numpy or pandas' nullable numeric dtypes; a missing vote is an error
+        (abstain with -1), not an abstain.
+
+        Raises
+        ------
+        DataError
+            Naming the column (and row) of a non-numeric column, a missing vote or a vote that is
+            not an integer.
+        """
+        names = [str(column) for column in frame.columns]
+        for j, dtype in enumerate(frame.dtypes):
+            if not pd.api.types.is_numeric_dtype(dtype):
+                raise DataError(
+                    f"labeling function {names[j]!r}: votes must be integers (a class index, "
+                    f"or -1 to abstain); its column has dtype {dtype}"
+                )
+        if all(isinstance(dtype, np.dtype) for dtype in frame.dtypes):
+            values = frame.to_numpy()
+        else:
+            missing = frame.isna().to_numpy()
+            if missing.any():
+                row, column = np.unravel_index(np.argmax(missing), missing.shape)
+                raise DataError(
+                    f"labeling function {names[column]!r} has a missing vote at row "
+                    f"{frame.index[row]!r}; abstain with -1"
+                )
+            values = frame.to_numpy(dtype=np.float64)
+        return cls(values, names, index=frame.index)
 
     @classmethod
     def from_sparse(cls, matrix: sp.spmatrix, lf_names: Sequence[str]) -> LabelMatrix:
@@ -227,6 +253,50 @@ class LabelMatrix:
         return cls(values, names, index=index)
 
 
+def check_integral(
+    values: np.ndarray, lf_names: Sequence[str] | None = None, index: pd.Index | None = None
+) -> None:
+    """Raise unless every vote is an integer (NaN and infinities included).
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, m)
+        Votes.
+    lf_names : sequence of str, optional
+        Names of the columns, for the message (``column j`` otherwise).
+    index : pandas.Index, optional
+        Labels of the rows, for the message (positions otherwise).
+
+    Raises
+    ------
+    DataError
+        Naming the labeling function and row of the first vote that is not an integer.
+    """
+    if not values.size or values.dtype.kind in "iub":
+        return
+    if values.dtype.kind != "f":
+        raise DataError(
+            f"Label matrix values must be integers (a class index, or -1 to abstain); got "
+            f"dtype {values.dtype}"
+        )
+    with np.errstate(invalid="ignore"):
+        bad = np.mod(values, 1) != 0  # NaN and infinities give NaN
+    if bad.any():
+        row, column = (int(i) for i in np.unravel_index(np.argmax(bad), bad.shape))
+        where = f"labeling function {lf_names[column]!r}" if lf_names else f"column {column}"
+        label = row if index is None else index[row]
+        raise DataError(
+            f"{where} holds {float(values[row, column])!r} at row {label!r}; votes must be "
+            "integers "
+            "(a class index, or -1 to abstain)"
+        )
+
+
+def as_label_input(L: Any) -> Any:
+    """A DataFrame of votes as a :class:`LabelMatrix` named by its columns; others as they are."""
+    return LabelMatrix.from_frame(L) if isinstance(L, pd.DataFrame) else L
+
+
 def _check_unique_names(names: Sequence[str]) -> None:
     seen: set[str] = set()
     for name in names:
@@ -263,6 +333,7 @@ def in_lf_order(L: Any, names: Sequence[str] | None, context: str) -> Any:
     DataError
         When ``L`` names other LFs than ``names`` (the message starts with ``context``).
     """
+    L = as_label_input(L)
     if not names or not isinstance(L, LabelMatrix) or list(L.lf_names) == list(names):
         return L
     columns = lf_positions(L.lf_names, names, context)
@@ -280,6 +351,7 @@ def as_label_array(L: Any) -> np.ndarray:
     DataError
         When the input is not 2-D or holds values below -1.
     """
+    L = as_label_input(L)
     if isinstance(L, LabelMatrix):
         return L.values
     if sp.issparse(L):

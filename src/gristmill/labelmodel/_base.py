@@ -27,7 +27,7 @@ from gristmill.exceptions import (
     NotFittedError,
 )
 from gristmill.io import atomic_path, atomic_write_text
-from gristmill.labeling._matrix import in_lf_order
+from gristmill.labeling._matrix import as_label_input, in_lf_order
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
 
@@ -152,8 +152,9 @@ class BaseLabelModel:
 
         Parameters
         ----------
-        L : LabelMatrix, ndarray of shape (n, m) or scipy.sparse matrix
-            Votes; ``-1`` abstains (sparse: ``class + 1`` with implicit zeros = abstain).
+        L : LabelMatrix, DataFrame, ndarray of shape (n, m) or scipy.sparse matrix
+            Votes; ``-1`` abstains (sparse: ``class + 1`` with implicit zeros = abstain). A
+            DataFrame's columns name the LFs, like a LabelMatrix's ``lf_names``.
         class_balance : array-like of shape (k,), optional
             Known class prior. Estimated from the data (and the dev labels) when omitted.
         L_dev, y_dev : label matrix and array-like of shape (n_dev,), optional
@@ -176,6 +177,7 @@ class BaseLabelModel:
             When the inputs are malformed (the message names the column or row at fault).
         """
         self._check_params()
+        L, L_dev = as_label_input(L), as_label_input(L_dev)
         if (L_dev is None) != (y_dev is None):
             raise DataError(
                 "Pass both L_dev and y_dev (dev votes and their gold labels), or neither"

@@ -34,6 +34,7 @@ import scipy.sparse as sp
 
 from gristmill.exceptions import DataError
 from gristmill.labeling import LabelMatrix, as_sparse_labels
+from gristmill.labeling._matrix import as_label_input, check_integral
 
 # Rows per step of the dense co-vote products; bounds temporaries.
 _CHUNK_ROWS = 1 << 16
@@ -343,10 +344,16 @@ def infer_cardinality(L: Any) -> int:
     if sp.issparse(L):
         data = sp.csr_matrix(L).data
         return int(data.max()) if data.size else 0
+    L = as_label_input(L)
     values = L.values if isinstance(L, LabelMatrix) else np.asarray(L)
     if values.ndim != 2:
         raise DataError(f"A label matrix must be 2-D; got shape {values.shape}")
-    return int(values.max()) + 1 if values.size else 0
+    if not values.size:
+        return 0
+    top = values.max()
+    if not np.isfinite(top):
+        check_integral(values)  # raises, naming the first NaN or infinity
+    return int(top) + 1
 
 
 def to_votes(L: Any, cardinality: int, *, n_sources: int | None = None) -> Votes:
@@ -354,7 +361,7 @@ def to_votes(L: Any, cardinality: int, *, n_sources: int | None = None) -> Votes
 
     Parameters
     ----------
-    L : LabelMatrix, numpy array or scipy.sparse matrix
+    L : LabelMatrix, DataFrame, numpy array or scipy.sparse matrix
         Votes; ``-1`` abstains in dense forms, ``class + 1`` with implicit zeros in sparse form.
     cardinality : int
         Number of classes k; every vote must be below it.
@@ -367,6 +374,7 @@ def to_votes(L: Any, cardinality: int, *, n_sources: int | None = None) -> Votes
         When the matrix is not 2-D, holds non-integer values, values below -1, votes >= k, or has
         the wrong number of columns.
     """
+    L = as_label_input(L)
     lf_names = L.lf_names if isinstance(L, LabelMatrix) else None
     if sp.issparse(L):
         indicator, shape = _indicator_from_sparse(L, cardinality, lf_names)
@@ -415,9 +423,7 @@ def _indicator_from_dense(
 ) -> tuple[sp.csr_matrix, tuple[int, int]]:
     if values.ndim != 2:
         raise DataError(f"A label matrix must be 2-D; got shape {values.shape}")
-    if values.size and not np.issubdtype(values.dtype, np.integer):
-        if values.dtype.kind not in "fb" or not np.all(np.mod(values, 1) == 0):
-            raise DataError("Label matrix values must be integers (class index or -1)")
+    check_integral(values, lf_names)
     n, m = values.shape
     if values.dtype.kind == "f" and values.size and (values.min() < -1 or values.max() >= k):
         _raise_out_of_range(values, k, lf_names)  # before casting values that may not fit
