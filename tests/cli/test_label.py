@@ -68,6 +68,30 @@ def test_label_with_model_and_dev_file(tmp_path) -> None:
     assert "no gold-label column 'missing'" in bad.output
 
 
+def test_label_reads_votes_written_by_pandas(tmp_path) -> None:
+    matrix, gold, _ = _matrix(tmp_path)
+    frame = matrix.to_frame()
+    frame.to_parquet(tmp_path / "votes.parquet", index=False)
+    frame.iloc[:50][["d", "c", "b", "a"]].assign(gold=gold[:50]).to_parquet(tmp_path / "dev.pq")
+    out = tmp_path / "probs.parquet"
+    args = ["label", "--matrix", str(tmp_path / "votes.parquet"), "--out", str(out)]
+    result = runner.invoke(app, [*args, "--dev", str(tmp_path / "dev.pq"), "--dev-label-column",
+                                 "gold"])
+    assert result.exit_code == 0, result.output
+    expected = LabelModel().fit(matrix, L_dev=matrix.to_frame().iloc[:50], y_dev=gold[:50])
+    np.testing.assert_allclose(pd.read_parquet(out).to_numpy(), expected.predict_proba(matrix))
+    frame.assign(b=frame["b"].astype(float).where(frame.index != 7)).to_parquet(
+        tmp_path / "votes.parquet", index=False
+    )
+    before = out.read_bytes()
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 1
+    assert "votes.parquet: labeling function 'b' holds nan at row 7" in bad.output
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["L.parquet", "dev.pq", "probs.parquet",
+                                                          "votes.parquet"]
+
+
 def test_label_reports_errors_in_one_line(tmp_path) -> None:
     _, _, path = _matrix(tmp_path)
     result = runner.invoke(

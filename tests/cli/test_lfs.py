@@ -113,7 +113,7 @@ def test_clear_errors(project: Path) -> None:
     assert "engine must be one of" in run("apply", "--data", data, "--lfs", lfs,
                                           "--out", out, "--engine", "spark")
     assert "no such file" in run("summary", str(project / "nothing.parquet"))
-    assert "not a gristmill label matrix" in run("summary", str(project / "data.parquet"))
+    assert "data.parquet: column 'text' holds" in run("summary", str(project / "data.parquet"))
     good = project / "L.parquet"
     runner.invoke(app, ["lfs", "apply", "--data", data, "--lfs", lfs, "--out", str(good),
                         "--on-error", "abstain"])

@@ -61,7 +61,7 @@ def test_from_frame_names_the_column_and_row_at_fault() -> None:
         LabelMatrix.from_frame(frame)
     with pytest.raises(DataError, match=r"'kw' holds nan at row 'b'"):
         LabelMatrix.from_frame(pd.DataFrame({"kw": [0.0, np.nan]}, index=["a", "b"]))
-    with pytest.raises(DataError, match=r"'rule': votes must be integers.*dtype (str|object)"):
+    with pytest.raises(DataError, match=r"column 'rule' holds (str|object) values; a label matrix"):
         LabelMatrix.from_frame(pd.DataFrame({"kw": [0, 1], "rule": ["spam", "ham"]}))
 
 
@@ -92,11 +92,30 @@ def test_parquet_round_trip_with_index(tmp_path: Path) -> None:
     assert back.index.tolist() == [10, 20]
 
 
+def test_parquet_written_elsewhere_is_read_one_lf_per_column(tmp_path: Path) -> None:
+    path = tmp_path / "x.parquet"
+    frame = pd.DataFrame({"kw": [1, -1], "gold": [1, 0], "rule": pd.array([0, 1], dtype="Int8")})
+    frame.index = pd.Index([7, 8])
+    frame.to_parquet(path)  # pandas keeps the index as its own column
+    L = LabelMatrix.from_parquet(path, exclude=["gold"])
+    assert L.lf_names == ("kw", "rule")
+    assert L.values.tolist() == [[1, 0], [-1, 1]]
+    assert L.index.tolist() == [7, 8]
+    pd.DataFrame({"__row__": ["a", "b"], "kw": [1, -1]}).to_parquet(path, index=False)
+    assert LabelMatrix.from_parquet(path).index.tolist() == ["a", "b"]
+
+
 def test_parquet_rejects_other_files(tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
-    pd.DataFrame({"a": [1]}).to_parquet(path)
-    with pytest.raises(DataError, match="not a gristmill label matrix"):
+    pd.DataFrame({"kw": [1, 0], "text": ["win", "hi"]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"x.parquet: column 'text' holds (str|object) values"):
         LabelMatrix.from_parquet(path)
+    pd.DataFrame({"kw": [1.0, np.nan]}).to_parquet(path)
+    with pytest.raises(DataError, match=r"x.parquet: labeling function 'kw' holds nan at row 1"):
+        LabelMatrix.from_parquet(path)
+    (tmp_path / "junk.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="not a Parquet file"):
+        LabelMatrix.from_parquet(tmp_path / "junk.parquet")
 
 
 def test_as_sparse_rejects_negative() -> None:

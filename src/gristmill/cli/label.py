@@ -10,8 +10,8 @@ import typer
 from gristmill.cli._common import console
 
 _DEV_HELP = (
-    "Labeled dev rows: a label matrix Parquet file (as written by LabelMatrix.to_parquet, same "
-    "labeling functions as --matrix) with one more integer column holding each row's gold class "
+    "Labeled dev rows: a label matrix Parquet file (same labeling functions as --matrix) with "
+    "one more integer column holding each row's gold class "
     "(named by --dev-label-column). Models that can use it do: LabelModel (auto) takes its class "
     "balance and mixture weight from it, dawid_skene adds the rows with fixed labels, "
     "weighted_majority_vote takes the accuracies from it."
@@ -27,8 +27,9 @@ def label_command(
         Path,
         typer.Option(
             "--matrix",
-            help="Label matrix Parquet (LabelMatrix.to_parquet), or a directory of parts written "
-            "by 'gristmill lfs apply --engine dask' (then fit and predicted on Dask).",
+            help="Label matrix Parquet (LabelMatrix.to_parquet, or any table with one integer "
+            "column of votes per labeling function, -1 = abstain), or a directory of parts "
+            "written by 'gristmill lfs apply --engine dask' (then fit and predicted on Dask).",
         ),
     ],
     out: Annotated[
@@ -128,7 +129,7 @@ def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
     from gristmill.exceptions import DataError
     from gristmill.labeling import LabelMatrix
 
-    dev_matrix = LabelMatrix.from_parquet(path)
+    dev_matrix = LabelMatrix.from_parquet(path, exclude=[label_column])
     if label_column in dev_matrix.lf_names:
         raise DataError(f"{path}: {label_column!r} is a labeling function, not a gold-label column")
     names = pq.read_schema(path).names

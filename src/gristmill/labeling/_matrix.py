@@ -187,8 +187,8 @@ class LabelMatrix:
         for j, dtype in enumerate(frame.dtypes):
             if not pd.api.types.is_numeric_dtype(dtype):
                 raise DataError(
-                    f"labeling function {names[j]!r}: votes must be integers (a class index, "
-                    f"or -1 to abstain); its column has dtype {dtype}"
+                    f"column {names[j]!r} holds {dtype} values; a label matrix holds one column "
+                    "of integer votes per labeling function (a class index, or -1 to abstain)"
                 )
         if all(isinstance(dtype, np.dtype) for dtype in frame.dtypes):
             values = frame.to_numpy()
@@ -223,13 +223,20 @@ class LabelMatrix:
         return Path(path)
 
     @classmethod
-    def from_parquet(cls, path: str | os.PathLike[str]) -> LabelMatrix:
-        """Load a matrix saved by :meth:`to_parquet`.
+    def from_parquet(
+        cls, path: str | os.PathLike[str], *, exclude: Sequence[str] = ()
+    ) -> LabelMatrix:
+        """Load a matrix saved by :meth:`to_parquet`, or any Parquet table of votes.
+
+        A table written elsewhere (pandas, Spark, Snorkel's L as a frame) is read with one LF
+        per column, named by it, except ``__row__`` (the row labels) and the columns in
+        ``exclude`` (e.g. a gold-label column).
 
         Raises
         ------
         DataError
-            When the file is missing or is not a saved label matrix.
+            When the file is missing or not Parquet, or (naming the column and row) when a
+            column holds something other than integer votes.
         """
         path = Path(path)
         if not path.exists():
@@ -240,9 +247,15 @@ class LabelMatrix:
             raise DataError(f"{path}: not a Parquet file: {exc}") from exc
         raw = (table.schema.metadata or {}).get(_META_KEY)
         if raw is None:
-            raise DataError(
-                f"{path}: not a gristmill label matrix (no {_META_KEY.decode()} metadata)"
-            )
+            frame = table.to_pandas()
+            if "__row__" in frame.columns:
+                frame = frame.set_index("__row__")
+                frame.index.name = None
+            frame = frame.drop(columns=[c for c in exclude if c in frame.columns])
+            try:
+                return cls.from_frame(frame)
+            except DataError as exc:
+                raise DataError(f"{path}: {exc}") from None
         meta = json.loads(raw)
         names = meta["lf_names"]
         if not names:
