@@ -68,3 +68,30 @@ def test_attention_without_torch_names_the_extra(
     path = _edit_spec(project, {"imputation": {"method": "attention"}})
     with pytest.raises(MissingExtraError, match=r"gristmill\[torch\]"):
         Pipeline.from_yaml(path).run(track=False)
+
+
+def test_label_columns_are_neither_imputed_nor_seen_by_repair(project: Path) -> None:
+    for name in ("train", "dev", "test"):
+        split = pd.read_csv(project / f"{name}.csv")
+        split["worker"] = split["text"].str.contains("win|cash").map({True: "S", False: None})
+        if name == "train":
+            split["stars"] = split["stars"].astype("float64")
+            split.loc[[3, 7], "stars"] = None
+            frame = split
+        split.to_csv(project / f"{name}.csv", index=False)
+    spec = yaml.safe_load((project / "gristmill.yaml").read_text())
+    spec["tasks"]["spam"]["supervision"]["label_columns"] = {"worker": {"values": {"S": "spam"}}}
+    (project / "gristmill.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    path = _edit_spec(project, {"imputation": {"method": "trees"}, "splits": ["train"]})
+    result = Pipeline.from_yaml(path).run(track=False)
+    repairs = pd.read_csv(result.run_dir / "repairs.csv")
+    assert sorted(repairs["row"]) == [3, 7]
+    assert set(repairs["column"]) == {"stars"}
+    worker = result.label_matrix.column("column:worker")
+    assert (worker == -1).sum() == frame["worker"].isna().sum()  # blanks stay abstains
+    path = _edit_spec(project, {"imputation": {"method": "trees", "columns": ["worker"]}})
+    with pytest.raises(
+        SpecError,
+        match=r"cleaning\.imputation\.columns: .*\['worker'\].*gold and label columns excluded",
+    ):
+        Pipeline.from_yaml(path).run(track=False)

@@ -71,7 +71,7 @@ from gristmill.pipeline._stages import (
     read_cleaning_constraints,
     train_end_model,
     with_repairs,
-    without_gold,
+    without_labels,
 )
 
 if TYPE_CHECKING:
@@ -656,7 +656,7 @@ class _DaskRun:
                     min_confidence=cleaning.min_confidence,
                     engine="dask",
                 )
-                repairs = cleaner.fit(without_gold(self.spec, loaded.frame)).repairs_
+                repairs = cleaner.fit(without_labels(self.spec, loaded.frame)).repairs_
                 loaded.frame = _apply_repairs(loaded.frame, repairs)
                 self.out.repairs[split] = repairs
             record.detail = ", ".join(f"{s} {len(r)} repairs" for s, r in self.out.repairs.items())

@@ -220,7 +220,8 @@ class ImputationSpec(_Strict):
     """Filling missing cells after repair (:func:`gristmill.cleaning.get_imputer`).
 
     ``method`` names the imputer (``attention`` needs the ``torch`` extra); ``columns`` are the
-    columns to fill (default: every column), all columns serve as context.
+    columns to fill (default: every column with a missing cell), all columns but the
+    tasks' gold and label columns serve as context.
     """
 
     method: Literal["attention", "trees", "knn", "iterative", "mean"]

@@ -645,6 +645,8 @@ def check_cleaning_columns(
 ) -> None:
     """Check that the constraints and imputed columns exist in every split that is cleaned.
 
+    The tasks' gold and label columns do not count: repair never sees them.
+
     ``columns`` maps each loaded split to its column names.
 
     Raises
@@ -658,18 +660,21 @@ def check_cleaning_columns(
 
     imputation = spec.cleaning.imputation
     wanted = imputation.columns if imputation is not None else None
+    supervision = supervision_columns(spec)
     for split in spec.cleaning.splits:
         if split not in columns:
             continue
+        visible = [c for c in columns[split] if c not in supervision]
+        hidden = "" if len(visible) == len(columns[split]) else " (gold and label columns excluded)"
         try:
-            constraints.check_columns(columns[split], where=f"the {split} data")
+            constraints.check_columns(visible, where=f"the {split} data{hidden}")
         except ConstraintError as exc:
             raise where.error(("cleaning", "constraints"), str(exc)) from exc
-        absent = [c for c in wanted or [] if c not in columns[split]]
+        absent = [c for c in wanted or [] if c not in visible]
         if absent:
             raise where.error(
                 ("cleaning", "imputation", "columns"),
-                f"column(s) {absent} are not in the {split} data",
+                f"column(s) {absent} are not in the {split} data{hidden}",
             )
 
 
@@ -679,8 +684,8 @@ def clean_split(
     """Repair one split's cells with :func:`gristmill.cleaning.clean`, then impute (cached).
 
     Only repaired or imputed cells change; every other value keeps its type. Imputed cells
-    are listed among the repairs with the detector ``imputation``. The tasks' gold columns
-    are hidden from repair and imputation (they would leak the labels into the payloads).
+    are listed among the repairs with the detector ``imputation``. The tasks' gold and label
+    columns are hidden from repair and imputation (:func:`without_labels`).
 
     Returns
     -------
@@ -705,7 +710,7 @@ def clean_split(
         repairs = pd.read_parquet(entry / "repairs.parquet")
         cached = True
     else:
-        visible = without_gold(spec, loaded.frame)
+        visible = without_labels(spec, loaded.frame)
         found = []
         if spec.cleaning.constraints is not None:
             minimum = spec.cleaning.min_confidence
@@ -724,10 +729,22 @@ def clean_split(
     return cleaned, repairs, cached
 
 
-def without_gold(spec: PipelineSpec, frame: Any) -> Any:
-    """``frame`` without the tasks' gold columns: repair must not see the labels (they leak)."""
-    gold = {task.gold for task in spec.tasks.values()}
-    return frame[[c for c in frame.columns if c not in gold]]
+def without_labels(spec: PipelineSpec, frame: Any) -> Any:
+    """``frame`` without the tasks' gold and label columns (supervision, not payload).
+
+    Repair must not see the labels (they would leak into the payloads), nor change them: a
+    blank cell of a label column is an abstain, not a missing value to fill.
+    """
+    hidden = supervision_columns(spec)
+    return frame[[c for c in frame.columns if c not in hidden]]
+
+
+def supervision_columns(spec: PipelineSpec) -> set[str]:
+    """The tasks' gold and label columns."""
+    columns = {task.gold for task in spec.tasks.values() if task.gold is not None}
+    for task in spec.tasks.values():
+        columns.update(task.supervision.label_columns)
+    return columns
 
 
 def with_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
@@ -743,26 +760,30 @@ def _imputed_cells(frame: pd.DataFrame, imputation: Any) -> pd.DataFrame:
     """The cells an imputer fills, as repairs with the detector ``imputation``."""
     from gristmill.cleaning import get_imputer
 
-    imputer = get_imputer(imputation.method, columns=imputation.columns)
+    columns = imputation.columns or [c for c in frame.columns if frame[c].isna().any()]
+    if not columns:
+        return _imputations(np.zeros(0, dtype=np.int64), "", pd.Series([], dtype=str))
+    imputer = get_imputer(imputation.method, columns=columns)
     filled = imputer.fit_transform(frame.reset_index(drop=True))
     parts = []
     for column in imputer.impute_columns_:
         rows = np.flatnonzero(frame[column].isna().to_numpy() & filled[column].notna().to_numpy())
-        parts.append(
-            pd.DataFrame(
-                {
-                    "row": rows.astype(np.int64),
-                    "column": column,
-                    "old": pd.Series([None] * len(rows), dtype="string"),
-                    "new": pd.Series(
-                        filled[column].iloc[rows].astype(str).to_numpy(), dtype="string"
-                    ),
-                    "probability": np.nan,
-                    "detectors": "imputation",
-                }
-            )
-        )
+        parts.append(_imputations(rows, column, filled[column].iloc[rows]))
     return pd.concat(parts, ignore_index=True)
+
+
+def _imputations(rows: np.ndarray, column: str, values: pd.Series) -> pd.DataFrame:
+    """Repairs (``row``, ``column``, ``old``, ``new``, ...) of cells filled by imputation."""
+    return pd.DataFrame(
+        {
+            "row": rows.astype(np.int64),
+            "column": column,
+            "old": pd.Series([None] * len(rows), dtype="string"),
+            "new": pd.Series(values.astype(str).to_numpy(), dtype="string"),
+            "probability": np.nan,
+            "detectors": "imputation",
+        }
+    )
 
 
 def _like(column: pd.Series, value: Any) -> Any:
