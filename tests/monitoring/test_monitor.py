@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
@@ -159,3 +160,31 @@ def test_the_label_model_gets_its_sources_by_name(model, registry) -> None:  # n
     assert [d.agreement_reference for d in unknown.lfs] == [
         d.agreement_reference for d in majority.lfs
     ]
+
+
+def test_the_specs_payload_kinds_choose_each_test() -> None:
+    hours = pd.date_range("2024-01-01", periods=400, freq="h")
+    reference = pd.DataFrame(
+        {"author": [f"user{i % 300}" for i in range(400)], "when": hours.astype(str)}
+    )
+    current = pd.DataFrame(
+        {"author": [f"user{i % 300}" for i in range(5, 405)], "when": hours.astype(str)}
+    )
+    bundle = SimpleNamespace(
+        spec={"payloads": {"author": "categorical", "when": {"kind": "datetime"}}},
+        reference=reference,
+        payload_columns=["author", "when"],
+        lfs=None,
+        label_model=None,
+    )
+    result = monitor(bundle, current=current)
+    by_column = {f.column: f for f in result.features}
+    assert by_column["author"].kind == "categorical"
+    assert by_column["author"].method == "chi2"
+    assert by_column["when"].kind == "datetime" and by_column["when"].method == "ks"
+    assert not by_column["when"].drifted
+    later = current.assign(when=(hours + pd.Timedelta(days=30)).astype(str))
+    assert {f.column: f for f in monitor(bundle, current=later).features}["when"].drifted
+    undeclared = SimpleNamespace(**{**vars(bundle), "spec": {}})
+    assert {f.column: f.kind for f in monitor(undeclared, current=current).features} == {
+        "author": "text", "when": "text"}

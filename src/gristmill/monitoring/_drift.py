@@ -119,6 +119,13 @@ def column_kind(values: pd.Series) -> str:
     return "text" if words >= 3 or (distinct > 0.5 and present.nunique() > 50) else "categorical"
 
 
+def _as_datetimes(values: pd.Series) -> pd.Series:
+    """``values`` as UTC datetimes; text that is no date becomes missing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    return pd.to_datetime(values, errors="coerce", utc=True, format="mixed").rename(values.name)
+
+
 def _as_numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dropna().astype("int64").to_numpy(dtype=float)
@@ -219,8 +226,9 @@ def feature_drift(
         The column in the reference (training) sample and in the current data.
     method : {"auto", "ks", "chi2", "wasserstein", "jensenshannon", "psi", "domain"}
         ``auto`` picks by column kind and reference size (see the module docstring).
-    kind : {"numeric", "categorical", "text"}, optional
-        Column kind; inferred from the reference when omitted.
+    kind : {"numeric", "categorical", "text", "datetime"}, optional
+        Column kind; inferred from the reference when omitted. Datetimes (parsed from text
+        when needed) are tested as numbers.
     thresholds : DriftThresholds, optional
 
     Returns
@@ -243,6 +251,15 @@ def feature_drift(
     if method not in DRIFT_METHODS:
         raise ValueError(f"method must be one of {DRIFT_METHODS}. Got {method!r} instead.")
     thresholds = thresholds or DriftThresholds()
+    if kind == "datetime":
+        result = feature_drift(
+            _as_datetimes(reference),
+            _as_datetimes(current),
+            method=method,
+            kind="numeric",
+            thresholds=thresholds,
+        )
+        return dataclasses.replace(result, kind="datetime")
     name = str(reference.name)
     kind = kind or column_kind(reference)
     ref_values, cur_values = reference.dropna(), current.dropna()

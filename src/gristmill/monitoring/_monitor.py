@@ -212,6 +212,21 @@ class _Monitored:
     lfs: list[Any] | None
     label_model: Any
     task: str | None = None
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _declared_kinds(bundle: Any) -> dict[str, str]:
+    """The payload kinds the training spec declares (``text``, ``categorical``, ...), by column."""
+    spec = getattr(bundle, "spec", None)
+    payloads = spec.get("payloads") if isinstance(spec, dict) else None
+    if not isinstance(payloads, dict):
+        return {}
+    kinds = {}
+    for column, payload in payloads.items():
+        kind = payload.get("kind") if isinstance(payload, dict) else payload
+        if kind in ("text", "categorical", "numeric", "datetime"):
+            kinds[str(column)] = kind
+    return kinds
 
 
 def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
@@ -243,6 +258,7 @@ def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitor
         lfs=_bundle_part(bundle, "lfs", notes),
         label_model=_bundle_part(bundle, "label_model", notes),
         task=getattr(model, "task", None),
+        kinds=_declared_kinds(bundle),
     )
 
 
@@ -423,7 +439,10 @@ def monitor(
             if col not in frame.columns:
                 raise DataError(f"column {col!r} is missing from the {which} data "
                                 f"(it has {list(map(str, frame.columns))})")
-    features = [feature_drift(reference[c], current[c], thresholds=thresholds) for c in columns]
+    features = [
+        feature_drift(reference[c], current[c], kind=target.kinds.get(c), thresholds=thresholds)
+        for c in columns
+    ]
     kinds = {f.column: f.kind for f in features}
 
     prediction = served_ref = served_cur = None
