@@ -129,3 +129,139 @@ def test_dictionary_needs_its_keys() -> None:
 
     with pytest.raises(ConstraintError, match="key column"):
         Dictionary(pd.DataFrame({"zip": ["1"]}), ("postcode",))
+
+
+def _yaml_error(tmp_path: Path, text: str) -> str:
+    """The ConstraintError message for a YAML constraint file beside a zips.csv reference."""
+    (tmp_path / "zips.csv").write_text("zip,city\n1,a\n")
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    with pytest.raises(ConstraintError) as info:
+        read_constraints(path)
+    message = str(info.value)
+    assert str(path) in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("domains: [Score]\n", "domains must be a mapping of column -> rule; got ['Score']"),
+        ("denial_constraints: 5\n", "denial_constraints must be a list of strings; got 5"),
+        ("functional_dependencies: 5\n", "functional_dependencies must be a list of strings"),
+        ("functional_dependencies: [a -> b, 5]\n", "functional_dependencies[2] must be a string"),
+        ("denial_constraints: [{t1: x}]\n", "denial_constraints[1] must be a string"),
+        ("domains: {Score: {allowed: 5}}\n", "'Score': allowed must be a list of values; got 5"),
+        ("domains: {Score: {allowed: 'a, b'}}\n", "'Score': allowed must be a list of values"),
+        ("domains: {Score: {allowed: [a, [b]]}}\n", "'Score': allowed[2] must be a value"),
+        ("domains: {Flag: {allowed: [yes, no]}}\n", "'Flag': allowed[1] is the boolean True"),
+        ("domains: {Score: {min: abc}}\n", "'Score': min must be a number; got 'abc'"),
+        ("domains: {Score: {max: [1]}}\n", "'Score': max must be a number"),
+        ("domains: {Score: {min: .nan}}\n", "'Score': min must be a number"),
+        ("domains: {Score: {min: 10, max: 0}}\n", "'Score': min 10 is greater than max 0"),
+        ("domains: {Score: {regex: 5}}\n", "'Score': regex must be a string"),
+        ("domains: {Score: {1: a, x: b}}\n", "'Score': unknown key(s) ['1', 'x']"),
+        ("domains: {~: {min: 0}}\n", "domains key must be a column name; got None"),
+        ("1: a\nrules: b\n", "unknown constraint section(s) ['1', 'rules']"),
+        ("source: [a, b]\n", "source must be a column name; got ['a', 'b']"),
+        ("dictionaries: 5\n", "dictionaries must be a list of mappings; got 5"),
+        ("dictionaries: [zips.csv]\n", "dictionaries[1] must be a mapping; got 'zips.csv'"),
+        ("dictionaries: [{path: 5, keys: [zip]}]\n", "dictionaries[1]: path must be a file path"),
+        ("dictionaries: [{path: zips.csv, keys: []}]\n", "dictionaries[1]: keys must name"),
+        ("dictionaries: [{path: zips.csv, keys: [[zip]]}]\n", "dictionaries[1]: keys[1] must be"),
+        ("dictionaries: [{path: zips.csv, key: zip}]\n", "dictionaries[1]: unknown key(s) ['key']"),
+        ("dictionaries: [{path: zips.csv}]\n", "dictionaries[1]: a dictionary needs 'path' and"),
+        ("- a\n- b\n", "got ['a', 'b'] (list)"),
+        ("just words\n", "got 'just words' (str)"),
+        ("false\n", "got False (bool)"),
+    ],
+)
+def test_yaml_entries_of_the_wrong_shape_name_the_file_and_entry(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    assert fragment in _yaml_error(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ("{path: nope.csv, keys: zip}", "nope.csv: no such file"),
+        ("{path: zips.csv, keys: 5}", "zips.csv: key column(s) ['5'] not in the reference table"),
+    ],
+)
+def test_dictionary_table_errors_name_the_constraint_file_entry_and_table(
+    tmp_path: Path, entry: str, fragment: str
+) -> None:
+    message = _yaml_error(tmp_path, f"dictionaries: [{entry}]\n")
+    assert "rules.yaml: dictionaries[1]: " in message
+    assert fragment in message
+
+
+def test_single_entries_stand_for_one_item_lists(tmp_path: Path) -> None:
+    (tmp_path / "zips.csv").write_text("zip,city\n1,a\n")
+    path = tmp_path / "rules.yml"
+    path.write_text(
+        "functional_dependencies: 'zip -> city'\n"
+        "denial_constraints: 't1&GT(t1.score,\"100\")'\n"
+        "dictionaries: {path: zips.csv, keys: zip}\n"
+        "domains: {score: {min: 1e3}}\n"
+    )
+    c = read_constraints(path)
+    assert c.functional_dependencies == [FunctionalDependency(("zip",), "city")]
+    assert [dc.text for dc in c.denial_constraints] == ['t1&GT(t1.score,"100")']
+    assert c.dictionaries[0].keys == ("zip",)
+    assert c.domains[0].min == 1000.0
+
+
+@pytest.mark.parametrize("name", ["rules.yaml", "rules.txt"])
+def test_empty_file_declares_no_constraints(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("# nothing yet\n")
+    assert read_constraints(path) == Constraints()
+
+
+def test_text_file_not_utf8_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "rules.txt"
+    path.write_bytes('zip -> city\nt1&EQ(t1.city,"Montr\xe9al")\n'.encode("latin-1"))
+    with pytest.raises(ConstraintError, match="not UTF-8") as info:
+        read_constraints(path)
+    assert f"{path}:2:" in str(info.value)
+    assert "0xe9" in str(info.value)
+
+
+def test_utf8_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "rules.txt"
+    path.write_bytes("t1&t2&EQ(t1.zip,t2.zip)&IQ(t1.city,t2.city)\n".encode("utf-8-sig"))
+    assert read_constraints(path).all_fds() == [FunctionalDependency(("zip",), "city")]
+
+
+def test_directory_is_not_reported_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConstraintError) as info:
+        read_constraints(tmp_path)
+    assert str(info.value) == f"{tmp_path}: is a directory, not a constraint file"
+
+
+def test_domain_rule_rejects_non_number_bounds_in_python() -> None:
+    from gristmill.cleaning import DomainRule
+
+    with pytest.raises(ConstraintError, match="domain rule for 'Score': min must be a number"):
+        DomainRule("Score", min="abc")  # type: ignore[arg-type]
+    with pytest.raises(ConstraintError, match="'Score': allowed must be a list of strings"):
+        DomainRule("Score", allowed=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("constraints", "fragment"),
+    [
+        (5, "constraints must be a Constraints, a file path, a mapping or a list of lines"),
+        (["zip -> city", 5], "constraints[2] must be a string"),
+        ({"domains": ["zip"]}, "domains must be a mapping"),
+    ],
+)
+def test_detect_errors_rejects_malformed_constraints(constraints: object, fragment: str) -> None:
+    from gristmill.cleaning import detect_errors
+
+    frame = pd.DataFrame({"zip": ["1", "1"], "city": ["a", "b"]})
+    with pytest.raises(ConstraintError) as info:
+        detect_errors(frame, constraints)  # type: ignore[arg-type]
+    assert fragment in str(info.value)

@@ -17,20 +17,30 @@ Domain rules and dictionaries are declared in YAML (or the equivalent Python dic
     dictionaries:
       - {path: zips.csv, keys: [Zip]}
     source: src
+
+Each list section (``denial_constraints``, ``functional_dependencies``, ``dictionaries``) also
+takes a single entry in place of a one-item list: ``functional_dependencies: "Zip -> State"`` is
+one dependency. ``allowed`` must be a list, because YAML reads ``allowed: yes, no`` as the single
+string ``"yes, no"``. Column names are strings (or integers, taken as strings).
 """
 
 from __future__ import annotations
 
+import codecs
+import math
 import os
 import re
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gristmill.exceptions import ConstraintError
+from gristmill.exceptions import ConstraintError, DataError
 
 __all__ = [
     "OPERATORS",
@@ -59,6 +69,9 @@ _PREDICATE_RE = re.compile(r"^([A-Z]+)\((.*)\)$", re.DOTALL)
 _OPERAND_RE = re.compile(r"^t(\d+)\.(.+)$")
 _FD_ARROW_RE = re.compile(r"->|⇒|=>")
 _TYPES = ("int", "float", "str", "date")
+_SECTIONS = ("denial_constraints", "functional_dependencies", "domains", "dictionaries", "source")
+_DOMAIN_KEYS = ("regex", "allowed", "min", "max", "type")
+_DICTIONARY_KEYS = ("path", "keys")
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,11 @@ class DomainRule:
         Numeric range (inclusive); values that are not numbers violate it.
     type : {"int", "float", "str", "date"}, optional
         Values must parse as this type.
+
+    Raises
+    ------
+    ConstraintError
+        When a field has the wrong type, the regex does not compile or ``min > max``.
     """
 
     column: str
@@ -173,17 +191,36 @@ class DomainRule:
     type: str | None = None
 
     def __post_init__(self) -> None:
+        what = f"domain rule for {self.column!r}"
         if self.type is not None and self.type not in _TYPES:
+            raise ConstraintError(f"{what}: type must be one of {_TYPES}; got {self.type!r}")
+        if self.allowed is not None and not (
+            isinstance(self.allowed, (tuple, list))
+            and all(isinstance(v, str) for v in self.allowed)
+        ):
             raise ConstraintError(
-                f"domain rule for {self.column!r}: type must be one of {_TYPES}; got {self.type!r}"
+                f"{what}: allowed must be a list of strings; got {_describe(self.allowed)}"
+            )
+        for key in ("min", "max"):
+            bound = getattr(self, key)
+            if bound is not None and (
+                isinstance(bound, bool) or not isinstance(bound, Real) or math.isnan(bound)
+            ):
+                raise ConstraintError(f"{what}: {key} must be a number; got {_describe(bound)}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ConstraintError(
+                f"{what}: min {self.min} is greater than max {self.max}, so no value can satisfy it"
             )
         if self.regex is not None:
+            if not isinstance(self.regex, str):
+                raise ConstraintError(
+                    f"{what}: regex must be a string (quote it in YAML); "
+                    f"got {_describe(self.regex)}"
+                )
             try:
                 re.compile(self.regex)
             except re.error as exc:
-                raise ConstraintError(
-                    f"domain rule for {self.column!r}: bad regex {self.regex!r}: {exc}"
-                ) from None
+                raise ConstraintError(f"{what}: bad regex {self.regex!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -285,43 +322,47 @@ class Constraints:
     def from_dict(
         cls, spec: Mapping[str, Any], *, base_dir: str | os.PathLike[str] = "."
     ) -> Constraints:
-        """Build constraints from the YAML structure shown in the module docstring."""
-        known = {
-            "denial_constraints",
-            "functional_dependencies",
-            "domains",
-            "dictionaries",
-            "source",
-        }
-        unknown = set(spec) - known
-        if unknown:
+        """Build constraints from the YAML structure shown in the module docstring.
+
+        Parameters
+        ----------
+        spec : mapping
+            Sections ``denial_constraints``, ``functional_dependencies``, ``domains``,
+            ``dictionaries`` and ``source``; all optional.
+        base_dir : path-like, default "."
+            Directory that relative dictionary paths are resolved against.
+
+        Returns
+        -------
+        Constraints
+
+        Raises
+        ------
+        ConstraintError
+            Naming the section and entry at fault: an unknown section or key, a value of the
+            wrong type, a rule that does not parse or a dictionary that cannot be read.
+        """
+        if not isinstance(spec, Mapping):
             raise ConstraintError(
-                f"unknown constraint section(s) {sorted(unknown)}; expected {sorted(known)}"
+                f"expected a mapping of constraint sections {list(_SECTIONS)}; "
+                f"got {_describe(spec)}"
             )
-        out = cls(source=spec.get("source"))
-        for i, text in enumerate(spec.get("denial_constraints") or [], start=1):
-            out.denial_constraints.append(_parse_dc(str(text), f"denial_constraints[{i}]"))
-        for i, text in enumerate(spec.get("functional_dependencies") or [], start=1):
-            out.functional_dependencies += _parse_fd(str(text), f"functional_dependencies[{i}]")
-        for column, rule in (spec.get("domains") or {}).items():
-            if not isinstance(rule, Mapping):
-                raise ConstraintError(f"domain rule for {column!r} must be a mapping; got {rule!r}")
-            bad = set(rule) - {"regex", "allowed", "min", "max", "type"}
-            if bad:
-                raise ConstraintError(f"domain rule for {column!r}: unknown key(s) {sorted(bad)}")
-            allowed = rule.get("allowed")
-            out.domains.append(
-                DomainRule(
-                    column=str(column),
-                    regex=rule.get("regex"),
-                    allowed=None if allowed is None else tuple(str(v) for v in allowed),
-                    min=rule.get("min"),
-                    max=rule.get("max"),
-                    type=rule.get("type"),
-                )
+        _reject_unknown(spec, _SECTIONS, "unknown constraint section(s)")
+        source = spec.get("source")
+        out = cls(source=None if source is None else _column_name(source, "source"))
+        for where, text in _entries(spec, "denial_constraints", str, "string"):
+            out.denial_constraints.append(_parse_dc(text, where))
+        for where, text in _entries(spec, "functional_dependencies", str, "string"):
+            out.functional_dependencies += _parse_fd(text, where)
+        domains = spec.get("domains")
+        if domains is not None and not isinstance(domains, Mapping):
+            raise ConstraintError(
+                f"domains must be a mapping of column -> rule; got {_describe(domains)}"
             )
-        for entry in spec.get("dictionaries") or []:
-            out.dictionaries.append(_load_dictionary(entry, Path(base_dir)))
+        for column, rule in (domains or {}).items():
+            out.domains.append(_parse_domain(column, rule))
+        for where, entry in _entries(spec, "dictionaries", Mapping, "mapping"):
+            out.dictionaries.append(_load_dictionary(entry, Path(base_dir), where))
         return out
 
     @classmethod
@@ -338,17 +379,103 @@ def _check(cols: set[str], have: set[str], what: str, where: str) -> None:
         )
 
 
-def _load_dictionary(entry: Any, base_dir: Path) -> Dictionary:
+def _describe(value: object) -> str:
+    """A short repr of a user's value and its type, for messages."""
+    return f"{reprlib.repr(value)} ({type(value).__name__})"
+
+
+def _reject_unknown(mapping: Mapping[Any, Any], known: Sequence[str], what: str) -> None:
+    # YAML keys need not be strings, so compare and sort them as strings.
+    unknown = sorted(str(key) for key in mapping if key not in known)
+    if unknown:
+        raise ConstraintError(f"{what} {unknown}; expected {sorted(known)}")
+
+
+def _entries(
+    spec: Mapping[str, Any], section: str, entry_type: type, noun: str
+) -> list[tuple[str, Any]]:
+    """``(where, entry)`` for each entry of a list section; a single entry is a one-item list."""
+    value = spec.get(section)
+    if value is None:
+        return []
+    if isinstance(value, entry_type):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ConstraintError(f"{section} must be a list of {noun}s; got {_describe(value)}")
+    entries = [(f"{section}[{i}]", entry) for i, entry in enumerate(value, start=1)]
+    for where, entry in entries:
+        if not isinstance(entry, entry_type):
+            raise ConstraintError(f"{where} must be a {noun}; got {_describe(entry)}")
+    return entries
+
+
+def _column_name(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConstraintError(f"{where} must be a column name; got {_describe(value)}")
+    return str(value)
+
+
+def _yaml_number(value: Any) -> Any:
+    """``value`` as a float when it is a numeric string (YAML 1.1 reads ``1e3`` as a string)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _allowed_values(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConstraintError(f"{what}: allowed must be a list of values; got {_describe(value)}")
+    for i, item in enumerate(value, start=1):
+        if isinstance(item, bool):
+            raise ConstraintError(
+                f"{what}: allowed[{i}] is the boolean {item}; YAML reads unquoted yes/no, "
+                "true/false and on/off as booleans, so quote the value"
+            )
+        if not isinstance(item, (str, int, float, date)):
+            raise ConstraintError(f"{what}: allowed[{i}] must be a value; got {_describe(item)}")
+    return tuple(str(item) for item in value)
+
+
+def _parse_domain(column: Any, rule: Any) -> DomainRule:
+    name = _column_name(column, "domains key")
+    what = f"domain rule for {name!r}"
+    if not isinstance(rule, Mapping):
+        raise ConstraintError(f"{what} must be a mapping; got {_describe(rule)}")
+    _reject_unknown(rule, _DOMAIN_KEYS, f"{what}: unknown key(s)")
+    allowed = rule.get("allowed")
+    return DomainRule(
+        column=name,
+        regex=rule.get("regex"),
+        allowed=None if allowed is None else _allowed_values(allowed, what),
+        min=_yaml_number(rule.get("min")),
+        max=_yaml_number(rule.get("max")),
+        type=rule.get("type"),
+    )
+
+
+def _load_dictionary(entry: Mapping[str, Any], base_dir: Path, where: str) -> Dictionary:
     from gristmill.io import read_table
 
-    if not isinstance(entry, Mapping) or "path" not in entry or "keys" not in entry:
-        raise ConstraintError(f"a dictionary needs 'path' and 'keys'; got {entry!r}")
-    path = Path(entry["path"])
-    if not path.is_absolute():
-        path = base_dir / path
+    _reject_unknown(entry, _DICTIONARY_KEYS, f"{where}: unknown key(s)")
+    missing = [key for key in _DICTIONARY_KEYS if key not in entry]
+    if missing:
+        raise ConstraintError(f"{where}: a dictionary needs 'path' and 'keys'; missing {missing}")
+    if not isinstance(entry["path"], (str, os.PathLike)):
+        raise ConstraintError(f"{where}: path must be a file path; got {_describe(entry['path'])}")
+    path = base_dir / entry["path"]
     keys = entry["keys"]
-    keys = (keys,) if isinstance(keys, str) else tuple(keys)
-    return Dictionary(read_table(path, as_strings=True), keys, name=str(path))
+    if not isinstance(keys, (list, tuple)):
+        keys = [keys]
+    if not keys:
+        raise ConstraintError(f"{where}: keys must name at least one column")
+    names = tuple(_column_name(key, f"{where}: keys[{i}]") for i, key in enumerate(keys, start=1))
+    try:
+        return Dictionary(read_table(path, as_strings=True), names, name=str(path))
+    except DataError as exc:
+        raise ConstraintError(f"{where}: {exc}") from None
 
 
 def _split_top_level(text: str, sep: str) -> list[str]:
@@ -476,29 +603,58 @@ def parse_constraints(text: str, *, source_name: str = "<constraints>") -> Const
 def read_constraints(path: str | os.PathLike[str]) -> Constraints:
     """Read constraints from a text file (HoloClean format / FD lines) or YAML.
 
+    ``.yaml``/``.yml`` files are read as YAML, anything else as constraint lines. Files must be
+    UTF-8 (a byte-order mark is allowed). An empty file declares no constraints.
+
+    Parameters
+    ----------
+    path : path-like
+        The constraint file.
+
+    Returns
+    -------
+    Constraints
+
     Raises
     ------
     ConstraintError
-        When the file is missing or a line or entry cannot be parsed.
+        Naming the file (and the line, section or entry at fault) when it is missing, a
+        directory, unreadable, not UTF-8, not valid YAML, or a line or entry cannot be parsed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConstraintError(f"{path}: no such constraint file")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    text = _read_text(path)
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return parse_constraints(text, source_name=str(path))
+    import yaml
 
-        try:
-            spec = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConstraintError(f"{path}: invalid YAML: {exc}") from None
-        if not isinstance(spec, Mapping):
-            raise ConstraintError(f"{path}: expected a mapping of constraint sections")
-        try:
-            return Constraints.from_dict(spec, base_dir=path.parent)
-        except ConstraintError as exc:
-            raise ConstraintError(f"{path}: {exc}") from None
-    return parse_constraints(text, source_name=str(path))
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConstraintError(f"{path}: invalid YAML: {exc}") from None
+    try:
+        return Constraints.from_dict({} if spec is None else spec, base_dir=path.parent)
+    except ConstraintError as exc:
+        raise ConstraintError(f"{path}: {exc}") from None
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ConstraintError(f"{path}: is a directory, not a constraint file")
+    if not path.exists():
+        raise ConstraintError(f"{path}: no such constraint file")
+    if not path.is_file():
+        raise ConstraintError(f"{path}: not a regular file")
+    try:
+        data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    except OSError as exc:
+        raise ConstraintError(f"{path}: cannot read the constraint file: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConstraintError(
+            f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); save the file as UTF-8"
+        ) from None
 
 
 def as_constraints(
@@ -513,4 +669,12 @@ def as_constraints(
         return Constraints.from_dict(constraints)
     if isinstance(constraints, (str, os.PathLike)):
         return read_constraints(constraints)
+    if not isinstance(constraints, Sequence):
+        raise ConstraintError(
+            "constraints must be a Constraints, a file path, a mapping or a list of lines; "
+            f"got {_describe(constraints)}"
+        )
+    for i, line in enumerate(constraints, start=1):
+        if not isinstance(line, str):
+            raise ConstraintError(f"constraints[{i}] must be a string; got {_describe(line)}")
     return parse_constraints("\n".join(constraints))
