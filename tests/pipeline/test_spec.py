@@ -254,3 +254,120 @@ def test_json_schema_is_published() -> None:
     assert {"name", "data", "payloads", "tasks"} <= set(schema["required"])
     assert schema["additionalProperties"] is False
     json.dumps(schema)  # serialisable
+
+
+def test_misspelt_gold_column_fails_the_dry_run(project: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gristmill.cli import app
+
+    path = _edit(project, lambda s: s["tasks"]["spam"].update(gold="CLAS"))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path).plan()
+    message = str(info.value)
+    assert f"gristmill.yaml:{_line_of(path, 'gold: CLAS')}: tasks.spam.gold:" in message
+    assert "column 'CLAS' is not in the dev data" in message
+    dry_run = CliRunner().invoke(app, ["run", str(path), "--dry-run"])
+    assert dry_run.exit_code == 1
+    assert "tasks.spam.gold: column 'CLAS'" in dry_run.output
+    assert "is valid" not in dry_run.output
+
+
+def test_gold_column_must_be_in_every_dev_and_test_split(two_task_project: Path) -> None:
+    # train lacks both gold columns (they do not vote): valid
+    Pipeline.from_yaml(two_task_project / "gristmill.yaml").plan()
+    frame = pd.read_csv(two_task_project / "test.csv")
+    frame.drop(columns=["RATING"]).to_csv(two_task_project / "test.csv", index=False)
+    with pytest.raises(SpecError, match=r"tasks\.rating\.gold: column 'RATING' is not in the test"):
+        Pipeline.from_yaml(two_task_project / "gristmill.yaml").plan()
+
+
+def test_gold_column_in_train_when_no_dev_or_test_is_given(project: Path) -> None:
+    # the train split of the project has no gold column: the gold would be read nowhere
+    path = _edit(project, lambda s: [s["data"].pop(split) for split in ("dev", "test")])
+    with pytest.raises(SpecError, match=r"tasks\.spam\.gold: column 'CLASS' is not in the train"):
+        Pipeline.from_yaml(path).plan()
+    frame = pd.read_csv(project / "dev.csv")
+    frame.to_csv(project / "train.csv", index=False)
+    Pipeline.from_yaml(path).plan()
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "line_text"),
+    [
+        (lambda s: s.update(seed=-1), "seed", "seed: -1"),
+        (lambda s: s.update(seed=2**32), "seed", f"seed: {2**32}"),
+        (
+            lambda s: s["data"]["dev"].update(sample={"seed": -1, "stop": 0.5}),
+            "data.dev.sample.seed",
+            "seed: -1",
+        ),
+    ],
+)
+def test_seeds_numpy_refuses_are_spec_errors(
+    project: Path, change, key: str, line_text: str
+) -> None:
+    path = _edit(project, change)
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    message = str(info.value)
+    assert f"gristmill.yaml:{_line_of(path, line_text)}: {key}: Input should be" in message
+
+
+def test_largest_seed_loads(project: Path) -> None:
+    path = _edit(project, lambda s: s.update(seed=2**32 - 1))
+    assert Pipeline.from_yaml(path).spec.seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(
+    ("label_model", "key", "line_text", "message"),
+    [
+        (
+            "snorkel",
+            "tasks.spam.label_model",
+            "label_model: snorkel",
+            "unknown label model 'snorkel'; choose one of ['auto', 'dawid_skene',",
+        ),
+        (
+            {"name": "snorkel", "params": {"max_iter": 5}},
+            "tasks.spam.label_model.name",
+            "name: snorkel",
+            "unknown label model 'snorkel'",
+        ),
+        (
+            {"name": "dawid_skene", "params": {"iters": 5}},
+            "tasks.spam.label_model.params",
+            "params:",
+            "label model 'dawid_skene' takes params ['max_iter', 'smoothing', 'tol']; "
+            "got ['iters']",
+        ),
+        (
+            {"name": "dawid_skene", "params": {"max_iter": -1}},
+            "tasks.spam.label_model.params",
+            "params:",
+            "The 'max_iter' parameter of DawidSkene must be an int >= 1. Got -1",
+        ),
+        (
+            {"name": "auto", "params": {"cardinality": 3}},
+            "tasks.spam.label_model.params",
+            "params:",
+            "'cardinality' is set from the task's classes",
+        ),
+    ],
+)
+def test_label_model_is_checked_at_load(
+    project: Path, label_model: str | dict, key: str, line_text: str, message: str
+) -> None:
+    path = _edit(project, lambda s: s["tasks"]["spam"].update(label_model=label_model))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    assert f"gristmill.yaml:{_line_of(path, line_text)}: {key}: {message}" in str(info.value)
+    assert str(info.value).count("\n") == 0  # one error, not one per union branch
+
+
+def test_label_model_with_valid_params_loads(multilabel_project: Path) -> None:
+    lm = {"name": "dawid_skene", "params": {"max_iter": 5}, "use_dev": True}
+    path = _edit(multilabel_project, lambda s: s["tasks"]["tags"].update(label_model=lm))
+    assert Pipeline.from_yaml(path).spec.task.label_model_spec.params == {"max_iter": 5}
+    path = _edit(multilabel_project, lambda s: s["tasks"]["tags"].update(label_model="triplet"))
+    assert Pipeline.from_yaml(path).spec.task.label_model_spec.name == "triplet"

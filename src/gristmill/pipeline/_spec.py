@@ -11,10 +11,18 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gristmill.exceptions import SpecError
 
@@ -39,6 +47,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# NumPy's RandomState, which scikit-learn and Optuna's samplers seed, takes 0 <= seed < 2**32.
+_Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
 class SourceSample(_Strict):
     """A seeded slice of a table's rows: rows ``[start, stop)`` of a seeded permutation.
 
@@ -46,7 +58,7 @@ class SourceSample(_Strict):
     into disjoint parts.
     """
 
-    seed: int = 0
+    seed: _Seed = 0
     start: float = Field(0.0, ge=0.0, le=1.0)
     stop: float = Field(1.0, ge=0.0, le=1.0)
 
@@ -140,6 +152,44 @@ class Supervision(_Strict):
     gold_labels: bool = False
 
 
+def _known_label_model(name: str) -> str:
+    """``name`` if it names a label model of :data:`gristmill.labelmodel.LABEL_MODELS`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the known ones.
+    """
+    from gristmill.labelmodel import LABEL_MODELS
+
+    if name not in LABEL_MODELS:
+        raise ValueError(f"unknown label model {name!r}; choose one of {sorted(LABEL_MODELS)}")
+    return name
+
+
+def _check_label_model_params(name: str, params: dict[str, Any]) -> None:
+    """Build the label model ``name`` with ``params`` and check their values, fitting nothing.
+
+    Raises
+    ------
+    ValueError
+        For an unknown parameter, a value the model refuses, or ``cardinality`` (which the
+        pipeline sets from the task's classes).
+    """
+    from gristmill.labelmodel import get_label_model
+
+    if "cardinality" in params:
+        raise ValueError("'cardinality' is set from the task's classes; remove it from params")
+    try:
+        model = get_label_model(name, **params)
+    except TypeError:
+        valid = sorted(set(get_label_model(name).get_params()) - {"cardinality"})
+        message = f"label model {name!r} takes params {valid}; got {sorted(params)}"
+        raise ValueError(message) from None
+    # the hyperparameter checks fit() makes (a ValueError), made before any stage runs
+    model._check_params()
+
+
 class LabelModelSpec(_Strict):
     """A label model by name (see :func:`gristmill.labelmodel.get_label_model`) and parameters.
 
@@ -149,6 +199,18 @@ class LabelModelSpec(_Strict):
     name: str = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
     use_dev: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        return _known_label_model(name)
+
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "name" in info.data:  # else the name is unknown, and that error is reported
+            _check_label_model_params(info.data["name"], params)
+        return params
 
 
 class Task(_Strict):
@@ -174,6 +236,12 @@ class Task(_Strict):
             duplicates = sorted({c for c in classes if classes.count(c) > 1})
             raise ValueError(f"class names must be unique; {duplicates} repeat in {classes}")
         return classes
+
+    @field_validator("label_model")
+    @classmethod
+    def _known_label_model_name(cls, label_model: str | LabelModelSpec) -> str | LabelModelSpec:
+        # the mapping form checks its own name
+        return _known_label_model(label_model) if isinstance(label_model, str) else label_model
 
     @model_validator(mode="after")
     def _consistent(self) -> Task:
@@ -310,7 +378,7 @@ class PipelineSpec(_Strict):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = 0
+    seed: _Seed = 0
     data: DataSpec
     payloads: dict[str, PayloadKind | Payload] = Field(min_length=1)
     tasks: dict[str, Task] = Field(min_length=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,10 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
 def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: SpecSource) -> None:
     """Check payload, id, gold and label columns exist where they are needed.
 
+    A task's gold column must be in every dev and test split given (it selects and scores the
+    models), and in train when its gold labels vote (``supervision.gold_labels``) or when no
+    dev or test split is given.
+
     Raises
     ------
     SpecError
@@ -157,7 +161,7 @@ def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: 
                 ((*task_loc, "supervision", "label_columns", c), c)
                 for c in task.supervision.label_columns
             ]
-            if split == "train" and task.supervision.gold_labels and task.gold:
+            if task.gold is not None and _needs_gold(task, split, splits):
                 needed.append(((*task_loc, "gold"), task.gold))
         for loc, column in needed:
             if column not in columns:
@@ -166,6 +170,14 @@ def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: 
                     f"column {column!r} is not in the {split} data "
                     f"({loaded.source}); it has {columns}",
                 )
+
+
+def _needs_gold(task: Task, split: str, splits: Collection[str]) -> bool:
+    """Whether ``split`` must hold the gold column of ``task`` (see :func:`check_columns`)."""
+    if split != "train":
+        return True
+    evaluated = any(s in splits for s in ("dev", "test"))
+    return task.supervision.gold_labels or not evaluated
 
 
 def class_indices(
