@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "ModelBundle": "gristmill.tracking",
     "MonitorResult": "gristmill.monitoring",
     "NotFittedError": "gristmill.exceptions",
+    "OutputError": "gristmill.exceptions",
     "PartitionedLabelMatrix": "gristmill.labeling",
     "Pipeline": "gristmill.pipeline",
     "PipelineResult": "gristmill.pipeline",

@@ -6,6 +6,7 @@ Catch :class:`GristmillError` to handle every error gristmill raises on purpose:
     ├── SpecError            a pipeline spec is invalid (names the key path and line)
     ├── DataError            an input table is unreadable, empty, ragged or lacks a column
     │   └── ConstraintError  a cleaning constraint cannot be parsed or names an unknown column
+    ├── OutputError          an output would replace an input or files gristmill did not write
     ├── LFError              a labeling function is ill-defined or failed on a row
     ├── LabelModelError      a label model cannot be fit on the given label matrix
     ├── TrackingError        the MLflow store is unreachable or a registry action is refused
@@ -29,6 +30,7 @@ __all__ = [
     "LabelModelError",
     "MissingExtraError",
     "NotFittedError",
+    "OutputError",
     "PromotionRefused",
     "ServingError",
     "SpecError",
@@ -50,6 +52,10 @@ class DataError(GristmillError):
 
 class ConstraintError(DataError):
     """A cleaning constraint cannot be parsed or names a column the table does not have."""
+
+
+class OutputError(GristmillError):
+    """An output path would replace an input, or files and folders gristmill did not write."""
 
 
 class LFError(GristmillError):

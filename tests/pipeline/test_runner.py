@@ -12,6 +12,7 @@ import yaml
 
 import gristmill
 import gristmill.training
+from gristmill.exceptions import OutputError
 from gristmill.labeling import LabelMatrix
 from gristmill.pipeline import Pipeline
 from gristmill.training import load_end_model
@@ -146,12 +147,35 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(project: Path, monkeypatc
 
 def test_explicit_run_dir_is_replaced_whole(project: Path) -> None:
     target = project / "out"
-    target.mkdir()
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    pipeline.run(track=False, run_dir=target)
     (target / "stale.txt").write_text("old")
-    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False, run_dir=target)
+    target.chmod(0o750)
+    result = pipeline.run(track=False, run_dir=target)
     assert result.run_dir == target.resolve()
     assert not (target / "stale.txt").exists()
     assert (target / "report.html").exists()
+    assert target.stat().st_mode & 0o777 == 0o750  # the old directory's permissions
+
+
+def test_run_dir_never_replaces_what_gristmill_did_not_write(project: Path) -> None:
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    mine = project / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for target, message in [
+        (mine, "holds files that are not a gristmill run directory"),
+        (project, "holds files that are not a gristmill run directory"),
+        (project / "train.csv", "is a file, not a gristmill run directory"),
+    ]:
+        before = sorted(p.name for p in project.iterdir())
+        with pytest.raises(OutputError, match=message):
+            pipeline.run(track=False, run_dir=target)
+        assert sorted(p.name for p in project.iterdir()) == before
+    assert (mine / "notes.txt").read_text() == "keep me"
+    empty = project / "empty"
+    empty.mkdir()
+    assert pipeline.run(track=False, run_dir=empty).report_path.exists()
 
 
 def test_label_columns_and_value_mapping(project: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import click
 import typer
@@ -22,7 +23,9 @@ class GristmillGroup(TyperGroup):
     """Command group that reports a :class:`GristmillError` as one line and exit status 1.
 
     Errors gristmill raises on purpose carry a message meant for the user (naming the file, row,
-    column or labeling function at fault), so no traceback is shown for them; its warnings
+    column or labeling function at fault), so no traceback is shown for them, nor for the
+    operating system's refusals of a path (permission denied, a directory where a file is
+    expected, a full disk: ``<path>: <reason>``); its warnings
     (such as an ``IdentifiabilityWarning``) are printed the same way, as one ``warning:`` line.
     """
 
@@ -32,9 +35,81 @@ class GristmillGroup(TyperGroup):
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
                 return super().invoke(ctx)
         except GristmillError as exc:
-            message = f"[bold red]error:[/] {escape(str(exc))}"
-            err_console.print(message, highlight=False, soft_wrap=True)
+            _show_error(str(exc))
             raise typer.Exit(1) from exc
+        except OSError as exc:  # the file system refused: a path, not a bug, is at fault
+            _show_error(_os_error_text(exc))
+            raise typer.Exit(1) from exc
+
+
+class Output(NamedTuple):
+    """An output path of a command: ``option`` (e.g. ``--out``) and what it must be."""
+
+    option: str
+    path: Path | None
+    kind: str = "file"  # "file", "table" (a file in a format read_table reads) or "directory"
+
+
+def check_paths(inputs: dict[str, Path | None], outputs: list[Output]) -> None:
+    """Refuse, before any work, outputs that would replace an input or each other.
+
+    Also refuses a file output that is an existing directory (or the reverse), a table output
+    whose extension names no table format, and a path under an existing file, so that a
+    command fails before it writes any of its outputs rather than halfway through them.
+
+    Parameters
+    ----------
+    inputs : dict of option to path
+        The command's input files and folders (``None`` when not given).
+    outputs : list of Output
+        The command's outputs (``path`` ``None`` when not given).
+
+    Raises
+    ------
+    OutputError
+        Naming the option and path at fault.
+    """
+    from gristmill.exceptions import OutputError
+    from gristmill.io import table_format
+
+    sources = {path.resolve(): option for option, path in inputs.items() if path is not None}
+    taken: dict[Path, str] = {}
+    for output in outputs:
+        if output.path is None:
+            continue
+        path, option = output.path, output.option
+        resolved = path.resolve()
+        if resolved in sources:
+            raise OutputError(
+                f"{path}: {option} would overwrite the input given as {sources[resolved]}; "
+                "inputs are never modified"
+            )
+        if resolved in taken:
+            raise OutputError(f"{path}: {option} and {taken[resolved]} name the same path")
+        taken[resolved] = option
+        if output.kind == "directory" and path.is_file():
+            raise OutputError(f"{path}: {option} needs a directory; this is a file")
+        if output.kind != "directory" and path.is_dir():
+            raise OutputError(f"{path}: {option} needs a file path; this is a directory")
+        if output.kind == "table":
+            table_format(path)
+        blocker = next((p for p in resolved.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise OutputError(f"{path}: {option} lies under {blocker}, which is a file")
+
+
+def _show_error(text: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``<path>: <reason>`` for an error the operating system raised about a path."""
+    if exc.filename is None:
+        return str(exc)
+    reason = exc.strerror or type(exc).__name__
+    if exc.filename2 is not None:
+        return f"{exc.filename} -> {exc.filename2}: {reason}"
+    return f"{exc.filename}: {reason}"
 
 
 def _show_warning(

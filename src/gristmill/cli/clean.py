@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from gristmill.cli._common import console
+from gristmill.cli._common import Output, check_paths, console
 
 
 def clean_command(
@@ -28,7 +28,7 @@ def clean_command(
     repairs: Path | None = typer.Option(None, "--repairs", help="Write the repairs table here."),
     truth: Path | None = typer.Option(None, "--truth", help="Clean table: print P/R/F1 scores."),
     min_confidence: float = typer.Option(
-        0.3, "--min-confidence", help="Least probability to change a cell."
+        0.3, "--min-confidence", min=0.0, max=1.0, help="Least probability to change a cell."
     ),
 ) -> None:
     """Detect and repair erroneous cells; the input file is never modified."""
@@ -37,9 +37,18 @@ def clean_command(
     from gristmill.exceptions import DataError
     from gristmill.io import read_table, write_table
 
-    if out.resolve() == data.resolve():
-        raise DataError(f"{out}: --out must differ from --data; the input is never modified")
+    check_paths(
+        {
+            "--data": data,
+            "--constraints": constraints,
+            "--examples": examples,
+            "--truth": truth,
+            **{f"--dictionary {p}": p for p in dictionary},
+        },
+        [Output("--out", out, "table"), Output("--repairs", repairs, "table")],
+    )
     frame = read_table(data, as_strings=True)
+    clean_frame = None if truth is None else read_table(truth, as_strings=True)
     rules = read_constraints(constraints) if constraints is not None else Constraints()
     for path in dictionary:
         rules.dictionaries.append(_dictionary(path, list(frame.columns)))
@@ -52,6 +61,12 @@ def clean_command(
     )
     repaired = cleaner.repaired_
     repaired.columns = frame.columns
+    scores = None
+    if clean_frame is not None:
+        try:
+            scores = evaluate(frame, repaired, clean_frame)
+        except DataError as exc:
+            raise DataError(f"{truth}: {exc}") from None
     write_table(repaired, out)
     if repairs is not None:
         write_table(cleaner.repairs_, repairs)
@@ -63,9 +78,7 @@ def clean_command(
     if len(cleaner.repairs_):
         per_column = cleaner.repairs_["column"].value_counts()
         console.print("repairs per column: " + ", ".join(f"{c}={n}" for c, n in per_column.items()))
-    if truth is not None:
-        clean_frame = read_table(truth, as_strings=True)
-        scores = evaluate(frame, repaired, clean_frame)
+    if scores is not None:
         for stage in ("detection", "repair"):
             console.print(
                 f"{stage}: precision {scores[f'{stage}_precision']:.3f}  "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gristmill.cli._common import console
+from gristmill.cli._common import Output, check_paths, console
 
 _METHODS = "attention|trees|knn|iterative|mean"
 
@@ -23,7 +23,9 @@ def impute_command(
         [], "--columns", help="Columns to fill (comma-separated or repeated); default all."
     ),
     method: str = typer.Option("attention", "--method", help=f"One of {_METHODS}."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (attention, trees, knn, iterative)."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Random seed (attention, trees, knn, iterative)."
+    ),
     categorical: list[str] = typer.Option(
         [], "--categorical", help="Treat these columns as categorical (overrides inference)."
     ),
@@ -33,7 +35,9 @@ def impute_command(
     confidence: Path | None = typer.Option(
         None, "--confidence", help="attention only: also write per-cell confidence here."
     ),
-    max_epochs: int = typer.Option(100, "--max-epochs", help="attention only: epoch limit."),
+    max_epochs: int = typer.Option(
+        100, "--max-epochs", min=1, help="attention only: epoch limit."
+    ),
 ) -> None:
     """Impute missing cells; the input file is never modified."""
     from gristmill.cleaning._impute_baselines import IMPUTER_NAMES, get_imputer
@@ -42,10 +46,12 @@ def impute_command(
 
     if method not in IMPUTER_NAMES:
         raise DataError(f"unknown --method {method!r}; expected one of {_METHODS}")
-    if out.resolve() == data.resolve():
-        raise DataError(f"{out}: --out must differ from --data; the input is never modified")
     if confidence is not None and method != "attention":
         raise DataError("--confidence needs --method attention")
+    check_paths(
+        {"--data": data},
+        [Output("--out", out, "table"), Output("--confidence", confidence, "table")],
+    )
     frame = read_table(data)
     types = {name: "categorical" for name in _names(categorical)}
     types.update({name: "numeric" for name in _names(numeric)})
@@ -59,10 +65,11 @@ def impute_command(
     missing_before = int(frame[imputer.impute_columns_].isna().sum().sum())
     if confidence is not None:
         filled, scores = imputer.transform(frame, return_confidence=True)  # type: ignore[call-arg]
-        write_table(scores, confidence)
     else:
         filled = imputer.transform(frame)
     write_table(filled, out)
+    if confidence is not None:
+        write_table(scores, confidence)
     console.print(
         f"{len(frame)} rows x {frame.shape[1]} columns: {missing_before} missing cells filled "
         f"with {method} -> {out}"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gristmill.cli._common import console
+from gristmill.cli._common import Output, check_paths, console
 
 _DEV_HELP = (
     "Labeled dev rows: a label matrix Parquet file (same labeling functions as --matrix) with "
@@ -46,17 +46,16 @@ def label_command(
         str, typer.Option("--dev-label-column", help="Gold-label column of --dev.")
     ] = "label",
     cardinality: Annotated[
-        int | None, typer.Option("--cardinality", help="Number of classes (default: inferred).")
+        int | None,
+        typer.Option("--cardinality", min=2, help="Number of classes (default: inferred)."),
     ] = None,
     save_model: Annotated[
         Path | None, typer.Option("--save-model", help="Also save the fitted model here (a dir).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the fit.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the fit.")] = 0,
     engine: Annotated[
         str,
-        typer.Option(
-            "--engine", help="auto (dask for a directory --matrix), pandas or dask."
-        ),
+        typer.Option("--engine", help="auto (dask for a directory --matrix), pandas or dask."),
     ] = "auto",
     scheduler: Annotated[
         str | None,
@@ -73,9 +72,17 @@ def label_command(
 
     if engine not in ("auto", "pandas", "dask"):
         raise GristmillError(f"--engine must be auto, pandas or dask; got {engine!r}")
+    partitioned = engine == "dask" or (engine == "auto" and matrix.is_dir())
+    check_paths(
+        {"--matrix": matrix, "--dev": dev},
+        [
+            Output("--out", out, "directory" if partitioned else "table"),
+            Output("--save-model", save_model, "directory"),
+        ],
+    )
     dev_matrix, dev_labels = (None, None) if dev is None else _read_dev(dev, dev_label_column)
     estimator = get_label_model(model, cardinality=cardinality)
-    if engine == "dask" or (engine == "auto" and matrix.is_dir()):
+    if partitioned:
         _label_partitioned(matrix, out, estimator, dev_matrix, dev_labels, seed, scheduler)
         if save_model is not None:
             estimator.save(save_model)
@@ -105,11 +112,13 @@ def _label_partitioned(
     seed: int,
     scheduler: str | None,
 ) -> None:
+    from gristmill.io import check_replaceable
     from gristmill.labeling import PartitionedLabelMatrix
     from gristmill.labeling._partitioned import dask_client
     from gristmill.labelmodel import fit_partitioned, predict_proba_partitioned
 
     partitioned = PartitionedLabelMatrix.open(matrix)
+    check_replaceable(out, "_probabilities.json", "directory of partitioned probabilities")
     with dask_client(scheduler=scheduler) as client:
         fit_partitioned(
             estimator, partitioned, client=client, L_dev=dev_matrix, y_dev=dev_labels, seed=seed

@@ -14,8 +14,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from gristmill.cli._common import console, err_console
-from gristmill.exceptions import DataError
+from gristmill.cli._common import Output, check_paths, console, err_console
+from gristmill.exceptions import DataError, OutputError
 
 lfs_app = typer.Typer(
     help="Apply labeling functions and summarise their votes.",
@@ -63,8 +63,18 @@ def apply_command(
     from gristmill.io import read_table
     from gristmill.labeling import LFFailureWarning, apply_lfs, load_lfs
 
+    partitioned = engine == "dask" and (out.is_dir() or not out.suffix)
+    check_paths(
+        {"--data": data, "--lfs": lfs},
+        [Output("--out", out, "directory" if partitioned else "file")],
+    )
+    if out.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl"):
+        raise OutputError(
+            f"{out}: a label matrix is saved as Parquet (it keeps the LF names); name --out "
+            "*.parquet"
+        )
     functions = load_lfs(lfs)
-    if engine == "dask" and (out.is_dir() or not out.suffix):
+    if partitioned:
         _apply_partitioned(functions, data, out, on_error, scheduler)
         return
     frame = read_table(data)
@@ -151,6 +161,7 @@ def summary_command(
     from gristmill.io import read_table, write_table
     from gristmill.labeling import LabelMatrix, lf_summary
 
+    check_paths({"LABEL_MATRIX": label_matrix, "--labels": labels}, [Output("--out", out, "table")])
     matrix = LabelMatrix.from_parquet(label_matrix)
     gold = None
     if (labels is None) != (label_column is None):
@@ -162,7 +173,7 @@ def summary_command(
                 f"{labels}: has {len(table):,} rows but the label matrix {label_matrix} has "
                 f"{len(matrix):,}; the gold labels must be row-aligned"
             )
-        gold = table[label_column]
+        gold = table[label_column].to_numpy()  # row-aligned by position, not by index
     try:
         summary = lf_summary(matrix, gold)
     except DataError as exc:

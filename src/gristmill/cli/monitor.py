@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from gristmill.cli._common import console
+from gristmill.cli._common import Output, check_paths, console
 
 #: Exit status when drift exceeds the thresholds (errors exit with 1, usage errors with 2).
 DRIFT_EXIT_CODE = 3
@@ -67,6 +67,10 @@ def monitor_command(
 
     if (current is None) == (since is None):
         raise DataError("give exactly one of --current FILE and --since TIME")
+    check_paths(
+        {"--current": current, "--reference": reference, "--log": log},
+        [Output("--out", out, "directory")],
+    )
     uri = resolve_store(tracking_uri)
     served = load_served_model(model, tracking_uri=uri, task=task)
     if current is not None:

@@ -23,19 +23,29 @@ def find_report(run: str, *, tracking_uri: str | None = None, out: Path | None =
 
     local = Path(run)
     if local.is_file():
+        if local.suffix.lower() not in (".html", ".htm"):
+            raise TrackingError(
+                f"{local} is not a report (an .html file); give a run directory, its "
+                "report.html or an MLflow run id"
+            )
         return local
     if (local / "report.html").is_file():
         return local / "report.html"
-    from gristmill._extras import require
-    from gristmill.serving._model import resolve_store
+    if local.is_dir():
+        raise TrackingError(f"{local} is not a run directory: it has no report.html")
+    from gristmill.serving._model import _client, resolve_store
 
-    mlflow = require("mlflow", extra="tracking", feature="gristmill report")
-    client = mlflow.MlflowClient(tracking_uri=resolve_store(tracking_uri))
+    client = _client(resolve_store(tracking_uri))
     target = out if out is not None else Path(".gristmill") / "reports" / run
+    if target.is_file():
+        raise TrackingError(f"{target}: --out needs a directory; this is a file")
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
         path = client.download_artifacts(run, "report/report.html", str(target))
     except Exception as exc:  # MLflow raises its own types for unknown runs and artifacts
+        if created and not any(target.iterdir()):
+            target.rmdir()
         raise TrackingError(f"no report for run {run!r}: not a run directory, and MLflow says: "
                             f"{exc}") from exc
     return Path(path)

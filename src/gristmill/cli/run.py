@@ -13,6 +13,7 @@ from gristmill.cli._common import console
 from gristmill.exceptions import GristmillError
 
 EXAMPLES = ("spam", "hospital")
+_ENGINES = ("pandas", "processes", "auto", "dask")
 
 
 def run(
@@ -31,6 +32,10 @@ def run(
     """Run the pipeline of SPEC: label, train, evaluate, report (and track)."""
     from gristmill.pipeline import Pipeline
 
+    if engine is not None and engine not in _ENGINES:
+        raise typer.BadParameter(
+            f"{engine!r} is not one of {', '.join(_ENGINES)}", param_hint="'--engine'"
+        )
     pipeline = Pipeline.from_yaml(spec)
     if engine is not None or scheduler is not None:
         pipeline = pipeline.with_engine(engine or "dask", scheduler=scheduler)
@@ -78,17 +83,25 @@ def init(
     """Create a working example project in DIRECTORY."""
     if example not in EXAMPLES:
         raise GristmillError(f"unknown example {example!r}; choose one of {list(EXAMPLES)}")
+    if directory.is_file():
+        raise GristmillError(f"{directory}: is a file; choose a new directory")
     if directory.exists() and any(directory.iterdir()):
         raise GristmillError(f"{directory}: exists and is not empty; choose a new directory")
     import gristmill
 
     folder = Path(gristmill.__file__).parent / "examples" / example
-    shutil.copytree(
-        folder,
-        directory,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "runs", ".gristmill", "mlflow.db", "mlruns"),
-    )
+    try:
+        shutil.copytree(
+            folder,
+            directory,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(
+                "__pycache__", "runs", ".gristmill", "mlflow.db", "mlruns"
+            ),
+        )
+    except shutil.Error as exc:  # one (source, target, reason) per file that failed
+        _, target, reason = exc.args[0][0]
+        raise GristmillError(f"{target}: cannot create the example: {reason}") from exc
     console.print(
         f"created the {example!r} example in {directory}; next: cd {directory} && gristmill run"
     )

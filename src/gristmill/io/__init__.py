@@ -1,6 +1,11 @@
 """Reading and writing tables (CSV, Parquet, JSON lines) with clear errors and atomic writes."""
 
-from gristmill.io._atomic import atomic_path, atomic_write_text, replace_directory
+from gristmill.io._atomic import (
+    atomic_path,
+    atomic_write_text,
+    check_replaceable,
+    replace_directory,
+)
 from gristmill.io._dask import DASK_TABLE_SUFFIXES, read_dask_table, write_parquet_part
 from gristmill.io._tables import TABLE_FORMATS, read_table, table_format, write_table
 
@@ -9,6 +14,7 @@ __all__ = [
     "TABLE_FORMATS",
     "atomic_path",
     "atomic_write_text",
+    "check_replaceable",
     "read_dask_table",
     "read_table",
     "replace_directory",

@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from gristmill.exceptions import OutputError
 
 
 @contextlib.contextmanager
@@ -26,19 +29,73 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     Yields
     ------
     pathlib.Path
-        Where to write. Removed if the block raises.
+        Where to write. Removed if the block raises. The file that replaces ``target`` keeps
+        the old file's permissions, or gets those of a newly created file (0666 less the
+        umask), not the temporary file's 0600.
+
+    Raises
+    ------
+    OutputError
+        When ``target`` is a directory.
     """
     target = Path(target)
+    if target.is_dir():
+        raise OutputError(f"{target} is a directory; give a file path")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(target, 0o666))
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _mode_for(target: Path, new: int) -> int:
+    """The permissions ``target`` has, or ``new`` less the umask when it does not exist."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return new & ~umask
+
+
+def check_replaceable(target: str | os.PathLike[str], marker: str, what: str) -> None:
+    """Raise unless writing the directory ``target`` can only replace gristmill's own output.
+
+    ``target`` may be absent, an empty directory, or a directory holding ``marker`` (the file
+    by which gristmill recognises an earlier output of the same kind). Anything else (a file,
+    a folder of the user's data, the project itself) is refused, never deleted.
+
+    Parameters
+    ----------
+    target : path-like
+        The output directory.
+    marker : str
+        Name of the file every output of this kind holds.
+    what : str
+        The kind of output, for the message (e.g. ``"run directory"``).
+
+    Raises
+    ------
+    OutputError
+        Naming ``target`` and why it is not replaced.
+    """
+    target = Path(target)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise OutputError(f"{target} is a file, not a {what}; give a new or empty directory")
+    if (target / marker).is_file() or not any(target.iterdir()):
+        return
+    raise OutputError(
+        f"{target} holds files that are not a {what} (it has no {marker}); gristmill replaces "
+        "only its own output: give a new or empty directory"
+    )
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
@@ -52,9 +109,13 @@ def replace_directory(source: str | os.PathLike[str], target: str | os.PathLike[
     """Rename the complete directory ``source`` to ``target``, replacing any old ``target``.
 
     An old ``target`` is first renamed aside and removed only after the swap, so ``target``
-    is always either the old directory or the new one. Both must be on one file system.
+    is always either the old directory or the new one. Both must be on one file system. The
+    new directory gets the old one's permissions, or a new directory's (0777 less the umask),
+    not those of a temporary directory (0700). Check ``target`` first with
+    :func:`check_replaceable`.
     """
     source, target = Path(source), Path(target)
+    os.chmod(source, _mode_for(target, 0o777))
     if target.exists():
         trash = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
         os.replace(target, trash)

@@ -25,7 +25,12 @@ import pandas as pd
 from gristmill._dask import share
 from gristmill._extras import require
 from gristmill.exceptions import DataError, GristmillError, LFError
-from gristmill.io import atomic_write_text, write_parquet_part
+from gristmill.io import (
+    atomic_write_text,
+    check_replaceable,
+    replace_directory,
+    write_parquet_part,
+)
 from gristmill.labeling._apply import _check_columns, _check_lfs, _label_partition, _LFBundle
 from gristmill.labeling._label import ON_ERROR, Failures, n_cores
 from gristmill.labeling._lf import LabelingFunction
@@ -208,6 +213,7 @@ def apply_lfs_partitioned(
     target = Path(out_dir)
     if target.exists() and not overwrite:
         raise GristmillError(f"{target} already exists; pass overwrite=True to replace it")
+    check_replaceable(target, _META_FILE, "partitioned label matrix")
     if isinstance(data, pd.DataFrame):
         dd = require("dask.dataframe", extra="dask", feature="apply_lfs_partitioned")
         data = dd.from_pandas(data, chunksize=250_000, sort=False)
@@ -233,9 +239,7 @@ def apply_lfs_partitioned(
             "failures": dict(failures.counts),
         }
         atomic_write_text(staging / _META_FILE, json.dumps(meta, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        replace_directory(staging, target)
     finally:
         remove_staging(staging)
     return PartitionedLabelMatrix.open(target)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,12 @@ import pandas as pd
 
 from gristmill._dask import share
 from gristmill.exceptions import GristmillError
-from gristmill.io import atomic_write_text, write_parquet_part
+from gristmill.io import (
+    atomic_write_text,
+    check_replaceable,
+    replace_directory,
+    write_parquet_part,
+)
 from gristmill.labeling import PartitionedLabelMatrix
 from gristmill.labeling._partitioned import remove_staging
 from gristmill.labelmodel._base import BaseLabelModel
@@ -211,6 +215,7 @@ def predict_proba_partitioned(
     target = Path(out_dir)
     if target.exists() and not overwrite:
         raise GristmillError(f"{target} already exists; pass overwrite=True to replace it")
+    check_replaceable(target, "_probabilities.json", "directory of partitioned probabilities")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
@@ -228,9 +233,7 @@ def predict_proba_partitioned(
             rows = active.gather(futures)
         meta = {"format": "gristmill.partitioned_probabilities", "part_rows": rows}
         atomic_write_text(staging / "_probabilities.json", json.dumps(meta))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        replace_directory(staging, target)
     finally:
         remove_staging(staging)
     return target

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import GristmillError, LFError
-from gristmill.io import atomic_write_text, replace_directory, write_table
+from gristmill.io import atomic_write_text, check_replaceable, replace_directory, write_table
 from gristmill.labeling._matrix import LabelMatrix
 from gristmill.pipeline._cache import StageCache
 from gristmill.pipeline._spec import (
@@ -494,6 +494,8 @@ class Pipeline:
         TrackingError
             When tracking is on and the store is unreachable (before any long work).
         """
+        if run_dir is not None:
+            self._run_dir(run_dir)  # refuse a directory it must not replace before any work
         if self.spec.engine == "dask":
             from gristmill.pipeline._dask_engine import run_on_dask
 
@@ -777,8 +779,17 @@ class Pipeline:
         return summary
 
     def _run_dir(self, run_dir: str | os.PathLike[str] | None) -> Path:
+        """The run directory: ``run_dir`` (new, empty or an earlier run), else a new one.
+
+        Raises
+        ------
+        OutputError
+            When ``run_dir`` is a file or a directory of files that are not a run's.
+        """
         if run_dir is not None:
-            return Path(run_dir).resolve()
+            path = Path(run_dir).resolve()
+            check_replaceable(path, "spec.yaml", "gristmill run directory")
+            return path
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         base = self.root / "runs" / f"{self.spec.name}-{stamp}"
         candidate, n = base, 1

@@ -144,6 +144,10 @@ class RequestLog:
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+            except sqlite3.DatabaseError as exc:  # not a SQLite file, or a damaged one
+                raise ServingError(
+                    f"request log {self.path} is not a gristmill request log (SQLite): {exc}"
+                ) from exc
         raise AssertionError("unreachable")
 
     def log_prediction(

@@ -115,6 +115,15 @@ def resolve_store(tracking_uri: str | None) -> str:
 
 
 def _client(tracking_uri: str | None) -> Any:
+    """An MLflow client on a store that exists (reading never creates an empty store)."""
+    from gristmill.tracking._store import sqlite_path
+
+    db = sqlite_path(tracking_uri or "")
+    if db is not None and not db.exists():
+        raise ServingError(
+            f"no MLflow store at {db}: nothing has been tracked there yet (run 'gristmill run' "
+            "in the project, or pass --tracking-uri)"
+        )
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
     return mlflow.MlflowClient(tracking_uri=tracking_uri)

@@ -221,7 +221,22 @@ def experiment_id(client: Any, uri: str, name: str) -> str:
 
 
 def connect(project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None = None) -> Any:
-    """Resolve the tracking URI of a project, check it, and return an open client."""
+    """Resolve the tracking URI of a project, check it, and return an open client.
+
+    For the registry's commands, which read (or re-alias) what runs have tracked: an embedded
+    store that does not exist yet is an error, not created empty.
+
+    Raises
+    ------
+    TrackingError
+        When the store is unreachable, unusable or (embedded) missing.
+    """
     uri = resolve_tracking_uri(project_dir, tracking_uri)
     check_store(uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise TrackingError(
+            f"no MLflow store at {db}: nothing has been tracked there yet (run 'gristmill run' "
+            "in the project, or pass --project-dir / --tracking-uri)"
+        )
     return open_client(uri)
