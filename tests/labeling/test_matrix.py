@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
@@ -26,8 +28,14 @@ def test_names_checked() -> None:
 
 
 def test_values_checked() -> None:
-    with pytest.raises(DataError, match=">= -1"):
+    with pytest.raises(DataError, match=r"'a' votes -2 at row 0; votes must be -1 \(abstain\)"):
         LabelMatrix([[-2, 1]], ["a", "b"])
+    with pytest.raises(DataError, match=r"'b' votes 1e\+20 at row 'r'"):
+        LabelMatrix([[0, 1e20]], ["a", "b"], index=pd.Index(["r"]))
+    with pytest.raises(DataError, match=r"'b' votes 9223372036854775808 at row 0"):
+        LabelMatrix(np.array([[0, 2**63]], dtype=np.uint64), ["a", "b"])
+    with pytest.raises(DataError, match="found the negative value -2"):
+        LabelMatrix.from_sparse(sp.csr_matrix(np.array([[0, -2]])), ["a", "b"])
     with pytest.raises(DataError, match="2-D"):
         LabelMatrix([0, 1], ["a", "b"])
 
@@ -92,6 +100,37 @@ def test_parquet_round_trip_with_index(tmp_path: Path) -> None:
     assert back.index.tolist() == [10, 20]
 
 
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.Index(["x", "y"]),
+        pd.MultiIndex.from_tuples([(1, "x"), (2, "y")], names=["doc", "part"]),
+        pd.DatetimeIndex(["2024-01-01", "2024-01-02"]),
+    ],
+)
+def test_parquet_keeps_any_index_pandas_can_store(tmp_path: Path, index: pd.Index) -> None:
+    L = LabelMatrix([[0, -1], [1, 1]], ["a", "b"], index=index)
+    back = LabelMatrix.from_parquet(L.to_parquet(tmp_path / "L.parquet"))
+    assert back == L
+    assert back.index.equals(index) and back.index.names == index.names
+
+
+def test_parquet_errors_name_the_file(tmp_path: Path) -> None:
+    mixed = LabelMatrix([[0], [1]], ["a"], index=pd.Index([1, "x"], dtype=object))
+    with pytest.raises(DataError, match=r"M.parquet: the label matrix's row index cannot be"):
+        mixed.to_parquet(tmp_path / "M.parquet")
+    assert not (tmp_path / "M.parquet").exists()
+    path = LabelMatrix([[0, 1]], ["a", "b"]).to_parquet(tmp_path / "L.parquet")
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["b"]), path)
+    with pytest.raises(DataError, match=r"L.parquet: its metadata names column\(s\) \['b'\]"):
+        LabelMatrix.from_parquet(path)
+    meta = {**table.schema.metadata, b"gristmill.label_matrix": b"{not json"}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(DataError, match="L.parquet: its gristmill label-matrix metadata is dam"):
+        LabelMatrix.from_parquet(path)
+
+
 def test_parquet_written_elsewhere_is_read_one_lf_per_column(tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
     frame = pd.DataFrame({"kw": [1, -1], "gold": [1, 0], "rule": pd.array([0, 1], dtype="Int8")})
@@ -121,3 +160,11 @@ def test_parquet_rejects_other_files(tmp_path: Path) -> None:
 def test_as_sparse_rejects_negative() -> None:
     with pytest.raises(DataError, match="class \\+ 1"):
         as_sparse_labels(sp.csr_matrix(np.array([[-1, 0]])))
+
+
+def test_parquet_of_earlier_versions_still_loads(tmp_path: Path) -> None:
+    table = pa.table({"__row__": pa.array([10, 20]), "a": pa.array(np.array([0, -1], np.int8))})
+    meta = {b"gristmill.label_matrix": b'{"lf_names": ["a"], "has_index": true}'}
+    pq.write_table(table.replace_schema_metadata(meta), tmp_path / "old.parquet")
+    L = LabelMatrix.from_parquet(tmp_path / "old.parquet")
+    assert L.index.tolist() == [10, 20] and L.values.ravel().tolist() == [0, -1]

@@ -20,6 +20,9 @@ from gristmill.io import atomic_path
 ABSTAIN = -1
 """The vote of a labeling function that does not label a row."""
 
+MAX_CLASS = np.iinfo(np.int32).max
+"""The largest class index a vote may hold."""
+
 _META_KEY = b"gristmill.label_matrix"
 
 
@@ -88,9 +91,8 @@ class LabelMatrix:
             raise LFError(f"Got {len(names)} LF names for a matrix with {array.shape[1]} columns")
         _check_unique_names(names)
         check_integral(array, names, index)
+        _check_range(array, names, index)
         max_label = int(array.max()) if array.size else 0
-        if array.size and int(array.min()) < ABSTAIN:
-            raise DataError(f"Label matrix values must be >= -1; found {int(array.min())}")
         self._values = np.ascontiguousarray(array, dtype=compact_label_dtype(max_label))
         self._lf_names = names
         if index is not None and len(index) != array.shape[0]:
@@ -206,18 +208,33 @@ class LabelMatrix:
     @classmethod
     def from_sparse(cls, matrix: sp.spmatrix, lf_names: Sequence[str]) -> LabelMatrix:
         """Build from a sparse matrix holding ``class + 1`` (implicit zero = abstain)."""
-        dense = np.asarray(sp.csr_matrix(matrix).toarray())
-        return cls(dense.astype(np.int64) - 1, lf_names)
+        return cls(_shift_from_sparse(matrix), lf_names)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
-        """Save atomically as Parquet: one int column per LF, the row index as ``__row__``."""
-        columns = {name: pa.array(self._values[:, j]) for j, name in enumerate(self._lf_names)}
-        index = self.index
-        if not isinstance(index, pd.RangeIndex):
-            columns = {"__row__": pa.array(index.to_numpy()), **columns}
-        table = pa.table(columns)
-        meta = {"lf_names": list(self._lf_names), "has_index": "__row__" in columns}
-        table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+        """Save atomically as Parquet: one int column per LF, and the row index unless it is
+        ``0..n-1`` (any index pandas can store: strings, dates, a MultiIndex).
+
+        Raises
+        ------
+        DataError
+            When the row index cannot be stored (e.g. it mixes numbers and strings).
+        """
+        frame = pd.DataFrame(
+            {name: self._values[:, j] for j, name in enumerate(self._lf_names)},
+            index=None if self._index is None else self._index,
+        )
+        keep_index = not isinstance(self.index, pd.RangeIndex)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=keep_index)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(
+                f"{path}: the label matrix's row index cannot be saved as Parquet ({exc}); "
+                "give it one type per level (e.g. index.astype(str)) or reset_index()"
+            ) from None
+        meta = {"lf_names": list(self._lf_names), "has_index": "pandas" if keep_index else False}
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()}
+        )
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)
         return Path(path)
@@ -256,14 +273,64 @@ class LabelMatrix:
                 return cls.from_frame(frame)
             except DataError as exc:
                 raise DataError(f"{path}: {exc}") from None
-        meta = json.loads(raw)
-        names = meta["lf_names"]
+        names, has_index = _read_meta(path, raw, table.column_names)
         if not names:
             values = np.empty((table.num_rows, 0), dtype=np.int8)
         else:
             values = np.column_stack([table.column(n).to_numpy() for n in names])
-        index = pd.Index(table.column("__row__").to_numpy()) if meta.get("has_index") else None
+        index = None
+        if has_index == "pandas":
+            index = table.drop_columns(names).to_pandas().index
+        elif has_index:  # files written before the pandas index: a __row__ column
+            index = pd.Index(table.column("__row__").to_numpy())
         return cls(values, names, index=index)
+
+
+def _read_meta(path: Path, raw: bytes, columns: list[str]) -> tuple[list[str], Any]:
+    """The LF names and index flag a saved matrix records, checked against its columns."""
+    try:
+        meta = json.loads(raw)
+        names = [str(name) for name in meta["lf_names"]]
+        has_index = meta.get("has_index", False)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"{path}: its gristmill label-matrix metadata is damaged ({type(exc).__name__}: "
+            f"{exc}); save the matrix again"
+        ) from None
+    missing = [name for name in names if name not in columns]
+    if missing or (has_index is True and "__row__" not in columns):
+        lacking = missing or ["__row__"]
+        raise DataError(
+            f"{path}: its metadata names column(s) {lacking} the file does not have (was it "
+            "edited after LabelMatrix.to_parquet?)"
+        )
+    return names, has_index
+
+
+def _check_range(values: np.ndarray, lf_names: Sequence[str], index: pd.Index | None) -> None:
+    """Raise unless every vote is -1 (abstain) or a class index up to ``MAX_CLASS``."""
+    if not values.size:
+        return
+    if values.min() >= ABSTAIN and values.max() <= MAX_CLASS:
+        return
+    bad = (values < ABSTAIN) | (values > MAX_CLASS)
+    row, column = (int(i) for i in np.unravel_index(np.argmax(bad), bad.shape))
+    label = row if index is None else index[row]
+    raise DataError(
+        f"labeling function {lf_names[column]!r} votes {values[row, column].item()!r} at row "
+        f"{label!r}; votes must be -1 (abstain) or a class index 0..{MAX_CLASS}"
+    )
+
+
+def _shift_from_sparse(matrix: sp.spmatrix) -> np.ndarray:
+    """Dense votes (``-1`` = abstain) of a sparse matrix holding ``class + 1``."""
+    matrix = sp.csr_matrix(matrix)
+    if matrix.nnz and matrix.data.min() < 0:
+        raise DataError(
+            "A sparse label matrix holds class + 1 with abstains as implicit zeros; found "
+            f"the negative value {matrix.data.min().item()!r}"
+        )
+    return np.asarray(matrix.toarray()).astype(np.int64) - 1
 
 
 def check_integral(
