@@ -67,3 +67,12 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path: Path) -> None:
             raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_json_file_may_hold_one_array_of_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text('  [{"text": "hi", "n": 1}, {"text": "yo", "n": 2}]')
+    frame = read_table(path)
+    assert frame["text"].tolist() == ["hi", "yo"] and frame["n"].tolist() == [1, 2]
+    (tmp_path / "rows.jsonl").write_text('{"text": "hi"}\n{"text": "yo"}\n')
+    assert read_table(tmp_path / "rows.jsonl")["text"].tolist() == ["hi", "yo"]

@@ -37,6 +37,8 @@ def test_loads_in_definition_order_and_once_per_object(tmp_path: Path) -> None:
 def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(LFError, match="missing.py: no such"):
         load_lfs(tmp_path / "missing.py")
+    with pytest.raises(LFError, match="is a directory; give the Python file"):
+        load_lfs(tmp_path)
     broken = write(tmp_path, "import no_such_module_xyz\n", "broken.py")
     with pytest.raises(LFError, match="broken.py: importing .* ModuleNotFoundError"):
         load_lfs(broken)

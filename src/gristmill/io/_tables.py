@@ -62,7 +62,7 @@ def read_table(
     columns: list[str] | None = None,
     as_strings: bool = False,
 ) -> pd.DataFrame:
-    """Read a CSV, TSV, Parquet or JSON-lines table.
+    """Read a CSV, TSV, Parquet or JSON-lines table (a ``.json`` file may also hold one array).
 
     Parameters
     ----------
@@ -115,7 +115,9 @@ def read_table(
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_json(path, lines=True, dtype=not as_strings)
+            # JSON lines, or (a .json file opening with '[') one array of row objects
+            lines = not _opens_with(path, b"[")
+            frame = pd.read_json(path, lines=lines, orient="records", dtype=not as_strings)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -131,6 +133,13 @@ def read_table(
                 f"{path}: missing column(s) {missing}; the table has {list(frame.columns)}"
             )
     return frame
+
+
+def _opens_with(path: Path, prefix: bytes) -> bool:
+    """Whether the file's first non-blank bytes are ``prefix``."""
+    with path.open("rb") as handle:
+        head = handle.read(4096).lstrip()
+    return head.startswith(prefix)
 
 
 def _has_ragged_short_rows(path: Path, sep: str) -> bool:

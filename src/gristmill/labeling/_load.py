@@ -37,6 +37,8 @@ def load_lfs(path: str | os.PathLike[str]) -> list[LabelingFunction]:
         defines two with the same name.
     """
     path = Path(path)
+    if path.is_dir():
+        raise LFError(f"{path}: is a directory; give the Python file defining the LFs")
     if not path.is_file():
         raise LFError(f"{path}: no such labeling-function file")
     resolved = path.resolve()
