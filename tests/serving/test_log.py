@@ -13,7 +13,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ServingError
 from gristmill.serving import RequestLog, create_app
 
 _WRITER = """
@@ -142,3 +142,11 @@ def test_several_uvicorn_workers_share_the_log(tracking_uri, tmp_path, registry)
         proc.wait(timeout=60)
     assert statuses == [200] * 200
     assert RequestLog(log_path).count() == 200
+
+
+def test_a_file_that_is_no_request_log_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are my notes, not a database\n" * 20)
+    with pytest.raises(ServingError, match="notes.sqlite is not a gristmill request log"):
+        RequestLog(path)
+    assert path.read_text().startswith("these are my notes")

@@ -72,7 +72,22 @@ class ServedModel:
         For one task of a several-task model, that task's columns, without the ``<task>:``
         prefix.
         """
-        out = self.pyfunc.predict(frame[self.payload_columns])
+        payload = frame[self.payload_columns].copy()
+        for column in self.payload_columns:
+            # A text column read from a file can come back numeric (ids, years): the model's
+            # signature wants strings, as the REST payload checks give it.
+            if self.column_types.get(column) == "string" and not (
+                pd.api.types.is_string_dtype(payload[column])
+                or pd.api.types.is_object_dtype(payload[column])
+            ):
+                payload[column] = payload[column].astype("string").astype(object)
+        try:
+            out = self.pyfunc.predict(payload)
+        except Exception as exc:  # MLflow's schema errors print the whole frame
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ServingError(
+                f"model {self.name}/{self.version} cannot predict these rows: {first[:300]}"
+            ) from exc
         if not isinstance(out, pd.DataFrame):
             raise ServingError(
                 f"model {self.name}/{self.version} returned {type(out).__name__}, expected a "
