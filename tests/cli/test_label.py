@@ -124,3 +124,27 @@ def test_label_prints_an_identifiability_warning_in_one_line(tmp_path) -> None:
     assert "warning: LabelModel: only 0 of the 3 voting labeling functions" in result.output
     assert "IdentifiabilityWarning" not in result.output and ".py:" not in result.output
     assert (tmp_path / "p.parquet").exists()
+
+
+def test_dev_file_errors_name_the_file(tmp_path) -> None:
+    matrix, gold, path = _matrix(tmp_path)
+    out = tmp_path / "probs.parquet"
+    dev = tmp_path / "dev.parquet"
+
+    def run(frame: pd.DataFrame) -> str:
+        frame.to_parquet(dev, index=False)
+        result = runner.invoke(
+            app, ["label", "--matrix", str(path), "--out", str(out), "--dev", str(dev)]
+        )
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert not out.exists()
+        return result.output
+
+    frame = matrix.to_frame().iloc[:20].assign(label=gold[:20])
+    assert "dev.parquet: the dev file has no rows" in run(frame.iloc[:0])
+    assert "dev.parquet: column 'label' holds -1 at row 3" in run(
+        frame.assign(label=np.where(np.arange(20) == 3, -1, gold[:20]))
+    )
+    assert "dev.parquet: its labeling functions are not those of" in run(
+        frame.rename(columns={"d": "e"})
+    )

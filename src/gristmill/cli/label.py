@@ -65,7 +65,7 @@ def label_command(
     """Fit a label model on labeling-function votes and write each row's class probabilities."""
     import pandas as pd
 
-    from gristmill.exceptions import GristmillError
+    from gristmill.exceptions import DataError, GristmillError
     from gristmill.io import write_table
     from gristmill.labeling import LabelMatrix
     from gristmill.labelmodel import get_label_model
@@ -88,6 +88,12 @@ def label_command(
             estimator.save(save_model)
         return
     label_matrix = LabelMatrix.from_parquet(matrix)
+    if dev is not None and set(dev_matrix.lf_names) != set(label_matrix.lf_names):
+        raise DataError(
+            f"{dev}: its labeling functions are not those of {matrix}: missing "
+            f"{sorted(set(label_matrix.lf_names) - set(dev_matrix.lf_names))}, not in "
+            f"{matrix.name}: {sorted(set(dev_matrix.lf_names) - set(label_matrix.lf_names))}"
+        )
     estimator.fit(label_matrix, L_dev=dev_matrix, y_dev=dev_labels, seed=seed)
     proba = estimator.predict_proba(label_matrix)
     frame = pd.DataFrame(proba, columns=[f"proba_{c}" for c in range(proba.shape[1])])
@@ -151,6 +157,14 @@ def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
     if labels.dtype.kind not in "iu":
         raise DataError(
             f"{path}: column {label_column!r} must hold integer classes, got {labels.dtype}"
+        )
+    if labels.size == 0:
+        raise DataError(f"{path}: the dev file has no rows")
+    if labels.min() < 0:
+        row = int(np.argmax(labels < 0))
+        raise DataError(
+            f"{path}: column {label_column!r} holds {labels[row]} at row {row}; gold classes "
+            "are 0, 1, ..."
         )
     return dev_matrix, np.asarray(labels, dtype=np.int64)
 
