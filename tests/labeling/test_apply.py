@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +313,80 @@ def test_matrix_is_built_without_wide_whole_matrix_copies() -> None:
     assert L.values.dtype == np.int8 and L.nbytes == n_rows * n_lfs
     # An int64 copy of the whole matrix alone would take 8 x L.nbytes.
     assert peak < 3 * L.nbytes
+
+
+@labeling_function(vectorized=True)
+def stars_as_shuffled_series(frame):
+    """Votes as a Series in another row order than the frame's (matched to rows by label)."""
+    return pd.Series(np.where(frame["stars"] >= 4, 1, 0), index=frame.index).sample(
+        frac=1.0, random_state=0
+    )
+
+
+@preprocessor(vectorized=True)
+def shuffled_stars(frame):
+    return {"shuffled": frame["stars"].sample(frac=1.0, random_state=1)}
+
+
+@labeling_function(vectorized=True, pre=[shuffled_stars])
+def from_shuffled_preprocessor(frame):
+    return np.where(frame["shuffled"] >= 4, 1, 0)
+
+
+def shuffled_series_frame() -> tuple[pd.DataFrame, np.ndarray]:
+    frame = make_frame(1_200, seed=4)
+    frame.index = [f"r{i}" for i in np.random.default_rng(4).permutation(1_200)]
+    return frame, np.where(frame["stars"] >= 4, 1, 0)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_vectorized_series_votes_land_on_their_rows(engine: str) -> None:
+    frame, expected_votes = shuffled_series_frame()
+    lfs = [stars_as_shuffled_series, from_shuffled_preprocessor, five_stars]
+    L = apply_lfs(lfs, frame, engine=engine, progress=False)
+    np.testing.assert_array_equal(L.column("stars_as_shuffled_series"), expected_votes)
+    np.testing.assert_array_equal(L.column("from_shuffled_preprocessor"), expected_votes)
+    assert list(L.index) == list(frame.index)
+
+
+def test_vectorized_series_votes_land_on_their_rows_on_dask() -> None:
+    import dask.dataframe as dd
+    from dask.distributed import Client, LocalCluster
+
+    frame, expected_votes = shuffled_series_frame()
+    lfs = [stars_as_shuffled_series, from_shuffled_preprocessor]
+    with LocalCluster(
+        n_workers=2, processes=False, dashboard_address="127.0.0.1:0"
+    ) as cluster, Client(cluster) as client:
+        scattered = apply_lfs(lfs, frame, engine="dask", client=client, progress=False)
+        partitions = dd.from_pandas(frame, npartitions=3, sort=False)
+        partitioned = apply_lfs(lfs, partitions, client=client)
+    for L in (scattered, partitioned):
+        np.testing.assert_array_equal(L.values, np.column_stack([expected_votes] * 2))
+        assert list(L.index) == list(frame.index)
+
+
+def test_dask_engine_on_an_empty_frame() -> None:
+    L = apply_lfs([five_stars, many_words], make_frame(0), engine="dask", progress=False)
+    assert L.shape == (0, 2)
+    assert L.values.dtype == np.int8
+
+
+def test_needed_columns_match_int_names_and_are_shown_as_they_are() -> None:
+    frame = pd.DataFrame({0: ["buy now", "hi"], 1: [5, 1]})
+    L = apply_lfs([keyword_lf("buy", 1, column="0"), threshold_lf(1, 0, upper=2)], frame)
+    assert L.values.tolist() == [[1, -1], [-1, 0]]
+    message = r"'keyword_a' needs column\(s\) \['2'\]; the data has \[0, 1\]"
+    with pytest.raises(LFError, match=message):
+        apply_lfs([keyword_lf("a", 1, column="2")], frame)
+
+
+@pytest.mark.parametrize("columns", [["text", "text"], [0, "0"]])
+def test_duplicate_column_names_are_a_data_error(columns: list[object]) -> None:
+    frame = pd.DataFrame([["buy", "sell"]], columns=columns)
+    first = labeling_function(name="first")(lambda x: 1 if x[str(columns[0])] else -1)
+    message = f"unique column names.*the data has {re.escape(repr(columns))}"
+    with pytest.raises(DataError, match=message):
+        apply_lfs([first], frame)
+    with pytest.raises(DataError, match="unique column names"):
+        apply_lfs([keyword_lf("buy", 1, column=columns[0])], frame)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from gristmill import LFError
+from gristmill import DataError, LFError
 from gristmill.labeling import (
     column_lf,
     keyword_lf,
@@ -220,3 +222,195 @@ def test_keyword_lf_whole_column_search_equals_regex_search(
 def test_keyword_lf_does_not_match_across_rows() -> None:
     frame = pd.DataFrame({"text": ["check", "out now", "xcheck", "outx"]})
     assert keyword_lf("check out", 1, word_boundary=False)(frame).tolist() == [-1] * 4
+
+
+DATES = pd.DataFrame(
+    {
+        "posted": pd.to_datetime(["2019-06-30", "2020-01-01", "2021-03-04", None]),
+        "wait": pd.to_timedelta(["30min", "2h", "5h", None]),
+    }
+)
+
+
+def test_threshold_on_datetime_and_timedelta_columns() -> None:
+    since_2020 = threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01"))
+    assert since_2020(DATES).tolist() == [-1, 1, 1, -1]
+    before_2020 = threshold_lf("posted", 0, upper=datetime.date(2020, 1, 1), inclusive="neither")
+    assert before_2020(DATES).tolist() == [0, -1, -1, -1]
+    in_2020 = threshold_lf(
+        "posted", 2, lower=np.datetime64("2020-01-01"), upper=pd.Timestamp("2020-12-31")
+    )
+    assert in_2020(DATES).tolist() == [-1, 2, -1, -1]
+    slow = threshold_lf("wait", 1, lower=pd.Timedelta("1h"))
+    assert slow(DATES).tolist() == [-1, 1, 1, -1]
+    assert threshold_lf("wait", 0, upper=datetime.timedelta(hours=2))(DATES).tolist() == [
+        0, 0, -1, -1
+    ]
+    assert threshold_lf("wait", 0, upper=np.timedelta64(2, "h"))(DATES).tolist() == [
+        0, 0, -1, -1
+    ]
+    utc = DATES.assign(posted=DATES["posted"].dt.tz_localize("UTC"))
+    since_utc = threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01", tz="UTC"))
+    assert since_utc(utc).tolist() == [-1, 1, 1, -1]
+
+
+@pytest.mark.parametrize(
+    ("column", "bounds", "message"),
+    [
+        ("posted", {"lower": 2020}, "dtype datetime64.*lower=2020.*pd.Timestamp or pd.Timedelta"),
+        ("wait", {"upper": 3600}, "dtype timedelta64.*upper=3600"),
+        ("n", {"lower": pd.Timestamp("2020-01-01")}, "dtype int64.*pd.to_datetime"),
+        ("posted", {"lower": pd.Timedelta("1h")}, "dtype datetime64.*need a timedelta64"),
+    ],
+)
+def test_threshold_bound_of_another_kind_than_the_column(
+    column: str, bounds: dict[str, object], message: str
+) -> None:
+    lf = threshold_lf(column, 1, name="when", **bounds)  # type: ignore[arg-type]
+    with pytest.raises(LFError, match=f"threshold_lf 'when': column '{column}' has {message}"):
+        lf(DATES.assign(n=[1, 2, 3, 4]))
+
+
+def test_threshold_tz_mismatch_is_an_lf_error() -> None:
+    utc = DATES.assign(posted=DATES["posted"].dt.tz_localize("UTC"))
+    lf = threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01"), name="when")
+    with pytest.raises(LFError, match="'when': cannot compare column 'posted'"):
+        lf(utc)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ({"lower": "2"}, "'lower' must be a number.*got '2' of type str; parse it first"),
+        ({"upper": pd.NA}, "'upper' must be a number.*got <NA>"),
+        ({"lower": float("nan")}, "'lower' must be a number.*not missing"),
+        ({"lower": pd.NaT}, "'lower' must be a number"),
+        ({"lower": True}, "got True of type bool"),
+        ({"lower": 1, "upper": pd.Timestamp("2020")}, "must be of the same kind"),
+        ({"lower": pd.Timestamp("2021"), "upper": pd.Timestamp("2020")}, "exceeds"),
+        (
+            {"lower": pd.Timestamp("2020"), "upper": pd.Timestamp("2021", tz="UTC")},
+            "cannot compare lower",
+        ),
+    ],
+)
+def test_threshold_rejects_bad_bounds_up_front(bounds: dict[str, object], message: str) -> None:
+    with pytest.raises(LFError, match=message):
+        threshold_lf("posted", 1, **bounds)  # type: ignore[arg-type]
+
+
+def test_lookup_table_with_gaps_in_its_label_column() -> None:
+    data = pd.DataFrame({"name": ["ann", "cy", "bob", "zed"]})
+    floats = pd.DataFrame({"name": ["ann", "bob", "cy"], "cls": [1, 0, None]})
+    assert floats["cls"].dtype == float
+    assert lookup_lf("name", floats, label_column="cls")(data).tolist() == [1, -1, 0, -1]
+    nullable = floats.astype({"cls": "Int64"})
+    assert lookup_lf("name", nullable, label_column="cls")(data).tolist() == [1, -1, 0, -1]
+    names = pd.DataFrame({"name": ["ann", "bob", "cy"], "cls": ["spam", None, "ham"]})
+    lf = lookup_lf("name", names, label_column="cls", classes=["ham", "spam"])
+    assert lf(data).tolist() == [1, 0, -1, -1]
+
+
+def test_lookup_skips_missing_keys() -> None:
+    table = pd.DataFrame({"name": ["ann", None], "cls": [1, 0]})
+    data = pd.DataFrame({"name": ["ann", None, np.nan]})
+    assert lookup_lf("name", table, label_column="cls")(data).tolist() == [1, -1, -1]
+
+
+@pytest.mark.parametrize(
+    ("label", "message", "hints_classes"),
+    [
+        (0.5, "'lookup_name', key 'bob': label 0.5 is not a class index \\(an int from 0", False),
+        (-2, "'lookup_name', key 'bob': label -2 is not a class index", False),
+        ("spam", "'lookup_name', key 'bob': label 'spam' is not a class index", True),
+    ],
+)
+def test_lookup_bad_label_names_the_key(label: object, message: str, hints_classes: bool) -> None:
+    table = pd.DataFrame({"name": ["ann", "bob"], "cls": pd.Series([1, label], dtype=object)})
+    with pytest.raises(LFError, match=message) as info:
+        lookup_lf("name", table, label_column="cls")
+    assert ("pass classes=[...]" in str(info.value)) is hints_classes
+
+
+def test_lookup_single_string_is_one_key() -> None:
+    frame = pd.DataFrame({"author": ["Bob", "B", "o", "bob"]})
+    assert lookup_lf("author", "Bob", label=1)(frame).tolist() == [1, -1, -1, -1]
+    assert lookup_lf("author", "Bob", label=1, case_sensitive=False)(frame).tolist() == [
+        1, -1, -1, 1
+    ]
+
+
+def test_model_lf_abstains_on_missing_inputs() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.pipeline import make_pipeline
+
+    texts = ["buy now", "cheap buy", "lovely song", "great song"]
+    model = make_pipeline(CountVectorizer(), MultinomialNB()).fit(texts, [1, 1, 0, 0])
+    lf = model_lf(model, columns="text", threshold=0.6)
+    for column in (
+        pd.Series(["buy buy", None, "song song", np.nan], dtype=object),
+        pd.Series(["buy buy", None, "song song", None], dtype="string"),
+    ):
+        assert lf(pd.DataFrame({"text": column})).tolist() == [1, -1, 0, -1]
+    assert lf(pd.DataFrame({"text": [None, None]})).tolist() == [-1, -1]
+
+    numeric = LogisticRegression().fit(pd.DataFrame({"a": [-3.0, 3.0], "b": [0.0, 0.0]}), [0, 1])
+    two_columns = model_lf(numeric, columns=["a", "b"], threshold=0.0)
+    frame = pd.DataFrame({"a": [-3.0, 3.0, None, 3.0], "b": [0.0, 0.0, 0.0, pd.NA]})
+    assert two_columns(frame).tolist() == [0, 1, -1, -1]
+
+
+def test_model_lf_accepts_whole_float_classes() -> None:
+    model = LogisticRegression().fit(pd.DataFrame({"x": [-3.0, 3.0]}), [0.0, 1.0])
+    assert model_lf(model, columns=["x"])(pd.DataFrame({"x": [-5.0, 5.0]})).tolist() == [0, 1]
+
+
+def test_factories_take_int_column_names() -> None:
+    frame = pd.DataFrame({0: ["buy now", "hi", None], 1: [5, 1, None], 2: [1, 0, None]})
+    assert threshold_lf(1, 1, lower=3).name == "threshold_1"
+    assert threshold_lf(1, 1, lower=3)(frame).tolist() == [1, -1, -1]
+    assert column_lf(2).name == "column_2"
+    assert column_lf(2)(frame).tolist() == [1, 0, -1]
+    assert lookup_lf(0, {"hi": 0}).name == "lookup_0"
+    assert lookup_lf(0, {"hi": 0})(frame).tolist() == [-1, 0, -1]
+    kb = pd.DataFrame({0: ["hi"], 1: [1]})
+    assert lookup_lf(0, kb, label_column=1)(frame).tolist() == [-1, 1, -1]
+    assert keyword_lf("buy", 1, column=0)(frame).tolist() == [1, -1, -1]
+    # Row LFs see column names as strings, so the string finds the int-named column too.
+    assert keyword_lf("buy", 1, column="0")(frame).tolist() == [1, -1, -1]
+    assert regex_lf("^h", 0, column="0")(frame).tolist() == [-1, 0, -1]
+
+
+def test_missing_int_column_message_shows_names_as_they_are() -> None:
+    with pytest.raises(LFError, match=r"needs column '3'; the data has \[0, 1\]"):
+        keyword_lf("a", 1, column="3")(pd.DataFrame({0: ["a"], 1: ["b"]}))
+
+
+def test_duplicate_column_is_a_data_error() -> None:
+    frame = pd.DataFrame([["buy", "sell"]], columns=["text", "text"])
+    with pytest.raises(DataError, match="'keyword_buy': the data has 2 columns named 'text'"):
+        keyword_lf("buy", 1)(frame)
+
+
+def test_regex_lf_searches_non_strings_like_keyword_lf() -> None:
+    frame = pd.DataFrame(
+        {"text": pd.Series([10001, "10001-1234", 1.5, True, None, np.nan, "x"], dtype=object)}
+    )
+    for word, pattern in [("10001", "10001"), ("1.5", r"1\.5"), ("True", "True")]:
+        from_regex = regex_lf(pattern, 1)(frame).tolist()
+        assert from_regex == keyword_lf(word, 1, word_boundary=False)(frame).tolist()
+        assert from_regex.count(1) >= 1
+    assert regex_lf(r"^100\d1$", 1)(frame).tolist() == [1, -1, -1, -1, -1, -1, -1]
+    typed = pd.DataFrame({"text": [10001.0, None, 3.5]})
+    assert regex_lf(r"\.0$", 1)(typed).tolist() == [1, -1, -1]
+    assert keyword_lf(".0", 1, word_boundary=False)(typed).tolist() == [1, -1, -1]
+
+
+def test_column_lf_names_the_row_with_a_fractional_vote() -> None:
+    frame = pd.DataFrame({"c": [1, 0.5, 2.5]}, index=["x", "y", "z"])
+    with pytest.raises(
+        LFError, match="column_lf 'column_c': column 'c' must hold class indices.*0.5 on row 'y'"
+    ) as info:
+        column_lf("c")(frame)
+    assert (info.value.lf_name, info.value.row) == ("column_c", "y")

@@ -93,7 +93,8 @@ def apply_lfs(
         When an LF raises (``on_error="raise"``), returns an invalid vote, needs a column the
         data lacks, or names are not unique.
     DataError
-        When ``data`` is not a DataFrame.
+        When ``data`` is not a DataFrame, or two of its columns have the same name (as strings:
+        row LFs see column names as strings).
 
     Examples
     --------
@@ -171,15 +172,32 @@ def _check_lfs(lfs: Sequence[LabelingFunction]) -> list[LabelingFunction]:
 
 
 def _check_columns(lfs: Sequence[LabelingFunction], data: Any) -> None:
-    present = {str(c) for c in data.columns}
+    """Check the data's column names are unique and hold every column the LFs need.
+
+    A needed column matches a data column of the same label or of the same string (``"0"``
+    matches column ``0``), as row LFs see the column names as strings.
+    """
+    _check_unique_columns(data.columns)
+    labels = set(data.columns)
+    names = {str(c) for c in data.columns}
     for lf in lfs:
-        missing = [c for c in lf.columns if c not in present]
+        missing = [c for c in lf.columns if c not in labels and str(c) not in names]
         if missing:
             raise LFError(
                 f"Labeling function {lf.name!r} needs column(s) {missing}; "
-                f"the data has {[str(c) for c in data.columns]}",
+                f"the data has {list(data.columns)}",
                 lf_name=lf.name,
             )
+
+
+def _check_unique_columns(columns: pd.Index) -> None:
+    names = pd.Index([str(c) for c in columns])
+    if names.has_duplicates:
+        repeated = set(names[names.duplicated()])
+        raise DataError(
+            "Labeling needs unique column names (row LFs see them as strings); the data has "
+            f"{[c for c in columns if str(c) in repeated]}: rename or drop the duplicates"
+        )
 
 
 def _is_dask_frame(data: Any) -> bool:
@@ -361,6 +379,9 @@ def _apply_dask(
 ) -> tuple[np.ndarray, pd.Index]:
     feature = "apply_lfs(engine='dask')"
     distributed = require("dask.distributed", extra="dask", feature=feature)
+    if isinstance(data, pd.DataFrame) and not len(data):
+        # Nothing to scatter (Dask cannot scatter an empty list), nor a cluster to start.
+        return np.empty((0, len(lfs)), dtype=np.int8), data.index
     with contextlib.ExitStack() as stack:
         if client is None:
             cluster = stack.enter_context(

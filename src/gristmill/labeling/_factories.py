@@ -9,8 +9,9 @@ workers, a third-party model), and a fitted scikit-learn-style model.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -19,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gristmill.exceptions import LFError
-from gristmill.labeling._lf import LabelingFunction, check_votes
+from gristmill.exceptions import DataError, LFError
+from gristmill.labeling._lf import MAX_VOTE, LabelingFunction, check_votes
 from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
 from gristmill.labeling._substring import AsciiText
 
@@ -40,6 +41,11 @@ _TEXT_CACHE: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar(
 
 _RE2_SPECIAL = set(r"\.+*?()|[]{}^$-")
 
+_NUMBER = (int, float, np.integer, np.floating)
+
+# A threshold_lf bound: a number, a date or time (pd.Timestamp), or a duration (pd.Timedelta).
+Bound = float | datetime.date | datetime.timedelta | np.datetime64 | np.timedelta64
+
 
 @contextlib.contextmanager
 def partition_cache() -> Iterator[None]:
@@ -51,18 +57,42 @@ def partition_cache() -> Iterator[None]:
         _TEXT_CACHE.reset(token)
 
 
-def _column(frame: pd.DataFrame, column: str, lf_name: str) -> pd.Series:
-    try:
-        return frame[column]
-    except KeyError:
+def _column(frame: pd.DataFrame, column: Hashable, lf_name: str) -> pd.Series:
+    """The frame's column ``column`` (see :func:`_column_label`)."""
+    series = frame[_column_label(frame, column, lf_name)]
+    if isinstance(series, pd.DataFrame):
+        raise DataError(
+            f"Labeling function {lf_name!r}: the data has {series.shape[1]} columns named "
+            f"{column!r}; column names must be unique"
+        )
+    return series
+
+
+def _column_label(frame: pd.DataFrame, column: Hashable, lf_name: str) -> Hashable:
+    """The frame's label for ``column``: itself, or else the label whose string it is.
+
+    Row LFs see column names as strings, so ``"0"`` also finds column ``0``.
+    """
+    if column in frame.columns:
+        return column
+    label = next((c for c in frame.columns if str(c) == str(column)), None)
+    if label is None:
         raise LFError(
             f"Labeling function {lf_name!r} needs column {column!r}; "
-            f"the data has {[str(c) for c in frame.columns]}",
+            f"the data has {list(frame.columns)}",
             lf_name=lf_name,
-        ) from None
+        )
+    return label
 
 
-def _text_array(frame: pd.DataFrame, column: str, lf_name: str) -> Any:
+def _as_columns(column: Hashable | Sequence[Hashable]) -> tuple[Hashable, ...]:
+    """One column name (a str, int...) as a 1-tuple; a list or tuple of names as a tuple."""
+    if isinstance(column, list | tuple):
+        return tuple(column)
+    return (column,)
+
+
+def _text_array(frame: pd.DataFrame, column: Hashable, lf_name: str) -> Any:
     cache = _TEXT_CACHE.get()
     key = (id(frame), column)
     if cache is not None and key in cache:
@@ -82,13 +112,17 @@ def _votes(hits: np.ndarray, label: int) -> np.ndarray:
 
 
 def _check_label(label: Any, factory: str) -> int:
-    if isinstance(label, bool) or not isinstance(label, int | np.integer) or label < 0:
+    if (
+        isinstance(label, bool)
+        or not isinstance(label, int | np.integer)
+        or not 0 <= label <= MAX_VOTE
+    ):
         raise LFError(f"{factory}: 'label' must be a class index (int >= 0); got {label!r}")
     return int(label)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"\W+", "_", text.lower()).strip("_") or "lf"
+def _slug(text: Any) -> str:
+    return re.sub(r"\W+", "_", str(text).lower()).strip("_") or "lf"
 
 
 def _re2_literal(text: str) -> str:
@@ -107,7 +141,7 @@ class _KeywordVotes:
     releases_gil = True
 
     def __init__(
-        self, name: str, column: str, words: list[str], label: int, *, case_sensitive: bool,
+        self, name: str, column: Hashable, words: list[str], label: int, *, case_sensitive: bool,
         word_boundary: bool,
     ):
         self.name, self.column, self.words, self.label = name, column, words, label
@@ -166,7 +200,7 @@ def keyword_lf(
     keywords: str | Iterable[str],
     label: int,
     *,
-    column: str = "text",
+    column: Hashable = "text",
     case_sensitive: bool = False,
     word_boundary: bool = True,
     name: str | None = None,
@@ -180,7 +214,8 @@ def keyword_lf(
     label : int
         Class index to vote.
     column : str, default "text"
-        Text column to search; missing values abstain.
+        Text column to search; missing values abstain, other non-string values are searched as
+        their string (``10001`` as ``"10001"``).
     case_sensitive : bool, default False
         Whether case must match (case folding is Unicode-aware).
     word_boundary : bool, default True
@@ -216,27 +251,38 @@ def keyword_lf(
 
 
 class _RegexVotes:
-    """Vote ``label`` where Python's ``re.search`` finds the pattern."""
+    """Vote ``label`` where Python's ``re.search`` finds the pattern.
 
-    def __init__(self, name: str, column: str, pattern: re.Pattern[str], label: int):
+    Non-string values are searched as the same strings keyword LFs search: pandas' string
+    conversion for typed columns (numbers, dates, categories), ``str()`` in object columns.
+    """
+
+    def __init__(self, name: str, column: Hashable, pattern: re.Pattern[str], label: int):
         self.name, self.column, self.pattern, self.label = name, column, pattern, label
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        search = self.pattern.search
-        values = _column(frame, self.column, self.name).to_numpy(dtype=object)
+        search, search_other = self.pattern.search, self._search_other
+        series = _column(frame, self.column, self.name)
+        if not (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
+            series = series.astype(pd.StringDtype("pyarrow"))
+        values = series.to_numpy(dtype=object)
         hits = np.fromiter(
-            (isinstance(v, str) and search(v) is not None for v in values),
+            (search(v) is not None if type(v) is str else search_other(v) for v in values),
             dtype=bool,
             count=len(values),
         )
         return _votes(hits, self.label)
+
+    def _search_other(self, value: Any) -> bool:
+        """Missing values never match; other non-strings are searched as ``str(value)``."""
+        return not _is_missing(value) and self.pattern.search(str(value)) is not None
 
 
 def regex_lf(
     pattern: str,
     label: int,
     *,
-    column: str = "text",
+    column: Hashable = "text",
     case_sensitive: bool = True,
     name: str | None = None,
 ) -> LabelingFunction:
@@ -245,7 +291,8 @@ def regex_lf(
     Parameters
     ----------
     pattern : str
-        Searched anywhere in the text (``re.search``); missing values abstain.
+        Searched anywhere in the text (``re.search``); missing values abstain, other
+        non-string values are searched as their string, as in :func:`keyword_lf`.
     label : int
         Class index to vote.
     column : str, default "text"
@@ -279,57 +326,168 @@ def regex_lf(
 
 
 class _RangeVotes:
-    """Vote ``label`` where a numeric column lies in a range."""
+    """Vote ``label`` where a column lies in a range: numbers, datetimes or timedeltas."""
 
     def __init__(
-        self, name: str, column: str, label: int, lower: float | None, upper: float | None,
-        inclusive: str,
+        self, name: str, column: Hashable, label: int, lower: Any, upper: Any, inclusive: str,
     ):
         self.name, self.column, self.label = name, column, label
         self.lower, self.upper, self.inclusive = lower, upper, inclusive
+        self.kind = _bound_kind(lower if lower is not None else upper)
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         series = _column(frame, self.column, self.name)
+        values = self._comparable(series)
+        hits = np.array(pd.notna(values), dtype=bool)  # a writable copy
         try:
-            values = pd.to_numeric(series, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+            if self.lower is not None:
+                closed = self.inclusive in ("both", "left")
+                hits &= _mask(values >= self.lower if closed else values > self.lower)
+            if self.upper is not None:
+                closed = self.inclusive in ("both", "right")
+                hits &= _mask(values <= self.upper if closed else values < self.upper)
+        except TypeError as exc:  # e.g. a tz-aware column against a tz-naive pd.Timestamp
+            raise LFError(
+                f"threshold_lf {self.name!r}: cannot compare column {self.column!r} "
+                f"({series.dtype}) with {self._bounds()}: {exc}",
+                lf_name=self.name,
+            ) from exc
+        return _votes(hits, self.label)
+
+    def _comparable(self, series: pd.Series) -> Any:
+        """The column as values the bounds compare with: floats, or the datetime Series."""
+        kind = _values_kind(series.dtype)
+        if kind != self.kind:
+            raise LFError(
+                f"threshold_lf {self.name!r}: column {self.column!r} has dtype {series.dtype}, "
+                f"which cannot be compared with {self._bounds()}; {_KIND_HINTS[self.kind]}",
+                lf_name=self.name,
+            )
+        if kind != "number":
+            return series
+        try:
+            return pd.to_numeric(series, errors="raise").to_numpy(dtype=float, na_value=np.nan)
         except (ValueError, TypeError) as exc:
             raise LFError(
                 f"threshold_lf {self.name!r}: column {self.column!r} is not numeric: {exc}",
                 lf_name=self.name,
             ) from exc
-        hits = ~np.isnan(values)
-        if self.lower is not None:
-            closed = self.inclusive in ("both", "left")
-            hits &= values >= self.lower if closed else values > self.lower
-        if self.upper is not None:
-            closed = self.inclusive in ("both", "right")
-            hits &= values <= self.upper if closed else values < self.upper
-        return _votes(hits, self.label)
+
+    def _bounds(self) -> str:
+        given = {"lower": self.lower, "upper": self.upper}
+        return ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None)
+
+
+_KIND_HINTS = {
+    "number": "give a datetime or timedelta column pd.Timestamp or pd.Timedelta bounds",
+    "datetime": "pd.Timestamp bounds need a datetime64 column (convert it with pd.to_datetime)",
+    "timedelta": (
+        "pd.Timedelta bounds need a timedelta64 column (convert it with pd.to_timedelta)"
+    ),
+}
+
+
+def _values_kind(dtype: Any) -> str:
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "timedelta"
+    return "number"
+
+
+def _bound_kind(bound: Any) -> str:
+    if isinstance(bound, pd.Timestamp):
+        return "datetime"
+    if isinstance(bound, pd.Timedelta):
+        return "timedelta"
+    return "number"
+
+
+def _mask(compared: Any) -> np.ndarray:
+    """A comparison's result as a numpy bool array (pandas' nullable results: NA is False)."""
+    if isinstance(compared, pd.Series):
+        return compared.to_numpy(dtype=bool, na_value=False)
+    return np.asarray(compared, dtype=bool)
+
+
+def _check_bound(value: Any, which: str, name: str) -> Any:
+    """A bound as a float, pd.Timestamp or pd.Timedelta (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    bound: Any = None
+    # Dates and durations first: np.timedelta64 is also an np.integer.
+    if isinstance(value, datetime.date | np.datetime64):
+        bound = pd.Timestamp(value)
+    elif isinstance(value, datetime.timedelta | np.timedelta64):
+        bound = pd.Timedelta(value)
+    elif isinstance(value, _NUMBER) and not isinstance(value, bool | np.bool_):
+        bound = value if value == value else None  # NaN is the only value unequal to itself
+    if bound is None or bound is pd.NaT:
+        hint = f"; parse it first, e.g. pd.Timestamp({value!r})" if isinstance(value, str) else ""
+        raise LFError(
+            f"threshold_lf {name!r}: {which!r} must be a number, a pd.Timestamp or a "
+            f"pd.Timedelta (not missing); got {value!r} of type {type(value).__name__}{hint}",
+            lf_name=name,
+        )
+    return bound
+
+
+def _check_bounds(lower: Any, upper: Any, name: str) -> tuple[Any, Any]:
+    lower, upper = _check_bound(lower, "lower", name), _check_bound(upper, "upper", name)
+    if lower is None and upper is None:
+        raise LFError(f"threshold_lf {name!r} needs 'lower', 'upper' or both", lf_name=name)
+    if lower is None or upper is None:
+        return lower, upper
+    if _bound_kind(lower) != _bound_kind(upper):
+        raise LFError(
+            f"threshold_lf {name!r}: lower {lower!r} and upper {upper!r} must be of the same "
+            "kind (numbers, pd.Timestamp or pd.Timedelta)",
+            lf_name=name,
+        )
+    try:
+        inverted = lower > upper
+    except TypeError as exc:  # tz-aware against tz-naive
+        raise LFError(
+            f"threshold_lf {name!r}: cannot compare lower {lower!r} with upper {upper!r}: {exc}",
+            lf_name=name,
+        ) from exc
+    if inverted:
+        raise LFError(f"threshold_lf {name!r}: lower {lower} exceeds upper {upper}", lf_name=name)
+    return lower, upper
 
 
 def threshold_lf(
-    column: str,
+    column: Hashable,
     label: int,
     *,
-    lower: float | None = None,
-    upper: float | None = None,
+    lower: Bound | None = None,
+    upper: Bound | None = None,
     inclusive: str = "both",
     name: str | None = None,
 ) -> LabelingFunction:
-    """Vote ``label`` where a numeric column is above a threshold, below one, or in a range.
+    """Vote ``label`` where a column is above a threshold, below one, or in a range.
 
     Parameters
     ----------
     column : str
-        Numeric column; missing values abstain.
+        Numeric, datetime or timedelta column; missing values abstain.
     label : int
         Class index to vote.
-    lower, upper : float, optional
-        Bounds; give one for a threshold, both for a range.
+    lower, upper : float, pd.Timestamp or pd.Timedelta, optional
+        Bounds; give one for a threshold, both for a range. Numbers for a numeric column,
+        ``pd.Timestamp`` (or ``datetime``) for a datetime column, ``pd.Timedelta`` (or
+        ``timedelta``) for a timedelta column. Strings are not parsed: pass
+        ``pd.Timestamp("2020-01-01")``.
     inclusive : {"both", "left", "right", "neither"}, default "both"
         Which bounds are included.
     name : str, optional
         Defaults to ``threshold_<column>``.
+
+    Raises
+    ------
+    LFError
+        When a bound is missing, of another type, or the bounds are inverted; when labeling,
+        when the column cannot be compared with the bounds (numbers against datetimes...).
 
     Examples
     --------
@@ -337,19 +495,19 @@ def threshold_lf(
     >>> lf = threshold_lf("n_words", 0, upper=3)
     >>> lf(pd.DataFrame({"n_words": [2, 3, 10, None]})).tolist()
     [0, 0, -1, -1]
+    >>> recent = threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01"))
+    >>> recent(pd.DataFrame({"posted": pd.to_datetime(["2019-06-30", "2021-01-02"])})).tolist()
+    [-1, 1]
     """
     label = _check_label(label, "threshold_lf")
     name = name or f"threshold_{_slug(column)}"
-    if lower is None and upper is None:
-        raise LFError(f"threshold_lf {name!r} needs 'lower', 'upper' or both", lf_name=name)
     if inclusive not in ("both", "left", "right", "neither"):
         raise LFError(
             f"threshold_lf {name!r}: 'inclusive' must be 'both', 'left', 'right' or 'neither'; "
             f"got {inclusive!r}",
             lf_name=name,
         )
-    if lower is not None and upper is not None and lower > upper:
-        raise LFError(f"threshold_lf {name!r}: lower {lower} exceeds upper {upper}", lf_name=name)
+    lower, upper = _check_bounds(lower, upper, name)
     votes = _RangeVotes(name, column, label, lower, upper, inclusive)
     return LabelingFunction(name, votes, vectorized=True, columns=(column,))
 
@@ -358,7 +516,7 @@ class _LookupVotes:
     """Vote the class a key table gives each row's key; abstain on unknown keys."""
 
     def __init__(
-        self, name: str, columns: tuple[str, ...], keys: pd.Index, labels: np.ndarray,
+        self, name: str, columns: tuple[Hashable, ...], keys: pd.Index, labels: np.ndarray,
         case_sensitive: bool,
     ):
         self.name, self.columns, self.keys, self.labels = name, columns, keys, labels
@@ -385,30 +543,45 @@ def _normalise_keys(values: Any, case_sensitive: bool) -> Any:
     return series.map(lambda v: v.casefold() if isinstance(v, str) else v).to_numpy(dtype=object)
 
 
-def _class_index(value: Any, classes: Sequence[Any] | None, name: str, factory: str) -> int:
+def _class_index(value: Any, classes: Sequence[Any] | None, where: str, name: str) -> int:
+    """The class index of a label: its position in ``classes``, or the label itself.
+
+    ``where`` starts the error message ("lookup_lf 'x', key 'Bob'"). Integral floats (``1.0``,
+    as a label column with gaps holds) are class indices.
+    """
     if classes is not None:
         try:
             return list(classes).index(value)
         except ValueError:
             raise LFError(
-                f"{factory} {name!r}: label {value!r} is not one of the classes {list(classes)}",
+                f"{where}: label {value!r} is not one of the classes {list(classes)}",
                 lf_name=name,
             ) from None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < ABSTAIN:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, _NUMBER):
         raise LFError(
-            f"{factory} {name!r}: label {value!r} is not a class index (int >= 0 or -1); "
-            "pass classes=[...] to map names to indices",
+            f"{where}: label {value!r} is not a class index (an int >= 0, or -1); "
+            "pass classes=[...] to map class names to indices",
+            lf_name=name,
+        )
+    if not (ABSTAIN <= value <= MAX_VOTE and value == int(value)):
+        raise LFError(
+            f"{where}: label {value!r} is not a class index (an int from 0 to {MAX_VOTE}, or -1)",
             lf_name=name,
         )
     return int(value)
+
+
+def _is_missing(value: Any) -> bool:
+    """Whether a value is a missing scalar: None, NaN, NaT or pd.NA."""
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def _key_table(
     table: Any,
     *,
     label: int | None,
-    key_columns: tuple[str, ...],
-    label_column: str | None,
+    key_columns: tuple[Hashable, ...],
+    label_column: Hashable | None,
     name: str,
 ) -> list[tuple[Any, Any]]:
     if isinstance(table, pd.DataFrame):
@@ -417,12 +590,12 @@ def _key_table(
                 f"lookup_lf {name!r}: a table needs label_column=... (or label=... for all rows)",
                 lf_name=name,
             )
-        needed = [*key_columns, *([label_column] if label_column else [])]
+        needed = [*key_columns, *([] if label_column is None else [label_column])]
         missing = [c for c in needed if c not in table.columns]
         if missing:
             raise LFError(
                 f"lookup_lf {name!r}: the knowledge-base table lacks column(s) {missing}; "
-                f"it has {[str(c) for c in table.columns]}",
+                f"it has {list(table.columns)}",
                 lf_name=name,
             )
         keys = (
@@ -430,7 +603,7 @@ def _key_table(
             if len(key_columns) == 1
             else list(zip(*(table[c].tolist() for c in key_columns), strict=True))
         )
-        values = table[label_column].tolist() if label_column else [label] * len(keys)
+        values = [label] * len(keys) if label_column is None else table[label_column].tolist()
         return list(zip(keys, values, strict=True))
     if isinstance(table, Mapping):
         if label is not None:
@@ -442,16 +615,18 @@ def _key_table(
             f"lookup_lf {name!r}: a collection of keys needs label=... (the class to vote)",
             lf_name=name,
         )
+    if isinstance(table, str | bytes):
+        return [(table, label)]  # one key, not a collection of characters
     return [(key, label) for key in table]
 
 
 def lookup_lf(
-    column: str | Sequence[str],
+    column: Hashable | Sequence[Hashable],
     table: Mapping[Any, Any] | pd.DataFrame | Iterable[Any],
     *,
     label: int | None = None,
-    key_column: str | Sequence[str] | None = None,
-    label_column: str | None = None,
+    key_column: Hashable | Sequence[Hashable] | None = None,
+    label_column: Hashable | None = None,
     classes: Sequence[Any] | None = None,
     case_sensitive: bool = True,
     name: str | None = None,
@@ -460,17 +635,19 @@ def lookup_lf(
 
     Parameters
     ----------
-    column : str or sequence of str
+    column : str or list of str
         Data column(s) forming the key (several columns make a tuple key, e.g. an entity pair).
     table : dict, DataFrame or iterable
         A dict of key to class; a knowledge-base table with ``key_column`` and ``label_column``;
-        or a collection of keys that all get ``label``.
+        or a collection of keys that all get ``label`` (a single string is one key). Entries
+        whose key or class is missing (None, NaN, NA) are skipped.
     label : int, optional
         Class voted for every key (for a collection of keys, or a table without label column).
-    key_column : str or sequence of str, optional
+    key_column : str or list of str, optional
         Key column(s) of a table; default: the same names as ``column``.
     label_column : str, optional
-        Column of a table holding each key's class.
+        Column of a table holding each key's class (class indices, whole floats such as
+        ``1.0`` included, or names with ``classes``).
     classes : sequence, optional
         Class names, when the table holds names instead of indices (name -> its position).
     case_sensitive : bool, default True
@@ -481,7 +658,8 @@ def lookup_lf(
     Raises
     ------
     LFError
-        When a key maps to two different classes, or a table lacks a column.
+        When a key maps to two different classes, a class is not a class index (nor one of
+        ``classes``), or a table lacks a column.
 
     Examples
     --------
@@ -491,16 +669,13 @@ def lookup_lf(
     >>> lf(pd.DataFrame({"author": ["Real Fan", "Someone", "Spammy McSpam"]})).tolist()
     [0, -1, 1]
     """
-    columns = (column,) if isinstance(column, str) else tuple(column)
+    columns = _as_columns(column)
     if not columns:
         raise LFError("lookup_lf needs at least one key column")
-    name = name or f"lookup_{_slug('_'.join(columns))}"
+    name = name or f"lookup_{_slug('_'.join(map(str, columns)))}"
     if label is not None:
         label = _check_label(label, "lookup_lf")
-    if key_column is None:
-        key_columns = columns
-    else:
-        key_columns = (key_column,) if isinstance(key_column, str) else tuple(key_column)
+    key_columns = columns if key_column is None else _as_columns(key_column)
     if len(key_columns) != len(columns):
         raise LFError(
             f"lookup_lf {name!r}: {len(columns)} data column(s) but {len(key_columns)} key "
@@ -524,18 +699,18 @@ def _build_lookup(
 ) -> tuple[pd.Index, np.ndarray]:
     mapping: dict[Any, int] = {}
     for key, value in pairs:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
         parts = key if width > 1 else (key,)
         if width > 1 and (not isinstance(key, tuple) or len(key) != width):
             raise LFError(
                 f"lookup_lf {name!r}: key {key!r} must be a tuple of {width} values",
                 lf_name=name,
             )
+        if _is_missing(value) or any(_is_missing(p) for p in parts):
+            continue
         if not case_sensitive:
             parts = tuple(p.casefold() if isinstance(p, str) else p for p in parts)
         norm = parts if width > 1 else parts[0]
-        index = _class_index(value, classes, name, "lookup_lf")
+        index = _class_index(value, classes, f"lookup_lf {name!r}, key {key!r}", name)
         if mapping.setdefault(norm, index) != index:
             raise LFError(
                 f"lookup_lf {name!r}: key {key!r} maps to two classes "
@@ -557,7 +732,7 @@ def _build_lookup(
 class _ColumnVotes:
     """Read votes from an existing column of class indices (missing = abstain)."""
 
-    def __init__(self, name: str, column: str):
+    def __init__(self, name: str, column: Hashable):
         self.name, self.column = name, column
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
@@ -570,11 +745,20 @@ class _ColumnVotes:
                 f"({exc}); pass mapping={{value: class}}",
                 lf_name=self.name,
             ) from exc
-        return check_votes(np.where(np.isnan(values), ABSTAIN, values), len(frame), self.name)
+        votes = np.where(np.isnan(values), ABSTAIN, values)
+        try:
+            return check_votes(votes, frame.index, self.name)
+        except LFError as exc:
+            raise LFError(
+                f"column_lf {self.name!r}: column {self.column!r} must hold class indices "
+                f"(or pass mapping={{value: class}}): {exc}",
+                lf_name=self.name,
+                row=exc.row,
+            ) from None
 
 
 def column_lf(
-    column: str,
+    column: Hashable,
     mapping: Mapping[Any, int] | None = None,
     *,
     case_sensitive: bool = True,
@@ -612,42 +796,51 @@ def column_lf(
 
 
 class _ModelVotes:
-    """Vote a fitted model's most probable class when its probability reaches a threshold."""
+    """Vote a fitted model's most probable class when its probability reaches a threshold.
+
+    Rows with a missing input abstain: most models cannot take one, and the rest of the
+    partition still gets votes.
+    """
 
     def __init__(
-        self, name: str, model: Any, columns: str | tuple[str, ...], threshold: float,
-        class_indices: np.ndarray,
+        self, name: str, model: Any, columns: tuple[Hashable, ...], single: bool,
+        threshold: float, class_indices: np.ndarray,
     ):
-        self.name, self.model, self.columns = name, model, columns
+        self.name, self.model, self.columns, self.single = name, model, columns, single
         self.threshold, self.class_indices = threshold, class_indices
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        if isinstance(self.columns, str):
-            features: Any = _column(frame, self.columns, self.name)
-        else:
-            for column in self.columns:
-                _column(frame, column, self.name)
-            features = frame[list(self.columns)]
-        if len(frame) == 0:
-            return np.empty(0, dtype=self.class_indices.dtype)
+        votes = np.full(len(frame), ABSTAIN, dtype=self.class_indices.dtype)
+        features, complete = self._features(frame)
+        if not complete.any():
+            return votes
+        if not complete.all():
+            features = features[complete]
         proba = np.asarray(self.model.predict_proba(features))
-        if proba.shape != (len(frame), len(self.class_indices)):
+        if proba.shape != (len(features), len(self.class_indices)):
             raise LFError(
                 f"model_lf {self.name!r}: predict_proba returned shape {proba.shape}; expected "
-                f"({len(frame)}, {len(self.class_indices)})",
+                f"({len(features)}, {len(self.class_indices)})",
                 lf_name=self.name,
             )
         best = proba.argmax(axis=1)
         confident = proba[np.arange(len(best)), best] >= self.threshold
-        return np.where(confident, self.class_indices[best], ABSTAIN).astype(
-            self.class_indices.dtype
-        )
+        votes[complete] = np.where(confident, self.class_indices[best], ABSTAIN)
+        return votes
+
+    def _features(self, frame: pd.DataFrame) -> tuple[Any, np.ndarray]:
+        """The model's input (a Series or a DataFrame) and which rows have no missing value."""
+        if self.single:
+            series = _column(frame, self.columns[0], self.name)
+            return series, series.notna().to_numpy()
+        features = pd.concat([_column(frame, c, self.name) for c in self.columns], axis=1)
+        return features, features.notna().all(axis=1).to_numpy()
 
 
 def model_lf(
     model: Any,
     *,
-    columns: str | Sequence[str],
+    columns: Hashable | Sequence[Hashable],
     threshold: float = 0.5,
     classes: Sequence[Any] | None = None,
     name: str | None = None,
@@ -658,9 +851,10 @@ def model_lf(
     ----------
     model : estimator
         Fitted, with ``predict_proba`` and ``classes_``.
-    columns : str or sequence of str
+    columns : str or list of str
         A single column name passes that column as a 1-D Series (text pipelines); a list passes
-        a DataFrame of those columns.
+        a DataFrame of those columns. Rows where any of them is missing (None, NaN, NA)
+        abstain without reaching the model.
     threshold : float, default 0.5
         Minimum probability of the most probable class for a vote.
     classes : sequence, optional
@@ -687,10 +881,10 @@ def model_lf(
     if not 0.0 <= threshold <= 1.0:
         raise LFError(f"model_lf {name!r}: threshold must be in [0, 1]; got {threshold}",
                       lf_name=name)
-    indices = [_class_index(c, classes, name, "model_lf") for c in model_classes]
+    indices = [_class_index(c, classes, f"model_lf {name!r}", name) for c in model_classes]
     dtype = compact_label_dtype(max(indices) if indices else 0)
-    cols = columns if isinstance(columns, str) else tuple(columns)
-    votes = _ModelVotes(name, model, cols, float(threshold), np.array(indices, dtype=dtype))
-    return LabelingFunction(
-        name, votes, vectorized=True, columns=(cols,) if isinstance(cols, str) else cols
-    )
+    cols = _as_columns(columns)
+    single = not isinstance(columns, list | tuple)
+    class_indices = np.array(indices, dtype=dtype)
+    votes = _ModelVotes(name, model, cols, single, float(threshold), class_indices)
+    return LabelingFunction(name, votes, vectorized=True, columns=cols)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from gristmill.exceptions import LFError
 from gristmill.labeling._factories import partition_cache
-from gristmill.labeling._lf import LabelingFunction, check_vote
+from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
 from gristmill.labeling._preprocess import Preprocessor, Row
 
@@ -166,17 +166,15 @@ def label_rows(
                 failures.add(lf_name, 1, f"row {index[position]!r}", exc)
                 continue
             votes[j][position] = vote
-    return [_compact(column, lf.name) for column, lf in zip(votes, lfs, strict=True)]
+    return [_compact(column) for column in votes]
 
 
-def _compact(column: list[int], lf_name: str) -> np.ndarray:
+def _compact(column: list[int]) -> np.ndarray:
+    # Every vote passed LabelingFunction.label_prepared_row's check: -1 <= vote < 2**63.
     array = np.array(column, dtype=np.int64)
     if not array.size:
         return array.astype(np.int8)
-    top = int(array.max())
-    if top > np.iinfo(np.int32).max:
-        check_vote(top, lf_name)
-    return array.astype(compact_label_dtype(top))
+    return array.astype(compact_label_dtype(int(array.max())))
 
 
 class MatrixBuilder:

@@ -8,17 +8,20 @@ the others, because appliers may call it on any partition of the data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import LFError
 from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
-from gristmill.labeling._preprocess import Preprocessor, Row
+from gristmill.labeling._preprocess import Preprocessor, Row, align_to_index
 
-__all__ = ["LabelingFunction", "labeling_function"]
+__all__ = ["MAX_VOTE", "LabelingFunction", "labeling_function"]
+
+#: The largest class index a vote may be (label matrices hold at most int64).
+MAX_VOTE = int(np.iinfo(np.int64).max)
 
 
 class LabelingFunction:
@@ -30,13 +33,15 @@ class LabelingFunction:
         Unique name (it names the label-matrix column).
     f : callable
         ``f(x, **resources)``: ``x`` is a :class:`Row` (row kind) or a DataFrame (vectorized).
+        A vectorized ``f`` returns an array in the frame's row order, or a Series indexed like
+        the frame (its values are matched to rows by index label).
     pre : sequence of Preprocessor, optional
         Preprocessors applied, in order, before ``f``; their kind must match the LF's kind.
     resources : dict, optional
         Keyword arguments passed to ``f`` on every call.
     vectorized : bool, default False
         Whether ``f`` takes a whole DataFrame and returns an array of votes.
-    columns : sequence of str, optional
+    columns : sequence of hashable, optional
         Columns ``f`` reads; appliers check them up front so a missing one is reported once.
 
     Raises
@@ -53,7 +58,7 @@ class LabelingFunction:
         pre: Sequence[Preprocessor] = (),
         resources: Mapping[str, Any] | None = None,
         vectorized: bool = False,
-        columns: Sequence[str] = (),
+        columns: Sequence[Hashable] = (),
     ) -> None:
         if not callable(f):
             raise LFError(f"Labeling function {name!r} needs a callable; got {type(f).__name__}")
@@ -62,7 +67,7 @@ class LabelingFunction:
         self.vectorized = bool(vectorized)
         self.resources = dict(resources or {})
         self.pre = tuple(pre)
-        self.columns = tuple(str(c) for c in columns)
+        self.columns = tuple(columns)
         for step in self.pre:
             if not isinstance(step, Preprocessor):
                 raise LFError(
@@ -105,14 +110,14 @@ class LabelingFunction:
     def label_prepared_row(self, row: Row) -> int:
         """Call ``f`` on a row that has been through ``pre`` and check the vote."""
         vote = self.f(row, **self.resources) if self.resources else self.f(row)
-        if type(vote) is int and vote >= ABSTAIN:
+        if type(vote) is int and ABSTAIN <= vote <= MAX_VOTE:
             return vote
         return check_vote(vote, self.name)
 
     def label_prepared_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Call ``f`` on a frame that has been through ``pre``; return a compact int array."""
         votes = self.f(frame, **self.resources) if self.resources else self.f(frame)
-        return check_votes(votes, len(frame), self.name)
+        return check_votes(votes, frame.index, self.name)
 
 
 def check_vote(vote: Any, lf_name: str) -> int:
@@ -123,17 +128,26 @@ def check_vote(vote: Any, lf_name: str) -> int:
             f"it returned {vote!r} of type {type(vote).__name__}",
             lf_name=lf_name,
         )
-    if vote < ABSTAIN:
+    if not ABSTAIN <= vote <= MAX_VOTE:
         raise LFError(
-            f"Labeling function {lf_name!r} returned {int(vote)}; votes must be >= -1",
+            f"Labeling function {lf_name!r} returned {int(vote)}; votes must be -1 or a class "
+            f"index (0 to {MAX_VOTE})",
             lf_name=lf_name,
         )
     return int(vote)
 
 
-def check_votes(votes: Any, n_rows: int, lf_name: str) -> np.ndarray:
-    """Return a vectorized LF's votes as a compact integer array of length ``n_rows``."""
-    if isinstance(votes, pd.Series | pd.Index):
+def check_votes(votes: Any, index: pd.Index, lf_name: str) -> np.ndarray:
+    """Return a vectorized LF's votes as a compact integer array, one vote per row of ``index``.
+
+    A pandas Series is matched to the rows by index label; anything else is taken in row order.
+    An error about a bad vote names a row holding one.
+    """
+    n_rows = len(index)
+    if isinstance(votes, pd.Series):
+        owner = f"Vectorized labeling function {lf_name!r}"
+        votes = align_to_index(votes, index, owner, lf_name)
+    elif isinstance(votes, pd.Index):
         votes = votes.to_numpy()
     array = np.asarray(votes)
     if array.shape != (n_rows,):
@@ -151,21 +165,30 @@ def check_votes(votes: Any, n_rows: int, lf_name: str) -> np.ndarray:
             lf_name=lf_name,
         )
     if np.issubdtype(array.dtype, np.floating):
-        if n_rows and not (np.all(np.isfinite(array)) and np.all(np.mod(array, 1) == 0)):
-            raise LFError(
-                f"Vectorized labeling function {lf_name!r} returned non-integer votes "
-                "(NaN or fractions); return -1 to abstain",
-                lf_name=lf_name,
-            )
+        with np.errstate(invalid="ignore"):  # NaN and inf leave a NaN remainder: not whole
+            fractional = np.mod(array, 1) != 0
+        if fractional.any():
+            _raise_bad_vote(lf_name, "non-integer vote", array, index, int(fractional.argmax()))
     if not n_rows:
         return array.astype(np.int8)
     low, high = int(array.min()), int(array.max())
     if low < ABSTAIN:
-        raise LFError(
-            f"Vectorized labeling function {lf_name!r} returned {low}; votes must be >= -1",
-            lf_name=lf_name,
-        )
+        _raise_bad_vote(lf_name, "vote", array, index, int(array.argmin()))
+    if high > MAX_VOTE:
+        _raise_bad_vote(lf_name, "vote", array, index, int(array.argmax()))
     return array.astype(compact_label_dtype(high), copy=False)
+
+
+def _raise_bad_vote(
+    lf_name: str, problem: str, array: np.ndarray, index: pd.Index, position: int
+) -> NoReturn:
+    row = index[position]
+    raise LFError(
+        f"Vectorized labeling function {lf_name!r} returned {problem} {array[position].item()!r} "
+        f"on row {row!r}; votes must be -1 (abstain) or a class index (0 to {MAX_VOTE})",
+        lf_name=lf_name,
+        row=row,
+    )
 
 
 def labeling_function(

@@ -12,24 +12,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import LFError
 
-__all__ = ["Preprocessor", "Row", "preprocessor"]
+__all__ = ["Preprocessor", "Row", "align_to_index", "preprocessor"]
 
 
 class Row(dict[str, Any]):
     """One data point: a dict of column name to value that also allows attribute access.
 
     Labeling functions of the row kind receive a ``Row``, so both ``x.text`` and ``x["text"]``
-    work. Assigning an attribute sets a field.
+    work. Assigning an attribute sets a field. A column named like a dict method (``items``,
+    ``keys``, ``values``, ``get``...) wins over the method: ``x.items`` is that column, and
+    ``dict.get(x, "a")`` still calls the method.
 
     Examples
     --------
     >>> x = Row(text="Check out my channel", n_words=4)
     >>> x.text, x["n_words"]
     ('Check out my channel', 4)
+    >>> Row(items=3).items, Row(text="a").get("text")
+    (3, 'a')
     """
 
     __slots__ = ()
@@ -39,11 +44,79 @@ class Row(dict[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(
-                f"the row has no column {name!r}; it has {sorted(self)}"
+                f"the row has no column {name!r}; it has {sorted(self, key=str)}"
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
+
+
+class _ColumnOrDictMethod:
+    """A dict method of :class:`Row` that yields to the row's column of the same name.
+
+    Attribute lookup finds dict's methods before ``Row.__getattr__`` runs, so without this
+    ``x.items`` would be the method even on a row with an ``items`` column. Other names keep
+    the plain (fast) lookup.
+    """
+
+    __slots__ = ("method", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.method = vars(dict)[name]
+
+    def __get__(self, row: Row | None, owner: type | None = None) -> Any:
+        if row is not None and self.name in row:
+            return row[self.name]
+        return self.method.__get__(row, owner)
+
+
+for _method in [name for name in vars(dict) if not name.startswith("_")]:
+    setattr(Row, _method, _ColumnOrDictMethod(_method))
+del _method
+
+
+def align_to_index(
+    values: pd.Series, index: pd.Index, owner: str, lf_name: str | None
+) -> np.ndarray:
+    """Return a Series' values in the row order of ``index``, matching them by label.
+
+    A function given a frame may return a Series in another row order (after a ``concat`` or a
+    ``sort_values``); its labels say which row each value belongs to.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        What the function returned.
+    index : pandas.Index
+        The index of the frame it was given.
+    owner : str
+        The function, for the error message ("Vectorized labeling function 'x'").
+    lf_name : str or None
+        Name recorded on the error.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    LFError
+        When the Series' index does not hold exactly the frame's row labels.
+    """
+    if values.index.equals(index):
+        return values.to_numpy()
+    if len(values) == len(index) and values.index.is_unique and index.is_unique:
+        positions = values.index.get_indexer(index)
+        if (positions >= 0).all():
+            return values.to_numpy()[positions]
+    raise LFError(
+        f"{owner} returned a pandas Series whose index does not hold the frame's row labels "
+        f"(it starts {values.index[:3].tolist()}, the frame's {index[:3].tolist()}; "
+        f"{len(values)} vs {len(index)} rows); return a Series indexed like the frame, or an "
+        "array in the frame's row order",
+        lf_name=lf_name,
+    )
 
 
 class Preprocessor:
@@ -98,7 +171,8 @@ class Preprocessor:
                 f"Preprocessor {self.name!r} must return a mapping of fields to add "
                 f"(a dict or the row); it returned {type(derived).__name__}"
             )
-        new_row.update(derived)
+        # dict.update, not new_row.update: a column named "update" would shadow the method.
+        dict.update(new_row, derived)
         return new_row
 
     def apply_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,14 +190,15 @@ class Preprocessor:
                 f"columns; it returned {type(derived).__name__}"
             )
         out = frame.copy(deep=False)
+        owner = f"Vectorized preprocessor {self.name!r}"
         for column, values in columns.items():
+            if isinstance(values, pd.Series):
+                values = align_to_index(values, frame.index, f"{owner} (column {column!r})", None)
             if len(values) != len(frame):
                 raise LFError(
-                    f"Vectorized preprocessor {self.name!r} returned column {column!r} of length "
-                    f"{len(values)} for {len(frame)} rows"
+                    f"{owner} returned column {column!r} of length {len(values)} for "
+                    f"{len(frame)} rows"
                 )
-            if isinstance(values, pd.Series):
-                values = values.to_numpy()
             out[column] = values
         return out
 
