@@ -234,3 +234,29 @@ def test_a_single_column_table_has_no_partner_to_blend() -> None:
     imputer = AttentionImputer(**{**FAST, "max_epochs": 2}).fit(frame)
     assert imputer.blend_ == {}
     assert imputer.transform(frame)["x"].notna().all()
+
+
+def test_integer_column_labels_survive_save_and_load(tmp_path: Path) -> None:
+    frame = _table(120)
+    frame.columns = [0, 1, 2, "double", 4, 5]
+    frame.loc[:9, [1, "double"]] = None
+    fast = {**FAST, "max_epochs": 2}
+    imputer = AttentionImputer(column_types={4: "numeric"}, **fast).fit(frame)
+    loaded = AttentionImputer.load(imputer.save(tmp_path / "model"))
+    assert loaded.columns_ == [0, 1, 2, "double", 4, 5]
+    assert loaded.column_types_ == imputer.column_types_
+    assert loaded.get_params() == imputer.get_params()
+    assert loaded.blend_ == imputer.blend_
+    out = loaded.transform(frame)
+    pd.testing.assert_frame_equal(out, imputer.transform(frame))
+    assert out.columns.equals(frame.columns)
+    assert out.dtypes.equals(frame.dtypes)
+    np.testing.assert_allclose(loaded.predict_proba(frame, 1), imputer.predict_proba(frame, 1))
+
+
+def test_labels_that_json_cannot_keep_are_refused_at_save(tmp_path: Path) -> None:
+    frame = _table(60)[["city", "size"]]
+    frame.columns = pd.MultiIndex.from_tuples([("a", "city"), ("a", "size")])
+    imputer = AttentionImputer(**{**FAST, "max_epochs": 1}).fit(frame)
+    with pytest.raises(DataError, match=r"column label \('a', 'city'\) cannot be saved"):
+        imputer.save(tmp_path / "model")

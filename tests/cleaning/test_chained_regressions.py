@@ -158,3 +158,11 @@ def test_refit_of_a_classifier_with_a_new_class_starts_afresh() -> None:
     assert list(model.steps_[-1][3]) == [0, 1, 2]
     _, probabilities = model.predict(numbers, observed, np.zeros_like(codes))
     assert (probabilities.argmax(axis=1) == label).mean() > 0.9
+
+
+def test_predicting_no_rows_gives_empty_predictions() -> None:
+    numbers, codes, observed = _linear_table(100)
+    model = ChainedRegressions(vocabulary_sizes=[3]).fit(numbers, observed, codes)
+    values, probabilities = model.predict(numbers[:0], observed[:0], codes[:0])
+    assert values.shape == (0, 3)
+    assert probabilities.shape == (0, 3)

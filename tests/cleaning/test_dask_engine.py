@@ -69,3 +69,16 @@ def test_engine_option_partitions_a_pandas_table() -> None:
     assert_same_repairs(pandas_fit.repairs_, dask_fit.repairs_)
     with pytest.raises(ValueError, match="'engine' parameter of Cleaner"):
         Cleaner(engine="spark").fit(table)
+
+
+def test_an_all_missing_column_and_integer_labels_on_both_engines() -> None:
+    table = sourced_table(seed=5).assign(note=None)
+    table.columns = [0, 1, 2, 3, 4]
+    pandas_fit = Cleaner(constraints=["1 -> 2, 3"], engine="pandas").fit(table)
+    with dask.config.set(scheduler="threads"):
+        dask_fit = Cleaner(constraints=["1 -> 2, 3"]).fit(dd.from_pandas(table, npartitions=3))
+    assert len(pandas_fit.repairs_) > 10
+    assert set(pandas_fit.repairs_["column"]) <= {2, 3}
+    assert_same_repairs(pandas_fit.repairs_, dask_fit.repairs_)
+    pd.testing.assert_frame_equal(pandas_fit.repaired_, dask_fit.repaired_)
+    assert pandas_fit.repaired_.columns.equals(table.columns)

@@ -114,3 +114,22 @@ def test_errors() -> None:
         detect_errors(pd.DataFrame({"a": ["1"]}), ["a -> b"])
     with pytest.raises(ConstraintError, match="source column"):
         detect_errors(pd.DataFrame({"a": ["1"]}), source="src")
+
+
+def test_integer_column_labels_are_kept_and_rules_name_them_as_text() -> None:
+    t = pd.DataFrame(
+        {
+            0: ["s1", "s2", "s3"] * 4,
+            1: np.repeat(["f1", "f2", "f3", "f4"], 3),
+            2: ["1", "1", "2"] + ["3"] * 3 + ["4", "5", "4"] + ["6"] * 3,
+        }
+    )
+    rules = Constraints.from_dict({"functional_dependencies": ["1 -> 2"]})
+    assert infer_source_column(t, rules) == 0
+    found = detect_errors(t, rules, source=0, outliers=False)
+    assert cells(found, "source") == {(r, 2) for r in (0, 1, 2, 6, 7, 8)}
+
+
+def test_labels_that_read_the_same_as_text_are_a_data_error() -> None:
+    with pytest.raises(DataError, match=r"column labels \[1, '1'\] differ but read the same"):
+        detect_errors(pd.DataFrame({1: ["a"], "1": ["b"]}))

@@ -148,3 +148,14 @@ def test_get_imputer_by_name() -> None:
         get_imputer("magic")
     with pytest.raises(ValueError, match="n_neighbors"):
         get_imputer("knn", n_neighbors=0).fit(pd.DataFrame({"a": [1.0, np.nan, 2.0]}))
+
+
+@pytest.mark.parametrize("imputer", [IterativeRegressionImputer(), TreesImputer()])
+def test_a_lone_column_gets_its_mean_or_most_frequent_value(imputer: object) -> None:
+    codes = pd.DataFrame({"stars": [1.0, np.nan, 3.0, 3.0]})  # few integers: categorical
+    out = imputer.fit_transform(codes)  # type: ignore[attr-defined]
+    assert out["stars"].tolist() == [1.0, 3.0, 3.0, 3.0]
+    sizes = pd.DataFrame({"size": [1.5, np.nan, 2.5, 3.5]}, index=list("abcd"))
+    out = imputer.fit_transform(sizes)  # type: ignore[attr-defined]
+    assert out.loc["b", "size"] == pytest.approx(2.5)
+    assert out.index.equals(sizes.index)

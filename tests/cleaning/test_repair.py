@@ -222,3 +222,57 @@ def test_a_broken_character_is_put_back_from_the_column_shape() -> None:
     assert (cleaner.repaired_["score"].iloc[bad] == truth["score"].iloc[bad]).all()
     s = evaluate(dirty[["score"]], cleaner.repaired_[["score"]], truth[["score"]])
     assert s["repair_precision"] >= 0.9
+
+
+def _zip_city(**extra: list[object]) -> pd.DataFrame:
+    """zip -> city with one wrong city (row 3), and any extra columns."""
+    return pd.DataFrame(
+        {"zip": ["1"] * 4 + ["2"] * 4, "city": ["a", "a", "a", "x", "b", "b", "b", "b"], **extra}
+    )
+
+
+@pytest.mark.parametrize("outliers", [True, False])
+def test_an_all_missing_column_gets_no_statistical_repairs(outliers: bool) -> None:
+    cleaner = Cleaner(constraints=["zip -> city"], outliers=outliers)
+    cleaner.fit(_zip_city(note=[None] * 8))
+    assert cleaner.repairs_[["row", "column", "old", "new"]].values.tolist() == [
+        [3, "city", "x", "a"]
+    ]
+    assert cleaner.repaired_["note"].isna().all()
+    notes = cleaner.detections_[cleaner.detections_["column"] == "note"]
+    assert notes["row"].tolist() == list(range(8))
+    assert (notes["detectors"] == "missing").all()
+
+
+@pytest.mark.parametrize(
+    ("table", "rule"),
+    [
+        (pd.DataFrame({"zip": ["1"] * 4 + ["2"] * 4, "city": [None] * 8}), "zip -> city"),
+        (_zip_city().assign(zip=None), "zip -> city"),
+        (pd.DataFrame({"a": [None] * 5, "b": [np.nan] * 5}), "a -> b"),
+    ],
+    ids=["rhs", "lhs", "every-column"],
+)
+def test_an_all_missing_column_in_a_rule_gives_no_repairs(table: pd.DataFrame, rule: str) -> None:
+    repaired, repairs = clean(table, [rule])
+    assert repairs.empty
+    assert repaired.columns.equals(table.columns)
+    assert repaired.isna().equals(table.isna())
+
+
+def test_integer_column_labels_are_kept() -> None:
+    table = _zip_city(src=["p", "q"] * 4)
+    table.columns = [0, 1, 2]
+    cleaner = Cleaner(constraints=["0 -> 1"], source=2).fit(table)
+    assert cleaner.repaired_.columns.equals(table.columns)
+    assert cleaner.repaired_[1].tolist() == ["a"] * 4 + ["b"] * 4
+    assert cleaner.repairs_[["row", "column", "new"]].values.tolist() == [[3, 1, "a"]]
+    assert set(cleaner.detections_["column"]) <= {0, 1, 2}
+    assert cleaner.source_ == 2
+    assert list(cleaner.column_weights_.index) == [0, 1]
+    assert cleaner.transform(table).columns.equals(table.columns)
+    repaired, _ = clean(table, ["0 -> 1"], examples=pd.DataFrame({"_row": [4], 1: ["B"]}))
+    assert repaired.columns.equals(table.columns)
+    assert repaired.loc[4, 1] == "B"
+    with pytest.raises(DataError, match=r"column labels \[0, '0'\] differ"):
+        clean(table.assign(**{"0": "x"}))

@@ -66,3 +66,17 @@ def test_imputer_without_predict_proba_is_rejected() -> None:
     _, dirty, _ = _dirty(60)
     with pytest.raises(DataError, match="predict_proba"):
         Cleaner(imputer=object()).fit(dirty)
+
+
+def test_an_imputer_fitted_on_integer_labels_scores_the_repair() -> None:
+    pytest.importorskip("torch")
+    from gristmill.cleaning import AttentionImputer
+
+    truth, dirty, wrong = _dirty()
+    dirty.columns = truth.columns = [0, 1, 2]
+    imputer = AttentionImputer(**FAST).fit(dirty)
+    cleaner = Cleaner(constraints=["0 -> 1"], imputer=imputer).fit(dirty)
+    assert cleaner.imputer_ is imputer
+    assert cleaner.weights_["imputer"] > 0
+    assert cleaner.repaired_.columns.equals(dirty.columns)
+    assert (cleaner.repaired_.loc[wrong, 1] == truth.loc[wrong, 1]).mean() >= 0.9

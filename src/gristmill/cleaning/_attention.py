@@ -32,7 +32,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
@@ -116,10 +116,10 @@ class _Encoding:
 
     def __init__(
         self,
-        categorical: list[str],
-        numeric: list[str],
-        vocabularies: dict[str, list[Any]],
-        scales: dict[str, tuple[float, float]],
+        categorical: list[Hashable],
+        numeric: list[Hashable],
+        vocabularies: dict[Hashable, list[Any]],
+        scales: dict[Hashable, tuple[float, float]],
     ) -> None:
         self.categorical = categorical
         self.numeric = numeric
@@ -131,7 +131,7 @@ class _Encoding:
     def fit(
         cls,
         data: pd.DataFrame,
-        column_types: Mapping[str, str],
+        column_types: Mapping[Hashable, str],
         *,
         min_frequency: int,
         max_categories: int,
@@ -176,21 +176,23 @@ class _Encoding:
             values[ok, j] = np.clip((column[ok] - mean) / std, -10, 10)
         return values, observed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, text_of: Mapping[Hashable, str]) -> dict[str, Any]:
+        """The encoding as JSON, keyed by the columns' labels as text (``text_of``)."""
         return {
-            "categorical": self.categorical,
-            "numeric": self.numeric,
-            "vocabularies": self.vocabularies,
-            "scales": {name: list(scale) for name, scale in self.scales.items()},
+            "categorical": [to_python(name) for name in self.categorical],
+            "numeric": [to_python(name) for name in self.numeric],
+            "vocabularies": {text_of[name]: values for name, values in self.vocabularies.items()},
+            "scales": {text_of[name]: list(scale) for name, scale in self.scales.items()},
         }
 
     @classmethod
-    def from_json(cls, spec: Mapping[str, Any]) -> _Encoding:
+    def from_json(cls, spec: Mapping[str, Any], label_of: Mapping[str, Hashable]) -> _Encoding:
+        """Read :meth:`to_json`; ``label_of`` maps a label's text back to the label."""
         return cls(
             list(spec["categorical"]),
             list(spec["numeric"]),
-            {name: list(values) for name, values in spec["vocabularies"].items()},
-            {name: (float(s[0]), float(s[1])) for name, s in spec["scales"].items()},
+            {label_of[name]: list(values) for name, values in spec["vocabularies"].items()},
+            {label_of[name]: (float(s[0]), float(s[1])) for name, s in spec["scales"].items()},
         )
 
 
@@ -333,9 +335,9 @@ class AttentionImputer(TableImputer):
 
     Parameters
     ----------
-    columns : sequence of str, optional
+    columns : sequence of column labels, optional
         Columns to fill; all by default. Every column is used as context either way.
-    column_types : mapping of str to {"categorical", "numeric"}, optional
+    column_types : mapping of column label to {"categorical", "numeric"}, optional
         Overrides of the inferred column types (see :func:`infer_column_types`).
     dim : int, default 32
         Width of the value embeddings and attention.
@@ -376,9 +378,9 @@ class AttentionImputer(TableImputer):
     Attributes
     ----------
     column_types_ : dict
-        Column name to ``"categorical"`` or ``"numeric"``.
+        Column label to ``"categorical"`` or ``"numeric"``.
     classes_ : dict
-        Categorical column name to the values it can predict (the columns of ``predict_proba``).
+        Categorical column label to the values it can predict (the columns of ``predict_proba``).
     n_epochs_ : int
         Epochs run before stopping.
     best_validation_loss_ : float
@@ -386,7 +388,7 @@ class AttentionImputer(TableImputer):
     history_ : list of float
         Held-out loss after each epoch.
     blend_ : dict
-        Column name to the weight of the network's prediction, or class probabilities (the
+        Column label to the weight of the network's prediction, or class probabilities (the
         chained regressions get the rest); empty without ``linear_blend``, and without the
         categorical columns of more than 50 values (the network alone predicts those).
 
@@ -407,8 +409,8 @@ class AttentionImputer(TableImputer):
     def __init__(
         self,
         *,
-        columns: Sequence[str] | None = None,
-        column_types: Mapping[str, str] | None = None,
+        columns: Sequence[Hashable] | None = None,
+        column_types: Mapping[Hashable, str] | None = None,
         dim: int = 32,
         n_heads: int = 4,
         min_frequency: int = 2,
@@ -522,7 +524,7 @@ class AttentionImputer(TableImputer):
             self._train(torch, generator, split)
             self.module_.eval()
             self.linear_: ChainedRegressions | None = None
-            self.blend_: dict[str, float] = {}
+            self.blend_: dict[Hashable, float] = {}
             if self.linear_blend:
                 self.linear_ = self._fit_blend(torch, split)
 
@@ -766,7 +768,7 @@ class AttentionImputer(TableImputer):
                 )
         return _Representation(hidden, numeric_context, skip, values, probabilities)
 
-    def _column_outputs(self, representation: _Representation, column: str) -> np.ndarray:
+    def _column_outputs(self, representation: _Representation, column: Hashable) -> np.ndarray:
         """Class probabilities of a categorical column, or (standardised value, log error
         variance) of a numeric one, blended with the chained regressions (``blend_``)."""
         torch = _torch()
@@ -786,13 +788,13 @@ class AttentionImputer(TableImputer):
         predicted[:, 0] = weight * predicted[:, 0] + (1.0 - weight) * representation.values[:, j]
         return predicted
 
-    def _check_column(self, column: str) -> None:
+    def _check_column(self, column: Hashable) -> None:
         if column not in self.column_types_:
             raise DataError(
                 f"AttentionImputer: unknown column {column!r}; it was fitted on {self.columns_}"
             )
 
-    def predict_proba(self, data: pd.DataFrame, column: str) -> np.ndarray:
+    def predict_proba(self, data: pd.DataFrame, column: Hashable) -> np.ndarray:
         """Probability of each value of a categorical ``column`` for every row of ``data``.
 
         The cell itself is never part of its own context, so this scores observed cells too
@@ -802,8 +804,8 @@ class AttentionImputer(TableImputer):
         ----------
         data : pandas.DataFrame
             Rows with (at least) the columns seen in fit.
-        column : str
-            A categorical column.
+        column : hashable
+            A categorical column's label.
 
         Returns
         -------
@@ -826,7 +828,7 @@ class AttentionImputer(TableImputer):
         data = self._check_input(data, "predict_proba")
         return self._column_outputs(self._representation(data), column)
 
-    def predict_values(self, data: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    def predict_values(self, data: pd.DataFrame, column: Hashable) -> tuple[np.ndarray, np.ndarray]:
         """Predicted value and its confidence for every row of ``data`` in ``column``.
 
         Like :meth:`predict_proba`, the cell is hidden from its own prediction, so observed cells
@@ -847,7 +849,7 @@ class AttentionImputer(TableImputer):
         return self._values_from(self._representation(data), column)
 
     def _values_from(
-        self, representation: _Representation, column: str
+        self, representation: _Representation, column: Hashable
     ) -> tuple[np.ndarray, np.ndarray]:
         outputs = self._column_outputs(representation, column)
         if self.column_types_[column] == "categorical":
@@ -893,7 +895,7 @@ class AttentionImputer(TableImputer):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"The 'k' parameter of candidates must be an int >= 1. Got {k!r}.")
         cells = list(cells)
-        by_column: dict[str, list[int]] = {}
+        by_column: dict[Hashable, list[int]] = {}
         positions = []
         for label, column in cells:
             self._check_column(column)
@@ -944,13 +946,13 @@ class AttentionImputer(TableImputer):
         return pd.DataFrame.from_records(records, columns=columns)
 
     def _impute_all(
-        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
-    ) -> dict[str, Sequence[Any] | np.ndarray]:
+        self, data: pd.DataFrame, missing: dict[Hashable, np.ndarray]
+    ) -> dict[Hashable, Sequence[Any] | np.ndarray]:
         rows = np.unique(np.concatenate(list(missing.values())))
         representation = self._representation(data.iloc[rows])
         where = np.searchsorted(rows, np.arange(len(data)))
-        self._last_confidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        out: dict[str, Sequence[Any] | np.ndarray] = {}
+        self._last_confidence: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
+        out: dict[Hashable, Sequence[Any] | np.ndarray] = {}
         for name, at in missing.items():
             picked = representation.take(where[at])
             values, confidence = self._values_from(picked, name)
@@ -991,7 +993,7 @@ class AttentionImputer(TableImputer):
         return self.fit(data).transform(data, return_confidence=return_confidence)
 
     @property
-    def classes_(self) -> dict[str, list[Any]]:
+    def classes_(self) -> dict[Hashable, list[Any]]:
         self._check_fitted()
         return dict(self.encoding_.vocabularies)
 
@@ -1006,6 +1008,14 @@ class AttentionImputer(TableImputer):
             The directory.
         """
         self._check_fitted()
+        text_of = _label_texts(self.columns_)
+        params = self.get_params()
+        if params["columns"] is not None:
+            params["columns"] = [to_python(name) for name in params["columns"]]
+        if params["column_types"] is not None:
+            params["column_types"] = {
+                text_of[name]: kind for name, kind in params["column_types"].items()
+            }
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {name: t.detach().numpy() for name, t in self.module_.state_dict().items()}
@@ -1014,18 +1024,15 @@ class AttentionImputer(TableImputer):
                 np.savez(handle, **arrays)
         spec = {
             "format": _FORMAT,
-            "params": {
-                name: (list(value) if name == "columns" and value is not None else value)
-                for name, value in self.get_params().items()
-            },
-            "columns_": self.columns_,
-            "impute_columns_": list(self.impute_columns_),
-            "column_types_": self.column_types_,
-            "encoding": self.encoding_.to_json(),
+            "params": params,
+            "columns_": [to_python(name) for name in self.columns_],
+            "impute_columns_": [to_python(name) for name in self.impute_columns_],
+            "column_types_": {text_of[name]: kind for name, kind in self.column_types_.items()},
+            "encoding": self.encoding_.to_json(text_of),
             "n_epochs_": self.n_epochs_,
             "best_validation_loss_": self.best_validation_loss_,
             "history_": self.history_,
-            "blend_": self.blend_,
+            "blend_": {text_of[name]: weight for name, weight in self.blend_.items()},
             "linear_": None if self.linear_ is None else self.linear_.to_json(),
         }
         try:
@@ -1061,15 +1068,24 @@ class AttentionImputer(TableImputer):
                 f"{spec_path}: not a saved AttentionImputer (format {spec.get('format')!r})"
             )
         torch = _torch()
-        imputer = cls(**spec["params"])
+        # JSON keys are text: each is mapped back to the column label (an int stays an int).
+        label_of = {str(name): name for name in spec["columns_"]}
+        params = dict(spec["params"])
+        if params.get("column_types") is not None:
+            params["column_types"] = {
+                label_of[name]: kind for name, kind in params["column_types"].items()
+            }
+        imputer = cls(**params)
         imputer.columns_ = list(spec["columns_"])
         imputer.impute_columns_ = list(spec["impute_columns_"])
-        imputer.column_types_ = dict(spec["column_types_"])
-        imputer.encoding_ = _Encoding.from_json(spec["encoding"])
+        imputer.column_types_ = {
+            label_of[name]: kind for name, kind in spec["column_types_"].items()
+        }
+        imputer.encoding_ = _Encoding.from_json(spec["encoding"], label_of)
         imputer.n_epochs_ = int(spec["n_epochs_"])
         imputer.best_validation_loss_ = float(spec["best_validation_loss_"])
         imputer.history_ = [float(v) for v in spec["history_"]]
-        imputer.blend_ = {name: float(w) for name, w in spec["blend_"].items()}
+        imputer.blend_ = {label_of[name]: float(w) for name, w in spec["blend_"].items()}
         imputer.linear_ = (
             None if spec["linear_"] is None else ChainedRegressions.from_json(spec["linear_"])
         )
@@ -1085,6 +1101,30 @@ class AttentionImputer(TableImputer):
         imputer.module_.load_state_dict(state)
         imputer.module_.eval()
         return imputer
+
+
+def _label_texts(columns: Sequence[Hashable]) -> dict[Hashable, str]:
+    """Each column label's text: its key in the saved JSON, where keys are text.
+
+    Raises
+    ------
+    DataError
+        When a label is neither a string nor an integer (it would not come back as it was),
+        or two labels read the same as text.
+    """
+    for name in columns:
+        if isinstance(name, bool) or not isinstance(name, (str, int, np.integer)):
+            raise DataError(
+                f"AttentionImputer.save: column label {name!r} cannot be saved, only string and "
+                "integer labels can; rename the columns before fitting"
+            )
+    text_of = {name: str(name) for name in columns}
+    if len(set(text_of.values())) < len(text_of):
+        raise DataError(
+            f"AttentionImputer.save: column labels {list(columns)} read the same as text; "
+            "rename the columns before fitting"
+        )
+    return text_of
 
 
 __all__ = ["AttentionImputer"]

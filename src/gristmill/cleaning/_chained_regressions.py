@@ -146,7 +146,13 @@ class ChainedRegressions:
         slot = codes - self.reserved
         rows, columns = np.nonzero((slot >= 0) & (slot < _MAX_ONE_HOT))
         categorical[rows, columns, 1 + slot[rows, columns]] = 1.0
-        return np.hstack([numeric.reshape(n, -1), categorical.reshape(n, -1)])
+        # Widths spelled out: reshape(n, -1) cannot infer them when there are no rows.
+        return np.hstack(
+            [
+                numeric.reshape(n, numeric.shape[1] * numeric.shape[2]),
+                categorical.reshape(n, categorical.shape[1] * categorical.shape[2]),
+            ]
+        )
 
     def _block(self, kind: str, column: int) -> slice:
         """Feature columns of a context column in the design matrix."""

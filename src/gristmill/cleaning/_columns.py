@@ -8,7 +8,8 @@ back with the column's original dtype.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -26,10 +27,10 @@ MAX_DISCRETE_INTEGER_VALUES = 10
 
 def infer_column_types(
     data: pd.DataFrame,
-    overrides: Mapping[str, str] | None = None,
+    overrides: Mapping[Hashable, str] | None = None,
     *,
     max_discrete_values: int = MAX_DISCRETE_INTEGER_VALUES,
-) -> dict[str, ColumnType]:
+) -> dict[Hashable, ColumnType]:
     """Decide for each column whether it is categorical or numeric.
 
     Strings, booleans, pandas categoricals and objects are categorical. Numeric columns are numeric,
@@ -39,14 +40,14 @@ def infer_column_types(
     Parameters
     ----------
     data : pandas.DataFrame
-    overrides : mapping of str to {"categorical", "numeric"}, optional
+    overrides : mapping of column label to {"categorical", "numeric"}, optional
         Types that replace the inferred ones.
     max_discrete_values : int, default 10
 
     Returns
     -------
     dict
-        Column name to ``"categorical"`` or ``"numeric"``, in column order.
+        Column label to ``"categorical"`` or ``"numeric"``, in column order.
 
     Raises
     ------
@@ -71,7 +72,7 @@ def infer_column_types(
             raise DataError(
                 f"column_types[{name!r}] must be 'categorical' or 'numeric'. Got {kind!r} instead."
             )
-    types: dict[str, ColumnType] = {}
+    types: dict[Hashable, ColumnType] = {}
     for name in data.columns:
         column = data[name]
         if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(
@@ -81,7 +82,7 @@ def infer_column_types(
                 f"column {name!r} holds dates/durations ({column.dtype}); convert it to numbers "
                 "or strings before imputing"
             )
-        is_number = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        is_number = holds_numbers(column.dtype)
         if name in overrides:
             if overrides[name] == "numeric" and not is_number:
                 raise DataError(
@@ -94,6 +95,11 @@ def infer_column_types(
         else:
             types[name] = "categorical"
     return types
+
+
+def holds_numbers(dtype: Any) -> bool:
+    """Whether ``dtype`` is a numeric dtype (booleans are labels, not numbers)."""
+    return bool(pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype))
 
 
 def _few_integers(column: pd.Series, limit: int) -> bool:
@@ -125,7 +131,7 @@ def check_table(data: object, *, who: str) -> pd.DataFrame:
     return data
 
 
-def check_observed(data: pd.DataFrame, columns: Sequence[str], *, who: str) -> None:
+def check_observed(data: pd.DataFrame, columns: Sequence[Hashable], *, who: str) -> None:
     """Raise a DataError naming every column among ``columns`` with no observed value."""
     empty = [name for name in columns if data[name].notna().sum() == 0]
     if empty:
@@ -135,33 +141,104 @@ def check_observed(data: pd.DataFrame, columns: Sequence[str], *, who: str) -> N
         )
 
 
+def check_finite(data: pd.DataFrame, columns: Sequence[Hashable], *, who: str) -> None:
+    """Raise a DataError naming the first numeric column among ``columns`` holding an infinity,
+    and the row (index label) where it first does.
+
+    An infinity is neither a missing value nor a number to impute from: a mean or a distance
+    through it is infinite or undefined.
+    """
+    for name in columns:
+        column = data[name]
+        if not holds_numbers(column.dtype):
+            continue
+        infinite = np.isinf(column.to_numpy(dtype=float, na_value=np.nan))
+        if infinite.any():
+            first = int(np.argmax(infinite))
+            raise DataError(
+                f"{who}: column {name!r} holds {column.iloc[first]} at row {data.index[first]!r}; "
+                "infinities are neither missing values nor numbers to impute from: replace them "
+                "(with NaN to have them imputed) first"
+            )
+
+
+def check_numbers(data: pd.DataFrame, name: Hashable, *, who: str) -> None:
+    """Raise a DataError naming the first row where a column that was numeric in fit holds
+    something that is not a number (numbers written as text are read as numbers)."""
+    column = data[name]
+    if holds_numbers(column.dtype):
+        return
+    numbers = pd.to_numeric(column.astype(object), errors="coerce")
+    bad = (column.notna() & numbers.isna()).to_numpy(dtype=bool)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{who}: column {name!r} was numeric in fit but holds {column.iloc[first]!r} at row "
+            f"{data.index[first]!r} ({column.dtype}); convert it to numbers first"
+        )
+
+
 def to_python(value: Any) -> Any:
     """Turn a numpy scalar into the equivalent Python scalar (for JSON and exact comparisons)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
 def fill_column(
-    column: pd.Series, rows: np.ndarray, values: Sequence[Any] | np.ndarray
+    column: pd.Series, rows: np.ndarray, values: Sequence[Any] | np.ndarray, *, who: str
 ) -> pd.Series:
     """Return ``column`` with the positions ``rows`` set to ``values``, keeping its dtype.
 
-    Integer columns (including nullable ``Int64``) get rounded numbers; categorical dtypes keep
-    their categories (a value outside them is an error of the caller).
+    Integer columns (including nullable ``Int64``) get rounded numbers; a categorical dtype
+    gets the values it lacks as new categories (a batch's categories need not include every
+    value of the table an imputer learned from). ``who`` prefixes error messages.
+
+    Raises
+    ------
+    DataError
+        When the column's dtype cannot hold the values (a column that held labels in fit
+        but is numeric here, say because all its cells are missing).
     """
     out = column.copy()
     if len(rows) == 0:
         return out
     dtype = column.dtype
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        values = np.asarray(values, dtype=float)
-        if pd.api.types.is_integer_dtype(dtype):
-            values = np.round(values)
+    if isinstance(dtype, pd.CategoricalDtype):
+        fresh = pd.Index(pd.unique(pd.array(list(values), dtype=object))).dropna()
+        out = out.cat.add_categories(fresh[~fresh.isin(dtype.categories)])
+        dtype = out.dtype
+    if holds_numbers(dtype):
+        filled = _as_numbers(values)
+        if filled is None:
+            raise _cannot_hold(column, values, who)
+        values = np.round(filled) if pd.api.types.is_integer_dtype(dtype) else filled
     else:
         values = pd.array(list(values), dtype=object)
-    out.iloc[rows] = values
+    try:
+        out.iloc[rows] = values
+    except (TypeError, ValueError):
+        raise _cannot_hold(column, values, who) from None
     if out.dtype != dtype:
         out = out.astype(dtype)
     return out
+
+
+def _as_numbers(values: Sequence[Any] | np.ndarray) -> np.ndarray | None:
+    """``values`` as floats, or None when one of them is not a number (a label, a bool)."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iuf":
+        return array.astype(float)
+    if array.dtype.kind == "O" and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in array
+    ):
+        return array.astype(float)
+    return None
+
+
+def _cannot_hold(column: pd.Series, values: Sequence[Any] | np.ndarray, who: str) -> DataError:
+    return DataError(
+        f"{who}: column {column.name!r} has dtype {column.dtype} here, which cannot hold its "
+        f"imputed values (such as {to_python(values[0])!r}); convert it to the dtype it had in fit"
+    )
 
 
 class TableImputer(BaseEstimator):  # type: ignore[misc]
@@ -171,19 +248,21 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
     rows)``, which returns the values for the positional ``rows`` (all missing) of ``column``, or
     ``_impute_all(data, missing)`` doing that for every column at once.
 
+    Columns are known by their labels as they are (strings, integers, ...).
+
     Fitted attributes
     -----------------
     column_types_ : dict
-        Column name to ``"categorical"`` or ``"numeric"``.
-    columns_ : list of str
-        Every column seen in ``fit`` (all of them are used as context).
-    impute_columns_ : list of str
+        Column label to ``"categorical"`` or ``"numeric"``.
+    columns_ : list
+        The label of every column seen in ``fit`` (all of them are used as context).
+    impute_columns_ : list
         The columns ``transform`` fills.
     """
 
     _who = "TableImputer"
-    columns: Sequence[str] | None
-    column_types: Mapping[str, str] | None
+    columns: Sequence[Hashable] | None
+    column_types: Mapping[Hashable, str] | None
 
     def fit(self, data: pd.DataFrame, y: object = None) -> Self:
         """Learn the table; returns ``self``.
@@ -191,8 +270,8 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
         Raises
         ------
         DataError
-            When the table is empty, a target column has no observed value, a requested column
-            is absent, or a column type cannot be used.
+            When the table is empty, a column has no observed value or holds an infinity, a
+            requested column is absent, or a column type cannot be used.
         """
         data = check_table(data, who=f"{self._who}.fit")
         wanted = list(self.columns) if self.columns is not None else list(data.columns)
@@ -202,8 +281,9 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
                 f"{self._who}: columns {absent} are not in the table; it has {list(data.columns)}"
             )
         check_observed(data, list(data.columns), who=f"{self._who}.fit")
+        check_finite(data, list(data.columns), who=f"{self._who}.fit")
         self.column_types_ = infer_column_types(data, self.column_types)
-        self.columns_ = [str(name) for name in data.columns]
+        self.columns_ = list(data.columns)
         self.impute_columns_ = wanted
         self._fit(data)
         return self
@@ -218,7 +298,8 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
         NotFittedError
             Before ``fit``.
         DataError
-            When a column seen in ``fit`` is absent.
+            When a column seen in ``fit`` is absent, holds an infinity, is no longer numeric
+            or cannot hold its imputed values.
         """
         self._check_fitted()
         data = self._check_input(data, "transform")
@@ -229,7 +310,9 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
         missing = {name: rows for name, rows in missing.items() if rows.size}
         if missing:
             for name, values in self._impute_all(data, missing).items():
-                out[name] = fill_column(data[name], missing[name], values)
+                out[name] = fill_column(
+                    data[name], missing[name], values, who=f"{self._who}.transform"
+                )
         return out
 
     def fit_transform(self, data: pd.DataFrame, y: object = None) -> pd.DataFrame:
@@ -243,23 +326,28 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
             )
 
     def _check_input(self, data: pd.DataFrame, method: str) -> pd.DataFrame:
-        data = check_table(data, who=f"{self._who}.{method}")
+        who = f"{self._who}.{method}"
+        data = check_table(data, who=who)
         absent = [name for name in self.columns_ if name not in data.columns]
         if absent:
             raise DataError(
-                f"{self._who}.{method}: the table lacks column(s) {absent} seen in fit; "
+                f"{who}: the table lacks column(s) {absent} seen in fit; "
                 f"it has {list(data.columns)}"
             )
+        for name in self.columns_:
+            if self.column_types_[name] == "numeric":
+                check_numbers(data, name, who=who)
+        check_finite(data, self.columns_, who=who)
         return data
 
     def _fit(self, data: pd.DataFrame) -> None:
         raise NotImplementedError
 
     def _impute_all(
-        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
-    ) -> dict[str, Sequence[Any] | np.ndarray]:
-        """Values for the missing cells: column name to values at the positional rows given."""
+        self, data: pd.DataFrame, missing: dict[Hashable, np.ndarray]
+    ) -> dict[Hashable, Sequence[Any] | np.ndarray]:
+        """Values for the missing cells: column label to values at the positional rows given."""
         return {name: self._impute(data, name, rows) for name, rows in missing.items()}
 
-    def _impute(self, data: pd.DataFrame, column: str, rows: np.ndarray) -> Sequence[Any]:
+    def _impute(self, data: pd.DataFrame, column: Hashable, rows: np.ndarray) -> Sequence[Any]:
         raise NotImplementedError

@@ -8,7 +8,7 @@ number and ``column`` the column name.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -46,13 +46,31 @@ def _as_positional_strings(frame: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame; got {type(frame).__name__}")
     if frame.empty:
-        raise DataError("the table is empty: nothing to clean")
+        rows, columns = frame.shape
+        raise DataError(f"the table is empty ({rows} rows, {columns} columns): nothing to clean")
     if frame.columns.has_duplicates:
         dup = sorted(frame.columns[frame.columns.duplicated()].astype(str))
         raise DataError(f"the table has duplicate column name(s) {dup}")
+    names = [str(c) for c in frame.columns]
+    if len(set(names)) < len(names):
+        clash = [c for c, name in zip(frame.columns, names, strict=True) if names.count(name) > 1]
+        raise DataError(
+            f"column labels {clash} differ but read the same as text, which is how rules and "
+            "repairs name columns; rename them"
+        )
     out = frame.reset_index(drop=True)
-    out.columns = [str(c) for c in out.columns]
+    out.columns = names
     return out.astype("string")
+
+
+def _column_labels(frame: Any) -> dict[str, Any]:
+    """Each column's name as text (how rules and results name it) to its label in ``frame``."""
+    return {str(label): label for label in frame.columns}
+
+
+def _relabel(cells: pd.DataFrame, labels: dict[str, Any]) -> pd.DataFrame:
+    """``cells`` with its ``column`` names (text) replaced by the table's column labels."""
+    return cells.assign(column=cells["column"].map(labels))
 
 
 def missing_mask(
@@ -257,14 +275,19 @@ def _weak_cooccurrence(frame: pd.DataFrame, col: str, contexts: list[str]) -> np
     return np.flatnonzero(present & (support < 0.02))
 
 
-def infer_source_column(frame: pd.DataFrame, constraints: Constraints) -> str | None:
+def infer_source_column(frame: pd.DataFrame, constraints: Constraints) -> Hashable | None:
     """Guess which column names the data source, for tables merging several sources.
 
     A source column is one no rule mentions, with few distinct values (at most √n), several of
     which describe the same entity (the rows sharing an FD's left-hand side) with at most one
     row per source per entity.
+
+    Returns
+    -------
+    hashable or None
+        The source column's label in ``frame``, or None when no column looks like one.
     """
-    frame = _as_positional_strings(frame)
+    frame, labels = _as_positional_strings(frame), _column_labels(frame)
     fds = constraints.all_fds()
     if not fds:
         return None
@@ -287,7 +310,7 @@ def infer_source_column(frame: pd.DataFrame, constraints: Constraints) -> str | 
             share = float((distinct / multi).mean())
             if share >= 0.99 and (best is None or share > best[0]):
                 best = (share, col)
-    return None if best is None else best[1]
+    return None if best is None else labels[best[1]]
 
 
 def detect_errors(
@@ -296,7 +319,7 @@ def detect_errors(
     *,
     placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS,
     outliers: bool = True,
-    source: str | None = None,
+    source: Hashable | None = None,
     fd_rows: Callable[[FunctionalDependency], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Flag suspicious cells.
@@ -304,16 +327,17 @@ def detect_errors(
     Parameters
     ----------
     frame : pandas.DataFrame
-        The data; values are compared as strings.
+        The data; values are compared as strings, and rules name columns by their labels as
+        text (``"0"`` for the column labelled ``0``).
     constraints : Constraints, path, dict, list of str or None
         Rules to check (see :class:`Constraints`). None checks statistics only.
     placeholders : iterable of str
         Values that mean "missing" (compared lower-cased and stripped).
     outliers : bool, default True
         Whether to flag statistical outliers.
-    source : str, optional
-        Column naming each row's source; cells disagreeing across sources about the same
-        entity get the ``source`` detector. Default: ``constraints.source``.
+    source : hashable, optional
+        Label of the column naming each row's source; cells disagreeing across sources about
+        the same entity get the ``source`` detector. Default: ``constraints.source``.
     fd_rows : callable, optional
         Positions of the rows of an FD's conflicting groups (groups of equal left-hand side
         holding several right-hand side values); default: a pandas group-by. The Dask engine
@@ -322,11 +346,14 @@ def detect_errors(
     Returns
     -------
     pandas.DataFrame
-        One row per flagged cell: ``row`` (0-based position), ``column``, ``detectors``
-        (sorted detector names joined by ``,``), sorted by row then column order.
+        One row per flagged cell: ``row`` (0-based position), ``column`` (its label in
+        ``frame``), ``detectors`` (sorted detector names joined by ``,``), sorted by row then
+        column order.
 
     Raises
     ------
+    DataError
+        When the table is empty or its column labels repeat (also as text).
     ConstraintError
         When a rule names a column the table lacks.
 
@@ -337,10 +364,10 @@ def detect_errors(
     >>> detect_errors(t, ["zip -> city"])[["row", "column"]].values.tolist()
     [[0, 'city'], [1, 'city'], [2, 'city']]
     """
-    frame = _as_positional_strings(frame)
+    frame, labels = _as_positional_strings(frame), _column_labels(frame)
     constraints = as_constraints(constraints)
     constraints.check_columns(frame.columns)
-    source = source or constraints.source
+    source = constraints.source if source is None else str(source)
     if source is not None and source not in frame.columns:
         raise ConstraintError(f"source column {source!r} is not in the table")
     found: list[pd.DataFrame] = []
@@ -384,7 +411,7 @@ def detect_errors(
                     col,
                     "outlier",
                 )
-    return _combine(found, list(frame.columns))
+    return _relabel(_combine(found, list(frame.columns)), labels)
 
 
 def _combine(found: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

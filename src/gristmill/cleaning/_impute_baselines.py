@@ -8,7 +8,7 @@ DataFrame, column types inferred (overridable), dtypes preserved.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,15 +37,15 @@ class MeanModeImputer(TableImputer):
 
     Parameters
     ----------
-    columns : sequence of str, optional
+    columns : sequence of column labels, optional
         Columns to fill; all by default.
-    column_types : mapping of str to {"categorical", "numeric"}, optional
+    column_types : mapping of column label to {"categorical", "numeric"}, optional
         Overrides of the inferred column types.
 
     Attributes
     ----------
     fill_values_ : dict
-        Column name to the value written into its missing cells.
+        Column label to the value written into its missing cells.
 
     Examples
     --------
@@ -58,34 +58,37 @@ class MeanModeImputer(TableImputer):
     _who = "MeanModeImputer"
 
     def __init__(
-        self, *, columns: Sequence[str] | None = None, column_types: Mapping[str, str] | None = None
+        self,
+        *,
+        columns: Sequence[Hashable] | None = None,
+        column_types: Mapping[Hashable, str] | None = None,
     ) -> None:
         self.columns = columns
         self.column_types = column_types
 
     def _fit(self, data: pd.DataFrame) -> None:
-        self.fill_values_: dict[str, Any] = {}
+        self.fill_values_: dict[Hashable, Any] = {}
         for name in self.columns_:
             if self.column_types_[name] == "numeric":
                 self.fill_values_[name] = float(data[name].astype(float).mean())
             else:
                 self.fill_values_[name] = _top_values(data[name], 1)[0]
 
-    def _impute(self, data: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
+    def _impute(self, data: pd.DataFrame, column: Hashable, rows: np.ndarray) -> list[Any]:
         return [self.fill_values_[column]] * len(rows)
 
 
 class _OneHotEncoding:
     """A table as floats: standardised numerics, one-hot categoricals (missing -> NaN block)."""
 
-    def __init__(self, column_types: Mapping[str, str], max_categories: int) -> None:
+    def __init__(self, column_types: Mapping[Hashable, str], max_categories: int) -> None:
         self.column_types = dict(column_types)
         self.max_categories = max_categories
 
     def fit(self, data: pd.DataFrame) -> _OneHotEncoding:
-        self.categories: dict[str, list[Any]] = {}
-        self.scale: dict[str, tuple[float, float]] = {}
-        self.slices: dict[str, slice] = {}
+        self.categories: dict[Hashable, list[Any]] = {}
+        self.scale: dict[Hashable, tuple[float, float]] = {}
+        self.slices: dict[Hashable, slice] = {}
         start = 0
         for name, kind in self.column_types.items():
             if kind == "numeric":
@@ -117,7 +120,7 @@ class _OneHotEncoding:
             out[missing, block] = np.nan
         return out
 
-    def decode(self, name: str, matrix: np.ndarray) -> list[Any] | np.ndarray:
+    def decode(self, name: Hashable, matrix: np.ndarray) -> list[Any] | np.ndarray:
         block = matrix[:, self.slices[name]]
         if self.column_types[name] == "numeric":
             mean, std = self.scale[name]
@@ -144,8 +147,8 @@ class _EncodedImputer(TableImputer):
         self.model_.fit(self.encoding_.encode(self._sample(data)))
 
     def _impute_all(
-        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
-    ) -> dict[str, Sequence[Any] | np.ndarray]:
+        self, data: pd.DataFrame, missing: dict[Hashable, np.ndarray]
+    ) -> dict[Hashable, Sequence[Any] | np.ndarray]:
         rows = np.unique(np.concatenate(list(missing.values())))
         completed = np.empty((len(data), self.encoding_.width))
         completed[rows] = self.model_.transform(self.encoding_.encode(data.iloc[rows]))
@@ -183,8 +186,8 @@ class NeighborsImputer(_EncodedImputer):
         max_categories: int = 50,
         max_rows: int | None = 20000,
         seed: int = 0,
-        columns: Sequence[str] | None = None,
-        column_types: Mapping[str, str] | None = None,
+        columns: Sequence[Hashable] | None = None,
+        column_types: Mapping[Hashable, str] | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.max_categories = max_categories
@@ -239,8 +242,8 @@ class IterativeRegressionImputer(_EncodedImputer):
         max_categories: int = 20,
         max_rows: int | None = 20000,
         seed: int = 0,
-        columns: Sequence[str] | None = None,
-        column_types: Mapping[str, str] | None = None,
+        columns: Sequence[Hashable] | None = None,
+        column_types: Mapping[Hashable, str] | None = None,
     ) -> None:
         self.max_iter = max_iter
         self.max_categories = max_categories
@@ -261,10 +264,12 @@ class IterativeRegressionImputer(_EncodedImputer):
         self.start_ = np.nan_to_num(np.nanmean(matrix, axis=0))
         missing = np.isnan(matrix)
         filled = np.where(missing, self.start_, matrix)
+        # A lone column has nothing to be regressed on: its cells keep their start values
+        # (its mean or most frequent value).
         order = [
             name
             for name in sorted(self.columns_, key=lambda n: int(sample[n].isna().sum()))
-            if sample[name].isna().any()
+            if sample[name].isna().any() and len(self.columns_) > 1
         ]
         self.steps_: list[tuple[str, Any]] = []
         for _round in range(self.max_iter):
@@ -287,7 +292,7 @@ class IterativeRegressionImputer(_EncodedImputer):
                 self.steps_.append((name, model))
                 self._apply(name, model, filled, missing)
 
-    def _apply(self, name: str, model: Any, filled: np.ndarray, missing: np.ndarray) -> None:
+    def _apply(self, name: Hashable, model: Any, filled: np.ndarray, missing: np.ndarray) -> None:
         """Overwrite the missing cells of ``name`` in ``filled`` with the model's prediction."""
         block = self.encoding_.slices[name]
         rows = missing[:, block.start]
@@ -302,8 +307,8 @@ class IterativeRegressionImputer(_EncodedImputer):
             filled[np.ix_(rows, np.arange(block.start, block.stop))] = probabilities
 
     def _impute_all(
-        self, data: pd.DataFrame, missing: dict[str, np.ndarray]
-    ) -> dict[str, Sequence[Any] | np.ndarray]:
+        self, data: pd.DataFrame, missing: dict[Hashable, np.ndarray]
+    ) -> dict[Hashable, Sequence[Any] | np.ndarray]:
         rows = np.unique(np.concatenate(list(missing.values())))
         matrix = self.encoding_.encode(data.iloc[rows])
         hidden = np.isnan(matrix)
@@ -341,10 +346,10 @@ class TreesImputer(TableImputer):
     Attributes
     ----------
     models_ : dict
-        Column name to its fitted ``lightgbm`` estimator, or to the single value of a column
+        Column label to its fitted ``lightgbm`` estimator, or to the single value of a column
         that is constant where observed.
     classes_ : dict
-        Categorical column name to the values its classifier predicts among.
+        Categorical column label to the values its classifier predicts among.
     """
 
     _who = "TreesImputer"
@@ -358,8 +363,8 @@ class TreesImputer(TableImputer):
         max_classes: int = 100,
         max_rows: int | None = 50000,
         seed: int = 0,
-        columns: Sequence[str] | None = None,
-        column_types: Mapping[str, str] | None = None,
+        columns: Sequence[Hashable] | None = None,
+        column_types: Mapping[Hashable, str] | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -403,8 +408,8 @@ class TreesImputer(TableImputer):
             "n_jobs": 1,
             "verbose": -1,
         }
-        self.models_: dict[str, Any] = {}
-        self.classes_: dict[str, list[Any]] = {}
+        self.models_: dict[Hashable, Any] = {}
+        self.classes_: dict[Hashable, list[Any]] = {}
         for position, name in enumerate(self.columns_):
             if name not in self.impute_columns_:
                 continue
@@ -417,6 +422,11 @@ class TreesImputer(TableImputer):
                 target = pd.Index(self.classes_[name]).get_indexer(data[name].astype(object))
                 rows = rows[target[rows] >= 0]
                 model = lightgbm.LGBMClassifier(**params)
+            if len(self.columns_) == 1:
+                # Nothing else to learn from: the mean, or the most frequent value (class 0).
+                numeric = self.column_types_[name] == "numeric"
+                self.models_[name] = float(np.mean(target[rows])) if numeric else 0
+                continue
             if self.max_rows is not None and len(rows) > self.max_rows:
                 rows = np.sort(rng.choice(rows, self.max_rows, replace=False))
             if len(np.unique(target[rows])) < 2:
@@ -426,11 +436,11 @@ class TreesImputer(TableImputer):
             model.fit(inputs, target[rows], categorical_feature=self._categorical_positions(name))
             self.models_[name] = model
 
-    def _categorical_positions(self, target: str) -> list[int]:
+    def _categorical_positions(self, target: Hashable) -> list[int]:
         others = [name for name in self.columns_ if name != target]
         return [i for i, name in enumerate(others) if self.column_types_[name] == "categorical"]
 
-    def _impute(self, data: pd.DataFrame, column: str, rows: np.ndarray) -> Any:
+    def _impute(self, data: pd.DataFrame, column: Hashable, rows: np.ndarray) -> Any:
         model = self.models_[column]
         if isinstance(model, (int, float)):
             predicted = np.full(len(rows), model)

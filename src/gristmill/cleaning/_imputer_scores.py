@@ -44,12 +44,14 @@ class ImputerScores:
     imputer : fitted imputer
         With ``column_types_``, ``classes_`` and ``predict_proba(data, column)``.
     frame : pandas.DataFrame
-        The table being repaired, values as strings, positional index.
+        The table being repaired, values as strings, positional index, columns labelled as the
+        imputer knows them.
 
     Notes
     -----
     Values are compared as strings, so an imputer fitted on typed data (numbers, categories)
-    scores the string cells of the repair step too.
+    scores the string cells of the repair step too. Columns are named by their labels as text,
+    as the repair step names them.
     """
 
     def __init__(self, imputer: Any, frame: pd.DataFrame) -> None:
@@ -59,8 +61,9 @@ class ImputerScores:
         for column in frame.columns:
             if known.get(column) != "categorical":
                 continue
-            self._proba[column] = imputer.predict_proba(frame, column).astype(np.float32)
-            self._classes[column] = pd.Index([str(value) for value in imputer.classes_[column]])
+            name = str(column)
+            self._proba[name] = imputer.predict_proba(frame, column).astype(np.float32)
+            self._classes[name] = pd.Index([str(value) for value in imputer.classes_[column]])
 
     def covers(self, column: str) -> bool:
         """Whether the imputer predicts ``column``."""

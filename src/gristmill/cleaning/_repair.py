@@ -30,6 +30,8 @@ from gristmill.cleaning._constraints import Constraints, FunctionalDependency, a
 from gristmill.cleaning._detect import (
     DEFAULT_PLACEHOLDERS,
     _as_positional_strings,
+    _column_labels,
+    _relabel,
     detect_errors,
     infer_source_column,
 )
@@ -42,6 +44,7 @@ from gristmill.cleaning._stats import (
     SourceWeights,
     copy_clusters,
     expand_candidates,
+    gather,
     group_ids,
     source_accuracies,
 )
@@ -160,7 +163,8 @@ class Cleaner:
     Parameters
     ----------
     constraints : Constraints, path, dict, list of str or None
-        Denial constraints, FDs, domain rules, dictionaries (see :class:`Constraints`).
+        Denial constraints, FDs, domain rules, dictionaries (see :class:`Constraints`). Rules
+        name a column by its label as text (``"0"`` for the column labelled ``0``).
     min_confidence : float, default 0.3
         A cell is changed only when its best candidate differs from the current value and has
         at least this probability (the softmax spreads mass over many weak candidates, so the
@@ -173,8 +177,8 @@ class Cleaner:
         Share of training cells given a simulated error.
     n_training_cells : int, default 20000
         Clean cells sampled to learn the feature weights.
-    source : str, "auto" or None, default "auto"
-        Column naming each row's data source; "auto" looks for one
+    source : hashable, "auto" or None, default "auto"
+        Label of the column naming each row's data source; "auto" looks for one
         (:func:`infer_source_column`), None uses none.
     outliers : bool, default True
         Whether statistical outliers are suspicious.
@@ -204,15 +208,19 @@ class Cleaner:
     weights_ : pandas.Series
         Learned weight per feature (:data:`FEATURE_NAMES`), shared by all columns.
     column_weights_ : pandas.DataFrame
-        One row of weights per repairable column (the global ones adapted to the column).
+        One row of weights per repairable column (the global ones adapted to the column),
+        indexed by column label.
     detections_ : pandas.DataFrame
-        Flagged cells of the fitted table (``row``, ``column``, ``detectors``).
+        Flagged cells of the fitted table (``row``, ``column``, ``detectors``); ``row`` is the
+        0-based position and ``column`` the column's label in the table.
     repairs_ : pandas.DataFrame
-        ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors``.
+        ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors`` (``row`` and
+        ``column`` as in ``detections_``).
     repaired_ : pandas.DataFrame
-        The fitted table with the repairs applied (values as strings).
-    source_ : str or None
-        The source column used.
+        The fitted table with the repairs applied (values as strings, positional index, the
+        table's column labels).
+    source_ : hashable or None
+        Label of the source column used.
     transforms_ : ExampleTransforms or None
         Transformations learned from the examples.
     imputer_ : fitted imputer or None
@@ -277,37 +285,41 @@ class Cleaner:
         Cleaner
         """
         self._check_params()
-        frame, partitions = self._inputs(frame)
+        frame, partitions, labels = self._inputs(frame)
         examples = self._check_examples(examples, frame)
-        self.imputer_ = None if self.imputer is None else fit_imputer(self.imputer, frame)
-        state = self._prepare(frame, examples, partitions)
-        self.source_ = state["source"]
+        self.imputer_ = (
+            None if self.imputer is None else fit_imputer(self.imputer, _labelled(frame, labels))
+        )
+        state = self._prepare(frame, examples, partitions, labels)
+        self.source_ = None if state["source"] is None else labels[state["source"]]
         self.transforms_ = state["transforms"]
         learned = self._learn(state, examples)
         self.weights_ = pd.Series(learned[-1], index=list(FEATURE_NAMES))
         table: CodedTable = state["table"]
         self.column_weights_ = pd.DataFrame(
-            {table.columns[j]: w for j, w in learned.items() if j >= 0}, index=list(FEATURE_NAMES)
+            {labels[table.columns[j]]: w for j, w in learned.items() if j >= 0},
+            index=list(FEATURE_NAMES),
         ).T
-        self.detections_ = state["detections"]
-        self.repairs_ = self._infer(state, learned)
+        self.detections_ = _relabel(state["detections"], labels)
+        repairs = self._infer(state, learned)
         if examples is not None:
-            self.repairs_ = _with_examples(self.repairs_, frame, examples)
-        self.repaired_ = apply_repairs(frame, self.repairs_)
+            repairs = _with_examples(repairs, frame, examples)
+        self.repairs_ = _relabel(repairs, labels)
+        self.repaired_ = _labelled(apply_repairs(frame, repairs), labels)
         return self
 
     def transform(self, frame: Any) -> pd.DataFrame:
         """Repair another table with the learned weights (statistics come from ``frame``)."""
         if not hasattr(self, "weights_"):
             raise NotFittedError("This Cleaner is not fitted yet; call fit(frame) first.")
-        frame, partitions = self._inputs(frame)
-        state = self._prepare(frame, None, partitions)
+        frame, partitions, labels = self._inputs(frame)
+        state = self._prepare(frame, None, partitions, labels)
         table: CodedTable = state["table"]
         learned = {-1: self.weights_.to_numpy()}
         for column, row in self.column_weights_.iterrows():
-            if column in table.columns:
+            if str(column) in table.columns:
                 learned[table.index(str(column))] = row.to_numpy()
-        return apply_repairs(frame, self._infer(state, learned))
+        return _labelled(apply_repairs(frame, self._infer(state, learned)), labels)
 
     def fit_transform(
         self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None
@@ -337,34 +349,50 @@ class Cleaner:
     def _check_examples(examples: pd.DataFrame | None, frame: pd.DataFrame) -> pd.DataFrame | None:
         if examples is None:
             return None
+        if not isinstance(examples, pd.DataFrame):
+            raise DataError(
+                f"examples must be a pandas DataFrame. Got {type(examples).__name__} instead."
+            )
+        # The table's columns are named by their labels as text from here on.
+        examples = examples.rename(columns=str)
         if "_row" not in examples.columns:
             examples = examples.assign(_row=examples.index)
         return check_examples(examples, list(frame.columns), len(frame))
 
     def _resolve_source(self, frame: pd.DataFrame, constraints: Constraints) -> str | None:
         if self.source == "auto":
-            return constraints.source or infer_source_column(frame, constraints)
-        if self.source is not None and self.source not in frame.columns:
+            source = constraints.source or infer_source_column(frame, constraints)
+            return None if source is None else str(source)
+        if self.source is not None and str(self.source) not in frame.columns:
             raise ConstraintError(f"source column {self.source!r} is not in the table")
-        return self.source
+        return None if self.source is None else str(self.source)
 
-    def _inputs(self, frame: Any) -> tuple[pd.DataFrame, Any]:
-        """The table as positional strings, and its Dask partitions for the Dask engine."""
+    def _inputs(self, frame: Any) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
+        """The table as positional strings with its columns named by their labels as text, its
+        Dask partitions for the Dask engine (else None), and the labels by those names."""
         is_dask = type(frame).__module__.startswith("dask.")
+        partitions = None
         if not is_dask and self.engine != "dask":
-            return _as_positional_strings(frame), None
-        dd = require("dask.dataframe", extra="dask", feature="Cleaner(engine='dask')")
-        if is_dask and self.engine == "pandas":
-            return _as_positional_strings(frame.compute()), None
-        if not is_dask:
             local = _as_positional_strings(frame)
-            return local, dd.from_pandas(local, chunksize=self.partition_rows, sort=False)
-        partitions = frame.astype("string")
-        partitions.columns = [str(c) for c in partitions.columns]
-        return _as_positional_strings(partitions.compute()), partitions
+        else:
+            dd = require("dask.dataframe", extra="dask", feature="Cleaner(engine='dask')")
+            if is_dask and self.engine == "pandas":
+                local = _as_positional_strings(frame.compute())
+            elif not is_dask:
+                local = _as_positional_strings(frame)
+                partitions = dd.from_pandas(local, chunksize=self.partition_rows, sort=False)
+            else:
+                partitions = frame.astype("string")
+                partitions.columns = [str(c) for c in partitions.columns]
+                local = _as_positional_strings(partitions.compute())
+        return local, partitions, _column_labels(frame)
 
     def _prepare(
-        self, frame: pd.DataFrame, examples: pd.DataFrame | None, partitions: Any = None
+        self,
+        frame: pd.DataFrame,
+        examples: pd.DataFrame | None,
+        partitions: Any,
+        labels: dict[str, Any],
     ) -> dict[str, Any]:
         constraints = as_constraints(self.constraints)
         constraints.check_columns(frame.columns)
@@ -436,7 +464,7 @@ class Cleaner:
             "imputer": (
                 None
                 if getattr(self, "imputer_", None) is None
-                else ImputerScores(self.imputer_, frame)
+                else ImputerScores(self.imputer_, _labelled(frame, labels))
             ),
         }
 
@@ -562,7 +590,7 @@ class Cleaner:
             X[:, _F["source_elected"]] = (vote > 0) & (vote >= _cell_max(cell, vote))
         counts = table.value_counts(j).astype(np.float64)
         counts = np.pad(counts, (0, len(table.uniques[j]) - len(counts)))
-        freq = np.where(value >= 0, counts[np.maximum(value, 0)], 0.0) - is_own
+        freq = gather(counts, value, value >= 0) - is_own
         X[:, _F["frequency"]] = np.maximum(freq, 0) / max(float(counts.max(initial=1.0)), 1.0)
         is_current = value == current[cell]
         X[:, _F["is_current"]] = is_current
@@ -642,8 +670,8 @@ class Cleaner:
                 groups, values, _ = ctx.top_values(1)
                 majority = np.full(len(ctx.group_totals), -1, dtype=np.int64)
                 majority[groups] = values
-                g = np.maximum(ctx.groups[rows], 0)
-                candidate = np.where(ctx.groups[rows] >= 0, majority[g], -1)
+                g = ctx.groups[rows]
+                candidate = gather(majority, g, g >= 0, -1)
                 share = ctx.count(rows, candidate) / np.maximum(ctx.total(rows), 1)
                 better = (share > best_share) & (ctx.total(rows) >= 3)
                 best[better], best_share[better] = candidate[better], share[better]
@@ -1142,6 +1170,11 @@ def _with_examples(
     )
 
 
+def _labelled(frame: pd.DataFrame, labels: dict[str, Any]) -> pd.DataFrame:
+    """``frame`` (columns named as text) with the input's column labels back."""
+    return frame.set_axis([labels[name] for name in frame.columns], axis=1)
+
+
 def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
     """Return a copy of ``frame`` (positional rows) with each repair's ``new`` value written."""
     out = frame.copy()
@@ -1176,7 +1209,8 @@ def clean(
     Returns
     -------
     repaired : pandas.DataFrame
-        Values as strings, rows in the input order (positional index).
+        Values as strings, rows in the input order (positional index), the input's column
+        labels.
     repairs : pandas.DataFrame
         ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors``.
 

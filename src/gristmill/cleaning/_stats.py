@@ -30,6 +30,7 @@ __all__ = [
     "SourceWeights",
     "copy_clusters",
     "expand_candidates",
+    "gather",
     "group_ids",
     "source_accuracies",
 ]
@@ -261,13 +262,12 @@ class ContextCounts:
         known = (groups >= 0) & (values >= 0) & (values < self.card)
         keys = np.where(known, groups * self.card + values, -1)
         pos = self._keys.get_indexer(keys)
-        out = np.where(pos >= 0, self._counts[np.maximum(pos, 0)], 0.0)
-        return np.where(known, out, 0.0)
+        return gather(self._counts, pos, known & (pos >= 0))
 
     def total(self, rows: np.ndarray) -> np.ndarray:
         """Total count of the group of each row (0 for rows with a missing context value)."""
         groups = self.groups[rows]
-        return np.where(groups >= 0, self.group_totals[np.maximum(groups, 0)], 0.0)
+        return gather(self.group_totals, groups, groups >= 0)
 
     def weight(self, rows: np.ndarray) -> np.ndarray:
         """The per-row weight used in the counts."""
@@ -278,8 +278,7 @@ class ContextCounts:
     def conflicting_rows(self) -> np.ndarray:
         """Positions of the rows whose group holds more than one target value."""
         n_values = np.bincount(self._keys.to_numpy() // self.card, minlength=len(self.group_totals))
-        g = self.groups
-        return np.flatnonzero((g >= 0) & (n_values[np.maximum(g, 0)] > 1))
+        return np.flatnonzero(gather(n_values, self.groups, self.groups >= 0) > 1)
 
     def top_values(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The ``k`` most frequent values per group, as sorted ``(group, value)`` arrays.
@@ -302,6 +301,18 @@ class ContextCounts:
         return groups, values, starts
 
 
+def gather(values: np.ndarray, index: np.ndarray, valid: np.ndarray, fill: Any = 0) -> np.ndarray:
+    """``values[index]`` where ``valid``, ``fill`` elsewhere.
+
+    Only the valid positions are read, so an empty ``values`` (the counts of a column with
+    no observed value, the groups of a context that is always missing) gives ``fill``
+    rather than an index error.
+    """
+    out = np.full(len(index), fill, dtype=values.dtype)
+    out[valid] = values[index[valid]]
+    return out
+
+
 def group_ids(codes: np.ndarray) -> np.ndarray:
     """One id per distinct row of ``codes``; -1 when any value is missing."""
     if codes.shape[1] == 1:
@@ -322,9 +333,8 @@ def expand_candidates(
     _, values, starts = counts.top_values(k)
     groups = counts.groups[rows]
     valid = groups >= 0
-    g = np.maximum(groups, 0)
-    begin = np.where(valid, starts[g], 0)
-    length = np.where(valid, starts[g + 1] - starts[g], 0)
+    begin = gather(starts, groups, valid)
+    length = gather(starts, groups + 1, valid) - begin
     owner = np.repeat(np.arange(len(rows)), length)
     offsets = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
     return owner, values[np.repeat(begin, length) + offsets]
@@ -462,8 +472,8 @@ def source_accuracies(
             g = plain.groups
             value = table.codes[:, target]
             valid = known & (g >= 0) & (value >= 0)
-            valid &= plain.group_totals[np.maximum(g, 0)] > 1
-            hit = valid & (value == elected[np.maximum(g, 0)])
+            valid &= gather(plain.group_totals, g, valid) > 1
+            hit = valid & (value == gather(elected, g, valid, -1))
             agree += np.bincount(src[valid], weights=hit[valid], minlength=n_sources)
             seen += np.bincount(src[valid], minlength=n_sources)
         accuracy = (agree + 1) / (seen + 2)
