@@ -96,3 +96,31 @@ def test_gold_label_errors() -> None:
 def test_empty_matrix() -> None:
     summary = lf_summary(np.empty((0, 2), dtype=np.int8))
     assert summary["Coverage"].tolist() == [0.0, 0.0]
+
+
+def test_a_gold_series_is_matched_to_the_rows_by_its_index() -> None:
+    index = pd.Index([f"r{i}" for i in range(5)])
+    matrix = LabelMatrix(VOTES, ["a", "b", "c", "never"], index=index)
+    expected = lf_summary(matrix, y=GOLD)
+    y = pd.Series(GOLD, index=index)
+    for L in (matrix, matrix.to_frame()):
+        pd.testing.assert_frame_equal(lf_summary(L, y=y[::-1]), expected)
+    # Arrays and a Series beside an unlabelled numpy matrix are matched by position.
+    pd.testing.assert_frame_equal(
+        lf_summary(VOTES, y=y[::-1].to_numpy()), lf_summary(VOTES, y=GOLD[::-1])
+    )
+    pd.testing.assert_frame_equal(lf_summary(VOTES, y=y[::-1]), lf_summary(VOTES, y=GOLD[::-1]))
+    with pytest.raises(DataError, match=r"by its index, which lacks row 'r0' \(and 4 more\)"):
+        lf_summary(matrix, y=pd.Series(GOLD))
+    with pytest.raises(DataError, match="by its index, which holds row 'r9', not a row"):
+        lf_summary(matrix, y=pd.concat([y, pd.Series([0], index=["r9"])]))
+
+
+def test_a_gold_label_that_is_not_a_class_index_names_its_row() -> None:
+    with pytest.raises(DataError, match="y holds nan at row 2; gold labels must be integer"):
+        lf_summary(VOTES, [0, 1, np.nan, 0, 0])
+    y = pd.Series([0, 1, 1, None, 0], index=list("vwxyz"), dtype="Int64")
+    with pytest.raises(DataError, match="y holds nan at row 'y'"):
+        lf_summary(VOTES, y)
+    with pytest.raises(DataError, match="y holds -2 at row 'x'; gold labels must be >= 0"):
+        lf_summary(VOTES, pd.Series([0, 1, -2, 0, 0], index=list("vwxyz")))

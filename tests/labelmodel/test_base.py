@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from gristmill.exceptions import (
     IdentifiabilityWarning,
     LabelModelError,
     NotFittedError,
+    OutputError,
 )
 from gristmill.labeling import LabelMatrix, lf_summary
 from gristmill.labelmodel import (
@@ -26,6 +29,7 @@ from gristmill.labelmodel import (
     load_label_model,
 )
 from gristmill.labelmodel._base import logistic
+from gristmill.labelmodel._votes import infer_cardinality
 from gristmill.testing import check_label_model
 
 ALL = sorted(LABEL_MODELS)
@@ -188,7 +192,8 @@ def test_bad_inputs_name_the_column(synth) -> None:
 def test_bad_parameters_and_fit_arguments(synth) -> None:
     votes, gold, _ = synth(300, [0.8, 0.7, 0.75], seed=9)
     with pytest.raises(
-        ValueError, match="'cardinality' parameter of DawidSkene must be an int >= 2 or None. Got 1"
+        ValueError,
+        match="'cardinality' parameter of DawidSkene must be an int from 2 to 10000 or None. Got 1",
     ):
         DawidSkene(cardinality=1).fit(votes)
     with pytest.raises(ValueError, match="'max_iter'"):
@@ -316,3 +321,210 @@ def test_a_frame_of_votes_is_read_like_a_label_matrix(synth) -> None:
         model.predict_proba(frame[names[:3]])
     summary = lf_summary(frame, gold, label_model=model)
     assert list(summary.index) == names
+
+
+def _indexed(votes: np.ndarray) -> LabelMatrix:
+    """``votes`` as a LabelMatrix whose rows are labelled ``r0``, ``r1``, ..."""
+    names = [f"lf{j}" for j in range(votes.shape[1])]
+    return LabelMatrix(votes, names, index=pd.Index([f"r{i}" for i in range(len(votes))]))
+
+
+def test_score_matches_a_series_by_its_index(synth) -> None:
+    votes, gold, _ = synth(400, [0.8, 0.7, 0.75], seed=40)
+    matrix = _indexed(votes)
+    y = pd.Series(gold, index=matrix.index)
+    model = LabelModel().fit(matrix)
+    expected = model.score(votes, gold)
+    assert expected > 0.7
+    assert model.score(matrix, y[::-1]) == expected
+    assert model.score(matrix.to_frame(), y.sample(frac=1.0, random_state=0)) == expected
+    assert model.score(matrix, gold[::-1]) != expected  # an array is matched by position
+    with pytest.raises(
+        DataError,
+        match=r"y is matched to the label matrix's rows by its index, which lacks row 'r0' "
+        r"\(and 9 more\)",
+    ):
+        model.score(matrix, y.iloc[10:])
+    with pytest.raises(
+        DataError, match="by its index, which holds row 'extra', not a row of the label matrix"
+    ):
+        model.score(matrix, pd.concat([y, pd.Series([0], index=["extra"])]))
+    with pytest.raises(DataError, match="y's index repeats 'r1'"):
+        model.score(matrix, y.rename(index={"r0": "r1"})[::-1])
+    with pytest.raises(DataError, match=r"lacks row 'r0'.*pass y.to_numpy\(\)"):
+        model.score(matrix, pd.Series(gold))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_matrix_without_columns_or_rows_is_refused(name: str) -> None:
+    with pytest.raises(DataError, match=r"no labeling functions \(0 columns\)"):
+        get_label_model(name).fit(np.empty((5, 0), dtype=int))
+    with pytest.raises(DataError, match="no rows"):
+        get_label_model(name).fit(np.empty((0, 3), dtype=int))
+
+
+@pytest.mark.parametrize(
+    ("votes", "message"),
+    [
+        (np.array([[0, 1, 10**6]] * 5), "column 2 votes class 1000000, but a label model takes"),
+        (np.array([[0, 1, 2**40]] * 5), "column 2 votes class 1099511627776"),
+        (
+            np.array([[0, 1, 2**63]] * 5, dtype=np.uint64),
+            "column 2 votes class 9223372036854775808",
+        ),
+        (LabelMatrix([[0, 1, 10_000]] * 5, ["a", "b", "year"]), "'year' votes class 10000"),
+        (sp.csr_matrix([[1, 2, 20_001]] * 5), "column 2 votes class 20000"),
+    ],
+)
+def test_a_vote_beyond_the_class_limit_names_its_column(votes, message: str) -> None:
+    with pytest.raises(DataError, match=message + ".*at most 10000 classes"):
+        LabelModel().fit(votes)
+
+
+def test_the_class_limit_holds_for_the_cardinality_parameter_and_class_balance() -> None:
+    votes = np.array([[0, 1, 1], [1, 0, 1]] * 5)
+    assert infer_cardinality(np.vstack([votes, [[9_999, 0, 0]]])) == 10_000
+    with pytest.raises(ValueError, match="'cardinality' parameter of LabelModel must be an int"):
+        LabelModel(cardinality=10_001).fit(votes)
+    with pytest.raises(DataError, match="class_balance has 20000 entries; a label model takes"):
+        LabelModel().fit(votes, class_balance=np.full(20_000, 1 / 20_000))
+
+
+@pytest.mark.parametrize(
+    "metric", ["accuracy", "f1", "f1_macro", "precision", "recall", "log_loss"]
+)
+def test_score_refuses_a_gold_class_the_model_does_not_have(metric: str) -> None:
+    votes = np.array([[0, 0, 0], [1, 1, 1], [0, 0, -1], [1, 1, 0]] * 5)
+    model = MajorityVote().fit(votes)
+    gold = np.array([0, 1, 0, 7] * 5)
+    with pytest.raises(
+        DataError, match=r"y holds class 7 at row 3, but the label model has cardinality 2"
+    ):
+        model.score(votes, gold, metric=metric)
+    y = pd.Series(gold, index=[f"r{i}" for i in range(20)])
+    with pytest.raises(DataError, match="y holds class 7 at row 'r3'"):
+        model.score(_indexed(votes), y, metric=metric)
+
+
+def test_log_loss_of_no_rows_is_nan_without_a_warning() -> None:
+    votes = np.array([[0, 0, 0], [1, 1, 1], [0, 0, -1], [1, 1, 0]] * 5)
+    model = MajorityVote().fit(votes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(model.score(votes[:0], np.zeros(0, dtype=int), metric="log_loss"))
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.array([0, 1, np.nan, 1] * 5), "y holds nan at row 2; gold labels must be integer"),
+        (np.array([0, 1, 0.5, 1] * 5), "y holds 0.5 at row 2; gold labels must be integer"),
+        (np.array([0, 1, np.inf, 1] * 5), "y holds inf at row 2"),
+        (np.array([0, 1, 1e30, 1] * 5), "y holds 1e[+]30 at row 2"),
+        (np.array([0, 1, 2**63, 1] * 5, dtype=np.uint64), "y holds 9223372036854775808 at row 2"),
+        (np.array([0, 1, "b", 1] * 5, dtype=object), "y holds 'b' at row 2"),
+        (pd.Series([0, 1, None, 1] * 5, dtype="Int64"), "y holds nan at row 2"),
+        (np.array([0, 1, -1, 1] * 5), "y holds -1 at row 2; gold labels must be >= 0"),
+    ],
+)
+def test_a_gold_label_that_is_not_a_class_index_names_its_row(y, message: str) -> None:
+    votes = np.array([[0, 0, 0], [1, 1, 1], [0, 0, -1], [1, 1, 0]] * 5)
+    model = MajorityVote().fit(votes)
+    with pytest.raises(DataError, match=message):
+        model.score(votes, y)
+
+
+def _saved(tmp_path, synth) -> Path:
+    votes, _, _ = synth(500, [0.8, 0.7, 0.75], seed=41)
+    return LabelModel().fit(votes).save(tmp_path / "lm")
+
+
+def _edit_meta(directory: Path, edit) -> None:  # noqa: ANN001
+    path = directory / "label_model.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+
+
+def _without(key: str):  # noqa: ANN202
+    return lambda meta: {k: v for k, v in meta.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda d: (d / "arrays.npz").write_bytes(b"garbage"), r"arrays.npz: not an .npz archive"),
+        (
+            lambda d: np.savez(d / "arrays.npz", bias_=np.array([object()])),
+            "arrays.npz: unreadable: Object arrays cannot be loaded",
+        ),
+        (lambda d: _edit_meta(d, _without("cardinality_")), "json: missing key 'cardinality_'"),
+        (lambda d: _edit_meta(d, lambda meta: [meta]), "json: not a gristmill label model"),
+        (
+            lambda d: _edit_meta(d, lambda meta: {**meta, "params": {"bogus": 1}}),
+            r"json: unknown parameter\(s\) \['bogus'\] of LabelModel; valid: \['cardinality'",
+        ),
+        (
+            lambda d: _edit_meta(d, lambda meta: {**meta, "params": {"max_iter": 0}}),
+            "json: corrupt label model: The 'max_iter' parameter",
+        ),
+        (
+            lambda d: _edit_meta(d, lambda meta: {**meta, "n_sources_": "3"}),
+            "json: 'n_sources_' holds a str; expected int",
+        ),
+        (
+            lambda d: _edit_meta(d, lambda meta: {**meta, "extra": {}}),
+            "json: 'extra' lacks 'learner_'",
+        ),
+        (
+            lambda d: np.savez(d / "arrays.npz", bias_=np.zeros(2)),
+            r"arrays.npz: missing array\(s\) \['class_balance_'",
+        ),
+        (
+            lambda d: _edit_meta(d, lambda meta: {**meta, "n_sources_": 4}),
+            r"arrays.npz: 'lf_accuracies_' has shape \(3,\).*expected floats of shape \(4,\)",
+        ),
+    ],
+)
+def test_a_corrupt_or_partial_saved_model_names_the_file_and_fault(
+    tmp_path, synth, corrupt, message: str
+) -> None:
+    directory = _saved(tmp_path, synth)
+    corrupt(directory)
+    for load in (load_label_model, LabelModel.load):
+        with pytest.raises(LabelModelError, match=message):
+            load(directory)
+
+
+def test_save_into_a_file_names_the_path(tmp_path, synth) -> None:
+    votes, _, _ = synth(300, [0.8, 0.7, 0.75], seed=42)
+    model = MajorityVote().fit(votes)
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a directory")
+    with pytest.raises(OutputError, match="taken: is a file; a label model is saved to a dir"):
+        model.save(blocker)
+    with pytest.raises(OutputError, match="taken/model: lies under .*taken, which is a file"):
+        model.save(blocker / "model")
+
+
+def test_bad_class_balance_seed_and_parameters_name_what_is_wrong(synth) -> None:
+    votes, _, _ = synth(300, [0.8, 0.7, 0.75], seed=43)
+    with pytest.raises(DataError, match=r"class_balance must hold one probability per class"):
+        LabelModel().fit(votes, class_balance=["a", "b"])
+    with pytest.raises(DataError, match="class_balance must be a sequence.*got a dict"):
+        LabelModel().fit(votes, class_balance={0: 0.5, 1: 0.5})
+    with pytest.raises(DataError, match=r"class_balance must be 1-D.*got shape \(\)"):
+        LabelModel().fit(votes, class_balance=0.5)
+    with pytest.raises(DataError, match=r"class_balance\[1\] is nan; entries must be finite"):
+        LabelModel().fit(votes, class_balance=[0.5, np.nan])
+    with pytest.raises(
+        TypeError,
+        match=r"\['max_iters'\] of label model 'dawid_skene'.*valid: \['cardinality', 'max_iter'",
+    ):
+        get_label_model("dawid_skene", max_iters=5)
+    for seed in (-1, 1.5, True, "0"):
+        with pytest.raises(
+            ValueError, match="'seed' argument of LabelModel.fit must be an int >= 0"
+        ):
+            LabelModel().fit(votes, seed=seed)
+    model = MajorityVote().fit(votes, seed=np.int64(3))
+    with pytest.raises(ValueError, match="'seed' argument of MajorityVote.predict must be an int"):
+        model.predict(votes, tie_break="random", seed=-1)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gristmill.exceptions import DataError
 from gristmill.labeling import LabelMatrix
-from gristmill.labelmodel import DawidSkene, LabelModel, WeightedMajorityVote
+from gristmill.labelmodel import DawidSkene, LabelModel, WeightedMajorityVote, get_label_model
 from gristmill.labelmodel._majority import leave_one_out_dev_scores
 from gristmill.labelmodel._votes import to_votes
 
@@ -94,3 +95,41 @@ def test_dev_votes_are_matched_to_the_training_lfs_by_name(synth) -> None:
     np.testing.assert_array_equal(found.lf_accuracies_, expected.lf_accuracies_)
     with pytest.raises(DataError, match=r"L_dev's labeling functions are not L's: missing \['d'\]"):
         LabelModel().fit(train, L_dev=LabelMatrix(dev, ["a", "b", "c", "z"]), y_dev=gold[2_500:])
+
+
+@pytest.mark.parametrize("name", ["auto", "dawid_skene", "weighted_majority_vote"])
+def test_a_y_dev_series_is_matched_to_the_dev_rows_by_its_index(name: str, synth) -> None:
+    votes, gold, _ = synth(3000, [0.9, 0.6, 0.55, 0.85, 0.6], seed=33)
+    names = [f"lf{j}" for j in range(5)]
+    index = pd.Index([f"d{i}" for i in range(300)])
+    dev_matrix = LabelMatrix(votes[:300], names, index=index)
+    y_dev = pd.Series(gold[:300], index=index)
+    train = LabelMatrix(votes[300:], names)
+    expected = get_label_model(name).fit(train, L_dev=dev_matrix, y_dev=gold[:300])
+    for L_dev in (dev_matrix, dev_matrix.to_frame()):
+        model = get_label_model(name).fit(train, L_dev=L_dev, y_dev=y_dev[::-1])
+        np.testing.assert_array_equal(model.predict_proba(train), expected.predict_proba(train))
+    with pytest.raises(DataError, match="y_dev is matched to the label matrix's rows by its index"):
+        get_label_model(name).fit(train, L_dev=dev_matrix, y_dev=y_dev.reset_index(drop=True))
+
+
+def test_a_y_dev_class_no_source_votes_is_refused_unless_the_cardinality_is_given() -> None:
+    votes = np.array([[0, 1, 1], [1, 1, 0], [0, 0, -1], [1, -1, 1]] * 5)
+    for typo in (5, 10**6):
+        with pytest.raises(
+            DataError,
+            match=f"y_dev holds class {typo} at row 1, but the label model infers 2 classes "
+            r"\(0..1\): no labeling function votes a higher one.*pass cardinality to LabelModel",
+        ):
+            LabelModel().fit(votes, L_dev=votes[:2], y_dev=[0, typo])
+    model = LabelModel(cardinality=6).fit(votes, L_dev=votes[:2], y_dev=[0, 5])
+    assert model.predict_proba(votes).shape == (20, 6)
+    balance = np.full(6, 1 / 6)
+    fit = LabelModel().fit(votes, L_dev=votes[:2], y_dev=[0, 5], class_balance=balance)
+    assert fit.cardinality_ == 6
+
+
+def test_an_empty_dev_set_is_refused() -> None:
+    votes = np.array([[0, 1, 1], [1, 1, 0], [0, 0, -1], [1, -1, 1]] * 5)
+    with pytest.raises(DataError, match="L_dev has no rows; pass a labeled dev set, or neither"):
+        LabelModel().fit(votes, L_dev=votes[:0], y_dev=[])

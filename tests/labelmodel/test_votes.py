@@ -119,3 +119,14 @@ def test_source_firing_marks_the_sources_that_vote_on_each_row() -> None:
     np.testing.assert_array_equal(
         votes.source_firing().toarray(), [[1, 0, 1], [0, 0, 0], [1, 1, 0]]
     )
+
+
+def test_more_source_class_pairs_than_int32_indexes_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="250000 labeling functions and 10000 classes"):
+        to_votes(np.zeros((1, 250_000), dtype=np.int8), 10_000)
+
+
+def test_a_huge_unsigned_vote_is_a_data_error_not_a_cast_warning() -> None:
+    values = np.array([[0, 1, 2**63]] * 5, dtype=np.uint64)
+    with pytest.raises(DataError, match="column 2 votes class 9223372036854775808.*cardinality 2"):
+        to_votes(values, 2)

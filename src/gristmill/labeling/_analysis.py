@@ -19,7 +19,7 @@ With a fitted label model: **Est. Acc.**, the model's ``lf_accuracies_``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -43,8 +43,10 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     ----------
     L : LabelMatrix, DataFrame, numpy array or scipy.sparse matrix
         Votes, ``-1`` = abstain (sparse: ``class + 1`` with implicit zeros).
-    y : array-like of shape (n,), optional
-        Gold class indices; adds ``Correct``, ``Incorrect`` and ``Emp. Acc.``.
+    y : array-like of shape (n,) or pandas.Series, optional
+        Gold class indices; adds ``Correct``, ``Incorrect`` and ``Emp. Acc.``. A Series is
+        matched to the rows of a :class:`LabelMatrix` or DataFrame by its index (it must hold
+        the same labels, in any order); anything else by position.
     label_model : fitted label model, optional
         Adds ``Est. Acc.`` from its ``lf_accuracies_``.
 
@@ -57,7 +59,8 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     Raises
     ------
     DataError
-        When ``y`` does not have one integer class per row.
+        When ``y`` does not have one integer class >= 0 per row (naming the first bad row), or
+        a Series' index does not hold the matrix's row labels.
     NotFittedError
         When ``label_model`` has no ``lf_accuracies_``.
 
@@ -96,7 +99,10 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
         rows["Conflicts"].append(np.count_nonzero(voted & conflicted) / denominator)
     summary = pd.DataFrame(rows, index=pd.Index(names, name=None))
     if y is not None:
-        _add_gold_columns(summary, values, _gold_labels(y, n_rows))
+        gold = gold_labels(y, "y", pd.Index(L.index) if isinstance(L, LabelMatrix) else None)
+        if gold.shape[0] != n_rows:
+            raise DataError(f"y must have one value per row ({n_rows}); got {gold.shape[0]}")
+        _add_gold_columns(summary, values, gold)
     if label_model is not None:
         fit_names = names if isinstance(L, LabelMatrix) else None
         summary["Est. Acc."] = _estimated_accuracies(label_model, n_lfs, fit_names)
@@ -123,25 +129,165 @@ def _class_counts(column: np.ndarray) -> np.ndarray:
     return np.bincount(column.astype(np.int64) + 1)[1:] if column.size else np.zeros(0, np.int64)
 
 
-def _gold_labels(y: Any, n_rows: int) -> np.ndarray:
-    gold = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
-    if gold.ndim != 1 or gold.shape[0] != n_rows:
+def gold_labels(
+    y: Any,
+    what: str,
+    index: pd.Index | None = None,
+    *,
+    below: int | None = None,
+    bound: str = "",
+) -> np.ndarray:
+    """Gold class indices as a checked int64 array of shape (n,).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,) or pandas.Series
+        Gold class indices (integers >= 0; floats such as ``1.0`` are accepted).
+    what : str
+        The name of ``y`` in messages (``"y"``, ``"y_dev"``).
+    index : pandas.Index, optional
+        Row labels of the label matrix ``y`` belongs to. A Series ``y`` is matched to them by
+        its index (reordered when it holds the same labels in another order); anything else is
+        matched by position.
+    below : int, optional
+        Classes must be below this (the number of classes).
+    bound : str, default ""
+        Why they must, for the message (e.g. ``"the label model has cardinality 2"``).
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+        In the order of ``index`` when ``y`` was matched to it.
+
+    Raises
+    ------
+    DataError
+        When ``y`` is not 1-D, a Series' index does not hold the label matrix's row labels, or a
+        value is not an integer class index (>= 0, below ``below``). The message names the
+        first row at fault: by its index label for a Series, else by position.
+    """
+    rows: pd.Index | None = None
+    if isinstance(y, pd.Series):
+        if index is not None:
+            y = _aligned(y, index, what)
+        rows = y.index
+        values = _series_values(y)
+    else:
+        values = np.asarray(y)
+    if values.ndim != 1:
+        raise DataError(f"{what} must be 1-D (one class per row); got shape {values.shape}")
+    labels = _class_indices(values, what, rows)
+    if below is not None and labels.size and labels.max() >= below:
+        position = int(np.argmax(labels >= below))
         raise DataError(
-            f"Gold labels must have one value per row ({n_rows}); got shape {gold.shape}"
+            f"{what} holds class {labels[position]} at row {_row(rows, position)!r}, but {bound}"
         )
-    if gold.size and not np.issubdtype(gold.dtype, np.integer):
-        try:
-            as_float = gold.astype(float)
-        except (TypeError, ValueError):
+    return labels
+
+
+def _aligned(y: pd.Series, index: pd.Index, what: str) -> pd.Series:
+    """``y`` in the order of ``index``, matched by label; it must hold exactly those labels."""
+    if y.index.equals(index):
+        return y
+    hint = f"; pass {what}.to_numpy() to match labels to rows by position"
+    for owner, labels in ((f"{what}'s index", y.index), ("the label matrix's index", index)):
+        if not labels.is_unique:
+            repeated = _plain(labels[labels.duplicated()][0])
             raise DataError(
-                f"Gold labels must be integer class indices; got values like {gold[:3].tolist()}"
-            ) from None
-        if not (np.all(np.isfinite(as_float)) and np.all(np.mod(as_float, 1) == 0)):
-            raise DataError("Gold labels must be integer class indices; found NaN or fractions")
-        gold = as_float.astype(np.int64)
-    if gold.size and gold.min() < 0:
-        raise DataError(f"Gold labels must be class indices >= 0; found {int(gold.min())}")
-    return gold.astype(np.int64)
+                f"{what} is matched to the label matrix's rows by its index, but {owner} "
+                f"repeats {repeated!r}{hint}"
+            )
+    positions = y.index.get_indexer(index)
+    missing = positions < 0
+    if missing.any():
+        raise DataError(
+            f"{what} is matched to the label matrix's rows by its index, which lacks "
+            f"{_first_of(index[missing])}{hint}"
+        )
+    if len(y) > len(index):
+        extra = y.index[~y.index.isin(index)]
+        raise DataError(
+            f"{what} is matched to the label matrix's rows by its index, which holds "
+            f"{_first_of(extra)}, not a row of the label matrix{hint}"
+        )
+    return y.iloc[positions]
+
+
+def _first_of(labels: pd.Index) -> str:
+    more = f" (and {len(labels) - 1} more)" if len(labels) > 1 else ""
+    return f"row {_plain(labels[0])!r}{more}"
+
+
+def _series_values(y: pd.Series) -> np.ndarray:
+    """The values of ``y``; a nullable numeric dtype's missing values as NaN."""
+    if pd.api.types.is_numeric_dtype(y.dtype) and not isinstance(y.dtype, np.dtype):
+        return y.to_numpy(dtype=np.float64, na_value=np.nan)
+    return y.to_numpy()
+
+
+def _row(rows: pd.Index | None, position: int) -> object:
+    """How messages name a row: its index label for a Series, else its position."""
+    return position if rows is None else _plain(rows[position])
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value: messages show ``nan``, not ``np.float64(nan)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _class_indices(values: np.ndarray, what: str, rows: pd.Index | None) -> np.ndarray:
+    """``values`` (1-D) as int64 class indices, or a DataError naming the first bad row."""
+    if not values.size:
+        return values.astype(np.int64)
+    if values.dtype.kind in "iu":
+        if values.dtype.kind == "u" and values.max() > np.iinfo(np.int64).max:
+            position = int(np.argmax(values > np.iinfo(np.int64).max))
+            raise DataError(
+                f"{what} holds {values[position]} at row {_row(rows, position)!r}; "
+                "that is not a class index"
+            )
+        labels = values.astype(np.int64)
+    else:
+        labels = _integral(values, what, rows)
+    if labels.min() < 0:
+        position = int(np.argmax(labels < 0))
+        raise DataError(
+            f"{what} holds {labels[position]} at row {_row(rows, position)!r}; "
+            "gold labels must be >= 0"
+        )
+    return labels
+
+
+def _integral(values: np.ndarray, what: str, rows: pd.Index | None) -> np.ndarray:
+    """Non-integer-typed ``values`` as int64, when every one is a whole number that fits."""
+    try:
+        as_float = values.astype(np.float64)
+    except (TypeError, ValueError):
+        position = next(i for i, value in enumerate(values) if not _is_number(value))
+        _raise_not_a_class(values, what, rows, position)
+    with np.errstate(invalid="ignore"):
+        # np.mod gives NaN (!= 0) for NaN and infinities; 2**63 and above do not fit int64.
+        bad = (np.mod(as_float, 1) != 0) | (np.abs(as_float) >= 2.0**63)
+    if bad.any():
+        _raise_not_a_class(values, what, rows, int(np.argmax(bad)))
+    return as_float.astype(np.int64)
+
+
+def _raise_not_a_class(
+    values: np.ndarray, what: str, rows: pd.Index | None, position: int
+) -> NoReturn:
+    raise DataError(
+        f"{what} holds {_plain(values[position])!r} at row {_row(rows, position)!r}; gold "
+        "labels must be integer class indices"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _add_gold_columns(summary: pd.DataFrame, values: np.ndarray, gold: np.ndarray) -> None:

@@ -14,10 +14,13 @@ import inspect
 import json
 import os
 import warnings
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from gristmill.exceptions import (
@@ -25,11 +28,13 @@ from gristmill.exceptions import (
     IdentifiabilityWarning,
     LabelModelError,
     NotFittedError,
+    OutputError,
 )
 from gristmill.io import atomic_path, atomic_write_text
-from gristmill.labeling._matrix import as_label_input, in_lf_order
+from gristmill.labeling._analysis import gold_labels
+from gristmill.labeling._matrix import LabelMatrix, as_label_input, in_lf_order
 from gristmill.labelmodel._thresholds import f1_threshold
-from gristmill.labelmodel._votes import Votes, infer_cardinality, to_votes
+from gristmill.labelmodel._votes import MAX_CLASSES, Votes, infer_cardinality, to_votes
 
 TIE_BREAKS = ("abstain", "random", "prior")
 METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall", "log_loss")
@@ -37,6 +42,14 @@ _FORMAT = "gristmill.label_model"
 _FORMAT_VERSION = 1
 _META_FILE = "label_model.json"
 _ARRAYS_FILE = "arrays.npz"
+# What label_model.json must hold, with the JSON types of the values.
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "params": (dict,),
+    "cardinality_": (int,),
+    "n_sources_": (int,),
+    "lf_names_": (list, type(None)),
+}
 # Relative tolerance under which two class probabilities count as a tie.
 _TIE_TOLERANCE = 1e-9
 # Up to this many classes, row reductions run column by column: numpy reduces a short last
@@ -131,10 +144,12 @@ class BaseLabelModel:
 
     def _check_params(self) -> None:
         k = self.cardinality
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 2):
+        if k is not None and (
+            isinstance(k, bool) or not isinstance(k, int | np.integer) or not 2 <= k <= MAX_CLASSES
+        ):
             raise ValueError(
-                f"The 'cardinality' parameter of {type(self).__name__} must be an int >= 2 or "
-                f"None. Got {k!r} instead."
+                f"The 'cardinality' parameter of {type(self).__name__} must be an int from 2 to "
+                f"{MAX_CLASSES} or None. Got {k!r} instead."
             )
 
     # ----------------------------------------------------------------- fitting
@@ -154,11 +169,18 @@ class BaseLabelModel:
         ----------
         L : LabelMatrix, DataFrame, ndarray of shape (n, m) or scipy.sparse matrix
             Votes; ``-1`` abstains (sparse: ``class + 1`` with implicit zeros = abstain). A
-            DataFrame's columns name the LFs, like a LabelMatrix's ``lf_names``.
+            DataFrame's columns name the LFs, like a LabelMatrix's ``lf_names``. Without the
+            ``cardinality`` parameter, the classes are 0 to the largest class voted (in ``L`` or
+            ``L_dev``) or the length of ``class_balance``, at least 2 and at most
+            :data:`~gristmill.labelmodel._votes.MAX_CLASSES` (10,000).
         class_balance : array-like of shape (k,), optional
             Known class prior. Estimated from the data (and the dev labels) when omitted.
         L_dev, y_dev : label matrix and array-like of shape (n_dev,), optional
-            Votes and gold labels of a small labeled dev set. Models that can, use them.
+            Votes and gold labels of a small labeled dev set (at least one row). Models that
+            can, use them. A Series ``y_dev`` is matched to the rows of a LabelMatrix or
+            DataFrame ``L_dev`` by its index; anything else by position. Its classes must be
+            the model's: a class above every one voted, with ``cardinality`` not given, is an
+            error rather than a new class.
         seed : int, default 0
             Seed of the hash that samples the distinct vote patterns where a fit works on a
             sample of them (more than 25,000 patterns; see ``Votes.pattern_sample``). A fit is
@@ -174,39 +196,29 @@ class BaseLabelModel:
         Raises
         ------
         DataError
-            When the inputs are malformed (the message names the column or row at fault).
+            When the inputs are malformed (the message names the column or row at fault), or
+            ``L`` or ``L_dev`` has no rows, or ``L`` no columns.
+        ValueError
+            When a hyperparameter or ``seed`` is invalid.
         """
         self._check_params()
+        check_seed(seed, f"{type(self).__name__}.fit")
         L, L_dev = as_label_input(L), as_label_input(L_dev)
         if (L_dev is None) != (y_dev is None):
             raise DataError(
                 "Pass both L_dev and y_dev (dev votes and their gold labels), or neither"
             )
-        y_dev_array = None if y_dev is None else _as_labels(y_dev, "y_dev")
-        balance = None if class_balance is None else np.asarray(class_balance, dtype=np.float64)
-        k = self._resolve_cardinality(L, balance, L_dev, y_dev_array)
-        if y_dev_array is not None and y_dev_array.size and y_dev_array.max() >= k:
-            row = int(np.argmax(y_dev_array))
-            raise DataError(
-                f"y_dev holds class {y_dev_array[row]} at row {row}, but the label model has "
-                f"cardinality {k} (classes 0..{k - 1})"
-            )
+        balance = _class_balance_array(class_balance)
+        k = self._resolve_cardinality(L, balance, L_dev)
         votes = to_votes(L, k)
+        if votes.n_sources == 0:
+            raise DataError("The label matrix has no labeling functions (0 columns)")
+        if votes.n_rows == 0:
+            raise DataError("The label matrix has no rows; a label model is fit on at least one")
         if sample_weight is not None:
             votes = votes.with_weights(sample_weight)
         prior = _check_class_balance(balance, k)
-        dev = None
-        if L_dev is not None and y_dev_array is not None:
-            dev_votes = to_votes(
-                in_lf_order(L_dev, votes.lf_names, "L_dev's labeling functions are not L's"),
-                k,
-                n_sources=votes.n_sources,
-            )
-            if dev_votes.n_rows != y_dev_array.shape[0]:
-                raise DataError(
-                    f"L_dev has {dev_votes.n_rows} rows but y_dev has {y_dev_array.shape[0]} labels"
-                )
-            dev = (dev_votes, y_dev_array)
+        dev = None if L_dev is None else self._dev_set(L_dev, y_dev, votes, k)
         self.cardinality_ = k
         self.n_sources_ = votes.n_sources
         self.lf_names_ = list(votes.lf_names) if votes.lf_names else None
@@ -236,9 +248,13 @@ class BaseLabelModel:
     ) -> None:
         raise NotImplementedError
 
-    def _resolve_cardinality(
-        self, L: Any, balance: np.ndarray | None, L_dev: Any, y_dev: np.ndarray | None
-    ) -> int:
+    def _resolve_cardinality(self, L: Any, balance: np.ndarray | None, L_dev: Any) -> int:
+        """The ``cardinality`` parameter, else classes 0 to the largest voted (at least 2).
+
+        Gold dev labels do not add classes: a class no labeling function votes is far more
+        often a mistake (a typo, another task's labels) than a class of the task, and it would
+        silently widen every prediction.
+        """
         if self.cardinality is not None:
             return int(self.cardinality)
         k = max(2, infer_cardinality(L))
@@ -246,9 +262,28 @@ class BaseLabelModel:
             k = max(k, balance.shape[0])
         if L_dev is not None:
             k = max(k, infer_cardinality(L_dev))
-        if y_dev is not None and y_dev.size:
-            k = max(k, int(y_dev.max()) + 1)
         return k
+
+    def _dev_set(self, L_dev: Any, y_dev: Any, votes: Votes, k: int) -> tuple[Votes, np.ndarray]:
+        """The dev votes, in the LF order of ``votes``, and their checked gold labels."""
+        ordered = in_lf_order(L_dev, votes.lf_names, "L_dev's labeling functions are not L's")
+        dev_votes = to_votes(ordered, k, n_sources=votes.n_sources)
+        if dev_votes.n_rows == 0:
+            raise DataError("L_dev has no rows; pass a labeled dev set, or neither L_dev nor y_dev")
+        if self.cardinality is None:
+            bound = (
+                f"the label model infers {k} classes (0..{k - 1}): no labeling function votes a "
+                "higher one, nor has class_balance more entries; pass cardinality to "
+                f"{type(self).__name__} if the task has more classes"
+            )
+        else:
+            bound = f"the label model has cardinality {k} (classes 0..{k - 1})"
+        gold = gold_labels(y_dev, "y_dev", _row_index(ordered), below=k, bound=bound)
+        if dev_votes.n_rows != gold.shape[0]:
+            raise DataError(
+                f"L_dev has {dev_votes.n_rows} rows but y_dev has {gold.shape[0]} labels"
+            )
+        return dev_votes, gold
 
     # ----------------------------------------------------------------- prediction
     def _check_fitted(self) -> None:
@@ -314,6 +349,7 @@ class BaseLabelModel:
         """
         if tie_break not in TIE_BREAKS:
             raise ValueError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
+        check_seed(seed, f"{type(self).__name__}.predict")
         return self._decide(self.predict_proba(L), tie_break, seed, threshold)
 
     def _decide(
@@ -351,26 +387,45 @@ class BaseLabelModel:
         ``metric`` is one of ``accuracy``, ``f1`` / ``precision`` / ``recall`` (binary, class 1
         positive), ``f1_macro``, ``log_loss``. Rows predicted ``-1`` (ties broken by abstaining)
         count as wrong. ``threshold`` is passed to :meth:`predict` (``"f1"`` for the F1-optimal
-        binary decision).
+        binary decision). A Series ``y`` is matched to the rows of a LabelMatrix or DataFrame
+        ``L`` by its index; anything else by position. Accuracy and log-loss of no rows are NaN.
+
+        Raises
+        ------
+        DataError
+            When ``y`` does not hold one class of the model (0..k-1) per row of ``L``; the
+            message names the first row at fault.
         """
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
-        gold = _as_labels(y, "y")
+        self._check_fitted()
+        L = as_label_input(L)
+        k = self.cardinality_
+        bound = f"the label model has cardinality {k} (classes 0..{k - 1})"
+        gold = gold_labels(y, "y", _row_index(L), below=k, bound=bound)
         proba = self.predict_proba(L)
         if proba.shape[0] != gold.shape[0]:
             raise DataError(f"L has {proba.shape[0]} rows but y has {gold.shape[0]} labels")
         if metric == "log_loss":
-            picked = proba[np.arange(gold.shape[0]), np.clip(gold, 0, proba.shape[1] - 1)]
+            if not gold.size:
+                return float("nan")
+            picked = proba[np.arange(gold.shape[0]), gold]
             return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
         predicted = self._decide(proba, tie_break, 0, threshold)
         return classification_metric(gold, predicted, metric, self.cardinality_)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save to the directory ``path``: ``label_model.json`` plus ``arrays.npz``, no pickle."""
+        """Save to the directory ``path``: ``label_model.json`` plus ``arrays.npz``, no pickle.
+
+        Raises
+        ------
+        OutputError
+            When ``path`` is a file or lies under one.
+        """
         self._check_fitted()
         directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
+        _make_directory(directory)
         arrays = {name: np.asarray(getattr(self, name)) for name in self._fitted_arrays}
         meta = {
             "format": _FORMAT,
@@ -402,7 +457,8 @@ class BaseLabelModel:
         Raises
         ------
         LabelModelError
-            When the directory holds no saved label model, or one of another class.
+            When the directory holds no saved label model, one of another class, or a corrupt
+            or partial one (the message names the file and what is wrong).
         """
         meta, arrays = read_saved(path)
         if meta["model"] != cls.name and cls is not BaseLabelModel:
@@ -410,19 +466,47 @@ class BaseLabelModel:
                 f"{path}: holds a {meta['model']!r} label model, not {cls.name!r}; "
                 "use gristmill.labelmodel.load_label_model to load any model"
             )
-        return cls._from_saved(meta, arrays)
+        return cls._from_saved(meta, arrays, path)
 
     @classmethod
-    def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> BaseLabelModel:
+    def _from_saved(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], path: str | os.PathLike[str]
+    ) -> BaseLabelModel:
+        """The model saved in ``path``, from what :func:`read_saved` read there.
+
+        Raises
+        ------
+        LabelModelError
+            Naming the file and the parameter, key or array that is unknown, missing or wrong.
+        """
+        meta_path, arrays_path = Path(path) / _META_FILE, Path(path) / _ARRAYS_FILE
+        valid = cls._param_names()
+        unknown = sorted(set(meta["params"]) - set(valid))
+        if unknown:
+            raise LabelModelError(
+                f"{meta_path}: unknown parameter(s) {unknown} of {cls.__name__}; valid: {valid}"
+            )
+        missing = [name for name in cls._fitted_arrays if name not in arrays]
+        if missing:
+            raise LabelModelError(f"{arrays_path}: missing array(s) {missing}")
         model = cls(**meta["params"])
-        model.cardinality_ = int(meta["cardinality_"])
-        model.n_sources_ = int(meta["n_sources_"])
-        model.lf_names_ = meta["lf_names_"]
-        saved_threshold = meta.get("f1_threshold_")
-        model.f1_threshold_ = float("nan") if saved_threshold is None else float(saved_threshold)
-        for name in cls._fitted_arrays:
-            setattr(model, name, arrays[name])
-        model._restore_extra_state(meta.get("extra", {}))
+        try:
+            model._check_params()
+            model.cardinality_ = int(meta["cardinality_"])
+            model.n_sources_ = int(meta["n_sources_"])
+            model.lf_names_ = meta["lf_names_"]
+            saved_threshold = meta.get("f1_threshold_")
+            model.f1_threshold_ = (
+                float("nan") if saved_threshold is None else float(saved_threshold)
+            )
+            for name in cls._fitted_arrays:
+                setattr(model, name, arrays[name])
+            model._restore_extra_state(meta.get("extra", {}))
+        except KeyError as exc:
+            raise LabelModelError(f"{meta_path}: 'extra' lacks {exc.args[0]!r}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise LabelModelError(f"{meta_path}: corrupt label model: {exc}") from None
+        _check_saved_shapes(model, arrays_path)
         return model
 
 
@@ -433,6 +517,14 @@ def _blas_controller() -> ThreadpoolController:
     Found on the first fit, after numpy and scipy, whose BLAS the fits use, are loaded.
     """
     return ThreadpoolController()
+
+
+def check_seed(seed: Any, where: str) -> None:
+    """Raise ValueError unless ``seed`` is an int (not a bool) >= 0; ``where`` names the call."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(
+            f"The 'seed' argument of {where} must be an int >= 0. Got {seed!r} instead."
+        )
 
 
 def check_int_param(model: Any, param: str, low: int) -> None:
@@ -446,22 +538,72 @@ def check_int_param(model: Any, param: str, low: int) -> None:
 
 
 def read_saved(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read the metadata and arrays of a saved label model directory."""
+    """Read the metadata and arrays of a saved label model directory.
+
+    Raises
+    ------
+    LabelModelError
+        When a file is missing or unreadable, or the metadata lacks a key or has one of the
+        wrong type (the message names the file and the key).
+    """
     directory = Path(path)
-    meta_path = directory / _META_FILE
-    if not meta_path.is_file() or not (directory / _ARRAYS_FILE).is_file():
+    meta_path, arrays_path = directory / _META_FILE, directory / _ARRAYS_FILE
+    if not meta_path.is_file() or not arrays_path.is_file():
         raise LabelModelError(
             f"{directory}: no saved label model ({_META_FILE} and {_ARRAYS_FILE})"
         )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise LabelModelError(f"{meta_path}: not valid JSON: {exc}") from exc
-    if meta.get("format") != _FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         raise LabelModelError(f"{meta_path}: not a gristmill label model")
-    with np.load(directory / _ARRAYS_FILE, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    return meta, arrays
+    for key, types in _META_TYPES.items():
+        if key not in meta:
+            raise LabelModelError(f"{meta_path}: missing key {key!r}")
+        if not isinstance(meta[key], types) or isinstance(meta[key], bool):
+            raise LabelModelError(
+                f"{meta_path}: {key!r} holds a {type(meta[key]).__name__}; expected "
+                + " or ".join(t.__name__ for t in types)
+            )
+    return meta, _read_arrays(arrays_path)
+
+
+def _read_arrays(arrays_path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` archive of numeric arrays (never unpickled)."""
+    if not zipfile.is_zipfile(arrays_path):
+        raise LabelModelError(f"{arrays_path}: not an .npz archive of arrays")
+    try:
+        with np.load(arrays_path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise LabelModelError(f"{arrays_path}: unreadable: {exc}") from None
+
+
+def _check_saved_shapes(model: BaseLabelModel, arrays_path: Path) -> None:
+    """Raise LabelModelError unless the loaded arrays fit ``cardinality_`` and ``n_sources_``."""
+    k, m = model.cardinality_, model.n_sources_
+    if not 2 <= k <= MAX_CLASSES or m < 1:
+        raise LabelModelError(f"{arrays_path}: saved with {k} classes and {m} sources")
+    if model.lf_names_ is not None and len(model.lf_names_) != m:
+        raise LabelModelError(
+            f"{arrays_path}: saved with {len(model.lf_names_)} labeling function names for "
+            f"{m} sources"
+        )
+    expected = {
+        "class_balance_": (k,),
+        "lf_accuracies_": (m,),
+        "confusion_": (m, k, k),
+        "weights_": (m, k, k),
+        "bias_": (k,),
+    }
+    for name, shape in expected.items():
+        array = getattr(model, name)
+        if array.shape != shape or array.dtype.kind != "f":
+            raise LabelModelError(
+                f"{arrays_path}: {name!r} has shape {array.shape} and dtype {array.dtype}; "
+                f"expected floats of shape {shape}"
+            )
 
 
 # --------------------------------------------------------------------- shared helpers
@@ -658,23 +800,36 @@ def break_ties(proba: np.ndarray, tie_break: str, balance: np.ndarray, seed: int
     return predicted
 
 
-def _as_labels(y: Any, what: str) -> np.ndarray:
-    array = np.asarray(y)
-    if array.ndim != 1:
-        raise DataError(f"{what} must be 1-D; got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        try:
-            as_float = array.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{what} must hold integer class labels; got {array.dtype}") from exc
-        if not np.all(np.mod(as_float, 1) == 0):
-            raise DataError(f"{what} must hold integer class labels")
-        array = as_float
-    labels = array.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        row = int(np.argmin(labels))
-        raise DataError(f"{what} holds {labels[row]} at row {row}; gold labels must be >= 0")
-    return labels
+def _row_index(L: Any) -> pd.Index | None:
+    """Row labels of a label matrix that has them (a LabelMatrix, as DataFrames become)."""
+    return pd.Index(L.index) if isinstance(L, LabelMatrix) else None
+
+
+def _class_balance_array(class_balance: Any) -> np.ndarray | None:
+    """``class_balance`` as a float array of shape (k,); the sum and signs are checked later."""
+    if class_balance is None:
+        return None
+    if isinstance(class_balance, Mapping | str | bytes):
+        raise DataError(
+            "class_balance must be a sequence of probabilities, one per class from class 0; "
+            f"got a {type(class_balance).__name__}"
+        )
+    try:
+        balance = np.asarray(class_balance, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(
+            f"class_balance must hold one probability per class; got {class_balance!r}"
+        ) from None
+    if balance.ndim != 1:
+        raise DataError(
+            f"class_balance must be 1-D, one probability per class; got shape {balance.shape}"
+        )
+    if balance.shape[0] > MAX_CLASSES:
+        raise DataError(
+            f"class_balance has {balance.shape[0]} entries; a label model takes at most "
+            f"{MAX_CLASSES} classes"
+        )
+    return balance
 
 
 def _check_class_balance(balance: np.ndarray | None, k: int) -> np.ndarray | None:
@@ -684,11 +839,31 @@ def _check_class_balance(balance: np.ndarray | None, k: int) -> np.ndarray | Non
         raise DataError(
             f"class_balance must have one entry per class ({k}); got shape {balance.shape}"
         )
-    if not np.all(np.isfinite(balance)) or (balance <= 0).any():
-        raise DataError("class_balance entries must be finite and > 0")
+    bad = ~np.isfinite(balance) | (balance <= 0)
+    if bad.any():
+        c = int(np.argmax(bad))
+        raise DataError(
+            f"class_balance[{c}] is {float(balance[c])!r}; entries must be finite and > 0"
+        )
     if not np.isclose(balance.sum(), 1.0, atol=1e-6):
         raise DataError(f"class_balance must sum to 1; it sums to {balance.sum():.6g}")
     return balance / balance.sum()
+
+
+def _make_directory(directory: Path) -> None:
+    """Create ``directory`` and its parents, unless it exists; OutputError if a file is in the way.
+
+    ``mkdir`` alone raises a bare FileExistsError or NotADirectoryError there.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(
+            (p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()),
+            directory,
+        )
+        where = "is a file" if blocker == directory else f"lies under {blocker}, which is a file"
+        raise OutputError(f"{directory}: {where}; a label model is saved to a directory") from None
 
 
 def _jsonable(value: Any) -> Any:

@@ -38,6 +38,9 @@ def get_label_model(name: str = "auto", **params: Any) -> BaseLabelModel:
     ------
     LabelModelError
         When the name is unknown.
+    TypeError
+        When a parameter is not one of the model's (as for an unknown keyword argument); the
+        message lists the valid ones.
 
     Examples
     --------
@@ -50,6 +53,13 @@ def get_label_model(name: str = "auto", **params: Any) -> BaseLabelModel:
         raise LabelModelError(
             f"Unknown label model {name!r}; choose one of {sorted(LABEL_MODELS)}"
         ) from None
+    valid = cls._param_names()
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise TypeError(
+            f"Unknown parameter(s) {unknown} of label model {name!r} ({cls.__name__}); "
+            f"valid: {valid}"
+        )
     return cls(**params)
 
 
@@ -59,10 +69,11 @@ def load_label_model(path: str | os.PathLike[str]) -> BaseLabelModel:
     Raises
     ------
     LabelModelError
-        When ``path`` holds no saved label model or names an unknown model.
+        When ``path`` holds no saved label model, names an unknown model, or holds a corrupt
+        or partial one (the message names the file and what is wrong).
     """
     meta, arrays = read_saved(path)
     name = meta.get("model")
     if name not in LABEL_MODELS:
         raise LabelModelError(f"{path}: unknown label model {name!r}")
-    return LABEL_MODELS[name]._from_saved(meta, arrays)
+    return LABEL_MODELS[name]._from_saved(meta, arrays, path)

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,6 +50,10 @@ _PARALLEL_MIN_VOTES = 1 << 18
 _PATTERN_COUNT_OVERSAMPLE = 2
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
 _DENSE_GRAM_MAX_COLUMNS = 2048
+MAX_CLASSES = 10_000
+"""Most classes a label model takes. A fit holds (m, k, k) arrays (and dense (m * k)-wide
+products), so a larger vote is almost surely not a class index (a year, an id) and would exhaust
+memory rather than fit."""
 
 
 class _Block(NamedTuple):
@@ -340,11 +344,23 @@ os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def infer_cardinality(L: Any) -> int:
-    """Return 1 + the largest class voted in any accepted label-matrix form (0 when none)."""
+    """Return 1 + the largest class voted in any accepted label-matrix form (0 when none).
+
+    Raises
+    ------
+    DataError
+        When the matrix is not 2-D, holds a NaN or infinity, or votes a class of
+        :data:`MAX_CLASSES` or more (naming the labeling function and the vote).
+    """
     if sp.issparse(L):
-        data = sp.csr_matrix(L).data
-        return int(data.max()) if data.size else 0
+        matrix = sp.csr_matrix(L)
+        top = int(matrix.data.max()) if matrix.nnz else 0
+        if top > MAX_CLASSES:
+            j = int(matrix.indices[np.argmax(matrix.data)])
+            _raise_too_many_classes(_name(j, None), top - 1)
+        return top
     L = as_label_input(L)
+    lf_names = L.lf_names if isinstance(L, LabelMatrix) else None
     values = L.values if isinstance(L, LabelMatrix) else np.asarray(L)
     if values.ndim != 2:
         raise DataError(f"A label matrix must be 2-D; got shape {values.shape}")
@@ -353,7 +369,19 @@ def infer_cardinality(L: Any) -> int:
     top = values.max()
     if not np.isfinite(top):
         check_integral(values)  # raises, naming the first NaN or infinity
+    if top >= MAX_CLASSES:
+        high = values.max(axis=0)
+        j = int(np.argmax(high >= MAX_CLASSES))
+        _raise_too_many_classes(_name(j, lf_names), high[j])
     return int(top) + 1
+
+
+def _raise_too_many_classes(source: str, vote: Any) -> NoReturn:
+    vote = int(vote) if float(vote).is_integer() else vote
+    raise DataError(
+        f"{source} votes class {vote}, but a label model takes at most {MAX_CLASSES} classes "
+        f"(0..{MAX_CLASSES - 1}); votes are class indices, or -1 to abstain"
+    )
 
 
 def to_votes(L: Any, cardinality: int, *, n_sources: int | None = None) -> Votes:
@@ -427,8 +455,7 @@ def _indicator_from_dense(
     n, m = values.shape
     if values.dtype.kind == "f" and values.size and (values.min() < -1 or values.max() >= k):
         _raise_out_of_range(values, k, lf_names)  # before casting values that may not fit
-    # Column index j * k + v of each vote, in the narrowest integer type that holds m * k.
-    code_type = next(kind for kind in (np.int8, np.int16, np.int32) if m * k <= np.iinfo(kind).max)
+    code_type = _code_type(m, k)
     offsets = (np.arange(m, dtype=code_type) * k)[None, :]
     count_type = np.uint8 if m <= np.iinfo(np.uint8).max else np.int64
     step = max(1, _DENSE_CHUNK_CELLS // max(m, 1))
@@ -449,7 +476,10 @@ def _indicator_from_dense(
         # count_nonzero along rows; np.compress on the flat arrays is several times faster
         # than boolean indexing. The range is checked on the chunk while it is in cache.
         counts = np.einsum("ij->i", voted.view(np.uint8), dtype=count_type)
-        np.add(block, offsets, out=codes, casting="unsafe")
+        # uint64 votes add in float64: one too large for the codes is reported below (after
+        # the range check), not warned about by the cast.
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.add(block, offsets, out=codes, casting="unsafe")
         low, high = (block.min(), block.max()) if block.size else (0, 0)
         return counts, np.compress(voted.ravel(), codes.ravel()), low, high
 
@@ -475,6 +505,23 @@ def _indicator_from_dense(
     _on_pool(place, range(len(parts)))
     indicator = sp.csr_matrix((data, indices, indptr), shape=(n, m * k))
     return indicator, (n, m)
+
+
+def _code_type(m: int, k: int) -> type[np.signedinteger[Any]]:
+    """The narrowest integer type of the column index j * k + v of every vote (int32 at most).
+
+    Raises
+    ------
+    DataError
+        When m * k does not fit in int32, the index type of the indicator.
+    """
+    for kind in (np.int8, np.int16, np.int32):
+        if m * k <= np.iinfo(kind).max:
+            return kind
+    raise DataError(
+        f"The label matrix has {m} labeling functions and {k} classes: {m * k} (labeling "
+        f"function, class) pairs, more than the {np.iinfo(np.int32).max} a label model indexes"
+    )
 
 
 def _on_pool(function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
