@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "MonitorResult": "gristmill.monitoring",
     "NotFittedError": "gristmill.exceptions",
     "OutputError": "gristmill.exceptions",
+    "ParameterError": "gristmill.exceptions",
     "PartitionedLabelMatrix": "gristmill.labeling",
     "Pipeline": "gristmill.pipeline",
     "PipelineResult": "gristmill.pipeline",

@@ -12,6 +12,7 @@ Catch :class:`GristmillError` to handle every error gristmill raises on purpose:
     ├── TrackingError        the MLflow store is unreachable or a registry action is refused
     │   └── PromotionRefused a candidate regresses versus the current champion
     ├── ServingError         the REST service cannot load or serve a model
+    ├── ParameterError       (also ValueError, TypeError) a parameter of an estimator is invalid
     ├── NotFittedError       (also ValueError, AttributeError) an estimator was used before fit
     └── MissingExtraError    (also ImportError) an optional extra is not installed
 
@@ -31,6 +32,7 @@ __all__ = [
     "MissingExtraError",
     "NotFittedError",
     "OutputError",
+    "ParameterError",
     "PromotionRefused",
     "ServingError",
     "SpecError",
@@ -89,6 +91,10 @@ class PromotionRefused(TrackingError):
 
 class ServingError(GristmillError):
     """The REST service cannot load or serve a model."""
+
+
+class ParameterError(GristmillError, ValueError, TypeError):
+    """An estimator's or function's parameter is invalid (also a ValueError, as in sklearn)."""
 
 
 class NotFittedError(GristmillError, ValueError, AttributeError):

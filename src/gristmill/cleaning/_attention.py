@@ -44,7 +44,7 @@ from gristmill.cleaning._blend import class_blend_weight, numeric_blend_weight
 from gristmill.cleaning._chained_regressions import ChainedRegressions
 from gristmill.cleaning._columns import TableImputer, to_python
 from gristmill.cleaning._holdout import driver_bins, held_out_probabilities
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 from gristmill.io import atomic_path, atomic_write_text
 
 _MISSING = 0  # vocabulary slot of a missing (or hidden) categorical cell
@@ -458,7 +458,7 @@ class AttentionImputer(TableImputer):
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
+                raise ParameterError(
                     f"The {name!r} parameter of AttentionImputer must be an int >= 1. "
                     f"Got {value!r} instead."
                 )
@@ -467,24 +467,24 @@ class AttentionImputer(TableImputer):
             or not isinstance(self.batch_size, int)
             or self.batch_size < 1
         ):
-            raise ValueError(
+            raise ParameterError(
                 "The 'batch_size' parameter of AttentionImputer must be \"auto\" or an int >= 1. "
                 f"Got {self.batch_size!r} instead."
             )
         if self.dim % self.n_heads:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'n_heads' parameter of AttentionImputer must divide dim={self.dim}. "
                 f"Got {self.n_heads} instead."
             )
         for name, low, high in (("mask_rate", 0.0, 0.9), ("validation_fraction", 0.0, 0.5)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ValueError(
+                raise ParameterError(
                     f"The {name!r} parameter of AttentionImputer must be a float in "
                     f"[{low}, {high}]. Got {value!r} instead."
                 )
         if not self.learning_rate > 0:
-            raise ValueError(
+            raise ParameterError(
                 "The 'learning_rate' parameter of AttentionImputer must be > 0. "
                 f"Got {self.learning_rate!r} instead."
             )
@@ -893,7 +893,7 @@ class AttentionImputer(TableImputer):
         self._check_fitted()
         data = self._check_input(data, "candidates")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"The 'k' parameter of candidates must be an int >= 1. Got {k!r}.")
+            raise ParameterError(f"The 'k' parameter of candidates must be an int >= 1. Got {k!r}.")
         cells = list(cells)
         by_column: dict[Hashable, list[int]] = {}
         positions = []

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from gristmill.cleaning._columns import TableImputer, to_python
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 
 
 def _check_positive_int(owner: str, name: str, value: object, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
+        raise ParameterError(
             f"The {name!r} parameter of {owner} must be an int >= {minimum}. Got {value!r} instead."
         )
 

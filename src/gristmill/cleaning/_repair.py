@@ -48,7 +48,7 @@ from gristmill.cleaning._stats import (
     group_ids,
     source_accuracies,
 )
-from gristmill.exceptions import ConstraintError, DataError, NotFittedError
+from gristmill.exceptions import ConstraintError, DataError, NotFittedError, ParameterError
 
 __all__ = ["FEATURE_NAMES", "Cleaner", "apply_repairs", "clean"]
 
@@ -340,7 +340,7 @@ class Cleaner:
         )
         for name, ok, expected in checks:
             if not ok:
-                raise ValueError(
+                raise ParameterError(
                     f"The {name!r} parameter of Cleaner must be {expected}. "
                     f"Got {getattr(self, name)!r} instead."
                 )

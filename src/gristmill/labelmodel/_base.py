@@ -29,6 +29,7 @@ from gristmill.exceptions import (
     LabelModelError,
     NotFittedError,
     OutputError,
+    ParameterError,
 )
 from gristmill.io import atomic_path, atomic_write_text
 from gristmill.labeling._analysis import gold_labels
@@ -132,7 +133,7 @@ class BaseLabelModel:
         valid = set(self._param_names())
         for key, value in params.items():
             if key not in valid:
-                raise ValueError(
+                raise ParameterError(
                     f"Invalid parameter {key!r} for {type(self).__name__}; valid: {sorted(valid)}"
                 )
             setattr(self, key, value)
@@ -147,7 +148,7 @@ class BaseLabelModel:
         if k is not None and (
             isinstance(k, bool) or not isinstance(k, int | np.integer) or not 2 <= k <= MAX_CLASSES
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"The 'cardinality' parameter of {type(self).__name__} must be an int from 2 to "
                 f"{MAX_CLASSES} or None. Got {k!r} instead."
             )
@@ -348,7 +349,7 @@ class BaseLabelModel:
             to use when F1 is the metric). Omitted: the most probable class.
         """
         if tie_break not in TIE_BREAKS:
-            raise ValueError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
+            raise ParameterError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
         check_seed(seed, f"{type(self).__name__}.predict")
         return self._decide(self.predict_proba(L), tie_break, seed, threshold)
 
@@ -361,14 +362,14 @@ class BaseLabelModel:
 
     def _resolve_threshold(self, threshold: float | str) -> float:
         if self.cardinality_ != 2:
-            raise ValueError(
+            raise ParameterError(
                 f"threshold applies to binary label models; this one has {self.cardinality_} "
                 "classes"
             )
         if threshold == "f1":
             return float(self.f1_threshold_)
         if isinstance(threshold, str | bool) or not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError(
+            raise ParameterError(
                 f"threshold must be a probability in [0, 1] or 'f1'; got {threshold!r}"
             )
         return float(threshold)
@@ -397,7 +398,7 @@ class BaseLabelModel:
             message names the first row at fault.
         """
         if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
+            raise ParameterError(f"metric must be one of {METRICS}; got {metric!r}")
         self._check_fitted()
         L = as_label_input(L)
         k = self.cardinality_
@@ -522,7 +523,7 @@ def _blas_controller() -> ThreadpoolController:
 def check_seed(seed: Any, where: str) -> None:
     """Raise ValueError unless ``seed`` is an int (not a bool) >= 0; ``where`` names the call."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(
+        raise ParameterError(
             f"The 'seed' argument of {where} must be an int >= 0. Got {seed!r} instead."
         )
 
@@ -531,7 +532,7 @@ def check_int_param(model: Any, param: str, low: int) -> None:
     """Raise ValueError unless ``model.<param>`` is an int (not a bool) >= ``low``."""
     value = getattr(model, param)
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(
+        raise ParameterError(
             f"The '{param}' parameter of {type(model).__name__} must be an int >= {low}. "
             f"Got {value!r} instead."
         )

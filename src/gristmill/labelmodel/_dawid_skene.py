@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gristmill.exceptions import ParameterError
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
     BaseLabelModel,
@@ -334,11 +335,11 @@ def check_em_params(model: Any) -> None:
     name = type(model).__name__
     check_int_param(model, "max_iter", 1)
     if not isinstance(model.tol, int | float) or not model.tol >= 0:
-        raise ValueError(
+        raise ParameterError(
             f"The 'tol' parameter of {name} must be a float >= 0. Got {model.tol!r} instead."
         )
     if not isinstance(model.smoothing, int | float) or not model.smoothing > 0:
-        raise ValueError(
+        raise ParameterError(
             f"The 'smoothing' parameter of {name} must be a float > 0. "
             f"Got {model.smoothing!r} instead."
         )

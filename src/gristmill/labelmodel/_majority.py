@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from gristmill.exceptions import ParameterError
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     PATTERN_SAMPLE,
@@ -156,7 +157,7 @@ class WeightedMajorityVote(_VoteCounter):
                 or not np.all(np.isfinite(given))
                 or (given < 0).any()
             ):
-                raise ValueError(
+                raise ParameterError(
                     f"The 'weights' parameter of WeightedMajorityVote must hold {votes.n_sources} "
                     f"finite non-negative numbers (one per source). Got shape {given.shape}."
                 )

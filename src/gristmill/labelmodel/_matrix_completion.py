@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from gristmill.exceptions import ParameterError
 from gristmill.labelmodel._base import (
     BaseLabelModel,
     check_int_param,
@@ -70,12 +71,12 @@ class MatrixCompletion(BaseLabelModel):
         super()._check_params()
         name = type(self).__name__
         if not isinstance(self.prec_init, int | float) or not 0 < self.prec_init < 1:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'prec_init' parameter of {name} must be a float in (0, 1). "
                 f"Got {self.prec_init!r} instead."
             )
         if not isinstance(self.l2, int | float) or not self.l2 >= 0:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'l2' parameter of {name} must be a float >= 0. Got {self.l2!r} instead."
             )
         check_int_param(self, "max_iter", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gristmill.exceptions import LabelModelError
+from gristmill.exceptions import LabelModelError, ParameterError
 from gristmill.labelmodel._base import BaseLabelModel, read_saved
 from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._label_model import LabelModel
@@ -56,7 +56,7 @@ def get_label_model(name: str = "auto", **params: Any) -> BaseLabelModel:
     valid = cls._param_names()
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise TypeError(
+        raise ParameterError(
             f"Unknown parameter(s) {unknown} of label model {name!r} ({cls.__name__}); "
             f"valid: {valid}"
         )

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 
 __all__ = ["DriftThresholds", "FeatureDrift", "column_kind", "feature_drift", "DRIFT_METHODS"]
 
@@ -73,7 +73,7 @@ class DriftThresholds:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not value > 0:
-                raise ValueError(
+                raise ParameterError(
                     f"DriftThresholds.{field.name} must be > 0. Got {value!r} instead.")
 
 
@@ -249,7 +249,7 @@ def feature_drift(
     True
     """
     if method not in DRIFT_METHODS:
-        raise ValueError(f"method must be one of {DRIFT_METHODS}. Got {method!r} instead.")
+        raise ParameterError(f"method must be one of {DRIFT_METHODS}. Got {method!r} instead.")
     thresholds = thresholds or DriftThresholds()
     if kind == "datetime":
         result = feature_drift(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gristmill.exceptions import ParameterError
 from gristmill.labeling import ABSTAIN, as_label_array
 from gristmill.monitoring._drift import DriftThresholds
 
@@ -143,7 +144,7 @@ def lf_drift(
     thresholds = thresholds or DriftThresholds()
     ref, cur = as_label_array(L_reference), as_label_array(L_current)
     if ref.shape[1] != cur.shape[1] or ref.shape[1] != len(lf_names):
-        raise ValueError(
+        raise ParameterError(
             f"lf_drift needs the same LFs in both matrices and lf_names; got {ref.shape[1]} and "
             f"{cur.shape[1]} columns for {len(lf_names)} names"
         )

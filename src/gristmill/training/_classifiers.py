@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from gristmill.exceptions import DataError, NotFittedError
+from gristmill.exceptions import DataError, NotFittedError, ParameterError
 
 __all__ = [
     "CLASSIFIERS",
@@ -96,7 +96,7 @@ class SoftLogisticRegression(_Base):
     ) -> SoftLogisticRegression:
         """Fit to (n, k) soft labels; returns self."""
         if not self.C > 0:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'C' parameter of SoftLogisticRegression must be > 0. Got {self.C!r} instead."
             )
         X = sp.csr_matrix(X, dtype=np.float64)

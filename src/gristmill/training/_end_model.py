@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill._version import __version__
-from gristmill.exceptions import DataError, NotFittedError
+from gristmill.exceptions import DataError, NotFittedError, ParameterError
 from gristmill.training._classifiers import CLASSIFIERS, OneVsRest
 from gristmill.training._features import Featurizer
 from gristmill.training._multitask import (
@@ -81,17 +81,19 @@ class EndModel:
         multilabel: bool = False,
     ) -> None:
         if learner not in CLASSIFIERS:
-            raise ValueError(
+            raise ParameterError(
                 f"The 'learner' parameter of EndModel must be one of {sorted(CLASSIFIERS)}. "
                 f"Got {learner!r} instead."
             )
         if target not in ("soft", "hard"):
-            raise ValueError(
+            raise ParameterError(
                 "The 'target' parameter of EndModel must be 'soft' or 'hard'. "
                 f"Got {target!r} instead."
             )
         if len(classes) < 2:
-            raise ValueError(f"EndModel needs at least 2 classes. Got {list(classes)!r} instead.")
+            raise ParameterError(
+                f"EndModel needs at least 2 classes. Got {list(classes)!r} instead."
+            )
         self.payloads = dict(payloads)
         self.classes = list(classes)
         self.learner = learner

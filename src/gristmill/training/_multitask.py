@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 from gristmill.io import replace_directory
 
 __all__ = ["TASK_SEPARATOR", "MultiTaskModel", "load_multitask_model", "save_multitask_model"]
@@ -40,7 +40,7 @@ class MultiTaskModel:
 
     def __init__(self, models: Mapping[str, Any]) -> None:
         if not models:
-            raise ValueError("MultiTaskModel needs at least one task")
+            raise ParameterError("MultiTaskModel needs at least one task")
         self.models = dict(models)
 
     @property

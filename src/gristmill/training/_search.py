@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 from gristmill.training._end_model import EndModel
 from gristmill.training._features import Featurizer
 from gristmill.training._metrics import task_metrics
@@ -209,12 +209,12 @@ def search_end_model(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     candidates = list(candidates or available_learners())
     if not candidates:
-        raise ValueError("search_end_model needs at least one candidate learner")
+        raise ParameterError("search_end_model needs at least one candidate learner")
     targets = list(targets)
     if not targets or set(targets) - {"soft", "hard"}:
-        raise ValueError(f"targets must be a non-empty subset of soft, hard. Got {targets!r}.")
+        raise ParameterError(f"targets must be a non-empty subset of soft, hard. Got {targets!r}.")
     if trials is None and minutes is None:
-        raise ValueError("search_end_model needs a budget: trials and/or minutes")
+        raise ParameterError("search_end_model needs a budget: trials and/or minutes")
     k = len(classes)
     featurizer = Featurizer(payloads).fit(train)
     X_train = featurizer.transform(train)
