@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -146,6 +147,9 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> Iterator[An
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address="127.0.0.1:0",
+                # A failing task is reported once, by gristmill's error; the workers' own
+                # log ("Compute Failed" with a traceback, at ERROR) would repeat it.
+                silence_logs=logging.CRITICAL,
             )
         )
         yield stack.enter_context(distributed.Client(cluster))
