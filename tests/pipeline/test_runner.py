@@ -165,14 +165,23 @@ def test_run_dir_never_replaces_what_gristmill_did_not_write(project: Path) -> N
     (mine / "notes.txt").write_text("keep me")
     for target, message in [
         (mine, "holds files that are not a gristmill run directory"),
-        (project, "holds files that are not a gristmill run directory"),
-        (project / "train.csv", "is a file, not a gristmill run directory"),
+        (project, "which the run reads"),
+        (project / "train.csv", "which the run reads"),
+        (project / "lfs_a.py", "is a file, not a gristmill run directory"),
     ]:
         before = sorted(p.name for p in project.iterdir())
         with pytest.raises(OutputError, match=message):
             pipeline.run(track=False, run_dir=target)
         assert sorted(p.name for p in project.iterdir()) == before
     assert (mine / "notes.txt").read_text() == "keep me"
+    # A project whose spec is called spec.yaml is still no run directory, nor is its data's.
+    spec = (project / "gristmill.yaml").rename(project / "spec.yaml")
+    named = Pipeline.from_yaml(spec)
+    for target in (project, project / ".gristmill", project / "train.csv"):
+        with pytest.raises(OutputError, match="which the run reads"):
+            named.run(track=False, run_dir=target)
+    assert spec.is_file() and (project / "train.csv").is_file()
+    spec.rename(project / "gristmill.yaml")
     empty = project / "empty"
     empty.mkdir()
     assert pipeline.run(track=False, run_dir=empty).report_path.exists()

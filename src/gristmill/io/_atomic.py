@@ -64,19 +64,21 @@ def _mode_for(target: Path, new: int) -> int:
         return new & ~umask
 
 
-def check_replaceable(target: str | os.PathLike[str], marker: str, what: str) -> None:
+def check_replaceable(
+    target: str | os.PathLike[str], markers: str | tuple[str, ...], what: str
+) -> None:
     """Raise unless writing the directory ``target`` can only replace gristmill's own output.
 
-    ``target`` may be absent, an empty directory, or a directory holding ``marker`` (the file
-    by which gristmill recognises an earlier output of the same kind). Anything else (a file,
-    a folder of the user's data, the project itself) is refused, never deleted.
+    ``target`` may be absent, an empty directory, or a directory holding every file of
+    ``markers`` (by which gristmill recognises an earlier output of the same kind). Anything
+    else (a file, a folder of the user's data, the project itself) is refused, never deleted.
 
     Parameters
     ----------
     target : path-like
         The output directory.
-    marker : str
-        Name of the file every output of this kind holds.
+    markers : str or tuple of str
+        Names of the files every output of this kind holds.
     what : str
         The kind of output, for the message (e.g. ``"run directory"``).
 
@@ -86,15 +88,16 @@ def check_replaceable(target: str | os.PathLike[str], marker: str, what: str) ->
         Naming ``target`` and why it is not replaced.
     """
     target = Path(target)
+    names = (markers,) if isinstance(markers, str) else markers
     if not target.exists():
         return
     if not target.is_dir():
         raise OutputError(f"{target} is a file, not a {what}; give a new or empty directory")
-    if (target / marker).is_file() or not any(target.iterdir()):
+    if all((target / name).is_file() for name in names) or not any(target.iterdir()):
         return
     raise OutputError(
-        f"{target} holds files that are not a {what} (it has no {marker}); gristmill replaces "
-        "only its own output: give a new or empty directory"
+        f"{target} holds files that are not a {what} (it lacks {', '.join(names)}); gristmill "
+        "replaces only its own output: give a new or empty directory"
     )
 
 

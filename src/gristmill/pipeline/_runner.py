@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import GristmillError, LFError
+from gristmill.exceptions import GristmillError, LFError, OutputError
 from gristmill.io import atomic_write_text, check_replaceable, replace_directory, write_table
 from gristmill.labeling._matrix import LabelMatrix
 from gristmill.pipeline._cache import StageCache
@@ -52,6 +52,9 @@ from gristmill.pipeline._stages import (
 )
 
 __all__ = ["Pipeline", "PipelineResult", "PlanStep", "TaskResult"]
+
+# Every run directory holds these; a directory without them is not replaced.
+_RUN_FILES = ("spec.yaml", "metrics.json", "report.html")
 
 
 @dataclass
@@ -788,7 +791,13 @@ class Pipeline:
         """
         if run_dir is not None:
             path = Path(run_dir).resolve()
-            check_replaceable(path, "spec.yaml", "gristmill run directory")
+            for kept in self._inputs():
+                if path == kept or path in kept.parents:
+                    raise OutputError(
+                        f"run directory {path} would replace {kept}, which the run reads; "
+                        "give a directory of its own (the default is runs/<name>-<time>/)"
+                    )
+            check_replaceable(path, _RUN_FILES, "gristmill run directory")
             return path
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         base = self.root / "runs" / f"{self.spec.name}-{stamp}"
@@ -797,6 +806,12 @@ class Pipeline:
             n += 1
             candidate = base.with_name(f"{base.name}-{n}")
         return candidate
+
+    def _inputs(self) -> list[Path]:
+        """What a run reads and keeps: the spec, its project folder's cache and the data files."""
+        splits = (self.spec.data.train, self.spec.data.dev, self.spec.data.test)
+        files = [(self.root / s.path).resolve() for s in splits if s is not None and s.path]
+        return [self.spec_path, self.cache_dir.resolve(), *files]
 
     def _write_run_dir(self, result: PipelineResult, repairs: dict[str, pd.DataFrame]) -> None:
         """Write everything into a temporary sibling, then rename it into place.
