@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,45 @@ def test_bundled_spam_example_loads_and_labels() -> None:
     L = apply_lfs(lfs, frame)
     coverage = (L.values != -1).any(axis=1).mean()
     assert coverage > 0.6
+
+
+def _project(root: Path, word: str) -> Path:
+    root.mkdir()
+    (root / "helpers.py").write_text(
+        f"WORDS = [{word!r}]\n\ndef hit(text):\n    return any(w in text for w in WORDS)\n"
+    )
+    return write(
+        root,
+        "from gristmill import labeling_function\nfrom helpers import hit\n\n"
+        "@labeling_function()\ndef kw(x):\n    return 1 if hit(x.text) else -1\n",
+        "lfs.py",
+    )
+
+
+def test_helper_modules_are_each_projects_own_and_read_afresh(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from gristmill.labeling import apply_lfs
+    from gristmill.labeling._load import import_lf_module
+
+    frame = pd.DataFrame({"text": ["cheap pills", "free money"]})
+    first = import_lf_module(_project(tmp_path / "a", "cheap"))
+    assert first.files == [tmp_path / "a" / "lfs.py", tmp_path / "a" / "helpers.py"]
+    second = load_lfs(_project(tmp_path / "b", "free"))
+    assert apply_lfs(first.lfs, frame).values.ravel().tolist() == [1, -1]
+    assert apply_lfs(second, frame).values.ravel().tolist() == [-1, 1]
+    assert "helpers" not in sys.modules
+    helper = tmp_path / "a" / "helpers.py"
+    helper.write_text(helper.read_text().replace("'cheap'", "'money'"))
+    again = load_lfs(tmp_path / "a" / "lfs.py")
+    assert apply_lfs(again, frame).values.ravel().tolist() == [-1, 1]
+
+
+def test_helper_modules_travel_by_value(tmp_path: Path) -> None:
+    import cloudpickle
+    import pandas as pd
+
+    (lf,) = load_lfs(_project(tmp_path / "a", "cheap"))
+    payload = cloudpickle.dumps(lf)
+    assert "helpers" not in sys.modules and str(tmp_path / "a") not in sys.path
+    assert cloudpickle.loads(payload)(pd.Series({"text": "cheap"})) == 1
