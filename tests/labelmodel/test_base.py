@@ -528,3 +528,16 @@ def test_bad_class_balance_seed_and_parameters_name_what_is_wrong(synth) -> None
     model = MajorityVote().fit(votes, seed=np.int64(3))
     with pytest.raises(ValueError, match="'seed' argument of MajorityVote.predict must be an int"):
         model.predict(votes, tie_break="random", seed=-1)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(LABEL_MODELS) - {"majority_vote", "weighted_majority_vote"})
+)
+def test_every_model_saves_after_the_identifiability_fallback(name: str, tmp_path) -> None:
+    votes = np.array([[1, -1, -1], [1, 1, -1], [-1, -1, 1], [1, -1, 1]] * 5)
+    with pytest.warns(IdentifiabilityWarning):
+        model = get_label_model(name).fit(votes)
+    path = model.save(tmp_path / name)
+    np.testing.assert_allclose(
+        load_label_model(path).predict_proba(votes), model.predict_proba(votes)
+    )

@@ -89,11 +89,17 @@ class MatrixCompletion(BaseLabelModel):
         dev: tuple[Votes, np.ndarray] | None,
         seed: int,
     ) -> None:
-        if warn_unidentifiable(type(self).__name__, votes, seed):
-            fallback_fit(self, votes, prior)
-            return
         k, m = votes.cardinality, votes.n_sources
         n = max(votes.total_weight, 1e-12)
+        if warn_unidentifiable(type(self).__name__, votes, seed):
+            fallback_fit(self, votes, prior)
+            # mu[(j, v), c] = P(j votes | y = c) P(j votes v | y = c, j votes), the former taken
+            # as each source's overall voting rate (nothing identifies it per class here).
+            coverage = votes.source_class_counts().sum(axis=1) / n
+            self.mu_ = (coverage[:, None, None] * self.confusion_.transpose(0, 2, 1)).reshape(
+                m * k, k
+            )
+            return
         co_votes = votes.co_votes() / n
         rates = np.diag(co_votes).copy()
         coverage = votes.source_class_counts().sum(axis=1) / n
