@@ -276,3 +276,33 @@ def test_integer_column_labels_are_kept() -> None:
     assert repaired.loc[4, 1] == "B"
     with pytest.raises(DataError, match=r"column labels \[0, '0'\] differ"):
         clean(table.assign(**{"0": "x"}))
+
+
+_VOCABULARY = """
+import pandas as pd
+from gristmill.cleaning._repair import _token_vocabulary
+from gristmill.cleaning._stats import CodedTable
+words = ["oral", "is", "in", "at", "on", "by", "medication", "aspirin", "arrival", "given"]
+rows = [" ".join(words[i:] + words[:i]) for i in range(len(words))] * 3
+vocabulary, _ = _token_vocabulary(CodedTable.from_frame(pd.DataFrame({"m": rows})), 0)
+print(sorted(vocabulary.items()))
+"""
+
+
+def test_the_word_vocabulary_does_not_depend_on_hash_order() -> None:
+    import os
+    import subprocess
+    import sys
+
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _VOCABULARY],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(3)
+    }
+    assert len(outputs) == 1
+    assert "('at', 30), ('by', 30), ('in', 30)" in outputs.pop()

@@ -927,8 +927,9 @@ def _shape_counts(table: CodedTable, j: int) -> tuple[dict[str, int], float]:
 def _token_vocabulary(
     table: CodedTable, j: int
 ) -> tuple[dict[int, list[tuple[str, int]]], dict[str, int]]:
-    """Words of a column with the number of cells using them: by length (most used first, at
-    most 200 per length, used in at least 3 cells), and all of them."""
+    """Words of a column with the number of cells using them: by length (most used first, ties
+    in alphabetical order so that repairs do not depend on hash order; at most 200 per length,
+    used in at least 3 cells), and all of them."""
     counts = table.value_counts(j)
     tokens: dict[str, int] = {}
     for code in np.flatnonzero(counts):
@@ -936,7 +937,7 @@ def _token_vocabulary(
             if not token.isdigit():
                 tokens[token] = tokens.get(token, 0) + int(counts[code])
     by_length: dict[int, list[tuple[str, int]]] = {}
-    for token, count in sorted(tokens.items(), key=lambda item: -item[1]):
+    for token, count in sorted(tokens.items(), key=lambda item: (-item[1], item[0])):
         if count >= 3 and len(by_length.setdefault(len(token), [])) < 200:
             by_length[len(token)].append((token, count))
     return {k: v for k, v in by_length.items() if v}, tokens
