@@ -95,3 +95,24 @@ def test_label_columns_are_neither_imputed_nor_seen_by_repair(project: Path) -> 
         match=r"cleaning\.imputation\.columns: .*\['worker'\].*gold and label columns excluded",
     ):
         Pipeline.from_yaml(path).run(track=False)
+
+
+def test_declaring_a_label_column_reruns_imputation(project: Path) -> None:
+    # a sparse crowd column not yet declared is imputed like any other column
+    for name in ("train", "dev", "test"):
+        split = pd.read_csv(project / f"{name}.csv")
+        spam = split["text"].str.contains("free|money|cash").astype("float64")
+        split["worker"] = spam.where(split.index % 5 >= 3)  # 60% blank
+        split.to_csv(project / f"{name}.csv", index=False)
+    path = _edit_spec(project, {"imputation": {"method": "knn"}, "splits": ["train"]})
+    first = Pipeline.from_yaml(path).run(track=False)
+    assert set(pd.read_csv(first.run_dir / "repairs.csv")["column"]) == {"worker"}
+    spec = yaml.safe_load(path.read_text())
+    spec["tasks"]["spam"]["supervision"]["label_columns"] = {"worker": None}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = Pipeline.from_yaml(path).run(track=False)
+    assert {s.name: s.cached for s in result.stages}["clean"] is False
+    worker = result.label_matrix.column("column:worker")
+    blanks = pd.read_csv(project / "train.csv")["worker"].isna().to_numpy()
+    assert (worker[blanks] == -1).all()  # blanks of a label column stay abstains
+    assert len(pd.read_csv(result.run_dir / "repairs.csv")) == 0

@@ -46,9 +46,68 @@ def file_digest(path: str | os.PathLike[str]) -> str:
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
-    """Digest of a DataFrame's column names, dtypes and values (row order matters)."""
+    """Digest of a DataFrame's column names, dtypes and values (row order matters).
+
+    Columns holding cells pandas cannot hash (lists, arrays and mappings, as Parquet and JSON
+    lines store them) are hashed by the canonical JSON text of each cell (:func:`_cell_text`);
+    their positions enter the digest too, so a list never digests like the text of that list.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"tags": [["x", "y"], []]})
+    >>> frame_digest(a) == frame_digest(a.copy())
+    True
+    >>> frame_digest(a) == frame_digest(pd.DataFrame({"tags": [["y", "x"], []]}))
+    False
+    """
+    try:
+        return _digest_hashable(frame)
+    except TypeError:
+        pass
+    unhashable = [i for i in range(frame.shape[1]) if not _hashable(frame.iloc[:, i])]
+    texts = frame.copy(deep=False)
+    for i in unhashable:
+        texts.isetitem(i, frame.iloc[:, i].map(_cell_text))
+    return digest(_digest_hashable(texts), unhashable)
+
+
+def _digest_hashable(frame: pd.DataFrame) -> str:
+    """:func:`frame_digest` of a frame whose cells pandas can hash (else TypeError)."""
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     return digest([str(c) for c in frame.columns], [str(t) for t in frame.dtypes], hashed)
+
+
+def _hashable(column: pd.Series) -> bool:
+    """Whether pandas can hash the cells of ``column``."""
+    try:
+        pd.util.hash_pandas_object(column, index=False)
+    except TypeError:
+        return False
+    return True
+
+
+def _cell_text(value: Any) -> str:
+    """A canonical JSON text of one cell: arrays as lists, mapping keys sorted, sets sorted.
+
+    Examples
+    --------
+    >>> _cell_text(np.array([1, 2])) == _cell_text([1, 2]), _cell_text({"b": 1, "a": None})
+    (True, '{"a": null, "b": 1}')
+    >>> _cell_text("[1, 2]")
+    '"[1, 2]"'
+    """
+    return json.dumps(value, sort_keys=True, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as something :func:`json.dumps` encodes (its ``default`` hook)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=_cell_text)
+    return {"type": f"{type(value).__module__}.{type(value).__qualname__}", "text": str(value)}
 
 
 class StageCache:

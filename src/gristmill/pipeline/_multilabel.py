@@ -11,8 +11,8 @@ An LF votes on one label per row: one that recognises "sports" says nothing abou
 (it abstains there), so it never implies a negative. A label column or a gold column holds a
 *complete* label set per row (a list, or a delimiter-separated string such as ``"a|b"``, or
 ``"[]"`` for the empty set): every listed label applies and every other label does not; a missing
-value abstains on every label. Label columns are split into one source per label
-(``column:<name>:<label>``) voting ``j`` or ``k + j``.
+value, or a set holding an item that is no label (a typo), abstains on every label. Label columns
+are split into one source per label (``column:<name>:<label>``) voting ``j`` or ``k + j``.
 
 The label model of such a task is
 :class:`~gristmill.labelmodel.BinaryRelevanceLabelModel`, fit on the votes of
@@ -62,14 +62,17 @@ def label_sets(
 ) -> tuple[np.ndarray, list[Any]]:
     """Parse a column of label sets into (n, k) indicators.
 
-    An item matches a class by name, else an integer ``0 <= v < k`` is a class index; with
-    ``mapping`` (raw item as text -> class name) only the mapping is used.
+    Items match classes as :func:`~gristmill.pipeline._stages.class_indices` matches values:
+    by name (a whole float as its integer text), else an integer ``0 <= v < k`` is a class index
+    unless a class name is an integer; with ``mapping`` (raw item as text -> class name) only
+    the mapping is used. A set holding an item that matches no class is not known (the item
+    may be a misspelt label that applies), so its row is missing, not "no other label applies".
 
     Returns
     -------
     (ndarray of int8, list)
         Indicators (1 = the label applies, 0 = it does not, a row of -1 where the cell is
-        missing), and the distinct items that match no class.
+        missing or holds an unknown item), and the distinct items that match no class.
     """
     from gristmill.pipeline._stages import class_indices
 
@@ -81,7 +84,9 @@ def label_sets(
         if items is None:
             continue
         indices, bad = class_indices(pd.Series(items, dtype=object), classes, mapping)
-        unknown += [b for b in bad if b not in unknown]
+        if bad:
+            unknown += [b for b in bad if b not in unknown]
+            continue
         out[row] = 0
         out[row, indices[indices >= 0]] = 1
     return out, unknown

@@ -8,11 +8,13 @@ depends on it, and nothing else.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,9 @@ from gristmill.io import read_table
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
 from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource, Task
+
+if TYPE_CHECKING:
+    from gristmill.cleaning import Constraints
 
 __all__ = [
     "LoadedSplit",
@@ -36,6 +41,7 @@ __all__ = [
 ]
 
 SPLITS = ("train", "dev", "test")
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def _task(spec: PipelineSpec, task: str | None) -> tuple[str, Task]:
@@ -61,20 +67,46 @@ class LoadedSplit:
 # -- load --------------------------------------------------------------------------------------
 
 
+_IN_MEMORY = ":memory:"
+
+
+def _database_file(connection: str, root: Path) -> Path | None:
+    """The file a SQLite or DuckDB connection opens; None for an in-memory database or a server.
+
+    ``duckdb:PATH`` and ``sqlite:PATH`` are relative to ``root`` (the spec's folder); a
+    SQLAlchemy URL ``sqlite:///PATH`` is relative to the working directory, as SQLAlchemy
+    opens it.
+    """
+    scheme, _, rest = connection.partition(":")
+    if scheme == "duckdb":
+        target = rest.removeprefix("///") or _IN_MEMORY
+        return None if target == _IN_MEMORY else root / target
+    if scheme == "sqlite" and not rest.startswith("//"):
+        return None if rest == _IN_MEMORY else root / rest
+    if scheme.partition("+")[0] != "sqlite":
+        return None
+    from gristmill._extras import require
+
+    sqlalchemy = require("sqlalchemy", extra="sql", feature="SQL sources")
+    url = sqlalchemy.engine.make_url(connection)
+    if url.database in (None, "", _IN_MEMORY) or url.query.get("uri"):
+        return None
+    return Path(url.database).absolute()
+
+
 def _read_sql(source: Source, root: Path) -> pd.DataFrame:
     connection = str(source.connection)
     scheme, _, rest = connection.partition(":")
+    database = _database_file(connection, root)
     if scheme == "duckdb":
         from gristmill._extras import require
 
         duckdb = require("duckdb", extra="sql", feature="SQL sources on DuckDB")
-        target = rest.removeprefix("///") if rest else ":memory:"
-        database = str(root / target) if target != ":memory:" else target
-        with duckdb.connect(database) as con:
+        with duckdb.connect(_IN_MEMORY if database is None else str(database)) as con:
             con.execute(f"SET file_search_path = '{root.as_posix()}'")
             return con.execute(str(source.sql)).df()
     if scheme == "sqlite" and not rest.startswith("//"):
-        with sqlite3.connect(root / rest) as con:
+        with sqlite3.connect(_IN_MEMORY if database is None else database) as con:
             return pd.read_sql_query(str(source.sql), con)
     from gristmill._extras import require
 
@@ -93,8 +125,9 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
     Raises
     ------
     SpecError
-        Naming the spec line and key when the file is missing or unreadable, the query fails,
-        or the filter is invalid.
+        Naming the spec line and key when the file (or a SQLite or DuckDB database file) is
+        missing or unreadable, the query fails, or the filter is invalid. A missing database
+        file is never created.
     """
     loc: tuple[Any, ...] = ("data", split)
     if source.path is not None:
@@ -107,6 +140,13 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
             raise where.error((*loc, "path"), str(exc)) from exc
         origin = str(path)
     else:
+        database = _database_file(str(source.connection), root)
+        if database is not None and not database.is_file():
+            # connecting would create an empty database and blame the query's table
+            raise where.error(
+                (*loc, "connection"),
+                f"no such database file: {database} (from {source.connection!r})",
+            )
         try:
             frame = _read_sql(source, root)
         except GristmillError:
@@ -145,11 +185,23 @@ def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: 
     models), and in train when its gold labels vote (``supervision.gold_labels``) or when no
     dev or test split is given.
 
+    A task's gold column cannot be one of its label columns: it would vote the answer on the
+    dev and test rows that score the models.
+
     Raises
     ------
     SpecError
-        Naming the spec key of the missing column and the split lacking it.
+        Naming the spec key of the missing column and the split lacking it, or of a label
+        column that is the task's gold column.
     """
+    for name, task in spec.tasks.items():
+        if task.gold is not None and task.gold in task.supervision.label_columns:
+            raise where.error(
+                ("tasks", name, "supervision", "label_columns", task.gold),
+                f"{task.gold!r} is the task's gold column: as a label column it would vote the "
+                f"answer on dev and test; use supervision.gold_labels: true instead (gold "
+                f"labels then vote on train only)",
+            )
     for split, loaded in splits.items():
         columns = list(loaded.frame.columns)
         needed: list[tuple[tuple[Any, ...], str]] = [(("payloads", c), c) for c in spec.payloads]
@@ -185,33 +237,55 @@ def class_indices(
 ) -> tuple[np.ndarray, list[Any]]:
     """Map raw labels to class indices (-1 where missing).
 
-    A value matches a class by name; failing that, an integer ``0 <= v < k`` is a class index.
-    With ``mapping`` (raw value as text -> class name) only the mapping is used.
+    A value matches a class by name, compared as text; a whole float is compared as its
+    integer text first (``1.0`` as ``"1"``), since a numeric column with blanks is read as
+    floats. Failing that, an integer ``0 <= v < k`` is the class index ``v``, unless a class
+    name is itself an integer (as ``["1", "2", "3"]``): numbers are then always class names,
+    never indices, so a column cannot mix both readings. With ``mapping`` (raw value as text
+    -> class name) only the mapping is used, its keys compared as class names are.
 
     Returns
     -------
     (ndarray of int, list)
         The indices, and the distinct non-missing values that match no class.
+
+    Examples
+    --------
+    >>> class_indices(pd.Series([1.0, None, 3.0, 0.0]), ["1", "2", "3"])
+    (array([ 0, -1,  2, -1]), [0.0])
+    >>> class_indices(pd.Series(["spam", 0, 1.0]), ["ham", "spam"])[0]
+    array([1, 0, 1])
     """
     names = {name: i for i, name in enumerate(classes)}
+    if mapping is not None:
+        names = {raw: names[name] for raw, name in mapping.items() if name in names}
+    by_index = mapping is None and _reads_class_indices(classes)
     out = np.full(len(values), ABSTAIN, dtype=np.int64)
     unknown: list[Any] = []
     for position, value in enumerate(values):
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             continue
-        text = str(value)
-        if mapping is not None:
-            index = names.get(mapping[text]) if text in mapping else None
-        else:
-            index = names.get(text)
-            if index is None:
-                index = _as_index(value, len(classes))
+        index = next((names[text] for text in _texts(value) if text in names), None)
+        if index is None and by_index:
+            index = _as_index(value, len(classes))
         if index is None:
             if value not in unknown:
                 unknown.append(value)
         else:
             out[position] = index
     return out, unknown
+
+
+def _reads_class_indices(classes: Sequence[str]) -> bool:
+    """Whether numbers may be class indices: no class name is an integer (see class_indices)."""
+    return not any(_INTEGER.fullmatch(name) for name in classes)
+
+
+def _texts(value: Any) -> list[str]:
+    """The texts a raw value matches class names (or value-map keys) by."""
+    if isinstance(value, float | np.floating) and value.is_integer():
+        return [str(int(value)), str(value)]
+    return [str(value)]
 
 
 def _as_index(value: Any, k: int) -> int | None:
@@ -257,11 +331,12 @@ def gold_labels(
         return None
     indices, unknown = _labels(spec_task, loaded.frame[column])
     if unknown:
+        classes = spec_task.classes
+        nor = f" (nor class indices 0..{len(classes) - 1})" if _reads_class_indices(classes) else ""
         raise where.error(
             ("tasks", name, "gold"),
             f"gold column {column!r} of the {split} data holds value(s) {unknown[:5]} that are "
-            f"not in classes {spec_task.classes} "
-            f"(nor class indices 0..{len(spec_task.classes) - 1})",
+            f"not in classes {classes}{nor}",
         )
     return indices
 
@@ -315,42 +390,118 @@ def load_lf_modules(
 
 
 def label_column_votes(
-    spec: PipelineSpec, frame: pd.DataFrame, split: str, where: SpecSource, task: str | None
+    spec: PipelineSpec,
+    frame: pd.DataFrame,
+    split: str,
+    where: SpecSource,
+    task: str | None,
+    *,
+    check_values: bool = False,
 ) -> tuple[list[str], list[np.ndarray]]:
+    """The votes of a task's label columns, then of its gold labels (on train only).
+
+    A multilabel task's columns give one source per label (``column:<name>:<label>``).
+
+    Parameters
+    ----------
+    check_values : bool, default False
+        Also check the values the label columns hold, which needs the whole split (a sample
+        may miss the values that map): a column holding values none of which maps to a class
+        is an error; a multilabel column holding items that are no label warns (UserWarning),
+        naming them (its rows holding them abstain on every label either way).
+
+    Returns
+    -------
+    (list of str, list of ndarray)
+        The source names and their votes.
+
+    Raises
+    ------
+    SpecError
+        When a value map names a class the task lacks, or (with ``check_values``) when a
+        label column holds values of which none maps to a class.
+    """
     task_name, spec_task = _task(spec, task)
     sup = spec_task.supervision
-    sources: list[tuple[str, pd.Series | None, Mapping[str, str] | None]] = []
+    blank = pd.Series([None] * len(frame), dtype=object)
+    sources: list[tuple[str, np.ndarray]] = []
     for column, options in sup.label_columns.items():
+        loc = ("tasks", task_name, "supervision", "label_columns", column)
         mapping = options.values if options is not None else None
         if mapping is not None:
             bad = sorted(set(mapping.values()) - set(spec_task.classes))
             if bad:
                 raise where.error(
-                    ("tasks", task_name, "supervision", "label_columns", column, "values"),
-                    f"maps to {bad}, not in classes {spec_task.classes}",
+                    (*loc, "values"), f"maps to {bad}, not in classes {spec_task.classes}"
                 )
-        values = frame[column] if column in frame.columns else None
-        sources.append((f"column:{column}", values, mapping))
+        values = frame[column] if column in frame.columns else blank
+        labels, unknown = _labels(spec_task, values, mapping)
+        if check_values and unknown:
+            _check_label_values(spec_task, loc, split, labels, unknown, mapping, where)
+        sources.append((f"column:{column}", labels))
     if sup.gold_labels and spec_task.gold is not None:
         gold = spec_task.gold
         # Gold labels supervise training only; on dev/test they would leak the answer.
-        values = frame[gold] if gold in frame.columns and split == "train" else None
-        sources.append((f"gold:{gold}", values, None))
+        values = frame[gold] if gold in frame.columns and split == "train" else blank
+        sources.append((f"gold:{gold}", _labels(spec_task, values)[0]))
     names: list[str] = []
     columns: list[np.ndarray] = []
-    for name, values, mapping in sources:
-        if values is None:
-            values = pd.Series([None] * len(frame), dtype=object)
-        votes = _labels(spec_task, values, mapping)[0]
+    for name, labels in sources:
         if spec_task.multilabel:
             from gristmill.pipeline._multilabel import label_set_votes
 
             names += [f"{name}:{label}" for label in spec_task.classes]
-            columns += list(label_set_votes(votes).T)
+            columns += list(label_set_votes(labels).T)
         else:
             names.append(name)
-            columns.append(votes)
+            columns.append(labels)
     return names, columns
+
+
+def _check_label_values(
+    task: Task,
+    loc: tuple[Any, ...],
+    split: str,
+    labels: np.ndarray,
+    unknown: list[Any],
+    mapping: Mapping[str, str] | None,
+    where: SpecSource,
+) -> None:
+    """Check a label column whose values include some (``unknown``) that match no class.
+
+    A column none of whose values maps to a class would silently never vote: a SpecError. A
+    multilabel row holding an unknown item abstains on every label (its set is not known), and
+    the column warns, naming the items.
+
+    Raises
+    ------
+    SpecError
+        Naming the column (or its value map), the values it holds and the classes.
+    """
+    column = loc[-1]
+    held = repr(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+    if mapping is not None:
+        by = (
+            f"the value map {dict(mapping)} (keys are compared as text, a whole number as its "
+            f"integer: 1.0 as '1')"
+        )
+    else:
+        by = f"classes {task.classes}"
+        if _reads_class_indices(task.classes):
+            by += f" or a class index 0..{len(task.classes) - 1}"
+    if not np.any(labels != ABSTAIN):
+        raise where.error(
+            loc if mapping is None else (*loc, "values"),
+            f"label column {column!r} of the {split} data holds {held}, none of which maps to "
+            f"a class by {by}",
+        )
+    if task.multilabel:
+        warnings.warn(
+            f"label column {column!r} of the {split} data holds item(s) {held} that map to "
+            f"no label by {by}; rows holding them abstain on every label",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def label_split(
@@ -380,6 +531,10 @@ def label_split(
     from gristmill.labeling import apply_lfs
 
     _, spec_task = _task(spec, task)
+    # the label columns first: their values are checked before the LFs' long work
+    column_names, column_votes = label_column_votes(
+        spec, loaded.frame, split, where, task, check_values=True
+    )
     k = len(spec_task.classes)
     top = 2 * k if spec_task.multilabel else k
     names: list[str] = []
@@ -413,7 +568,6 @@ def label_split(
         blocks.append(values.astype(np.int64))
         if on_module is not None:
             on_module(module.path, entry is not None)
-    column_names, column_votes = label_column_votes(spec, loaded.frame, split, where, task)
     names += column_names
     blocks += [v[:, None] for v in column_votes]
     values = np.hstack(blocks) if blocks else np.empty((len(loaded.frame), 0), dtype=np.int64)
@@ -691,7 +845,11 @@ def check_cleaning_columns(
 
 
 def clean_split(
-    spec: PipelineSpec, split: str, loaded: LoadedSplit, constraints: Any, cache: StageCache
+    spec: PipelineSpec,
+    split: str,
+    loaded: LoadedSplit,
+    constraints: Constraints,
+    cache: StageCache,
 ) -> tuple[LoadedSplit, pd.DataFrame, bool]:
     """Repair one split's cells with :func:`gristmill.cleaning.clean`, then impute (cached).
 
@@ -713,7 +871,8 @@ def clean_split(
         "clean",
         __version__,
         loaded.digest,
-        str(constraints),
+        constraints_digest(constraints),
+        sorted(supervision_columns(spec)),
         spec.cleaning.min_confidence,
         None if imputation is None else imputation.model_dump_json(),
     )
@@ -739,6 +898,20 @@ def clean_split(
     frame = with_repairs(loaded.frame, repairs)
     cleaned = LoadedSplit(frame=frame, source=loaded.source, digest=frame_digest(frame))
     return cleaned, repairs, cached
+
+
+def constraints_digest(constraints: Constraints) -> str:
+    """Digest of every rule of ``constraints``, dictionaries by their whole reference table.
+
+    ``str(constraints)`` would not do: pandas abbreviates a long table's repr with ``...``.
+    """
+    return digest(
+        [repr(rule) for rule in constraints.denial_constraints],
+        [repr(rule) for rule in constraints.functional_dependencies],
+        [repr(rule) for rule in constraints.domains],
+        [(d.name, list(d.keys), frame_digest(d.table)) for d in constraints.dictionaries],
+        constraints.source,
+    )
 
 
 def without_labels(spec: PipelineSpec, frame: Any) -> Any:
