@@ -348,3 +348,22 @@ def test_sql_sources(project: Path, engine: str) -> None:
     _edit_spec(project, lambda s: s["data"]["train"].update(sql="SELECT * FROM nowhere"))
     with pytest.raises(gristmill.SpecError, match=r"data\.train\.sql: the query failed"):
         Pipeline.from_yaml(project / "gristmill.yaml").plan()
+
+
+def test_editing_a_helper_module_of_the_lfs_reruns_labeling(project: Path) -> None:
+    (project / "words.py").write_text("SPAM = ['free', 'money']\n")
+    (project / "lfs_a.py").write_text(
+        "from gristmill import ABSTAIN, labeling_function\nfrom words import SPAM\n\n"
+        "@labeling_function()\ndef says_free(x):\n"
+        "    return 1 if any(w in x.text for w in SPAM) else ABSTAIN\n\n"
+        "@labeling_function()\ndef says_song(x):\n"
+        "    return 0 if 'song' in x.text or 'voice' in x.text else ABSTAIN\n"
+    )
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    first = pipeline.run(track=False)
+    assert _stages(pipeline.run(track=False))["label"] is True
+    (project / "words.py").write_text("SPAM = ['free']\n")
+    again = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert _stages(again)["label"] is False
+    before, after = first.label_matrix.column("says_free"), again.label_matrix.column("says_free")
+    assert (after == 1).sum() < (before == 1).sum()

@@ -346,7 +346,8 @@ def gold_labels(
 
 @dataclass
 class LFModule:
-    """An LF module of the spec: its path, content digest and labeling functions."""
+    """An LF module of the spec: its path, content digest (with the helper modules it imports
+    from its folder) and labeling functions."""
 
     path: Path
     digest: str
@@ -363,7 +364,7 @@ def load_lf_modules(
     SpecError
         Naming the spec line of the module that is missing or fails to import.
     """
-    from gristmill.labeling import load_lfs
+    from gristmill.labeling._load import import_lf_module
 
     task_name, spec_task = _task(spec, task)
     modules = []
@@ -374,7 +375,7 @@ def load_lf_modules(
         if not path.is_file():
             raise where.error(loc, f"no such LF module: {path}")
         try:
-            lfs = load_lfs(path)
+            lfs, files = import_lf_module(path)
         except LFError as exc:
             raise where.error(loc, str(exc)) from exc
         for lf in lfs:
@@ -385,7 +386,13 @@ def load_lf_modules(
                     f"{names[lf.name]} and {path}",
                 )
             names[lf.name] = path
-        modules.append(LFModule(path=path, digest=file_digest(path), lfs=lfs))
+        # The module's own bytes alone when it imports no helper: older cache keys stay valid.
+        module_digest = (
+            file_digest(path)
+            if len(files) == 1
+            else digest([str(f.relative_to(path.parent)) for f in files], *map(file_digest, files))
+        )
+        modules.append(LFModule(path=path, digest=module_digest, lfs=lfs))
     return modules
 
 
