@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "RunTracker": "gristmill.tracking",
     "ServingError": "gristmill.exceptions",
     "SpecError": "gristmill.exceptions",
+    "SupervisionWarning": "gristmill.exceptions",
     "TaskResult": "gristmill.pipeline",
     "TrackingError": "gristmill.exceptions",
     "TreesImputer": "gristmill.cleaning",

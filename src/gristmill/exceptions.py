@@ -17,7 +17,8 @@ Catch :class:`GristmillError` to handle every error gristmill raises on purpose:
     └── MissingExtraError    (also ImportError) an optional extra is not installed
 
 Warnings: :class:`IdentifiabilityWarning` when a label model cannot be identified from the data
-and a fallback is used.
+and a fallback is used; :class:`SupervisionWarning` when the supervision sources leave part of a
+task unlabeled (a class no source votes for, label-column values that name no label).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "PromotionRefused",
     "ServingError",
     "SpecError",
+    "SupervisionWarning",
     "TrackingError",
 ]
 
@@ -110,3 +112,7 @@ class MissingExtraError(GristmillError, ImportError):
 
 class IdentifiabilityWarning(UserWarning):
     """The data cannot identify a label model's parameters; a fallback estimate is used."""
+
+
+class SupervisionWarning(UserWarning):
+    """The supervision sources leave part of a task unlabeled (e.g. a class no source votes for)."""

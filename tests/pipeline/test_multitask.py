@@ -56,8 +56,9 @@ def test_two_tasks_share_the_data_and_get_their_own_results(two_task_project: Pa
             test = task.metrics[model]["test"]
             assert 0 <= test["overall"]["accuracy"] <= 1
             assert set(test["slices"]) == {"short", "five_stars"}
-    # the rating LFs read the stars the gold is made of: the label model is near perfect
-    assert rating.metrics["label_model"]["test"]["overall"]["accuracy"] > 0.85
+    # the rating LFs read the stars the gold is made of, but no rule covers 3 stars without
+    # praise (low): the label model's ties go to its class balance, not to the first class
+    assert rating.metrics["label_model"]["test"]["overall"]["accuracy"] > 0.75
     assert spam.metrics["end_model"]["test"]["overall"]["accuracy"] > 0.75
     # joined views: one model predicting every task, sources and trials named by task
     assert isinstance(result.model, MultiTaskModel) and result.label_model is None

@@ -371,3 +371,207 @@ def test_label_model_with_valid_params_loads(multilabel_project: Path) -> None:
     assert Pipeline.from_yaml(path).spec.task.label_model_spec.params == {"max_iter": 5}
     path = _edit(multilabel_project, lambda s: s["tasks"]["tags"].update(label_model="triplet"))
     assert Pipeline.from_yaml(path).spec.task.label_model_spec.name == "triplet"
+
+
+@pytest.mark.parametrize(
+    ("search_space", "key", "line_text", "message"),
+    [
+        (
+            {"logreg": {"nosuch": 3}},
+            "model.search_space.logreg.nosuch",
+            "nosuch:",
+            "logreg has no parameter 'nosuch'; it takes ['C', 'class_weight', 'max_iter']",
+        ),
+        (
+            {"logreg": {"C": "abc"}},
+            "model.search_space.logreg.C",
+            "C: abc",
+            "logreg's 'C' takes a number > 0, a [low, high] range or a list of such values; "
+            "got 'abc'",
+        ),
+        (
+            {"logreg": {"C": [5, 1]}},
+            "model.search_space.logreg.C",
+            "C:",
+            "the range [5, 1] of logreg's 'C' is reversed; write [1, 5]",
+        ),
+        (
+            {"logreg": {"C": -1}},
+            "model.search_space.logreg.C",
+            "C: -1",
+            "logreg's 'C' takes a number > 0",
+        ),
+        (
+            {"logreg": {"C": [0, 10]}},
+            "model.search_space.logreg.C",
+            "C:",
+            "the range [0, 10] of logreg's 'C' must have bounds that are a number > 0; 0 is not",
+        ),
+        (
+            {"logreg": {"class_weight": "even"}},
+            "model.search_space.logreg.class_weight",
+            "class_weight: even",
+            "logreg's 'class_weight' takes one of [None, 'balanced'] or a list of them; got 'even'",
+        ),
+        (
+            {"logreg": {"C": []}},
+            "model.search_space.logreg.C",
+            "C: []",
+            "the list of choices of logreg's 'C' is empty",
+        ),
+        (
+            {"mlp": {"hidden": 16}},
+            "model.search_space.mlp",
+            "mlp:",
+            "learner 'mlp' is not a candidate (['logreg']), so its search space would be ignored",
+        ),
+    ],
+)
+def test_search_space_is_checked_at_load(
+    project: Path, search_space: dict, key: str, line_text: str, message: str
+) -> None:
+    path = _edit(project, lambda s: s["model"].update(search_space=search_space))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    assert f"gristmill.yaml:{_line_of(path, line_text)}: {key}: {message}" in str(info.value)
+
+
+def test_search_space_lists_every_problem_with_its_line(project: Path) -> None:
+    space = {"logreg": {"C": [0.1, 10], "max_iter": 0}, "lightgbm": {"num_leaves": [2.5, 8]}}
+    path = _edit(
+        project,
+        lambda s: s["model"].update(candidates=["logreg", "lightgbm"], search_space=space),
+    )
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith(
+        f"gristmill.yaml:{_line_of(path, 'max_iter: 0')}: model.search_space.logreg.max_iter: "
+        "logreg's 'max_iter' takes an integer >= 1, a [low, high] range or a list of such "
+        "values; got 0"
+    )
+    assert f"gristmill.yaml:{_line_of(path, 'num_leaves:')}: " in lines[1]
+    assert "lightgbm.num_leaves: the range [2.5, 8] of lightgbm's 'num_leaves'" in lines[1]
+
+
+def test_valid_search_spaces_load(project: Path) -> None:
+    space = {"logreg": {"C": [1, 100], "class_weight": [None, "balanced"], "max_iter": 50}}
+    path = _edit(project, lambda s: s["model"].update(search_space=space))
+    assert Pipeline.from_yaml(path).spec.model_spec.search_space == space
+    # candidates: auto tries every installed learner, so any learner's space is accepted
+    space = {"mlp": {"hidden": [16, 64]}, "lightgbm": {"num_leaves": [8, 16, 32]}}
+    path = _edit(project, lambda s: s.update(model={"candidates": "auto", "search_space": space}))
+    assert Pipeline.from_yaml(path).spec.model_spec.search_space == space
+
+
+def test_gold_column_as_payload_is_refused(two_task_project: Path) -> None:
+    path = _edit(two_task_project, lambda s: s["payloads"].update(RATING="categorical"))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    assert str(info.value) == (
+        f"{path}:{_line_of(path, 'RATING: categorical')}: payloads.RATING: column 'RATING' is "
+        "the gold of task 'rating'; as a payload it would leak the label into the model: "
+        "remove it from payloads"
+    )
+
+
+DUPLICATES = """\
+name: toy
+seed: 0
+data:
+  train: {path: train.csv}
+  test: {path: test.csv}
+payloads: {text: text}
+tasks:
+  spam:
+    kind: binary
+    classes: [ham, spam]
+    gold: CLASS
+    supervision: {lfs: [lfs_a.py]}
+    gold: text
+model: {candidates: [logreg]}
+model: auto
+"""
+
+
+def test_duplicate_keys_are_refused_naming_line_and_key_path(project: Path) -> None:
+    path = project / "gristmill.yaml"
+    path.write_text(DUPLICATES, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    assert str(info.value).splitlines() == [
+        f"{path}:13: tasks.spam.gold: duplicate key 'gold' (first given at line 11); "
+        "YAML keeps only the last one: remove or merge the other",
+        f"{path}:15: model: duplicate key 'model' (first given at line 14); "
+        "YAML keeps only the last one: remove or merge the other",
+    ]
+
+
+def test_same_key_in_different_mappings_is_no_duplicate(project: Path) -> None:
+    # 'seed' at the top and in a sample, 'path' in every split
+    path = _edit(project, lambda s: s["data"]["dev"].update(sample={"seed": 3, "stop": 0.5}))
+    assert load_spec(path)[0].data.dev.sample.seed == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "errors"),
+    [
+        (
+            lambda s: s["tasks"]["spam"].update(classes=[0, 1]),
+            [
+                (
+                    "- 0",
+                    "tasks.spam.classes[0]: Input should be a valid string; YAML read 0 as "
+                    'a number: quote it as written, e.g. "0"',
+                ),
+                (
+                    "- 1",
+                    "tasks.spam.classes[1]: Input should be a valid string; YAML read 1 as "
+                    'a number: quote it as written, e.g. "1"',
+                ),
+            ],
+        ),
+        (
+            lambda s: s["tasks"]["spam"]["supervision"].update(
+                label_columns={"CLASS": {"values": {1: "spam"}}}
+            ),
+            [
+                (
+                    "1: spam",
+                    "tasks.spam.supervision.label_columns.CLASS.values[1]: Input should "
+                    'be a valid string; YAML read 1 as a number: quote it as written, e.g. "1"',
+                ),
+            ],
+        ),
+        (
+            lambda s: s["tasks"]["spam"].update(classes=[False, True]),
+            [
+                (
+                    "- false",
+                    "tasks.spam.classes[0]: Input should be a valid string; YAML reads unquoted "
+                    "true/false/yes/no/on/off as booleans (this is False): quote the value",
+                ),
+                (
+                    "- true",
+                    "tasks.spam.classes[1]: Input should be a valid string; YAML reads unquoted "
+                    "true/false/yes/no/on/off as booleans (this is True): quote the value",
+                ),
+            ],
+        ),
+    ],
+)
+def test_numbers_and_booleans_where_strings_belong_get_a_quoting_hint(
+    project: Path, change, errors: list[tuple[str, str]]
+) -> None:
+    path = _edit(project, change)
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    assert str(info.value).splitlines() == [
+        f"{path}:{_line_of(path, line_text)}: {message}" for line_text, message in errors
+    ]
+
+
+def test_quoted_numbers_are_class_names(project: Path) -> None:
+    path = _edit(project, lambda s: s["tasks"]["spam"].update(classes=["0", "1"]))
+    assert Pipeline.from_yaml(path).spec.task.classes == ["0", "1"]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from gristmill.exceptions import ParameterError
 from gristmill.training import EndModel, available_learners, search_end_model
+from gristmill.training._classifiers import CLASSIFIERS
+from gristmill.training._search import (
+    DEFAULT_SEARCH_SPACE,
+    SEARCH_PARAMS,
+    check_search_param,
+    search_space_problems,
+)
 
 
 def _data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -92,3 +102,78 @@ def test_available_learners_lists_installed_ones() -> None:
     learners = available_learners()
     assert learners[0] == "logreg"
     assert set(learners) <= {"logreg", "lightgbm", "mlp"}
+
+
+def test_search_space_entries_are_checked_before_any_trial() -> None:
+    train, y = _data(60, 3)
+    probs = np.eye(2)[y] * 0.8 + 0.1
+    trials: list[int] = []
+    with pytest.raises(ParameterError) as info:
+        search_end_model(
+            train,
+            probs,
+            payloads={"text": "text"},
+            classes=["a", "b"],
+            candidates=["logreg"],
+            trials=2,
+            search_space={"logreg": {"C": [5, 1], "nosuch": 3}, "lightgbm": {"num_leaves": 8}},
+            on_trial=lambda n, p, v: trials.append(n),
+        )
+    assert str(info.value) == (
+        "search_space.logreg.C: the range [5, 1] of logreg's 'C' is reversed; write [1, 5]; "
+        "search_space.logreg.nosuch: logreg has no parameter 'nosuch'; it takes "
+        "['C', 'class_weight', 'max_iter']; "
+        "search_space.lightgbm: learner 'lightgbm' is not a candidate (['logreg']), so its "
+        "search space would be ignored; add it to the candidates or remove its search space"
+    )
+    assert trials == []
+
+
+def test_a_real_parameter_with_integer_bounds_is_searched_over_reals() -> None:
+    train, y = _data(60, 3)
+    probs = np.eye(2)[y] * 0.8 + 0.1
+    result = search_end_model(
+        train,
+        probs,
+        payloads={"text": "text"},
+        classes=["a", "b"],
+        candidates=["logreg"],
+        targets=["soft"],
+        trials=4,
+        search_space={"logreg": {"C": [1, 100], "max_iter": [20, 40]}},
+    )
+    values = [t["params"]["C"] for t in result.trials]
+    assert all(1 <= c <= 100 for c in values)
+    assert any(not float(c).is_integer() for c in values)
+    assert all(isinstance(t["params"]["max_iter"], int) for t in result.trials)
+
+
+@pytest.mark.parametrize(
+    ("learner", "name", "spec", "message"),
+    [
+        ("svm", "C", 1.0, "unknown learner 'svm'"),
+        ("logreg", "seed", 3, "logreg has no parameter 'seed'"),
+        ("logreg", "C", True, "logreg's 'C' takes a number > 0"),
+        ("logreg", "C", float("inf"), "logreg's 'C' takes a number > 0"),
+        ("logreg", "C", "1e-3", "got '1e-3' (text, not a number: in YAML write exponents"),
+        ("lightgbm", "n_estimators", 50.5, "lightgbm's 'n_estimators' takes an integer >= 1"),
+        ("lightgbm", "colsample", (0.5, 1.5), "must have bounds that are a number in (0, 1]"),
+        ("mlp", "dropout", [0.1, 0.2, 1.0], "mlp's 'dropout' takes a number in [0, 1)"),
+        ("mlp", "epochs", (), "the list of choices of mlp's 'epochs' is empty"),
+    ],
+)
+def test_check_search_param_refuses(learner: str, name: str, spec: object, message: str) -> None:
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        check_search_param(learner, name, spec)
+
+
+def test_search_params_are_the_learners_own_and_admit_their_defaults() -> None:
+    for learner, domains in SEARCH_PARAMS.items():
+        defaults = CLASSIFIERS[learner]().get_params()
+        assert set(domains) == set(defaults) - {"seed"}
+        for name, domain in domains.items():
+            assert domain.admits(defaults[name]), (learner, name)
+    for learner, space in DEFAULT_SEARCH_SPACE.items():
+        for name, spec in space.items():
+            check_search_param(learner, name, list(spec) if isinstance(spec, tuple) else spec)
+    assert search_space_problems(DEFAULT_SEARCH_SPACE, list(DEFAULT_SEARCH_SPACE)) == []

@@ -397,6 +397,7 @@ def _evaluate_part(
         the LF summary of the gold rows (with their number).
     """
     from gristmill.labeling import lf_summary
+    from gristmill.pipeline._evaluate import label_model_predictions
     from gristmill.training import apply_slices
 
     votes, proba = _part_votes(label_path, shipped.label_model)
@@ -421,7 +422,8 @@ def _evaluate_part(
             ) from None
         masks = np.hstack([masks, sliced.to_numpy(dtype=bool)])
     end_proba = shipped.end_model.predict_proba(scored)
-    counts[0] = _confusion(y, proba[rows].argmax(axis=1), masks, k)
+    balance = np.asarray(shipped.label_model.class_balance_, dtype=np.float64)
+    counts[0] = _confusion(y, label_model_predictions(proba[rows], balance), masks, k)
     counts[1] = _confusion(y, np.asarray(end_proba).argmax(axis=1), masks, k)
     covered = int((votes[rows] != ABSTAIN).any(axis=1).sum())
     on_gold = None

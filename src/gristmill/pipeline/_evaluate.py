@@ -3,20 +3,29 @@
 Gold labels are class indices, or (n, k) label indicators for a multilabel task (scored with
 :func:`~gristmill.training.multilabel_metrics`; a label is predicted when its probability is at
 least 0.5).
+
+The label model predicts its most probable class. Where several classes share the top
+probability (e.g. rows no source votes on, when the model gives them equal shares), the tie goes
+to the class of the larger ``class_balance_`` of the label model, the rule of its own
+``predict(L, tie_break="prior")`` (without the model, to the class of the larger mean
+probability on the training rows), so scores do not depend on the order of ``classes``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gristmill.exceptions import SupervisionWarning
+from gristmill.labelmodel._base import break_ties
 from gristmill.pipeline._stages import gold_rows
 from gristmill.training import apply_slices, discover_slices, task_metrics
 
-__all__ = ["confusion_matrix", "evaluate"]
+__all__ = ["confusion_matrix", "evaluate", "label_model_predictions", "unvoted_classes"]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> list[list[int]]:
@@ -24,6 +33,61 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> list[lis
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (y_true, y_pred), 1)
     return matrix.tolist()
+
+
+def label_model_predictions(probs: np.ndarray, balance: np.ndarray) -> np.ndarray:
+    """The label model's class per row: the most probable, ties to the larger ``balance``.
+
+    Classes tied in probability and in ``balance`` too go to the first of them.
+
+    Examples
+    --------
+    >>> probs = np.array([[0.5, 0.5], [0.9, 0.1]])
+    >>> label_model_predictions(probs, np.array([0.3, 0.7])).tolist()
+    [1, 0]
+    """
+    return break_ties(probs, "prior", np.asarray(balance, dtype=np.float64), 0)
+
+
+def _class_balance(label_model: Any, label_probs: Mapping[str, np.ndarray], k: int) -> np.ndarray:
+    """The label model's ``class_balance_``; without one, its mean probabilities on train.
+
+    (On every split given when there is no train split.)
+    """
+    balance = getattr(label_model, "class_balance_", None)
+    if balance is not None and np.shape(balance) == (k,):
+        return np.asarray(balance, dtype=np.float64)
+    probs = [label_probs["train"]] if "train" in label_probs else list(label_probs.values())
+    return np.concatenate(probs).astype(np.float64).mean(axis=0)
+
+
+def unvoted_classes(votes: np.ndarray, classes: Sequence[str]) -> list[str]:
+    """The classes no source votes for in a label matrix (``-1`` abstains).
+
+    A multilabel vote ``j`` says label ``j`` applies and ``k + j`` that it does not; only the
+    first counts as a vote for the label.
+
+    Examples
+    --------
+    >>> unvoted_classes(np.array([[0, -1], [-1, 0]]), ["ham", "spam"])
+    ['spam']
+    """
+    voted = set(np.unique(np.asarray(votes)).tolist())
+    return [name for index, name in enumerate(classes) if index not in voted]
+
+
+def _warn_unvoted(votes: np.ndarray, classes: Sequence[str], task: str | None) -> None:
+    missing = unvoted_classes(votes, classes)
+    if not missing:
+        return
+    which = f"task {task!r}" if task is not None else "the task"
+    warnings.warn(
+        f"{which}: no source votes for class(es) {missing} on the training data, so the end "
+        f"model is trained on the other classes only and will hardly ever predict {missing}; "
+        "add labeling functions or label columns that vote for them",
+        SupervisionWarning,
+        stacklevel=3,
+    )
 
 
 def _scores(
@@ -55,8 +119,18 @@ def evaluate(
     discover: Mapping[str, int] | None,
     example_columns: Sequence[str] = (),
     seed: int = 0,
+    label_model: Any = None,
+    task: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score both models on every split with gold labels.
+
+    Parameters
+    ----------
+    label_model : fitted label model, optional
+        Its ``class_balance_`` breaks ties of ``label_probs`` (see the module docs); without it,
+        the mean of ``label_probs["train"]`` (of every split, when there is no train) does.
+    task : str, optional
+        The task's name, for the warning below.
 
     Returns
     -------
@@ -64,8 +138,17 @@ def evaluate(
         ``metrics`` has the shape of ``PipelineResult.metrics``; ``details`` holds confusion
         matrices (``{"label_model"|"end_model": {split: [[...]]}}``), discovered slices
         (``{"split": ..., "clusters": [...]}``) and slice sizes.
+
+    Warns
+    -----
+    SupervisionWarning
+        Once, naming the task and the classes, when ``label_votes["train"]`` holds no vote for
+        some class: the end model then learns the other classes only.
     """
     k = len(classes)
+    if "train" in label_votes:
+        _warn_unvoted(label_votes["train"], classes, task)
+    balance = _class_balance(label_model, label_probs, k)
     metrics: dict[str, Any] = {"label_model": {}, "end_model": {}}
     details: dict[str, Any] = {
         "confusion": {"label_model": {}, "end_model": {}},
@@ -87,7 +170,11 @@ def evaluate(
             details["slice_sizes"][split] = {c: int(masks[c].sum()) for c in masks.columns}
         covered = (label_votes[split][rows] != -1).any(axis=1)
         lm_probs = label_probs[split][rows]
-        lm_pred = (lm_probs >= 0.5).astype(np.int64) if multilabel else lm_probs.argmax(axis=1)
+        lm_pred = (
+            (lm_probs >= 0.5).astype(np.int64)
+            if multilabel
+            else label_model_predictions(lm_probs, balance)
+        )
         metrics["label_model"][split] = _scores(
             y, lm_pred, masks, k, {"coverage": float(covered.mean())}
         )

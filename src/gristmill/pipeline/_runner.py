@@ -644,6 +644,8 @@ class Pipeline:
                 discover=discover_settings(spec.slices.discover),
                 example_columns=list(spec.payloads),
                 seed=spec.seed,
+                label_model=lm.model,
+                task=task,
             )
             record.detail = _headline(metrics)
         return TaskResult(

@@ -1,7 +1,8 @@
 """The pipeline spec (``gristmill.yaml``): pydantic models, YAML loading with line numbers.
 
 Errors name the file, the line and the key path, e.g.
-``gristmill.yaml:12: tasks.spam.supervision.lfs: unknown key 'lf'``.
+``gristmill.yaml:12: tasks.spam.supervision.lfs: unknown key 'lf'``. A key given twice in one
+mapping is an error too (YAML loaders would silently keep the last one).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+import yaml.constructor
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -45,6 +47,18 @@ __all__ = [
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _KeyedProblems(ValueError):
+    """Problems a validator finds below the value it validates, each at its own key path.
+
+    :func:`validate_spec` reports each one at the validated value's location extended by its
+    ``keys``, so the error names the line and the full key path.
+    """
+
+    def __init__(self, problems: list[tuple[tuple[Any, ...], str]]) -> None:
+        super().__init__("; ".join(f"{format_loc(keys)}: {message}" for keys, message in problems))
+        self.problems = problems
 
 
 # NumPy's RandomState, which scikit-learn and Optuna's samplers seed, takes 0 <= seed < 2**32.
@@ -138,7 +152,8 @@ class LabelColumn(_Strict):
     """A column of existing votes (crowd workers, third-party models).
 
     ``values`` maps a raw value (as written in the table) to a class name; without it, values
-    equal to a class name or a class index vote for that class. Other values abstain.
+    equal to a class name or a class index vote for that class. Other values abstain. Keys and
+    values are strings: quote the ones YAML would read as numbers (``values: {"1": spam}``).
     """
 
     values: dict[str, str] | None = None
@@ -220,6 +235,10 @@ class Task(_Strict):
     columns hold label sets (lists, or strings joined by ``delimiter``, default ``|``), and its
     LFs vote ``j`` for "label j applies" or ``k + j`` for "label j does not apply" (see
     :mod:`gristmill.pipeline._multilabel`).
+
+    Class names are strings. Names YAML reads as numbers or booleans must be quoted
+    (``classes: ["0", "1"]``): they are refused rather than converted, because the parsed value
+    no longer tells how it was written (``01``, ``1.0`` and ``yes`` become 1, 1.0 and True).
     """
 
     kind: Literal["binary", "multiclass", "multilabel"]
@@ -349,8 +368,11 @@ class Budget(_Strict):
 class ModelSpec(_Strict):
     """The end model: candidate learners, search space overrides, budget, metric.
 
-    ``sample_rows`` applies to ``engine: dask``: the end model is searched and fit on a seeded
-    uniform sample of at most this many covered training rows (and of gold dev rows).
+    ``search_space`` maps a learner to its parameters, each a ``[low, high]`` range, a list of
+    choices or a fixed value (see :func:`gristmill.training._search.check_search_param`); the
+    learner must be a candidate (any learner with ``candidates: auto``, which tries those
+    installed). ``sample_rows`` applies to ``engine: dask``: the end model is searched and fit on
+    a seeded uniform sample of at most this many covered training rows (and of gold dev rows).
     """
 
     candidates: Literal["auto"] | list[Literal["logreg", "lightgbm", "mlp"]] = "auto"
@@ -364,6 +386,20 @@ class ModelSpec(_Strict):
     )
     holdout: float = Field(0.2, gt=0.0, lt=0.9)
     sample_rows: int = Field(100_000, ge=100)
+
+    @field_validator("search_space")
+    @classmethod
+    def _valid_search_space(
+        cls, search_space: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        from gristmill.training._search import SEARCH_PARAMS, search_space_problems
+
+        candidates = info.data.get("candidates", "auto")  # absent: invalid, reported apart
+        learners = list(SEARCH_PARAMS) if candidates == "auto" else candidates
+        problems = search_space_problems(search_space, learners)
+        if problems:
+            raise _KeyedProblems(problems)
+        return search_space
 
 
 _TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -405,6 +441,22 @@ class PipelineSpec(_Strict):
                 "digits, '_', '.' and '-'"
             )
         return tasks
+
+    @model_validator(mode="after")
+    def _gold_is_no_payload(self) -> PipelineSpec:
+        # a gold column as a feature would hand the model its answer (and be absent when serving)
+        leaks = [
+            (
+                ("payloads", task.gold),
+                f"column {task.gold!r} is the gold of task {name!r}; as a "
+                "payload it would leak the label into the model: remove it from payloads",
+            )
+            for name, task in self.tasks.items()
+            if task.gold is not None and task.gold in self.payloads
+        ]
+        if leaks:
+            raise _KeyedProblems(leaks)
+        return self
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> PipelineSpec:
@@ -465,17 +517,34 @@ def spec_json_schema() -> dict[str, Any]:
     return schema
 
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    out.setdefault(path, node.start_mark.line + 1)
+def _index_keys(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    lines: dict[tuple[Any, ...], int],
+    duplicates: list[tuple[tuple[Any, ...], int, int]],
+    constructor: yaml.constructor.SafeConstructor,
+) -> None:
+    """Record the line of every key path under ``node``, and every key given twice.
+
+    Keys are compared as YAML constructs them (``1`` and ``1.0`` are one key), as the parsed
+    mapping would hold them; ``duplicates`` gets ``(key path, line, line of the first)``.
+    """
+    lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        first_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _line_index(value_node, (*path, key), out)
-            out[(*path, key)] = key_node.start_mark.line + 1
+            key = constructor.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                duplicates.append(((*path, key), line, first_lines[key]))
+            else:
+                first_lines[key] = line
+            lines[(*path, key)] = line
+            _index_keys(value_node, (*path, key), lines, duplicates, constructor)
+            lines[(*path, key)] = line
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), out)
+            _index_keys(item, (*path, i), lines, duplicates, constructor)
 
 
 def _line_of(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
@@ -555,7 +624,21 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "missing":
         return f"missing required key {error['loc'][-1]!r}"
     msg = str(error["msg"])
+    if error["type"] == "string_type":
+        msg += _quote_hint(error.get("input"))
     return msg.removeprefix("Value error, ")
+
+
+def _quote_hint(value: Any) -> str:
+    """How to write ``value``, which YAML parsed as a number or boolean, as a string."""
+    if isinstance(value, bool):
+        return (
+            f"; YAML reads unquoted true/false/yes/no/on/off as booleans (this is {value}): "
+            "quote the value"
+        )
+    if isinstance(value, int | float):
+        return f'; YAML read {value!r} as a number: quote it as written, e.g. "{value!r}"'
+    return ""
 
 
 def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
@@ -568,7 +651,8 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
     Raises
     ------
     SpecError
-        Naming the file, line and key path of the first problem (all problems are listed).
+        Naming the file, line and key path of the first problem (all problems are listed), or
+        of every key given twice in one mapping.
     """
     path = Path(path)
     if not path.is_file():
@@ -584,8 +668,17 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: the spec must be a mapping of sections (name, data, tasks, ...)")
     lines: dict[tuple[Any, ...], int] = {}
+    duplicates: list[tuple[tuple[Any, ...], int, int]] = []
     if node is not None:
-        _line_index(node, (), lines)
+        _index_keys(node, (), lines, duplicates, yaml.constructor.SafeConstructor())
+    if duplicates:
+        raise SpecError(
+            "\n".join(
+                f"{path}:{line}: {format_loc(loc)}: duplicate key {loc[-1]!r} (first given at "
+                f"line {first}); YAML keeps only the last one: remove or merge the other"
+                for loc, line, first in duplicates
+            )
+        )
     source = SpecSource(path, raw, lines)
     return validate_spec(raw, source), source
 
@@ -601,12 +694,27 @@ def validate_spec(raw: dict[str, Any], source: SpecSource) -> PipelineSpec:
     try:
         return PipelineSpec.model_validate(raw)
     except ValidationError as exc:
-        errors = _dedupe(exc.errors(), raw)
+        errors = _dedupe(_expand_keyed(exc.errors()), raw)
         first = source.error(_clean_loc(errors[0]["loc"], raw), _message(errors[0]))
         rest = [str(source.error(_clean_loc(e["loc"], raw), _message(e))) for e in errors[1:]]
         if rest:
             raise SpecError("\n".join([str(first), *rest])) from None
         raise first from None
+
+
+def _expand_keyed(errors: list[Any]) -> list[Any]:
+    """Errors with each :class:`_KeyedProblems` split into one error per problem, at its key."""
+    out = []
+    for error in errors:
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, _KeyedProblems):
+            out += [
+                {**error, "loc": (*error["loc"], *keys), "msg": message}
+                for keys, message in cause.problems
+            ]
+        else:
+            out.append(error)
+    return out
 
 
 def _dedupe(errors: list[Any], raw: Any) -> list[Any]:

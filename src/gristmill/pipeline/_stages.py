@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill._version import __version__
-from gristmill.exceptions import DataError, GristmillError, LFError
+from gristmill.exceptions import DataError, GristmillError, LFError, SupervisionWarning
 from gristmill.io import read_table
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
@@ -414,8 +414,9 @@ def label_column_votes(
     check_values : bool, default False
         Also check the values the label columns hold, which needs the whole split (a sample
         may miss the values that map): a column holding values none of which maps to a class
-        is an error; a multilabel column holding items that are no label warns (UserWarning),
-        naming them (its rows holding them abstain on every label either way).
+        is an error; a multilabel column holding items that are no label warns
+        (SupervisionWarning), naming them (its rows holding them abstain on every label either
+        way).
 
     Returns
     -------
@@ -506,7 +507,7 @@ def _check_label_values(
         warnings.warn(
             f"label column {column!r} of the {split} data holds item(s) {held} that map to "
             f"no label by {by}; rows holding them abstain on every label",
-            UserWarning,
+            SupervisionWarning,
             stacklevel=4,
         )
 

@@ -12,10 +12,11 @@ F1); without gold, held-out rows are scored against their labels of probability 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,16 @@ from gristmill.training._end_model import EndModel
 from gristmill.training._features import Featurizer
 from gristmill.training._metrics import task_metrics
 
-__all__ = ["DEFAULT_SEARCH_SPACE", "SearchResult", "available_learners", "search_end_model"]
+__all__ = [
+    "DEFAULT_SEARCH_SPACE",
+    "SEARCH_PARAMS",
+    "ParamDomain",
+    "SearchResult",
+    "available_learners",
+    "check_search_param",
+    "search_end_model",
+    "search_space_problems",
+]
 
 # learner -> parameter -> (low, high) range, list of choices, or a fixed value.
 DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
@@ -45,6 +55,190 @@ DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
         "weight_decay": (1e-6, 1e-2),
     },
 }
+
+
+@dataclass(frozen=True)
+class ParamDomain:
+    """The values a learner's hyperparameter takes: numbers between bounds, or fixed choices.
+
+    Attributes
+    ----------
+    kind : {"int", "float", "choice"}
+        Integers, real numbers (integers too; searched as reals), or one of ``choices``.
+    low, high : float, optional
+        Bounds of a number; inclusive unless ``low_open`` / ``high_open``.
+    choices : tuple
+        The values of a ``"choice"`` parameter.
+    """
+
+    kind: Literal["int", "float", "choice"]
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` is a value of this parameter."""
+        if self.kind == "choice":
+            return any(value is c or (value == c and type(value) is type(c)) for c in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "int" and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        """What the parameter takes, e.g. ``a number > 0`` or ``one of [None, 'balanced']``."""
+        if self.kind == "choice":
+            return f"one of {list(self.choices)}"
+        noun = "an integer" if self.kind == "int" else "a number"
+        if self.low is not None and self.high is not None:
+            left = "(" if self.low_open else "["
+            right = ")" if self.high_open else "]"
+            return f"{noun} in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{noun} {'>' if self.low_open else '>='} {self.low:g}"
+        return noun
+
+
+SEARCH_PARAMS: dict[str, dict[str, ParamDomain]] = {
+    "logreg": {
+        "C": ParamDomain("float", low=0.0, low_open=True),
+        "max_iter": ParamDomain("int", low=1),
+        "class_weight": ParamDomain("choice", choices=(None, "balanced")),
+    },
+    "lightgbm": {
+        "n_estimators": ParamDomain("int", low=1),
+        "learning_rate": ParamDomain("float", low=0.0, low_open=True),
+        "num_leaves": ParamDomain("int", low=2),
+        "min_child_samples": ParamDomain("int", low=0),
+        "reg_lambda": ParamDomain("float", low=0.0),
+        "colsample": ParamDomain("float", low=0.0, high=1.0, low_open=True),
+    },
+    "mlp": {
+        "hidden": ParamDomain("int", low=1),
+        "dropout": ParamDomain("float", low=0.0, high=1.0, high_open=True),
+        "lr": ParamDomain("float", low=0.0, low_open=True),
+        "weight_decay": ParamDomain("float", low=0.0),
+        "epochs": ParamDomain("int", low=1),
+        "batch_size": ParamDomain("int", low=1),
+    },
+}
+"""The hyperparameters each learner may search (``seed`` is the search's) and their domains."""
+
+
+def _is_range(spec: Any) -> bool:
+    """Whether a search-space entry is a ``[low, high]`` range: a pair of numbers."""
+    return (
+        isinstance(spec, list | tuple)
+        and len(spec) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec)
+    )
+
+
+def check_search_param(learner: str, name: str, spec: Any) -> None:
+    """Check one search-space entry: a ``[low, high]`` range, a list of choices, or a value.
+
+    A pair of numbers is a range (both bounds in the parameter's domain, ``low <= high``);
+    any other list holds choices, each in the domain; anything else is a fixed value.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown learner or parameter, a value of the wrong type or outside the domain,
+        a reversed range, or an empty list of choices.
+
+    Examples
+    --------
+    >>> check_search_param("logreg", "C", [5, 1])
+    Traceback (most recent call last):
+    ...
+    gristmill.exceptions.ParameterError: the range [5, 1] of logreg's 'C' is reversed; write [1, 5]
+    """
+    if learner not in SEARCH_PARAMS:
+        raise ParameterError(_unknown_learner(learner))
+    domains = SEARCH_PARAMS[learner]
+    if name not in domains:
+        raise ParameterError(f"{learner} has no parameter {name!r}; it takes {sorted(domains)}")
+    domain = domains[name]
+    what = f"{learner}'s {name!r}"
+    if _is_range(spec) and domain.kind != "choice":
+        low, high = spec
+        for bound in (low, high):
+            if not domain.admits(bound):
+                raise ParameterError(
+                    f"the range [{low!r}, {high!r}] of {what} must have bounds that are "
+                    f"{domain.describe()}; {bound!r} is not"
+                )
+        if low > high:
+            raise ParameterError(
+                f"the range [{low!r}, {high!r}] of {what} is reversed; write [{high!r}, {low!r}]"
+            )
+        return
+    values = list(spec) if isinstance(spec, list | tuple) else [spec]
+    if not values:
+        raise ParameterError(f"the list of choices of {what} is empty")
+    if domain.kind == "choice":
+        forms = f"{domain.describe()} or a list of them"
+    else:
+        forms = f"{domain.describe()}, a [low, high] range or a list of such values"
+    for value in values:
+        if not domain.admits(value):
+            raise ParameterError(f"{what} takes {forms}; got {value!r}{_number_text_hint(value)}")
+
+
+def _unknown_learner(learner: str) -> str:
+    return f"unknown learner {learner!r}; choose one of {sorted(SEARCH_PARAMS)}"
+
+
+def _number_text_hint(value: Any) -> str:
+    """A hint when ``value`` is a number written as text (YAML 1.1 reads ``1e-3`` so)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (text, not a number: in YAML write exponents with a dot, 1.0e-3 rather than 1e-3)"
+
+
+def search_space_problems(
+    search_space: Mapping[str, Mapping[str, Any]], candidates: Sequence[str]
+) -> list[tuple[tuple[str, ...], str]]:
+    """Every problem of per-learner search-space overrides, as ``(key path, message)``.
+
+    A learner must be known and among ``candidates`` (else its space would go unused); each
+    entry must pass :func:`check_search_param`.
+
+    Examples
+    --------
+    >>> search_space_problems({"mlp": {"hidden": 64}}, ["logreg"])[0][0]
+    ('mlp',)
+    """
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for learner, space in search_space.items():
+        if learner not in SEARCH_PARAMS:
+            problems.append(((learner,), _unknown_learner(learner)))
+            continue
+        if learner not in candidates:
+            problems.append(
+                (
+                    (learner,),
+                    f"learner {learner!r} is not a candidate ({list(candidates)}), so its search "
+                    "space would be ignored; add it to the candidates or remove its search space",
+                )
+            )
+        for name, spec in space.items():
+            try:
+                check_search_param(learner, name, spec)
+            except ParameterError as exc:
+                problems.append(((learner, name), str(exc)))
+    return problems
 
 
 def available_learners() -> list[str]:
@@ -83,18 +277,20 @@ class SearchResult:
 
 
 def _suggest(trial: Any, learner: str, space: Mapping[str, Any]) -> dict[str, Any]:
+    """One trial's parameters: ranges (tuples) sampled as the parameter's kind, lists as choices."""
     params: dict[str, Any] = {}
     for name, spec in space.items():
         key = f"{learner}.{name}"
         if isinstance(spec, list):
             params[name] = trial.suggest_categorical(key, spec)
-        elif isinstance(spec, tuple) and len(spec) == 2:
+        elif isinstance(spec, tuple):
             low, high = spec
-            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
-                params[name] = trial.suggest_int(key, low, high, log=low > 0 and high / low >= 10)
+            log = low > 0 and high / low >= 10
+            if SEARCH_PARAMS[learner][name].kind == "int":
+                params[name] = trial.suggest_int(key, low, high, log=log)
             else:
-                low, high = float(low), float(high)
-                params[name] = trial.suggest_float(key, low, high, log=low > 0 and high / low >= 10)
+                # a float parameter with integer bounds ([1, 100]) still takes any value between
+                params[name] = trial.suggest_float(key, float(low), float(high), log=log)
         else:
             params[name] = spec
     return params
@@ -130,17 +326,17 @@ def _merge_space(
     candidates: Sequence[str],
     overrides: Mapping[str, Mapping[str, Any]] | None,
 ) -> dict[str, dict[str, Any]]:
+    """Each candidate's search space: the defaults with ``overrides``, ranges as tuples."""
     space = {}
     for learner in candidates:
         merged = dict(DEFAULT_SEARCH_SPACE[learner])
         for name, spec in (overrides or {}).get(learner, {}).items():
-            merged[name] = (
-                tuple(spec)
-                if isinstance(spec, list)
-                and len(spec) == 2
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec)
-                else spec
-            )
+            if _is_range(spec):
+                merged[name] = tuple(spec)
+            elif isinstance(spec, list | tuple):
+                merged[name] = list(spec)
+            else:
+                merged[name] = spec
         space[learner] = merged
     return space
 
@@ -180,8 +376,10 @@ def search_end_model(
     candidates : sequence of str, optional
         Learners to consider (default: :func:`available_learners`).
     search_space : mapping, optional
-        Per-learner overrides of :data:`DEFAULT_SEARCH_SPACE`: ``[low, high]``, a list of
-        choices, or a fixed value.
+        Per-learner overrides of :data:`DEFAULT_SEARCH_SPACE`: ``[low, high]`` (a pair of
+        numbers; an integer parameter is searched over integers, any other over reals), a list
+        of choices, or a fixed value, for the parameters of :data:`SEARCH_PARAMS` and the
+        learners among ``candidates`` (checked by :func:`search_space_problems`).
     trials : int, optional
         Maximum number of trials. The defaults of each candidate are tried first.
     minutes : float, optional
@@ -203,6 +401,11 @@ def search_end_model(
     Returns
     -------
     SearchResult
+
+    Raises
+    ------
+    ParameterError
+        For no candidate, bad ``targets``, no budget, or an invalid ``search_space``.
     """
     import optuna
 
@@ -215,6 +418,11 @@ def search_end_model(
         raise ParameterError(f"targets must be a non-empty subset of soft, hard. Got {targets!r}.")
     if trials is None and minutes is None:
         raise ParameterError("search_end_model needs a budget: trials and/or minutes")
+    problems = search_space_problems(search_space or {}, candidates)
+    if problems:
+        raise ParameterError(
+            "; ".join(f"search_space.{'.'.join(keys)}: {message}" for keys, message in problems)
+        )
     k = len(classes)
     featurizer = Featurizer(payloads).fit(train)
     X_train = featurizer.transform(train)
