@@ -541,3 +541,11 @@ def test_every_model_saves_after_the_identifiability_fallback(name: str, tmp_pat
     np.testing.assert_allclose(
         load_label_model(path).predict_proba(votes), model.predict_proba(votes)
     )
+
+
+def test_macro_f1_scores_the_classes_present() -> None:
+    votes = np.array([[0, 0, 0], [1, 1, 1], [0, 0, -1], [1, 1, 0]] * 5)
+    model = get_label_model("majority_vote", cardinality=4).fit(votes)
+    gold = np.array([0, 1, 0, 1] * 5)
+    assert model.score(votes, gold, metric="f1_macro") == pytest.approx(1.0)
+    assert model.score(votes, gold, metric="accuracy") == pytest.approx(1.0)

@@ -761,11 +761,19 @@ def fallback_fit(model: BaseLabelModel, votes: Votes, prior: np.ndarray | None) 
 
 
 def classification_metric(gold: np.ndarray, predicted: np.ndarray, metric: str, k: int) -> float:
-    """Accuracy, binary precision/recall/F1 (class 1 positive) or macro F1 of predictions."""
+    """Accuracy, binary precision/recall/F1 (class 1 positive) or macro F1 of predictions.
+
+    Macro F1 averages over the classes present in ``gold`` or ``predicted`` (as scikit-learn's
+    ``f1_score(average="macro")``): a class neither holds is not scored 0.
+    """
     if metric == "accuracy":
         return float(np.mean(gold == predicted)) if gold.size else float("nan")
     if metric == "f1_macro":
-        return float(np.mean([_f1(gold == c, predicted == c) for c in range(k)]))
+        present = np.union1d(gold, predicted)
+        present = present[(present >= 0) & (present < k)]
+        if not present.size:
+            return float("nan")
+        return float(np.mean([_f1(gold == c, predicted == c) for c in present]))
     true_pos = np.sum((gold == 1) & (predicted == 1))
     if metric == "precision":
         positives = np.sum(predicted == 1)
