@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from gristmill.cli import app
@@ -55,3 +60,65 @@ def test_errors_are_one_line_with_status_1(history_copy: Path) -> None:
     assert code == 1 and "no registered model named 'nope'" in out and "Traceback" not in out
     code, out = _invoke("reproduce", "0123abcd", "-p", str(history_copy))
     assert code == 1 and "no tracked run with id '0123abcd'" in out
+
+
+def test_models_list_shows_each_task_metric(project: Path, fakes: ModuleType) -> None:
+    from gristmill.tracking import RunTracker
+
+    def task(value: float) -> dict:
+        return {"end_model": {"test": {"overall": {"f1": value}}}}
+
+    spec_path = fakes.write_project(project)
+    metrics = {"spam": task(0.8), "rating": task(0.6)}
+    fakes.tracked_run(spec_path, RunTracker(project_dir=project), metrics_override=metrics)
+    code, out = _invoke("models", "list", "spam", "-p", str(project))
+    assert code == 0 and "by_task" in out
+    assert "0.7000" in out and "spam=0.8000" in out and "rating=0.6000" in out
+    code, out = _invoke("models", "promote", "spam", "1", "--metric", "bogus", "-p", str(project))
+    assert code == 1 and out.startswith("error:") and "no end-model test metric 'bogus'" in out
+
+
+def test_models_list_of_one_task_has_no_by_task_column(history_copy: Path) -> None:
+    code, out = _invoke("models", "list", "spam", "-p", str(history_copy))
+    assert code == 0 and "by_task" not in out and "f1" in out
+
+
+def test_reading_commands_do_not_create_a_mistyped_project(tmp_path: Path) -> None:
+    missing = tmp_path / "x" / "y" / "z"
+    for args in (("models", "list", "spam"), ("lineage", "spam/1"), ("lineage", "--lf", "abcd")):
+        code, out = _invoke(*args, "-p", str(missing))
+        assert code == 1 and "no MLflow store" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reproduce_tolerance_is_checked_and_working_copies_are_named(
+    project: Path, fakes: ModuleType
+) -> None:
+    from gristmill.tracking import RunTracker, _store
+
+    spec_path = fakes.write_project(project)
+    (project / "slices.py").write_text("THRESHOLD = 5\n")
+    spec = yaml.safe_load(spec_path.read_text())
+    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    run_id = str(tracker.run_id_)
+    for bad in ("-1", "nan"):
+        code, out = _invoke("reproduce", run_id, "--tolerance", bad, "-p", str(project))
+        assert code == 1 and out.startswith("error:") and "finite number >= 0" in out
+    run = _store.connect(project).get_run(run_id)
+    shutil.rmtree(Path(run.info.artifact_uri.removeprefix("file://")) / "slices")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            "gristmill.pipeline.Pipeline.from_yaml", lambda path: _FakePipeline(fakes, path)
+        )
+        code, out = _invoke("reproduce", run_id, "-p", str(project))
+    assert code == 0 and "did not log slices.py" in out and str(project / "slices.py") in out
+
+
+class _FakePipeline:
+    def __init__(self, fakes: ModuleType, path: Path) -> None:
+        self.fakes, self.path = fakes, path
+
+    def run(self, *, track: bool) -> Any:
+        return self.fakes.run_fake_pipeline(self.path)

@@ -75,3 +75,45 @@ def test_reverse_query_arguments_are_checked(history_copy: Path) -> None:
         models_trained_on(dataset_digest="ab", project_dir=history_copy)
     with pytest.raises(TrackingError, match="hexadecimal"):
         models_trained_on(lf_digest="x' OR '1", project_dir=history_copy)
+
+
+def test_a_digest_matches_by_prefix_not_by_substring(history_copy: Path, history: dict) -> None:
+    digest = history["train_v1"]
+    assert list(
+        models_trained_on(dataset_digest=digest[:6], project_dir=history_copy)["version"]
+    ) == ["1"]
+    assert models_trained_on(dataset_digest=digest[3:11], project_dir=history_copy).empty
+    lf = lineage("spam/1", project_dir=history_copy)["lfs"]["lfs.py"]["functions"]["lf_subscribe"]
+    assert models_trained_on(lf_digest=lf[4:12], project_dir=history_copy).empty
+    assert len(models_trained_on(lf_digest=lf[:8], project_dir=history_copy)) == 2
+
+
+FACTORY_LFS = """\
+from gristmill.labeling import keyword_lf
+
+kw_free = keyword_lf(["free"], 1, name="kw_free")
+kw_love = keyword_lf(["love"], 0, name="kw_love")
+"""
+
+
+def test_lfs_built_by_factories_are_found_and_diffed(project: Path, fakes) -> None:
+    from gristmill.tracking import RunTracker, diff_versions
+
+    spec_path = fakes.write_project(project)
+    (project / "lfs.py").write_text(FACTORY_LFS)
+    fakes.tracked_run(spec_path, RunTracker(project_dir=project))
+    (project / "lfs.py").write_text(FACTORY_LFS.replace('["free"]', '["free", "win"]'))
+    fakes.tracked_run(spec_path, RunTracker(project_dir=project))
+    first = lineage("spam/1", project_dir=project)["lfs"]["lfs.py"]["functions"]
+    assert set(first) == {"kw_free", "kw_love"}
+    assert list(models_trained_on(lf_digest=first["kw_free"], project_dir=project)["version"]) == [
+        "1"
+    ]
+    assert list(models_trained_on(lf_digest=first["kw_love"], project_dir=project)["version"]) == [
+        "1",
+        "2",
+    ]
+    assert list(diff_versions("spam", 1, 2, project_dir=project).lfs["key"]) == [
+        "lfs.py",
+        "lfs.py::kw_free",
+    ]

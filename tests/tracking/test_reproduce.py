@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -10,7 +12,7 @@ import pytest
 import yaml
 
 from gristmill.exceptions import TrackingError
-from gristmill.tracking import reproduce
+from gristmill.tracking import _store, reproduce
 
 
 def test_reproduce_uses_logged_spec_and_lfs_and_matches(
@@ -70,3 +72,104 @@ def test_table_digest_mismatch_after_loading(
 def test_unknown_run_is_a_clear_error(history_copy: Path) -> None:
     with pytest.raises(TrackingError, match="no tracked run with id 'deadbeef'"):
         reproduce("deadbeef", project_dir=history_copy)
+
+
+def test_invalid_tolerances_are_refused_before_rerunning(history_copy: Path, history: dict) -> None:
+    calls: list[Path] = []
+    for tolerance in (-1.0, math.nan, math.inf):
+        with pytest.raises(TrackingError, match="tolerance must be a finite number >= 0"):
+            reproduce(
+                history["runs"][1],
+                tolerance=tolerance,
+                project_dir=history_copy,
+                runner=calls.append,
+            )
+    assert calls == []
+
+
+def test_every_task_metric_of_several_tasks_is_compared(project: Path, fakes: ModuleType) -> None:
+    from gristmill.tracking import RunTracker
+
+    task = {
+        "label_model": {"test": {"overall": {"accuracy": 0.8}}},
+        "end_model": {"test": {"overall": {"f1": 0.7}, "slices": {"short": {"f1": 0.6}}}},
+    }
+    metrics = {"spam": task, "rating": task}
+    spec_path = fakes.write_project(project)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker, metrics_override=metrics)
+
+    def same(path: Path) -> Any:
+        return fakes.run_fake_pipeline(path, metrics_override=metrics)
+
+    outcome = reproduce(tracker.run_id_, project_dir=project, runner=same)
+    assert outcome.matches and len(outcome.metrics) == 6
+    assert "rating.end_model.test.slice.short.f1" in set(outcome.metrics["metric"])
+    worse = {"spam": task, "rating": {**task, "end_model": {"test": {"overall": {"f1": 0.5}}}}}
+
+    def changed(path: Path) -> Any:
+        return fakes.run_fake_pipeline(path, metrics_override=worse)
+
+    table = reproduce(tracker.run_id_, project_dir=project, runner=changed).metrics
+    differing = table[~table["within"]]
+    assert list(differing["metric"]) == [
+        "rating.end_model.test.f1",
+        "rating.end_model.test.slice.short.f1",
+    ]
+
+
+def _project_with_slices(project: Path, fakes: ModuleType) -> str:
+    from gristmill.tracking import RunTracker
+
+    spec_path = fakes.write_project(project)
+    (project / "slices.py").write_text("THRESHOLD = 5\n")
+    spec = yaml.safe_load(spec_path.read_text())
+    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    (project / "slices.py").write_text("THRESHOLD = 7\n")
+    return str(tracker.run_id_)
+
+
+def _slices_runner(fakes: ModuleType, seen: list[Path]) -> Any:
+    def runner(spec_path: Path) -> Any:
+        seen.append(Path(yaml.safe_load(spec_path.read_text())["slices"]["modules"][0]))
+        return fakes.run_fake_pipeline(spec_path)
+
+    return runner
+
+
+def test_reproduce_uses_the_logged_slice_modules(
+    project: Path, fakes: ModuleType, tmp_path: Path
+) -> None:
+    run_id = _project_with_slices(project, fakes)
+    seen: list[Path] = []
+    outcome = reproduce(
+        run_id, project_dir=project, workdir=tmp_path / "work", runner=_slices_runner(fakes, seen)
+    )
+    assert seen[0].is_relative_to(tmp_path / "work") and seen[0].read_text() == "THRESHOLD = 5\n"
+    assert outcome.from_working_copy == []
+
+
+def test_runs_without_logged_slice_modules_name_the_working_copies(
+    project: Path, fakes: ModuleType
+) -> None:
+    run_id = _project_with_slices(project, fakes)
+    run = _store.connect(project).get_run(run_id)
+    shutil.rmtree(Path(run.info.artifact_uri.removeprefix("file://")) / "slices")
+    seen: list[Path] = []
+    outcome = reproduce(run_id, project_dir=project, runner=_slices_runner(fakes, seen))
+    assert seen == [(project / "slices.py").resolve()]
+    assert outcome.from_working_copy == [(project / "slices.py").resolve()]
+
+
+def test_a_run_without_metrics_to_compare_is_refused(project: Path, fakes: ModuleType) -> None:
+    from gristmill.tracking import RunTracker
+
+    spec_path = fakes.write_project(project)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker, metrics_override={"other": {"x": 1.0}})
+    calls: list[Path] = []
+    with pytest.raises(TrackingError, match="logged no label-model or end-model metric"):
+        reproduce(tracker.run_id_, project_dir=project, runner=calls.append)
+    assert calls == []

@@ -71,3 +71,16 @@ def test_unwritable_directory_is_reported(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(TrackingError, match="cannot create the tracking directory"):
         check_store(f"sqlite:///{blocker}/sub/mlflow.db")
+
+
+def test_reading_a_missing_store_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gristmill.tracking import list_versions, models_trained_on
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(TrackingError, match=r"no MLflow store at .*x/y/z/mlflow.db"):
+        list_versions("spam", project_dir=tmp_path / "x" / "y" / "z")
+    with pytest.raises(TrackingError, match=r"no MLflow store at .*runs/here"):
+        models_trained_on(lf_digest="abcd", tracking_uri=f"file:{tmp_path}/runs/here")
+    assert list(tmp_path.iterdir()) == []

@@ -14,9 +14,21 @@ import yaml
 
 import gristmill.tracking._store
 from gristmill.exceptions import TrackingError
-from gristmill.tracking import CHALLENGER, RunTracker, resolve_tracking_uri
+from gristmill.tracking import (
+    CHALLENGER,
+    RunTracker,
+    file_digest,
+    render_lineage,
+    resolve_tracking_uri,
+)
 from gristmill.tracking._store import open_client
-from gristmill.tracking._tracker import flatten, flatten_metrics, primary_metric, source_file
+from gristmill.tracking._tracker import (
+    flatten,
+    flatten_metrics,
+    primary_metric,
+    source_file,
+    split_task,
+)
 
 
 def _client(project: Path) -> mlflow.MlflowClient:
@@ -229,3 +241,57 @@ def test_source_file_finds_the_file_a_split_description_starts_with(tmp_path: Pa
     assert source_file(str(data)) == data
     assert source_file(f"{data} where a > 0 sample(seed=0, 0.0-0.5)") == data
     assert source_file("duckdb:///x.db: SELECT * FROM t") is None
+
+
+def test_primary_metric_of_several_tasks_is_the_spec_metric_they_all_report() -> None:
+    def task(**overall: float) -> dict:
+        return {"end_model": {"test": {"overall": overall}}}
+
+    metrics = {"spam": task(f1=0.5, accuracy=0.7), "rating": task(accuracy=0.6, f1=0.4)}
+    assert primary_metric({"model": {"metric": "f1"}}, metrics) == "f1"
+    assert primary_metric({}, metrics) == "f1"
+    assert primary_metric({}, {"spam": task(f1=0.5, accuracy=0.7), "b": task(accuracy=0.1)}) == (
+        "accuracy"
+    )
+
+
+def test_split_task_separates_a_task_prefix_from_the_metric_key() -> None:
+    assert split_task("end_model.test.f1") == (None, "end_model.test.f1")
+    assert split_task("spam.end_model.test.slice.a.f1") == ("spam", "end_model.test.slice.a.f1")
+    assert split_task("v1.2.label_model.dev.accuracy") == ("v1.2", "label_model.dev.accuracy")
+
+
+def test_slice_modules_are_logged_with_the_run_and_in_the_lineage(project: Path, fakes) -> None:
+    spec_path = fakes.write_project(project)
+    (project / "slices.py").write_text("SLICES = 1\n")
+    spec = yaml.safe_load(spec_path.read_text())
+    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    client = _client(project)
+    logged = [a.path for a in client.list_artifacts(tracker.run_id_, "slices")]
+    assert logged == ["slices/slices.py"]
+    lineage = json.loads(
+        Path(client.download_artifacts(tracker.run_id_, "lineage.json")).read_text()
+    )
+    assert lineage["slices"] == {"slices.py": file_digest(project / "slices.py")}
+
+
+def test_lineage_of_several_tasks_keeps_each_task_metrics(project: Path, fakes) -> None:
+    spec_path = fakes.write_project(project)
+    task = {
+        "label_model": {"test": {"overall": {"accuracy": 0.8}}},
+        "end_model": {"test": {"overall": {"f1": 0.7}}},
+    }
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker, metrics_override={"spam": task, "rating": task})
+    client = _client(project)
+    run = client.get_run(tracker.run_id_)
+    assert run.data.tags["gristmill.primary_metric"] == "f1"
+    lineage = json.loads(
+        Path(client.download_artifacts(tracker.run_id_, "lineage.json")).read_text()
+    )
+    assert lineage["tasks"] == ["spam", "rating"]
+    assert lineage["end_model"]["metrics"] == {"spam.test.f1": 0.7, "rating.test.f1": 0.7}
+    assert lineage["label_model"]["metrics"]["rating.test.accuracy"] == 0.8
+    assert "rating.test.f1=0.7" in render_lineage({**lineage, "run": {}, "model": {}})

@@ -31,6 +31,8 @@ models_app = typer.Typer(
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.4f}"
+    if isinstance(value, dict):  # per-task values of a model of several tasks
+        return " ".join(f"{escape(str(k))}={_cell(v)}" for k, v in value.items())
     return escape(str(value)) if value is not None else ""
 
 
@@ -49,11 +51,17 @@ def list_command(
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
 ) -> None:
-    """List the versions of a registered model, newest first, with aliases and test metric."""
+    """List the versions of a registered model, newest first, with aliases and test metric.
+
+    For a model of several tasks, 'value' is the mean of the tasks' values, and 'by_task'
+    lists each task's.
+    """
     from gristmill.tracking import list_versions
 
     frame = list_versions(name, project_dir=project_dir, tracking_uri=tracking_uri)
     frame = frame.assign(created=frame["created"].map(lambda t: t.strftime("%Y-%m-%d %H:%M:%S")))
+    if not frame["by_task"].map(bool).any():
+        frame = frame.drop(columns="by_task")
     _print_frame(frame, f"{name}: {len(frame)} version(s)")
 
 
@@ -66,7 +74,9 @@ def promote_command(
     ),
     force: bool = typer.Option(False, "--force", help="Promote even if the candidate regresses."),
     metric: str | None = typer.Option(
-        None, "--metric", help="Test metric to compare; default the run's primary metric."
+        None,
+        "--metric",
+        help="Test metric to compare (each task's, for several tasks); default the primary one.",
     ),
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
@@ -87,7 +97,9 @@ def promote_command(
         _print_frame(
             outcome.comparisons, f"version {outcome.version} vs champion {outcome.previous}"
         )
-    note = " (forced despite regressions)" if outcome.forced else ""
+    note = ""
+    if outcome.forced:
+        note = " (forced despite regressions)" if len(outcome.comparisons) else " (forced)"
     console.print(f"{escape(name)} version {outcome.version} is now champion{note}")
 
 
@@ -167,15 +179,26 @@ def reproduce_command(
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
 ) -> None:
-    """Rerun a tracked run from its logged spec and LF sources and compare its metrics."""
+    """Rerun a tracked run from its logged spec, LF and slice modules and compare its metrics."""
     from gristmill.tracking import reproduce
 
     outcome = reproduce(
         run_id, tolerance=tolerance, track=track, project_dir=project_dir, tracking_uri=tracking_uri
     )
     _print_frame(outcome.metrics, f"reproduction of run {run_id} (tolerance {tolerance})")
+    for path in outcome.from_working_copy:
+        console.print(
+            f"note: run {run_id} did not log {escape(path.name)}; "
+            f"the rerun used the working copy {escape(str(path))}",
+            highlight=False,
+        )
     if not outcome.matches:
-        console.print("[bold red]metrics differ beyond the tolerance[/]")
+        hint = (
+            "; the working copies noted above may have changed since the run"
+            if outcome.from_working_copy
+            else ""
+        )
+        console.print(f"[bold red]metrics differ beyond the tolerance[/]{hint}")
         raise typer.Exit(1)
     console.print("reproduced: every metric within the tolerance")
 

@@ -47,7 +47,9 @@ def lineage(
     -------
     dict
         Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per file: digest
-        and per-function digests), ``label_model``, ``end_model``, ``run`` (id, status, start,
+        and, under ``functions``, each labeling function's digest by LF name), ``slices``
+        (slicing-function module digests; absent for older runs), ``tasks`` (the task names of
+        a model of several tasks), ``label_model``, ``end_model``, ``run`` (id, status, start,
         git commit, gristmill version) and ``model`` (name, version, aliases).
 
     Raises
@@ -92,10 +94,14 @@ def render_lineage(doc: dict[str, Any]) -> str:
     for file, entry in doc["lfs"].items():
         lines.append(f"  {file} {entry['digest']}")
         lines += [f"    {name} {digest}" for name, digest in entry["functions"].items()]
+    lines += [
+        f"  {file} {digest} (slicing functions)" for file, digest in doc.get("slices", {}).items()
+    ]
     label_model = doc["label_model"]
     lines += ["→ label model", f"  {label_model['type']} {_kv(label_model['params'])}"]
     end_model = doc["end_model"]
-    test = {k: v for k, v in end_model["metrics"].items() if k.startswith("test.")}
+    test_prefixes = ("test.", *(f"{task}.test." for task in doc.get("tasks", [])))
+    test = {k: v for k, v in end_model["metrics"].items() if k.startswith(test_prefixes)}
     lines += ["→ end model", f"  {end_model['type']} {_kv(end_model['params'])}"]
     if test:
         lines.append(f"  {_kv({k: f'{v:.4f}' for k, v in test.items()})}")
@@ -141,7 +147,7 @@ def models_trained_on(
     client = _store.connect(project_dir, tracking_uri)
     rows = []
     aliases: dict[str, dict[str, list[str]]] = {}
-    for run_id in _runs_with_tag_containing(client, tag, query):
+    for run_id in _runs_with_digest_prefix(client, tag, query):
         for mv in client.search_model_versions(f"run_id = '{run_id}'"):
             if mv.name not in aliases:
                 aliases[mv.name] = aliases_by_version(client, mv.name)
@@ -160,7 +166,12 @@ def models_trained_on(
     return table
 
 
-def _runs_with_tag_containing(client: Any, tag: str, text: str) -> list[str]:
+def _runs_with_digest_prefix(client: Any, tag: str, prefix: str) -> list[str]:
+    """Runs whose comma-separated digest tag holds a digest starting with ``prefix``.
+
+    The store is asked for tags containing ``prefix`` (MLflow's filters have no OR), and only
+    runs where one whole digest starts with it are kept: a match inside a digest is no match.
+    """
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return []
@@ -169,11 +180,15 @@ def _runs_with_tag_containing(client: Any, tag: str, text: str) -> list[str]:
     while True:
         page = client.search_runs(
             experiments,
-            filter_string=f"tags.`{tag}` LIKE '%{text}%'",
+            filter_string=f"tags.`{tag}` LIKE '%{prefix}%'",
             max_results=1000,
             page_token=token,
         )
-        found += [run.info.run_id for run in page]
+        found += [
+            run.info.run_id
+            for run in page
+            if any(d.startswith(prefix) for d in run.data.tags.get(tag, "").split(","))
+        ]
         token = page.token
         if not token:
             return found

@@ -13,7 +13,7 @@ import pandas as pd
 
 from gristmill.exceptions import PromotionRefused, TrackingError
 from gristmill.tracking import _store
-from gristmill.tracking._tracker import CHAMPION, TAG, lower_is_better
+from gristmill.tracking._tracker import CHAMPION, TAG, lower_is_better, split_task
 
 _STACK_TAG = TAG + "champion_stack"
 _HISTORY_TAG = TAG + "champion_history"
@@ -37,7 +37,7 @@ class ModelRef:
         --------
         >>> ModelRef.parse("spam@champion")
         ModelRef(name='spam', version=None, alias='champion')
-        >>> ModelRef.parse("models:/spam/3")
+        >>> ModelRef.parse("models:/spam/03")
         ModelRef(name='spam', version='3', alias=None)
         """
         text = ref.removeprefix("models:/").strip()
@@ -48,7 +48,7 @@ class ModelRef:
         elif "/" in text:
             name, version = text.rsplit("/", 1)
             if name and version.isdigit():
-                return cls(name=name, version=version)
+                return cls(name=name, version=version_number(version))
         raise TrackingError(
             f"model reference {ref!r} is not of the form NAME@ALIAS or NAME/VERSION "
             "(e.g. 'spam@champion' or 'spam/3')"
@@ -56,6 +56,25 @@ class ModelRef:
 
     def __str__(self) -> str:
         return f"{self.name}@{self.alias}" if self.alias else f"{self.name}/{self.version}"
+
+
+def version_number(version: str | int) -> str:
+    """A model version as the registry writes it: ``"03"`` and ``3`` are ``"3"``.
+
+    Raises
+    ------
+    TrackingError
+        When ``version`` is not a whole number >= 1.
+
+    Examples
+    --------
+    >>> version_number("03"), version_number(7)
+    ('3', '7')
+    """
+    text = str(version).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise TrackingError(f"a model version is a whole number >= 1; got {str(version)!r}")
+    return str(int(text))
 
 
 @dataclass(frozen=True)
@@ -72,7 +91,8 @@ class Promotion:
         One row per compared test metric: ``metric``, ``candidate``, ``champion``, ``delta``,
         ``regressed``.
     forced : bool
-        True when regressions were overridden with ``force=True``.
+        True when regressions (or versions sharing no metric to compare) were overridden
+        with ``force=True``.
     """
 
     name: str
@@ -121,7 +141,9 @@ def list_versions(
     -------
     pandas.DataFrame
         Columns ``version``, ``aliases``, ``run_id``, ``created`` (UTC), ``status``, ``metric``
-        (the primary test metric's name) and ``value``.
+        (the primary test metric's name), ``value`` and ``by_task``. For a model of several
+        tasks, ``by_task`` maps each task to its value of the metric and ``value`` is their
+        mean; for a model of one task ``by_task`` is empty.
 
     Raises
     ------
@@ -134,10 +156,8 @@ def list_versions(
     rows = []
     for mv in versions:
         run = client.get_run(mv.run_id) if mv.run_id else None
-        metric = run.data.tags.get(TAG + "primary_metric", "") if run else ""
-        value = (
-            run.data.metrics.get(_TEST_PREFIX + metric, math.nan) if run and metric else math.nan
-        )
+        metric = _primary_metric(run) if run else None
+        values = _overall_values(run.data.metrics, metric) if run and metric else {}
         rows.append(
             {
                 "version": str(mv.version),
@@ -145,8 +165,9 @@ def list_versions(
                 "run_id": mv.run_id,
                 "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
                 "status": mv.status,
-                "metric": metric,
-                "value": value,
+                "metric": metric or "",
+                "value": sum(values.values()) / len(values) if values else math.nan,
+                "by_task": {task: v for task, v in values.items() if task is not None},
             }
         )
     return pd.DataFrame(rows)
@@ -166,7 +187,8 @@ def promote(
 
     The candidate's test metric — overall and on every slice it was evaluated on — is compared
     with the current champion's. A drop larger than ``tolerance`` (a rise, for losses) refuses
-    the promotion.
+    the promotion. For a model of several tasks, each task's metric is compared with the
+    champion's metric of that task: a regression on any task refuses.
 
     Parameters
     ----------
@@ -179,7 +201,8 @@ def promote(
     force : bool, default False
         Promote even when the candidate regresses.
     metric : str, optional
-        The test metric to compare; default: the run's primary metric.
+        The test metric to compare (of every task); default: the run's primary metric. It
+        must be one the candidate logged, even when there is no champion to compare with.
     project_dir, tracking_uri
         Where the store is (see :func:`resolve_tracking_uri`).
 
@@ -190,10 +213,11 @@ def promote(
     Raises
     ------
     PromotionRefused
-        When the candidate regresses beyond ``tolerance`` and ``force`` is False; the message
-        lists each regressed metric.
+        When the candidate regresses beyond ``tolerance``, or shares no test metric with the
+        champion, and ``force`` is False; the message lists each regressed metric.
     TrackingError
-        When the model or version does not exist.
+        When the model or version does not exist, the tolerance is negative or not finite, or
+        the candidate logged no test metric ``metric``.
     """
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise TrackingError(
@@ -201,15 +225,27 @@ def promote(
         )
     uri = _store.resolve_tracking_uri(project_dir, tracking_uri)
     client = _store.connect(project_dir, tracking_uri)
-    candidate = resolve_version(client, ModelRef(name=name, version=str(version)))
+    candidate = resolve_version(client, ModelRef(name=name, version=version_number(version)))
+    if metric is not None:
+        what = f"{name} version {candidate.version}"
+        _check_metric(client.get_run(candidate.run_id), metric, what)
     with _store.store_lock(uri):
         champion = _alias_version(client, name, CHAMPION)
         comparisons = pd.DataFrame(
             columns=["metric", "candidate", "champion", "delta", "regressed"]
         )
+        forced = False
         if champion is not None and str(champion.version) != str(candidate.version):
             comparisons = compare_versions(client, candidate, champion, tolerance, metric)
             regressed = comparisons[comparisons["regressed"]]
+            if not len(comparisons) and not force:
+                raise PromotionRefused(
+                    f"cannot compare {name} version {candidate.version} with champion version "
+                    f"{champion.version}: they share no end-model test metric"
+                    + (f" named {metric!r}" if metric else "")
+                    + " (were they trained for different tasks?). Use --force (force=True) "
+                    "to promote anyway."
+                )
             if len(regressed) and not force:
                 lines = "; ".join(
                     f"{r.metric}: {r.candidate:.4f} vs champion {r.champion:.4f}"
@@ -220,7 +256,7 @@ def promote(
                     f"version {champion.version}: it regresses beyond the tolerance "
                     f"{tolerance} on {lines}. Use --force (force=True) to promote anyway."
                 )
-        forced = bool(comparisons["regressed"].any()) if len(comparisons) else False
+            forced = bool(len(regressed)) or not len(comparisons)
         client.set_registered_model_alias(name, CHAMPION, candidate.version)
         stack = _stack(client, name)
         if not stack or stack[-1] != str(candidate.version):
@@ -295,37 +331,36 @@ def champion_history(
 def compare_versions(
     client: Any, candidate: Any, champion: Any, tolerance: float, metric: str | None = None
 ) -> pd.DataFrame:
-    """Compare the test metrics of two model versions (overall and per slice)."""
+    """Compare the test metrics of two model versions (overall and per slice, per task).
+
+    Only metrics both versions logged are compared; an empty table means they share none.
+    The ``metric`` column names a task's metrics ``<task>.<metric>``
+    (``<task>.slice.<slice>.<metric>``) for a model of several tasks.
+    """
     cand_run = client.get_run(candidate.run_id)
     champ_run = client.get_run(champion.run_id)
-    metric = metric or cand_run.data.tags.get(TAG + "primary_metric") or None
+    metric = metric or _primary_metric(cand_run)
     rows = []
     for key, value in sorted(cand_run.data.metrics.items()):
-        if not key.startswith(_TEST_PREFIX):
+        found = _test_metric(key)
+        if found is None or key not in champ_run.data.metrics:
             continue
-        if metric is not None and key.rsplit(".", 1)[-1] != metric:
-            continue
-        if key not in champ_run.data.metrics:
+        task, name = found
+        if metric is not None and name.rsplit(".", 1)[-1] != metric:
             continue
         reference = champ_run.data.metrics[key]
         delta = value - reference
-        worse = -delta if not lower_is_better(key.rsplit(".", 1)[-1]) else delta
+        worse = -delta if not lower_is_better(name.rsplit(".", 1)[-1]) else delta
         rows.append(
             {
-                "metric": key.removeprefix(_TEST_PREFIX),
+                "metric": f"{task}.{name}" if task is not None else name,
                 "candidate": value,
                 "champion": reference,
                 "delta": delta,
                 "regressed": bool(worse > tolerance + 1e-12),
             }
         )
-    if not rows:
-        raise TrackingError(
-            f"cannot compare {candidate.name} version {candidate.version} with champion version "
-            f"{champion.version}: they share no end-model test metric"
-            + (f" named {metric!r}" if metric else "")
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["metric", "candidate", "champion", "delta", "regressed"])
 
 
 def diff_versions(
@@ -338,8 +373,8 @@ def diff_versions(
 ) -> VersionDiff:
     """What differs between two versions: spec params, LF source digests, data digests, metrics."""
     client = _store.connect(project_dir, tracking_uri)
-    mv1 = resolve_version(client, ModelRef(name=name, version=str(v1)))
-    mv2 = resolve_version(client, ModelRef(name=name, version=str(v2)))
+    mv1 = resolve_version(client, ModelRef(name=name, version=version_number(v1)))
+    mv2 = resolve_version(client, ModelRef(name=name, version=version_number(v2)))
     run1, run2 = client.get_run(mv1.run_id), client.get_run(mv2.run_id)
     from gristmill.tracking._lineage import run_lineage
 
@@ -360,6 +395,51 @@ def diff_versions(
         data=_changed(data1, data2, c1, c2),
         metrics=metrics,
     )
+
+
+def _primary_metric(run: Any) -> str | None:
+    """The metric a version is judged by: the run's tag, else the spec's ``model.metric``.
+
+    Runs of several tasks were once logged with an empty tag; their spec still names it.
+    """
+    tags, params = run.data.tags, run.data.params
+    return tags.get(TAG + "primary_metric") or params.get("model.metric") or None
+
+
+def _test_metric(key: str) -> tuple[str | None, str] | None:
+    """``(task, name)`` of an end-model test metric key (task None for one task), else None."""
+    task, rest = split_task(key)
+    if not rest.startswith(_TEST_PREFIX):
+        return None
+    return task, rest.removeprefix(_TEST_PREFIX)
+
+
+def _overall_values(metrics: dict[str, float], metric: str) -> dict[str | None, float]:
+    """Each task's overall test value of ``metric`` (one entry, task None, for one task)."""
+    values: dict[str | None, float] = {}
+    for key, value in sorted(metrics.items()):
+        found = _test_metric(key)
+        if found is not None and found[1] == metric:
+            values[found[0]] = value
+    return values
+
+
+def _check_metric(run: Any, metric: str, what: str) -> None:
+    """Refuse a metric that some task of the run logged no overall test value of."""
+    names: dict[str | None, set[str]] = {}
+    for key in run.data.metrics:
+        found = _test_metric(key)
+        if found is not None and "." not in found[1]:
+            names.setdefault(found[0], set()).add(found[1])
+    if not names:
+        raise TrackingError(f"{what} logged no end-model test metric to compare {metric!r} on")
+    for task, logged in sorted(names.items(), key=lambda item: str(item[0])):
+        if metric not in logged:
+            of_task = f" for task {task!r}" if task is not None else ""
+            raise TrackingError(
+                f"{what} logged no end-model test metric {metric!r}{of_task}; "
+                f"it logged {', '.join(sorted(logged))}"
+            )
 
 
 def _versions(client: Any, name: str) -> list[Any]:

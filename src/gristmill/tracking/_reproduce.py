@@ -6,7 +6,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,11 @@ from gristmill.io import atomic_write_text
 from gristmill.tracking import _store
 from gristmill.tracking._hashing import dataset_digest, file_digest
 from gristmill.tracking._lineage import run_lineage
-from gristmill.tracking._tracker import TAG, flatten_metrics
+from gristmill.tracking._tracker import TAG, flatten_metrics, split_task
+
+# Artifact folders of a tracked run holding its LF and slicing-function modules.
+_LF_DIR = "lfs"
+_SLICE_DIR = "slices"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class Reproduction:
     tolerance : float
     result : object
         The new PipelineResult.
+    from_working_copy : list of pathlib.Path
+        Python modules the spec names (slicing-function modules of runs logged before they
+        were kept with the run) that the run did not log, so the rerun used the files as
+        they are now.
     """
 
     run_id: str
@@ -43,6 +51,7 @@ class Reproduction:
     metrics: pd.DataFrame
     tolerance: float
     result: Any
+    from_working_copy: list[Path] = field(default_factory=list)
 
     @property
     def matches(self) -> bool:
@@ -60,10 +69,11 @@ def reproduce(
     project_dir: str | os.PathLike[str] = ".",
     tracking_uri: str | None = None,
 ) -> Reproduction:
-    """Rerun a tracked run from its logged spec and LF sources and compare the metrics.
+    """Rerun a tracked run from its logged spec, LF and slice modules and compare the metrics.
 
     The data files the run read must still have the digests it logged: this is checked before
-    rerunning (file digests) and after loading (table digests).
+    rerunning (file digests) and after loading (table digests). Every label-model and
+    end-model metric the run logged is compared (each task's, for several tasks).
 
     Parameters
     ----------
@@ -74,8 +84,8 @@ def reproduce(
     track : bool, default False
         Track the rerun as a new run (registering a new version).
     workdir : path-like, optional
-        Where the spec and LF files are rewritten and the rerun writes; default a new
-        temporary directory.
+        Where the spec, LF and slice modules are rewritten and the rerun writes; default a
+        new temporary directory.
     runner : callable, optional
         ``runner(spec_path) -> PipelineResult``; default
         ``Pipeline.from_yaml(spec_path).run(track=track)``.
@@ -89,9 +99,14 @@ def reproduce(
     Raises
     ------
     TrackingError
-        When the run is unknown or was not logged by gristmill, or when a dataset's digest
-        differs from the logged one (naming the split, source and both digests).
+        When the tolerance is negative or not finite, the run is unknown, was not logged by
+        gristmill or logged no metric to compare, or when a dataset's digest differs from the
+        logged one (naming the split, source and both digests).
     """
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise TrackingError(
+            f"the reproduction tolerance must be a finite number >= 0; got {tolerance}"
+        )
     client = _store.connect(project_dir, tracking_uri)
     mlflow = _store.import_mlflow()
     try:
@@ -101,12 +116,14 @@ def reproduce(
     tags = run.data.tags
     if TAG + "spec_file" not in tags:
         raise TrackingError(f"run {run_id} was not logged by a gristmill pipeline run")
+    if not any(_compared(key) for key in run.data.metrics):
+        raise TrackingError(f"run {run_id} logged no label-model or end-model metric to compare")
     doc = run_lineage(client, run_id)
     _check_files(run_id, doc)
 
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gristmill-reproduce-"))
     work.mkdir(parents=True, exist_ok=True)
-    spec_path = _restore_spec(client, run_id, tags, work)
+    spec_path, from_working_copy = _restore_spec(client, run_id, tags, work)
     if runner is None:
         from gristmill.pipeline import Pipeline
 
@@ -117,15 +134,23 @@ def reproduce(
     _check_tables(run_id, doc, result)
     table = compare_metrics(run.data.metrics, flatten_metrics(result.metrics), tolerance)
     return Reproduction(
-        run_id=run_id, spec_path=spec_path, metrics=table, tolerance=tolerance, result=result
+        run_id=run_id,
+        spec_path=spec_path,
+        metrics=table,
+        tolerance=tolerance,
+        result=result,
+        from_working_copy=from_working_copy,
     )
 
 
 def compare_metrics(
     logged: dict[str, float], reproduced: dict[str, float], tolerance: float
 ) -> pd.DataFrame:
-    """Compare logged with reproduced label-model and end-model metrics."""
-    keys = sorted(k for k in logged if k.startswith(("label_model.", "end_model.")))
+    """Compare logged with reproduced label-model and end-model metrics (of every task).
+
+    A metric the rerun did not report counts as not reproduced (``reproduced`` is NaN).
+    """
+    keys = sorted(k for k in logged if _compared(k))
     rows = []
     for key in keys:
         new = reproduced.get(key, math.nan)
@@ -140,6 +165,11 @@ def compare_metrics(
             }
         )
     return pd.DataFrame(rows, columns=["metric", "logged", "reproduced", "delta", "within"])
+
+
+def _compared(key: str) -> bool:
+    """Whether a logged metric is one reproduce compares: a label model's or end model's."""
+    return split_task(key)[1].startswith(("label_model.", "end_model."))
 
 
 def _check_files(run_id: str, doc: dict[str, Any]) -> None:
@@ -172,33 +202,66 @@ def _check_tables(run_id: str, doc: dict[str, Any], result: Any) -> None:
             )
 
 
-def _restore_spec(client: Any, run_id: str, tags: dict[str, str], work: Path) -> Path:
-    """Download the logged spec and LF files into ``work`` and point the spec at them."""
+def _restore_spec(
+    client: Any, run_id: str, tags: dict[str, str], work: Path
+) -> tuple[Path, list[Path]]:
+    """Download the logged spec, LF and slice modules into ``work``; point the spec at them.
+
+    Returns the rewritten spec and the modules it names that the run did not log (taken from
+    the working copy).
+    """
     spec_name = tags[TAG + "spec_file"]
     spec_dir = Path(tags[TAG + "spec_dir"])
-    lf_dir = Path(client.download_artifacts(run_id, "lfs", str(work)))
     spec_file = Path(client.download_artifacts(run_id, f"spec/{spec_name}", str(work)))
     spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-    lf_copies = {p.name: p.resolve() for p in lf_dir.glob("*.py")}
-    rewritten = _rewrite_paths(spec, spec_dir, lf_copies)
+    copies = {kind: _download_modules(client, run_id, kind, work) for kind in (_LF_DIR, _SLICE_DIR)}
+    from_working_copy: list[Path] = []
+    rewritten = _rewrite_paths(spec, spec_dir, copies, _LF_DIR, from_working_copy)
     target = work / spec_name
     atomic_write_text(target, yaml.safe_dump(rewritten, sort_keys=False))
-    return target
+    return target, from_working_copy
 
 
-def _rewrite_paths(node: Any, spec_dir: Path, lf_copies: dict[str, Path]) -> Any:
-    """Point LF files at the logged copies and make other relative file paths absolute."""
+def _download_modules(client: Any, run_id: str, kind: str, work: Path) -> dict[str, Path]:
+    """The logged modules of one kind (artifact folder ``lfs`` or ``slices``) by file name."""
+    if not client.list_artifacts(run_id, kind):
+        return {}
+    folder = Path(client.download_artifacts(run_id, kind, str(work)))
+    return {p.name: p.resolve() for p in folder.glob("*.py")}
+
+
+def _rewrite_paths(
+    node: Any,
+    spec_dir: Path,
+    copies: dict[str, dict[str, Path]],
+    kind: str,
+    from_working_copy: list[Path],
+) -> Any:
+    """Point modules at the logged copies and make other relative file paths absolute.
+
+    ``kind`` is the artifact folder of the modules the node may name: ``slices`` under the
+    spec's ``slices`` key, ``lfs`` elsewhere. A module without a logged copy is taken from
+    the working copy and added to ``from_working_copy``.
+    """
     if isinstance(node, dict):
-        return {k: _rewrite_paths(v, spec_dir, lf_copies) for k, v in node.items()}
+        return {
+            k: _rewrite_paths(
+                v, spec_dir, copies, _SLICE_DIR if k == "slices" else kind, from_working_copy
+            )
+            for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_rewrite_paths(v, spec_dir, lf_copies) for v in node]
-    if isinstance(node, str) and node.endswith(".py") and Path(node).name in lf_copies:
-        return str(lf_copies[Path(node).name])
-    if isinstance(node, str) and node and not Path(node).is_absolute():
-        try:
-            candidate = spec_dir / node
-            if candidate.is_file():
-                return str(candidate.resolve())
-        except (OSError, ValueError):
+        return [_rewrite_paths(v, spec_dir, copies, kind, from_working_copy) for v in node]
+    if not isinstance(node, str) or not node:
+        return node
+    if node.endswith(".py") and Path(node).name in copies[kind]:
+        return str(copies[kind][Path(node).name])
+    try:
+        candidate = spec_dir / node  # an absolute node stays itself
+        if not candidate.is_file():
             return node
-    return node
+    except (OSError, ValueError):
+        return node
+    if node.endswith(".py"):
+        from_working_copy.append(candidate.resolve())
+    return node if Path(node).is_absolute() else str(candidate.resolve())

@@ -66,7 +66,8 @@ def check_store(uri: str, *, timeout: float = 3.0) -> None:
     """Fail fast, with a clear message, when the tracking store cannot be used.
 
     A tracking server is asked for its ``/health`` page with a short timeout; an embedded SQLite
-    store must live in a writable directory and, when it exists, be a SQLite database.
+    store must live in a writable directory (created when missing, for the run about to be
+    tracked there) and, when it exists, be a SQLite database.
 
     Parameters
     ----------
@@ -84,8 +85,8 @@ def check_store(uri: str, *, timeout: float = 3.0) -> None:
         _check_server(uri, timeout)
     elif (db := sqlite_path(uri)) is not None:
         _check_sqlite(db)
-    elif uri.startswith("file:") or "://" not in uri:
-        _check_directory(Path(uri.removeprefix("file://").removeprefix("file:")))
+    elif (directory := _local_store(uri)) is not None:
+        _check_directory(directory)
 
 
 def _check_server(uri: str, timeout: float) -> None:
@@ -224,7 +225,8 @@ def connect(project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None 
     """Resolve the tracking URI of a project, check it, and return an open client.
 
     For the registry's commands, which read (or re-alias) what runs have tracked: an embedded
-    store that does not exist yet is an error, not created empty.
+    store that does not exist yet is an error, and nothing is created on the way (only a
+    tracked run creates a store).
 
     Raises
     ------
@@ -232,11 +234,23 @@ def connect(project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None 
         When the store is unreachable, unusable or (embedded) missing.
     """
     uri = resolve_tracking_uri(project_dir, tracking_uri)
-    check_store(uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.exists():
+    # Checked before check_store, which creates a missing store directory (as a run needs):
+    # reading a mistyped path must not leave a directory tree behind.
+    local = _local_store(uri)
+    if local is not None and not local.exists():
         raise TrackingError(
-            f"no MLflow store at {db}: nothing has been tracked there yet (run 'gristmill run' "
-            "in the project, or pass --project-dir / --tracking-uri)"
+            f"no MLflow store at {local}: nothing has been tracked there yet (run 'gristmill "
+            "run' in the project, or pass --project-dir / --tracking-uri)"
         )
+    check_store(uri)
     return open_client(uri)
+
+
+def _local_store(uri: str) -> Path | None:
+    """The database file or directory of an embedded store; None for a server."""
+    db = sqlite_path(uri)
+    if db is not None:
+        return db
+    if uri.startswith("file:") or "://" not in uri:
+        return Path(uri.removeprefix("file://").removeprefix("file:"))
+    return None

@@ -32,6 +32,7 @@ _BATCH = 100
 _BATCH_METRICS = 1000
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier")
+_STAGES = ("label_model", "end_model")
 
 
 @contextlib.contextmanager
@@ -93,6 +94,7 @@ class RunTracker:
         self.model_version_: str | None = None
         self._client: Any = None
         self._spec_dict: dict[str, Any] = {}
+        self._spec_dir = Path(project_dir)
         self._experiment_id: str | None = None
         self.run_name_: str | None = None
 
@@ -115,6 +117,7 @@ class RunTracker:
         if self.run_id_ is not None:
             raise TrackingError("RunTracker.start was already called; use one tracker per run")
         self._spec_dict = dict(spec_dict)
+        self._spec_dir = Path(spec_path).resolve().parent
         try:
             self._open_run(result_name, Path(spec_path).resolve())
         except TrackingError:
@@ -240,9 +243,12 @@ class RunTracker:
 
     def _log_result(self, mlflow: Any, result: Any, tmp: Path) -> dict[str, Any]:
         _log_lf_summary(mlflow, result.lf_summary, tmp)
-        lineage = build_lineage(result, self._spec_dict)
+        slice_paths = slice_modules(self._spec_dict, self._spec_dir)
+        lineage = build_lineage(result, self._spec_dict, slice_paths)
         for path in result.lf_paths:
             mlflow.log_artifact(str(path), artifact_path="lfs")
+        for path in slice_paths:
+            mlflow.log_artifact(str(path), artifact_path="slices")
         _log_run_dir(mlflow, result)
         _log_datasets(mlflow, result, lineage, self.tracking_uri_)
         primary = primary_metric(self._spec_dict, result.metrics)
@@ -332,18 +338,66 @@ def lower_is_better(metric: str) -> bool:
 
 
 def primary_metric(spec_dict: Mapping[str, Any], metrics: Mapping[str, Any]) -> str | None:
-    """The end model's headline test metric: the one the spec names, else the first reported."""
-    test = metrics.get("end_model", {}).get("test", {})
-    overall = test.get("overall", test) if isinstance(test, Mapping) else {}
-    names = [str(k) for k, v in overall.items() if _is_number(v)]
+    """The end model's headline test metric: the one the spec names, else the first reported.
+
+    With several tasks, one name for all of them: the spec's metric (which applies to every
+    task) when each task reports it, else the first that every task reports.
+    """
+    reported = []
+    for task_metrics in by_task(metrics).values():
+        test = task_metrics.get("end_model", {}).get("test", {})
+        overall = test.get("overall", test) if isinstance(test, Mapping) else {}
+        reported.append([str(k) for k, v in overall.items() if _is_number(v)])
+    names = [n for n in reported[0] if all(n in other for other in reported)] if reported else []
     for candidate in _find_values(spec_dict, "metric"):
         if candidate in names:
             return candidate
     return names[0] if names else None
 
 
-def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """The chain data → cleaning → LFs → label model → end model, as a JSON-able dict."""
+def by_task(metrics: Mapping[str, Any]) -> dict[str | None, Mapping[str, Any]]:
+    """The pipeline's metric tree per task: ``{None: metrics}`` for a one-task run.
+
+    A one-task run's tree starts with ``label_model`` / ``end_model``; a run of several tasks
+    has one such tree per task name.
+    """
+    if any(stage in metrics for stage in _STAGES):
+        return {None: metrics}
+    return {str(task): tree for task, tree in metrics.items() if isinstance(tree, Mapping)}
+
+
+def split_task(key: str) -> tuple[str | None, str]:
+    """Split a logged metric key into its task and the one-task key.
+
+    Runs of several tasks log ``<task>.end_model.test.f1`` where a one-task run logs
+    ``end_model.test.f1``; task names may hold dots, so the task is everything before the
+    first stage name.
+
+    Examples
+    --------
+    >>> split_task("spam.v2.end_model.test.f1")
+    ('spam.v2', 'end_model.test.f1')
+    >>> split_task("label_model.dev.accuracy")
+    (None, 'label_model.dev.accuracy')
+    """
+    if key.startswith(tuple(f"{stage}." for stage in _STAGES)):
+        return None, key
+    at = min((i for i in (key.find(f".{stage}.") for stage in _STAGES) if i > 0), default=-1)
+    if at < 0:
+        return None, key
+    return key[:at], key[at + 1 :]
+
+
+def build_lineage(
+    result: Any, spec_dict: Mapping[str, Any], slice_paths: list[Path] | None = None
+) -> dict[str, Any]:
+    """The chain data → cleaning → LFs → label model → end model, as a JSON-able dict.
+
+    ``lfs`` holds each LF module's file digest and, under ``functions``, each labeling
+    function's digest by LF name (see :func:`function_digests`); ``slices`` the file digests
+    of the slicing-function modules; ``tasks`` the task names of a run of several tasks,
+    whose metrics are keyed ``<task>.<split>.<metric>``.
+    """
     data: dict[str, Any] = {}
     for split, (frame, source) in result.datasets.items():
         entry: dict[str, Any] = {
@@ -361,25 +415,54 @@ def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
         Path(p).name: {"digest": file_digest(p), "functions": function_digests(p)}
         for p in result.lf_paths
     }
-    label_model = result.label_model
+    trees = by_task(result.metrics)
+    tasks = [t for t in trees if t is not None]
+
+    def stage_metrics(stage: str) -> dict[str, float]:
+        if not tasks:
+            return flatten_metrics(result.metrics.get(stage, {}))
+        return flatten_metrics({task: trees[task].get(stage, {}) for task in tasks})
+
     return {
         "data": data,
         "cleaning": _cleaning(result, spec_dict),
         "lfs": lfs,
+        "slices": {p.name: file_digest(p) for p in slice_paths or []},
         "lf_names": [str(n) for n in getattr(result.lf_summary, "index", [])],
-        "label_model": {
-            "type": type(label_model).__name__ if label_model is not None else "none",
-            "params": _params(label_model),
-            "metrics": flatten_metrics(result.metrics.get("label_model", {})),
-        },
+        "tasks": tasks,
+        "label_model": {**_label_model(result), "metrics": stage_metrics("label_model")},
         "end_model": {
             "type": type(result.model).__name__,
             "params": _params(result.model),
-            "metrics": flatten_metrics(result.metrics.get("end_model", {})),
+            "metrics": stage_metrics("end_model"),
             "classes": [str(c) for c in result.classes],
             "payload_columns": [str(c) for c in result.payload_columns],
         },
     }
+
+
+def slice_modules(spec_dict: Mapping[str, Any], spec_dir: Path) -> list[Path]:
+    """The slicing-function modules a spec names (``slices.modules``), as existing files."""
+    slices = spec_dict.get("slices")
+    modules = slices.get("modules") if isinstance(slices, Mapping) else None
+    paths = [(spec_dir / str(m)).resolve() for m in modules or []]
+    return [p for p in paths if p.is_file()]
+
+
+def _label_model(result: Any) -> dict[str, Any]:
+    """Type and parameters of the label model: of each task's, for a run of several tasks."""
+    tasks = getattr(result, "tasks", None) or {}
+    if result.label_model is None and len(tasks) > 1:
+        models = {str(name): task.label_model for name, task in tasks.items()}
+        return {
+            "type": ", ".join(f"{name}: {_type_name(m)}" for name, m in models.items()),
+            "params": {name: str(_params(m)) for name, m in models.items()},
+        }
+    return {"type": _type_name(result.label_model), "params": _params(result.label_model)}
+
+
+def _type_name(model: Any) -> str:
+    return type(model).__name__ if model is not None else "none"
 
 
 def source_file(source: str) -> Path | None:
