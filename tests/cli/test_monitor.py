@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import mlflow
@@ -104,3 +106,47 @@ def test_report_command_finds_a_run_report(tracking_uri, tmp_path) -> None:  # n
                                   "--tracking-uri", tracking_uri,
                                   "--out", str(tmp_path / "dl")])
     assert missing.exit_code == 1 and "no report for run" in missing.output
+
+
+def test_monitor_since_uses_the_models_own_rows(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    model = load_served_model("kw/1", tracking_uri=tracking_uri)
+    log = RequestLog(tmp_path / "log.sqlite")
+    frame = pd.read_csv(files["reference"]).head(90)
+    served = model.predict_frame(frame)["prediction"].tolist()
+    for i, record in enumerate(frame.to_dict("records")):
+        version, prediction = ("1", served[i]) if i < 60 else ("2", "ham")
+        log.log_prediction(f"r{i}", "kw", version, [record], [prediction], [{}], 1.0)
+    for i in range(20):
+        log.log_prediction(f"o{i}", "other", "1", [{"review": "ok"}], ["pos"], [{}], 1.0)
+    log.close()
+    result = _monitor(tracking_uri, "--since", "1h", "--log", str(tmp_path / "log.sqlite"),
+                      "--reference", str(files["reference"]), "--out", str(tmp_path / "o"),
+                      "--no-mlflow")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "20 of 110 logged rows were served by other models (other)" in output
+    assert "30 of 90 current rows were served by other versions of kw (2)" in output
+    assert json.loads((tmp_path / "o" / "monitor.json").read_text())["n_current"] == 90
+
+
+def test_monitor_never_writes_into_another_database(tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "copy.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE experiments (id INTEGER)")
+    con.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = _monitor(tracking_uri, "--since", "1h", "--log", str(path), "--no-mlflow")
+    assert result.exit_code == 1
+    assert "not a gristmill request log" in " ".join(result.output.split())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_monitor_reports_a_column_missing_throughout(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    current = tmp_path / "current.csv"
+    pd.read_csv(files["reference"]).head(100).assign(length="").to_csv(current, index=False)
+    result = _monitor(tracking_uri, "--current", str(current), "--reference",
+                      str(files["reference"]), "--out", str(tmp_path / "o"), "--no-mlflow")
+    assert result.exit_code == DRIFT_EXIT_CODE, result.output  # not 1: the monitor ran
+    output = " ".join(result.output.split())
+    assert "length missing" in output and "missing 0% -> 100%" in output
+    assert "every current value is missing" in output

@@ -69,3 +69,16 @@ def test_model_agreement_estimates_accuracy_without_labels() -> None:
 def test_mismatched_lf_counts_raise() -> None:
     with pytest.raises(ValueError, match="same LFs"):
         lf_drift(np.zeros((3, 2)), np.zeros((3, 3)), lf_names=["a", "b"])
+
+
+def test_too_few_rows_never_drift() -> None:
+    # One current row that every LF covers: a certain change of coverage, but no evidence.
+    ref = np.array([[0, -1], [-1, -1], [-1, 1], [-1, -1]] * 100)
+    one = np.array([[0, 1]])
+    assert not any(d.drifted for d in lf_drift(ref, one, lf_names=["a", "b"]))
+    assert lf_drift(ref, np.repeat(one, 30, axis=0), lf_names=["a", "b"])[0].drifted
+    # Small counts use Fisher's exact test: a coverage of 3 in 30 vs 10 in 400 is no significant
+    # change at 0.05 / 2 (the z-test's p = 0.021 would call it one).
+    votes = [[0]] * 10 + [[-1]] * 390
+    drift = lf_drift(np.array(votes), np.array([[0]] * 3 + [[-1]] * 27), lf_names=["a"])[0]
+    assert drift.coverage_p_value == pytest.approx(0.0545, abs=1e-3) and not drift.drifted

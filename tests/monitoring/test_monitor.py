@@ -188,3 +188,83 @@ def test_the_specs_payload_kinds_choose_each_test() -> None:
     undeclared = SimpleNamespace(**{**vars(bundle), "spec": {}})
     assert {f.column: f.kind for f in monitor(undeclared, current=current).features} == {
         "author": "text", "when": "text"}
+
+
+def _log_frame(tmp_path, model, registry) -> pd.DataFrame:  # noqa: ANN001
+    """Request-log records: 60 rows served by kw/1, 60 by kw/2 (always 'ham'), 40 by another
+    model with another payload."""
+    from gristmill.serving import RequestLog
+
+    log = RequestLog(tmp_path / "log.sqlite")
+    rows = registry.reference_frame(120, seed=11)
+    mine = model.predict_frame(rows)["prediction"].tolist()
+    for i, record in enumerate(rows.to_dict("records")):
+        version, prediction = ("1", mine[i]) if i < 60 else ("2", "ham")
+        log.log_prediction(f"r{i}", "kw", version, [record], [prediction],
+                           [{"ham": 0.5, "spam": 0.5}], 1.0)
+    for i in range(40):
+        log.log_prediction(f"o{i}", "sentiment", "7", [{"review": "fine"}], ["positive"],
+                           [{"positive": 1.0}], 1.0)
+    frame = log.records()
+    log.close()
+    return frame
+
+
+def test_log_rows_of_other_models_and_versions_are_not_the_models(  # noqa: ANN001
+        model, registry, tmp_path) -> None:
+    frame = _log_frame(tmp_path, model, registry)
+    result = monitor(model, current=frame, reference=registry.reference_frame(300, seed=2),
+                     lfs=LFS)
+    assert result.n_current == 120  # the other model's rows are left out
+    # Rows kw/2 served are predicted again by kw/1: the logged 'ham' is not kw/1's answer.
+    expected = model.predict_frame(frame[frame["_model_name"] == "kw"][["text", "length"]])
+    assert result.class_shares["current"] == pytest.approx(
+        expected["prediction"].value_counts(normalize=True).to_dict())
+    assert "40 of 160 logged rows were served by other models (sentiment) and are left out" in (
+        result.notes)
+    assert ("60 of 120 current rows were served by other versions of kw (2): version 1 predicts "
+            "them again") in result.notes
+    with pytest.raises(DataError, match="none of the 40 logged rows was served by model kw"):
+        monitor(model, current=frame[frame["_model_name"] == "sentiment"],
+                reference=registry.reference_frame(300, seed=2))
+
+
+def test_a_bundle_predicts_as_the_service_does(model, registry) -> None:  # noqa: ANN001
+    def bundle(pyfunc) -> SimpleNamespace:  # noqa: ANN001
+        # A ModelBundle's shape: its predict is the bare pyfunc's.
+        return SimpleNamespace(
+            name="kw", version="1", alias=None, run_id=None, pyfunc=pyfunc, classes=model.classes,
+            payload_columns=model.payload_columns, reference=registry.reference_frame(300, seed=2),
+            lfs=None, label_model=None, task=None, spec={}, predict=pyfunc.predict)
+
+    current = registry.reference_frame(100, seed=12).assign(text=range(100))  # numbers
+    result = monitor(bundle(model.pyfunc), current=current)
+    assert result.prediction is not None and result.prediction.tested
+    assert result.model == {"name": "kw", "version": "1"}
+
+    def fails(frame: pd.DataFrame) -> pd.DataFrame:
+        raise ValueError("cannot read these rows\n" + frame.to_string())
+
+    broken = monitor(bundle(SimpleNamespace(metadata=model.pyfunc.metadata, predict=fails)),
+                     current=current)
+    assert broken.prediction is None
+    note = next(n for n in broken.notes if "cannot predict" in n)
+    assert note.endswith("model kw/1 cannot predict these rows: cannot read these rows")
+
+
+def test_a_column_missing_throughout_is_drift_not_an_error(model, registry) -> None:  # noqa: ANN001
+    current = registry.reference_frame(100, seed=13).assign(length=np.nan)
+    result = monitor(model, current=current, reference=registry.reference_frame(300, seed=2))
+    length = {f.column: f for f in result.features}["length"]
+    assert length.method == "missing" and length.drifted and length.missing_current == 1.0
+    assert "feature 'length': every current value is missing" in result.notes
+
+
+def test_too_few_current_rows_are_not_tested(model, registry) -> None:  # noqa: ANN001
+    result = monitor(model, current=_spammy(5, seed=14),
+                     reference=registry.reference_frame(300, seed=2), lfs=LFS)
+    assert not result.drifted, result.reasons
+    assert not any(f.tested for f in result.features) and not result.prediction.tested
+    assert not any(d.drifted for d in result.lfs) and not result.agreement.drifted
+    assert ("feature 'text': too few rows to test: 5 current values (at least 30 needed)"
+            in result.notes)

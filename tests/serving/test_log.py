@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -52,6 +54,7 @@ def test_records_round_trip_and_time_filter(tmp_path: Path) -> None:
     assert frame["_prediction"].tolist() == ["a", "b", "a"]
     assert frame["_proba_b"].tolist() == pytest.approx([0.1, 0.8, 0.4])
     assert frame["_model_version"].tolist() == ["1", "1", "2"]
+    assert frame["_model_name"].tolist() == ["m", "m", "m"]
     assert log.records(since=middle)["_request_id"].tolist() == ["r2"]
     assert log.n_records("r1") == 2 and log.n_records("nope") is None
     with pytest.raises(DataError, match="no requests"):
@@ -150,3 +153,60 @@ def test_a_file_that_is_no_request_log_is_named(tmp_path: Path) -> None:
     with pytest.raises(ServingError, match="notes.sqlite is not a gristmill request log"):
         RequestLog(path)
     assert path.read_text().startswith("these are my notes")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_sqlite_database_of_another_program_is_refused_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    con = sqlite3.connect(path)
+    con.executescript("CREATE TABLE users (id INTEGER, name TEXT); "
+                      "INSERT INTO users VALUES (1, 'a');")
+    con.close()
+    before = _digest(path)
+    for read_only in (False, True):
+        with pytest.raises(ServingError, match=r"app\.db is not a gristmill request log but a "
+                                               r"SQLite database with the tables users"):
+            RequestLog(path, read_only=read_only)
+    assert _digest(path) == before
+    con = sqlite3.connect(path)
+    tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+    con.close()
+    assert tables == {"users"}
+    # A table named like the log's, with other columns, is someone else's too.
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE requests (id INTEGER)")
+    con.close()
+    with pytest.raises(ServingError, match="not a gristmill request log"):
+        RequestLog(other)
+
+
+def test_an_empty_file_becomes_a_log(tmp_path: Path) -> None:
+    path = tmp_path / "log.sqlite"
+    path.touch()
+    RequestLog(path).log_prediction("r1", "m", "1", [{"x": 1}], ["a"], [{"a": 1.0}], 1.0)
+    assert RequestLog(path).count() == 1
+
+
+def test_a_read_only_log_creates_and_writes_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "none" / "log.sqlite"
+    with pytest.raises(ServingError, match="no request log at"):
+        RequestLog(missing, read_only=True)
+    assert not missing.parent.exists()
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(ServingError, match="holds no gristmill request log"):
+        RequestLog(empty, read_only=True)
+    assert empty.stat().st_size == 0
+
+    path = tmp_path / "log.sqlite"
+    writer = RequestLog(path)
+    writer.log_prediction("r1", "m", "1", [{"x": 1}], ["a"], [{"a": 1.0}], 1.0)
+    reader = RequestLog(path, read_only=True)
+    assert reader.records()["x"].tolist() == [1]
+    with pytest.raises(ServingError, match="readonly"):
+        reader.log_prediction("r2", "m", "1", [{"x": 2}], ["a"], [{"a": 1.0}], 1.0)
+    assert writer.count() == 1

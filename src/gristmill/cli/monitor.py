@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from gristmill.cli._common import Output, check_paths, console
 
@@ -80,7 +81,8 @@ def monitor_command(
         log_path = log if log is not None else default_log_path(served.name, served.task)
         if not log_path.exists():
             raise DataError(f"{log_path}: no serving log here; pass --log or --current")
-        frame = RequestLog(log_path).records(since=parse_since(since or ""))
+        # Read only: monitoring never creates or changes a log (nor a file that is none).
+        frame = RequestLog(log_path, read_only=True).records(since=parse_since(since or ""))
         source = f"{log_path} since {since}"
     result = monitor(served, current=frame,
                      reference=read_table(reference) if reference is not None else None)
@@ -90,10 +92,16 @@ def monitor_command(
     task = f" task {served.task}" if served.task else ""
     console.print(f"{served.name} v{served.version}{task}: {result.n_current} current rows from "
                   f"{source} vs {result.n_reference} reference rows")
-    for feature in result.features:
+    for feature in result.features:  # why a feature is not tested is among the notes
+        if not feature.tested:
+            console.print(f"  {escape(feature.column):<24} not tested")
+            continue
         mark = "[red]drift[/]" if feature.drifted else "ok"
-        console.print(f"  {feature.column:<24} {feature.method:<14} {feature.statistic:9.4f} "
-                      f"(threshold {feature.threshold:.4g})  {mark}")
+        missing = (f"  missing {feature.missing_reference:.0%} -> {feature.missing_current:.0%}"
+                   if feature.missing_reference or feature.missing_current else "")
+        console.print(f"  {escape(feature.column):<24} {feature.method:<14} "
+                      f"{feature.statistic:9.4g} (threshold {feature.threshold:.4g})  "
+                      f"{mark}{missing}")
     for lf in result.lfs:
         mark = "[red]drift[/]" if lf.drifted else "ok"
         console.print(f"  LF {lf.name:<21} coverage {lf.coverage_reference:.3f} -> "
@@ -101,13 +109,15 @@ def monitor_command(
     if result.agreement is not None:
         console.print(f"  estimated accuracy (label model vs served): "
                       f"{result.agreement.estimated_accuracy:.3f}")
+    for note in result.notes:
+        console.print(f"[dim]note:[/] {escape(note)}")
     if mlflow_log:
         run_id = result.log_to_mlflow(tracking_uri=uri)
         console.print(f"MLflow run: {run_id}")
     console.print(f"report: {paths['html']}\nresult: {paths['json']}")
     if result.drifted:
         for reason in result.reasons:
-            console.print(f"[bold red]drift:[/] {reason}")
+            console.print(f"[bold red]drift:[/] {escape(reason)}")
         raise typer.Exit(DRIFT_EXIT_CODE)
     console.print("no drift beyond the thresholds")
 

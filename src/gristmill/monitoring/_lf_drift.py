@@ -23,21 +23,26 @@ __all__ = ["AgreementDrift", "LFDrift", "lf_drift", "model_agreement"]
 
 
 def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
-    """Two-sided p-value of the z-test that two proportions are equal."""
+    """Two-sided p-value that two proportions are equal: the z-test, or Fisher's exact test when
+    an expected count is below 5 (where the normal approximation overstates significance)."""
     if n1 == 0 or n2 == 0:
         return 1.0
     pooled = (k1 + k2) / (n1 + n2)
+    if min(n1, n2) * min(pooled, 1 - pooled) < 5:
+        from scipy.stats import fisher_exact
+
+        return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 1.0 if k1 / n1 == k2 / n2 else 0.0
     z = abs(k1 / n1 - k2 / n2) / se
     return math.erfc(z / math.sqrt(2))
 
 
 def _changed(k1: int, n1: int, k2: int, n2: int, thresholds: DriftThresholds,
              n_tests: int = 1) -> tuple[float, bool]:
+    """p-value of a change in proportion, and whether it counts: significant (Bonferroni over
+    ``n_tests``), at least ``lf_change`` in size, on at least ``min_rows`` rows each side."""
     p = _two_proportion_p(k1, n1, k2, n2)
-    if n1 == 0 or n2 == 0:
+    if min(n1, n2) < thresholds.min_rows:
         return p, False
     significant = p < thresholds.p_value / n_tests
     return p, significant and abs(k2 / n2 - k1 / n1) >= thresholds.lf_change
@@ -110,9 +115,10 @@ def lf_drift(
     """Compare each LF's coverage and its agreement with the label model on two label matrices.
 
     An LF drifts when its coverage or agreement changes by at least ``thresholds.lf_change``
-    (absolute) and a two-proportion z-test finds the change significant at
-    ``thresholds.p_value`` with a Bonferroni correction over the ``2 m`` tests of ``m`` LFs (so
-    that many LFs do not raise false alarms by chance).
+    (absolute) and a two-proportion test (z, or Fisher's exact test for small counts) finds the
+    change significant at ``thresholds.p_value`` with a Bonferroni correction over the ``2 m``
+    tests of ``m`` LFs (so that many LFs do not raise false alarms by chance). Proportions of
+    fewer than ``thresholds.min_rows`` rows never count as drift.
 
     Parameters
     ----------
@@ -208,7 +214,7 @@ def model_agreement(
         Majority vote of the LFs when omitted.
     thresholds : DriftThresholds, optional
         Drift when the current agreement is at least ``lf_change`` lower and the drop is
-        significant at ``p_value``.
+        significant at ``p_value``, on at least ``min_rows`` covered rows each side.
 
     Returns
     -------

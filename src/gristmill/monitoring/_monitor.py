@@ -74,7 +74,7 @@ class MonitorResult:
 
     @property
     def drift_share(self) -> float:
-        """Share of features that drifted."""
+        """Share of features that drifted (a feature with too few rows to test did not)."""
         return sum(f.drifted for f in self.features) / len(self.features) if self.features else 0.0
 
     @property
@@ -239,6 +239,27 @@ def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
         return None
 
 
+def _served_view(bundle: Any) -> Any:
+    """A :class:`~gristmill.serving.ServedModel` of a model bundle.
+
+    Its ``predict_frame`` is the service's: it gives text columns read as numbers to the model
+    as strings, as the signature asks, and turns MLflow's errors (which print the whole frame)
+    into a one-line :class:`~gristmill.exceptions.ServingError`.
+    """
+    from gristmill.serving import ServedModel
+    from gristmill.serving._model import _schema_columns
+
+    columns, types, optional, classes = _schema_columns(
+        bundle.pyfunc, f"{bundle.name}/{bundle.version}")
+    columns = list(bundle.payload_columns or columns)
+    return ServedModel(
+        name=bundle.name, version=str(bundle.version), alias=bundle.alias, run_id=bundle.run_id,
+        pyfunc=bundle.pyfunc, classes=list(bundle.classes or classes), payload_columns=columns,
+        column_types={col: types.get(col, "string") for col in columns},
+        optional_columns=optional, bundle=bundle, task=bundle.task,
+    )
+
+
 def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitored:
     if model is None:
         return _Monitored(None, None, None, None, None, None, None, None)
@@ -246,6 +267,8 @@ def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitor
         from gristmill.serving import load_served_model
 
         model = load_served_model(model, tracking_uri=tracking_uri)
+    elif getattr(model, "pyfunc", None) is not None and not hasattr(model, "predict_frame"):
+        model = _served_view(model)
     bundle = getattr(model, "bundle", None) or model
     predict = getattr(model, "predict_frame", None) or getattr(model, "predict", None)
     return _Monitored(
@@ -347,6 +370,80 @@ def _windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
     return windows
 
 
+def _own_rows(current: pd.DataFrame, target: _Monitored, notes: list[str]) -> pd.DataFrame:
+    """The monitored model's rows of a request log, without the predictions it did not make.
+
+    Rows of other models (``_model_name``) are left out. Rows other versions of the model served
+    (``_model_version``) keep their payload, which is current data, but lose their logged
+    prediction: the monitored version predicts them again. So do rows whose logged prediction is
+    none of the monitored classes (the log records no task: another task's log, say).
+    """
+    if target.name is None:
+        return current
+    if "_model_name" in current:
+        own = (current["_model_name"].astype(str) == str(target.name)).to_numpy()
+        if not own.all():
+            others = ", ".join(sorted(set(current["_model_name"][~own].astype(str))))
+            if not own.any():
+                raise DataError(f"none of the {len(current)} logged rows was served by model "
+                                f"{target.name} (they were served by {others})")
+            notes.append(f"{int((~own).sum())} of {len(current)} logged rows were served by other "
+                         f"models ({others}) and are left out")
+            current = current[own]
+    if "_prediction" not in current:
+        return current
+    logged = current["_prediction"].notna().to_numpy()
+    stale = np.zeros(len(current), dtype=bool)
+    if "_model_version" in current and target.version is not None:
+        other = (current["_model_version"].astype(str) != str(target.version)).to_numpy()
+        stale |= logged & other
+        if (logged & other).any():
+            versions = ", ".join(sorted(set(current["_model_version"][other].astype(str))))
+            notes.append(
+                f"{int((logged & other).sum())} of {len(current)} current rows were served by "
+                f"other versions of {target.name} ({versions}): version {target.version} "
+                "predicts them again")
+    if target.classes:
+        foreign = logged & ~stale & ~current["_prediction"].astype(str).isin(
+            target.classes).to_numpy()
+        stale |= foreign
+        if foreign.any():
+            notes.append(f"{int(foreign.sum())} logged predictions are not classes of "
+                         f"{target.name} ({', '.join(target.classes)}): predicted again")
+    if not stale.any():
+        return current
+    return current.assign(_prediction=current["_prediction"].where(~stale))
+
+
+def _predict(predict: Callable[[pd.DataFrame], pd.DataFrame], frame: pd.DataFrame, which: str,
+             notes: list[str]) -> pd.Series | None:
+    """The model's predicted classes of ``frame``, or None (with a note) when it cannot predict."""
+    try:
+        predicted = predict(frame)["prediction"]
+    except Exception as exc:  # a model that cannot predict must not stop the monitor
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        notes.append(f"the model cannot predict the {which} rows, so there is no prediction "
+                     f"drift or agreement: {first[:300]}")
+        return None
+    return pd.Series(np.asarray(predicted).astype(str), index=frame.index, name="prediction")
+
+
+def _current_predictions(predict: Callable[[pd.DataFrame], pd.DataFrame], current: pd.DataFrame,
+                         columns: list[str], notes: list[str]) -> pd.Series | None:
+    """The served class of each current row: the logged one when valid, else predicted now."""
+    if "_prediction" not in current:
+        return _predict(predict, current[columns], "current", notes)
+    missing = current["_prediction"].isna().to_numpy()
+    if not missing.any():
+        return current["_prediction"].astype(str)
+    predicted = _predict(predict, current.loc[missing, columns], "current", notes)
+    if predicted is None:
+        return None
+    served = current["_prediction"].to_numpy(dtype=object).copy()
+    served[missing] = predicted.to_numpy()
+    return pd.Series(served, index=current.index, name="_prediction").astype(str)
+
+
 def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
                 notes: list[str]) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """Votes of each LF on both samples; LFs that cannot run there (e.g. they read a column the
@@ -394,8 +491,12 @@ def monitor(
         Supplies the predictions, classes, payload columns, and (from the bundle) the reference
         sample, LFs and label model unless they are given explicitly.
     current : pandas.DataFrame
-        Current rows. Columns ``_prediction`` (served class), ``_label`` (feedback) and ``_ts``
-        (UNIX time), as in :meth:`gristmill.serving.RequestLog.records`, are used when present.
+        Current rows. Columns ``_prediction`` (served class), ``_label`` (feedback), ``_ts``
+        (UNIX time), ``_model_name`` and ``_model_version``, as in
+        :meth:`gristmill.serving.RequestLog.records`, are used when present: rows another model
+        served are left out, and rows another version of the model served are predicted again
+        by ``model`` (their payload is current data; their logged prediction is not this
+        version's). The notes say how many rows each case concerns.
     reference : pandas.DataFrame, optional
         Reference rows (default: the model bundle's reference sample).
     lfs : sequence of LabelingFunction, optional
@@ -420,7 +521,8 @@ def monitor(
     Raises
     ------
     DataError
-        When there is no reference, a column is missing from a sample, or a sample is empty.
+        When there is no reference, a column is missing from a sample, a sample is empty, or
+        no logged row was served by ``model``.
     """
     thresholds = thresholds or DriftThresholds()
     notes: list[str] = []
@@ -432,6 +534,7 @@ def monitor(
     if len(reference) == 0 or len(current) == 0:
         raise DataError(f"monitor needs non-empty data; got {len(reference)} reference and "
                         f"{len(current)} current rows")
+    current = _own_rows(current, target, notes)
     columns = list(columns or target.columns or [
         c for c in reference.columns if c in current.columns and not str(c).startswith("_")])
     for col in columns:
@@ -443,16 +546,19 @@ def monitor(
         feature_drift(reference[c], current[c], kind=target.kinds.get(c), thresholds=thresholds)
         for c in columns
     ]
+    notes.extend(f"feature {f.column!r}: {f.note}" for f in features if f.note)
     kinds = {f.column: f.kind for f in features}
 
     prediction = served_ref = served_cur = None
     classes = target.classes
     if target.predict is not None:
-        served_ref = target.predict(reference[columns])["prediction"].astype(str)
-        served_cur = (current["_prediction"].astype(str) if "_prediction" in current
-                      else target.predict(current[columns])["prediction"].astype(str))
-        prediction = feature_drift(served_ref.rename("prediction"), served_cur,
-                                   kind="categorical", thresholds=thresholds)
+        served_ref = _predict(target.predict, reference[columns], "reference", notes)
+        served_cur = _current_predictions(target.predict, current, columns, notes)
+        if served_ref is not None and served_cur is not None:
+            prediction = feature_drift(served_ref.rename("prediction"), served_cur,
+                                       kind="categorical", thresholds=thresholds)
+            if prediction.note:
+                notes.append(f"prediction drift: {prediction.note}")
     elif "_prediction" in current:
         served_cur = current["_prediction"].astype(str)
         notes.append("no model given: prediction drift needs predictions on the reference")

@@ -29,7 +29,9 @@ __all__ = ["RequestLog"]
 
 logger = logging.getLogger("gristmill.serving")
 
+# One transaction, so that another process never sees the log half created.
 _SCHEMA = """
+BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY,
     ts REAL NOT NULL,
@@ -49,7 +51,13 @@ CREATE TABLE IF NOT EXISTS feedback (
     ts REAL NOT NULL,
     PRIMARY KEY (request_id, row)
 );
+COMMIT;
 """
+_TABLES = {
+    "requests": ["request_id", "ts", "model_name", "model_version", "n_records", "records",
+                 "predictions", "probabilities", "latency_ms"],
+    "feedback": ["request_id", "row", "label", "ts"],
+}
 
 _RETRIES = 20
 _INSERT_REQUEST = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -81,15 +89,32 @@ def _insert_all(con: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...
         raise
 
 
+def _read_only_connection(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A connection that cannot change the file (nor create it)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s,
+                           isolation_level=None)
+
+
 class RequestLog:
     """Append-only log of served requests in a SQLite database in WAL mode.
 
     Parameters
     ----------
     path : path-like
-        Database file; created (with its directory) when missing.
+        Database file; created (with its directory) when missing, unless ``read_only``. An
+        existing file must be a gristmill request log (or an empty database): any other SQLite
+        database is refused untouched.
     busy_timeout_ms : int, default 10000
         How long a writer waits for the write lock before retrying.
+    read_only : bool, default False
+        Open an existing log for reading only: nothing is created or written (reading commands
+        such as ``gristmill monitor --since`` use this).
+
+    Raises
+    ------
+    ServingError
+        When ``path`` is not a SQLite file, is a SQLite database with other tables than a
+        request log's, or (``read_only``) does not exist or holds no request log.
 
     Examples
     --------
@@ -104,27 +129,72 @@ class RequestLog:
     >>> log.close()
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000,
+                 read_only: bool = False) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = int(busy_timeout_ms)
+        self.read_only = read_only
         self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._retry(lambda con: con.executescript(_SCHEMA))
+        if read_only and not self.path.is_file():
+            raise ServingError(f"no request log at {self.path}")
+        found = self._log_tables() if self.path.exists() else set()
+        if read_only and found != set(_TABLES):
+            raise ServingError(f"{self.path} holds no gristmill request log (tables "
+                               f"{', '.join(sorted(_TABLES))})")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._retry(lambda con: con.executescript(_SCHEMA))
         self._writer: QueueThread[PredictionRow] = QueueThread(
             self._write_rows, name="gristmill-request-log"
         )
         self._closes_at_exit = False
+
+    def _log_tables(self) -> set[str]:
+        """The request-log tables of the existing file, read without changing it.
+
+        Raises ServingError when the file is no SQLite database, or one with any other table
+        (or a table of the log's name with other columns): some other program's database.
+        """
+        try:
+            con = _read_only_connection(self.path, self.busy_timeout_ms / 1000)
+            try:
+                names = {row[0] for row in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'")}
+                foreign = [name for name in names if name not in _TABLES or [
+                    row[1] for row in con.execute(f"PRAGMA table_info({name})")] != _TABLES[name]]
+            finally:
+                con.close()
+        except sqlite3.OperationalError as exc:
+            raise ServingError(f"request log {self.path} cannot be read: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise ServingError(
+                f"request log {self.path} is not a gristmill request log (SQLite): {exc}"
+            ) from exc
+        if foreign:
+            listed = sorted(names)
+            more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
+            raise ServingError(
+                f"{self.path} is not a gristmill request log but a SQLite database with the "
+                f"tables {', '.join(listed[:5])}{more}; it is left unchanged: give the request "
+                "log a path of its own"
+            )
+        return names
 
     def _connection(self) -> sqlite3.Connection:
         # One connection per (process, thread): sqlite3 connections must not cross threads, and a
         # forked worker must not reuse its parent's.
         con = getattr(self._local, "con", None)
         if con is None or getattr(self._local, "pid", None) != os.getpid():
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
-                                  isolation_level=None)
+            if self.read_only:
+                con = _read_only_connection(self.path, self.busy_timeout_ms / 1000)
+            else:
+                con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
+                                      isolation_level=None)
             con.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = NORMAL")
+            if not self.read_only:
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")
             self._local.con = con
             self._local.pid = os.getpid()
         return con
@@ -237,7 +307,7 @@ class RequestLog:
 
     def _rows(self, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
         query = (
-            "SELECT r.request_id, r.ts, r.model_version, r.records, r.predictions, "
+            "SELECT r.request_id, r.ts, r.model_name, r.model_version, r.records, r.predictions, "
             "r.probabilities FROM requests r WHERE r.ts >= ? AND r.ts < ? ORDER BY r.ts"
         )
         bounds = (since if since is not None else float("-inf"), until or float("inf"))
@@ -248,7 +318,8 @@ class RequestLog:
         """Logged records as one row each, with the served prediction and any feedback label.
 
         Columns: the payload columns, then ``_request_id``, ``_row``, ``_ts`` (UNIX seconds),
-        ``_model_version``, ``_prediction``, ``_proba_<class>`` and ``_label`` (gold, or missing).
+        ``_model_name`` and ``_model_version`` (of the model that served the row),
+        ``_prediction``, ``_proba_<class>`` and ``_label`` (gold, or missing).
 
         Raises
         ------
@@ -256,7 +327,7 @@ class RequestLog:
             When no request was logged in the interval.
         """
         rows: list[dict[str, Any]] = []
-        for request_id, ts, version, records, predictions, probabilities in self._rows(
+        for request_id, ts, name, version, records, predictions, probabilities in self._rows(
             since, until
         ):
             for i, (record, prediction, proba) in enumerate(
@@ -265,7 +336,7 @@ class RequestLog:
             ):
                 rows.append({
                     **record, "_request_id": request_id, "_row": i, "_ts": ts,
-                    "_model_version": version, "_prediction": prediction,
+                    "_model_name": name, "_model_version": version, "_prediction": prediction,
                     **{f"_proba_{k}": v for k, v in proba.items()},
                 })
         if not rows:
