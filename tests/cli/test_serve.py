@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from gristmill.cli import app
@@ -45,3 +46,40 @@ def test_serve_command_errors(tracking_uri) -> None:  # noqa: ANN001
     workers = runner.invoke(app, ["serve", "kw@champion", "--workers", "0",
                                   "--tracking-uri", tracking_uri])
     assert workers.exit_code == 1 and "workers must be >= 1" in workers.output
+
+
+def _error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-1"])
+def test_serve_refuses_an_unusable_poll_interval(seconds, tracking_uri) -> None:  # noqa: ANN001
+    # --workers 0: were the interval not checked first, the command would stop there (exit 1)
+    # rather than serve until stopped.
+    result = CliRunner().invoke(app, ["serve", "kw@champion", "--tracking-uri", tracking_uri,
+                                      "--poll-interval", seconds, "--workers", "0"])
+    assert result.exit_code == 2
+    assert "--poll-interval" in result.output and "poll interval must be a number" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_on_a_busy_port_is_one_error_line(tracking_uri) -> None:  # noqa: ANN001
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "kw@champion", "--tracking-uri", tracking_uri,
+                                          "--port", str(port)])
+    assert result.exit_code == 1
+    assert _error_lines(result.output) == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_serve_on_an_unknown_host_is_one_error_line(tracking_uri) -> None:  # noqa: ANN001
+    result = CliRunner().invoke(app, ["serve", "kw@champion", "--tracking-uri", tracking_uri,
+                                      "--host", "no-such-host.invalid", "--token", "t"])
+    assert result.exit_code == 1
+    (line,) = _error_lines(result.output)
+    assert line.startswith("error: cannot listen on no-such-host.invalid:8000: ")

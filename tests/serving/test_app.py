@@ -250,3 +250,79 @@ def test_one_task_of_a_several_task_model_is_served_like_a_one_task_model(tmp_pa
         assert answer["probabilities"] == [{"calm": 0.7, "loud": 0.3}]
         assert test_client.get("/metadata").json()["task"] == "tone"
     assert asked == ["tone"]
+
+
+def test_null_feedback_forgets_an_earlier_label(client) -> None:  # noqa: ANN001
+    records = [{"text": "a", "length": 1.0}, {"text": "b", "length": 1.0}]
+    request_id = _predict(client, records).json()["request_id"]
+
+    def labels() -> list:
+        frame = client.app.state.request_log.records()
+        return [None if pd.isna(v) else v for v in frame["_label"]]
+
+    both = client.post("/feedback", json={"request_id": request_id, "labels": ["spam", "ham"]},
+                       headers=AUTH)
+    assert both.json()["accepted"] == 2 and labels() == ["spam", "ham"]
+    cleared = client.post("/feedback", json={"request_id": request_id, "labels": [None, "spam"]},
+                          headers=AUTH)
+    assert cleared.status_code == 200 and cleared.json()["accepted"] == 1
+    assert labels() == [None, "spam"]
+    none = client.post("/feedback", json={"request_id": request_id, "labels": [None, None]},
+                       headers=AUTH)
+    assert none.json()["accepted"] == 0 and labels() == [None, None]
+
+
+def test_docs_page_is_self_contained(client) -> None:  # noqa: ANN001
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    # Nothing is fetched from elsewhere (FastAPI's page loads Swagger UI from a CDN).
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert 'href="openapi.json"' in page
+    for endpoint in ("POST /predict", "POST /feedback", "GET /health", "GET /metadata"):
+        assert endpoint in page
+    assert "<code>length</code></td><td>number or null" in page
+    assert client.get("/redoc").status_code == 404  # also a CDN page: not served
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1.0, 1e300, "5"])
+def test_unusable_poll_intervals_are_refused_before_loading(seconds, tmp_path) -> None:  # noqa: ANN001
+    loaded: list[str] = []
+
+    def loader(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+        loaded.append(uri)
+        raise AssertionError("the model must not load")
+
+    with pytest.raises(ServingError, match="poll interval must be a number of seconds from 0"):
+        ModelHolder("kw@champion", loader=loader, poll_interval=seconds)
+    with pytest.raises(ServingError, match="poll interval"):
+        create_app("kw@champion", log_path=tmp_path / "log.sqlite", poll_interval=seconds)
+    assert loaded == []
+
+
+@pytest.mark.parametrize("uri", ["kw/01", "models:/kw/001"])
+def test_version_numbers_lose_leading_zeros(uri, tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    from gristmill.serving import parse_model_uri
+
+    assert parse_model_uri(uri) == ("kw", None, "1")
+    app = create_app(uri, tracking_uri=tracking_uri, log_path=tmp_path / "log.sqlite",
+                     poll_interval=0)
+    with TestClient(app) as test_client:
+        assert test_client.get("/health").json()["model_version"] == "1"
+        answer = _predict(test_client, [{"text": "hi", "length": 2.0}], {}).json()
+        assert answer["model"]["version"] == "1"
+        frame = test_client.app.state.request_log.records()
+    assert list(frame["_model_version"]) == ["1"]
+
+
+def test_an_alias_resolves_in_its_store_after_another_store_was_opened(tracking_uri, tmp_path
+                                                                      ) -> None:  # noqa: ANN001
+    from gristmill.tracking._store import open_client
+
+    # Opening a store points MLflow's process-wide registry at it (as a pipeline run does).
+    open_client(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        assert load_served_model("kw@champion", tracking_uri=tracking_uri).version == "1"
+    finally:
+        open_client(tracking_uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import typer
@@ -11,13 +12,52 @@ from gristmill.cli._common import err_console
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+def _poll_interval(seconds: float) -> float:
+    """Refuse a poll interval the alias watcher cannot wait (NaN, infinite, negative)."""
+    from gristmill.exceptions import ServingError
+    from gristmill.serving._holder import check_poll_interval
+
+    try:
+        return check_poll_interval(seconds)
+    except ServingError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind every address of ``host``:``port`` once and release it, as uvicorn will.
+
+    uvicorn reports a refused address only after the model has loaded, as a log line and with
+    exit status 3 (``gristmill monitor``'s drift status); this fails first, with one line.
+
+    Raises
+    ------
+    ServingError
+        ``cannot listen on HOST:PORT: <reason>`` when the host does not resolve or an address
+        cannot be bound (in use, not local, not permitted).
+    """
+    from gristmill.exceptions import ServingError
+
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as sock:
+                # As uvicorn (asyncio) binds: a port in TIME_WAIT is free to use.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ServingError(f"cannot listen on {shown}:{port}: {reason}") from exc
+
+
 def serve_command(
     model: str = typer.Argument(
         ..., help="NAME, NAME@ALIAS (followed when it moves) or NAME/VERSION."),
     task: str | None = typer.Option(
         None, "--task", help="The task to serve, for a model that predicts several."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     token: str | None = typer.Option(
         None, "--token", envvar="GRISTMILL_SERVE_TOKEN",
         help="Require 'Authorization: Bearer TOKEN' (also from $GRISTMILL_SERVE_TOKEN)."),
@@ -29,7 +69,7 @@ def serve_command(
         None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes",
                                        help="Refuse larger request bodies with 413."),
-    poll_interval: float = typer.Option(5.0, "--poll-interval",
+    poll_interval: float = typer.Option(5.0, "--poll-interval", callback=_poll_interval,
                                         help="Seconds between alias checks; 0 disables."),
     access_log: bool = typer.Option(
         False, "--access-log/--no-access-log",
@@ -39,6 +79,7 @@ def serve_command(
     from gristmill.serving import serve
     from gristmill.serving._model import resolve_store
 
+    _check_can_listen(host, port)
     if host not in _LOOPBACK and token is None:
         err_console.print(f"[yellow]warning:[/] serving on {host} without --token: anyone who "
                           "can reach it may call the model")

@@ -5,6 +5,7 @@
 
 import contextlib
 import gc
+import html
 import logging
 import secrets
 import time
@@ -108,8 +109,11 @@ def create_app(
     """Build the FastAPI app that serves a registered model.
 
     Endpoints: ``POST /predict`` (``{"records": [...]}`` in; predictions, class probabilities,
-    model version and request id out), ``POST /feedback`` (``{"request_id", "labels"}``),
-    ``GET /health`` and ``GET /metadata``. Errors are JSON without stack traces: 401 (bearer token
+    model version and request id out), ``POST /feedback`` (``{"request_id", "labels"}``: a class
+    name per record stores or replaces its label, null forgets it), ``GET /health`` and
+    ``GET /metadata``. ``GET /openapi.json`` is the OpenAPI document and ``GET /docs`` a page
+    listing the endpoints and record fields, self-contained (no scripts or styles fetched from
+    elsewhere: it works offline). Errors are JSON without stack traces: 401 (bearer token
     missing or wrong, when ``token`` is set), 404 (unknown request id), 413 (body larger than
     ``max_body_bytes``), 422 (a field is missing, unknown or of the wrong type; ``detail`` names
     it), 500.
@@ -133,7 +137,8 @@ def create_app(
     max_records : int, default 10000
         Most records per prediction request.
     poll_interval : float, default 5.0
-        Seconds between checks of the alias; 0 turns the watcher off.
+        Seconds between checks of the alias; 0 turns the watcher off. Ignored when ``model`` is
+        a holder.
     max_batch_rows : int, default 1024
         Most rows of concurrent requests merged into one model call.
     task : str, optional
@@ -147,7 +152,8 @@ def create_app(
     Raises
     ------
     ServingError
-        When the model cannot be resolved or loaded.
+        When the model cannot be resolved or loaded, or a limit or ``poll_interval`` is out of
+        range.
     MissingExtraError
         When the ``serve`` extra is not installed.
     """
@@ -190,11 +196,14 @@ def create_app(
             batcher.close()
             log.close()
 
+    # FastAPI's own /docs and /redoc pages load their scripts from a CDN: blank offline.
     app = fastapi.FastAPI(
         title=f"gristmill: {first.name}" + (f" ({first.task})" if first.task else ""),
         version=first.version,
         lifespan=lifespan,
         description="Predictions from a gristmill model registered in MLflow.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.holder = holder
     app.state.request_log = log
@@ -339,7 +348,9 @@ def create_app(
         if n_records is None:
             raise _UnknownRequestId(f"unknown request_id {request_id!r}")
         labels = check_feedback(payload, holder.current.classes, n_records)
-        return {"request_id": request_id, "accepted": log.log_feedback(request_id, labels)}
+        accepted = log.log_feedback(request_id, labels)
+        _forget_labels(log, request_id, [i for i, label in enumerate(labels) if label is None])
+        return {"request_id": request_id, "accepted": accepted}
 
     @app.post("/feedback", response_model=FeedbackResponse,
               responses={**auth_errors, **body_errors,
@@ -349,9 +360,89 @@ def create_app(
         request: Request,  # type: ignore[valid-type]
         credentials: Any = fastapi.Depends(bearer),  # noqa: B008
     ) -> Any:
-        """Gold labels (class name, or null when unknown) for each record of an earlier request."""
+        """Gold labels for each record of an earlier request.
+
+        A class name stores the record's label, replacing an earlier one; null says the label is
+        unknown, forgetting an earlier one. The answer's accepted counts the labels stored.
+        """
         check_token(token_of(credentials))
         payload = await read_json(request)
         return await concurrency.run_in_threadpool(feedback_sync, payload)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        """The endpoints and record fields as a page that needs nothing from elsewhere."""
+        return responses.HTMLResponse(_docs_page(app.openapi(), token is not None))
+
     return app
+
+
+def _forget_labels(log: RequestLog, request_id: str, rows: list[int]) -> None:
+    """Delete the stored labels of ``rows`` of request ``request_id`` (feedback null: unknown).
+
+    :meth:`RequestLog.log_feedback` stores the labels given and skips nulls, so a null, which
+    must undo an earlier label, is applied here.
+    """
+    if not rows:
+        return
+    marks = ", ".join("?" * len(rows))
+    sql = f"DELETE FROM feedback WHERE request_id = ? AND row IN ({marks})"
+    log._retry(lambda con: con.execute(sql, (request_id, *rows)))
+
+
+def _schema_text(schema: dict[str, Any]) -> str:
+    """A JSON schema in a few words: ``string (date-time) or null``."""
+    if "anyOf" in schema:
+        return " or ".join(_schema_text(part) for part in schema["anyOf"])
+    text = str(schema.get("type", "any"))
+    if "format" in schema:
+        text += f" ({schema['format']})"
+    if "enum" in schema:
+        text += ": " + ", ".join(map(str, schema["enum"]))
+    if "items" in schema:
+        text += " of " + _schema_text(schema["items"])
+    return text
+
+
+def _schema_note(schema: dict[str, Any]) -> str:
+    """The description of a JSON schema, or of the first of its ``anyOf`` parts that has one."""
+    parts = schema.get("anyOf", [schema])
+    return next((str(part["description"]) for part in parts if "description" in part), "")
+
+
+def _docs_page(openapi: dict[str, Any], needs_token: bool) -> str:
+    """``/docs``: the endpoints and the fields of a prediction record, as plain HTML."""
+    esc = html.escape
+    info = openapi.get("info", {})
+    endpoints = []
+    for path, operations in openapi.get("paths", {}).items():
+        for method, operation in operations.items():
+            token = "bearer token" if needs_token and operation.get("security") else ""
+            summary = " ".join((operation.get("description") or "").split())
+            endpoints.append(f"<tr><td><code>{esc(method.upper())} {esc(path)}</code></td>"
+                             f"<td>{esc(summary)}</td><td>{token}</td></tr>")
+    body = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    record = body["schema"]["properties"]["records"]["items"]
+    fields = [
+        f"<tr><td><code>{esc(name)}</code></td><td>{esc(_schema_text(schema))}</td>"
+        f"<td>{esc(_schema_note(schema))}</td></tr>"
+        for name, schema in record["properties"].items()
+    ]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(info.get("title", ""))}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+td,th{{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left;vertical-align:top}}
+table{{border-collapse:collapse}}</style></head><body>
+<h1>{esc(info.get("title", ""))} <small>version {esc(str(info.get("version", "")))}</small></h1>
+<p>{esc(info.get("description", ""))} The machine-readable description is
+<a href="openapi.json">/openapi.json</a> (OpenAPI {esc(str(openapi.get("openapi", "")))}).</p>
+<h2>Endpoints</h2>
+<table><tr><th>endpoint</th><th>what it does</th><th>needs</th></tr>
+{"".join(endpoints)}</table>
+<h2>Fields of a record</h2>
+<p><code>POST /predict</code> takes <code>{{"records": [record, ...]}}</code>; every record has
+each of these fields and no others.</p>
+<table><tr><th>field</th><th>type</th><th>note</th></tr>
+{"".join(fields)}</table>
+</body></html>
+"""

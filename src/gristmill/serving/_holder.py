@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import numbers
 import threading
 import time
 from collections.abc import Callable
 
+from gristmill.exceptions import ServingError
 from gristmill.serving._model import (
     ServedModel,
     load_served_model,
@@ -15,9 +17,36 @@ from gristmill.serving._model import (
     resolve_version,
 )
 
-__all__ = ["ModelHolder"]
+__all__ = ["ModelHolder", "check_poll_interval"]
 
 logger = logging.getLogger("gristmill.serving")
+
+# How long stop() waits for the watcher: it wakes at once, unless an alias check (a registry
+# query, or loading the new version) is under way.
+_STOP_TIMEOUT_S = 60.0
+
+
+def check_poll_interval(seconds: float) -> float:
+    """Return ``seconds`` as a float if it is a usable interval between alias checks.
+
+    Parameters
+    ----------
+    seconds : float
+        0 turns the watcher off; otherwise at most ``threading.TIMEOUT_MAX`` (the longest wait
+        the operating system takes, about 292 years).
+
+    Raises
+    ------
+    ServingError
+        When ``seconds`` is not a number, negative, NaN or too large.
+    """
+    usable = isinstance(seconds, numbers.Real) and not isinstance(seconds, bool)
+    if not (usable and 0 <= seconds <= threading.TIMEOUT_MAX):
+        raise ServingError(
+            f"the poll interval must be a number of seconds from 0 (no alias checks) to "
+            f"{threading.TIMEOUT_MAX:.0f}; got {seconds!r}"
+        )
+    return float(seconds)
 
 
 class ModelHolder:
@@ -39,6 +68,12 @@ class ModelHolder:
     task : str, optional
         The task to serve of a model that predicts several (passed to the loader as ``task``);
         every version the alias moves to must have it.
+
+    Raises
+    ------
+    ServingError
+        When ``poll_interval`` is negative, NaN or infinite (before loading anything), or the
+        model cannot be loaded.
     """
 
     def __init__(
@@ -52,7 +87,7 @@ class ModelHolder:
     ) -> None:
         self.model_uri = model_uri
         self.tracking_uri = tracking_uri
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_poll_interval(poll_interval)
         self.task = task
         self._loader = loader if task is None else functools.partial(loader, task=task)
         self.current: ServedModel = self._loader(model_uri, tracking_uri=tracking_uri)
@@ -107,5 +142,5 @@ class ModelHolder:
         """Stop the background watcher and wait for it."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=max(self.poll_interval, 1.0) + 30)
+            self._thread.join(timeout=_STOP_TIMEOUT_S)
             self._thread = None

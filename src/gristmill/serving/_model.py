@@ -12,6 +12,7 @@ import pandas as pd
 
 from gristmill._extras import require
 from gristmill.exceptions import ServingError, TrackingError
+from gristmill.serving._validate import parse_datetimes
 from gristmill.tracking._tasks import task_columns
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 _PROBA_PREFIX = "proba_"
+# Signature types whose pyfunc input column can hold a missing value (None, NaN or NaT).
+_NULLABLE_TYPES = {"string", "double", "float", "datetime"}
 
 logger = logging.getLogger("gristmill.serving")
 
@@ -44,14 +47,20 @@ class ServedModel:
     payload_columns : list of str
         Input columns, in signature order.
     column_types : dict of str to str
-        MLflow signature type of each payload column (``string``, ``double``, ``long`` ...).
+        Type of each payload column in a request, in MLflow's names (``string``, ``double``,
+        ``long``, ``datetime`` ...): the signature's type, except that a column the training
+        spec declares ``datetime`` is a ``datetime`` (the signature holds its text as ``string``).
     optional_columns : frozenset of str
-        Columns the signature marks optional: they accept null.
+        Columns that accept null: those the signature marks optional, and those the training spec
+        declares whose type can hold a missing value (the featurizer reads it as missing).
     bundle : object or None
         The :func:`gristmill.tracking.load_bundle` result when tracking provides it (LFs, label
         model, reference sample); for one task of a several-task model, that task's view.
     task : str or None
         The task served, for a model that predicts several; None for a one-task model.
+    signature_types : dict of str to str
+        The pyfunc signature's type of each payload column, where it differs from
+        ``column_types``; :meth:`predict_frame` converts those columns to it.
     """
 
     name: str
@@ -65,6 +74,7 @@ class ServedModel:
     optional_columns: frozenset[str] = frozenset()
     bundle: Any = None
     task: str | None = None
+    signature_types: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Run the pyfunc on ``frame`` and return its ``prediction`` and ``proba_*`` columns.
@@ -74,13 +84,10 @@ class ServedModel:
         """
         payload = frame[self.payload_columns].copy()
         for column in self.payload_columns:
-            # A text column read from a file can come back numeric (ids, years): the model's
-            # signature wants strings, as the REST payload checks give it.
-            if self.column_types.get(column) == "string" and not (
-                pd.api.types.is_string_dtype(payload[column])
-                or pd.api.types.is_object_dtype(payload[column])
-            ):
-                payload[column] = payload[column].astype("string").astype(object)
+            payload[column] = _as_signature_type(
+                payload[column],
+                self.signature_types.get(column) or self.column_types.get(column, "string"),
+            )
         try:
             out = self.pyfunc.predict(payload)
         except Exception as exc:  # MLflow's schema errors print the whole frame
@@ -96,10 +103,27 @@ class ServedModel:
         return task_columns(out, self.task)
 
 
+def _as_signature_type(values: pd.Series, signature_type: str) -> pd.Series:
+    """``values`` as the pyfunc signature's ``signature_type`` takes them."""
+    if signature_type == "string" and not (
+        pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
+    ):
+        # A text column read from a file can come back numeric (ids, years): the model's
+        # signature wants strings, as the REST payload checks give it.
+        return values.astype("string").astype(object)
+    if signature_type == "datetime":
+        # MLflow takes timezone-naive datetime64[ns] only: instants in UTC; text that is no
+        # ISO 8601 date-time in the years a nanosecond timestamp holds is missing (requests with
+        # it were refused; frames read from files may hold it).
+        return parse_datetimes(values)
+    return values
+
+
 def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     """Split ``NAME@ALIAS`` or ``NAME/VERSION`` (or ``models:/...``) into name, alias, version.
 
-    A bare ``NAME`` means ``NAME@champion``.
+    A bare ``NAME`` means ``NAME@champion``. A version number loses its leading zeros
+    (``NAME/01`` is version ``1``), as the registry numbers versions.
 
     Raises
     ------
@@ -117,6 +141,8 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
         name, alias, version = text, "champion", None
     if not name or (alias is not None and not alias) or (version is not None and not version):
         raise ServingError(f"cannot parse model {uri!r}: expected NAME, NAME@ALIAS or NAME/VERSION")
+    if version is not None and version.isascii() and version.isdigit():
+        version = str(int(version))
     return name, alias, version
 
 
@@ -141,7 +167,9 @@ def _client(tracking_uri: str | None) -> Any:
         )
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
-    return mlflow.MlflowClient(tracking_uri=tracking_uri)
+    # The registry too: left out, MLflow takes the registry the process last pointed its fluent
+    # API at (another project's store, after loading a bundle or running a pipeline).
+    return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 def resolve_version(uri: str, *, tracking_uri: str | None = None) -> str:
@@ -202,7 +230,10 @@ def load_served_model(
     """Load the model version ``uri`` points to (``NAME@ALIAS`` or ``NAME/VERSION``).
 
     Uses :func:`gristmill.tracking.load_bundle` when tracking provides it, so the LFs, label model
-    and reference sample come along; the column types are read from the pyfunc signature.
+    and reference sample come along. The column types are read from the pyfunc signature and
+    refined by the payload kinds of the bundle's training spec: a ``datetime`` payload is a
+    date-time (its text must parse), and a payload accepts null where its type can hold a
+    missing value, as the featurizer reads missing values of every kind.
 
     Parameters
     ----------
@@ -249,6 +280,8 @@ def load_served_model(
             f"model {pinned} declares no classes: its output signature needs "
             "'proba_<class>' columns"
         )
+    signature_types = {col: types.get(col, "string") for col in columns}
+    column_types, optional = _served_types(signature_types, optional, _declared_kinds(bundle))
     return ServedModel(
         name=name,
         version=str(version),
@@ -257,11 +290,45 @@ def load_served_model(
         pyfunc=pyfunc,
         classes=classes,
         payload_columns=columns,
-        column_types={col: types.get(col, "string") for col in columns},
+        column_types=column_types,
         optional_columns=optional,
         bundle=bundle,
         task=getattr(bundle, "task", None),
+        signature_types={col: t for col, t in signature_types.items() if column_types[col] != t},
     )
+
+
+def _declared_kinds(bundle: Any) -> dict[str, str]:
+    """The payload kinds (``text``, ``datetime`` ...) of the bundle's training spec, by column.
+
+    Empty for a pyfunc without a gristmill bundle, or a spec without payloads.
+    """
+    spec = getattr(bundle, "spec", None)
+    payloads = spec.get("payloads") if isinstance(spec, dict) else None
+    kinds: dict[str, str] = {}
+    for column, payload in (payloads if isinstance(payloads, dict) else {}).items():
+        kind = payload.get("kind") if isinstance(payload, dict) else payload
+        if isinstance(kind, str):
+            kinds[str(column)] = kind
+    return kinds
+
+
+def _served_types(
+    signature_types: dict[str, str], optional: frozenset[str], kinds: dict[str, str]
+) -> tuple[dict[str, str], frozenset[str]]:
+    """The request type of each column, and the columns accepting null, given the spec's kinds.
+
+    A ``datetime`` payload the signature holds as text (or as datetime64) is served as a
+    date-time. A declared payload accepts null unless its signature type cannot hold a missing
+    value: MLflow refuses one in a ``long`` column, the type of a numeric payload whose training
+    rows are all whole numbers.
+    """
+    served = dict(signature_types)
+    for col, kind in kinds.items():
+        if kind == "datetime" and served.get(col) in ("string", "datetime"):
+            served[col] = "datetime"
+    nullable = {col for col in kinds if served.get(col) in _NULLABLE_TYPES}
+    return served, optional | nullable
 
 
 def _task_view(bundle: Any, task: str | None, pinned: str) -> Any:

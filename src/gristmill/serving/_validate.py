@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["FieldError", "check_feedback", "check_records", "record_schema", "records_frame"]
+__all__ = [
+    "FieldError",
+    "check_feedback",
+    "check_records",
+    "parse_datetimes",
+    "record_schema",
+    "records_frame",
+]
 
 _NUMERIC = {"double", "float"}
 _INTEGER = {"long", "integer"}
+# Words pandas reads as the current time: a payload's date must not depend on when it is read.
+_RELATIVE_DATES = {"now", "today"}
+_DATETIME_MESSAGE = "must be an ISO 8601 date-time string (e.g. 2015-05-28T14:30:00)"
+# The whole years a nanosecond timestamp holds: a model's signature may ask for datetime64[ns].
+_EARLIEST = np.datetime64("1678-01-01")
+_END = np.datetime64("2262-01-01")
+_DATETIME_YEARS = "the years 1678 to 2261"
+_DATETIME_RANGE_MESSAGE = f"must lie in {_DATETIME_YEARS}"
+# Those years at the start of a date-time, for the OpenAPI schema.
+_YEAR_PATTERN = "^(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
 
 
 class FieldError(Exception):
@@ -41,13 +59,44 @@ def _type_problem(value: Any, column_type: str) -> str | None:
     if column_type == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if column_type == "datetime":
-        if not isinstance(value, str):
-            return "must be an ISO 8601 date-time string"
-        try:
-            pd.Timestamp(value)
-        except ValueError:
-            return "must be an ISO 8601 date-time string"
+        return None if isinstance(value, str) else _DATETIME_MESSAGE
     return None
+
+
+def _parse_iso(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse ISO 8601 ``values`` as naive UTC datetime64; say which lie in the years served.
+
+    Unreadable values and words for the current time are NaT (and not in range).
+    """
+    stamps = pd.to_datetime(list(values), errors="coerce", utc=True, format="ISO8601")
+    relative = [isinstance(v, str) and v.strip().lower() in _RELATIVE_DATES for v in values]
+    naive = np.where(relative, np.datetime64("NaT"), stamps.tz_convert(None).to_numpy())
+    return naive, (naive >= _EARLIEST) & (naive < _END)
+
+
+def parse_datetimes(values: pd.Series) -> pd.Series:
+    """Parse ISO 8601 date-times (or dates) as naive UTC datetime64, as the service takes them.
+
+    Anything else, words for the current time ("now", "today") and instants outside the years
+    1678 to 2261 (what a nanosecond timestamp holds) become NaT.
+    """
+    naive, in_range = _parse_iso(values.tolist())
+    return pd.Series(np.where(in_range, naive, np.datetime64("NaT")), index=values.index,
+                     name=values.name)
+
+
+def _datetime_errors(pending: dict[str, list[tuple[int, str]]]) -> list[dict[str, Any]]:
+    """Errors for the date-time texts of ``pending`` (column -> (record, text)) that fail."""
+    errors = []
+    for col, cells in pending.items():
+        naive, in_range = _parse_iso([text for _, text in cells])
+        for (i, _), stamp, ok in zip(cells, naive, in_range, strict=True):
+            if np.isnat(stamp):
+                errors.append(_error(["records", i, col], _DATETIME_MESSAGE, "datetime_parsing"))
+            elif not ok:
+                errors.append(_error(["records", i, col], _DATETIME_RANGE_MESSAGE,
+                                     "datetime_range"))
+    return errors
 
 
 def check_records(
@@ -68,6 +117,8 @@ def check_records(
                                  "too_long")])
     known = set(columns)
     errors: list[dict[str, Any]] = []
+    # Date-time strings are parsed together after the loop: one parse per column, not per cell.
+    pending: dict[str, list[tuple[int, str]]] = {}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             errors.append(_error(["records", i], "must be an object", "dict_type"))
@@ -82,12 +133,17 @@ def check_records(
             )
             for col in columns:
                 if col in record and not (record[col] is None and col in optional):
-                    problem = _type_problem(record[col], column_types.get(col, "string"))
+                    column_type = column_types.get(col, "string")
+                    problem = _type_problem(record[col], column_type)
                     if problem:
                         errors.append(_error(["records", i, col], problem, "type_error"))
+                    elif column_type == "datetime":
+                        pending.setdefault(col, []).append((i, record[col]))
         if len(errors) >= max_errors:
             break
+    errors.extend(_datetime_errors(pending))
     if errors:
+        errors.sort(key=lambda error: error["loc"][2])  # record order (a stable sort)
         raise FieldError(errors[:max_errors])
     return records
 
@@ -95,7 +151,11 @@ def check_records(
 def records_frame(
     records: list[dict[str, Any]], columns: list[str], column_types: dict[str, str]
 ) -> pd.DataFrame:
-    """Build the model input frame with the dtypes the signature declares."""
+    """Build the model input frame of checked records with the dtypes ``column_types`` declare.
+
+    Date-time columns keep their text (or None): :meth:`ServedModel.predict_frame` converts them
+    to what the model's signature takes.
+    """
     frame = pd.DataFrame.from_records(records, columns=columns)
     for col in columns:
         kind = column_types.get(col, "string")
@@ -103,9 +163,7 @@ def records_frame(
             frame[col] = frame[col].astype(np.float32 if kind == "float" else np.float64)
         elif kind in _INTEGER:
             frame[col] = frame[col].astype(np.int32 if kind == "integer" else np.int64)
-        elif kind == "datetime":
-            frame[col] = pd.to_datetime(frame[col])
-        elif kind == "string":
+        elif kind in ("string", "datetime"):
             frame[col] = frame[col].astype(object)
     return frame
 
@@ -132,20 +190,25 @@ def check_feedback(payload: Any, classes: list[str], n_records: int | None) -> l
 
 def record_schema(columns: list[str], column_types: dict[str, str],
                   optional: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """JSON schema of one record, for the OpenAPI document."""
+    """JSON schema of one record, for the OpenAPI document.
+
+    Columns of ``optional`` (and numbers, which are always optional) also accept null.
+    """
     json_types: dict[str, dict[str, Any]] = {
         "string": {"type": "string"},
-        "double": {"type": ["number", "null"]},
-        "float": {"type": ["number", "null"]},
+        "double": {"type": "number"},
+        "float": {"type": "number"},
         "long": {"type": "integer"},
         "integer": {"type": "integer"},
         "boolean": {"type": "boolean"},
-        "datetime": {"type": "string", "format": "date-time"},
+        "datetime": {"type": "string", "format": "date-time", "pattern": _YEAR_PATTERN,
+                     "description": f"ISO 8601 date or date-time in {_DATETIME_YEARS}"},
     }
     properties: dict[str, dict[str, Any]] = {}
     for col in columns:
-        schema: dict[str, Any] = dict(json_types.get(column_types.get(col, "string"), {}))
-        if col in optional and schema:
+        column_type = column_types.get(col, "string")
+        schema: dict[str, Any] = dict(json_types.get(column_type, {}))
+        if schema and (col in optional or column_type in _NUMERIC):
             schema = {"anyOf": [schema, {"type": "null"}]}
         properties[col] = schema
     return {

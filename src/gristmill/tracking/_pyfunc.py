@@ -226,8 +226,11 @@ def log_pyfunc(result: Any, staging: Path) -> Any:
     mlflow.models.model.ModelInfo
         Where the model was logged (``model_uri``).
     """
+    from mlflow.models import infer_signature
+
     artifacts = stage_artifacts(result, staging)
-    example = reference_sample(result).head(3)
+    reference = reference_sample(result)
+    example = reference.head(3)
     classes = [str(c) for c in result.classes]
     output = served_frame(
         result.model.predict_proba(example), classes, task_meta(result), example.index
@@ -236,17 +239,19 @@ def log_pyfunc(result: Any, staging: Path) -> Any:
         # MLflow hints that integer columns cannot hold missing values; the served model's
         # schema is the training data's, so that hint is no action for us.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        return _log_model(artifacts, example, output)
+        # The input types come from the whole reference sample, not the example's three rows:
+        # a payload some training rows miss (a date) is then optional, and no column's type is
+        # guessed from three values that happen to be missing.
+        signature = infer_signature(reference, output)
+        return _log_model(artifacts, example, signature)
 
 
-def _log_model(artifacts: dict[str, str], example: pd.DataFrame, output: pd.DataFrame) -> Any:
-    from mlflow.models import infer_signature
-
+def _log_model(artifacts: dict[str, str], example: pd.DataFrame, signature: Any) -> Any:
     return mlflow.pyfunc.log_model(
         name=MODEL_NAME,
         python_model=str(Path(__file__).with_name("_served_model.py")),
         artifacts=artifacts,
-        signature=infer_signature(example, output),
+        signature=signature,
         input_example=example,
         pip_requirements=pip_requirements(),
     )
