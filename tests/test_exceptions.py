@@ -8,7 +8,9 @@ from gristmill import exceptions as exc
 def test_hierarchy() -> None:
     for name in exc.__all__:
         cls = getattr(exc, name)
-        if name != "IdentifiabilityWarning":
+        if name.endswith("Warning"):
+            assert issubclass(cls, UserWarning), name
+        else:
             assert issubclass(cls, exc.GristmillError), name
     assert issubclass(exc.NotFittedError, ValueError)
     assert issubclass(exc.NotFittedError, AttributeError)
