@@ -37,17 +37,6 @@ def test_a_directory_is_not_a_file_target(tmp_path: Path) -> None:
             pass
 
 
-def test_a_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
-    target = tmp_path / "t.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["t.txt"]
-
-
 def test_check_replaceable(tmp_path: Path) -> None:
     check_replaceable(tmp_path / "absent", "spec.yaml", "run directory")
     (tmp_path / "empty").mkdir()
