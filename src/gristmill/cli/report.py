@@ -33,9 +33,9 @@ def find_report(run: str, *, tracking_uri: str | None = None, out: Path | None =
         return local / "report.html"
     if local.is_dir():
         raise TrackingError(f"{local} is not a run directory: it has no report.html")
-    from gristmill.serving._model import _client, resolve_store
+    from gristmill.serving._model import registry_client, resolve_store
 
-    client = _client(resolve_store(tracking_uri))
+    client = registry_client(resolve_store(tracking_uri))
     target = out if out is not None else Path(".gristmill") / "reports" / run
     if target.is_file():
         raise TrackingError(f"{target}: --out needs a directory; this is a file")

@@ -215,20 +215,6 @@ class _Monitored:
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _declared_kinds(bundle: Any) -> dict[str, str]:
-    """The payload kinds the training spec declares (``text``, ``categorical``, ...), by column."""
-    spec = getattr(bundle, "spec", None)
-    payloads = spec.get("payloads") if isinstance(spec, dict) else None
-    if not isinstance(payloads, dict):
-        return {}
-    kinds = {}
-    for column, payload in payloads.items():
-        kind = payload.get("kind") if isinstance(payload, dict) else payload
-        if kind in ("text", "categorical", "numeric", "datetime"):
-            kinds[str(column)] = kind
-    return kinds
-
-
 def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
     """A lazily loaded part of a model bundle (LFs, label model), or None with a note."""
     try:
@@ -246,23 +232,18 @@ def _served_view(bundle: Any) -> Any:
     as strings, as the signature asks, and turns MLflow's errors (which print the whole frame)
     into a one-line :class:`~gristmill.exceptions.ServingError`.
     """
-    from gristmill.serving import ServedModel
-    from gristmill.serving._model import _schema_columns
+    from gristmill.serving._model import served_model
 
-    columns, types, optional, classes = _schema_columns(
-        bundle.pyfunc, f"{bundle.name}/{bundle.version}")
-    columns = list(bundle.payload_columns or columns)
-    return ServedModel(
-        name=bundle.name, version=str(bundle.version), alias=bundle.alias, run_id=bundle.run_id,
-        pyfunc=bundle.pyfunc, classes=list(bundle.classes or classes), payload_columns=columns,
-        column_types={col: types.get(col, "string") for col in columns},
-        optional_columns=optional, bundle=bundle, task=bundle.task,
+    return served_model(
+        bundle.name, str(bundle.version), bundle.alias, bundle.run_id, bundle.pyfunc, bundle
     )
 
 
 def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitored:
     if model is None:
         return _Monitored(None, None, None, None, None, None, None, None)
+    from gristmill.serving._model import declared_kinds
+
     if isinstance(model, str):
         from gristmill.serving import load_served_model
 
@@ -281,7 +262,7 @@ def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitor
         lfs=_bundle_part(bundle, "lfs", notes),
         label_model=_bundle_part(bundle, "label_model", notes),
         task=getattr(model, "task", None),
-        kinds=_declared_kinds(bundle),
+        kinds=declared_kinds(bundle),
     )
 
 

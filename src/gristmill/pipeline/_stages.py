@@ -282,10 +282,11 @@ def _reads_class_indices(classes: Sequence[str]) -> bool:
 
 
 def _texts(value: Any) -> list[str]:
-    """The texts a raw value matches class names (or value-map keys) by."""
-    if isinstance(value, float | np.floating) and value.is_integer():
-        return [str(int(value)), str(value)]
-    return [str(value)]
+    """The texts a raw value matches class names (or value-map keys) by: its category text
+    (integral floats as ints) first, then its plain text."""
+    from gristmill.training._features import category_text
+
+    return list(dict.fromkeys((category_text(value), str(value))))
 
 
 def _as_index(value: Any, k: int) -> int | None:

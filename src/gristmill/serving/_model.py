@@ -155,7 +155,7 @@ def resolve_store(tracking_uri: str | None) -> str:
     return str(resolve_tracking_uri(".", None))
 
 
-def _client(tracking_uri: str | None) -> Any:
+def registry_client(tracking_uri: str | None) -> Any:
     """An MLflow client on a store that exists (reading never creates an empty store)."""
     from gristmill.tracking._store import sqlite_path
 
@@ -185,7 +185,7 @@ def resolve_version(uri: str, *, tracking_uri: str | None = None) -> str:
         return version
     tracking_uri = resolve_store(tracking_uri)
     try:
-        return str(_client(tracking_uri).get_model_version_by_alias(name, alias).version)
+        return str(registry_client(tracking_uri).get_model_version_by_alias(name, alias).version)
     except ServingError:
         raise
     except Exception as exc:  # MLflow raises its own exception types for a missing alias
@@ -270,8 +270,24 @@ def load_served_model(
             pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc
+    return served_model(name, str(version), alias, run_id, pyfunc, _task_view(bundle, task, pinned))
+
+
+def served_model(
+    name: str, version: str, alias: str | None, run_id: str, pyfunc: Any, bundle: Any
+) -> ServedModel:
+    """The :class:`ServedModel` of a loaded pyfunc and its gristmill bundle (or None).
+
+    Columns, classes and request types come from the pyfunc's signature, overridden by the
+    bundle's payload columns, classes and the payload kinds its spec declares.
+
+    Raises
+    ------
+    ServingError
+        When neither declares the classes.
+    """
+    pinned = f"{name}/{version}"
     columns, types, optional, classes = _schema_columns(pyfunc, pinned)
-    bundle = _task_view(bundle, task, pinned)
     if bundle is not None:
         columns = list(getattr(bundle, "payload_columns", None) or columns)
         classes = list(getattr(bundle, "classes", None) or classes)
@@ -281,10 +297,10 @@ def load_served_model(
             "'proba_<class>' columns"
         )
     signature_types = {col: types.get(col, "string") for col in columns}
-    column_types, optional = _served_types(signature_types, optional, _declared_kinds(bundle))
+    column_types, optional = _served_types(signature_types, optional, declared_kinds(bundle))
     return ServedModel(
         name=name,
-        version=str(version),
+        version=version,
         alias=alias,
         run_id=run_id,
         pyfunc=pyfunc,
@@ -298,7 +314,7 @@ def load_served_model(
     )
 
 
-def _declared_kinds(bundle: Any) -> dict[str, str]:
+def declared_kinds(bundle: Any) -> dict[str, str]:
     """The payload kinds (``text``, ``datetime`` ...) of the bundle's training spec, by column.
 
     Empty for a pyfunc without a gristmill bundle, or a spec without payloads.

@@ -38,7 +38,7 @@ def _texts(column: pd.Series) -> list[str]:
     return ["" if pd.isna(v) else str(v) for v in column]
 
 
-def _category_text(value: Any) -> str:
+def category_text(value: Any) -> str:
     """Text form of a category: integral floats as ints, so 101.0 (int codes in a column a blank
     cell made float) and 101 are one category; any other value as ``str(value)``."""
     if isinstance(value, float | np.floating) and value.is_integer():
@@ -47,7 +47,7 @@ def _category_text(value: Any) -> str:
 
 
 def _category_texts(column: pd.Series) -> list[str]:
-    return ["" if pd.isna(v) else _category_text(v) for v in column]
+    return ["" if pd.isna(v) else category_text(v) for v in column]
 
 
 # Strings pandas.read_csv reads as missing by default, compared stripped and lower-cased: a frame
@@ -224,7 +224,7 @@ class _EmbeddingEncoder:
 class _CategoricalEncoder:
     """One-hot over the most frequent values; rarer and unseen values share an 'other' column.
 
-    Values are compared by :func:`_category_text`. States saved before that form was used
+    Values are compared by :func:`category_text`. States saved before that form was used
     (``canonical`` absent) keep comparing by plain ``str``, so old models predict as they did.
     """
 
