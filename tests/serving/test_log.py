@@ -62,6 +62,34 @@ def test_records_round_trip_and_time_filter(tmp_path: Path) -> None:
     assert pd.isna(frame["_label"]).all()
 
 
+def test_forget_feedback_deletes_only_the_named_rows_of_the_request(tmp_path: Path) -> None:
+    log = RequestLog(tmp_path / "log.sqlite")
+    for request_id in ("r1", "r2"):
+        log.log_prediction(request_id, "m", "1", [{"x": 1}, {"x": 2}, {"x": 3}], ["a"] * 3,
+                           [{"a": 1.0}] * 3, 1.0)
+        log.log_feedback(request_id, ["a", "b", "a"])
+    log.forget_feedback("r1", [0, 2])
+    log.forget_feedback("r1", [])
+    log.forget_feedback("r1", [1, 1])
+    log.forget_feedback("r2", [2])
+
+    def labels() -> list[str | None]:
+        return [None if pd.isna(v) else v for v in log.records()["_label"]]
+
+    assert labels() == [None, None, None, "a", "b", None]
+    log.log_feedback("r1", ["b", None, None])  # a forgotten row can be labelled again
+    assert labels() == ["b", None, None, "a", "b", None]
+    log.close()
+
+
+def test_the_request_log_doctests_pass() -> None:
+    import doctest
+
+    from gristmill.serving import _log
+
+    assert doctest.testmod(_log).failed == 0
+
+
 def test_background_writer_writes_every_queued_row(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite"
     log = RequestLog(path)

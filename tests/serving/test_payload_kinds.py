@@ -1,7 +1,9 @@
 """Served column types follow the training spec's payload kinds: dates are dates, missing is null.
 
 A real gristmill model (the bundled spam example, tracked) is served: its spec declares
-``CONTENT: text, AUTHOR: categorical, DATE: datetime`` and its training rows miss some dates.
+``CONTENT: text, AUTHOR: categorical, DATE: datetime``, plus ``WORDS: numeric`` (the number of
+words of the comment, a whole number in every training row), and its training rows miss some
+dates.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from gristmill.serving import ModelHolder, ServedModel, create_app, load_served_
 
 EXAMPLE = Path(gristmill.__file__).parent / "examples" / "spam"
 NAME = "youtube-spam"
-COMMENT = {"CONTENT": "check out my channel", "AUTHOR": "x", "DATE": "2015-05-28T14:30:00"}
+COMMENT = {"CONTENT": "check out my channel", "AUTHOR": "x", "DATE": "2015-05-28T14:30:00",
+           "WORDS": 4}
 
 
 @pytest.fixture(scope="module")
 def spam_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The spam example trained and registered as youtube-spam/1; returns the tracking URI."""
+    """The spam example (and WORDS) trained and registered as youtube-spam/1; its tracking URI."""
     from gristmill.pipeline import Pipeline
 
     project = tmp_path_factory.mktemp("kinds") / "spam"
@@ -36,6 +39,11 @@ def spam_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     spec = yaml.safe_load(spec_path.read_text())
     spec["model"]["candidates"] = ["logreg"]  # a small search: the signature is what matters
     spec["model"]["budget"] = {"trials": 2}
+    spec["payloads"]["WORDS"] = "numeric"
+    data = project / "data" / "youtube.csv"
+    comments = pd.read_csv(data)
+    comments["WORDS"] = comments["CONTENT"].str.split().str.len().astype("int64")
+    comments.to_csv(data, index=False)
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -61,7 +69,8 @@ def _predict(client: TestClient, **fields: Any) -> Any:
 def test_metadata_and_openapi_type_the_date_as_a_nullable_date_time(spam_client: TestClient
                                                                      ) -> None:
     meta = spam_client.get("/metadata").json()
-    assert meta["column_types"] == {"CONTENT": "string", "AUTHOR": "string", "DATE": "datetime"}
+    assert meta["column_types"] == {"CONTENT": "string", "AUTHOR": "string", "DATE": "datetime",
+                                    "WORDS": "long"}
     schema = spam_client.get("/openapi.json").json()
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     record = body["schema"]["properties"]["records"]["items"]
@@ -108,15 +117,41 @@ def test_each_bad_date_of_a_request_is_named(spam_client: TestClient) -> None:
 @pytest.mark.slow
 def test_null_payloads_are_predicted_as_missing_values(spam_client: TestClient,
                                                        spam_store: str) -> None:
-    nulls = {"CONTENT": None, "AUTHOR": None, "DATE": None}
+    nulls = dict.fromkeys(COMMENT)
     response = spam_client.post("/predict", json={"records": [COMMENT, {**COMMENT, **nulls}]})
     assert response.status_code == 200
     # What the end model says for the same rows with missing values, as it saw them in training.
     bundle = load_served_model(f"{NAME}/1", tracking_uri=spam_store).bundle
-    frame = pd.DataFrame([COMMENT, {"CONTENT": np.nan, "AUTHOR": np.nan, "DATE": np.nan}])
+    frame = pd.DataFrame([COMMENT, dict.fromkeys(COMMENT, np.nan)])
     expected = bundle.end_model.predict_proba(frame)[:, 1]
     served = [p["spam"] for p in response.json()["probabilities"]]
     np.testing.assert_allclose(served, expected, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_whole_number_payload_accepts_null_as_a_missing_value(spam_client: TestClient,
+                                                                spam_store: str) -> None:
+    schema = spam_client.get("/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    record = body["schema"]["properties"]["records"]["items"]
+    words = {"type": "integer", "format": "int64"}
+    assert record["properties"]["WORDS"] == {"anyOf": [words, {"type": "null"}]}
+    docs = spam_client.get("/docs").text
+    assert "<td><code>WORDS</code></td><td>integer (int64) or null</td>" in docs
+    records = [COMMENT, {**COMMENT, "WORDS": None}, {**COMMENT, "WORDS": 40.0}]
+    response = spam_client.post("/predict", json={"records": records})
+    assert response.status_code == 200
+    # What the end model says for the same rows, the missing count as NaN.
+    bundle = load_served_model(f"{NAME}/1", tracking_uri=spam_store).bundle
+    frame = pd.DataFrame(records).astype({"WORDS": "float64"})
+    expected = bundle.end_model.predict_proba(frame)[:, 1]
+    served = [p["spam"] for p in response.json()["probabilities"]]
+    np.testing.assert_allclose(served, expected, rtol=1e-5)
+    assert served[1] != pytest.approx(served[0])  # the missing count is not read as some number
+    for bad, msg in [(4.5, "must be an integer"),
+                     (2**63, f"must be an integer from {-(2**63)} to {2**63 - 1}")]:
+        refused = _predict(spam_client, WORDS=bad)
+        assert refused.status_code == 422 and refused.json()["detail"][0]["msg"] == msg
 
 
 @pytest.mark.slow
@@ -132,7 +167,7 @@ def test_the_signature_marks_the_dates_the_training_rows_miss_optional(spam_stor
     inputs = {spec.name: spec for spec in served.pyfunc.metadata.get_input_schema().inputs}
     # Text, as the training data holds it: MLflow's datetime type refuses date-time text.
     assert str(inputs["DATE"].type.name) == "string" and not inputs["DATE"].required
-    assert served.optional_columns == {"CONTENT", "AUTHOR", "DATE"}
+    assert served.optional_columns == {"CONTENT", "AUTHOR", "DATE", "WORDS"}
 
 
 class _Recorder:

@@ -36,3 +36,22 @@ def test_bad_settings_are_refused_before_serving(monkeypatch) -> None:  # noqa: 
         serve("kw@champion", workers=0)
     with pytest.raises(ServingError, match="port must be in 0..65535"):
         serve("kw@champion", port=70000)
+
+
+def test_serve_on_a_busy_port_raises_before_loading_the_model(tmp_path) -> None:  # noqa: ANN001
+    import socket
+
+    # No store at this URI: were the model loaded first, the error would say so instead.
+    nowhere = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServingError) as raised:
+            serve("kw@champion", port=port, tracking_uri=nowhere, poll_interval=0)
+    assert str(raised.value) == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_serve_on_an_unknown_host_raises(tracking_uri) -> None:  # noqa: ANN001
+    with pytest.raises(ServingError, match=r"^cannot listen on no-such-host\.invalid:8000: "):
+        serve("kw@champion", host="no-such-host.invalid", tracking_uri=tracking_uri)

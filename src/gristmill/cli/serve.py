@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import typer
@@ -21,34 +20,6 @@ def _poll_interval(seconds: float) -> float:
         return check_poll_interval(seconds)
     except ServingError as exc:
         raise typer.BadParameter(str(exc)) from exc
-
-
-def _check_can_listen(host: str, port: int) -> None:
-    """Bind every address of ``host``:``port`` once and release it, as uvicorn will.
-
-    uvicorn reports a refused address only after the model has loaded, as a log line and with
-    exit status 3 (``gristmill monitor``'s drift status); this fails first, with one line.
-
-    Raises
-    ------
-    ServingError
-        ``cannot listen on HOST:PORT: <reason>`` when the host does not resolve or an address
-        cannot be bound (in use, not local, not permitted).
-    """
-    from gristmill.exceptions import ServingError
-
-    shown = f"[{host}]" if ":" in host else host
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, address in addresses:
-            with socket.socket(family, kind, proto) as sock:
-                # As uvicorn (asyncio) binds: a port in TIME_WAIT is free to use.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(address)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ServingError(f"cannot listen on {shown}:{port}: {reason}") from exc
 
 
 def serve_command(
@@ -79,7 +50,6 @@ def serve_command(
     from gristmill.serving import serve
     from gristmill.serving._model import resolve_store
 
-    _check_can_listen(host, port)
     if host not in _LOOPBACK and token is None:
         err_console.print(f"[yellow]warning:[/] serving on {host} without --token: anyone who "
                           "can reach it may call the model")

@@ -349,7 +349,8 @@ def create_app(
             raise _UnknownRequestId(f"unknown request_id {request_id!r}")
         labels = check_feedback(payload, holder.current.classes, n_records)
         accepted = log.log_feedback(request_id, labels)
-        _forget_labels(log, request_id, [i for i, label in enumerate(labels) if label is None])
+        # log_feedback skips nulls; a null must also undo an earlier label of its record.
+        log.forget_feedback(request_id, [i for i, label in enumerate(labels) if label is None])
         return {"request_id": request_id, "accepted": accepted}
 
     @app.post("/feedback", response_model=FeedbackResponse,
@@ -375,19 +376,6 @@ def create_app(
         return responses.HTMLResponse(_docs_page(app.openapi(), token is not None))
 
     return app
-
-
-def _forget_labels(log: RequestLog, request_id: str, rows: list[int]) -> None:
-    """Delete the stored labels of ``rows`` of request ``request_id`` (feedback null: unknown).
-
-    :meth:`RequestLog.log_feedback` stores the labels given and skips nulls, so a null, which
-    must undo an earlier label, is applied here.
-    """
-    if not rows:
-        return
-    marks = ", ".join("?" * len(rows))
-    sql = f"DELETE FROM feedback WHERE request_id = ? AND row IN ({marks})"
-    log._retry(lambda con: con.execute(sql, (request_id, *rows)))
 
 
 def _schema_text(schema: dict[str, Any]) -> str:

@@ -62,6 +62,7 @@ _TABLES = {
 _RETRIES = 20
 _INSERT_REQUEST = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPSERT_FEEDBACK = "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?)"
+_DELETE_FEEDBACK = "DELETE FROM feedback WHERE request_id = ? AND row IN ({marks})"
 # How long reads wait for queued rows to be written before reading anyway.
 _FLUSH_TIMEOUT_S = 60.0
 # Pause before the writer retries rows the database refused (it keeps them, never drops them).
@@ -298,6 +299,29 @@ class RequestLog:
         rows = [(request_id, i, label, now) for i, label in enumerate(labels) if label is not None]
         self._retry(lambda con: _insert_all(con, _UPSERT_FEEDBACK, rows))
         return len(rows)
+
+    def forget_feedback(self, request_id: str, rows: Sequence[int]) -> None:
+        """Delete the stored labels of ``rows`` (record positions) of request ``request_id``.
+
+        Rows without a stored label are left as they are: their label stays unknown.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> log = RequestLog(pathlib.Path(tempfile.mkdtemp()) / "log.sqlite")
+        >>> log.log_prediction("r1", "spam", "1", [{"text": "a"}, {"text": "b"}], ["ham", "ham"],
+        ...                    [{"ham": 0.9}, {"ham": 0.8}], 1.0)
+        >>> log.log_feedback("r1", ["spam", "ham"])
+        2
+        >>> log.forget_feedback("r1", [0])
+        >>> log.records()["_label"].isna().tolist()
+        [True, False]
+        >>> log.close()
+        """
+        if not rows:
+            return
+        sql = _DELETE_FEEDBACK.format(marks=", ".join("?" * len(rows)))
+        self._retry(lambda con: con.execute(sql, (request_id, *rows)))
 
     def count(self) -> int:
         """Number of logged requests (after writing any queued ones)."""

@@ -8,6 +8,7 @@ import logging
 import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gristmill._extras import require
@@ -26,6 +27,8 @@ __all__ = [
 _PROBA_PREFIX = "proba_"
 # Signature types whose pyfunc input column can hold a missing value (None, NaN or NaT).
 _NULLABLE_TYPES = {"string", "double", "float", "datetime"}
+# Signature types of whole numbers: MLflow refuses a missing value (NaN) in such a column.
+_WHOLE_NUMBER_TYPES = {"long", "integer"}
 
 logger = logging.getLogger("gristmill.serving")
 
@@ -42,6 +45,8 @@ class ServedModel:
         MLflow run that produced the version.
     pyfunc : mlflow.pyfunc.PyFuncModel
         Takes a DataFrame of the payload columns, returns ``prediction`` and ``proba_<class>``.
+        Its signature takes whole-number numeric payloads as optional ``double``s (see
+        :func:`served_model`).
     classes : list of str
         Class names, in the order of the probability columns.
     payload_columns : list of str
@@ -52,7 +57,8 @@ class ServedModel:
         spec declares ``datetime`` is a ``datetime`` (the signature holds its text as ``string``).
     optional_columns : frozenset of str
         Columns that accept null: those the signature marks optional, and those the training spec
-        declares whose type can hold a missing value (the featurizer reads it as missing).
+        declares whose type can hold a missing value or that are numeric (the featurizer reads a
+        missing value as missing).
     bundle : object or None
         The :func:`gristmill.tracking.load_bundle` result when tracking provides it (LFs, label
         model, reference sample); for one task of a several-task model, that task's view.
@@ -116,6 +122,9 @@ def _as_signature_type(values: pd.Series, signature_type: str) -> pd.Series:
         # ISO 8601 date-time in the years a nanosecond timestamp holds is missing (requests with
         # it were refused; frames read from files may hold it).
         return parse_datetimes(values)
+    if signature_type == "double" and pd.api.types.is_integer_dtype(values):
+        # MLflow takes no int64 for a double column (a whole-number payload served_model widened).
+        return values.astype(np.float64)
     return values
 
 
@@ -279,7 +288,10 @@ def served_model(
     """The :class:`ServedModel` of a loaded pyfunc and its gristmill bundle (or None).
 
     Columns, classes and request types come from the pyfunc's signature, overridden by the
-    bundle's payload columns, classes and the payload kinds its spec declares.
+    bundle's payload columns, classes and the payload kinds its spec declares. A numeric payload
+    whose training values were all whole numbers is requested as an integer or null: the
+    signature of ``pyfunc`` is changed in place to take it as an optional ``double``, so that a
+    missing value reaches the model as NaN (MLflow refuses NaN in a ``long`` column).
 
     Raises
     ------
@@ -297,7 +309,12 @@ def served_model(
             "'proba_<class>' columns"
         )
     signature_types = {col: types.get(col, "string") for col in columns}
-    column_types, optional = _served_types(signature_types, optional, declared_kinds(bundle))
+    kinds = declared_kinds(bundle)
+    column_types, optional = _served_types(signature_types, optional, kinds)
+    whole_numbers = _whole_number_payloads(signature_types, kinds)
+    if whole_numbers:
+        _take_as_optional_doubles(pyfunc, whole_numbers)
+        signature_types.update(dict.fromkeys(whole_numbers, "double"))
     return ServedModel(
         name=name,
         version=version,
@@ -335,16 +352,41 @@ def _served_types(
     """The request type of each column, and the columns accepting null, given the spec's kinds.
 
     A ``datetime`` payload the signature holds as text (or as datetime64) is served as a
-    date-time. A declared payload accepts null unless its signature type cannot hold a missing
-    value: MLflow refuses one in a ``long`` column, the type of a numeric payload whose training
-    rows are all whole numbers.
+    date-time. A declared payload accepts null when its signature type can hold a missing value,
+    or when it is a numeric payload of whole numbers (:func:`served_model` lets its missing values
+    through). Other whole-number payloads (categorical codes) do not: read as floats, their
+    categories would change.
     """
     served = dict(signature_types)
     for col, kind in kinds.items():
         if kind == "datetime" and served.get(col) in ("string", "datetime"):
             served[col] = "datetime"
     nullable = {col for col in kinds if served.get(col) in _NULLABLE_TYPES}
-    return served, optional | nullable
+    return served, optional | nullable | _whole_number_payloads(signature_types, kinds)
+
+
+def _whole_number_payloads(signature_types: dict[str, str], kinds: dict[str, str]
+                           ) -> frozenset[str]:
+    """The numeric payloads the signature types as whole numbers (all training values were)."""
+    return frozenset(col for col, kind in kinds.items()
+                     if kind == "numeric" and signature_types.get(col) in _WHOLE_NUMBER_TYPES)
+
+
+def _take_as_optional_doubles(pyfunc: Any, columns: frozenset[str]) -> None:
+    """Make ``columns`` of the pyfunc's input signature optional ``double`` columns, in place.
+
+    MLflow's schema check refuses NaN in a whole-number column; as a ``double`` a missing value
+    passes, and the featurizer reads numeric payloads as floats whatever their type.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = pyfunc.metadata.signature
+    inputs = Schema([
+        ColSpec("double", spec.name, required=False) if spec.name in columns else spec
+        for spec in signature.inputs.inputs
+    ])
+    pyfunc.metadata.signature = ModelSignature(inputs, signature.outputs, signature.params)
 
 
 def _task_view(bundle: Any, task: str | None, pinned: str) -> Any:

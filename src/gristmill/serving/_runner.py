@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,33 @@ def app_from_env() -> Any:
             f"{_CONFIG_ENV} is missing or not JSON; start workers with serve()"
         ) from exc
     return create_app(config.pop("model"), **config)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind every address of ``host``:``port`` once and release it, as uvicorn will.
+
+    uvicorn reports a refused address only after the model has loaded, as a log line, and then
+    raises ``SystemExit(3)`` (``gristmill monitor``'s drift status); this fails first, with an
+    exception naming the address.
+
+    Raises
+    ------
+    ServingError
+        ``cannot listen on HOST:PORT: <reason>`` when the host does not resolve or an address
+        cannot be bound (in use, not local, not permitted).
+    """
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        for family, kind, proto, _, address in addresses:
+            with socket.socket(family, kind, proto) as sock:
+                # As uvicorn (asyncio) binds: a port in TIME_WAIT is free to use.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ServingError(f"cannot listen on {shown}:{port}: {reason}") from exc
 
 
 def serve(
@@ -54,13 +82,16 @@ def serve(
     Raises
     ------
     ServingError
-        When ``workers`` or ``port`` is out of range, or the model cannot be loaded.
+        When ``workers`` or ``port`` is out of range, ``host``:``port`` cannot be bound (the
+        host does not resolve, the port is in use ...), or the model cannot be loaded. The
+        address is checked before the model loads.
     """
     uvicorn = require("uvicorn", extra="serve", feature="gristmill serve")
     if workers < 1:
         raise ServingError(f"workers must be >= 1; got {workers}")
     if not 0 <= port <= 65535:
         raise ServingError(f"port must be in 0..65535; got {port}")
+    _check_can_listen(host, port)
     name = parse_model_uri(model)[0]
     settings: dict[str, Any] = {
         "model": model, "tracking_uri": tracking_uri, "token": token, "task": task,

@@ -19,7 +19,9 @@ __all__ = [
 ]
 
 _NUMERIC = {"double", "float"}
-_INTEGER = {"long", "integer"}
+# The whole numbers each integer type holds (int64, int32): the model input frame holds no other.
+_INTEGER_RANGES = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+_INTEGER = set(_INTEGER_RANGES)
 # Words pandas reads as the current time: a payload's date must not depend on when it is read.
 _RELATIVE_DATES = {"now", "today"}
 _DATETIME_MESSAGE = "must be an ISO 8601 date-time string (e.g. 2015-05-28T14:30:00)"
@@ -54,8 +56,12 @@ def _type_problem(value: Any, column_type: str) -> str | None:
             return "must be a number"
         return None if math.isfinite(value) else "must be a finite number"
     if column_type in _INTEGER:
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        return None if whole else "must be an integer"
+        if isinstance(value, float) and value.is_integer():  # JSON Schema: 2.0 is an integer
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be an integer"
+        low, high = _INTEGER_RANGES[column_type]
+        return None if low <= value <= high else f"must be an integer from {low} to {high}"
     if column_type == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if column_type == "datetime":
@@ -153,6 +159,7 @@ def records_frame(
 ) -> pd.DataFrame:
     """Build the model input frame of checked records with the dtypes ``column_types`` declare.
 
+    A whole-number column with a missing value (null) is a float column, the value NaN.
     Date-time columns keep their text (or None): :meth:`ServedModel.predict_frame` converts them
     to what the model's signature takes.
     """
@@ -161,6 +168,8 @@ def records_frame(
         kind = column_types.get(col, "string")
         if kind in _NUMERIC:
             frame[col] = frame[col].astype(np.float32 if kind == "float" else np.float64)
+        elif kind in _INTEGER and frame[col].isna().any():
+            frame[col] = frame[col].astype(np.float64)  # null, where the column takes it: NaN
         elif kind in _INTEGER:
             frame[col] = frame[col].astype(np.int32 if kind == "integer" else np.int64)
         elif kind in ("string", "datetime"):
@@ -192,14 +201,16 @@ def record_schema(columns: list[str], column_types: dict[str, str],
                   optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """JSON schema of one record, for the OpenAPI document.
 
-    Columns of ``optional`` (and numbers, which are always optional) also accept null.
+    Columns of ``optional`` (and floating-point numbers, which are always optional) also accept
+    null.
     """
     json_types: dict[str, dict[str, Any]] = {
         "string": {"type": "string"},
         "double": {"type": "number"},
         "float": {"type": "number"},
-        "long": {"type": "integer"},
-        "integer": {"type": "integer"},
+        # The format says the range (FastAPI would write bounds this large as rounded floats).
+        "long": {"type": "integer", "format": "int64"},
+        "integer": {"type": "integer", "format": "int32"},
         "boolean": {"type": "boolean"},
         "datetime": {"type": "string", "format": "date-time", "pattern": _YEAR_PATTERN,
                      "description": f"ISO 8601 date or date-time in {_DATETIME_YEARS}"},
