@@ -40,6 +40,28 @@ def lf_love(x):
     return 0 if "love" in x.text else -1
 """
 
+# LFs whose keywords come from helper modules beside them: a module and a package.
+HELPER_LF_SOURCE = """\
+from gristmill.labeling import labeling_function
+from spam_words import WORDS
+from wordlists.ham import HAM
+
+
+@labeling_function()
+def lf_spam_word(x):
+    return 1 if any(w in x.text for w in WORDS) else -1
+
+
+@labeling_function()
+def lf_ham_word(x):
+    return 0 if any(w in x.text for w in HAM) else -1
+"""
+HELPERS = {
+    "spam_words.py": 'WORDS = ["subscribe"]\n',
+    "wordlists/__init__.py": "",
+    "wordlists/ham.py": 'HAM = ["love"]\n',
+}
+
 
 class TextModel:
     """End model: bag of words + logistic regression over the 'text' payload column."""
@@ -154,6 +176,14 @@ def write_project(project: Path, *, name: str = "spam", noise: float = 0.0, seed
     spec_path = project / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return spec_path
+
+
+def write_helper_lfs(project: Path) -> None:
+    """Make the project's lfs.py import its keywords from helper modules (``HELPERS``)."""
+    (project / "lfs.py").write_text(HELPER_LF_SOURCE)
+    for name, text in HELPERS.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
 
 
 def _scores(model: TextModel, frame: pd.DataFrame) -> dict[str, float]:

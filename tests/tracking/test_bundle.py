@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -61,3 +62,24 @@ def test_lf_modules_follow_the_spec_order(tmp_path: Path) -> None:
     assert [p.name for p in lf_files(tmp_path, {})] == sorted(
         ["a_extra.py", "lfs.py", "z_first.py", "zz_unlisted.py"]
     )
+
+
+def test_bundle_lfs_import_the_helper_modules_logged_with_them(
+    project: Path, fakes: ModuleType
+) -> None:
+    from gristmill.tracking import RunTracker
+
+    spec_path = fakes.write_project(project)
+    fakes.write_helper_lfs(project)
+    fakes.tracked_run(spec_path, RunTracker(project_dir=project))
+    for name in fakes.HELPERS:
+        (project / name).unlink()
+    bundle = load_bundle("spam/1", project_dir=project)
+    assert [lf.name for lf in bundle.lfs] == ["lf_spam_word", "lf_ham_word"]
+    assert [lf({"text": "subscribe, I love it"}) for lf in bundle.lfs] == [1, 0]
+
+
+def test_helper_modules_are_not_taken_for_lf_modules(tmp_path: Path) -> None:
+    for name in ("lfs.py", "words.py"):
+        (tmp_path / name).write_text("")
+    assert [p.name for p in lf_files(tmp_path, {}, modules=["lfs.py"])] == ["lfs.py"]

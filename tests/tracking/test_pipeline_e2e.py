@@ -43,10 +43,13 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     spec["model"]["candidates"] = ["logreg"]
     spec["model"]["budget"] = {"trials": 2}
     # A second LF module listed before lfs.py but named after it: the bundle must give the LFs
-    # in the order the label model saw them, not in file-name order.
+    # in the order the label model saw them, not in file-name order. Its keywords come from a
+    # helper module beside it, which the run must keep for reproduce.
+    (project / "money_words.py").write_text("MONEY = ['money', 'earn']\n")
     (project / "z_first.py").write_text(
         "from gristmill import keyword_lf\n"
-        "zz_money = keyword_lf(['money', 'earn'], 1, column='CONTENT', name='zz_money')\n"
+        "from money_words import MONEY\n"
+        "zz_money = keyword_lf(MONEY, 1, column='CONTENT', name='zz_money')\n"
     )
     spec["tasks"]["spam"]["supervision"]["lfs"] = ["z_first.py", "lfs.py"]
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -72,5 +75,6 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     found = models_trained_on(dataset_digest=file_digest(data_file), project_dir=project)
     assert list(found["version"]) == ["1"]
 
+    (project / "money_words.py").unlink()  # reproduced from the run's artifacts alone
     again = reproduce(result.tracking_run_id, project_dir=project, tolerance=1e-9)
     assert again.matches, again.metrics[~again.metrics["within"]]

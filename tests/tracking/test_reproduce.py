@@ -173,3 +173,32 @@ def test_a_run_without_metrics_to_compare_is_refused(project: Path, fakes: Modul
     with pytest.raises(TrackingError, match="logged no label-model or end-model metric"):
         reproduce(tracker.run_id_, project_dir=project, runner=calls.append)
     assert calls == []
+
+
+def test_reproduce_restores_the_helper_modules_the_lfs_import(
+    project: Path, fakes: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gristmill.labeling import load_lfs
+    from gristmill.tracking import RunTracker
+
+    spec_path = fakes.write_project(project)
+    fakes.write_helper_lfs(project)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    # After the run one helper is edited and the other deleted; with the project folder on
+    # sys.path, an unrestored helper would be read from the working copy instead.
+    (project / "spam_words.py").write_text('WORDS = ["nothing matches this"]\n')
+    shutil.rmtree(project / "wordlists")
+    monkeypatch.syspath_prepend(str(project))
+    votes: list[list[int]] = []
+
+    def runner(spec_path: Path) -> Any:
+        lf_path = Path(yaml.safe_load(spec_path.read_text())["labeling"]["lfs"][0])
+        votes.append([lf({"text": "subscribe, I love it"}) for lf in load_lfs(lf_path)])
+        return fakes.run_fake_pipeline(spec_path)
+
+    work = tmp_path / "fresh"
+    outcome = reproduce(str(tracker.run_id_), project_dir=project, workdir=work, runner=runner)
+    assert votes == [[1, 0]] and outcome.matches
+    assert (work / "lfs" / "spam_words.py").read_text() == 'WORDS = ["subscribe"]\n'
+    assert (work / "lfs" / "wordlists" / "ham.py").is_file()

@@ -295,3 +295,55 @@ def test_lineage_of_several_tasks_keeps_each_task_metrics(project: Path, fakes) 
     assert lineage["end_model"]["metrics"] == {"spam.test.f1": 0.7, "rating.test.f1": 0.7}
     assert lineage["label_model"]["metrics"]["rating.test.accuracy"] == 0.8
     assert "rating.test.f1=0.7" in render_lineage({**lineage, "run": {}, "model": {}})
+
+
+def test_helper_modules_the_lfs_import_are_logged_in_their_layout_and_lineage(
+    project: Path, fakes: ModuleType
+) -> None:
+    from gristmill.tracking import models_trained_on
+
+    spec_path = fakes.write_project(project)
+    fakes.write_helper_lfs(project)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    client = _client(project)
+    logged = client.download_artifacts(tracker.run_id_, "lfs")
+    files = sorted(p.relative_to(logged).as_posix() for p in Path(logged).rglob("*.py"))
+    assert files == sorted(["lfs.py", *fakes.HELPERS])
+    lineage = json.loads(
+        Path(client.download_artifacts(tracker.run_id_, "lineage.json")).read_text()
+    )
+    helpers = {name: file_digest(project / name) for name in fakes.HELPERS}
+    assert lineage["lfs"]["lfs.py"]["helpers"] == helpers
+    found = models_trained_on(lf_digest=helpers["wordlists/ham.py"], project_dir=project)
+    assert list(found["version"]) == ["1"]
+
+
+def test_digest_tags_of_400_lfs_are_whole_and_within_the_tag_limit(
+    project: Path, fakes: ModuleType
+) -> None:
+    from gristmill.tracking import models_trained_on
+    from gristmill.tracking._tags import MAX_TAG_VALUE, joined_tag
+
+    spec_path = fakes.write_project(project)
+    (project / "lfs.py").write_text(
+        "from gristmill.labeling import keyword_lf\n"
+        + "".join(f"lf_{i} = keyword_lf(['w{i}'], 1, name='lf_{i}')\n" for i in range(400))
+    )
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    client = _client(project)
+    lineage = json.loads(
+        Path(client.download_artifacts(tracker.run_id_, "lineage.json")).read_text()
+    )
+    entry = lineage["lfs"]["lfs.py"]
+    expected = sorted({entry["digest"], *entry["functions"].values()})
+    assert len(expected) == 401
+    run_tags = client.get_run(tracker.run_id_).data.tags
+    version_tags = client.get_model_version("spam", "1").tags
+    for tags in (run_tags, version_tags):
+        assert max(len(value) for value in tags.values()) <= MAX_TAG_VALUE
+        assert joined_tag(tags, "gristmill.lf_digests") == ",".join(expected)
+    assert int(run_tags["gristmill.lf_digests.parts"]) > 1
+    found = models_trained_on(lf_digest=expected[-1], project_dir=project)
+    assert list(found["version"]) == ["1"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ class ModelBundle:
         self.spec: dict[str, Any] = (
             yaml.safe_load(artifacts["spec.yaml"].read_text(encoding="utf-8")) or {}
         )
+        meta = json.loads(artifacts["bundle.json"].read_text(encoding="utf-8"))
+        self._lf_modules: list[str] | None = meta.get("lf_modules")
 
     @functools.cached_property
     def lfs(self) -> list[Any]:
@@ -76,7 +79,7 @@ class ModelBundle:
         """
         from gristmill.labeling import load_lfs
 
-        files = lf_files(self.artifacts["lfs"], self.spec, task=self.task)
+        files = lf_files(self.artifacts["lfs"], self.spec, task=self.task, modules=self._lf_modules)
         return [lf for path in files for lf in load_lfs(path)]
 
     @functools.cached_property
@@ -123,12 +126,20 @@ class ModelBundle:
         return f"ModelBundle({self.name!r}, version={self.version!r}, alias={self.alias!r})"
 
 
-def lf_files(lf_dir: Path, spec: dict[str, Any], *, task: str | None = None) -> list[Path]:
+def lf_files(
+    lf_dir: Path,
+    spec: dict[str, Any],
+    *,
+    task: str | None = None,
+    modules: list[str] | None = None,
+) -> list[Path]:
     """The LF modules of a bundle in the order the pipeline applied them.
 
     That is the order of each task's ``supervision.lfs`` in the spec, task by task (the bundle
     keeps the modules' file names); any other module comes after, by name. With ``task``, the
-    modules of that task alone.
+    modules of that task alone. ``modules`` names the LF modules among the bundle's files
+    (the rest are helper modules they import); bundles logged before helpers were kept have
+    no such list, and every file there is an LF module.
     """
     listed: list[str] = []
     tasks = spec.get("tasks") if isinstance(spec.get("tasks"), dict) else {}
@@ -139,7 +150,9 @@ def lf_files(lf_dir: Path, spec: dict[str, Any], *, task: str | None = None) -> 
             name = Path(str(module)).name
             if name not in listed:
                 listed.append(name)
-    present = {path.name: path for path in lf_dir.glob("*.py")}
+    present = {
+        path.name: path for path in lf_dir.glob("*.py") if modules is None or path.name in modules
+    }
     ordered = [present[name] for name in listed if name in present]
     if task is not None:
         return ordered

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pandas as pd
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import _store
 from gristmill.tracking._registry import aliases_by_version, resolve_version
+from gristmill.tracking._tags import joined_tag, part_key
 from gristmill.tracking._tracker import TAG
 
 _MIN_QUERY = 4
@@ -46,8 +48,9 @@ def lineage(
     Returns
     -------
     dict
-        Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per file: digest
-        and, under ``functions``, each labeling function's digest by LF name), ``slices``
+        Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per file: digest,
+        under ``functions`` each labeling function's digest by LF name and under ``helpers``
+        each helper module's digest by path; ``helpers`` is absent for older runs), ``slices``
         (slicing-function module digests; absent for older runs), ``tasks`` (the task names of
         a model of several tasks), ``label_model``, ``end_model``, ``run`` (id, status, start,
         git commit, gristmill version) and ``model`` (name, version, aliases).
@@ -94,6 +97,10 @@ def render_lineage(doc: dict[str, Any]) -> str:
     for file, entry in doc["lfs"].items():
         lines.append(f"  {file} {entry['digest']}")
         lines += [f"    {name} {digest}" for name, digest in entry["functions"].items()]
+        lines += [
+            f"    {helper} {digest} (imported helper)"
+            for helper, digest in entry.get("helpers", {}).items()
+        ]
     lines += [
         f"  {file} {digest} (slicing functions)" for file, digest in doc.get("slices", {}).items()
     ]
@@ -128,8 +135,8 @@ def models_trained_on(
     """Registered model versions trained on a dataset digest or with an LF source digest.
 
     Exactly one of ``dataset_digest`` (table or file digest, see :func:`lineage`) and
-    ``lf_digest`` (LF file or function digest) is given; a prefix of at least 4 characters
-    matches.
+    ``lf_digest`` (digest of an LF file, of a labeling function or of a helper module an LF
+    file imports) is given; a prefix of at least 4 characters matches.
 
     Returns
     -------
@@ -169,29 +176,41 @@ def models_trained_on(
 def _runs_with_digest_prefix(client: Any, tag: str, prefix: str) -> list[str]:
     """Runs whose comma-separated digest tag holds a digest starting with ``prefix``.
 
-    The store is asked for tags containing ``prefix`` (MLflow's filters have no OR), and only
-    runs where one whole digest starts with it are kept: a match inside a digest is no match.
+    A list too long for one tag is continued in ``tag.2``, ``tag.3`` … (see
+    :func:`~gristmill.tracking._tags.tag_parts`), each part holding whole digests, so each part
+    that some run has is searched. The store is asked for tags containing ``prefix`` (MLflow's
+    filters have no OR), and only runs where one whole digest starts with it are kept: a match
+    inside a digest is no match.
     """
     experiments = [e.experiment_id for e in client.search_experiments()]
-    if not experiments:
-        return []
-    found: list[str] = []
+    found: dict[str, None] = {}
+    number = 1
+    while experiments and _some_run_has(client, experiments, part_key(tag, number)):
+        condition = f"tags.`{part_key(tag, number)}` LIKE '%{prefix}%'"
+        for run in _search_runs(client, experiments, condition):
+            digests = (joined_tag(run.data.tags, tag) or "").split(",")
+            if any(d.startswith(prefix) for d in digests):
+                found[run.info.run_id] = None
+        number += 1
+    return list(found)
+
+
+def _some_run_has(client: Any, experiments: list[str], tag: str) -> bool:
+    """Whether any run of the experiments has the tag."""
+    return bool(client.search_runs(experiments, f"tags.`{tag}` LIKE '%'", max_results=1))
+
+
+def _search_runs(client: Any, experiments: list[str], condition: str) -> Iterator[Any]:
+    """Every run of the experiments matching the filter, page by page."""
     token = None
     while True:
         page = client.search_runs(
-            experiments,
-            filter_string=f"tags.`{tag}` LIKE '%{prefix}%'",
-            max_results=1000,
-            page_token=token,
+            experiments, filter_string=condition, max_results=1000, page_token=token
         )
-        found += [
-            run.info.run_id
-            for run in page
-            if any(d.startswith(prefix) for d in run.data.tags.get(tag, "").split(","))
-        ]
+        yield from page
         token = page.token
         if not token:
-            return found
+            return
 
 
 def _kv(mapping: dict[str, Any]) -> str:

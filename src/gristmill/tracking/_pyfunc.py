@@ -149,11 +149,13 @@ def pip_requirements() -> list[str]:
     return pinned
 
 
-def stage_artifacts(result: Any, staging: Path) -> dict[str, str]:
+def stage_artifacts(result: Any, staging: Path, lf_dir: Path) -> dict[str, str]:
     """Write the model bundle's artifacts into ``staging`` and return them by name.
 
-    The bundle holds ``end_model/``, ``lfs/``, ``label_model/``, ``reference.parquet`` and
-    ``spec.yaml`` (see docs/CONTRACTS.md, "Served model and model bundle").
+    The bundle holds ``end_model/``, ``lfs/`` (a copy of ``lf_dir``: the LF modules and the
+    helper modules they import), ``label_model/``, ``reference.parquet``, ``spec.yaml`` and
+    ``bundle.json``, whose ``lf_modules`` names the LF modules among the files of ``lfs/``
+    (see docs/CONTRACTS.md, "Served model and model bundle").
     """
     from gristmill.training import save_end_model
 
@@ -161,11 +163,8 @@ def stage_artifacts(result: Any, staging: Path) -> dict[str, str]:
     save_end_model(result.model, staging / "end_model")
     artifacts["end_model"] = str(staging / "end_model")
 
-    lf_dir = staging / "lfs"
-    lf_dir.mkdir(parents=True, exist_ok=True)
-    for path in result.lf_paths:
-        shutil.copy2(path, lf_dir / Path(path).name)
-    artifacts["lfs"] = str(lf_dir)
+    shutil.copytree(lf_dir, staging / "lfs")
+    artifacts["lfs"] = str(staging / "lfs")
 
     tasks = task_meta(result)
     if result.label_model is not None:
@@ -188,6 +187,7 @@ def stage_artifacts(result: Any, staging: Path) -> dict[str, str]:
         "classes": [str(c) for c in result.classes],
         "payload_columns": [str(c) for c in result.payload_columns],
         "tasks": tasks,
+        "lf_modules": [Path(p).name for p in result.lf_paths],
     }
     atomic_write_text(staging / "bundle.json", json.dumps(meta))
     artifacts["bundle.json"] = str(staging / "bundle.json")
@@ -218,8 +218,10 @@ def reference_sample(result: Any) -> pd.DataFrame:
     return train.reset_index(drop=True)
 
 
-def log_pyfunc(result: Any, staging: Path) -> Any:
+def log_pyfunc(result: Any, staging: Path, lf_dir: Path) -> Any:
     """Log the end model of ``result`` as a pyfunc model in the active run.
+
+    ``lf_dir`` holds the LF modules and their helpers (see :func:`stage_artifacts`).
 
     Returns
     -------
@@ -228,7 +230,7 @@ def log_pyfunc(result: Any, staging: Path) -> Any:
     """
     from mlflow.models import infer_signature
 
-    artifacts = stage_artifacts(result, staging)
+    artifacts = stage_artifacts(result, staging, lf_dir)
     reference = reference_sample(result)
     example = reference.head(3)
     classes = [str(c) for c in result.classes]

@@ -499,6 +499,8 @@ def _lf_digest_map(lineage: dict[str, Any]) -> dict[str, str]:
         flat[file] = entry["digest"]
         for function, digest in entry["functions"].items():
             flat[f"{file}::{function}"] = digest
+        for helper, digest in entry.get("helpers", {}).items():  # older runs logged none
+            flat[f"{file}::{helper}"] = digest
     return flat
 
 

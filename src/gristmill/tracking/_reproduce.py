@@ -20,7 +20,8 @@ from gristmill.tracking._hashing import dataset_digest, file_digest
 from gristmill.tracking._lineage import run_lineage
 from gristmill.tracking._tracker import TAG, flatten_metrics, split_task
 
-# Artifact folders of a tracked run holding its LF and slicing-function modules.
+# Artifact folders of a tracked run holding its LF modules (with the helper modules they
+# import, laid out as beside the LF modules) and its slicing-function modules.
 _LF_DIR = "lfs"
 _SLICE_DIR = "slices"
 
@@ -70,6 +71,8 @@ def reproduce(
     tracking_uri: str | None = None,
 ) -> Reproduction:
     """Rerun a tracked run from its logged spec, LF and slice modules and compare the metrics.
+
+    The LF modules import the helper modules logged with them, not the project's current ones.
 
     The data files the run read must still have the digests it logged: this is checked before
     rerunning (file digests) and after loading (table digests). Every label-model and

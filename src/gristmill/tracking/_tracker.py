@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -21,18 +22,20 @@ import pandas as pd
 from gristmill._version import __version__
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import _store
-from gristmill.tracking._hashing import dataset_digest, file_digest, function_digests
+from gristmill.tracking._hashing import dataset_digest, file_digest, lf_digest
+from gristmill.tracking._tags import MAX_TAG_VALUE, spread_tags
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
 TAG = "gristmill."
 _MAX_PARAM_VALUE = 6000
-_MAX_TAG_VALUE = 5000
 _BATCH = 100
 _BATCH_METRICS = 1000
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier")
 _STAGES = ("label_model", "end_model")
+# Artifact folder (and staging folder) of the LF modules and the helper modules they import.
+_LF_DIR = "lfs"
 
 
 @contextlib.contextmanager
@@ -191,7 +194,7 @@ class RunTracker:
                 mlflow.start_run(run_id=self.run_id_)  # the fluent API logs the model to it
                 with tempfile.TemporaryDirectory(prefix="gristmill-track-") as tmp:
                     lineage = self._log_result(mlflow, result, Path(tmp))
-                    model_info = self._log_model(result, Path(tmp) / "bundle")
+                    model_info = self._log_model(result, Path(tmp) / "bundle", Path(tmp) / _LF_DIR)
                     version = self._register(mlflow, result.name, model_info.model_uri, lineage)
             except Exception as exc:
                 self.fail(exc)
@@ -213,7 +216,7 @@ class RunTracker:
         active = mlflow.active_run()
         if active is not None and active.info.run_id == self.run_id_:
             mlflow.end_run(status="FAILED")
-        message = f"{type(exc).__name__}: {exc}"[:_MAX_TAG_VALUE]
+        message = f"{type(exc).__name__}: {exc}"[:MAX_TAG_VALUE]
         self._client.set_tag(self.run_id_, TAG + "error", message)
         self._client.set_terminated(self.run_id_, status="FAILED")
 
@@ -224,8 +227,10 @@ class RunTracker:
         if self.run_id_ is None:
             raise TrackingError("RunTracker.start must be called before logging to a run")
 
-    def _log_model(self, result: Any, staging: Path) -> Any:
+    def _log_model(self, result: Any, staging: Path, lf_dir: Path) -> Any:
         """Log the pyfunc model, then the run's metrics linked to it (one write, no look-ups).
+
+        ``lf_dir`` holds the LF modules with their helpers, as :meth:`_log_result` staged them.
 
         Logged after the model, the metrics carry its id, so MLflow need not read every metric's
         history back to link them; when logging the model fails they are still logged.
@@ -234,7 +239,7 @@ class RunTracker:
 
         metrics = flatten_metrics(result.metrics)
         try:
-            model_info = log_pyfunc(result, staging)
+            model_info = log_pyfunc(result, staging, lf_dir)
         except Exception:
             _log_batch(self._client, str(self.run_id_), metrics=metrics)
             raise
@@ -242,11 +247,12 @@ class RunTracker:
         return model_info
 
     def _log_result(self, mlflow: Any, result: Any, tmp: Path) -> dict[str, Any]:
+        """Log lineage, tags, datasets and source files; the LF sources are staged in tmp/lfs."""
         _log_lf_summary(mlflow, result.lf_summary, tmp)
         slice_paths = slice_modules(self._spec_dict, self._spec_dir)
         lineage = build_lineage(result, self._spec_dict, slice_paths)
-        for path in result.lf_paths:
-            mlflow.log_artifact(str(path), artifact_path="lfs")
+        lf_dir = stage_lf_sources(result.lf_paths, lineage, tmp / _LF_DIR)
+        mlflow.log_artifacts(str(lf_dir), artifact_path=_LF_DIR)
         for path in slice_paths:
             mlflow.log_artifact(str(path), artifact_path="slices")
         _log_run_dir(mlflow, result)
@@ -256,12 +262,11 @@ class RunTracker:
             TAG + "primary_metric": primary or "",
             TAG + "label_model": lineage["label_model"]["type"],
             TAG + "end_model": lineage["end_model"]["type"],
-            TAG + "data_digests": ",".join(_all_data_digests(lineage)),
-            TAG + "lf_digests": ",".join(_all_lf_digests(lineage)),
+            **digest_tags(lineage),
         }
         for split, entry in lineage["data"].items():
             tags[f"{TAG}data.{split}.digest"] = entry["digest"]
-            tags[f"{TAG}data.{split}.source"] = entry["source"][:_MAX_TAG_VALUE]
+            tags[f"{TAG}data.{split}.source"] = entry["source"]
             if entry.get("file_digest"):
                 tags[f"{TAG}data.{split}.file_digest"] = entry["file_digest"]
         _log_batch(self._client, str(self.run_id_), tags=tags)
@@ -271,10 +276,7 @@ class RunTracker:
         return lineage
 
     def _register(self, mlflow: Any, name: str, model_uri: str, lineage: Mapping[str, Any]) -> str:
-        tags = {
-            TAG + "data_digests": ",".join(_all_data_digests(lineage)),
-            TAG + "lf_digests": ",".join(_all_lf_digests(lineage)),
-        }
+        tags = spread_tags(digest_tags(lineage))
         with _store.store_lock(self.tracking_uri_):
             version = mlflow.register_model(model_uri, name, tags=tags)
             try:
@@ -393,8 +395,10 @@ def build_lineage(
 ) -> dict[str, Any]:
     """The chain data → cleaning → LFs → label model → end model, as a JSON-able dict.
 
-    ``lfs`` holds each LF module's file digest and, under ``functions``, each labeling
-    function's digest by LF name (see :func:`function_digests`); ``slices`` the file digests
+    ``lfs`` holds each LF module's file digest, under ``functions`` each labeling function's
+    digest by LF name (see :func:`lf_digest`) and under ``helpers`` the file digest of each
+    helper module it imports from its folder, by path relative to that folder (see
+    :func:`~gristmill.labeling._load.import_lf_module`); ``slices`` the file digests
     of the slicing-function modules; ``tasks`` the task names of a run of several tasks,
     whose metrics are keyed ``<task>.<split>.<metric>``.
     """
@@ -411,10 +415,7 @@ def build_lineage(
             entry["file"] = str(source_path)
             entry["file_digest"] = file_digest(source_path)
         data[str(split)] = entry
-    lfs = {
-        Path(p).name: {"digest": file_digest(p), "functions": function_digests(p)}
-        for p in result.lf_paths
-    }
+    lfs = {Path(p).name: _lf_lineage(Path(p)) for p in result.lf_paths}
     trees = by_task(result.metrics)
     tasks = [t for t in trees if t is not None]
 
@@ -438,6 +439,46 @@ def build_lineage(
             "classes": [str(c) for c in result.classes],
             "payload_columns": [str(c) for c in result.payload_columns],
         },
+    }
+
+
+def stage_lf_sources(lf_paths: list[Path], lineage: Mapping[str, Any], target: Path) -> Path:
+    """Copy the LF modules and the helper modules they import (see :func:`build_lineage`).
+
+    Each helper keeps its path relative to its LF module's folder, so the copies import each
+    other from ``target`` as the modules did from the project.
+
+    Returns
+    -------
+    pathlib.Path
+        ``target``.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for path in map(Path, lf_paths):
+        shutil.copy2(path, target / path.name)
+        for helper in lineage["lfs"][path.name]["helpers"]:
+            copy = target / helper
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path.resolve().parent / helper, copy)
+    return target
+
+
+def _lf_lineage(path: Path) -> dict[str, Any]:
+    """Digests of an LF module: of its file, of each labeling function, of each helper module.
+
+    Raises
+    ------
+    LFError
+        When the module cannot be imported or defines no labeling function.
+    """
+    from gristmill.labeling._load import import_lf_module
+
+    lfs, files = import_lf_module(path)
+    folder = path.resolve().parent
+    return {
+        "digest": file_digest(path),
+        "functions": {lf.name: lf_digest(lf) for lf in lfs},
+        "helpers": {f.relative_to(folder).as_posix(): file_digest(f) for f in files[1:]},
     }
 
 
@@ -552,6 +593,7 @@ def _log_batch(
 
     Each write to an embedded SQLite store is a synced commit, so batching is what keeps the
     tracking overhead of a run low. Metrics with a ``model_id`` are also the logged model's.
+    A tag value longer than a tag holds is kept whole in parts (see :func:`spread_tags`).
     """
     from mlflow.entities import Metric, Param, RunTag
 
@@ -560,7 +602,7 @@ def _log_batch(
     metric_items = [
         Metric(k, float(v), now, 0, model_id=model_id) for k, v in (metrics or {}).items()
     ]
-    tag_items = [RunTag(k, v[:_MAX_TAG_VALUE]) for k, v in (tags or {}).items()]
+    tag_items = [RunTag(k, v) for k, v in spread_tags(tags or {}).items()]
     while param_items or metric_items or tag_items:
         client.log_batch(
             run_id,
@@ -636,6 +678,18 @@ def _log_datasets_quietly(mlflow: Any, result: Any, lineage: Mapping[str, Any], 
             )
 
 
+def digest_tags(lineage: Mapping[str, Any]) -> dict[str, str]:
+    """The tags listing a run's data and LF digests, which ``models_trained_on`` searches.
+
+    Each is a comma-separated list, sorted; a list too long for one tag is continued in
+    numbered tags (see :func:`~gristmill.tracking._tags.tag_parts`).
+    """
+    return {
+        TAG + "data_digests": ",".join(_all_data_digests(lineage)),
+        TAG + "lf_digests": ",".join(_all_lf_digests(lineage)),
+    }
+
+
 def _all_data_digests(lineage: Mapping[str, Any]) -> list[str]:
     found: list[str] = []
     for entry in lineage["data"].values():
@@ -650,4 +704,5 @@ def _all_lf_digests(lineage: Mapping[str, Any]) -> list[str]:
     for entry in lineage["lfs"].values():
         found.add(entry["digest"])
         found.update(entry["functions"].values())
+        found.update(entry["helpers"].values())
     return sorted(found)
