@@ -57,6 +57,30 @@ def test_order_predicates_compare_numbers() -> None:
     assert {r for r, _ in cells(pair)} == {0, 1}
 
 
+@pytest.mark.parametrize(
+    ("rule", "flagged"),
+    [
+        ('t1&GT(t1.lo,"5")', {6, 7}),
+        ("t1&GT(t1.lo,t1.hi)", {6}),
+        ('t1&t2&EQ(t1.k,t2.k)&LT(t1.lo,t2.hi)&GT(t1.lo,"5")', {6}),
+        ('t1&LT(t1.hi,"b")', set()),
+    ],
+    ids=["constant", "one-tuple", "two-tuple", "text-constant"],
+)
+def test_order_predicates_on_numbers_mixed_with_text(rule: str, flagged: set[int]) -> None:
+    # "lo" holds numbers and a few text cells (a typo, placeholders): the rule compares its
+    # numbers; the text cells satisfy no order predicate.
+    t = pd.DataFrame(
+        {
+            "lo": ["1", "2", "x", " 4", "", "N/A", "7", "9"],
+            "hi": ["2", "3", "4", "5", "6", "7", "1", "10"],
+            "k": ["a"] * 8,
+        }
+    )
+    found = detect_errors(t, [rule], outliers=False)
+    assert {r for r, c in cells(found, "dc") if c == "lo"} == flagged
+
+
 def test_dc_without_equality_join_is_refused() -> None:
     t = pd.DataFrame({"a": ["1", "2"]})
     with pytest.raises(ConstraintError, match="never compares all pairs"):

@@ -159,3 +159,35 @@ def test_a_lone_column_gets_its_mean_or_most_frequent_value(imputer: object) -> 
     out = imputer.fit_transform(sizes)  # type: ignore[attr-defined]
     assert out.loc["b", "size"] == pytest.approx(2.5)
     assert out.index.equals(sizes.index)
+
+
+@pytest.mark.parametrize("method", ["mean", "knn", "iterative", "trees", "attention"])
+def test_huge_numbers_are_imputed_within_their_range(method: str) -> None:
+    # Squares of numbers beyond 1e154 overflow: the column's scale must not become infinite
+    # (NaN or infinite imputations), nor may LightGBM's float32 labels overflow.
+    frame = _cities(n=200).drop(columns="double")
+    frame["size"] = (frame["size"] + 5) * 1e300
+    frame.loc[::10, "size"] = np.nan
+    params = {"max_epochs": 2} if method == "attention" else {}
+    out = get_imputer(method, **params).fit_transform(frame)
+    filled = out.loc[::10, "size"].to_numpy(dtype=float)
+    observed = frame["size"].dropna()
+    assert np.isfinite(filled).all()
+    assert (filled >= observed.min()).all() and (filled <= observed.max()).all()
+    biggest = pd.DataFrame({"a": [1e308, 1.5e308, np.nan], "b": ["x", "y", "x"]})
+    mean = MeanModeImputer(column_types={"a": "numeric"}).fit_transform(biggest).loc[2, "a"]
+    assert mean == pytest.approx(1.25e308)
+
+
+@pytest.mark.parametrize("method", ["mean", "knn", "iterative", "trees", "attention"])
+def test_an_empty_column_not_to_impute_is_left_alone(method: str) -> None:
+    frame = _cities(n=60).assign(empty=np.nan)
+    frame.loc[:5, "size"] = np.nan
+    params = {"max_epochs": 2} if method == "attention" else {}
+    imputer = get_imputer(method, columns=["size"], **params).fit(frame)
+    assert "empty" not in imputer.columns_
+    out = imputer.transform(frame)
+    assert out["size"].notna().all()
+    assert out["empty"].isna().all() and out.dtypes.equals(frame.dtypes)
+    with pytest.raises(DataError, match="'empty'"):
+        get_imputer(method, columns=["size", "empty"], **params).fit(frame)

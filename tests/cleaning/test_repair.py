@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gristmill.cleaning import FEATURE_NAMES, Cleaner, clean, evaluate, read_constraints
+from gristmill.cleaning import (
+    FEATURE_NAMES,
+    Cleaner,
+    apply_repairs,
+    clean,
+    evaluate,
+    read_constraints,
+)
 from gristmill.exceptions import ConstraintError, DataError, NotFittedError
 from gristmill.io import read_table
 
@@ -306,3 +313,52 @@ def test_the_word_vocabulary_does_not_depend_on_hash_order() -> None:
     }
     assert len(outputs) == 1
     assert "('at', 30), ('by', 30), ('in', 30)" in outputs.pop()
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.Index([f"id{i}" for i in range(8)]),
+        pd.Index([7, 7, 3, 3, 0, 0, 1, 1]),
+        pd.MultiIndex.from_arrays([list("aabbccdd"), range(8)]),
+    ],
+    ids=["strings", "duplicates", "multiindex"],
+)
+def test_the_repaired_table_keeps_index_columns_and_dtypes(index: pd.Index) -> None:
+    table = pd.DataFrame(
+        {
+            "zip": pd.array([1] * 4 + [2] * 4, dtype="Int64"),
+            "city": pd.Categorical(["a", "a", "a", "x", "b", "b", "b", "b"]),
+            "pop": pd.array([10, 10, 10, 10, 20, 20, 20, None], dtype="Int64"),
+            "open": pd.array([True, False] * 4, dtype="boolean"),
+            "when": pd.date_range("2020-01-01", periods=8, tz="Europe/Paris"),
+            "ratio": [0.5, np.inf, -np.inf, 1e308, 2.0, 3.0, np.nan, 4.0],
+            "note": pd.array(["n"] * 8, dtype="str"),
+        },
+        index=index,
+    )
+    cleaner = Cleaner(constraints=["zip -> city, pop"]).fit(table)
+    assert cleaner.repairs_[["row", "column", "new"]].values.tolist() == [
+        [3, "city", "a"],
+        [7, "pop", "20"],
+    ]
+    repaired = cleaner.repaired_
+    assert repaired.index.equals(table.index)
+    assert repaired.columns.equals(table.columns)
+    unchanged = ["zip", "open", "when", "ratio", "note"]
+    pd.testing.assert_frame_equal(repaired[unchanged], table[unchanged])
+    # Repaired columns hold strings, as the repair reads every value.
+    assert repaired["city"].tolist() == ["a"] * 4 + ["b"] * 4
+    assert repaired["pop"].tolist() == ["10"] * 4 + ["20"] * 4
+    pd.testing.assert_frame_equal(cleaner.transform(table), repaired)
+
+
+def test_apply_repairs_writes_text_at_positions_and_names_unknown_columns() -> None:
+    table = pd.DataFrame({"zip": [1] * 4, "n": [5, 5, 5, 6]}, index=[9, 9, 2, 0])
+    fixes = pd.DataFrame({"row": [3, 0], "column": ["n", "n"], "new": [None, "7"]})
+    out = apply_repairs(table, fixes)
+    assert out.index.equals(table.index)
+    assert out["n"].tolist() == ["7", "5", "5", pd.NA]
+    assert out["zip"].dtype == np.int64
+    with pytest.raises(DataError, match=r"\['town'\]"):
+        apply_repairs(table, fixes.assign(column="town"))

@@ -114,3 +114,49 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["clean", "--data", str(data), "--out", str(data)])
     assert r.exit_code == 1 and "never modified" in r.output
     assert not out.exists()
+
+
+def test_errors_name_the_constraint_file_and_the_separator(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("zip,city\n1,a\n1,b\n")
+    out = tmp_path / "o.csv"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("functional_dependencies: [zip -> town]\n")
+    r = runner.invoke(
+        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    )
+    assert r.exit_code == 1
+    assert f"{rules}: dependency 'zip -> town' names unknown column(s) ['town']" in r.output
+    assert f"{data} has ['city', 'zip']" in r.output
+    semicolons = tmp_path / "s.csv"
+    semicolons.write_text("zip;city\n1;a\n1;b\n")
+    r = runner.invoke(app, ["clean", "--data", str(semicolons), "--out", str(out)])
+    assert r.exit_code == 1 and "seems separated by semicolons" in r.output
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("zip,city\n")
+    r = runner.invoke(app, ["clean", "--data", str(header_only), "--out", str(out)])
+    assert r.exit_code == 1 and f"{header_only}: the table has no rows" in r.output
+    assert "Traceback" not in r.output and not out.exists()
+
+
+def test_clean_keeps_the_index_and_untouched_dtypes_of_a_parquet_table(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "zip": ["1"] * 4 + ["2"] * 4,
+            "city": ["a", "a", "a", "x", "b", "b", "b", "b"],
+            "pop": pd.array([5, 6, None, 8, 9, 10, 11, 12], dtype="Int64"),
+        },
+        index=pd.Index([f"id{i}" for i in range(8)], name="key"),
+    )
+    data, out = tmp_path / "t.parquet", tmp_path / "repaired.parquet"
+    frame.to_parquet(data)
+    rules = tmp_path / "rules.txt"
+    rules.write_text("zip -> city\n")
+    result = runner.invoke(
+        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    repaired = pd.read_parquet(out)
+    assert repaired.index.equals(frame.index)
+    assert repaired["city"].tolist() == ["a"] * 4 + ["b"] * 4
+    pd.testing.assert_series_equal(repaired["pop"], frame["pop"])

@@ -110,3 +110,92 @@ def test_impute_all_missing_column_is_an_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "'b'" in result.output and "no observed values" in result.output
+
+
+def test_impute_writes_back_cells_as_read_and_fills_placeholders(tmp_path: Path) -> None:
+    # Codes keep their leading zeros, integers stay integers, and "N/A", "-" and blanks of
+    # spaces are missing cells of a numeric column (not text making it categorical).
+    rows = ["zip,stars,price,note"]
+    for i in range(40):
+        price = ["N/A", "-", "   ", ""][i % 4] if i % 10 == 3 else f"{10 + i % 7}.25"
+        stars = "" if i % 9 == 4 else str(1 + i % 5)
+        rows.append(f"{i % 3:03d},{stars},{price},n{i}")
+    data = tmp_path / "t.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "filled.csv"
+    result = runner.invoke(
+        app, ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "8 missing cells filled" in result.output
+    before = pd.read_csv(data, dtype=str, keep_default_na=False)
+    after = pd.read_csv(out, dtype=str, keep_default_na=False)
+    blank = before["price"].str.strip().isin(["N/A", "-", ""])
+    assert blank.sum() == 4
+    assert after.loc[blank, "price"].astype(float).between(10, 17).all()
+    assert after.loc[before["stars"] == "", "stars"].str.fullmatch(r"\d").all()
+    kept = ~(blank.to_numpy()[:, None] | (before == "").to_numpy())
+    assert (after.to_numpy()[kept] == before.to_numpy()[kept]).all()
+    assert after["zip"].tolist() == before["zip"].tolist()
+
+
+@pytest.mark.filterwarnings("default::gristmill.cleaning._files.MixedColumnWarning")
+def test_impute_text_in_a_numeric_column_is_named_and_can_be_kept(tmp_path: Path) -> None:
+    rows = ["city,price"] + [f"{c},{p}" for c, p in [("a", "1.5"), ("b", "2.5")] * 10]
+    rows[4], rows[7] = "b,abc", "a,"
+    data = tmp_path / "t.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "filled.csv"
+    args = ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "column 'price' holds numbers but also 1 cell(s) of text" in result.output
+    assert "'abc' at row 3" in result.output
+    result = runner.invoke(app, [*args, "--numeric", "price"])
+    assert result.exit_code == 0, result.output
+    assert "1 missing cells filled" in result.output
+    filled = pd.read_csv(out, dtype=str)
+    assert filled.loc[3, "price"] == "abc"
+    assert float(filled.loc[6, "price"]) == pytest.approx(2.0)
+
+
+def test_impute_names_a_file_with_another_separator(tmp_path: Path) -> None:
+    data = tmp_path / "t.csv"
+    data.write_text("a;b\n1;\n2;3\n")
+    result = runner.invoke(app, ["impute", "--data", str(data), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1
+    assert "t.csv" in result.output and "semicolons" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_impute_errors_name_the_file(tmp_path: Path) -> None:
+    header_only, empty_column = tmp_path / "h.csv", tmp_path / "e.csv"
+    header_only.write_text("a,b\n")
+    empty_column.write_text("a,b\nx,\ny,\n")
+    for data, message in [(header_only, "the table is empty"), (empty_column, "['b']")]:
+        out = tmp_path / "o.csv"
+        result = runner.invoke(
+            app, ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+        )
+        assert result.exit_code == 1
+        assert result.output.startswith(f"error: {data}: ") and message in result.output
+
+
+def test_impute_keeps_the_index_and_dtypes_of_a_parquet_table(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "n": pd.array([1, 2, None, 4] * 5, dtype="Int64"),
+            "flag": pd.array([True, None, False, True] * 5, dtype="boolean"),
+            "kind": pd.Categorical(["x", "y", "x", None] * 5),
+        },
+        index=pd.Index([f"id{i}" for i in range(20)], name="key"),
+    )
+    data, out = tmp_path / "t.parquet", tmp_path / "filled.parquet"
+    frame.to_parquet(data)
+    result = runner.invoke(
+        app, ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    )
+    assert result.exit_code == 0, result.output
+    filled = pd.read_parquet(out)
+    assert filled.index.equals(frame.index) and filled.dtypes.equals(frame.dtypes)
+    assert filled.notna().all().all()

@@ -42,7 +42,7 @@ import pandas as pd
 from gristmill._extras import require
 from gristmill.cleaning._blend import class_blend_weight, numeric_blend_weight
 from gristmill.cleaning._chained_regressions import ChainedRegressions
-from gristmill.cleaning._columns import TableImputer, to_python
+from gristmill.cleaning._columns import TableImputer, location_and_scale, to_python
 from gristmill.cleaning._holdout import driver_bins, held_out_probabilities
 from gristmill.exceptions import DataError, ParameterError
 from gristmill.io import atomic_path, atomic_write_text
@@ -147,9 +147,7 @@ class _Encoding:
             vocabularies[name] = [to_python(value) for value in frequent]
         scales = {}
         for name in numeric:
-            values = data[name].astype(float)
-            std = float(values.std(ddof=0))
-            scales[name] = (float(values.mean()), std if std > 0 else 1.0)
+            scales[name] = location_and_scale(data[name])
         return cls(categorical, numeric, vocabularies, scales)
 
     def codes(self, data: pd.DataFrame) -> np.ndarray:

@@ -23,6 +23,8 @@ COLUMN_TYPES: tuple[str, ...] = ("categorical", "numeric")
 
 #: Integer-valued numeric columns with at most this many distinct values are categorical.
 MAX_DISCRETE_INTEGER_VALUES = 10
+#: Numbers beyond this cannot be squared (and summed) in float64 without overflowing.
+_LARGEST_SQUARED = 1e150
 
 
 def infer_column_types(
@@ -178,6 +180,23 @@ def check_numbers(data: pd.DataFrame, name: Hashable, *, who: str) -> None:
         )
 
 
+def location_and_scale(values: pd.Series) -> tuple[float, float]:
+    """Mean and standard deviation (``ddof=0``; 1.0 when it is 0) of a column's numbers.
+
+    Squaring numbers beyond about 1e154 overflows to infinity, and an infinite scale turns
+    every standardised value into 0 and every prediction into NaN; such a column's moments are
+    computed on its values divided by the largest of them instead.
+    """
+    numbers = values.astype(float)
+    top = float(numbers.abs().max())
+    if top > _LARGEST_SQUARED:
+        shrunk = numbers / top
+        mean, std = float(shrunk.mean()) * top, float(shrunk.std(ddof=0)) * top
+    else:
+        mean, std = float(numbers.mean()), float(numbers.std(ddof=0))
+    return mean, std if std > 0 else 1.0
+
+
 def to_python(value: Any) -> Any:
     """Turn a numpy scalar into the equivalent Python scalar (for JSON and exact comparisons)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -255,7 +274,8 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
     column_types_ : dict
         Column label to ``"categorical"`` or ``"numeric"``.
     columns_ : list
-        The label of every column seen in ``fit`` (all of them are used as context).
+        The label of every column seen in ``fit`` that is imputed or has an observed value
+        (all of them are used as context).
     impute_columns_ : list
         The columns ``transform`` fills.
     """
@@ -270,8 +290,8 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
         Raises
         ------
         DataError
-            When the table is empty, a column has no observed value or holds an infinity, a
-            requested column is absent, or a column type cannot be used.
+            When the table is empty, a column to impute has no observed value, a column holds
+            an infinity, a requested column is absent, or a column type cannot be used.
         """
         data = check_table(data, who=f"{self._who}.fit")
         wanted = list(self.columns) if self.columns is not None else list(data.columns)
@@ -280,10 +300,18 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
             raise DataError(
                 f"{self._who}: columns {absent} are not in the table; it has {list(data.columns)}"
             )
-        check_observed(data, list(data.columns), who=f"{self._who}.fit")
-        check_finite(data, list(data.columns), who=f"{self._who}.fit")
-        self.column_types_ = infer_column_types(data, self.column_types)
-        self.columns_ = list(data.columns)
+        check_observed(data, wanted, who=f"{self._who}.fit")
+        # A column with no observed value tells nothing about the others: it is no context.
+        context = [name for name in data.columns if name in wanted or data[name].notna().any()]
+        overrides = {
+            name: kind
+            for name, kind in (self.column_types or {}).items()
+            if name in context or name not in data.columns
+        }
+        data = data[context]
+        check_finite(data, context, who=f"{self._who}.fit")
+        self.column_types_ = infer_column_types(data, overrides)
+        self.columns_ = context
         self.impute_columns_ = wanted
         self._fit(data)
         return self

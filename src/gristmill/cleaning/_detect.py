@@ -98,23 +98,35 @@ def _compare(op: str, left: pd.Series, right: Any) -> np.ndarray:
 def _single_tuple_violations(frame: pd.DataFrame, dc: DenialConstraint) -> np.ndarray:
     mask = np.ones(len(frame), dtype=bool)
     for p in dc.predicates:
-        left = _orderable(frame[p.left[1]], p.op)
         right = p.right if isinstance(p.right, str) else frame[p.right[1]]
-        if isinstance(right, str) and p.op not in ("EQ", "IQ"):
-            number = pd.to_numeric(pd.Series([right]), errors="coerce").iloc[0]
-            right = right if pd.isna(number) else float(number)
-        elif not isinstance(right, str):
-            right = _orderable(right, p.op)
-        mask &= _compare(p.op, left, right)
+        mask &= _compare(p.op, *_operands(p.op, frame[p.left[1]], right))
     return np.flatnonzero(mask)
 
 
-def _orderable(values: pd.Series, op: str) -> pd.Series:
-    """Numbers compare as numbers for order operators when the column is numeric."""
+def _operands(op: str, left: pd.Series, right: pd.Series | str) -> tuple[pd.Series, Any]:
+    """The two sides of a comparison, as numbers when an order operator meets a number.
+
+    A side is a number when every present value of it parses as one (a constant: when it
+    does). Once one side is, both are compared as numbers and a cell that is not one
+    satisfies no order predicate: ``"n/a" > 5`` is neither true nor false, and comparing
+    text with numbers would fail.
+    """
     if op in ("EQ", "IQ"):
-        return values
+        return left, right
+    left_numbers, left_numeric = _as_numbers(left)
+    right_numbers, right_numeric = _as_numbers(right)
+    if left_numeric or right_numeric:
+        return left_numbers, right_numbers
+    return left, right
+
+
+def _as_numbers(values: pd.Series | str) -> tuple[Any, bool]:
+    """``values`` as numbers (NaN where one is not) and whether every present one is."""
+    if isinstance(values, str):
+        number = pd.to_numeric(pd.Series([values]), errors="coerce").iloc[0]
+        return (np.nan, False) if pd.isna(number) else (float(number), True)
     numbers = pd.to_numeric(values, errors="coerce")
-    return numbers if numbers.notna().sum() >= values.notna().sum() else values
+    return numbers, bool(numbers.notna().sum() >= values.notna().sum())
 
 
 def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndarray, np.ndarray]:
@@ -149,16 +161,13 @@ def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndar
     for p in dc.predicates:
         if p in cross_eq:
             continue
-        left = _orderable(pairs[f"{p.left[1]}__{p.left[0]}"], p.op)
-        if isinstance(p.right, str):
-            right: Any = p.right
-        else:
-            right = _orderable(pairs[f"{p.right[1]}__{p.right[0]}"], p.op)
-        mask &= _compare(
-            p.op,
-            left.reset_index(drop=True),
-            right if isinstance(right, str) else right.reset_index(drop=True),
+        left = pairs[f"{p.left[1]}__{p.left[0]}"].reset_index(drop=True)
+        right: pd.Series | str = (
+            p.right
+            if isinstance(p.right, str)
+            else pairs[f"{p.right[1]}__{p.right[0]}"].reset_index(drop=True)
         )
+        mask &= _compare(p.op, *_operands(p.op, left, right))
     hit = pairs[mask]
     return hit["__row1"].to_numpy(), hit["__row2"].to_numpy()
 

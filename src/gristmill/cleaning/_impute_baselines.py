@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.cleaning._columns import TableImputer, to_python
+from gristmill.cleaning._columns import TableImputer, location_and_scale, to_python
 from gristmill.exceptions import DataError, ParameterError
 
 
@@ -70,7 +70,7 @@ class MeanModeImputer(TableImputer):
         self.fill_values_: dict[Hashable, Any] = {}
         for name in self.columns_:
             if self.column_types_[name] == "numeric":
-                self.fill_values_[name] = float(data[name].astype(float).mean())
+                self.fill_values_[name] = location_and_scale(data[name])[0]
             else:
                 self.fill_values_[name] = _top_values(data[name], 1)[0]
 
@@ -92,9 +92,7 @@ class _OneHotEncoding:
         start = 0
         for name, kind in self.column_types.items():
             if kind == "numeric":
-                values = data[name].astype(float)
-                std = float(values.std(ddof=0))
-                self.scale[name] = (float(values.mean()), std if std > 0 else 1.0)
+                self.scale[name] = location_and_scale(data[name])
                 width = 1
             else:
                 self.categories[name] = _top_values(data[name], self.max_categories)
@@ -350,6 +348,9 @@ class TreesImputer(TableImputer):
         that is constant where observed.
     classes_ : dict
         Categorical column label to the values its classifier predicts among.
+    target_scales_ : dict
+        Numeric column label to the mean and standard deviation its regressor's target was
+        standardised with.
     """
 
     _who = "TreesImputer"
@@ -410,6 +411,7 @@ class TreesImputer(TableImputer):
         }
         self.models_: dict[Hashable, Any] = {}
         self.classes_: dict[Hashable, list[Any]] = {}
+        self.target_scales_: dict[Hashable, tuple[float, float]] = {}
         for position, name in enumerate(self.columns_):
             if name not in self.impute_columns_:
                 continue
@@ -433,7 +435,17 @@ class TreesImputer(TableImputer):
                 self.models_[name] = to_python(target[rows][0])
                 continue
             inputs = np.delete(features[rows], position, axis=1)
-            model.fit(inputs, target[rows], categorical_feature=self._categorical_positions(name))
+            if self.column_types_[name] == "numeric":
+                # LightGBM keeps labels as float32, which overflows beyond 3.4e38.
+                self.target_scales_[name] = location_and_scale(data[name])
+                center, scale = self.target_scales_[name]
+                target = (target - center) / scale
+            with warnings.catch_warnings():
+                # Free text has more classes than half its rows; max_classes bounds them.
+                warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+                model.fit(
+                    inputs, target[rows], categorical_feature=self._categorical_positions(name)
+                )
             self.models_[name] = model
 
     def _categorical_positions(self, target: Hashable) -> list[int]:
@@ -448,6 +460,9 @@ class TreesImputer(TableImputer):
             position = self.columns_.index(column)
             inputs = np.delete(self._features(data.iloc[rows]), position, axis=1)
             predicted = model.predict(inputs)
+            if column in self.target_scales_:
+                center, scale = self.target_scales_[column]
+                predicted = predicted * scale + center
         if self.column_types_[column] == "numeric":
             return predicted
         return [self.classes_[column][int(code)] for code in predicted]

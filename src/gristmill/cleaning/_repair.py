@@ -217,8 +217,9 @@ class Cleaner:
         ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors`` (``row`` and
         ``column`` as in ``detections_``).
     repaired_ : pandas.DataFrame
-        The fitted table with the repairs applied (values as strings, positional index, the
-        table's column labels).
+        The fitted table with the repairs applied (see :func:`apply_repairs`): its index and
+        column labels, repaired columns as strings, the others as they were (a Dask input
+        comes back computed).
     source_ : hashable or None
         Label of the source column used.
     transforms_ : ExampleTransforms or None
@@ -285,7 +286,7 @@ class Cleaner:
         Cleaner
         """
         self._check_params()
-        frame, partitions, labels = self._inputs(frame)
+        original, frame, partitions, labels = self._inputs(frame)
         examples = self._check_examples(examples, frame)
         self.imputer_ = (
             None if self.imputer is None else fit_imputer(self.imputer, _labelled(frame, labels))
@@ -305,21 +306,21 @@ class Cleaner:
         if examples is not None:
             repairs = _with_examples(repairs, frame, examples)
         self.repairs_ = _relabel(repairs, labels)
-        self.repaired_ = _labelled(apply_repairs(frame, repairs), labels)
+        self.repaired_ = apply_repairs(original, self.repairs_)
         return self
 
     def transform(self, frame: Any) -> pd.DataFrame:
         """Repair another table with the learned weights (statistics come from ``frame``)."""
         if not hasattr(self, "weights_"):
             raise NotFittedError("This Cleaner is not fitted yet; call fit(frame) first.")
-        frame, partitions, labels = self._inputs(frame)
+        original, frame, partitions, labels = self._inputs(frame)
         state = self._prepare(frame, None, partitions, labels)
         table: CodedTable = state["table"]
         learned = {-1: self.weights_.to_numpy()}
         for column, row in self.column_weights_.iterrows():
             if str(column) in table.columns:
                 learned[table.index(str(column))] = row.to_numpy()
-        return _labelled(apply_repairs(frame, self._infer(state, learned)), labels)
+        return apply_repairs(original, _relabel(self._infer(state, learned), labels))
 
     def fit_transform(
         self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None
@@ -367,25 +368,22 @@ class Cleaner:
             raise ConstraintError(f"source column {self.source!r} is not in the table")
         return None if self.source is None else str(self.source)
 
-    def _inputs(self, frame: Any) -> tuple[pd.DataFrame, Any, dict[str, Any]]:
-        """The table as positional strings with its columns named by their labels as text, its
-        Dask partitions for the Dask engine (else None), and the labels by those names."""
+    def _inputs(self, frame: Any) -> tuple[pd.DataFrame, pd.DataFrame, Any, dict[str, Any]]:
+        """The table in pandas as given (repairs are written into it), the same as positional
+        strings with its columns named by their labels as text, its Dask partitions for the
+        Dask engine (else None), and the labels by those names."""
         is_dask = type(frame).__module__.startswith("dask.")
         partitions = None
-        if not is_dask and self.engine != "dask":
-            local = _as_positional_strings(frame)
-        else:
+        original = frame.compute() if is_dask else frame
+        local = _as_positional_strings(original)
+        if self.engine == "dask" or (is_dask and self.engine != "pandas"):
             dd = require("dask.dataframe", extra="dask", feature="Cleaner(engine='dask')")
-            if is_dask and self.engine == "pandas":
-                local = _as_positional_strings(frame.compute())
-            elif not is_dask:
-                local = _as_positional_strings(frame)
-                partitions = dd.from_pandas(local, chunksize=self.partition_rows, sort=False)
-            else:
+            if is_dask:
                 partitions = frame.astype("string")
                 partitions.columns = [str(c) for c in partitions.columns]
-                local = _as_positional_strings(partitions.compute())
-        return local, partitions, _column_labels(frame)
+            else:
+                partitions = dd.from_pandas(local, chunksize=self.partition_rows, sort=False)
+        return original, local, partitions, _column_labels(frame)
 
     def _prepare(
         self,
@@ -1177,14 +1175,55 @@ def _labelled(frame: pd.DataFrame, labels: dict[str, Any]) -> pd.DataFrame:
 
 
 def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy of ``frame`` (positional rows) with each repair's ``new`` value written."""
+    """Return a copy of ``frame`` with each repair's ``new`` value written.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    repairs : pandas.DataFrame
+        ``row`` (0-based position), ``column`` (a column label of ``frame``) and ``new`` (the
+        value as text, as :attr:`Cleaner.repairs_` holds it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame``'s index and column labels. Repaired columns hold strings (values are
+        repaired as text, so nothing is retyped); the others are ``frame``'s as they are.
+
+    Raises
+    ------
+    DataError
+        When a repair names a column ``frame`` lacks.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"n": [1, 2, 3], "m": [4, 5, 6]}, index=["a", "b", "c"])
+    >>> fixes = pd.DataFrame({"row": [1], "column": ["n"], "new": ["7"]})
+    >>> repaired = apply_repairs(frame, fixes)
+    >>> repaired["n"].to_dict(), repaired["m"].to_dict()
+    ({'a': '1', 'b': '7', 'c': '3'}, {'a': 4, 'b': 5, 'c': 6})
+    """
+    position = {label: j for j, label in enumerate(frame.columns)}
+    unknown = [c for c in pd.unique(repairs["column"]) if c not in position]
+    if unknown:
+        raise DataError(
+            f"repairs name column(s) {unknown} that the table lacks; it has {list(frame.columns)}"
+        )
+    targets = np.fromiter((position[c] for c in repairs["column"]), np.int64, len(repairs))
+    rows = repairs["row"].to_numpy(dtype=np.int64)
+    texts = repairs["new"].to_numpy(dtype=object)
     out = frame.copy()
-    for column, group in repairs.groupby("column", sort=False):
-        j = out.columns.get_loc(column)
-        values = out[column].to_numpy(dtype=object).copy()
-        values[group["row"].to_numpy()] = group["new"].to_numpy(dtype=object)
-        out.isetitem(j, pd.array(values, dtype="string"))
+    for j in np.unique(targets):
+        at = targets == j
+        out.isetitem(int(j), _written(frame.iloc[:, j], rows[at], texts[at]))
     return out
+
+
+def _written(column: pd.Series, rows: np.ndarray, texts: np.ndarray) -> pd.Series:
+    """``column`` as strings, with ``texts`` at the positions ``rows``."""
+    strings = column.astype("string").to_numpy(dtype=object).copy()
+    strings[rows] = texts
+    return pd.Series(pd.array(strings, dtype="string"), index=column.index, name=column.name)
 
 
 def clean(
@@ -1210,8 +1249,8 @@ def clean(
     Returns
     -------
     repaired : pandas.DataFrame
-        Values as strings, rows in the input order (positional index), the input's column
-        labels.
+        The input with the repairs applied: its index and column labels, repaired columns as
+        strings, the others as they were (see :func:`apply_repairs`).
     repairs : pandas.DataFrame
         ``row``, ``column``, ``old``, ``new``, ``probability``, ``detectors``.
 

@@ -34,8 +34,9 @@ def clean_command(
     """Detect and repair erroneous cells; the input file is never modified."""
     from gristmill.cleaning import Cleaner, Constraints, evaluate, read_constraints
     from gristmill.cleaning._examples import read_examples
-    from gristmill.exceptions import DataError
-    from gristmill.io import read_table, write_table
+    from gristmill.cleaning._files import check_separator, has_own_index
+    from gristmill.exceptions import ConstraintError, DataError
+    from gristmill.io import read_table, table_format, write_table
 
     check_paths(
         {
@@ -48,8 +49,17 @@ def clean_command(
         [Output("--out", out, "table"), Output("--repairs", repairs, "table")],
     )
     frame = read_table(data, as_strings=True)
+    check_separator(frame, data, "\t" if table_format(data) == "tsv" else ",")
+    if frame.empty:
+        raise DataError(f"{data}: the table has no rows: nothing to clean")
     clean_frame = None if truth is None else read_table(truth, as_strings=True)
-    rules = read_constraints(constraints) if constraints is not None else Constraints()
+    rules = Constraints()
+    if constraints is not None:
+        rules = read_constraints(constraints)
+        try:
+            rules.check_columns(frame.columns, where=str(data))
+        except ConstraintError as exc:
+            raise ConstraintError(f"{constraints}: {exc}") from None
     for path in dictionary:
         rules.dictionaries.append(_dictionary(path, list(frame.columns)))
     corrected = None
@@ -67,7 +77,7 @@ def clean_command(
             scores = evaluate(frame, repaired, clean_frame)
         except DataError as exc:
             raise DataError(f"{truth}: {exc}") from None
-    write_table(repaired, out)
+    write_table(repaired, out, index=table_format(out) == "parquet" and has_own_index(frame))
     if repairs is not None:
         write_table(cleaner.repairs_, repairs)
     n_cells = frame.shape[0] * frame.shape[1]

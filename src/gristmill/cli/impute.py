@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,14 +36,13 @@ def impute_command(
     confidence: Path | None = typer.Option(
         None, "--confidence", help="attention only: also write per-cell confidence here."
     ),
-    max_epochs: int = typer.Option(
-        100, "--max-epochs", min=1, help="attention only: epoch limit."
-    ),
+    max_epochs: int = typer.Option(100, "--max-epochs", min=1, help="attention only: epoch limit."),
 ) -> None:
     """Impute missing cells; the input file is never modified."""
+    from gristmill.cleaning._files import has_own_index, write_imputed
     from gristmill.cleaning._impute_baselines import IMPUTER_NAMES, get_imputer
     from gristmill.exceptions import DataError
-    from gristmill.io import read_table, write_table
+    from gristmill.io import table_format, write_table
 
     if method not in IMPUTER_NAMES:
         raise DataError(f"unknown --method {method!r}; expected one of {_METHODS}")
@@ -52,7 +52,7 @@ def impute_command(
         {"--data": data},
         [Output("--out", out, "table"), Output("--confidence", confidence, "table")],
     )
-    frame = read_table(data)
+    text, frame, missing = _read(data, _names(numeric))
     types = {name: "categorical" for name in _names(categorical)}
     types.update({name: "numeric" for name in _names(numeric)})
     params: dict[str, object] = {"columns": _names(columns) or None, "column_types": types or None}
@@ -61,19 +61,51 @@ def impute_command(
     if method == "attention":
         params["max_epochs"] = max_epochs
     imputer = get_imputer(method, **params)
-    imputer.fit(frame)
-    missing_before = int(frame[imputer.impute_columns_].isna().sum().sum())
+    try:
+        imputer.fit(frame)
+        if confidence is not None:
+            filled, scores = imputer.transform(frame, return_confidence=True)  # type: ignore[call-arg]
+        else:
+            filled = imputer.transform(frame)
+    except DataError as exc:  # the imputers' messages name columns and rows, not the file
+        raise DataError(f"{data}: {exc}") from None
+    missing_before = int(missing[imputer.impute_columns_].to_numpy().sum())
+    if text is not None and table_format(out) in ("csv", "tsv"):
+        filled = write_imputed(text, filled, missing)
+    else:  # text cells of a column declared numeric were hidden from the imputer, not missing
+        filled = filled.where(missing | frame.notna())
+    write_table(filled, out, index=table_format(out) == "parquet" and has_own_index(frame))
     if confidence is not None:
-        filled, scores = imputer.transform(frame, return_confidence=True)  # type: ignore[call-arg]
-    else:
-        filled = imputer.transform(frame)
-    write_table(filled, out)
-    if confidence is not None:
-        write_table(scores, confidence)
+        keep_index = table_format(confidence) == "parquet" and has_own_index(frame)
+        write_table(scores, confidence, index=keep_index)
     console.print(
         f"{len(frame)} rows x {frame.shape[1]} columns: {missing_before} missing cells filled "
         f"with {method} -> {out}"
     )
+
+
+def _read(path: Path, numeric: list[str]) -> tuple[Any, Any, Any]:
+    """The table as written (CSV/TSV, else None), typed for the imputer, and its cells to fill.
+
+    A CSV/TSV file is read as text and typed column by column (placeholders such as ``N/A``,
+    ``-`` or blanks are missing), so that a CSV/TSV output holds the cells not imputed exactly
+    as they were read; a Parquet or JSON output gets the typed table.
+    """
+    from gristmill.cleaning._files import check_separator, parse_text_table
+    from gristmill.exceptions import DataError
+    from gristmill.io import read_table, table_format
+
+    fmt = table_format(path)
+    if fmt not in ("csv", "tsv"):
+        frame = read_table(path)
+        return None, frame, frame.isna()
+    text = read_table(path, as_strings=True)
+    check_separator(text, path, "\t" if fmt == "tsv" else ",")
+    try:
+        frame, missing = parse_text_table(text, numeric=numeric)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    return text, frame, missing
 
 
 def register(app: typer.Typer) -> None:
