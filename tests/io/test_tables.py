@@ -76,3 +76,18 @@ def test_a_json_file_may_hold_one_array_of_rows(tmp_path: Path) -> None:
     assert frame["text"].tolist() == ["hi", "yo"] and frame["n"].tolist() == [1, 2]
     (tmp_path / "rows.jsonl").write_text('{"text": "hi"}\n{"text": "yo"}\n')
     assert read_table(tmp_path / "rows.jsonl")["text"].tolist() == ["hi", "yo"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_repeated_header_name_is_named_not_renamed(tmp_path: Path, suffix: str) -> None:
+    sep = "\t" if suffix == ".tsv" else ","
+    path = tmp_path / f"t{suffix}"
+    path.write_text(sep.join(["id", "text", "id"]) + "\n" + sep.join(["1", "a", "2"]) + "\n")
+    with pytest.raises(DataError, match=r"t\.[ct]sv: the header repeats column name\(s\) \['id'\]"):
+        read_table(path)
+
+
+def test_distinct_names_that_look_renamed_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('a,a.1,"b,c"\n1,2,3\n')
+    assert read_table(path).columns.tolist() == ["a", "a.1", "b,c"]

@@ -81,7 +81,8 @@ def read_table(
     Raises
     ------
     DataError
-        When the file is missing, empty, unreadable, has ragged rows, or lacks a column.
+        When the file is missing, empty, unreadable, has ragged rows, repeats a header name
+        (CSV/TSV), or lacks a column.
 
     Examples
     --------
@@ -112,6 +113,7 @@ def read_table(
                 raise
             if len(frame.columns) and frame.shape[0] and _has_ragged_short_rows(path, sep):
                 _check_ragged(path, sep)
+            _check_unique_header(path, sep)
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
@@ -133,6 +135,15 @@ def read_table(
                 f"{path}: missing column(s) {missing}; the table has {list(frame.columns)}"
             )
     return frame
+
+
+def _check_unique_header(path: Path, sep: str) -> None:
+    """Raise DataError naming the repeated names of the header (pandas would rename them)."""
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = header.iloc[0].tolist() if header.shape[0] else []
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: the header repeats column name(s) {repeated}")
 
 
 def _opens_with(path: Path, prefix: bytes) -> bool:
