@@ -81,7 +81,9 @@ def test_apply_failure_stops_with_lf_and_row(project: Path) -> None:
          str(project / "lfs.py"), "--out", str(project / "L.parquet")],
     )
     assert result.exit_code == 1
-    assert "'fragile' failed on row 2" in result.output
+    # "boom boom pow" is the third data row of the file (index label 2 in pandas)
+    numbering = "(rows numbered from 1, the header not counted)"
+    assert f"data.csv {numbering}: Labeling function 'fragile' failed on row 3" in result.output
     assert "RuntimeError: boom" in result.output
     assert not (project / "L.parquet").exists()
 

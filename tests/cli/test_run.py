@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -16,6 +20,7 @@ from typer.testing import CliRunner
 from gristmill.cli import app
 
 GRISTMILL = [sys.executable, "-m", "gristmill"]
+PIPELINE_PROJECT = Path(__file__).parents[1] / "pipeline" / "conftest.py"
 
 
 def _env() -> dict[str, str]:
@@ -120,3 +125,82 @@ def test_hospital_example_cleans_then_labels(tmp_path: Path) -> None:
     assert len(fixed) > 10 and fixed["new"].isin(["heart attack", "pneumonia"]).any()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["end_model"]["test"]["overall"]["accuracy"] > 0.9
+
+
+SLOW_LF = """
+import time
+
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def slow(x):
+    time.sleep(0.05)
+    return ABSTAIN
+"""
+
+
+def _interrupt_run(project: Path, after: str, *options: str) -> tuple[int, str]:
+    """Run ``gristmill run`` and press Ctrl-C a second after the progress line ``after``.
+
+    The SIGINT goes to the command's whole process group, as a terminal sends it, so that
+    worker processes get it too. Returns the exit status and stderr.
+    """
+    process = subprocess.Popen(
+        [*GRISTMILL, "run", "--no-track", "--run-dir", "out", *options],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**_env(), "COLUMNS": "200"},  # one line per progress line
+        start_new_session=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = ""
+        while after not in seen:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen += line
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGINT)
+        _, rest = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, seen + rest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("after", "options"),
+    [
+        ("label_model", ()),  # in the Optuna search, which has a minute left
+        ("validate", ("--engine", "processes")),  # while forked processes label
+        ("validate", ("--engine", "dask")),  # while a LocalCluster labels
+    ],
+    ids=["search", "processes", "dask"],
+)
+def test_ctrl_c_ends_run_with_one_line_and_no_partial_output(
+    tmp_path: Path,
+    load_helper_module: Callable[[str, Path], ModuleType],
+    after: str,
+    options: tuple[str, ...],
+) -> None:
+    helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
+    project = helpers.make_project(tmp_path)
+    spec = helpers.base_spec()
+    spec["model"]["budget"] = {"trials": 100_000, "minutes": 1}
+    if after == "validate":
+        (project / "lfs_slow.py").write_text(SLOW_LF, encoding="utf-8")
+        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_slow.py")
+    helpers.write_spec(project, spec)
+
+    status, stderr = _interrupt_run(project, after, *options)
+
+    assert status == 130, stderr
+    *progress, last = stderr.strip().splitlines()
+    assert last == "interrupted: the run directory out was not written"
+    assert all(line.startswith("✓") for line in progress), stderr  # nor Optuna's nor a worker's
+    assert not (project / "out").exists()
+    assert [p.name for p in project.rglob("*") if p.name.endswith((".tmp", ".old"))] == []

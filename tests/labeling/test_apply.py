@@ -257,6 +257,43 @@ def test_invalid_vote_is_reported_with_row() -> None:
         apply_lfs([bad], make_frame(5))
 
 
+@labeling_function(vectorized=True)
+def below_abstain_on_video(frame):
+    return np.where(frame["text"].str.contains("video"), -5, ABSTAIN)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+@pytest.mark.parametrize(
+    ("lf", "message"),
+    [
+        (fragile, "'fragile' failed on row 30: ValueError"),
+        (
+            labeling_function(name="bad")(lambda x: None if "video" in x.text else ABSTAIN),
+            "'bad' failed on row 30: LFError",
+        ),
+        (below_abstain_on_video, "'below_abstain_on_video' returned vote -5 on row 30;"),
+    ],
+)
+def test_errors_name_the_row_by_its_index_label(engine: str, lf, message: str) -> None:
+    frame = pd.DataFrame(
+        {"text": ["nice song", "love it", "great video", "song"]}, index=[10, 20, 30, 40]
+    )
+    with pytest.raises(LFError, match=re.escape(message)) as info:
+        apply_lfs([lf], frame, engine=engine)
+    assert info.value.row == 30
+    assert info.value.lf_name == lf.name
+
+
+def test_bad_vote_error_can_come_back_from_a_dask_worker() -> None:
+    # an error that is its own __cause__ sends Dask's serializer into endless recursion (and
+    # the worker out of memory) instead of reporting it
+    dask_pickle = pytest.importorskip("distributed.protocol.pickle")
+    frame = make_frame(50, seed=1)
+    with pytest.raises(LFError, match="returned vote -5") as info:
+        apply_lfs([below_abstain_on_video], frame, engine="pandas")
+    assert str(dask_pickle.loads(dask_pickle.dumps(info.value))) == str(info.value)
+
+
 def test_argument_errors() -> None:
     frame = make_frame(5)
     with pytest.raises(LFError, match="'short' appears twice"):

@@ -120,6 +120,23 @@ def test_lf_failure_names_partition_and_row_and_leaves_nothing(tmp_path: Path, c
     assert not (tmp_path / "M").exists()
 
 
+def test_bad_vectorized_vote_names_partition_and_row(tmp_path: Path, client) -> None:
+    @labeling_function(vectorized=True)
+    def below_abstain_on_video(frame):
+        return np.where(frame["text"].str.contains("video"), -5, -1)
+
+    frame = make_frame(600, seed=3)
+    frame["text"] = frame["text"].str.replace("video", "clip")
+    frame.loc[450, "text"] = "great video"
+    ddf = dd.from_pandas(frame, npartitions=3)
+    message = r"partition 2: .*'below_abstain_on_video' returned vote -5 on row 450;"
+    with pytest.raises(LFError, match=message) as info:
+        apply_lfs_partitioned([below_abstain_on_video], ddf, tmp_path / "L", client=client)
+    assert info.value.row == 450
+    assert not (tmp_path / "L").exists()
+    assert leftovers(tmp_path) == []
+
+
 def test_abstain_on_error_counts_failures(tmp_path: Path, client) -> None:
     frame = make_frame(500, seed=4)
     ddf = dd.from_pandas(frame, npartitions=2)

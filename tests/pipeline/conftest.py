@@ -104,18 +104,23 @@ def write_spec(root: Path, spec: dict) -> Path:
     return path
 
 
+def make_project(root: Path) -> Path:
+    """Write into ``root`` data, two LF modules, a slice module and a valid spec; return it."""
+    train = comments(240, 1)
+    train.drop(columns=["CLASS"]).to_csv(root / "train.csv", index=False)
+    comments(80, 2).to_csv(root / "dev.csv", index=False)
+    comments(80, 3).to_csv(root / "test.csv", index=False)
+    (root / "lfs_a.py").write_text(textwrap.dedent(LFS_A), encoding="utf-8")
+    (root / "lfs_b.py").write_text(textwrap.dedent(LFS_B), encoding="utf-8")
+    (root / "slices.py").write_text(textwrap.dedent(SLICES), encoding="utf-8")
+    write_spec(root, base_spec())
+    return root
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project folder with data, two LF modules, a slice module and a valid spec."""
-    train = comments(240, 1)
-    train.drop(columns=["CLASS"]).to_csv(tmp_path / "train.csv", index=False)
-    comments(80, 2).to_csv(tmp_path / "dev.csv", index=False)
-    comments(80, 3).to_csv(tmp_path / "test.csv", index=False)
-    (tmp_path / "lfs_a.py").write_text(textwrap.dedent(LFS_A), encoding="utf-8")
-    (tmp_path / "lfs_b.py").write_text(textwrap.dedent(LFS_B), encoding="utf-8")
-    (tmp_path / "slices.py").write_text(textwrap.dedent(SLICES), encoding="utf-8")
-    write_spec(tmp_path, base_spec())
-    return tmp_path
+    return make_project(tmp_path)
 
 
 LFS_RATING = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -219,6 +220,27 @@ def test_lf_failure_names_split_partition_and_row(project: Path, cluster) -> Non
         _on_dask(project, cluster).run(track=False, run_dir=project / "run")
     assert not (project / "run").exists()
     assert _hidden(project) == []
+
+
+def test_lf_failure_on_a_split_the_client_read_names_the_row_of_the_file(
+    project: Path, cluster
+) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # row 151 of the file
+    train.to_json(project / "train.jsonl", orient="records", lines=True)
+    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
+
+    def change(spec: dict) -> None:
+        spec["data"]["train"].update(path="train.jsonl", where="stars >= 4")
+        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
+
+    _edit_spec(project, change)
+    numbering = re.escape(f"(rows of {project.resolve() / 'train.jsonl'} numbered from 1)")
+    message = rf"the train data {numbering}, partition 0: .*'fragile' failed on row 151:"
+    with pytest.raises(LFError, match=message) as info:
+        _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    assert info.value.row == 151
+    assert not (project / "run").exists()
 
 
 def test_spec_checks(project: Path, cluster) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import yaml
 
 import gristmill
 import gristmill.training
-from gristmill.exceptions import OutputError
+from gristmill.exceptions import LFError, OutputError
 from gristmill.labeling import LabelMatrix
 from gristmill.pipeline import Pipeline
 from gristmill.training import load_end_model
@@ -143,6 +145,39 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(project: Path, monkeypatc
     result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
     stages = _stages(result)
     assert stages["label"] and stages["label_model"] and not stages["train"]
+
+
+FRAGILE = """
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def fragile(x):
+    if x.text == "BOOM":
+        raise ValueError("cannot label this")
+    return ABSTAIN
+"""
+
+
+def test_lf_error_names_the_row_of_the_data_file(project: Path) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # data row 151 of the file
+    train.to_csv(project / "train.csv", index=False)
+    assert (train["stars"].iloc[:150] < 4).any()  # the filter moves it up in the split
+    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
+
+    def change(spec: dict) -> None:
+        spec["data"]["train"]["where"] = "stars >= 4"
+        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
+
+    _edit_spec(project, change)
+    expected = (
+        f"the train data (rows of {project.resolve() / 'train.csv'} numbered from 1, the header "
+        "not counted): Labeling function 'fragile' failed on row 151: ValueError: cannot label this"
+    )
+    with pytest.raises(LFError, match=re.escape(expected)) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert (info.value.lf_name, info.value.row) == ("fragile", 151)
+    assert not (project / "runs").exists()
 
 
 def test_explicit_run_dir_is_replaced_whole(project: Path) -> None:

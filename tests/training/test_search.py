@@ -59,6 +59,34 @@ def test_search_on_dev_is_reproducible_and_tries_each_candidate() -> None:
     assert np.allclose(first.model.predict_proba(dev), second.model.predict_proba(dev))
 
 
+def test_interrupt_stops_the_search_without_a_failed_trial_report(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    train, y = _data(60, 0)
+    dev, y_dev = _data(20, 1)
+    finished = []
+
+    def on_trial(number: int, params: dict, value: float) -> None:
+        finished.append(number)
+        if number == 1:
+            raise KeyboardInterrupt  # Ctrl-C inside the second trial
+
+    with pytest.raises(KeyboardInterrupt):
+        search_end_model(
+            train,
+            0.85 * np.eye(2)[y] + 0.075,
+            payloads={"text": {"kind": "text", "min_df": 1}},
+            classes=["ham", "spam"],
+            dev=dev,
+            dev_y=y_dev,
+            candidates=["logreg"],
+            trials=50,
+            on_trial=on_trial,
+        )
+    assert finished == [0, 1]
+    assert capfd.readouterr().err == ""  # Optuna logs a failed trial with its traceback
+
+
 def test_search_without_dev_holds_out_probabilistic_labels() -> None:
     train, y = _data(100, 2)
     probs = 0.9 * np.eye(2)[y] + 0.05

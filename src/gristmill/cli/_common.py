@@ -18,6 +18,18 @@ from gristmill.exceptions import GristmillError
 console = Console()
 err_console = Console(stderr=True)
 
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED_STATUS = 130
+_UNFINISHED = "unfinished outputs were not written (each is written whole or not at all)"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with the line that says what the interrupted work did not write.
+
+    Raise it from the KeyboardInterrupt caught around a command's long work, when the command
+    knows what that work leaves unwritten (``"the run directory was not written"``).
+    """
+
 
 class GristmillGroup(TyperGroup):
     """Command group that reports a :class:`GristmillError` as one line and exit status 1.
@@ -27,6 +39,8 @@ class GristmillGroup(TyperGroup):
     operating system's refusals of a path (permission denied, a directory where a file is
     expected, a full disk: ``<path>: <reason>``); its warnings
     (such as an ``IdentifiabilityWarning``) are printed the same way, as one ``warning:`` line.
+    Ctrl-C ends a command with one ``interrupted:`` line and exit status 130: outputs are
+    written to temporary files renamed when complete, so none is left half-written.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -37,6 +51,11 @@ class GristmillGroup(TyperGroup):
         except GristmillError as exc:
             _show_error(str(exc))
             raise typer.Exit(1) from exc
+        except KeyboardInterrupt as exc:
+            what = str(exc) if isinstance(exc, Interrupted) else _UNFINISHED
+            line = f"[bold red]interrupted:[/] {escape(what)}"
+            err_console.print(line, highlight=False, soft_wrap=True)
+            raise typer.Exit(INTERRUPTED_STATUS) from exc
         except OSError as exc:  # the file system refused: a path, not a bug, is at fault
             _show_error(_os_error_text(exc))
             raise typer.Exit(1) from exc

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gristmill.cli._common import Output, check_paths, console, err_console
-from gristmill.exceptions import DataError, OutputError
+from gristmill.exceptions import DataError, LFError, OutputError
 
 lfs_app = typer.Typer(
     help="Apply labeling functions and summarise their votes.",
@@ -77,15 +77,20 @@ def apply_command(
     if partitioned:
         _apply_partitioned(functions, data, out, on_error, scheduler)
         return
-    frame = read_table(data)
+    frame, numbering = _numbered(read_table(data), data)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, _scheduler_client(
         scheduler if engine == "dask" else None
     ) as client:
         warnings.simplefilter("always", LFFailureWarning)
-        matrix = apply_lfs(
-            functions, frame, engine=engine, on_error=on_error, progress=progress, client=client
-        )
+        try:
+            matrix = apply_lfs(
+                functions, frame, engine=engine, on_error=on_error, progress=progress, client=client
+            )
+        except LFError as exc:
+            raise LFError(
+                f"{data} ({numbering}): {exc}", lf_name=exc.lf_name, row=exc.row
+            ) from exc
     elapsed = time.perf_counter() - started
     for warning in caught:
         if not issubclass(warning.category, LFFailureWarning):
@@ -99,6 +104,24 @@ def apply_command(
         f"saved {out}"
     )
     _print_failures(matrix.failures)
+
+
+def _numbered(frame: Any, path: Path) -> tuple[Any, str]:
+    """``frame`` indexed so that an error names a row the user finds in the file, and how.
+
+    A table read with the default index (0, 1, ...) is numbered from 1 instead, the header
+    not counted; a table whose file stores its own index keeps it.
+    """
+    import pandas as pd
+
+    from gristmill.io import table_format
+
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        return frame, "rows named by the file's index"
+    numbering = "rows numbered from 1"
+    if table_format(path) in ("csv", "tsv"):
+        numbering += ", the header not counted"
+    return frame.set_axis(pd.RangeIndex(1, len(frame) + 1)), numbering
 
 
 def _print_failures(failures: dict[str, int]) -> None:

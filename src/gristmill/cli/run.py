@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from gristmill.cli._common import console
+from gristmill.cli._common import Interrupted, console
 from gristmill.exceptions import GristmillError
 
 EXAMPLES = ("spam", "hospital")
@@ -49,9 +49,13 @@ def run(
         console.print(table)
         console.print(f"spec {pipeline.spec_path} is valid")
         return
-    result = pipeline.run(
-        track=not no_track, run_dir=run_dir, progress=True, use_cache=not no_cache
-    )
+    try:
+        result = pipeline.run(
+            track=not no_track, run_dir=run_dir, progress=True, use_cache=not no_cache
+        )
+    except KeyboardInterrupt:
+        named = "" if run_dir is None else f" {run_dir}"
+        raise Interrupted(f"the run directory{named} was not written") from None
     _print_summary(result)
 
 

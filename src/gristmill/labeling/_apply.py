@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -311,9 +312,16 @@ def _fork_pool(
         )
     _FORK_JOB = ([lfs[j] for j in row_wise], frame, on_error)
     try:
-        return multiprocessing.get_context("fork").Pool(processes=n_cores())
+        return multiprocessing.get_context("fork").Pool(
+            processes=n_cores(), initializer=_ignore_interrupts
+        )
     finally:
         _FORK_JOB = None
+
+
+def _ignore_interrupts() -> None:
+    """Leave Ctrl-C to the parent, which stops the pool: each worker would print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_forked_chunk(bounds: tuple[int, int]) -> tuple[Any, ...]:
@@ -384,15 +392,9 @@ def _apply_dask(
         return np.empty((0, len(lfs)), dtype=np.int8), data.index
     with contextlib.ExitStack() as stack:
         if client is None:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=n_cores(),
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",
-                )
-            )
+            from gristmill.labeling._cluster import local_cluster
+
+            cluster = stack.enter_context(local_cluster())
             client = stack.enter_context(distributed.Client(cluster))
         chunks: list[pd.DataFrame] = []
         if isinstance(data, pd.DataFrame):

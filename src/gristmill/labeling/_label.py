@@ -15,7 +15,7 @@ import pandas as pd
 
 from gristmill.exceptions import LFError
 from gristmill.labeling._factories import partition_cache
-from gristmill.labeling._lf import LabelingFunction
+from gristmill.labeling._lf import LabelingFunction, describe_row
 from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
 from gristmill.labeling._preprocess import Preprocessor, Row
 
@@ -43,11 +43,14 @@ class Failures:
             self.first.setdefault(name, message)
 
 
+def _names_its_row(exc: Exception, lf_name: str) -> bool:
+    """Whether ``exc`` already is the error to raise: an LFError naming this LF and its row."""
+    return isinstance(exc, LFError) and exc.lf_name == lf_name and exc.row is not None
+
+
 def _row_failure(lf_name: str, row_label: Any, exc: BaseException) -> LFError:
-    if isinstance(exc, LFError) and exc.lf_name == lf_name and exc.row is not None:
-        return exc
     return LFError(
-        f"Labeling function {lf_name!r} failed on row {row_label!r}: "
+        f"Labeling function {lf_name!r} failed on row {describe_row(row_label)}: "
         f"{type(exc).__name__}: {exc}",
         lf_name=lf_name,
         row=row_label,
@@ -55,8 +58,6 @@ def _row_failure(lf_name: str, row_label: Any, exc: BaseException) -> LFError:
 
 
 def _frame_failure(lf_name: str, frame: pd.DataFrame, exc: BaseException) -> LFError:
-    if isinstance(exc, LFError):
-        return exc
     where = _rows_span(frame)
     return LFError(
         f"Labeling function {lf_name!r} failed on {where}: {type(exc).__name__}: {exc}",
@@ -68,7 +69,7 @@ def _frame_failure(lf_name: str, frame: pd.DataFrame, exc: BaseException) -> LFE
 def _rows_span(frame: pd.DataFrame) -> str:
     if not len(frame):
         return "an empty partition"
-    return f"the partition of rows {frame.index[0]!r}..{frame.index[-1]!r}"
+    return f"the partition of rows {describe_row(frame.index[0])}..{describe_row(frame.index[-1])}"
 
 
 def label_vectorized(
@@ -106,6 +107,10 @@ def label_vectorized(
                     votes = lf.label_prepared_frame(_prepare(lf.pre, prepared))
             except Exception as exc:
                 if on_error == "raise":
+                    # An LFError (a bad vote) is raised as it is: ``raise exc from exc`` would make
+                    # it its own cause, a loop that Dask recurses into when it pickles the error.
+                    if isinstance(exc, LFError):
+                        raise
                     raise _frame_failure(lf.name, frame, exc) from exc
                 failures.add(lf.name, len(frame), _rows_span(frame), exc)
                 votes = np.full(len(frame), ABSTAIN, dtype=np.int8)
@@ -162,8 +167,10 @@ def label_rows(
                 vote = label(_prepare(pre, prepared) if pre else row)
             except Exception as exc:
                 if on_error == "raise":
+                    if _names_its_row(exc, lf_name):
+                        raise
                     raise _row_failure(lf_name, index[position], exc) from exc
-                failures.add(lf_name, 1, f"row {index[position]!r}", exc)
+                failures.add(lf_name, 1, f"row {describe_row(index[position])}", exc)
                 continue
             votes[j][position] = vote
     return [_compact(column) for column in votes]

@@ -33,7 +33,7 @@ from gristmill.io import (
     write_parquet_part,
 )
 from gristmill.labeling._apply import _check_columns, _check_lfs, _label_partition, _LFBundle
-from gristmill.labeling._label import ON_ERROR, Failures, n_cores
+from gristmill.labeling._label import ON_ERROR, Failures
 from gristmill.labeling._lf import LabelingFunction
 
 __all__ = ["PartitionedLabelMatrix", "apply_lfs_partitioned", "dask_client"]
@@ -140,18 +140,11 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> Iterator[An
         if scheduler is not None:
             yield stack.enter_context(distributed.Client(scheduler))
             return
-        cluster = stack.enter_context(
-            distributed.LocalCluster(
-                n_workers=n_cores(),
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                # A failing task is reported once, by gristmill's error; the workers' own
-                # log ("Compute Failed" with a traceback, at ERROR) would repeat it.
-                silence_logs=logging.CRITICAL,
-            )
-        )
+        from gristmill.labeling._cluster import local_cluster
+
+        # A failing task is reported once, by gristmill's error; the workers' own log
+        # ("Compute Failed" with a traceback, at ERROR) would repeat it.
+        cluster = stack.enter_context(local_cluster(silence_logs=logging.CRITICAL))
         yield stack.enter_context(distributed.Client(cluster))
 
 
@@ -273,6 +266,8 @@ def _label_parts(
 ) -> list[tuple[int, Failures]]:
     distributed = require("dask.distributed", extra="dask", feature="apply_lfs_partitioned")
     dask = require("dask", extra="dask", feature="apply_lfs_partitioned")
+    from gristmill.labeling._cluster import gather
+
     bundle = share(client, _LFBundle(lfs))
     # One graph from reading each partition to writing its part: the client holds futures of
     # the (tiny) results only, so the scheduler frees every data partition once it is labeled
@@ -284,7 +279,7 @@ def _label_parts(
     ]
     futures = client.compute(tasks)
     try:
-        return list(client.gather(futures))
+        return gather(client, futures)
     except BaseException:
         client.cancel(futures)
         with contextlib.suppress(Exception):

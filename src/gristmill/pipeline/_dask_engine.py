@@ -85,11 +85,16 @@ CLIENT_PARTITION_ROWS = 250_000
 
 @dataclass
 class DaskSplit:
-    """One split as a lazy Dask DataFrame, where it came from, and its first rows (for checks)."""
+    """One split as a lazy Dask DataFrame, where it came from, and its first rows (for checks).
+
+    A split the client read is indexed by its rows' numbers in the source, as ``numbering``
+    says (see :class:`LoadedSplit`); one the workers read keeps the index of each partition.
+    """
 
     frame: Any
     source: str
     head: pd.DataFrame
+    numbering: str = ""
 
 
 @dataclass
@@ -164,8 +169,13 @@ def read_split(
             f"data.{split}: {reason} is read by the client and split into partitions of "
             f"{CLIENT_PARTITION_ROWS:,} rows (the workers read Parquet and CSV files themselves)"
         )
-        frame = dd.from_pandas(loaded.frame, chunksize=CLIENT_PARTITION_ROWS, sort=False)
-        return DaskSplit(frame=frame, source=loaded.source, head=loaded.frame.head(5))
+        frame = dd.from_pandas(loaded.numbered(), chunksize=CLIENT_PARTITION_ROWS, sort=False)
+        return DaskSplit(
+            frame=frame,
+            source=loaded.source,
+            head=loaded.frame.head(5),
+            numbering=loaded.numbering,
+        )
     assert path is not None
     if not path.exists():
         raise where.error((*loc, "path"), f"no such file: {path}")
@@ -462,9 +472,11 @@ def _offsets(part_rows: Sequence[int]) -> list[int]:
 
 def _compute(client: Any, tasks: list[Any]) -> list[Any]:
     """Run delayed tasks; on failure cancel the rest so no late part lands after cleanup."""
+    from gristmill.labeling._cluster import gather
+
     futures = client.compute(tasks)
     try:
-        return list(client.gather(futures))
+        return gather(client, futures)
     except BaseException:
         client.cancel(futures)
         raise
@@ -673,8 +685,9 @@ class _DaskRun:
                 try:
                     matrix = apply_lfs_partitioned(lfs, loaded.frame, target, client=self.client)
                 except LFError as exc:
+                    numbering = f" ({loaded.numbering})" if loaded.numbering else ""
                     raise LFError(
-                        f"the {split} data, {exc}", lf_name=exc.lf_name, row=exc.row
+                        f"the {split} data{numbering}, {exc}", lf_name=exc.lf_name, row=exc.row
                     ) from None
                 if matrix.n_rows == 0:
                     raise self.pipeline.source.error(

@@ -12,7 +12,7 @@ import re
 import sqlite3
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 from gristmill._version import __version__
 from gristmill.exceptions import DataError, GristmillError, LFError, SupervisionWarning
-from gristmill.io import read_table
+from gristmill.io import read_table, table_format
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
 from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource, Task
@@ -57,11 +57,23 @@ def gold_rows(gold: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LoadedSplit:
-    """One split as loaded: the frame, a description of where it came from, its digest."""
+    """One split as loaded: the frame, a description of where it came from, its digest.
+
+    The frame's index is its position in the split. ``rows`` numbers its rows as they are
+    in the source instead, from 1 and before any ``where`` or ``sample``, and ``numbering``
+    says how in words: an error about a row names it by that number, which the user can find
+    in the file or the query's result (None and "" when unknown).
+    """
 
     frame: pd.DataFrame
     source: str
     digest: str
+    rows: np.ndarray | None = None
+    numbering: str = ""
+
+    def numbered(self) -> pd.DataFrame:
+        """The frame indexed by ``rows`` (the frame itself when they are unknown)."""
+        return self.frame if self.rows is None else self.frame.set_axis(pd.Index(self.rows))
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -139,6 +151,9 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
         except DataError as exc:
             raise where.error((*loc, "path"), str(exc)) from exc
         origin = str(path)
+        numbering = f"rows of {path} numbered from 1"
+        if table_format(path) in ("csv", "tsv"):
+            numbering += ", the header not counted"
     else:
         database = _database_file(str(source.connection), root)
         if database is not None and not database.is_file():
@@ -156,26 +171,37 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
                 (*loc, "sql"), f"the query failed: {type(exc).__name__}: {exc}"
             ) from exc
         origin = f"{source.connection}: {source.sql}"
+        numbering = f"rows of the result of {origin} numbered from 1"
     described = origin
+    rows = np.arange(1, len(frame) + 1)
     if source.where is not None:
         try:
-            kept = frame.query(source.where, engine="python")
+            kept = _kept_positions(frame, source.where)
         except Exception as exc:
             raise where.error(
                 (*loc, "where"), f"cannot filter with {source.where!r}: {exc}"
             ) from exc
-        frame = kept
+        frame, rows = frame.iloc[kept], rows[kept]
         described = f"{origin} where {source.where}"
     if source.sample is not None:
         sample = source.sample
         order = np.random.default_rng(sample.seed).permutation(len(frame))
         picked = np.sort(order[int(sample.start * len(frame)) : int(sample.stop * len(frame))])
-        frame = frame.iloc[picked]
+        frame, rows = frame.iloc[picked], rows[picked]
         described = f"{described} sample(seed={sample.seed}, {sample.start}-{sample.stop})"
     frame = frame.reset_index(drop=True)
     if frame.empty:
         raise where.error(loc, f"the {split} split has no rows ({described})")
-    return LoadedSplit(frame=frame, source=origin, digest=frame_digest(frame))
+    return LoadedSplit(
+        frame=frame, source=origin, digest=frame_digest(frame), rows=rows, numbering=numbering
+    )
+
+
+def _kept_positions(frame: pd.DataFrame, expression: str) -> np.ndarray:
+    """Positions of the rows ``frame.query(expression)`` keeps (its index may repeat labels)."""
+    position = "__gristmill_position__"
+    numbered = frame.assign(**{position: np.arange(len(frame))})
+    return numbered.query(expression, engine="python")[position].to_numpy()
 
 
 def check_columns(spec: PipelineSpec, splits: Mapping[str, LoadedSplit], where: SpecSource) -> None:
@@ -537,8 +563,6 @@ def label_split(
     dry_run : bool, default False
         Compute nothing: return the matrix if every module's output is cached, else None.
     """
-    from gristmill.labeling import apply_lfs
-
     _, spec_task = _task(spec, task)
     # the label columns first: their values are checked before the LFs' long work
     column_names, column_votes = label_column_votes(
@@ -556,7 +580,7 @@ def label_split(
         elif dry_run:
             return None
         else:
-            matrix = apply_lfs(module.lfs, loaded.frame, engine=spec.engine)
+            matrix = _apply_module(module, split, loaded, spec.engine)
             with cache.store("lfs", key) as tmp:
                 matrix.to_parquet(tmp / "label_matrix.parquet")
         values = matrix.to_numpy()
@@ -581,6 +605,20 @@ def label_split(
     blocks += [v[:, None] for v in column_votes]
     values = np.hstack(blocks) if blocks else np.empty((len(loaded.frame), 0), dtype=np.int64)
     return LabelMatrix(values.astype(compact_label_dtype(top)), names)
+
+
+def _apply_module(module: LFModule, split: str, loaded: LoadedSplit, engine: str) -> LabelMatrix:
+    """Apply a module's LFs to a split; an error names the row by its number in the source."""
+    from gristmill.labeling import apply_lfs
+
+    try:
+        matrix = apply_lfs(module.lfs, loaded.numbered(), engine=engine)
+    except LFError as exc:
+        raise LFError(
+            f"the {split} data ({loaded.numbering}): {exc}", lf_name=exc.lf_name, row=exc.row
+        ) from exc
+    # the cache entry is keyed by the rows' content only, so it keeps no numbering
+    return LabelMatrix(matrix.to_numpy(), matrix.lf_names)
 
 
 # -- label model -------------------------------------------------------------------------------
@@ -905,8 +943,7 @@ def clean_split(
             )
         cached = False
     frame = with_repairs(loaded.frame, repairs)
-    cleaned = LoadedSplit(frame=frame, source=loaded.source, digest=frame_digest(frame))
-    return cleaned, repairs, cached
+    return replace(loaded, frame=frame, digest=frame_digest(frame)), repairs, cached
 
 
 def constraints_digest(constraints: Constraints) -> str:

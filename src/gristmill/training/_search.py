@@ -322,6 +322,38 @@ def _defaults_in_space(learner: str, space: Mapping[str, Any]) -> dict[str, Any]
     return fixed
 
 
+def _optimize(study: Any, objective: Callable[[Any], float], **budget: Any) -> None:
+    """``study.optimize(objective, **budget)``; Ctrl-C stops it without Optuna's traceback.
+
+    Optuna catches a KeyboardInterrupt raised in a trial, marks the trial failed, logs it with
+    its traceback (a warning, so it is shown) and raises it again. Here the interrupted trial
+    is pruned instead (logged below the level shown), the study stopped, and the interrupt
+    raised again once Optuna has returned. An interrupt outside a trial reaches the caller as
+    it is: Optuna logs only what the objective raises.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When the search was interrupted.
+    """
+    import optuna
+
+    interrupted = False
+
+    def stop_on_interrupt(trial: Any) -> float:
+        nonlocal interrupted
+        try:
+            return objective(trial)
+        except KeyboardInterrupt:
+            interrupted = True
+            trial.study.stop()
+            raise optuna.TrialPruned("interrupted") from None
+
+    study.optimize(stop_on_interrupt, **budget)
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 def _merge_space(
     candidates: Sequence[str],
     overrides: Mapping[str, Mapping[str, Any]] | None,
@@ -406,6 +438,8 @@ def search_end_model(
     ------
     ParameterError
         For no candidate, bad ``targets``, no budget, or an invalid ``search_space``.
+    KeyboardInterrupt
+        On Ctrl-C, without Optuna's report of the interrupted trial as a failure.
     """
     import optuna
 
@@ -488,7 +522,8 @@ def search_end_model(
         if len(targets) > 1:
             fixed["target"] = target
         study.enqueue_trial(fixed)
-    study.optimize(objective, n_trials=trials, timeout=None if minutes is None else minutes * 60.0)
+    timeout = None if minutes is None else minutes * 60.0
+    _optimize(study, objective, n_trials=trials, timeout=timeout)
     if best["model"] is None:
         raise DataError("the model search finished no trial; raise the budget")
     model = best["model"]
