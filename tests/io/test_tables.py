@@ -91,3 +91,26 @@ def test_distinct_names_that_look_renamed_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text('a,a.1,"b,c"\n1,2,3\n')
     assert read_table(path).columns.tolist() == ["a", "a.1", "b,c"]
+
+
+def test_json_integers_and_booleans_with_nulls_stay_whole(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"n": 85, "ok": true, "x": 1.5, "s": "a"}\n'
+        '{"n": null, "ok": null, "x": null, "s": null}\n'
+        '{"n": 3, "ok": false, "x": 2, "s": "b"}\n'
+    )
+    frame = read_table(path)
+    assert frame["n"].tolist()[::2] == [85, 3] and str(frame["n"].dtype) == "Int64"
+    assert frame["ok"].tolist()[::2] == [True, False] and str(frame["ok"].dtype) == "boolean"
+    assert frame["x"].dtype == "float64" and pd.isna(frame["x"].iloc[1])
+    assert frame["s"].dtype == pd.read_json(path, lines=True)["s"].dtype
+    out = write_table(frame, tmp_path / "back.jsonl")
+    assert out.read_text().splitlines()[0] == '{"n":85,"ok":true,"x":1.5,"s":"a"}'
+    assert '"n":null' in out.read_text().splitlines()[1]
+
+
+def test_json_columns_without_nulls_read_as_pandas_reads_them(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"n": 1, "ok": true, "s": "a"}\n{"n": 2, "ok": false, "s": "b"}\n')
+    assert read_table(path).dtypes.to_dict() == pd.read_json(path, lines=True).dtypes.to_dict()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import DataError
@@ -119,7 +120,14 @@ def read_table(
         else:
             # JSON lines, or (a .json file opening with '[') one array of row objects
             lines = not _opens_with(path, b"[")
-            frame = pd.read_json(path, lines=lines, orient="records", dtype=not as_strings)
+            frame = pd.read_json(
+                path,
+                lines=lines,
+                orient="records",
+                dtype=not as_strings,
+                dtype_backend="numpy_nullable",
+            )
+            frame = _with_default_dtypes(frame)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -135,6 +143,32 @@ def read_table(
                 f"{path}: missing column(s) {missing}; the table has {list(frame.columns)}"
             )
     return frame
+
+
+def _with_default_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` read with nullable dtypes, back in pandas' defaults where nothing is lost.
+
+    JSON read with numpy dtypes turns integers or booleans with a null into floats (``85.0``,
+    ``1.0``); read with nullable dtypes they stay ``Int64`` / ``boolean``. Only those columns
+    keep a nullable dtype: integers and booleans without nulls, floats and text get pandas'
+    default dtypes, as a JSON file without nulls reads.
+    """
+    typed = {}
+    for position, (_, column) in enumerate(frame.items()):
+        dtype = column.dtype
+        if isinstance(dtype, pd.StringDtype):
+            typed[position] = column.astype(pd.StringDtype(na_value=np.nan))
+        elif isinstance(dtype, pd.Float64Dtype | pd.Float32Dtype):
+            typed[position] = column.astype(dtype.numpy_dtype)
+        elif isinstance(dtype, pd.BooleanDtype | pd.core.arrays.integer.IntegerDtype):
+            if not column.hasnans:
+                typed[position] = column.astype(dtype.numpy_dtype)
+    if not typed:
+        return frame
+    out = frame.copy()
+    for position, column in typed.items():
+        out.isetitem(position, column)
+    return out
 
 
 def _check_unique_header(path: Path, sep: str) -> None:
