@@ -14,6 +14,7 @@ import pandas as pd
 from gristmill._extras import require
 from gristmill.exceptions import ServingError, TrackingError
 from gristmill.serving._validate import parse_datetimes
+from gristmill.tracking._schema import plain_missing
 from gristmill.tracking._tasks import task_columns
 
 __all__ = [
@@ -111,6 +112,7 @@ class ServedModel:
 
 def _as_signature_type(values: pd.Series, signature_type: str) -> pd.Series:
     """``values`` as the pyfunc signature's ``signature_type`` takes them."""
+    values = plain_missing(values)  # a file's nullable booleans and integers, with gaps
     if signature_type == "string" and not (
         pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
     ):

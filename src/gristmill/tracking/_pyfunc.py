@@ -26,6 +26,7 @@ with warnings.catch_warnings():
 
 from gristmill._version import __version__
 from gristmill.io import atomic_write_text, write_table
+from gristmill.tracking._schema import plain_missing
 from gristmill.tracking._tasks import TASK_SEPARATOR
 
 REFERENCE_ROWS = 5_000
@@ -211,11 +212,24 @@ def task_meta(result: Any) -> list[dict[str, Any]]:
 
 
 def reference_sample(result: Any) -> pd.DataFrame:
-    """At most 5,000 training rows of the payload columns (a fixed, seeded sample)."""
+    """At most 5,000 training rows of the payload columns (a fixed, seeded sample).
+
+    Columns of pandas' nullable dtypes come in the types MLflow's schema takes with a missing
+    value (its check turns ``pd.NA`` into NaN, which a ``boolean`` or ``long`` column refuses):
+    whole numbers as floats, booleans as objects holding None.
+    """
     train = result.datasets["train"][0][list(result.payload_columns)]
     if len(train) > REFERENCE_ROWS:
         train = train.sample(n=REFERENCE_ROWS, random_state=0)
-    return train.reset_index(drop=True)
+    return _without_nullable_dtypes(train.reset_index(drop=True))
+
+
+def _without_nullable_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :func:`plain_missing` applied to every column."""
+    out = frame.copy()
+    for position, (_, column) in enumerate(frame.items()):
+        out.isetitem(position, plain_missing(column))
+    return out
 
 
 def log_pyfunc(result: Any, staging: Path, lf_dir: Path) -> Any:
