@@ -127,6 +127,31 @@ def test_hospital_example_cleans_then_labels(tmp_path: Path) -> None:
     assert metrics["end_model"]["test"]["overall"]["accuracy"] > 0.9
 
 
+def test_run_from_another_folder_with_a_slice_module_importing_a_helper(
+    tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
+) -> None:
+    helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
+    project = tmp_path / "project"
+    project.mkdir()
+    helpers.make_project(project)
+    (project / "slice_words.py").write_text("LIMIT = 6\n")
+    (project / "slices.py").write_text(
+        "from gristmill import slicing_function\nfrom slice_words import LIMIT\n\n"
+        "@slicing_function()\ndef short(x):\n    return len(x.text.split()) < LIMIT\n"
+    )
+    done = subprocess.run(
+        [*GRISTMILL, "run", str(project / "gristmill.yaml"), "--no-track", "--run-dir", "out"],
+        cwd=tmp_path,  # not the project: its folder is not on sys.path by accident
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert "short" in metrics["end_model"]["test"]["slices"]
+
+
 SLOW_LF = """
 import time
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -402,3 +403,45 @@ def test_editing_a_helper_module_of_the_lfs_reruns_labeling(project: Path) -> No
     assert _stages(again)["label"] is False
     before, after = first.label_matrix.column("says_free"), again.label_matrix.column("says_free")
     assert (after == 1).sum() < (before == 1).sum()
+
+
+def _slices_with_helper(project: Path, limit: int) -> None:
+    (project / "slice_words.py").write_text(f"LIMIT = {limit}\n")
+    (project / "slices.py").write_text(
+        "from gristmill import slicing_function\nfrom slice_words import LIMIT\n\n"
+        "@slicing_function()\ndef short(x):\n    return len(x.text.split()) < LIMIT\n"
+    )
+
+
+def test_a_slice_module_imports_helpers_and_an_edited_helper_reaches_the_next_run(
+    project: Path,
+) -> None:
+    _slices_with_helper(project, 6)
+    first = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert first.slice_paths == [project / "slices.py"]
+    (project / "slice_words.py").write_text("LIMIT = 4\n")
+    again = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    # Only evaluation reads the slices, and it is never cached: the stages before it are.
+    stages = _stages(again)
+    assert stages["label"] and stages["label_model"] and stages["train"]
+    assert stages["evaluate"] is False
+    short = [r.tasks["spam"].details["slice_sizes"]["test"]["short"] for r in (first, again)]
+    assert 0 < short[1] < short[0]
+    assert "slice_words" not in sys.modules
+
+
+def test_slice_modules_of_two_projects_each_import_their_own_helper(
+    tmp_path: Path, load_helper_module
+) -> None:
+    helpers = load_helper_module(
+        "gristmill_test_pipeline_project", Path(__file__).parent / "conftest.py"
+    )
+    sizes = []
+    for name, limit in (("a", 6), ("b", 4)):
+        project = tmp_path / name
+        project.mkdir()
+        helpers.make_project(project)
+        _slices_with_helper(project, limit)
+        result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+        sizes.append(result.tasks["spam"].details["slice_sizes"]["test"]["short"])
+    assert sizes[1] < sizes[0]

@@ -63,6 +63,39 @@ HELPERS = {
 }
 
 
+# A slicing-function module; the second one takes its limit and words from helper modules.
+SLICE_SOURCE = """\
+from gristmill.training import slicing_function
+
+SHORT = {short}
+
+
+@slicing_function()
+def short(x):
+    return len(x.text) < SHORT
+"""
+HELPER_SLICE_SOURCE = """\
+from gristmill.training import slicing_function
+from slice_limits import SHORT
+from slicewords.kind import KIND
+
+
+@slicing_function()
+def short(x):
+    return len(x.text) < SHORT
+
+
+@slicing_function()
+def kind(x):
+    return any(w in x.text for w in KIND)
+"""
+SLICE_HELPERS = {
+    "slice_limits.py": "SHORT = 30\n",
+    "slicewords/__init__.py": "",
+    "slicewords/kind.py": 'KIND = ["love"]\n',
+}
+
+
 class TextModel:
     """End model: bag of words + logistic regression over the 'text' payload column."""
 
@@ -142,6 +175,7 @@ class FakeResult:
     datasets: dict[str, tuple[pd.DataFrame, str]]
     trials: list[dict[str, Any]] = field(default_factory=list)
     report_path: Path | None = None
+    slice_paths: list[Path] = field(default_factory=list)
 
 
 def make_texts(n: int, seed: int) -> pd.DataFrame:
@@ -182,6 +216,21 @@ def write_helper_lfs(project: Path) -> None:
     """Make the project's lfs.py import its keywords from helper modules (``HELPERS``)."""
     (project / "lfs.py").write_text(HELPER_LF_SOURCE)
     for name, text in HELPERS.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+
+
+def write_slices(project: Path, spec_path: Path, source: str) -> None:
+    """Write ``source`` as the project's slices.py and name it in the spec's ``slices``."""
+    (project / "slices.py").write_text(source)
+    spec = yaml.safe_load(spec_path.read_text())
+    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+
+
+def write_helper_slices(project: Path, spec_path: Path) -> None:
+    """Make the project's slices.py import from helper modules (``SLICE_HELPERS``)."""
+    write_slices(project, spec_path, HELPER_SLICE_SOURCE)
+    for name, text in SLICE_HELPERS.items():
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text)
 
@@ -256,6 +305,7 @@ def run_fake_pipeline(
             {"number": 1, "params": {"C": 0.1}, "value": 0.8},
         ],
         report_path=report,
+        slice_paths=[(base / p).resolve() for p in spec.get("slices", {}).get("modules", [])],
     )
 
 

@@ -8,7 +8,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from gristmill.cli import app
@@ -97,9 +96,7 @@ def test_reproduce_tolerance_is_checked_and_working_copies_are_named(
     from gristmill.tracking import RunTracker, _store
 
     spec_path = fakes.write_project(project)
-    (project / "slices.py").write_text("THRESHOLD = 5\n")
-    spec = yaml.safe_load(spec_path.read_text())
-    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+    fakes.write_slices(project, spec_path, fakes.SLICE_SOURCE.format(short=5))
     tracker = RunTracker(project_dir=project)
     fakes.tracked_run(spec_path, tracker)
     run_id = str(tracker.run_id_)

@@ -122,12 +122,10 @@ def _project_with_slices(project: Path, fakes: ModuleType) -> str:
     from gristmill.tracking import RunTracker
 
     spec_path = fakes.write_project(project)
-    (project / "slices.py").write_text("THRESHOLD = 5\n")
-    spec = yaml.safe_load(spec_path.read_text())
-    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+    fakes.write_slices(project, spec_path, fakes.SLICE_SOURCE.format(short=5))
     tracker = RunTracker(project_dir=project)
     fakes.tracked_run(spec_path, tracker)
-    (project / "slices.py").write_text("THRESHOLD = 7\n")
+    (project / "slices.py").write_text(fakes.SLICE_SOURCE.format(short=7))
     return str(tracker.run_id_)
 
 
@@ -147,7 +145,8 @@ def test_reproduce_uses_the_logged_slice_modules(
     outcome = reproduce(
         run_id, project_dir=project, workdir=tmp_path / "work", runner=_slices_runner(fakes, seen)
     )
-    assert seen[0].is_relative_to(tmp_path / "work") and seen[0].read_text() == "THRESHOLD = 5\n"
+    assert seen[0].is_relative_to(tmp_path / "work")
+    assert seen[0].read_text() == fakes.SLICE_SOURCE.format(short=5)
     assert outcome.from_working_copy == []
 
 
@@ -202,3 +201,36 @@ def test_reproduce_restores_the_helper_modules_the_lfs_import(
     assert votes == [[1, 0]] and outcome.matches
     assert (work / "lfs" / "spam_words.py").read_text() == 'WORDS = ["subscribe"]\n'
     assert (work / "lfs" / "wordlists" / "ham.py").is_file()
+
+
+def test_reproduce_restores_the_helper_modules_the_slices_import(
+    project: Path, fakes: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from gristmill.tracking import RunTracker
+    from gristmill.training import load_slicing_functions
+
+    spec_path = fakes.write_project(project)
+    fakes.write_helper_slices(project, spec_path)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    # After the run one helper is edited and the other deleted; with the project folder on
+    # sys.path, an unrestored helper would be read from the working copy instead.
+    (project / "slice_limits.py").write_text("SHORT = 0\n")
+    shutil.rmtree(project / "slicewords")
+    monkeypatch.syspath_prepend(str(project))
+    members: list[list[bool]] = []
+
+    def runner(spec_path: Path) -> Any:
+        slice_path = Path(yaml.safe_load(spec_path.read_text())["slices"]["modules"][0])
+        row = pd.Series({"text": "I love it"})
+        members.append([sf(row) for sf in load_slicing_functions(slice_path)])
+        return fakes.run_fake_pipeline(spec_path)
+
+    work = tmp_path / "fresh"
+    outcome = reproduce(str(tracker.run_id_), project_dir=project, workdir=work, runner=runner)
+    assert members == [[True, True]] and outcome.matches
+    assert outcome.from_working_copy == []
+    assert (work / "slices" / "slice_limits.py").read_text() == "SHORT = 30\n"
+    assert (work / "slices" / "slicewords" / "kind.py").is_file()

@@ -263,9 +263,7 @@ def test_split_task_separates_a_task_prefix_from_the_metric_key() -> None:
 
 def test_slice_modules_are_logged_with_the_run_and_in_the_lineage(project: Path, fakes) -> None:
     spec_path = fakes.write_project(project)
-    (project / "slices.py").write_text("SLICES = 1\n")
-    spec = yaml.safe_load(spec_path.read_text())
-    spec_path.write_text(yaml.safe_dump({**spec, "slices": {"modules": ["slices.py"]}}))
+    fakes.write_slices(project, spec_path, fakes.SLICE_SOURCE.format(short=5))
     tracker = RunTracker(project_dir=project)
     fakes.tracked_run(spec_path, tracker)
     client = _client(project)
@@ -274,7 +272,9 @@ def test_slice_modules_are_logged_with_the_run_and_in_the_lineage(project: Path,
     lineage = json.loads(
         Path(client.download_artifacts(tracker.run_id_, "lineage.json")).read_text()
     )
-    assert lineage["slices"] == {"slices.py": file_digest(project / "slices.py")}
+    assert lineage["slices"] == {
+        "slices.py": {"digest": file_digest(project / "slices.py"), "helpers": {}}
+    }
 
 
 def test_lineage_of_several_tasks_keeps_each_task_metrics(project: Path, fakes) -> None:
@@ -317,6 +317,26 @@ def test_helper_modules_the_lfs_import_are_logged_in_their_layout_and_lineage(
     assert lineage["lfs"]["lfs.py"]["helpers"] == helpers
     found = models_trained_on(lf_digest=helpers["wordlists/ham.py"], project_dir=project)
     assert list(found["version"]) == ["1"]
+
+
+def test_helper_modules_the_slices_import_are_logged_in_their_layout_and_lineage(
+    project: Path, fakes: ModuleType
+) -> None:
+    spec_path = fakes.write_project(project)
+    fakes.write_helper_slices(project, spec_path)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    client = _client(project)
+    logged = client.download_artifacts(tracker.run_id_, "slices")
+    files = sorted(p.relative_to(logged).as_posix() for p in Path(logged).rglob("*.py"))
+    assert files == sorted(["slices.py", *fakes.SLICE_HELPERS])
+    lineage = json.loads(
+        Path(client.download_artifacts(tracker.run_id_, "lineage.json")).read_text()
+    )
+    helpers = {name: file_digest(project / name) for name in fakes.SLICE_HELPERS}
+    assert lineage["slices"]["slices.py"]["helpers"] == helpers
+    rendered = render_lineage({**lineage, "run": {}, "model": {}})
+    assert f"slicewords/kind.py {helpers['slicewords/kind.py']} (imported helper)" in rendered
 
 
 def test_digest_tags_of_400_lfs_are_whole_and_within_the_tag_limit(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +20,7 @@ from gristmill.training import (
     load_slicing_functions,
     slicing_function,
 )
+from gristmill.training.slices import import_slicing_module
 
 FRAME = pd.DataFrame({"text": ["hi", "a long comment here", "ok", None], "stars": [5, 1, 5, 3]})
 
@@ -76,12 +80,48 @@ def test_load_from_module(tmp_path) -> None:
     assert found.name == "five"
     bad = tmp_path / "bad.py"
     bad.write_text("raise RuntimeError('nope')\n")
-    with pytest.raises(LFError, match=r"bad.py: failed to import: RuntimeError: nope"):
+    with pytest.raises(LFError, match=r"bad.py: importing the slicing functions failed: Runt"):
         load_slicing_functions(bad)
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
     with pytest.raises(LFError, match="defines no slicing function"):
         load_slicing_functions(empty)
+
+
+def _project(root: Path, word: str) -> Path:
+    root.mkdir()
+    (root / "helpers.py").write_text(
+        f"WORDS = [{word!r}]\n\ndef hit(text):\n    return any(w in text for w in WORDS)\n"
+    )
+    path = root / "slices.py"
+    path.write_text(
+        "from gristmill import slicing_function\nfrom helpers import hit\n\n"
+        "@slicing_function()\ndef about(x):\n    return hit(x.text)\n"
+    )
+    return path
+
+
+def test_helper_modules_are_each_projects_own_and_read_afresh(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"text": ["cheap pills", "free money"]})
+    first = import_slicing_module(_project(tmp_path / "a", "cheap"))
+    assert first.files == [tmp_path / "a" / "slices.py", tmp_path / "a" / "helpers.py"]
+    second = load_slicing_functions(_project(tmp_path / "b", "free"))
+    assert apply_slices(first.slicing_functions, frame)["about"].tolist() == [True, False]
+    assert apply_slices(second, frame)["about"].tolist() == [False, True]
+    assert "helpers" not in sys.modules and str(tmp_path / "a") not in sys.path
+    helper = tmp_path / "a" / "helpers.py"
+    helper.write_text(helper.read_text().replace("'cheap'", "'money'"))
+    again = load_slicing_functions(tmp_path / "a" / "slices.py")
+    assert apply_slices(again, frame)["about"].tolist() == [False, True]
+
+
+def test_helper_modules_travel_by_value(tmp_path: Path) -> None:
+    import cloudpickle
+
+    (about,) = load_slicing_functions(_project(tmp_path / "a", "cheap"))
+    payload = cloudpickle.dumps(about)
+    assert "helpers" not in sys.modules
+    assert cloudpickle.loads(payload)(pd.Series({"text": "cheap"})) is True
 
 
 def test_discovered_slices_find_the_hidden_stratum() -> None:

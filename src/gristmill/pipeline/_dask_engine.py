@@ -212,19 +212,6 @@ def _check_gold(spec: PipelineSpec, splits: dict[str, DaskSplit], where: SpecSou
         gold_labels(spec, split, LoadedSplit(distinct, loaded.source, ""), where)
 
 
-def _ship_by_value(slicing_functions: Sequence[Any]) -> None:
-    """Let worker processes receive slicing functions defined in spec files, by value."""
-    import sys
-
-    from gristmill.labeling._load import _pickle_by_value
-
-    for sf in slicing_functions:
-        module = sys.modules.get(getattr(sf._f, "__module__", "") or "")
-        if module is not None and getattr(module, "__file__", None) is not None:
-            if module.__name__.startswith("gristmill_slices_"):
-                _pickle_by_value(module)
-
-
 def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
     """Every check that needs no long work, with the splits read lazily.
 
@@ -252,7 +239,6 @@ def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
     _check_gold(spec, splits, where)
     modules = load_lf_modules(spec, pipeline.root, where)
     slicing_functions = pipeline._slicing_functions(heads)
-    _ship_by_value(slicing_functions)
     return DaskPrepared(splits, modules, slicing_functions, notes, constraints)
 
 
@@ -618,6 +604,7 @@ class _DaskRun:
             stages=self.reporter.records,
             selection=out.trained.selection,
             discovered_slices=out.details["discovered"],
+            slice_paths=self.pipeline.slice_paths,
         )
         if out.repairs:
             result.cleaning = {

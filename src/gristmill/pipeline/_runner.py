@@ -104,6 +104,8 @@ class PipelineResult:
     :class:`~gristmill.training.MultiTaskModel`, ``classes`` are ``"<task>:<class>"`` names,
     ``label_matrix`` / ``lf_summary`` / ``trials`` join the tasks' (sources named
     ``"<task>:<source>"``, trials with a ``task`` key) and ``label_model`` is None.
+    ``slice_paths`` are the spec's slicing-function modules (tracking logs them with the
+    helper modules they import).
     """
 
     name: str
@@ -128,6 +130,7 @@ class PipelineResult:
     tracking_run_id: str | None = None
     model_version: str | None = None
     tasks: dict[str, TaskResult] = field(default_factory=dict)
+    slice_paths: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -236,6 +239,11 @@ class Pipeline:
         return cls(spec, spec_path=path, source=source)
 
     @property
+    def slice_paths(self) -> list[Path]:
+        """The slicing-function modules the spec names, as absolute paths."""
+        return [(self.root / name).resolve() for name in self.spec.slices.modules]
+
+    @property
     def cache_dir(self) -> Path:
         """Where stage outputs are cached: ``<project>/.gristmill/cache``."""
         return self.root / ".gristmill" / "cache"
@@ -305,9 +313,8 @@ class Pipeline:
 
         spec, where = self.spec, self.source
         found: list[Any] = []
-        for i, name in enumerate(spec.slices.modules):
+        for i, path in enumerate(self.slice_paths):
             loc = ("slices", "modules", i)
-            path = (self.root / name).resolve()
             if not path.is_file():
                 raise where.error(loc, f"no such slicing-function module: {path}")
             try:
@@ -682,6 +689,7 @@ class Pipeline:
             "run_dir": final_dir,
             "payload_columns": list(spec.payloads),
             "datasets": {s: (v.frame, v.source) for s, v in prepared.splits.items()},
+            "slice_paths": self.slice_paths,
             "report_path": final_dir / "report.html",
             "stages": reporter.records,
             "tasks": tasks,

@@ -51,7 +51,8 @@ def lineage(
         Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per file: digest,
         under ``functions`` each labeling function's digest by LF name and under ``helpers``
         each helper module's digest by path; ``helpers`` is absent for older runs), ``slices``
-        (slicing-function module digests; absent for older runs), ``tasks`` (the task names of
+        (per slicing-function module: ``digest`` and ``helpers`` as for ``lfs``; older runs
+        logged the digest alone, or no ``slices`` at all), ``tasks`` (the task names of
         a model of several tasks), ``label_model``, ``end_model``, ``run`` (id, status, start,
         git commit, gristmill version) and ``model`` (name, version, aliases).
 
@@ -101,9 +102,14 @@ def render_lineage(doc: dict[str, Any]) -> str:
             f"    {helper} {digest} (imported helper)"
             for helper, digest in entry.get("helpers", {}).items()
         ]
-    lines += [
-        f"  {file} {digest} (slicing functions)" for file, digest in doc.get("slices", {}).items()
-    ]
+    for file, entry in doc.get("slices", {}).items():
+        # Older runs logged a slicing-function module's file digest alone.
+        entry = {"digest": entry, "helpers": {}} if isinstance(entry, str) else entry
+        lines.append(f"  {file} {entry['digest']} (slicing functions)")
+        lines += [
+            f"    {helper} {digest} (imported helper)"
+            for helper, digest in entry["helpers"].items()
+        ]
     label_model = doc["label_model"]
     lines += ["→ label model", f"  {label_model['type']} {_kv(label_model['params'])}"]
     end_model = doc["end_model"]

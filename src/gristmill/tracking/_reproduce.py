@@ -18,12 +18,7 @@ from gristmill.io import atomic_write_text
 from gristmill.tracking import _store
 from gristmill.tracking._hashing import dataset_digest, file_digest
 from gristmill.tracking._lineage import run_lineage
-from gristmill.tracking._tracker import TAG, flatten_metrics, split_task
-
-# Artifact folders of a tracked run holding its LF modules (with the helper modules they
-# import, laid out as beside the LF modules) and its slicing-function modules.
-_LF_DIR = "lfs"
-_SLICE_DIR = "slices"
+from gristmill.tracking._tracker import _LF_DIR, _SLICE_DIR, TAG, flatten_metrics, split_task
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,8 @@ def reproduce(
 ) -> Reproduction:
     """Rerun a tracked run from its logged spec, LF and slice modules and compare the metrics.
 
-    The LF modules import the helper modules logged with them, not the project's current ones.
+    The LF and slice modules import the helper modules logged with them, not the project's
+    current ones.
 
     The data files the run read must still have the digests it logged: this is checked before
     rerunning (file digests) and after loading (table digests). Every label-model and
@@ -226,7 +222,10 @@ def _restore_spec(
 
 
 def _download_modules(client: Any, run_id: str, kind: str, work: Path) -> dict[str, Path]:
-    """The logged modules of one kind (artifact folder ``lfs`` or ``slices``) by file name."""
+    """The logged modules of one kind (artifact folder ``lfs`` or ``slices``) by file name.
+
+    The whole folder is downloaded: the helper modules the modules import come with them.
+    """
     if not client.list_artifacts(run_id, kind):
         return {}
     folder = Path(client.download_artifacts(run_id, kind, str(work)))

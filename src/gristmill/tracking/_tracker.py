@@ -34,8 +34,10 @@ _BATCH_METRICS = 1000
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier")
 _STAGES = ("label_model", "end_model")
-# Artifact folder (and staging folder) of the LF modules and the helper modules they import.
+# Artifact folders (and staging folders) of the LF modules and of the slicing-function
+# modules, each with the helper modules they import, laid out as beside the modules.
 _LF_DIR = "lfs"
+_SLICE_DIR = "slices"
 
 
 @contextlib.contextmanager
@@ -97,7 +99,6 @@ class RunTracker:
         self.model_version_: str | None = None
         self._client: Any = None
         self._spec_dict: dict[str, Any] = {}
-        self._spec_dir = Path(project_dir)
         self._experiment_id: str | None = None
         self.run_name_: str | None = None
 
@@ -120,7 +121,6 @@ class RunTracker:
         if self.run_id_ is not None:
             raise TrackingError("RunTracker.start was already called; use one tracker per run")
         self._spec_dict = dict(spec_dict)
-        self._spec_dir = Path(spec_path).resolve().parent
         try:
             self._open_run(result_name, Path(spec_path).resolve())
         except TrackingError:
@@ -247,14 +247,16 @@ class RunTracker:
         return model_info
 
     def _log_result(self, mlflow: Any, result: Any, tmp: Path) -> dict[str, Any]:
-        """Log lineage, tags, datasets and source files; the LF sources are staged in tmp/lfs."""
+        """Log lineage, tags, datasets and the LF and slice sources (staged in tmp/lfs, slices)."""
         _log_lf_summary(mlflow, result.lf_summary, tmp)
-        slice_paths = slice_modules(self._spec_dict, self._spec_dir)
-        lineage = build_lineage(result, self._spec_dict, slice_paths)
-        lf_dir = stage_lf_sources(result.lf_paths, lineage, tmp / _LF_DIR)
-        mlflow.log_artifacts(str(lf_dir), artifact_path=_LF_DIR)
-        for path in slice_paths:
-            mlflow.log_artifact(str(path), artifact_path="slices")
+        lineage = build_lineage(result, self._spec_dict)
+        sources = {
+            _LF_DIR: (result.lf_paths, lineage["lfs"]),
+            _SLICE_DIR: (result.slice_paths, lineage["slices"]),
+        }
+        for folder, (paths, entries) in sources.items():
+            staged = stage_sources(paths, entries, tmp / folder)
+            mlflow.log_artifacts(str(staged), artifact_path=folder)
         _log_run_dir(mlflow, result)
         _log_datasets(mlflow, result, lineage, self.tracking_uri_)
         primary = primary_metric(self._spec_dict, result.metrics)
@@ -390,17 +392,15 @@ def split_task(key: str) -> tuple[str | None, str]:
     return key[:at], key[at + 1 :]
 
 
-def build_lineage(
-    result: Any, spec_dict: Mapping[str, Any], slice_paths: list[Path] | None = None
-) -> dict[str, Any]:
+def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
     """The chain data → cleaning → LFs → label model → end model, as a JSON-able dict.
 
     ``lfs`` holds each LF module's file digest, under ``functions`` each labeling function's
     digest by LF name (see :func:`lf_digest`) and under ``helpers`` the file digest of each
     helper module it imports from its folder, by path relative to that folder (see
-    :func:`~gristmill.labeling._load.import_lf_module`); ``slices`` the file digests
-    of the slicing-function modules; ``tasks`` the task names of a run of several tasks,
-    whose metrics are keyed ``<task>.<split>.<metric>``.
+    :func:`~gristmill._user_modules.import_user_module`); ``slices`` the same of each
+    slicing-function module but ``functions``; ``tasks`` the task names of a run of several
+    tasks, whose metrics are keyed ``<task>.<split>.<metric>``.
     """
     data: dict[str, Any] = {}
     for split, (frame, source) in result.datasets.items():
@@ -416,6 +416,7 @@ def build_lineage(
             entry["file_digest"] = file_digest(source_path)
         data[str(split)] = entry
     lfs = {Path(p).name: _lf_lineage(Path(p)) for p in result.lf_paths}
+    slices = {Path(p).name: _slice_lineage(Path(p)) for p in result.slice_paths}
     trees = by_task(result.metrics)
     tasks = [t for t in trees if t is not None]
 
@@ -428,7 +429,7 @@ def build_lineage(
         "data": data,
         "cleaning": _cleaning(result, spec_dict),
         "lfs": lfs,
-        "slices": {p.name: file_digest(p) for p in slice_paths or []},
+        "slices": slices,
         "lf_names": [str(n) for n in getattr(result.lf_summary, "index", [])],
         "tasks": tasks,
         "label_model": {**_label_model(result), "metrics": stage_metrics("label_model")},
@@ -442,11 +443,15 @@ def build_lineage(
     }
 
 
-def stage_lf_sources(lf_paths: list[Path], lineage: Mapping[str, Any], target: Path) -> Path:
-    """Copy the LF modules and the helper modules they import (see :func:`build_lineage`).
+def stage_sources(
+    paths: list[Path], entries: Mapping[str, Mapping[str, Any]], target: Path
+) -> Path:
+    """Copy modules and the helper modules they import into ``target``.
 
-    Each helper keeps its path relative to its LF module's folder, so the copies import each
-    other from ``target`` as the modules did from the project.
+    ``entries`` are the modules' lineage by file name (``lfs`` or ``slices`` of
+    :func:`build_lineage`), whose ``helpers`` name each helper by its path relative to its
+    module's folder. That path is kept, so the copies import each other from ``target`` as the
+    modules did from the project.
 
     Returns
     -------
@@ -454,9 +459,9 @@ def stage_lf_sources(lf_paths: list[Path], lineage: Mapping[str, Any], target: P
         ``target``.
     """
     target.mkdir(parents=True, exist_ok=True)
-    for path in map(Path, lf_paths):
+    for path in map(Path, paths):
         shutil.copy2(path, target / path.name)
-        for helper in lineage["lfs"][path.name]["helpers"]:
+        for helper in entries[path.name]["helpers"]:
             copy = target / helper
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path.resolve().parent / helper, copy)
@@ -474,20 +479,31 @@ def _lf_lineage(path: Path) -> dict[str, Any]:
     from gristmill.labeling._load import import_lf_module
 
     lfs, files = import_lf_module(path)
-    folder = path.resolve().parent
     return {
         "digest": file_digest(path),
         "functions": {lf.name: lf_digest(lf) for lf in lfs},
-        "helpers": {f.relative_to(folder).as_posix(): file_digest(f) for f in files[1:]},
+        "helpers": _helper_digests(path, files),
     }
 
 
-def slice_modules(spec_dict: Mapping[str, Any], spec_dir: Path) -> list[Path]:
-    """The slicing-function modules a spec names (``slices.modules``), as existing files."""
-    slices = spec_dict.get("slices")
-    modules = slices.get("modules") if isinstance(slices, Mapping) else None
-    paths = [(spec_dir / str(m)).resolve() for m in modules or []]
-    return [p for p in paths if p.is_file()]
+def _slice_lineage(path: Path) -> dict[str, Any]:
+    """Digests of a slicing-function module: of its file and of each helper module.
+
+    Raises
+    ------
+    LFError
+        When the module cannot be imported or defines no slicing function.
+    """
+    from gristmill.training.slices import import_slicing_module
+
+    _, files = import_slicing_module(path)
+    return {"digest": file_digest(path), "helpers": _helper_digests(path, files)}
+
+
+def _helper_digests(path: Path, files: list[Path]) -> dict[str, str]:
+    """File digests of a module's helpers (``files`` after the first), by path from its folder."""
+    folder = path.resolve().parent
+    return {f.relative_to(folder).as_posix(): file_digest(f) for f in files[1:]}
 
 
 def _label_model(result: Any) -> dict[str, Any]:

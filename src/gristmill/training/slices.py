@@ -8,24 +8,24 @@ worst (hidden stratification).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from gristmill._user_modules import import_user_module
 from gristmill.exceptions import DataError, LFError
 
 __all__ = [
+    "SliceModule",
     "SlicingFunction",
     "apply_slices",
     "discover_slices",
     "expression_slice",
+    "import_slicing_module",
     "load_slicing_functions",
     "slicing_function",
 ]
@@ -170,34 +170,46 @@ def expression_slice(name: str, expression: str) -> SlicingFunction:
     return SlicingFunction(name, evaluate, vectorized=True)
 
 
+class SliceModule(NamedTuple):
+    """An imported slicing-function file: its slicing functions and every source file."""
+
+    slicing_functions: list[SlicingFunction]
+    files: list[Path]
+    """The file first, then the helper modules it imported from its folder, by path."""
+
+
 def load_slicing_functions(path: str | os.PathLike[str]) -> list[SlicingFunction]:
     """Return every :class:`SlicingFunction` defined at module level of a Python file.
+
+    The file's folder is on ``sys.path`` while it runs, so it may import helper modules beside
+    it (see :func:`import_slicing_module`).
 
     Raises
     ------
     LFError
         Naming the file when it is missing, fails to import, defines none, or repeats a name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LFError(f"{path}: no such slicing-function module")
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-    module_name = f"gristmill_slices_{path.stem}_{digest}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise LFError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(module_name, None)
-        raise LFError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    return import_slicing_module(path).slicing_functions
+
+
+def import_slicing_module(path: str | os.PathLike[str]) -> SliceModule:
+    """Import a slicing-function file afresh, with the helper modules it imports beside it.
+
+    As for labeling functions (see :func:`~gristmill._user_modules.import_user_module`):
+    helpers are each project's own, read again on every call and pickled by value. The
+    returned ``files`` are what the slicing functions depend on, for lineage.
+
+    Raises
+    ------
+    LFError
+        As :func:`load_slicing_functions`.
+    """
+    module, files = import_user_module(path, kind="slicing functions")
     found = [v for v in vars(module).values() if isinstance(v, SlicingFunction)]
     if not found:
         raise LFError(f"{path}: defines no slicing function (use @gristmill.slicing_function())")
     _check_unique([sf.name for sf in found], where=str(path))
-    return found
+    return SliceModule(found, files)
 
 
 def _check_unique(names: Iterable[str], *, where: str) -> None:
