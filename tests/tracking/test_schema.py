@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
@@ -41,7 +42,7 @@ def test_columns_without_gaps_are_left_as_they_are() -> None:
 
 
 class _Echo(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return model_input[["likes"]]
 
 
