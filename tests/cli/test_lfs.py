@@ -150,3 +150,74 @@ def test_real_subprocess(project: Path) -> None:
     assert summary.returncode == 0, summary.stderr
     assert "4 rows, 3 labeling functions" in summary.stdout
     assert "keyword_buy" in summary.stdout
+
+
+def _summary_line(output: str, lf: str) -> list[str]:
+    """The cells of ``lf``'s row in a printed summary."""
+    return next(line.split() for line in output.splitlines() if line.split()[:1] == [lf])
+
+
+def test_summary_matches_gold_to_rows_by_their_labels(project: Path) -> None:
+    frame = pd.read_csv(project / "data.csv").set_axis(pd.Index(list("wxyz"), name="cid"))
+    frame.to_parquet(project / "named.parquet")
+    frame.iloc[[1, 2, 3, 0]].to_parquet(project / "gold_moved.parquet")  # same rows, moved
+    out = project / "L.parquet"
+    applied = runner.invoke(app, ["lfs", "apply", "--data", str(project / "named.parquet"),
+                                  "--lfs", str(project / "lfs.py"), "--out", str(out),
+                                  "--on-error", "abstain"])
+    assert applied.exit_code == 0, applied.output
+    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
+                                 str(project / "gold_moved.parquet"), "--label-column", "label",
+                                 "--out", str(project / "summary.csv")])
+    assert result.exit_code == 0, result.output
+    saved = pd.read_csv(project / "summary.csv", index_col="LF")
+    # keyword_buy votes spam on "buy cheap now" and "cheap tickets here": both spam.
+    assert saved.loc["keyword_buy", ["Correct", "Incorrect"]].tolist() == [2, 0]
+    assert saved.loc["short", ["Correct", "Incorrect"]].tolist() == [1, 0]
+
+
+def test_summary_prints_a_dash_for_an_accuracy_over_no_votes(project: Path) -> None:
+    out = project / "L.parquet"
+    runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
+                        str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"])
+    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
+                                 str(project / "data.csv"), "--label-column", "label"])
+    assert result.exit_code == 0, result.output
+    # 'fragile' never votes: 0 correct of 0 is no accuracy, not an accuracy of 0.
+    assert _summary_line(result.output, "fragile") == ["fragile", "-", "0.000", "0.000", "0.000",
+                                                       "0", "0", "-"]
+    assert _summary_line(result.output, "keyword_buy")[-1] == "1.000"
+
+
+def test_summary_shows_a_rare_lf_is_not_silent(tmp_path: Path) -> None:
+    votes = np.full((3000, 2), -1)
+    votes[0, 0] = 1
+    votes[:1500, 1] = 0
+    LabelMatrix(votes, ["rare", "common"]).to_parquet(tmp_path / "L.parquet")
+    result = runner.invoke(app, ["lfs", "summary", str(tmp_path / "L.parquet")])
+    assert result.exit_code == 0, result.output
+    assert _summary_line(result.output, "rare")[2] == "0.000333"  # one row in 3,000, not 0.000
+    assert _summary_line(result.output, "common")[2] == "0.500"
+
+
+def test_summary_with_a_saved_label_model_adds_its_estimated_accuracy(project: Path) -> None:
+    from gristmill.labelmodel import LabelModel, load_label_model
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    votes = np.column_stack([np.where(rng.random(400) < 0.7, np.where(rng.random(400) < 0.8, y,
+                                                                        1 - y), -1)
+                             for _ in range(4)])
+    matrix = LabelMatrix(votes, ["a", "b", "c", "d"])
+    matrix.to_parquet(project / "L.parquet")
+    LabelModel().fit(matrix, seed=0).save(project / "lm")
+    expected = load_label_model(project / "lm").lf_accuracies_
+    result = runner.invoke(app, ["lfs", "summary", str(project / "L.parquet"), "--label-model",
+                                 str(project / "lm"), "--out", str(project / "summary.csv")])
+    assert result.exit_code == 0, result.output
+    assert "Est. Acc." in result.output
+    saved = pd.read_csv(project / "summary.csv", index_col="LF")
+    np.testing.assert_allclose(saved["Est. Acc."], expected)
+    missing = runner.invoke(app, ["lfs", "summary", str(project / "L.parquet"), "--label-model",
+                                  str(project / "nothing")])
+    assert missing.exit_code == 1 and "nothing" in missing.output

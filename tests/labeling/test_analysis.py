@@ -124,3 +124,13 @@ def test_a_gold_label_that_is_not_a_class_index_names_its_row() -> None:
         lf_summary(VOTES, y)
     with pytest.raises(DataError, match="y holds -2 at row 'x'; gold labels must be >= 0"):
         lf_summary(VOTES, pd.Series([0, 1, -2, 0, 0], index=list("vwxyz")))
+
+
+def test_a_label_model_fit_on_fewer_lfs_is_told_apart_by_name() -> None:
+    class _FitOnThree:
+        lf_accuracies_ = np.array([0.9, 0.8, 0.7])
+        lf_names_ = ["a", "b", "c"]
+
+    # The matrix has one LF more than the model saw: name it, not just the shapes.
+    with pytest.raises(DataError, match=r"missing \[\], not fit on \['new_lf'\]"):
+        lf_summary(LabelMatrix(VOTES, ["a", "b", "c", "new_lf"]), label_model=_FitOnThree())

@@ -33,3 +33,18 @@ def test_page_is_self_contained() -> None:
     assert html.startswith("<!DOCTYPE html>")
     assert "Run &lt;1&gt;" in html
     assert "<script" not in html and "http" not in html.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_floats_keep_their_decimals_and_tiny_values_stay_visible() -> None:
+    html = table(["what", "value"], [["accuracy", 1.0], ["coverage", 0.0004], ["p", 1.94e-05],
+                                     ["zero", 0.0], ["rows", 185], ["minus zero", -0.0]])
+    assert ">1.000<" in html and ">0.0004<" in html and ">1.94e-05<" in html
+    assert html.count(">0.000<") == 2 and ">185<" in html and "-0.000" not in html
+
+
+def test_long_bar_labels_are_shortened_with_the_full_name_on_hover() -> None:
+    name = "a_slice_with_an_extremely_long_name_that_never_ends"
+    root = ET.fromstring(bar_chart([name, "b"], {"s": [0.5, 0.7]}, vmax=1.0, width=300))
+    labels = [t for t in root.iter() if t.tag.endswith("text") and t.find("{*}title") is not None]
+    assert labels and labels[0].find("{*}title").text == name
+    assert "".join(labels[0].itertext()).endswith("…")

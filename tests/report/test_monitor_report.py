@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,12 @@ import pandas as pd
 import pytest
 
 from gristmill.labeling import keyword_lf
-from gristmill.monitoring import monitor
-from gristmill.report._monitor_report import render_monitor_report, series_chart
+from gristmill.monitoring import DriftThresholds, FeatureDrift, LFDrift, MonitorResult, monitor
+from gristmill.report._monitor_report import (
+    render_monitor_report,
+    series_chart,
+    write_monitor_report,
+)
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -105,3 +111,77 @@ def test_report_renders_in_chromium(result, chromium, tmp_path) -> None:  # noqa
     assert non_white / (image.width * image.height) > 0.02
     # The palette's first colour (the reference bars) is on screen.
     assert any(rgb == (0x4C, 0x72, 0xB0) for _, rgb in colours)
+
+
+def _many_lfs_result(n_lfs: int = 300) -> MonitorResult:
+    """A monitor result over 300 LFs with 85-character names, two of them drifted."""
+    names = [f"lf_{j:03d}_keyword_vote_for_class_{j % 30}_with_an_extremely_long_name_xyz"
+             for j in range(n_lfs)]
+    drifted = (7, 250)
+    lfs = [LFDrift(name=name, coverage_reference=0.10,
+                   coverage_current=0.10 + 0.3 * (j in drifted),
+                   coverage_p_value=1e-9 if j in drifted else 0.6, agreement_reference=math.nan,
+                   agreement_current=math.nan, agreement_p_value=1.0, drifted=j in drifted)
+           for j, name in enumerate(names)]
+    windows = [{"label": f"window {w + 1}", "n": 50, "features": {"text": 0.5 + w},
+                "lf_coverage": {name: 0.1 + 0.01 * w * (j % 7) for j, name in enumerate(names)}}
+               for w in range(5)]
+    feature = FeatureDrift(column="text", kind="text", method="domain", statistic=0.6,
+                           threshold=0.55, drifted=True, n_reference=500, n_current=250)
+    return MonitorResult(model={"name": "m"}, created="now", n_reference=500, n_current=250,
+                         thresholds=DriftThresholds(), features=[feature], lfs=lfs,
+                         windows=windows)
+
+
+@pytest.mark.browser
+def test_many_lfs_stay_readable(tmp_path, layout_problems) -> None:  # noqa: ANN001
+    path = tmp_path / "monitor.html"
+    write_monitor_report(_many_lfs_result(), path)
+    assert layout_problems(path) == []
+
+
+def test_lf_charts_show_the_lfs_that_matter() -> None:
+    html = render_monitor_report(_many_lfs_result())
+    coverage = html[html.index('aria-label="LF coverage"'):]
+    coverage = coverage[:coverage.index("</svg>")]
+    # The drifted LFs (7 and 250) are drawn; 300 bars side by side would be unreadable.
+    assert "lf_007_" in coverage and "lf_250_" in coverage
+    assert coverage.count("<rect") <= 2 * 10 + 2
+    assert "10 of 300 LFs" in html
+    # Agreement is undefined for every LF (no label model target): no empty chart, no p-value.
+    assert 'aria-label="LF agreement with the label model"' not in html
+    table_rows = html[html.index("<th class=\"l\">LF</th>"):].split("<tr")[1:]
+    assert "lf_007_" in table_rows[0] and "lf_250_" in table_rows[1]  # drifted LFs first
+    assert len(table_rows) == 300
+    over_time = html[html.index('aria-label="LF coverage per window"'):]
+    assert over_time[:over_time.index("</svg>")].count("<polyline") == 10
+
+
+def test_series_are_told_apart() -> None:
+    series = {f"series_{i}": [0.1 * i, 0.1 * i + 0.05] for i in range(10)}
+    root = ET.fromstring(series_chart(["a", "b"], series, title="t"))
+    lines = [(p.get("stroke"), p.get("stroke-dasharray")) for p in root.iter()
+             if p.tag.endswith("polyline")]
+    assert len(lines) == 10 and len(set(lines)) == 10
+
+
+def test_p_values_keep_their_significant_digits() -> None:
+    ks = FeatureDrift(column="DATE", kind="datetime", method="ks", statistic=9.637e-79,
+                      threshold=0.05, drifted=True, n_reference=500, n_current=250)
+    chi2 = FeatureDrift(column="prediction", kind="categorical", method="chi2",
+                        statistic=0.04995, threshold=0.05, drifted=True, n_reference=500,
+                        n_current=250)
+    result = MonitorResult(model={"name": "m"}, created="now", n_reference=500, n_current=250,
+                           thresholds=DriftThresholds(), features=[ks], prediction=chi2,
+                           class_shares={"reference": {"a": 0.5, "b": 0.5},
+                                         "current": {"a": 0.6, "b": 0.4}})
+    html = render_monitor_report(result)
+    assert ">9.637e-79<" in html and ">0.000<" not in html
+    assert ">0.04995<" in html and ">0.05<" in html
+
+
+@pytest.mark.browser
+def test_report_layout_holds_in_chromium(result, tmp_path, layout_problems) -> None:  # noqa: ANN001
+    # The last window's label of the over-time charts used to be cut off at the chart's edge.
+    paths = result.save(tmp_path / "report")
+    assert layout_problems(paths["html"]) == []

@@ -172,11 +172,23 @@ def summary_command(
     ],
     labels: Annotated[
         Path | None,
-        typer.Option("--labels", help="Table holding gold labels, row-aligned with the matrix."),
+        typer.Option(
+            "--labels",
+            help="Table holding gold labels, row-aligned with the matrix (matched by row label "
+            "instead when both files store the same row labels, e.g. a Parquet index).",
+        ),
     ] = None,
     label_column: Annotated[
         str | None,
         typer.Option("--label-column", help="Column of --labels with the gold class indices."),
+    ] = None,
+    label_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--label-model",
+            help="Label model saved by 'gristmill label --save-model': adds its estimate of "
+            "each LF's accuracy (Est. Acc.).",
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the summary as CSV.")] = None,
 ) -> None:
@@ -184,7 +196,10 @@ def summary_command(
     from gristmill.io import read_table, write_table
     from gristmill.labeling import LabelMatrix, lf_summary
 
-    check_paths({"LABEL_MATRIX": label_matrix, "--labels": labels}, [Output("--out", out, "table")])
+    check_paths(
+        {"LABEL_MATRIX": label_matrix, "--labels": labels, "--label-model": label_model},
+        [Output("--out", out, "table")],
+    )
     matrix = LabelMatrix.from_parquet(label_matrix)
     gold = None
     if (labels is None) != (label_column is None):
@@ -196,9 +211,14 @@ def summary_command(
                 f"{labels}: has {len(table):,} rows but the label matrix {label_matrix} has "
                 f"{len(matrix):,}; the gold labels must be row-aligned"
             )
-        gold = table[label_column].to_numpy()  # row-aligned by position, not by index
+        gold = _gold_for(matrix, table[label_column])
+    fitted = None
+    if label_model is not None:
+        from gristmill.labelmodel import load_label_model
+
+        fitted = load_label_model(label_model)
     try:
-        summary = lf_summary(matrix, gold)
+        summary = lf_summary(matrix, gold, label_model=fitted)
     except DataError as exc:
         if gold is None:
             raise
@@ -211,6 +231,19 @@ def summary_command(
         frame["Polarity"] = frame["Polarity"].map(lambda p: " ".join(map(str, p)))
         write_table(frame.rename_axis("LF"), out, index=True)
         console.print(f"Saved {out}")
+
+
+def _gold_for(matrix: Any, column: Any) -> Any:
+    """The gold labels to score ``matrix`` with: by row label when both files name the same
+    rows (in any order), else by position (a CSV has no row labels of its own).
+    """
+    import pandas as pd
+
+    index = matrix.index
+    named = not index.equals(pd.RangeIndex(len(index)))
+    if named and index.is_unique and column.index.is_unique and set(column.index) == set(index):
+        return column  # lf_summary matches a Series to the matrix's rows by its index
+    return column.to_numpy()
 
 
 def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
@@ -227,12 +260,23 @@ def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
         for column, value in row.items():
             if column == "Polarity":
                 cells.append(", ".join(map(str, value)) or "-")
+            elif column == "Emp. Acc." and row["Correct"] + row["Incorrect"] == 0:
+                cells.append("-")  # no vote to score: Snorkel's 0.0 would read as always wrong
             elif isinstance(value, float):
-                cells.append(f"{value:.3f}")
+                cells.append(_number(value))
             else:
                 cells.append(str(value))
         table.add_row(*cells)
     return table
+
+
+def _number(value: float) -> str:
+    """Three decimals; a share too small for them with three significant digits instead."""
+    if value != value:  # NaN: an LF the label model has no estimate for
+        return "-"
+    if value != 0 and abs(value) < 0.0005:
+        return f"{value:.3g}"
+    return f"{value:.3f}"
 
 
 def register(app: typer.Typer) -> None:

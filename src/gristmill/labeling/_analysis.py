@@ -314,16 +314,22 @@ def _estimated_accuracies(label_model: Any, n_lfs: int, names: list[str] | None)
             f"{type(label_model).__name__} has no lf_accuracies_; fit it before lf_summary"
         )
     accuracies = np.asarray(accuracies, dtype=float)
+    fitted = list(getattr(label_model, "lf_names_", None) or [])
+    if names is None or not fitted or fitted == names:
+        _check_shape(accuracies, n_lfs)
+        return accuracies
+    # Both name their LFs: match by name first, so that a mismatch names the LFs.
+    columns = lf_positions(
+        names, fitted, "The label model was fit on other labeling functions than the matrix holds"
+    )
+    _check_shape(accuracies, n_lfs)
+    matched = np.empty(n_lfs)
+    matched[columns] = accuracies
+    return matched
+
+
+def _check_shape(accuracies: np.ndarray, n_lfs: int) -> None:
     if accuracies.shape != (n_lfs,):
         raise DataError(
             f"label_model.lf_accuracies_ has shape {accuracies.shape}; the matrix has {n_lfs} LFs"
         )
-    fitted = list(getattr(label_model, "lf_names_", None) or [])
-    if names is None or not fitted or fitted == names:
-        return accuracies
-    columns = lf_positions(
-        names, fitted, "The label model was fit on other labeling functions than the matrix holds"
-    )
-    matched = np.empty(n_lfs)
-    matched[columns] = accuracies
-    return matched

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def _overall_section(metrics: Mapping[str, Any]) -> str:
                     label,
                     *[overall.get(m, math.nan) for m in names],
                     overall.get("coverage", math.nan),
-                    overall.get("n", math.nan),
+                    _count(overall.get("n")),
                 ]
             )
     charts = []
@@ -61,7 +62,7 @@ def _overall_section(metrics: Mapping[str, Any]) -> str:
         )
     return section(
         "Metrics",
-        table(["split", "model", *names, "LF coverage", "rows"], rows, left=2),
+        table(["split", "model", *names, "LF coverage", "gold rows"], rows, left=2),
         f'<div class="charts">{"".join(charts)}</div>',
     )
 
@@ -81,7 +82,7 @@ def _slices_section(metrics: Mapping[str, Any], sizes: Mapping[str, Any]) -> str
         rows.append(
             [
                 name,
-                sizes.get(split, {}).get(name, end.get("n", 0)),
+                _count(sizes.get(split, {}).get(name, end.get("n", 0))),
                 label.get("accuracy", math.nan),
                 end.get("accuracy", math.nan),
                 end.get(key, math.nan),
@@ -106,8 +107,11 @@ def _slices_section(metrics: Mapping[str, Any], sizes: Mapping[str, Any]) -> str
     )
     return section(
         f"Slices ({split})",
-        table(["slice", "rows", "label model acc.", "end model acc.", f"end model {key}"], rows),
-        chart,
+        table(
+            ["slice", "gold rows", "label model acc.", "end model acc.", f"end model {key}"],
+            rows,
+        ),
+        f'<div class="charts">{chart}</div>',
     )
 
 
@@ -161,21 +165,65 @@ def _confusion_section(details: Mapping[str, Any], classes: list[str]) -> str:
     return section("Confusion matrices", '<div class="charts">' + "".join(charts) + "</div>")
 
 
-def _lf_section(summary: Any) -> str:
+def _lf_section(summary: Any, classes: Sequence[str]) -> str:
     if summary is None or len(summary) == 0:
         return ""
     columns = [c for c in summary.columns if c != "j"]
-    rows = [[name, *[_cell(summary.loc[name, c]) for c in columns]] for name in summary.index]
-    return section("Supervision sources (LF summary on train)", table(["source", *columns], rows))
+    rows = []
+    for r, name in enumerate(summary.index):
+        # Column by column: a row of a frame without a text column would turn counts to floats.
+        row = {str(c): summary[c].iloc[r] for c in columns}
+        cells = [_cell(value) for value in row.values()]
+        for i, column in enumerate(row):
+            if column == "Polarity":
+                cells[i] = _polarity(row[column], classes)
+            elif _no_votes_scored(row, column):
+                cells[i] = math.nan
+        rows.append([name, *cells])
+    left = [0, *(i + 1 for i, c in enumerate(columns) if c == "Polarity")]
+    return section(
+        "Supervision sources (LF summary on train)",
+        table(["source", *columns], rows, left=left),
+    )
+
+
+def _polarity(value: Any, classes: Sequence[str]) -> str:
+    """The classes an LF votes, by name (class indices beyond ``classes`` as numbers)."""
+    votes = value if isinstance(value, (list, tuple)) else [value]
+    return ", ".join(
+        str(classes[int(v)])
+        if isinstance(v, numbers.Integral) and 0 <= int(v) < len(classes)
+        else str(v)
+        for v in votes
+    ) or "–"
+
+
+def _no_votes_scored(row: Mapping[str, Any], column: str) -> bool:
+    """Whether ``column`` is an empirical accuracy over no votes (Snorkel writes 0 there)."""
+    if not column.endswith("Emp. Acc."):
+        return False
+    prefix = column[: -len("Emp. Acc.")]
+    if f"{prefix}Correct" in row and f"{prefix}Incorrect" in row:
+        return bool(row[f"{prefix}Correct"] + row[f"{prefix}Incorrect"] == 0)
+    return f"{prefix}Coverage" in row and bool(row[f"{prefix}Coverage"] == 0)
 
 
 def _cell(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
     try:
-        return float(value) if not isinstance(value, (int, str)) else value
+        return float(value) if not isinstance(value, str) else value
     except (TypeError, ValueError):
         return str(value)
+
+
+def _count(value: Any) -> Any:
+    """A row count (stored as a float in metrics) as an int; a missing one as NaN."""
+    if isinstance(value, numbers.Real) and math.isfinite(float(value)):
+        return int(float(value))
+    return math.nan
 
 
 def _trials_section(trials: list[Mapping[str, Any]], selection: str) -> str:
@@ -208,7 +256,7 @@ def _trials_section(trials: list[Mapping[str, Any]], selection: str) -> str:
         f"<p>Selected on the {escape(how)}. Winner: trial {best['number']} "
         f"({escape(best['params'].get('learner', ''))}).</p>",
         chart,
-        table(["trial", "learner", "value", "parameters"], rows, left=2),
+        table(["trial", "learner", "value", "parameters"], rows, left=[0, 1, 3]),
     )
 
 
@@ -219,7 +267,7 @@ def _task_sections(task: Any, details: Mapping[str, Any]) -> list[str]:
         _slices_section(task.metrics, details.get("slice_sizes", {})),
         _discovered_section(task.discovered_slices),
         _confusion_section(details, list(task.classes)),
-        _lf_section(task.lf_summary),
+        _lf_section(task.lf_summary, list(task.classes)),
         _trials_section(list(task.trials), getattr(task, "selection", "dev")),
     ]
 
@@ -258,7 +306,8 @@ def render_run_report(result: Any, *, details: Mapping[str, Any] | None = None) 
     else:
         body = _task_sections(result, details)
     if stage_rows:
-        body.append(section("Stages", table(["stage", "time", "", "detail"], stage_rows, left=1)))
+        stages_table = table(["stage", "time", "", "detail"], stage_rows, left=[0, 2, 3])
+        body.append(section("Stages", stages_table))
     return page(f"gristmill run: {result.name}", body, subtitle=subtitle)
 
 
