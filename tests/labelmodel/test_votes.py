@@ -83,6 +83,12 @@ def test_products_on_row_blocks_equal_the_whole_matrix(parallel, monkeypatch) ->
         np.testing.assert_allclose(blocked.dot(right), matrix @ right, rtol=1e-12)
         np.testing.assert_allclose(blocked.transpose_dot(per_row), matrix.T @ per_row, rtol=1e-12)
         np.testing.assert_allclose(blocked.co_votes(), (matrix.T @ scaled).toarray(), rtol=1e-12)
+        columns = np.array([20, 3, 4, 11])
+        expected = (matrix.T @ scaled).toarray()[np.ix_(columns, columns)]
+        np.testing.assert_allclose(blocked.co_votes(columns), expected, rtol=1e-12)
+        monkeypatch.setattr(votes_module, "_DENSE_GRAM_MAX_COLUMNS", 2)  # the sparse product
+        np.testing.assert_allclose(blocked.co_votes(columns), expected, rtol=1e-12)
+        monkeypatch.setattr(votes_module, "_DENSE_GRAM_MAX_COLUMNS", 2048)
 
 
 @pytest.mark.parametrize("model", [DawidSkene, MatrixCompletion, LabelModel], ids=repr)

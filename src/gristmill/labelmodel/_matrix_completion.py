@@ -100,18 +100,31 @@ class MatrixCompletion(BaseLabelModel):
                 m * k, k
             )
             return
-        co_votes = votes.co_votes() / n
-        rates = np.diag(co_votes).copy()
+        # Only the (source, vote) pairs that occur enter the fit: the rows of ``mu`` of the
+        # others stay at their start, 0 (their rate is 0, so are their co-votes and gradient),
+        # and a one-class source leaves k - 1 of its k pairs unused (trec's 68 LFs: 68 of 408).
+        counts = votes.source_class_counts().ravel()
+        voted = np.flatnonzero(counts > 0)
+        co_votes = votes.co_votes(None if voted.size == counts.size else voted) / n
+        rates = np.zeros(m * k)
+        rates[voted] = np.diag(co_votes)
         coverage = votes.source_class_counts().sum(axis=1) / n
         balance = prior if prior is not None else np.full(k, 1.0 / k)
-        mu_init = _initial_mu(rates, balance, m, k, float(self.prec_init))
-        same_source = np.kron(np.eye(m), np.ones((k, k))).astype(bool)
-        mask = ~same_source
-        mu = mu_init
+        mu = _initial_mu(rates, balance, m, k, float(self.prec_init))
+        mu_init = mu[voted]
+        source = voted // k
+        mask = source[:, None] != source[None, :]
         rounds = 1 if prior is not None else int(self.balance_rounds)
         for _ in range(rounds):
-            mu = _solve_mu(
-                co_votes, rates, mask, balance, mu, mu_init, float(self.l2), int(self.max_iter)
+            mu[voted] = _solve_mu(
+                co_votes,
+                rates[voted],
+                mask,
+                balance,
+                mu[voted],
+                mu_init,
+                float(self.l2),
+                int(self.max_iter),
             )
             if prior is None:
                 weights, bias = _prediction_weights(mu, balance, m, k)

@@ -291,16 +291,25 @@ class Votes:
         flat = np.ascontiguousarray(weights.reshape(self.n_sources * self.cardinality, -1))
         return self.dot(flat) + bias
 
-    def co_votes(self) -> np.ndarray:
-        """Dense (m * k, m * k) counts of rows on which two (source, class) votes co-occur."""
-        width = self.indicator.shape[1]
+    def co_votes(self, columns: np.ndarray | None = None) -> np.ndarray:
+        """Dense counts (weighted) of rows on which two (source, class) votes co-occur.
+
+        Of every pair of the m * k indicator columns by default, shape (m * k, m * k); with
+        ``columns`` (indicator column indices), of those columns only, in their order.
+        """
+        width = self.indicator.shape[1] if columns is None else len(columns)
         if width > _DENSE_GRAM_MAX_COLUMNS:
-            scaled = self.weighted_indicator()
-            return np.asarray((self.indicator.T @ scaled).toarray(), dtype=np.float64)
+            indicator = self.indicator if columns is None else self.indicator[:, columns]
+            scaled = indicator
+            if self.row_weights is not None:
+                scaled = sp.csr_matrix(sp.diags(self.row_weights) @ indicator)
+            return np.asarray((indicator.T @ scaled).toarray(), dtype=np.float64)
         # float32 blocks hold exact counts (< 2**24 rows per block).
         step = min(_CHUNK_ROWS, max(1, (1 << 22) // max(width, 1)))
 
         def gram_of(first: int, last: int, rows: sp.csr_matrix) -> np.ndarray:
+            if columns is not None:
+                rows = rows[:, columns]
             gram = np.zeros((width, width))
             # One dense work array per block, refilled chunk by chunk (fresh memory for each
             # chunk cost more in page faults than the products).
