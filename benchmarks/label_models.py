@@ -1,4 +1,4 @@
-"""Label models on WRENCH (youtube, sms, trec), crowdsourcing-style and 1M x 50 synthetic data.
+"""Label models on WRENCH (youtube, sms, trec), crowdsourcing-style and synthetic data.
 
 Also each WRENCH train split fit and scored on itself (the labels a user trains on), and real
 data no label model was designed on: the bundled example's YouTube comments and its 10 LFs,
@@ -25,6 +25,8 @@ Usage: .venv/bin/python benchmarks/label_models.py [--no-scale] [--no-dev] [--no
        time, median of 3, accuracy and memory, gristmill vs Snorkel)
        .venv/bin/python benchmarks/label_models.py --seeds 2,3,4   (only: 1M x 50 accuracy per
        data seed, gristmill vs Snorkel vs the Bayes rule)
+       .venv/bin/python benchmarks/label_models.py --wide-only   (only: 301 keyword LFs over 30
+       classes, 3,000 rows: fit time and accuracy, gristmill vs Snorkel; Snorkel takes minutes)
 """
 
 from __future__ import annotations
@@ -461,6 +463,32 @@ def all_cases() -> dict[str, Case]:
     return cases
 
 
+def wide_case(n: int = 3_000, m: int = 301, k: int = 30, seed: int = 0) -> Case:
+    """Keyword-style LFs over many classes: LF j votes class j % k only, firing on 30% of the
+    rows of its class and 2% of the others; separate train and test draws of ``n`` rows."""
+    rng = np.random.default_rng(seed)
+    own = np.arange(m) % k
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        gold = rng.integers(0, k, n)
+        rate = np.where(gold[:, None] == own[None, :], 0.3, 0.02)
+        votes = np.where(rng.random((n, m)) < rate, own[None, :], -1)
+        return votes, gold
+
+    (train, _), (test, y_test) = draw(), draw()
+    return Case(train, test, y_test, k)
+
+
+def wide_table(workdir: Path, *, anchors: bool) -> None:
+    """Fit time and accuracy with many one-class LFs over many classes (no dev)."""
+    case = wide_case()
+    name = f"{case.train.shape[1]} keyword LFs, {case.k} classes"
+    cases = {name: case}
+    found = run_anchors(cases, workdir) if anchors else {}
+    print(f"\n{case.train.shape[0]:,} train and test rows, {name}")
+    quality_table(cases, found, with_dev=False)
+
+
 def traced_peak_mib(work: Callable[[], object]) -> float:
     """Peak MiB of memory allocated (numpy included) while ``work`` runs."""
     tracemalloc.start()
@@ -564,6 +592,9 @@ def main() -> None:
         workdir = Path(directory)
         if "--scale-only" in sys.argv:
             scale_table(workdir, anchors=use_anchors)
+            return
+        if "--wide-only" in sys.argv:
+            wide_table(workdir, anchors=use_anchors)
             return
         cases = all_cases()
         examples = example_cases()
