@@ -268,3 +268,13 @@ def test_too_few_current_rows_are_not_tested(model, registry) -> None:  # noqa: 
     assert not any(d.drifted for d in result.lfs) and not result.agreement.drifted
     assert ("feature 'text': too few rows to test: 5 current values (at least 30 needed)"
             in result.notes)
+
+
+def test_the_prediction_drift_reason_shows_a_p_value_just_under_its_threshold() -> None:
+    from gristmill.monitoring._drift import DriftThresholds, FeatureDrift
+    from gristmill.monitoring._monitor import MonitorResult
+
+    prediction = FeatureDrift("prediction", "categorical", "chi2", 0.04995, 0.05, True, 500, 500)
+    result = MonitorResult(None, "2026-11-25T00:00:00Z", 500, 500, DriftThresholds(), [],
+                           prediction=prediction)
+    assert result.reasons == ["the predicted class distribution drifted (chi2 0.04995 vs 0.05)"]

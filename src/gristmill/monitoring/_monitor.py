@@ -88,7 +88,7 @@ class MonitorResult:
                 f"{self.drift_share:.0%} of features drifted (>= {share:.0%}): {drifted}")
         if self.prediction is not None and self.prediction.drifted:
             reasons.append(f"the predicted class distribution drifted ({self.prediction.method} "
-                           f"{self.prediction.statistic:.3g} vs {self.prediction.threshold:.3g})")
+                           f"{self.prediction.statistic:.4g} vs {self.prediction.threshold:.4g})")
         drifted_lfs = [d.name for d in self.lfs if d.drifted]
         if self.lfs and len(drifted_lfs) / len(self.lfs) >= share:
             reasons.append(f"{len(drifted_lfs)} of {len(self.lfs)} LFs drifted: "
