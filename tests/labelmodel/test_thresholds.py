@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gristmill.labelmodel._votes as votes_module
 from gristmill.labelmodel import LabelModel, MajorityVote, load_label_model
 from gristmill.labelmodel._label_model import (
     _MIXTURES,
@@ -124,8 +125,13 @@ def _held_out_by_loops(model: LabelModel, votes: np.ndarray, w: float) -> float:
     return total / count
 
 
+@pytest.mark.parametrize("chunk_cells", [None, 8], ids=["one chunk", "chunks of 4 votes"])
 @pytest.mark.parametrize("k_voting", ["both classes", "one class"])
-def test_held_out_source_likelihood_matches_vote_by_vote_reference(synth, k_voting) -> None:
+def test_held_out_source_likelihood_matches_vote_by_vote_reference(
+    synth, monkeypatch, k_voting, chunk_cells
+) -> None:
+    if chunk_cells is not None:
+        monkeypatch.setattr(votes_module, "VOTE_CELLS", chunk_cells)
     votes, _, _ = synth(300, [0.85, 0.7, 0.6, 0.75], coverage=0.6, seed=5)
     if k_voting == "one class":
         votes = np.where(votes == np.array([0, 1, 0, 1]), votes, -1)

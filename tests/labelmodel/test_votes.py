@@ -136,3 +136,18 @@ def test_a_huge_unsigned_vote_is_a_data_error_not_a_cast_warning() -> None:
     values = np.array([[0, 1, 2**63]] * 5, dtype=np.uint64)
     with pytest.raises(DataError, match="column 2 votes class 9223372036854775808.*cardinality 2"):
         to_votes(values, 2)
+
+
+@pytest.mark.parametrize("per_vote", [1, 3, 100])
+def test_row_chunks_cover_the_rows_in_order_within_the_cell_budget(monkeypatch, per_vote) -> None:
+    monkeypatch.setattr(votes_module, "VOTE_CELLS", 300)
+    per_row = np.random.default_rng(per_vote).integers(0, 12, 500)
+    indptr = np.concatenate([[7], 7 + np.cumsum(per_row)])  # a block's indptr need not start at 0
+    chunks = votes_module.row_chunks(indptr, per_vote)
+    assert chunks[0][0] == 0 and chunks[-1][1] == per_row.size
+    assert all(stop == start for (_, stop), (start, _) in zip(chunks, chunks[1:], strict=False))
+    for start, stop in chunks:
+        cells = per_row[start:stop].sum() * per_vote
+        assert stop - start >= 1 and (cells <= 300 or stop - start == 1)
+        if stop < per_row.size:  # as large as the budget allows
+            assert (per_row[start : stop + 1].sum()) * per_vote > 300

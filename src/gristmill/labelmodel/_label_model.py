@@ -23,14 +23,12 @@ from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._majority import WeightedMajorityVote, leave_one_out_dev_scores
 from gristmill.labelmodel._matrix_completion import MatrixCompletion
 from gristmill.labelmodel._uncovered import uncovered_balance
-from gristmill.labelmodel._votes import Votes
+from gristmill.labelmodel._votes import Votes, row_chunks
 
 # Mixture weights of majority vote tried.
 _MIXTURES = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Share of majority vote kept when the votes cannot tell the mixtures apart.
 _DEFAULT_MIXTURE = 0.5
-# Rows per step of the held-out-source likelihood; bounds the per-vote temporaries.
-_ROW_CHUNK = 1 << 16
 # Gain in mean log-likelihood per vote below which a mixture does not beat the default.
 _LIKELIHOOD_TOLERANCE = 1e-9
 
@@ -402,13 +400,13 @@ def held_out_source_log_likelihood(
     def part(first: int, last: int, matrix: Any) -> tuple[np.ndarray, float]:
         totals = np.zeros(len(mixtures))
         mass = 0.0
-        for start in range(0, last - first, _ROW_CHUNK):
-            block = matrix[start : start + _ROW_CHUNK]
+        for start, stop in row_chunks(matrix.indptr, k):
+            block = matrix[start:stop]
             per_row = np.diff(block.indptr)
             from_share, from_learned = predict(block, per_row, model)
             vote_weight = None
             if votes.row_weights is not None:
-                row_weights = votes.row_weights[first + start : first + start + block.shape[0]]
+                row_weights = votes.row_weights[first + start : first + stop]
                 vote_weight = np.repeat(row_weights, per_row)
             totals += _mixture_log_likelihoods(from_share, from_learned, mixtures, vote_weight)
             mass += float(from_share.size if vote_weight is None else vote_weight.sum())

@@ -17,9 +17,7 @@ from gristmill.labelmodel._base import (
     symmetric_confusion,
     vote_share,
 )
-from gristmill.labelmodel._votes import Votes
-
-_ROW_CHUNK = 1 << 16
+from gristmill.labelmodel._votes import Votes, row_chunks
 
 
 def leave_one_out_agreement(all_votes: Votes, seed: int) -> np.ndarray:
@@ -36,8 +34,8 @@ def leave_one_out_agreement(all_votes: Votes, seed: int) -> np.ndarray:
     agree = np.zeros(m)
     compared = np.zeros(m)
     projection = votes.class_projection()
-    for start in range(0, votes.n_rows, _ROW_CHUNK):
-        block = votes.indicator[start : start + _ROW_CHUNK]
+    for start, stop in row_chunks(votes.indicator.indptr, k):
+        block = votes.indicator[start:stop]
         counts = np.asarray(block @ projection)
         rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
         sources, classes = np.divmod(block.indices.astype(np.int64), k)
@@ -50,7 +48,7 @@ def leave_one_out_agreement(all_votes: Votes, seed: int) -> np.ndarray:
         if votes.row_weights is None:
             row_weight = np.ones(rows.size)
         else:
-            row_weight = votes.row_weights[start : start + _ROW_CHUNK][rows]
+            row_weight = votes.row_weights[start:stop][rows]
         agree += np.bincount(sources[valid], weights=(hit * row_weight)[valid], minlength=m)
         compared += np.bincount(sources[valid], weights=row_weight[valid], minlength=m)
     accuracies = (agree + 1.0) / (compared + 2.0)

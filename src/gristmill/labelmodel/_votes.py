@@ -50,6 +50,10 @@ _PARALLEL_MIN_VOTES = 1 << 18
 _PATTERN_COUNT_OVERSAMPLE = 2
 # Largest number of indicator columns for which co-votes are accumulated with dense BLAS products.
 _DENSE_GRAM_MAX_COLUMNS = 2048
+#: Most cells of the per-vote temporaries of one chunk of rows (32 MiB of float64).
+VOTE_CELLS = 1 << 22
+# Most rows of such a chunk, however few their votes.
+_CHUNK_ROWS_MAX = 1 << 16
 MAX_CLASSES = 10_000
 """Most classes a label model takes. A fit holds (m, k, k) arrays (and dense (m * k)-wide
 products), so a larger vote is almost surely not a class index (a year, an id) and would exhaust
@@ -325,6 +329,28 @@ class Votes:
             return gram
 
         return functools.reduce(np.add, self.map_rows(gram_of))
+
+
+def row_chunks(indptr: np.ndarray, per_vote: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges ``(start, stop)`` of a CSR matrix with ``indptr``, each holding
+    at most :data:`VOTE_CELLS` cells when a vote takes ``per_vote`` cells (one row at least).
+
+    Bounds the (votes x classes) temporaries of per-vote computations: rows of many votes over
+    many classes (1,000 keyword LFs over 100 classes) get small chunks, small data one chunk.
+
+    Examples
+    --------
+    >>> row_chunks(np.array([0, 2, 4, 6]), VOTE_CELLS // 4)
+    [(0, 2), (2, 3)]
+    """
+    cells = indptr.astype(np.int64) * per_vote
+    starts, start, rows = [], 0, indptr.size - 1
+    while start < rows:
+        stop = int(np.searchsorted(cells, cells[start] + VOTE_CELLS, side="right")) - 1
+        stop = min(max(stop, start + 1), rows, start + _CHUNK_ROWS_MAX)
+        starts.append((start, stop))
+        start = stop
+    return starts
 
 
 def _dense_rows(matrix: sp.csr_matrix, start: int, stop: int, out: np.ndarray) -> np.ndarray:
