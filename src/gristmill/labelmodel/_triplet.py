@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,16 +85,17 @@ class Triplet(BaseLabelModel):
             self.one_vs_rest_ = False
             self.correlations_ = np.full((m,) if k == 2 else (k, m), 2 * FALLBACK_ACCURACY - 1)
             return
-        co_votes = votes.co_votes().reshape(m, k, m, k)
         totals = votes.source_class_counts()
+        pairs = _VotedPairs.of(votes)
+        overlap = pairs.source_sums(pairs.co_votes)
         positives = [1] if k == 2 else list(range(k))
         correlations = np.zeros((len(positives), m))
         means = np.zeros(len(positives))
         unresolved = 0
         for row, c in enumerate(positives):
             sign = np.where(np.arange(k) == c, 1.0, -1.0)
-            agree = np.einsum("ivjw,v,w->ij", co_votes, sign, sign)
-            overlap = co_votes.sum(axis=(1, 3))
+            signs = sign[pairs.votes]
+            agree = pairs.source_sums(signs[:, None] * pairs.co_votes * signs[None, :])
             signed_votes = totals @ sign
             a, missing = self._correlations(agree, overlap)
             unresolved += missing
@@ -215,3 +217,38 @@ def _silent_nan(accuracies: np.ndarray, votes: Votes) -> np.ndarray:
     accuracies = np.asarray(accuracies, dtype=np.float64).copy()
     accuracies[votes.source_class_counts().sum(axis=1) == 0] = np.nan
     return accuracies
+
+
+@dataclass(frozen=True)
+class _VotedPairs:
+    """Co-vote counts of the (source, vote) pairs that occur, and how to sum them by source.
+
+    A source that votes one class (a keyword LF) casts one of its k possible votes: the
+    (m k)^2 co-vote matrix of every pair would be mostly zeros (80 GB for 1,000 LFs over 100
+    classes); this one is d x d for the d pairs that occur, sorted by source.
+    """
+
+    co_votes: np.ndarray  # (d, d)
+    votes: np.ndarray  # (d,) the class of each pair
+    sources: np.ndarray  # the sources that vote, ascending
+    starts: np.ndarray  # first pair of each of them
+    n_sources: int
+
+    @classmethod
+    def of(cls, votes: Votes) -> _VotedPairs:
+        k = votes.cardinality
+        counts = votes.source_class_counts().ravel()
+        voted = np.flatnonzero(counts > 0)
+        co_votes = votes.co_votes(None if voted.size == counts.size else voted)
+        sources, starts = np.unique(voted // k, return_index=True)
+        return cls(co_votes, voted % k, sources, starts, votes.n_sources)
+
+    def source_sums(self, per_pair: np.ndarray) -> np.ndarray:
+        """(m, m): ``per_pair`` (d, d) summed over the pairs of each source, rows and columns."""
+        out = np.zeros((self.n_sources, self.n_sources))
+        if self.starts.size:
+            summed = np.add.reduceat(
+                np.add.reduceat(per_pair, self.starts, axis=0), self.starts, axis=1
+            )
+            out[np.ix_(self.sources, self.sources)] = summed
+        return out
