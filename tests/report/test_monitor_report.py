@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
-import subprocess
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,8 +18,6 @@ from gristmill.report._monitor_report import (
     series_chart,
     write_monitor_report,
 )
-
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 def _frame(n: int, seed: int, shift: float = 0.0, words: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -64,33 +59,15 @@ def test_series_chart_draws_each_series() -> None:
     assert series_chart([], {}) == ""
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Headless Chromium from Debian packages, installed when missing."""
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        apt = shutil.which("apt-get")
-        assert apt, "headless Chromium is missing and apt-get is not available to install it"
-        subprocess.run([apt, "install", "-y", "chromium", "chromium-driver"], check=True,
-                       capture_output=True, timeout=900)
-    return CHROMIUM
-
-
 @pytest.mark.browser
-def test_report_renders_in_chromium(result, chromium, tmp_path) -> None:  # noqa: ANN001
+def test_report_renders_in_chromium(result, chromium_driver, tmp_path) -> None:  # noqa: ANN001
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     paths = result.save(tmp_path / "report")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--window-size=1280,2400",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = chromium_driver
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.set_window_size(1280, 2400)
     try:
         driver.get(paths["html"].resolve().as_uri())
         assert driver.title.startswith("Monitor report")
@@ -102,7 +79,7 @@ def test_report_renders_in_chromium(result, chromium, tmp_path) -> None:  # noqa
         assert errors == []
         png = driver.get_screenshot_as_png()
     finally:
-        driver.quit()
+        driver.set_window_size(1280, 1000)
     (tmp_path / "monitor.png").write_bytes(png)
     image = Image.open(io.BytesIO(png)).convert("RGB")
     colours = image.getcolors(maxcolors=1 << 20)

@@ -82,14 +82,6 @@ def test_forget_feedback_deletes_only_the_named_rows_of_the_request(tmp_path: Pa
     log.close()
 
 
-def test_the_request_log_doctests_pass() -> None:
-    import doctest
-
-    from gristmill.serving import _log
-
-    assert doctest.testmod(_log).failed == 0
-
-
 def test_background_writer_writes_every_queued_row(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite"
     log = RequestLog(path)

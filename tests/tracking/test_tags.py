@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
 from gristmill.exceptions import TrackingError
-from gristmill.tracking import _tags
 from gristmill.tracking._tags import joined_tag, spread_tags, tag_parts
 
 
@@ -35,8 +32,3 @@ def test_a_missing_part_is_an_error_not_a_shorter_value() -> None:
     del tags["d.2"]
     with pytest.raises(TrackingError, match=r"'d' is kept in 3 parts, but \['d.2'\] are missing"):
         joined_tag(tags, "d")
-
-
-def test_docstring_examples() -> None:
-    result = doctest.testmod(_tags)
-    assert result.attempted > 0 and result.failed == 0
