@@ -114,14 +114,11 @@ def _numbered(frame: Any, path: Path) -> tuple[Any, str]:
     """
     import pandas as pd
 
-    from gristmill.io import table_format
+    from gristmill.io import row_numbering
 
     if not frame.index.equals(pd.RangeIndex(len(frame))):
         return frame, "rows named by the file's index"
-    numbering = "rows numbered from 1"
-    if table_format(path) in ("csv", "tsv"):
-        numbering += ", the header not counted"
-    return frame.set_axis(pd.RangeIndex(1, len(frame) + 1)), numbering
+    return frame.set_axis(pd.RangeIndex(1, len(frame) + 1)), f"rows {row_numbering(path)}"
 
 
 def _print_failures(failures: dict[str, int]) -> None:
@@ -271,12 +268,11 @@ def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
 
 
 def _number(value: float) -> str:
-    """Three decimals; a share too small for them with three significant digits instead."""
-    if value != value:  # NaN: an LF the label model has no estimate for
-        return "-"
-    if value != 0 and abs(value) < 0.0005:
-        return f"{value:.3g}"
-    return f"{value:.3f}"
+    """As the reports write it (:func:`~gristmill.report._html.fmt`); NaN, an LF the label
+    model has no estimate for, as the table's other dashes."""
+    from gristmill.report._html import fmt
+
+    return "-" if value != value else fmt(value)
 
 
 def register(app: typer.Typer) -> None:

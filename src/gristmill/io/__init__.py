@@ -7,7 +7,13 @@ from gristmill.io._atomic import (
     replace_directory,
 )
 from gristmill.io._dask import DASK_TABLE_SUFFIXES, read_dask_table, write_parquet_part
-from gristmill.io._tables import TABLE_FORMATS, read_table, table_format, write_table
+from gristmill.io._tables import (
+    TABLE_FORMATS,
+    read_table,
+    row_numbering,
+    table_format,
+    write_table,
+)
 
 __all__ = [
     "DASK_TABLE_SUFFIXES",
@@ -18,6 +24,7 @@ __all__ = [
     "read_dask_table",
     "read_table",
     "replace_directory",
+    "row_numbering",
     "table_format",
     "write_parquet_part",
     "write_table",

@@ -145,6 +145,20 @@ def read_table(
     return frame
 
 
+def row_numbering(path: str | os.PathLike[str]) -> str:
+    """How the rows of a table file are numbered for a user to find one: from 1, the header of
+    a CSV or TSV file not counted.
+
+    Examples
+    --------
+    >>> row_numbering("data/train.csv")
+    'numbered from 1, the header not counted'
+    """
+    if table_format(Path(path)) in ("csv", "tsv"):
+        return "numbered from 1, the header not counted"
+    return "numbered from 1"
+
+
 def _with_default_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` read with nullable dtypes, back in pandas' defaults where nothing is lost.
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from gristmill._version import __version__
 from gristmill.exceptions import DataError, GristmillError, LFError, SupervisionWarning
-from gristmill.io import read_table, table_format
+from gristmill.io import read_table, row_numbering
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
 from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource, Task
@@ -151,9 +151,7 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
         except DataError as exc:
             raise where.error((*loc, "path"), str(exc)) from exc
         origin = str(path)
-        numbering = f"rows of {path} numbered from 1"
-        if table_format(path) in ("csv", "tsv"):
-            numbering += ", the header not counted"
+        numbering = f"rows of {path} {row_numbering(path)}"
     else:
         database = _database_file(str(source.connection), root)
         if database is not None and not database.is_file():
