@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,14 @@ def write_spec(root: Path, spec: dict) -> Path:
     path = root / "gristmill.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
+
+
+def edit_spec(project: Path, change: Callable[[dict], object]) -> Path:
+    """Apply ``change`` to the spec dict of ``project``'s gristmill.yaml and write it back."""
+    path = project / "gristmill.yaml"
+    spec = yaml.safe_load(path.read_text())
+    change(spec)
+    return write_spec(project, spec)
 
 
 def make_project(root: Path) -> Path:

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from gristmill.cli import app
 from gristmill.exceptions import LFError, SpecError
 from gristmill.labeling import PartitionedLabelMatrix
 from gristmill.pipeline import Pipeline
+
+from .conftest import edit_spec
 
 distributed = pytest.importorskip("distributed")
 
@@ -31,14 +32,6 @@ def cluster():
         yield running
 
 
-def _edit_spec(project: Path, change) -> Path:
-    path = project / "gristmill.yaml"
-    spec = yaml.safe_load(path.read_text())
-    change(spec)
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
 def _partition_train(project: Path) -> pd.DataFrame:
     """Rewrite train.csv as a directory of Parquet parts and point the spec at it."""
     train = pd.read_csv(project / "train.csv")
@@ -47,7 +40,7 @@ def _partition_train(project: Path) -> pd.DataFrame:
     for i, rows in enumerate(np.array_split(np.arange(len(train)), TRAIN_PARTS)):
         part = train.iloc[rows].reset_index(drop=True)
         part.to_parquet(folder / f"part.{i}.parquet", index=False)
-    _edit_spec(project, lambda s: s["data"]["train"].update(path="train.parquet"))
+    edit_spec(project, lambda s: s["data"]["train"].update(path="train.parquet"))
     return train
 
 
@@ -70,7 +63,7 @@ def test_engines_agree_on_cleaning_with_constraints(project: Path, cluster) -> N
             for row in (3, 201):
                 frame.loc[row, "stars"] = 5 if frame.loc[row, "stars"] != 5 else 1
         frame.to_csv(project / f"{name}.csv", index=False)
-    _edit_spec(
+    edit_spec(
         project,
         lambda s: s.update(cleaning={"constraints": ["author -> stars"], "splits": ["train"]}),
     )
@@ -173,7 +166,7 @@ def _close(a, b) -> bool:
 
 def test_sample_bounds_the_end_model_rows(project: Path, cluster) -> None:
     _partition_train(project)
-    _edit_spec(project, lambda s: s["model"].update(sample_rows=100))
+    edit_spec(project, lambda s: s["model"].update(sample_rows=100))
     result = _on_dask(project, cluster).run(track=False, run_dir=project / "run")
     engine = json.loads((result.run_dir / "engine.json").read_text())
     assert engine["covered_train_rows"] > 100
@@ -190,7 +183,7 @@ def test_sources_the_workers_cannot_read_are_partitioned_by_the_client(
 ) -> None:
     frame = pd.read_csv(project / "test.csv")
     frame.to_json(project / "test.jsonl", orient="records", lines=True)
-    _edit_spec(project, lambda s: s["data"]["test"].update(path="test.jsonl"))
+    edit_spec(project, lambda s: s["data"]["test"].update(path="test.jsonl"))
     result = _on_dask(project, cluster).run(track=False, run_dir=project / "run")
     notes = json.loads((result.run_dir / "engine.json").read_text())["notes"]
     assert len(notes) == 1 and notes[0].startswith("data.test: a .jsonl file is read by the client")
@@ -215,7 +208,7 @@ def test_lf_failure_names_split_partition_and_row(project: Path, cluster) -> Non
     frame.loc[7, "text"] = "BOOM"
     frame.to_parquet(part, index=False)
     (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
-    _edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
+    edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
     with pytest.raises(LFError, match=r"the train data, partition 1: .*'fragile' failed on row 7"):
         _on_dask(project, cluster).run(track=False, run_dir=project / "run")
     assert not (project / "run").exists()
@@ -234,7 +227,7 @@ def test_lf_failure_on_a_split_the_client_read_names_the_row_of_the_file(
         spec["data"]["train"].update(path="train.jsonl", where="stars >= 4")
         spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
 
-    _edit_spec(project, change)
+    edit_spec(project, change)
     numbering = re.escape(f"(rows of {project.resolve() / 'train.jsonl'} numbered from 1)")
     message = rf"the train data {numbering}, partition 0: .*'fragile' failed on row 151:"
     with pytest.raises(LFError, match=message) as info:
@@ -249,17 +242,17 @@ def test_spec_checks(project: Path, cluster) -> None:
         pipeline.with_engine("pandas", scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(SpecError, match=r"engine: .*'dask'"):
         pipeline.with_engine("spark")
-    path = _edit_spec(project, lambda s: s.update(scheduler="tcp://127.0.0.1:8786"))
+    path = edit_spec(project, lambda s: s.update(scheduler="tcp://127.0.0.1:8786"))
     with pytest.raises(SpecError, match="'scheduler' applies to engine: dask only"):
         Pipeline.from_yaml(path)
-    _edit_spec(
+    edit_spec(
         project, lambda s: s.update(engine="dask", cleaning={"imputation": {"method": "mean"}})
     )
     # rejected before connecting to the (unreachable) scheduler
     with pytest.raises(SpecError, match=r"gristmill.yaml:\d+: cleaning.imputation: .*engine: dask"):
         Pipeline.from_yaml(path).run(track=False)
-    _edit_spec(project, lambda s: s.pop("cleaning"))
-    _edit_spec(project, lambda s: s["tasks"].update(again=s["tasks"]["spam"]))
+    edit_spec(project, lambda s: s.pop("cleaning"))
+    edit_spec(project, lambda s: s["tasks"].update(again=s["tasks"]["spam"]))
     with pytest.raises(SpecError, match="engine: dask runs"):
         Pipeline.from_yaml(path).plan()
 
@@ -317,7 +310,7 @@ def test_worker_killed_mid_run_is_retried_and_leaves_nothing_half_written(
     frame.loc[3, "text"] = "KILL"
     frame.to_parquet(part, index=False)
     (project / "lfs_c.py").write_text(textwrap.dedent(KILLER), encoding="utf-8")
-    _edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
+    edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
     marker = project / "marker"
     monkeypatch.setenv("GRISTMILL_TEST_KILL_MARKER", str(marker))
     with distributed.LocalCluster(
@@ -338,7 +331,7 @@ def test_worker_killed_mid_run_is_retried_and_leaves_nothing_half_written(
 
 @pytest.mark.slow
 def test_without_a_scheduler_a_local_cluster_is_started_and_closed(project: Path) -> None:
-    _edit_spec(project, lambda s: s.update(engine="dask"))
+    edit_spec(project, lambda s: s.update(engine="dask"))
     result = Pipeline.from_yaml(project / "gristmill.yaml").run(
         track=False, run_dir=project / "run"
     )
@@ -349,7 +342,7 @@ def test_without_a_scheduler_a_local_cluster_is_started_and_closed(project: Path
 
 def test_label_columns_vote_as_in_the_pandas_engine(project: Path, cluster) -> None:
     _partition_train(project)
-    _edit_spec(
+    edit_spec(
         project,
         lambda s: s["tasks"]["spam"]["supervision"].update(
             label_columns={"stars": {"values": {"1": "spam", "5": "ham"}}}

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 import gristmill
 import gristmill.training
@@ -20,16 +19,11 @@ from gristmill.labeling import LabelMatrix
 from gristmill.pipeline import Pipeline
 from gristmill.training import load_end_model
 
+from .conftest import edit_spec
+
 
 def _stages(result) -> dict[str, bool]:
     return {s.name: s.cached for s in result.stages}
-
-
-def _edit_spec(project: Path, change) -> None:
-    path = project / "gristmill.yaml"
-    spec = yaml.safe_load(path.read_text())
-    change(spec)
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def test_run_produces_result_and_run_directory(project: Path) -> None:
@@ -115,7 +109,7 @@ def test_editing_one_lf_module_reruns_only_what_depends_on_it(project: Path, mon
 
 def test_editing_the_model_section_reruns_training_only(project: Path) -> None:
     Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
-    _edit_spec(project, lambda s: s["model"]["budget"].update(trials=3))
+    edit_spec(project, lambda s: s["model"]["budget"].update(trials=3))
     result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
     stages = _stages(result)
     assert stages["label"] and stages["label_model"]
@@ -170,7 +164,7 @@ def test_lf_error_names_the_row_of_the_data_file(project: Path) -> None:
         spec["data"]["train"]["where"] = "stars >= 4"
         spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
 
-    _edit_spec(project, change)
+    edit_spec(project, change)
     expected = (
         f"the train data (rows of {project.resolve() / 'train.csv'} numbered from 1, the header "
         "not counted): Labeling function 'fragile' failed on row 151: ValueError: cannot label this"
@@ -232,7 +226,7 @@ def test_label_columns_and_value_mapping(project: Path) -> None:
             np.where(frame["text"].str.contains("lyrics"), "H", "?"),
         )
         frame.to_csv(project / f"{name}.csv", index=False)
-    _edit_spec(
+    edit_spec(
         project,
         lambda s: s["tasks"]["spam"]["supervision"].update(
             label_columns={"worker": {"values": {"S": "spam", "H": "ham"}}}
@@ -246,7 +240,7 @@ def test_label_columns_and_value_mapping(project: Path) -> None:
 
 
 def test_no_gold_dev_selects_on_held_out_probabilistic_labels(project: Path) -> None:
-    _edit_spec(project, lambda s: s["data"].pop("dev"))
+    edit_spec(project, lambda s: s["data"].pop("dev"))
     result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
     assert result.selection == "holdout"
     assert "dev" not in result.metrics["end_model"]
@@ -347,7 +341,7 @@ def test_cleaning_repairs_cells_before_labeling(project: Path) -> None:
         if name == "train":
             frame.loc[3, "stars"] = 5 if frame.loc[3, "stars"] != 5 else 1
         frame.to_csv(project / f"{name}.csv", index=False)
-    _edit_spec(
+    edit_spec(
         project,
         lambda s: s.update(cleaning={"constraints": ["author -> stars"], "splits": ["train"]}),
     )
@@ -378,10 +372,10 @@ def test_sql_sources(project: Path, engine: str) -> None:
         if engine == "sqlalchemy":
             pytest.importorskip("sqlalchemy")
         source = {"sql": "SELECT * FROM comments WHERE stars >= 2", "connection": url}
-    _edit_spec(project, lambda s: s["data"].update(train=source))
+    edit_spec(project, lambda s: s["data"].update(train=source))
     steps = {s.stage: s for s in Pipeline.from_yaml(project / "gristmill.yaml").plan()}
     assert f"train {int((frame['stars'] >= 2).sum())}" in steps["load"].detail
-    _edit_spec(project, lambda s: s["data"]["train"].update(sql="SELECT * FROM nowhere"))
+    edit_spec(project, lambda s: s["data"]["train"].update(sql="SELECT * FROM nowhere"))
     with pytest.raises(gristmill.SpecError, match=r"data\.train\.sql: the query failed"):
         Pipeline.from_yaml(project / "gristmill.yaml").plan()
 

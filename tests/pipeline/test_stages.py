@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from gristmill.exceptions import SpecError
 from gristmill.pipeline import Pipeline
@@ -18,13 +17,7 @@ from gristmill.pipeline._cache import frame_digest
 from gristmill.pipeline._multilabel import label_sets
 from gristmill.pipeline._stages import class_indices
 
-
-def _edit_spec(project: Path, change) -> Path:
-    path = project / "gristmill.yaml"
-    spec = yaml.safe_load(path.read_text())
-    change(spec)
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
+from .conftest import edit_spec
 
 
 def _cached(result) -> dict[str, bool]:
@@ -49,7 +42,7 @@ def test_missing_database_file_is_named_and_not_created(project: Path, connectio
     if connection == "url":
         pytest.importorskip("sqlalchemy")
         connection = f"sqlite:///{project / 'nosuch.sqlite'}"
-    path = _edit_spec(
+    path = edit_spec(
         project,
         lambda s: s["data"].update(train={"sql": "SELECT * FROM t", "connection": connection}),
     )
@@ -64,7 +57,7 @@ def test_missing_database_file_is_named_and_not_created(project: Path, connectio
 def test_existing_sqlite_file_is_read(project: Path) -> None:
     with sqlite3.connect(project / "train.sqlite") as con:
         pd.read_csv(project / "train.csv").to_sql("t", con, index=False)
-    path = _edit_spec(
+    path = edit_spec(
         project,
         lambda s: s["data"].update(
             train={"sql": "SELECT * FROM t", "connection": "sqlite:train.sqlite"}
@@ -81,7 +74,7 @@ def test_gold_column_as_a_label_column_is_refused(project: Path) -> None:
     train = pd.read_csv(project / "train.csv")
     train["CLASS"] = np.where(train["text"].str.contains("free|money"), "spam", "ham")
     train.to_csv(project / "train.csv", index=False)
-    path = _edit_spec(
+    path = edit_spec(
         project, lambda s: s["tasks"]["spam"]["supervision"].update(label_columns={"CLASS": None})
     )
     with pytest.raises(
@@ -129,7 +122,7 @@ def _star_ratings(project: Path) -> Path:
         }
         spec["slices"] = {"discover": False}
 
-    return _edit_spec(project, change)
+    return edit_spec(project, change)
 
 
 def test_star_ratings_as_class_names_vote_and_score_as_written(project: Path) -> None:
@@ -158,7 +151,7 @@ def test_value_map_keys_match_whole_floats(project: Path) -> None:
         frame["w"] = np.where(np.arange(len(frame)) % 3 == 0, np.nan, spam.astype(float))
 
     _add_columns(project, add)
-    path = _edit_spec(
+    path = edit_spec(
         project,
         lambda s: s["tasks"]["spam"]["supervision"].update(
             label_columns={"w": {"values": {"1": "spam", "0": "ham"}}}
@@ -177,7 +170,7 @@ def test_label_column_none_of_whose_values_maps_is_named(project: Path) -> None:
             len(frame.columns), "sh", np.where(frame["text"].str.contains("free"), "s", "h")
         ),
     )
-    path = _edit_spec(
+    path = edit_spec(
         project,
         lambda s: s["tasks"]["spam"]["supervision"].update(
             label_columns={"sh": {"values": {"S": "spam", "H": "ham"}}}
@@ -190,7 +183,7 @@ def test_label_column_none_of_whose_values_maps_is_named(project: Path) -> None:
         r"\{'S': 'spam', 'H': 'ham'\}",
     ):
         Pipeline.from_yaml(path).plan()
-    path = _edit_spec(
+    path = edit_spec(
         project, lambda s: s["tasks"]["spam"]["supervision"].update(label_columns={"sh": None})
     )
     with pytest.raises(
@@ -257,7 +250,7 @@ def test_multilabel_gold_and_label_columns_as_lists(multilabel_project: Path, su
             frame.to_parquet(root / f"{split}.parquet")
         else:
             frame.to_json(root / f"{split}.jsonl", orient="records", lines=True)
-    path = _edit_spec(
+    path = edit_spec(
         root,
         lambda s: s["data"].update(
             {k: {"path": f"{k}.{suffix}"} for k in ("train", "dev", "test")}
@@ -287,7 +280,7 @@ def test_editing_a_dictionary_row_reruns_cleaning(project: Path) -> None:
     (project / "rules.yaml").write_text(
         json.dumps({"dictionaries": [{"path": "zips.csv", "keys": ["code"]}]})
     )
-    path = _edit_spec(
+    path = edit_spec(
         project, lambda s: s.update(cleaning={"constraints": "rules.yaml", "splits": ["train"]})
     )
     first = Pipeline.from_yaml(path).run(track=False)
