@@ -75,8 +75,9 @@ def test_label_reads_votes_written_by_pandas(tmp_path) -> None:
     frame.iloc[:50][["d", "c", "b", "a"]].assign(gold=gold[:50]).to_parquet(tmp_path / "dev.pq")
     out = tmp_path / "probs.parquet"
     args = ["label", "--matrix", str(tmp_path / "votes.parquet"), "--out", str(out)]
-    result = runner.invoke(app, [*args, "--dev", str(tmp_path / "dev.pq"), "--dev-label-column",
-                                 "gold"])
+    result = runner.invoke(
+        app, [*args, "--dev", str(tmp_path / "dev.pq"), "--dev-label-column", "gold"]
+    )
     assert result.exit_code == 0, result.output
     expected = LabelModel().fit(matrix, L_dev=matrix.to_frame().iloc[:50], y_dev=gold[:50])
     np.testing.assert_allclose(pd.read_parquet(out).to_numpy(), expected.predict_proba(matrix))
@@ -88,8 +89,12 @@ def test_label_reads_votes_written_by_pandas(tmp_path) -> None:
     assert bad.exit_code == 1
     assert "votes.parquet: labeling function 'b' holds nan at row 7" in bad.output
     assert out.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["L.parquet", "dev.pq", "probs.parquet",
-                                                          "votes.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "L.parquet",
+        "dev.pq",
+        "probs.parquet",
+        "votes.parquet",
+    ]
 
 
 def test_label_reports_errors_in_one_line(tmp_path) -> None:
@@ -148,3 +153,48 @@ def test_dev_file_errors_name_the_file(tmp_path) -> None:
     assert "dev.parquet: its labeling functions are not those of" in run(
         frame.rename(columns={"d": "e"})
     )
+
+
+def test_classes_out_of_range_name_the_file_and_row(tmp_path) -> None:
+    matrix, gold, path = _matrix(tmp_path)
+    out = tmp_path / "probs.parquet"
+    dev = tmp_path / "dev.parquet"
+    matrix.to_frame().iloc[:20].assign(label=np.where(np.arange(20) == 7, 5, gold[:20])).to_parquet(
+        dev, index=False
+    )
+
+    def run(*extra: str) -> str:
+        result = runner.invoke(app, ["label", "--matrix", str(path), "--out", str(out), *extra])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert not out.exists()
+        return " ".join(result.output.split())
+
+    assert (
+        "dev.parquet: column 'label' holds class 5 at row 7, but no labeling function votes a "
+        "class above 2; pass --cardinality" in run("--dev", str(dev))
+    )
+    assert "dev.parquet: column 'label' holds class 5 at row 7, but --cardinality is 4" in run(
+        "--dev", str(dev), "--cardinality", "4"
+    )
+    row = int(np.argmax(matrix.values.max(axis=1) == 2))
+    column = matrix.lf_names[int(np.argmax(matrix.values[row] == 2))]
+    assert (
+        f"L.parquet: labeling function '{column}' votes class 2 at row {row}, but --cardinality "
+        "is 2 (classes 0..1)" in run("--cardinality", "2")
+    )
+    result = runner.invoke(
+        app,
+        [
+            "label",
+            "--matrix",
+            str(path),
+            "--out",
+            str(out),
+            "--dev",
+            str(dev),
+            "--cardinality",
+            "6",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out).shape == (400, 6)

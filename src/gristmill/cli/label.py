@@ -94,6 +94,9 @@ def label_command(
             f"{sorted(set(label_matrix.lf_names) - set(dev_matrix.lf_names))}, not in "
             f"{matrix.name}: {sorted(set(dev_matrix.lf_names) - set(label_matrix.lf_names))}"
         )
+    _check_classes(
+        {matrix: label_matrix, dev: dev_matrix}, (dev, dev_label_column, dev_labels), cardinality
+    )
     estimator.fit(label_matrix, L_dev=dev_matrix, y_dev=dev_labels, seed=seed)
     proba = estimator.predict_proba(label_matrix)
     frame = pd.DataFrame(proba, columns=[f"proba_{c}" for c in range(proba.shape[1])])
@@ -135,6 +138,45 @@ def _label_partitioned(
         f"parts, {len(partitioned.lf_names)} labeling functions, {estimator.cardinality_} "
         f"classes -> {out}/"
     )
+
+
+def _check_classes(
+    matrices: dict[Path | None, Any], gold: tuple[Path | None, str, Any], cardinality: int | None
+) -> None:
+    """Raise, naming the file, column and row, on a vote or gold class the task cannot have.
+
+    The classes are 0..``cardinality`` - 1, or (without ``--cardinality``) 0 to the largest
+    class any labeling function votes in either file, as the label model infers them.
+    """
+    import numpy as np
+
+    from gristmill.exceptions import DataError
+
+    voted = [m for m in matrices.values() if m is not None and m.values.size]
+    k = cardinality or max([2] + [int(m.values.max()) + 1 for m in voted])
+    bound = (
+        f"--cardinality is {k} (classes 0..{k - 1})"
+        if cardinality
+        else f"no labeling function votes a class above {k - 1}; pass --cardinality if the "
+        "task has more classes"
+    )
+    for path, label_matrix in matrices.items():
+        if label_matrix is None or not label_matrix.values.size:
+            continue
+        over = label_matrix.values >= k
+        if over.any():
+            row, column = divmod(int(np.argmax(over)), over.shape[1])
+            raise DataError(
+                f"{path}: labeling function {label_matrix.lf_names[column]!r} votes class "
+                f"{label_matrix.values[row, column]} at row {label_matrix.index[row]!r}, but "
+                f"{bound}"
+            )
+    path, column, labels = gold
+    if labels is not None and labels.max() >= k:
+        row = int(np.argmax(labels >= k))
+        raise DataError(
+            f"{path}: column {column!r} holds class {labels[row]} at row {row}, but {bound}"
+        )
 
 
 def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
