@@ -132,5 +132,5 @@ def test_a_label_model_fit_on_fewer_lfs_is_told_apart_by_name() -> None:
         lf_names_ = ["a", "b", "c"]
 
     # The matrix has one LF more than the model saw: name it, not just the shapes.
-    with pytest.raises(DataError, match=r"missing \[\], not fit on \['new_lf'\]"):
+    with pytest.raises(DataError, match=r"matrix holds: not fit on \['new_lf'\]$"):
         lf_summary(LabelMatrix(VOTES, ["a", "b", "c", "new_lf"]), label_model=_FitOnThree())

@@ -549,3 +549,10 @@ def test_macro_f1_scores_the_classes_present() -> None:
     gold = np.array([0, 1, 0, 1] * 5)
     assert model.score(votes, gold, metric="f1_macro") == pytest.approx(1.0)
     assert model.score(votes, gold, metric="accuracy") == pytest.approx(1.0)
+
+
+def test_a_matrix_lacking_an_lf_is_told_what_is_missing_only() -> None:
+    votes = LabelMatrix(np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0], [1, -1, 1]]), ["a", "b", "c"])
+    model = MajorityVote().fit(votes)
+    with pytest.raises(DataError, match=r"missing \['b'\]$"):
+        model.predict_proba(LabelMatrix(votes.values[:, [0, 2]], ["a", "c"]))

@@ -392,14 +392,17 @@ def lf_positions(names: Sequence[str], wanted: Sequence[str], context: str) -> l
     ------
     DataError
         ``"<context>: missing [...], not fit on [...]"`` when the two hold different LFs:
-        those of ``wanted`` absent from ``names``, and those of ``names`` absent from ``wanted``.
+        those of ``wanted`` absent from ``names``, and those of ``names`` absent from ``wanted``
+        (a part with none is left out).
     """
     position = {name: j for j, name in enumerate(names)}
     wanted_set = set(wanted)
     missing = [name for name in wanted if name not in position]
     unknown = [name for name in names if name not in wanted_set]
     if missing or unknown:
-        raise DataError(f"{context}: missing {missing}, not fit on {unknown}")
+        parts = [f"missing {missing}"] if missing else []
+        parts += [f"not fit on {unknown}"] if unknown else []
+        raise DataError(f"{context}: " + ", ".join(parts))
     return [position[name] for name in wanted]
 
 
