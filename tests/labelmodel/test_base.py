@@ -18,6 +18,7 @@ from gristmill.exceptions import (
     LabelModelError,
     NotFittedError,
     OutputError,
+    ParameterError,
 )
 from gristmill.labeling import LabelMatrix, lf_summary
 from gristmill.labelmodel import (
@@ -28,7 +29,7 @@ from gristmill.labelmodel import (
     get_label_model,
     load_label_model,
 )
-from gristmill.labelmodel._base import logistic
+from gristmill.labelmodel._base import METRICS, logistic
 from gristmill.labelmodel._votes import infer_cardinality
 from gristmill.testing import check_label_model
 
@@ -390,9 +391,7 @@ def test_the_class_limit_holds_for_the_cardinality_parameter_and_class_balance()
         LabelModel().fit(votes, class_balance=np.full(20_000, 1 / 20_000))
 
 
-@pytest.mark.parametrize(
-    "metric", ["accuracy", "f1", "f1_macro", "precision", "recall", "log_loss"]
-)
+@pytest.mark.parametrize("metric", METRICS)
 def test_score_refuses_a_gold_class_the_model_does_not_have(metric: str) -> None:
     votes = np.array([[0, 0, 0], [1, 1, 1], [0, 0, -1], [1, 1, 0]] * 5)
     model = MajorityVote().fit(votes)
@@ -404,6 +403,37 @@ def test_score_refuses_a_gold_class_the_model_does_not_have(metric: str) -> None
     y = pd.Series(gold, index=[f"r{i}" for i in range(20)])
     with pytest.raises(DataError, match="y holds class 7 at row 'r3'"):
         model.score(_indexed(votes), y, metric=metric)
+
+
+def test_roc_auc_and_coverage_as_snorkel_names_them(synth) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    votes, gold, _ = synth(3000, [0.8, 0.7, 0.65, 0.75], k=3, coverage=0.5, seed=4)
+    model = LabelModel().fit(votes)
+    proba = model.predict_proba(votes)
+    assert model.score(votes, gold, metric="roc_auc") == pytest.approx(
+        roc_auc_score(gold, proba, multi_class="ovr")
+    )
+    binary = (gold == 1).astype(int)
+    two = LabelModel().fit(np.where(votes < 0, -1, (votes == 1).astype(int)))
+    two_votes = np.where(votes < 0, -1, (votes == 1).astype(int))
+    assert two.score(two_votes, binary, metric="roc_auc") == pytest.approx(
+        roc_auc_score(binary, two.predict_proba(two_votes)[:, 1])
+    )
+    assert np.isnan(two.score(two_votes, np.zeros_like(binary), metric="roc_auc"))
+    # Coverage: the share of rows the decision gives a class (ties abstain on request).
+    tied = np.array([[0, 1, -1], [0, 0, 1], [-1, -1, -1], [1, 1, 0]] * 5)
+    vote = MajorityVote().fit(tied, class_balance=[0.2, 0.8])
+    gold4 = np.array([1, 0, 1, 1] * 5)
+    assert vote.score(tied, gold4, metric="coverage", tie_break="abstain") == 0.75
+    assert vote.score(tied, gold4, metric="coverage") == 1.0
+
+
+@pytest.mark.parametrize("metric", ["f1", "precision", "recall"])
+def test_binary_metrics_refuse_a_multiclass_model(metric: str, synth) -> None:
+    votes, gold, _ = synth(500, [0.8, 0.7, 0.75], k=3, coverage=0.6, seed=1)
+    with pytest.raises(ParameterError, match=f"metric '{metric}' scores class 1 of a binary task"):
+        LabelModel().fit(votes).score(votes, gold, metric=metric)
 
 
 def test_log_loss_of_no_rows_is_nan_without_a_warning() -> None:

@@ -38,7 +38,9 @@ from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import MAX_CLASSES, Votes, infer_cardinality, to_votes
 
 TIE_BREAKS = ("abstain", "random", "prior")
-METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall", "log_loss")
+METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall", "log_loss", "roc_auc", "coverage")
+# Metrics of a binary task (class 1 positive).
+_BINARY_METRICS = ("f1", "precision", "recall")
 _FORMAT = "gristmill.label_model"
 _FORMAT_VERSION = 1
 _META_FILE = "label_model.json"
@@ -386,20 +388,30 @@ class BaseLabelModel:
         """Score predictions against gold labels ``y``.
 
         ``metric`` is one of ``accuracy``, ``f1`` / ``precision`` / ``recall`` (binary, class 1
-        positive), ``f1_macro``, ``log_loss``. Rows predicted ``-1`` (ties broken by abstaining)
-        count as wrong. ``threshold`` is passed to :meth:`predict` (``"f1"`` for the F1-optimal
-        binary decision). A Series ``y`` is matched to the rows of a LabelMatrix or DataFrame
-        ``L`` by its index; anything else by position. Accuracy and log-loss of no rows are NaN.
+        positive), ``f1_macro``, ``log_loss``, ``roc_auc`` (of ``predict_proba``: binary, or
+        the mean of each class against the rest) and ``coverage`` (the share of rows given a
+        class: those tied between classes are not when ``tie_break="abstain"``). Rows predicted
+        ``-1`` count as wrong. ``threshold`` is passed to :meth:`predict` (``"f1"`` for the
+        F1-optimal binary decision). A Series ``y`` is matched to the rows of a LabelMatrix or
+        DataFrame ``L`` by its index; anything else by position. Accuracy, log-loss and
+        coverage of no rows are NaN, as is the ROC AUC of a class no row (or every row) holds.
 
         Raises
         ------
         DataError
             When ``y`` does not hold one class of the model (0..k-1) per row of ``L``; the
             message names the first row at fault.
+        ParameterError
+            For an unknown metric, or a binary metric of a model with more classes.
         """
         if metric not in METRICS:
             raise ParameterError(f"metric must be one of {METRICS}; got {metric!r}")
         self._check_fitted()
+        if metric in _BINARY_METRICS and self.cardinality_ != 2:
+            raise ParameterError(
+                f"metric {metric!r} scores class 1 of a binary task; this label model has "
+                f"{self.cardinality_} classes: use 'f1_macro' or 'accuracy'"
+            )
         L = as_label_input(L)
         k = self.cardinality_
         bound = f"the label model has cardinality {k} (classes 0..{k - 1})"
@@ -412,7 +424,11 @@ class BaseLabelModel:
                 return float("nan")
             picked = proba[np.arange(gold.shape[0]), gold]
             return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+        if metric == "roc_auc":
+            return roc_auc(gold, proba)
         predicted = self._decide(proba, tie_break, 0, threshold)
+        if metric == "coverage":
+            return float(np.mean(predicted >= 0)) if predicted.size else float("nan")
         return classification_metric(gold, predicted, metric, self.cardinality_)
 
     # ----------------------------------------------------------------- persistence
@@ -782,6 +798,23 @@ def classification_metric(gold: np.ndarray, predicted: np.ndarray, metric: str, 
         actual = np.sum(gold == 1)
         return float(true_pos / actual) if actual else 0.0
     return _f1(gold == 1, predicted == 1)
+
+
+def roc_auc(gold: np.ndarray, proba: np.ndarray) -> float:
+    """Area under the ROC curve of ``proba`` (n, k): of class 1 when k = 2, else the mean over
+    classes of each against the rest (scikit-learn's ``roc_auc_score``, ``multi_class="ovr"``,
+    macro average). NaN when a scored class is held by no row or by every row.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    classes = [1] if proba.shape[1] == 2 else range(proba.shape[1])
+    scores = []
+    for c in classes:
+        positive = gold == c
+        if positive.all() or not positive.any():
+            return float("nan")
+        scores.append(roc_auc_score(positive, proba[:, c]))
+    return float(np.mean(scores))
 
 
 def _f1(gold: np.ndarray, predicted: np.ndarray) -> float:
