@@ -5,8 +5,9 @@ data no label model was designed on: the bundled example's YouTube comments and 
 leave one video out (fit on four videos' votes, score the fifth; no dev set); WRENCH's sms, trec
 and youtube texts and a tabular dataset (breast cancer) labeled by LFs written for this
 benchmark (benchmarks/lfs/, applied to the texts of each split; fit on train, scored on test;
-the tabular one fit and scored on all its rows); and the error of each model's LF accuracy
-estimates against the gold labels.
+the tabular one fit and scored on all its rows); multiclass tables (Seattle weather, car origin,
+wine cultivar; benchmarks/data/) labeled by rules written blind, fit and scored on all rows; and
+the error of each model's LF accuracy estimates against the gold labels.
 
 Every gristmill label model runs here; Snorkel 0.10's LabelModel (defaults) and
 MajorityLabelVoter run in benchmarks/.venv-anchors in a subprocess, on the same matrices, in the
@@ -25,6 +26,8 @@ Usage: .venv/bin/python benchmarks/label_models.py [--no-scale] [--no-dev] [--no
        time, median of 3, accuracy and memory, gristmill vs Snorkel)
        .venv/bin/python benchmarks/label_models.py --seeds 2,3,4   (only: 1M x 50 accuracy per
        data seed, gristmill vs Snorkel vs the Bayes rule)
+       .venv/bin/python benchmarks/label_models.py --real-only   (only the multiclass tables
+       labeled by rules written blind: accuracy, macro F1, LF accuracy estimates)
        .venv/bin/python benchmarks/label_models.py --wide-only   (only: 301 keyword LFs over 30
        classes on 3,000 rows, gristmill vs Snorkel (which takes minutes), and 1,000 over 100
        classes on 200,000 rows, gristmill only: fit time and accuracy)
@@ -72,6 +75,15 @@ OWN_LF_SETS = [
     ("sms", "sms_keyword_lfs.py", "keyword LFs"),
     ("trec", "trec_lfs.py", "own LFs"),
     ("youtube", "youtube_keyword_lfs.py", "keyword LFs"),
+]
+# Multiclass tables labeled by rules written in session 10 before any score was computed
+# (benchmarks/lfs/): (case, LF module, classes in the order the rules number them). The data
+# are in benchmarks/data/ (see its README.md) but for wine, which scikit-learn bundles.
+REAL_DATA = Path(__file__).resolve().parent / "data"
+MULTICLASS_SETS = [
+    ("seattle weather", "seattle_weather_lfs.py", ("drizzle", "fog", "rain", "snow", "sun")),
+    ("car origin", "cars_lfs.py", ("Europe", "Japan", "USA")),
+    ("wine cultivar", "wine_lfs.py", (0, 1, 2)),
 ]
 ORDER = [
     "auto",
@@ -137,9 +149,14 @@ def random_ties(proba: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def metric(gold: np.ndarray, predicted: np.ndarray, name: str) -> float:
-    """Accuracy, or binary F1 of class 1."""
+    """Accuracy, macro F1 (the mean of each gold class's F1), or binary F1 of class 1."""
     if name == "accuracy":
         return float(np.mean(gold == predicted))
+    if name == "macro F1":
+        classes = np.unique(gold)
+        hits = [np.sum((gold == c) & (predicted == c)) for c in classes]
+        sizes = [np.sum(gold == c) + np.sum(predicted == c) for c in classes]
+        return float(np.mean(2 * np.array(hits) / np.array(sizes)))
     true_pos = np.sum((gold == 1) & (predicted == 1))
     return float(2 * true_pos / (np.sum(gold == 1) + np.sum(predicted == 1)))
 
@@ -386,6 +403,45 @@ def tabular_case() -> Case:
     return Case(values, values, gold, 2)
 
 
+def multiclass_frame(name: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The table of one multiclass set and its class column."""
+    if name == "wine cultivar":
+        from sklearn.datasets import load_wine
+
+        data = load_wine(as_frame=True)
+        return data.frame, data.target
+    if name == "seattle weather":
+        frame = pd.read_csv(REAL_DATA / "seattle-weather.csv")
+        return frame, frame["weather"]
+    frame = pd.read_json(REAL_DATA / "cars.json")
+    return frame, frame["Origin"]
+
+
+def multiclass_cases() -> dict[str, Case]:
+    """Multiclass tables labeled by rules written blind, fit and scored on all their rows.
+
+    Each set twice, scored by accuracy and by macro F1 (its rare classes weigh as much as the
+    common ones). Prints each set's class balance and how many rows get a vote.
+    """
+    cases = {}
+    for name, lf_file, classes in MULTICLASS_SETS:
+        frame, labels = multiclass_frame(name)
+        gold = labels.map({label: index for index, label in enumerate(classes)})
+        if gold.isna().any():
+            unknown = sorted(set(labels) - set(classes))
+            raise ValueError(f"{name}: classes {unknown} are not among {classes}")
+        votes = apply_lfs(load_lfs(OWN_LFS / lf_file), frame, progress=False)
+        values = np.asarray(votes.to_numpy())
+        balance = np.bincount(gold.to_numpy(dtype=np.int64), minlength=len(classes)) / len(gold)
+        shares = ", ".join(f"{c} {share:.3f}" for c, share in zip(classes, balance, strict=True))
+        covered = np.mean((values >= 0).any(axis=1))
+        print(f"{name}: {len(gold)} rows, {values.shape[1]} LFs, {covered:.3f} voted on; {shares}")
+        for score in ("accuracy", "macro F1"):
+            label = name if score == "accuracy" else f"{name}, macro"
+            cases[label] = Case(values, values, gold.to_numpy(dtype=np.int64), len(classes), score)
+    return cases
+
+
 def simple_table(title: str, cases: dict[str, Case], anchors: dict) -> None:
     """No-dev score of every model on each case (its metric), and the mean over the cases."""
     rows: dict[str, list[float]] = {}
@@ -455,6 +511,14 @@ def lf_accuracy_table(cases: dict[str, Case], anchors: dict) -> None:
     for model, errors in rows.items():
         cells = " | ".join(f"{error:.3f}" for error in errors)
         print(f"| {model} | {cells} | {np.mean(errors):.3f} |")
+
+
+def multiclass_tables(cases: dict[str, Case], anchors: dict) -> None:
+    """Scores on the multiclass tables, and the error of the LF accuracy estimates there."""
+    title = "Multiclass tables, rules written blind, fit and scored on all rows (no dev)"
+    simple_table(title, cases, anchors)
+    by_accuracy = {name: case for name, case in cases.items() if case.metric == "accuracy"}
+    lf_accuracy_table(by_accuracy, anchors)
 
 
 def all_cases() -> dict[str, Case]:
@@ -602,12 +666,17 @@ def main() -> None:
         if "--wide-only" in sys.argv:
             wide_table(workdir, anchors=use_anchors)
             return
+        if "--real-only" in sys.argv:
+            multiclass = multiclass_cases()
+            multiclass_tables(multiclass, run_anchors(multiclass, workdir) if use_anchors else {})
+            return
         cases = all_cases()
         examples = example_cases()
         train_splits = train_split_cases()
         own = {**own_lf_cases(), TABULAR: tabular_case()}
         with_gold = accuracy_cases(train_splits, own)
-        everything = {**cases, **examples, **train_splits, **own, **with_gold}
+        multiclass = multiclass_cases()
+        everything = {**cases, **examples, **train_splits, **own, **with_gold, **multiclass}
         anchors = run_anchors(everything, workdir) if use_anchors else {}
         quality_table(cases, anchors, with_dev=False)
         if "--no-dev" not in sys.argv:
@@ -623,6 +692,7 @@ def main() -> None:
             with_dev = {name: case for name, case in own.items() if case.dev is not None}
             quality_table(with_dev, anchors, with_dev=True)
         lf_accuracy_table(with_gold, anchors)
+        multiclass_tables(multiclass, anchors)
         if "--no-scale" not in sys.argv:
             scale_table(workdir, anchors=use_anchors)
 
