@@ -7,20 +7,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gristmill.exceptions import IdentifiabilityWarning
+from gristmill.exceptions import IdentifiabilityWarning, LabelModelError
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     BaseLabelModel,
     check_int_param,
     fallback_fit,
-    row_sum,
     softmax,
+    vote_share,
     warn_unidentifiable,
 )
 from gristmill.labelmodel._votes import Votes
 
 # Largest |a| allowed, so that log-odds stay finite.
 _MAX_CORRELATION = 0.98
+# Smallest probability of a vote or abstention given the class, so that logs stay finite.
+_MIN_PROBABILITY = 1e-6
 
 
 class Triplet(BaseLabelModel):
@@ -36,9 +38,17 @@ class Triplet(BaseLabelModel):
     of ``a_i`` is that of the source's agreement with the others (most sources beat chance).
     The class balance, when not given, follows from ``E[s_i] = a_i E[Y]``.
 
-    With k > 2 classes the method runs one-vs-rest: class c against the others, with each
-    source's vote mapped to +1 (votes c) or -1 (votes another class). The k binary posteriors
-    are normalised to sum to 1.
+    With k > 2 classes, each class c is a binary problem of its own, solved with the same
+    triplets on all the rows rather than on co-voted ones: the variables are the indicators
+    ``u_i = [source i votes c]`` and the label ``[y = c]``, so that a source voting one class
+    only (a keyword LF) informs by *when* it votes. If a source's chance of voting c depends on
+    whether y is c, not on which other class y is, the correlations of two indicators factor
+    as ``r(u_i, u_j) = rho_i rho_j`` with ``rho_i`` the correlation of ``u_i`` with ``[y = c]``,
+    and the triplets give ``rho_i^2`` (pairs whose correlation is within one standard error
+    ``1 / sqrt(n)`` of 0 are skipped as denominators). The sign makes voting c evidence for c
+    for most sources. With the class balance (given, else each class's share of the votes),
+    ``rho_i`` yields ``P(vote c | y = c)`` and ``P(vote c | y != c)``, and the posterior is
+    the naive Bayes one over every source's vote, abstentions included.
 
     Parameters
     ----------
@@ -52,9 +62,7 @@ class Triplet(BaseLabelModel):
     Attributes
     ----------
     correlations_ : ndarray of shape (m,) or (k, m)
-        The estimated ``a_i`` (per class for k > 2).
-    one_vs_rest_ : bool
-        Whether the one-vs-rest posteriors are used (k > 2 and the model was identifiable).
+        The estimated ``a_i``; with k > 2, ``rho_i`` per class (0 where i never votes it).
     """
 
     name = "triplet"
@@ -82,37 +90,24 @@ class Triplet(BaseLabelModel):
         k, m = votes.cardinality, votes.n_sources
         if warn_unidentifiable(type(self).__name__, votes, seed):
             fallback_fit(self, votes, prior)
-            self.one_vs_rest_ = False
             self.correlations_ = np.full((m,) if k == 2 else (k, m), 2 * FALLBACK_ACCURACY - 1)
             return
-        totals = votes.source_class_counts()
         pairs = _VotedPairs.of(votes)
         overlap = pairs.source_sums(pairs.co_votes)
-        positives = [1] if k == 2 else list(range(k))
-        correlations = np.zeros((len(positives), m))
-        means = np.zeros(len(positives))
-        unresolved = 0
-        for row, c in enumerate(positives):
-            sign = np.where(np.arange(k) == c, 1.0, -1.0)
+        if k == 2:
+            sign = np.array([-1.0, 1.0])
             signs = sign[pairs.votes]
             agree = pairs.source_sums(signs[:, None] * pairs.co_votes * signs[None, :])
-            signed_votes = totals @ sign
-            a, missing = self._correlations(agree, overlap)
-            unresolved += missing
-            correlations[row] = a
-            means[row] = _label_mean(a, signed_votes, totals.sum(axis=1))
-        if unresolved:
-            warnings.warn(
-                f"Triplet: {unresolved} labeling function accuracies have no usable triplet "
-                f"(too few co-voted rows); set to {FALLBACK_ACCURACY}",
-                IdentifiabilityWarning,
-                stacklevel=3,
-            )
-        self.one_vs_rest_ = k > 2
-        if k == 2:
-            self._set_binary(correlations[0], means[0], prior, votes)
+            a, unresolved = self._correlations(agree, overlap)
+            _warn_unresolved(f"{unresolved} labeling function accuracies", unresolved)
+            totals = votes.source_class_counts()
+            self._set_binary(a, _label_mean(a, totals @ sign, totals.sum(axis=1)), prior, votes)
         else:
-            self._set_one_vs_rest(correlations, means, prior, votes)
+            rho = self._class_correlations(pairs, overlap, votes.total_weight)
+            unresolved = int(np.isnan(rho).sum())
+            _warn_unresolved(f"{unresolved} (labeling function, class) vote rates", unresolved)
+            balance = prior if prior is not None else vote_share(votes)
+            self._set_classes(rho, balance, pairs, votes)
 
     def _correlations(self, agree: np.ndarray, overlap: np.ndarray) -> tuple[np.ndarray, int]:
         m = agree.shape[0]
@@ -135,6 +130,46 @@ class Triplet(BaseLabelModel):
             a[i] = direction * min(np.sqrt(estimate), _MAX_CORRELATION)
         return a, missing
 
+    def _class_correlations(
+        self, pairs: _VotedPairs, overlap: np.ndarray, n_rows: float
+    ) -> np.ndarray:
+        """Per (source, class c) pair, the correlation of its vote with ``[y = c]``.
+
+        NaN where no triplet is usable.
+        """
+        rho = np.full(pairs.votes.size, np.nan)
+        sources = pairs.source_of()
+        for c in np.unique(pairs.votes):
+            columns = np.flatnonzero(pairs.votes == c)
+            co_votes = pairs.co_votes[np.ix_(columns, columns)] / n_rows
+            rate = np.diag(co_votes).copy()
+            spread = np.sqrt(rate * (1.0 - rate))
+            scale = np.outer(spread, spread)
+            covariance = co_votes - np.outer(rate, rate)
+            correlation = np.divide(
+                covariance, scale, out=np.zeros_like(covariance), where=scale > 0
+            )
+            usable = overlap[np.ix_(sources[columns], sources[columns])] >= self.min_overlap
+            usable &= np.abs(correlation) * np.sqrt(n_rows) > 1.0
+            rho[columns] = self._median_correlations(correlation, usable, co_votes)
+        return rho
+
+    def _median_correlations(
+        self, correlation: np.ndarray, usable: np.ndarray, co_votes: np.ndarray
+    ) -> np.ndarray:
+        np.fill_diagonal(usable, False)
+        rho = np.full(correlation.shape[0], np.nan)
+        for i in range(rho.size):
+            partners = np.flatnonzero(usable[i])
+            if partners.size > self.max_partners:
+                order = np.argsort(-co_votes[i, partners], kind="stable")
+                partners = np.sort(partners[order[: self.max_partners]])
+            estimate = _median_triplet(correlation, usable, i, partners, min_denominator=0.0)
+            if estimate is not None:
+                direction = np.sign(np.sum(correlation[i, partners])) or 1.0
+                rho[i] = direction * min(np.sqrt(estimate), _MAX_CORRELATION)
+        return rho
+
     def _set_binary(
         self, a: np.ndarray, mean: float, prior: np.ndarray | None, votes: Votes
     ) -> None:
@@ -150,56 +185,81 @@ class Triplet(BaseLabelModel):
         self.bias_ = np.log(balance)
         self.lf_accuracies_ = _silent_nan(accuracy, votes)
 
-    def _set_one_vs_rest(
-        self, a: np.ndarray, means: np.ndarray, prior: np.ndarray | None, votes: Votes
+    def _set_classes(
+        self, rho: np.ndarray, balance: np.ndarray, pairs: _VotedPairs, votes: Votes
     ) -> None:
-        k = a.shape[0]
-        if prior is None:
-            balance = np.clip((1 + means) / 2, 1e-3, None)
-            balance /= balance.sum()
-        else:
-            balance = prior
-        log_odds = np.log((1 + a) / (1 - a))  # (k, m)
-        # weights_[j, v, c]: +log-odds of classifier c when source j votes c, - otherwise.
-        sign = np.where(np.eye(k, dtype=bool), 1.0, -1.0)  # [v, c]
-        self.weights_ = sign[None, :, :] * log_odds.T[:, None, :]
-        self.bias_ = np.log(balance / (1 - balance))
-        self.correlations_ = a
+        """Naive Bayes over every source's vote or abstention, from each pair's ``rho``."""
+        k, m = votes.cardinality, votes.n_sources
+        rate = np.diag(pairs.co_votes) / votes.total_weight
+        prior = balance[pairs.votes]
+        # A pair without a usable triplet is right FALLBACK_ACCURACY of the times it votes.
+        fallback = (FALLBACK_ACCURACY * rate / prior - rate) / (1 - prior)
+        shift = np.sqrt(rate * (1 - rate) / (prior * (1 - prior)))
+        lift = np.where(np.isnan(rho), fallback, np.nan_to_num(rho) * shift)
+        # P(source votes c | y = c) and P(source votes c | y != c) of each (source, c) pair.
+        hit = np.clip(rate + (1 - prior) * lift, _MIN_PROBABILITY, 1 - _MIN_PROBABILITY)
+        false_hit = np.clip(rate - prior * lift, _MIN_PROBABILITY, 1 - _MIN_PROBABILITY)
+        source = pairs.source_of()
+        voting = np.zeros((m, k, k))  # [j, c, v]: P(source j votes v | y = c)
+        voting[source, :, pairs.votes] = false_hit[:, None]
+        voting[source, pairs.votes, pairs.votes] = hit
+        abstain = np.clip(1 - voting.sum(axis=2), _MIN_PROBABILITY, None)  # (m, k)
+        log_voting = np.log(voting, out=np.zeros_like(voting), where=voting > 0)
+        self.weights_ = log_voting.transpose(0, 2, 1) - np.log(abstain)[:, None, :]
+        self.weights_[voting.transpose(0, 2, 1) == 0] = 0.0
+        self.bias_ = np.log(balance) + np.log(abstain).sum(axis=0)
         self.class_balance_ = balance
-        correct = (1 + a.T) / 2  # (m, k): P(vote c | y = c)
-        eye = np.eye(k)[None]
-        self.confusion_ = (
-            eye * correct[:, :, None] + (1 - eye) * ((1 - correct) / (k - 1))[:, :, None]
+        correlations = np.zeros((k, m))
+        correlations[pairs.votes, source] = np.clip(
+            np.divide(lift, shift, out=np.zeros_like(lift), where=shift > 0),
+            -_MAX_CORRELATION,
+            _MAX_CORRELATION,
         )
-        self.lf_accuracies_ = _silent_nan(correct @ balance, votes)
-
-    def _extra_state(self) -> dict[str, bool]:
-        return {"one_vs_rest_": bool(self.one_vs_rest_)}
+        self.correlations_ = correlations
+        cast = voting.sum(axis=2, keepdims=True)
+        self.confusion_ = np.divide(voting, cast, out=np.full_like(voting, 1.0 / k), where=cast > 0)
+        right = np.einsum("jcc,c->j", voting, balance)
+        self.lf_accuracies_ = _silent_nan(right / np.maximum(cast[:, :, 0] @ balance, 1e-12), votes)
 
     def _restore_extra_state(self, extra: dict[str, bool]) -> None:
-        self.one_vs_rest_ = bool(extra["one_vs_rest_"])
+        if extra.get("one_vs_rest_"):
+            raise LabelModelError(
+                "a one-vs-rest Triplet saved by an earlier gristmill; fit it again to save it "
+                "in the current form"
+            )
 
     def _proba(self, votes: Votes) -> np.ndarray:
-        scores = votes.scores(self.weights_, self.bias_)
-        if not self.one_vs_rest_:
-            return softmax(scores)
-        positive = 1.0 / (1.0 + np.exp(-np.clip(scores, -50, 50)))
-        return positive / row_sum(positive)[:, None]
+        return softmax(votes.scores(self.weights_, self.bias_))
 
 
 def _median_triplet(
-    rate: np.ndarray, usable: np.ndarray, i: int, partners: np.ndarray
+    rate: np.ndarray,
+    usable: np.ndarray,
+    i: int,
+    partners: np.ndarray,
+    *,
+    min_denominator: float = 0.05,
 ) -> float | None:
     if partners.size < 2:
         return None
     rows, cols = np.triu_indices(partners.size, k=1)
     j, l_ = partners[rows], partners[cols]
     denominator = rate[j, l_]
-    valid = usable[j, l_] & (np.abs(denominator) > 0.05)
+    valid = usable[j, l_] & (np.abs(denominator) > min_denominator)
     if not valid.any():
         return None
     products = rate[i, j[valid]] * rate[i, l_[valid]] / denominator[valid]
     return float(np.median(np.abs(products)))
+
+
+def _warn_unresolved(what: str, count: int) -> None:
+    if count:
+        warnings.warn(
+            f"Triplet: {what} have no usable triplet (too few co-voted rows); their votes are "
+            f"taken as right {FALLBACK_ACCURACY:.0%} of the time",
+            IdentifiabilityWarning,
+            stacklevel=4,
+        )
 
 
 def _label_mean(a: np.ndarray, signed_votes: np.ndarray, voted: np.ndarray) -> float:
@@ -242,6 +302,10 @@ class _VotedPairs:
         co_votes = votes.co_votes(None if voted.size == counts.size else voted)
         sources, starts = np.unique(voted // k, return_index=True)
         return cls(co_votes, voted % k, sources, starts, votes.n_sources)
+
+    def source_of(self) -> np.ndarray:
+        """(d,): the source of each pair."""
+        return np.repeat(self.sources, np.diff(np.append(self.starts, self.votes.size)))
 
     def source_sums(self, per_pair: np.ndarray) -> np.ndarray:
         """(m, m): ``per_pair`` (d, d) summed over the pairs of each source, rows and columns."""
