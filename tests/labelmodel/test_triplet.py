@@ -89,3 +89,17 @@ def test_an_old_one_vs_rest_save_is_refused(tmp_path: Path) -> None:
     (path / "label_model.json").write_text(json.dumps(meta))
     with pytest.raises(LabelModelError, match="one-vs-rest Triplet saved by an earlier"):
         Triplet.load(path)
+
+
+def test_binary_keyword_lfs_are_read_by_when_they_vote() -> None:
+    # Two classes, each LF votes one class (on 30% of its rows and 2% of the others): the
+    # agreement on co-voted rows is always +1 within a class and -1 across, so it says nothing.
+    votes, _ = _one_class_votes(20_000, 2, 10, seed=0)
+    test, test_gold = _one_class_votes(20_000, 2, 10, seed=1)
+    model = Triplet().fit(votes)
+    assert model.correlations_.shape == (2, 20)
+    accuracy = float(np.mean(model.predict_proba(test).argmax(axis=1) == test_gold))
+    majority = MajorityVote(cardinality=2).fit(votes).predict_proba(test)
+    assert accuracy >= float(np.mean(majority.argmax(axis=1) == test_gold)) - 0.01
+    # Accuracy of each LF: 0.3 p / (0.3 p + 0.02 (1 - p)) with p = 0.5.
+    np.testing.assert_allclose(model.lf_accuracies_, 0.3 / 0.32, atol=0.03)

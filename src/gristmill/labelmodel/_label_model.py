@@ -173,7 +173,7 @@ class LabelModel(BaseLabelModel):
         dev: tuple[Votes, np.ndarray] | None,
         seed: int,
     ) -> None:
-        multi_class = _mostly_multi_class_voters(votes)
+        multi_class = votes.mostly_multi_class_voters()
         groups = np.arange(votes.n_sources)
         if multi_class:
             groups = near_copy_groups(votes.pattern_sample(PATTERN_SAMPLE, seed), seed)
@@ -205,7 +205,7 @@ class LabelModel(BaseLabelModel):
     ) -> bool:
         """Fit the learned model(s) and choose the blend; True when the votes are unidentifiable."""
         k = votes.cardinality
-        self.learner_ = "dawid_skene" if _mostly_multi_class_voters(votes) else "matrix_completion"
+        self.learner_ = "dawid_skene" if votes.mostly_multi_class_voters() else "matrix_completion"
         merged = " (near-copies counted once)" if votes.n_sources < self.n_sources_ else ""
         unidentifiable = warn_unidentifiable(type(self).__name__ + merged, votes, seed, depth=1)
         priors = [prior]
@@ -496,11 +496,3 @@ def _binary_vote_probabilities(
     learned *= gain
     learned += if_zero
     return share, learned
-
-
-def _mostly_multi_class_voters(votes: Votes) -> bool:
-    """Whether at least half of all votes come from sources that vote for several classes."""
-    per_source = votes.source_class_counts()
-    multi = (per_source > 0).sum(axis=1) >= 2
-    total = per_source.sum()
-    return bool(total > 0 and per_source[multi].sum() >= 0.5 * total)

@@ -38,8 +38,10 @@ class Triplet(BaseLabelModel):
     of ``a_i`` is that of the source's agreement with the others (most sources beat chance).
     The class balance, when not given, follows from ``E[s_i] = a_i E[Y]``.
 
-    With k > 2 classes, each class c is a binary problem of its own, solved with the same
-    triplets on all the rows rather than on co-voted ones: the variables are the indicators
+    That agreement says nothing about sources that vote one class only (keyword and regex LFs):
+    two of them agree whenever both vote. With k > 2 classes, and with two classes when most
+    votes come from such sources, each class c is a binary problem of its own, solved with the
+    same triplets on all the rows rather than on co-voted ones: the variables are the indicators
     ``u_i = [source i votes c]`` and the label ``[y = c]``, so that a source voting one class
     only (a keyword LF) informs by *when* it votes. If a source's chance of voting c depends on
     whether y is c, not on which other class y is, the correlations of two indicators factor
@@ -62,7 +64,8 @@ class Triplet(BaseLabelModel):
     Attributes
     ----------
     correlations_ : ndarray of shape (m,) or (k, m)
-        The estimated ``a_i``; with k > 2, ``rho_i`` per class (0 where i never votes it).
+        The estimated ``a_i`` (two classes, sources mostly voting both); otherwise ``rho_i``
+        per class (0 where i never votes it).
     """
 
     name = "triplet"
@@ -94,7 +97,7 @@ class Triplet(BaseLabelModel):
             return
         pairs = _VotedPairs.of(votes)
         overlap = pairs.source_sums(pairs.co_votes)
-        if k == 2:
+        if k == 2 and votes.mostly_multi_class_voters():
             sign = np.array([-1.0, 1.0])
             signs = sign[pairs.votes]
             agree = pairs.source_sums(signs[:, None] * pairs.co_votes * signs[None, :])

@@ -285,6 +285,17 @@ class Votes:
             self._memo[key] = totals
         return self._memo[key]
 
+    def mostly_multi_class_voters(self) -> bool:
+        """Whether at least half of all votes come from sources that vote for several classes.
+
+        Such sources (crowd workers, classifiers) tell their accuracy by agreeing with each
+        other; sources that vote one class only (keyword and regex LFs) by *when* they vote.
+        """
+        per_source = self.source_class_counts()
+        multi = (per_source > 0).sum(axis=1) >= 2
+        total = per_source.sum()
+        return bool(total > 0 and per_source[multi].sum() >= 0.5 * total)
+
     def expected_counts(self, posteriors: np.ndarray) -> np.ndarray:
         """``counts[j, v, c]``: expected number of rows of class c on which source j votes v."""
         flat = self.transpose_dot(self.weighted(posteriors))
