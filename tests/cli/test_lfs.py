@@ -71,6 +71,11 @@ def test_apply_then_summary(project: Path, suffix: str) -> None:
     assert "keyword_buy" in result.output and "Emp. Acc." in result.output
     saved = pd.read_csv(project / "summary.csv", index_col="LF")
     assert saved.loc["keyword_buy", "Correct"] == 2
+    # 'fragile' never votes: no empirical accuracy (an empty cell, a dash on screen), not 0.0.
+    assert pd.isna(saved.loc["fragile", "Emp. Acc."])
+    assert saved.loc["fragile", ["Correct", "Incorrect"]].tolist() == [0, 0]
+    (shown,) = [line.split() for line in result.output.splitlines() if "fragile" in line]
+    assert shown[-3:] == ["0", "0", "-"]
     assert saved.loc["short", "Coverage"] == pytest.approx(0.25)
 
 

@@ -41,7 +41,10 @@ def test_gold_columns_by_hand() -> None:
     # c: row2 ok, row3 2=2 ok, row4 1!=0.
     assert summary["Correct"].tolist() == [2, 2, 2, 0]
     assert summary["Incorrect"].tolist() == [1, 1, 1, 0]
-    np.testing.assert_allclose(summary["Emp. Acc."], [2 / 3, 2 / 3, 2 / 3, 0.0])
+    np.testing.assert_allclose(summary["Emp. Acc."][:3], [2 / 3, 2 / 3, 2 / 3])
+    # "never" has no vote to score: no empirical accuracy, rather than Snorkel's 0.0.
+    assert np.isnan(summary.loc["never", "Emp. Acc."])
+    assert summary["Emp. Acc."].dtype == np.float64
 
 
 def test_accepts_numpy_sparse_and_series() -> None:

@@ -257,8 +257,6 @@ def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
         for column, value in row.items():
             if column == "Polarity":
                 cells.append(", ".join(map(str, value)) or "-")
-            elif column == "Emp. Acc." and row["Correct"] + row["Incorrect"] == 0:
-                cells.append("-")  # no vote to score: Snorkel's 0.0 would read as always wrong
             elif isinstance(value, float):
                 cells.append(_number(value))
             else:
@@ -268,8 +266,8 @@ def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
 
 
 def _number(value: float) -> str:
-    """As the reports write it (:func:`~gristmill.report._html.fmt`); NaN, an LF the label
-    model has no estimate for, as the table's other dashes."""
+    """As the reports write it (:func:`~gristmill.report._html.fmt`); NaN (an LF with no vote to
+    score, or that the label model has no estimate for) as the table's other dashes."""
     from gristmill.report._html import fmt
 
     return "-" if value != value else fmt(value)

@@ -11,8 +11,9 @@ For a label matrix with n rows and LF column ``j`` (``-1`` = abstain):
 With gold labels ``y``:
 
 - **Correct** / **Incorrect**: number of rows where LF ``j`` votes ``y`` / votes another class.
-- **Emp. Acc.**: ``Correct / (Correct + Incorrect)``; 0.0 for an LF that never votes (as
-  Snorkel, which maps the undefined ratio to 0).
+- **Emp. Acc.**: ``Correct / (Correct + Incorrect)``; missing (NaN) for an LF that never
+  votes on a gold row, which has no empirical accuracy. (Snorkel writes 0.0 there, which reads
+  as "always wrong".)
 
 With a fitted label model: **Est. Acc.**, the model's ``lf_accuracies_``.
 """
@@ -44,9 +45,10 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     L : LabelMatrix, DataFrame, numpy array or scipy.sparse matrix
         Votes, ``-1`` = abstain (sparse: ``class + 1`` with implicit zeros).
     y : array-like of shape (n,) or pandas.Series, optional
-        Gold class indices; adds ``Correct``, ``Incorrect`` and ``Emp. Acc.``. A Series is
-        matched to the rows of a :class:`LabelMatrix` or DataFrame by its index (it must hold
-        the same labels, in any order); anything else by position.
+        Gold class indices; adds ``Correct``, ``Incorrect`` and ``Emp. Acc.`` (NaN for an LF
+        with no vote to score). A Series is matched to the rows of a :class:`LabelMatrix` or
+        DataFrame by its index (it must hold the same labels, in any order); anything else by
+        position.
     label_model : fitted label model, optional
         Adds ``Est. Acc.`` from its ``lf_accuracies_``.
 
@@ -67,12 +69,13 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
     Examples
     --------
     >>> import numpy as np
-    >>> L = np.array([[0, 0, -1], [1, 0, -1], [-1, 1, 1]])
+    >>> L = np.array([[0, 0, -1, -1], [1, 0, -1, -1], [-1, 1, 1, -1]])
     >>> lf_summary(L, y=[0, 1, 1])[["Coverage", "Conflicts", "Emp. Acc."]].round(3)
           Coverage  Conflicts  Emp. Acc.
     lf_0     0.667      0.333      1.000
     lf_1     1.000      0.333      0.667
     lf_2     0.333      0.000      1.000
+    lf_3     0.000      0.000        NaN
     """
     L = as_label_input(L)
     values = as_label_array(L)
@@ -301,9 +304,7 @@ def _add_gold_columns(summary: pd.DataFrame, values: np.ndarray, gold: np.ndarra
     summary["Correct"] = correct
     summary["Incorrect"] = incorrect
     totals = np.array(correct) + np.array(incorrect)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        accuracy = np.where(totals > 0, np.array(correct) / np.maximum(totals, 1), 0.0)
-    summary["Emp. Acc."] = accuracy
+    summary["Emp. Acc."] = np.where(totals > 0, np.array(correct) / np.maximum(totals, 1), np.nan)
 
 
 def _estimated_accuracies(label_model: Any, n_lfs: int, names: list[str] | None) -> np.ndarray:
