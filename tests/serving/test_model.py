@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from gristmill.exceptions import ServingError
 from gristmill.serving import load_served_model
-from gristmill.serving._model import _as_signature_type
+from gristmill.serving._model import _as_signature_type, served_model
 
 
 def test_numbers_in_a_text_column_are_read_as_text(tracking_uri: str) -> None:
@@ -25,6 +30,50 @@ def test_rows_the_signature_refuses_are_one_short_error(tracking_uri: str) -> No
         model.predict_frame(bad)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
 
+
+def test_whole_number_payloads_take_null_and_leave_the_loaded_model_as_logged(
+    registry: ModuleType, tmp_path: Path
+) -> None:
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    # The keyword model, saved with whole-number lengths: its signature types them ``long``.
+    weights = tmp_path / "weights.json"
+    weights.write_text(json.dumps({"weights": {"subscribe": 4.0}, "bias": -2.0,
+                                   "classes": ["ham", "spam"]}))
+    signature = ModelSignature(
+        Schema([ColSpec("string", "text"), ColSpec("long", "length")]),
+        Schema([ColSpec("string", "prediction"), ColSpec("double", "proba_ham"),
+                ColSpec("double", "proba_spam")]),
+    )
+    mlflow.pyfunc.save_model(
+        tmp_path / "model", python_model=str(registry.MODEL_CODE),
+        artifacts={"weights": str(weights)}, signature=signature,
+        input_example=pd.DataFrame({"text": ["subscribe"], "length": [9]}),
+        pip_requirements=["mlflow"],
+    )
+    pyfunc = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    logged = pyfunc.metadata.signature
+    as_logged = logged.to_dict()
+    bundle = SimpleNamespace(spec={"payloads": {"text": "text", "length": "numeric"}})
+
+    served = served_model("kw", "1", None, None, pyfunc, bundle)
+    assert served.column_types == {"text": "string", "length": "long"}
+    assert "length" in served.optional_columns
+    rows = pd.DataFrame({"text": ["subscribe", "subscribe", "hello"],
+                         "length": pd.array([9, None, 5], dtype="Int64")})
+    proba = served.predict_frame(rows)["proba_spam"].to_numpy()
+    # bias + 4 per "subscribe" + 0.01 per character; the missing length adds nothing.
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-np.array([2.09, 2.0, -1.95]))))
+
+    assert served.pyfunc is pyfunc and pyfunc.metadata.signature is logged
+    assert logged.to_dict() == as_logged
+    (length,) = [c for c in pyfunc.metadata.get_input_schema().inputs if c.name == "length"]
+    assert length.type.name == "long" and length.required
+    # Untouched, the loaded model still refuses a missing whole number, as MLflow does.
+    with pytest.raises(mlflow.exceptions.MlflowException, match="length"):
+        pyfunc.predict(rows.astype({"length": "float64"}))
 
 
 def test_nullable_columns_with_gaps_from_a_file_reach_the_signature_as_it_takes_them() -> None:

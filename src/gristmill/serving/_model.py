@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import logging
@@ -46,8 +47,8 @@ class ServedModel:
         MLflow run that produced the version.
     pyfunc : mlflow.pyfunc.PyFuncModel
         Takes a DataFrame of the payload columns, returns ``prediction`` and ``proba_<class>``.
-        Its signature takes whole-number numeric payloads as optional ``double``s (see
-        :func:`served_model`).
+        Left as loaded: :meth:`predict_frame` checks whole-number payloads served as
+        ``double`` (see ``signature_types``) against a copy of its signature instead.
     classes : list of str
         Class names, in the order of the probability columns.
     payload_columns : list of str
@@ -66,8 +67,9 @@ class ServedModel:
     task : str or None
         The task served, for a model that predicts several; None for a one-task model.
     signature_types : dict of str to str
-        The pyfunc signature's type of each payload column, where it differs from
-        ``column_types``; :meth:`predict_frame` converts those columns to it.
+        The type :meth:`predict_frame` gives each payload column where it differs from
+        ``column_types``: the pyfunc signature's type, or ``double`` for a column the signature
+        types as a whole number (``long``, ``integer``), which then may also be missing.
     """
 
     name: str
@@ -82,6 +84,15 @@ class ServedModel:
     bundle: Any = None
     task: str | None = None
     signature_types: dict[str, str] = dataclasses.field(default_factory=dict)
+    _predictor: Any = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        widened = frozenset(
+            col for col, served_as in self.signature_types.items()
+            if served_as == "double" and self.column_types.get(col) in _WHOLE_NUMBER_TYPES
+        )
+        predictor = _taking_optional_doubles(self.pyfunc, widened) if widened else self.pyfunc
+        object.__setattr__(self, "_predictor", predictor)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Run the pyfunc on ``frame`` and return its ``prediction`` and ``proba_*`` columns.
@@ -96,7 +107,7 @@ class ServedModel:
                 self.signature_types.get(column) or self.column_types.get(column, "string"),
             )
         try:
-            out = self.pyfunc.predict(payload)
+            out = self._predictor.predict(payload)
         except Exception as exc:  # MLflow's schema errors print the whole frame
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ServingError(
@@ -291,9 +302,10 @@ def served_model(
 
     Columns, classes and request types come from the pyfunc's signature, overridden by the
     bundle's payload columns, classes and the payload kinds its spec declares. A numeric payload
-    whose training values were all whole numbers is requested as an integer or null: the
-    signature of ``pyfunc`` is changed in place to take it as an optional ``double``, so that a
-    missing value reaches the model as NaN (MLflow refuses NaN in a ``long`` column).
+    whose training values were all whole numbers is requested as an integer or null, and given
+    to the model as a ``double``, so that a missing value reaches it as NaN (MLflow refuses NaN
+    in a ``long`` column): :meth:`ServedModel.predict_frame` checks it against a copy of the
+    signature that takes it so. ``pyfunc`` and its metadata are left as they are.
 
     Raises
     ------
@@ -313,10 +325,7 @@ def served_model(
     signature_types = {col: types.get(col, "string") for col in columns}
     kinds = declared_kinds(bundle)
     column_types, optional = _served_types(signature_types, optional, kinds)
-    whole_numbers = _whole_number_payloads(signature_types, kinds)
-    if whole_numbers:
-        _take_as_optional_doubles(pyfunc, whole_numbers)
-        signature_types.update(dict.fromkeys(whole_numbers, "double"))
+    signature_types.update(dict.fromkeys(_whole_number_payloads(signature_types, kinds), "double"))
     return ServedModel(
         name=name,
         version=version,
@@ -374,21 +383,28 @@ def _whole_number_payloads(signature_types: dict[str, str], kinds: dict[str, str
                      if kind == "numeric" and signature_types.get(col) in _WHOLE_NUMBER_TYPES)
 
 
-def _take_as_optional_doubles(pyfunc: Any, columns: frozenset[str]) -> None:
-    """Make ``columns`` of the pyfunc's input signature optional ``double`` columns, in place.
+def _taking_optional_doubles(pyfunc: Any, columns: frozenset[str]) -> Any:
+    """A copy of ``pyfunc`` whose input signature takes ``columns`` as optional ``double``s.
 
     MLflow's schema check refuses NaN in a whole-number column; as a ``double`` a missing value
-    passes, and the featurizer reads numeric payloads as floats whatever their type.
+    passes, and the featurizer reads numeric payloads as floats whatever their type. The copy
+    shares the model implementation; ``pyfunc`` and its metadata are not changed, so whoever
+    else holds them (a bundle, the monitor) still sees the signature the model was logged with.
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    signature = pyfunc.metadata.signature
+    metadata = copy.copy(pyfunc.metadata)
+    signature = metadata.signature
     inputs = Schema([
         ColSpec("double", spec.name, required=False) if spec.name in columns else spec
         for spec in signature.inputs.inputs
     ])
-    pyfunc.metadata.signature = ModelSignature(inputs, signature.outputs, signature.params)
+    metadata.signature = ModelSignature(inputs, signature.outputs, signature.params)
+    predictor = copy.copy(pyfunc)
+    # PyFuncModel.metadata has no setter; it reads this attribute, which the copy now owns.
+    predictor._model_meta = metadata
+    return predictor
 
 
 def _task_view(bundle: Any, task: str | None, pinned: str) -> Any:
