@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gristmill.pipeline import Pipeline
 
@@ -23,10 +24,26 @@ def train_cash(x):
 """
 
 
-def test_an_lf_without_dev_votes_has_a_missing_dev_accuracy(project: Path) -> None:
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0"
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize("engine", ["pandas", "dask"])
+def test_an_lf_without_dev_votes_has_a_missing_dev_accuracy(
+    project: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
     (project / "lfs_c.py").write_text(textwrap.dedent(LFS_TRAIN_ONLY), encoding="utf-8")
     edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
-    result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    if engine == "dask":
+        scheduler = request.getfixturevalue("cluster").scheduler_address
+        pipeline = pipeline.with_engine("dask", scheduler=scheduler)
+    result = pipeline.run(track=False)
 
     summary = result.lf_summary
     assert summary.loc["train_cash", "Coverage"] > 0

@@ -83,3 +83,16 @@ def test_helper_modules_are_not_taken_for_lf_modules(tmp_path: Path) -> None:
     for name in ("lfs.py", "words.py"):
         (tmp_path / name).write_text("")
     assert [p.name for p in lf_files(tmp_path, {}, modules=["lfs.py"])] == ["lfs.py"]
+
+
+def test_lf_modules_kept_by_path_are_found_in_their_folders(tmp_path: Path) -> None:
+    for name in ("b/lfs.py", "a/lfs.py", "a/words.py", "__parent__/shared/lfs.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    modules = ["b/lfs.py", "a/lfs.py", "../shared/lfs.py"]
+    found = lf_files(tmp_path, {}, modules=modules)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "b/lfs.py",
+        "a/lfs.py",
+        "__parent__/shared/lfs.py",
+    ]

@@ -75,7 +75,13 @@ from gristmill.pipeline._stages import (
 )
 
 if TYPE_CHECKING:
-    from gristmill.pipeline._runner import Pipeline, PipelineResult, PlanStep, _Progress
+    from gristmill.pipeline._runner import (
+        Pipeline,
+        PipelineResult,
+        PlanStep,
+        SourceModule,
+        _Progress,
+    )
 
 __all__ = ["plan_on_dask", "prepare_on_dask", "run_on_dask"]
 
@@ -99,11 +105,15 @@ class DaskSplit:
 
 @dataclass
 class DaskPrepared:
-    """Everything validated before any long work: splits, LF modules, slicing functions."""
+    """Everything validated before any long work: splits, LF modules, slicing functions.
+
+    ``slice_modules`` are the slicing-function modules as they were imported (for tracking).
+    """
 
     splits: dict[str, DaskSplit]
     modules: list[LFModule]
     slicing_functions: list[Any]
+    slice_modules: list[SourceModule]
     notes: list[str] = field(default_factory=list)
     constraints: Any = None
 
@@ -238,8 +248,8 @@ def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
         label_column_votes(spec, loaded.frame, split, where, task=spec.task_name)
     _check_gold(spec, splits, where)
     modules = load_lf_modules(spec, pipeline.root, where)
-    slicing_functions = pipeline._slicing_functions(heads)
-    return DaskPrepared(splits, modules, slicing_functions, notes, constraints)
+    slicing_functions, slice_modules = pipeline._slicing_functions(heads)
+    return DaskPrepared(splits, modules, slicing_functions, slice_modules, notes, constraints)
 
 
 # -- labeling functions of a split ---------------------------------------------------------------
@@ -490,7 +500,7 @@ def _merge_summaries(parts: Sequence[tuple[int, pd.DataFrame]]) -> pd.DataFrame:
         for column in ("Correct", "Incorrect"):
             merged[column] = sum(s[column].to_numpy() for _, s in parts)
         votes = (merged["Correct"] + merged["Incorrect"]).to_numpy()
-        merged["Emp. Acc."] = np.where(votes > 0, merged["Correct"] / np.maximum(votes, 1), 0.0)
+        merged["Emp. Acc."] = np.where(votes > 0, merged["Correct"] / np.maximum(votes, 1), np.nan)
     return merged
 
 
@@ -582,7 +592,7 @@ class _DaskRun:
 
     def result(self, final: Path) -> PipelineResult:
         """The :class:`PipelineResult` of the finished stages (paths under ``final``)."""
-        from gristmill.pipeline._runner import PipelineResult
+        from gristmill.pipeline._runner import PipelineResult, SourceModule
 
         spec, out = self.spec, self.out
         result = PipelineResult(
@@ -598,6 +608,7 @@ class _DaskRun:
             label_matrix=out.matrices["train"],
             lf_summary=out.lf_summary,
             lf_paths=[m.path for m in self.prepared.modules],
+            lf_modules=[SourceModule(m.path, m.files, m.lfs) for m in self.prepared.modules],
             datasets=_sample_datasets(self.prepared, out),
             trials=out.trained.trials,
             report_path=final / "report.html",
@@ -605,6 +616,7 @@ class _DaskRun:
             selection=out.trained.selection,
             discovered_slices=out.details["discovered"],
             slice_paths=self.pipeline.slice_paths,
+            slice_modules=self.prepared.slice_modules,
         )
         if out.repairs:
             result.cleaning = {
@@ -961,6 +973,7 @@ def _task_result(result: PipelineResult, run_dir: Path) -> Any:
         label_matrix=result.label_matrix,
         lf_summary=result.lf_summary,
         lf_paths=result.lf_paths,
+        lf_modules=result.lf_modules,
         trials=result.trials,
         selection=result.selection,
         discovered_slices=result.discovered_slices,

@@ -67,6 +67,20 @@ class StageRecord:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class SourceModule:
+    """A Python module of the spec (labeling or slicing functions) as the run imported it.
+
+    ``files`` are its file, then the helper modules it imported from its folder (see
+    :func:`~gristmill._user_modules.import_user_module`); ``functions`` its labeling or
+    slicing functions. Tracking digests them for the run's lineage without importing again.
+    """
+
+    path: Path
+    files: list[Path]
+    functions: list[Any]
+
+
 @dataclass
 class TaskResult:
     """What a run produced for one task (see docs/CONTRACTS.md, "Pipeline result").
@@ -74,7 +88,8 @@ class TaskResult:
     ``metrics`` has the single-task shape (``{"label_model"|"end_model": {split: ...}}``);
     ``run_dir`` is where the task's files are (the run directory itself for a single task,
     ``<run_dir>/tasks/<name>`` otherwise). ``probs`` and ``matrices`` hold every split's
-    probabilistic labels and label matrix.
+    probabilistic labels and label matrix; ``lf_modules`` the task's LF modules as the run
+    imported them.
     """
 
     name: str
@@ -93,6 +108,7 @@ class TaskResult:
     probs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     matrices: dict[str, LabelMatrix] = field(default_factory=dict, repr=False)
     details: dict[str, Any] = field(default_factory=dict, repr=False)
+    lf_modules: list[SourceModule] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -105,7 +121,9 @@ class PipelineResult:
     ``label_matrix`` / ``lf_summary`` / ``trials`` join the tasks' (sources named
     ``"<task>:<source>"``, trials with a ``task`` key) and ``label_model`` is None.
     ``slice_paths`` are the spec's slicing-function modules (tracking logs them with the
-    helper modules they import).
+    helper modules they import); ``lf_modules`` and ``slice_modules`` the LF and
+    slicing-function modules as the run imported them, which tracking reads instead of
+    importing them again (a result without them has them imported by tracking).
     """
 
     name: str
@@ -131,6 +149,8 @@ class PipelineResult:
     model_version: str | None = None
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     slice_paths: list[Path] = field(default_factory=list)
+    lf_modules: list[SourceModule] = field(default_factory=list, repr=False)
+    slice_modules: list[SourceModule] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -182,6 +202,7 @@ class _Prepared:
     task_gold: dict[str, dict[str, np.ndarray | None]]  # task -> split -> gold labels
     task_modules: dict[str, list[LFModule]]  # task -> its LF modules
     slicing_functions: list[Any]
+    slice_modules: list[SourceModule]
     constraints: Any = None
     repairs: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -299,28 +320,36 @@ class Pipeline:
         task_modules = {
             task: load_lf_modules(spec, self.root, where, task=task) for task in spec.tasks
         }
-        slicing_functions = self._slicing_functions(splits)
+        slicing_functions, slice_modules = self._slicing_functions(splits)
         return _Prepared(
             constraints=constraints,
             splits=splits,
             task_gold=task_gold,
             task_modules=task_modules,
             slicing_functions=slicing_functions,
+            slice_modules=slice_modules,
         )
 
-    def _slicing_functions(self, splits: dict[str, LoadedSplit]) -> list[Any]:
-        from gristmill.training import expression_slice, load_slicing_functions
+    def _slicing_functions(
+        self, splits: dict[str, LoadedSplit]
+    ) -> tuple[list[Any], list[SourceModule]]:
+        """The spec's slicing functions (modules' and expressions'), and the modules imported."""
+        from gristmill.training import expression_slice
+        from gristmill.training.slices import import_slicing_module
 
         spec, where = self.spec, self.source
         found: list[Any] = []
+        modules: list[SourceModule] = []
         for i, path in enumerate(self.slice_paths):
             loc = ("slices", "modules", i)
             if not path.is_file():
                 raise where.error(loc, f"no such slicing-function module: {path}")
             try:
-                found += load_slicing_functions(path)
+                functions, files = import_slicing_module(path)
             except LFError as exc:
                 raise where.error(loc, str(exc)) from exc
+            found += functions
+            modules.append(SourceModule(path, files, list(functions)))
         for name, expression in spec.slices.expressions.items():
             sf = expression_slice(name, expression)
             for split in ("dev", "test"):
@@ -339,7 +368,7 @@ class Pipeline:
             raise where.error(
                 ("slices",), f"slice names must be unique; {duplicate!r} appears twice"
             )
-        return found
+        return found, modules
 
     # -- plan ---------------------------------------------------------------------------------
 
@@ -671,6 +700,7 @@ class Pipeline:
             probs=lm.probs,
             matrices=matrices,
             details=details,
+            lf_modules=[SourceModule(m.path, m.files, m.lfs) for m in modules],
         )
 
     def _result(
@@ -690,6 +720,7 @@ class Pipeline:
             "payload_columns": list(spec.payloads),
             "datasets": {s: (v.frame, v.source) for s, v in prepared.splits.items()},
             "slice_paths": self.slice_paths,
+            "slice_modules": prepared.slice_modules,
             "report_path": final_dir / "report.html",
             "stages": reporter.records,
             "tasks": tasks,
@@ -705,6 +736,7 @@ class Pipeline:
                 label_matrix=only.label_matrix,
                 lf_summary=only.lf_summary,
                 lf_paths=only.lf_paths,
+                lf_modules=only.lf_modules,
                 trials=only.trials,
                 discovered_slices=only.discovered_slices,
                 selection=only.selection,
@@ -727,6 +759,7 @@ class Pipeline:
             ]
         )
         lf_paths = list(dict.fromkeys(p for t in tasks.values() for p in t.lf_paths))
+        lf_modules = {m.path: m for t in tasks.values() for m in t.lf_modules}  # as lf_paths
         return PipelineResult(
             classes=model.classes,
             metrics={name: task.metrics for name, task in tasks.items()},
@@ -735,6 +768,7 @@ class Pipeline:
             label_matrix=label_matrix,
             lf_summary=summary,
             lf_paths=lf_paths,
+            lf_modules=list(lf_modules.values()),
             trials=[{"task": name, **t} for name, task in tasks.items() for t in task.trials],
             selection="dev" if all(t.selection == "dev" for t in tasks.values()) else "holdout",
             **common,

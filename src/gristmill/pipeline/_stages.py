@@ -372,11 +372,12 @@ def gold_labels(
 @dataclass
 class LFModule:
     """An LF module of the spec: its path, content digest (with the helper modules it imports
-    from its folder) and labeling functions."""
+    from its folder), labeling functions, and the files it was built from (its own first)."""
 
     path: Path
     digest: str
     lfs: list[Any]
+    files: list[Path]
 
 
 def load_lf_modules(
@@ -417,7 +418,7 @@ def load_lf_modules(
             if len(files) == 1
             else digest([str(f.relative_to(path.parent)) for f in files], *map(file_digest, files))
         )
-        modules.append(LFModule(path=path, digest=module_digest, lfs=lfs))
+        modules.append(LFModule(path=path, digest=module_digest, lfs=lfs, files=files))
     return modules
 
 

@@ -16,6 +16,7 @@ from gristmill.exceptions import TrackingError
 from gristmill.io import read_table
 from gristmill.tracking import _store
 from gristmill.tracking._registry import ModelRef, resolve_version
+from gristmill.tracking._sources import kept_path
 from gristmill.tracking._tasks import task_columns
 
 
@@ -69,6 +70,7 @@ class ModelBundle:
         )
         meta = json.loads(artifacts["bundle.json"].read_text(encoding="utf-8"))
         self._lf_modules: list[str] | None = meta.get("lf_modules")
+        self._task_lf_modules: dict[str, list[str]] = meta.get("task_lf_modules", {})
 
     @functools.cached_property
     def lfs(self) -> list[Any]:
@@ -79,7 +81,11 @@ class ModelBundle:
         """
         from gristmill.labeling import load_lfs
 
-        files = lf_files(self.artifacts["lfs"], self.spec, task=self.task, modules=self._lf_modules)
+        modules = self._lf_modules
+        task = self.task
+        if task is not None and task in self._task_lf_modules:
+            modules, task = self._task_lf_modules[task], None
+        files = lf_files(self.artifacts["lfs"], self.spec, task=task, modules=modules)
         return [lf for path in files for lf in load_lfs(path)]
 
     @functools.cached_property
@@ -135,14 +141,19 @@ def lf_files(
 ) -> list[Path]:
     """The LF modules of a bundle in the order the pipeline applied them.
 
-    That is the order of each task's ``supervision.lfs`` in the spec, task by task (the bundle
-    keeps the modules' file names); any other module comes after, by name. With ``task``, the
-    modules of that task alone. ``modules`` names the LF modules among the bundle's files
-    (the rest are helper modules they import); bundles logged before helpers were kept have
-    no such list, and every file there is an LF module.
+    ``modules`` names the LF modules among the bundle's files (the rest are helper modules
+    they import) in that order, each by its path from the spec's folder (see
+    :func:`~gristmill.tracking._sources.module_key`). Older bundles are read by the spec:
+    without ``modules`` (logged before helpers were kept: every file is an LF module), or with
+    ``task`` (logged before each task's modules were listed: ``modules`` are file names), the
+    modules come in the order of each task's ``supervision.lfs``, task by task, matched by
+    file name; with ``task`` that task's alone, else any other module after them, by name.
     """
+    if modules is not None and task is None:
+        return [lf_dir / kept_path(key) for key in modules if (lf_dir / kept_path(key)).is_file()]
     listed: list[str] = []
-    tasks = spec.get("tasks") if isinstance(spec.get("tasks"), dict) else {}
+    found = spec.get("tasks")
+    tasks: dict[str, Any] = found if isinstance(found, dict) else {}
     chosen = [tasks.get(task)] if task is not None else list(tasks.values())
     for task_spec in chosen:
         supervision = task_spec.get("supervision") if isinstance(task_spec, dict) else None

@@ -48,9 +48,11 @@ def lineage(
     Returns
     -------
     dict
-        Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per file: digest,
-        under ``functions`` each labeling function's digest by LF name and under ``helpers``
-        each helper module's digest by path; ``helpers`` is absent for older runs), ``slices``
+        Keys ``data`` (per split: source, digest, rows), ``cleaning``, ``lfs`` (per module, by
+        its path from the spec's folder, e.g. ``a/lfs.py``, or by file name for older runs:
+        digest, under ``functions`` each labeling function's digest by LF name and under
+        ``helpers`` each helper module's digest by path; ``helpers`` is absent for older
+        runs), ``slices``
         (per slicing-function module: ``digest`` and ``helpers`` as for ``lfs``; older runs
         logged the digest alone, or no ``slices`` at all), ``tasks`` (the task names of
         a model of several tasks), ``label_model``, ``end_model``, ``run`` (id, status, start,

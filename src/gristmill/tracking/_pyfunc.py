@@ -27,6 +27,7 @@ with warnings.catch_warnings():
 from gristmill._version import __version__
 from gristmill.io import atomic_write_text, write_table
 from gristmill.tracking._schema import plain_missing
+from gristmill.tracking._sources import module_key
 from gristmill.tracking._tasks import TASK_SEPARATOR
 
 REFERENCE_ROWS = 5_000
@@ -155,8 +156,10 @@ def stage_artifacts(result: Any, staging: Path, lf_dir: Path) -> dict[str, str]:
 
     The bundle holds ``end_model/``, ``lfs/`` (a copy of ``lf_dir``: the LF modules and the
     helper modules they import), ``label_model/``, ``reference.parquet``, ``spec.yaml`` and
-    ``bundle.json``, whose ``lf_modules`` names the LF modules among the files of ``lfs/``
-    (see docs/CONTRACTS.md, "Served model and model bundle").
+    ``bundle.json``, whose ``lf_modules`` names the LF modules among the files of ``lfs/`` in
+    the order the pipeline applied them, and ``task_lf_modules`` those of each task, each by
+    its path from the spec's folder (see :func:`~gristmill.tracking._sources.module_key`; see
+    also docs/CONTRACTS.md, "Served model and model bundle").
     """
     from gristmill.training import save_end_model
 
@@ -184,11 +187,16 @@ def stage_artifacts(result: Any, staging: Path, lf_dir: Path) -> dict[str, str]:
     shutil.copy2(result.spec_path, spec_copy)
     artifacts["spec.yaml"] = str(spec_copy)
 
+    spec_dir = Path(result.spec_path).parent
     meta = {
         "classes": [str(c) for c in result.classes],
         "payload_columns": [str(c) for c in result.payload_columns],
         "tasks": tasks,
-        "lf_modules": [Path(p).name for p in result.lf_paths],
+        "lf_modules": [module_key(path, spec_dir) for path in result.lf_paths],
+        "task_lf_modules": {
+            str(name): [module_key(path, spec_dir) for path in task.lf_paths]
+            for name, task in (getattr(result, "tasks", None) or {}).items()
+        },
     }
     atomic_write_text(staging / "bundle.json", json.dumps(meta))
     artifacts["bundle.json"] = str(staging / "bundle.json")

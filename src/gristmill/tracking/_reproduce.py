@@ -18,6 +18,7 @@ from gristmill.io import atomic_write_text
 from gristmill.tracking import _store
 from gristmill.tracking._hashing import dataset_digest, file_digest
 from gristmill.tracking._lineage import run_lineage
+from gristmill.tracking._sources import kept_path, module_key
 from gristmill.tracking._tracker import _LF_DIR, _SLICE_DIR, TAG, flatten_metrics, split_task
 
 
@@ -122,7 +123,7 @@ def reproduce(
 
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gristmill-reproduce-"))
     work.mkdir(parents=True, exist_ok=True)
-    spec_path, from_working_copy = _restore_spec(client, run_id, tags, work)
+    spec_path, from_working_copy = _restore_spec(client, run_id, tags, doc, work)
     if runner is None:
         from gristmill.pipeline import Pipeline
 
@@ -202,18 +203,21 @@ def _check_tables(run_id: str, doc: dict[str, Any], result: Any) -> None:
 
 
 def _restore_spec(
-    client: Any, run_id: str, tags: dict[str, str], work: Path
+    client: Any, run_id: str, tags: dict[str, str], doc: dict[str, Any], work: Path
 ) -> tuple[Path, list[Path]]:
     """Download the logged spec, LF and slice modules into ``work``; point the spec at them.
 
-    Returns the rewritten spec and the modules it names that the run did not log (taken from
-    the working copy).
+    ``doc`` is the run's lineage, which names the logged modules. Returns the rewritten spec
+    and the modules it names that the run did not log (taken from the working copy).
     """
     spec_name = tags[TAG + "spec_file"]
     spec_dir = Path(tags[TAG + "spec_dir"])
     spec_file = Path(client.download_artifacts(run_id, f"spec/{spec_name}", str(work)))
     spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-    copies = {kind: _download_modules(client, run_id, kind, work) for kind in (_LF_DIR, _SLICE_DIR)}
+    copies = {
+        kind: _download_modules(client, run_id, kind, doc.get(kind) or {}, work)
+        for kind in (_LF_DIR, _SLICE_DIR)
+    }
     from_working_copy: list[Path] = []
     rewritten = _rewrite_paths(spec, spec_dir, copies, _LF_DIR, from_working_copy)
     target = work / spec_name
@@ -221,15 +225,20 @@ def _restore_spec(
     return target, from_working_copy
 
 
-def _download_modules(client: Any, run_id: str, kind: str, work: Path) -> dict[str, Path]:
-    """The logged modules of one kind (artifact folder ``lfs`` or ``slices``) by file name.
+def _download_modules(
+    client: Any, run_id: str, kind: str, logged: dict[str, Any], work: Path
+) -> dict[str, Path]:
+    """The logged modules of one kind (artifact folder ``lfs`` or ``slices``) by key.
 
-    The whole folder is downloaded: the helper modules the modules import come with them.
+    ``logged`` is the lineage of those modules, by the keys the run kept them under (see
+    :func:`~gristmill.tracking._sources.module_key`; file names for older runs). The whole
+    folder is downloaded: the helper modules the modules import come with them.
     """
-    if not client.list_artifacts(run_id, kind):
+    if not logged or not client.list_artifacts(run_id, kind):
         return {}
     folder = Path(client.download_artifacts(run_id, kind, str(work)))
-    return {p.name: p.resolve() for p in folder.glob("*.py")}
+    copies = {key: folder / kept_path(key) for key in logged}
+    return {key: copy.resolve() for key, copy in copies.items() if copy.is_file()}
 
 
 def _rewrite_paths(
@@ -256,8 +265,12 @@ def _rewrite_paths(
         return [_rewrite_paths(v, spec_dir, copies, kind, from_working_copy) for v in node]
     if not isinstance(node, str) or not node:
         return node
-    if node.endswith(".py") and Path(node).name in copies[kind]:
-        return str(copies[kind][Path(node).name])
+    if node.endswith(".py"):
+        logged = copies[kind]
+        # By key; older runs kept each module under its file name.
+        copy = logged.get(module_key(spec_dir / node, spec_dir)) or logged.get(Path(node).name)
+        if copy is not None:
+            return str(copy)
     try:
         candidate = spec_dir / node  # an absolute node stays itself
         if not candidate.is_file():

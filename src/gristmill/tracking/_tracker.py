@@ -8,7 +8,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,8 @@ import pandas as pd
 from gristmill._version import __version__
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import _store
-from gristmill.tracking._hashing import dataset_digest, file_digest, lf_digest
+from gristmill.tracking._hashing import dataset_digest, file_digest
+from gristmill.tracking._sources import lf_lineage, slice_lineage, stage_sources
 from gristmill.tracking._tags import MAX_TAG_VALUE, spread_tags
 
 CHALLENGER = "challenger"
@@ -254,8 +254,9 @@ class RunTracker:
             _LF_DIR: (result.lf_paths, lineage["lfs"]),
             _SLICE_DIR: (result.slice_paths, lineage["slices"]),
         }
+        spec_dir = Path(result.spec_path).parent
         for folder, (paths, entries) in sources.items():
-            staged = stage_sources(paths, entries, tmp / folder)
+            staged = stage_sources(paths, entries, spec_dir, tmp / folder)
             mlflow.log_artifacts(str(staged), artifact_path=folder)
         _log_run_dir(mlflow, result)
         _log_datasets(mlflow, result, lineage, self.tracking_uri_)
@@ -395,12 +396,10 @@ def split_task(key: str) -> tuple[str | None, str]:
 def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
     """The chain data → cleaning → LFs → label model → end model, as a JSON-able dict.
 
-    ``lfs`` holds each LF module's file digest, under ``functions`` each labeling function's
-    digest by LF name (see :func:`lf_digest`) and under ``helpers`` the file digest of each
-    helper module it imports from its folder, by path relative to that folder (see
-    :func:`~gristmill._user_modules.import_user_module`); ``slices`` the same of each
-    slicing-function module but ``functions``; ``tasks`` the task names of a run of several
-    tasks, whose metrics are keyed ``<task>.<split>.<metric>``.
+    ``lfs`` holds each LF module's lineage by its path from the spec's folder (see
+    :func:`~gristmill.tracking._sources.lf_lineage`), ``slices`` that of each slicing-function
+    module (see :func:`~gristmill.tracking._sources.slice_lineage`); ``tasks`` the task names
+    of a run of several tasks, whose metrics are keyed ``<task>.<split>.<metric>``.
     """
     data: dict[str, Any] = {}
     for split, (frame, source) in result.datasets.items():
@@ -415,8 +414,6 @@ def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
             entry["file"] = str(source_path)
             entry["file_digest"] = file_digest(source_path)
         data[str(split)] = entry
-    lfs = {Path(p).name: _lf_lineage(Path(p)) for p in result.lf_paths}
-    slices = {Path(p).name: _slice_lineage(Path(p)) for p in result.slice_paths}
     trees = by_task(result.metrics)
     tasks = [t for t in trees if t is not None]
 
@@ -428,8 +425,8 @@ def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "data": data,
         "cleaning": _cleaning(result, spec_dict),
-        "lfs": lfs,
-        "slices": slices,
+        "lfs": lf_lineage(result),
+        "slices": slice_lineage(result),
         "lf_names": [str(n) for n in getattr(result.lf_summary, "index", [])],
         "tasks": tasks,
         "label_model": {**_label_model(result), "metrics": stage_metrics("label_model")},
@@ -441,69 +438,6 @@ def build_lineage(result: Any, spec_dict: Mapping[str, Any]) -> dict[str, Any]:
             "payload_columns": [str(c) for c in result.payload_columns],
         },
     }
-
-
-def stage_sources(
-    paths: list[Path], entries: Mapping[str, Mapping[str, Any]], target: Path
-) -> Path:
-    """Copy modules and the helper modules they import into ``target``.
-
-    ``entries`` are the modules' lineage by file name (``lfs`` or ``slices`` of
-    :func:`build_lineage`), whose ``helpers`` name each helper by its path relative to its
-    module's folder. That path is kept, so the copies import each other from ``target`` as the
-    modules did from the project.
-
-    Returns
-    -------
-    pathlib.Path
-        ``target``.
-    """
-    target.mkdir(parents=True, exist_ok=True)
-    for path in map(Path, paths):
-        shutil.copy2(path, target / path.name)
-        for helper in entries[path.name]["helpers"]:
-            copy = target / helper
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path.resolve().parent / helper, copy)
-    return target
-
-
-def _lf_lineage(path: Path) -> dict[str, Any]:
-    """Digests of an LF module: of its file, of each labeling function, of each helper module.
-
-    Raises
-    ------
-    LFError
-        When the module cannot be imported or defines no labeling function.
-    """
-    from gristmill.labeling._load import import_lf_module
-
-    lfs, files = import_lf_module(path)
-    return {
-        "digest": file_digest(path),
-        "functions": {lf.name: lf_digest(lf) for lf in lfs},
-        "helpers": _helper_digests(path, files),
-    }
-
-
-def _slice_lineage(path: Path) -> dict[str, Any]:
-    """Digests of a slicing-function module: of its file and of each helper module.
-
-    Raises
-    ------
-    LFError
-        When the module cannot be imported or defines no slicing function.
-    """
-    from gristmill.training.slices import import_slicing_module
-
-    _, files = import_slicing_module(path)
-    return {"digest": file_digest(path), "helpers": _helper_digests(path, files)}
-
-
-def _helper_digests(path: Path, files: list[Path]) -> dict[str, str]:
-    """File digests of a module's helpers (``files`` after the first), by path from its folder."""
-    folder = path.resolve().parent
-    return {f.relative_to(folder).as_posix(): file_digest(f) for f in files[1:]}
 
 
 def _label_model(result: Any) -> dict[str, Any]:
