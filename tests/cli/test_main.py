@@ -87,3 +87,20 @@ def test_a_running_non_daemon_thread_gets_the_normal_exit(tmp_path: Path) -> Non
     )
     assert done.returncode == 4
     assert "thread finished" in done.stdout
+
+
+def test_the_cli_runs_without_click_installed(tmp_path: Path) -> None:
+    # typer vendors click since 0.20 and no longer installs it; click only came with the extras
+    # (MLflow, Dask), so a core install must not import it.
+    typer = pytest.importorskip("typer")
+    if not hasattr(typer, "_click"):
+        pytest.skip("this typer uses the click package")
+    code = (
+        "import runpy, sys; sys.modules['click'] = None; "
+        "sys.argv = ['gristmill', '--help']; runpy.run_module('gristmill', run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "label" in done.stdout and "ModuleNotFoundError" not in done.stderr

@@ -575,3 +575,44 @@ def test_numbers_and_booleans_where_strings_belong_get_a_quoting_hint(
 def test_quoted_numbers_are_class_names(project: Path) -> None:
     path = _edit(project, lambda s: s["tasks"]["spam"].update(classes=["0", "1"]))
     assert Pipeline.from_yaml(path).spec.task.classes == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "missing", "key", "extra"),
+    [
+        (
+            lambda s: s["model"].update(candidates=["logreg", "lightgbm"]),
+            "lightgbm",
+            "model.candidates[1]",
+            "search",
+        ),
+        (lambda s: s["model"].update(candidates=["mlp"]), "torch", "model.candidates[0]", "torch"),
+        (
+            lambda s: s["payloads"].update(text={"kind": "text", "embeddings": True}),
+            "sentence_transformers",
+            "payloads.text.embeddings",
+            "text",
+        ),
+        (
+            lambda s: s.update(cleaning={"imputation": {"method": "attention"}}),
+            "torch",
+            "cleaning.imputation.method",
+            "torch",
+        ),
+        (lambda s: s.update(engine="dask"), "distributed", "engine", "dask"),
+    ],
+)
+def test_a_part_whose_extra_is_not_installed_is_a_spec_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch, change, missing: str, key: str, extra: str
+) -> None:
+    import gristmill.pipeline._spec as spec_module
+
+    path = _edit(project, change)
+    Pipeline.from_yaml(path)  # everything is installed here
+    monkeypatch.setattr(spec_module, "installed", lambda module: module != missing)
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    message = str(info.value)
+    assert f": {key}: " in message
+    assert f"needs the '{extra}' extra: pip install 'gristmill[{extra}]'" in message
+    assert message.startswith(f"{path}:")

@@ -28,7 +28,15 @@ app = typer.Typer(
 
 # Command-group modules; each defines ``register(app)``.
 _COMMAND_MODULES: tuple[str, ...] = (
-    "clean", "impute", "label", "lfs", "models", "monitor", "report", "run", "serve"
+    "clean",
+    "impute",
+    "label",
+    "lfs",
+    "models",
+    "monitor",
+    "report",
+    "run",
+    "serve",
 )
 
 
@@ -75,7 +83,7 @@ def _exit(status: object) -> None:
     """Run the exit handlers, flush, and end the process with ``status`` (as ``sys.exit``)."""
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if any(not t.daemon for t in others):
-        sys.exit(status)
+        sys.exit(status if status is None or isinstance(status, int | str) else str(status))
     if status is None:
         code = 0
     elif isinstance(status, int):

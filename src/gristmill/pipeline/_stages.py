@@ -52,7 +52,7 @@ def _task(spec: PipelineSpec, task: str | None) -> tuple[str, Task]:
 
 def gold_rows(gold: np.ndarray) -> np.ndarray:
     """Which rows have a gold label (class indices, or (n, k) multilabel indicators)."""
-    return gold >= 0 if gold.ndim == 1 else (gold >= 0).all(axis=1)
+    return np.asarray(gold >= 0) if gold.ndim == 1 else np.asarray((gold >= 0).all(axis=1))
 
 
 @dataclass
@@ -690,21 +690,21 @@ def fit_label_model(
         rows = gold_rows(dev_gold)
         gold_key = "Y_dev" if spec_task.multilabel else "y_dev"
         fit_kwargs.update({"L_dev": matrices["dev"].to_numpy()[rows], gold_key: dev_gold[rows]})
+    fitted: Any
     if spec_task.multilabel:
-        model: Any = BinaryRelevanceLabelModel(
-            spec_task.classes, name=lm_spec.name, **lm_spec.params
-        )
+        fitted = BinaryRelevanceLabelModel(spec_task.classes, name=lm_spec.name, **lm_spec.params)
         fit_kwargs["source_names"] = list(L_train.lf_names)
     else:
-        model = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
-    model.fit(L_train, **fit_kwargs)
+        fitted = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
+    fitted.fit(L_train, **fit_kwargs)
     probs = {
-        split: np.asarray(model.predict_proba(L), dtype=np.float64) for split, L in matrices.items()
+        split: np.asarray(fitted.predict_proba(L), dtype=np.float64)
+        for split, L in matrices.items()
     }
     with cache.store("label_model", key) as tmp:
-        model.save(tmp / "label_model")
+        fitted.save(tmp / "label_model")
         np.savez(tmp / "probs.npz", **probs)
-    return LabelModelOutput(model=model, probs=probs, cached=False)
+    return LabelModelOutput(model=fitted, probs=probs, cached=False)
 
 
 # -- end model ---------------------------------------------------------------------------------
@@ -794,7 +794,7 @@ def train_end_model(
         dev=dev.loc[dev_rows] if dev_rows is not None and dev is not None else None,
         dev_y=dev_gold[dev_rows] if dev_rows is not None and dev_gold is not None else None,
         candidates=candidates,
-        search_space=model_spec.search_space,
+        search_space={str(name): space for name, space in model_spec.search_space.items()},
         trials=model_spec.budget.trials,
         minutes=model_spec.budget.minutes,
         metric=model_spec.metric,
@@ -998,7 +998,7 @@ def _imputed_cells(frame: pd.DataFrame, imputation: Any) -> pd.DataFrame:
     parts = []
     for column in imputer.impute_columns_:
         rows = np.flatnonzero(frame[column].isna().to_numpy() & filled[column].notna().to_numpy())
-        parts.append(_imputations(rows, column, filled[column].iloc[rows]))
+        parts.append(_imputations(rows, str(column), filled[column].iloc[rows]))
     return pd.concat(parts, ignore_index=True)
 
 

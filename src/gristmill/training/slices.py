@@ -323,7 +323,7 @@ def discover_slices(
     k = max(2, min(n_clusters, n // min_size))
     assignment = _kmeans(reduced, k, seed=seed)
     overall = float(correct.mean())
-    found = []
+    found: list[dict[str, Any]] = []
     for cluster in range(k):
         rows = np.flatnonzero(assignment == cluster)
         if rows.size < min_size:
