@@ -62,17 +62,7 @@ def lf_lineage(result: Any) -> dict[str, dict[str, Any]]:
     LFError
         When a module must be imported here and cannot be, or defines no labeling function.
     """
-    imported = _imported(result, "lf_modules")
-    spec_dir = Path(result.spec_path).parent
-    lineage = {}
-    for path in map(Path, result.lf_paths):
-        files, lfs = imported.get(path.resolve()) or _import_lf_module(path)
-        lineage[module_key(path, spec_dir)] = {
-            "digest": file_digest(path),
-            "functions": {lf.name: lf_digest(lf) for lf in lfs},
-            "helpers": _helper_digests(path, files),
-        }
-    return lineage
+    return _module_lineage(result, result.lf_paths, "lf_modules", _import_lf_module, True)
 
 
 def slice_lineage(result: Any) -> dict[str, dict[str, Any]]:
@@ -85,15 +75,24 @@ def slice_lineage(result: Any) -> dict[str, dict[str, Any]]:
     LFError
         When a module must be imported here and cannot be, or defines no slicing function.
     """
-    imported = _imported(result, "slice_modules")
+    paths = getattr(result, "slice_paths", None) or []
+    return _module_lineage(result, paths, "slice_modules", _import_slicing_module, False)
+
+
+def _module_lineage(
+    result: Any, paths: list[Any], attribute: str, load: Any, functions: bool
+) -> dict[str, dict[str, Any]]:
+    """Each module's lineage by key, from ``result.<attribute>`` or else ``load(path)``."""
+    imported = _imported(result, attribute)
     spec_dir = Path(result.spec_path).parent
     lineage = {}
-    for path in map(Path, getattr(result, "slice_paths", None) or []):
-        files, _ = imported.get(path.resolve()) or _import_slicing_module(path)
-        lineage[module_key(path, spec_dir)] = {
-            "digest": file_digest(path),
-            "helpers": _helper_digests(path, files),
-        }
+    for path in map(Path, paths):
+        files, defined = imported.get(path.resolve()) or load(path)
+        entry: dict[str, Any] = {"digest": file_digest(path)}
+        if functions:
+            entry["functions"] = {function.name: lf_digest(function) for function in defined}
+        entry["helpers"] = _helper_digests(path, files)
+        lineage[module_key(path, spec_dir)] = entry
     return lineage
 
 
