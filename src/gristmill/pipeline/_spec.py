@@ -717,10 +717,10 @@ def _check_installed(spec: PipelineSpec, source: SpecSource) -> None:
     needs: list[tuple[tuple[Any, ...], str, str, str]] = []
     model = spec.model_spec
     if model.candidates != "auto":
-        for i, name in enumerate(model.candidates):
-            if name in _LEARNER_MODULES:
-                module, extra = _LEARNER_MODULES[name]
-                needs.append((("model", "candidates", i), module, extra, f"learner {name!r}"))
+        for i, learner in enumerate(model.candidates):
+            if learner in _LEARNER_MODULES:
+                module, extra = _LEARNER_MODULES[learner]
+                needs.append((("model", "candidates", i), module, extra, f"learner {learner!r}"))
     imputation = spec.cleaning.imputation if spec.cleaning is not None else None
     if imputation is not None and imputation.method == "attention":
         loc = ("cleaning", "imputation", "method")
