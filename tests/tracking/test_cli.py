@@ -119,3 +119,14 @@ class _FakePipeline:
 
     def run(self, *, track: bool) -> Any:
         return self.fakes.run_fake_pipeline(self.path)
+
+
+def test_the_examples_in_models_help_are_valid_commands() -> None:
+    code, out = _invoke("models", "--help")
+    examples = [line.strip() for line in out.splitlines() if line.strip().startswith("gristmill ")]
+    assert code == 0 and len(examples) == 4
+    for example in examples:
+        args = example.split()[1:]
+        assert args[1] in {"list", "promote", "rollback", "diff"}
+        code, out = _invoke(*args, "--help")  # parses the example's options, then shows help
+        assert code == 0 and "Usage: gristmill models " + args[1] in out

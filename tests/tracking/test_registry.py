@@ -245,3 +245,19 @@ def test_versions_with_leading_zeros_are_the_registry_versions(history_copy: Pat
     assert diff_versions("spam", "01", "002", project_dir=history_copy).v2 == "2"
     with pytest.raises(TrackingError, match="whole number >= 1; got '0'"):
         promote("spam", 0, project_dir=history_copy)
+
+
+def test_a_missing_alias_names_the_aliases_the_model_has(history_copy: Path) -> None:
+    from gristmill.tracking import lineage
+
+    with pytest.raises(
+        TrackingError,
+        match=r"^no registered model version spam@champoin: model 'spam' has no alias "
+        r"'champoin' \(its aliases are challenger\)$",
+    ):
+        lineage("spam@champoin", project_dir=history_copy)
+    promote("spam", 1, project_dir=history_copy)
+    with pytest.raises(TrackingError, match=r"\(its aliases are challenger, champion\)$"):
+        lineage("spam@best", project_dir=history_copy)
+    with pytest.raises(TrackingError, match="there is no registered model named 'ham'$"):
+        lineage("ham@champion", project_dir=history_copy)

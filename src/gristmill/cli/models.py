@@ -23,7 +23,19 @@ _URI = typer.Option(
 
 models_app = typer.Typer(
     name="models",
-    help="The model registry: list versions, promote to champion, roll back, diff.",
+    help=(
+        "The model registry: list versions, promote to champion, roll back, diff.\n\n"
+        "Each tracked 'gristmill run' registers a new version of the model named after the "
+        "spec, with the alias 'challenger'; 'champion' is the version to serve "
+        "('gristmill serve NAME@champion')."
+    ),
+    epilog=(
+        "Examples (in the project folder; or pass -p DIR / --tracking-uri URI):\n\n"
+        "  gristmill models list youtube-spam\n\n"
+        "  gristmill models promote youtube-spam 3 --tolerance 0.01\n\n"
+        "  gristmill models rollback youtube-spam\n\n"
+        "  gristmill models diff youtube-spam 2 3"
+    ),
     no_args_is_help=True,
 )
 
@@ -54,7 +66,8 @@ def list_command(
     """List the versions of a registered model, newest first, with aliases and test metric.
 
     For a model of several tasks, 'value' is the mean of the tasks' values, and 'by_task'
-    lists each task's.
+    lists each task's. When the versions come from several projects (spec folders sharing
+    one store and spec name), 'project' names each version's.
     """
     from gristmill.tracking import list_versions
 
@@ -62,6 +75,8 @@ def list_command(
     frame = frame.assign(created=frame["created"].map(lambda t: t.strftime("%Y-%m-%d %H:%M:%S")))
     if not frame["by_task"].map(bool).any():
         frame = frame.drop(columns="by_task")
+    if frame["project"].nunique() < 2:
+        frame = frame.drop(columns="project")
     _print_frame(frame, f"{name}: {len(frame)} version(s)")
 
 
@@ -72,7 +87,9 @@ def promote_command(
     tolerance: float = typer.Option(
         0.0, "--tolerance", help="Largest allowed regression of the test metric (metric units)."
     ),
-    force: bool = typer.Option(False, "--force", help="Promote even if the candidate regresses."),
+    force: bool = typer.Option(
+        False, "--force", help="Promote even if the candidate regresses or cannot be compared."
+    ),
     metric: str | None = typer.Option(
         None,
         "--metric",
@@ -81,7 +98,11 @@ def promote_command(
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
 ) -> None:
-    """Move the 'champion' alias to VERSION unless it regresses versus the champion."""
+    """Move the 'champion' alias to VERSION unless it regresses versus the champion.
+
+    The test metric (the spec's model.metric) is compared overall and on every slice; a drop
+    larger than --tolerance refuses the promotion. Promoting the champion again changes nothing.
+    """
     from gristmill.tracking import promote
 
     outcome = promote(
@@ -93,6 +114,11 @@ def promote_command(
         project_dir=project_dir,
         tracking_uri=tracking_uri,
     )
+    if outcome.previous == outcome.version:
+        console.print(
+            f"{escape(name)} version {outcome.version} is already champion; nothing changed"
+        )
+        return
     if len(outcome.comparisons):
         _print_frame(
             outcome.comparisons, f"version {outcome.version} vs champion {outcome.previous}"
@@ -109,7 +135,10 @@ def rollback_command(
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
 ) -> None:
-    """Move 'champion' back to the previous champion (recorded in the model's tags)."""
+    """Move 'champion' back to the previous champion (recorded in the model's tags).
+
+    Earlier champions deleted from the registry since are skipped.
+    """
     from gristmill.tracking import rollback
 
     replaced, current = rollback(name, project_dir=project_dir, tracking_uri=tracking_uri)
@@ -133,11 +162,15 @@ def diff_command(
         ("labeling functions (source digests)", diff.lfs),
         ("data", diff.data),
     ):
-        if len(frame):
+        if frame is None:
+            console.print(f"{title}: not compared (see the note below)")
+        elif len(frame):
             _print_frame(frame, title)
         else:
             console.print(f"{title}: identical")
     _print_frame(diff.metrics, "metrics")
+    for note in diff.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
 
 
 def lineage_command(

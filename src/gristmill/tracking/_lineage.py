@@ -14,7 +14,7 @@ import pandas as pd
 
 from gristmill.exceptions import TrackingError
 from gristmill.tracking import _store
-from gristmill.tracking._registry import aliases_by_version, resolve_version
+from gristmill.tracking._registry import aliases_by_version, resolve_version, version_run
 from gristmill.tracking._tags import joined_tag, part_key
 from gristmill.tracking._tracker import TAG
 
@@ -65,7 +65,7 @@ def lineage(
     """
     client = _store.connect(project_dir, tracking_uri)
     version = resolve_version(client, ref)
-    run = client.get_run(version.run_id)
+    run = version_run(client, version)
     doc = run_lineage(client, version.run_id)
     tags = run.data.tags
     doc["run"] = {

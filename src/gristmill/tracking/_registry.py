@@ -107,15 +107,17 @@ class VersionDiff:
     """Differences between two versions of a registered model (see :func:`diff_versions`).
 
     Each table has columns ``key``, ``<v1>``, ``<v2>`` and lists only differing keys, except
-    ``metrics`` which lists every metric with its ``delta``.
+    ``metrics`` which lists every metric with its ``delta``. ``lfs`` and ``data`` are None
+    when a version's run has no gristmill lineage (it was logged by plain MLflow); ``notes``
+    then says which.
     """
 
     name: str
     v1: str
     v2: str
     spec: pd.DataFrame
-    lfs: pd.DataFrame
-    data: pd.DataFrame
+    lfs: pd.DataFrame | None
+    data: pd.DataFrame | None
     metrics: pd.DataFrame
     notes: list[str] = field(default_factory=list)
 
@@ -129,7 +131,59 @@ def resolve_version(client: Any, ref: str | ModelRef) -> Any:
             return client.get_model_version_by_alias(parsed.name, parsed.alias)
         return client.get_model_version(parsed.name, parsed.version)
     except mlflow.exceptions.MlflowException as exc:
-        raise TrackingError(f"no registered model version {parsed}: {exc.message}") from exc
+        why = _missing_alias(client, parsed) if parsed.alias else exc.message
+        raise TrackingError(f"no registered model version {parsed}: {why}") from exc
+
+
+def _missing_alias(client: Any, ref: ModelRef) -> str:
+    """Why ``NAME@ALIAS`` resolves to nothing, naming the aliases the model does have."""
+    mlflow = _store.import_mlflow()
+    try:
+        aliases = sorted(client.get_registered_model(ref.name).aliases)
+    except mlflow.exceptions.MlflowException:
+        return f"there is no registered model named {ref.name!r}"
+    known = f"its aliases are {', '.join(aliases)}" if aliases else "it has no aliases"
+    return f"model {ref.name!r} has no alias {ref.alias!r} ({known})"
+
+
+def version_run(client: Any, version: Any) -> Any:
+    """The MLflow run a model version was registered from.
+
+    Raises
+    ------
+    TrackingError
+        When the version was registered without a run, or its run was deleted for good.
+    """
+    run = _run_or_none(client, version)
+    if run is None:
+        raise TrackingError(f"{version.name} {_runless(version)}")
+    return run
+
+
+def _run_or_none(client: Any, version: Any) -> Any | None:
+    """The run of a version; None when it has none or the run no longer exists."""
+    if not version.run_id:
+        return None
+    mlflow = _store.import_mlflow()
+    try:
+        return client.get_run(version.run_id)
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def _runless(version: Any) -> str:
+    """Why a version has no run to read metrics or lineage from (see :func:`_run_or_none`)."""
+    if not version.run_id:
+        return (
+            f"version {version.version} has no tracked run: it was registered without one "
+            f"(source {version.source})"
+        )
+    return (
+        f"version {version.version} has no tracked run: its run {version.run_id} was deleted "
+        "from the store"
+    )
 
 
 def list_versions(
@@ -141,9 +195,12 @@ def list_versions(
     -------
     pandas.DataFrame
         Columns ``version``, ``aliases``, ``run_id``, ``created`` (UTC), ``status``, ``metric``
-        (the primary test metric's name), ``value`` and ``by_task``. For a model of several
-        tasks, ``by_task`` maps each task to its value of the metric and ``value`` is their
-        mean; for a model of one task ``by_task`` is empty.
+        (the primary test metric's name), ``value``, ``by_task`` and ``project``. For a model
+        of several tasks, ``by_task`` maps each task to its value of the metric and ``value``
+        is their mean; for a model of one task ``by_task`` is empty. ``project`` is the folder
+        of the spec the version was trained from (projects sharing a store and a spec name
+        add versions to one model); metric, value and project are empty for a version without
+        a tracked run.
 
     Raises
     ------
@@ -155,7 +212,7 @@ def list_versions(
     aliases = aliases_by_version(client, name)
     rows = []
     for mv in versions:
-        run = client.get_run(mv.run_id) if mv.run_id else None
+        run = _run_or_none(client, mv)
         metric = _primary_metric(run) if run else None
         values = _overall_values(run.data.metrics, metric) if run and metric else {}
         rows.append(
@@ -168,9 +225,11 @@ def list_versions(
                 "metric": metric or "",
                 "value": sum(values.values()) / len(values) if values else math.nan,
                 "by_task": {task: v for task, v in values.items() if task is not None},
+                "project": run.data.tags.get(TAG + "spec_dir", "") if run else "",
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["version", "aliases", "run_id", "created", "status", "metric", "value", "by_task"]
+    return pd.DataFrame(rows, columns=[*columns, "project"])
 
 
 def promote(
@@ -209,12 +268,15 @@ def promote(
     Returns
     -------
     Promotion
+        ``previous`` is ``version`` when ``version`` already was champion; nothing is then
+        changed.
 
     Raises
     ------
     PromotionRefused
-        When the candidate regresses beyond ``tolerance``, or shares no test metric with the
-        champion, and ``force`` is False; the message lists each regressed metric.
+        When the candidate regresses beyond ``tolerance``, shares no test metric with the
+        champion, or either has no tracked run to read metrics from (registered without one,
+        or its run deleted), and ``force`` is False; the message lists each regressed metric.
     TrackingError
         When the model or version does not exist, the tolerance is negative or not finite, or
         the candidate logged no test metric ``metric``.
@@ -228,39 +290,23 @@ def promote(
     candidate = resolve_version(client, ModelRef(name=name, version=version_number(version)))
     if metric is not None:
         what = f"{name} version {candidate.version}"
-        _check_metric(client.get_run(candidate.run_id), metric, what)
+        _check_metric(version_run(client, candidate), metric, what)
     with _store.store_lock(uri):
         champion = _alias_version(client, name, CHAMPION)
-        comparisons = pd.DataFrame(
-            columns=["metric", "candidate", "champion", "delta", "regressed"]
+        if champion is not None and str(champion.version) == str(candidate.version):
+            return Promotion(name, str(candidate.version), str(champion.version), _comparisons([]))
+        comparisons = _comparisons([])
+        if champion is not None:
+            comparisons = _check_promotion(client, candidate, champion, tolerance, metric, force)
+        forced = champion is not None and (
+            bool(comparisons["regressed"].any()) or not len(comparisons)
         )
-        forced = False
-        if champion is not None and str(champion.version) != str(candidate.version):
-            comparisons = compare_versions(client, candidate, champion, tolerance, metric)
-            regressed = comparisons[comparisons["regressed"]]
-            if not len(comparisons) and not force:
-                raise PromotionRefused(
-                    f"cannot compare {name} version {candidate.version} with champion version "
-                    f"{champion.version}: they share no end-model test metric"
-                    + (f" named {metric!r}" if metric else "")
-                    + " (were they trained for different tasks?). Use --force (force=True) "
-                    "to promote anyway."
-                )
-            if len(regressed) and not force:
-                lines = "; ".join(
-                    f"{r.metric}: {r.candidate:.4f} vs champion {r.champion:.4f}"
-                    for r in regressed.itertuples()
-                )
-                raise PromotionRefused(
-                    f"refusing to promote {name} version {candidate.version} over champion "
-                    f"version {champion.version}: it regresses beyond the tolerance "
-                    f"{tolerance} on {lines}. Use --force (force=True) to promote anyway."
-                )
-            forced = bool(len(regressed)) or not len(comparisons)
         client.set_registered_model_alias(name, CHAMPION, candidate.version)
         stack = _stack(client, name)
-        if not stack or stack[-1] != str(candidate.version):
-            stack.append(str(candidate.version))
+        # A champion set outside gristmill (the MLflow UI) is pushed too, so rollback finds it.
+        for champ in (champion, candidate):
+            if champ is not None and (not stack or stack[-1] != str(champ.version)):
+                stack.append(str(champ.version))
         _record(
             client,
             name,
@@ -277,10 +323,53 @@ def promote(
     )
 
 
+def _check_promotion(
+    client: Any, candidate: Any, champion: Any, tolerance: float, metric: str | None, force: bool
+) -> pd.DataFrame:
+    """Compare a candidate with the champion; PromotionRefused unless it may replace it."""
+    name = candidate.name
+    head = (
+        f"cannot compare {name} version {candidate.version} with champion version "
+        f"{champion.version}"
+    )
+    again = "Use --force (force=True) to promote anyway."
+    cand_run, champ_run = _run_or_none(client, candidate), _run_or_none(client, champion)
+    if cand_run is None or champ_run is None:
+        if force:
+            return _comparisons([])
+        reasons = [_runless(candidate)] if cand_run is None else []
+        reasons += [f"champion {_runless(champion)}"] if champ_run is None else []
+        raise PromotionRefused(f"{head}: {'; '.join(reasons)}. {again}")
+    comparisons = compare_runs(cand_run, champ_run, tolerance, metric)
+    regressed = comparisons[comparisons["regressed"]]
+    if force:
+        return comparisons
+    if not len(comparisons):
+        raise PromotionRefused(
+            f"{head}: they share no end-model test metric"
+            + (f" named {metric!r}" if metric else "")
+            + f" (were they trained for different tasks?). {again}"
+        )
+    if len(regressed):
+        lines = "; ".join(
+            f"{r.metric}: {r.candidate:.4f} vs champion {r.champion:.4f}"
+            for r in regressed.itertuples()
+        )
+        raise PromotionRefused(
+            f"refusing to promote {name} version {candidate.version} over champion "
+            f"version {champion.version}: it regresses beyond the tolerance "
+            f"{tolerance} on {lines}. {again}"
+        )
+    return comparisons
+
+
 def rollback(
     name: str, *, project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None = None
 ) -> tuple[str, str]:
     """Move ``champion`` back to the previous champion, keeping the history in tags.
+
+    Earlier champions deleted from the registry since are skipped (the history event lists
+    them under ``skipped``).
 
     Returns
     -------
@@ -290,33 +379,41 @@ def rollback(
     Raises
     ------
     TrackingError
-        When there is no champion or no earlier champion to go back to.
+        When there is no champion or no earlier champion (still registered) to go back to.
     """
     uri = _store.resolve_tracking_uri(project_dir, tracking_uri)
     client = _store.connect(project_dir, tracking_uri)
-    _versions(client, name)
     with _store.store_lock(uri):
+        registered = {str(mv.version) for mv in _versions(client, name)}
         current = _alias_version(client, name, CHAMPION)
         if current is None:
             raise TrackingError(f"model {name!r} has no champion to roll back")
         stack = _stack(client, name)
         if stack and stack[-1] == str(current.version):
             stack.pop()
+        skipped = []
+        while stack and stack[-1] not in registered:
+            skipped.append(stack.pop())
         if not stack:
             raise TrackingError(
                 f"model {name!r} has no earlier champion than version {current.version} "
-                "to roll back to"
+                f"to roll back to{_deleted(skipped)}"
             )
         previous = stack[-1]
         client.set_registered_model_alias(name, CHAMPION, previous)
-        _record(
-            client,
-            name,
-            stack,
-            {"action": "rollback", "version": previous, "from": str(current.version)},
-        )
+        event = {"action": "rollback", "version": previous, "from": str(current.version)}
+        _record(client, name, stack, event | ({"skipped": skipped} if skipped else {}))
         client.set_model_version_tag(name, current.version, TAG + "rolled_back_at", _now())
     return str(current.version), previous
+
+
+def _deleted(versions: list[str]) -> str:
+    """``": version 1 was deleted"`` for the earlier champions a rollback had to skip."""
+    if not versions:
+        return ""
+    if len(versions) == 1:
+        return f": version {versions[0]} was deleted"
+    return f": versions {', '.join(versions)} were deleted"
 
 
 def champion_history(
@@ -328,17 +425,15 @@ def champion_history(
     return list(json.loads(model.tags.get(_HISTORY_TAG, "[]")))
 
 
-def compare_versions(
-    client: Any, candidate: Any, champion: Any, tolerance: float, metric: str | None = None
+def compare_runs(
+    cand_run: Any, champ_run: Any, tolerance: float, metric: str | None = None
 ) -> pd.DataFrame:
-    """Compare the test metrics of two model versions (overall and per slice, per task).
+    """Compare the test metrics of two versions' runs (overall and per slice, per task).
 
-    Only metrics both versions logged are compared; an empty table means they share none.
+    Only metrics both runs logged are compared; an empty table means they share none.
     The ``metric`` column names a task's metrics ``<task>.<metric>``
     (``<task>.slice.<slice>.<metric>``) for a model of several tasks.
     """
-    cand_run = client.get_run(candidate.run_id)
-    champ_run = client.get_run(champion.run_id)
     metric = metric or _primary_metric(cand_run)
     rows = []
     for key, value in sorted(cand_run.data.metrics.items()):
@@ -360,6 +455,11 @@ def compare_versions(
                 "regressed": bool(worse > tolerance + 1e-12),
             }
         )
+    return _comparisons(rows)
+
+
+def _comparisons(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The table of :attr:`Promotion.comparisons` (empty when ``rows`` is)."""
     return pd.DataFrame(rows, columns=["metric", "candidate", "champion", "delta", "regressed"])
 
 
@@ -371,29 +471,44 @@ def diff_versions(
     project_dir: str | os.PathLike[str] = ".",
     tracking_uri: str | None = None,
 ) -> VersionDiff:
-    """What differs between two versions: spec params, LF source digests, data digests, metrics."""
+    """What differs between two versions: spec params, LF source digests, data digests, metrics.
+
+    A version whose run was logged by plain MLflow has params and metrics but no gristmill
+    lineage: its spec and metrics are compared, LF and data digests are not (see
+    :class:`VersionDiff`).
+
+    Raises
+    ------
+    TrackingError
+        When the model or a version does not exist or a version has no tracked run.
+    """
     client = _store.connect(project_dir, tracking_uri)
     mv1 = resolve_version(client, ModelRef(name=name, version=version_number(v1)))
     mv2 = resolve_version(client, ModelRef(name=name, version=version_number(v2)))
-    run1, run2 = client.get_run(mv1.run_id), client.get_run(mv2.run_id)
-    from gristmill.tracking._lineage import run_lineage
-
-    lin1, lin2 = run_lineage(client, mv1.run_id), run_lineage(client, mv2.run_id)
+    run1, run2 = version_run(client, mv1), version_run(client, mv2)
     c1, c2 = f"v{mv1.version}", f"v{mv2.version}"
-    lfs1, lfs2 = _lf_digest_map(lin1), _lf_digest_map(lin2)
-    data1 = {f"{s}.digest": e["digest"] for s, e in lin1["data"].items()}
-    data2 = {f"{s}.digest": e["digest"] for s, e in lin2["data"].items()}
-    data1 |= {f"{s}.source": e["source"] for s, e in lin1["data"].items()}
-    data2 |= {f"{s}.source": e["source"] for s, e in lin2["data"].items()}
-    metrics = _metric_table(run1.data.metrics, run2.data.metrics, c1, c2)
+    notes = [
+        f"version {mv.version} (run {run.info.run_id}) has no gristmill lineage: LF and data "
+        "digests are not compared"
+        for mv, run in ((mv1, run1), (mv2, run2))
+        if run.data.tags.get(TAG + "kind") != "pipeline"
+    ]
+    lfs = data = None
+    if not notes:
+        from gristmill.tracking._lineage import run_lineage
+
+        lin1, lin2 = run_lineage(client, mv1.run_id), run_lineage(client, mv2.run_id)
+        lfs = _changed(_lf_digest_map(lin1), _lf_digest_map(lin2), c1, c2)
+        data = _changed(_data_map(lin1), _data_map(lin2), c1, c2)
     return VersionDiff(
         name=name,
         v1=str(mv1.version),
         v2=str(mv2.version),
         spec=_changed(run1.data.params, run2.data.params, c1, c2),
-        lfs=_changed(lfs1, lfs2, c1, c2),
-        data=_changed(data1, data2, c1, c2),
-        metrics=metrics,
+        lfs=lfs,
+        data=data,
+        metrics=_metric_table(run1.data.metrics, run2.data.metrics, c1, c2),
+        notes=notes,
     )
 
 
@@ -502,6 +617,13 @@ def _lf_digest_map(lineage: dict[str, Any]) -> dict[str, str]:
         for helper, digest in entry.get("helpers", {}).items():  # older runs logged none
             flat[f"{file}::{helper}"] = digest
     return flat
+
+
+def _data_map(lineage: dict[str, Any]) -> dict[str, str]:
+    entries = lineage["data"].items()
+    return {f"{s}.digest": e["digest"] for s, e in entries} | {
+        f"{s}.source": e["source"] for s, e in entries
+    }
 
 
 def _changed(a: dict[str, Any], b: dict[str, Any], c1: str, c2: str) -> pd.DataFrame:
