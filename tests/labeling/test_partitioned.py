@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gristmill import (
     regex_lf,
     threshold_lf,
 )
+from gristmill.io import read_dask_table
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("dask.distributed")
@@ -135,6 +137,56 @@ def test_bad_vectorized_vote_names_partition_and_row(tmp_path: Path, client) -> 
     assert info.value.row == 450
     assert not (tmp_path / "L").exists()
     assert leftovers(tmp_path) == []
+
+
+def video_at_row_451() -> pd.DataFrame:
+    """600 rows; only the 451st (in the third 200-row part, its 51st) mentions a video."""
+    frame = make_frame(600, seed=3)
+    frame["text"] = frame["text"].str.replace("video", "clip")
+    frame.loc[450, "text"] = "great video"
+    return frame
+
+
+@pytest.mark.parametrize("layout", ["directory of parts", "file of row groups"])
+def test_lf_failure_on_parquet_names_the_file_and_its_row(
+    tmp_path: Path, client, layout: str
+) -> None:
+    frame = video_at_row_451()
+    if layout == "directory of parts":
+        source = tmp_path / "data"
+        source.mkdir()
+        for i in range(3):
+            frame.iloc[i * 200 : (i + 1) * 200].to_parquet(source / f"part.{i}.parquet")
+        table = read_dask_table(source)
+        file, row, n_partitions = source / "part.2.parquet", 51, 3
+    else:
+        source = file = tmp_path / "data.parquet"
+        frame.to_parquet(source, index=False, row_group_size=100)
+        table = read_dask_table(source, blocksize=1)
+        row, n_partitions = 451, 6
+    assert table.frame.npartitions == n_partitions
+    names = [f"the data ({rows})" for rows in table.partition_rows]
+    expected = (
+        f"the data (rows of {file} numbered from 1): Labeling function 'fragile' failed on "
+        f"row {row}: KeyError"
+    )
+    with pytest.raises(LFError, match=re.escape(expected)) as info:
+        apply_lfs_partitioned(
+            [fragile], table.frame, tmp_path / "L", client=client, partition_names=names
+        )
+    assert (info.value.lf_name, info.value.row) == ("fragile", row)
+    assert not (tmp_path / "L").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_partition_names_must_name_every_partition(tmp_path: Path, client) -> None:
+    ddf = dd.from_pandas(make_frame(30), npartitions=3)
+    for names in (["a", "b"], "abc"):
+        with pytest.raises(GristmillError, match="must name each of the data's 3 partitions"):
+            apply_lfs_partitioned(
+                [few_words], ddf, tmp_path / "L", client=client, partition_names=names
+            )
+    assert not (tmp_path / "L").exists()
 
 
 def test_abstain_on_error_counts_failures(tmp_path: Path, client) -> None:
@@ -263,3 +315,36 @@ def test_cli_apply_then_label_on_dask(tmp_path: Path, client) -> None:
     proba = pd.read_parquet(tmp_path / "P")
     expected = get_label_model("majority_vote").fit(reference).predict_proba(reference)
     np.testing.assert_allclose(proba.to_numpy(), expected)
+
+
+def test_cli_apply_on_dask_names_the_parquet_file_and_row_that_failed(
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gristmill.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    frame = video_at_row_451()
+    Path("data").mkdir()
+    for i in range(3):
+        frame.iloc[i * 200 : (i + 1) * 200].to_parquet(f"data/part.{i}.parquet")
+    Path("lfs.py").write_text(
+        "from gristmill import labeling_function\n\n"
+        "@labeling_function()\n"
+        "def fragile(x):\n"
+        "    if 'video' in x.text:\n"
+        "        raise KeyError('no video')\n"
+        "    return 1\n"
+    )
+    applied = CliRunner().invoke(app, [
+        "lfs", "apply", "--data", "data", "--lfs", "lfs.py", "--out", "L",
+        "--engine", "dask", "--scheduler", client.scheduler.address,
+    ])
+    assert applied.exit_code == 1, applied.output
+    shown = " ".join(applied.output.split())
+    assert (
+        f"data (rows of {Path('data', 'part.2.parquet')} numbered from 1): Labeling function "
+        "'fragile' failed on row 51: KeyError" in shown
+    ), shown
+    assert not Path("L").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ from typer.testing import CliRunner
 
 from gristmill.cli import app
 from gristmill.exceptions import LFError, SpecError
+from gristmill.io import read_dask_table
 from gristmill.labeling import PartitionedLabelMatrix
-from gristmill.pipeline import Pipeline
+from gristmill.pipeline import Pipeline, _dask_engine
 
 from .conftest import edit_spec
 
@@ -201,18 +203,74 @@ def fragile(x):
 """
 
 
-def test_lf_failure_names_split_partition_and_row(project: Path, cluster) -> None:
+def _fails_on_row(project: Path, cluster, file: Path, row: int) -> None:
+    """Run on Dask with rows of stars >= 4, expecting 'fragile' to fail on ``row`` of ``file``.
+
+    The filter drops earlier rows of the file: the number must still be the row's in the file.
+    """
+    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
+
+    def change(spec: dict) -> None:
+        spec["data"]["train"]["where"] = "stars >= 4"
+        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
+
+    edit_spec(project, change)
+    expected = (
+        f"the train data (rows of {file.resolve()} numbered from 1): Labeling function "
+        f"'fragile' failed on row {row}: ValueError: cannot label this"
+    )
+    with pytest.raises(LFError, match=re.escape(expected)) as info:
+        _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    assert (info.value.lf_name, info.value.row) == ("fragile", row)
+    assert not (project / "run").exists()
+    assert _hidden(project) == []
+
+
+def test_lf_failure_names_the_parquet_part_and_its_row(project: Path, cluster) -> None:
     _partition_train(project)
     part = project / "train.parquet" / "part.1.parquet"
     frame = pd.read_parquet(part)
-    frame.loc[7, "text"] = "BOOM"
+    frame.loc[7, ["text", "stars"]] = ["BOOM", 5]  # row 8 of the part file
+    assert (frame["stars"].iloc[:7] < 4).any()
     frame.to_parquet(part, index=False)
+    _fails_on_row(project, cluster, part, 8)
+
+
+def test_lf_failure_names_the_row_of_a_parquet_file_split_at_row_groups(
+    project: Path, cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a file is split at its row groups when they are larger than the block size
+    monkeypatch.setattr(_dask_engine, "read_dask_table", partial(read_dask_table, blocksize=1))
+    train = pd.read_csv(project / "train.csv")
+    train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # row 151 of the file, in its 4th group
+    path = project / "train.parquet"
+    train.to_parquet(path, index=False, row_group_size=40)
+    edit_spec(project, lambda s: s["data"]["train"].update(path="train.parquet"))
+    assert _on_dask(project, cluster).plan()[0].detail.startswith(
+        f"train {-(-len(train) // 40)} partitions"
+    )
+    _fails_on_row(project, cluster, path, 151)
+
+
+def test_lf_failure_on_csv_names_the_partition_and_its_row(project: Path, cluster) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train.loc[150, ["text", "stars"]] = ["BOOM", 5]
+    train.to_csv(project / "train.csv", index=False)
     (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
-    edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
-    with pytest.raises(LFError, match=r"the train data, partition 1: .*'fragile' failed on row 7"):
+
+    def change(spec: dict) -> None:
+        spec["data"]["train"]["where"] = "stars >= 4"
+        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
+
+    edit_spec(project, change)
+    # Dask splits a CSV file into blocks of bytes, numbering each block's rows from 0
+    expected = (
+        f"the train data (rows of {(project / 'train.csv').resolve()} in partition 0 of 1, "
+        "numbered from 0 within the partition): Labeling function 'fragile' failed on row 150:"
+    )
+    with pytest.raises(LFError, match=re.escape(expected)) as info:
         _on_dask(project, cluster).run(track=False, run_dir=project / "run")
-    assert not (project / "run").exists()
-    assert _hidden(project) == []
+    assert info.value.row == 150
 
 
 def test_lf_failure_on_a_split_the_client_read_names_the_row_of_the_file(
@@ -229,7 +287,7 @@ def test_lf_failure_on_a_split_the_client_read_names_the_row_of_the_file(
 
     edit_spec(project, change)
     numbering = re.escape(f"(rows of {project.resolve() / 'train.jsonl'} numbered from 1)")
-    message = rf"the train data {numbering}, partition 0: .*'fragile' failed on row 151:"
+    message = rf"the train data {numbering}: Labeling function 'fragile' failed on row 151:"
     with pytest.raises(LFError, match=message) as info:
         _on_dask(project, cluster).run(track=False, run_dir=project / "run")
     assert info.value.row == 151

@@ -149,9 +149,15 @@ def _apply_partitioned(
     from gristmill.labeling import apply_lfs_partitioned
 
     started = time.perf_counter()
+    table = read_dask_table(data)
     matrix = apply_lfs_partitioned(
-        functions, read_dask_table(data), out, on_error=on_error, scheduler=scheduler,
+        functions,
+        table.frame,
+        out,
+        on_error=on_error,
+        scheduler=scheduler,
         overwrite=True,
+        partition_names=[f"{data} ({rows})" for rows in table.partition_rows],
     )
     elapsed = time.perf_counter() - started
     n_rows, n_lfs = matrix.shape

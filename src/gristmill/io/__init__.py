@@ -6,7 +6,12 @@ from gristmill.io._atomic import (
     check_replaceable,
     replace_directory,
 )
-from gristmill.io._dask import DASK_TABLE_SUFFIXES, read_dask_table, write_parquet_part
+from gristmill.io._dask import (
+    DASK_TABLE_SUFFIXES,
+    DaskTable,
+    read_dask_table,
+    write_parquet_part,
+)
 from gristmill.io._tables import (
     TABLE_FORMATS,
     read_table,
@@ -18,6 +23,7 @@ from gristmill.io._tables import (
 __all__ = [
     "DASK_TABLE_SUFFIXES",
     "TABLE_FORMATS",
+    "DaskTable",
     "atomic_path",
     "atomic_write_text",
     "check_replaceable",

@@ -149,15 +149,16 @@ def dask_client(client: Any = None, scheduler: str | None = None) -> Iterator[An
 
 
 def _label_and_write(
-    frame: pd.DataFrame, bundle: _LFBundle, on_error: str, target: str, partition: int
+    frame: pd.DataFrame, bundle: _LFBundle, on_error: str, target: str, name: str
 ) -> tuple[int, Failures]:
-    """Label one partition and write its part file atomically (runs on a worker)."""
+    """Label one partition and write its part file atomically (runs on a worker).
+
+    An LF error is prefixed by ``name``, what the partition's rows are (for the row it names).
+    """
     try:
         values, index, failures = _label_partition(frame, bundle, on_error)
     except LFError as exc:
-        raise LFError(
-            f"partition {partition}: {exc}", lf_name=exc.lf_name, row=exc.row
-        ) from None
+        raise LFError(f"{name}: {exc}", lf_name=exc.lf_name, row=exc.row) from None
     names = [lf.name for lf in bundle.lfs]
     part = pd.DataFrame(values.astype("int8", copy=False), columns=names, index=index)
     write_parquet_part(part, target)
@@ -173,6 +174,7 @@ def apply_lfs_partitioned(
     client: Any = None,
     scheduler: str | None = None,
     overwrite: bool = False,
+    partition_names: Sequence[str] | None = None,
 ) -> PartitionedLabelMatrix:
     """Apply labeling functions per partition on Dask and write the votes partitioned.
 
@@ -185,13 +187,19 @@ def apply_lfs_partitioned(
     out_dir : path-like
         Directory to create. Workers must be able to write to it (shared storage on a cluster).
     on_error : {"raise", "abstain"}, default "raise"
-        As in :func:`~gristmill.labeling.apply_lfs`; a raise names the partition, LF and row.
+        As in :func:`~gristmill.labeling.apply_lfs`; a raise names the partition, LF and row
+        (the row's index label).
     client : dask.distributed.Client, optional
         Cluster to use. Default: ``scheduler``, else a LocalCluster for the call.
     scheduler : str, optional
         Address of a running Dask scheduler.
     overwrite : bool, default False
         Replace an existing ``out_dir``.
+    partition_names : sequence of str, optional
+        What an LF error calls each partition, in place of ``"partition i"``: what its rows are
+        and how its index numbers them, e.g. ``"data.parquet (rows of data.parquet/part.1.parquet
+        numbered from 1)"`` for a table from :func:`gristmill.io.read_dask_table` (see
+        :attr:`~gristmill.io.DaskTable.partition_rows`).
 
     Returns
     -------
@@ -202,7 +210,8 @@ def apply_lfs_partitioned(
     LFError
         When an LF raises (``on_error="raise"``); nothing is left at ``out_dir``.
     GristmillError
-        When ``out_dir`` exists and ``overwrite`` is False.
+        When ``out_dir`` exists and ``overwrite`` is False, or ``partition_names`` does not
+        name every partition.
     """
     lfs = _check_lfs(lfs)
     if on_error not in ON_ERROR:
@@ -217,12 +226,14 @@ def apply_lfs_partitioned(
     elif not hasattr(data, "to_delayed"):
         raise DataError(f"apply_lfs_partitioned needs a DataFrame; got {type(data).__name__}")
     _check_columns(lfs, data)
+    parts = data.to_delayed()
+    names = _partition_names(partition_names, len(parts))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
     try:
         with dask_client(client, scheduler) as active:
-            results = _label_parts(active, lfs, data, on_error, staging)
+            results = _label_parts(active, lfs, parts, names, on_error, staging)
         failures = Failures()
         part_rows = []
         for rows, part_failures in results:
@@ -240,6 +251,17 @@ def apply_lfs_partitioned(
     finally:
         remove_staging(staging)
     return PartitionedLabelMatrix.open(target)
+
+
+def _partition_names(names: Sequence[str] | None, n_partitions: int) -> list[str]:
+    if names is None:
+        return [f"partition {i}" for i in range(n_partitions)]
+    if isinstance(names, str) or len(names) != n_partitions:
+        got = repr(names) if isinstance(names, str) else f"{len(names)} names"
+        raise GristmillError(
+            f"partition_names must name each of the data's {n_partitions} partitions; got {got}"
+        )
+    return list(names)
 
 
 def remove_staging(staging: Path, *, attempts: int = 100) -> None:
@@ -260,7 +282,8 @@ def remove_staging(staging: Path, *, attempts: int = 100) -> None:
 def _label_parts(
     client: Any,
     lfs: Sequence[LabelingFunction],
-    data: Any,
+    parts: Sequence[Any],
+    names: Sequence[str],
     on_error: str,
     staging: Path,
 ) -> list[tuple[int, Failures]]:
@@ -274,8 +297,8 @@ def _label_parts(
     # and worker memory stays bounded by the partition size.
     label = dask.delayed(_label_and_write, pure=False)
     tasks = [
-        label(part, bundle, on_error, str(staging / _part_name(i)), i)
-        for i, part in enumerate(data.to_delayed())
+        label(part, bundle, on_error, str(staging / _part_name(i)), name)
+        for i, (part, name) in enumerate(zip(parts, names, strict=True))
     ]
     futures = client.compute(tasks)
     try:

@@ -93,14 +93,16 @@ CLIENT_PARTITION_ROWS = 250_000
 class DaskSplit:
     """One split as a lazy Dask DataFrame, where it came from, and its first rows (for checks).
 
-    A split the client read is indexed by its rows' numbers in the source, as ``numbering``
-    says (see :class:`LoadedSplit`); one the workers read keeps the index of each partition.
+    ``partition_rows`` says per partition how its index names its rows, for an error to name
+    one a user can find: a split the client read is indexed by its rows' numbers in the source
+    (see :class:`LoadedSplit`), one the workers read as :func:`~gristmill.io.read_dask_table`
+    says (Parquet: the rows' numbers in their file). Both before any ``where`` filter.
     """
 
     frame: Any
     source: str
     head: pd.DataFrame
-    numbering: str = ""
+    partition_rows: tuple[str, ...]
 
 
 @dataclass
@@ -184,13 +186,14 @@ def read_split(
             frame=frame,
             source=loaded.source,
             head=loaded.frame.head(5),
-            numbering=loaded.numbering,
+            partition_rows=(loaded.numbering,) * frame.npartitions,
         )
     assert path is not None
     if not path.exists():
         raise where.error((*loc, "path"), f"no such file: {path}")
     try:
-        frame = read_dask_table(path)
+        table = read_dask_table(path)
+        frame = table.frame
         head = _head(frame)
     except (DataError, OSError, ValueError) as exc:
         raise where.error((*loc, "path"), f"cannot read {path}: {exc}") from exc
@@ -202,7 +205,7 @@ def read_split(
             raise where.error(
                 (*loc, "where"), f"cannot filter with {source.where!r}: {exc}"
             ) from exc
-    return DaskSplit(frame=frame, source=str(path), head=head)
+    return DaskSplit(frame=frame, source=str(path), head=head, partition_rows=table.partition_rows)
 
 
 def _distinct(values: pd.Series) -> pd.Series:
@@ -681,13 +684,12 @@ class _DaskRun:
             for split, loaded in self.prepared.splits.items():
                 lfs = split_lfs(self.spec, self.prepared.modules, split)
                 target = self.work / _matrix_name(split)
-                try:
-                    matrix = apply_lfs_partitioned(lfs, loaded.frame, target, client=self.client)
-                except LFError as exc:
-                    numbering = f" ({loaded.numbering})" if loaded.numbering else ""
-                    raise LFError(
-                        f"the {split} data{numbering}, {exc}", lf_name=exc.lf_name, row=exc.row
-                    ) from None
+                # An error names its row as the pandas engine does: "the train data (rows of
+                # FILE numbered from 1): ... row N".
+                names = [f"the {split} data ({rows})" for rows in loaded.partition_rows]
+                matrix = apply_lfs_partitioned(
+                    lfs, loaded.frame, target, client=self.client, partition_names=names
+                )
                 if matrix.n_rows == 0:
                     raise self.pipeline.source.error(
                         ("data", split), f"the {split} split has no rows ({loaded.source})"
@@ -920,7 +922,8 @@ def run_on_dask(
     Raises
     ------
     SpecError, DataError, LFError
-        As the pandas engine; an LF error names the split, the partition, the LF and the row.
+        As the pandas engine; an LF error names the split, where its rows come from (a
+        Parquet file, or a partition of a CSV file), the LF and the row.
     """
     from gristmill.labeling._partitioned import dask_client
     from gristmill.pipeline._runner import _Progress

@@ -1,0 +1,115 @@
+"""read_dask_table: partitions planned from Parquet footers, indexed by the rows' numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gristmill import DataError
+from gristmill.io import read_dask_table
+
+pytest.importorskip("dask.dataframe")
+
+
+def frame_of(n: int, start: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({"text": [f"row {i}" for i in range(start, start + n)], "n": range(n)})
+
+
+def partitions(table) -> list[pd.DataFrame]:
+    frame = table.frame
+    return [frame.get_partition(i).compute() for i in range(frame.npartitions)]
+
+
+def test_a_directory_is_one_partition_per_file_in_natural_order(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in (0, 2, 10):
+        frame_of(5, start=i * 100).to_parquet(folder / f"part.{i}.parquet", index=False)
+    frame_of(5).to_parquet(folder / "_scratch.parquet")  # skipped, as Dask skips it
+    (folder / ".part.3.parquet.x.tmp").write_text("half written")
+    table = read_dask_table(folder)
+    assert table.partition_rows == tuple(
+        f"rows of {folder / f'part.{i}.parquet'} numbered from 1" for i in (0, 2, 10)
+    )
+    parts = partitions(table)
+    assert [p["text"].iloc[0] for p in parts] == ["row 0", "row 200", "row 1000"]
+    for part in parts:
+        assert part.index.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_a_large_file_is_split_at_row_groups_numbered_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "one.parquet"
+    frame = frame_of(100)
+    frame.to_parquet(path, index=False, row_group_size=30)
+    whole = read_dask_table(path)
+    assert whole.frame.npartitions == 1
+    table = read_dask_table(path, blocksize=1)
+    assert table.partition_rows == (f"rows of {path} numbered from 1",) * 4
+    parts = partitions(table)
+    assert [(p.index[0], p.index[-1]) for p in parts] == [(1, 30), (31, 60), (61, 90), (91, 100)]
+    gathered = table.frame.compute()
+    pd.testing.assert_frame_equal(
+        gathered.reset_index(drop=True), whole.frame.compute().reset_index(drop=True)
+    )
+    np.testing.assert_array_equal(gathered.loc[gathered["text"] == "row 57"].index, [58])
+    # a filter keeps the numbers of the rows in the file, and only the needed columns are read
+    kept = table.frame.query("n >= 95", engine="python")[["text"]].compute()
+    assert kept.index.tolist() == [96, 97, 98, 99, 100]
+    assert list(kept.columns) == ["text"]
+
+
+def test_the_dtypes_are_those_of_dasks_reader(tmp_path: Path) -> None:
+    import dask.dataframe as dd
+
+    path = tmp_path / "t.parquet"
+    pd.DataFrame(
+        {"text": ["a", None], "n": [1, 2], "x": [0.5, np.nan], "k": pd.array([1, None], "Int64")}
+    ).to_parquet(path, index=False)
+    expected = dd.read_parquet(path)
+    got = read_dask_table(path).frame
+    assert got.dtypes.to_dict() == expected.dtypes.to_dict()
+    pd.testing.assert_frame_equal(
+        got.compute().reset_index(drop=True), expected.compute().reset_index(drop=True)
+    )
+
+
+def test_a_stored_index_names_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    frame_of(3).set_axis(pd.Index(["a", "b", "c"], name="id")).to_parquet(path)
+    table = read_dask_table(path)
+    assert table.partition_rows == (f"rows of {path} named by its stored index",)
+    assert table.frame.compute().index.tolist() == ["a", "b", "c"]
+
+
+def test_hive_folders_are_read_by_dask_as_columns(tmp_path: Path) -> None:
+    for year in (2023, 2024):
+        folder = tmp_path / "data" / f"year={year}"
+        folder.mkdir(parents=True)
+        frame_of(2).to_parquet(folder / "part.0.parquet", index=False)
+    table = read_dask_table(tmp_path / "data")
+    assert sorted(table.frame.compute()["year"].astype(int)) == [2023, 2023, 2024, 2024]
+    assert table.partition_rows == tuple(
+        f"rows of {tmp_path / 'data'} in partition {i} of 2, named by the partition's index"
+        for i in range(2)
+    )
+
+
+def test_csv_partitions_say_their_rows_are_numbered_within_them(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    frame_of(3).to_csv(path, index=False)
+    table = read_dask_table(path)
+    assert table.partition_rows == (
+        f"rows of {path} in partition 0 of 1, numbered from 0 within the partition",
+    )
+    assert table.frame.compute().index.tolist() == [0, 1, 2]
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty: no Parquet files"):
+        read_dask_table(tmp_path / "empty")
+    with pytest.raises(DataError, match=r"t\.jsonl: the dask engine reads Parquet"):
+        read_dask_table(tmp_path / "t.jsonl")
