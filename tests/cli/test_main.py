@@ -104,3 +104,20 @@ def test_the_cli_runs_without_click_installed(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "label" in done.stdout and "ModuleNotFoundError" not in done.stderr
+
+
+def test_a_reader_that_leaves_early_gets_no_error_message(tmp_path: Path) -> None:
+    # `gristmill schema | true`: the pipe is closed before the schema is written.
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)
+    reader.wait()
+    done = subprocess.run(
+        [sys.executable, "-m", "gristmill", "schema"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    reader.stdin.close()
+    assert done.returncode == 1
+    assert done.stderr == ""

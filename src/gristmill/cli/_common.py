@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -55,9 +57,18 @@ class GristmillGroup(TyperGroup):
             line = f"[bold red]interrupted:[/] {escape(what)}"
             err_console.print(line, highlight=False, soft_wrap=True)
             raise typer.Exit(INTERRUPTED_STATUS) from exc
+        except BrokenPipeError as exc:  # the reader of the output left (``| head``): stop quietly
+            _silence_stdout()
+            raise typer.Exit(1) from exc  # as click does for its own output (--help)
         except OSError as exc:  # the file system refused: a path, not a bug, is at fault
             _show_error(_os_error_text(exc))
             raise typer.Exit(1) from exc
+
+
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that flushing it at exit cannot fail again."""
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), sys.stdout.fileno())
 
 
 class Output(NamedTuple):
