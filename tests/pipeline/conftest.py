@@ -113,6 +113,33 @@ def edit_spec(project: Path, change: Callable[[dict], object]) -> Path:
     return write_spec(project, spec)
 
 
+# An LF that raises on the row whose text is "BOOM".
+FRAGILE = """
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def fragile(x):
+    if x.text == "BOOM":
+        raise ValueError("cannot label this")
+    return ABSTAIN
+"""
+
+
+def add_fragile_lf(project: Path, **train: str) -> None:
+    """Add the LF ``fragile`` (lfs_c.py) and keep the train rows of ``stars >= 4``.
+
+    ``train`` updates the spec's train split further (e.g. ``path=``). The filter drops rows
+    before the failing one, so a row number must still be the row's in the data file.
+    """
+    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
+
+    def change(spec: dict) -> None:
+        spec["data"]["train"].update(where="stars >= 4", **train)
+        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
+
+    edit_spec(project, change)
+
+
 def make_project(root: Path) -> Path:
     """Write into ``root`` data, two LF modules, a slice module and a valid spec; return it."""
     train = comments(240, 1)

@@ -19,7 +19,7 @@ from gristmill.io import read_dask_table
 from gristmill.labeling import PartitionedLabelMatrix
 from gristmill.pipeline import Pipeline, _dask_engine
 
-from .conftest import edit_spec
+from .conftest import add_fragile_lf, edit_spec
 
 distributed = pytest.importorskip("distributed")
 
@@ -192,29 +192,12 @@ def test_sources_the_workers_cannot_read_are_partitioned_by_the_client(
     assert result.metrics["end_model"]["test"]["overall"]["n"] == len(frame)
 
 
-FRAGILE = """
-from gristmill import ABSTAIN, labeling_function
-
-@labeling_function()
-def fragile(x):
-    if x.text == "BOOM":
-        raise ValueError("cannot label this")
-    return 1 if "free" in x.text else ABSTAIN
-"""
-
-
 def _fails_on_row(project: Path, cluster, file: Path, row: int) -> None:
     """Run on Dask with rows of stars >= 4, expecting 'fragile' to fail on ``row`` of ``file``.
 
     The filter drops earlier rows of the file: the number must still be the row's in the file.
     """
-    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
-
-    def change(spec: dict) -> None:
-        spec["data"]["train"]["where"] = "stars >= 4"
-        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
-
-    edit_spec(project, change)
+    add_fragile_lf(project)
     expected = (
         f"the train data (rows of {file.resolve()} numbered from 1): Labeling function "
         f"'fragile' failed on row {row}: ValueError: cannot label this"
@@ -246,8 +229,10 @@ def test_lf_failure_names_the_row_of_a_parquet_file_split_at_row_groups(
     path = project / "train.parquet"
     train.to_parquet(path, index=False, row_group_size=40)
     edit_spec(project, lambda s: s["data"]["train"].update(path="train.parquet"))
-    assert _on_dask(project, cluster).plan()[0].detail.startswith(
-        f"train {-(-len(train) // 40)} partitions"
+    assert (
+        _on_dask(project, cluster)
+        .plan()[0]
+        .detail.startswith(f"train {-(-len(train) // 40)} partitions")
     )
     _fails_on_row(project, cluster, path, 151)
 
@@ -256,13 +241,7 @@ def test_lf_failure_on_csv_names_the_partition_and_its_row(project: Path, cluste
     train = pd.read_csv(project / "train.csv")
     train.loc[150, ["text", "stars"]] = ["BOOM", 5]
     train.to_csv(project / "train.csv", index=False)
-    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
-
-    def change(spec: dict) -> None:
-        spec["data"]["train"]["where"] = "stars >= 4"
-        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
-
-    edit_spec(project, change)
+    add_fragile_lf(project)
     # Dask splits a CSV file into blocks of bytes, numbering each block's rows from 0
     expected = (
         f"the train data (rows of {(project / 'train.csv').resolve()} in partition 0 of 1, "
@@ -279,13 +258,7 @@ def test_lf_failure_on_a_split_the_client_read_names_the_row_of_the_file(
     train = pd.read_csv(project / "train.csv")
     train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # row 151 of the file
     train.to_json(project / "train.jsonl", orient="records", lines=True)
-    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
-
-    def change(spec: dict) -> None:
-        spec["data"]["train"].update(path="train.jsonl", where="stars >= 4")
-        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
-
-    edit_spec(project, change)
+    add_fragile_lf(project, path="train.jsonl")
     numbering = re.escape(f"(rows of {project.resolve() / 'train.jsonl'} numbered from 1)")
     message = rf"the train data {numbering}: Labeling function 'fragile' failed on row 151:"
     with pytest.raises(LFError, match=message) as info:

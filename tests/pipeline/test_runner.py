@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from gristmill.labeling import LabelMatrix
 from gristmill.pipeline import Pipeline
 from gristmill.training import load_end_model
 
-from .conftest import edit_spec
+from .conftest import add_fragile_lf, edit_spec
 
 
 def _stages(result) -> dict[str, bool]:
@@ -142,29 +141,12 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(project: Path, monkeypatc
     assert stages["label"] and stages["label_model"] and not stages["train"]
 
 
-FRAGILE = """
-from gristmill import ABSTAIN, labeling_function
-
-@labeling_function()
-def fragile(x):
-    if x.text == "BOOM":
-        raise ValueError("cannot label this")
-    return ABSTAIN
-"""
-
-
 def test_lf_error_names_the_row_of_the_data_file(project: Path) -> None:
     train = pd.read_csv(project / "train.csv")
     train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # data row 151 of the file
     train.to_csv(project / "train.csv", index=False)
     assert (train["stars"].iloc[:150] < 4).any()  # the filter moves it up in the split
-    (project / "lfs_c.py").write_text(textwrap.dedent(FRAGILE), encoding="utf-8")
-
-    def change(spec: dict) -> None:
-        spec["data"]["train"]["where"] = "stars >= 4"
-        spec["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py")
-
-    edit_spec(project, change)
+    add_fragile_lf(project)
     expected = (
         f"the train data (rows of {project.resolve() / 'train.csv'} numbered from 1, the header "
         "not counted): Labeling function 'fragile' failed on row 151: ValueError: cannot label this"
