@@ -37,3 +37,10 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
             f"{feature} needs the '{extra}' extra: pip install 'gristmill[{extra}]' "
             f"(could not import {module}: {exc})"
         ) from exc
+
+
+def installed(module: str) -> bool:
+    """Whether the top-level package of ``module`` can be imported (found, not imported)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module.split(".")[0]) is not None

@@ -605,11 +605,11 @@ def test_quoted_numbers_are_class_names(project: Path) -> None:
 def test_a_part_whose_extra_is_not_installed_is_a_spec_error(
     project: Path, monkeypatch: pytest.MonkeyPatch, change, missing: str, key: str, extra: str
 ) -> None:
-    import gristmill.pipeline._spec as spec_module
+    import gristmill._extras as extras
 
     path = _edit(project, change)
     Pipeline.from_yaml(path)  # everything is installed here
-    monkeypatch.setattr(spec_module, "installed", lambda module: module != missing)
+    monkeypatch.setattr(extras, "installed", lambda module: module != missing)
     with pytest.raises(SpecError) as info:
         Pipeline.from_yaml(path)
     message = str(info.value)

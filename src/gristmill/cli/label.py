@@ -151,9 +151,10 @@ def _check_classes(
     import numpy as np
 
     from gristmill.exceptions import DataError
+    from gristmill.labelmodel._votes import infer_cardinality
 
-    voted = [m for m in matrices.values() if m is not None and m.values.size]
-    k = cardinality or max([2] + [int(m.values.max()) + 1 for m in voted])
+    present = [m for m in matrices.values() if m is not None]
+    k = cardinality or max([2] + [infer_cardinality(m) for m in present])
     bound = (
         f"--cardinality is {k} (classes 0..{k - 1})"
         if cardinality

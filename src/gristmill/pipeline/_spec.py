@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from gristmill import _extras
 from gristmill.exceptions import SpecError
 
 __all__ = [
@@ -733,7 +734,7 @@ def _check_installed(spec: PipelineSpec, source: SpecSource) -> None:
     if spec.engine == "dask":
         needs.append((("engine",), "distributed", "dask", "engine: dask"))
     for loc, module, extra, what in needs:
-        if not installed(module):
+        if not _extras.installed(module):
             hint = (
                 " (or leave it out: 'auto' picks the installed learners)"
                 if loc[1:2] == ("candidates",)
@@ -743,12 +744,6 @@ def _check_installed(spec: PipelineSpec, source: SpecSource) -> None:
                 loc, f"{what} needs the '{extra}' extra: pip install 'gristmill[{extra}]'{hint}"
             )
 
-
-def installed(module: str) -> bool:
-    """Whether the top-level package of ``module`` can be imported (found, not imported)."""
-    import importlib.util
-
-    return importlib.util.find_spec(module.split(".")[0]) is not None
 
 
 def _expand_keyed(errors: list[Any]) -> list[Any]:
