@@ -164,35 +164,46 @@ def slow(x):
 """
 
 
+#: Starts the command with Ctrl-C's default action, as a terminal's shell does. A shell without
+#: job control starts background jobs (``make test &``) with SIGINT ignored, and a child
+#: inherits that: Python then installs no KeyboardInterrupt handler and Ctrl-C does nothing.
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
 def _interrupt_run(project: Path, after: str, *options: str) -> tuple[int, str]:
     """Run ``gristmill run`` and press Ctrl-C a second after the progress line ``after``.
 
     The SIGINT goes to the command's whole process group, as a terminal sends it, so that
     worker processes get it too. Returns the exit status and stderr.
     """
-    process = subprocess.Popen(
-        [*GRISTMILL, "run", "--no-track", "--run-dir", "out", *options],
+    command = [*GRISTMILL, "run", "--no-track", "--run-dir", "out", *options]
+    with subprocess.Popen(
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, *command[1:]],
         cwd=project,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env={**_env(), "COLUMNS": "200"},  # one line per progress line
         start_new_session=True,
-    )
-    try:
-        assert process.stderr is not None
-        seen = ""
-        while after not in seen:
-            line = process.stderr.readline()
-            if not line:
-                break
-            seen += line
-        time.sleep(1.0)
-        os.killpg(process.pid, signal.SIGINT)
-        _, rest = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    ) as process:
+        try:
+            assert process.stderr is not None
+            seen = ""
+            while after not in seen:
+                line = process.stderr.readline()
+                if not line:
+                    break
+                seen += line
+            time.sleep(1.0)
+            os.killpg(process.pid, signal.SIGINT)
+            _, rest = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
     return process.returncode, seen + rest
 
 
