@@ -113,6 +113,31 @@ def test_reproduce_tolerance_is_checked_and_working_copies_are_named(
     assert code == 0 and "did not log slices.py" in out and str(project / "slices.py") in out
 
 
+def test_reproduce_removes_its_temporary_folder_and_keeps_a_workdir(
+    project: Path, fakes: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gristmill.tracking import RunTracker
+
+    spec_path = fakes.write_project(project)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temporary))
+    monkeypatch.setattr(
+        "gristmill.pipeline.Pipeline.from_yaml", lambda path: _FakePipeline(fakes, path)
+    )
+    code, out = _invoke("reproduce", str(tracker.run_id_), "-p", str(project))
+    assert code == 0 and "reproduced" in out, out
+    assert list(temporary.iterdir()) == []
+    kept = tmp_path / "rerun"
+    code, out = _invoke(
+        "reproduce", str(tracker.run_id_), "--workdir", str(kept), "-p", str(project)
+    )
+    assert code == 0 and (kept / "spec.yaml").is_file(), out
+    assert list(temporary.iterdir()) == []
+
+
 class _FakePipeline:
     def __init__(self, fakes: ModuleType, path: Path) -> None:
         self.fakes, self.path = fakes, path

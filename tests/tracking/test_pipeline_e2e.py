@@ -76,5 +76,7 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     assert list(found["version"]) == ["1"]
 
     (project / "money_words.py").unlink()  # reproduced from the run's artifacts alone
-    again = reproduce(result.tracking_run_id, project_dir=project, tolerance=1e-9)
+    again = reproduce(
+        result.tracking_run_id, project_dir=project, tolerance=1e-9, workdir=tmp_path / "rerun"
+    )
     assert again.matches, again.metrics[~again.metrics["within"]]

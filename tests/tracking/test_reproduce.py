@@ -15,6 +15,14 @@ from gristmill.exceptions import TrackingError
 from gristmill.tracking import _store, reproduce
 
 
+@pytest.fixture(autouse=True)
+def _temporary_folders_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reruns without a workdir make their temporary folder here, not in /tmp."""
+    folder = tmp_path / "temporary"
+    folder.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(folder))
+
+
 def test_reproduce_uses_logged_spec_and_lfs_and_matches(
     history_copy: Path, history: dict, fakes: ModuleType, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -209,14 +210,40 @@ def reproduce_command(
     run_id: str = typer.Argument(..., help="The MLflow run id to reproduce."),
     tolerance: float = typer.Option(1e-6, "--tolerance", help="Largest metric difference allowed."),
     track: bool = typer.Option(False, "--track", help="Track the rerun as a new run."),
+    workdir: Path | None = typer.Option(
+        None,
+        "--workdir",
+        help="Keep the rerun (spec, LF files, run directory) in this folder; "
+        "default a temporary one, removed when done.",
+    ),
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
 ) -> None:
     """Rerun a tracked run from its logged spec, LF and slice modules and compare its metrics."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="gristmill-reproduce-") as temporary:
+            _reproduce(run_id, tolerance, track, Path(temporary), project_dir, tracking_uri)
+    else:
+        _reproduce(run_id, tolerance, track, workdir, project_dir, tracking_uri)
+
+
+def _reproduce(
+    run_id: str,
+    tolerance: float,
+    track: bool,
+    workdir: Path,
+    project_dir: Path,
+    tracking_uri: str | None,
+) -> None:
     from gristmill.tracking import reproduce
 
     outcome = reproduce(
-        run_id, tolerance=tolerance, track=track, project_dir=project_dir, tracking_uri=tracking_uri
+        run_id,
+        tolerance=tolerance,
+        track=track,
+        workdir=workdir,
+        project_dir=project_dir,
+        tracking_uri=tracking_uri,
     )
     _print_frame(outcome.metrics, f"reproduction of run {run_id} (tolerance {tolerance})")
     for path in outcome.from_working_copy:

@@ -85,7 +85,7 @@ def reproduce(
         Track the rerun as a new run (registering a new version).
     workdir : path-like, optional
         Where the spec, LF and slice modules are rewritten and the rerun writes; default a
-        new temporary directory.
+        new temporary directory, left to the caller (``spec_path.parent``) to inspect or remove.
     runner : callable, optional
         ``runner(spec_path) -> PipelineResult``; default
         ``Pipeline.from_yaml(spec_path).run(track=track)``.
