@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -153,6 +155,27 @@ def test_dev_file_errors_name_the_file(tmp_path) -> None:
     assert "dev.parquet: its labeling functions are not those of" in run(
         frame.rename(columns={"d": "e"})
     )
+    # An integer column with a gap is read as floats: the gap, not the type, is the fault.
+    gap = frame.assign(label=pd.array(gold[:20], dtype="Int64"))
+    gap.loc[5, "label"] = None
+    assert "dev.parquet: column 'label' has no gold class at row 5 (a missing value)" in run(gap)
+
+
+def test_a_matrix_without_rows_or_columns_names_the_file(tmp_path) -> None:
+    out = tmp_path / "probs.parquet"
+    no_rows = LabelMatrix(np.zeros((0, 3), dtype=int), ["a", "b", "c"]).to_parquet(
+        tmp_path / "no_rows.parquet"
+    )
+    no_columns = tmp_path / "no_columns.parquet"
+    pd.DataFrame({"__row__": [1, 2]}).to_parquet(no_columns, index=False)
+    outputs = []
+    for path in (no_rows, no_columns):
+        result = runner.invoke(app, ["label", "--matrix", str(path), "--out", str(out)])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        outputs.append(" ".join(result.output.split()))
+    assert "no_rows.parquet: the label matrix has no rows" in outputs[0]
+    assert "no_columns.parquet: no labeling-function columns" in outputs[1]
+    assert not out.exists()
 
 
 def test_classes_out_of_range_name_the_file_and_row(tmp_path) -> None:
@@ -198,3 +221,47 @@ def test_classes_out_of_range_name_the_file_and_row(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(out).shape == (400, 6)
+
+
+def test_a_vote_beyond_the_class_limit_names_the_file(tmp_path) -> None:
+    matrix, gold, path = _matrix(tmp_path)
+    dev = tmp_path / "dev.parquet"
+    votes = matrix.values[:20].astype(np.int64)
+    votes[3, 1] = 20_000
+    pd.DataFrame(votes, columns=matrix.lf_names).assign(label=gold[:20]).to_parquet(
+        dev, index=False
+    )
+    out = tmp_path / "probs.parquet"
+    result = runner.invoke(
+        app, ["label", "--matrix", str(path), "--out", str(out), "--dev", str(dev)]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "dev.parquet: labeling function 'b' votes class 20000" in " ".join(result.output.split())
+    assert not out.exists()
+
+
+def test_a_dev_file_with_other_lfs_than_a_partitioned_matrix_names_both(tmp_path) -> None:
+    matrix, gold, _ = _matrix(tmp_path)
+    parts = tmp_path / "L"  # the layout apply_lfs_partitioned writes, one part
+    parts.mkdir()
+    matrix.to_frame().to_parquet(parts / "part.000000.parquet")
+    meta = {
+        "format": "gristmill.partitioned_label_matrix",
+        "lf_names": list(matrix.lf_names),
+        "n_rows": 400,
+        "part_rows": [400],
+    }
+    (parts / "_label_matrix.json").write_text(json.dumps(meta))
+    dev = tmp_path / "dev.parquet"
+    frame = matrix.to_frame().iloc[:20].rename(columns={"d": "e"}).assign(label=gold[:20])
+    frame.to_parquet(dev, index=False)
+    out = tmp_path / "P"
+    result = runner.invoke(
+        app, ["label", "--matrix", str(parts), "--out", str(out), "--dev", str(dev)]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        "dev.parquet: its labeling functions are not those of " in result.output
+        and "missing ['d'], not in L: ['e']" in " ".join(result.output.split())
+    )
+    assert not out.exists()

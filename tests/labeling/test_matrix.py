@@ -63,6 +63,14 @@ def test_from_frame_takes_numpy_and_nullable_columns() -> None:
     assert LabelMatrix.from_frame(frame[["kw", "model"]]).values.dtype == np.int8
 
 
+def test_from_frame_takes_bool_columns_beside_number_columns() -> None:
+    # pandas makes an object array of bool and int columns together.
+    frame = pd.DataFrame({"flag": [True, False], "kw": [1, -1], "model": [0.0, 1.0]})
+    assert LabelMatrix.from_frame(frame).values.tolist() == [[1, 1, 0], [0, -1, 1]]
+    with pytest.raises(DataError, match=r"'model' holds 0.5 at row 1"):
+        LabelMatrix.from_frame(frame.assign(model=[0.0, 0.5]))
+
+
 def test_from_frame_names_the_column_and_row_at_fault() -> None:
     frame = pd.DataFrame({"kw": [0, -1], "rule": pd.array([1, None], dtype="Int8")})
     with pytest.raises(DataError, match=r"'rule' has a missing vote at row 1; abstain with -1"):

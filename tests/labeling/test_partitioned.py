@@ -122,6 +122,19 @@ def test_lf_failure_names_partition_and_row_and_leaves_nothing(tmp_path: Path, c
     assert not (tmp_path / "M").exists()
 
 
+def test_a_class_beyond_int8_names_partition_lf_and_row(tmp_path: Path, client) -> None:
+    @labeling_function(vectorized=True)
+    def star_code(frame):
+        return np.where(frame.index == 450, 129, frame["stars"].to_numpy())
+
+    ddf = dd.from_pandas(make_frame(600, seed=3), npartitions=3)
+    message = r"partition 2: labeling function 'star_code' votes class 129 on row 450; .*int8"
+    with pytest.raises(LFError, match=message) as info:
+        apply_lfs_partitioned([star_code], ddf, tmp_path / "L", client=client)
+    assert info.value.row == 450
+    assert not (tmp_path / "L").exists()
+
+
 def test_bad_vectorized_vote_names_partition_and_row(tmp_path: Path, client) -> None:
     @labeling_function(vectorized=True)
     def below_abstain_on_video(frame):

@@ -23,9 +23,12 @@ from gristmill.exceptions import (
 from gristmill.labeling import LabelMatrix, lf_summary
 from gristmill.labelmodel import (
     LABEL_MODELS,
+    BaseLabelModel,
     DawidSkene,
     LabelModel,
     MajorityVote,
+    MatrixCompletion,
+    WeightedMajorityVote,
     get_label_model,
     load_label_model,
 )
@@ -148,6 +151,15 @@ def test_load_errors(tmp_path, synth) -> None:
         DawidSkene.load(tmp_path / "mv")
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_the_base_class_loads_a_saved_model_as_its_own_class(name: str, synth, tmp_path) -> None:
+    votes, _, _ = synth(500, [0.8, 0.7, 0.75], seed=7)
+    model = get_label_model(name).fit(votes)
+    loaded = BaseLabelModel.load(model.save(tmp_path / "lm"))
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict_proba(votes), model.predict_proba(votes))
+
+
 def test_use_before_fit_raises() -> None:
     with pytest.raises(NotFittedError, match="not fitted yet"):
         LabelModel().predict(np.zeros((2, 3), dtype=int))
@@ -230,6 +242,12 @@ def test_tie_breaks_and_scores() -> None:
     assert 0 < model.score(votes, gold, metric="log_loss") < 1
     with pytest.raises(ValueError, match="tie_break must be one of"):
         model.predict(votes, tie_break="coin")
+    # A misspelt tie-break would otherwise break ties at random, unseen.
+    with pytest.raises(ParameterError, match="tie_break must be one of.*got 'abstian'"):
+        model.score(votes, gold, tie_break="abstian")
+    with pytest.raises(ParameterError, match=r"threshold must be a probability.*got \[0.5\]"):
+        model.predict(votes, threshold=[0.5])
+    assert model.predict(votes[:4], threshold=np.float32(0.5)).tolist() == [1, 0, 1, 1]
     with pytest.raises(ValueError, match="metric must be one of"):
         model.score(votes, gold, metric="auc")
     with pytest.raises(DataError, match="gold labels must be >= 0"):
@@ -533,6 +551,36 @@ def test_save_into_a_file_names_the_path(tmp_path, synth) -> None:
         model.save(blocker)
     with pytest.raises(OutputError, match="taken/model: lies under .*taken, which is a file"):
         model.save(blocker / "model")
+
+
+def test_numpy_and_pandas_hyperparameters_fit_and_save(synth, tmp_path) -> None:
+    votes, _, _ = synth(300, [0.8, 0.7, 0.75], seed=44)
+    models = [
+        DawidSkene(max_iter=np.int64(20), tol=np.float32(1e-4), smoothing=np.float32(1)),
+        MatrixCompletion(prec_init=np.float32(0.7), l2=np.int64(0)),
+        WeightedMajorityVote(weights=pd.Series([1.0, np.float32(2.0), 0.0])),
+        WeightedMajorityVote(weights=(np.float32(1.0), 2, 0)),
+    ]
+    for i, model in enumerate(models):
+        path = model.fit(votes).save(tmp_path / str(i))
+        np.testing.assert_allclose(
+            load_label_model(path).predict_proba(votes), model.predict_proba(votes)
+        )
+    with pytest.raises(ParameterError, match="'tol' parameter of DawidSkene must be a float"):
+        DawidSkene(tol=True).fit(votes)
+
+
+def test_a_save_that_fails_leaves_the_model_saved_before(synth, tmp_path) -> None:
+    votes, _, _ = synth(300, [0.8, 0.7, 0.75], seed=45)
+    before = WeightedMajorityVote().fit(votes)
+    path = before.save(tmp_path / "lm")
+    after = WeightedMajorityVote(weights=[1.0, 0.0, 0.0]).fit(votes)
+    after.set_params(weights={1.0, 2.0})  # a set: JSON cannot hold it
+    with pytest.raises(TypeError):
+        after.save(path)
+    np.testing.assert_array_equal(
+        load_label_model(path).predict_proba(votes), before.predict_proba(votes)
+    )
 
 
 def test_bad_class_balance_seed_and_parameters_name_what_is_wrong(synth) -> None:

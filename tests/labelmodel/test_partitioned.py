@@ -70,6 +70,9 @@ def test_sample_weight_is_checked() -> None:
     bad[7] = -1.0
     with pytest.raises(DataError, match="at row 7"):
         get_label_model("auto").fit(votes, sample_weight=bad)
+    for name in ("auto", "majority_vote"):
+        with pytest.raises(DataError, match="sample_weight is 0 on every row"):
+            get_label_model(name).fit(votes, sample_weight=np.zeros(50))
 
 
 def test_vote_patterns_counts_rows_including_wide_matrices() -> None:

@@ -138,6 +138,24 @@ def test_a_huge_unsigned_vote_is_a_data_error_not_a_cast_warning() -> None:
         to_votes(values, 2)
 
 
+@pytest.mark.parametrize("cardinality", [None, 2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1.5])
+def test_a_sparse_vote_that_is_no_integer_names_its_column_and_row(bad, cardinality) -> None:
+    values = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, bad]])
+    with pytest.raises(DataError, match=f"column 2 holds {bad!r} at row 1; a sparse label matrix"):
+        LabelModel(cardinality=cardinality).fit(sp.csr_matrix(values))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.array([[0, 1, None], [1, 1, 0]], dtype=object), np.array([["0", "1"], ["1", "1"]])],
+    ids=["objects", "strings"],
+)
+def test_votes_that_are_not_numbers_are_a_data_error(values) -> None:
+    with pytest.raises(DataError, match="must be integers .* got dtype"):
+        LabelModel().fit(values)
+
+
 @pytest.mark.parametrize("per_vote", [1, 3, 100])
 def test_row_chunks_cover_the_rows_in_order_within_the_cell_budget(monkeypatch, per_vote) -> None:
     monkeypatch.setattr(votes_module, "VOTE_CELLS", 300)

@@ -36,8 +36,9 @@ def label_command(
         Path,
         typer.Option(
             "--out",
-            help="Where to write probabilities: one proba_<c> per class (a directory of Parquet "
-            "parts for a partitioned matrix).",
+            help="Where to write probabilities: one proba_<c> per class, after a __row__ column "
+            "of row labels when the matrix has them (a directory of Parquet parts, with the "
+            "data's index, for a partitioned matrix).",
         ),
     ],
     model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)] = "auto",
@@ -83,17 +84,19 @@ def label_command(
     dev_matrix, dev_labels = (None, None) if dev is None else _read_dev(dev, dev_label_column)
     estimator = get_label_model(model, cardinality=cardinality)
     if partitioned:
-        _label_partitioned(matrix, out, estimator, dev_matrix, dev_labels, seed, scheduler)
+        _label_partitioned(matrix, out, estimator, (dev, dev_matrix, dev_labels), seed, scheduler)
         if save_model is not None:
             estimator.save(save_model)
         return
     label_matrix = LabelMatrix.from_parquet(matrix)
-    if dev_matrix is not None and set(dev_matrix.lf_names) != set(label_matrix.lf_names):
+    if label_matrix.shape[1] == 0:
         raise DataError(
-            f"{dev}: its labeling functions are not those of {matrix}: missing "
-            f"{sorted(set(label_matrix.lf_names) - set(dev_matrix.lf_names))}, not in "
-            f"{matrix.name}: {sorted(set(dev_matrix.lf_names) - set(label_matrix.lf_names))}"
+            f"{matrix}: no labeling-function columns (one integer column of votes per "
+            "labeling function)"
         )
+    if label_matrix.shape[0] == 0:
+        raise DataError(f"{matrix}: the label matrix has no rows; a label model is fit on some")
+    _check_dev_lfs(dev, dev_matrix, matrix, label_matrix.lf_names)
     _check_classes(
         {matrix: label_matrix, dev: dev_matrix}, (dev, dev_label_column, dev_labels), cardinality
     )
@@ -116,8 +119,7 @@ def _label_partitioned(
     matrix: Path,
     out: Path,
     estimator: Any,
-    dev_matrix: Any,
-    dev_labels: Any,
+    dev_set: tuple[Path | None, Any, Any],
     seed: int,
     scheduler: str | None,
 ) -> None:
@@ -126,7 +128,9 @@ def _label_partitioned(
     from gristmill.labeling._partitioned import dask_client
     from gristmill.labelmodel import fit_partitioned, predict_proba_partitioned
 
+    dev, dev_matrix, dev_labels = dev_set
     partitioned = PartitionedLabelMatrix.open(matrix)
+    _check_dev_lfs(dev, dev_matrix, matrix, partitioned.lf_names)
     check_replaceable(out, "_probabilities.json", "directory of partitioned probabilities")
     with dask_client(scheduler=scheduler) as client:
         fit_partitioned(
@@ -138,6 +142,19 @@ def _label_partitioned(
         f"parts, {len(partitioned.lf_names)} labeling functions, {estimator.cardinality_} "
         f"classes -> {out}/"
     )
+
+
+def _check_dev_lfs(dev: Path | None, dev_matrix: Any, matrix: Path, lf_names: Any) -> None:
+    """Raise, naming both files, unless the dev file holds the LFs of the label matrix."""
+    from gristmill.exceptions import DataError
+
+    if dev_matrix is None or set(dev_matrix.lf_names) == set(lf_names):
+        return
+    missing = sorted(set(lf_names) - set(dev_matrix.lf_names))
+    extra = sorted(set(dev_matrix.lf_names) - set(lf_names))
+    parts = [f"missing {missing}"] if missing else []
+    parts += [f"not in {matrix.name}: {extra}"] if extra else []
+    raise DataError(f"{dev}: its labeling functions are not those of {matrix}: " + ", ".join(parts))
 
 
 def _check_classes(
@@ -153,8 +170,13 @@ def _check_classes(
     from gristmill.exceptions import DataError
     from gristmill.labelmodel._votes import infer_cardinality
 
-    present = [m for m in matrices.values() if m is not None]
-    k = cardinality or max([2] + [infer_cardinality(m) for m in present])
+    k = cardinality or 2
+    for path, label_matrix in matrices.items():
+        if cardinality is None and label_matrix is not None:
+            try:
+                k = max(k, infer_cardinality(label_matrix))
+            except DataError as exc:  # a vote beyond the class limit: say which file holds it
+                raise DataError(f"{path}: {exc}") from None
     bound = (
         f"--cardinality is {k} (classes 0..{k - 1})"
         if cardinality
@@ -196,7 +218,14 @@ def _read_dev(path: Path, label_column: str) -> tuple[Any, Any]:
             f"{path}: no gold-label column {label_column!r} (columns: {names}); "
             "pass --dev-label-column"
         )
-    labels = pq.read_table(path, columns=[label_column]).column(label_column).to_numpy()
+    column = pq.read_table(path, columns=[label_column]).column(label_column)
+    if column.null_count:
+        row = int(np.argmax(column.is_null().to_numpy(zero_copy_only=False)))
+        raise DataError(
+            f"{path}: column {label_column!r} has no gold class at row {row} (a missing value); "
+            "every dev row needs one"
+        )
+    labels = column.to_numpy()
     if labels.dtype.kind not in "iu":
         raise DataError(
             f"{path}: column {label_column!r} must hold integer classes, got {labels.dtype}"

@@ -193,7 +193,9 @@ class LabelMatrix:
                     "of integer votes per labeling function (a class index, or -1 to abstain)"
                 )
         if all(isinstance(dtype, np.dtype) for dtype in frame.dtypes):
-            values = frame.to_numpy()
+            # pandas makes one object array of bool and number columns; votes need a number type.
+            kinds = [np.dtype(np.int8) if d.kind == "b" else d for d in frame.dtypes]
+            values = frame.to_numpy(dtype=np.result_type(*kinds) if kinds else None)
         else:
             missing = frame.isna().to_numpy()
             if missing.any():

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gristmill._dask import share
@@ -160,9 +161,25 @@ def _label_and_write(
     except LFError as exc:
         raise LFError(f"{name}: {exc}", lf_name=exc.lf_name, row=exc.row) from None
     names = [lf.name for lf in bundle.lfs]
+    _check_int8_votes(values, names, index, name)
     part = pd.DataFrame(values.astype("int8", copy=False), columns=names, index=index)
     write_parquet_part(part, target)
     return len(frame), failures
+
+
+def _check_int8_votes(values: Any, names: Sequence[str], index: pd.Index, name: str) -> None:
+    """Raise LFError, naming the LF and row, on a vote the int8 parts cannot hold."""
+    top = np.iinfo(np.int8).max
+    if not values.size or values.max() <= top:
+        return
+    row, column = (int(i) for i in np.unravel_index(int(np.argmax(values > top)), values.shape))
+    raise LFError(
+        f"{name}: labeling function {names[column]!r} votes class {int(values[row, column])} on "
+        f"row {index[row]!r}; a partitioned label matrix stores int8 votes (classes 0..{top}): "
+        "use apply_lfs for more classes",
+        lf_name=names[column],
+        row=index[row],
+    )
 
 
 def apply_lfs_partitioned(
@@ -208,7 +225,8 @@ def apply_lfs_partitioned(
     Raises
     ------
     LFError
-        When an LF raises (``on_error="raise"``); nothing is left at ``out_dir``.
+        When an LF raises (``on_error="raise"``) or votes a class above 127, which the int8
+        parts cannot hold; nothing is left at ``out_dir``.
     GristmillError
         When ``out_dir`` exists and ``overwrite`` is False, or ``partition_names`` does not
         name every partition.

@@ -4,8 +4,8 @@ Every model shares one interface (:class:`BaseLabelModel`): ``fit(L, *, class_ba
 L_dev=None, y_dev=None, seed=0)``, ``predict_proba``, ``predict(L, tie_break=...,
 threshold=...)`` (``threshold="f1"``: the F1-optimal binary cut-off), ``score``, the fitted
 ``lf_accuracies_``, ``class_balance_``, ``confusion_`` and ``f1_threshold_``, and ``save`` /
-``load`` without pickle. ``L`` is a :class:`~gristmill.LabelMatrix`, a numpy array (-1 =
-abstain) or a scipy.sparse matrix holding class + 1.
+``load`` without pickle. ``L`` is a :class:`~gristmill.LabelMatrix`, a DataFrame with one
+column per LF, a numpy array (-1 = abstain) or a scipy.sparse matrix holding class + 1.
 """
 
 from gristmill.labelmodel._base import BaseLabelModel

@@ -15,7 +15,8 @@ import json
 import os
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -200,7 +201,8 @@ class BaseLabelModel:
         ------
         DataError
             When the inputs are malformed (the message names the column or row at fault), or
-            ``L`` or ``L_dev`` has no rows, or ``L`` no columns.
+            ``L`` or ``L_dev`` has no rows, or ``L`` no columns, or ``sample_weight`` is 0
+            everywhere.
         ValueError
             When a hyperparameter or ``seed`` is invalid.
         """
@@ -220,6 +222,10 @@ class BaseLabelModel:
             raise DataError("The label matrix has no rows; a label model is fit on at least one")
         if sample_weight is not None:
             votes = votes.with_weights(sample_weight)
+            if votes.total_weight == 0:
+                raise DataError(
+                    "sample_weight is 0 on every row: nothing to fit; give some rows a weight > 0"
+                )
         prior = _check_class_balance(balance, k)
         dev = None if L_dev is None else self._dev_set(L_dev, y_dev, votes, k)
         self.cardinality_ = k
@@ -350,8 +356,7 @@ class BaseLabelModel:
             ``"f1"`` uses ``f1_threshold_``, the cut-off that maximises F1 of class 1 (the rule
             to use when F1 is the metric). Omitted: the most probable class.
         """
-        if tie_break not in TIE_BREAKS:
-            raise ParameterError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
+        _check_tie_break(tie_break)
         check_seed(seed, f"{type(self).__name__}.predict")
         return self._decide(self.predict_proba(L), tie_break, seed, threshold)
 
@@ -370,7 +375,11 @@ class BaseLabelModel:
             )
         if threshold == "f1":
             return float(self.f1_threshold_)
-        if isinstance(threshold, str | bool) or not 0.0 <= float(threshold) <= 1.0:
+        if (
+            isinstance(threshold, str | bool)
+            or not isinstance(threshold, Real)
+            or not 0.0 <= float(threshold) <= 1.0
+        ):
             raise ParameterError(
                 f"threshold must be a probability in [0, 1] or 'f1'; got {threshold!r}"
             )
@@ -402,10 +411,12 @@ class BaseLabelModel:
             When ``y`` does not hold one class of the model (0..k-1) per row of ``L``; the
             message names the first row at fault.
         ParameterError
-            For an unknown metric, or a binary metric of a model with more classes.
+            For an unknown metric or tie_break, an invalid threshold, or a binary metric of a
+            model with more classes.
         """
         if metric not in METRICS:
             raise ParameterError(f"metric must be one of {METRICS}; got {metric!r}")
+        _check_tie_break(tie_break)
         self._check_fitted()
         if metric in _BINARY_METRICS and self.cardinality_ != 2:
             raise ParameterError(
@@ -455,10 +466,13 @@ class BaseLabelModel:
             "f1_threshold_": None if np.isnan(self.f1_threshold_) else float(self.f1_threshold_),
             "extra": self._extra_state(),
         }
+        # The metadata is encoded before anything is written: a parameter JSON cannot hold
+        # must not leave new arrays beside the metadata of the model saved there before.
+        meta_text = json.dumps(meta, indent=2)
         with atomic_path(directory / _ARRAYS_FILE) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, **arrays)  # type: ignore[arg-type]
-        atomic_write_text(directory / _META_FILE, json.dumps(meta, indent=2))
+        atomic_write_text(directory / _META_FILE, meta_text)
         return directory
 
     def _extra_state(self) -> dict[str, Any]:
@@ -471,14 +485,22 @@ class BaseLabelModel:
     def load(cls, path: str | os.PathLike[str]) -> BaseLabelModel:
         """Load a model saved by :meth:`save`.
 
+        ``BaseLabelModel.load`` loads any registered model, as
+        :func:`~gristmill.labelmodel.load_label_model` does.
+
         Raises
         ------
         LabelModelError
             When the directory holds no saved label model, one of another class, or a corrupt
             or partial one (the message names the file and what is wrong).
         """
+        if cls is BaseLabelModel:
+            # The base class fits nothing: the saved model's own class must predict.
+            from gristmill.labelmodel._registry import load_label_model
+
+            return load_label_model(path)
         meta, arrays = read_saved(path)
-        if meta["model"] != cls.name and cls is not BaseLabelModel:
+        if meta["model"] != cls.name:
             raise LabelModelError(
                 f"{path}: holds a {meta['model']!r} label model, not {cls.name!r}; "
                 "use gristmill.labelmodel.load_label_model to load any model"
@@ -536,12 +558,22 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _check_tie_break(tie_break: Any) -> None:
+    if tie_break not in TIE_BREAKS:
+        raise ParameterError(f"tie_break must be one of {TIE_BREAKS}; got {tie_break!r}")
+
+
 def check_seed(seed: Any, where: str) -> None:
     """Raise ValueError unless ``seed`` is an int (not a bool) >= 0; ``where`` names the call."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(
             f"The 'seed' argument of {where} must be an int >= 0. Got {seed!r} instead."
         )
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (numpy's included), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool | np.bool_)
 
 
 def check_int_param(model: Any, param: str, low: int) -> None:
@@ -909,10 +941,12 @@ def _make_directory(directory: Path) -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    """A hyperparameter as JSON holds it: numpy scalars as numbers, arrays, Series and other
+    sequences (tuples, ranges) as lists."""
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray | pd.Series | pd.Index):
         return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_jsonable(item) for item in value]
     return value

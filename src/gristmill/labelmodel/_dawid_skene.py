@@ -14,6 +14,7 @@ from gristmill.labelmodel._base import (
     BaseLabelModel,
     check_int_param,
     fallback_fit,
+    is_real,
     log_normalizer,
     logistic,
     softmax,
@@ -334,11 +335,11 @@ def check_em_params(model: Any) -> None:
     """Validate ``max_iter``, ``tol`` and ``smoothing`` of an EM-based model."""
     name = type(model).__name__
     check_int_param(model, "max_iter", 1)
-    if not isinstance(model.tol, int | float) or not model.tol >= 0:
+    if not is_real(model.tol) or not model.tol >= 0:
         raise ParameterError(
             f"The 'tol' parameter of {name} must be a float >= 0. Got {model.tol!r} instead."
         )
-    if not isinstance(model.smoothing, int | float) or not model.smoothing > 0:
+    if not is_real(model.smoothing) or not model.smoothing > 0:
         raise ParameterError(
             f"The 'smoothing' parameter of {name} must be a float > 0. "
             f"Got {model.smoothing!r} instead."

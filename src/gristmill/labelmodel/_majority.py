@@ -69,7 +69,9 @@ class _VoteCounter(BaseLabelModel):
         self, votes: Votes, prior: np.ndarray | None, accuracies: np.ndarray
     ) -> None:
         self.class_balance_ = prior if prior is not None else vote_share(votes)
-        self.lf_accuracies_ = accuracies
+        # A source with no vote to judge has no accuracy, whatever smoothing assumed for it.
+        silent = votes.source_class_counts().sum(axis=1) == 0
+        self.lf_accuracies_ = np.where(silent, np.nan, accuracies)
         self.confusion_ = symmetric_confusion(
             np.nan_to_num(accuracies, nan=1.0 / votes.cardinality), votes.cardinality
         )
@@ -121,17 +123,18 @@ class WeightedMajorityVote(_VoteCounter):
 
     A source with accuracy a among k classes gets weight ``log((k - 1) a / (1 - a))`` (the
     Bayes-optimal weight when sources err independently and uniformly), floored at 0 so that a
-    worse-than-random source is ignored rather than inverted. Accuracies come from ``weights``
-    when given, else from the dev set when one is passed to ``fit``, else from each source's
-    agreement with the majority vote of the others. ``predict_proba`` is the softmax of the
-    weighted vote; rows without votes get ``class_balance_``.
+    worse-than-random source is ignored rather than inverted. Accuracies come from the dev set
+    when one is passed to ``fit``, else from each source's agreement with the majority vote of
+    the others. Given ``weights`` are the vote weights as they are (``lf_accuracies_`` is then
+    the agreement with the others). ``predict_proba`` is the softmax of the weighted vote; rows
+    without votes get ``class_balance_``.
 
     Parameters
     ----------
     cardinality : int, optional
         Number of classes; inferred from the votes when omitted.
     weights : sequence of float, optional
-        One non-negative weight per source; skips estimation.
+        One non-negative vote weight per source, used instead of the log-odds of accuracies.
     """
 
     name = "weighted_majority_vote"
@@ -149,22 +152,32 @@ class WeightedMajorityVote(_VoteCounter):
     ) -> None:
         k = votes.cardinality
         if self.weights is not None:
-            given = np.asarray(self.weights, dtype=np.float64)
-            if (
-                given.shape != (votes.n_sources,)
-                or not np.all(np.isfinite(given))
-                or (given < 0).any()
-            ):
-                raise ParameterError(
-                    f"The 'weights' parameter of WeightedMajorityVote must hold {votes.n_sources} "
-                    f"finite non-negative numbers (one per source). Got shape {given.shape}."
-                )
+            given = _source_weights(self.weights, votes.n_sources)
             self._set_vote_weights(votes, given)
             self._set_diagnostics(votes, prior, leave_one_out_agreement(votes, seed))
             return
         accuracies = leave_one_out_agreement(votes, seed) if dev is None else _dev_accuracies(*dev)
         self._set_vote_weights(votes, log_odds_weights(accuracies, k))
         self._set_diagnostics(votes, prior, accuracies)
+
+
+def _source_weights(weights: Any, n_sources: int) -> np.ndarray:
+    """The 'weights' parameter as floats, one finite non-negative weight per source."""
+    expected = (
+        f"The 'weights' parameter of WeightedMajorityVote must hold {n_sources} finite "
+        "non-negative numbers (one per source)."
+    )
+    try:
+        given = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{expected} Got {weights!r} instead.") from None
+    if given.shape != (n_sources,):
+        raise ParameterError(f"{expected} Got shape {given.shape}.")
+    bad = ~np.isfinite(given) | (given < 0)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise ParameterError(f"{expected} Got {float(given[j])!r} for source {j}.")
+    return given
 
 
 def log_odds_weights(accuracies: np.ndarray, k: int) -> np.ndarray:

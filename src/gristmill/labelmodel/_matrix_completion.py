@@ -10,6 +10,7 @@ from gristmill.labelmodel._base import (
     BaseLabelModel,
     check_int_param,
     fallback_fit,
+    is_real,
     softmax,
     warn_unidentifiable,
 )
@@ -70,12 +71,12 @@ class MatrixCompletion(BaseLabelModel):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        if not isinstance(self.prec_init, int | float) or not 0 < self.prec_init < 1:
+        if not is_real(self.prec_init) or not 0 < self.prec_init < 1:
             raise ParameterError(
                 f"The 'prec_init' parameter of {name} must be a float in (0, 1). "
                 f"Got {self.prec_init!r} instead."
             )
-        if not isinstance(self.l2, int | float) or not self.l2 >= 0:
+        if not is_real(self.l2) or not self.l2 >= 0:
             raise ParameterError(
                 f"The 'l2' parameter of {name} must be a float >= 0. Got {self.l2!r} instead."
             )

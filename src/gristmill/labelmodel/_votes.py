@@ -400,6 +400,8 @@ def infer_cardinality(L: Any) -> int:
     """
     if sp.issparse(L):
         matrix = sp.csr_matrix(L)
+        if matrix.nnz and not np.all(np.isfinite(matrix.data)):
+            _raise_not_integral(matrix, ~np.isfinite(matrix.data), None)
         top = int(matrix.data.max()) if matrix.nnz else 0
         if top > MAX_CLASSES:
             j = int(matrix.indices[np.argmax(matrix.data)])
@@ -412,6 +414,8 @@ def infer_cardinality(L: Any) -> int:
         raise DataError(f"A label matrix must be 2-D; got shape {values.shape}")
     if not values.size:
         return 0
+    if values.dtype.kind not in "iubf":
+        check_integral(values, lf_names)  # raises: strings, objects are no votes
     top = values.max()
     if not np.isfinite(top):
         check_integral(values)  # raises, naming the first NaN or infinity
@@ -476,8 +480,10 @@ def _indicator_from_sparse(
     n, m = matrix.shape
     if matrix.nnz:
         if not np.issubdtype(matrix.data.dtype, np.integer):
-            if not np.all(np.mod(matrix.data, 1) == 0):
-                raise DataError("Sparse label matrix values must be integers (class + 1)")
+            with np.errstate(invalid="ignore"):
+                fractional = np.mod(matrix.data, 1) != 0  # NaN and infinities give NaN
+            if fractional.any():
+                _raise_not_integral(matrix, fractional, lf_names)
         too_big = matrix.data > k
         if too_big.any():
             j = int(matrix.indices[np.argmax(too_big)])
@@ -490,6 +496,19 @@ def _indicator_from_sparse(
         (np.ones(matrix.nnz), indices.astype(np.int32), matrix.indptr.copy()), shape=(n, m * k)
     )
     return indicator, (n, m)
+
+
+def _raise_not_integral(
+    matrix: sp.csr_matrix, bad: np.ndarray, lf_names: tuple[str, ...] | None
+) -> NoReturn:
+    """Raise the error naming the column and row of the first stored value flagged ``bad``."""
+    position = int(np.argmax(bad))
+    row = int(np.searchsorted(matrix.indptr, position, side="right")) - 1
+    raise DataError(
+        f"{_name(int(matrix.indices[position]), lf_names)} holds "
+        f"{float(matrix.data[position])!r} at row {row}; a sparse label matrix holds integers "
+        "(class + 1, abstains are implicit zeros)"
+    )
 
 
 def _indicator_from_dense(
