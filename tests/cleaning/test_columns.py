@@ -8,7 +8,7 @@ import pytest
 
 from gristmill.cleaning import get_imputer
 from gristmill.cleaning._impute_baselines import IMPUTER_NAMES
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 
 FAST_ATTENTION = {"dim": 16, "n_heads": 2, "max_epochs": 2}
 
@@ -113,3 +113,14 @@ def test_a_single_row_table(name: str) -> None:
     frame = pd.DataFrame({"size": [1.5], "city": ["paris"]}, index=["only"])
     out = _imputer(name).fit_transform(frame)  # type: ignore[attr-defined]
     pd.testing.assert_frame_equal(out, frame)
+
+
+@pytest.mark.parametrize("name", IMPUTER_NAMES)
+def test_column_parameters_of_the_wrong_kind_are_parameter_errors(name: str) -> None:
+    table = _table()
+    label = table.columns[0]
+    imputer = _imputer(name)
+    with pytest.raises(ParameterError, match=f"'columns' parameter .* Got {label!r} instead"):
+        imputer.set_params(columns=label).fit(table)  # type: ignore[attr-defined]
+    with pytest.raises(ParameterError, match="'column_types' parameter .* must be a mapping"):
+        imputer.set_params(columns=None, column_types=[label]).fit(table)  # type: ignore[attr-defined]

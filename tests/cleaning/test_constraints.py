@@ -66,6 +66,7 @@ def test_hospital_constraint_file() -> None:
         ("zip city", "cannot parse 'zip city'"),
         ("t1&t2", "no predicates"),
         ("-> b", "both sides"),
+        ("zip, city -> zip", "states nothing"),
     ],
 )
 def test_malformed_lines_quote_the_line_number(text: str, fragment: str) -> None:
@@ -129,6 +130,13 @@ def test_dictionary_needs_its_keys() -> None:
 
     with pytest.raises(ConstraintError, match="key column"):
         Dictionary(pd.DataFrame({"zip": ["1"]}), ("postcode",))
+
+
+def test_dictionary_takes_a_single_key_name() -> None:
+    from gristmill.cleaning import Dictionary
+
+    dictionary = Dictionary(pd.DataFrame({"zip": ["1"], "city": ["a"]}), "zip")
+    assert dictionary.keys == ("zip",) and dictionary.value_columns() == ["city"]
 
 
 def _yaml_error(tmp_path: Path, text: str) -> str:

@@ -101,6 +101,20 @@ def test_domain_rules_and_dictionary() -> None:
     assert cells(found, "dictionary") == {(1, "city")}
 
 
+@pytest.mark.parametrize("placeholders", [["N/A"], [" n/a "], "N/A"])
+def test_placeholders_are_compared_lower_cased_and_stripped(placeholders: object) -> None:
+    t = pd.DataFrame({"x": ["a", "n/A", "N/A ", "n", "na", None]})
+    found = detect_errors(t, placeholders=placeholders, outliers=False)
+    assert cells(found, "missing") == {(1, "x"), (2, "x"), (5, "x")}
+
+
+def test_int_domain_rule_on_a_column_of_integers_with_text() -> None:
+    t = pd.DataFrame({"n": ["1", "2", "N/A", "4", None, "x", "-3"]})
+    rules = Constraints(domains=[DomainRule("n", type="int", min=0)])
+    found = detect_errors(t, rules, outliers=False)
+    assert cells(found, "domain") == {(2, "n"), (5, "n"), (6, "n")}
+
+
 def test_outliers_rare_value_and_shape() -> None:
     rng = np.random.default_rng(0)
     state = rng.choice(["al", "ak", "az"], size=200).astype(object)

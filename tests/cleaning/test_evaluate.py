@@ -43,3 +43,10 @@ def test_missing_values_compare_as_empty() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(DataError, match="same shape"):
         evaluate(pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"a": [1]}))
+
+
+def test_repeated_column_labels_still_align_cells_by_position() -> None:
+    dirty = pd.DataFrame([["x", "b"], ["b", "b"]], columns=["a", "a"])
+    clean = pd.DataFrame([["a", "b"], ["b", "b"]], columns=["a", "a"])
+    scores = evaluate(dirty, clean, clean)
+    assert scores["n_errors"] == 1 and scores["n_correct"] == 1 and scores["repair_f1"] == 1.0

@@ -14,7 +14,7 @@ from gristmill.cleaning import (
     get_imputer,
     infer_column_types,
 )
-from gristmill.exceptions import DataError, NotFittedError
+from gristmill.exceptions import DataError, NotFittedError, ParameterError
 
 
 def _cities(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -191,3 +191,12 @@ def test_an_empty_column_not_to_impute_is_left_alone(method: str) -> None:
     assert out["empty"].isna().all() and out.dtypes.equals(frame.dtypes)
     with pytest.raises(DataError, match="'empty'"):
         get_imputer(method, columns=["size", "empty"], **params).fit(frame)
+
+
+@pytest.mark.parametrize("method", ["knn", "iterative", "trees", "attention"])
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", None])
+def test_a_seed_that_is_not_an_int_from_0_is_a_parameter_error(method: str, seed: object) -> None:
+    # max_rows=10 makes the encoded imputers draw their seeded sample of rows.
+    params = {"knn": {"max_rows": 10}, "iterative": {"max_rows": 10}}.get(method, {})
+    with pytest.raises(ParameterError, match=f"'seed' parameter of .* Got {seed!r} instead"):
+        get_imputer(method, seed=seed, **params).fit(_cities(n=60))

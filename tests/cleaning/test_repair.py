@@ -362,3 +362,24 @@ def test_apply_repairs_writes_text_at_positions_and_names_unknown_columns() -> N
     assert out["zip"].dtype == np.int64
     with pytest.raises(DataError, match=r"\['town'\]"):
         apply_repairs(table, fixes.assign(column="town"))
+    for row in (-1, 4, 1.5, "x"):
+        with pytest.raises(DataError, match=f"names row {row!r}; rows are 0-based positions"):
+            apply_repairs(table, fixes.assign(row=[0, row]))
+    with pytest.raises(DataError, match=r"lack column\(s\) \['new'\]"):
+        apply_repairs(table, fixes.drop(columns="new"))
+    as_text = apply_repairs(table, fixes.assign(row=["3", "0"]))
+    assert as_text["n"].tolist() == ["7", "5", "5", pd.NA]
+
+
+def test_cleaner_is_a_scikit_learn_estimator() -> None:
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    cleaner = Cleaner(constraints=["zip -> city"], min_confidence=0.5)
+    copy = clone(cleaner)
+    assert copy is not cleaner and copy.get_params() == cleaner.get_params()
+    assert copy.set_params(min_confidence=0.7).min_confidence == 0.7
+    assert repr(cleaner) == "Cleaner(constraints=['zip -> city'], min_confidence=0.5)"
+    table = pd.DataFrame({"zip": ["1"] * 4 + ["2"] * 4, "city": list("aaaxbbbb")})
+    repaired = Pipeline([("clean", cleaner)]).fit_transform(table)
+    assert repaired["city"].tolist() == list("aaaabbbb")

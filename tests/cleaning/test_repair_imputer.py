@@ -80,3 +80,16 @@ def test_an_imputer_fitted_on_integer_labels_scores_the_repair() -> None:
     assert cleaner.weights_["imputer"] > 0
     assert cleaner.repaired_.columns.equals(dirty.columns)
     assert (cleaner.repaired_.loc[wrong, 1] == truth.loc[wrong, 1]).mean() >= 0.9
+
+
+def test_an_empty_column_does_not_stop_the_imputer_of_the_repair() -> None:
+    pytest.importorskip("torch")
+    from gristmill.cleaning import AttentionImputer
+
+    truth, dirty, wrong = _dirty()
+    dirty = dirty.assign(notes=None)
+    cleaner = Cleaner(constraints=["city -> country"], imputer=AttentionImputer(**FAST))
+    repaired = cleaner.fit(dirty).repaired_
+    assert cleaner.imputer_.impute_columns_ == ["city", "country", "tier"]
+    assert repaired["notes"].isna().all()
+    assert (repaired.loc[wrong, "country"] == truth.loc[wrong, "country"]).mean() >= 0.9

@@ -160,3 +160,17 @@ def test_clean_keeps_the_index_and_untouched_dtypes_of_a_parquet_table(tmp_path:
     assert repaired.index.equals(frame.index)
     assert repaired["city"].tolist() == ["a"] * 4 + ["b"] * 4
     pd.testing.assert_series_equal(repaired["pop"], frame["pop"])
+
+
+def test_clean_scores_against_a_truth_with_its_columns_in_another_order(tmp_path: Path) -> None:
+    data, truth, out = tmp_path / "d.csv", tmp_path / "t.csv", tmp_path / "r.csv"
+    rules = tmp_path / "c.txt"
+    rules.write_text("zip -> city\n")
+    rows = [("1", "a")] * 4 + [("2", "b")] * 4
+    data.write_text("zip,city\n" + "".join(f"{z},{c}\n" for z, c in rows).replace("1,a", "1,x", 1))
+    truth.write_text("city,zip\n" + "".join(f"{c},{z}\n" for z, c in rows))
+    args = ["clean", "--data", str(data), "--out", str(out), "--truth", str(truth)]
+    result = runner.invoke(app, [*args, "--constraints", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert "1 repaired" in result.output
+    assert "repair: precision 1.000  recall 1.000" in result.output

@@ -87,7 +87,9 @@ def test_impute_attention_with_columns_and_confidence(tmp_path: Path) -> None:
         (["--method", "magic"], "unknown --method"),
         (["--columns", "nope"], "nope"),
         (["--method", "mean", "--confidence", "c.csv"], "--confidence needs"),
+        (["--method", "trees", "--max-epochs", "5"], "--max-epochs needs"),
         (["--numeric", "city"], "declared numeric"),
+        (["--categorical", "size,city", "--numeric", "size"], "both name column(s) ['size']"),
     ],
 )
 def test_impute_reports_bad_input_in_one_line(
@@ -199,3 +201,15 @@ def test_impute_keeps_the_index_and_dtypes_of_a_parquet_table(tmp_path: Path) ->
     filled = pd.read_parquet(out)
     assert filled.index.equals(frame.index) and filled.dtypes.equals(frame.dtypes)
     assert filled.notna().all().all()
+
+
+@pytest.mark.filterwarnings("default::UserWarning")
+def test_impute_warns_that_a_typed_output_drops_text_of_a_numeric_column(tmp_path: Path) -> None:
+    data, out = tmp_path / "t.csv", tmp_path / "filled.parquet"
+    data.write_text("price,city\n1,a\n2,b\nabc,a\n,b\n5,a\n")
+    args = ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    result = runner.invoke(app, [*args, "--numeric", "price"])
+    assert result.exit_code == 0, result.output
+    assert "column 'price' is declared numeric, so its 1 text cell(s)" in result.output
+    assert "'abc' at row 2" in result.output
+    assert pd.read_parquet(out)["price"].isna().tolist() == [False, False, True, False, False]

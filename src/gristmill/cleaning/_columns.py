@@ -9,14 +9,14 @@ back with the column's original dtype.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from gristmill.exceptions import DataError, NotFittedError
+from gristmill.exceptions import DataError, NotFittedError, ParameterError
 
 ColumnType = Literal["categorical", "numeric"]
 COLUMN_TYPES: tuple[str, ...] = ("categorical", "numeric")
@@ -292,8 +292,12 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
         DataError
             When the table is empty, a column to impute has no observed value, a column holds
             an infinity, a requested column is absent, or a column type cannot be used.
+        ParameterError
+            When ``columns`` is not a list of labels (a string, say) or ``column_types`` is
+            not a mapping.
         """
         data = check_table(data, who=f"{self._who}.fit")
+        self._check_column_params()
         wanted = list(self.columns) if self.columns is not None else list(data.columns)
         absent = [name for name in wanted if name not in data.columns]
         if absent:
@@ -346,6 +350,19 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
     def fit_transform(self, data: pd.DataFrame, y: object = None) -> pd.DataFrame:
         """Fit on ``data`` and return it with its missing cells filled."""
         return self.fit(data).transform(data)
+
+    def _check_column_params(self) -> None:
+        # A string is a sequence of its characters, which is never the columns meant.
+        if isinstance(self.columns, str) or not isinstance(self.columns, (Iterable, type(None))):
+            raise ParameterError(
+                f"The 'columns' parameter of {self._who} must be a list of column labels. "
+                f"Got {self.columns!r} instead."
+            )
+        if not isinstance(self.column_types, (Mapping, type(None))):
+            raise ParameterError(
+                f"The 'column_types' parameter of {self._who} must be a mapping of column label "
+                f"to 'categorical' or 'numeric'. Got {self.column_types!r} instead."
+            )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "column_types_"):

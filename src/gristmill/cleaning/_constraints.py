@@ -231,8 +231,9 @@ class Dictionary:
     ----------
     table : pandas.DataFrame
         Reference rows; values are compared as strings.
-    keys : tuple of str
-        Columns matched against the data; every other column the data shares is checked.
+    keys : tuple of str, or str
+        Columns matched against the data (a single name is one key column); every other
+        column the data shares is checked.
     name : str
         For messages and detector names.
     """
@@ -242,6 +243,8 @@ class Dictionary:
     name: str = "dictionary"
 
     def __post_init__(self) -> None:
+        if isinstance(self.keys, str):  # a tuple of its characters is never what is meant
+            object.__setattr__(self, "keys", (self.keys,))
         missing = [k for k in self.keys if k not in self.table.columns]
         if missing:
             raise ConstraintError(
@@ -554,7 +557,13 @@ def _parse_fd(line: str, where: str) -> list[FunctionalDependency]:
     rhs = [c.strip() for c in sides[1].split(",") if c.strip()]
     if not lhs or not rhs:
         raise ConstraintError(f"{where}: dependency {line!r} needs columns on both sides")
-    return [FunctionalDependency(lhs, r) for r in rhs if r not in lhs]
+    fds = [FunctionalDependency(lhs, r) for r in rhs if r not in lhs]
+    if not fds:
+        raise ConstraintError(
+            f"{where}: dependency {line!r} states nothing: every column on its right-hand side "
+            "is on its left-hand side"
+        )
+    return fds
 
 
 def parse_constraints(text: str, *, source_name: str = "<constraints>") -> Constraints:

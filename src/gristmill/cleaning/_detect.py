@@ -76,9 +76,10 @@ def _relabel(cells: pd.DataFrame, labels: dict[str, Any]) -> pd.DataFrame:
 def missing_mask(
     values: pd.Series, placeholders: Iterable[str] = DEFAULT_PLACEHOLDERS
 ) -> np.ndarray:
-    """Boolean mask of missing or placeholder values."""
+    """Boolean mask of missing or placeholder values (both compared lower-cased and stripped)."""
+    wanted = [str(value).strip().lower() for value in placeholders]
     lowered = values.str.strip().str.lower()
-    return (values.isna() | lowered.isin(list(placeholders))).to_numpy(dtype=bool)
+    return (values.isna() | lowered.isin(wanted)).to_numpy(dtype=bool)
 
 
 def _fd_violations(frame: pd.DataFrame, fd: FunctionalDependency) -> np.ndarray:
@@ -181,7 +182,8 @@ def _domain_violations(values: pd.Series, rule: Any) -> np.ndarray:
     if rule.allowed is not None:
         bad |= ~values.isin(list(rule.allowed)).to_numpy(dtype=bool)
     if rule.type in ("int", "float") or rule.min is not None or rule.max is not None:
-        numbers = pd.to_numeric(values, errors="coerce")
+        # Text of integers parses to nullable Int64, which cannot be filled with 0.5 below.
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
         bad |= numbers.isna().to_numpy()
         if rule.type == "int":
             bad |= ~(numbers.fillna(0.5) % 1 == 0).to_numpy(dtype=bool)
@@ -341,7 +343,8 @@ def detect_errors(
     constraints : Constraints, path, dict, list of str or None
         Rules to check (see :class:`Constraints`). None checks statistics only.
     placeholders : iterable of str
-        Values that mean "missing" (compared lower-cased and stripped).
+        Values that mean "missing" (compared lower-cased and stripped); a single string is
+        one value.
     outliers : bool, default True
         Whether to flag statistical outliers.
     source : hashable, optional
@@ -385,7 +388,7 @@ def detect_errors(
         if len(rows):
             found.append(pd.DataFrame({"row": rows, "column": column, "detector": detector}))
 
-    placeholders = list(placeholders)
+    placeholders = [placeholders] if isinstance(placeholders, str) else list(placeholders)
     for col in frame.columns:
         flag(np.flatnonzero(missing_mask(frame[col], placeholders)), col, "missing")
     for fd in constraints.all_fds():

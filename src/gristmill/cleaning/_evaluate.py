@@ -21,8 +21,8 @@ def normalize_values(frame: pd.DataFrame) -> np.ndarray:
     Missing values become the empty string.
     """
     out = np.empty(frame.shape, dtype=object)
-    for j, col in enumerate(frame.columns):
-        values = frame[col].astype("string").fillna("")
+    for j in range(frame.shape[1]):
+        values = frame.iloc[:, j].astype("string").fillna("")
         out[:, j] = [_SPACES.sub(" ", html.unescape(v)).strip() for v in values]
     return out
 

@@ -21,6 +21,9 @@ from gristmill.exceptions import DataError
 def fit_imputer(imputer: Any, frame: pd.DataFrame) -> Any:
     """Return ``imputer`` if it is fitted, else a fitted copy of it (``frame`` as its data).
 
+    A copy that names no ``columns`` learns the columns of ``frame`` holding a value: a column
+    with none has nothing to learn, and the repair step never asked to fill it.
+
     Raises
     ------
     DataError
@@ -33,7 +36,10 @@ def fit_imputer(imputer: Any, frame: pd.DataFrame) -> Any:
         )
     if hasattr(imputer, "column_types_"):
         return imputer
-    return clone(imputer).fit(frame)
+    fresh = clone(imputer)
+    if getattr(fresh, "columns", ()) is None:
+        fresh.set_params(columns=list(frame.columns[frame.notna().any().to_numpy()]))
+    return fresh.fit(frame)
 
 
 class ImputerScores:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from gristmill._extras import require
 from gristmill.cleaning._constraints import Constraints, FunctionalDependency, as_constraints
@@ -157,8 +158,10 @@ class _ColumnStats:
         return bool(self.fd or self.pair)
 
 
-class Cleaner:
+class Cleaner(BaseEstimator):  # type: ignore[misc]
     """Detect and repair erroneous cells of a table.
+
+    A scikit-learn estimator: ``get_params``, ``set_params`` and ``sklearn.base.clone`` work.
 
     Parameters
     ----------
@@ -183,7 +186,8 @@ class Cleaner:
     outliers : bool, default True
         Whether statistical outliers are suspicious.
     placeholders : iterable of str
-        Values meaning "missing".
+        Values meaning "missing" (compared lower-cased and stripped); a single string is one
+        value.
     column_prior : float, default 0.01
         How strongly each column's weights are pulled towards the global ones (ridge strength).
     engine : {"auto", "pandas", "dask"}, default "auto"
@@ -199,8 +203,9 @@ class Cleaner:
         A learned model of the table shared with imputation: for each suspicious cell of a
         categorical column it knows, its 3 most probable values are candidates and the
         probability it gives a candidate (from the rest of the row) is the ``imputer``
-        feature. An unfitted imputer is fitted (a copy) on the table; a fitted one is used as
-        it is. None (default) uses no imputer (and torch is not needed).
+        feature. An unfitted imputer is fitted (a copy) on the table (to its columns holding
+        a value when it names no ``columns``); a fitted one is used as it is. None
+        (default) uses no imputer (and torch is not needed).
     random_state : int, default 0
 
     Attributes
@@ -269,7 +274,7 @@ class Cleaner:
 
     # -- public API -----------------------------------------------------------------------
 
-    def fit(self, frame: Any, *, examples: pd.DataFrame | None = None) -> Cleaner:
+    def fit(self, frame: Any, y: object = None, *, examples: pd.DataFrame | None = None) -> Cleaner:
         """Learn feature weights from ``frame`` and repair it (see ``repaired_``).
 
         Parameters
@@ -277,6 +282,8 @@ class Cleaner:
         frame : pandas.DataFrame or dask.dataframe.DataFrame
             The dirty table; values are handled as strings. ``repaired_`` is a pandas
             DataFrame either way.
+        y : None
+            Ignored: there is no target (scikit-learn's ``fit(X, y)`` passes one).
         examples : pandas.DataFrame, optional
             Corrected rows: the data's columns (all or some) plus ``_row`` (0-based row number),
             or indexed by row number. Learned from, and applied to those rows.
@@ -323,7 +330,7 @@ class Cleaner:
         return apply_repairs(original, _relabel(self._infer(state, learned), labels))
 
     def fit_transform(
-        self, frame: pd.DataFrame, *, examples: pd.DataFrame | None = None
+        self, frame: pd.DataFrame, y: object = None, *, examples: pd.DataFrame | None = None
     ) -> pd.DataFrame:
         """Fit on ``frame`` and return it repaired."""
         return self.fit(frame, examples=examples).repaired_
@@ -1193,7 +1200,8 @@ def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
     Raises
     ------
     DataError
-        When a repair names a column ``frame`` lacks.
+        When ``repairs`` lacks one of those columns, or a repair names a column ``frame``
+        lacks or a row that is not a position of ``frame``.
 
     Examples
     --------
@@ -1203,6 +1211,9 @@ def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
     >>> repaired["n"].to_dict(), repaired["m"].to_dict()
     ({'a': '1', 'b': '7', 'c': '3'}, {'a': 4, 'b': 5, 'c': 6})
     """
+    absent = [name for name in ("row", "column", "new") if name not in repairs.columns]
+    if absent:
+        raise DataError(f"repairs lack column(s) {absent}; they need row, column and new")
     position = {label: j for j, label in enumerate(frame.columns)}
     unknown = [c for c in pd.unique(repairs["column"]) if c not in position]
     if unknown:
@@ -1210,7 +1221,15 @@ def apply_repairs(frame: pd.DataFrame, repairs: pd.DataFrame) -> pd.DataFrame:
             f"repairs name column(s) {unknown} that the table lacks; it has {list(frame.columns)}"
         )
     targets = np.fromiter((position[c] for c in repairs["column"]), np.int64, len(repairs))
-    rows = repairs["row"].to_numpy(dtype=np.int64)
+    given = pd.to_numeric(repairs["row"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~((given >= 0) & (given < len(frame)) & (given % 1 == 0))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"the repair at position {first} names row {repairs['row'].tolist()[first]!r}; "
+            f"rows are 0-based positions from 0 to {len(frame) - 1}"
+        )
+    rows = given.astype(np.int64)
     texts = repairs["new"].to_numpy(dtype=object)
     out = frame.copy()
     for j in np.unique(targets):

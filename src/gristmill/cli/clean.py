@@ -26,7 +26,12 @@ def clean_command(
         None, "--examples", help="Corrected rows: the data's header plus a leading _row column."
     ),
     repairs: Path | None = typer.Option(None, "--repairs", help="Write the repairs table here."),
-    truth: Path | None = typer.Option(None, "--truth", help="Clean table: print P/R/F1 scores."),
+    truth: Path | None = typer.Option(
+        None,
+        "--truth",
+        help="Clean table, rows in the data's order: print P/R/F1 scores. Columns are matched "
+        "by name when it has the data's, else by position.",
+    ),
     min_confidence: float = typer.Option(
         0.3, "--min-confidence", min=0.0, max=1.0, help="Least probability to change a cell."
     ),
@@ -53,6 +58,8 @@ def clean_command(
     if frame.empty:
         raise DataError(f"{data}: the table has no rows: nothing to clean")
     clean_frame = None if truth is None else read_table(truth, as_strings=True)
+    if clean_frame is not None and set(clean_frame.columns) == set(frame.columns):
+        clean_frame = clean_frame[list(frame.columns)]  # the same columns in another order
     rules = Constraints()
     if constraints is not None:
         rules = read_constraints(constraints)

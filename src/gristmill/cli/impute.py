@@ -36,7 +36,9 @@ def impute_command(
     confidence: Path | None = typer.Option(
         None, "--confidence", help="attention only: also write per-cell confidence here."
     ),
-    max_epochs: int = typer.Option(100, "--max-epochs", min=1, help="attention only: epoch limit."),
+    max_epochs: int | None = typer.Option(
+        None, "--max-epochs", min=1, help="attention only: epoch limit (default 100)."
+    ),
 ) -> None:
     """Impute missing cells; the input file is never modified."""
     from gristmill.cleaning._files import has_own_index, write_imputed
@@ -48,17 +50,22 @@ def impute_command(
         raise DataError(f"unknown --method {method!r}; expected one of {_METHODS}")
     if confidence is not None and method != "attention":
         raise DataError("--confidence needs --method attention")
+    if max_epochs is not None and method != "attention":
+        raise DataError("--max-epochs needs --method attention")
     check_paths(
         {"--data": data},
         [Output("--out", out, "table"), Output("--confidence", confidence, "table")],
     )
+    both = sorted(set(_names(categorical)) & set(_names(numeric)))
+    if both:
+        raise DataError(f"--categorical and --numeric both name column(s) {both}; choose one")
     text, frame, missing = _read(data, _names(numeric))
     types = {name: "categorical" for name in _names(categorical)}
     types.update({name: "numeric" for name in _names(numeric)})
     params: dict[str, object] = {"columns": _names(columns) or None, "column_types": types or None}
     if method != "mean":
         params["seed"] = seed
-    if method == "attention":
+    if max_epochs is not None:
         params["max_epochs"] = max_epochs
     imputer = get_imputer(method, **params)
     try:
@@ -73,6 +80,8 @@ def impute_command(
     if text is not None and table_format(out) in ("csv", "tsv"):
         filled = write_imputed(text, filled, missing)
     else:  # text cells of a column declared numeric were hidden from the imputer, not missing
+        if text is not None:
+            _warn_text_dropped(text, ~missing & frame.isna(), out)
         filled = filled.where(missing | frame.notna())
     write_table(filled, out, index=table_format(out) == "parquet" and has_own_index(frame))
     if confidence is not None:
@@ -106,6 +115,28 @@ def _read(path: Path, numeric: list[str]) -> tuple[Any, Any, Any]:
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     return text, frame, missing
+
+
+class TextDroppedWarning(UserWarning):
+    """Text cells of a column declared numeric are written as missing values to a typed output."""
+
+
+def _warn_text_dropped(text: Any, hidden: Any, out: Path) -> None:
+    """Warn, per column, that the ``hidden`` cells of ``text`` do not reach ``out``: a numeric
+    column of a Parquet or JSON table cannot hold text (a CSV/TSV output keeps it)."""
+    import warnings
+
+    import numpy as np
+
+    for j in np.flatnonzero(hidden.to_numpy(dtype=bool).any(axis=0)):
+        rows = np.flatnonzero(hidden.iloc[:, j].to_numpy(dtype=bool))
+        warnings.warn(
+            f"{out}: column {text.columns[j]!r} is declared numeric, so its {len(rows)} text "
+            f"cell(s), such as {text.iloc[rows[0], j]!r} at row {rows[0]}, are written as "
+            "missing values; write a CSV or TSV output to keep them as they are",
+            TextDroppedWarning,
+            stacklevel=2,
+        )
 
 
 def register(app: typer.Typer) -> None:
