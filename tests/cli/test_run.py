@@ -240,3 +240,50 @@ def test_ctrl_c_ends_run_with_one_line_and_no_partial_output(
     assert all(line.startswith("✓") for line in progress), stderr  # nor Optuna's nor a worker's
     assert not (project / "out").exists()
     assert [p.name for p in project.rglob("*") if p.name.endswith((".tmp", ".old"))] == []
+
+
+def test_dry_run_refuses_the_run_dir_the_run_would_refuse(
+    tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
+) -> None:
+    helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
+    project = tmp_path / "project"
+    project.mkdir()
+    helpers.make_project(project)
+    spec = str(project / "gristmill.yaml")
+    result = CliRunner().invoke(app, ["run", spec, "--dry-run", "--run-dir", str(project)])
+    assert result.exit_code == 1
+    assert "which the run reads" in result.stderr
+    assert "is valid" not in result.output
+    result = CliRunner().invoke(app, ["run", spec, "--dry-run", "--run-dir", str(tmp_path / "new")])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_run_without_gold_labels_says_nothing_was_scored(
+    tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
+) -> None:
+    helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
+    helpers.make_project(tmp_path)
+    helpers.edit_spec(tmp_path, lambda spec: spec["tasks"]["spam"].pop("gold"))
+    spec = str(tmp_path / "gristmill.yaml")
+    result = CliRunner().invoke(app, ["run", spec, "--no-track", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "no dev or test row has a gold label, so nothing was scored" in result.output
+    assert "accuracy" not in result.output
+
+
+def test_paths_with_square_brackets_are_printed_as_they_are(
+    tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
+) -> None:
+    helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
+    helpers.make_project(tmp_path)
+    run_dir = tmp_path / "out[/x]" / "[bold]run"
+    spec = str(tmp_path / "gristmill.yaml")
+    result = CliRunner().invoke(app, ["run", spec, "--no-track", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"run directory: {run_dir}\n" in result.output
+    assert (run_dir / "report.html").is_file()
+    project = tmp_path / "new [bold]project"
+    result = CliRunner().invoke(app, ["init", str(project)])
+    assert result.exit_code == 0, result.output
+    assert f"next: cd '{project}' && gristmill run\n" in result.output

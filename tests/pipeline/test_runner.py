@@ -148,8 +148,9 @@ def test_lf_error_names_the_row_of_the_data_file(project: Path) -> None:
     assert (train["stars"].iloc[:150] < 4).any()  # the filter moves it up in the split
     add_fragile_lf(project)
     expected = (
-        f"the train data (rows of {project.resolve() / 'train.csv'} numbered from 1, the header "
-        "not counted): Labeling function 'fragile' failed on row 151: ValueError: cannot label this"
+        f"{project.resolve() / 'lfs_c.py'}: the train data (rows of "
+        f"{project.resolve() / 'train.csv'} numbered from 1, the header not counted): Labeling "
+        "function 'fragile' failed on row 151: ValueError: cannot label this"
     )
     with pytest.raises(LFError, match=re.escape(expected)) as info:
         Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
@@ -421,3 +422,75 @@ def test_slice_modules_of_two_projects_each_import_their_own_helper(
         result = Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
         sizes.append(result.tasks["spam"].details["slice_sizes"]["test"]["short"])
     assert sizes[1] < sizes[0]
+
+
+FRAGILE_SLICE = (
+    "from gristmill import slicing_function\n\n"
+    "@slicing_function()\ndef fragile(x):\n"
+    "    if x.text == 'BOOM':\n        raise ValueError('cannot slice this')\n"
+    "    return False\n"
+)
+
+
+def test_a_slicing_function_failing_on_the_first_rows_stops_validation(project: Path) -> None:
+    dev = pd.read_csv(project / "dev.csv")
+    dev.loc[2, "text"] = "BOOM"  # data row 3 of the file
+    dev.to_csv(project / "dev.csv", index=False)
+    (project / "slices.py").write_text(FRAGILE_SLICE)
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    expected = (
+        f"slices.modules[0]: {project.resolve() / 'slices.py'}: the dev data (rows of "
+        f"{project.resolve() / 'dev.csv'} numbered from 1, the header not counted): slicing "
+        "function 'fragile' failed on row 3: ValueError: cannot slice this"
+    )
+    for attempt in (pipeline.plan, lambda: pipeline.run(track=False)):
+        with pytest.raises(gristmill.SpecError, match=re.escape(expected)):
+            attempt()
+    assert not (project / "runs").exists() and not (project / ".gristmill").exists()
+
+
+def test_a_slicing_function_failing_at_evaluation_names_its_module_split_and_row(
+    project: Path,
+) -> None:
+    test = pd.read_csv(project / "test.csv")
+    test.loc[40, "text"] = "BOOM"  # data row 41 of the file
+    test.to_csv(project / "test.csv", index=False)
+    (project / "slices.py").write_text(FRAGILE_SLICE)
+    expected = (
+        f"slices.modules[0]: {project.resolve() / 'slices.py'}: the test data (rows of "
+        f"{project.resolve() / 'test.csv'} numbered from 1, the header not counted): slicing "
+        "function 'fragile' failed on row 41: ValueError: cannot slice this"
+    )
+    with pytest.raises(LFError, match=re.escape(expected)) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert (info.value.lf_name, info.value.row) == ("fragile", 41)
+    assert not (project / "runs").exists()
+
+
+def test_a_run_dir_under_a_file_is_refused_before_any_work(project: Path) -> None:
+    target = project / "lfs_a.py" / "out"
+    message = f"run directory {target} lies under {project / 'lfs_a.py'}, which is a file"
+    with pytest.raises(OutputError, match=re.escape(message)):
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False, run_dir=target)
+    assert not (project / ".gristmill").exists()
+
+
+def test_the_run_directory_keeps_the_spec_that_ran(project: Path) -> None:
+    spec = project / "gristmill.yaml"
+    validated = spec.read_bytes()
+    pipeline = Pipeline.from_yaml(spec)
+    edit_spec(project, lambda s: s["model"]["budget"].update(trials=5))  # edited meanwhile
+    result = pipeline.run(track=False)
+    assert len(result.trials) == 2
+    assert (result.run_dir / "spec.yaml").read_bytes() == validated
+
+
+def test_too_few_covered_rows_name_the_task(two_task_project: Path) -> None:
+    (two_task_project / "lfs_rating.py").write_text(
+        "from gristmill import ABSTAIN, labeling_function\n\n@labeling_function()\n"
+        "def rare(x):\n    return 1 if x.cid in ('c1-0', 'c1-1') else ABSTAIN\n"
+    )
+    edit_spec(two_task_project, lambda s: s["tasks"]["rating"].update(label_model="majority_vote"))
+    message = "only 2 training rows are covered by the supervision of task 'rating'; need at least"
+    with pytest.raises(gristmill.DataError, match=re.escape(message)):
+        Pipeline.from_yaml(two_task_project / "gristmill.yaml").run(track=False)

@@ -184,6 +184,21 @@ def test_missing_spec_file(tmp_path: Path) -> None:
         load_spec(tmp_path / "nope.yaml")
 
 
+def test_a_spec_that_is_not_utf8_is_named_with_its_line(project: Path) -> None:
+    path = project / "gristmill.yaml"
+    path.write_bytes(b"# spam filter\n# caf\xe9 comments\n" + path.read_bytes())
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == f"{path}:2: not UTF-8 text (byte 0xe9); save the spec as UTF-8"
+
+
+def test_a_directory_given_as_the_spec_is_named_as_such(tmp_path: Path) -> None:
+    message = f"{tmp_path}: is a directory; give the spec file, e.g. {tmp_path / 'gristmill.yaml'}"
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path)
+    assert str(info.value) == message
+
+
 def test_missing_data_file_fails_before_long_work(project: Path, monkeypatch) -> None:
     import gristmill.labeling
 
@@ -616,3 +631,42 @@ def test_a_part_whose_extra_is_not_installed_is_a_spec_error(
     assert f": {key}: " in message
     assert f"needs the '{extra}' extra: pip install 'gristmill[{extra}]'" in message
     assert message.startswith(f"{path}:")
+
+
+def test_an_empty_candidate_list_is_refused_not_read_as_auto(project: Path) -> None:
+    path = _edit(project, lambda s: s["model"].update(candidates=[]))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    line = _line_of(path, "candidates:")
+    assert f"gristmill.yaml:{line}: model.candidates: List should have at least 1 item" in str(
+        info.value
+    )
+
+
+def test_an_lf_module_listed_twice_is_named_as_such(project: Path) -> None:
+    path = _edit(project, lambda s: s["tasks"]["spam"]["supervision"].update(lfs=["lfs_a.py"] * 2))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path).plan()
+    assert str(info.value).endswith(
+        f"tasks.spam.supervision.lfs[1]: the LF module {project.resolve() / 'lfs_a.py'} is "
+        "listed twice; remove one"
+    )
+
+
+@pytest.mark.parametrize("drop", ["dev split", "gold column"])
+def test_use_dev_without_gold_dev_labels_is_refused(project: Path, drop: str) -> None:
+    def change(spec: dict) -> None:
+        spec["tasks"]["spam"]["label_model"] = {"name": "majority_vote", "use_dev": True}
+        if drop == "dev split":
+            del spec["data"]["dev"]
+        else:
+            del spec["tasks"]["spam"]["gold"]
+
+    path = _edit(project, change)
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(path)
+    assert f"gristmill.yaml:{_line_of(path, 'use_dev: true')}: " in str(info.value)
+    assert str(info.value).endswith(
+        "tasks.spam.label_model.use_dev: use_dev: true needs a dev split (data.dev) and the "
+        "task's 'gold' column"
+    )

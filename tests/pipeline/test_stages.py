@@ -291,3 +291,18 @@ def test_editing_a_dictionary_row_reruns_cleaning(project: Path) -> None:
     assert _cached(second)["clean"] is False
     repairs = pd.read_csv(second.run_dir / "repairs.csv")
     assert set(repairs["new"]) == {"elsewhere"} and set(repairs["column"]) == {"city"}
+
+
+def test_gold_value_outside_classes_is_named_with_its_row_in_the_file(project: Path) -> None:
+    dev = pd.read_csv(project / "dev.csv")
+    dev.loc[[20, 30], "CLASS"] = "Spam"  # data rows 21 and 31 of the file
+    dev.to_csv(project / "dev.csv", index=False)
+    edit_spec(project, lambda spec: spec["data"]["dev"].update(where="stars >= 2"))
+    assert (dev["stars"].iloc[:20] < 2).any()  # the filter moves the row up in the split
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").plan()
+    assert str(info.value).endswith(
+        f"holds value(s) ['Spam'] that are not in classes ['ham', 'spam'] (nor class indices "
+        f"0..1); the first, 'Spam', is on row 21 (rows of {project.resolve() / 'dev.csv'} "
+        "numbered from 1, the header not counted)"
+    )

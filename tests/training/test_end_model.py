@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from gristmill.exceptions import DataError, NotFittedError
+from gristmill.exceptions import DataError, NotFittedError, OutputError
 from gristmill.training import (
     EndModel,
+    MultiTaskModel,
     SoftLightGBM,
     SoftLogisticRegression,
     SoftMLP,
@@ -138,6 +139,22 @@ def test_end_model_save_load_round_trip(tmp_path, learner) -> None:
     # saving again replaces the directory whole
     save_end_model(model, path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_saving_never_deletes_a_folder_of_other_files(tmp_path) -> None:
+    model = EndModel({"text": {"kind": "text", "min_df": 1}}, ["ham", "spam"]).fit(TEXT, PROBS)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputError, match="holds files that are not a saved gristmill end model"):
+        save_end_model(model, mine)
+    with pytest.raises(OutputError, match="is a file"):
+        save_end_model(model, mine / "notes.txt")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    multitask = save_end_model(MultiTaskModel({"spam": model}), tmp_path / "model")
+    single = save_end_model(model, multitask)  # one saved model replaces another
+    assert isinstance(load_end_model(single), EndModel)
+    assert single.stat().st_mode & 0o777 == multitask.stat().st_mode & 0o777
 
 
 def test_end_model_predicts_class_names() -> None:

@@ -205,3 +205,34 @@ def test_search_params_are_the_learners_own_and_admit_their_defaults() -> None:
         for name, spec in space.items():
             check_search_param(learner, name, list(spec) if isinstance(spec, tuple) else spec)
     assert search_space_problems(DEFAULT_SEARCH_SPACE, list(DEFAULT_SEARCH_SPACE)) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"candidates": []}, "needs at least one candidate learner"),
+        ({"candidates": ["svm"]}, "'candidates' parameter .* Got ['svm'] instead"),
+        ({"trials": 0}, "'trials' parameter of search_end_model must be an int >= 1 or None"),
+        ({"trials": None, "minutes": 0}, "'minutes' parameter .* must be > 0 or None. Got 0"),
+        ({"dev": None, "holdout": 1.0}, "'holdout' parameter .* must be in (0, 1). Got 1.0"),
+        ({"metric": "acc"}, "'metric' parameter .* one of ['accuracy', 'f1', 'f1_macro', "),
+        ({"classes": ["a", "b", "c"], "metric": "recall"}, "Got 'recall' instead"),
+    ],
+)
+def test_parameters_are_checked_before_any_trial(changes: dict, message: str) -> None:
+    train, y = _data(60, 3)
+    kwargs = {
+        "payloads": {"text": "text"},
+        "classes": ["a", "b"],
+        "candidates": ["logreg"],
+        "trials": 2,
+        "dev": train,
+        "dev_y": y,
+        **changes,
+    }
+    probs = np.full((60, len(kwargs["classes"])), 1 / len(kwargs["classes"]))
+    trials: list[int] = []
+    pattern = ".*".join(re.escape(part) for part in message.split(" .* "))
+    with pytest.raises(ParameterError, match=pattern):
+        search_end_model(train, probs, on_trial=lambda n, p, v: trials.append(n), **kwargs)
+    assert trials == []

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from gristmill.cli._common import Interrupted, console
@@ -20,8 +22,15 @@ def run(
     spec: Path = typer.Argument(Path("gristmill.yaml"), help="The pipeline spec file."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan only."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
-    run_dir: Path | None = typer.Option(None, "--run-dir", help="Where to write the outputs."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Rerun every stage."),
+    run_dir: Path | None = typer.Option(
+        None,
+        "--run-dir",
+        help="Where to write the outputs: a new or empty directory, or an earlier run's "
+        "(replaced). Default: runs/<name>-<UTC time>/ beside the spec.",
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Rerun every stage (their outputs still refresh the cache)."
+    ),
     engine: str | None = typer.Option(
         None, "--engine", help="Override the spec's engine: pandas, processes, auto or dask."
     ),
@@ -43,11 +52,11 @@ def run(
         table = Table(title=f"plan for {pipeline.spec.name}", show_lines=False)
         for column in ("stage", "status", "detail"):
             table.add_column(column)
-        for step in pipeline.plan():
+        for step in pipeline.plan(run_dir=run_dir):
             style = "green" if step.status == "cached" else "yellow"
-            table.add_row(step.stage, f"[{style}]{step.status}[/]", step.detail)
+            table.add_row(step.stage, f"[{style}]{step.status}[/]", escape(step.detail))
         console.print(table)
-        console.print(f"spec {pipeline.spec_path} is valid")
+        console.print(f"spec {escape(str(pipeline.spec_path))} is valid", soft_wrap=True)
         return
     try:
         result = pipeline.run(
@@ -73,9 +82,14 @@ def _print_summary(result: object) -> None:
                 if overall:
                     scores = (f"{overall['accuracy']:.3f}", f"{overall['f1']:.3f}")
                     table.add_row(*((task,) if several else ()), split, label, *scores)
-    console.print(table)
-    console.print(f"run directory: {result.run_dir}")  # type: ignore[attr-defined]
-    console.print(f"report: {result.report_path}")  # type: ignore[attr-defined]
+    if table.row_count:
+        console.print(table)
+    else:  # an empty table would read as a failed evaluation
+        console.print("results: no dev or test row has a gold label, so nothing was scored")
+    # paths are printed unwrapped, to be copied whole
+    run_dir, report = result.run_dir, result.report_path  # type: ignore[attr-defined]
+    console.print(f"run directory: {escape(str(run_dir))}", soft_wrap=True)
+    console.print(f"report: {escape(str(report))}", soft_wrap=True)
 
 
 def init(
@@ -107,7 +121,11 @@ def init(
         _, target, reason = exc.args[0][0]
         raise GristmillError(f"{target}: cannot create the example: {reason}") from exc
     console.print(
-        f"created the {example!r} example in {directory}; next: cd {directory} && gristmill run"
+        escape(
+            f"created the {example!r} example in {directory}; "
+            f"next: cd {shlex.quote(str(directory))} && gristmill run"
+        ),
+        soft_wrap=True,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import SupervisionWarning
+from gristmill.exceptions import LFError, SupervisionWarning
 from gristmill.labelmodel._base import break_ties
 from gristmill.pipeline._stages import gold_rows
 from gristmill.training import apply_slices, discover_slices, task_metrics
@@ -121,16 +121,21 @@ def evaluate(
     seed: int = 0,
     label_model: Any = None,
     task: str | None = None,
+    numbering: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score both models on every split with gold labels.
 
     Parameters
     ----------
+    splits : mapping of split to DataFrame
+        The rows of each split; a slicing function that fails names a row by its index label.
     label_model : fitted label model, optional
         Its ``class_balance_`` breaks ties of ``label_probs`` (see the module docs); without it,
         the mean of ``label_probs["train"]`` (of every split, when there is no train) does.
     task : str, optional
         The task's name, for the warning below.
+    numbering : mapping of split to str, optional
+        How each split's index numbers its rows, for the error below.
 
     Returns
     -------
@@ -138,6 +143,11 @@ def evaluate(
         ``metrics`` has the shape of ``PipelineResult.metrics``; ``details`` holds confusion
         matrices (``{"label_model"|"end_model": {split: [[...]]}}``), discovered slices
         (``{"split": ..., "clusters": [...]}``) and slice sizes.
+
+    Raises
+    ------
+    LFError
+        When a slicing function fails, naming it, the split and the row.
 
     Warns
     -----
@@ -163,9 +173,13 @@ def evaluate(
         multilabel = y.ndim == 2
         if not rows.any():
             continue
+        masks = (
+            _slice_masks(slicing_functions, splits[split].loc[rows], split, numbering)
+            if slicing_functions
+            else None
+        )
         frame = splits[split].loc[rows].reset_index(drop=True)
         y = y[rows]
-        masks = apply_slices(slicing_functions, frame) if slicing_functions else None
         if masks is not None:
             details["slice_sizes"][split] = {c: int(masks[c].sum()) for c in masks.columns}
         covered = (label_votes[split][rows] != -1).any(axis=1)
@@ -190,6 +204,21 @@ def evaluate(
             )
             details["discovered"] = {"split": split, "clusters": clusters}
     return metrics, details
+
+
+def _slice_masks(
+    slicing_functions: Sequence[Any],
+    frame: pd.DataFrame,
+    split: str,
+    numbering: Mapping[str, str] | None,
+) -> pd.DataFrame:
+    """The slices' masks of ``frame``'s rows (indexed by position); an error names the split."""
+    try:
+        masks = apply_slices(slicing_functions, frame)
+    except LFError as exc:
+        rows = f" ({numbering[split]})" if numbering and numbering.get(split) else ""
+        raise LFError(f"the {split} data{rows}: {exc}", lf_name=exc.lf_name, row=exc.row) from exc
+    return masks.reset_index(drop=True)
 
 
 def discover_settings(discover: Any) -> dict[str, int] | None:

@@ -191,8 +191,12 @@ class _Progress:
             yield record
         record.seconds = time.perf_counter() - started
         self.records.append(record)
+        if self._console is None:
+            return
+        from rich.markup import escape  # a detail may hold paths: "[" is no markup there
+
         tag = " [dim](cached)[/]" if record.cached else ""
-        detail = f" [dim]{record.detail}[/]" if record.detail else ""
+        detail = f" [dim]{escape(record.detail)}[/]" if record.detail else ""
         self.print(f"[green]✓[/] {name:<12} {record.seconds:6.1f}s{tag}{detail}")
 
 
@@ -348,19 +352,25 @@ class Pipeline:
                 functions, files = import_slicing_module(path)
             except LFError as exc:
                 raise where.error(loc, str(exc)) from exc
+            for sf in functions:
+                for split, loaded in self._sliced_splits(splits):
+                    try:
+                        sf.mask(loaded.numbered().head(5))
+                    except LFError as exc:
+                        rows = f" ({loaded.numbering})" if loaded.numbering else ""
+                        raise where.error(loc, f"{path}: the {split} data{rows}: {exc}") from exc
             found += functions
             modules.append(SourceModule(path, files, list(functions)))
         for name, expression in spec.slices.expressions.items():
             sf = expression_slice(name, expression)
-            for split in ("dev", "test"):
-                if split in splits:
-                    try:
-                        sf.mask(splits[split].frame.head(5))
-                    except Exception as exc:
-                        raise where.error(
-                            ("slices", "expressions", name),
-                            f"cannot evaluate {expression!r} on the {split} data: {exc}",
-                        ) from exc
+            for split, loaded in self._sliced_splits(splits):
+                try:
+                    sf.mask(loaded.frame.head(5))
+                except Exception as exc:
+                    raise where.error(
+                        ("slices", "expressions", name),
+                        f"cannot evaluate {expression!r} on the {split} data: {exc}",
+                    ) from exc
             found.append(sf)
         names = [sf.name for sf in found]
         duplicate = next((n for n in names if names.count(n) > 1), None)
@@ -370,10 +380,31 @@ class Pipeline:
             )
         return found, modules
 
+    @staticmethod
+    def _sliced_splits(splits: dict[str, LoadedSplit]) -> list[tuple[str, LoadedSplit]]:
+        """The splits slices are evaluated on; their first rows are sliced at validation, so
+        that a slicing function that fails on them stops the run before any long work."""
+        return [(split, splits[split]) for split in ("dev", "test") if split in splits]
+
     # -- plan ---------------------------------------------------------------------------------
 
-    def plan(self) -> list[PlanStep]:
-        """Validate everything and say which stages would run and which come from the cache."""
+    def plan(self, *, run_dir: str | os.PathLike[str] | None = None) -> list[PlanStep]:
+        """Validate everything and say which stages would run and which come from the cache.
+
+        Parameters
+        ----------
+        run_dir : path-like, optional
+            The run directory :meth:`run` would be given: refused as :meth:`run` refuses it.
+
+        Raises
+        ------
+        SpecError, DataError, LFError
+            For invalid specs, data, or LF modules, as :meth:`run` raises them.
+        OutputError
+            For a ``run_dir`` that :meth:`run` would refuse.
+        """
+        if run_dir is not None:
+            self._run_dir(run_dir)
         if self.spec.engine == "dask":
             from gristmill.pipeline._dask_engine import plan_on_dask
 
@@ -516,7 +547,8 @@ class Pipeline:
         track : bool, default True
             Record the run with :class:`gristmill.tracking.RunTracker` (MLflow).
         run_dir : path-like, optional
-            Output directory (default ``<project>/runs/<name>-<UTC time>``); replaced if present.
+            Output directory (default ``<project>/runs/<name>-<UTC time>``): a new or empty
+            directory, or an earlier run directory, which is replaced whole.
         progress : bool, default False
             Print each stage as it finishes (stderr).
         use_cache : bool, default True
@@ -532,6 +564,9 @@ class Pipeline:
             Before any long work, for invalid specs, data, or LF modules.
         TrackingError
             When tracking is on and the store is unreachable (before any long work).
+        OutputError
+            When ``run_dir`` is a file, lies under one, is read by the run or holds files that
+            are not a run's (before any work).
         """
         if run_dir is not None:
             self._run_dir(run_dir)  # refuse a directory it must not replace before any work
@@ -669,20 +704,24 @@ class Pipeline:
         ) as record:
             from gristmill.pipeline._evaluate import discover_settings, evaluate
 
-            metrics, details = evaluate(
-                classes=list(spec_task.classes),
-                splits={s: v.frame for s, v in prepared.splits.items()},
-                gold=gold,
-                label_probs=lm.probs,
-                label_votes={s: m.to_numpy() for s, m in matrices.items()},
-                end_model=trained.model,
-                slicing_functions=prepared.slicing_functions,
-                discover=discover_settings(spec.slices.discover),
-                example_columns=list(spec.payloads),
-                seed=spec.seed,
-                label_model=lm.model,
-                task=task,
-            )
+            try:
+                metrics, details = evaluate(
+                    classes=list(spec_task.classes),
+                    splits={s: v.numbered() for s, v in prepared.splits.items()},
+                    gold=gold,
+                    label_probs=lm.probs,
+                    label_votes={s: m.to_numpy() for s, m in matrices.items()},
+                    end_model=trained.model,
+                    slicing_functions=prepared.slicing_functions,
+                    discover=discover_settings(spec.slices.discover),
+                    example_columns=list(spec.payloads),
+                    seed=spec.seed,
+                    label_model=lm.model,
+                    task=task,
+                    numbering={s: v.numbering for s, v in prepared.splits.items()},
+                )
+            except LFError as exc:
+                raise self._slice_error(exc, prepared) from exc
             record.detail = _headline(metrics)
         return TaskResult(
             name=task,
@@ -702,6 +741,14 @@ class Pipeline:
             details=details,
             lf_modules=[SourceModule(m.path, m.files, m.lfs) for m in modules],
         )
+
+    def _slice_error(self, exc: LFError, prepared: _Prepared) -> LFError:
+        """``exc`` of a failed slicing function, naming the spec key of the module defining it."""
+        for i, module in enumerate(prepared.slice_modules):
+            if any(sf.name == exc.lf_name for sf in module.functions):
+                where = self.source.error(("slices", "modules", i), f"{module.path}: {exc}")
+                return LFError(str(where), lf_name=exc.lf_name, row=exc.row)
+        return exc
 
     def _result(
         self,
@@ -831,7 +878,8 @@ class Pipeline:
         Raises
         ------
         OutputError
-            When ``run_dir`` is a file or a directory of files that are not a run's.
+            When ``run_dir`` is a file, lies under a file, or is a directory of files that are
+            not a run's.
         """
         if run_dir is not None:
             path = Path(run_dir).resolve()
@@ -841,6 +889,9 @@ class Pipeline:
                         f"run directory {path} would replace {kept}, which the run reads; "
                         "give a directory of its own (the default is runs/<name>-<time>/)"
                     )
+            blocker = next((p for p in path.parents if p.exists()), None)
+            if blocker is not None and not blocker.is_dir():
+                raise OutputError(f"run directory {path} lies under {blocker}, which is a file")
             check_replaceable(path, _RUN_FILES, "gristmill run directory")
             return path
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -870,7 +921,10 @@ class Pipeline:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
-            shutil.copyfile(self.spec_path, tmp / "spec.yaml")
+            if self.source.text is not None:  # the spec that ran, even if the file changed since
+                atomic_write_text(tmp / "spec.yaml", self.source.text)
+            else:
+                shutil.copyfile(self.spec_path, tmp / "spec.yaml")
             atomic_write_text(tmp / "metrics.json", json.dumps(result.metrics, indent=2))
             save_end_model(result.model, tmp / "model")
             for name, task in result.tasks.items():

@@ -356,7 +356,11 @@ class SliceSpec(_Strict):
 
 
 class Budget(_Strict):
-    """Search budget: a number of trials and/or minutes."""
+    """Search budget: a number of trials and/or minutes; the search stops at the first reached.
+
+    ``trials`` defaults to 12 even when ``minutes`` is given: write ``trials: null`` for a
+    budget of time only.
+    """
 
     trials: int | None = Field(12, ge=1)
     minutes: float | None = Field(None, gt=0)
@@ -378,7 +382,9 @@ class ModelSpec(_Strict):
     a seeded uniform sample of at most this many covered training rows (and of gold dev rows).
     """
 
-    candidates: Literal["auto"] | list[Literal["logreg", "lightgbm", "mlp"]] = "auto"
+    candidates: (
+        Literal["auto"] | Annotated[list[Literal["logreg", "lightgbm", "mlp"]], Field(min_length=1)]
+    ) = "auto"
     search_space: dict[Literal["logreg", "lightgbm", "mlp"], dict[str, Any]] = Field(
         default_factory=dict
     )
@@ -457,6 +463,21 @@ class PipelineSpec(_Strict):
         ]
         if leaks:
             raise _KeyedProblems(leaks)
+        return self
+
+    @model_validator(mode="after")
+    def _use_dev_has_gold_dev(self) -> PipelineSpec:
+        # else the label model would silently fit without the dev labels it was asked to use
+        problems = [
+            (
+                ("tasks", name, "label_model", "use_dev"),
+                "use_dev: true needs a dev split (data.dev) and the task's 'gold' column",
+            )
+            for name, task in self.tasks.items()
+            if task.label_model_spec.use_dev and (self.data.dev is None or task.gold is None)
+        ]
+        if problems:
+            raise _KeyedProblems(problems)
         return self
 
     @model_validator(mode="after")
@@ -564,12 +585,22 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 
 
 class SpecSource:
-    """A parsed spec with where it came from, for error messages naming file, line and key."""
+    """A parsed spec with where it came from, for error messages naming file, line and key.
 
-    def __init__(self, path: Path, raw: dict[str, Any], lines: dict[tuple[Any, ...], int]) -> None:
+    ``text`` is the file's text as it was read and validated (None for a spec built in code).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        raw: dict[str, Any],
+        lines: dict[tuple[Any, ...], int],
+        text: str | None = None,
+    ) -> None:
         self.path = path
         self.raw = raw
         self.lines = lines
+        self.text = text
 
     def error(self, loc: tuple[Any, ...], message: str) -> SpecError:
         """A :class:`SpecError` naming the file, the line of ``loc`` and the key path."""
@@ -656,9 +687,19 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
         of every key given twice in one mapping.
     """
     path = Path(path)
+    if path.is_dir():
+        example = path / "gristmill.yaml"
+        raise SpecError(f"{path}: is a directory; give the spec file, e.g. {example}")
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        raise SpecError(
+            f"{path}:{number}: not UTF-8 text (byte {data[exc.start]:#04x}); save the spec as UTF-8"
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
@@ -680,7 +721,7 @@ def load_spec(path: str | os.PathLike[str]) -> tuple[PipelineSpec, SpecSource]:
                 for loc, line, first in duplicates
             )
         )
-    source = SpecSource(path, raw, lines)
+    source = SpecSource(path, raw, lines, text)
     return validate_spec(raw, source), source
 
 

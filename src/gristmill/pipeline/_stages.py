@@ -361,9 +361,24 @@ def gold_labels(
         raise where.error(
             ("tasks", name, "gold"),
             f"gold column {column!r} of the {split} data holds value(s) {unknown[:5]} that are "
-            f"not in classes {classes}{nor}",
+            f"not in classes {classes}{nor}{_first_row_of(loaded, column, unknown[0])}",
         )
     return indices
+
+
+def _first_row_of(loaded: LoadedSplit, column: str, value: Any) -> str:
+    """``"; the first ... is on row N (numbering)"``: where ``value`` first is in ``column``.
+
+    Empty when the rows' numbers in the source are unknown, or ``value`` is no whole cell (a
+    multilabel item, inside a label set).
+    """
+    if loaded.rows is None:
+        return ""
+    cells = loaded.numbered()[column]
+    found = [row for row, cell in cells.items() if type(cell) is type(value) and cell == value]
+    if not found:
+        return ""
+    return f"; the first, {value!r}, is on row {found[0]} ({loaded.numbering})"
 
 
 # -- labeling ----------------------------------------------------------------------------------
@@ -393,13 +408,15 @@ def load_lf_modules(
     from gristmill.labeling._load import import_lf_module
 
     task_name, spec_task = _task(spec, task)
-    modules = []
+    modules: list[LFModule] = []
     names: dict[str, Path] = {}
     for i, name in enumerate(spec_task.supervision.lfs):
         loc = ("tasks", task_name, "supervision", "lfs", i)
         path = (root / name).resolve()
         if not path.is_file():
             raise where.error(loc, f"no such LF module: {path}")
+        if any(module.path == path for module in modules):
+            raise where.error(loc, f"the LF module {path} is listed twice; remove one")
         try:
             lfs, files = import_lf_module(path)
         except LFError as exc:
@@ -614,7 +631,9 @@ def _apply_module(module: LFModule, split: str, loaded: LoadedSplit, engine: str
         matrix = apply_lfs(module.lfs, loaded.numbered(), engine=engine)
     except LFError as exc:
         raise LFError(
-            f"the {split} data ({loaded.numbering}): {exc}", lf_name=exc.lf_name, row=exc.row
+            f"{module.path}: the {split} data ({loaded.numbering}): {exc}",
+            lf_name=exc.lf_name,
+            row=exc.row,
         ) from exc
     # the cache entry is keyed by the rows' content only, so it keeps no numbering
     return LabelMatrix(matrix.to_numpy(), matrix.lf_names)
@@ -740,7 +759,7 @@ def train_end_model(
         search_end_model,
     )
 
-    _, spec_task = _task(spec, task)
+    task_name, spec_task = _task(spec, task)
     model_spec = spec.model_spec
     candidates = (
         available_learners() if model_spec.candidates == "auto" else list(model_spec.candidates)
@@ -782,8 +801,8 @@ def train_end_model(
         return None
     if len(train) < 10:
         raise DataError(
-            f"only {len(train)} training rows are covered by the supervision; need at least 10 "
-            f"(add LFs or label columns that vote on more rows)"
+            f"only {len(train)} training rows are covered by the supervision of task "
+            f"{task_name!r}; need at least 10 (add LFs or label columns that vote on more rows)"
         )
     result = search_end_model(
         train,

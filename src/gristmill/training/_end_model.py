@@ -15,6 +15,7 @@ import pandas as pd
 
 from gristmill._version import __version__
 from gristmill.exceptions import DataError, NotFittedError, ParameterError
+from gristmill.io import check_replaceable, replace_directory
 from gristmill.training._classifiers import CLASSIFIERS, OneVsRest
 from gristmill.training._features import Featurizer
 from gristmill.training._multitask import (
@@ -198,17 +199,24 @@ def save_end_model(model: EndModel | MultiTaskModel, path: str | os.PathLike[str
 
     The directory is written beside its target and renamed into place, so a crash never leaves
     a half-written model. A :class:`~gristmill.training.MultiTaskModel` is saved as one such
-    directory per task.
+    directory per task. An existing ``path`` is replaced only when it is empty or a saved
+    model: a folder of other files is never deleted.
 
     Returns
     -------
     pathlib.Path
         The model directory.
+
+    Raises
+    ------
+    OutputError
+        When ``path`` is a file or a directory holding files that are not a saved model.
     """
+    path = Path(path)
+    check_model_target(path)
     if isinstance(model, MultiTaskModel):
         return save_multitask_model(model, path)
     model._check_fitted()
-    path = Path(path)
     featurizer_params, arrays = model.featurizer_.state()
     classifier_params, classifier_arrays, text = model.classifier_.state()
     arrays.update({f"classifier.{k}": v for k, v in classifier_arrays.items()})
@@ -232,13 +240,24 @@ def save_end_model(model: EndModel | MultiTaskModel, path: str | os.PathLike[str
         np.savez(tmp / "arrays.npz", allow_pickle=False, **arrays)
         if text is not None:
             (tmp / "lightgbm.txt").write_text(text, encoding="utf-8")
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        replace_directory(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return path
+
+
+def check_model_target(path: Path) -> None:
+    """Refuse to save a model over anything but nothing, an empty folder or a saved model.
+
+    Raises
+    ------
+    OutputError
+        Naming ``path``.
+    """
+    if (path / "multitask.json").is_file():  # a multi-task model's folder holds no end_model.json
+        return
+    check_replaceable(path, "end_model.json", "saved gristmill end model")
 
 
 def load_end_model(path: str | os.PathLike[str]) -> EndModel | MultiTaskModel:

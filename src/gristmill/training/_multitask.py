@@ -88,10 +88,17 @@ class MultiTaskModel:
 
 
 def save_multitask_model(model: MultiTaskModel, path: str | os.PathLike[str]) -> Path:
-    """Save every task's end model under ``path/<task>/`` beside ``multitask.json`` (atomic)."""
-    from gristmill.training._end_model import save_end_model
+    """Save every task's end model under ``path/<task>/`` beside ``multitask.json`` (atomic).
+
+    Raises
+    ------
+    OutputError
+        As :func:`~gristmill.training.save_end_model`.
+    """
+    from gristmill.training._end_model import check_model_target, save_end_model
 
     path = Path(path)
+    check_model_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:

@@ -373,6 +373,13 @@ def _merge_space(
     return space
 
 
+def _metric_names(k: int, multilabel: bool) -> list[str]:
+    """The scores of :func:`task_metrics` for ``k`` classes that a search may maximise."""
+    gold: Any = np.zeros((1, k), dtype=np.int64) if multilabel else np.zeros(1, dtype=np.int64)
+    scores = task_metrics(gold, gold, k)
+    return sorted(set(scores) - {"n", "hamming_loss"})  # a loss is no score to maximise
+
+
 def search_end_model(
     train: pd.DataFrame,
     train_probs: np.ndarray,
@@ -418,7 +425,8 @@ def search_end_model(
         Wall-clock budget; the search stops after the trial running when it expires (then the
         number of trials, and so the result, depends on the machine's speed).
     metric : str, default "accuracy"
-        Key of :func:`classification_metrics` to maximise.
+        Score of :func:`~gristmill.training.task_metrics` to maximise (``precision`` and
+        ``recall`` need two classes or a multilabel task).
     holdout : float, default 0.2
     targets : sequence of {"soft", "hard"}, default ("soft", "hard")
         Training targets to try (see :class:`EndModel`); the first learner is tried with each.
@@ -437,21 +445,51 @@ def search_end_model(
     Raises
     ------
     ParameterError
-        For no candidate, bad ``targets``, no budget, or an invalid ``search_space``.
+        For no or an unknown candidate, bad ``targets``, no budget (or ``trials`` < 1,
+        ``minutes`` <= 0), ``holdout`` outside (0, 1), a ``metric`` the task does not score, or
+        an invalid ``search_space``.
     KeyboardInterrupt
         On Ctrl-C, without Optuna's report of the interrupted trial as a failure.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    candidates = list(candidates or available_learners())
+    candidates = available_learners() if candidates is None else list(candidates)
     if not candidates:
         raise ParameterError("search_end_model needs at least one candidate learner")
+    unknown = [learner for learner in candidates if learner not in DEFAULT_SEARCH_SPACE]
+    if unknown:
+        raise ParameterError(
+            f"The 'candidates' parameter of search_end_model must name learners among "
+            f"{list(DEFAULT_SEARCH_SPACE)}. Got {unknown!r} instead."
+        )
     targets = list(targets)
     if not targets or set(targets) - {"soft", "hard"}:
         raise ParameterError(f"targets must be a non-empty subset of soft, hard. Got {targets!r}.")
     if trials is None and minutes is None:
         raise ParameterError("search_end_model needs a budget: trials and/or minutes")
+    if trials is not None and trials < 1:
+        raise ParameterError(
+            f"The 'trials' parameter of search_end_model must be an int >= 1 or None. "
+            f"Got {trials!r} instead."
+        )
+    if minutes is not None and not minutes > 0:
+        raise ParameterError(
+            f"The 'minutes' parameter of search_end_model must be > 0 or None. "
+            f"Got {minutes!r} instead."
+        )
+    if not 0 < holdout < 1:
+        raise ParameterError(
+            f"The 'holdout' parameter of search_end_model must be in (0, 1). "
+            f"Got {holdout!r} instead."
+        )
+    metrics = _metric_names(len(classes), multilabel)
+    if metric not in metrics:
+        raise ParameterError(
+            f"The 'metric' parameter of search_end_model must be one of {metrics} for "
+            f"classes {list(classes)}{' (multilabel)' if multilabel else ''}. "
+            f"Got {metric!r} instead."
+        )
     problems = search_space_problems(search_space or {}, candidates)
     if problems:
         raise ParameterError(
