@@ -150,3 +150,28 @@ def test_monitor_reports_a_column_missing_throughout(tracking_uri, files, tmp_pa
     output = " ".join(result.output.split())
     assert "length missing" in output and "missing 0% -> 100%" in output
     assert "every current value is missing" in output
+
+
+def test_paths_with_brackets_are_printed_as_they_are(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "a[").mkdir()
+    current = tmp_path / "a[" / "red]current.parquet"  # its path holds '[/red]'
+    current.write_bytes(files["iid"].read_bytes())
+    out = tmp_path / "[bold]out"
+    result = _monitor(tracking_uri, "--current", str(current), "--reference",
+                      str(files["reference"]), "--out", str(out), "--no-mlflow")
+    assert result.exit_code == 0, result.output
+    output = "".join(result.output.split())
+    assert f"from{current}vs".replace(" ", "") in output
+    assert f"report:{out / 'monitor.html'}" in output
+
+
+def test_a_current_file_may_time_its_rows_with_date_times(tracking_uri, files, tmp_path) -> None:  # noqa: ANN001
+    current = tmp_path / "current.csv"
+    frame = pd.read_parquet(files["iid"])
+    stamps = pd.date_range("2026-11-01", periods=len(frame), freq="min")
+    frame.assign(_ts=stamps.strftime("%Y-%m-%dT%H:%M:%S")).to_csv(current, index=False)
+    result = _monitor(tracking_uri, "--current", str(current), "--reference",
+                      str(files["reference"]), "--out", str(tmp_path / "o"), "--no-mlflow")
+    assert result.exit_code == 0, result.output
+    windows = json.loads((tmp_path / "o" / "monitor.json").read_text())["windows"]
+    assert windows[0]["label"] == "11-01 00:00"

@@ -48,6 +48,23 @@ def test_serve_command_errors(tracking_uri) -> None:  # noqa: ANN001
     assert workers.exit_code == 1 and "workers must be >= 1" in workers.output
 
 
+def test_serve_names_a_log_path_that_is_no_file(tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "afile").write_text("x")
+    for log, problem in ((tmp_path, "needs a file path; this is a directory"),
+                         (tmp_path / "afile" / "log.sqlite", "lies under")):
+        result = CliRunner().invoke(app, ["serve", "kw@champion", "--tracking-uri", tracking_uri,
+                                          "--log", str(log), "--workers", "0"])
+        assert result.exit_code == 1
+        assert f"--log {problem}" in " ".join(result.output.split())
+
+
+def test_serve_refuses_a_body_limit_below_one_byte_as_a_usage_error(tracking_uri) -> None:  # noqa: ANN001
+    result = CliRunner().invoke(app, ["serve", "kw@champion", "--tracking-uri", tracking_uri,
+                                      "--max-body-bytes", "0"])
+    assert result.exit_code == 2, result.output
+    assert "--max-body-bytes" in result.output and "Traceback" not in result.output
+
+
 def _error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.strip()]
 

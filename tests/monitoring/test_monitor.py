@@ -96,6 +96,21 @@ def test_json_html_and_mlflow_outputs(model, registry, tracking_uri, tmp_path) -
     assert run.data.tags["gristmill.model_version"] == "1"
 
 
+def test_a_report_that_fails_to_render_writes_no_result(registry, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from gristmill.report import _monitor_report
+
+    result = monitor(current=registry.reference_frame(100, seed=6),
+                     reference=registry.reference_frame(300, seed=2))
+
+    def fails(_: object) -> str:
+        raise RuntimeError("cannot render")
+
+    monkeypatch.setattr(_monitor_report, "render_monitor_report", fails)
+    with pytest.raises(RuntimeError, match="cannot render"):
+        result.save(tmp_path / "out")
+    assert not (tmp_path / "out" / "monitor.json").exists()
+
+
 def test_without_a_model_or_lfs(registry) -> None:  # noqa: ANN001
     result = monitor(current=registry.reference_frame(100, seed=6),
                      reference=registry.reference_frame(300, seed=2))
@@ -112,6 +127,19 @@ def test_errors(model, registry) -> None:  # noqa: ANN001
     with pytest.raises(DataError, match="non-empty"):
         monitor(model, current=registry.reference_frame(50).iloc[:0],
                 reference=registry.reference_frame(50))
+
+
+def test_samples_that_are_no_table_or_name_a_column_twice_are_refused(model, registry) -> None:  # noqa: ANN001
+    from gristmill.exceptions import ParameterError
+
+    reference = registry.reference_frame(100)
+    with pytest.raises(ParameterError, match="current must be a pandas DataFrame; got list"):
+        monitor(model, current=reference.to_dict("records"), reference=reference)
+    twice = pd.concat([reference, reference[["text"]]], axis=1)
+    with pytest.raises(DataError, match="column 'text' appears more than once in the current"):
+        monitor(model, current=twice, reference=reference)
+    with pytest.raises(ParameterError, match=r"got the string 'text' \(pass \['text'\]\)"):
+        monitor(model, current=reference, reference=reference, columns="text")
 
 
 def test_thresholds_change_the_verdict(model, registry) -> None:  # noqa: ANN001
@@ -278,3 +306,34 @@ def test_the_prediction_drift_reason_shows_a_p_value_just_under_its_threshold() 
     result = MonitorResult(None, "2026-11-25T00:00:00Z", 500, 500, DriftThresholds(), [],
                            prediction=prediction)
     assert result.reasons == ["the predicted class distribution drifted (chi2 0.04995 vs 0.05)"]
+
+
+def test_times_of_a_file_may_be_date_times_and_a_bad_one_is_named(model, registry) -> None:  # noqa: ANN001
+    current = registry.reference_frame(120, seed=15)
+    seconds = 1_700_000_000 + 60 * np.arange(len(current))
+    reference = registry.reference_frame(300, seed=2)
+    as_text = pd.to_datetime(seconds, unit="s").strftime("%Y-%m-%dT%H:%M:%S")
+    by_seconds = monitor(model, current=current.assign(_ts=seconds), reference=reference)
+    for times in (as_text, pd.to_datetime(seconds, unit="s")):
+        result = monitor(model, current=current.assign(_ts=times), reference=reference)
+        assert [w["label"] for w in result.windows] == [w["label"] for w in by_seconds.windows]
+    with pytest.raises(DataError, match="column '_ts' .* row 3 holds 'yesterday'"):
+        monitor(model, current=current.assign(_ts=as_text.where(np.arange(120) != 3,
+                                                                "yesterday")),
+                reference=reference)
+    with pytest.raises(DataError, match="column '_ts' .* row 0 holds 1700000000000"):
+        monitor(model, current=current.assign(_ts=seconds * 1000), reference=reference)  # ms
+
+
+def test_feedback_labels_that_name_no_class_are_left_out(model, registry) -> None:  # noqa: ANN001
+    current = registry.reference_frame(100, seed=16)
+    current["_label"] = model.predict_frame(current)["prediction"].astype(str)
+    codes = current["_label"].map({"ham": 0, "spam": 1})
+    right = monitor(model, current=current, reference=registry.reference_frame(300, seed=2))
+    assert right.slices["all"] == {"n": 100, "accuracy": 1.0}
+    mixed = current.assign(_label=codes.astype(object).where(np.arange(100) >= 10,
+                                                             current["_label"]))
+    result = monitor(model, current=mixed, reference=registry.reference_frame(300, seed=2))
+    assert result.slices["all"] == {"n": 10, "accuracy": 1.0}
+    assert any("90 feedback labels (_label) are none of the classes (ham, spam)" in note
+               for note in result.notes)

@@ -76,6 +76,14 @@ def test_predict_422_on_bad_json_and_missing_records(client) -> None:  # noqa: A
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "records"]
 
 
+def test_bad_json_is_a_422_saying_what_is_wrong_and_where(client) -> None:  # noqa: ANN001
+    for endpoint in ("/predict", "/feedback"):
+        cut = client.post(endpoint, content=b'{"records": [', headers=AUTH)
+        assert cut.status_code == 422
+        assert cut.json()["detail"][0]["msg"] == ("the body is not valid UTF-8 JSON: unexpected "
+                                                  "end of data: line 1 column 14 (char 13)")
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "x"}])
 def test_401_without_the_token(client, headers) -> None:  # noqa: ANN001
     for response in (_predict(client, [{"text": "a", "length": 1.0}], headers),
@@ -160,6 +168,20 @@ def test_bad_limits_are_refused(tracking_uri, tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(ServingError, match="max_body_bytes"):
         create_app("kw/1", tracking_uri=tracking_uri, log_path=tmp_path / "l.sqlite",
                    max_body_bytes=0)
+
+
+@pytest.mark.parametrize("token", ["", " s3cret"])
+def test_a_token_no_request_can_present_is_refused(token, tmp_path) -> None:  # noqa: ANN001
+    def loader(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+        return ServedModel(name="echo", version="1", alias=None, run_id=None, pyfunc=_Echo(),
+                           classes=["a", "b"], payload_columns=["note"],
+                           column_types={"note": "string"})
+
+    with pytest.raises(ServingError, match="token must be a non-empty string"):
+        create_app(ModelHolder("echo/1", loader=loader, poll_interval=0), token=token,
+                   log_path=tmp_path / "log.sqlite")
+    with pytest.raises(ServingError, match="token must be a non-empty string"):
+        create_app("echo/1", token=token, log_path=tmp_path / "log.sqlite")  # before loading
 
 
 def test_alias_switch_swaps_without_failed_requests(tracking_uri, registry, tmp_path) -> None:  # noqa: ANN001
@@ -326,3 +348,26 @@ def test_an_alias_resolves_in_its_store_after_another_store_was_opened(tracking_
         assert load_served_model("kw@champion", tracking_uri=tracking_uri).version == "1"
     finally:
         open_client(tracking_uri)
+
+
+def test_openapi_describes_the_version_served_after_the_alias_moved(tmp_path) -> None:  # noqa: ANN001
+    def echo(version: str, columns: list[str], classes: list[str]) -> ServedModel:
+        return ServedModel(name="echo", version=version, alias="live", run_id=None,
+                           pyfunc=_Echo(), classes=classes, payload_columns=columns,
+                           column_types=dict.fromkeys(columns, "string"))
+
+    holder = ModelHolder("echo@live", loader=lambda uri, **_: echo("3", ["note", "title"],
+                                                                   ["a", "b"]),
+                         poll_interval=0)
+    app = create_app(holder, log_path=tmp_path / "log.sqlite")
+    with TestClient(app) as test_client:
+        assert test_client.get("/openapi.json").json()["info"]["version"] == "3"
+        holder.current = echo("4", ["note"], ["a", "b", "c"])  # the alias moved
+        schema = test_client.get("/openapi.json").json()
+        assert schema["info"]["version"] == "4"
+        body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"]["properties"]["records"]["items"]["required"] == ["note"]
+        feedback = schema["paths"]["/feedback"]["post"]["requestBody"]["content"]
+        labels = feedback["application/json"]["schema"]["properties"]["labels"]["items"]
+        assert labels["anyOf"][0]["enum"] == ["a", "b", "c"]
+        assert "<code>title</code>" not in test_client.get("/docs").text

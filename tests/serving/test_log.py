@@ -62,6 +62,15 @@ def test_records_round_trip_and_time_filter(tmp_path: Path) -> None:
     assert pd.isna(frame["_label"]).all()
 
 
+def test_an_interval_ending_at_the_epoch_holds_no_request(tmp_path: Path) -> None:
+    log = RequestLog(tmp_path / "log.sqlite")
+    log.log_prediction("r1", "m", "1", [{"x": 1}], ["a"], [{"a": 1.0}], 1.0)
+    assert log.records(until=time.time() + 60)["_request_id"].tolist() == ["r1"]
+    with pytest.raises(DataError, match="no requests"):
+        log.records(until=0)
+    log.close()
+
+
 def test_forget_feedback_deletes_only_the_named_rows_of_the_request(tmp_path: Path) -> None:
     log = RequestLog(tmp_path / "log.sqlite")
     for request_id in ("r1", "r2"):

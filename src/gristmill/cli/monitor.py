@@ -90,8 +90,9 @@ def monitor_command(
     paths = result.save(out if out is not None else Path(".gristmill") / "monitor" /
                         f"{served.name}-{stamp}")
     task = f" task {served.task}" if served.task else ""
-    console.print(f"{served.name} v{served.version}{task}: {result.n_current} current rows from "
-                  f"{source} vs {result.n_reference} reference rows")
+    # Names and paths are printed as text: a '[' in them is no rich markup.
+    console.print(f"{escape(served.name)} v{served.version}{escape(task)}: {result.n_current} "
+                  f"current rows from {escape(source)} vs {result.n_reference} reference rows")
     for feature in result.features:  # why a feature is not tested is among the notes
         if not feature.tested:
             console.print(f"  {escape(feature.column):<24} not tested")
@@ -104,7 +105,7 @@ def monitor_command(
                       f"{mark}{missing}")
     for lf in result.lfs:
         mark = "[red]drift[/]" if lf.drifted else "ok"
-        console.print(f"  LF {lf.name:<21} coverage {lf.coverage_reference:.3f} -> "
+        console.print(f"  LF {escape(lf.name):<21} coverage {lf.coverage_reference:.3f} -> "
                       f"{lf.coverage_current:.3f}  {mark}")
     if result.agreement is not None:
         console.print(f"  estimated accuracy (label model vs served): "
@@ -114,7 +115,7 @@ def monitor_command(
     if mlflow_log:
         run_id = result.log_to_mlflow(tracking_uri=uri)
         console.print(f"MLflow run: {run_id}")
-    console.print(f"report: {paths['html']}\nresult: {paths['json']}")
+    console.print(f"report: {escape(str(paths['html']))}\nresult: {escape(str(paths['json']))}")
     if result.drifted:
         for reason in result.reasons:
             console.print(f"[bold red]drift:[/] {escape(reason)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gristmill.cli._common import err_console
+from gristmill.cli._common import Output, check_paths, err_console
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -38,18 +38,21 @@ def serve_command(
         help="SQLite request log (default .gristmill/serving/NAME[.TASK].sqlite)."),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
-    max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes",
+    max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", min=1,
                                        help="Refuse larger request bodies with 413."),
     poll_interval: float = typer.Option(5.0, "--poll-interval", callback=_poll_interval,
                                         help="Seconds between alias checks; 0 disables."),
     access_log: bool = typer.Option(
         False, "--access-log/--no-access-log",
-        help="uvicorn's line per request on stderr (the request log records every request)."),
+        help="uvicorn's line per request on stderr (the request log records every answered "
+        "prediction, not refused requests)."),
 ) -> None:
     """Serve MODEL: POST /predict, POST /feedback, GET /health, GET /metadata."""
     from gristmill.serving import serve
     from gristmill.serving._model import resolve_store
 
+    # Before the model loads: a log path that is a folder (or lies under a file) fails fast.
+    check_paths({}, [Output("--log", log)])
     if host not in _LOOPBACK and token is None:
         err_console.print(f"[yellow]warning:[/] serving on {host} without --token: anyone who "
                           "can reach it may call the model")

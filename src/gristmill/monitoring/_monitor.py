@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import DataError
+from gristmill.exceptions import DataError, ParameterError
 from gristmill.io import atomic_write_text
 from gristmill.monitoring._drift import DriftThresholds, FeatureDrift, feature_drift
 from gristmill.monitoring._lf_drift import AgreementDrift, LFDrift, lf_drift, model_agreement
@@ -23,6 +23,8 @@ from gristmill.monitoring._lf_drift import AgreementDrift, LFDrift, lf_drift, mo
 __all__ = ["MonitorResult", "monitor"]
 
 _MIN_WINDOW_ROWS = 30
+# UNIX seconds of the years 1 to 9999 (what a datetime holds): milliseconds lie beyond.
+_UNIX_RANGE = (-62_135_596_800, 253_402_300_799)
 
 
 @dataclasses.dataclass
@@ -125,16 +127,20 @@ class MonitorResult:
     def save(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``monitor.json`` and the HTML report ``monitor.html`` into ``out_dir`` atomically.
 
+        Both are rendered before either is written, so that a report that fails to render leaves
+        no result of this check beside an earlier check's report.
+
         Returns
         -------
         dict
             ``{"json": path, "html": path}``.
         """
-        from gristmill.report._monitor_report import write_monitor_report
+        from gristmill.report._monitor_report import render_monitor_report
 
         out = Path(out_dir)
-        json_path = atomic_write_text(out / "monitor.json", self.to_json())
-        html_path = write_monitor_report(self, out / "monitor.html")
+        html, text = render_monitor_report(self), self.to_json()
+        json_path = atomic_write_text(out / "monitor.json", text)
+        html_path = atomic_write_text(out / "monitor.html", html)
         return {"json": json_path, "html": html_path}
 
     def metrics(self) -> dict[str, float]:
@@ -396,6 +402,71 @@ def _own_rows(current: pd.DataFrame, target: _Monitored, notes: list[str]) -> pd
     return current.assign(_prediction=current["_prediction"].where(~stale))
 
 
+def _check_samples(**samples: Any) -> None:
+    """Refuse a sample that is no DataFrame, or that names a column twice.
+
+    Raises
+    ------
+    ParameterError
+        When a sample is no :class:`pandas.DataFrame`.
+    DataError
+        When a sample has two columns of one name, naming it.
+    """
+    for which, frame in samples.items():
+        if not isinstance(frame, pd.DataFrame):
+            raise ParameterError(f"monitor's {which} must be a pandas DataFrame; got "
+                                 f"{type(frame).__name__}")
+        twice = frame.columns[frame.columns.duplicated()]
+        if len(twice):
+            raise DataError(f"column {twice[0]!r} appears more than once in the {which} data")
+
+
+def _unix_times(current: pd.DataFrame) -> pd.DataFrame:
+    """``current`` with its ``_ts`` column in UNIX seconds, as the request log writes it.
+
+    A file's ``_ts`` may also hold date-times (timestamps, or ISO 8601 text; naive ones are UTC).
+
+    Raises
+    ------
+    DataError
+        When a ``_ts`` value is missing or no time, naming its row.
+    """
+    if "_ts" not in current:
+        return current
+    times = current["_ts"]
+    if pd.api.types.is_numeric_dtype(times) and not pd.api.types.is_bool_dtype(times):
+        seconds = times.to_numpy(dtype=float)
+    else:
+        stamps = pd.to_datetime(times, errors="coerce", utc=True, format="ISO8601")
+        seconds = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
+            dtype=float)
+    # NaN (missing, or text that is no date-time) lies in no range: it is refused too.
+    bad = np.flatnonzero(~((seconds >= _UNIX_RANGE[0]) & (seconds <= _UNIX_RANGE[1])))
+    if bad.size:
+        value = times.iloc[bad[:1]].tolist()[0]  # a Python value: shown without numpy's type
+        raise DataError(f"column '_ts' of the current data must hold times (UNIX seconds or ISO "
+                        f"8601 date-times); row {bad[0]} holds {value!r}")
+    return current.assign(_ts=seconds)
+
+
+def _class_labels(current: pd.DataFrame, classes: list[str] | None,
+                  notes: list[str]) -> pd.DataFrame:
+    """``current`` with the feedback labels (``_label``) that name no class made missing.
+
+    Such labels (class indices such as 0 and 1, say) would count every prediction wrong.
+    """
+    if "_label" not in current or not classes:
+        return current
+    labels = current["_label"]
+    foreign = (labels.notna() & ~labels.astype(str).isin(classes)).to_numpy()
+    if not foreign.any():
+        return current
+    shown = ", ".join(map(repr, sorted(set(labels[foreign].astype(str)))[:5]))
+    notes.append(f"{int(foreign.sum())} feedback labels (_label) are none of the classes "
+                 f"({', '.join(classes)}) and are left out: {shown}")
+    return current.assign(_label=labels.astype(object).where(~foreign, None))
+
+
 def _predict(predict: Callable[[pd.DataFrame], pd.DataFrame], frame: pd.DataFrame, which: str,
              notes: list[str]) -> pd.Series | None:
     """The model's predicted classes of ``frame``, or None (with a note) when it cannot predict."""
@@ -472,8 +543,9 @@ def monitor(
         Supplies the predictions, classes, payload columns, and (from the bundle) the reference
         sample, LFs and label model unless they are given explicitly.
     current : pandas.DataFrame
-        Current rows. Columns ``_prediction`` (served class), ``_label`` (feedback), ``_ts``
-        (UNIX time), ``_model_name`` and ``_model_version``, as in
+        Current rows. Columns ``_prediction`` (served class), ``_label`` (feedback: a class
+        name; other labels are left out, with a note), ``_ts`` (UNIX seconds, or date-times),
+        ``_model_name`` and ``_model_version``, as in
         :meth:`gristmill.serving.RequestLog.records`, are used when present: rows another model
         served are left out, and rows another version of the model served are predicted again
         by ``model`` (their payload is current data; their logged prediction is not this
@@ -502,9 +574,14 @@ def monitor(
     Raises
     ------
     DataError
-        When there is no reference, a column is missing from a sample, a sample is empty, or
-        no logged row was served by ``model``.
+        When there is no reference, a column is missing from a sample or appears twice, a
+        sample is empty, a ``_ts`` value is no time, or no logged row was served by ``model``.
+    ParameterError
+        When ``current`` or ``reference`` is no DataFrame, or ``columns`` is a string.
     """
+    if isinstance(columns, str):  # a string is a sequence too: of one-letter "columns"
+        raise ParameterError(f"monitor's columns must be a sequence of column names; got the "
+                             f"string {columns!r} (pass [{columns!r}])")
     thresholds = thresholds or DriftThresholds()
     notes: list[str] = []
     target = _resolve(model, tracking_uri, notes)
@@ -512,10 +589,11 @@ def monitor(
     if reference is None:
         raise DataError("monitor needs reference data: pass reference=... or a model bundle that "
                         "holds reference.parquet")
+    _check_samples(reference=reference, current=current)
     if len(reference) == 0 or len(current) == 0:
         raise DataError(f"monitor needs non-empty data; got {len(reference)} reference and "
                         f"{len(current)} current rows")
-    current = _own_rows(current, target, notes)
+    current = _own_rows(_unix_times(current), target, notes)
     columns = list(columns or target.columns or [
         c for c in reference.columns if c in current.columns and not str(c).startswith("_")])
     for col in columns:
@@ -570,7 +648,7 @@ def monitor(
 
     slice_stats: dict[str, dict[str, float]] = {}
     if "_label" in current and served_cur is not None:
-        slice_stats = _slice_metrics(current, served_cur, slices)
+        slice_stats = _slice_metrics(_class_labels(current, classes, notes), served_cur, slices)
     if not slice_stats:
         notes.append("no feedback labels: no per-slice metrics")
 

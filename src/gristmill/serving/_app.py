@@ -1,4 +1,4 @@
-"""The REST service: a FastAPI app serving one registered model, logging every request."""
+"""The REST service: a FastAPI app serving one registered model, logging every prediction."""
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoint annotations, which
 # name classes imported lazily inside create_app.
@@ -152,8 +152,8 @@ def create_app(
     Raises
     ------
     ServingError
-        When the model cannot be resolved or loaded, or a limit or ``poll_interval`` is out of
-        range.
+        When the model cannot be resolved or loaded, a limit or ``poll_interval`` is out of
+        range, or ``token`` is empty or has surrounding spaces.
     MissingExtraError
         When the ``serve`` extra is not installed.
     """
@@ -167,6 +167,11 @@ def create_app(
             f"max_body_bytes and max_records must be positive; got {max_body_bytes} and "
             f"{max_records}"
         )
+    if token is not None and (not token or token != token.strip()):
+        # An empty token would let every request through; one with surrounding spaces, none
+        # (the header's token is read without them).
+        raise ServingError("the token must be a non-empty string without surrounding spaces; "
+                           "leave it out to serve without one")
     holder = model if isinstance(model, ModelHolder) else ModelHolder(
         model, tracking_uri=tracking_uri, poll_interval=poll_interval, task=task
     )
@@ -231,8 +236,8 @@ def create_app(
             chunks.append(chunk)
         try:
             return orjson.loads(b"".join(chunks))
-        except orjson.JSONDecodeError:
-            raise FieldError([{"loc": ["body"], "msg": "the body is not valid UTF-8 JSON",
+        except orjson.JSONDecodeError as exc:  # its text says what is wrong, and where
+            raise FieldError([{"loc": ["body"], "msg": f"the body is not valid UTF-8 JSON: {exc}",
                                "type": "json_invalid"}]) from None
 
     @app.exception_handler(_Unauthorized)
@@ -266,16 +271,14 @@ def create_app(
         413: {**error, "description": "Request body too large"},
         422: {**error, "description": "A field is missing, unknown or of the wrong type"},
     }
+    records_schema: dict[str, Any] = {"type": "array", "minItems": 1, "maxItems": max_records}
+    labels_schema: dict[str, Any] = {"type": "array", "minItems": 1}
     predict_body = {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": {
                 "type": "object",
-                "properties": {"records": {
-                    "type": "array", "minItems": 1, "maxItems": max_records,
-                    "items": record_schema(first.payload_columns, first.column_types,
-                                           first.optional_columns),
-                }},
+                "properties": {"records": records_schema},
                 "required": ["records"],
                 "additionalProperties": False,
             }}},
@@ -288,15 +291,33 @@ def create_app(
                 "type": "object",
                 "properties": {
                     "request_id": {"type": "string", "minLength": 1},
-                    "labels": {"type": "array", "minItems": 1,
-                               "items": {"anyOf": [{"type": "string", "enum": first.classes},
-                                                   {"type": "null"}]}},
+                    "labels": labels_schema,
                 },
                 "required": ["request_id", "labels"],
                 "additionalProperties": False,
             }}},
         }
     }
+
+    default_openapi = app.openapi
+    described: list[Any] = [None]
+
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document of the version served now: the alias may have moved to one with
+        other payload columns or classes since the document was last built."""
+        served = holder.current
+        if described[0] is not served:
+            records_schema["items"] = record_schema(served.payload_columns, served.column_types,
+                                                    served.optional_columns)
+            labels_schema["items"] = {"anyOf": [{"type": "string", "enum": served.classes},
+                                                {"type": "null"}]}
+            app.version = served.version
+            app.openapi_schema = None
+            described[0] = served
+        schema: dict[str, Any] = default_openapi()
+        return schema
+
+    app.openapi = openapi
 
     def model_info(served: Any) -> dict[str, Any]:
         return {"name": served.name, "version": served.version, "alias": served.alias}

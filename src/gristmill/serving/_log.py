@@ -334,7 +334,8 @@ class RequestLog:
             "SELECT r.request_id, r.ts, r.model_name, r.model_version, r.records, r.predictions, "
             "r.probabilities FROM requests r WHERE r.ts >= ? AND r.ts < ? ORDER BY r.ts"
         )
-        bounds = (since if since is not None else float("-inf"), until or float("inf"))
+        bounds = (since if since is not None else float("-inf"),
+                  until if until is not None else float("inf"))
         self.flush()
         return iter(self._retry(lambda con: con.execute(query, bounds).fetchall()))
 

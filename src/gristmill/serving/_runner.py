@@ -76,7 +76,8 @@ def serve(
     Binds 127.0.0.1 unless ``host`` says otherwise. With ``workers > 1`` each uvicorn worker
     process loads the model, follows the alias and opens its own connection to the shared request
     log. uvicorn's access log (one line per request on stderr) is off unless ``access_log``: the
-    request log already records every request, and the line costs CPU on the request path.
+    request log already records every answered prediction (refused requests, 4xx, appear only in
+    the access log), and the line costs CPU on the request path.
     ``task`` serves one task of a model that predicts several.
 
     Raises
