@@ -127,13 +127,21 @@ def test_hospital_example_cleans_then_labels(tmp_path: Path) -> None:
     assert metrics["end_model"]["test"]["overall"]["accuracy"] > 0.9
 
 
-def test_run_from_another_folder_with_a_slice_module_importing_a_helper(
+def _pipeline_project(
     tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
-) -> None:
+) -> Path:
+    """The pipeline tests' small project (spec, data, LF modules) in ``tmp_path / "project"``."""
     helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
     project = tmp_path / "project"
     project.mkdir()
     helpers.make_project(project)
+    return project
+
+
+def test_run_from_another_folder_with_a_slice_module_importing_a_helper(
+    tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
+) -> None:
+    project = _pipeline_project(tmp_path, load_helper_module)
     (project / "slice_words.py").write_text("LIMIT = 6\n")
     (project / "slices.py").write_text(
         "from gristmill import slicing_function\nfrom slice_words import LIMIT\n\n"
@@ -245,10 +253,7 @@ def test_ctrl_c_ends_run_with_one_line_and_no_partial_output(
 def test_dry_run_refuses_the_run_dir_the_run_would_refuse(
     tmp_path: Path, load_helper_module: Callable[[str, Path], ModuleType]
 ) -> None:
-    helpers = load_helper_module("gristmill_test_pipeline_project", PIPELINE_PROJECT)
-    project = tmp_path / "project"
-    project.mkdir()
-    helpers.make_project(project)
+    project = _pipeline_project(tmp_path, load_helper_module)
     spec = str(project / "gristmill.yaml")
     result = CliRunner().invoke(app, ["run", spec, "--dry-run", "--run-dir", str(project)])
     assert result.exit_code == 1
