@@ -404,3 +404,11 @@ def test_repairs_land_in_the_partition_holding_their_row() -> None:
     pd.testing.assert_frame_equal(repaired, expected, check_dtype=False)
     assert pd.api.types.is_integer_dtype(repaired["stars"])
     assert _apply_repairs(parts, repairs.iloc[:0]) is parts
+
+
+def test_the_run_directory_keeps_the_spec_that_ran(project: Path, cluster) -> None:
+    validated = (project / "gristmill.yaml").read_bytes()
+    pipeline = _on_dask(project, cluster)
+    edit_spec(project, lambda s: s["model"]["budget"].update(trials=5))  # edited meanwhile
+    result = pipeline.run(track=False, run_dir=project / "run")
+    assert (result.run_dir / "spec.yaml").read_bytes() == validated

@@ -585,7 +585,9 @@ class _DaskRun:
             self.evaluate()
             with self.reporter.stage("report", "Writing the run directory") as record:
                 result = self.result(final)
-                _write_files(result, self.work, self.out, self.prepared.notes)
+                _write_files(
+                    result, self.pipeline.source.text, self.work, self.out, self.prepared.notes
+                )
                 replace_directory(self.work, final)
                 self._open_matrix(result)
                 record.detail = str(final)
@@ -879,12 +881,21 @@ class _DaskRun:
         return {"split": f"dev (sample of {len(frame):,} gold rows)", "clusters": clusters}
 
 
-def _write_files(result: PipelineResult, work: Path, out: _Outputs, notes: list[str]) -> None:
-    """The run directory's small files, beside the parts the workers wrote."""
+def _write_files(
+    result: PipelineResult, spec_text: str | None, work: Path, out: _Outputs, notes: list[str]
+) -> None:
+    """The run directory's small files, beside the parts the workers wrote.
+
+    ``spec.yaml`` is ``spec_text``, the spec that was validated and ran, even if the file
+    changed since (a copy of the file when the pipeline was built from a spec object).
+    """
     from gristmill.report import write_run_report
     from gristmill.training import save_end_model
 
-    shutil.copyfile(result.spec_path, work / "spec.yaml")
+    if spec_text is not None:
+        atomic_write_text(work / "spec.yaml", spec_text)
+    else:
+        shutil.copyfile(result.spec_path, work / "spec.yaml")
     atomic_write_text(work / "metrics.json", json.dumps(result.metrics, indent=2))
     result.lf_summary.to_csv(work / "lf_summary.csv")
     save_end_model(result.model, work / "model")
