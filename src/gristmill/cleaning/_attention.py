@@ -460,11 +460,6 @@ class AttentionImputer(TableImputer):
                     f"The {name!r} parameter of AttentionImputer must be an int >= 1. "
                     f"Got {value!r} instead."
                 )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ParameterError(
-                "The 'seed' parameter of AttentionImputer must be an int >= 0. "
-                f"Got {self.seed!r} instead."
-            )
         if self.batch_size != "auto" and (
             isinstance(self.batch_size, bool)
             or not isinstance(self.batch_size, int)

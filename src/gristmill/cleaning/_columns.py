@@ -293,11 +293,11 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
             When the table is empty, a column to impute has no observed value, a column holds
             an infinity, a requested column is absent, or a column type cannot be used.
         ParameterError
-            When ``columns`` is not a list of labels (a string, say) or ``column_types`` is
-            not a mapping.
+            When ``columns`` is not a list of labels (a string, say), ``column_types`` is
+            not a mapping, or ``seed`` is not an int >= 0.
         """
         data = check_table(data, who=f"{self._who}.fit")
-        self._check_column_params()
+        self._check_shared_params()
         wanted = list(self.columns) if self.columns is not None else list(data.columns)
         absent = [name for name in wanted if name not in data.columns]
         if absent:
@@ -351,7 +351,14 @@ class TableImputer(BaseEstimator):  # type: ignore[misc]
         """Fit on ``data`` and return it with its missing cells filled."""
         return self.fit(data).transform(data)
 
-    def _check_column_params(self) -> None:
+    def _check_shared_params(self) -> None:
+        """Check the parameters every imputer has (``columns``, ``column_types``) or that
+        several have (``seed``: an int >= 0)."""
+        seed = getattr(self, "seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ParameterError(
+                f"The 'seed' parameter of {self._who} must be an int >= 0. Got {seed!r} instead."
+            )
         # A string is a sequence of its characters, which is never the columns meant.
         if isinstance(self.columns, str) or not isinstance(self.columns, (Iterable, type(None))):
             raise ParameterError(

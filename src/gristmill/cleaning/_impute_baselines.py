@@ -198,7 +198,6 @@ class NeighborsImputer(_EncodedImputer):
         from sklearn.impute import KNNImputer
 
         _check_positive_int(self._who, "n_neighbors", self.n_neighbors)
-        _check_positive_int(self._who, "seed", self.seed, minimum=0)
         return KNNImputer(
             n_neighbors=self.n_neighbors, weights="distance", keep_empty_features=True
         )
@@ -257,7 +256,6 @@ class IterativeRegressionImputer(_EncodedImputer):
 
         _check_positive_int(self._who, "max_iter", self.max_iter)
         _check_positive_int(self._who, "max_categories", self.max_categories)
-        _check_positive_int(self._who, "seed", self.seed, minimum=0)
         self.encoding_ = _OneHotEncoding(self.column_types_, self.max_categories).fit(data)
         sample = self._sample(data)
         matrix = self.encoding_.encode(sample)
@@ -395,7 +393,6 @@ class TreesImputer(TableImputer):
         lightgbm = require("lightgbm", extra="search", feature="TreesImputer")
         _check_positive_int(self._who, "n_estimators", self.n_estimators)
         _check_positive_int(self._who, "max_classes", self.max_classes, minimum=2)
-        _check_positive_int(self._who, "seed", self.seed, minimum=0)
         self.feature_codes_ = {
             name: _top_values(data[name], self._MAX_FEATURE_CODES)
             for name in self.columns_

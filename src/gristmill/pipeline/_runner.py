@@ -344,6 +344,7 @@ class Pipeline:
         spec, where = self.spec, self.source
         found: list[Any] = []
         modules: list[SourceModule] = []
+        heads = self._slice_heads(splits)
         for i, path in enumerate(self.slice_paths):
             loc = ("slices", "modules", i)
             if not path.is_file():
@@ -353,19 +354,19 @@ class Pipeline:
             except LFError as exc:
                 raise where.error(loc, str(exc)) from exc
             for sf in functions:
-                for split, loaded in self._sliced_splits(splits):
+                for split, (head, numbering) in heads.items():
                     try:
-                        sf.mask(loaded.numbered().head(5))
+                        sf.mask(head)
                     except LFError as exc:
-                        rows = f" ({loaded.numbering})" if loaded.numbering else ""
+                        rows = f" ({numbering})" if numbering else ""
                         raise where.error(loc, f"{path}: the {split} data{rows}: {exc}") from exc
             found += functions
             modules.append(SourceModule(path, files, list(functions)))
         for name, expression in spec.slices.expressions.items():
             sf = expression_slice(name, expression)
-            for split, loaded in self._sliced_splits(splits):
+            for split, (head, _) in heads.items():
                 try:
-                    sf.mask(loaded.frame.head(5))
+                    sf.mask(head)
                 except Exception as exc:
                     raise where.error(
                         ("slices", "expressions", name),
@@ -381,10 +382,15 @@ class Pipeline:
         return found, modules
 
     @staticmethod
-    def _sliced_splits(splits: dict[str, LoadedSplit]) -> list[tuple[str, LoadedSplit]]:
-        """The splits slices are evaluated on; their first rows are sliced at validation, so
-        that a slicing function that fails on them stops the run before any long work."""
-        return [(split, splits[split]) for split in ("dev", "test") if split in splits]
+    def _slice_heads(splits: dict[str, LoadedSplit]) -> dict[str, tuple[pd.DataFrame, str]]:
+        """The first rows (indexed by their numbers in the source) and numbering of each split
+        slices are evaluated on: sliced at validation, so that a slicing function that fails
+        on them stops the run before any long work."""
+        return {
+            split: (splits[split].numbered().head(5), splits[split].numbering)
+            for split in ("dev", "test")
+            if split in splits
+        }
 
     # -- plan ---------------------------------------------------------------------------------
 

@@ -786,7 +786,6 @@ def _check_installed(spec: PipelineSpec, source: SpecSource) -> None:
             )
 
 
-
 def _expand_keyed(errors: list[Any]) -> list[Any]:
     """Errors with each :class:`_KeyedProblems` split into one error per problem, at its key."""
     out = []

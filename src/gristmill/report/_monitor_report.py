@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from gristmill.io import atomic_write_text
 from gristmill.report._html import (
     PALETTE,
     bar_chart,
@@ -24,7 +21,7 @@ from gristmill.report._html import (
     table,
 )
 
-__all__ = ["render_monitor_report", "write_monitor_report"]
+__all__ = ["render_monitor_report"]
 
 _MAX_LF_BARS = 10
 """LFs drawn in the LF charts (the table lists all): the drifted ones, then the most changed."""
@@ -274,7 +271,3 @@ def render_monitor_report(result: Any) -> str:
             _over_time(result), _slices(result)]
     return page(title, [b for b in body if b], subtitle=subtitle)
 
-
-def write_monitor_report(result: Any, path: str | os.PathLike[str]) -> Path:
-    """Write the monitor report to ``path`` atomically and return the path."""
-    return atomic_write_text(path, render_monitor_report(result))

@@ -300,20 +300,21 @@ def create_app(
     }
 
     default_openapi = app.openapi
-    described: list[Any] = [None]
+    described: Any = None  # the served version the document was last built for
 
     def openapi() -> dict[str, Any]:
         """The OpenAPI document of the version served now: the alias may have moved to one with
         other payload columns or classes since the document was last built."""
+        nonlocal described
         served = holder.current
-        if described[0] is not served:
+        if described is not served:
             records_schema["items"] = record_schema(served.payload_columns, served.column_types,
                                                     served.optional_columns)
             labels_schema["items"] = {"anyOf": [{"type": "string", "enum": served.classes},
                                                 {"type": "null"}]}
             app.version = served.version
             app.openapi_schema = None
-            described[0] = served
+            described = served
         schema: dict[str, Any] = default_openapi()
         return schema
 

@@ -213,9 +213,9 @@ def save_end_model(model: EndModel | MultiTaskModel, path: str | os.PathLike[str
         When ``path`` is a file or a directory holding files that are not a saved model.
     """
     path = Path(path)
-    check_model_target(path)
     if isinstance(model, MultiTaskModel):
-        return save_multitask_model(model, path)
+        return save_multitask_model(model, path)  # which checks ``path`` itself
+    check_model_target(path)
     model._check_fitted()
     featurizer_params, arrays = model.featurizer_.state()
     classifier_params, classifier_arrays, text = model.classifier_.state()
