@@ -162,6 +162,27 @@ def test_clean_keeps_the_index_and_untouched_dtypes_of_a_parquet_table(tmp_path:
     pd.testing.assert_series_equal(repaired["pop"], frame["pop"])
 
 
+def test_clean_writes_a_parquet_tables_index_as_the_first_column_of_a_csv(
+    tmp_path: Path,
+) -> None:
+    frame = pd.DataFrame(
+        {"zip": ["1"] * 4 + ["2"] * 4, "city": ["a", "a", "a", "x", "b", "b", "b", "b"]},
+        index=pd.Index([f"id{i}" for i in range(8)], name="key"),
+    )
+    data, out = tmp_path / "t.parquet", tmp_path / "repaired.csv"
+    frame.to_parquet(data)
+    rules = tmp_path / "rules.txt"
+    rules.write_text("zip -> city\n")
+    result = runner.invoke(
+        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    repaired = pd.read_csv(out, dtype=str)
+    assert repaired.columns.tolist() == ["key", "zip", "city"]
+    assert repaired["key"].tolist() == frame.index.tolist()
+    assert repaired["city"].tolist() == ["a"] * 4 + ["b"] * 4
+
+
 def test_clean_scores_against_a_truth_with_its_columns_in_another_order(tmp_path: Path) -> None:
     data, truth, out = tmp_path / "d.csv", tmp_path / "t.csv", tmp_path / "r.csv"
     rules = tmp_path / "c.txt"

@@ -203,6 +203,25 @@ def test_impute_keeps_the_index_and_dtypes_of_a_parquet_table(tmp_path: Path) ->
     assert filled.notna().all().all()
 
 
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_impute_writes_a_parquet_tables_index_as_a_column_of_a_text_output(
+    tmp_path: Path, suffix: str
+) -> None:
+    frame = pd.DataFrame(
+        {"n": [1.0, 2.0, None, 4.0] * 3}, index=pd.Index([f"id{i}" for i in range(12)])
+    )
+    data, out = tmp_path / "t.parquet", tmp_path / f"filled.{suffix}"
+    frame.to_parquet(data)
+    result = runner.invoke(
+        app, ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    )
+    assert result.exit_code == 0, result.output
+    filled = pd.read_csv(out) if suffix == "csv" else pd.read_json(out, lines=True)
+    assert filled.columns.tolist() == ["index", "n"]
+    assert filled["index"].tolist() == frame.index.tolist()
+    assert filled["n"].notna().all()
+
+
 @pytest.mark.filterwarnings("default::UserWarning")
 def test_impute_warns_that_a_typed_output_drops_text_of_a_numeric_column(tmp_path: Path) -> None:
     data, out = tmp_path / "t.csv", tmp_path / "filled.parquet"

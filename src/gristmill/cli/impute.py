@@ -83,10 +83,9 @@ def impute_command(
         if text is not None:
             _warn_text_dropped(text, ~missing & frame.isna(), out)
         filled = filled.where(missing | frame.notna())
-    write_table(filled, out, index=table_format(out) == "parquet" and has_own_index(frame))
+    write_table(filled, out, index=has_own_index(frame))
     if confidence is not None:
-        keep_index = table_format(confidence) == "parquet" and has_own_index(frame)
-        write_table(scores, confidence, index=keep_index)
+        write_table(scores, confidence, index=has_own_index(frame))
     console.print(
         f"{len(frame)} rows x {frame.shape[1]} columns: {missing_before} missing cells filled "
         f"with {method} -> {out}"

@@ -225,7 +225,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: boo
     path : path-like
         Destination (``.csv``, ``.tsv``, ``.parquet``, ``.jsonl``).
     index : bool, default False
-        Whether to write the index.
+        Whether to write the index. Parquet keeps it as the index; the text formats, which have
+        none, get it as the leading column(s) (named ``index`` when unnamed).
 
     Returns
     -------
@@ -233,6 +234,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: boo
         The written path.
     """
     fmt = table_format(path)
+    if index and fmt != "parquet":
+        frame, index = frame.reset_index(allow_duplicates=True), False
     with atomic_path(path) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=index)
@@ -241,5 +244,5 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: boo
         elif fmt == "parquet":
             frame.to_parquet(tmp, index=index)
         else:
-            frame.to_json(tmp, orient="records", lines=True, index=index if index else None)
+            frame.to_json(tmp, orient="records", lines=True, index=None)
     return Path(path)
