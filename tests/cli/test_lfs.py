@@ -226,3 +226,69 @@ def test_summary_with_a_saved_label_model_adds_its_estimated_accuracy(project: P
     missing = runner.invoke(app, ["lfs", "summary", str(project / "L.parquet"), "--label-model",
                                   str(project / "nothing")])
     assert missing.exit_code == 1 and "nothing" in missing.output
+
+
+def test_apply_saves_the_tables_own_row_index(project: Path) -> None:
+    # Errors number a CSV's rows from 1; the saved matrix keeps the table's rows, 0..n-1 here.
+    out = project / "L.parquet"
+    result = runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
+                                 str(project / "lfs.py"), "--out", str(out),
+                                 "--on-error", "abstain"])
+    assert result.exit_code == 0, result.output
+    assert LabelMatrix.from_parquet(out).index.equals(pd.RangeIndex(4))
+    named = project / "named.parquet"
+    pd.read_csv(project / "data.csv").set_axis(pd.RangeIndex(100, 104)).to_parquet(named)
+    result = runner.invoke(app, ["lfs", "apply", "--data", str(named), "--lfs",
+                                 str(project / "lfs.py"), "--out", str(out),
+                                 "--on-error", "abstain"])
+    assert result.exit_code == 0, result.output
+    assert LabelMatrix.from_parquet(out).index.tolist() == [100, 101, 102, 103]
+
+
+def test_summary_names_a_bad_gold_label_by_its_row_in_the_file(project: Path) -> None:
+    out = project / "L.parquet"
+    runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
+                        str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"])
+    frame = pd.read_csv(project / "data.csv")
+    frame.loc[2, "label"] = None  # the third data row: row 3 of the file, as apply counts
+    frame.to_csv(project / "gaps.csv", index=False)
+    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
+                                 str(project / "gaps.csv"), "--label-column", "label"])
+    assert result.exit_code == 1
+    assert (
+        "gaps.csv (rows numbered from 1, the header not counted): column 'label' holds nan at "
+        "row 3; gold labels must be integer class indices"
+    ) in " ".join(result.output.split())
+
+
+def test_summary_blames_a_label_model_fit_on_other_lfs_not_the_gold_labels(
+    project: Path,
+) -> None:
+    from gristmill.labelmodel import LabelModel
+
+    out = project / "L.parquet"
+    runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
+                        str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"])
+    rng = np.random.default_rng(0)
+    other = LabelMatrix(rng.integers(-1, 2, (200, 3)), ["x", "y", "z"])
+    LabelModel().fit(other, seed=0).save(project / "lm")
+    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
+                                 str(project / "data.csv"), "--label-column", "label",
+                                 "--label-model", str(project / "lm")])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert f"{project / 'lm'}: The label model was fit on other labeling functions" in message
+    assert "data.csv" not in message
+
+
+@pytest.mark.parametrize("suffix", ["csv", "tsv", "json", "jsonl", "ndjson"])
+def test_apply_refuses_to_save_parquet_under_another_tables_suffix(
+    project: Path, suffix: str
+) -> None:
+    out = project / f"L.{suffix}"
+    result = runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
+                                 str(project / "lfs.py"), "--out", str(out),
+                                 "--on-error", "abstain"])
+    assert result.exit_code == 1
+    assert "name --out *.parquet" in " ".join(result.output.split())
+    assert not out.exists()

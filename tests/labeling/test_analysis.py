@@ -137,3 +137,18 @@ def test_a_label_model_fit_on_fewer_lfs_is_told_apart_by_name() -> None:
     # The matrix has one LF more than the model saw: name it, not just the shapes.
     with pytest.raises(DataError, match=r"matrix holds: not fit on \['new_lf'\]$"):
         lf_summary(LabelMatrix(VOTES, ["a", "b", "c", "new_lf"]), label_model=_FitOnThree())
+
+
+def test_polarity_of_a_large_class_index_takes_no_memory_per_class() -> None:
+    import tracemalloc
+
+    # Ten rows voting class 10**7 (an id returned as a class): no array of 10**7 counts.
+    L = LabelMatrix(np.full((10, 1), 10**7), ["ids"])
+    tracemalloc.start()
+    try:
+        summary = lf_summary(L)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary.loc["ids", "Polarity"] == [10**7]
+    assert peak < 10_000_000

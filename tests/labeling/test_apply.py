@@ -427,3 +427,48 @@ def test_duplicate_column_names_are_a_data_error(columns: list[object]) -> None:
         apply_lfs([first], frame)
     with pytest.raises(DataError, match="unique column names"):
         apply_lfs([keyword_lf("buy", 1, column=columns[0])], frame)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_row_lfs_label_every_row_of_a_frame_without_columns(engine: str) -> None:
+    @labeling_function(resources={"offset": 1})
+    def constant(x, offset):
+        return len(x) + offset
+
+    L = apply_lfs([constant], pd.DataFrame(index=["a", "b", "c"]), engine=engine)
+    assert L.values.tolist() == [[1], [1], [1]]
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_a_failing_preprocessor_is_named_not_only_its_lf(engine: str) -> None:
+    @preprocessor()
+    def n_chars(x):
+        return {"n_chars": len(x.text)}
+
+    @labeling_function(pre=[n_chars])
+    def long_text(x):
+        return 1 if x.n_chars > 10 else ABSTAIN
+
+    frame = pd.DataFrame({"text": ["a long enough text", None]}, index=["p", "q"])
+    message = (
+        "Labeling function 'long_text' failed on row 'q' in its preprocessor 'n_chars': "
+        "TypeError: object of type 'float' has no len()"
+    )
+    with pytest.raises(LFError, match=re.escape(message)):
+        apply_lfs([long_text], frame, engine=engine)
+    with pytest.warns(LFFailureWarning, match="first row 'q' in its preprocessor 'n_chars'"):
+        apply_lfs([long_text], frame, engine=engine, on_error="abstain")
+
+
+def test_a_failing_vectorized_preprocessor_is_named() -> None:
+    @preprocessor(vectorized=True)
+    def scores(frame):
+        return {"score": frame["missing"]}
+
+    @labeling_function(pre=[scores], vectorized=True)
+    def high(frame):
+        return np.where(frame["score"] > 1, 1, ABSTAIN)
+
+    with pytest.raises(LFError, match="'high' failed on the partition of rows 0..1 in its "
+                       "preprocessor 'scores': KeyError: 'missing'"):
+        apply_lfs([high], pd.DataFrame({"text": ["a", "b"]}))

@@ -263,3 +263,31 @@ def test_vectorized_vote_too_large_names_the_row() -> None:
     )
     with pytest.raises(LFError, match="'wide' returned vote 18446744073709551615 on row 'q'"):
         lf(pd.DataFrame({"n": [1, 2]}, index=["p", "q"]))
+
+
+def test_vote_above_what_a_label_matrix_holds_is_the_lfs_error() -> None:
+    # A label matrix holds classes up to 2**31 - 1: a larger vote is the LF's fault, named
+    # with its row (and abstained with on_error="abstain"), not a DataError from the matrix.
+    frame = pd.DataFrame({"n": [1, 2]}, index=["p", "q"])
+    row_lf = labeling_function(name="row_id")(lambda x: 2**40 if x.n == 2 else -1)
+    with pytest.raises(LFError, match="'row_id' failed on row 'q'.*0 to 2147483647") as info:
+        gristmill.apply_lfs([row_lf], frame)
+    assert (info.value.lf_name, info.value.row) == ("row_id", "q")
+    with pytest.warns(gristmill.LFFailureWarning):
+        matrix = gristmill.apply_lfs([row_lf], frame, on_error="abstain")
+    assert matrix.values.tolist() == [[-1], [-1]]
+    assert matrix.failures == {"row_id": 1}
+    vectorized = LabelingFunction("ids", lambda frame: np.array([0, 2**40]), vectorized=True)
+    with pytest.raises(LFError, match="'ids' returned vote 1099511627776 on row 'q'"):
+        gristmill.apply_lfs([vectorized], frame)
+    with pytest.raises(LFError, match="'label' must be a class index"):
+        gristmill.keyword_lf("x", 2**40)
+
+
+def test_a_multiindex_row_is_named_by_python_values() -> None:
+    frame = pd.DataFrame(
+        {"text": ["a", None]}, index=pd.MultiIndex.from_tuples([("d", 1), ("d", 2)])
+    )
+    failing = labeling_function(name="length")(lambda x: len(x.text))
+    with pytest.raises(LFError, match=r"'length' failed on row \('d', 2\): TypeError"):
+        gristmill.apply_lfs([failing], frame)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,9 @@ def test_parquet_round_trip_with_index(tmp_path: Path) -> None:
         pd.Index(["x", "y"]),
         pd.MultiIndex.from_tuples([(1, "x"), (2, "y")], names=["doc", "part"]),
         pd.DatetimeIndex(["2024-01-01", "2024-01-02"]),
+        # the rows of df.iloc[100:102] or df.iloc[::2]: not 0..n-1, so saved too
+        pd.RangeIndex(100, 102),
+        pd.RangeIndex(0, 4, 2),
     ],
 )
 def test_parquet_keeps_any_index_pandas_can_store(tmp_path: Path, index: pd.Index) -> None:
@@ -176,3 +180,17 @@ def test_parquet_of_earlier_versions_still_loads(tmp_path: Path) -> None:
     pq.write_table(table.replace_schema_metadata(meta), tmp_path / "old.parquet")
     L = LabelMatrix.from_parquet(tmp_path / "old.parquet")
     assert L.index.tolist() == [10, 20] and L.values.ravel().tolist() == [0, -1]
+
+
+def test_errors_name_rows_as_python_values_not_numpy_reprs() -> None:
+    index = pd.Index([5, 6])
+    with pytest.raises(DataError, match=r"votes -3 at row 6;"):
+        LabelMatrix([[1], [-3]], ["a"], index=index)
+    with pytest.raises(DataError, match=r"holds 0.5 at row 6;"):
+        LabelMatrix([[1.0], [0.5]], ["a"], index=index)
+    frame = pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}, index=index)
+    with pytest.raises(DataError, match=r"missing vote at row 6;"):
+        LabelMatrix.from_frame(frame)
+    pairs = pd.MultiIndex.from_tuples([("doc", 1), ("doc", 2)])
+    with pytest.raises(DataError, match=re.escape("votes -3 at row ('doc', 2);")):
+        LabelMatrix([[1], [-3]], ["a"], index=pairs)

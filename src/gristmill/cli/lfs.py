@@ -61,14 +61,14 @@ def apply_command(
 ) -> None:
     """Apply every labeling function in --lfs to --data and save the label matrix to --out."""
     from gristmill.io import read_table
-    from gristmill.labeling import LFFailureWarning, apply_lfs, load_lfs
+    from gristmill.labeling import LabelMatrix, LFFailureWarning, apply_lfs, load_lfs
 
     partitioned = engine == "dask" and (out.is_dir() or not out.suffix)
     check_paths(
         {"--data": data, "--lfs": lfs},
         [Output("--out", out, "directory" if partitioned else "file")],
     )
-    if out.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl"):
+    if out.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl", ".ndjson"):
         raise OutputError(
             f"{out}: a label matrix is saved as Parquet (it keeps the LF names); name --out "
             "*.parquet"
@@ -77,7 +77,8 @@ def apply_command(
     if partitioned:
         _apply_partitioned(functions, data, out, on_error, scheduler)
         return
-    frame, numbering = _numbered(read_table(data), data)
+    table = read_table(data)
+    frame, numbering = _numbered(table, data)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, _scheduler_client(
         scheduler if engine == "dask" else None
@@ -97,7 +98,8 @@ def apply_command(
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    matrix.to_parquet(out)
+    # The rows were numbered for error messages only: the saved matrix has the table's index.
+    LabelMatrix(matrix.to_numpy(), matrix.lf_names, index=table.index).to_parquet(out)
     n_rows, n_lfs = matrix.shape
     console.print(
         f"Labeled {n_rows:,} rows with {n_lfs} labeling functions in {elapsed:.2f} s; "
@@ -214,7 +216,7 @@ def summary_command(
                 f"{labels}: has {len(table):,} rows but the label matrix {label_matrix} has "
                 f"{len(matrix):,}; the gold labels must be row-aligned"
             )
-        gold = _gold_for(matrix, table[label_column])
+        gold = _gold_for(matrix, table[label_column], labels)
     fitted = None
     if label_model is not None:
         from gristmill.labelmodel import load_label_model
@@ -222,10 +224,8 @@ def summary_command(
         fitted = load_label_model(label_model)
     try:
         summary = lf_summary(matrix, gold, label_model=fitted)
-    except DataError as exc:
-        if gold is None:
-            raise
-        raise DataError(f"{labels}: column {label_column!r}: {exc}") from exc
+    except DataError as exc:  # the gold labels were checked: the label model does not fit
+        raise DataError(f"{label_model}: {exc}") from exc
     # Piped output (logs, CI) is not limited to a terminal's width; keep every header whole.
     out_console = console if console.is_terminal else Console(width=max(console.width, 120))
     out_console.print(_rich_summary(summary, label_matrix, len(matrix)))
@@ -236,17 +236,29 @@ def summary_command(
         console.print(f"Saved {out}")
 
 
-def _gold_for(matrix: Any, column: Any) -> Any:
+def _gold_for(matrix: Any, column: Any, path: Path) -> Any:
     """The gold labels to score ``matrix`` with: by row label when both files name the same
-    rows (in any order), else by position (a CSV has no row labels of its own).
+    rows (in any order), else by position (a CSV has no row labels of its own), checked here
+    so that an error names the row as :func:`_numbered` does.
     """
     import pandas as pd
 
+    from gristmill.labeling._analysis import gold_labels
+
     index = matrix.index
     named = not index.equals(pd.RangeIndex(len(index)))
-    if named and index.is_unique and column.index.is_unique and set(column.index) == set(index):
-        return column  # lf_summary matches a Series to the matrix's rows by its index
-    return column.to_numpy()
+    by_label = (
+        named and index.is_unique and column.index.is_unique and set(column.index) == set(index)
+    )
+    if by_label:
+        rows, where = column, str(path)
+    else:
+        numbered, numbering = _numbered(column.to_frame(), path)
+        rows, where = numbered.iloc[:, 0], f"{path} ({numbering})"
+    try:
+        return gold_labels(rows, f"column {column.name!r}", index if by_label else None)
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
 
 
 def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:

@@ -96,7 +96,7 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
         column = values[:, j]
         voted = column != ABSTAIN
         rows["j"].append(j)
-        rows["Polarity"].append([int(c) for c in np.flatnonzero(_class_counts(column))])
+        rows["Polarity"].append([int(c) for c in np.unique(column[voted])])
         rows["Coverage"].append(voted.sum() / denominator)
         rows["Overlaps"].append(np.count_nonzero(voted & overlapped) / denominator)
         rows["Conflicts"].append(np.count_nonzero(voted & conflicted) / denominator)
@@ -126,10 +126,6 @@ def _row_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         np.minimum(row_min, np.where(voted, column, top), out=row_min)
         np.maximum(row_max, column, out=row_max)
     return n_votes, row_min, row_max
-
-
-def _class_counts(column: np.ndarray) -> np.ndarray:
-    return np.bincount(column.astype(np.int64) + 1)[1:] if column.size else np.zeros(0, np.int64)
 
 
 def gold_labels(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,8 +16,8 @@ import pandas as pd
 
 from gristmill.exceptions import LFError
 from gristmill.labeling._factories import partition_cache
-from gristmill.labeling._lf import LabelingFunction, describe_row
-from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
+from gristmill.labeling._lf import LabelingFunction
+from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype, describe_row
 from gristmill.labeling._preprocess import Preprocessor, Row
 
 ON_ERROR = ("raise", "abstain")
@@ -34,13 +35,27 @@ class Failures:
 
     def add(self, lf_name: str, n_rows: int, where: str, exc: BaseException) -> None:
         self.counts[lf_name] = self.counts.get(lf_name, 0) + n_rows
-        self.first.setdefault(lf_name, f"{where}: {type(exc).__name__}: {exc}")
+        self.first.setdefault(lf_name, f"{where}{_cause(exc)}")
 
     def merge(self, other: Failures) -> None:
         for name, count in other.counts.items():
             self.counts[name] = self.counts.get(name, 0) + count
         for name, message in other.first.items():
             self.first.setdefault(name, message)
+
+
+class _PreprocessorFailed(Exception):
+    """A preprocessor raised while preparing an LF's input: the error names it, not the LF."""
+
+    def __init__(self, step: Preprocessor, error: Exception) -> None:
+        super().__init__(f" in its preprocessor {step.name!r}: {type(error).__name__}: {error}")
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong, to follow "failed on <rows>" in a message."""
+    if isinstance(exc, _PreprocessorFailed):
+        return str(exc)
+    return f": {type(exc).__name__}: {exc}"
 
 
 def _names_its_row(exc: Exception, lf_name: str) -> bool:
@@ -50,8 +65,7 @@ def _names_its_row(exc: Exception, lf_name: str) -> bool:
 
 def _row_failure(lf_name: str, row_label: Any, exc: BaseException) -> LFError:
     return LFError(
-        f"Labeling function {lf_name!r} failed on row {describe_row(row_label)}: "
-        f"{type(exc).__name__}: {exc}",
+        f"Labeling function {lf_name!r} failed on row {describe_row(row_label)}{_cause(exc)}",
         lf_name=lf_name,
         row=row_label,
     )
@@ -60,7 +74,7 @@ def _row_failure(lf_name: str, row_label: Any, exc: BaseException) -> LFError:
 def _frame_failure(lf_name: str, frame: pd.DataFrame, exc: BaseException) -> LFError:
     where = _rows_span(frame)
     return LFError(
-        f"Labeling function {lf_name!r} failed on {where}: {type(exc).__name__}: {exc}",
+        f"Labeling function {lf_name!r} failed on {where}{_cause(exc)}",
         lf_name=lf_name,
         row=frame.index[0] if len(frame) else None,
     )
@@ -139,7 +153,10 @@ def _prepare(chain: tuple[Preprocessor, ...], prepared: dict[tuple[Preprocessor,
         return prepared[chain]
     parent = _prepare(chain[:-1], prepared)
     step = chain[-1]
-    result = step.apply_frame(parent) if step.vectorized else step.apply_row(parent)
+    try:
+        result = step.apply_frame(parent) if step.vectorized else step.apply_row(parent)
+    except Exception as exc:
+        raise _PreprocessorFailed(step, exc) from exc
     prepared[chain] = result
     return result
 
@@ -157,8 +174,10 @@ def label_rows(
     calls = [(j, lf.name, lf.pre, lf.label_prepared_row) for j, lf in enumerate(lfs)]
     any_pre = any(lf.pre for lf in lfs)
     index = frame.index
-    # Whole columns as Python lists: much faster to walk than itertuples on Arrow strings.
-    rows = zip(*(frame.iloc[:, k].tolist() for k in range(frame.shape[1])), strict=True)
+    # Whole columns as Python lists: much faster to walk than itertuples on Arrow strings. A
+    # frame without columns still has rows, each an empty Row (zip of no columns yields none).
+    columns_values = [frame.iloc[:, k].tolist() for k in range(frame.shape[1])]
+    rows = zip(*columns_values, strict=True) if columns_values else itertools.repeat((), n_rows)
     for position, values in enumerate(rows):
         row = Row(zip(columns, values, strict=True))
         prepared: dict[tuple[Preprocessor, ...], Any] = {(): row} if any_pre else {}
@@ -177,7 +196,7 @@ def label_rows(
 
 
 def _compact(column: list[int]) -> np.ndarray:
-    # Every vote passed LabelingFunction.label_prepared_row's check: -1 <= vote < 2**63.
+    # Every vote passed LabelingFunction.label_prepared_row's check: -1 <= vote <= MAX_VOTE.
     array = np.array(column, dtype=np.int64)
     if not array.size:
         return array.astype(np.int8)

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import LFError
-from gristmill.labeling._matrix import ABSTAIN, compact_label_dtype
+from gristmill.labeling._matrix import ABSTAIN, MAX_CLASS, compact_label_dtype, describe_row
 from gristmill.labeling._preprocess import Preprocessor, Row, align_to_index
 
-__all__ = ["MAX_VOTE", "LabelingFunction", "describe_row", "labeling_function"]
+__all__ = ["MAX_VOTE", "LabelingFunction", "labeling_function"]
 
-#: The largest class index a vote may be (label matrices hold at most int64).
-MAX_VOTE = int(np.iinfo(np.int64).max)
+#: The largest class index a vote may be: the largest a label matrix holds.
+MAX_VOTE = int(MAX_CLASS)
 
 
 class LabelingFunction:
@@ -190,19 +190,6 @@ def _raise_bad_vote(
         lf_name=lf_name,
         row=row,
     )
-
-
-def describe_row(label: Any) -> str:
-    """How an error message names a row: its index label, as the user wrote it.
-
-    A numpy number or string is shown as its Python value (``7``, not ``np.int64(7)``).
-
-    Examples
-    --------
-    >>> describe_row(np.int64(7)), describe_row("a")
-    ('7', "'a'")
-    """
-    return repr(label.item() if isinstance(label, np.number | np.bool_ | np.str_) else label)
 
 
 def labeling_function(

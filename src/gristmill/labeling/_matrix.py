@@ -42,6 +42,26 @@ def compact_label_dtype(max_label: int) -> np.dtype[Any]:
     return np.dtype(np.int64)
 
 
+def describe_row(label: Any) -> str:
+    """How an error message names a row: its index label, as the user wrote it.
+
+    A numpy number or string, also within a MultiIndex label, is shown as its Python value
+    (``7``, not ``np.int64(7)``).
+
+    Examples
+    --------
+    >>> describe_row(np.int64(7)), describe_row("a"), describe_row(("doc", np.int64(2)))
+    ('7', "'a'", "('doc', 2)")
+    """
+    if isinstance(label, tuple):
+        return repr(tuple(_plain(part) for part in label))
+    return repr(_plain(label))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.number | np.bool_ | np.str_) else value
+
+
 class LabelMatrix:
     """Votes of m labeling functions on n rows: an (n, m) integer matrix, ``-1`` = abstain.
 
@@ -202,7 +222,7 @@ class LabelMatrix:
                 row, column = np.unravel_index(np.argmax(missing), missing.shape)
                 raise DataError(
                     f"labeling function {names[column]!r} has a missing vote at row "
-                    f"{frame.index[row]!r}; abstain with -1"
+                    f"{describe_row(frame.index[row])}; abstain with -1"
                 )
             values = frame.to_numpy(dtype=np.float64)
         return cls(values, names, index=frame.index)
@@ -225,7 +245,7 @@ class LabelMatrix:
             {name: self._values[:, j] for j, name in enumerate(self._lf_names)},
             index=None if self._index is None else self._index,
         )
-        keep_index = not isinstance(self.index, pd.RangeIndex)
+        keep_index = not _is_positional(self.index)
         try:
             table = pa.Table.from_pandas(frame, preserve_index=keep_index)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -288,6 +308,11 @@ class LabelMatrix:
         return cls(values, names, index=index)
 
 
+def _is_positional(index: pd.Index) -> bool:
+    """Whether ``index`` is ``0..n-1`` as a RangeIndex, which a saved matrix leaves out."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
 def _read_meta(path: Path, raw: bytes, columns: list[str]) -> tuple[list[str], Any]:
     """The LF names and index flag a saved matrix records, checked against its columns."""
     try:
@@ -320,7 +345,7 @@ def _check_range(values: np.ndarray, lf_names: Sequence[str], index: pd.Index | 
     label = row if index is None else index[row]
     raise DataError(
         f"labeling function {lf_names[column]!r} votes {values[row, column].item()!r} at row "
-        f"{label!r}; votes must be -1 (abstain) or a class index 0..{MAX_CLASS}"
+        f"{describe_row(label)}; votes must be -1 (abstain) or a class index 0..{MAX_CLASS}"
     )
 
 
@@ -368,9 +393,8 @@ def check_integral(
         where = f"labeling function {lf_names[column]!r}" if lf_names else f"column {column}"
         label = row if index is None else index[row]
         raise DataError(
-            f"{where} holds {float(values[row, column])!r} at row {label!r}; votes must be "
-            "integers "
-            "(a class index, or -1 to abstain)"
+            f"{where} holds {float(values[row, column])!r} at row {describe_row(label)}; votes "
+            "must be integers (a class index, or -1 to abstain)"
         )
 
 
