@@ -35,6 +35,32 @@ def test_loads_in_definition_order_and_once_per_object(tmp_path: Path) -> None:
     assert [lf.name for lf in lfs] == ["zeta", "keyword_buy"]
 
 
+def test_loads_lfs_held_in_module_level_lists_once_each(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "from gristmill import keyword_lf, labeling_function\n"
+        "@labeling_function()\n"
+        "def first(x):\n    return 1\n"
+        "lfs = [keyword_lf(w, 1) for w in ('buy', 'win')] + [first]\n"
+        "pair = (keyword_lf('cash', 1), 'not an lf')\n",
+    )
+    assert [lf.name for lf in load_lfs(path)] == [
+        "first",
+        "keyword_buy",
+        "keyword_win",
+        "keyword_cash",
+    ]
+    twice = write(
+        tmp_path,
+        "from gristmill import keyword_lf\n"
+        "one = keyword_lf('x', 1, name='dup')\n"
+        "lfs = [keyword_lf('y', 1, name='dup')]\n",
+        "twice.py",
+    )
+    with pytest.raises(LFError, match=r"'dup'.*'one' and 'lfs\[0\]'"):
+        load_lfs(twice)
+
+
 def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(LFError, match="missing.py: no such"):
         load_lfs(tmp_path / "missing.py")

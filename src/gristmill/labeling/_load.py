@@ -24,8 +24,11 @@ class LFModule(NamedTuple):
 def load_lfs(path: str | os.PathLike[str]) -> list[LabelingFunction]:
     """Import a Python file and return its module-level labeling functions in definition order.
 
-    The file's folder is on ``sys.path`` while it runs, so it may import helper modules beside
-    it (see :func:`import_lf_module`). An object bound to several names is returned once.
+    Module level means bound to a name of the module, or held in a list or tuple bound to one
+    (``lfs = [keyword_lf(w, SPAM) for w in WORDS]``, as Snorkel users write them). The file's
+    folder is on ``sys.path`` while it runs, so it may import helper modules beside it (see
+    :func:`import_lf_module`). An object bound to several names, or also listed, is returned
+    once.
 
     Parameters
     ----------
@@ -67,8 +70,8 @@ def _module_lfs(module: object, path: Path) -> list[LabelingFunction]:
     lfs: list[LabelingFunction] = []
     seen_ids: set[int] = set()
     names: dict[str, str] = {}
-    for attribute, value in vars(module).items():
-        if not isinstance(value, LabelingFunction) or id(value) in seen_ids:
+    for attribute, value in _module_level(module):
+        if id(value) in seen_ids:
             continue
         if value.name in names:
             raise LFError(
@@ -85,3 +88,18 @@ def _module_lfs(module: object, path: Path) -> list[LabelingFunction]:
             "@labeling_function() or assign factory results (keyword_lf, ...) at module level"
         )
     return lfs
+
+
+def _module_level(module: object) -> list[tuple[str, LabelingFunction]]:
+    """(name, LF) of each LF bound to a module name or held in a module-level list or tuple."""
+    found: list[tuple[str, LabelingFunction]] = []
+    for attribute, value in vars(module).items():
+        if isinstance(value, LabelingFunction):
+            found.append((attribute, value))
+        elif isinstance(value, list | tuple):
+            found.extend(
+                (f"{attribute}[{i}]", item)
+                for i, item in enumerate(value)
+                if isinstance(item, LabelingFunction)
+            )
+    return found
