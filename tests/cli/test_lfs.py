@@ -292,3 +292,21 @@ def test_apply_refuses_to_save_parquet_under_another_tables_suffix(
     assert result.exit_code == 1
     assert "name --out *.parquet" in " ".join(result.output.split())
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("option", "value"), [("--engine", "spark"), ("--on-error", "skip")])
+def test_apply_checks_its_options_before_importing_the_lfs(
+    project: Path, option: str, value: str
+) -> None:
+    imported = project / "imported.txt"
+    lfs = project / "slow_lfs.py"
+    lfs.write_text(
+        f"open({str(imported)!r}, 'w').close()\n"
+        "from gristmill import keyword_lf\nk = keyword_lf('x', 1, column='text')\n"
+    )
+    out = project / "L.parquet"
+    args = ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs", str(lfs)]
+    result = runner.invoke(app, [*args, "--out", str(out), option, value])
+    assert result.exit_code == 1
+    assert f"error: {option} must be one of" in result.output and repr(value) in result.output
+    assert not imported.exists() and not out.exists()

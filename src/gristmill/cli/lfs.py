@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gristmill.cli._common import Output, check_paths, console, err_console
-from gristmill.exceptions import DataError, LFError, OutputError
+from gristmill.exceptions import DataError, GristmillError, LFError, OutputError
 
 lfs_app = typer.Typer(
     help="Apply labeling functions and summarise their votes.",
@@ -62,7 +62,15 @@ def apply_command(
     """Apply every labeling function in --lfs to --data and save the label matrix to --out."""
     from gristmill.io import read_table
     from gristmill.labeling import LabelMatrix, LFFailureWarning, apply_lfs, load_lfs
+    from gristmill.labeling._apply import ENGINES, ON_ERROR
 
+    # Before the data is read and the LFs imported, which may take long.
+    for option, value, allowed in (
+        ("--engine", engine, ENGINES),
+        ("--on-error", on_error, ON_ERROR),
+    ):
+        if value not in allowed:
+            raise GristmillError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
     partitioned = engine == "dask" and (out.is_dir() or not out.suffix)
     check_paths(
         {"--data": data, "--lfs": lfs},
