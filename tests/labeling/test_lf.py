@@ -127,6 +127,7 @@ def test_numpy_integer_votes_are_accepted() -> None:
         ([1], "shape \\(2,\\)"),
         ([True, False], "dtype bool"),
         ([0.5, 1.0], "non-integer vote 0.5 on row 0"),
+        ([1.0, np.nan], "returned a missing vote \\(NaN\\) on row 1; abstain with -1"),
         ([-3, 0], "vote -3 on row 0; votes must be -1 \\(abstain\\) or a class index"),
         (["a", "b"], "dtype"),
     ],
@@ -135,6 +136,16 @@ def test_invalid_vectorized_votes_are_rejected(votes: list[object], message: str
     lf = LabelingFunction("vec", lambda frame: np.array(votes), vectorized=True)
     with pytest.raises(LFError, match=message):
         lf(pd.DataFrame({"a": [1, 2]}))
+
+
+def test_a_nullable_series_with_a_missing_vote_is_named_missing() -> None:
+    lf = LabelingFunction(
+        "vec",
+        lambda frame: pd.Series([1, pd.NA], dtype="Int64", index=frame.index),
+        vectorized=True,
+    )
+    with pytest.raises(LFError, match="'vec' returned a missing vote \\(NaN\\) on row 'y'"):
+        lf(pd.DataFrame({"a": [1, 2]}, index=["x", "y"]))
 
 
 def test_vectorized_lf_needs_a_frame() -> None:

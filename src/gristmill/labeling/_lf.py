@@ -168,7 +168,16 @@ def check_votes(votes: Any, index: pd.Index, lf_name: str) -> np.ndarray:
         with np.errstate(invalid="ignore"):  # NaN and inf leave a NaN remainder: not whole
             fractional = np.mod(array, 1) != 0
         if fractional.any():
-            _raise_bad_vote(lf_name, "non-integer vote", array, index, int(fractional.argmax()))
+            position = int(fractional.argmax())
+            if np.isnan(array[position]):  # NaN, pd.NA or None in a Series: a missing vote
+                row = index[position]
+                raise LFError(
+                    f"Vectorized labeling function {lf_name!r} returned a missing vote (NaN) on "
+                    f"row {describe_row(row)}; abstain with -1",
+                    lf_name=lf_name,
+                    row=row,
+                )
+            _raise_bad_vote(lf_name, "non-integer vote", array, index, position)
     if not n_rows:
         return array.astype(np.int8)
     low, high = int(array.min()), int(array.max())
