@@ -403,6 +403,33 @@ def test_vectorized_series_votes_land_on_their_rows_on_dask() -> None:
         assert list(L.index) == list(frame.index)
 
 
+@labeling_function()
+def text_missing(x):
+    return 1 if x.text != x.text else ABSTAIN  # NaN is the only value unequal to itself
+
+
+@labeling_function(vectorized=True)
+def mentions_cash(frame):
+    return np.where(frame["text"].str.contains("cash"), 1, ABSTAIN)
+
+
+def test_dask_partitions_show_lfs_missing_text_as_pandas_does() -> None:
+    import dask.dataframe as dd
+    from dask.distributed import Client, LocalCluster
+
+    frame = pd.DataFrame({"text": ["cash now", None, "hello", None, "more cash"]})
+    lfs = [text_missing, mentions_cash]
+    reference = apply_lfs(lfs, frame, engine="pandas")
+    assert reference.values.tolist() == [[-1, 1], [1, -1], [-1, -1], [1, -1], [-1, 1]]
+    partitions = dd.from_pandas(frame, npartitions=2)
+    assert partitions.dtypes["text"].na_value is pd.NA  # what Dask makes of the strings
+    with LocalCluster(
+        n_workers=1, processes=False, dashboard_address="127.0.0.1:0"
+    ) as cluster, Client(cluster) as client:
+        assert apply_lfs(lfs, partitions, client=client) == reference
+        assert apply_lfs(lfs, frame, engine="dask", client=client, progress=False) == reference
+
+
 def test_dask_engine_on_an_empty_frame() -> None:
     L = apply_lfs([five_stars, many_words], make_frame(0), engine="dask", progress=False)
     assert L.shape == (0, 2)

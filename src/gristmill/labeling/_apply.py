@@ -358,6 +358,7 @@ def _label_partition(
     frame: pd.DataFrame, bundle: _LFBundle, on_error: str
 ) -> tuple[np.ndarray, pd.Index, Failures]:
     """Label one Dask partition with every LF (runs on a worker)."""
+    frame = _pandas_strings(frame)
     lfs = bundle.lfs
     failures = Failures()
     builder = MatrixBuilder(len(frame), len(lfs))
@@ -375,6 +376,28 @@ def _label_partition(
         block = label_rows([lfs[j] for j in row_wise], frame, on_error, failures)
         builder.put_block(everything, row_wise, block)
     return builder.values, frame.index, failures
+
+
+def _pandas_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with Dask's text columns in pandas' default string dtype.
+
+    Dask holds text as ``string[pyarrow]``, whose missing value is ``pd.NA`` (``x.text !=
+    x.text`` raises, ``.str.contains`` gives NA); pandas reads the same file or keeps the same
+    frame with missing strings as NaN. LFs see the pandas form on every engine, so they return
+    the same votes. The Arrow data is shared, not copied.
+    """
+    columns = [
+        k
+        for k, dtype in enumerate(frame.dtypes)
+        if isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA
+    ]
+    if not columns:
+        return frame
+    frame = frame.copy(deep=False)
+    for k in columns:
+        dtype = frame.dtypes.iloc[k]
+        frame.isetitem(k, frame.iloc[:, k].astype(pd.StringDtype(dtype.storage, na_value=np.nan)))
+    return frame
 
 
 def _apply_dask(
