@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from gristmill import DataError
 from gristmill.io import read_dask_table
+from gristmill.io._dask import csv_row_offsets
 
 pytest.importorskip("dask.dataframe")
 
@@ -105,6 +107,37 @@ def test_csv_partitions_say_their_rows_are_numbered_within_them(tmp_path: Path) 
         f"rows of {path} in partition 0 of 1, numbered from 0 within the partition",
     )
     assert table.frame.compute().index.tolist() == [0, 1, 2]
+    assert table.csv == str(path)
+
+
+def test_csv_row_offsets_place_each_block_in_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dask.dataframe as dd
+
+    monkeypatch.setattr(dd, "read_csv", partial(dd.read_csv, blocksize=1_000))
+    frame_of(600).to_csv(tmp_path / "a.csv", index=False)
+    frame_of(300, start=600).to_csv(tmp_path / "b.csv", index=False)
+    glob = str(tmp_path / "*.csv")
+    table = read_dask_table(glob)
+    parts = partitions(table)
+    assert len(parts) > 4
+    offsets = csv_row_offsets(glob)
+    assert len(offsets) == len(parts)
+    for part, (file, offset) in zip(parts, offsets, strict=True):
+        first = int(part["text"].iloc[0].removeprefix("row "))
+        # the first row of the part is row offset + 1 of its file (from 1, no header)
+        assert (Path(file).name, offset + 1) == (
+            ("a.csv", first + 1) if first < 600 else ("b.csv", first - 599)
+        )
+
+
+def test_csv_row_offsets_count_a_record_over_several_lines_once(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": ["one\ntwo", "", "three"], "n": [1, 2, 3]}).to_csv(path, index=False)
+    (tmp_path / "u.csv").write_text(path.read_text() + "\n\n")  # blank lines are no rows
+    assert csv_row_offsets(tmp_path / "*.csv") == [(str(path), 0), (str(tmp_path / "u.csv"), 0)]
+    assert len(read_dask_table(path).frame.compute()) == len(pd.read_csv(path)) == 3
 
 
 def test_clear_errors(tmp_path: Path) -> None:

@@ -199,8 +199,8 @@ def _fails_on_row(project: Path, cluster, file: Path, row: int) -> None:
     """
     add_fragile_lf(project)
     expected = (
-        f"the train data (rows of {file.resolve()} numbered from 1): Labeling function "
-        f"'fragile' failed on row {row}: ValueError: cannot label this"
+        f"{(project / 'lfs_c.py').resolve()}: the train data (rows of {file.resolve()} numbered "
+        f"from 1): Labeling function 'fragile' failed on row {row}: ValueError: cannot label this"
     )
     with pytest.raises(LFError, match=re.escape(expected)) as info:
         _on_dask(project, cluster).run(track=False, run_dir=project / "run")
@@ -237,19 +237,183 @@ def test_lf_failure_names_the_row_of_a_parquet_file_split_at_row_groups(
     _fails_on_row(project, cluster, path, 151)
 
 
-def test_lf_failure_on_csv_names_the_partition_and_its_row(project: Path, cluster) -> None:
+def _csv_blocks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """Make Dask split CSV files into blocks of ``size`` bytes (one partition each)."""
+    import dask.dataframe as dd
+
+    monkeypatch.setattr(dd, "read_csv", partial(dd.read_csv, blocksize=size))
+
+
+def _on_pandas_fails(project: Path, error: type[Exception]) -> Exception:
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml").with_engine("pandas")
+    with pytest.raises(error) as info:
+        pipeline.run(track=False, run_dir=project / "on-pandas")
+    return info.value
+
+
+def test_lf_failure_on_csv_names_the_row_of_the_file_as_the_pandas_engine(
+    project: Path, cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     train = pd.read_csv(project / "train.csv")
-    train.loc[150, ["text", "stars"]] = ["BOOM", 5]
+    train.loc[200, ["text", "stars"]] = ["BOOM", 5]  # row 201 of the file, in a later block
     train.to_csv(project / "train.csv", index=False)
     add_fragile_lf(project)
-    # Dask splits a CSV file into blocks of bytes, numbering each block's rows from 0
-    expected = (
-        f"the train data (rows of {(project / 'train.csv').resolve()} in partition 0 of 1, "
-        "numbered from 0 within the partition): Labeling function 'fragile' failed on row 150:"
+    _csv_blocks(monkeypatch, 2_000)
+    pipeline = _on_dask(project, cluster)
+    assert int(pipeline.plan()[0].detail.split()[1]) > 2  # "train N partitions"
+    # Dask numbers each block's rows from 0; the error names the row of the file all the same
+    with pytest.raises(LFError) as info:
+        pipeline.run(track=False, run_dir=project / "run")
+    assert not (project / "run").exists()
+    assert _hidden(project) == []
+    expected = _on_pandas_fails(project, LFError)
+    assert str(info.value) == str(expected)
+    assert str(expected).startswith(
+        f"{(project / 'lfs_c.py').resolve()}: the train data (rows of "
+        f"{(project / 'train.csv').resolve()} numbered from 1, the header not counted): "
+        "Labeling function 'fragile' failed on row 201: ValueError: cannot label this"
     )
-    with pytest.raises(LFError, match=re.escape(expected)) as info:
+    assert (info.value.lf_name, info.value.row) == ("fragile", 201)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_glob_of_files_is_read_and_errors_name_the_row_of_its_file(
+    project: Path, cluster, suffix: str
+) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # row 31 of the second file
+    folder = project / "train"
+    folder.mkdir()
+    for name, rows in (("a", train.iloc[:120]), ("b", train.iloc[120:])):
+        table = rows.reset_index(drop=True)
+        if suffix == "csv":
+            table.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+    add_fragile_lf(project, path=f"train/*.{suffix}")
+    header = ", the header not counted" if suffix == "csv" else ""
+    expected = (
+        f"{(project / 'lfs_c.py').resolve()}: the train data (rows of "
+        f"{(folder / f'b.{suffix}').resolve()} numbered from 1{header}): Labeling function "
+        "'fragile' failed on row 31: ValueError: cannot label this"
+    )
+    pipeline = _on_dask(project, cluster)
+    assert pipeline.plan()[0].detail.startswith("train 2 partitions")
+    with pytest.raises(LFError) as info:
+        pipeline.run(track=False, run_dir=project / "run")
+    assert str(info.value) == expected
+
+
+def test_a_csv_row_spanning_lines_is_one_row_as_on_the_pandas_engine(
+    project: Path, cluster
+) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train.loc[:9, "text"] = "one\ntwo\nthree"  # quoted fields over three lines
+    train.loc[20, ["text", "stars"]] = ["BOOM", 5]  # row 21, on line 42 of the file
+    train.to_csv(project / "train.csv", index=False)
+    add_fragile_lf(project)
+    expected = _on_pandas_fails(project, LFError)
+    with pytest.raises(LFError) as info:
         _on_dask(project, cluster).run(track=False, run_dir=project / "run")
-    assert info.value.row == 150
+    assert str(info.value) == str(expected)
+    assert info.value.row == expected.row == 21  # type: ignore[attr-defined]
+
+
+OUT_OF_RANGE = """
+from gristmill import ABSTAIN, labeling_function
+
+@labeling_function()
+def says_five(x):
+    return 5 if x.text == "FIVE" else ABSTAIN
+"""
+
+
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_a_vote_outside_the_classes_names_its_lf_module_as_the_pandas_engine(
+    project: Path, cluster, split: str
+) -> None:
+    frame = pd.read_csv(project / f"{split}.csv")
+    frame.loc[10, "text"] = "FIVE"
+    frame.to_csv(project / f"{split}.csv", index=False)
+    (project / "lfs_c.py").write_text(textwrap.dedent(OUT_OF_RANGE), encoding="utf-8")
+    edit_spec(project, lambda s: s["tasks"]["spam"]["supervision"]["lfs"].append("lfs_c.py"))
+    pipeline = _on_dask(project, cluster)
+    with pytest.raises(LFError) as info:
+        pipeline.run(track=False, run_dir=project / "run")
+    assert str(info.value) == str(_on_pandas_fails(project, LFError))
+    assert str(info.value) == (
+        f"{(project / 'lfs_c.py').resolve()}: LF 'says_five' votes 5, but the task has 2 "
+        "classes ['ham', 'spam']: votes must be 0..1 or -1 (abstain)"
+    )
+    assert info.value.lf_name == "says_five"
+
+
+def test_partitions_without_rows_are_labeled_and_scored(project: Path, cluster) -> None:
+    train = _partition_train(project)
+    folder = project / "train.parquet"
+    train.iloc[:0].to_parquet(folder / "part.3.parquet", index=False)  # an empty part
+    first = pd.read_parquet(folder / "part.0.parquet").assign(stars=1)
+    first.to_parquet(folder / "part.0.parquet", index=False)  # the filter keeps none of it
+    edit_spec(project, lambda s: s["data"]["train"].update(where="stars >= 2"))
+    result = _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    kept = len(train) - len(first) - (train.iloc[len(first) :]["stars"] < 2).sum()
+    assert result.label_matrix.part_rows[0] == result.label_matrix.part_rows[3] == 0
+    assert result.label_matrix.n_rows == kept
+    probs = pd.read_parquet(result.run_dir / "probs.parquet")
+    assert (probs["split"] == "train").sum() == kept
+    assert result.lf_summary["Coverage"].notna().all()
+
+
+def test_csv_blocks_of_other_types_are_a_spec_error_naming_the_file(
+    project: Path, cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train["stars"] = train["stars"].astype(object)
+    train.loc[200, "stars"] = None  # integers in the first block, a float NaN in a later one
+    train.to_csv(project / "train.csv", index=False)
+    _csv_blocks(monkeypatch, 2_000)
+    expected = (
+        f"data.train.path: cannot read {(project / 'train.csv').resolve()} with engine: dask, "
+        "which takes the type of each CSV column from the file's first block of bytes"
+    )
+    with pytest.raises(SpecError, match=re.escape(expected)) as info:
+        _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    assert re.search(r"stars\s*\|\s*float64\s*\|\s*int64", str(info.value))
+    assert not (project / "run").exists()
+
+
+def test_gold_outside_the_classes_names_its_row_as_the_pandas_engine(
+    project: Path, cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = pd.read_csv(project / "dev.csv")
+    dev.loc[[60, 70], "CLASS"] = ["spma", "hma"]  # rows 61 and 71 of the file
+    dev.to_csv(project / "dev.csv", index=False)
+    _csv_blocks(monkeypatch, 1_000)
+    expected = _on_pandas_fails(project, SpecError)
+    with pytest.raises(SpecError) as info:
+        _on_dask(project, cluster).run(track=False, run_dir=project / "run")
+    assert str(info.value) == str(expected)
+    assert str(expected).endswith(
+        f"holds value(s) ['spma', 'hma'] that are not in classes ['ham', 'spam'] (nor class "
+        f"indices 0..1); the first, 'spma', is on row 61 (rows of "
+        f"{(project / 'dev.csv').resolve()} numbered from 1, the header not counted)"
+    )
+
+
+def test_gold_outside_the_classes_names_its_parquet_part_and_row(project: Path, cluster) -> None:
+    dev = pd.read_csv(project / "dev.csv")
+    folder = project / "dev.parquet"
+    folder.mkdir()
+    dev.iloc[:40].to_parquet(folder / "part.0.parquet", index=False)
+    dev.loc[47, "CLASS"] = "spma"  # row 8 of the second part
+    dev.iloc[40:].to_parquet(folder / "part.1.parquet", index=False)
+    edit_spec(project, lambda s: s["data"]["dev"].update(path="dev.parquet"))
+    expected = (
+        f"the first, 'spma', is on row 8 (rows of {folder.resolve() / 'part.1.parquet'} "
+        "numbered from 1)"
+    )
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        _on_dask(project, cluster).run(track=False, run_dir=project / "run")
 
 
 def test_lf_failure_on_a_split_the_client_read_names_the_row_of_the_file(

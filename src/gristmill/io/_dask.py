@@ -4,7 +4,8 @@ A Parquet table is split into partitions from its files' footers alone (no pass 
 data): each partition is a run of row groups of one file, and is indexed by the rows' numbers
 in that file (from 1), so an error about a row names a row a user can find. A CSV file is
 split by Dask into blocks of bytes, whose rows cannot be numbered in the file without reading
-every earlier block: its partitions keep Dask's index, numbered from 0 within the partition.
+every earlier block: its partitions keep Dask's index, numbered from 0 within the partition, and
+:func:`csv_row_offsets` reads every block (a second pass, for an error to name a row in its file).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ DASK_TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 """Endings of the files the dask engine reads partition by partition (or a Parquet directory)."""
 
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_CSV_SUFFIXES = (".csv", ".csv.gz")
+
+# The column naming each row's file when CSV blocks are counted (a name no table uses).
+_FILE_COLUMN = "__gristmill_file__"
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,14 @@ class DaskTable:
     partition_rows : tuple of str
         One phrase per partition, e.g. ``"rows of data/part.1.parquet numbered from 1"``, for
         errors that name a row by its index label.
+    csv : str or None
+        The CSV file or glob read, whose partitions number their rows from 0 within the
+        partition (:func:`csv_row_offsets` places them in their files); None for Parquet.
     """
 
     frame: Any
     partition_rows: tuple[str, ...]
+    csv: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,21 +115,71 @@ def read_dask_table(path: str | os.PathLike[str], *, blocksize: int = 256 * 2**2
         files = _parquet_files(text)
         if _hive_style(text, files):
             # Its folders' names (key=value) are columns, which Dask's own reader adds.
-            return _by_block(dd.read_parquet(text), text, "named by the partition's index")
+            frame = dd.read_parquet(text)
+            return DaskTable(frame, _by_block(frame, text, "named by the partition's index"))
         return _read_parquet(dd, files, blocksize)
-    if text.endswith((".csv", ".csv.gz")):
-        return _by_block(dd.read_csv(text), text, "numbered from 0 within the partition")
+    if text.endswith(_CSV_SUFFIXES):
+        frame = dd.read_csv(text)
+        numbering = "numbered from 0 within the partition"
+        return DaskTable(frame, _by_block(frame, text, numbering), csv=text)
     raise DataError(
         f"{path}: the dask engine reads Parquet (a file, glob or directory of parts) or CSV; "
         "convert other formats first"
     )
 
 
-def _by_block(frame: Any, text: str, numbering: str) -> DaskTable:
+def _by_block(frame: Any, text: str, numbering: str) -> tuple[str, ...]:
     n = frame.npartitions
-    return DaskTable(
-        frame, tuple(f"rows of {text} in partition {i} of {n}, {numbering}" for i in range(n))
+    return tuple(f"rows of {text} in partition {i} of {n}, {numbering}" for i in range(n))
+
+
+def csv_row_offsets(path: str | os.PathLike[str]) -> list[tuple[str, int]]:
+    """Per partition of the CSV table ``read_dask_table(path)``: its file, and how many rows of
+    that file come before it.
+
+    The partition's rows are then the file's rows ``offset + 1`` onwards, numbered as
+    :func:`pandas.read_csv` reads the file: from 1, the header not counted, a record spanning
+    lines (a quoted newline) counted once, blank lines not counted. Every block is read again.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file or glob given to :func:`read_dask_table`.
+
+    Returns
+    -------
+    list of (str, int)
+        One (file, offset) per partition, in order; an empty partition's file is ``""``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name, n in (("a", 3), ("b", 2)):
+    ...     pd.DataFrame({"text": ["x"] * n}).to_csv(folder / f"{name}.csv", index=False)
+    >>> [(pathlib.Path(file).name, offset) for file, offset in csv_row_offsets(folder / "*.csv")]
+    [('a.csv', 0), ('b.csv', 0)]
+    """
+    dd = require("dask.dataframe", extra="dask", feature="reading data with the dask engine")
+    # The same blocks as read_dask_table's (the blocks depend on the bytes alone); as text, so
+    # that no block's values can fail to parse.
+    frame = dd.read_csv(str(path), dtype=str, include_path_column=_FILE_COLUMN)
+    counts = (
+        frame[[_FILE_COLUMN]]
+        .map_partitions(_file_and_rows, meta={"file": object, "rows": "int64"})
+        .compute()
     )
+    offsets: list[tuple[str, int]] = []
+    before: dict[str, int] = {}
+    for file, rows in zip(counts["file"], counts["rows"], strict=True):
+        offsets.append((file, before.get(file, 0)))
+        before[file] = before.get(file, 0) + int(rows)
+    return offsets
+
+
+def _file_and_rows(part: pd.DataFrame) -> pd.DataFrame:
+    file = str(part[_FILE_COLUMN].iloc[0]) if len(part) else ""
+    return pd.DataFrame({"file": [file], "rows": [len(part)]})
 
 
 def _parquet_files(text: str) -> list[str]:

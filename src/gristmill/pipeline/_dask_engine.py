@@ -30,12 +30,14 @@ as one table by ``pandas.read_parquet``) and the dev/test matrices are kept besi
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -51,8 +53,10 @@ from gristmill.io import (
     atomic_write_text,
     read_dask_table,
     replace_directory,
+    row_numbering,
     write_parquet_part,
 )
+from gristmill.io._dask import csv_row_offsets
 from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix
 from gristmill.pipeline._cache import StageCache
@@ -88,6 +92,9 @@ __all__ = ["plan_on_dask", "prepare_on_dask", "run_on_dask"]
 # Rows per partition when the client reads a source itself and splits it.
 CLIENT_PARTITION_ROWS = 250_000
 
+# How the pandas engine numbers the rows of a CSV file, which an error names a row by.
+_CSV_ROWS = row_numbering("rows.csv")
+
 
 @dataclass
 class DaskSplit:
@@ -96,13 +103,29 @@ class DaskSplit:
     ``partition_rows`` says per partition how its index names its rows, for an error to name
     one a user can find: a split the client read is indexed by its rows' numbers in the source
     (see :class:`LoadedSplit`), one the workers read as :func:`~gristmill.io.read_dask_table`
-    says (Parquet: the rows' numbers in their file). Both before any ``where`` filter.
+    says (Parquet: the rows' numbers in their file). Both before any ``where`` filter. ``csv``
+    is the CSV file or glob the workers read, whose partitions number their rows from 0.
     """
 
     frame: Any
     source: str
     head: pd.DataFrame
     partition_rows: tuple[str, ...]
+    csv: str | None = None
+
+    def numbered_in_files(self) -> tuple[Any, tuple[str, ...]]:
+        """The frame with each row indexed by its number in its file, and how, per partition.
+
+        Only a CSV split changes: its rows are counted again (a pass over the files) and
+        numbered from 1, the header not counted, as the pandas engine numbers them.
+        """
+        if self.csv is None:
+            return self.frame, self.partition_rows
+        offsets = csv_row_offsets(self.csv)
+        frame = self.frame.map_partitions(
+            _shift_index, [offset + 1 for _, offset in offsets], meta=self.frame._meta
+        )
+        return frame, tuple(f"rows of {file} {_CSV_ROWS}" for file, _ in offsets)
 
 
 @dataclass
@@ -189,7 +212,7 @@ def read_split(
             partition_rows=(loaded.numbering,) * frame.npartitions,
         )
     assert path is not None
-    if not path.exists():
+    if not path.exists() and not glob.glob(str(path)):
         raise where.error((*loc, "path"), f"no such file: {path}")
     try:
         table = read_dask_table(path)
@@ -205,7 +228,20 @@ def read_split(
             raise where.error(
                 (*loc, "where"), f"cannot filter with {source.where!r}: {exc}"
             ) from exc
-    return DaskSplit(frame=frame, source=str(path), head=head, partition_rows=table.partition_rows)
+    return DaskSplit(
+        frame=frame,
+        source=str(path),
+        head=head,
+        partition_rows=table.partition_rows,
+        csv=table.csv,
+    )
+
+
+def _shift_index(
+    part: pd.DataFrame, starts: Sequence[int], partition_info: Any = None
+) -> pd.DataFrame:
+    """A partition numbered from 0 with its index moved to start at its ``starts`` entry."""
+    return part.set_axis(part.index + starts[partition_info["number"]])
 
 
 def _distinct(values: pd.Series) -> pd.Series:
@@ -213,16 +249,72 @@ def _distinct(values: pd.Series) -> pd.Series:
 
 
 def _check_gold(spec: PipelineSpec, splits: dict[str, DaskSplit], where: SpecSource) -> None:
-    """Check every distinct gold value of every split is a class (one pass over the column)."""
+    """Check every distinct gold value of every split is a class (one pass over the column).
+
+    Raises
+    ------
+    SpecError
+        As the pandas engine: naming the values outside the classes and the first row holding
+        one (found by a second pass, on this error path only).
+    """
     column = spec.task.gold
+    classes = spec.task.classes
     for split, loaded in splits.items():
         if column is None or column not in loaded.head.columns:
             continue
         # Distinct values per partition, made unique here: a reduction, not a shuffle.
         series = loaded.frame[column]
-        per_part = series.map_partitions(_distinct, meta=series._meta).compute()
-        distinct = pd.DataFrame({column: pd.unique(np.asarray(per_part, dtype=object))})
-        gold_labels(spec, split, LoadedSplit(distinct, loaded.source, ""), where)
+        with _csv_types_agree(split, loaded, where):
+            per_part = series.map_partitions(_distinct, meta=series._meta).compute()
+        distinct = pd.Series(pd.unique(np.asarray(per_part, dtype=object)), dtype=object)
+        if class_indices(distinct, classes)[1]:
+            gold_labels(spec, split, _outside_classes(loaded, column, classes), where)
+
+
+@contextlib.contextmanager
+def _csv_types_agree(split: str, loaded: DaskSplit, where: SpecSource) -> Iterator[None]:
+    """Raise Dask's error on a CSV block holding values of other types as a SpecError."""
+    try:
+        yield
+    except ValueError as exc:
+        # Dask's own words, which name the columns and the types seen, up to its advice to
+        # pass dtypes to read_csv (a spec cannot).
+        told = str(exc).partition("Usually this is due")[0].strip()
+        if loaded.csv is None or not told.startswith("Mismatched dtypes"):
+            raise
+        raise where.error(
+            ("data", split, "path"),
+            f"cannot read {loaded.csv} with engine: dask, which takes the type of each CSV "
+            "column from the file's first block of bytes: a later block holds values of "
+            "another type (a missing value in a column of integers, text in a column of "
+            "numbers). Convert the file to Parquet, whose columns keep one type, or run with "
+            f"engine: pandas. Dask says: {told}",
+        ) from exc
+
+
+def _outside_classes(loaded: DaskSplit, column: str, classes: Sequence[str]) -> LoadedSplit:
+    """The first row of each value of ``column`` that is no class, per partition, in order.
+
+    Indexed and numbered as the rows are in their files, with the numbering of the first row.
+    """
+    dask = require("dask", extra="dask", feature="engine: dask")
+    frame, numbering = loaded.numbered_in_files()
+    first = dask.delayed(_first_outside_classes)
+    parts = dask.compute(*[first(part, classes) for part in frame[column].to_delayed()])
+    rows = pd.concat(parts)
+    holding = next(i for i, part in enumerate(parts) if len(part))
+    return LoadedSplit(
+        rows.to_frame(column).reset_index(drop=True),
+        loaded.source,
+        "",
+        rows=rows.index.to_numpy(),
+        numbering=numbering[holding],
+    )
+
+
+def _first_outside_classes(values: pd.Series, classes: Sequence[str]) -> pd.Series:
+    outside = (class_indices(values, classes)[0] == ABSTAIN) & values.notna().to_numpy()
+    return values[outside].drop_duplicates()
 
 
 def prepare_on_dask(pipeline: Pipeline) -> DaskPrepared:
@@ -312,14 +404,15 @@ class _Shipped:
     slicing_functions: list[Any] = field(default_factory=list)
 
 
-def _part_votes(path: str, label_model: Any) -> tuple[np.ndarray, np.ndarray]:
+def _part_votes(path: str, shipped: _Shipped) -> tuple[np.ndarray, np.ndarray]:
     """A label part's votes and the label model's probabilities (one prediction per pattern)."""
     from gristmill.labelmodel._partitioned import _unique_rows
 
     values = pd.read_parquet(path).to_numpy(dtype=np.int8)
     patterns, inverse = _unique_rows(values)
-    proba = np.asarray(label_model.predict_proba(patterns), dtype=np.float64)[inverse]
-    return values, proba.reshape(len(values), -1)
+    proba = np.asarray(shipped.label_model.predict_proba(patterns), dtype=np.float64)[inverse]
+    # as many columns as classes, also for a part without rows
+    return values, proba.reshape(len(values), len(shipped.classes))
 
 
 def _write_probs(
@@ -336,7 +429,9 @@ def _write_probs(
     part["covered"] = (votes != ABSTAIN).any(axis=1)
     for j, name in enumerate(shipped.classes):
         part[f"proba_{name}"] = proba[:, j]
-    write_parquet_part(part, target)
+    # Text typed as text in a part without rows too, so that the parts read as one table.
+    text = {column: pd.StringDtype() for column in ("split", "id") if column in part}
+    write_parquet_part(part.astype(text), target)
 
 
 def _sample(keep: np.ndarray, shipped: _Shipped, partition: int) -> np.ndarray:
@@ -358,7 +453,7 @@ def _train_part(
     """Probabilities of a train part, its LF statistics and a sample of its covered rows."""
     from gristmill.labeling import lf_summary
 
-    votes, proba = _part_votes(label_path, shipped.label_model)
+    votes, proba = _part_votes(label_path, shipped)
     _write_probs(frame, votes, proba, shipped, offset, target)
     matrix = LabelMatrix(votes, shipped.lf_names)
     try:
@@ -409,7 +504,7 @@ def _evaluate_part(
     from gristmill.pipeline._evaluate import label_model_predictions
     from gristmill.training import apply_slices
 
-    votes, proba = _part_votes(label_path, shipped.label_model)
+    votes, proba = _part_votes(label_path, shipped)
     _write_probs(frame, votes, proba, shipped, offset, target)
     k = len(shipped.classes)
     counts = np.zeros((2, 1 + len(shipped.slicing_functions), k, k), dtype=np.int64)
@@ -463,6 +558,23 @@ def _repair_part(
     """One partition with its repairs (rows numbered within the partition)."""
     repairs = by_part.get(partition_info["number"]) if partition_info else None
     return part if repairs is None else with_repairs(part, repairs)
+
+
+def _vote_maxima(matrix: Any) -> np.ndarray:
+    """Each LF's highest vote in a partitioned label matrix (-1 for none), from part footers."""
+    import pyarrow.parquet as pq
+
+    position = {name: j for j, name in enumerate(matrix.lf_names)}
+    top = np.full(len(position), ABSTAIN, dtype=np.int64)
+    for path in matrix.part_paths:
+        metadata = pq.ParquetFile(path).metadata
+        for g in range(metadata.num_row_groups):
+            for c in range(metadata.num_columns):
+                column = metadata.row_group(g).column(c)
+                j, stats = position.get(column.path_in_schema), column.statistics
+                if j is not None and stats is not None and stats.has_min_max:
+                    top[j] = max(top[j], int(stats.max))
+    return top
 
 
 def _offsets(part_rows: Sequence[int]) -> list[int]:
@@ -689,18 +801,70 @@ class _DaskRun:
                 # An error names its row as the pandas engine does: "the train data (rows of
                 # FILE numbered from 1): ... row N".
                 names = [f"the {split} data ({rows})" for rows in loaded.partition_rows]
-                matrix = apply_lfs_partitioned(
-                    lfs, loaded.frame, target, client=self.client, partition_names=names
-                )
+                try:
+                    with _csv_types_agree(split, loaded, self.pipeline.source):
+                        matrix = apply_lfs_partitioned(
+                            lfs, loaded.frame, target, client=self.client, partition_names=names
+                        )
+                except LFError as exc:
+                    # the same error, worded for the user as the pandas engine words it
+                    raise self._lf_error(split, loaded, lfs, exc) from None
                 if matrix.n_rows == 0:
                     raise self.pipeline.source.error(
                         ("data", split), f"the {split} split has no rows ({loaded.source})"
                     )
+                self._check_votes(matrix)
                 self.out.matrices[split] = matrix
             record.detail = ", ".join(
                 f"{s} {m.n_rows:,} rows x {len(m.lf_names)} sources in {m.n_partitions} parts"
                 for s, m in self.out.matrices.items()
             )
+
+    def _lf_error(self, split: str, loaded: DaskSplit, lfs: Sequence[Any], exc: LFError) -> LFError:
+        """``exc`` as the pandas engine words it: its LF module first, its row in its file.
+
+        The rows of a CSV split are numbered within their partition: the failing LF is applied
+        again to them numbered in their files (reading the files twice more, on this error path
+        only), and fails again on the same row. If it does not, ``exc`` is kept as it is.
+        """
+        from gristmill.labeling import apply_lfs_partitioned
+
+        failing = [lf for lf in lfs if lf.name == exc.lf_name]
+        if exc.row is not None and loaded.csv is not None and failing:
+            frame, rows = loaded.numbered_in_files()
+            try:
+                apply_lfs_partitioned(
+                    failing,
+                    frame,
+                    self.work / f"renumbered.{split}",
+                    client=self.client,
+                    partition_names=[f"the {split} data ({numbering})" for numbering in rows],
+                )
+            except LFError as again:
+                exc = again
+        for module in self.prepared.modules:
+            if any(lf.name == exc.lf_name for lf in module.lfs):
+                return LFError(f"{module.path}: {exc}", lf_name=exc.lf_name, row=exc.row)
+        return exc
+
+    def _check_votes(self, matrix: Any) -> None:
+        """Raise the pandas engine's LFError when an LF module's LF votes no class of the task.
+
+        Each LF's highest vote comes from the statistics in the parts' footers (no pass over
+        the votes). The label columns and gold vote class indices only.
+        """
+        top = _vote_maxima(matrix)
+        k = len(self.classes)
+        for module in self.prepared.modules:
+            columns = [matrix.lf_names.index(lf.name) for lf in module.lfs]
+            if columns and top[columns].max() >= k:
+                j = columns[int(np.argmax(top[columns]))]
+                raise LFError(
+                    f"{module.path}: LF {matrix.lf_names[j]!r} votes {int(top[j])}, but the "
+                    f"task has {k} classes {self.classes}: votes must be 0..{k - 1} or -1 "
+                    "(abstain)",
+                    lf_name=matrix.lf_names[j],
+                )
 
     def fit_label_model(self) -> None:
         from gristmill.labelmodel import get_label_model
@@ -711,13 +875,6 @@ class _DaskRun:
             matrix = self.out.matrices["train"]
             patterns, counts = count_patterns(matrix, self.client)
             k = len(self.classes)
-            if patterns.size and patterns.max() >= k:
-                j = int(np.argmax(patterns.max(axis=0)))
-                raise LFError(
-                    f"LF {matrix.lf_names[j]!r} votes class {int(patterns[:, j].max())}, "
-                    f"but the task has {k} classes {self.classes}",
-                    lf_name=matrix.lf_names[j],
-                )
             lm_spec = spec.task.label_model_spec
             model = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
             model.fit(LabelMatrix(patterns, matrix.lf_names), sample_weight=counts, seed=spec.seed)
@@ -863,7 +1020,6 @@ class _DaskRun:
 
             record.detail = _headline(metrics)
 
-
     def _discover_on_dev_sample(self) -> dict[str, Any] | None:
         """Discovered slices on the in-memory sample of gold dev rows (when there is one)."""
         from gristmill.pipeline._evaluate import discover_settings, discovered_clusters
@@ -933,8 +1089,8 @@ def run_on_dask(
     Raises
     ------
     SpecError, DataError, LFError
-        As the pandas engine; an LF error names the split, where its rows come from (a
-        Parquet file, or a partition of a CSV file), the LF and the row.
+        As the pandas engine; an LF error names the LF module, the split, the file its row
+        comes from, the LF and the row (numbered in the file as the pandas engine does).
     """
     from gristmill.labeling._partitioned import dask_client
     from gristmill.pipeline._runner import _Progress
