@@ -146,3 +146,11 @@ def test_clear_errors(tmp_path: Path) -> None:
         read_dask_table(tmp_path / "empty")
     with pytest.raises(DataError, match=r"t\.jsonl: the dask engine reads Parquet"):
         read_dask_table(tmp_path / "t.jsonl")
+
+
+def test_suffixes_are_read_whatever_their_case(tmp_path: Path) -> None:
+    pd.DataFrame({"text": ["a", "b"]}).to_csv(tmp_path / "TRAIN.CSV", index=False)
+    (tmp_path / "parts").mkdir()
+    pd.DataFrame({"text": ["c"]}).to_parquet(tmp_path / "parts" / "PART.0.PARQUET")
+    assert read_dask_table(tmp_path / "TRAIN.CSV").frame.compute()["text"].tolist() == ["a", "b"]
+    assert read_dask_table(tmp_path / "parts").frame.compute()["text"].tolist() == ["c"]

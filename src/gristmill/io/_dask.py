@@ -111,14 +111,15 @@ def read_dask_table(path: str | os.PathLike[str], *, blocksize: int = 256 * 2**2
     """
     dd = require("dask.dataframe", extra="dask", feature="reading data with the dask engine")
     text = str(path)
-    if Path(text).is_dir() or text.endswith(_PARQUET_SUFFIXES):
+    suffix = text.lower()  # DATA.CSV is a CSV file, as read_table reads it
+    if Path(text).is_dir() or suffix.endswith(_PARQUET_SUFFIXES):
         files = _parquet_files(text)
         if _hive_style(text, files):
             # Its folders' names (key=value) are columns, which Dask's own reader adds.
             frame = dd.read_parquet(text)
             return DaskTable(frame, _by_block(frame, text, "named by the partition's index"))
         return _read_parquet(dd, files, blocksize)
-    if text.endswith(_CSV_SUFFIXES):
+    if suffix.endswith(_CSV_SUFFIXES):
         frame = dd.read_csv(text)
         numbering = "numbered from 0 within the partition"
         return DaskTable(frame, _by_block(frame, text, numbering), csv=text)
@@ -192,7 +193,7 @@ def _parquet_files(text: str) -> list[str]:
             str(p)
             for p in source.rglob("*")
             if p.is_file()
-            and p.name.endswith(_PARQUET_SUFFIXES)
+            and p.name.lower().endswith(_PARQUET_SUFFIXES)
             and not any(part.startswith((".", "_")) for part in p.relative_to(source).parts)
         ]
     elif source.is_file():
