@@ -576,3 +576,25 @@ def test_the_run_directory_keeps_the_spec_that_ran(project: Path, cluster) -> No
     edit_spec(project, lambda s: s["model"]["budget"].update(trials=5))  # edited meanwhile
     result = pipeline.run(track=False, run_dir=project / "run")
     assert (result.run_dir / "spec.yaml").read_bytes() == validated
+
+
+def test_slicing_functions_see_missing_text_as_on_the_pandas_engine(
+    project: Path, cluster
+) -> None:
+    for name in ("dev", "test"):  # a text column the model does not read, with gaps
+        frame = pd.read_csv(project / f"{name}.csv")
+        frame["author"] = np.where(np.arange(len(frame)) % 4 == 0, None, "someone")
+        frame.to_csv(project / f"{name}.csv", index=False)
+    (project / "slices.py").write_text(
+        "from gristmill import slicing_function\n\n"
+        "@slicing_function()\n"
+        "def anonymous(x):\n"
+        "    return x.author != x.author  # only NaN is unequal to itself\n"
+    )
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    on_pandas = pipeline.with_engine("pandas").run(track=False, run_dir=project / "runs" / "p")
+    on_dask = _on_dask(project, cluster).run(track=False, run_dir=project / "runs" / "d")
+    for result in (on_pandas, on_dask):
+        anonymous = result.metrics["label_model"]["test"]["slices"]["anonymous"]
+        assert anonymous["n"] == (len(pd.read_csv(project / "test.csv")) + 3) // 4
+    assert _close(on_dask.metrics, on_pandas.metrics)

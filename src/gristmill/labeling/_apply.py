@@ -358,7 +358,7 @@ def _label_partition(
     frame: pd.DataFrame, bundle: _LFBundle, on_error: str
 ) -> tuple[np.ndarray, pd.Index, Failures]:
     """Label one Dask partition with every LF (runs on a worker)."""
-    frame = _pandas_strings(frame)
+    frame = pandas_strings(frame)
     lfs = bundle.lfs
     failures = Failures()
     builder = MatrixBuilder(len(frame), len(lfs))
@@ -378,7 +378,7 @@ def _label_partition(
     return builder.values, frame.index, failures
 
 
-def _pandas_strings(frame: pd.DataFrame) -> pd.DataFrame:
+def pandas_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with Dask's text columns in pandas' default string dtype.
 
     Dask holds text as ``string[pyarrow]``, whose missing value is ``pd.NA`` (``x.text !=

@@ -57,6 +57,7 @@ from gristmill.io import (
     write_parquet_part,
 )
 from gristmill.io._dask import csv_row_offsets
+from gristmill.labeling._apply import pandas_strings
 from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix
 from gristmill.pipeline._cache import StageCache
@@ -206,7 +207,7 @@ def read_split(
         )
         frame = dd.from_pandas(loaded.numbered(), chunksize=CLIENT_PARTITION_ROWS, sort=False)
         return DaskSplit(
-            frame=frame,
+            frame=_with_pandas_strings(frame),
             source=loaded.source,
             head=loaded.frame.head(5),
             partition_rows=(loaded.numbering,) * frame.npartitions,
@@ -216,7 +217,7 @@ def read_split(
         raise where.error((*loc, "path"), f"no such file: {path}")
     try:
         table = read_dask_table(path)
-        frame = table.frame
+        frame = _with_pandas_strings(table.frame)
         head = _head(frame)
     except (DataError, OSError, ValueError) as exc:
         raise where.error((*loc, "path"), f"cannot read {path}: {exc}") from exc
@@ -235,6 +236,14 @@ def read_split(
         partition_rows=table.partition_rows,
         csv=table.csv,
     )
+
+
+def _with_pandas_strings(frame: Any) -> Any:
+    """``frame`` with its text as the pandas engine holds it: missing strings are NaN, not the
+    ``pd.NA`` of Dask's ``string[pyarrow]``, so that LFs, slicing functions and filters see the
+    same values on both engines (see :func:`~gristmill.labeling._apply.pandas_strings`).
+    """
+    return frame.map_partitions(pandas_strings, meta=pandas_strings(frame._meta))
 
 
 def _shift_index(
