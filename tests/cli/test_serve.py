@@ -100,3 +100,15 @@ def test_serve_on_an_unknown_host_is_one_error_line(tracking_uri) -> None:  # no
     assert result.exit_code == 1
     (line,) = _error_lines(result.output)
     assert line.startswith("error: cannot listen on no-such-host.invalid:8000: ")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["monitor", "--since", "24h"]])
+def test_a_database_path_as_tracking_uri_is_told_the_uri_to_write(
+    tmp_path, command: list[str]  # noqa: ANN001
+) -> None:
+    db = tmp_path / "mlflow.db"
+    command = [command[0], "kw@champion", *command[1:]]
+    result = CliRunner().invoke(app, [*command, "--tracking-uri", str(db)])
+    assert result.exit_code == 1
+    assert f"for an SQLite store write sqlite:///{db}" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import mlflow.pyfunc
 import pandas as pd
 import pytest
 
 from gristmill.exceptions import TrackingError
-from gristmill.tracking import ModelBundle, load_bundle, promote
+from gristmill.tracking import ModelBundle, _store, load_bundle, promote
 from gristmill.tracking._bundle import lf_files
 
 
@@ -36,6 +38,26 @@ def test_bundle_by_version_and_bad_references(history_copy: Path) -> None:
         load_bundle("spam/7", project_dir=history_copy)
     with pytest.raises(TrackingError, match="NAME@ALIAS"):
         load_bundle("spam", project_dir=history_copy)
+
+
+class _PlainModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+    def predict(self, context: Any, model_input: pd.DataFrame) -> pd.DataFrame:
+        return model_input
+
+
+def test_versions_gristmill_did_not_log_or_cannot_load_are_named(history_copy: Path) -> None:
+    client = _store.connect(history_copy)
+    run_id = client.get_model_version("spam", "1").run_id
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="plain", python_model=_PlainModel(), pip_requirements=["pandas"]
+        )
+    plain = client.create_model_version("spam", info.model_uri, run_id=run_id).version
+    broken = client.create_model_version("spam", str(history_copy), run_id=run_id).version
+    with pytest.raises(TrackingError, match=rf"^model spam/{plain} was not logged by gristmill"):
+        load_bundle(f"spam/{plain}", project_dir=history_copy)
+    with pytest.raises(TrackingError, match=rf"^cannot load model spam/{broken}: "):
+        load_bundle(f"spam/{broken}", project_dir=history_copy)
 
 
 def test_served_model_rejects_missing_payload_columns(history_copy: Path) -> None:

@@ -155,3 +155,54 @@ def test_the_examples_in_models_help_are_valid_commands() -> None:
         assert args[1] in {"list", "promote", "rollback", "diff"}
         code, out = _invoke(*args, "--help")  # parses the example's options, then shows help
         assert code == 0 and "Usage: gristmill models " + args[1] in out
+
+
+def test_a_database_file_as_tracking_uri_is_one_line_naming_the_uri_to_write(
+    history_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(history_copy)
+    for args in (("models", "list", "spam"), ("report", "0123abcd")):
+        code, out = _invoke(*args, "--tracking-uri", "mlflow.db")
+        assert code == 1 and out.startswith("error:") and "Traceback" not in out, out
+        assert "write sqlite:///mlflow.db" in out
+
+
+def test_narrow_tables_fold_run_ids_and_metric_keys_instead_of_cutting_them(
+    history_copy: Path, history: dict
+) -> None:
+    project = str(history_copy)
+    for args in (("models", "list", "spam"), ("models", "diff", "spam", "1", "2")):
+        result = runner.invoke(app, [*args, "-p", project], env={"COLUMNS": "60"})
+        assert result.exit_code == 0 and "…" not in result.output, result.output
+    result = runner.invoke(app, ["models", "list", "spam", "-p", project], env={"COLUMNS": "60"})
+    cells = "".join(
+        line.split("│")[3].strip() for line in result.output.splitlines() if line.count("│") > 3
+    )
+    assert history["runs"][1] + history["runs"][0] in cells
+
+
+def test_report_of_a_run_id_is_downloaded_whole_and_a_failure_leaves_nothing(
+    history_copy: Path, history: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(history_copy)
+    code, out = _invoke("report", "0123abcd")
+    assert code == 1 and "no report for run '0123abcd'" in out
+    assert sorted(path.name for path in history_copy.iterdir() if path.is_dir()) == []
+    code, out = _invoke("report", history["runs"][0])
+    saved = history_copy / ".gristmill" / "reports" / history["runs"][0] / "report.html"
+    assert code == 0 and out.strip() == str(saved)
+    assert "report" in saved.read_text()
+    assert [path.name for path in saved.parent.iterdir()] == ["report.html"]
+
+
+def test_report_reads_the_store_of_the_project_dir_it_is_given(
+    history_copy: Path, history: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out = _invoke("report", history["runs"][1])
+    assert code == 1 and "no MLflow store" in out and "--project-dir" in out
+    code, out = _invoke("report", history["runs"][1], "-p", str(history_copy))
+    saved = elsewhere / ".gristmill" / "reports" / history["runs"][1] / "report.html"
+    assert code == 0 and out.strip() == str(saved) and saved.is_file()

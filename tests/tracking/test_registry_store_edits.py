@@ -175,3 +175,21 @@ def test_versions_from_two_projects_name_their_project(history_copy: Path) -> No
     assert table["project"].to_dict() == {"2": home, "1": "/srv/other-project"}
     code, out = _invoke("models", "list", "spam", "-p", str(history_copy))
     assert code == 0 and "project" in out and "/srv/other-project" in out
+
+
+def test_models_named_with_quotes_or_unicode_list_and_roll_back_their_versions(
+    history_copy: Path,
+) -> None:
+    client = _store.connect(history_copy)
+    run_id = client.get_model_version("spam", "1").run_id
+    for name in ("o'neil", 'say "hi"', 'it\'s "x"', "it", "détecteur de spam"):
+        client.create_registered_model(name)
+        for _ in range(2):
+            client.create_model_version(name, str(history_copy), run_id=run_id)
+    for name in ("o'neil", 'say "hi"', 'it\'s "x"', "détecteur de spam"):
+        assert list(list_versions(name, project_dir=history_copy)["version"]) == ["2", "1"]
+        promote(name, 1, project_dir=history_copy)
+        promote(name, 2, project_dir=history_copy)
+        assert rollback(name, project_dir=history_copy) == ("2", "1")
+    code, out = _invoke("models", "list", "o'neil", "-p", str(history_copy))
+    assert code == 0 and "o'neil: 2 version(s)" in out

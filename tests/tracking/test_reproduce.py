@@ -95,6 +95,31 @@ def test_invalid_tolerances_are_refused_before_rerunning(history_copy: Path, his
     assert calls == []
 
 
+def test_a_workdir_with_files_in_it_is_refused_and_left_as_it_was(
+    history_copy: Path, history: dict, fakes: ModuleType, tmp_path: Path
+) -> None:
+    work = tmp_path / "project-folder"
+    work.mkdir()
+    (work / "spec.yaml").write_text("# my own spec, with comments\n")
+    calls: list[Path] = []
+    for workdir in (work, work / "spec.yaml"):
+        with pytest.raises(TrackingError, match=r"workdir .* (is not empty|is a file): give a new"):
+            reproduce(
+                history["runs"][1], project_dir=history_copy, workdir=workdir, runner=calls.append
+            )
+    assert calls == [] and [path.name for path in work.iterdir()] == ["spec.yaml"]
+    assert (work / "spec.yaml").read_text() == "# my own spec, with comments\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    outcome = reproduce(
+        history["runs"][1],
+        project_dir=history_copy,
+        workdir=empty,
+        runner=fakes.run_fake_pipeline,
+    )
+    assert outcome.matches and outcome.spec_path.parent == empty
+
+
 def test_every_task_metric_of_several_tasks_is_compared(project: Path, fakes: ModuleType) -> None:
     from gristmill.tracking import RunTracker
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.server
+import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -83,4 +85,40 @@ def test_reading_a_missing_store_creates_nothing(
         list_versions("spam", project_dir=tmp_path / "x" / "y" / "z")
     with pytest.raises(TrackingError, match=r"no MLflow store at .*runs/here"):
         models_trained_on(lf_digest="abcd", tracking_uri=f"file:{tmp_path}/runs/here")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_file_given_as_a_path_is_refused_with_the_uri_to_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with sqlite3.connect(tmp_path / "store.bin") as con:
+        con.execute("CREATE TABLE t (x)")
+    (tmp_path / "notes.txt").write_text("not a store")
+    refusals = {
+        "mlflow.db": "sqlite:///mlflow.db",  # new, named like a database
+        "store.bin": "sqlite:///store.bin",  # existing, a database by its content
+        f"file:{tmp_path}/store.bin": f"sqlite:///{tmp_path}/store.bin",
+    }
+    for uri, instead in refusals.items():
+        expected = rf"^--tracking-uri '{re.escape(uri)}' is a file path.* {re.escape(instead)}$"
+        with pytest.raises(TrackingError, match=expected):
+            resolve_tracking_uri(tmp_path, uri)
+    with pytest.raises(TrackingError, match=r"^--tracking-uri 'notes.txt' is a file, not an"):
+        resolve_tracking_uri(tmp_path, "notes.txt")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "mlflow.db")
+    with pytest.raises(TrackingError, match=r"^MLFLOW_TRACKING_URI 'mlflow.db' is a file path"):
+        resolve_tracking_uri(tmp_path)
+    assert resolve_tracking_uri(tmp_path, "sqlite:///new/mlflow.db") == "sqlite:///new/mlflow.db"
+    assert resolve_tracking_uri(tmp_path, str(tmp_path)) == str(tmp_path)  # a file store
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt", "store.bin"]
+
+
+def test_databricks_is_a_workspace_not_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_tracking_uri(tmp_path, "databricks") == "databricks"
+    check_store("databricks")
     assert list(tmp_path.iterdir()) == []

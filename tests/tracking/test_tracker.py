@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -187,6 +188,22 @@ def test_run_that_cannot_open_fails_in_start_and_registers_nothing(
     assert tracker.run_id_ is None and tracker.model_version_ is None
     monkeypatch.undo()
     assert _client(project).search_registered_models() == []
+
+
+def test_a_relative_sqlite_uri_tracks_beside_its_database(
+    project: Path,
+    fakes: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    store_copier: Callable[[Path, Path], None],
+) -> None:
+    monkeypatch.chdir(project)
+    (project / "store").mkdir()
+    store_copier(project / "mlflow.db", project / "store" / "mlflow.db")
+    tracker = RunTracker(project_dir=project, tracking_uri="sqlite:///store/mlflow.db")
+    fakes.tracked_run(fakes.write_project(project), tracker)
+    run = open_client("sqlite:///store/mlflow.db").get_run(str(tracker.run_id_))
+    assert run.info.artifact_uri.startswith((project / "store" / "mlartifacts").as_uri())
+    assert tracker.model_version_ == "1"
 
 
 def test_unreachable_server_fails_in_check_before_any_work(

@@ -52,7 +52,9 @@ def _cell(value: Any) -> str:
 def _print_frame(frame: Any, title: str) -> None:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
-        table.add_column(str(column))
+        # folded, not cut with an ellipsis: a narrow (or piped, 80-column) output keeps every
+        # run id and metric key whole enough to tell apart
+        table.add_column(str(column), overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
@@ -213,7 +215,7 @@ def reproduce_command(
     workdir: Path | None = typer.Option(
         None,
         "--workdir",
-        help="Keep the rerun (spec, LF files, run directory) in this folder; "
+        help="Keep the rerun (spec, LF files, run directory) in this new or empty folder; "
         "default a temporary one, removed when done.",
     ),
     project_dir: Path = _PROJECT,

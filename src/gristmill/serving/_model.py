@@ -169,12 +169,14 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
 
 
 def resolve_store(tracking_uri: str | None) -> str:
-    """The tracking URI to use: the given one, else the project's store as tracking resolves it."""
-    if tracking_uri:
-        return tracking_uri
+    """The tracking URI to use: the given one, else the project's store as tracking resolves it.
+
+    Checked as tracking checks it: a database file given as a path is refused with the
+    ``sqlite:///`` URI to write.
+    """
     from gristmill.tracking import resolve_tracking_uri
 
-    return str(resolve_tracking_uri(".", None))
+    return str(resolve_tracking_uri(".", tracking_uri))
 
 
 def registry_client(tracking_uri: str | None) -> Any:

@@ -189,15 +189,29 @@ def load_bundle(
     Raises
     ------
     TrackingError
-        When the store is unreachable or the reference resolves to no version.
+        When the store is unreachable, the reference resolves to no version, or the version
+        cannot be loaded or was not logged by gristmill.
     """
     parsed = ModelRef.parse(ref)
     client = _store.connect(project_dir, tracking_uri)
     version = resolve_version(client, parsed)
-    from gristmill.tracking._pyfunc import mlflow
+    from gristmill.tracking._pyfunc import GristmillPyfunc, mlflow
 
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
-    paths = {k: Path(v) for k, v in pyfunc.unwrap_python_model().artifact_paths.items()}
+    pinned = f"{version.name}/{version.version}"
+    try:
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
+    except Exception as exc:  # MLflow raises many types for a model it cannot load
+        raise TrackingError(f"cannot load model {pinned}: {exc}") from exc
+    try:
+        python_model = pyfunc.unwrap_python_model()
+    except mlflow.exceptions.MlflowException:  # another flavour than a python model
+        python_model = None
+    if not isinstance(python_model, GristmillPyfunc):
+        raise TrackingError(
+            f"model {pinned} was not logged by gristmill (it has no gristmill bundle); "
+            "load it with mlflow.pyfunc.load_model"
+        )
+    paths = {k: Path(v) for k, v in python_model.artifact_paths.items()}
     return ModelBundle(
         name=version.name,
         version=str(version.version),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -559,8 +560,26 @@ def _check_metric(run: Any, metric: str, what: str) -> None:
 
 def _versions(client: Any, name: str) -> list[Any]:
     _registered_model(client, name)
-    found = client.search_model_versions(f"name = '{_quote(name)}'")
+    found = [mv for mv in client.search_model_versions(_name_filter(name)) if mv.name == name]
     return sorted(found, key=lambda mv: int(mv.version), reverse=True)
+
+
+def _name_filter(name: str) -> str:
+    """A search filter matching the versions of model ``name`` (and, rarely, a few more).
+
+    MLflow's filter strings have no escapes: the name is quoted with a quote character it does
+    not contain; a name containing both is searched by its part before the first quote.
+
+    Examples
+    --------
+    >>> print(_name_filter("o'neil"))
+    name = "o'neil"
+    """
+    quote = next((q for q in ("'", '"') if q not in name), None)
+    if quote is not None:
+        return f"name = {quote}{name}{quote}"
+    prefix = re.split("['\"]", name, maxsplit=1)[0]
+    return f"name LIKE '{prefix}%'"
 
 
 def _registered_model(client: Any, name: str) -> Any:
@@ -602,10 +621,6 @@ def _record(client: Any, name: str, stack: list[str], event: dict[str, Any]) -> 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")
 
 
 def _lf_digest_map(lineage: dict[str, Any]) -> dict[str, str]:

@@ -84,8 +84,9 @@ def reproduce(
     track : bool, default False
         Track the rerun as a new run (registering a new version).
     workdir : path-like, optional
-        Where the spec, LF and slice modules are rewritten and the rerun writes; default a
-        new temporary directory, left to the caller (``spec_path.parent``) to inspect or remove.
+        A new or empty directory where the spec, LF and slice modules are rewritten and the
+        rerun writes; default a new temporary directory, left to the caller
+        (``spec_path.parent``) to inspect or remove.
     runner : callable, optional
         ``runner(spec_path) -> PipelineResult``; default
         ``Pipeline.from_yaml(spec_path).run(track=track)``.
@@ -99,14 +100,17 @@ def reproduce(
     Raises
     ------
     TrackingError
-        When the tolerance is negative or not finite, the run is unknown, was not logged by
-        gristmill or logged no metric to compare, or when a dataset's digest differs from the
-        logged one (naming the split, source and both digests).
+        When the tolerance is negative or not finite, ``workdir`` is a file or a directory
+        that is not empty, the run is unknown, was not logged by gristmill or logged no metric
+        to compare, or when a dataset's digest differs from the logged one (naming the split,
+        source and both digests).
     """
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise TrackingError(
             f"the reproduction tolerance must be a finite number >= 0; got {tolerance}"
         )
+    if workdir is not None:
+        _check_workdir(Path(workdir))
     client = _store.connect(project_dir, tracking_uri)
     mlflow = _store.import_mlflow()
     try:
@@ -141,6 +145,18 @@ def reproduce(
         result=result,
         from_working_copy=from_working_copy,
     )
+
+
+def _check_workdir(work: Path) -> None:
+    """Refuse a workdir with files in it: the rerun's spec and modules would replace them."""
+    if work.is_dir() and not any(work.iterdir()):
+        return
+    if work.exists():
+        what = "is not empty" if work.is_dir() else "is a file"
+        raise TrackingError(
+            f"the workdir {work} {what}: give a new or empty folder (the rerun writes its "
+            "spec, LF and slice modules and run directory there)"
+        )
 
 
 def compare_metrics(

@@ -17,6 +17,7 @@ from gristmill.exceptions import TrackingError
 
 DB_FILENAME = "mlflow.db"
 ARTIFACTS_DIRNAME = "mlartifacts"
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def resolve_tracking_uri(
@@ -37,17 +38,55 @@ def resolve_tracking_uri(
         ``tracking_uri`` when given, else ``$MLFLOW_TRACKING_URI`` when set, else
         ``sqlite:///<absolute project_dir>/mlflow.db``.
 
+    Raises
+    ------
+    TrackingError
+        When the URI is the path of a file (``mlflow.db``): MLflow reads a bare path as a file
+        store directory; the message gives the ``sqlite:///`` URI to write instead.
+
     Examples
     --------
     >>> resolve_tracking_uri("/srv/spam", "http://127.0.0.1:5000")
     'http://127.0.0.1:5000'
     """
     if tracking_uri:
+        _refuse_file_path(tracking_uri, "--tracking-uri")
         return tracking_uri
     from_env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if from_env:
+        _refuse_file_path(from_env, "MLFLOW_TRACKING_URI")
         return from_env
     return f"sqlite:///{Path(project_dir).resolve() / DB_FILENAME}"
+
+
+def _refuse_file_path(uri: str, given_as: str) -> None:
+    """Refuse a URI that is the path of a file, which MLflow would take for a store directory.
+
+    A SQLite database (an existing one, or a new path named ``.db``, ``.sqlite`` or
+    ``.sqlite3``) is told the ``sqlite:///`` URI to write instead.
+    """
+    path = _file_store(uri)
+    if path is None or path.is_dir():
+        return
+    if path.suffix.lower() in _SQLITE_SUFFIXES or _is_sqlite_file(path):
+        raise TrackingError(
+            f"{given_as} {uri!r} is a file path, which MLflow reads as a file store directory; "
+            f"for an SQLite store write sqlite:///{path}"
+        )
+    if path.exists():
+        raise TrackingError(
+            f"{given_as} {uri!r} is a file, not an MLflow store: give a sqlite:/// URI, a "
+            "tracking server's http(s):// URL or a file store directory"
+        )
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    """True when ``path`` is a readable file starting with the SQLite header."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -170,7 +209,7 @@ def artifact_root(uri: str) -> str | None:
     db = sqlite_path(uri)
     if db is None:
         return None
-    return (db.parent / ARTIFACTS_DIRNAME).as_uri()
+    return (db.parent.resolve() / ARTIFACTS_DIRNAME).as_uri()  # a relative URI's too
 
 
 def import_mlflow(feature: str = "gristmill tracking") -> Any:
@@ -249,8 +288,14 @@ def connect(project_dir: str | os.PathLike[str] = ".", tracking_uri: str | None 
 def _local_store(uri: str) -> Path | None:
     """The database file or directory of an embedded store; None for a server."""
     db = sqlite_path(uri)
-    if db is not None:
-        return db
-    if uri.startswith("file:") or "://" not in uri:
+    return db if db is not None else _file_store(uri)
+
+
+def _file_store(uri: str) -> Path | None:
+    """The directory of a file store (a bare path or a ``file:`` URI); None for any other URI.
+
+    ``databricks``, with no ``://``, names a Databricks workspace, not a path.
+    """
+    if uri.startswith("file:") or ("://" not in uri and uri != "databricks"):
         return Path(uri.removeprefix("file://").removeprefix("file:"))
     return None
