@@ -37,6 +37,15 @@ def test_decorator_shape_matches_labeling_functions() -> None:
     assert short_text.mask(FRAME).tolist() == [True, False, True, False]
 
 
+def test_pre_none_is_no_preprocessor_as_in_snorkel() -> None:
+    @slicing_function(pre=None)
+    def five_stars(x):
+        return x["stars"] == 5
+
+    assert five_stars.pre == ()
+    assert five_stars.mask(FRAME).tolist() == [True, False, True, False]
+
+
 def test_vectorized_and_expression_slices() -> None:
     @slicing_function(vectorized=True)
     def five_stars(frame):

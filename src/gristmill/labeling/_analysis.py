@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import DataError, NotFittedError
+from gristmill.exceptions import DataError, NotFittedError, ParameterError
+from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import (
     ABSTAIN,
     LabelMatrix,
@@ -33,10 +34,17 @@ from gristmill.labeling._matrix import (
     as_label_input,
     lf_positions,
 )
+from gristmill.labeling._snorkel import snorkel_keywords
 
 __all__ = ["lf_summary"]
 
 
+@snorkel_keywords(
+    Y="pass the gold labels as y: lf_summary(L, y=Y)",
+    est_weights=(
+        "pass the fitted label model as label_model=; its lf_accuracies_ become 'Est. Acc.'"
+    ),
+)
 def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFrame:
     """Summarise each labeling function's votes (Snorkel's LFAnalysis definitions).
 
@@ -65,6 +73,9 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
         a Series' index does not hold the matrix's row labels.
     NotFittedError
         When ``label_model`` has no ``lf_accuracies_``.
+    ParameterError
+        When ``y`` holds labeling functions (Snorkel's ``LFAnalysis(L, lfs)``): the LF names
+        come from a :class:`LabelMatrix`.
 
     Examples
     --------
@@ -102,6 +113,7 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
         rows["Conflicts"].append(np.count_nonzero(voted & conflicted) / denominator)
     summary = pd.DataFrame(rows, index=pd.Index(names, name=None))
     if y is not None:
+        _refuse_lfs_as_gold(y)
         gold = gold_labels(y, "y", pd.Index(L.index) if isinstance(L, LabelMatrix) else None)
         if gold.shape[0] != n_rows:
             raise DataError(f"y must have one value per row ({n_rows}); got {gold.shape[0]}")
@@ -110,6 +122,17 @@ def lf_summary(L: Any, y: Any = None, *, label_model: Any = None) -> pd.DataFram
         fit_names = names if isinstance(L, LabelMatrix) else None
         summary["Est. Acc."] = _estimated_accuracies(label_model, n_lfs, fit_names)
     return summary
+
+
+def _refuse_lfs_as_gold(y: Any) -> None:
+    """Raise ParameterError when ``y`` is a list of LFs, as Snorkel's ``LFAnalysis(L, lfs)``."""
+    if isinstance(y, list | tuple) and y and isinstance(y[0], LabelingFunction):
+        raise ParameterError(
+            "lf_summary(L, y) takes gold labels as y, not labeling functions (Snorkel's "
+            "LFAnalysis(L, lfs)); the LF names come from the label matrix: apply_lfs returns a "
+            "LabelMatrix holding them, and an array of votes becomes one with "
+            "LabelMatrix(L, [lf.name for lf in lfs])"
+        )
 
 
 def _row_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

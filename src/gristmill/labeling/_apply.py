@@ -33,6 +33,7 @@ from gristmill.labeling._label import (
 )
 from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import LabelMatrix
+from gristmill.labeling._snorkel import snorkel_keywords
 
 __all__ = ["ENGINES", "LFFailureWarning", "apply_lfs"]
 
@@ -50,6 +51,14 @@ class LFFailureWarning(UserWarning):
     """Some labeling functions raised on some rows and abstained there (``on_error="abstain"``)."""
 
 
+@snorkel_keywords(
+    df="pass the DataFrame as the second argument: apply_lfs(lfs, df)",
+    progress_bar="use progress= (True, False, or None: on for 50,000 rows or more)",
+    fault_tolerant=(
+        'use on_error="abstain": failures become abstains, counted in LabelMatrix.failures'
+    ),
+    return_meta="failures are counted in the returned LabelMatrix's failures",
+)
 def apply_lfs(
     lfs: Sequence[LabelingFunction],
     data: Any,
@@ -141,7 +150,7 @@ def apply_lfs(
         warnings.warn(
             f"{len(failures.counts)} labeling function(s) raised and abstained: {details}",
             LFFailureWarning,
-            stacklevel=2,
+            stacklevel=3,  # past apply_lfs's snorkel_keywords wrapper, to the user's call
         )
     return matrix
 

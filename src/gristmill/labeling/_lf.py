@@ -35,8 +35,9 @@ class LabelingFunction:
         ``f(x, **resources)``: ``x`` is a :class:`Row` (row kind) or a DataFrame (vectorized).
         A vectorized ``f`` returns an array in the frame's row order, or a Series indexed like
         the frame (its values are matched to rows by index label).
-    pre : sequence of Preprocessor, optional
+    pre : iterable of Preprocessor, optional
         Preprocessors applied, in order, before ``f``; their kind must match the LF's kind.
+        None (Snorkel's default) means none.
     resources : dict, optional
         Keyword arguments passed to ``f`` on every call.
     vectorized : bool, default False
@@ -47,7 +48,8 @@ class LabelingFunction:
     Raises
     ------
     LFError
-        When ``f`` is not callable or a preprocessor's kind does not match.
+        When ``f`` is not callable, ``pre`` is a single preprocessor rather than a list of
+        them, or a preprocessor's kind does not match.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class LabelingFunction:
         name: str,
         f: Callable[..., Any],
         *,
-        pre: Sequence[Preprocessor] = (),
+        pre: Iterable[Preprocessor] | None = (),
         resources: Mapping[str, Any] | None = None,
         vectorized: bool = False,
         columns: Sequence[Hashable] = (),
@@ -66,7 +68,13 @@ class LabelingFunction:
         self.f = f
         self.vectorized = bool(vectorized)
         self.resources = dict(resources or {})
-        self.pre = tuple(pre)
+        if isinstance(pre, Preprocessor):
+            raise LFError(
+                f"Labeling function {self.name!r}: pre takes a list of preprocessors; write "
+                f"pre=[{pre.name}]",
+                lf_name=self.name,
+            )
+        self.pre = tuple(pre or ())
         self.columns = tuple(columns)
         for step in self.pre:
             if not isinstance(step, Preprocessor):
@@ -204,7 +212,7 @@ def _raise_bad_vote(
 def labeling_function(
     name: str | None = None,
     *,
-    pre: Iterable[Preprocessor] = (),
+    pre: Iterable[Preprocessor] | None = (),
     resources: Mapping[str, Any] | None = None,
     vectorized: bool = False,
 ) -> Callable[[Callable[..., Any]], LabelingFunction]:
@@ -216,7 +224,7 @@ def labeling_function(
         Defaults to the function's name.
     pre : iterable of Preprocessor, optional
         Preprocessors applied before the function (computed once per row or partition and shared
-        with other LFs that list them).
+        with other LFs that list them). None means none.
     resources : dict, optional
         Keyword arguments passed to the function on every call.
     vectorized : bool, default False
@@ -241,7 +249,7 @@ def labeling_function(
 
     def decorate(f: Callable[..., Any]) -> LabelingFunction:
         return LabelingFunction(
-            name or f.__name__, f, pre=tuple(pre), resources=resources, vectorized=vectorized
+            name or f.__name__, f, pre=pre, resources=resources, vectorized=vectorized
         )
 
     return decorate

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from numbers import Number
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -165,8 +166,23 @@ class LabelMatrix:
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LabelMatrix):
+            _refuse_elementwise(other, "==")
             return NotImplemented
         return self._lf_names == other._lf_names and np.array_equal(self._values, other._values)
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, LabelMatrix):
+            _refuse_elementwise(other, "!=")
+            return NotImplemented
+        return not self == other
+
+    def __getitem__(self, key: Any) -> NoReturn:
+        # Snorkel's appliers return an ndarray, so ported code indexes L[:, j].
+        raise TypeError(
+            "A LabelMatrix is not indexed like an array: index its votes, L.values[...] (a "
+            "numpy array), take one LF's with L.column(name), or rows with "
+            "LabelMatrix.from_frame(L.to_frame().iloc[rows])"
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -306,6 +322,24 @@ class LabelMatrix:
         elif has_index:  # files written before the pandas index: a __row__ column
             index = pd.Index(table.column("__row__").to_numpy())
         return cls(values, names, index=index)
+
+
+def _refuse_elementwise(other: object, operator: str) -> None:
+    """Raise TypeError for ``L == -1`` and the like, which Python would answer with one bool.
+
+    Snorkel's label matrices are ndarrays, compared element by element; a LabelMatrix compares
+    as a whole with another, so ``(L != -1).sum()`` would silently count a single True.
+    """
+    if isinstance(other, Number | np.generic):
+        operand = repr(_plain(other))
+    elif isinstance(other, np.ndarray):
+        operand = "array"
+    else:
+        return
+    raise TypeError(
+        f"A LabelMatrix is compared with {operator} as a whole, to another LabelMatrix; compare "
+        f"its votes element by element on L.values (a numpy array): L.values {operator} {operand}"
+    )
 
 
 def _is_positional(index: pd.Index) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import LFError
+from gristmill.labeling._snorkel import snorkel_keywords
 
 __all__ = ["Preprocessor", "Row", "align_to_index", "preprocessor"]
 
@@ -203,6 +204,17 @@ class Preprocessor:
         return out
 
 
+@snorkel_keywords(
+    memoize=(
+        "gristmill computes a preprocessor once per row (or partition) for every labeling "
+        "function listing it; drop memoize"
+    ),
+    memoize_key="gristmill computes a preprocessor once per row; drop memoize_key",
+    pre=(
+        "gristmill preprocessors do not chain; list them in order in the labeling function's "
+        "pre=[...]"
+    ),
+)
 def preprocessor(
     name: str | None = None,
     *,

@@ -6,6 +6,8 @@ threshold=...)`` (``threshold="f1"``: the F1-optimal binary cut-off), ``score``,
 ``lf_accuracies_``, ``class_balance_``, ``confusion_`` and ``f1_threshold_``, and ``save`` /
 ``load`` without pickle. ``L`` is a :class:`~gristmill.LabelMatrix`, a DataFrame with one
 column per LF, a numpy array (-1 = abstain) or a scipy.sparse matrix holding class + 1.
+:func:`probs_to_labels` turns kept probabilities into classes as ``predict`` does, and
+:func:`drop_uncovered` keeps the rows some labeling function votes on.
 """
 
 from gristmill.labelmodel._base import BaseLabelModel
@@ -19,6 +21,7 @@ from gristmill.labelmodel._partitioned import (
     predict_proba_partitioned,
     vote_patterns,
 )
+from gristmill.labelmodel._postprocess import drop_uncovered, probs_to_labels
 from gristmill.labelmodel._registry import LABEL_MODELS, get_label_model, load_label_model
 from gristmill.labelmodel._triplet import Triplet
 
@@ -33,9 +36,11 @@ __all__ = [
     "Triplet",
     "WeightedMajorityVote",
     "binary_votes",
+    "drop_uncovered",
     "fit_partitioned",
     "get_label_model",
     "load_label_model",
     "predict_proba_partitioned",
+    "probs_to_labels",
     "vote_patterns",
 ]

@@ -35,6 +35,7 @@ from gristmill.exceptions import (
 from gristmill.io import atomic_path, atomic_write_text
 from gristmill.labeling._analysis import gold_labels
 from gristmill.labeling._matrix import LabelMatrix, as_label_input, in_lf_order
+from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import MAX_CLASSES, Votes, infer_cardinality, to_votes
 
@@ -70,6 +71,54 @@ MIN_SHARED_ROWS = 10.0
 # Most distinct vote patterns the fit-time criteria (plug-in F1 threshold, LabelModel's blend
 # choice) are computed on; a random subset of the patterns beyond.
 PATTERN_SAMPLE = 25_000
+# What Snorkel's LabelModel and MajorityLabelVoter take that gristmill's label models spell
+# another way (see gristmill.labeling._snorkel).
+_TRAINING_OPTION = (
+    "a Snorkel training option; gristmill label models are not trained by SGD and fit() takes "
+    "none: their hyperparameters are given to the constructor (get_params() lists them)"
+)
+_TIE_BREAK_POLICY = (
+    "use tie_break= ('abstain', 'random' or 'prior'; Snorkel's 'true-random' is 'random')"
+)
+SNORKEL_INIT = {
+    "verbose": "gristmill label models print nothing; drop it",
+    "device": "gristmill label models fit with numpy on the CPU; drop it",
+}
+SNORKEL_FIT = {
+    "L_train": "pass the votes as the first argument: fit(L_train)",
+    "Y_dev": (
+        "pass a labeled dev set as L_dev= (its votes) and y_dev= (its gold labels), or give the "
+        "class prior Snorkel estimated from Y_dev as class_balance="
+    ),
+    **dict.fromkeys(
+        (
+            "n_epochs",
+            "lr",
+            "l2",
+            "optimizer",
+            "optimizer_config",
+            "lr_scheduler",
+            "lr_scheduler_config",
+            "prec_init",
+            "log_freq",
+            "mu_eps",
+            "progress_bar",
+        ),
+        _TRAINING_OPTION,
+    ),
+}
+SNORKEL_PREDICT = {
+    "tie_break_policy": _TIE_BREAK_POLICY,
+    "return_probs": "call predict_proba(L) for the probabilities",
+}
+SNORKEL_SCORE = {
+    "Y": "pass the gold labels as y (the second argument): score(L, y)",
+    "metrics": (
+        "use metric= with one metric name (score returns a float, not a dict); call score once "
+        "per metric"
+    ),
+    "tie_break_policy": _TIE_BREAK_POLICY,
+}
 
 
 class BaseLabelModel:
@@ -118,6 +167,7 @@ class BaseLabelModel:
         "bias_",
     )
 
+    @snorkel_keywords(**SNORKEL_INIT)
     def __init__(self, *, cardinality: int | None = None) -> None:
         self.cardinality = cardinality
 
@@ -157,6 +207,7 @@ class BaseLabelModel:
             )
 
     # ----------------------------------------------------------------- fitting
+    @snorkel_keywords(**SNORKEL_FIT)
     def fit(
         self,
         L: Any,
@@ -333,6 +384,7 @@ class BaseLabelModel:
     def _proba(self, votes: Votes) -> np.ndarray:
         return softmax(votes.scores(self.weights_, self.bias_))
 
+    @snorkel_keywords(**SNORKEL_PREDICT)
     def predict(
         self,
         L: Any,
@@ -385,6 +437,7 @@ class BaseLabelModel:
             )
         return float(threshold)
 
+    @snorkel_keywords(**SNORKEL_SCORE)
     def score(
         self,
         L: Any,
@@ -752,7 +805,8 @@ def warn_unidentifiable(model: str, votes: Votes, seed: int, *, depth: int = 0) 
             f"{MIN_IDENTIFIABLE_SOURCES} needed to estimate accuracies without gold labels (the "
             "labeling functions almost never vote on the same row); " + fallback
         )
-    warnings.warn(message, IdentifiabilityWarning, stacklevel=4 + depth)
+    # fit, wrapped by snorkel_keywords, is two frames: 5 reaches the user's call.
+    warnings.warn(message, IdentifiabilityWarning, stacklevel=5 + depth)
     return True
 
 

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from gristmill.exceptions import ParameterError
+from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
+    SNORKEL_INIT,
     BaseLabelModel,
     check_int_param,
     fallback_fit,
@@ -284,6 +286,7 @@ class DawidSkene(BaseLabelModel):
 
     name = "dawid_skene"
 
+    @snorkel_keywords(**SNORKEL_INIT)
     def __init__(
         self,
         *,

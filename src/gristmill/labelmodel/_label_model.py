@@ -7,8 +7,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
+    SNORKEL_INIT,
     BaseLabelModel,
     accuracies_from_posteriors,
     break_ties,
@@ -155,6 +157,7 @@ class LabelModel(BaseLabelModel):
     name = "auto"
     _fitted_arrays = (*BaseLabelModel._fitted_arrays, "mixture_")
 
+    @snorkel_keywords(**SNORKEL_INIT)
     def __init__(
         self, *, cardinality: int | None = None, l2: float = 0.01, max_iter: int = 50
     ) -> None:

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 
 from gristmill.exceptions import ParameterError
+from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     PATTERN_SAMPLE,
+    SNORKEL_INIT,
     BaseLabelModel,
     row_max,
     row_sum,
@@ -139,6 +141,7 @@ class WeightedMajorityVote(_VoteCounter):
 
     name = "weighted_majority_vote"
 
+    @snorkel_keywords(**SNORKEL_INIT)
     def __init__(self, *, cardinality: int | None = None, weights: Any = None) -> None:
         super().__init__(cardinality=cardinality)
         self.weights = weights

@@ -6,7 +6,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 from gristmill.exceptions import ParameterError
+from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
+    SNORKEL_INIT,
     BaseLabelModel,
     check_int_param,
     fallback_fit,
@@ -53,6 +55,7 @@ class MatrixCompletion(BaseLabelModel):
 
     name = "matrix_completion"
 
+    @snorkel_keywords(**SNORKEL_INIT)
     def __init__(
         self,
         *,

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from gristmill.exceptions import IdentifiabilityWarning, LabelModelError
+from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
+    SNORKEL_INIT,
     BaseLabelModel,
     check_int_param,
     fallback_fit,
@@ -71,6 +73,7 @@ class Triplet(BaseLabelModel):
     name = "triplet"
     _fitted_arrays = (*BaseLabelModel._fitted_arrays, "correlations_")
 
+    @snorkel_keywords(**SNORKEL_INIT)
     def __init__(
         self, *, cardinality: int | None = None, max_partners: int = 50, min_overlap: int = 10
     ) -> None:
@@ -261,7 +264,7 @@ def _warn_unresolved(what: str, count: int) -> None:
             f"Triplet: {what} have no usable triplet (too few co-voted rows); their votes are "
             f"taken as right {FALLBACK_ACCURACY:.0%} of the time",
             IdentifiabilityWarning,
-            stacklevel=4,
+            stacklevel=5,  # _warn_unresolved, _fit, fit and its snorkel_keywords wrapper
         )
 
 

@@ -41,8 +41,9 @@ class SlicingFunction:
     f : callable
         ``f(row, **resources) -> bool``; with ``vectorized=True``,
         ``f(frame, **resources) -> array of bool``.
-    pre : sequence of callable, default ()
-        Preprocessors applied to the row (or frame) in order before ``f``.
+    pre : sequence of callable, optional
+        Preprocessors applied to the row (or frame) in order before ``f``; None (Snorkel's
+        default) means none.
     resources : mapping, optional
         Keyword arguments passed to ``f``.
     vectorized : bool, default False
@@ -54,7 +55,7 @@ class SlicingFunction:
         name: str,
         f: Callable[..., Any],
         *,
-        pre: Sequence[Callable[[Any], Any]] = (),
+        pre: Sequence[Callable[[Any], Any]] | None = (),
         resources: Mapping[str, Any] | None = None,
         vectorized: bool = False,
     ) -> None:
@@ -62,7 +63,7 @@ class SlicingFunction:
             raise LFError(f"A slicing function needs a non-empty name. Got {name!r} instead.")
         self.name = name
         self._f = f
-        self.pre = tuple(pre)
+        self.pre = tuple(pre or ())
         self.resources = dict(resources or {})
         self.vectorized = vectorized
 
@@ -122,7 +123,7 @@ def _as_bool(value: Any) -> bool:
 def slicing_function(
     name: str | None = None,
     *,
-    pre: Sequence[Callable[[Any], Any]] = (),
+    pre: Sequence[Callable[[Any], Any]] | None = (),
     resources: Mapping[str, Any] | None = None,
     vectorized: bool = False,
 ) -> Callable[[Callable[..., Any]], SlicingFunction]:
