@@ -195,3 +195,19 @@ def test_clean_scores_against_a_truth_with_its_columns_in_another_order(tmp_path
     assert result.exit_code == 0, result.output
     assert "1 repaired" in result.output
     assert "repair: precision 1.000  recall 1.000" in result.output
+
+
+def test_clean_writes_an_excel_export_back_byte_for_byte_but_the_repairs(tmp_path: Path) -> None:
+    # UTF-8 with a byte-order mark, CRLF line endings, an empty column without a name.
+    lines = ["zip,city,"] + [f"{z},{c}," for z, c in [("1", "zürich")] * 4 + [("2", "bern")] * 4]
+    lines[4] = "1,zurich,"
+    data = tmp_path / "export.csv"
+    data.write_bytes(b"\xef\xbb\xbf" + "".join(line + "\r\n" for line in lines).encode())
+    rules = tmp_path / "fd.txt"
+    rules.write_text("zip -> city\n")
+    out = tmp_path / "repaired.csv"
+    args = ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    expected = data.read_bytes().replace(b"1,zurich,", "1,zürich,".encode())
+    assert out.read_bytes() == expected

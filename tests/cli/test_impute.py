@@ -232,3 +232,18 @@ def test_impute_warns_that_a_typed_output_drops_text_of_a_numeric_column(tmp_pat
     assert "column 'price' is declared numeric, so its 1 text cell(s)" in result.output
     assert "'abc' at row 2" in result.output
     assert pd.read_parquet(out)["price"].isna().tolist() == [False, False, True, False, False]
+
+
+def test_impute_writes_an_excel_export_back_byte_for_byte_but_the_filled_cells(
+    tmp_path: Path,
+) -> None:
+    # UTF-8 with a byte-order mark, CRLF line endings, an empty column without a name.
+    lines = ["city,size,", "zürich,1.5,", "zürich,,", "bern,2.5,"]
+    data = tmp_path / "export.csv"
+    data.write_bytes(b"\xef\xbb\xbf" + "".join(line + "\r\n" for line in lines).encode())
+    out = tmp_path / "filled.csv"
+    args = ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    result = runner.invoke(app, [*args, "--columns", "size"])
+    assert result.exit_code == 0, result.output
+    expected = data.read_bytes().replace("zürich,,".encode(), "zürich,2.0,".encode())
+    assert out.read_bytes() == expected

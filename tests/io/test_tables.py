@@ -114,3 +114,57 @@ def test_json_columns_without_nulls_read_as_pandas_reads_them(tmp_path: Path) ->
     path = tmp_path / "t.jsonl"
     path.write_text('{"n": 1, "ok": true, "s": "a"}\n{"n": 2, "ok": false, "s": "b"}\n')
     assert read_table(path).dtypes.to_dict() == pd.read_json(path, lines=True).dtypes.to_dict()
+
+
+def test_a_cell_beyond_the_csv_modules_field_limit_is_read(tmp_path: Path) -> None:
+    # A quoted cell with a line break sends the file through the exact field count, whose csv
+    # module refuses fields over 128 KiB unless told otherwise.
+    huge = "x" * 200_000 + "\nend"
+    path = tmp_path / "t.csv"
+    path.write_text(f'id,note\n1,"{huge}"\n2,short\n')
+    assert read_table(path, as_strings=True)["note"].tolist() == [huge, "short"]
+    path.write_text(f'id,note\n1,"{huge}"\n2\n')
+    with pytest.raises(DataError, match="line 4 has 1 fields"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_file_not_in_utf8_names_its_first_line_that_is_not(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"t{suffix}"
+    text = (
+        "city\nparis\nzürich\n" if suffix == ".csv" else '{"city": "paris"}\n{"city": "zürich"}\n'
+    )
+    path.write_bytes(text.encode("latin-1"))
+    line = 3 if suffix == ".csv" else 2
+    with pytest.raises(DataError, match=rf"t\{suffix}: line {line} is not UTF-8 text \(byte 0xfc"):
+        read_table(path, as_strings=True)
+
+
+def test_blank_header_names_are_not_repeats(tmp_path: Path) -> None:
+    # A spreadsheet's export ends every line with the separators of its empty columns.
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,,\n1,2,,\n")
+    assert read_table(path).columns.tolist() == ["a", "b", "Unnamed: 2", "Unnamed: 3"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_write_table_like_its_source_writes_it_byte_for_byte(tmp_path: Path, suffix: str) -> None:
+    sep = "\t" if suffix == ".tsv" else ","
+    lines = [["id", "", "note", ""], ["1", "a", '"x\r\ny"', ""], ["2", "b", "z", ""]]
+    source = tmp_path / f"in{suffix}"
+    source.write_bytes(b"\xef\xbb\xbf" + "".join(sep.join(r) + "\r\n" for r in lines).encode())
+    frame = read_table(source, as_strings=True)
+    out = write_table(frame, tmp_path / f"out{suffix}", like=source)
+    assert out.read_bytes() == source.read_bytes()
+    assert not write_table(frame, tmp_path / "plain.csv").read_bytes().startswith(b"\xef")
+
+
+@pytest.mark.parametrize("name", ["t.csv.gz", "T.TSV.ZIP", "t.jsonl.bz2"])
+def test_a_compressed_table_is_named_as_such(tmp_path: Path, name: str) -> None:
+    inner = Path(name).with_suffix("").suffix.lower()
+    with pytest.raises(
+        DataError, match=rf"compressed tables are neither read nor written; use a \{inner} file"
+    ):
+        read_table(tmp_path / name)
+    with pytest.raises(DataError, match="compressed tables"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / name)

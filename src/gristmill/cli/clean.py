@@ -84,7 +84,7 @@ def clean_command(
             scores = evaluate(frame, repaired, clean_frame)
         except DataError as exc:
             raise DataError(f"{truth}: {exc}") from None
-    write_table(repaired, out, index=has_own_index(frame))
+    write_table(repaired, out, index=has_own_index(frame), like=data)
     if repairs is not None:
         write_table(cleaner.repairs_, repairs)
     n_cells = frame.shape[0] * frame.shape[1]

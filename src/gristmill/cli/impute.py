@@ -83,7 +83,7 @@ def impute_command(
         if text is not None:
             _warn_text_dropped(text, ~missing & frame.isna(), out)
         filled = filled.where(missing | frame.notna())
-    write_table(filled, out, index=has_own_index(frame))
+    write_table(filled, out, index=has_own_index(frame), like=data)
     if confidence is not None:
         write_table(scores, confidence, index=has_own_index(frame))
     console.print(

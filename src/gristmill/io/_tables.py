@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 from pathlib import Path
@@ -23,6 +24,15 @@ TABLE_FORMATS = {
     ".json": "jsonl",
 }
 
+#: Compressed files pandas could read, and the command that decompresses each.
+_COMPRESSIONS = {
+    ".gz": "gunzip -k",
+    ".bz2": "bunzip2 -k",
+    ".xz": "unxz -k",
+    ".zst": "unzstd",
+    ".zip": "unzip",
+}
+
 
 def table_format(path: str | os.PathLike[str]) -> str:
     """Return the table format (``csv``, ``tsv``, ``parquet`` or ``jsonl``) named by an extension.
@@ -37,6 +47,12 @@ def table_format(path: str | os.PathLike[str]) -> str:
         return TABLE_FORMATS[suffix]
     except KeyError:
         known = ", ".join(sorted(TABLE_FORMATS))
+        inner = Path(path).with_suffix("").suffix.lower()
+        if suffix in _COMPRESSIONS and inner in TABLE_FORMATS:
+            raise DataError(
+                f"{path}: compressed tables are neither read nor written; use a {inner} file "
+                f"(decompress one with {_COMPRESSIONS[suffix]})"
+            ) from None
         raise DataError(
             f"{path}: unknown table format {suffix!r}; expected one of {known}"
         ) from None
@@ -44,17 +60,23 @@ def table_format(path: str | os.PathLike[str]) -> str:
 
 def _check_ragged(path: Path, sep: str) -> None:
     """Raise a DataError naming the first CSV line whose field count differs from the header."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle, delimiter=sep)
-        header = next(reader, None)
-        if header is None:
-            return
-        for record in reader:
-            if record and len(record) != len(header):
-                raise DataError(
-                    f"{path}: line {reader.line_num} has {len(record)} fields, "
-                    f"but the header has {len(header)}"
-                )
+    # No field is longer than the file, which may hold cells beyond the csv module's default
+    # limit of 128 KiB (pandas has none); the limit is a C long.
+    limit = csv.field_size_limit(min(path.stat().st_size + 1, 2**31 - 1))
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            header = next(reader, None)
+            if header is None:
+                return
+            for record in reader:
+                if record and len(record) != len(header):
+                    raise DataError(
+                        f"{path}: line {reader.line_num} has {len(record)} fields, "
+                        f"but the header has {len(header)}"
+                    )
+    finally:
+        csv.field_size_limit(limit)
 
 
 def read_table(
@@ -132,7 +154,9 @@ def read_table(
         raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file has no header or rows") from None
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(_not_utf8(path, fmt, exc)) from exc
+    except (ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as {fmt}: {exc}") from exc
     if frame.columns.empty:
         raise DataError(f"{path}: the table has no columns")
@@ -186,12 +210,49 @@ def _with_default_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_unique_header(path: Path, sep: str) -> None:
-    """Raise DataError naming the repeated names of the header (pandas would rename them)."""
-    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
-    names = header.iloc[0].tolist() if header.shape[0] else []
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    """Raise DataError naming the repeated names of the header (pandas would rename them).
+
+    Blank names are not repeats: pandas names each by its position (``Unnamed: 5``), as it
+    does the empty columns that trailing separators of a spreadsheet's export add.
+    """
+    names = _header_names(path, sep)
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise DataError(f"{path}: the header repeats column name(s) {repeated}")
+
+
+def _header_names(path: str | os.PathLike[str], sep: str) -> list[str]:
+    """The column names of a CSV or TSV file's header as written (a blank name stays blank).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("a,,c,\\n1,2,3,\\n")
+    >>> _header_names(p, ","), read_table(p).columns.tolist()
+    (['a', '', 'c', ''], ['a', 'Unnamed: 1', 'c', 'Unnamed: 3'])
+    """
+    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return header.iloc[0].tolist() if header.shape[0] else []
+
+
+def _not_utf8(path: Path, fmt: str, exc: UnicodeDecodeError) -> str:
+    """The message for a text table that is not UTF-8, naming its first line that is not.
+
+    The decoder's own position counts from the start of a buffer pandas read, not of the file.
+    """
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return (
+                    f"{path}: line {number} is not UTF-8 text (byte "
+                    f"0x{line[bad.start]:02x} at byte {bad.start + 1} of the line); gristmill "
+                    "reads UTF-8: save the file as UTF-8 (from Windows-1252 or Latin-1: "
+                    "iconv -f cp1252 -t utf-8 old > new)"
+                )
+    return f"{path}: cannot read as {fmt}: {exc}"
 
 
 def _opens_with(path: Path, prefix: bytes) -> bool:
@@ -216,7 +277,13 @@ def _has_ragged_short_rows(path: Path, sep: str) -> bool:
     return False
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False) -> Path:
+def write_table(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    index: bool = False,
+    like: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write a table atomically; the extension chooses the format.
 
     Parameters
@@ -227,6 +294,11 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: boo
     index : bool, default False
         Whether to write the index. Parquet keeps it as the index; the text formats, which have
         none, get it as the leading column(s) (named ``index`` when unnamed).
+    like : path-like, optional
+        The CSV or TSV file ``frame`` was read from: a CSV or TSV output is written as it is,
+        with its byte-order mark, its line endings and its header's names as written (a blank
+        name stays blank, not pandas' ``Unnamed: 5``), so that the cells left as they were
+        read are written byte for byte as they were. Ignored for other formats.
 
     Returns
     -------
@@ -236,13 +308,30 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: boo
     fmt = table_format(path)
     if index and fmt != "parquet":
         frame, index = frame.reset_index(allow_duplicates=True), False
+    text = {"csv": ",", "tsv": "\t"}
+    style: dict[str, Any] = {}
+    if like is not None and fmt in text and table_format(like) in text:
+        style = _text_style(Path(like), text[table_format(like)], frame.shape[1])
     with atomic_path(path) as tmp:
-        if fmt == "csv":
-            frame.to_csv(tmp, index=index)
-        elif fmt == "tsv":
-            frame.to_csv(tmp, index=index, sep="\t")
+        if fmt in text:
+            frame.to_csv(tmp, index=index, sep=text[fmt], **style)
         elif fmt == "parquet":
             frame.to_parquet(tmp, index=index)
         else:
             frame.to_json(tmp, orient="records", lines=True, index=None)
     return Path(path)
+
+
+def _text_style(path: Path, sep: str, n_columns: int) -> dict[str, Any]:
+    """``to_csv`` arguments writing a table as the CSV/TSV file ``path`` is: byte-order mark,
+    line endings, and header names when it has ``n_columns`` of them."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    style: dict[str, Any] = {
+        "encoding": "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8",
+        "lineterminator": "\r\n" if first.endswith(b"\r\n") else "\n",
+    }
+    names = _header_names(path, sep)
+    if len(names) == n_columns:
+        style["header"] = names
+    return style
