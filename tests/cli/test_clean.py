@@ -139,6 +139,19 @@ def test_errors_name_the_constraint_file_and_the_separator(tmp_path: Path) -> No
     assert "Traceback" not in r.output and not out.exists()
 
 
+def _clean_parquet(tmp_path: Path, frame: pd.DataFrame, out_name: str) -> Path:
+    """``gristmill clean`` of ``frame`` saved as Parquet, with the rule zip -> city."""
+    data, out = tmp_path / "t.parquet", tmp_path / out_name
+    frame.to_parquet(data)
+    rules = tmp_path / "rules.txt"
+    rules.write_text("zip -> city\n")
+    result = runner.invoke(
+        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
 def test_clean_keeps_the_index_and_untouched_dtypes_of_a_parquet_table(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
@@ -148,15 +161,7 @@ def test_clean_keeps_the_index_and_untouched_dtypes_of_a_parquet_table(tmp_path:
         },
         index=pd.Index([f"id{i}" for i in range(8)], name="key"),
     )
-    data, out = tmp_path / "t.parquet", tmp_path / "repaired.parquet"
-    frame.to_parquet(data)
-    rules = tmp_path / "rules.txt"
-    rules.write_text("zip -> city\n")
-    result = runner.invoke(
-        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    repaired = pd.read_parquet(out)
+    repaired = pd.read_parquet(_clean_parquet(tmp_path, frame, "repaired.parquet"))
     assert repaired.index.equals(frame.index)
     assert repaired["city"].tolist() == ["a"] * 4 + ["b"] * 4
     pd.testing.assert_series_equal(repaired["pop"], frame["pop"])
@@ -169,15 +174,7 @@ def test_clean_writes_a_parquet_tables_index_as_the_first_column_of_a_csv(
         {"zip": ["1"] * 4 + ["2"] * 4, "city": ["a", "a", "a", "x", "b", "b", "b", "b"]},
         index=pd.Index([f"id{i}" for i in range(8)], name="key"),
     )
-    data, out = tmp_path / "t.parquet", tmp_path / "repaired.csv"
-    frame.to_parquet(data)
-    rules = tmp_path / "rules.txt"
-    rules.write_text("zip -> city\n")
-    result = runner.invoke(
-        app, ["clean", "--data", str(data), "--constraints", str(rules), "--out", str(out)]
-    )
-    assert result.exit_code == 0, result.output
-    repaired = pd.read_csv(out, dtype=str)
+    repaired = pd.read_csv(_clean_parquet(tmp_path, frame, "repaired.csv"), dtype=str)
     assert repaired.columns.tolist() == ["key", "zip", "city"]
     assert repaired["key"].tolist() == frame.index.tolist()
     assert repaired["city"].tolist() == ["a"] * 4 + ["b"] * 4
