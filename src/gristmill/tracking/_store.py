@@ -101,7 +101,12 @@ def is_http(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
-def check_store(uri: str, *, timeout: float = 3.0) -> None:
+def check_store(
+    uri: str,
+    *,
+    timeout: float = 3.0,
+    remedy: str = "start the server, or give another store (--tracking-uri or MLFLOW_TRACKING_URI)",
+) -> None:
     """Fail fast, with a clear message, when the tracking store cannot be used.
 
     A tracking server is asked for its ``/health`` page with a short timeout; an embedded SQLite
@@ -114,6 +119,9 @@ def check_store(uri: str, *, timeout: float = 3.0) -> None:
         A resolved tracking URI (see :func:`resolve_tracking_uri`).
     timeout : float, default 3.0
         Seconds to wait for a tracking server.
+    remedy : str, optional
+        What the message about an unusable server tells the user to do (``gristmill run``
+        adds "or run with --no-track").
 
     Raises
     ------
@@ -121,16 +129,15 @@ def check_store(uri: str, *, timeout: float = 3.0) -> None:
         When the store is unreachable or unusable.
     """
     if is_http(uri):
-        _check_server(uri, timeout)
+        _check_server(uri, timeout, remedy)
     elif (db := sqlite_path(uri)) is not None:
         _check_sqlite(db)
     elif (directory := _local_store(uri)) is not None:
         _check_directory(directory)
 
 
-def _check_server(uri: str, timeout: float) -> None:
+def _check_server(uri: str, timeout: float, hint: str) -> None:
     health = uri.rstrip("/") + "/health"
-    hint = "start the server, fix MLFLOW_TRACKING_URI, or run with --no-track"
     try:
         with urllib.request.urlopen(health, timeout=timeout) as response:
             status = response.status

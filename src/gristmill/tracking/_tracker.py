@@ -106,7 +106,12 @@ class RunTracker:
 
     def check(self) -> None:
         """Raise :class:`TrackingError` now if the store is unreachable (before long work)."""
-        _store.check_store(self.tracking_uri_, timeout=self.timeout)
+        _store.check_store(
+            self.tracking_uri_,
+            timeout=self.timeout,
+            remedy="start the server, fix --tracking-uri or MLFLOW_TRACKING_URI, or run with "
+            "--no-track",
+        )
 
     def start(
         self, result_name: str, spec_dict: Mapping[str, Any], spec_path: str | os.PathLike[str]
