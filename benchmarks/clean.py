@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/clean.py            # hospital + flights (about a minute)
     .venv/bin/python benchmarks/clean.py --scale    # also the synthetic 1,000,000 x 10 table
     .venv/bin/python benchmarks/clean.py --scale-only --engine dask   # synthetic tables on Dask
+    .venv/bin/python benchmarks/clean.py --wide     # only: 1,000 rows x 25/50/100 columns
 
 ``--engine dask`` writes the synthetic dirty table as Parquet parts, reads them as a Dask
 DataFrame on a ``LocalCluster`` (``--workers`` processes, one thread each) and repairs it with
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gristmill.cleaning import Cleaner, evaluate, read_constraints
+from gristmill.cleaning import Cleaner, detect_errors, evaluate, read_constraints
 from gristmill.io import read_table
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cleaning"
@@ -319,8 +320,38 @@ def print_table(rows: list[dict[str, object]]) -> None:
         print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+def run_wide(columns: int, seed: int = 0) -> dict[str, object]:
+    """Seconds of error detection and of a whole ``Cleaner().fit`` on a wide synthetic table.
+
+    1,000 rows of ``columns`` categorical columns that all follow one hidden key (each column a
+    function of it, one time in two shifted by one), so every pair of columns co-occurs: the
+    weak co-occurrence detector compares all of them, columns x (columns - 1) pairs.
+    """
+    rng = np.random.default_rng(seed)
+    n = 1_000
+    key = rng.integers(0, 8, n)
+    frame = pd.DataFrame(
+        {
+            f"c{j}": ((key * (j % 3 + 1) + rng.integers(0, 2, n)) % (5 + j % 7)).astype(str)
+            for j in range(columns)
+        }
+    )
+    started = time.perf_counter()
+    flagged = detect_errors(frame)
+    detect_s = time.perf_counter() - started
+    started = time.perf_counter()
+    Cleaner().fit(frame)
+    return {
+        "columns": columns,
+        "cells flagged": len(flagged),
+        "detect_errors s": round(detect_s, 2),
+        "Cleaner().fit s": round(time.perf_counter() - started, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wide", action="store_true", help="only the wide-table timings")
     parser.add_argument("--scale", action="store_true", help="also repair 1,000,000 x 10")
     parser.add_argument("--scale-only", action="store_true", help="only the synthetic tables")
     parser.add_argument(
@@ -337,6 +368,9 @@ def main() -> None:
         return
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     print(f"machine: {os.cpu_count()} cores shared with other jobs; wall times are noisy\n")
+    if args.wide:
+        print(pd.DataFrame([run_wide(c) for c in (25, 50, 100)]).to_string(index=False))
+        return
     if not args.scale_only:
         rows = run_dataset("hospital", args.raha) + run_dataset("flights", args.raha)
         print_table(rows)

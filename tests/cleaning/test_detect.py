@@ -171,3 +171,44 @@ def test_integer_column_labels_are_kept_and_rules_name_them_as_text() -> None:
 def test_labels_that_read_the_same_as_text_are_a_data_error() -> None:
     with pytest.raises(DataError, match=r"column labels \[1, '1'\] differ but read the same"):
         detect_errors(pd.DataFrame({1: ["a"], "1": ["b"]}))
+
+
+def _support_by_group_by(frame: pd.DataFrame, col: str, contexts: list[str]) -> np.ndarray:
+    """The weak co-occurrence support of each cell, as pandas group-bys count it (the oracle)."""
+    present = frame[col].notna().to_numpy()
+    support = np.zeros(len(frame))
+    for other in contexts:
+        ok = present & frame[other].notna().to_numpy()
+        sub = frame.loc[ok, [col, other]]
+        both = sub.groupby([col, other], sort=False)[col].transform("size").to_numpy()
+        ctx = sub.groupby(other, sort=False)[other].transform("size").to_numpy()
+        support[ok] += (both - 1) / np.maximum(ctx - 1, 1)
+    return support / len(contexts)
+
+
+@pytest.mark.parametrize("distinct", [4, 900])  # counted by value, and by sorting
+def test_weak_cooccurrence_flags_what_group_by_counts_give(distinct: int) -> None:
+    from gristmill.cleaning._detect import _value_codes, _weak_cooccurrence
+
+    rng = np.random.default_rng(distinct)
+    n = 1_000
+    base = rng.integers(0, distinct, n)
+    frame = pd.DataFrame(
+        {
+            name: pd.Series((base * (j + 1) + (rng.random(n) < 0.02)).astype(str), dtype=object)
+            for j, name in enumerate("abc")
+        }
+    )
+    for name in frame:
+        frame.loc[rng.random(n) < 0.1, name] = None
+    codes = {name: _value_codes(frame[name]) for name in frame}
+    for col in frame:
+        contexts = [c for c in frame if c != col]
+        support = _support_by_group_by(frame, col, contexts)
+        present = frame[col].notna().to_numpy()
+        expected = (
+            np.flatnonzero(present & (support < 0.02))
+            if np.median(support[present]) >= 0.3
+            else np.zeros(0, dtype=np.int64)
+        )
+        np.testing.assert_array_equal(_weak_cooccurrence(codes, col, contexts), expected)

@@ -8,7 +8,7 @@ number and ``column`` the column name.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -255,26 +255,30 @@ def _rare_shapes(values: pd.Series) -> np.ndarray:
     return present.index.to_numpy()[rare]
 
 
-def _weak_cooccurrence(frame: pd.DataFrame, col: str, contexts: list[str]) -> np.ndarray:
+def _weak_cooccurrence(
+    codes: Mapping[str, np.ndarray], col: str, contexts: list[str]
+) -> np.ndarray:
     """Cells whose value (almost) never co-occurs with the row's other values.
 
     For each context column B the leave-one-out share of rows with the same B value that also
     hold this cell's value is averaged; a cell is flagged when that support is below 0.02 in a
-    column where the typical (median) cell has support of at least 0.3.
+    column where the typical (median) cell has support of at least 0.3. ``codes`` holds each
+    column's values as integer codes, -1 where missing (:func:`_value_codes`), so that the
+    counts of every pair of columns are array counts, not a pandas group-by per pair.
     """
-    value = frame[col]
-    present = value.notna().to_numpy()
-    support = np.zeros(len(frame))
+    value = codes[col]
+    present = value >= 0
+    support = np.zeros(value.size)
     used = 0
     for other in contexts:
-        pair = frame[[col, other]]
-        ok = present & pair[other].notna().to_numpy()
+        context = codes[other]
+        ok = present & (context >= 0)
         if not ok.any():
             continue
-        sub = pair[ok]
-        both = sub.groupby([col, other], sort=False)[col].transform("size").to_numpy()
-        ctx = sub.groupby(other, sort=False)[other].transform("size").to_numpy()
-        share = np.zeros(len(frame))
+        a, b = value[ok], context[ok]
+        both = _group_sizes(a * (int(b.max()) + 1) + b)
+        ctx = np.bincount(b)[b]
+        share = np.zeros(value.size)
         share[ok] = (both - 1) / np.maximum(ctx - 1, 1)
         support += share
         used += 1
@@ -284,6 +288,19 @@ def _weak_cooccurrence(frame: pd.DataFrame, col: str, contexts: list[str]) -> np
     if np.median(support[present]) < 0.3:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(present & (support < 0.02))
+
+
+def _value_codes(column: pd.Series) -> np.ndarray:
+    """The column's values as int64 codes 0..d-1 (equal values, equal codes), -1 where missing."""
+    return pd.factorize(column)[0].astype(np.int64)
+
+
+def _group_sizes(keys: np.ndarray) -> np.ndarray:
+    """For each entry of ``keys`` (int64 >= 0), how many entries share its value."""
+    if keys.max() < 4 * keys.size + 1024:  # dense enough to count by value
+        return np.bincount(keys)[keys]
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse]
 
 
 def infer_source_column(frame: pd.DataFrame, constraints: Constraints) -> Hashable | None:
@@ -414,12 +431,13 @@ def detect_errors(
     if outliers:
         n = len(frame)
         contexts = [c for c in frame.columns if 2 <= frame[c].nunique() <= 0.5 * n and c != source]
+        codes = {c: _value_codes(frame[c]) for c in contexts}
         for col in frame.columns:
             flag(_outliers(frame[col]), col, "outlier")
             flag(_rare_shapes(frame[col]), col, "outlier")
             if col in contexts:
                 flag(
-                    _weak_cooccurrence(frame, col, [c for c in contexts if c != col]),
+                    _weak_cooccurrence(codes, col, [c for c in contexts if c != col]),
                     col,
                     "outlier",
                 )
