@@ -235,10 +235,11 @@ class ContextCounts:
         value = table.codes[:, target]
         ok = (self.groups >= 0) & (value >= 0)
         w = np.ones(table.n_rows) if weights is None else weights.of(table.codes)
-        keys = self.groups[ok] * self.card + value[ok]
-        series = pd.Series(w[ok]).groupby(keys).sum()
-        self._keys = pd.Index(series.index.to_numpy(dtype=np.int64))
-        self._counts = series.to_numpy(dtype=np.float64)
+        # (group, value) keys and their weighted counts, keys ascending; np.unique and bincount
+        # cost a fraction of a pandas group-by, which this runs once per pair of columns.
+        keys, inverse = np.unique(self.groups[ok] * self.card + value[ok], return_inverse=True)
+        self._keys = pd.Index(keys.astype(np.int64))
+        self._counts = np.bincount(inverse, weights=w[ok], minlength=keys.size).astype(np.float64)
         n_groups = int(self.groups.max()) + 1 if len(self.groups) else 0
         self.group_totals = np.bincount(self.groups[ok], weights=w[ok], minlength=n_groups)
 
