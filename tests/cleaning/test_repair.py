@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +384,33 @@ def test_cleaner_is_a_scikit_learn_estimator() -> None:
     table = pd.DataFrame({"zip": ["1"] * 4 + ["2"] * 4, "city": list("aaaxbbbb")})
     repaired = Pipeline([("clean", cleaner)]).fit_transform(table)
     assert repaired["city"].tolist() == list("aaaabbbb")
+
+
+def test_a_column_spelled_out_by_its_row_is_found_and_its_words_counted() -> None:
+    from gristmill.cleaning._repair import _derives_from_row, _RowTokens, _TableTokens
+    from gristmill.cleaning._stats import CodedTable
+
+    rng = np.random.default_rng(0)
+    state = rng.choice(["al", "ak", "az"], 60)
+    measure = rng.choice(["ami 1", "hf 2", "pn 3"], 60)
+    frame = pd.DataFrame(
+        {
+            "state": state,
+            "measure": measure,
+            "code": [f"{s}_{m}" for s, m in zip(state, measure, strict=True)],
+            "note": rng.choice(["al ok", "late"], 60),
+        }
+    )
+    table = CodedTable.from_frame(frame)
+    tokens = _TableTokens(table)
+    # the code is spelled out by state and measure, and each of those by the code; not the note
+    assert [_derives_from_row(tokens, j) for j in range(4)] == [True, True, True, False]
+    # A candidate's words found in the row's *other* cells, brute force: the row's own code
+    # cell does not count, a word in two other cells counts once.
+    rows = np.arange(60)
+    candidates = np.array([table.uniques[2].tolist().index("al_ami 1")] * 60)
+    expected = []
+    for row in rows:
+        others = set().union(*(re.findall(r"[^\W\d_]+|\d+", frame.iat[row, c]) for c in (0, 1, 3)))
+        expected.append(len({"al", "ami", "1"} & others) / 3)
+    np.testing.assert_allclose(_RowTokens(tokens, 2).support(rows, candidates), expected)

@@ -18,6 +18,7 @@ leaves the cell itself out, so a value never supports itself.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -90,6 +91,7 @@ class _ColumnStats:
         fds: list[list[int]],
         pairs: list[int],
         vote: SourceWeights | None,
+        tokens: _TableTokens,
     ) -> None:
         self.j = j
         self.fd = [ContextCounts(table, lhs, j) for lhs in fds]
@@ -104,7 +106,7 @@ class _ColumnStats:
             self.shapes_by_length.setdefault(len(shape), []).append((shape, count))
         self._token_fixes: dict[int, int] = {}
         self._rarity: dict[int, tuple[bool, bool]] = {}
-        self.row_tokens = _RowTokens(table, j) if _derives_from_row(table, j) else None
+        self.row_tokens = _RowTokens(tokens, j) if _derives_from_row(tokens, j) else None
 
     def rarity(self, table: CodedTable, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per current code: has a word no other value uses; has a rare character shape."""
@@ -433,6 +435,7 @@ class Cleaner(BaseEstimator):  # type: ignore[misc]
             + [([b], j, None) for j in targets for b in informative if b != j]
         )
         stats = {}
+        tokens = _TableTokens(table)  # shared by the columns: each row's words are read once
         for j in targets:
             col_stats = _ColumnStats(
                 table,
@@ -440,6 +443,7 @@ class Cleaner(BaseEstimator):  # type: ignore[misc]
                 fds.get(j, []),
                 [b for b in informative if b != j],
                 vote,
+                tokens,
             )
             if col_stats.repairable:
                 stats[j] = col_stats
@@ -836,19 +840,17 @@ def _add_detector(
     return merged.sort_values(["row"], kind="stable").reset_index(drop=True)
 
 
-class _RowTokens:
-    """How much of a value of column ``j`` is spelled out by the row's other cells.
+class _TableTokens:
+    """The words of a table's cells, read once for every column that asks.
 
-    Some columns are built from others (a code made of a state and a measure, a full name
-    from its parts); a candidate whose words the row does not hold is then unlikely.
+    ``tokens(c, code)``: the words of value ``code`` of column ``c``; ``row_counts(row)``: for
+    each word of the row, how many of its cells hold it.
     """
 
-    def __init__(self, table: CodedTable, j: int) -> None:
+    def __init__(self, table: CodedTable) -> None:
         self.table = table
-        self.j = j
         self._tokens: dict[tuple[int, int], frozenset[str]] = {}
-        self._rows: dict[int, frozenset[str]] = {}
-        self._others = [c for c in range(len(table.columns)) if c != j]
+        self._rows: dict[int, Counter[str]] = {}
 
     def tokens(self, column: int, code: int) -> frozenset[str]:
         key = (column, code)
@@ -857,27 +859,49 @@ class _RowTokens:
             self._tokens[key] = frozenset(_TOKEN.findall(text))
         return self._tokens[key]
 
+    def row_counts(self, row: int) -> Counter[str]:
+        if row not in self._rows:
+            if len(self._rows) > 200_000:  # bound the cache on large tables
+                self._rows.clear()
+            codes = self.table.codes[row].tolist()
+            self._rows[row] = Counter(
+                word for c, code in enumerate(codes) for word in self.tokens(c, code)
+            )
+        return self._rows[row]
+
+
+class _RowTokens:
+    """How much of a value of column ``j`` is spelled out by the row's other cells.
+
+    Some columns are built from others (a code made of a state and a measure, a full name
+    from its parts); a candidate whose words the row does not hold is then unlikely.
+    """
+
+    def __init__(self, tokens: _TableTokens, j: int) -> None:
+        self.tokens = tokens
+        self.j = j
+
     def support(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Share of each value's words found in the other cells of its row (0 for none)."""
         out = np.zeros(len(rows))
-        if len(self._rows) > 200_000:  # bound the cache on large tables
-            self._rows.clear()
+        codes = self.tokens.table.codes
         for i, (row, code) in enumerate(zip(rows.tolist(), values.tolist(), strict=True)):
-            words = self.tokens(self.j, code)
+            words = self.tokens.tokens(self.j, code)
             if not words:
                 continue
-            if row not in self._rows:
-                codes = self.table.codes[row].tolist()
-                self._rows[row] = frozenset().union(
-                    *(self.tokens(c, codes[c]) for c in self._others)
-                )
-            out[i] = len(words & self._rows[row]) / len(words)
+            # A word is in the other cells when more cells hold it than the row's own cell of
+            # column j does (each cell counts a word once).
+            counts = self.tokens.row_counts(row)
+            own = self.tokens.tokens(self.j, int(codes[row, self.j]))
+            found = sum(counts[word] > (word in own) for word in words)
+            out[i] = found / len(words)
         return out
 
 
-def _derives_from_row(table: CodedTable, j: int, *, sample: int = 300, seed: int = 0) -> bool:
+def _derives_from_row(tokens: _TableTokens, j: int, *, sample: int = 300, seed: int = 0) -> bool:
     """Whether column ``j``'s values are nearly always spelled out in full by their rows'
     other cells (partly is common by chance: times share "a", "m" and small numbers)."""
+    table = tokens.table
     if len(table.columns) < 2:
         return False
     present = np.flatnonzero(table.codes[:, j] >= 0)
@@ -885,7 +909,7 @@ def _derives_from_row(table: CodedTable, j: int, *, sample: int = 300, seed: int
         return False
     rng = np.random.default_rng(seed)
     rows = rng.choice(present, size=min(sample, len(present)), replace=False)
-    support = _RowTokens(table, j).support(rows, table.codes[rows, j])
+    support = _RowTokens(tokens, j).support(rows, table.codes[rows, j])
     return bool((support >= 1.0).mean() >= 0.8)
 
 
