@@ -68,6 +68,7 @@ from gristmill.pipeline._stages import (
     LoadedSplit,
     check_cleaning_columns,
     check_columns,
+    check_vote_range,
     class_indices,
     gold_labels,
     label_column_votes,
@@ -863,17 +864,10 @@ class _DaskRun:
         the votes). The label columns and gold vote class indices only.
         """
         top = _vote_maxima(matrix)
-        k = len(self.classes)
         for module in self.prepared.modules:
             columns = [matrix.lf_names.index(lf.name) for lf in module.lfs]
-            if columns and top[columns].max() >= k:
-                j = columns[int(np.argmax(top[columns]))]
-                raise LFError(
-                    f"{module.path}: LF {matrix.lf_names[j]!r} votes {int(top[j])}, but the "
-                    f"task has {k} classes {self.classes}: votes must be 0..{k - 1} or -1 "
-                    "(abstain)",
-                    lf_name=matrix.lf_names[j],
-                )
+            names = [matrix.lf_names[j] for j in columns]
+            check_vote_range(module.path, names, top[columns], self.pipeline.spec.task)
 
     def fit_label_model(self) -> None:
         from gristmill.labelmodel import get_label_model

@@ -600,19 +600,8 @@ def label_split(
             with cache.store("lfs", key) as tmp:
                 matrix.to_parquet(tmp / "label_matrix.parquet")
         values = matrix.to_numpy()
-        if values.size and values.max() >= top:
-            j = int(np.argmax(values.max(axis=0)))
-            allowed = (
-                f"0..{k - 1} (label applies) or {k}..{top - 1} (label does not apply)"
-                if spec_task.multilabel
-                else f"0..{k - 1}"
-            )
-            raise LFError(
-                f"{module.path}: LF {matrix.lf_names[j]!r} votes {int(values[:, j].max())}, "
-                f"but the task has {k} classes {spec_task.classes}: votes must be {allowed} "
-                f"or -1 (abstain)",
-                lf_name=matrix.lf_names[j],
-            )
+        if values.size:
+            check_vote_range(module.path, matrix.lf_names, values.max(axis=0), spec_task)
         names += list(matrix.lf_names)
         blocks.append(values.astype(np.int64))
         if on_module is not None:
@@ -621,6 +610,31 @@ def label_split(
     blocks += [v[:, None] for v in column_votes]
     values = np.hstack(blocks) if blocks else np.empty((len(loaded.frame), 0), dtype=np.int64)
     return LabelMatrix(values.astype(compact_label_dtype(top)), names)
+
+
+def check_vote_range(
+    path: Path, lf_names: Sequence[str], highest: np.ndarray, spec_task: Task
+) -> None:
+    """Raise an LFError naming the LF module ``path`` when one of its LFs votes no class.
+
+    ``highest`` holds each LF's highest vote. A multilabel task's votes are ``j`` (label j
+    applies) or ``k + j`` (it does not).
+    """
+    k = len(spec_task.classes)
+    top = 2 * k if spec_task.multilabel else k
+    if not len(highest) or highest.max() < top:
+        return
+    j = int(np.argmax(highest))
+    allowed = (
+        f"0..{k - 1} (label applies) or {k}..{top - 1} (label does not apply)"
+        if spec_task.multilabel
+        else f"0..{k - 1}"
+    )
+    raise LFError(
+        f"{path}: LF {lf_names[j]!r} votes {int(highest[j])}, but the task has {k} classes "
+        f"{spec_task.classes}: votes must be {allowed} or -1 (abstain)",
+        lf_name=lf_names[j],
+    )
 
 
 def _apply_module(module: LFModule, split: str, loaded: LoadedSplit, engine: str) -> LabelMatrix:
