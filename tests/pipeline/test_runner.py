@@ -141,6 +141,14 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(project: Path, monkeypatc
     assert stages["label"] and stages["label_model"] and not stages["train"]
 
 
+def _fails_on_fragile_row(project: Path, expected: str, row: int) -> None:
+    """The run stops with ``expected``, naming the function 'fragile' and ``row``, no run kept."""
+    with pytest.raises(LFError, match=re.escape(expected)) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
+    assert (info.value.lf_name, info.value.row) == ("fragile", row)
+    assert not (project / "runs").exists()
+
+
 def test_lf_error_names_the_row_of_the_data_file(project: Path) -> None:
     train = pd.read_csv(project / "train.csv")
     train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # data row 151 of the file
@@ -152,10 +160,7 @@ def test_lf_error_names_the_row_of_the_data_file(project: Path) -> None:
         f"{project.resolve() / 'train.csv'} numbered from 1, the header not counted): Labeling "
         "function 'fragile' failed on row 151: ValueError: cannot label this"
     )
-    with pytest.raises(LFError, match=re.escape(expected)) as info:
-        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
-    assert (info.value.lf_name, info.value.row) == ("fragile", 151)
-    assert not (project / "runs").exists()
+    _fails_on_fragile_row(project, expected, 151)
 
 
 def test_explicit_run_dir_is_replaced_whole(project: Path) -> None:
@@ -461,10 +466,7 @@ def test_a_slicing_function_failing_at_evaluation_names_its_module_split_and_row
         f"{project.resolve() / 'test.csv'} numbered from 1, the header not counted): slicing "
         "function 'fragile' failed on row 41: ValueError: cannot slice this"
     )
-    with pytest.raises(LFError, match=re.escape(expected)) as info:
-        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
-    assert (info.value.lf_name, info.value.row) == ("fragile", 41)
-    assert not (project / "runs").exists()
+    _fails_on_fragile_row(project, expected, 41)
 
 
 def test_a_run_dir_under_a_file_is_refused_before_any_work(project: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import DataError, NotFittedError, ParameterError
 from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import (
@@ -34,7 +35,6 @@ from gristmill.labeling._matrix import (
     as_label_input,
     lf_positions,
 )
-from gristmill.labeling._snorkel import snorkel_keywords
 
 __all__ = ["lf_summary"]
 

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill._dask import share
+from gristmill._dask import pandas_strings, share
 from gristmill._extras import require
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.labeling._label import (
     ON_ERROR,
@@ -33,7 +34,6 @@ from gristmill.labeling._label import (
 )
 from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import LabelMatrix
-from gristmill.labeling._snorkel import snorkel_keywords
 
 __all__ = ["ENGINES", "LFFailureWarning", "apply_lfs"]
 
@@ -385,28 +385,6 @@ def _label_partition(
         block = label_rows([lfs[j] for j in row_wise], frame, on_error, failures)
         builder.put_block(everything, row_wise, block)
     return builder.values, frame.index, failures
-
-
-def pandas_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with Dask's text columns in pandas' default string dtype.
-
-    Dask holds text as ``string[pyarrow]``, whose missing value is ``pd.NA`` (``x.text !=
-    x.text`` raises, ``.str.contains`` gives NA); pandas reads the same file or keeps the same
-    frame with missing strings as NaN. LFs see the pandas form on every engine, so they return
-    the same votes. The Arrow data is shared, not copied.
-    """
-    columns = [
-        k
-        for k, dtype in enumerate(frame.dtypes)
-        if isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA
-    ]
-    if not columns:
-        return frame
-    frame = frame.copy(deep=False)
-    for k in columns:
-        dtype = frame.dtypes.iloc[k]
-        frame.isetitem(k, frame.iloc[:, k].astype(pd.StringDtype(dtype.storage, na_value=np.nan)))
-    return frame
 
 
 def _apply_dask(

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import LFError
-from gristmill.labeling._snorkel import snorkel_keywords
 
 __all__ = ["Preprocessor", "Row", "align_to_index", "preprocessor"]
 

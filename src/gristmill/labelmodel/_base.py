@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import (
     DataError,
     IdentifiabilityWarning,
@@ -35,7 +36,6 @@ from gristmill.exceptions import (
 from gristmill.io import atomic_path, atomic_write_text
 from gristmill.labeling._analysis import gold_labels
 from gristmill.labeling._matrix import LabelMatrix, as_label_input, in_lf_order
-from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._thresholds import f1_threshold
 from gristmill.labelmodel._votes import MAX_CLASSES, Votes, infer_cardinality, to_votes
 
@@ -72,7 +72,7 @@ MIN_SHARED_ROWS = 10.0
 # choice) are computed on; a random subset of the patterns beyond.
 PATTERN_SAMPLE = 25_000
 # What Snorkel's LabelModel and MajorityLabelVoter take that gristmill's label models spell
-# another way (see gristmill.labeling._snorkel).
+# another way (see gristmill._snorkel).
 _TRAINING_OPTION = (
     "a Snorkel training option; gristmill label models are not trained by SGD and fit() takes "
     "none: their hyperparameters are given to the constructor (get_params() lists them)"

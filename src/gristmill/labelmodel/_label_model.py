@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from gristmill.labeling._snorkel import snorkel_keywords
+from gristmill._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     PATTERN_SAMPLE,
     SNORKEL_INIT,

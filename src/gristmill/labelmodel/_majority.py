@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import ParameterError
-from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     PATTERN_SAMPLE,

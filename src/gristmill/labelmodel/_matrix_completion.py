@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import ParameterError
-from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     SNORKEL_INIT,
     BaseLabelModel,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import IdentifiabilityWarning, LabelModelError
-from gristmill.labeling._snorkel import snorkel_keywords
 from gristmill.labelmodel._base import (
     FALLBACK_ACCURACY,
     SNORKEL_INIT,

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
-from gristmill._dask import share
+from gristmill._dask import pandas_strings, share
 from gristmill._extras import require
 from gristmill.exceptions import DataError, GristmillError, LFError
 from gristmill.io import (
@@ -57,7 +57,6 @@ from gristmill.io import (
     write_parquet_part,
 )
 from gristmill.io._dask import csv_row_offsets
-from gristmill.labeling._apply import pandas_strings
 from gristmill.labeling._lf import LabelingFunction
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix
 from gristmill.pipeline._cache import StageCache
@@ -242,7 +241,7 @@ def read_split(
 def _with_pandas_strings(frame: Any) -> Any:
     """``frame`` with its text as the pandas engine holds it: missing strings are NaN, not the
     ``pd.NA`` of Dask's ``string[pyarrow]``, so that LFs, slicing functions and filters see the
-    same values on both engines (see :func:`~gristmill.labeling._apply.pandas_strings`).
+    same values on both engines (see :func:`~gristmill._dask.pandas_strings`).
     """
     return frame.map_partitions(pandas_strings, meta=pandas_strings(frame._meta))
 
