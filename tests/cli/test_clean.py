@@ -208,3 +208,9 @@ def test_clean_writes_an_excel_export_back_byte_for_byte_but_the_repairs(tmp_pat
     assert result.exit_code == 0, result.output
     expected = data.read_bytes().replace(b"1,zurich,", "1,zürich,".encode())
     assert out.read_bytes() == expected
+
+
+def test_help_says_how_examples_number_rows() -> None:
+    result = runner.invoke(app, ["clean", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "from 0" in result.output

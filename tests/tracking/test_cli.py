@@ -54,6 +54,13 @@ def test_lineage_forward_and_reverse(history_copy: Path, history: dict) -> None:
     assert code == 1 and "exactly one" in out
 
 
+def test_lineage_help_says_which_digests_lf_and_dataset_take() -> None:
+    # --lf also finds a labeling function's own digest, --dataset a data file's
+    code, out = _invoke("lineage", "--help")
+    assert code == 0
+    assert "of the function" in out and "of its file" in out
+
+
 def test_errors_are_one_line_with_status_1(history_copy: Path) -> None:
     code, out = _invoke("models", "list", "nope", "-p", str(history_copy))
     assert code == 1 and "no registered model named 'nope'" in out and "Traceback" not in out

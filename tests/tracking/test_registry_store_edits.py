@@ -105,6 +105,24 @@ def test_diff_with_a_run_logged_by_plain_mlflow_compares_spec_and_metrics(
     assert "identical" not in out and f"version {plain} (run {run_id})" in out
 
 
+def test_promoting_a_version_whose_plain_mlflow_run_logged_no_test_metric_names_it(
+    history_copy: Path,
+) -> None:
+    client = _store.connect(history_copy)
+    experiment = client.get_run(client.get_model_version("spam", "1").run_id).info.experiment_id
+    run_id = client.create_run(experiment).info.run_id  # e.g. mlflow.sklearn.log_model
+    client.log_metric(run_id, "training_score", 0.9)
+    plain = _add_version(history_copy, run_id=run_id)
+    promote("spam", 1, project_dir=history_copy)
+    with pytest.raises(
+        PromotionRefused,
+        match=rf"version {plain}'s run {run_id} logged no end-model test metric .*--force",
+    ) as refused:
+        promote("spam", plain, project_dir=history_copy)
+    assert "different tasks" not in str(refused.value)
+    assert promote("spam", plain, force=True, project_dir=history_copy).forced
+
+
 def test_rollback_skips_champions_deleted_since(history_copy: Path) -> None:
     client = _store.connect(history_copy)
     third = _add_version(history_copy, run_id=client.get_model_version("spam", "1").run_id)

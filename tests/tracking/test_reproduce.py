@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -118,6 +119,30 @@ def test_a_workdir_with_files_in_it_is_refused_and_left_as_it_was(
         runner=fakes.run_fake_pipeline,
     )
     assert outcome.matches and outcome.spec_path.parent == empty
+
+
+def test_a_tracked_rerun_is_recorded_in_the_store_of_the_run_it_reproduces(
+    history_copy: Path,
+    history: dict,
+    fakes: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gristmill.tracking import RunTracker, list_versions
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    def pipeline_run(spec_path: Path) -> Any:
+        # what Pipeline.run(track=True) does: a tracker for the project beside the spec
+        return fakes.tracked_run(spec_path, RunTracker(project_dir=spec_path.parent))
+
+    work = tmp_path / "work"
+    reproduce(
+        history["runs"][1], project_dir=history_copy, workdir=work, track=True, runner=pipeline_run
+    )
+    assert list(list_versions("spam", project_dir=history_copy)["version"]) == ["3", "2", "1"]
+    assert not (work / "mlflow.db").exists()
+    assert "MLFLOW_TRACKING_URI" not in os.environ
 
 
 def test_every_task_metric_of_several_tasks_is_compared(project: Path, fakes: ModuleType) -> None:

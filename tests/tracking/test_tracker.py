@@ -214,6 +214,18 @@ def test_unreachable_server_fails_in_check_before_any_work(
         tracker.check()
 
 
+def test_unreachable_server_from_the_environment_names_the_variable_not_an_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `gristmill run` has no --tracking-uri: the URI can only come from the environment.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    tracker = RunTracker(project_dir=tmp_path, timeout=1.0)
+    with pytest.raises(TrackingError, match="unreachable") as info:
+        tracker.check()
+    assert "fix MLFLOW_TRACKING_URI" in str(info.value)
+    assert "--tracking-uri" not in str(info.value)
+
+
 def test_logging_before_start_is_refused(tmp_path: Path) -> None:
     tracker = RunTracker(project_dir=tmp_path)
     with pytest.raises(TrackingError, match="start must be called"):

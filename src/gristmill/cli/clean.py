@@ -23,7 +23,10 @@ def clean_command(
         "whose values are unique in it. Repeatable.",
     ),
     examples: Path | None = typer.Option(
-        None, "--examples", help="Corrected rows: the data's header plus a leading _row column."
+        None,
+        "--examples",
+        help="Corrected rows: the data's header plus a leading _row column, the row's number "
+        "in the data from 0 (the header not counted), as in the --repairs table.",
     ),
     repairs: Path | None = typer.Option(None, "--repairs", help="Write the repairs table here."),
     truth: Path | None = typer.Option(

@@ -179,10 +179,16 @@ def diff_command(
 def lineage_command(
     ref: str | None = typer.Argument(None, help="NAME@ALIAS or NAME/VERSION."),
     dataset: str | None = typer.Option(
-        None, "--dataset", help="List models trained on this dataset digest (or prefix)."
+        None,
+        "--dataset",
+        help="List models trained on this data: the digest (or a prefix) of a table or of its "
+        "file, as 'gristmill lineage NAME@ALIAS' prints them.",
     ),
     lf: str | None = typer.Option(
-        None, "--lf", help="List models trained with this LF source digest (or prefix)."
+        None,
+        "--lf",
+        help="List models trained with this LF: the digest (or a prefix) of its module file, "
+        "of the function or of a helper module the file imports.",
     ),
     project_dir: Path = _PROJECT,
     tracking_uri: str | None = _URI,
@@ -211,7 +217,12 @@ def lineage_command(
 def reproduce_command(
     run_id: str = typer.Argument(..., help="The MLflow run id to reproduce."),
     tolerance: float = typer.Option(1e-6, "--tolerance", help="Largest metric difference allowed."),
-    track: bool = typer.Option(False, "--track", help="Track the rerun as a new run."),
+    track: bool = typer.Option(
+        False,
+        "--track",
+        help="Track the rerun as a new run (a new model version) in the store of the run "
+        "reproduced.",
+    ),
     workdir: Path | None = typer.Option(
         None,
         "--workdir",

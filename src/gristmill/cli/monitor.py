@@ -55,7 +55,8 @@ def monitor_command(
         None, "--log",
         help="Serving request log (default .gristmill/serving/NAME[.TASK].sqlite)."),
     tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
+        None, "--tracking-uri",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI, else mlflow.db in the current folder)."),
     mlflow_log: bool = typer.Option(True, "--mlflow/--no-mlflow",
                                     help="Log the metrics as an MLflow run."),
 ) -> None:

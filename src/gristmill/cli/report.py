@@ -69,7 +69,8 @@ def report_command(
         Path("."), "--project-dir", "-p", help="Project directory (its mlflow.db is the store)."
     ),
     tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
+        None, "--tracking-uri",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI, else the mlflow.db of --project-dir)."),
 ) -> None:
     """Print the path of RUN's HTML report; --open shows it in a browser."""
     path = find_report(run, project_dir=project_dir, tracking_uri=tracking_uri, out=out).resolve()

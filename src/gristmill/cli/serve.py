@@ -37,7 +37,8 @@ def serve_command(
         None, "--log",
         help="SQLite request log (default .gristmill/serving/NAME[.TASK].sqlite)."),
     tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri", help="MLflow store (default: the project's mlflow.db)."),
+        None, "--tracking-uri",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI, else mlflow.db in the current folder)."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", min=1,
                                        help="Refuse larger request bodies with 413."),
     poll_interval: float = typer.Option(5.0, "--poll-interval", callback=_poll_interval,

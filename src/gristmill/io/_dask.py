@@ -2,7 +2,8 @@
 
 A Parquet table is split into partitions from its files' footers alone (no pass over the
 data): each partition is a run of row groups of one file, and is indexed by the rows' numbers
-in that file (from 1), so an error about a row names a row a user can find. A CSV file is
+in that file (from 1), or by the index the file stores (written by pandas or Dask), so an error
+about a row names a row a user can find. A CSV file is
 split by Dask into blocks of bytes, whose rows cannot be numbered in the file without reading
 every earlier block: its partitions keep Dask's index, numbered from 0 within the partition, and
 :func:`csv_row_offsets` reads every block (a second pass, for an error to name a row in its file).

@@ -174,6 +174,24 @@ def _run_or_none(client: Any, version: Any) -> Any | None:
         raise
 
 
+def _no_shared_metric(
+    candidate: Any, cand_run: Any, champion: Any, champ_run: Any, metric: str | None
+) -> str:
+    """Why two versions' runs share no end-model test metric: a run logged none, or tasks differ."""
+    bare = [
+        f"{who}version {version.version}'s run {run.info.run_id}"
+        for who, version, run in (("", candidate, cand_run), ("champion ", champion, champ_run))
+        if not any(_test_metric(key) for key in run.data.metrics)
+    ]
+    if bare:
+        return (
+            f"{' and '.join(bare)} logged no end-model test metric (registered without "
+            "'gristmill run'?)"
+        )
+    named = f" named {metric!r}" if metric else ""
+    return f"they share no end-model test metric{named} (were they trained for different tasks?)"
+
+
 def _runless(version: Any) -> str:
     """Why a version has no run to read metrics or lineage from (see :func:`_run_or_none`)."""
     if not version.run_id:
@@ -346,11 +364,8 @@ def _check_promotion(
     if force:
         return comparisons
     if not len(comparisons):
-        raise PromotionRefused(
-            f"{head}: they share no end-model test metric"
-            + (f" named {metric!r}" if metric else "")
-            + f" (were they trained for different tasks?). {again}"
-        )
+        why = _no_shared_metric(candidate, cand_run, champion, champ_run, metric)
+        raise PromotionRefused(f"{head}: {why}. {again}")
     if len(regressed):
         lines = "; ".join(
             f"{r.metric}: {r.candidate:.4f} vs champion {r.champion:.4f}"

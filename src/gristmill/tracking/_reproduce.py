@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,14 +83,16 @@ def reproduce(
     tolerance : float, default 1e-6
         Largest absolute metric difference counted as reproduced.
     track : bool, default False
-        Track the rerun as a new run (registering a new version).
+        Track the rerun as a new run (registering a new version) in the store of the run it
+        reproduces, not in one of its own in the workdir.
     workdir : path-like, optional
         A new or empty directory where the spec, LF and slice modules are rewritten and the
         rerun writes; default a new temporary directory, left to the caller
         (``spec_path.parent``) to inspect or remove.
     runner : callable, optional
         ``runner(spec_path) -> PipelineResult``; default
-        ``Pipeline.from_yaml(spec_path).run(track=track)``.
+        ``Pipeline.from_yaml(spec_path).run(track=track)``. With ``track`` it runs with
+        ``$MLFLOW_TRACKING_URI`` pointing at the store of the run reproduced.
     project_dir, tracking_uri
         Where the store is (see :func:`resolve_tracking_uri`).
 
@@ -134,7 +137,9 @@ def reproduce(
         def runner(path: Path) -> Any:
             return Pipeline.from_yaml(path).run(track=track)
 
-    result = runner(spec_path)
+    store = _store.resolve_tracking_uri(project_dir, tracking_uri) if track else None
+    with _tracking_into(store):
+        result = runner(spec_path)
     _check_tables(run_id, doc, result)
     table = compare_metrics(run.data.metrics, flatten_metrics(result.metrics), tolerance)
     return Reproduction(
@@ -145,6 +150,27 @@ def reproduce(
         result=result,
         from_working_copy=from_working_copy,
     )
+
+
+@contextlib.contextmanager
+def _tracking_into(uri: str | None) -> Iterator[None]:
+    """Point ``$MLFLOW_TRACKING_URI`` at ``uri`` for the block (nothing when ``uri`` is None).
+
+    The rerun's pipeline tracks in the store this variable names, else in ``mlflow.db`` beside
+    its spec: the workdir, a throwaway store the default temporary workdir is removed with.
+    """
+    if uri is None:
+        yield
+        return
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
 def _check_workdir(work: Path) -> None:

@@ -105,12 +105,19 @@ class RunTracker:
     # -- the hooks the pipeline calls -------------------------------------------------------
 
     def check(self) -> None:
-        """Raise :class:`TrackingError` now if the store is unreachable (before long work)."""
+        """Raise :class:`TrackingError` now if the store is unreachable (before long work).
+
+        The message names where the URI came from: the ``tracking_uri`` given, or
+        ``$MLFLOW_TRACKING_URI`` (``gristmill run`` has no option to give one).
+        """
+        if self.tracking_uri:
+            where = "pass another tracking_uri"
+        else:
+            where = "fix MLFLOW_TRACKING_URI (or unset it to track in the project's mlflow.db)"
         _store.check_store(
             self.tracking_uri_,
             timeout=self.timeout,
-            remedy="start the server, fix --tracking-uri or MLFLOW_TRACKING_URI, or run with "
-            "--no-track",
+            remedy=f"start the server, {where}, or run with --no-track",
         )
 
     def start(
