@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 import scipy.sparse as sp
 
 from gristmill import DataError, LabelMatrix, LFError
-from gristmill.labeling import as_label_array, as_sparse_labels
+from gristmill.labeling import _matrix as matrix_module
+from gristmill.labeling import as_label_array, as_sparse_labels, compact_label_dtype
 
 
 def test_compact_dtype_and_shape() -> None:
@@ -99,6 +101,65 @@ def test_sparse_round_trip() -> None:
 def test_sparse_at_dtype_boundary() -> None:
     L = LabelMatrix([[127, -1]], ["a", "b"])
     assert L.to_sparse().toarray().tolist() == [[128, 0]]
+
+
+def test_sparse_conversions_row_block_by_row_block_equal_scipys(monkeypatch) -> None:
+    monkeypatch.setattr(matrix_module, "_SPARSE_CHUNK_CELLS", 7)  # blocks of 1 row, 7 cells
+    rng = np.random.default_rng(0)
+    for n, m, k in [(0, 3, 2), (4, 0, 2), (300, 5, 3), (200, 9, 300), (50, 2, 128)]:
+        values = rng.integers(-1, k, (n, m))
+        values[rng.random((n, m)) < 0.6] = -1
+        L = LabelMatrix(values, [f"lf{j}" for j in range(m)])
+        shifted = L.values.astype(compact_label_dtype(int(values.max(initial=0)) + 1))
+        expected = sp.csr_matrix(shifted + 1)
+        found = L.to_sparse()
+        assert found.dtype == expected.dtype and found.indices.dtype == expected.indices.dtype
+        for part in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(found, part), getattr(expected, part))
+        for form in (sp.csr_matrix, sp.coo_matrix, sp.csc_matrix):
+            back = LabelMatrix.from_sparse(form(found), L.lf_names)
+            assert back == L and back.values.dtype == L.values.dtype
+        as_float = LabelMatrix.from_sparse(found.astype(np.float64), L.lf_names)
+        assert as_float == L
+    # Entries stored twice add up, as in toarray(); a stored 0 abstains.
+    twice = sp.coo_matrix(([1, 1, 0], ([0, 0, 1], [1, 1, 0])), shape=(2, 2))
+    assert LabelMatrix.from_sparse(twice, ["a", "b"]).values.tolist() == [[-1, 1], [-1, -1]]
+
+
+def test_from_sparse_names_stored_values_that_are_no_class() -> None:
+    # They were cast to int64: 1.5 became class 0, 1e20 a wrapped-around number.
+    half = sp.csr_matrix(np.array([[0.0, 0.0], [0.0, 1.5]]))
+    with pytest.raises(DataError, match=r"'b' holds 0.5 at row 1; votes must be integers"):
+        LabelMatrix.from_sparse(half, ["a", "b"])
+    huge = sp.csr_matrix(np.array([[0.0, 1e20]]))
+    with pytest.raises(DataError, match=r"'b' votes 1e\+20 at row 0"):
+        LabelMatrix.from_sparse(huge, ["a", "b"])
+    with pytest.raises(DataError, match=r"'a' holds nan at row 0"):
+        LabelMatrix.from_sparse(sp.csr_matrix(np.array([[np.nan, 1.0]])), ["a", "b"])
+
+
+def test_sparse_conversions_make_no_wide_dense_copy() -> None:
+    # A crowd-like matrix: many columns, few votes. Its dense votes are n * m bytes (int8);
+    # from_sparse went through an int64 copy (8 n m) and to_sparse through shifted copies.
+    n, m = 20_000, 500
+    rng = np.random.default_rng(1)
+    rows, columns = rng.integers(0, n, 50_000), rng.integers(0, m, 50_000)
+    sparse = sp.csr_matrix((rng.integers(1, 3, 50_000), (rows, columns)), shape=(n, m))
+    sparse.data = np.minimum(sparse.data, 2)  # entries drawn twice were added
+    names = [f"worker_{j}" for j in range(m)]
+    tracemalloc.start()
+    try:
+        L = LabelMatrix.from_sparse(sparse, names)
+        held, from_sparse_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        back = L.to_sparse()
+        _, to_sparse_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (back != sparse).nnz == 0
+    assert L.nbytes == n * m  # int8
+    assert from_sparse_peak < 2.5 * n * m  # the result and one check of it at a time
+    assert to_sparse_peak - held < 0.75 * n * m
 
 
 def test_parquet_round_trip_with_index(tmp_path: Path) -> None:

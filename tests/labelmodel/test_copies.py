@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -133,3 +135,51 @@ def test_dev_rows_are_merged_like_the_training_rows(synth) -> None:
     model = LabelModel().fit(votes[300:], L_dev=votes[:300], y_dev=gold[:300])
     assert model.lf_groups_.tolist() == [0, 1, 2, 2, 2, 2]
     assert model.score(votes, gold) > 0.82
+
+
+def _groups_from_every_pair(votes) -> np.ndarray:
+    """near_copy_groups' relation counted on dense (m, m) arrays of every pair of sources."""
+    k, m = votes.cardinality, votes.n_sources
+    gram = sp.coo_matrix(votes.indicator.T @ votes.weighted_indicator())
+    pair = (gram.row // k) * m + gram.col // k
+    both = np.bincount(pair, weights=gram.data, minlength=m * m).reshape(m, m)
+    agree = gram.row % k == gram.col % k
+    same = np.bincount(pair[agree], weights=gram.data[agree], minlength=m * m).reshape(m, m)
+    either = np.diag(both)[:, None] + np.diag(both)[None, :] - both
+    linked = (either > 0) & (same >= copies.COPY_AGREEMENT * either)
+    np.fill_diagonal(linked, False)
+    labels = sp.csgraph.connected_components(sp.csr_matrix(linked), directed=False)[1]
+    _, first = np.unique(labels, return_index=True)
+    return np.argsort(np.argsort(first))[labels]
+
+
+def test_groups_equal_those_of_every_pair_counted_densely(synth) -> None:
+    votes, _ = _copied(synth, 0.9, n=3000)
+    rng = np.random.default_rng(4)
+    crowd = np.where(rng.random((3000, 40)) < 0.05, rng.integers(0, 2, (3000, 40)), -1)
+    crowd[:, 7] = np.where(rng.random(3000) < 0.95, crowd[:, 3], -1)  # a copy of worker 3
+    for matrix in (votes, np.hstack([votes, crowd]), np.full((50, 4), -1)):
+        for weights in (None, rng.random(matrix.shape[0])):
+            fitted = to_votes(matrix, 2).with_weights(weights)
+            found = copies.near_copy_groups(fitted)
+            np.testing.assert_array_equal(found, _groups_from_every_pair(fitted))
+    assert copies.has_copies(copies.near_copy_groups(to_votes(crowd, 2)))
+
+
+def test_groups_of_thousands_of_sources_hold_no_array_of_every_pair() -> None:
+    # 3,000 crowd workers, each voting on a few of 4,000 rows: (m, m) float arrays would take
+    # 72 MB each (a 5,000-worker LabelModel fit peaked at 800 MB on them).
+    rng = np.random.default_rng(2)
+    n, m = 4000, 3000
+    values = np.full((n, m), -1, dtype=np.int8)
+    rows, workers = rng.integers(0, n, 12_000), rng.integers(0, m, 12_000)
+    values[rows, workers] = rng.integers(0, 2, 12_000)
+    votes = to_votes(values, 2)
+    tracemalloc.start()
+    try:
+        groups = copies.near_copy_groups(votes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert groups.shape == (m,)
+    assert peak < 20_000_000

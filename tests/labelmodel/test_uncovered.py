@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from gristmill.exceptions import IdentifiabilityWarning
 from gristmill.labelmodel import LabelModel, load_label_model
+from gristmill.labelmodel import _uncovered as uncovered
 from gristmill.labelmodel._uncovered import uncovered_balance
 from gristmill.labelmodel._votes import to_votes
 
@@ -199,3 +202,61 @@ def test_rules_of_one_class_that_never_fire_together_count_as_one(monkeypatch) -
     # Read as independent, the two high rules' missing overlap looks like unseen high rows.
     monkeypatch.setattr("gristmill.labelmodel._uncovered._EXCLUSIVE_ROWS", np.inf)
     assert np.argmax(LabelModel().fit(votes).uncovered_balance_) == 1
+
+
+def _exclusive_groups_of_every_pair(votes, sample, firing, class_mass, fired_mass, scale):
+    """_exclusive_rule_groups on dense (m, m) arrays of every pair of sources."""
+    totals = votes.source_class_counts()
+    one_class = np.count_nonzero(totals, axis=1) == 1
+    target = np.argmax(totals, axis=1)
+    pairs = one_class[:, None] & one_class[None, :] & (target[:, None] == target[None, :])
+    np.fill_diagonal(pairs, False)
+    rates = uncovered._firing_rates(class_mass, fired_mass)
+    expected = (rates * class_mass) @ rates.T / scale
+    weights = np.ones(sample.n_rows) if sample.row_weights is None else sample.row_weights
+    together = (firing.T @ sp.diags(weights) @ firing).toarray()
+    exclusive = pairs & (together == 0) & (expected >= uncovered._EXCLUSIVE_ROWS)
+    if not exclusive.any():
+        return None
+    return sp.csgraph.connected_components(sp.csr_matrix(exclusive), directed=False)[1]
+
+
+def test_exclusive_rules_found_among_few_candidates_equal_those_of_every_pair(
+    monkeypatch,
+) -> None:
+    # The score rules, and 300 keyword LFs firing too rarely to be expected together anywhere.
+    votes, _ = _score_rules(20_000, seed=9)
+    rng = np.random.default_rng(1)
+    rare = np.where(rng.random((20_000, 300)) < 0.002, np.arange(300) % 2, -1)
+    calls = []
+
+    def spy(*args):
+        found = exclusive_rule_groups(*args)
+        calls.append((found, _exclusive_groups_of_every_pair(*args)))
+        return found
+
+    exclusive_rule_groups = uncovered._exclusive_rule_groups
+    monkeypatch.setattr(uncovered, "_exclusive_rule_groups", spy)
+    for matrix in (votes, np.hstack([votes, rare]), rare):
+        for weights in (None, rng.uniform(0.5, 2.0, matrix.shape[0])):
+            LabelModel().fit(matrix, sample_weight=weights)
+    assert len(calls) == 6 and calls[0][0] is not None and calls[4][0] is None
+    for found, expected in calls:
+        np.testing.assert_array_equal(found, expected)
+
+
+def test_thousands_of_rare_one_class_sources_hold_no_array_of_every_pair() -> None:
+    # 3,000 keyword LFs of one class each, each firing on a few rows: (m, m) float arrays of
+    # every pair would take 72 MB each, though no pair can be expected to fire together.
+    rng = np.random.default_rng(3)
+    n, m = 6000, 3000
+    values = np.where(rng.random((n, m)) < 0.001, np.arange(m) % 2, -1).astype(np.int8)
+    fitted = to_votes(values, 2)
+    posteriors = fitted.vote_shares(np.array([0.5, 0.5]))
+    tracemalloc.start()
+    try:
+        uncovered_balance(fitted, fitted, posteriors, np.array([0.5, 0.5]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000

@@ -169,3 +169,25 @@ def test_row_chunks_cover_the_rows_in_order_within_the_cell_budget(monkeypatch, 
         assert stop - start >= 1 and (cells <= 300 or stop - start == 1)
         if stop < per_row.size:  # as large as the budget allows
             assert (per_row[start : stop + 1].sum()) * per_vote > 300
+
+
+def test_co_votes_of_many_classes_take_the_sparse_product(parallel, monkeypatch) -> None:
+    # 14 votes a row over 1,000 (source, class) columns: dense blocks are 98% zeros, and the
+    # sparse product was 3x faster (300,000 rows by 50 sources over 20 classes).
+    monkeypatch.setattr(votes_module, "_DENSE_GRAM_MIN_WORK", 0.0)
+    many, _, _ = make_votes(3_000, np.full(50, 0.7), k=20, coverage=0.3, seed=6)
+    few, _, _ = make_votes(3_000, np.full(5, 0.7), k=2, coverage=0.9, seed=6)
+    weights = np.random.default_rng(7).integers(1, 4, 3_000).astype(np.float64)
+    for values, k, sparse in ((many, 20, True), (few, 2, False)):
+        for row_weights in (None, weights):
+            votes = to_votes(values, k).with_weights(row_weights)
+            assert votes._sparse_gram_is_cheaper(votes.indicator.shape[1]) is sparse
+            matrix = sp.csr_matrix(votes.indicator)
+            scaled = matrix if row_weights is None else sp.diags(row_weights) @ matrix
+            np.testing.assert_array_equal(votes.co_votes(), (matrix.T @ scaled).toarray())
+            columns = np.array([7, 3, 9, 1])
+            expected = (matrix.T @ scaled).toarray()[np.ix_(columns, columns)]
+            np.testing.assert_array_equal(votes.co_votes(columns), expected)
+    # Small grams stay dense whatever the votes.
+    monkeypatch.setattr(votes_module, "_DENSE_GRAM_MIN_WORK", 1e10)
+    assert not to_votes(many, 20)._sparse_gram_is_cheaper(1000)

@@ -573,7 +573,35 @@ def _class_index(value: Any, classes: Sequence[Any] | None, where: str, name: st
 
 def _is_missing(value: Any) -> bool:
     """Whether a value is a missing scalar: None, NaN, NaT or pd.NA."""
+    if isinstance(value, str | int):  # never missing: most keys and labels, answered at once
+        return False
     return bool(pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+def _class_positions(classes: Sequence[Any] | None) -> dict[Any, int]:
+    """The position of each hashable class name (its first), found without scanning ``classes``."""
+    positions: dict[Any, int] = {}
+    for position, value in enumerate(classes or ()):
+        with contextlib.suppress(TypeError):  # unhashable: _class_index's scan finds it
+            positions.setdefault(value, position)
+    return positions
+
+
+def _listed_class_index(
+    value: Any, classes: Sequence[Any] | None, positions: dict[Any, int]
+) -> int | None:
+    """The class index of a label that needs no check: a class index given as a Python int,
+    or one of ``classes`` (``positions`` from :func:`_class_positions`); else None, for
+    :func:`_class_index` to find or reject.
+
+    Equal labels hash alike, so a hit is the first equal class, the one a scan finds.
+    """
+    if classes is None:
+        return value if type(value) is int and ABSTAIN <= value <= MAX_VOTE else None
+    try:
+        return positions.get(value)
+    except TypeError:  # an unhashable label
+        return None
 
 
 def _key_table(
@@ -698,6 +726,8 @@ def _build_lookup(
     name: str,
 ) -> tuple[pd.Index, np.ndarray]:
     mapping: dict[Any, int] = {}
+    # A knowledge base has up to millions of keys: per key, only the checks it needs.
+    positions = _class_positions(classes)
     for key, value in pairs:
         parts = key if width > 1 else (key,)
         if width > 1 and (not isinstance(key, tuple) or len(key) != width):
@@ -710,7 +740,9 @@ def _build_lookup(
         if not case_sensitive:
             parts = tuple(p.casefold() if isinstance(p, str) else p for p in parts)
         norm = parts if width > 1 else parts[0]
-        index = _class_index(value, classes, f"lookup_lf {name!r}, key {key!r}", name)
+        index = _listed_class_index(value, classes, positions)
+        if index is None:
+            index = _class_index(value, classes, f"lookup_lf {name!r}, key {key!r}", name)
         if mapping.setdefault(norm, index) != index:
             raise LFError(
                 f"lookup_lf {name!r}: key {key!r} maps to two classes "

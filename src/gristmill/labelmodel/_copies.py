@@ -40,17 +40,27 @@ def near_copy_groups(votes: Votes, seed: int = 0) -> np.ndarray:
     if votes.n_rows > _COPY_ROWS:
         rows = np.sort(np.random.default_rng(seed).choice(votes.n_rows, _COPY_ROWS, replace=False))
         votes = votes.row_subset(rows)
-    # Weighted counts of rows on which (source j, class v) and (source l, class u) both vote.
+    # Weighted counts of rows on which (source j, class v) and (source l, class u) both vote,
+    # summed per pair of sources that vote together: only those can be linked (an empty
+    # ``same`` never reaches a share of ``either``), and there are far fewer of them than
+    # m * m when many sources vote on few rows each (5,000 crowd workers: 25M pairs, 200 MB
+    # per dense (m, m) array).
     gram = sp.coo_matrix(votes.indicator.T @ votes.weighted_indicator())
-    pair = (gram.row // k) * m + gram.col // k
-    both = np.bincount(pair, weights=gram.data, minlength=m * m).reshape(m, m)
-    agree = gram.row % k == gram.col % k
-    same = np.bincount(pair[agree], weights=gram.data[agree], minlength=m * m).reshape(m, m)
-    own = np.diag(both)
-    either = own[:, None] + own[None, :] - both
-    linked = (either > 0) & (same >= COPY_AGREEMENT * either)
-    np.fill_diagonal(linked, False)
-    _, labels = connected_components(sp.csr_matrix(linked), directed=False)
+    row, col = gram.row.astype(np.int64), gram.col.astype(np.int64)
+    pairs, pair = np.unique((row // k) * m + col // k, return_inverse=True)
+    both = np.bincount(pair, weights=gram.data, minlength=pairs.size)
+    agree = row % k == col % k
+    same = np.bincount(pair[agree], weights=gram.data[agree], minlength=pairs.size)
+    first, second = np.divmod(pairs, m)
+    own = np.zeros(m)
+    alone = first == second
+    own[first[alone]] = both[alone]
+    either = own[first] + own[second] - both
+    linked = (either > 0) & (same >= COPY_AGREEMENT * either) & ~alone
+    graph = sp.csr_matrix(
+        (np.ones(int(linked.sum()), dtype=bool), (first[linked], second[linked])), shape=(m, m)
+    )
+    _, labels = connected_components(graph, directed=False)
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first))  # component -> rank of its first source
     return order[labels]

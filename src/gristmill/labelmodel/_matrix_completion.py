@@ -109,7 +109,8 @@ class MatrixCompletion(BaseLabelModel):
         # and a one-class source leaves k - 1 of its k pairs unused (trec's 68 LFs: 68 of 408).
         counts = votes.source_class_counts().ravel()
         voted = np.flatnonzero(counts > 0)
-        co_votes = votes.co_votes(None if voted.size == counts.size else voted) / n
+        co_votes = votes.co_votes(None if voted.size == counts.size else voted)
+        co_votes /= n  # in place: (d, d) for the d pairs voted, 800 MB at d = 10,000
         rates = np.zeros(m * k)
         rates[voted] = np.diag(co_votes)
         coverage = votes.source_class_counts().sum(axis=1) / n
@@ -118,6 +119,7 @@ class MatrixCompletion(BaseLabelModel):
         mu_init = mu[voted]
         source = voted // k
         mask = source[:, None] != source[None, :]
+        co_votes[~mask] = 0.0  # the fit's target: co-votes of pairs of different sources
         rounds = 1 if prior is not None else int(self.balance_rounds)
         for _ in range(rounds):
             mu[voted] = _solve_mu(
@@ -195,18 +197,27 @@ def _solve_mu(
     max_iter: int,
 ) -> np.ndarray:
     shape = start.shape
-    target = np.where(mask, co_votes, 0.0)
+    same_source = np.nonzero(~mask)
+    # The target is the co-votes outside the mask (a copy only when the caller left co-votes
+    # of a source with itself in them).
+    target = np.where(mask, co_votes, 0.0) if co_votes[same_source].any() else co_votes
+    # The (d, d) residual is computed in one work array, reused by every evaluation: fresh
+    # (d, d) temporaries cost a page fault per page, and four of them were alive at once.
+    work = np.empty_like(target)
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         mu = flat.reshape(shape)
         scaled = mu * balance[None, :]
-        residual = np.where(mask, scaled @ mu.T, 0.0) - target
+        residual = np.matmul(scaled, mu.T, out=work)
+        residual -= target
+        residual[same_source] = 0.0
         marginal = scaled.sum(axis=1) - rates
         drift = mu - mu_init
-        value = float(np.sum(residual**2) + np.sum(marginal**2) + l2 * np.sum(drift**2))
         gradient = 4.0 * (residual @ mu) * balance[None, :]
         gradient += 2.0 * marginal[:, None] * balance[None, :]
         gradient += 2.0 * l2 * drift
+        np.square(residual, out=residual)
+        value = float(np.sum(residual) + np.sum(marginal**2) + l2 * np.sum(drift**2))
         return value, gradient.ravel()
 
     result = minimize(

@@ -132,20 +132,48 @@ def _exclusive_rule_groups(
     (weighted) row of the sample.
     """
     totals = votes.source_class_counts()
-    one_class = np.count_nonzero(totals, axis=1) == 1
-    target = np.argmax(totals, axis=1)
-    pairs = one_class[:, None] & one_class[None, :] & (target[:, None] == target[None, :])
+    m = totals.shape[0]
+    rates = _firing_rates(class_mass, fired_mass)
+    candidates = _exclusive_candidates(totals, rates, class_mass, scale)
+    if candidates.size < 2:
+        return None
+    target = np.argmax(totals[candidates], axis=1)
+    pairs = target[:, None] == target[None, :]
     np.fill_diagonal(pairs, False)
     if not pairs.any():
         return None
-    rates = _firing_rates(class_mass, fired_mass)
+    rates = rates[candidates]
     expected = (rates * class_mass) @ rates.T / scale
     weights = np.ones(sample.n_rows) if sample.row_weights is None else sample.row_weights
-    together = (firing.T @ sp.diags(weights) @ firing).toarray()
+    fires = firing[:, candidates]
+    together = (fires.T @ sp.diags(weights) @ fires).toarray()
     exclusive = pairs & (together == 0) & (expected >= _EXCLUSIVE_ROWS)
     if not exclusive.any():
         return None
-    return connected_components(sp.csr_matrix(exclusive), directed=False)[1]
+    first, second = np.nonzero(exclusive)
+    graph = sp.csr_matrix(
+        (np.ones(first.size, dtype=bool), (candidates[first], candidates[second])), shape=(m, m)
+    )
+    return connected_components(graph, directed=False)[1]
+
+
+def _exclusive_candidates(
+    totals: np.ndarray, rates: np.ndarray, class_mass: np.ndarray, scale: float
+) -> np.ndarray:
+    """The sources that may belong to a pair of exclusive rules, ascending.
+
+    They vote one class only, and independence expects them to fire together with some such
+    source on at least ``_EXCLUSIVE_ROWS`` rows: ``rates_j . (class_mass * rates_l)`` is
+    bounded by ``rates_j . (class_mass * max_l rates_l)``. Leaving out the others keeps the
+    (sources, sources) arrays small when thousands of sources each fire on a few rows (crowd
+    workers, keyword LFs): 5,000 sources take 200 MB per dense array.
+    """
+    one_class = np.flatnonzero(np.count_nonzero(totals, axis=1) == 1)
+    if one_class.size < 2:
+        return one_class
+    bound = rates[one_class] @ (class_mass * rates[one_class].max(axis=0)) / scale
+    # The margin covers rounding: the bound must not fall below an expected count it bounds.
+    return one_class[bound >= _EXCLUSIVE_ROWS * (1 - 1e-9)]
 
 
 def _em_class_mass(
