@@ -41,3 +41,14 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_subpackages_load_on_first_attribute_access() -> None:
+    # As scikit-learn's: `import gristmill` then gristmill.labelmodel.LabelModel, no import of it.
+    code = (
+        "import sys, gristmill; "
+        "assert 'gristmill.labelmodel' not in sys.modules; "
+        "print(gristmill.labelmodel.LabelModel.__name__, gristmill.cleaning.Cleaner.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["LabelModel", "Cleaner"]

@@ -81,8 +81,28 @@ _LAZY: dict[str, str] = {
 
 __all__ = sorted([*_LAZY, "__version__"])
 
+# Public subpackages and modules, imported on first attribute access like scikit-learn's
+# (``gristmill.labelmodel.LabelModel`` after a bare ``import gristmill``).
+_SUBMODULES = frozenset(
+    {
+        "cleaning",
+        "exceptions",
+        "io",
+        "labeling",
+        "labelmodel",
+        "monitoring",
+        "pipeline",
+        "serving",
+        "testing",
+        "tracking",
+        "training",
+    }
+)
+
 
 def __getattr__(name: str) -> _Any:
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"gristmill.{name}")
     try:
         module = _LAZY[name]
     except KeyError:
