@@ -13,6 +13,7 @@ from gristmill.cleaning import (
     detect_errors,
     infer_source_column,
 )
+from gristmill.cleaning import _detect as detect_module
 from gristmill.exceptions import ConstraintError, DataError
 
 
@@ -79,6 +80,61 @@ def test_order_predicates_on_numbers_mixed_with_text(rule: str, flagged: set[int
     )
     found = detect_errors(t, [rule], outliers=False)
     assert {r for r, c in cells(found, "dc") if c == "lo"} == flagged
+
+
+@pytest.mark.parametrize("batch", [1, 7, 10_000])
+def test_two_tuple_dc_compares_pairs_in_batches_like_every_pair(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A join group holding most rows has quadratically many pairs: they are compared a batch
+    # at a time (bounded memory), with the rows flagged as when every pair is checked.
+    monkeypatch.setattr(detect_module, "_PAIR_BATCH", batch)
+    rng = np.random.default_rng(0)
+    n = 40
+    t = pd.DataFrame(
+        {
+            "state": rng.choice(["al", "al", "al", "ak", None], n),
+            "other": rng.choice(["al", "ak", "az"], n),
+            "score": [str(v) for v in rng.integers(0, 30, n)],
+            "sample": rng.choice(["3", "10", "25", "x", None], n),
+            "limit": [str(v) for v in rng.integers(0, 30, n)],
+            "kind": rng.choice(["a", "b", "c"], n),
+        }
+    )
+    rule = (
+        "t1&t2&EQ(t1.state,t2.other)&LT(t1.score,t2.score)&GT(t1.sample,t2.limit)"
+        '&GT(t1.kind,t2.kind)&IQ(t2.kind,"c")'
+    )
+
+    def number(text: object) -> float | None:
+        # "sample" holds text and blanks; "limit" numbers: both are compared as numbers, and
+        # a cell that is not one satisfies no order predicate. "kind" is compared as text.
+        return float(text) if isinstance(text, str) and text.isdigit() else None
+
+    as_t1, as_t2 = set(), set()
+    for i in range(n):
+        for j in range(n):
+            a, b = t.iloc[i], t.iloc[j]
+            s1, s2 = number(a["sample"]), number(b["limit"])
+            if (
+                i != j
+                and a["state"] is not None
+                and a["state"] == b["other"]
+                and int(a["score"]) < int(b["score"])
+                and s1 is not None
+                and s2 is not None
+                and s1 > s2
+                and a["kind"] > b["kind"]
+                and b["kind"] != "c"
+            ):
+                as_t1.add(i)
+                as_t2.add(j)
+    assert as_t1 and as_t2
+    found = detect_errors(t, [rule], outliers=False)
+    flagged = cells(found, "dc")
+    assert {r for r, c in flagged if c == "state"} == as_t1
+    assert {r for r, c in flagged if c == "other"} == as_t2
+    assert {r for r, c in flagged if c == "kind"} == as_t1 | as_t2
 
 
 def test_dc_without_equality_join_is_refused() -> None:

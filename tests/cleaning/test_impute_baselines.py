@@ -200,3 +200,38 @@ def test_a_seed_that_is_not_an_int_from_0_is_a_parameter_error(method: str, seed
     params = {"knn": {"max_rows": 10}, "iterative": {"max_rows": 10}}.get(method, {})
     with pytest.raises(ParameterError, match=f"'seed' parameter of .* Got {seed!r} instead"):
         get_imputer(method, seed=seed, **params).fit(_cities(n=60))
+
+
+def test_neighbours_are_searched_once_per_one_hot_block_with_sklearn_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A categorical of 30 values is 30 one-hot columns missing together: their neighbours are
+    # searched once, not 30 times, and every cell gets the value sklearn's KNNImputer gives.
+    rng = np.random.default_rng(0)
+    n = 400
+    key = rng.integers(0, 30, n)
+    frame = pd.DataFrame(
+        {
+            "x": key + rng.normal(size=n),
+            "y": np.round(rng.normal(size=n), 1),  # ties and equal rows: zero distances
+            "kind": [f"k{v}" for v in key],
+        }
+    ).mask(rng.random((n, 3)) < 0.4)
+    frame.loc[0, ["x", "y", "kind"]] = np.nan  # a row with no distance to any other
+    imputer = NeighborsImputer(max_rows=300).fit(frame)
+    encoded = imputer.encoding_.encode(frame)
+    expected = imputer.model_.transform(encoded)
+    searches = []
+    argpartition = np.argpartition
+
+    def counting(*args: object, **kwargs: object) -> np.ndarray:
+        searches.append(1)
+        return argpartition(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(np, "argpartition", counting)
+    filled = imputer.transform(frame)
+    assert len(searches) == 3  # x, y, and the 30 columns of kind
+    for name in frame.columns:
+        rows = np.flatnonzero(frame[name].isna().to_numpy())
+        decoded = imputer.encoding_.decode(name, expected[rows])
+        assert list(filled[name].iloc[rows]) == list(decoded)

@@ -414,3 +414,67 @@ def test_a_column_spelled_out_by_its_row_is_found_and_its_words_counted() -> Non
         others = set().union(*(re.findall(r"[^\W\d_]+|\d+", frame.iat[row, c]) for c in (0, 1, 3)))
         expected.append(len({"al", "ami", "1"} & others) / 3)
     np.testing.assert_allclose(_RowTokens(tokens, 2).support(rows, candidates), expected)
+
+
+def test_row_support_reads_each_value_once_and_matches_a_brute_force_count() -> None:
+    # Many rows, repeated rows and candidates, missing cells and a missing candidate: the
+    # array computation over word ids gives each row's share as counting the words does.
+    from gristmill.cleaning._repair import _RowTokens, _TableTokens
+    from gristmill.cleaning._stats import CodedTable
+
+    def words_of(text: object) -> set[str]:
+        return set(re.findall(r"[^\W\d_]+|\d+", text)) if isinstance(text, str) else set()
+
+    rng = np.random.default_rng(1)
+    vocabulary = ["al", "ak", "ami", "hf", "1", "2", "ok", "b_c", "é"]
+    frame = pd.DataFrame(
+        {
+            f"c{c}": [" ".join(rng.choice(vocabulary, rng.integers(0, 4))) for _ in range(300)]
+            for c in range(4)
+        }
+    )
+    frame = frame.mask(rng.random(frame.shape) < 0.1)
+    table = CodedTable.from_frame(frame)
+    tokens = _TableTokens(table)
+    codes = np.array([0, -1, 2, 0, 1])
+    count, ids = tokens.words(1, codes)
+    expected_count = [len(words_of(table.uniques[1][c])) if c >= 0 else 0 for c in codes]
+    assert count.tolist() == expected_count and len(ids) == sum(expected_count)
+    assert ids[: count[0]].tolist() == ids[count[:3].sum() : count[:4].sum()].tolist()
+    rows = rng.integers(0, 300, 2_000)
+    values = rng.integers(-1, table.cardinality(2), 2_000)
+    expected = []
+    for row, value in zip(rows, values, strict=True):
+        asked = words_of(table.uniques[2][value]) if value >= 0 else set()
+        others = set().union(*(words_of(frame.iat[row, c]) for c in (0, 1, 3)))
+        expected.append(len(asked & others) / len(asked) if asked else 0.0)
+    assert _RowTokens(tokens, 2).support(rows, values).tolist() == expected
+
+
+def test_a_value_shape_classifies_each_character_as_the_patterns_do() -> None:
+    # Shapes are read with a per-character table (long cells): digits of any script become
+    # 9, other word characters but "_" a (letters, "½"), everything else stays.
+    from gristmill.cleaning._repair import _shape
+
+    text = "12:30 p.m. É_x ٣ ß-9\u0301 ½ 한"
+    expected = re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", text))
+    assert _shape(text) == expected == "99:99 a.a. a_a 9 a-9\u0301 a a"
+
+
+def test_a_long_text_looks_each_of_its_words_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 5,000-character cell repeats a few words: each is compared with the vocabulary once,
+    # and every occurrence of a typo is fixed.
+    from gristmill.cleaning import _repair
+
+    looked_up: list[str] = []
+    near_word = _repair._near_word
+
+    def counting(token: str, vocabulary: dict[int, list[tuple[str, int]]], used: int) -> str | None:
+        looked_up.append(token)
+        return near_word(token, vocabulary, used)
+
+    monkeypatch.setattr(_repair, "_near_word", counting)
+    vocabulary = {5: [("lorem", 900), ("ipsum", 800)]}
+    fixed = _repair._fix_tokens("lorem ipsux 12 " * 400, vocabulary, {"ipsux": 1})
+    assert fixed == "lorem ipsum 12 " * 400
+    assert sorted(looked_up) == ["ipsux", "lorem"]

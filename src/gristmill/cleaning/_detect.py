@@ -8,7 +8,7 @@ number and ``column`` the column name.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from gristmill.cleaning._constraints import (
     Constraints,
     DenialConstraint,
     FunctionalDependency,
+    Predicate,
     as_constraints,
 )
 from gristmill.exceptions import ConstraintError, DataError
@@ -31,6 +32,9 @@ DEFAULT_PLACEHOLDERS: frozenset[str] = frozenset(
 
 #: Detector names as they appear in the ``detectors`` column.
 DETECTORS = ("missing", "fd", "dc", "domain", "dictionary", "outlier", "source")
+
+#: Pairs of rows a two-tuple denial constraint compares at a time.
+_PAIR_BATCH = 2_000_000
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "EQ": operator.eq,
@@ -131,7 +135,12 @@ def _as_numbers(values: pd.Series | str) -> tuple[Any, bool]:
 
 
 def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (as t1 and as t2) of pairs that satisfy every predicate, joined on the EQ ones."""
+    """Rows (as t1 and as t2) of pairs that satisfy every predicate, joined on the EQ ones.
+
+    The pairs of each join group are compared :data:`_PAIR_BATCH` at a time on integer codes
+    and numbers read once per column, so memory stays bounded when a group is large (the
+    time still grows with the number of pairs). Returns sorted distinct row positions.
+    """
     cross_eq = [
         p
         for p in dc.predicates
@@ -148,29 +157,150 @@ def _pair_violations(frame: pd.DataFrame, dc: DenialConstraint) -> tuple[np.ndar
         (ta, ca), (_, cb) = p.left, p.right
         left_keys.append(ca if ta == 1 else cb)
         right_keys.append(cb if ta == 1 else ca)
-    needed = sorted(dc.columns())
-    t1 = frame[needed].add_suffix("__1")
-    t1["__row1"] = np.arange(len(frame))
-    t2 = frame[needed].add_suffix("__2")
-    t2["__row2"] = np.arange(len(frame))
-    t1 = t1.dropna(subset=[f"{c}__1" for c in left_keys])
-    pairs = t1.merge(
-        t2, left_on=[f"{c}__1" for c in left_keys], right_on=[f"{c}__2" for c in right_keys]
-    )
-    pairs = pairs[pairs["__row1"].to_numpy() != pairs["__row2"].to_numpy()]
-    mask = np.ones(len(pairs), dtype=bool)
-    for p in dc.predicates:
-        if p in cross_eq:
-            continue
-        left = pairs[f"{p.left[1]}__{p.left[0]}"].reset_index(drop=True)
-        right: pd.Series | str = (
-            p.right
-            if isinstance(p.right, str)
-            else pairs[f"{p.right[1]}__{p.right[0]}"].reset_index(drop=True)
+    key1, key2 = _join_keys(frame, left_keys, right_keys)
+    pairs = _JoinedPairs(key1, key2)
+    tests = [_pair_test(frame, p, pairs.participants) for p in dc.predicates if p not in cross_eq]
+    hit1 = np.zeros(len(frame), dtype=bool)
+    hit2 = np.zeros(len(frame), dtype=bool)
+    for rows1, rows2 in pairs.batches(_PAIR_BATCH):
+        mask = np.ones(len(rows1), dtype=bool)
+        for test in tests:
+            mask &= test(rows1, rows2)
+        hit1[rows1[mask]] = True
+        hit2[rows2[mask]] = True
+    return np.flatnonzero(hit1), np.flatnonzero(hit2)
+
+
+def _join_keys(
+    frame: pd.DataFrame, left: list[str], right: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the join key of each row as t1 (``left`` columns) and as t2 (``right``
+    columns): equal codes for equal values, -1 where a key column is missing."""
+    n = len(frame)
+    key = np.zeros(2 * n, dtype=np.int64)
+    for a, b in zip(left, right, strict=True):
+        codes, uniques = pd.factorize(pd.concat([frame[a], frame[b]], ignore_index=True))
+        combined = np.where(
+            (key >= 0) & (codes >= 0), key * (len(uniques) + 1) + codes.astype(np.int64), -1
         )
-        mask &= _compare(p.op, *_operands(p.op, left, right))
-    hit = pairs[mask]
-    return hit["__row1"].to_numpy(), hit["__row2"].to_numpy()
+        key = np.where(combined >= 0, pd.factorize(combined)[0], -1)
+    return key[:n], key[n:]
+
+
+class _JoinedPairs:
+    """The pairs ``(t1, t2)`` of distinct rows whose join keys are equal, without listing them.
+
+    ``participants[t]``: the rows that are tuple ``t`` (1 or 2) in at least one pair.
+    """
+
+    def __init__(self, key1: np.ndarray, key2: np.ndarray) -> None:
+        order2 = np.argsort(key2, kind="stable")
+        self.order2 = order2[key2[order2] >= 0]
+        sorted2 = key2[self.order2]
+        self.rows1 = np.flatnonzero(key1 >= 0)
+        own1 = key1[self.rows1]
+        self.start = np.searchsorted(sorted2, own1, side="left")
+        self.size = np.searchsorted(sorted2, own1, side="right") - self.start
+        # A row never pairs with itself: it is its own partner where its two keys are equal.
+        partners1 = self.size - (key2[self.rows1] == own1)
+        sorted1 = np.sort(own1)
+        partners2 = (
+            np.searchsorted(sorted1, key2, side="right")
+            - np.searchsorted(sorted1, key2, side="left")
+            - (key1 == key2)
+        )
+        self.participants = {
+            1: self.rows1[partners1 > 0],
+            2: np.flatnonzero((key2 >= 0) & (partners2 > 0)),
+        }
+
+    def batches(self, limit: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The pairs as ``(t1 rows, t2 rows)``, about ``limit`` at a time (more when one
+        row alone has more partners)."""
+        before = np.cumsum(self.size) - self.size
+        i = 0
+        while i < len(self.rows1):
+            stop = max(int(np.searchsorted(before, before[i] + limit, side="left")), i + 1)
+            sizes = self.size[i:stop]
+            offsets = np.repeat(self.start[i:stop] - (before[i:stop] - before[i]), sizes)
+            rows1 = np.repeat(self.rows1[i:stop], sizes)
+            rows2 = self.order2[offsets + np.arange(len(offsets))]
+            distinct = rows1 != rows2
+            yield rows1[distinct], rows2[distinct]
+            i = stop
+
+
+def _pair_test(
+    frame: pd.DataFrame, p: Predicate, participants: dict[int, np.ndarray]
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Whether predicate ``p`` holds for pairs given as (t1 rows, t2 rows).
+
+    Read as when comparing the values of the pairs themselves: a side is compared as numbers
+    when every present value it takes in the pairs (its rows in ``participants``) is one.
+    """
+    side, column = p.left
+    if isinstance(p.right, str) or p.right[0] == side:
+        # One tuple's cells only: decided per row.
+        rows = participants[side]
+        left = frame[column].iloc[rows].reset_index(drop=True)
+        right = p.right if isinstance(p.right, str) else frame[p.right[1]].iloc[rows]
+        if not isinstance(right, str):
+            right = right.reset_index(drop=True)
+        holds = np.zeros(len(frame), dtype=bool)
+        holds[rows] = _compare(p.op, *_operands(p.op, left, right))
+        return lambda rows1, rows2: holds[rows1 if side == 1 else rows2]
+    other_side, other = p.right
+    left_values, right_values = _pair_operands(
+        p.op,
+        frame[column],
+        participants[side],
+        frame[other],
+        participants[other_side],
+    )
+    compare = _COMPARE[p.op]
+
+    def test(rows1: np.ndarray, rows2: np.ndarray) -> np.ndarray:
+        at_left, at_right = (rows1, rows2) if side == 1 else (rows2, rows1)
+        a, a_ok = left_values[0][at_left], left_values[1][at_left]
+        b, b_ok = right_values[0][at_right], right_values[1][at_right]
+        return np.asarray(compare(a, b), dtype=bool) & a_ok & b_ok
+
+    return test
+
+
+def _pair_operands(
+    op: str, left: pd.Series, left_rows: np.ndarray, right: pd.Series, right_rows: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Each side as (values, present) per row, ordered like the comparison of the pairs.
+
+    Numbers when an order operator meets a side whose values in the pairs (at ``left_rows``,
+    ``right_rows``) are all numbers (see :func:`_operands`); otherwise codes of the two
+    columns' values in sorted order, so that comparing codes compares the texts.
+    """
+    if op not in ("EQ", "IQ"):
+        left_numbers = pd.to_numeric(left, errors="coerce")
+        right_numbers = pd.to_numeric(right, errors="coerce")
+        numeric = [
+            bool(numbers.iloc[rows].notna().sum() >= values.iloc[rows].notna().sum())
+            for numbers, values, rows in (
+                (left_numbers, left, left_rows),
+                (right_numbers, right, right_rows),
+            )
+        ]
+        if any(numeric):
+            return _number_array(left_numbers), _number_array(right_numbers)
+    codes, _ = pd.factorize(pd.concat([left, right], ignore_index=True), sort=True)
+    codes = codes.astype(np.int64)
+    n = len(left)
+    return (codes[:n], codes[:n] >= 0), (codes[n:], codes[n:] >= 0)
+
+
+def _number_array(numbers: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Values of a numeric column (integers kept exact) and whether each is present."""
+    present = numbers.notna().to_numpy()
+    if numbers.dtype.kind in "iu":
+        return numbers.to_numpy(dtype=np.int64, na_value=0), present
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan), present
 
 
 def _domain_violations(values: pd.Series, rule: Any) -> np.ndarray:
@@ -223,11 +353,14 @@ def _outliers(values: pd.Series) -> np.ndarray:
     present = values.dropna()
     if present.empty:
         return np.zeros(0, dtype=np.int64)
-    counts = present.map(present.value_counts())
+    # Counted and parsed once per distinct value (long columns repeat their values).
+    codes, distinct = pd.factorize(present)
+    counts = np.bincount(codes, minlength=len(distinct))[codes]
     flagged = np.zeros(len(values), dtype=bool)
-    if float(counts.median()) >= 5:
-        flagged[present.index[(counts == 1).to_numpy()]] = True
-    numbers = pd.to_numeric(present, errors="coerce")
+    if float(np.median(counts)) >= 5:
+        flagged[present.index[counts == 1]] = True
+    parsed = pd.to_numeric(pd.Series(distinct, dtype=present.dtype), errors="coerce")
+    numbers = pd.Series(parsed.array.take(codes), index=present.index)
     if numbers.notna().mean() > 0.95 and numbers.nunique() > 10:
         median = numbers.median()
         mad = (numbers - median).abs().median() * 1.4826
@@ -247,11 +380,14 @@ def _rare_shapes(values: pd.Series) -> np.ndarray:
     present = values.dropna()
     if len(present) < 20:
         return np.zeros(0, dtype=np.int64)
-    shapes = _shape(present)
-    counts = shapes.value_counts()
-    if counts.iloc[:5].sum() < 0.9 * len(present):
+    # Each distinct value's shape is computed once (long columns repeat their values).
+    codes, distinct = pd.factorize(present)
+    shape_of_value, shapes = pd.factorize(_shape(pd.Series(distinct, dtype=present.dtype)))
+    shape = shape_of_value[codes]
+    counts = np.bincount(shape, minlength=len(shapes))
+    if np.sort(counts)[::-1][:5].sum() < 0.9 * len(present):
         return np.zeros(0, dtype=np.int64)
-    rare = shapes.map(counts).to_numpy() < max(2.0, 0.005 * len(present))
+    rare = counts[shape] < max(2.0, 0.005 * len(present))
     return present.index.to_numpy()[rare]
 
 

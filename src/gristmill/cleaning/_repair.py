@@ -18,7 +18,6 @@ leaves the cell itself out, so a value never supports itself.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -113,7 +112,7 @@ class _ColumnStats:
         for code in np.unique(current[current >= 0]):
             if int(code) not in self._rarity:
                 text = str(table.uniques[self.j][code])
-                words = [t for t in _TOKEN.findall(text) if not t.isdigit()]
+                words = dict.fromkeys(t for t in _TOKEN.findall(text) if not t.isdigit())
                 rare_word = any(
                     self.token_counts.get(w, 0) < 3
                     or _near_word(w, self.vocabulary, self.token_counts.get(w, 0)) is not None
@@ -435,7 +434,7 @@ class Cleaner(BaseEstimator):  # type: ignore[misc]
             + [([b], j, None) for j in targets for b in informative if b != j]
         )
         stats = {}
-        tokens = _TableTokens(table)  # shared by the columns: each row's words are read once
+        tokens = _TableTokens(table)  # shared by the columns: each value's words are read once
         for j in targets:
             col_stats = _ColumnStats(
                 table,
@@ -843,31 +842,67 @@ def _add_detector(
 class _TableTokens:
     """The words of a table's cells, read once for every column that asks.
 
-    ``tokens(c, code)``: the words of value ``code`` of column ``c``; ``row_counts(row)``: for
-    each word of the row, how many of its cells hold it.
+    ``words(c, codes)``: the words of values ``codes`` of column ``c`` as integer word ids
+    (each value's distinct words, sorted), with the number each value has. A value is read
+    the first time it is asked for; later calls are array look-ups.
     """
 
     def __init__(self, table: CodedTable) -> None:
         self.table = table
-        self._tokens: dict[tuple[int, int], frozenset[str]] = {}
-        self._rows: dict[int, Counter[str]] = {}
+        self._ids: dict[str, int] = {}
+        # per column, indexed by code + 1 (missing first): number of words (-1: not read
+        # yet) and where they start in the column's buffer of word ids
+        self._lengths: dict[int, np.ndarray] = {}
+        self._starts: dict[int, np.ndarray] = {}
+        self._buffers: dict[int, np.ndarray] = {}
+        self._used: dict[int, int] = {}
 
-    def tokens(self, column: int, code: int) -> frozenset[str]:
-        key = (column, code)
-        if key not in self._tokens:
-            text = str(self.table.uniques[column][code]) if code >= 0 else ""
-            self._tokens[key] = frozenset(_TOKEN.findall(text))
-        return self._tokens[key]
+    @property
+    def n_words(self) -> int:
+        """Number of distinct words read so far (word ids are below it)."""
+        return len(self._ids)
 
-    def row_counts(self, row: int) -> Counter[str]:
-        if row not in self._rows:
-            if len(self._rows) > 200_000:  # bound the cache on large tables
-                self._rows.clear()
-            codes = self.table.codes[row].tolist()
-            self._rows[row] = Counter(
-                word for c, code in enumerate(codes) for word in self.tokens(c, code)
-            )
-        return self._rows[row]
+    def words(self, column: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``codes`` (a value of ``column``, -1 for missing), its number of
+        words, and all their word ids one value after the other."""
+        self._read(column, codes)
+        slot = codes + 1
+        count = self._lengths[column][slot]
+        # each value's ids, read from its slice of the column's buffer
+        first = np.repeat(self._starts[column][slot] - (np.cumsum(count) - count), count)
+        return count, self._buffers[column][first + np.arange(int(count.sum()))]
+
+    def _read(self, column: int, codes: np.ndarray) -> None:
+        """Tokenise the values among ``codes`` not read yet."""
+        size = len(self.table.uniques[column]) + 1
+        if column not in self._lengths:
+            self._lengths[column] = np.full(size, -1, dtype=np.int64)
+            self._starts[column] = np.zeros(size, dtype=np.int64)
+            self._buffers[column] = np.zeros(1024, dtype=np.int64)
+            self._used[column] = 0
+        lengths, starts = self._lengths[column], self._starts[column]
+        if len(lengths) < size:  # values interned since
+            lengths = self._lengths[column] = np.r_[lengths, np.full(size - len(lengths), -1)]
+            starts = self._starts[column] = np.r_[starts, np.zeros(size - len(starts), np.int64)]
+        unread = codes[lengths[codes + 1] < 0]
+        if not len(unread):
+            return
+        uniques = self.table.uniques[column]
+        used = offset = self._used[column]
+        new = []
+        for code in np.unique(unread).tolist():
+            text = str(uniques[code]) if code >= 0 else ""
+            ids = sorted({self._ids.setdefault(w, len(self._ids)) for w in _TOKEN.findall(text)})
+            new.append(np.asarray(ids, dtype=np.int64))
+            lengths[code + 1], starts[code + 1] = len(ids), offset
+            offset += len(ids)
+        buffer = self._buffers[column]
+        if offset > len(buffer):
+            grown = np.zeros(max(2 * len(buffer), offset), dtype=np.int64)
+            grown[:used] = buffer[:used]
+            buffer = self._buffers[column] = grown
+        buffer[used:offset] = np.concatenate(new)
+        self._used[column] = offset
 
 
 class _RowTokens:
@@ -882,19 +917,36 @@ class _RowTokens:
         self.j = j
 
     def support(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Share of each value's words found in the other cells of its row (0 for none)."""
+        """Share of each value's distinct words found in the other cells of its row (0 for
+        none): array operations over word ids, each distinct cell value read once."""
+        table = self.tokens.table
         out = np.zeros(len(rows))
-        codes = self.tokens.table.codes
-        for i, (row, code) in enumerate(zip(rows.tolist(), values.tolist(), strict=True)):
-            words = self.tokens.tokens(self.j, code)
-            if not words:
-                continue
-            # A word is in the other cells when more cells hold it than the row's own cell of
-            # column j does (each cell counts a word once).
-            counts = self.tokens.row_counts(row)
-            own = self.tokens.tokens(self.j, int(codes[row, self.j]))
-            found = sum(counts[word] > (word in own) for word in words)
-            out[i] = found / len(words)
+        if len(rows) == 0:
+            return out
+        distinct_rows, row_of = np.unique(rows, return_inverse=True)
+        count, words = self.tokens.words(self.j, np.asarray(values, dtype=np.int64))
+        held = [
+            self.tokens.words(c, table.codes[distinct_rows, c])
+            for c in range(len(table.columns))
+            if c != self.j
+        ]
+        width = self.tokens.n_words
+        # Only the words of the values asked about matter: the other cells' other words are
+        # dropped before the (row, word) pairs are sorted.
+        wanted = np.zeros(width, dtype=bool)
+        wanted[words] = True
+        keys = [np.zeros(0, dtype=np.int64)]
+        for per_row, ids in held:
+            owner = np.repeat(np.arange(len(distinct_rows)), per_row)
+            keep = wanted[ids]
+            keys.append(owner[keep] * width + ids[keep])
+        held_keys = np.sort(np.concatenate(keys))
+        asked = np.repeat(row_of, count) * width + words
+        at = np.minimum(np.searchsorted(held_keys, asked), max(len(held_keys) - 1, 0))
+        found = held_keys[at] == asked if len(held_keys) else np.zeros(len(asked), dtype=bool)
+        has = count > 0
+        cells = np.repeat(np.arange(len(rows)), count)
+        out[has] = np.bincount(cells, weights=found, minlength=len(rows))[has] / count[has]
         return out
 
 
@@ -939,8 +991,25 @@ def _empty_repairs() -> pd.DataFrame:
     )
 
 
+class _CharShapes(dict[int, str]):
+    """Each character's shape, for ``str.translate``: digits ``9``, letters ``a``, others
+    themselves (classified with the regular expressions ``\\d`` and ``[^\\W\\d_]``, once per
+    character ever seen)."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        shape = "9" if _DIGIT.fullmatch(char) else "a" if _LETTER.fullmatch(char) else char
+        self[code] = shape
+        return shape
+
+
+_DIGIT = re.compile(r"\d")
+_LETTER = re.compile(r"[^\W\d_]")
+_CHAR_SHAPES = _CharShapes()
+
+
 def _shape(text: str) -> str:
-    return re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", text))
+    return text.translate(_CHAR_SHAPES)
 
 
 def _shape_counts(table: CodedTable, j: int) -> tuple[dict[str, int], float]:
@@ -988,13 +1057,16 @@ def _fix_tokens(
 ) -> str | None:
     """Replace each word that looks like a typo of a much more common word by that word."""
     changed = False
+    near: dict[str, str | None] = {}  # a long text repeats its words: look each up once
 
     def replace(match: re.Match[str]) -> str:
         nonlocal changed
         token = match.group(0)
         if token.isdigit():
             return token
-        word = _near_word(token, vocabulary, counts.get(token, 0))
+        if token not in near:
+            near[token] = _near_word(token, vocabulary, counts.get(token, 0))
+        word = near[token]
         if word is None:
             return token
         changed = True

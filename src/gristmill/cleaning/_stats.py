@@ -379,8 +379,10 @@ def copy_clusters(
         (n_sources,) float: how many sources share each source's cluster (1 = independent).
     """
     n_sources = max(table.cardinality(source), 1)
-    shared = np.zeros((n_sources, n_sources))
-    differ = np.zeros((n_sources, n_sources))
+    # Counts per linked pair of sources (key left * n_sources + right), not a dense
+    # n_sources x n_sources matrix: a table may name many thousands of sources.
+    pair_keys: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    pair_differ: list[np.ndarray] = [np.zeros(0)]
     rng = np.random.default_rng(seed)
     for lhs, target in contexts:
         claims = _contested_claims(table, source, lhs, target)
@@ -393,13 +395,19 @@ def copy_clusters(
             claims = claims[claims["group"].isin(keep)]
         pairs = claims.merge(claims, on="group")
         pairs = pairs[pairs["source_x"] != pairs["source_y"]]
-        left = pairs["source_x"].to_numpy()
-        right = pairs["source_y"].to_numpy()
-        np.add.at(shared, (left, right), 1.0)
-        np.add.at(differ, (left, right), (pairs["value_x"] != pairs["value_y"]).to_numpy())
+        left = pairs["source_x"].to_numpy(dtype=np.int64)
+        right = pairs["source_y"].to_numpy(dtype=np.int64)
+        pair_keys.append(left * n_sources + right)
+        pair_differ.append((pairs["value_x"] != pairs["value_y"]).to_numpy(dtype=np.float64))
+    keys, inverse = np.unique(np.concatenate(pair_keys), return_inverse=True)
+    shared = np.bincount(inverse, minlength=len(keys)).astype(np.float64)
+    differ = np.bincount(inverse, weights=np.concatenate(pair_differ), minlength=len(keys))
     linked = (shared >= min_shared) & (differ <= max_disagreement * shared)
-    np.fill_diagonal(linked, False)
-    _, labels = connected_components(coo_matrix(linked), directed=False)
+    left, right = keys[linked] // n_sources, keys[linked] % n_sources
+    graph = coo_matrix(
+        (np.ones(len(left), dtype=bool), (left, right)), shape=(n_sources, n_sources)
+    )
+    _, labels = connected_components(graph, directed=False)
     return np.bincount(labels)[labels].astype(np.float64)
 
 
