@@ -337,3 +337,46 @@ def test_feedback_labels_that_name_no_class_are_left_out(model, registry) -> Non
     assert result.slices["all"] == {"n": 10, "accuracy": 1.0}
     assert any("90 feedback labels (_label) are none of the classes (ham, spam)" in note
                for note in result.notes)
+
+
+def test_lfs_run_together_so_a_shared_preprocessor_runs_once_per_row() -> None:
+    from gristmill.labeling import labeling_function, preprocessor
+    from gristmill.monitoring._monitor import _apply_each, _apply_one_by_one
+
+    calls = []
+
+    @preprocessor()
+    def words(row) -> dict:  # noqa: ANN001
+        calls.append(1)
+        return {"words": str(row.text).split()}
+
+    @labeling_function(pre=[words])
+    def long_text(row) -> int:  # noqa: ANN001
+        return 1 if len(row.words) > 3 else -1
+
+    @labeling_function(pre=[words])
+    def short_text(row) -> int:  # noqa: ANN001
+        return 0 if len(row.words) <= 3 else -1
+
+    @labeling_function()
+    def by_video(row) -> int:  # noqa: ANN001
+        return 1 if row.VIDEO == "Psy" else -1
+
+    @labeling_function()
+    def by_author(row) -> int:  # noqa: ANN001
+        return 1 if row.AUTHOR == "x" else -1
+
+    lfs = [by_video, *LFS, long_text, by_author, short_text]
+    reference, current = _spammy(40, seed=1), _spammy(60, seed=2)
+    notes: list[str] = []
+    L_ref, L_cur, skipped = _apply_each(lfs, reference, current, notes)
+    # Once per row of each sample for both LFs using it, plus once for the first row, where
+    # by_author stopped the pass that found it (one LF at a time: twice per row).
+    assert len(calls) == 40 + 60 + 1
+    one_notes: list[str] = []
+    one_ref, one_cur, one_skipped = _apply_one_by_one(lfs, (reference, current), one_notes)
+    assert skipped == one_skipped == {"by_video", "by_author"}
+    assert notes == one_notes and "'by_video' cannot run" in notes[0] and "AUTHOR" in notes[1]
+    np.testing.assert_array_equal(L_ref, one_ref)
+    np.testing.assert_array_equal(L_cur, one_cur)
+    assert (L_ref[:, 0] == -1).all() and (L_cur[:, 4] == -1).all()

@@ -117,3 +117,22 @@ def test_without_a_model_or_train_split_ties_follow_the_evaluated_probabilities(
         discover=None,
     )
     assert metrics["label_model"]["test"]["overall"]["accuracy"] == 1.0
+
+
+def test_cluster_examples_show_misclassified_rows_first_with_every_column() -> None:
+    from gristmill.pipeline._evaluate import _examples
+
+    frame = pd.DataFrame({f"c{j}": [f"r{r}c{j}" for r in range(6)] for j in range(30)})
+    predicted, y = np.array([0, 1, 1, 0, 1, 1]), np.array([0, 1, 0, 0, 0, 1])
+    examples = _examples(frame, [0, 1, 2, 4, 5], predicted, y, ["ham", "spam"], limit=3)
+    assert [e["row"] for e in examples] == [2, 4]
+    assert examples[0]["values"] == {f"c{j}": f"r2c{j}" for j in range(30)}
+    assert (examples[0]["gold"], examples[0]["predicted"]) == ("ham", "spam")
+    assert [e["row"] for e in _examples(frame, [0, 1, 5], predicted, y, ["ham", "spam"])] == [
+        0,
+        1,
+        5,
+    ]
+    labels = np.array([[1, 0], [1, 1], [0, 0]])
+    wrong = _examples(frame.head(3), [0, 1, 2], labels[[0, 0, 2]], labels, ["a", "b"])
+    assert [(e["row"], e["gold"], e["predicted"]) for e in wrong] == [(1, "a, b", "a")]

@@ -100,6 +100,35 @@ def test_class_names_that_look_like_numbers_match_float_columns() -> None:
     assert indices.tolist() == [1, -1, -1]
 
 
+def test_each_distinct_label_is_matched_once_and_unknowns_listed_once_in_order() -> None:
+    # equal values of other types read differently (5.0 is "5", True is "True"); an unknown value
+    # is listed once, by equality, in the order first seen
+    values = pd.Series(["b", 5, 5.0, True, 1, "b", [1], None, 7, [1], "a", 5], dtype=object)
+    indices, unknown = class_indices(values, ["a", "b"])
+    assert indices.tolist() == [1, -1, -1, 1, 1, 1, -1, -1, -1, -1, 0, -1]
+    assert unknown == [5, [1], 7] and [type(v) for v in unknown] == [int, list, int]
+    many = pd.Series([f"x{i % 5000}" for i in range(20000)] + ["spam"])
+    indices, unknown = class_indices(many, ["ham", "spam"])
+    assert unknown == [f"x{i}" for i in range(5000)] and indices[-1] == 1
+    assert (indices[:-1] == -1).all()
+
+
+def test_label_sets_match_items_as_class_indices_does() -> None:
+    values = pd.Series(["a|b", "[]", ["b", None], "zz|a", None, "1|0", "zz", 2.0], dtype=object)
+    indicators, unknown = label_sets(values, ["a", "b", "c"], "|")
+    assert indicators.tolist() == [
+        [1, 1, 0],
+        [0, 0, 0],
+        [0, 1, 0],
+        [-1, -1, -1],
+        [-1, -1, -1],
+        [1, 1, 0],
+        [-1, -1, -1],
+        [0, 0, 1],
+    ]
+    assert unknown == ["zz"]
+
+
 def _star_ratings(project: Path) -> Path:
     """A 3-class task on star ratings: three crowd columns and the gold, with blanks (floats)."""
     rng = np.random.default_rng(0)
@@ -306,3 +335,26 @@ def test_gold_value_outside_classes_is_named_with_its_row_in_the_file(project: P
         f"0..1); the first, 'Spam', is on row 21 (rows of {project.resolve() / 'dev.csv'} "
         "numbered from 1, the header not counted)"
     )
+
+
+def test_splits_of_one_file_read_it_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gristmill.pipeline._stages as stages
+
+    frames = [pd.read_csv(project / f"{split}.csv") for split in ("train", "dev", "test")]
+    pd.concat(frames).assign(part=np.repeat([0, 1, 2], [len(f) for f in frames])).to_csv(
+        project / "all.csv", index=False
+    )
+
+    def change(spec: dict) -> None:
+        for i, split in enumerate(("train", "dev", "test")):
+            spec["data"][split] = {"path": "all.csv", "where": f"part == {i}"}
+
+    edit_spec(project, change)
+    reads: list[Path] = []
+    read_table = stages.read_table
+    monkeypatch.setattr(stages, "read_table", lambda path: reads.append(path) or read_table(path))
+    prepared = Pipeline.from_yaml(project / "gristmill.yaml")._prepare()
+    assert reads == [(project / "all.csv").resolve()]
+    for split, frame in zip(("train", "dev", "test"), frames, strict=True):
+        loaded = prepared.splits[split].frame
+        pd.testing.assert_frame_equal(loaded[frame.columns], frame, check_dtype=False)

@@ -350,3 +350,44 @@ def test_numeric_payload_of_currency_strings_is_refused() -> None:
     frame = pd.DataFrame({"price": ["$7", "$12", "$7", "€3"], "y": [0, 1, 0, 1]})
     with pytest.raises(DataError, match=r"payload 'price' is numeric, but none of its 4 .*'\$7'"):
         EndModel({"price": "numeric"}, ["0", "1"]).fit(frame, np.eye(2)[frame["y"]])
+
+
+def test_text_features_are_sublinear_tf_idf_of_the_kept_n_grams() -> None:
+    from collections import Counter
+
+    from gristmill.training._features import _tokens
+
+    texts = pd.Series(["cheap cheap cheap pills now", "pills pills", None, "", "now cheap", "x"])
+    featurizer = Featurizer({"text": {"kind": "text", "min_df": 1}}).fit(texts.to_frame("text"))
+    ((_, encoder),) = featurizer.encoders_
+    matrix = featurizer.transform(texts.to_frame("text")).toarray()
+    expected = np.zeros_like(matrix)
+    for row, text in enumerate(texts):
+        tokens = _tokens("" if pd.isna(text) else text, 2)
+        counts = Counter(t for t in tokens if t in encoder.index_)
+        for token, count in counts.items():
+            column = encoder.index_[token]
+            expected[row, column] = (1 + np.log(count)) * encoder.idf_[column]
+        norm = np.sqrt((expected[row] ** 2).sum())
+        expected[row] /= norm if norm else 1.0
+    np.testing.assert_allclose(matrix, expected, rtol=1e-12, atol=0)
+    assert matrix[2].sum() == matrix[3].sum() == 0  # missing and empty texts have no n-gram
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([3.0, None, 101.0, 2.5, -0.0, 3.0]),
+        pd.Series([0.1, 0.25, None], dtype="float32"),
+        pd.Series([1, None, 3, 1], dtype="Int64"),
+        pd.Series([True, False, True]),
+        pd.Series(["a", None, "b", "a"], dtype="string[pyarrow]"),
+        pd.Series(pd.Categorical([1.0, None, 2.0, 1.0])),
+        pd.Series([1, 1.0, True, "1", None, 2.5], dtype=object),
+    ],
+)
+def test_categories_read_as_each_value_reads(column: pd.Series) -> None:
+    from gristmill.training._features import _category_texts, category_text
+
+    expected = ["" if pd.isna(v) else category_text(v) for v in column]
+    assert _category_texts(column) == expected

@@ -146,3 +146,78 @@ def test_discovered_slices_find_the_hidden_stratum() -> None:
     assert set(groups[worst["rows"]]) == {2}
     assert not any(c["flagged"] for c in clusters[1:])
     assert discover_slices(features[:5], correct[:5], min_size=10) == []
+
+
+def test_row_slicing_functions_see_rows_as_labeling_functions_do() -> None:
+    from gristmill.labeling import Row
+
+    seen = []
+
+    @slicing_function()
+    def five_stars(x):
+        seen.append(x)
+        return str(x.stars) == "5"  # an int, not the 5.0 of a float Series of the whole row
+
+    @slicing_function()
+    def rated(x):
+        return x["stars"] is not None and x.get("stars") > 0
+
+    numbers = pd.DataFrame({"stars": [5, 1, 5], "votes": [0.5, 2.0, 3.5]}, index=[10, 11, 12])
+    masks = apply_slices([five_stars, expression_slice("many", "votes > 1"), rated], numbers)
+    assert isinstance(seen[0], Row) and seen[0] == {"stars": 5, "votes": 0.5}
+    assert masks.index.tolist() == [10, 11, 12]
+    assert masks["five_stars"].tolist() == [True, False, True]
+    assert masks["many"].tolist() == [False, True, True]
+    assert masks["rated"].tolist() == [True, True, True]
+    assert five_stars.mask(numbers).tolist() == [True, False, True]
+
+
+def test_row_slicing_functions_share_one_walk_and_failures_name_their_own_row() -> None:
+    @slicing_function()
+    def short(x):
+        return len(str(x.text)) < 3
+
+    @slicing_function()
+    def starts_with_a(x):
+        return x["text"].startswith("a")
+
+    frame = FRAME.assign(text=["hi", "a long comment here", "ok", "abc"])
+    masks = apply_slices([short, starts_with_a], frame)
+    assert masks["short"].tolist() == [True, False, True, False]
+    assert masks["starts_with_a"].tolist() == [False, True, False, True]
+    with pytest.raises(LFError, match=r"'starts_with_a' failed on row 3: AttributeError") as info:
+        apply_slices([short, starts_with_a], FRAME)
+    assert info.value.lf_name == "starts_with_a" and type(info.value.row) is int
+
+
+def test_expression_slices_read_the_columns_they_name_on_wide_frames() -> None:
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(50, 40)), columns=[f"x{j}" for j in range(40)])
+    wide["my col"] = rng.normal(size=50)
+    wide["x1_flag"] = rng.random(50) < 0.5
+    wide.index = pd.RangeIndex(100, 150, name="rid")
+    for expression in (
+        "x1 > 0",
+        "x1_flag",
+        "`my col` > 0",
+        "rid > 120",
+        "index % 2 == 0",
+        "x1 + x10 > x39",
+    ):
+        expected = np.asarray(wide.eval(expression, engine="python"), dtype=bool)
+        mask = expression_slice("s", expression).mask(wide)
+        np.testing.assert_array_equal(mask, expected, err_msg=expression)
+    with pytest.raises(LFError, match="name 'x40' is not defined"):
+        expression_slice("s", "x40 > 0").mask(wide)
+
+
+def test_kmeans_assigns_each_point_to_its_nearest_centre() -> None:
+    from gristmill.training.slices import _kmeans
+
+    rng = np.random.default_rng(3)
+    points = np.concatenate([rng.normal(3 * i, 1.0, (200, 5)) for i in range(4)])
+    assignment = _kmeans(points, 4, seed=0)
+    centres = np.array([points[assignment == j].mean(axis=0) for j in range(4)])
+    nearest = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(assignment, nearest)
+    assert sorted(np.bincount(assignment).tolist()) == [200, 200, 200, 200]

@@ -499,11 +499,45 @@ def _current_predictions(predict: Callable[[pd.DataFrame], pd.DataFrame], curren
 def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
                 notes: list[str]) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """Votes of each LF on both samples; LFs that cannot run there (e.g. they read a column the
-    payload lacks) vote abstain throughout, so the label model still gets its full matrix."""
+    payload lacks) vote abstain throughout, so the label model still gets its full matrix.
+
+    The LFs run together, so each sample's rows are walked once and shared preprocessors run
+    once per row; an LF that fails is left out and the others run again.
+    """
     from gristmill.exceptions import LFError
     from gristmill.labeling import apply_lfs
 
     samples = (reference.reset_index(drop=True), current.reset_index(drop=True))
+    failures: dict[str, LFError] = {}
+    runnable = list(lfs)
+    while True:
+        try:
+            matrices = [apply_lfs(runnable, sample, engine="pandas").to_numpy()
+                        for sample in samples] if runnable else []
+            break
+        except LFError as exc:
+            failing = [lf for lf in runnable if lf.name == exc.lf_name]
+            if len(failing) != 1:  # not one LF's failure: find the failing LFs one by one
+                return _apply_one_by_one(lfs, samples, notes)
+            failures[failing[0].name] = exc
+            runnable.remove(failing[0])
+    position = {lf.name: j for j, lf in enumerate(runnable)}
+    columns: list[list[np.ndarray]] = [[], []]
+    for lf in lfs:
+        if lf.name in failures:
+            notes.append(_cannot_run_note(lf.name, failures[lf.name]))
+        for k, sample in enumerate(samples):
+            columns[k].append(matrices[k][:, position[lf.name]] if lf.name in position
+                              else np.full(len(sample), -1))
+    return np.column_stack(columns[0]), np.column_stack(columns[1]), set(failures)
+
+
+def _apply_one_by_one(lfs: list[Any], samples: tuple[pd.DataFrame, pd.DataFrame],
+                      notes: list[str]) -> tuple[np.ndarray, np.ndarray, set[str]]:
+    """:func:`_apply_each` one LF at a time, for failures that name no single LF."""
+    from gristmill.exceptions import LFError
+    from gristmill.labeling import apply_lfs
+
     columns: list[list[np.ndarray]] = [[], []]
     skipped: set[str] = set()
     for lf in lfs:
@@ -512,12 +546,16 @@ def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
                      for sample in samples]
         except LFError as exc:
             skipped.add(lf.name)
-            notes.append(f"LF {lf.name!r} cannot run on the monitored data and is left out "
-                         f"(it abstains for the label model): {exc}")
+            notes.append(_cannot_run_note(lf.name, exc))
             votes = [np.full(len(sample), -1) for sample in samples]
         for k in range(2):
             columns[k].append(votes[k])
     return np.column_stack(columns[0]), np.column_stack(columns[1]), skipped
+
+
+def _cannot_run_note(name: str, exc: Exception) -> str:
+    return (f"LF {name!r} cannot run on the monitored data and is left out "
+            f"(it abstains for the label model): {exc}")
 
 
 def monitor(

@@ -268,10 +268,15 @@ def _examples(
             return ", ".join(c for c, on in zip(classes, value, strict=True) if on) or "(none)"
         return classes[int(value)]
 
-    wrong = [r for r in rows if np.any(predicted[r] != y[r])] or list(rows)
+    positions = np.asarray(rows, dtype=np.int64)
+    mistaken = predicted[positions] != y[positions]
+    if mistaken.ndim == 2:  # multilabel indicators: a row is wrong when any label is
+        mistaken = mistaken.any(axis=1)
+    wrong = positions[mistaken].tolist() or list(rows)
     out = []
     for r in wrong[:limit]:
-        values = {str(c): str(frame.iloc[r][c])[:160] for c in frame.columns}
+        row = frame.iloc[r]  # a Series of every column: taken once per row, not per cell
+        values = {str(c): str(row[c])[:160] for c in frame.columns}
         out.append(
             {"row": int(r), "gold": name(y[r]), "predicted": name(predicted[r]), "values": values}
         )

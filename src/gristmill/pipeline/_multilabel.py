@@ -74,22 +74,21 @@ def label_sets(
         Indicators (1 = the label applies, 0 = it does not, a row of -1 where the cell is
         missing or holds an unknown item), and the distinct items that match no class.
     """
-    from gristmill.pipeline._stages import class_indices
+    from gristmill.pipeline._stages import ClassMatcher
 
-    k = len(classes)
-    out = np.full((len(values), k), ABSTAIN, dtype=np.int8)
-    unknown: list[Any] = []
+    matcher = ClassMatcher(classes, mapping)
+    out = np.full((len(values), len(classes)), ABSTAIN, dtype=np.int8)
     for row, value in enumerate(values):
         items = _items(value, delimiter)
         if items is None:
             continue
-        indices, bad = class_indices(pd.Series(items, dtype=object), classes, mapping)
-        if bad:
-            unknown += [b for b in bad if b not in unknown]
+        matched = [matcher.index(item) for item in items]
+        applying = [i for i in matched if i is not None and i != ABSTAIN]
+        if None in matched:
             continue
         out[row] = 0
-        out[row, indices[indices >= 0]] = 1
-    return out, unknown
+        out[row, applying] = 1
+    return out, matcher.unknown
 
 
 def label_set_votes(indicators: np.ndarray) -> np.ndarray:

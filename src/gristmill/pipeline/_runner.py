@@ -306,10 +306,11 @@ class Pipeline:
         spec, where = self.spec, self.source
         constraints = read_cleaning_constraints(spec, self.root, where)
         splits = {}
+        tables: dict[Path, pd.DataFrame] = {}
         for split in SPLITS:
             source = getattr(spec.data, split)
             if source is not None:
-                splits[split] = load_split(split, source, self.root, where)
+                splits[split] = load_split(split, source, self.root, where, tables)
         check_columns(spec, splits, where)
         check_cleaning_columns(
             spec, constraints, {s: v.frame.columns for s, v in splits.items()}, where

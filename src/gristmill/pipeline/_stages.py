@@ -131,8 +131,20 @@ def _read_sql(source: Source, root: Path) -> pd.DataFrame:
         engine.dispose()
 
 
-def load_split(split: str, source: Source, root: Path, where: SpecSource) -> LoadedSplit:
+def load_split(
+    split: str,
+    source: Source,
+    root: Path,
+    where: SpecSource,
+    tables: dict[Path, pd.DataFrame] | None = None,
+) -> LoadedSplit:
     """Read one split, then apply its ``where`` filter and seeded ``sample``.
+
+    Parameters
+    ----------
+    tables : dict of Path to DataFrame, optional
+        Files already read, by resolved path: splits of one file (train, dev and test filtered
+        from it) read it once. A file read here is added.
 
     Raises
     ------
@@ -146,10 +158,15 @@ def load_split(split: str, source: Source, root: Path, where: SpecSource) -> Loa
         path = (root / source.path).resolve()
         if not path.exists():
             raise where.error((*loc, "path"), f"no such file: {path}")
-        try:
-            frame = read_table(path)
-        except DataError as exc:
-            raise where.error((*loc, "path"), str(exc)) from exc
+        if tables is not None and path in tables:
+            frame = tables[path]
+        else:
+            try:
+                frame = read_table(path)
+            except DataError as exc:
+                raise where.error((*loc, "path"), str(exc)) from exc
+            if tables is not None:
+                tables[path] = frame
         origin = str(path)
         numbering = f"rows of {path} {row_numbering(path)}"
     else:
@@ -280,24 +297,75 @@ def class_indices(
     >>> class_indices(pd.Series(["spam", 0, 1.0]), ["ham", "spam"])[0]
     array([1, 0, 1])
     """
-    names = {name: i for i, name in enumerate(classes)}
-    if mapping is not None:
-        names = {raw: names[name] for raw, name in mapping.items() if name in names}
-    by_index = mapping is None and _reads_class_indices(classes)
+    matcher = ClassMatcher(classes, mapping)
     out = np.full(len(values), ABSTAIN, dtype=np.int64)
-    unknown: list[Any] = []
     for position, value in enumerate(values):
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            continue
-        index = next((names[text] for text in _texts(value) if text in names), None)
-        if index is None and by_index:
-            index = _as_index(value, len(classes))
-        if index is None:
-            if value not in unknown:
-                unknown.append(value)
-        else:
+        index = matcher.index(value)
+        if index is not None and index != ABSTAIN:
             out[position] = index
-    return out, unknown
+    return out, matcher.unknown
+
+
+class ClassMatcher:
+    """Matches raw label values to class indices as :func:`class_indices` says, noting the
+    distinct values that match no class.
+
+    Each distinct value (by type and text) is matched once: a column holds few distinct labels,
+    however many rows it has.
+
+    Parameters
+    ----------
+    classes : sequence of str
+        The task's class names.
+    mapping : mapping of str to str, optional
+        Raw value as text -> class name; only it is used when given.
+
+    Attributes
+    ----------
+    unknown : list
+        The distinct non-missing values matched so far that match no class, in the order seen.
+    """
+
+    def __init__(self, classes: Sequence[str], mapping: Mapping[str, str] | None = None) -> None:
+        names = {name: i for i, name in enumerate(classes)}
+        if mapping is not None:
+            names = {raw: names[name] for raw, name in mapping.items() if name in names}
+        self._names = names
+        self._by_index = mapping is None and _reads_class_indices(classes)
+        self._k = len(classes)
+        self._matched: dict[tuple[type, str], int | None] = {}
+        self.unknown: list[Any] = []
+        self._unknown_hashable: set[Any] = set()
+
+    def index(self, value: Any) -> int | None:
+        """The class index of ``value``; ``ABSTAIN`` when it is missing, None when it is no class.
+
+        The type and the text of a value decide its match (a float's text is its exact value).
+        """
+        key = (type(value), str(value))
+        if key in self._matched:
+            return self._matched[key]
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            index: int | None = ABSTAIN
+        else:
+            index = next((self._names[text] for text in _texts(value) if text in self._names), None)
+            if index is None and self._by_index:
+                index = _as_index(value, self._k)
+            if index is None:
+                self._note_unknown(value)
+        self._matched[key] = index
+        return index
+
+    def _note_unknown(self, value: Any) -> None:
+        """Add ``value`` to ``unknown`` unless an equal value is there already."""
+        try:
+            if value in self._unknown_hashable:
+                return
+            self._unknown_hashable.add(value)
+        except TypeError:  # unhashable (a list): compared with every value kept
+            if value in self.unknown:
+                return
+        self.unknown.append(value)
 
 
 def _reads_class_indices(classes: Sequence[str]) -> bool:

@@ -47,7 +47,17 @@ def category_text(value: Any) -> str:
 
 
 def _category_texts(column: pd.Series) -> list[str]:
-    return ["" if pd.isna(v) else category_text(v) for v in column]
+    """Each value's :func:`category_text` ("" where missing).
+
+    A column of a typed dtype is read once per distinct value (as iterating the column gives
+    it); an object column value by value, where equal values of other types (``1``, ``1.0``,
+    ``True``) have other texts.
+    """
+    if column.dtype == object:
+        return ["" if pd.isna(v) else category_text(v) for v in column]
+    codes, uniques = pd.factorize(column)
+    texts = [category_text(v) for v in pd.Series(uniques)]
+    return np.array([*texts, ""], dtype=object)[codes].tolist()  # code -1 (missing) is the last
 
 
 # Strings pandas.read_csv reads as missing by default, compared stripped and lower-cased: a frame
@@ -146,18 +156,21 @@ class _TextEncoder:
         return self
 
     def transform(self, column: pd.Series) -> sp.csr_matrix:
-        rows, cols, vals = [], [], []
-        for r, text in enumerate(_texts(column)):
-            counts = Counter(
-                self.index_[t] for t in _tokens(text, self.ngram_max) if t in self.index_
-            )
-            for c, v in counts.items():
-                rows.append(r)
-                cols.append(c)
-                vals.append(1.0 + np.log(v))
+        # Each row's kept n-grams as column numbers, repeats included; summing the duplicates
+        # gives the counts, whose sublinear form is taken in one go (not per entry in Python).
+        lookup = self.index_.get
+        indices: list[int] = []
+        indptr = [0]
+        for text in _texts(column):
+            indices.extend(c for c in map(lookup, _tokens(text, self.ngram_max)) if c is not None)
+            indptr.append(len(indices))
         matrix = sp.csr_matrix(
-            (vals, (rows, cols)), shape=(len(column), len(self.vocabulary_)), dtype=np.float64
+            (np.ones(len(indices)), np.array(indices, dtype=np.int64), indptr),
+            shape=(len(column), len(self.vocabulary_)),
+            dtype=np.float64,
         )
+        matrix.sum_duplicates()
+        matrix.data = 1.0 + np.log(matrix.data)
         matrix = matrix @ sp.diags(self.idf_)
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
