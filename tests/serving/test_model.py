@@ -12,7 +12,7 @@ import pytest
 
 from gristmill.exceptions import ServingError
 from gristmill.serving import load_served_model
-from gristmill.serving._model import _as_signature_type, served_model
+from gristmill.serving._model import _as_signature_type, _task_view, served_model
 
 
 def test_numbers_in_a_text_column_are_read_as_text(tracking_uri: str) -> None:
@@ -82,3 +82,13 @@ def test_nullable_columns_with_gaps_from_a_file_reach_the_signature_as_it_takes_
     assert _as_signature_type(flags, "boolean").tolist() == [True, None, False]
     counts = pd.Series(pd.array([4, None], dtype="Int64"))
     assert _as_signature_type(counts, "double").dtype == "float64"
+
+
+def test_a_several_task_model_without_a_task_asks_for_one_in_words_serve_and_monitor_share() -> (
+    None
+):
+    # serve and monitor both load models through this check: it must not say "serve" to monitor
+    bundle = SimpleNamespace(tasks=[{"name": "spam"}, {"name": "rating"}])
+    with pytest.raises(ServingError, match=r"several tasks \(spam, rating\); choose one") as info:
+        _task_view(bundle, None, "m/1")
+    assert "serve" not in str(info.value)

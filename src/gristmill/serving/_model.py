@@ -415,7 +415,7 @@ def _task_view(bundle: Any, task: str | None, pinned: str) -> Any:
     if task is None:
         if len(names) > 1:
             raise ServingError(
-                f"model {pinned} predicts several tasks ({', '.join(names)}); serve one of "
+                f"model {pinned} predicts several tasks ({', '.join(names)}); choose one of "
                 f"them with --task NAME (task=NAME in Python)"
             )
         return bundle
