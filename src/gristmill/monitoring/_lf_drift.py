@@ -4,6 +4,12 @@ Labeling functions can be run on live traffic. Changes in how often each LF vote
 how often it agrees with the label model, and in how often the label model agrees with the served
 model, reveal drift before any gold label arrives. The label-model / served-model agreement on
 rows some LF covers is also a label-free estimate of the served model's accuracy.
+
+A multilabel task's label model (:class:`~gristmill.labelmodel.BinaryRelevanceLabelModel`)
+decides each label apart, so agreement is counted per vote: an LF vote ``j`` ("label j applies")
+or ``k + j`` ("it does not") agrees when the label model decides label ``j`` the same way, and the
+served model agrees on a (row, label) pair some LF votes on when it decides that label the same
+way.
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ class LFDrift:
     """Coverage and label-model agreement of one LF on reference vs current data.
 
     ``agreement_*`` is the share of the LF's votes equal to the label model's prediction (NaN when
-    the LF never votes where the label model predicts).
+    the LF never votes where the label model predicts); for a multilabel label model, the share
+    of its votes on a label that the label model decides the same way.
     """
 
     name: str
@@ -81,7 +88,9 @@ class LFDrift:
 class AgreementDrift:
     """Agreement between the label model and the served model, on rows some LF covers.
 
-    The current agreement is a label-free estimate of the served model's accuracy.
+    The current agreement is a label-free estimate of the served model's accuracy. For a
+    multilabel task it is counted over the (row, label) pairs some LF votes on, so ``n_*`` count
+    pairs and the estimate is the served model's per-label accuracy (1 - Hamming loss) there.
     """
 
     reference: float
@@ -102,6 +111,45 @@ class AgreementDrift:
 def _agreement_counts(votes: np.ndarray, target: np.ndarray) -> tuple[int, int]:
     both = (votes != ABSTAIN) & (target != ABSTAIN)
     return int((votes[both] == target[both]).sum()), int(both.sum())
+
+
+def _multilabel(label_model: Any) -> bool:
+    from gristmill.labelmodel import BinaryRelevanceLabelModel
+
+    return isinstance(label_model, BinaryRelevanceLabelModel)
+
+
+def _lf_agreement(L: np.ndarray, label_model: Any) -> list[tuple[int, int]]:
+    """Per LF column: how many of its votes agree with the label model, of how many compared."""
+    if not _multilabel(label_model):
+        target = _targets(L, label_model)
+        return [_agreement_counts(L[:, j], target) for j in range(L.shape[1])]
+    k = label_model.cardinality_
+    decided = _label_decisions(L, label_model)
+    counts = []
+    for column in L.T:
+        voted = (column >= 0) & (column < 2 * k)
+        rows, votes = np.flatnonzero(voted), column[voted]
+        says = (votes < k).astype(int)  # vote j: label j applies; k + j: it does not
+        counts.append((int((decided[rows, votes % k] == says).sum()), int(voted.sum())))
+    return counts
+
+
+def _label_decisions(L: np.ndarray, label_model: Any) -> np.ndarray:
+    """(n, k) decisions of a multilabel label model: 1 = the label applies (probability >= 0.5).
+
+    Sources it read beyond the LFs' columns (the label columns of the training data, which
+    follow the LFs in its label matrix) abstain, as they are not part of the monitored data.
+    """
+    needed = max((max(s) + 1 for s in label_model.sources_ if s), default=0)
+    if needed > L.shape[1]:
+        L = np.hstack([L, np.full((len(L), needed - L.shape[1]), ABSTAIN, dtype=L.dtype)])
+    return (np.asarray(label_model.predict_proba(L)) >= 0.5).astype(int)
+
+
+def _label_votes(L: np.ndarray, k: int) -> np.ndarray:
+    """(n, k): whether some LF votes on each label of each row (``j`` or ``k + j``)."""
+    return np.stack([((L == j) | (L == k + j)).any(axis=1) for j in range(k)], axis=1)
 
 
 def lf_drift(
@@ -128,6 +176,8 @@ def lf_drift(
         Name of each column.
     label_model : fitted label model, optional
         Its ``predict(L)`` is the target of agreement; majority vote of the LFs when omitted.
+        A :class:`~gristmill.labelmodel.BinaryRelevanceLabelModel` (a multilabel task, whose
+        votes are ``j`` or ``k + j``) decides each label by ``predict_proba(L) >= 0.5``.
     thresholds : DriftThresholds, optional
 
     Returns
@@ -154,14 +204,14 @@ def lf_drift(
             f"lf_drift needs the same LFs in both matrices and lf_names; got {ref.shape[1]} and "
             f"{cur.shape[1]} columns for {len(lf_names)} names"
         )
-    target_ref, target_cur = _targets(ref, label_model), _targets(cur, label_model)
+    agreement_ref, agreement_cur = _lf_agreement(ref, label_model), _lf_agreement(cur, label_model)
     n_tests = 2 * len(lf_names)
     result = []
     for j, name in enumerate(lf_names):
         cov_ref, cov_cur = int((ref[:, j] != ABSTAIN).sum()), int((cur[:, j] != ABSTAIN).sum())
         cov_p, cov_changed = _changed(cov_ref, len(ref), cov_cur, len(cur), thresholds, n_tests)
-        agree_ref, n_agree_ref = _agreement_counts(ref[:, j], target_ref)
-        agree_cur, n_agree_cur = _agreement_counts(cur[:, j], target_cur)
+        agree_ref, n_agree_ref = agreement_ref[j]
+        agree_cur, n_agree_cur = agreement_cur[j]
         agree_p, agree_changed = _changed(agree_ref, n_agree_ref, agree_cur, n_agree_cur,
                                           thresholds, n_tests)
         result.append(LFDrift(
@@ -208,8 +258,10 @@ def model_agreement(
     Parameters
     ----------
     L_reference, L_current : label matrix
-    served_reference, served_current : sequence of int
-        The served model's predicted class indices on the same rows.
+    served_reference, served_current : sequence of int, or (n, k) array
+        The served model's predicted class indices on the same rows; with a multilabel label
+        model, the served label sets as (n, k) indicators (1 = the label applies, 0 = it does
+        not, -1 = unknown), counted on the (row, label) pairs some LF votes on.
     label_model : fitted label model, optional
         Majority vote of the LFs when omitted.
     thresholds : DriftThresholds, optional
@@ -219,11 +271,34 @@ def model_agreement(
     Returns
     -------
     AgreementDrift
+
+    Raises
+    ------
+    ValueError
+        When the label model is multilabel and the served predictions are not (n, k) label
+        indicators of the label matrices' rows.
     """
     thresholds = thresholds or DriftThresholds()
     ref, cur = as_label_array(L_reference), as_label_array(L_current)
-    k_ref, n_ref = _agreement_counts(np.asarray(served_reference), _targets(ref, label_model))
-    k_cur, n_cur = _agreement_counts(np.asarray(served_current), _targets(cur, label_model))
+    k_ref, n_ref = _served_agreement(ref, np.asarray(served_reference), label_model, "reference")
+    k_cur, n_cur = _served_agreement(cur, np.asarray(served_current), label_model, "current")
     p, changed = _changed(k_ref, n_ref, k_cur, n_cur, thresholds)
     dropped = changed and _share(k_cur, n_cur) < _share(k_ref, n_ref)
     return AgreementDrift(_share(k_ref, n_ref), _share(k_cur, n_cur), n_ref, n_cur, p, dropped)
+
+
+def _served_agreement(
+    L: np.ndarray, served: np.ndarray, label_model: Any, which: str
+) -> tuple[int, int]:
+    """How many served predictions agree with the label model, of how many compared."""
+    if not _multilabel(label_model):
+        return _agreement_counts(served, _targets(L, label_model))
+    k = label_model.cardinality_
+    if served.shape != (len(L), k):
+        raise ParameterError(
+            f"model_agreement with a multilabel label model needs the served label sets of the "
+            f"{which} rows as ({len(L)}, {k}) indicators of labels {label_model.classes}; got an "
+            f"array of shape {served.shape}"
+        )
+    target = np.where(_label_votes(L, k), _label_decisions(L, label_model), ABSTAIN)
+    return _agreement_counts(served, target)

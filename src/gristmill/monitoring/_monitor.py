@@ -219,6 +219,7 @@ class _Monitored:
     label_model: Any
     task: str | None = None
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)
+    delimiter: str | None = None
 
 
 def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
@@ -269,7 +270,16 @@ def _resolve(model: Any, tracking_uri: str | None, notes: list[str]) -> _Monitor
         label_model=_bundle_part(bundle, "label_model", notes),
         task=getattr(model, "task", None),
         kinds=declared_kinds(bundle),
+        delimiter=_label_delimiter(bundle),
     )
+
+
+def _label_delimiter(bundle: Any) -> str | None:
+    """The delimiter of the served label sets of a multilabel model (None for other models)."""
+    tasks = list(getattr(bundle, "tasks", None) or [])
+    task = getattr(bundle, "task", None)
+    chosen = [t for t in tasks if task is None or t.get("name") == task]
+    return chosen[0].get("delimiter") if len(chosen) == 1 else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,6 +318,15 @@ def _aligned(label_model: Any, lf_names: list[str], notes: list[str]) -> Any:
 def _class_index(predictions: Sequence[Any], classes: list[str]) -> np.ndarray:
     lookup = {c: i for i, c in enumerate(classes)}
     return np.array([lookup.get(str(p), -1) for p in predictions], dtype=int)
+
+
+def _served_labels(predictions: pd.Series, classes: list[str], delimiter: str | None) -> np.ndarray:
+    """Class indices of served predictions; (n, k) label indicators of a multilabel model's."""
+    if delimiter is None:
+        return _class_index(predictions, classes)
+    from gristmill.pipeline._multilabel import label_sets
+
+    return label_sets(predictions, classes, delimiter)[0]
 
 
 def _slice_metrics(current: pd.DataFrame, predicted: pd.Series,
@@ -677,7 +696,8 @@ def monitor(
                                          thresholds=thresholds) if d.name not in skipped]
         if served_ref is not None and served_cur is not None and classes:
             agreement = model_agreement(
-                L_ref, _class_index(served_ref, classes), L_cur, _class_index(served_cur, classes),
+                L_ref, _served_labels(served_ref, classes, target.delimiter),
+                L_cur, _served_labels(served_cur, classes, target.delimiter),
                 label_model=label_model, thresholds=thresholds)
         keep = [j for j, name in enumerate(lf_names) if name not in skipped]
         L_window, lf_names = L_cur[:, keep], [lf_names[j] for j in keep]

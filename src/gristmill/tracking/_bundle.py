@@ -90,14 +90,19 @@ class ModelBundle:
 
     @functools.cached_property
     def label_model(self) -> Any:
-        """The fitted label model, or None when the pipeline used none."""
+        """The fitted label model, or None when the pipeline used none.
+
+        A multilabel task's is a :class:`~gristmill.labelmodel.BinaryRelevanceLabelModel`.
+        """
         path = self.artifacts.get("label_model")
         if path is not None and self.task is not None:
             path = path / self.task
         if path is None or not path.exists():
             return None
-        from gristmill.labelmodel import load_label_model
+        from gristmill.labelmodel import BinaryRelevanceLabelModel, load_label_model
 
+        if (path / "binary_relevance.json").is_file():
+            return BinaryRelevanceLabelModel.load(path)
         return load_label_model(path)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
