@@ -102,3 +102,19 @@ def test_monitor_of_a_multilabel_task_uses_its_label_model(
     assert checked.agreement is not None
     assert 0.8 < checked.agreement.estimated_accuracy <= 1.0
     assert checked.agreement.n_current > 200  # (row, label) pairs some LF votes on
+
+    # A request log of label sets: served sets are classes (in any order, the empty set too),
+    # and feedback sets score the served ones as sets.
+    rows = projects.tagged(60, 11)
+    served_sets = served.predict_frame(rows[["text"]])["prediction"].astype(str)
+    reordered = ["|".join(reversed(s.split("|"))) for s in served_sets]
+    logged = rows[["text"]].assign(_prediction=served_sets.to_numpy(), _label=reordered)
+    checked = monitor(served, current=logged)
+    assert not any(
+        "not classes" in note or "none of the classes" in note for note in checked.notes
+    ), checked.notes
+    assert checked.slices["all"] == {"n": 60, "accuracy": 1.0}
+    wrong = logged.assign(_label=["nothing_like_a_tag"] + reordered[1:])
+    checked = monitor(served, current=wrong)
+    assert any("1 feedback labels (_label) are none of the classes" in n for n in checked.notes)
+    assert checked.slices["all"] == {"n": 59, "accuracy": 1.0}

@@ -320,6 +320,28 @@ def _class_index(predictions: Sequence[Any], classes: list[str]) -> np.ndarray:
     return np.array([lookup.get(str(p), -1) for p in predictions], dtype=int)
 
 
+def _named_classes(values: pd.Series, classes: list[str], delimiter: str | None) -> np.ndarray:
+    """Whether each value names classes: one class, or a multilabel model's set of classes
+    joined by ``delimiter`` (the empty set included)."""
+    if delimiter is None:
+        return values.astype(str).isin(classes).to_numpy()
+    from gristmill.pipeline._multilabel import label_sets
+
+    return (label_sets(values, classes, delimiter)[0] >= 0).all(axis=1)
+
+
+def _canonical(values: pd.Series, classes: list[str], delimiter: str | None) -> np.ndarray:
+    """Values as text to compare: a label set as its classes in class order, joined by the
+    delimiter (``video|music`` and ``music|video`` are one set); a class as itself."""
+    if delimiter is None:
+        return values.astype(str).to_numpy()
+    from gristmill.pipeline._multilabel import label_sets
+
+    indicators = label_sets(values, classes, delimiter)[0]
+    return np.array([delimiter.join(c for c, on in zip(classes, row, strict=True) if on == 1)
+                     for row in indicators], dtype=object)
+
+
 def _served_labels(predictions: pd.Series, classes: list[str], delimiter: str | None) -> np.ndarray:
     """Class indices of served predictions; (n, k) label indicators of a multilabel model's."""
     if delimiter is None:
@@ -331,12 +353,22 @@ def _served_labels(predictions: pd.Series, classes: list[str], delimiter: str | 
 
 def _slice_metrics(current: pd.DataFrame, predicted: pd.Series,
                    slices: Mapping[str, Callable[[Any], bool]] | None,
+                   classes: list[str] | None = None, delimiter: str | None = None,
                    ) -> dict[str, dict[str, float]]:
+    """Accuracy of the served predictions on the rows with feedback labels, per slice.
+
+    A multilabel model's label sets are right when they equal the feedback's set (subset
+    accuracy), whatever the order of their items.
+    """
     labeled = current["_label"].notna().to_numpy()
     if not labeled.any():
         return {}
-    gold = current["_label"].astype(str).to_numpy()
-    pred = predicted.astype(str).to_numpy()
+    if classes and delimiter is not None:
+        gold = _canonical(current["_label"], classes, delimiter)
+        pred = _canonical(predicted, classes, delimiter)
+    else:
+        gold = current["_label"].astype(str).to_numpy()
+        pred = predicted.astype(str).to_numpy()
     masks: dict[str, np.ndarray] = {"all": labeled}
     for cls in sorted(set(pred[labeled])):
         masks[f"predicted={cls}"] = labeled & (pred == cls)
@@ -410,8 +442,8 @@ def _own_rows(current: pd.DataFrame, target: _Monitored, notes: list[str]) -> pd
                 f"other versions of {target.name} ({versions}): version {target.version} "
                 "predicts them again")
     if target.classes:
-        foreign = logged & ~stale & ~current["_prediction"].astype(str).isin(
-            target.classes).to_numpy()
+        foreign = logged & ~stale & ~_named_classes(current["_prediction"], target.classes,
+                                                    target.delimiter)
         stale |= foreign
         if foreign.any():
             notes.append(f"{int(foreign.sum())} logged predictions are not classes of "
@@ -469,15 +501,16 @@ def _unix_times(current: pd.DataFrame) -> pd.DataFrame:
 
 
 def _class_labels(current: pd.DataFrame, classes: list[str] | None,
-                  notes: list[str]) -> pd.DataFrame:
+                  notes: list[str], delimiter: str | None = None) -> pd.DataFrame:
     """``current`` with the feedback labels (``_label``) that name no class made missing.
 
-    Such labels (class indices such as 0 and 1, say) would count every prediction wrong.
+    Such labels (class indices such as 0 and 1, say) would count every prediction wrong. A
+    multilabel model's feedback is a set of classes joined by ``delimiter``.
     """
     if "_label" not in current or not classes:
         return current
     labels = current["_label"]
-    foreign = (labels.notna() & ~labels.astype(str).isin(classes)).to_numpy()
+    foreign = labels.notna().to_numpy() & ~_named_classes(labels, classes, delimiter)
     if not foreign.any():
         return current
     shown = ", ".join(map(repr, sorted(set(labels[foreign].astype(str)))[:5]))
@@ -706,7 +739,8 @@ def monitor(
 
     slice_stats: dict[str, dict[str, float]] = {}
     if "_label" in current and served_cur is not None:
-        slice_stats = _slice_metrics(_class_labels(current, classes, notes), served_cur, slices)
+        labeled = _class_labels(current, classes, notes, target.delimiter)
+        slice_stats = _slice_metrics(labeled, served_cur, slices, classes, target.delimiter)
     if not slice_stats:
         notes.append("no feedback labels: no per-slice metrics")
 
