@@ -33,14 +33,20 @@ def test_unknown_attribute_raises() -> None:
         raise AssertionError("expected AttributeError")
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter running ``code`` prints."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_import_is_cheap() -> None:
     code = (
         "import sys, gristmill; "
         "heavy = [m for m in ('torch', 'mlflow', 'dask', 'sklearn', 'optuna', 'fastapi') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert _python(code).strip() == ""
 
 
 def test_subpackages_load_on_first_attribute_access() -> None:
@@ -50,5 +56,4 @@ def test_subpackages_load_on_first_attribute_access() -> None:
         "assert 'gristmill.labelmodel' not in sys.modules; "
         "print(gristmill.labelmodel.LabelModel.__name__, gristmill.cleaning.Cleaner.__name__)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["LabelModel", "Cleaner"]
+    assert _python(code).split() == ["LabelModel", "Cleaner"]

@@ -40,6 +40,23 @@ def _tags_project(root: Path, projects: ModuleType, *, with_binary_task: bool) -
     return Path(projects.write_spec(root, spec))
 
 
+def _tracked_tags_run(
+    tmp_path: Path,
+    empty_store: Path,
+    store_copier: Callable[[Path, Path], None],
+    projects: ModuleType,
+    *,
+    with_binary_task: bool,
+) -> tuple[Path, str]:
+    """Run the tags project tracked into a fresh store; its folder and the version registered."""
+    from gristmill.pipeline import Pipeline
+
+    root = tmp_path / "tags"
+    spec_path = _tags_project(root, projects, with_binary_task=with_binary_task)
+    store_copier(empty_store, root / "mlflow.db")
+    return root, str(Pipeline.from_yaml(spec_path).run(track=True).model_version)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("with_binary_task", [False, True], ids=["one-task", "two-tasks"])
 def test_bundle_loads_the_label_model_of_a_multilabel_task(
@@ -51,16 +68,13 @@ def test_bundle_loads_the_label_model_of_a_multilabel_task(
     load_helper_module: Callable[[str, Path], ModuleType],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gristmill.pipeline import Pipeline
-
     projects = load_helper_module("gristmill_pipeline_test_projects", PIPELINE_PROJECTS)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root = tmp_path / "tags"
-    spec_path = _tags_project(root, projects, with_binary_task=with_binary_task)
-    store_copier(empty_store, root / "mlflow.db")
-    result = Pipeline.from_yaml(spec_path).run(track=True)
+    root, version = _tracked_tags_run(
+        tmp_path, empty_store, store_copier, projects, with_binary_task=with_binary_task
+    )
 
-    bundle = load_bundle(f"toy-tags/{result.model_version}", project_dir=root)
+    bundle = load_bundle(f"toy-tags/{version}", project_dir=root)
     tags = bundle.for_task("tags")
     label_model = tags.label_model
     assert isinstance(label_model, BinaryRelevanceLabelModel)
@@ -82,17 +96,15 @@ def test_monitor_of_a_multilabel_task_uses_its_label_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from gristmill.monitoring import monitor
-    from gristmill.pipeline import Pipeline
     from gristmill.serving import load_served_model
 
     projects = load_helper_module("gristmill_pipeline_test_projects", PIPELINE_PROJECTS)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root = tmp_path / "tags"
-    spec_path = _tags_project(root, projects, with_binary_task=True)
-    store_copier(empty_store, root / "mlflow.db")
-    result = Pipeline.from_yaml(spec_path).run(track=True)
+    root, version = _tracked_tags_run(
+        tmp_path, empty_store, store_copier, projects, with_binary_task=True
+    )
     served = load_served_model(
-        f"toy-tags/{result.model_version}",
+        f"toy-tags/{version}",
         task="tags",
         tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
     )
