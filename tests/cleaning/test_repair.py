@@ -437,7 +437,7 @@ def test_row_support_reads_each_value_once_and_matches_a_brute_force_count() -> 
     table = CodedTable.from_frame(frame)
     tokens = _TableTokens(table)
     codes = np.array([0, -1, 2, 0, 1])
-    count, ids = tokens.words(1, codes)
+    count, ids = tokens.words(np.array([1]), codes[:, None])
     expected_count = [len(words_of(table.uniques[1][c])) if c >= 0 else 0 for c in codes]
     assert count.tolist() == expected_count and len(ids) == sum(expected_count)
     assert ids[: count[0]].tolist() == ids[count[:3].sum() : count[:4].sum()].tolist()
@@ -449,6 +449,54 @@ def test_row_support_reads_each_value_once_and_matches_a_brute_force_count() -> 
         others = set().union(*(words_of(frame.iat[row, c]) for c in (0, 1, 3)))
         expected.append(len(asked & others) / len(asked) if asked else 0.0)
     assert _RowTokens(tokens, 2).support(rows, values).tolist() == expected
+
+
+def test_row_words_of_several_columns_at_once_follow_values_interned_between_calls() -> None:
+    # All of a row's other cells are looked up in one call; values interned after the first
+    # call (a column's slots then move) are read when asked, the earlier ones kept.
+    from gristmill.cleaning._repair import _RowTokens, _TableTokens
+    from gristmill.cleaning._stats import CodedTable
+
+    def words_of(table: CodedTable, column: int, code: int) -> set[str]:
+        text = table.uniques[column][code] if code >= 0 else ""
+        return set(re.findall(r"[^\W\d_]+|\d+", text))
+
+    rng = np.random.default_rng(2)
+    vocabulary = ["al", "ak", "ami", "hf", "1", "2", "ok", "é"]
+    frame = pd.DataFrame(
+        {
+            f"c{c}": [" ".join(rng.choice(vocabulary, rng.integers(0, 4))) for _ in range(200)]
+            for c in range(5)
+        }
+    ).mask(rng.random((200, 5)) < 0.1)
+    table = CodedTable.from_frame(frame)
+    tokens = _TableTokens(table)
+    for step in range(4):
+        for column in range(5):
+            texts = [f"new{step} {i} {rng.choice(vocabulary)}" for i in range(200)]
+            table.intern(column, np.asarray(texts, dtype=object))
+        columns = np.array([4, 0, 2])
+        codes = np.stack([rng.integers(-1, table.cardinality(c), 50) for c in columns], axis=1)
+        count, ids = tokens.words(columns, codes)
+        cells = [(c, code) for row in codes for c, code in zip(columns, row, strict=True)]
+        cell_words = [words_of(table, c, code) for c, code in cells]
+        assert count.tolist() == [len(words) for words in cell_words]
+        assert len(ids) == count.sum()
+        # one id per word: two cells share ids exactly where they share words
+        cell_ids = np.split(ids, np.cumsum(count)[:-1])
+        for a, b in rng.integers(0, len(cell_words), (100, 2)):
+            shared = len(set(cell_ids[a].tolist()) & set(cell_ids[b].tolist()))
+            assert shared == len(cell_words[a] & cell_words[b])
+        j = int(rng.integers(0, 5))
+        rows = rng.integers(0, 200, 300)
+        values = rng.integers(-1, table.cardinality(j), 300)
+        support = _RowTokens(tokens, j).support(rows, values)
+        for row, value, share in zip(rows, values, support, strict=True):
+            asked = words_of(table, j, value)
+            others = set().union(
+                *(words_of(table, c, table.codes[row, c]) for c in range(5) if c != j)
+            )
+            assert share == (len(asked & others) / len(asked) if asked else 0.0)
 
 
 def test_a_value_shape_classifies_each_character_as_the_patterns_do() -> None:

@@ -141,6 +141,19 @@ def test_impute_writes_back_cells_as_read_and_fills_placeholders(tmp_path: Path)
     assert after["zip"].tolist() == before["zip"].tolist()
 
 
+def test_impute_counts_a_single_missing_cell_in_the_singular(tmp_path: Path) -> None:
+    data = tmp_path / "t.csv"
+    data.write_text("city,price\n" + "a,1.5\nb,2.5\n" * 5 + "a,\n")
+    out = tmp_path / "filled.csv"
+    result = runner.invoke(
+        app, ["impute", "--data", str(data), "--out", str(out), "--method", "mean"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 missing cell filled" in result.output
+    assert "missing cells" not in result.output
+    assert pd.read_csv(out)["price"].iloc[-1] == pytest.approx(2.0)
+
+
 @pytest.mark.filterwarnings("default::gristmill.cleaning._files.MixedColumnWarning")
 def test_impute_text_in_a_numeric_column_is_named_and_can_be_kept(tmp_path: Path) -> None:
     rows = ["city,price"] + [f"{c},{p}" for c, p in [("a", "1.5"), ("b", "2.5")] * 10]
@@ -155,7 +168,7 @@ def test_impute_text_in_a_numeric_column_is_named_and_can_be_kept(tmp_path: Path
     assert "'abc' at row 3" in result.output
     result = runner.invoke(app, [*args, "--numeric", "price"])
     assert result.exit_code == 0, result.output
-    assert "1 missing cells filled" in result.output
+    assert "1 missing cell filled" in result.output
     filled = pd.read_csv(out, dtype=str)
     assert filled.loc[3, "price"] == "abc"
     assert float(filled.loc[6, "price"]) == pytest.approx(2.0)

@@ -842,67 +842,93 @@ def _add_detector(
 class _TableTokens:
     """The words of a table's cells, read once for every column that asks.
 
-    ``words(c, codes)``: the words of values ``codes`` of column ``c`` as integer word ids
-    (each value's distinct words, sorted), with the number each value has. A value is read
-    the first time it is asked for; later calls are array look-ups.
+    ``words(columns, codes)``: the words of the values ``codes`` (a value of each of
+    ``columns`` per row) as integer word ids (each value's distinct words, sorted), with the
+    number each value has. A value is read the first time it is asked for; later calls are
+    array look-ups over all the columns at once.
     """
 
     def __init__(self, table: CodedTable) -> None:
         self.table = table
         self._ids: dict[str, int] = {}
-        # per column, indexed by code + 1 (missing first): number of words (-1: not read
-        # yet) and where they start in the column's buffer of word ids
-        self._lengths: dict[int, np.ndarray] = {}
-        self._starts: dict[int, np.ndarray] = {}
-        self._buffers: dict[int, np.ndarray] = {}
-        self._used: dict[int, int] = {}
+        # One slot per value of every column (code + 1: missing first), a column's slots from
+        # _first_slot[column] on, _room of them; per slot, its number of words (-1: not read
+        # yet) and where they start in the buffer of word ids. Slots of all the columns in
+        # one array let a row's cells be looked up together, not one call per column.
+        self._first_slot = np.zeros(len(table.columns), dtype=np.int64)
+        self._room = np.zeros(len(table.columns), dtype=np.int64)
+        self._lengths = np.zeros(0, dtype=np.int64)
+        self._starts = np.zeros(0, dtype=np.int64)
+        self._buffer = np.zeros(1024, dtype=np.int64)
+        self._used = 0
 
     @property
     def n_words(self) -> int:
         """Number of distinct words read so far (word ids are below it)."""
         return len(self._ids)
 
-    def words(self, column: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each of ``codes`` (a value of ``column``, -1 for missing), its number of
-        words, and all their word ids one value after the other."""
-        self._read(column, codes)
-        slot = codes + 1
-        count = self._lengths[column][slot]
-        # each value's ids, read from its slice of the column's buffer
-        first = np.repeat(self._starts[column][slot] - (np.cumsum(count) - count), count)
-        return count, self._buffers[column][first + np.arange(int(count.sum()))]
+    def words(self, columns: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Words of the cells ``codes``: (rows, len(columns)), a value of each of ``columns``
+        per row (-1 for missing).
 
-    def _read(self, column: int, codes: np.ndarray) -> None:
-        """Tokenise the values among ``codes`` not read yet."""
-        size = len(self.table.uniques[column]) + 1
-        if column not in self._lengths:
-            self._lengths[column] = np.full(size, -1, dtype=np.int64)
-            self._starts[column] = np.zeros(size, dtype=np.int64)
-            self._buffers[column] = np.zeros(1024, dtype=np.int64)
-            self._used[column] = 0
-        lengths, starts = self._lengths[column], self._starts[column]
-        if len(lengths) < size:  # values interned since
-            lengths = self._lengths[column] = np.r_[lengths, np.full(size - len(lengths), -1)]
-            starts = self._starts[column] = np.r_[starts, np.zeros(size - len(starts), np.int64)]
-        unread = codes[lengths[codes + 1] < 0]
-        if not len(unread):
-            return
-        uniques = self.table.uniques[column]
-        used = offset = self._used[column]
+        Returns
+        -------
+        count : numpy.ndarray
+            (rows * len(columns),) int64: each cell's number of distinct words, the cells
+            row after row.
+        ids : numpy.ndarray
+            The word ids of all the cells, one cell after the other.
+        """
+        slots = self._slots(columns, codes)
+        count = self._lengths[slots]
+        # each cell's ids, read from its slice of the buffer
+        first = np.repeat(self._starts[slots] - (np.cumsum(count) - count), count)
+        return count, self._buffer[first + np.arange(int(count.sum()))]
+
+    def _slots(self, columns: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The slot of each cell (row after row), its value read if it was not yet."""
+        for column in columns.tolist():
+            if self._room[column] <= len(self.table.uniques[column]):
+                self._make_room(column)
+        slots = (codes + (self._first_slot[columns] + 1)).ravel()
+        unread = np.flatnonzero(self._lengths[slots] < 0)
+        if len(unread):
+            _, first = np.unique(slots[unread], return_index=True)
+            cells = unread[first]
+            self._read(columns[cells % len(columns)], codes.ravel()[cells], slots[cells])
+        return slots
+
+    def _make_room(self, column: int) -> None:
+        """Move ``column``'s slots to the end, with room for the values interned since and
+        as many again (slots left behind are not used any more)."""
+        size = 2 * (len(self.table.uniques[column]) + 1)
+        old = slice(self._first_slot[column], self._first_slot[column] + self._room[column])
+        lengths = np.full(size, -1, dtype=np.int64)
+        starts = np.zeros(size, dtype=np.int64)
+        lengths[: self._room[column]] = self._lengths[old]
+        starts[: self._room[column]] = self._starts[old]
+        self._first_slot[column], self._room[column] = len(self._lengths), size
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._starts = np.concatenate([self._starts, starts])
+
+    def _read(self, columns: np.ndarray, codes: np.ndarray, slots: np.ndarray) -> None:
+        """Tokenise the values ``codes`` of ``columns`` into their ``slots``."""
+        offset = self._used
         new = []
-        for code in np.unique(unread).tolist():
-            text = str(uniques[code]) if code >= 0 else ""
+        for column, code, slot in zip(
+            columns.tolist(), codes.tolist(), slots.tolist(), strict=True
+        ):
+            text = str(self.table.uniques[column][code]) if code >= 0 else ""
             ids = sorted({self._ids.setdefault(w, len(self._ids)) for w in _TOKEN.findall(text)})
             new.append(np.asarray(ids, dtype=np.int64))
-            lengths[code + 1], starts[code + 1] = len(ids), offset
+            self._lengths[slot], self._starts[slot] = len(ids), offset
             offset += len(ids)
-        buffer = self._buffers[column]
-        if offset > len(buffer):
-            grown = np.zeros(max(2 * len(buffer), offset), dtype=np.int64)
-            grown[:used] = buffer[:used]
-            buffer = self._buffers[column] = grown
-        buffer[used:offset] = np.concatenate(new)
-        self._used[column] = offset
+        if offset > len(self._buffer):
+            grown = np.zeros(max(2 * len(self._buffer), offset), dtype=np.int64)
+            grown[: self._used] = self._buffer[: self._used]
+            self._buffer = grown
+        self._buffer[self._used : offset] = np.concatenate(new)
+        self._used = offset
 
 
 class _RowTokens:
@@ -924,23 +950,20 @@ class _RowTokens:
         if len(rows) == 0:
             return out
         distinct_rows, row_of = np.unique(rows, return_inverse=True)
-        count, words = self.tokens.words(self.j, np.asarray(values, dtype=np.int64))
-        held = [
-            self.tokens.words(c, table.codes[distinct_rows, c])
-            for c in range(len(table.columns))
-            if c != self.j
-        ]
+        count, words = self.tokens.words(
+            np.asarray([self.j]), np.asarray(values, dtype=np.int64)[:, None]
+        )
+        others = np.delete(np.arange(len(table.columns)), self.j)
+        per_cell, held = self.tokens.words(others, table.codes[distinct_rows][:, others])
         width = self.tokens.n_words
         # Only the words of the values asked about matter: the other cells' other words are
         # dropped before the (row, word) pairs are sorted.
         wanted = np.zeros(width, dtype=bool)
         wanted[words] = True
-        keys = [np.zeros(0, dtype=np.int64)]
-        for per_row, ids in held:
-            owner = np.repeat(np.arange(len(distinct_rows)), per_row)
-            keep = wanted[ids]
-            keys.append(owner[keep] * width + ids[keep])
-        held_keys = np.sort(np.concatenate(keys))
+        per_row = per_cell.reshape(len(distinct_rows), len(others)).sum(axis=1)
+        owner = np.repeat(np.arange(len(distinct_rows)), per_row)
+        keep = wanted[held]
+        held_keys = np.sort(owner[keep] * width + held[keep])
         asked = np.repeat(row_of, count) * width + words
         at = np.minimum(np.searchsorted(held_keys, asked), max(len(held_keys) - 1, 0))
         found = held_keys[at] == asked if len(held_keys) else np.zeros(len(asked), dtype=bool)

@@ -86,8 +86,9 @@ def impute_command(
     write_table(filled, out, index=has_own_index(frame), like=data)
     if confidence is not None:
         write_table(scores, confidence, index=has_own_index(frame))
+    cells = "cell" if missing_before == 1 else "cells"
     console.print(
-        f"{len(frame)} rows x {frame.shape[1]} columns: {missing_before} missing cells filled "
+        f"{len(frame)} rows x {frame.shape[1]} columns: {missing_before} missing {cells} filled "
         f"with {method} -> {out}"
     )
 
