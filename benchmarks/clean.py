@@ -6,6 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/clean.py --scale    # also the synthetic 1,000,000 x 10 table
     .venv/bin/python benchmarks/clean.py --scale-only --engine dask   # synthetic tables on Dask
     .venv/bin/python benchmarks/clean.py --wide     # only: 1,000 rows x 25/50/100 columns
+    .venv/bin/python benchmarks/clean.py --long     # only: hospital replicated to 20k/100k rows
 
 ``--engine dask`` writes the synthetic dirty table as Parquet parts, reads them as a Dask
 DataFrame on a ``LocalCluster`` (``--workers`` processes, one thread each) and repairs it with
@@ -41,7 +42,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gristmill.cleaning import Cleaner, detect_errors, evaluate, read_constraints
+from gristmill.cleaning import (
+    Cleaner,
+    detect_errors,
+    evaluate,
+    parse_constraints,
+    read_constraints,
+)
 from gristmill.io import read_table
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cleaning"
@@ -349,9 +356,74 @@ def run_wide(columns: int, seed: int = 0) -> dict[str, object]:
     }
 
 
+def long_hospital(n_rows: int) -> pd.DataFrame:
+    """The dirty hospital table repeated to ``n_rows`` rows, each copy its own hospitals.
+
+    The entity columns of copy b get the suffix ``-b``, so the copies do not pool their
+    evidence and every functional dependency holds within a copy as in the original.
+    """
+    base = read_table(DATA / "hospital" / "dirty.csv", as_strings=True)
+    copies = []
+    for copy in range(-(-n_rows // len(base))):
+        block = base.copy()
+        for column in ("ProviderNumber", "HospitalName", "Address1", "PhoneNumber", "ZipCode"):
+            block[column] = block[column] + f"-{copy}"
+        block["index"] = (block["index"].astype(int) + copy * len(base)).astype(str)
+        copies.append(block)
+    return pd.concat(copies, ignore_index=True).iloc[:n_rows].reset_index(drop=True)
+
+
+# Denial constraints over pairs of rows that are not functional dependencies: a join per
+# group of equal keys, compared by order.
+_PAIR_DCS = (
+    "t1&t2&EQ(t1.State,t2.State)&LT(t1.Score,t2.Score)&GT(t1.Sample,t2.Sample)\n"
+    "t1&t2&EQ(t1.MeasureCode,t2.MeasureCode)&IQ(t1.Condition,t2.Condition)&EQ(t1.City,t2.City)"
+)
+
+
+def run_long(rules: str, n_rows: int) -> dict[str, object]:
+    """Seconds (wall and CPU) and peak RSS of a repair of the hospital table made long.
+
+    ``rules`` is ``"hospital constraints"`` (its constraint file) or ``"two pair DCs"``
+    (:data:`_PAIR_DCS`, whose joins grow with the square of a State's rows); the table is
+    :func:`long_hospital` of ``n_rows``. Peak RSS is the process's so far (it only grows).
+    """
+    frame = long_hospital(n_rows)
+    if rules == "hospital constraints":
+        constraints = read_constraints(DATA / "hospital" / "constraints.txt")
+    else:
+        constraints = parse_constraints(_PAIR_DCS)
+    started, cpu = time.perf_counter(), time.process_time()
+    cleaner = Cleaner(constraints=constraints).fit(frame)
+    return {
+        "rows": n_rows,
+        "rules": rules,
+        "wall s": round(time.perf_counter() - started, 1),
+        "CPU s": round(time.process_time() - cpu, 1),
+        "peak RSS GB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "cells flagged": len(cleaner.detections_),
+        "repairs": len(cleaner.repairs_),
+    }
+
+
+# (rules, rows) of --long: the pair DCs' joins grow quadratically, so they stop at 20,000 rows.
+_LONG_CASES = (
+    ("hospital constraints", 20_000),
+    ("hospital constraints", 100_000),
+    ("two pair DCs", 5_000),
+    ("two pair DCs", 20_000),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wide", action="store_true", help="only the wide-table timings")
+    parser.add_argument("--long", action="store_true", help="only the long-table timings")
+    parser.add_argument(
+        "--long-case",
+        action="append",
+        help="with --long, run only RULES:ROWS (e.g. 'two pair DCs:5000'); repeatable",
+    )
     parser.add_argument("--scale", action="store_true", help="also repair 1,000,000 x 10")
     parser.add_argument("--scale-only", action="store_true", help="only the synthetic tables")
     parser.add_argument(
@@ -370,6 +442,13 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores shared with other jobs; wall times are noisy\n")
     if args.wide:
         print(pd.DataFrame([run_wide(c) for c in (25, 50, 100)]).to_string(index=False))
+        return
+    if args.long:
+        cases = _LONG_CASES
+        if args.long_case:
+            cases = tuple((rules, int(n)) for rules, n in (c.split(":") for c in args.long_case))
+        for rules, n_rows in cases:  # one line each as it finishes: the slow ones take minutes
+            print(pd.DataFrame([run_long(rules, n_rows)]).to_string(index=False), flush=True)
         return
     if not args.scale_only:
         rows = run_dataset("hospital", args.raha) + run_dataset("flights", args.raha)
