@@ -327,7 +327,7 @@ def _named_classes(values: pd.Series, classes: list[str], delimiter: str | None)
         return values.astype(str).isin(classes).to_numpy()
     from gristmill.pipeline._multilabel import label_sets
 
-    return (label_sets(values, classes, delimiter)[0] >= 0).all(axis=1)
+    return np.asarray((label_sets(values, classes, delimiter)[0] >= 0).all(axis=1))
 
 
 def _canonical(values: pd.Series, classes: list[str], delimiter: str | None) -> np.ndarray:
