@@ -40,39 +40,38 @@ def _tags_project(root: Path, projects: ModuleType, *, with_binary_task: bool) -
     return Path(projects.write_spec(root, spec))
 
 
-def _tracked_tags_run(
-    tmp_path: Path,
-    empty_store: Path,
-    store_copier: Callable[[Path, Path], None],
-    projects: ModuleType,
-    *,
-    with_binary_task: bool,
-) -> tuple[Path, str]:
-    """Run the tags project tracked into a fresh store; its folder and the version registered."""
-    from gristmill.pipeline import Pipeline
-
-    root = tmp_path / "tags"
-    spec_path = _tags_project(root, projects, with_binary_task=with_binary_task)
-    store_copier(empty_store, root / "mlflow.db")
-    return root, str(Pipeline.from_yaml(spec_path).run(track=True).model_version)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("with_binary_task", [False, True], ids=["one-task", "two-tasks"])
-def test_bundle_loads_the_label_model_of_a_multilabel_task(
-    with_binary_task: bool,
+@pytest.fixture
+def tracked_tags_run(
     tmp_path: Path,
     empty_store: Path,
     store_copier: Callable[[Path, Path], None],
     fakes: ModuleType,
     load_helper_module: Callable[[str, Path], ModuleType],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Callable[[bool], tuple[Path, str, ModuleType]]:
+    """Run the tags project tracked into a fresh store: ``run(with_binary_task)`` gives its
+    folder, the version registered and the pipeline tests' project helpers."""
+    from gristmill.pipeline import Pipeline
+
     projects = load_helper_module("gristmill_pipeline_test_projects", PIPELINE_PROJECTS)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root, version = _tracked_tags_run(
-        tmp_path, empty_store, store_copier, projects, with_binary_task=with_binary_task
-    )
+
+    def run(with_binary_task: bool) -> tuple[Path, str, ModuleType]:
+        root = tmp_path / "tags"
+        spec_path = _tags_project(root, projects, with_binary_task=with_binary_task)
+        store_copier(empty_store, root / "mlflow.db")
+        version = str(Pipeline.from_yaml(spec_path).run(track=True).model_version)
+        return root, version, projects
+
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_binary_task", [False, True], ids=["one-task", "two-tasks"])
+def test_bundle_loads_the_label_model_of_a_multilabel_task(
+    with_binary_task: bool, tracked_tags_run: Callable[[bool], tuple[Path, str, ModuleType]]
+) -> None:
+    root, version, _ = tracked_tags_run(with_binary_task)
 
     bundle = load_bundle(f"toy-tags/{version}", project_dir=root)
     tags = bundle.for_task("tags")
@@ -88,21 +87,12 @@ def test_bundle_loads_the_label_model_of_a_multilabel_task(
 
 @pytest.mark.slow
 def test_monitor_of_a_multilabel_task_uses_its_label_model(
-    tmp_path: Path,
-    empty_store: Path,
-    store_copier: Callable[[Path, Path], None],
-    fakes: ModuleType,
-    load_helper_module: Callable[[str, Path], ModuleType],
-    monkeypatch: pytest.MonkeyPatch,
+    tracked_tags_run: Callable[[bool], tuple[Path, str, ModuleType]],
 ) -> None:
     from gristmill.monitoring import monitor
     from gristmill.serving import load_served_model
 
-    projects = load_helper_module("gristmill_pipeline_test_projects", PIPELINE_PROJECTS)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root, version = _tracked_tags_run(
-        tmp_path, empty_store, store_copier, projects, with_binary_task=True
-    )
+    root, version, projects = tracked_tags_run(True)
     served = load_served_model(
         f"toy-tags/{version}",
         task="tags",

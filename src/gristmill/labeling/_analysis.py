@@ -372,8 +372,7 @@ def _is_number(value: Any) -> bool:
 def _add_gold_columns(summary: pd.DataFrame, voted: np.ndarray, correct: np.ndarray) -> None:
     summary["Correct"] = correct.tolist()
     summary["Incorrect"] = (voted - correct).tolist()
-    totals = voted
-    summary["Emp. Acc."] = np.where(totals > 0, correct / np.maximum(totals, 1), np.nan)
+    summary["Emp. Acc."] = np.where(voted > 0, correct / np.maximum(voted, 1), np.nan)
 
 
 def _estimated_accuracies(label_model: Any, n_lfs: int, names: list[str] | None) -> np.ndarray:
