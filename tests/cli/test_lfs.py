@@ -51,21 +51,38 @@ def test_apply_then_summary(project: Path, suffix: str) -> None:
     out = project / f"L_{suffix}.parquet"
     result = runner.invoke(
         app,
-        ["lfs", "apply", "--data", str(project / f"data.{suffix}"), "--lfs",
-         str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"],
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / f"data.{suffix}"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "Labeled 4 rows with 3 labeling functions" in result.output
     L = LabelMatrix.from_parquet(out)
-    np.testing.assert_array_equal(
-        L.values, [[1, -1, -1], [-1, 0, -1], [-1, -1, -1], [1, -1, -1]]
-    )
+    np.testing.assert_array_equal(L.values, [[1, -1, -1], [-1, 0, -1], [-1, -1, -1], [1, -1, -1]])
     assert L.lf_names == ("keyword_buy", "short", "fragile")
 
     result = runner.invoke(
         app,
-        ["lfs", "summary", str(out), "--labels", str(project / "data.csv"),
-         "--label-column", "label", "--out", str(project / "summary.csv")],
+        [
+            "lfs",
+            "summary",
+            str(out),
+            "--labels",
+            str(project / "data.csv"),
+            "--label-column",
+            "label",
+            "--out",
+            str(project / "summary.csv"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "keyword_buy" in result.output and "Emp. Acc." in result.output
@@ -82,8 +99,16 @@ def test_apply_then_summary(project: Path, suffix: str) -> None:
 def test_apply_failure_stops_with_lf_and_row(project: Path) -> None:
     result = runner.invoke(
         app,
-        ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
-         str(project / "lfs.py"), "--out", str(project / "L.parquet")],
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(project / "L.parquet"),
+        ],
     )
     assert result.exit_code == 1
     # "boom boom pow" is the third data row of the file (index label 2 in pandas)
@@ -101,37 +126,47 @@ def test_clear_errors(project: Path) -> None:
 
     data, lfs, out = str(project / "data.csv"), str(project / "lfs.py"), str(project / "L.pq")
     (project / "bad.csv").write_text("")
-    assert "bad.csv: the file is empty" in run("apply", "--data", str(project / "bad.csv"),
-                                               "--lfs", lfs, "--out", out)
+    assert "bad.csv: the file is empty" in run(
+        "apply", "--data", str(project / "bad.csv"), "--lfs", lfs, "--out", out
+    )
     (project / "none.py").write_text("X = 1\n")
-    assert "defines no labeling functions" in run("apply", "--data", data, "--lfs",
-                                                  str(project / "none.py"), "--out", out)
+    assert "defines no labeling functions" in run(
+        "apply", "--data", data, "--lfs", str(project / "none.py"), "--out", out
+    )
     (project / "dup.py").write_text(
         "from gristmill import keyword_lf\n"
         "a = keyword_lf('x', 1, name='d')\nb = keyword_lf('y', 1, name='d')\n"
     )
-    assert "'d' is defined by both" in run("apply", "--data", data, "--lfs",
-                                           str(project / "dup.py"), "--out", out)
+    assert "'d' is defined by both" in run(
+        "apply", "--data", data, "--lfs", str(project / "dup.py"), "--out", out
+    )
     (project / "col.py").write_text(
         "from gristmill import keyword_lf\na = keyword_lf('x', 1, column='body')\n"
     )
-    assert "needs column(s) ['body']" in run("apply", "--data", data, "--lfs",
-                                            str(project / "col.py"), "--out", out)
-    assert "engine must be one of" in run("apply", "--data", data, "--lfs", lfs,
-                                          "--out", out, "--engine", "spark")
+    assert "needs column(s) ['body']" in run(
+        "apply", "--data", data, "--lfs", str(project / "col.py"), "--out", out
+    )
+    assert "engine must be one of" in run(
+        "apply", "--data", data, "--lfs", lfs, "--out", out, "--engine", "spark"
+    )
     assert "no such file" in run("summary", str(project / "nothing.parquet"))
     assert "data.parquet: column 'text' holds" in run("summary", str(project / "data.parquet"))
     good = project / "L.parquet"
-    runner.invoke(app, ["lfs", "apply", "--data", data, "--lfs", lfs, "--out", str(good),
-                        "--on-error", "abstain"])
-    assert "missing column(s) ['gold']" in run("summary", str(good), "--labels", data,
-                                               "--label-column", "gold")
+    runner.invoke(
+        app,
+        ["lfs", "apply", "--data", data, "--lfs", lfs, "--out", str(good), "--on-error", "abstain"],
+    )
+    assert "missing column(s) ['gold']" in run(
+        "summary", str(good), "--labels", data, "--label-column", "gold"
+    )
     assert "go together" in run("summary", str(good), "--labels", data)
-    assert "integer class indices" in run("summary", str(good), "--labels", data,
-                                          "--label-column", "text")
+    assert "integer class indices" in run(
+        "summary", str(good), "--labels", data, "--label-column", "text"
+    )
     pd.DataFrame({"label": [0, 1]}).to_csv(project / "short.csv", index=False)
-    assert "must be row-aligned" in run("summary", str(good), "--labels",
-                                        str(project / "short.csv"), "--label-column", "label")
+    assert "must be row-aligned" in run(
+        "summary", str(good), "--labels", str(project / "short.csv"), "--label-column", "label"
+    )
 
 
 @pytest.mark.slow
@@ -140,17 +175,41 @@ def test_real_subprocess(project: Path) -> None:
     out = project / "L.parquet"
     command = [sys.executable, "-m", "gristmill", "lfs"]
     applied = subprocess.run(
-        [*command, "apply", "--data", str(project / "data.parquet"), "--lfs",
-         str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain", "--engine",
-         "processes"],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            *command,
+            "apply",
+            "--data",
+            str(project / "data.parquet"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+            "--engine",
+            "processes",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert applied.returncode == 0, applied.stderr
     assert "fragile" in applied.stderr and "Rows failed" in applied.stderr
     summary = subprocess.run(
-        [*command, "summary", str(out), "--labels", str(project / "data.jsonl"),
-         "--label-column", "label"],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            *command,
+            "summary",
+            str(out),
+            "--labels",
+            str(project / "data.jsonl"),
+            "--label-column",
+            "label",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert summary.returncode == 0, summary.stderr
     assert "4 rows, 3 labeling functions" in summary.stdout
@@ -167,13 +226,36 @@ def test_summary_matches_gold_to_rows_by_their_labels(project: Path) -> None:
     frame.to_parquet(project / "named.parquet")
     frame.iloc[[1, 2, 3, 0]].to_parquet(project / "gold_moved.parquet")  # same rows, moved
     out = project / "L.parquet"
-    applied = runner.invoke(app, ["lfs", "apply", "--data", str(project / "named.parquet"),
-                                  "--lfs", str(project / "lfs.py"), "--out", str(out),
-                                  "--on-error", "abstain"])
+    applied = runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "named.parquet"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
     assert applied.exit_code == 0, applied.output
-    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
-                                 str(project / "gold_moved.parquet"), "--label-column", "label",
-                                 "--out", str(project / "summary.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(out),
+            "--labels",
+            str(project / "gold_moved.parquet"),
+            "--label-column",
+            "label",
+            "--out",
+            str(project / "summary.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = pd.read_csv(project / "summary.csv", index_col="LF")
     # keyword_buy votes spam on "buy cheap now" and "cheap tickets here": both spam.
@@ -183,14 +265,45 @@ def test_summary_matches_gold_to_rows_by_their_labels(project: Path) -> None:
 
 def test_summary_prints_a_dash_for_an_accuracy_over_no_votes(project: Path) -> None:
     out = project / "L.parquet"
-    runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
-                        str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"])
-    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
-                                 str(project / "data.csv"), "--label-column", "label"])
+    runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(out),
+            "--labels",
+            str(project / "data.csv"),
+            "--label-column",
+            "label",
+        ],
+    )
     assert result.exit_code == 0, result.output
     # 'fragile' never votes: 0 correct of 0 is no accuracy, not an accuracy of 0.
-    assert _summary_line(result.output, "fragile") == ["fragile", "-", "0.000", "0.000", "0.000",
-                                                       "0", "0", "-"]
+    assert _summary_line(result.output, "fragile") == [
+        "fragile",
+        "-",
+        "0.000",
+        "0.000",
+        "0.000",
+        "0",
+        "0",
+        "-",
+    ]
     assert _summary_line(result.output, "keyword_buy")[-1] == "1.000"
 
 
@@ -210,50 +323,112 @@ def test_summary_with_a_saved_label_model_adds_its_estimated_accuracy(project: P
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
-    votes = np.column_stack([np.where(rng.random(400) < 0.7, np.where(rng.random(400) < 0.8, y,
-                                                                        1 - y), -1)
-                             for _ in range(4)])
+    votes = np.column_stack(
+        [
+            np.where(rng.random(400) < 0.7, np.where(rng.random(400) < 0.8, y, 1 - y), -1)
+            for _ in range(4)
+        ]
+    )
     matrix = LabelMatrix(votes, ["a", "b", "c", "d"])
     matrix.to_parquet(project / "L.parquet")
     LabelModel().fit(matrix, seed=0).save(project / "lm")
     expected = load_label_model(project / "lm").lf_accuracies_
-    result = runner.invoke(app, ["lfs", "summary", str(project / "L.parquet"), "--label-model",
-                                 str(project / "lm"), "--out", str(project / "summary.csv")])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(project / "L.parquet"),
+            "--label-model",
+            str(project / "lm"),
+            "--out",
+            str(project / "summary.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Est. Acc." in result.output
     saved = pd.read_csv(project / "summary.csv", index_col="LF")
     np.testing.assert_allclose(saved["Est. Acc."], expected)
-    missing = runner.invoke(app, ["lfs", "summary", str(project / "L.parquet"), "--label-model",
-                                  str(project / "nothing")])
+    missing = runner.invoke(
+        app,
+        ["lfs", "summary", str(project / "L.parquet"), "--label-model", str(project / "nothing")],
+    )
     assert missing.exit_code == 1 and "nothing" in missing.output
 
 
 def test_apply_saves_the_tables_own_row_index(project: Path) -> None:
     # Errors number a CSV's rows from 1; the saved matrix keeps the table's rows, 0..n-1 here.
     out = project / "L.parquet"
-    result = runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
-                                 str(project / "lfs.py"), "--out", str(out),
-                                 "--on-error", "abstain"])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert LabelMatrix.from_parquet(out).index.equals(pd.RangeIndex(4))
     named = project / "named.parquet"
     pd.read_csv(project / "data.csv").set_axis(pd.RangeIndex(100, 104)).to_parquet(named)
-    result = runner.invoke(app, ["lfs", "apply", "--data", str(named), "--lfs",
-                                 str(project / "lfs.py"), "--out", str(out),
-                                 "--on-error", "abstain"])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(named),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert LabelMatrix.from_parquet(out).index.tolist() == [100, 101, 102, 103]
 
 
 def test_summary_names_a_bad_gold_label_by_its_row_in_the_file(project: Path) -> None:
     out = project / "L.parquet"
-    runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
-                        str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"])
+    runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
     frame = pd.read_csv(project / "data.csv")
     frame.loc[2, "label"] = None  # the third data row: row 3 of the file, as apply counts
     frame.to_csv(project / "gaps.csv", index=False)
-    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
-                                 str(project / "gaps.csv"), "--label-column", "label"])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(out),
+            "--labels",
+            str(project / "gaps.csv"),
+            "--label-column",
+            "label",
+        ],
+    )
     assert result.exit_code == 1
     assert (
         "gaps.csv (rows numbered from 1, the header not counted): column 'label' holds nan at "
@@ -267,14 +442,38 @@ def test_summary_blames_a_label_model_fit_on_other_lfs_not_the_gold_labels(
     from gristmill.labelmodel import LabelModel
 
     out = project / "L.parquet"
-    runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
-                        str(project / "lfs.py"), "--out", str(out), "--on-error", "abstain"])
+    runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
     rng = np.random.default_rng(0)
     other = LabelMatrix(rng.integers(-1, 2, (200, 3)), ["x", "y", "z"])
     LabelModel().fit(other, seed=0).save(project / "lm")
-    result = runner.invoke(app, ["lfs", "summary", str(out), "--labels",
-                                 str(project / "data.csv"), "--label-column", "label",
-                                 "--label-model", str(project / "lm")])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(out),
+            "--labels",
+            str(project / "data.csv"),
+            "--label-column",
+            "label",
+            "--label-model",
+            str(project / "lm"),
+        ],
+    )
     assert result.exit_code == 1
     message = " ".join(result.output.split())
     assert f"{project / 'lm'}: The label model was fit on other labeling functions" in message
@@ -286,9 +485,21 @@ def test_apply_refuses_to_save_parquet_under_another_tables_suffix(
     project: Path, suffix: str
 ) -> None:
     out = project / f"L.{suffix}"
-    result = runner.invoke(app, ["lfs", "apply", "--data", str(project / "data.csv"), "--lfs",
-                                 str(project / "lfs.py"), "--out", str(out),
-                                 "--on-error", "abstain"])
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            "--on-error",
+            "abstain",
+        ],
+    )
     assert result.exit_code == 1
     assert "name --out *.parquet" in " ".join(result.output.split())
     assert not out.exists()
@@ -310,3 +521,28 @@ def test_apply_checks_its_options_before_importing_the_lfs(
     assert result.exit_code == 1
     assert f"error: {option} must be one of" in result.output and repr(value) in result.output
     assert not imported.exists() and not out.exists()
+
+
+def test_apply_and_summary_count_one_row_and_one_lf_in_the_singular(tmp_path: Path) -> None:
+    pd.DataFrame({"text": ["buy now"]}).to_csv(tmp_path / "one.csv", index=False)
+    lfs = "from gristmill import keyword_lf\nbuy = keyword_lf('buy', 1)\n"
+    (tmp_path / "lfs.py").write_text(lfs)
+    out = tmp_path / "L.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(tmp_path / "one.csv"),
+            "--lfs",
+            str(tmp_path / "lfs.py"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Labeled 1 row with 1 labeling function in " in result.output
+    result = runner.invoke(app, ["lfs", "summary", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "L.parquet: 1 row, 1 labeling function" in result.output

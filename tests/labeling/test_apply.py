@@ -104,9 +104,10 @@ def test_dask_engine_in_process_cluster_matches_pandas() -> None:
     frame = make_frame(2_500, seed=1)
     frame.index = pd.RangeIndex(100, 2_600)
     reference = apply_lfs(all_lfs(), frame, engine="pandas")
-    with LocalCluster(
-        n_workers=2, processes=False, dashboard_address="127.0.0.1:0"
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, processes=False, dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster) as client,
+    ):
         L = apply_lfs(all_lfs(), frame, engine="dask", client=client, progress=False)
         import dask.dataframe as dd
 
@@ -146,9 +147,12 @@ def test_dask_engine_sends_a_chunk_again_when_its_worker_dies(tmp_path, monkeypa
     frame.loc[700, "text"] = "KILL"
     marker = tmp_path / "marker"
     monkeypatch.setenv("GRISTMILL_TEST_KILL_MARKER", str(marker))
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         lfs = [*all_lfs(), kills_its_worker_once]
         L = apply_lfs(lfs, frame, engine="dask", client=client, progress=False)
     assert marker.exists()  # a worker did die, holding its chunk of the frame
@@ -296,7 +300,7 @@ def test_bad_vote_error_can_come_back_from_a_dask_worker() -> None:
 
 def test_argument_errors() -> None:
     frame = make_frame(5)
-    with pytest.raises(LFError, match="'short' appears twice"):
+    with pytest.raises(LFError, match=r"'short' appears twice \(LFs 0 and 1 .*name=\.\.\."):
         apply_lfs([short, short], frame)
     with pytest.raises(LFError, match="at least one"):
         apply_lfs([], frame)
@@ -392,9 +396,10 @@ def test_vectorized_series_votes_land_on_their_rows_on_dask() -> None:
 
     frame, expected_votes = shuffled_series_frame()
     lfs = [stars_as_shuffled_series, from_shuffled_preprocessor]
-    with LocalCluster(
-        n_workers=2, processes=False, dashboard_address="127.0.0.1:0"
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, processes=False, dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster) as client,
+    ):
         scattered = apply_lfs(lfs, frame, engine="dask", client=client, progress=False)
         partitions = dd.from_pandas(frame, npartitions=3, sort=False)
         partitioned = apply_lfs(lfs, partitions, client=client)
@@ -423,9 +428,10 @@ def test_dask_partitions_show_lfs_missing_text_as_pandas_does() -> None:
     assert reference.values.tolist() == [[-1, 1], [1, -1], [-1, -1], [1, -1], [-1, 1]]
     partitions = dd.from_pandas(frame, npartitions=2)
     assert partitions.dtypes["text"].na_value is pd.NA  # what Dask makes of the strings
-    with LocalCluster(
-        n_workers=1, processes=False, dashboard_address="127.0.0.1:0"
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster) as client,
+    ):
         assert apply_lfs(lfs, partitions, client=client) == reference
         assert apply_lfs(lfs, frame, engine="dask", client=client, progress=False) == reference
 
@@ -496,6 +502,174 @@ def test_a_failing_vectorized_preprocessor_is_named() -> None:
     def high(frame):
         return np.where(frame["score"] > 1, 1, ABSTAIN)
 
-    with pytest.raises(LFError, match="'high' failed on the partition of rows 0..1 in its "
-                       "preprocessor 'scores': KeyError: 'missing'"):
+    with pytest.raises(
+        LFError,
+        match="'high' failed on the partition of rows 0..1 in its "
+        "preprocessor 'scores': KeyError: 'missing'",
+    ):
         apply_lfs([high], pd.DataFrame({"text": ["a", "b"]}))
+
+
+def test_dask_engine_names_an_lf_it_cannot_pickle_before_starting_a_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from gristmill.labeling import _cluster
+
+    def no_cluster(**options: object) -> None:
+        raise AssertionError("a cluster was started for LFs that cannot be sent to it")
+
+    monkeypatch.setattr(_cluster, "local_cluster", no_cluster)
+    holds_lock = labeling_function(name="holds_lock", resources={"lock": threading.Lock()})(
+        lambda x, lock: ABSTAIN
+    )
+    message = (
+        r"'holds_lock' cannot be sent to Dask workers.*TypeError: cannot pickle "
+        r"'_thread.lock' object.*engine='processes'"
+    )
+    with pytest.raises(LFError, match=message) as info:
+        apply_lfs([five_stars, holds_lock], make_frame(20), engine="dask", progress=False)
+    assert info.value.lf_name == "holds_lock"
+    # the same LF labels on the other engines; lambdas and closures do reach Dask workers
+    assert apply_lfs([holds_lock], make_frame(20), engine="processes").shape == (20, 1)
+
+
+def test_dask_engine_takes_lambdas_and_closures() -> None:
+    from dask.distributed import Client, LocalCluster
+
+    cutoff = 3
+    above = labeling_function(name="above")(lambda x: 1 if x.stars > cutoff else ABSTAIN)
+    frame = make_frame(50, seed=4)
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster) as client,
+    ):
+        L = apply_lfs([above], frame, engine="dask", client=client, progress=False)
+    assert L == apply_lfs([above], frame, engine="pandas")
+
+
+@pytest.mark.parametrize("from_script", [True, False])
+def test_a_local_cluster_that_cannot_start_says_why_it_may_not(
+    monkeypatch: pytest.MonkeyPatch, from_script: bool
+) -> None:
+    # Run from a script without a main guard, Dask's workers import the script, which starts a
+    # cluster again, and the workers die: Dask says only "Nanny failed to start."
+    import sys
+    import types
+
+    from gristmill.labeling import _cluster
+
+    def failing_cluster(**options: object) -> None:
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(_cluster, "LocalCluster", failing_cluster)
+    main = types.ModuleType("__main__")
+    if from_script:
+        main.__file__ = "label_comments.py"
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    with pytest.raises(GristmillError, match=r"^Could not start a local Dask cluster") as info:
+        apply_lfs([five_stars], make_frame(5), engine="dask", progress=False)
+    message = str(info.value)
+    assert "(Nanny failed to start.)" in message and "client=" in message
+    assert ('under `if __name__ == "__main__":`' in message) is from_script
+
+
+@labeling_function()
+def fails_on_five_stars(x):
+    if x.stars == 5:
+        raise ValueError("five stars")
+    return ABSTAIN
+
+
+@pytest.mark.slow
+def test_dask_engine_own_cluster_reports_a_failing_lf_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    frame = make_frame(200, seed=5)
+    with pytest.raises(LFError, match="'fails_on_five_stars' failed on row .*five stars"):
+        apply_lfs([fails_on_five_stars], frame, engine="dask", progress=False)
+    assert "Compute Failed" not in capfd.readouterr().err
+
+
+@labeling_function()
+def ends_its_process(x):
+    if x.stars == 5:
+        os._exit(3)  # as a crash in compiled code or the out-of-memory killer would
+    return ABSTAIN
+
+
+@pytest.mark.timeout(120)
+def test_processes_engine_reports_a_worker_that_dies_instead_of_waiting_forever() -> None:
+    frame = make_frame(3_000, seed=6)
+    message = (
+        r"^(A process|One of the processes) labeling rows \d+\.\.\d+.* with the row LF\(s\) "
+        r"\['ends_its_process'\] "
+        r"ended without raising an error.*engine='pandas'"
+    )
+    with pytest.raises(LFError, match=message) as info:
+        apply_lfs([many_words, ends_its_process], frame, engine="processes", progress=False)
+    assert info.value.lf_name == "ends_its_process"
+    # the engine still works afterwards
+    L = apply_lfs([short, five_stars], frame, engine="processes", progress=False)
+    assert L == apply_lfs([short, five_stars], frame, engine="pandas")
+
+
+@labeling_function()
+def text_is_na(x):
+    return 1 if x.text is pd.NA else ABSTAIN
+
+
+def test_dask_engine_labels_a_pandas_frame_as_the_other_engines_do() -> None:
+    # A pandas frame whose text column holds pd.NA (string[pyarrow]) shows pd.NA to row LFs on
+    # every engine; only partitions of a Dask DataFrame have their text turned back into NaN.
+    from dask.distributed import Client, LocalCluster
+
+    frame = pd.DataFrame({"text": pd.array(["buy now", None, "hello"], dtype="string[pyarrow]")})
+    lfs = [text_is_na, keyword_lf("buy", 1)]
+    reference = apply_lfs(lfs, frame, engine="pandas")
+    assert reference.values[:, 0].tolist() == [-1, 1, -1]
+    assert apply_lfs(lfs, frame, engine="processes") == reference
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster) as client,
+    ):
+        on_dask = apply_lfs(lfs, frame, engine="dask", client=client, progress=False)
+    assert on_dask == reference
+
+
+@labeling_function(vectorized=True)
+def adds_a_column(frame):
+    frame["low"] = frame["text"].str.lower()  # a pandas habit: work in a new column
+    return np.where(frame["low"].str.contains("please"), 1, ABSTAIN)
+
+
+@labeling_function(vectorized=True)
+def sees_low(frame):
+    return np.full(len(frame), 1 if "low" in frame.columns else ABSTAIN)
+
+
+@preprocessor(vectorized=True)
+def lowered_in_place(frame):
+    frame["low"] = frame["text"].str.lower()
+    return frame  # Snorkel's habit: the data point, with the field added
+
+
+@labeling_function(vectorized=True, pre=[lowered_in_place])
+def please_from_preprocessor(frame):
+    return np.where(frame["low"].str.contains("please"), 1, ABSTAIN)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "processes"])
+def test_vectorized_lfs_adding_columns_leave_the_data_and_other_lfs_alone(engine: str) -> None:
+    frame = make_frame(300, seed=7)
+    original = frame.copy()
+    lfs = [adds_a_column, please_from_preprocessor, sees_low, five_stars]
+    L = apply_lfs(lfs, frame, engine=engine, progress=False)
+    pd.testing.assert_frame_equal(frame, original)
+    says_please = np.where(frame["text"].str.contains("please"), 1, ABSTAIN)
+    np.testing.assert_array_equal(L.column("adds_a_column"), says_please)
+    np.testing.assert_array_equal(L.column("please_from_preprocessor"), says_please)
+    assert (L.column("sees_low") == ABSTAIN).all()
+    assert adds_a_column(frame).tolist() == says_please.tolist()
+    pd.testing.assert_frame_equal(frame, original)

@@ -6,12 +6,14 @@ import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from gristmill import DataError, LFError
 from gristmill.labeling import _factories as factories
 from gristmill.labeling import (
+    apply_lfs,
     column_lf,
     keyword_lf,
     lookup_lf,
@@ -89,8 +91,61 @@ def test_threshold_and_range() -> None:
     assert threshold_lf("n", 0, upper=5, inclusive="neither")(frame).tolist() == [0, -1, -1, -1, -1]
     assert threshold_lf("n", 2, lower=5, upper=7)(frame).tolist() == [-1, 2, -1, -1, 2]
     assert threshold_lf("n", 2, lower=5, upper=7, inclusive="right")(frame).tolist() == [
-        -1, -1, -1, -1, 2
+        -1,
+        -1,
+        -1,
+        -1,
+        2,
     ]
+
+
+def test_thresholds_on_one_column_get_distinct_names_telling_their_bounds() -> None:
+    stars = pd.DataFrame({"stars": [1, 2, 3, 4, 5]})
+    lfs = [
+        threshold_lf("stars", 1, lower=4),
+        threshold_lf("stars", 1, lower=4, inclusive="neither"),
+        threshold_lf("stars", 0, upper=2),
+        threshold_lf("stars", 0, upper=2, inclusive="left"),
+        threshold_lf("stars", 2, lower=2.5, upper=3.5),
+        threshold_lf("stars", 2, lower=-1, upper=3, inclusive="right"),
+    ]
+    assert [lf.name for lf in lfs] == [
+        "threshold_stars_ge_4",
+        "threshold_stars_gt_4",
+        "threshold_stars_le_2",
+        "threshold_stars_lt_2",
+        "threshold_stars_ge_2.5_le_3.5",
+        "threshold_stars_gt_-1_le_3",
+    ]
+    L = apply_lfs(lfs, stars, engine="pandas")
+    assert list(L.lf_names) == [lf.name for lf in lfs]
+    assert L.values[:, 0].tolist() == [-1, -1, -1, 1, 1]
+    assert L.values[:, 3].tolist() == [0, -1, -1, -1, -1]
+    # One bound given as int, float or numpy number is one threshold: one name.
+    assert threshold_lf("x", 1, lower=np.float64(4.0)).name == "threshold_x_ge_4"
+    assert threshold_lf("x", 1, lower=np.float32(0.1)).name == "threshold_x_ge_0.1"
+    assert threshold_lf("Star Rating", 1, lower=4).name == "threshold_star_rating_ge_4"
+    assert threshold_lf("x", 1, lower=3, name="mine").name == "mine"
+
+
+def test_threshold_names_show_dates_and_durations() -> None:
+    assert threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01")).name == (
+        "threshold_posted_ge_2020-01-01"
+    )
+    assert threshold_lf("posted", 1, upper=datetime.date(2020, 1, 1)).name == (
+        "threshold_posted_le_2020-01-01"
+    )
+    assert threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01 12:30")).name == (
+        "threshold_posted_ge_2020-01-01T12:30:00"
+    )
+    assert threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01", tz="UTC")).name == (
+        "threshold_posted_ge_2020-01-01+00:00"
+    )
+    wait = threshold_lf("wait", 1, lower=pd.Timedelta(0), upper=pd.Timedelta("1h30min"))
+    assert wait.name == "threshold_wait_ge_0s_le_1h30min"
+    assert threshold_lf("wait", 1, lower=np.timedelta64(-500, "ms")).name == (
+        "threshold_wait_ge_-500ms"
+    )
 
 
 def test_threshold_errors() -> None:
@@ -108,7 +163,10 @@ def test_lookup_dict_collection_and_case_folding() -> None:
     frame = pd.DataFrame({"author": ["Bot", "fan", "bot", None]})
     assert lookup_lf("author", {"Bot": 1, "fan": 0})(frame).tolist() == [1, 0, -1, -1]
     assert lookup_lf("author", ["bot"], label=1, case_sensitive=False)(frame).tolist() == [
-        1, -1, 1, -1
+        1,
+        -1,
+        1,
+        -1,
     ]
 
 
@@ -159,6 +217,19 @@ def test_column_lf_with_and_without_mapping() -> None:
         column_lf("x")(pd.DataFrame({"x": [0.5]}))
 
 
+def test_column_lf_mapping_errors_name_column_lf_and_the_value() -> None:
+    message = (
+        r"^column_lf 'column_w1', value 'spam': label 'SPAM' is not a class index "
+        r"\(an int >= 0, or -1\); map each value to a class index$"
+    )
+    with pytest.raises(LFError, match=message) as info:
+        column_lf("w1", {"spam": "SPAM"})  # type: ignore[dict-item]
+    assert info.value.lf_name == "column_w1"
+    message = r"^column_lf 'crowd', value 'Spam' maps to two classes \(1 and 0\)"
+    with pytest.raises(LFError, match=message):
+        column_lf("w1", {"spam": 1, "Spam": 0}, case_sensitive=False, name="crowd")
+
+
 def test_model_lf_thresholds_confidence() -> None:
     x = np.array([[-3.0], [-2.0], [2.0], [3.0], [0.0], [-2.5], [2.5]])
     y = np.array([0, 0, 1, 1, 0, 0, 1])
@@ -183,6 +254,14 @@ def test_model_lf_with_named_classes_and_text_column() -> None:
     lf = model_lf(model, columns="text", classes=["ham", "spam"], threshold=0.6)
     frame = pd.DataFrame({"text": ["buy buy buy", "song song", "zzz"]})
     assert lf(frame).tolist() == [1, 0, -1]
+    # A list of one column passes a DataFrame, which the pipeline iterates as column names.
+    as_frame = model_lf(model, columns=["text"], classes=["ham", "spam"])
+    message = (
+        r"predict_proba returned shape \(1, 2\); expected \(3, 2\); columns=\['text'\] passes "
+        r"a DataFrame.*pass columns='text'"
+    )
+    with pytest.raises(LFError, match=message):
+        as_frame(frame)
 
 
 def test_model_lf_errors() -> None:
@@ -212,12 +291,39 @@ def test_keyword_lf_whole_column_search_equals_regex_search(
     ascii_frame = pd.DataFrame({"text": texts + [None]})
     mixed_frame = pd.DataFrame({"text": texts + ["é"]})
     for keyword in keywords:
-        lf = keyword_lf(
-            keyword, 1, case_sensitive=case_sensitive, word_boundary=word_boundary
-        )
+        lf = keyword_lf(keyword, 1, case_sensitive=case_sensitive, word_boundary=word_boundary)
         fast, regex = lf(ascii_frame)[:-1], lf(mixed_frame)[:-1]
         np.testing.assert_array_equal(fast, regex, err_msg=keyword)
         assert (fast == 1).any(), keyword
+
+
+class _BoundaryRowCounter:
+    """pyarrow.compute, counting the rows given to word-boundary patterns (those with \\pL)."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(pc, name)
+
+    def match_substring_regex(self, text: object, pattern: str, **options: object) -> object:
+        if r"\pL" in pattern:
+            self.rows.append(len(text))  # type: ignore[arg-type]
+        return pc.match_substring_regex(text, pattern, **options)
+
+
+def test_keyword_lf_checks_word_boundaries_only_on_rows_holding_a_keyword(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Non-ASCII text goes through RE2, where the Unicode word-boundary pattern costs several
+    # times the bare keyword search: on 100,000s of rows only the rows holding a keyword pay it.
+    texts = ["très bon clip", "j'adore", None, "gagnez de l'argent", "moneyé", "Money: 5€"] * 500
+    frame = pd.DataFrame({"text": texts})
+    counter = _BoundaryRowCounter()
+    monkeypatch.setattr(factories, "pc", counter)
+    votes = keyword_lf(["money", "argent"], 1)(frame)
+    assert votes.tolist() == [-1, -1, -1, 1, -1, 1] * 500
+    assert sum(counter.rows) == 3 * 500  # the rows holding "money" or "argent"
 
 
 def test_keyword_lf_does_not_match_across_rows() -> None:
@@ -245,11 +351,12 @@ def test_threshold_on_datetime_and_timedelta_columns() -> None:
     slow = threshold_lf("wait", 1, lower=pd.Timedelta("1h"))
     assert slow(DATES).tolist() == [-1, 1, 1, -1]
     assert threshold_lf("wait", 0, upper=datetime.timedelta(hours=2))(DATES).tolist() == [
-        0, 0, -1, -1
+        0,
+        0,
+        -1,
+        -1,
     ]
-    assert threshold_lf("wait", 0, upper=np.timedelta64(2, "h"))(DATES).tolist() == [
-        0, 0, -1, -1
-    ]
+    assert threshold_lf("wait", 0, upper=np.timedelta64(2, "h"))(DATES).tolist() == [0, 0, -1, -1]
     utc = DATES.assign(posted=DATES["posted"].dt.tz_localize("UTC"))
     since_utc = threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01", tz="UTC"))
     assert since_utc(utc).tolist() == [-1, 1, 1, -1]
@@ -337,7 +444,10 @@ def test_lookup_single_string_is_one_key() -> None:
     frame = pd.DataFrame({"author": ["Bob", "B", "o", "bob"]})
     assert lookup_lf("author", "Bob", label=1)(frame).tolist() == [1, -1, -1, -1]
     assert lookup_lf("author", "Bob", label=1, case_sensitive=False)(frame).tolist() == [
-        1, -1, -1, 1
+        1,
+        -1,
+        -1,
+        1,
     ]
 
 
@@ -369,7 +479,7 @@ def test_model_lf_accepts_whole_float_classes() -> None:
 
 def test_factories_take_int_column_names() -> None:
     frame = pd.DataFrame({0: ["buy now", "hi", None], 1: [5, 1, None], 2: [1, 0, None]})
-    assert threshold_lf(1, 1, lower=3).name == "threshold_1"
+    assert threshold_lf(1, 1, lower=3).name == "threshold_1_ge_3"
     assert threshold_lf(1, 1, lower=3)(frame).tolist() == [1, -1, -1]
     assert column_lf(2).name == "column_2"
     assert column_lf(2)(frame).tolist() == [1, 0, -1]

@@ -33,6 +33,23 @@ def test_name_and_resources_are_passed() -> None:
     assert known_spammer({"author": "fan"}) == -1
 
 
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ([("spammers", {"bot1"})], r"resources must be a dict of keyword arguments.*got list"),
+        ({"spammers", "bot1"}, "got set"),
+        ({1: "bot1"}, "their keys must be parameter names; got 1"),
+        ({"spam list": []}, "got 'spam list'"),
+    ],
+)
+def test_resources_must_be_keyword_arguments(resources: object, message: str) -> None:
+    with pytest.raises(LFError, match=f"^Labeling function 'kb': .*{message}") as info:
+        labeling_function(name="kb", resources=resources)(lambda x, **kw: -1)  # type: ignore
+    assert info.value.lf_name == "kb"
+    with pytest.raises(LFError, match=f"^Preprocessor 'words': .*{message}"):
+        preprocessor(name="words", resources=resources)(lambda x, **kw: {})  # type: ignore
+
+
 def test_vectorized_lf_returns_compact_array() -> None:
     @labeling_function(vectorized=True)
     def long_text(frame):
@@ -114,6 +131,22 @@ def test_invalid_row_votes_are_rejected(bad: object) -> None:
     lf = LabelingFunction("bad_vote", lambda x: bad)
     with pytest.raises(LFError, match="'bad_vote'"):
         lf({"a": 1})
+
+
+def test_a_row_lf_returning_none_is_asked_about_its_missing_return() -> None:
+    @labeling_function()
+    def says_buy(x):
+        if "buy" in x.text:
+            return 1
+
+    frame = pd.DataFrame({"text": ["buy now", "nice song"]}, index=["a", "b"])
+    message = (
+        r"^Labeling function 'says_buy' failed on row 'b': .*it returned None of type NoneType: "
+        r"does every path end in `return ABSTAIN` or a class\?$"
+    )
+    with pytest.raises(LFError, match=message) as info:
+        gristmill.apply_lfs([says_buy], frame)
+    assert (info.value.lf_name, info.value.row) == ("says_buy", "b")
 
 
 def test_numpy_integer_votes_are_accepted() -> None:

@@ -30,6 +30,15 @@ def test_names_checked() -> None:
         LabelMatrix([[0, 1]], ["a"])
 
 
+def test_column_of_an_unknown_lf_lists_the_lfs_it_has() -> None:
+    L = LabelMatrix([[0, 1]], ["keyword_buy", "threshold_stars_ge_4"])
+    assert L.column("keyword_buy").tolist() == [0]
+    message = r"No labeling function named 'stars'; the matrix has \['keyword_buy', 'thresh"
+    with pytest.raises(LFError, match=message) as info:
+        L.column("stars")
+    assert info.value.lf_name == "stars"
+
+
 def test_values_checked() -> None:
     with pytest.raises(DataError, match=r"'a' votes -2 at row 0; votes must be -1 \(abstain\)"):
         LabelMatrix([[-2, 1]], ["a", "b"])

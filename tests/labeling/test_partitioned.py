@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,9 +69,12 @@ def all_lfs() -> list:
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
-    ) as cluster, distributed.Client(cluster) as active:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        distributed.Client(cluster) as active,
+    ):
         yield active
 
 
@@ -232,6 +236,12 @@ def test_bad_inputs(tmp_path: Path) -> None:
         apply_lfs_partitioned(all_lfs(), pd.DataFrame({"text": ["a"]}), tmp_path / "L")
     with pytest.raises(GristmillError, match="on_error"):
         apply_lfs_partitioned(all_lfs(), make_frame(5), tmp_path / "L", on_error="skip")
+    holds_lock = labeling_function(name="holds_lock", resources={"lock": threading.Lock()})(
+        lambda x, lock: -1
+    )
+    with pytest.raises(LFError, match="'holds_lock' cannot be sent to Dask workers"):
+        apply_lfs_partitioned([holds_lock], make_frame(5), tmp_path / "L")
+    assert not (tmp_path / "L").exists()
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "_label_matrix.json").write_text(
         '{"format": "gristmill.partitioned_label_matrix", "lf_names": ["a"], "n_rows": 3, '
@@ -266,10 +276,16 @@ def test_worker_killed_mid_run(tmp_path: Path, monkeypatch, allowed_failures: in
     ddf = dd.from_pandas(frame, npartitions=4)
     target = tmp_path / "L"
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster, distributed.Client(cluster) as active:
+        with (
+            distributed.LocalCluster(
+                n_workers=2,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+            ) as cluster,
+            distributed.Client(cluster) as active,
+        ):
             if allowed_failures == 0:
                 with pytest.raises(distributed.KilledWorker):
                     apply_lfs_partitioned([kills_worker_once], ddf, target, client=active)
@@ -284,13 +300,13 @@ def test_worker_killed_mid_run(tmp_path: Path, monkeypatch, allowed_failures: in
     assert leftovers(tmp_path) == []
 
 
-LF_FILE = '''
+LF_FILE = """
 from gristmill.labeling import keyword_lf, threshold_lf
 
 kw_love = keyword_lf("love", 0, name="kw_love")
 kw_check = keyword_lf("check out", 1, name="kw_check")
 stars_high = threshold_lf("stars", 0, lower=4, name="stars_high")
-'''
+"""
 
 
 def test_cli_apply_then_label_on_dask(tmp_path: Path, client) -> None:
@@ -307,23 +323,50 @@ def test_cli_apply_then_label_on_dask(tmp_path: Path, client) -> None:
     (tmp_path / "lfs.py").write_text(LF_FILE)
     address = client.scheduler.address
     runner = CliRunner()
-    applied = runner.invoke(app, [
-        "lfs", "apply", "--data", str(data), "--lfs", str(tmp_path / "lfs.py"),
-        "--out", str(tmp_path / "L"), "--engine", "dask", "--scheduler", address,
-    ])
+    applied = runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(data),
+            "--lfs",
+            str(tmp_path / "lfs.py"),
+            "--out",
+            str(tmp_path / "L"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            address,
+        ],
+    )
     assert applied.exit_code == 0, applied.output
     assert "3 parts" in applied.output
     matrix = PartitionedLabelMatrix.open(tmp_path / "L")
     reference = apply_lfs(
-        [keyword_lf("love", 0, name="kw_love"), keyword_lf("check out", 1, name="kw_check"),
-         threshold_lf("stars", 0, lower=4, name="stars_high")],
-        frame, engine="pandas",
+        [
+            keyword_lf("love", 0, name="kw_love"),
+            keyword_lf("check out", 1, name="kw_check"),
+            threshold_lf("stars", 0, lower=4, name="stars_high"),
+        ],
+        frame,
+        engine="pandas",
     )
     np.testing.assert_array_equal(matrix.to_dask().compute().to_numpy(), reference.values)
-    labeled = runner.invoke(app, [
-        "label", "--matrix", str(tmp_path / "L"), "--out", str(tmp_path / "P"),
-        "--model", "majority_vote", "--scheduler", address,
-    ])
+    labeled = runner.invoke(
+        app,
+        [
+            "label",
+            "--matrix",
+            str(tmp_path / "L"),
+            "--out",
+            str(tmp_path / "P"),
+            "--model",
+            "majority_vote",
+            "--scheduler",
+            address,
+        ],
+    )
     assert labeled.exit_code == 0, labeled.output
     proba = pd.read_parquet(tmp_path / "P")
     expected = get_label_model("majority_vote").fit(reference).predict_proba(reference)
@@ -350,10 +393,23 @@ def test_cli_apply_on_dask_names_the_parquet_file_and_row_that_failed(
         "        raise KeyError('no video')\n"
         "    return 1\n"
     )
-    applied = CliRunner().invoke(app, [
-        "lfs", "apply", "--data", "data", "--lfs", "lfs.py", "--out", "L",
-        "--engine", "dask", "--scheduler", client.scheduler.address,
-    ])
+    applied = CliRunner().invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            "data",
+            "--lfs",
+            "lfs.py",
+            "--out",
+            "L",
+            "--engine",
+            "dask",
+            "--scheduler",
+            client.scheduler.address,
+        ],
+    )
     assert applied.exit_code == 1, applied.output
     shown = " ".join(applied.output.split())
     assert (

@@ -88,18 +88,17 @@ def apply_command(
     table = read_table(data)
     frame, numbering = _numbered(table, data)
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, _scheduler_client(
-        scheduler if engine == "dask" else None
-    ) as client:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        _scheduler_client(scheduler if engine == "dask" else None) as client,
+    ):
         warnings.simplefilter("always", LFFailureWarning)
         try:
             matrix = apply_lfs(
                 functions, frame, engine=engine, on_error=on_error, progress=progress, client=client
             )
         except LFError as exc:
-            raise LFError(
-                f"{data} ({numbering}): {exc}", lf_name=exc.lf_name, row=exc.row
-            ) from exc
+            raise LFError(f"{data} ({numbering}): {exc}", lf_name=exc.lf_name, row=exc.row) from exc
     elapsed = time.perf_counter() - started
     for warning in caught:
         if not issubclass(warning.category, LFFailureWarning):
@@ -110,10 +109,15 @@ def apply_command(
     LabelMatrix(matrix.to_numpy(), matrix.lf_names, index=table.index).to_parquet(out)
     n_rows, n_lfs = matrix.shape
     console.print(
-        f"Labeled {n_rows:,} rows with {n_lfs} labeling functions in {elapsed:.2f} s; "
-        f"saved {out}"
+        f"Labeled {_count(n_rows, 'row')} with {_count(n_lfs, 'labeling function')} in "
+        f"{elapsed:.2f} s; saved {out}"
     )
     _print_failures(matrix.failures)
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 row", "1,953 rows"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _numbered(frame: Any, path: Path) -> tuple[Any, str]:
@@ -172,8 +176,8 @@ def _apply_partitioned(
     elapsed = time.perf_counter() - started
     n_rows, n_lfs = matrix.shape
     console.print(
-        f"Labeled {n_rows:,} rows with {n_lfs} labeling functions in {elapsed:.2f} s on Dask; "
-        f"saved {matrix.n_partitions} parts to {out}/"
+        f"Labeled {_count(n_rows, 'row')} with {_count(n_lfs, 'labeling function')} in "
+        f"{elapsed:.2f} s on Dask; saved {_count(matrix.n_partitions, 'part')} to {out}/"
     )
     _print_failures(matrix.failures)
 
@@ -270,10 +274,8 @@ def _gold_for(matrix: Any, column: Any, path: Path) -> Any:
 
 
 def _rich_summary(summary: Any, source: Path, n_rows: int) -> Table:
-    table = Table(
-        title=f"{source.name}: {n_rows:,} rows, {len(summary)} labeling functions",
-        box=box.SIMPLE_HEAD,
-    )
+    n_lfs = _count(len(summary), "labeling function")
+    table = Table(title=f"{source.name}: {_count(n_rows, 'row')}, {n_lfs}", box=box.SIMPLE_HEAD)
     table.add_column("LF", no_wrap=True)
     shown = [c for c in summary.columns if c != "j"]
     for column in shown:

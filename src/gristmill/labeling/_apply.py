@@ -9,12 +9,15 @@ independently of the others, because engines split the data differently.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,7 @@ from gristmill.labeling._label import (
     n_cores,
 )
 from gristmill.labeling._lf import LabelingFunction
-from gristmill.labeling._matrix import LabelMatrix
+from gristmill.labeling._matrix import LabelMatrix, describe_row
 
 __all__ = ["ENGINES", "LFFailureWarning", "apply_lfs"]
 
@@ -101,7 +104,9 @@ def apply_lfs(
     ------
     LFError
         When an LF raises (``on_error="raise"``), returns an invalid vote, needs a column the
-        data lacks, or names are not unique.
+        data lacks, or names are not unique; with the Dask engine, when an LF cannot be pickled
+        for the workers (it holds a lock, an open file...); with ``"processes"``, when a
+        process labeling rows dies without an error (naming the rows it was labeling).
     DataError
         When ``data`` is not a DataFrame, or two of its columns have the same name (as strings:
         row LFs see column names as strings).
@@ -157,8 +162,7 @@ def apply_lfs(
 
 def _is_default_index(index: pd.Index) -> bool:
     return bool(
-        pd.api.types.is_integer_dtype(index.dtype)
-        and index.equals(pd.RangeIndex(len(index)))
+        pd.api.types.is_integer_dtype(index.dtype) and index.equals(pd.RangeIndex(len(index)))
     )
 
 
@@ -168,16 +172,20 @@ def _check_lfs(lfs: Sequence[LabelingFunction]) -> list[LabelingFunction]:
     lfs = list(lfs)
     if not lfs:
         raise LFError("apply_lfs needs at least one labeling function")
-    seen: set[str] = set()
-    for lf in lfs:
+    seen: dict[str, int] = {}
+    for position, lf in enumerate(lfs):
         if not isinstance(lf, LabelingFunction):
             raise LFError(
                 f"apply_lfs takes LabelingFunction objects (use @labeling_function()); "
                 f"got {type(lf).__name__}"
             )
         if lf.name in seen:
-            raise LFError(f"LF names must be unique; {lf.name!r} appears twice", lf_name=lf.name)
-        seen.add(lf.name)
+            raise LFError(
+                f"LF names must be unique; {lf.name!r} appears twice (LFs {seen[lf.name]} and "
+                f"{position} of the list): give one of them another name with name=...",
+                lf_name=lf.name,
+            )
+        seen[lf.name] = position
     return lfs
 
 
@@ -216,8 +224,6 @@ def _is_dask_frame(data: Any) -> bool:
 
 def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
-
-
 
 
 def _choose_engine(
@@ -268,81 +274,147 @@ def _apply_local(
     builder = MatrixBuilder(n_rows, len(lfs))
     vectorized = [j for j, lf in enumerate(lfs) if lf.vectorized]
     row_wise = [j for j, lf in enumerate(lfs) if not lf.vectorized]
+    row_lfs = [lfs[j] for j in row_wise]
     everything = slice(0, n_rows)
-    pool = _fork_pool(lfs, row_wise, frame, on_error) if use_processes and row_wise else None
-    with pool if pool is not None else contextlib.nullcontext(), _progress_bar(
-        n_rows * len(lfs), n_rows, progress
-    ) as advance:
+    forked = use_processes and bool(row_wise)
+    chunks = _chunks(n_rows, forked)
+    with (
+        contextlib.ExitStack() as stack,
+        _progress_bar(n_rows * len(lfs), n_rows, progress) as advance,
+    ):
 
         def done(position: int, votes: np.ndarray) -> None:
             builder.put(everything, vectorized[position], votes)
             advance(n_rows)
 
-        chunks = _chunks(n_rows, pool)
-        pending = (
-            pool.imap(_run_forked_chunk, chunks) if pool is not None else None
-        )
+        # Forked before the vectorized LFs start threads of their own.
+        pending = _fork_chunks(row_lfs, frame, on_error, chunks, stack) if forked else None
         label_vectorized([lfs[j] for j in vectorized], frame, on_error, failures, done)
         if pending is not None:
-            for start, stop, block, chunk_failures, error in pending:
-                if error is not None:
-                    raise error
+            for (start, stop), future in zip(chunks, pending.futures, strict=True):
+                block, chunk_failures = pending.result(future)
                 failures.merge(chunk_failures)
                 builder.put_block(slice(start, stop), row_wise, block)
                 advance((stop - start) * len(row_wise))
         elif row_wise:
             for start, stop in chunks:
-                part = frame.iloc[start:stop]
-                block = label_rows([lfs[j] for j in row_wise], part, on_error, failures)
+                block = label_rows(row_lfs, frame.iloc[start:stop], on_error, failures)
                 builder.put_block(slice(start, stop), row_wise, block)
                 advance((stop - start) * len(row_wise))
     return builder.values
 
 
-def _chunks(n_rows: int, pool: Any) -> list[tuple[int, int]]:
+def _chunks(n_rows: int, forked: bool) -> list[tuple[int, int]]:
     size = _ROW_CHUNK
-    if pool is not None:
+    if forked:
         size = max(500, min(_ROW_CHUNK, math.ceil(n_rows / (4 * n_cores()))))
     return [(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
 
 
-# The forked workers inherit the LFs and the data through this module global (copy-on-write),
-# so nothing is pickled on the way in: decorated functions and lambdas work as they are.
-_FORK_JOB: tuple[list[LabelingFunction], pd.DataFrame, str] | None = None
+# What a forked worker labels, set by _start_worker: the row LFs, the frame, on_error and the
+# shared state of every chunk. Inherited through fork (copy-on-write), nothing is pickled on
+# the way in: decorated functions, lambdas and closures work as they are.
+_FORK_JOB: tuple[list[LabelingFunction], pd.DataFrame, str, Any] | None = None
+
+# States of a chunk in the array the workers share with the parent (zeroed: not started).
+_RUNNING, _DONE = 1, 2
 
 
-def _fork_pool(
-    lfs: Sequence[LabelingFunction], row_wise: list[int], frame: pd.DataFrame, on_error: str
-) -> Any:
-    global _FORK_JOB
+class _ForkedChunks:
+    """Chunks of rows labeled by forked processes, whose results come back in order.
+
+    A worker that dies without an error (``os._exit``, a crash in compiled code, the kernel's
+    out-of-memory killer) breaks the pool; the parent then raises an LFError naming the row LFs
+    and the chunks that were being labeled, where ``multiprocessing.Pool`` would wait forever.
+    """
+
+    def __init__(
+        self,
+        executor: ProcessPoolExecutor,
+        chunks: list[tuple[int, int]],
+        states: Any,
+        lfs: list[LabelingFunction],
+        index: pd.Index,
+    ) -> None:
+        self.chunks, self.states, self.lfs, self.index = chunks, states, lfs, index
+        self.futures = [
+            executor.submit(_run_forked_chunk, i, start, stop)
+            for i, (start, stop) in enumerate(chunks)
+        ]
+
+    def result(self, future: Future[Any]) -> tuple[list[np.ndarray], Failures]:
+        """A chunk's vote block and failures, or the LFError it raised, or the pool's death."""
+        try:
+            block, failures, error = future.result()
+        except BrokenProcessPool as exc:
+            raise self._died() from exc
+        if error is not None:
+            raise error
+        return block, failures
+
+    def _died(self) -> LFError:
+        running = [self.chunks[i] for i, state in enumerate(self.states) if state == _RUNNING]
+        spans = ", ".join(
+            f"{describe_row(self.index[start])}..{describe_row(self.index[stop - 1])}"
+            for start, stop in running
+        )
+        names = [lf.name for lf in self.lfs]
+        which = "A process" if len(running) < 2 else "One of the processes"
+        return LFError(
+            f"{which} labeling rows {spans or '(unknown)'} with the row LF(s) {names} ended "
+            "without raising an error: an LF (or code it calls) ended the process (os._exit, a "
+            "crash in compiled code) or the system killed it, e.g. out of memory. Label those "
+            "rows with engine='pandas' to see which LF and row",
+            lf_name=names[0] if len(names) == 1 else None,
+        )
+
+
+def _fork_chunks(
+    lfs: list[LabelingFunction],
+    frame: pd.DataFrame,
+    on_error: str,
+    chunks: list[tuple[int, int]],
+    stack: contextlib.ExitStack,
+) -> _ForkedChunks:
+    """Start labeling ``chunks`` of ``frame`` in forked processes, one per core."""
     if not _can_fork():
         raise GristmillError(
             "engine='processes' needs the 'fork' start method (Linux); use engine='dask'"
         )
-    _FORK_JOB = ([lfs[j] for j in row_wise], frame, on_error)
-    try:
-        return multiprocessing.get_context("fork").Pool(
-            processes=n_cores(), initializer=_ignore_interrupts
-        )
-    finally:
-        _FORK_JOB = None
+    context = multiprocessing.get_context("fork")
+    states = context.RawArray("b", len(chunks))
+    executor = ProcessPoolExecutor(
+        max_workers=n_cores(),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(lfs, frame, on_error, states),  # not pickled: the workers are forked
+    )
+    # On an error, leave no chunk to start; running ones finish, their workers then exit.
+    stack.callback(executor.shutdown, wait=False, cancel_futures=True)
+    return _ForkedChunks(executor, chunks, states, lfs, frame.index)
 
 
-def _ignore_interrupts() -> None:
-    """Leave Ctrl-C to the parent, which stops the pool: each worker would print a traceback."""
+def _start_worker(
+    lfs: list[LabelingFunction], frame: pd.DataFrame, on_error: str, states: Any
+) -> None:
+    """Hold the job, and leave Ctrl-C to the parent: each worker would print a traceback."""
+    global _FORK_JOB
+    _FORK_JOB = (lfs, frame, on_error, states)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_forked_chunk(bounds: tuple[int, int]) -> tuple[Any, ...]:
+def _run_forked_chunk(position: int, start: int, stop: int) -> tuple[Any, ...]:
     assert _FORK_JOB is not None, "worker started without a job"
-    lfs, frame, on_error = _FORK_JOB
-    start, stop = bounds
+    lfs, frame, on_error, states = _FORK_JOB
+    states[position] = _RUNNING
     failures = Failures()
     try:
         block = label_rows(lfs, frame.iloc[start:stop], on_error, failures)
     except LFError as exc:
-        return start, stop, None, failures, _picklable(exc)
-    return start, stop, block, failures, None
+        return None, failures, _picklable(exc)
+    finally:
+        states[position] = _DONE
+    return block, failures, None
 
 
 def _picklable(exc: LFError) -> LFError:
@@ -357,17 +429,48 @@ def _picklable(exc: LFError) -> LFError:
 
 
 class _LFBundle:
-    """The LFs shipped once to Dask workers, opaque to Dask's graph traversal."""
+    """The LFs shipped once to Dask workers, opaque to Dask's graph traversal.
+
+    Raises
+    ------
+    LFError
+        Naming the first LF that cannot be pickled, which Dask would only report as a graph it
+        "could not serialize", after logging a traceback per attempt.
+    """
 
     def __init__(self, lfs: Sequence[LabelingFunction]) -> None:
         self.lfs = list(lfs)
+        for lf in self.lfs:
+            _check_picklable(lf)
+
+
+def _check_picklable(lf: LabelingFunction) -> None:
+    """Pickle ``lf`` as Dask will (cloudpickle: lambdas and closures are fine) or say why not."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(lf)
+    except Exception as exc:
+        raise LFError(
+            f"Labeling function {lf.name!r} cannot be sent to Dask workers, which receive LFs "
+            f"pickled: {type(exc).__name__}: {exc}. Create such objects (locks, open files or "
+            "connections, generators) inside the function or a preprocessor, or label on this "
+            "machine with apply_lfs(..., engine='processes'), which pickles no LF",
+            lf_name=lf.name,
+        ) from exc
 
 
 def _label_partition(
-    frame: pd.DataFrame, bundle: _LFBundle, on_error: str
+    frame: pd.DataFrame, bundle: _LFBundle, on_error: str, *, dask_strings: bool = True
 ) -> tuple[np.ndarray, pd.Index, Failures]:
-    """Label one Dask partition with every LF (runs on a worker)."""
-    frame = pandas_strings(frame)
+    """Label one partition with every LF (runs on a worker).
+
+    A partition of a Dask DataFrame (``dask_strings``) holds text as Dask made it: it is
+    turned back into pandas' form first. A chunk of a pandas frame is labeled as it is, as
+    the other engines label it.
+    """
+    if dask_strings:
+        frame = pandas_strings(frame)
     lfs = bundle.lfs
     failures = Failures()
     builder = MatrixBuilder(len(frame), len(lfs))
@@ -400,11 +503,14 @@ def _apply_dask(
     if isinstance(data, pd.DataFrame) and not len(data):
         # Nothing to scatter (Dask cannot scatter an empty list), nor a cluster to start.
         return np.empty((0, len(lfs)), dtype=np.int8), data.index
+    lf_bundle = _LFBundle(lfs)  # before starting a cluster: an LF may not be sendable
     with contextlib.ExitStack() as stack:
         if client is None:
             from gristmill.labeling._cluster import local_cluster
 
-            cluster = stack.enter_context(local_cluster())
+            # A failing LF is reported once, by the LFError raised here; the workers' own log
+            # ("Compute Failed" with a traceback, at ERROR) would repeat it.
+            cluster = stack.enter_context(local_cluster(silence_logs=logging.CRITICAL))
             client = stack.enter_context(distributed.Client(cluster))
         chunks: list[pd.DataFrame] = []
         if isinstance(data, pd.DataFrame):
@@ -415,8 +521,13 @@ def _apply_dask(
             parts = client.scatter(chunks)
         else:
             parts = client.compute(data.to_delayed())
-        bundle = share(client, _LFBundle(lfs))
-        options = {"bundle": bundle, "on_error": on_error, "pure": False}
+        bundle = share(client, lf_bundle)
+        options = {
+            "bundle": bundle,
+            "on_error": on_error,
+            "dask_strings": not chunks,
+            "pure": False,
+        }
         futures = client.map(_label_partition, parts, **options)
         position = {future.key: i for i, future in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
@@ -443,8 +554,10 @@ def _apply_dask(
         indexes.append(index)
         failures.merge(part_failures)
     dtype = max((b.dtype for b in blocks), key=lambda d: d.itemsize, default=np.dtype(np.int8))
-    values = np.concatenate([b.astype(dtype, copy=False) for b in blocks]) if blocks else (
-        np.empty((0, len(lfs)), dtype=np.int8)
+    values = (
+        np.concatenate([b.astype(dtype, copy=False) for b in blocks])
+        if blocks
+        else (np.empty((0, len(lfs)), dtype=np.int8))
     )
     index = indexes[0].append(indexes[1:]) if indexes else pd.RangeIndex(0)
     return values, index

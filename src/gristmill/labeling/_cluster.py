@@ -8,12 +8,14 @@ the dask extra.
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from distributed import LocalCluster, wait
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from gristmill.exceptions import GristmillError
 from gristmill.labeling._label import n_cores
 
 __all__ = ["gather", "local_cluster"]
@@ -38,14 +40,31 @@ def local_cluster(**options: Any) -> LocalCluster:
     **options
         More keyword arguments of :class:`distributed.LocalCluster` (e.g. ``silence_logs``).
     """
-    return LocalCluster(
-        n_workers=n_cores(),
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-        plugins={_LeaveInterruptsToClient()},
-        **options,
+    try:
+        return LocalCluster(
+            n_workers=n_cores(),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            plugins={_LeaveInterruptsToClient()},
+            **options,
+        )
+    except RuntimeError as exc:  # Dask's "Nanny failed to start."
+        raise GristmillError(
+            f"Could not start a local Dask cluster ({exc}){_script_hint()}; or pass a running "
+            "cluster's client= (scheduler= from the command line)"
+        ) from exc
+
+
+def _script_hint() -> str:
+    """The usual reason workers fail to start when run from a script: no main guard."""
+    main = sys.modules.get("__main__")
+    if getattr(main, "__file__", None) is None:  # an interactive session or notebook
+        return ""
+    return (
+        ". Dask starts each worker by importing the script that runs: put the script's code "
+        'under `if __name__ == "__main__":` so that its workers do not run it again'
     )
 
 

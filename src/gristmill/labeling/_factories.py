@@ -44,7 +44,15 @@ _RE2_SPECIAL = set(r"\.+*?()|[]{}^$-")
 _NUMBER = (int, float, np.integer, np.floating)
 
 # A threshold_lf bound: a number, a date or time (pd.Timestamp), or a duration (pd.Timedelta).
-Bound = float | datetime.date | datetime.timedelta | np.datetime64 | np.timedelta64
+Bound = (
+    float
+    | np.integer[Any]
+    | np.floating[Any]
+    | datetime.date
+    | datetime.timedelta
+    | np.datetime64
+    | np.timedelta64
+)
 
 
 @contextlib.contextmanager
@@ -134,19 +142,29 @@ class _KeywordVotes:
 
     ASCII keywords on an all-ASCII partition are found by a whole-column byte search
     (:mod:`gristmill.labeling._substring`); anything else by Arrow's RE2 matcher row by row.
-    Both run without the GIL, so appliers may run several keyword LFs on threads at once
+    There, word boundaries (Unicode classes on either side of each keyword) make the pattern
+    several times slower than the bare keywords, so it only checks the rows holding one.
+    Both paths run without the GIL, so appliers may run several keyword LFs on threads at once
     (``releases_gil``); ``prepare`` fills the shared column cache first.
     """
 
+    reads_only = True  # labels the partition itself, not a copy: it adds no column to it
     releases_gil = True
 
     def __init__(
-        self, name: str, column: Hashable, words: list[str], label: int, *, case_sensitive: bool,
+        self,
+        name: str,
+        column: Hashable,
+        words: list[str],
+        label: int,
+        *,
+        case_sensitive: bool,
         word_boundary: bool,
     ):
         self.name, self.column, self.words, self.label = name, column, words, label
         self.case_sensitive, self.word_boundary = case_sensitive, word_boundary
         self.pattern = _keyword_pattern(words, word_boundary)
+        self.bare_pattern = _keyword_pattern(words, False)
         ascii_words = all(w.isascii() for w in words)
         self.ascii_words = (
             [(w if case_sensitive else w.lower()).encode() for w in words] if ascii_words else None
@@ -178,8 +196,17 @@ class _KeywordVotes:
                 hits |= ascii_text.rows_containing(word, word_boundary=self.word_boundary)
             return _votes(hits, self.label)
         text = _text_array(frame, self.column, self.name)
-        matched = pc.match_substring_regex(text, self.pattern, ignore_case=not self.case_sensitive)
-        return _votes(pc.fill_null(matched, False).to_numpy(zero_copy_only=False), self.label)
+        hits = self._matches(text, self.bare_pattern)
+        if self.word_boundary:
+            candidates = np.flatnonzero(hits)
+            hits = np.zeros(len(hits), dtype=bool)
+            hits[candidates] = self._matches(text.take(pa.array(candidates)), self.pattern)
+        return _votes(hits, self.label)
+
+    def _matches(self, text: Any, pattern: str) -> np.ndarray:
+        """Which rows of an Arrow string array ``pattern`` matches (missing rows: none)."""
+        matched = pc.match_substring_regex(text, pattern, ignore_case=not self.case_sensitive)
+        return np.asarray(pc.fill_null(matched, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _keyword_pattern(words: list[str], word_boundary: bool) -> str:
@@ -257,6 +284,8 @@ class _RegexVotes:
     conversion for typed columns (numbers, dates, categories), ``str()`` in object columns.
     """
 
+    reads_only = True
+
     def __init__(self, name: str, column: Hashable, pattern: re.Pattern[str], label: int):
         self.name, self.column, self.pattern, self.label = name, column, pattern, label
 
@@ -328,8 +357,16 @@ def regex_lf(
 class _RangeVotes:
     """Vote ``label`` where a column lies in a range: numbers, datetimes or timedeltas."""
 
+    reads_only = True
+
     def __init__(
-        self, name: str, column: Hashable, label: int, lower: Any, upper: Any, inclusive: str,
+        self,
+        name: str,
+        column: Hashable,
+        label: int,
+        lower: Any,
+        upper: Any,
+        inclusive: str,
     ):
         self.name, self.column, self.label = name, column, label
         self.lower, self.upper, self.inclusive = lower, upper, inclusive
@@ -456,6 +493,52 @@ def _check_bounds(lower: Any, upper: Any, name: str) -> tuple[Any, Any]:
     return lower, upper
 
 
+# Units of a duration in a default threshold_lf name, largest first: pd.Timedelta.components.
+_DURATION_UNITS = (
+    ("days", "d"),
+    ("hours", "h"),
+    ("minutes", "min"),
+    ("seconds", "s"),
+    ("milliseconds", "ms"),
+    ("microseconds", "us"),
+    ("nanoseconds", "ns"),
+)
+
+
+def _threshold_name(column: Hashable, lower: Any, upper: Any, inclusive: str) -> str:
+    """A default threshold_lf name telling the comparison: ``threshold_stars_ge_4``.
+
+    Each bound follows its comparison (``ge``/``gt`` for lower, ``le``/``lt`` for upper), so
+    LFs over one column with other bounds or other inclusiveness get other names.
+    """
+    parts = [f"threshold_{_slug(column)}"]
+    if lower is not None:
+        parts.append(f"{'ge' if inclusive in ('both', 'left') else 'gt'}_{_bound_text(lower)}")
+    if upper is not None:
+        parts.append(f"{'le' if inclusive in ('both', 'right') else 'lt'}_{_bound_text(upper)}")
+    return "_".join(parts)
+
+
+def _bound_text(bound: Any) -> str:
+    """A bound as a name shows it: ``4``, ``0.25``, ``-1.5``, ``2020-01-01``, ``1h30min``."""
+    if isinstance(bound, pd.Timestamp):
+        if bound == bound.normalize():  # midnight: the date (and its UTC offset, if any)
+            return bound.isoformat().replace("T00:00:00", "")
+        return bound.isoformat()
+    if isinstance(bound, pd.Timedelta):
+        components = abs(bound).components
+        text = "".join(
+            f"{getattr(components, field)}{unit}"
+            for field, unit in _DURATION_UNITS
+            if getattr(components, field)
+        )
+        return ("-" if bound < pd.Timedelta(0) else "") + (text or "0s")
+    if isinstance(bound, int | np.integer):
+        return str(int(bound))
+    # str, not repr: numpy floats print their shortest digits (np.float32(0.1) as 0.1).
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
 def threshold_lf(
     column: Hashable,
     label: int,
@@ -481,7 +564,10 @@ def threshold_lf(
     inclusive : {"both", "left", "right", "neither"}, default "both"
         Which bounds are included.
     name : str, optional
-        Defaults to ``threshold_<column>``.
+        Defaults to ``threshold_<column>`` followed by each comparison and bound: ``ge``/``gt``
+        then the lower bound, ``le``/``lt`` then the upper one (``threshold_stars_ge_4``,
+        ``threshold_price_gt_9.5_le_20``, ``threshold_posted_ge_2020-01-01``,
+        ``threshold_wait_lt_1h30min``), so thresholds on one column get distinct names.
 
     Raises
     ------
@@ -493,6 +579,8 @@ def threshold_lf(
     --------
     >>> import pandas as pd
     >>> lf = threshold_lf("n_words", 0, upper=3)
+    >>> lf.name
+    'threshold_n_words_le_3'
     >>> lf(pd.DataFrame({"n_words": [2, 3, 10, None]})).tolist()
     [0, 0, -1, -1]
     >>> recent = threshold_lf("posted", 1, lower=pd.Timestamp("2020-01-01"))
@@ -500,14 +588,15 @@ def threshold_lf(
     [-1, 1]
     """
     label = _check_label(label, "threshold_lf")
-    name = name or f"threshold_{_slug(column)}"
+    where = name or f"threshold_{_slug(column)}"
     if inclusive not in ("both", "left", "right", "neither"):
         raise LFError(
-            f"threshold_lf {name!r}: 'inclusive' must be 'both', 'left', 'right' or 'neither'; "
+            f"threshold_lf {where!r}: 'inclusive' must be 'both', 'left', 'right' or 'neither'; "
             f"got {inclusive!r}",
-            lf_name=name,
+            lf_name=where,
         )
-    lower, upper = _check_bounds(lower, upper, name)
+    lower, upper = _check_bounds(lower, upper, where)
+    name = name or _threshold_name(column, lower, upper, inclusive)
     votes = _RangeVotes(name, column, label, lower, upper, inclusive)
     return LabelingFunction(name, votes, vectorized=True, columns=(column,))
 
@@ -515,16 +604,23 @@ def threshold_lf(
 class _LookupVotes:
     """Vote the class a key table gives each row's key; abstain on unknown keys."""
 
+    reads_only = True
+
     def __init__(
-        self, name: str, columns: tuple[Hashable, ...], keys: pd.Index, labels: np.ndarray,
+        self,
+        name: str,
+        columns: tuple[Hashable, ...],
+        keys: pd.Index,
+        labels: np.ndarray,
         case_sensitive: bool,
     ):
         self.name, self.columns, self.keys, self.labels = name, columns, keys, labels
         self.case_sensitive = case_sensitive
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        parts = [_normalise_keys(_column(frame, c, self.name), self.case_sensitive)
-                 for c in self.columns]
+        parts = [
+            _normalise_keys(_column(frame, c, self.name), self.case_sensitive) for c in self.columns
+        ]
         if len(parts) == 1:
             query: pd.Index = pd.Index(parts[0])
         else:
@@ -543,11 +639,18 @@ def _normalise_keys(values: Any, case_sensitive: bool) -> Any:
     return series.map(lambda v: v.casefold() if isinstance(v, str) else v).to_numpy(dtype=object)
 
 
-def _class_index(value: Any, classes: Sequence[Any] | None, where: str, name: str) -> int:
+def _class_index(
+    value: Any,
+    classes: Sequence[Any] | None,
+    where: str,
+    name: str,
+    hint: str = "pass classes=[...] to map class names to indices",
+) -> int:
     """The class index of a label: its position in ``classes``, or the label itself.
 
-    ``where`` starts the error message ("lookup_lf 'x', key 'Bob'"). Integral floats (``1.0``,
-    as a label column with gaps holds) are class indices.
+    ``where`` starts the error message ("lookup_lf 'x', key 'Bob'"), ``hint`` ends it when
+    a label is not a number. Integral floats (``1.0``, as a label column with gaps holds) are
+    class indices.
     """
     if classes is not None:
         try:
@@ -559,8 +662,7 @@ def _class_index(value: Any, classes: Sequence[Any] | None, where: str, name: st
             ) from None
     if isinstance(value, bool | np.bool_) or not isinstance(value, _NUMBER):
         raise LFError(
-            f"{where}: label {value!r} is not a class index (an int >= 0, or -1); "
-            "pass classes=[...] to map class names to indices",
+            f"{where}: label {value!r} is not a class index (an int >= 0, or -1); {hint}",
             lf_name=name,
         )
     if not (ABSTAIN <= value <= MAX_VOTE and value == int(value)):
@@ -635,8 +737,9 @@ def _key_table(
         return list(zip(keys, values, strict=True))
     if isinstance(table, Mapping):
         if label is not None:
-            raise LFError(f"lookup_lf {name!r}: give label= only with a collection of keys",
-                          lf_name=name)
+            raise LFError(
+                f"lookup_lf {name!r}: give label= only with a collection of keys", lf_name=name
+            )
         return list(table.items())
     if label is None:
         raise LFError(
@@ -713,7 +816,9 @@ def lookup_lf(
     pairs = _key_table(
         table, label=label, key_columns=key_columns, label_column=label_column, name=name
     )
-    keys_index, labels = _build_lookup(pairs, len(columns), classes, case_sensitive, name)
+    keys_index, labels = _build_lookup(
+        pairs, len(columns), classes, case_sensitive, name, factory="lookup_lf"
+    )
     votes = _LookupVotes(name, columns, keys_index, labels, case_sensitive)
     return LabelingFunction(name, votes, vectorized=True, columns=columns)
 
@@ -724,7 +829,19 @@ def _build_lookup(
     classes: Sequence[Any] | None,
     case_sensitive: bool,
     name: str,
+    *,
+    factory: str,
 ) -> tuple[pd.Index, np.ndarray]:
+    """The keys as an index and their classes, in a compact dtype.
+
+    ``factory`` is the one building the LF: ``"lookup_lf"`` (keys of a table, which may name
+    ``classes``) or ``"column_lf"`` (values of a column, mapped to class indices).
+    """
+    owner = f"{factory} {name!r}"
+    if factory == "lookup_lf":
+        entry, hint = f"{owner}, key", "pass classes=[...] to map class names to indices"
+    else:
+        entry, hint = f"{owner}, value", "map each value to a class index"
     mapping: dict[Any, int] = {}
     # A knowledge base has up to millions of keys: per key, only the checks it needs.
     positions = _class_positions(classes)
@@ -732,7 +849,7 @@ def _build_lookup(
         parts = key if width > 1 else (key,)
         if width > 1 and (not isinstance(key, tuple) or len(key) != width):
             raise LFError(
-                f"lookup_lf {name!r}: key {key!r} must be a tuple of {width} values",
+                f"{owner}: key {key!r} must be a tuple of {width} values",
                 lf_name=name,
             )
         if _is_missing(value) or any(_is_missing(p) for p in parts):
@@ -742,10 +859,10 @@ def _build_lookup(
         norm = parts if width > 1 else parts[0]
         index = _listed_class_index(value, classes, positions)
         if index is None:
-            index = _class_index(value, classes, f"lookup_lf {name!r}, key {key!r}", name)
+            index = _class_index(value, classes, f"{entry} {key!r}", name, hint)
         if mapping.setdefault(norm, index) != index:
             raise LFError(
-                f"lookup_lf {name!r}: key {key!r} maps to two classes "
+                f"{entry} {key!r} maps to two classes "
                 f"({mapping[norm]} and {index}); make the table unambiguous",
                 lf_name=name,
             )
@@ -753,8 +870,10 @@ def _build_lookup(
     labels = np.array(list(mapping.values()), dtype=np.int64)
     dtype = compact_label_dtype(int(labels.max()) if labels.size else 0)
     if width > 1:
-        index = pd.MultiIndex.from_tuples(keys, names=None) if keys else pd.MultiIndex.from_arrays(
-            [[] for _ in range(width)]
+        index = (
+            pd.MultiIndex.from_tuples(keys, names=None)
+            if keys
+            else pd.MultiIndex.from_arrays([[] for _ in range(width)])
         )
     else:
         index = pd.Index(keys, dtype=object)
@@ -763,6 +882,8 @@ def _build_lookup(
 
 class _ColumnVotes:
     """Read votes from an existing column of class indices (missing = abstain)."""
+
+    reads_only = True
 
     def __init__(self, name: str, column: Hashable):
         self.name, self.column = name, column
@@ -822,7 +943,9 @@ def column_lf(
         return LabelingFunction(
             name, _ColumnVotes(name, column), vectorized=True, columns=(column,)
         )
-    keys_index, labels = _build_lookup(list(mapping.items()), 1, None, case_sensitive, name)
+    keys_index, labels = _build_lookup(
+        list(mapping.items()), 1, None, case_sensitive, name, factory="column_lf"
+    )
     votes = _LookupVotes(name, (column,), keys_index, labels, case_sensitive)
     return LabelingFunction(name, votes, vectorized=True, columns=(column,))
 
@@ -834,9 +957,16 @@ class _ModelVotes:
     partition still gets votes.
     """
 
+    reads_only = True
+
     def __init__(
-        self, name: str, model: Any, columns: tuple[Hashable, ...], single: bool,
-        threshold: float, class_indices: np.ndarray,
+        self,
+        name: str,
+        model: Any,
+        columns: tuple[Hashable, ...],
+        single: bool,
+        threshold: float,
+        class_indices: np.ndarray,
     ):
         self.name, self.model, self.columns, self.single = name, model, columns, single
         self.threshold, self.class_indices = threshold, class_indices
@@ -852,13 +982,22 @@ class _ModelVotes:
         if proba.shape != (len(features), len(self.class_indices)):
             raise LFError(
                 f"model_lf {self.name!r}: predict_proba returned shape {proba.shape}; expected "
-                f"({len(features)}, {len(self.class_indices)})",
+                f"({len(features)}, {len(self.class_indices)}){self._input_hint(proba)}",
                 lf_name=self.name,
             )
         best = proba.argmax(axis=1)
         confident = proba[np.arange(len(best)), best] >= self.threshold
         votes[complete] = np.where(confident, self.class_indices[best], ABSTAIN)
         return votes
+
+    def _input_hint(self, proba: np.ndarray) -> str:
+        """Why a model may give other rows than it was given: a text pipeline given a frame."""
+        if self.single or len(self.columns) != 1 or proba.ndim != 2:
+            return ""
+        return (
+            f"; columns={list(self.columns)!r} passes a DataFrame, which a text pipeline reads "
+            f"as its column names: pass columns={self.columns[0]!r} to give the model the column"
+        )
 
     def _features(self, frame: pd.DataFrame) -> tuple[Any, np.ndarray]:
         """The model's input (a Series or a DataFrame) and which rows have no missing value."""
@@ -911,8 +1050,9 @@ def model_lf(
             lf_name=name,
         ) from None
     if not 0.0 <= threshold <= 1.0:
-        raise LFError(f"model_lf {name!r}: threshold must be in [0, 1]; got {threshold}",
-                      lf_name=name)
+        raise LFError(
+            f"model_lf {name!r}: threshold must be in [0, 1]; got {threshold}", lf_name=name
+        )
     indices = [_class_index(c, classes, f"model_lf {name!r}", name) for c in model_classes]
     dtype = compact_label_dtype(max(indices) if indices else 0)
     cols = _as_columns(columns)

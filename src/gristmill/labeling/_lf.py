@@ -16,7 +16,7 @@ import pandas as pd
 
 from gristmill.exceptions import LFError
 from gristmill.labeling._matrix import ABSTAIN, MAX_CLASS, compact_label_dtype, describe_row
-from gristmill.labeling._preprocess import Preprocessor, Row, align_to_index
+from gristmill.labeling._preprocess import Preprocessor, Row, align_to_index, check_resources
 
 __all__ = ["MAX_VOTE", "LabelingFunction", "labeling_function"]
 
@@ -48,8 +48,9 @@ class LabelingFunction:
     Raises
     ------
     LFError
-        When ``f`` is not callable, ``pre`` is a single preprocessor rather than a list of
-        them, or a preprocessor's kind does not match.
+        When ``f`` is not callable, ``resources`` is not a mapping of parameter names,
+        ``pre`` is a single preprocessor rather than a list of them, or a preprocessor's kind
+        does not match.
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class LabelingFunction:
         self.name = str(name)
         self.f = f
         self.vectorized = bool(vectorized)
-        self.resources = dict(resources or {})
+        self.resources = check_resources(resources, f"Labeling function {self.name!r}", self.name)
         if isinstance(pre, Preprocessor):
             raise LFError(
                 f"Labeling function {self.name!r}: pre takes a list of preprocessors; write "
@@ -123,17 +124,25 @@ class LabelingFunction:
         return check_vote(vote, self.name)
 
     def label_prepared_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """Call ``f`` on a frame that has been through ``pre``; return a compact int array."""
-        votes = self.f(frame, **self.resources) if self.resources else self.f(frame)
+        """Call ``f`` on a frame that has been through ``pre``; return a compact int array.
+
+        ``f`` gets a shallow copy (no data is copied), unless it declares ``reads_only`` (the
+        factories' functions do): a column it adds or replaces, as pandas code often does, then
+        stays in its copy, out of the caller's data and of what other LFs see.
+        """
+        given = frame if getattr(self.f, "reads_only", False) else frame.copy(deep=False)
+        votes = self.f(given, **self.resources) if self.resources else self.f(given)
         return check_votes(votes, frame.index, self.name)
 
 
 def check_vote(vote: Any, lf_name: str) -> int:
     """Return a row LF's vote as an int, or raise an LFError saying what was wrong."""
     if isinstance(vote, bool | np.bool_) or not isinstance(vote, int | np.integer):
+        # None is what a function returns when a path of it ends without a return statement.
+        hint = ": does every path end in `return ABSTAIN` or a class?" if vote is None else ""
         raise LFError(
             f"Labeling function {lf_name!r} must return a class index (int) or ABSTAIN (-1); "
-            f"it returned {vote!r} of type {type(vote).__name__}",
+            f"it returned {vote!r} of type {type(vote).__name__}{hint}",
             lf_name=lf_name,
         )
     if not ABSTAIN <= vote <= MAX_VOTE:

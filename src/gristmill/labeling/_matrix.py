@@ -204,11 +204,20 @@ class LabelMatrix:
         return pd.DataFrame(self._values, columns=list(self._lf_names), index=self.index)
 
     def column(self, lf_name: str) -> np.ndarray:
-        """Votes of one labeling function."""
+        """Votes of one labeling function.
+
+        Raises
+        ------
+        LFError
+            When the matrix has no LF of that name (the message lists those it has).
+        """
         try:
             return self._values[:, self._lf_names.index(lf_name)]
         except ValueError:
-            raise LFError(f"No labeling function named {lf_name!r}", lf_name=lf_name) from None
+            raise LFError(
+                f"No labeling function named {lf_name!r}; the matrix has {list(self._lf_names)}",
+                lf_name=lf_name,
+            ) from None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> LabelMatrix:

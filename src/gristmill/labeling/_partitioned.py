@@ -226,7 +226,8 @@ def apply_lfs_partitioned(
     ------
     LFError
         When an LF raises (``on_error="raise"``) or votes a class above 127, which the int8
-        parts cannot hold; nothing is left at ``out_dir``.
+        parts cannot hold; nothing is left at ``out_dir``. Before any work, when an LF cannot be
+        pickled for the workers (it holds a lock, an open file...).
     GristmillError
         When ``out_dir`` exists and ``overwrite`` is False, or ``partition_names`` does not
         name every partition.
@@ -244,6 +245,7 @@ def apply_lfs_partitioned(
     elif not hasattr(data, "to_delayed"):
         raise DataError(f"apply_lfs_partitioned needs a DataFrame; got {type(data).__name__}")
     _check_columns(lfs, data)
+    bundle = _LFBundle(lfs)  # before starting a cluster: an LF may not be sendable
     parts = data.to_delayed()
     names = _partition_names(partition_names, len(parts))
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +253,7 @@ def apply_lfs_partitioned(
     staging.mkdir()
     try:
         with dask_client(client, scheduler) as active:
-            results = _label_parts(active, lfs, parts, names, on_error, staging)
+            results = _label_parts(active, bundle, parts, names, on_error, staging)
         failures = Failures()
         part_rows = []
         for rows, part_failures in results:
@@ -299,7 +301,7 @@ def remove_staging(staging: Path, *, attempts: int = 100) -> None:
 
 def _label_parts(
     client: Any,
-    lfs: Sequence[LabelingFunction],
+    bundle: _LFBundle,
     parts: Sequence[Any],
     names: Sequence[str],
     on_error: str,
@@ -309,13 +311,13 @@ def _label_parts(
     dask = require("dask", extra="dask", feature="apply_lfs_partitioned")
     from gristmill.labeling._cluster import gather
 
-    bundle = share(client, _LFBundle(lfs))
+    shared = share(client, bundle)
     # One graph from reading each partition to writing its part: the client holds futures of
     # the (tiny) results only, so the scheduler frees every data partition once it is labeled
     # and worker memory stays bounded by the partition size.
     label = dask.delayed(_label_and_write, pure=False)
     tasks = [
-        label(part, bundle, on_error, str(staging / _part_name(i)), name)
+        label(part, shared, on_error, str(staging / _part_name(i)), name)
         for i, (part, name) in enumerate(zip(parts, names, strict=True))
     ]
     futures = client.compute(tasks)

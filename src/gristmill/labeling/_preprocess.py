@@ -18,7 +18,7 @@ import pandas as pd
 from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import LFError
 
-__all__ = ["Preprocessor", "Row", "align_to_index", "preprocessor"]
+__all__ = ["Preprocessor", "Row", "align_to_index", "check_resources", "preprocessor"]
 
 
 class Row(dict[str, Any]):
@@ -120,6 +120,31 @@ def align_to_index(
     )
 
 
+def check_resources(
+    resources: Mapping[str, Any] | None, owner: str, lf_name: str | None = None
+) -> dict[str, Any]:
+    """``resources`` as a dict of keyword arguments, or an LFError saying what is wrong.
+
+    ``owner`` starts the message (``"Labeling function 'x'"``); ``lf_name`` is recorded on it.
+    """
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise LFError(
+            f"{owner}: resources must be a dict of keyword arguments for the function "
+            f"(resources={{'name': value}}); got {type(resources).__name__}",
+            lf_name=lf_name,
+        )
+    bad = [key for key in resources if not isinstance(key, str) or not key.isidentifier()]
+    if bad:
+        raise LFError(
+            f"{owner}: resources are passed as keyword arguments, so their keys must be "
+            f"parameter names; got {bad[0]!r}",
+            lf_name=lf_name,
+        )
+    return dict(resources)
+
+
 class Preprocessor:
     """A function deriving new fields from a data point, shared by labeling functions.
 
@@ -148,7 +173,7 @@ class Preprocessor:
             raise LFError(f"Preprocessor {name!r} needs a callable; got {type(f).__name__}")
         self.name = str(name)
         self.f = f
-        self.resources = dict(resources or {})
+        self.resources = check_resources(resources, f"Preprocessor {self.name!r}")
         self.vectorized = bool(vectorized)
 
     def __repr__(self) -> str:
@@ -177,10 +202,15 @@ class Preprocessor:
         return new_row
 
     def apply_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Return a shallow copy of ``frame`` with the derived columns added."""
-        derived = self.f(frame, **self.resources)
-        if derived is frame:
-            return frame
+        """Return a shallow copy of ``frame`` with the derived columns added.
+
+        ``f`` is given a shallow copy too: columns it adds to it in place (then returning it,
+        Snorkel's habit) stay out of ``frame``.
+        """
+        given = frame.copy(deep=False)
+        derived = self.f(given, **self.resources)
+        if derived is given:
+            return given
         if isinstance(derived, pd.DataFrame):
             columns = {str(c): derived[c] for c in derived.columns}
         elif isinstance(derived, Mapping):
@@ -244,8 +274,6 @@ def preprocessor(
         raise LFError("Use @preprocessor() with parentheses")
 
     def decorate(f: Callable[..., Any]) -> Preprocessor:
-        return Preprocessor(
-            name or f.__name__, f, resources=resources, vectorized=vectorized
-        )
+        return Preprocessor(name or f.__name__, f, resources=resources, vectorized=vectorized)
 
     return decorate
