@@ -1,14 +1,15 @@
 """Label models and label matrices at large or extreme shapes: fit seconds and peak memory.
 
-Usage: .venv/bin/python benchmarks/label_models_scale.py   (about 5 minutes)
+Usage: .venv/bin/python benchmarks/label_models_scale.py   (about 7 minutes)
 
 The shapes a demanding user reaches beyond the 1M x 50 binary table of
 ``benchmarks/label_models.py``: crowdsourcing with thousands of workers who each label a few
-rows (a scipy.sparse matrix), one-class keyword LFs by the thousand, many classes, and the
-conversions and summary of a wide label matrix. Each line gives wall seconds, the peak of memory
-allocated while it ran (tracemalloc, numpy included) and, for fits, the accuracy of the
-predictions against the synthetic gold labels, so that a faster version can be checked to give
-the same labels. To time another version of gristmill, run this file with
+rows (a scipy.sparse matrix; over 5 classes, the Triplet and matrix completion models too, on
+random rows and on tasks shared by a few workers), one-class keyword LFs by the thousand, many
+classes, and the conversions and summary of a wide label matrix. Each line gives wall seconds,
+the peak of memory allocated while it ran (tracemalloc, numpy included) and, for fits, the
+accuracy of the predictions against the synthetic gold labels, so that a faster version can be
+checked to give the same labels. To time another version of gristmill, run this file with
 ``PYTHONPATH=<its src folder>`` (the path of the package used is printed first).
 """
 
@@ -47,6 +48,30 @@ def crowd(
     matrix = sp.csr_matrix(
         (np.concatenate(values), (np.concatenate(at_rows), np.concatenate(at_workers))),
         shape=(rows, workers),
+    )
+    return matrix, gold
+
+
+def crowd_in_tasks(
+    rng: np.random.Generator, *, rows: int, workers: int, task_rows: int, per_task: int, k: int
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sparse votes (class + 1) of ``workers`` on tasks of ``task_rows`` consecutive rows, each
+    task labeled by ``per_task`` distinct random workers.
+
+    Worker accuracies are uniform in [0.5, 0.95]; a wrong vote is the next class. Workers who
+    share a task co-vote on all its rows, as on crowdsourcing platforms.
+    """
+    gold = rng.integers(0, k, rows)
+    accuracy = rng.uniform(0.5, 0.95, workers)
+    tasks = -(-rows // task_rows)
+    chosen = np.array([rng.choice(workers, per_task, replace=False) for _ in range(tasks)])
+    at_rows = np.arange(rows)[:, None].repeat(per_task, axis=1)
+    at_workers = chosen[at_rows[:, 0] // task_rows]
+    right = rng.random((rows, per_task)) < accuracy[at_workers]
+    truth = gold[:, None]
+    values = np.where(right, truth, (truth + 1) % k) + 1
+    matrix = sp.csr_matrix(
+        (values.ravel(), (at_rows.ravel(), at_workers.ravel())), shape=(rows, workers)
     )
     return matrix, gold
 
@@ -133,6 +158,25 @@ def main() -> None:
     title = "1,000,000 x 50, 20 classes"
     for name in ("auto", "matrix_completion"):
         fit_line(title, name, votes, gold)
+    del votes
+    crowd_lines()
+
+
+def crowd_lines() -> None:
+    """Triplet and matrix completion on crowds of 200 to 5,000 workers over 5 classes."""
+    rng = np.random.default_rng(2)
+    for workers in (200, 1_000, 5_000):
+        votes, gold = crowd(rng, rows=200_000, workers=workers, votes=(100, 301), k=5)
+        title = f"crowd, 5 classes: 200,000 rows, {workers:,} workers, 100-300 votes each"
+        for name in ("triplet", "matrix_completion"):
+            fit_line(title, name, votes, gold)
+    for workers in (200, 1_000, 5_000):
+        votes, gold = crowd_in_tasks(
+            rng, rows=200_000, workers=workers, task_rows=20, per_task=5, k=5
+        )
+        title = f"crowd, 5 classes: 200,000 rows in tasks of 20, each by 5 of {workers:,} workers"
+        for name in ("auto", "triplet", "matrix_completion"):
+            fit_line(title, name, votes, gold)
 
 
 if __name__ == "__main__":

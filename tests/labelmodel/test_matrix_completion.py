@@ -1,11 +1,22 @@
-"""MatrixCompletion fits only the (source, vote) pairs that occur."""
+"""MatrixCompletion fits only the (source, vote) pairs that occur, and on many of them never
+holds their dense co-votes."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
+import pytest
+import scipy.sparse as sp
 
 from gristmill.labelmodel import MajorityVote, MatrixCompletion
-from gristmill.labelmodel._matrix_completion import _initial_mu, _solve_mu
+from gristmill.labelmodel import _matrix_completion as matrix_completion
+from gristmill.labelmodel._matrix_completion import (
+    _dense_term,
+    _initial_mu,
+    _solve_mu,
+    _sparse_term,
+)
 from gristmill.labelmodel._votes import to_votes
 
 
@@ -33,8 +44,8 @@ def test_one_class_sources_give_the_solution_of_the_whole_problem() -> None:
     co_votes = votes.co_votes() / values.shape[0]
     rates = np.diag(co_votes).copy()
     start = _initial_mu(rates, balance, m, k, 0.7)
-    mask = ~np.kron(np.eye(m), np.ones((k, k))).astype(bool)
-    whole = _solve_mu(co_votes, rates, mask, balance, start, start, 0.01, 50)
+    source = np.arange(m * k) // k
+    whole = _solve_mu(_dense_term(co_votes, source), rates, balance, start, start, 0.01, 50)
     np.testing.assert_allclose(model.mu_, whole, atol=1e-9)
     never = np.ones((m, k), dtype=bool)
     never[np.arange(m), np.arange(m) % k] = False
@@ -89,6 +100,71 @@ def test_objective_on_one_work_array_gives_the_same_solution() -> None:
     start = _initial_mu(rates, balance, m, k, 0.7)
     mask = ~np.kron(np.eye(m), np.ones((k, k))).astype(bool)
     expected = _solve_with_fresh_arrays(co_votes, rates, mask, balance, start, start, 0.01, 50)
+    source = np.arange(m * k) // k
     for target in (co_votes, np.where(mask, co_votes, 0.0)):  # with or without own co-votes
-        found = _solve_mu(target, rates, mask, balance, start, start, 0.01, 50)
+        term = _dense_term(target.copy(), source)
+        found = _solve_mu(term, rates, balance, start, start, 0.01, 50)
         np.testing.assert_array_equal(found, expected)
+
+
+def _co_votes_of_voted_pairs(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense co-vote rates of the (source, vote) pairs that occur, and the source of each."""
+    votes = to_votes(values, k)
+    voted = np.flatnonzero(votes.source_class_counts().ravel() > 0)
+    return votes.co_votes(voted) / values.shape[0], voted // k
+
+
+def test_the_sparse_term_equals_the_dense_one() -> None:
+    values, _ = _one_class_votes(3_000, 12, 3, seed=5)
+    values[::3, 1] = (values[::3, 1] + 1) % 3  # sources voting several classes too
+    values[::5, 7] = (values[::5, 7] + 2) % 3
+    co_votes, source = _co_votes_of_voted_pairs(values, 3)
+    dense = _dense_term(co_votes.copy(), source)
+    sparse = _sparse_term(sp.csr_matrix(co_votes), source)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        mu = rng.random((source.size, 3)) * 0.5
+        scaled = mu * rng.dirichlet(np.ones(3))[None, :]
+        (dense_value, dense_product), (value, product) = dense(mu, scaled), sparse(mu, scaled)
+        np.testing.assert_allclose(value, dense_value, rtol=1e-12)
+        np.testing.assert_allclose(product, dense_product, rtol=1e-12, atol=1e-15)
+
+
+def test_a_fit_on_the_sparse_term_equals_the_dense_fit(monkeypatch) -> None:
+    values, _ = _one_class_votes(4_000, 30, 4, seed=2)
+    values[::4, :10] = (values[::4, :10] + 1) % 4
+    dense, sparse = MatrixCompletion(), MatrixCompletion()
+    dense.fit(values)
+    monkeypatch.setattr(matrix_completion, "_DENSE_MAX_PAIRS", 0)
+    sparse.fit(values)
+    np.testing.assert_allclose(sparse.mu_, dense.mu_, atol=1e-8)
+    np.testing.assert_allclose(sparse.class_balance_, dense.class_balance_, atol=1e-8)
+    np.testing.assert_allclose(sparse.predict_proba(values), dense.predict_proba(values), atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_thousands_of_workers_fit_without_dense_pair_arrays(k: int) -> None:
+    # 1,200 crowd workers on tasks of 20 rows, 5 workers each: the dense co-votes of their
+    # d = 1,200 k (worker, class) pairs and the residual took 100 MB (k = 2) and 400 MB
+    # (k = 4); at 5,000 workers over 5 classes, two arrays of 4.7 GB.
+    rng = np.random.default_rng(0)
+    n, workers = 24_000, 1_200
+    gold = rng.integers(0, k, n)
+    chosen = np.array([rng.choice(workers, 5, replace=False) for _ in range(n // 20)])
+    rows, worker = np.repeat(np.arange(n), 5), chosen[np.arange(n) // 20].ravel()
+    right = rng.random(rows.size) < rng.uniform(0.55, 0.95, workers)[worker]
+    labels = np.where(right, gold[rows], (gold[rows] + 1) % k)
+    votes = sp.csr_matrix((labels + 1, (rows, worker)), shape=(n, workers))
+    model = MatrixCompletion()
+    tracemalloc.start()
+    try:
+        model.fit(votes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40_000_000
+    assert model.mu_.shape == (workers * k, k)
+    # Each worker votes on about 100 rows in 24,000: the fitted P(vote) matches its coverage.
+    coverage = votes.getnnz(axis=0) / n
+    propensity = model.mu_.reshape(workers, k, k).sum(axis=1) @ model.class_balance_
+    np.testing.assert_allclose(propensity, coverage, rtol=0.05)

@@ -1,16 +1,19 @@
-"""Triplet: agreement rates on the (source, vote) pairs that occur; one-class LFs, many classes."""
+"""Triplet: agreement rates on the (source, vote) pairs that occur; one-class LFs, many classes;
+crowds of thousands of workers."""
 
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from gristmill.exceptions import LabelModelError
+from gristmill.exceptions import IdentifiabilityWarning, LabelModelError
 from gristmill.labelmodel import MajorityVote, Triplet
-from gristmill.labelmodel._triplet import _VotedPairs
+from gristmill.labelmodel._triplet import _PairStatistics, _VotedPairs
 from gristmill.labelmodel._votes import to_votes
 
 
@@ -26,13 +29,100 @@ def test_source_sums_equal_the_whole_co_vote_tensor(voting: str) -> None:
     votes = to_votes(values, k)
     whole = votes.co_votes().reshape(m, k, m, k)  # every (source, vote) pair
     pairs = _VotedPairs.of(votes)
-    np.testing.assert_allclose(pairs.source_sums(pairs.co_votes), whole.sum(axis=(1, 3)))
+    overlap = pairs.source_sums()
+    assert sp.issparse(overlap) and overlap.has_sorted_indices
+    np.testing.assert_allclose(overlap.toarray(), whole.sum(axis=(1, 3)))
     for c in range(k):
         sign = np.where(np.arange(k) == c, 1.0, -1.0)
-        signs = sign[pairs.votes]
-        agree = pairs.source_sums(signs[:, None] * pairs.co_votes * signs[None, :])
+        agree = pairs.source_sums(sign[pairs.votes]).toarray()
         expected = np.einsum("ivjw,v,w->ij", whole, sign, sign)
         np.testing.assert_allclose(agree, expected, atol=1e-9)
+
+
+def _median_triplets(value, usable, rank, evidence, max_partners, min_denominator):
+    """Each item's estimate, one item at a time on dense (n, n) arrays (as Triplet did)."""
+    estimates = np.full(value.shape[0], np.nan)
+    for i in range(value.shape[0]):
+        partners = np.flatnonzero(usable[i])
+        if partners.size > max_partners:
+            order = np.argsort(-rank[i, partners], kind="stable")
+            partners = np.sort(partners[order[:max_partners]])
+        rows, cols = np.triu_indices(partners.size, k=1)
+        j, l_ = partners[rows], partners[cols]
+        valid = usable[j, l_] & (np.abs(value[j, l_]) > min_denominator)
+        if valid.any():
+            products = value[i, j[valid]] * value[i, l_[valid]] / value[j[valid], l_[valid]]
+            direction = np.sign(np.sum(evidence[i, partners])) or 1.0
+            estimates[i] = direction * min(np.sqrt(np.median(np.abs(products))), 0.98)
+    return estimates
+
+
+@pytest.mark.parametrize("max_partners", [3, 8, 50])
+@pytest.mark.parametrize("min_denominator", [0.0, 0.3])
+def test_triplet_estimates_are_the_median_of_each_items_triplets(
+    max_partners: int, min_denominator: float, monkeypatch
+) -> None:
+    # Items done together in steps of a few triplets, with ties in rank and asymmetric values.
+    monkeypatch.setattr("gristmill.labelmodel._triplet._TRIPLETS_PER_STEP", 7)
+    rng = np.random.default_rng(max_partners)
+    n = 60
+    usable = rng.random((n, n)) < np.linspace(0.02, 0.6, n)[:, None]
+    usable |= usable.T
+    np.fill_diagonal(usable, False)
+    value = rng.uniform(-1, 1, (n, n))
+    rank = rng.integers(0, 4, (n, n)).astype(np.float64)
+    evidence = rng.normal(size=(n, n))
+    first, second = np.nonzero(usable)
+    statistics = _PairStatistics(n, first, second, value[usable], rank[usable], evidence[usable])
+    found = statistics.triplet_estimates(max_partners, min_denominator=min_denominator)
+    expected = _median_triplets(value, usable, rank, evidence, max_partners, min_denominator)
+    assert np.isfinite(expected).sum() > n // 2
+    np.testing.assert_array_equal(found, expected)
+
+
+def _crowd_in_tasks(
+    n: int, workers: int, k: int, seed: int
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Sparse votes (class + 1) on tasks of 20 rows, each labeled by 5 random workers (a wrong
+    vote is the next class); also the gold labels and the workers' accuracies."""
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, k, n)
+    accuracy = rng.uniform(0.55, 0.95, workers)
+    chosen = np.array([rng.choice(workers, 5, replace=False) for _ in range(n // 20)])
+    rows = np.repeat(np.arange(n), 5)
+    worker = chosen[np.arange(n) // 20].ravel()
+    right = rng.random(rows.size) < accuracy[worker]
+    labels = np.where(right, gold[rows], (gold[rows] + 1) % k)
+    return sp.csr_matrix((labels + 1, (rows, worker)), shape=(n, workers)), gold, accuracy
+
+
+@pytest.mark.filterwarnings("ignore::gristmill.exceptions.IdentifiabilityWarning")
+@pytest.mark.parametrize("k", [2, 4])
+def test_thousands_of_workers_fit_without_dense_pair_arrays(k: int) -> None:
+    # 1,200 workers: their (m, m) sums and the (d, d) co-votes of their d = 1,200 k (worker,
+    # class) pairs took 150 MB (k = 2) and 265 MB (k = 4), 6 GB and a minute at 5,000
+    # workers over 5 classes; the triplets need the pairs of workers sharing tasks only.
+    votes, gold, accuracy = _crowd_in_tasks(24_000, 1_200, k, seed=0)
+    tracemalloc.start()
+    try:
+        model = Triplet().fit(votes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40_000_000
+    assert model.score(votes, gold) >= MajorityVote().fit(votes).score(votes, gold)
+    if k == 2:  # workers agree or not: their accuracies are identified
+        assert np.nanmean(np.abs(model.lf_accuracies_ - accuracy)) < 0.08
+
+
+def test_workers_without_usable_triplets_are_counted_in_the_warning() -> None:
+    votes, _, _ = _crowd_in_tasks(24_000, 1_200, 2, seed=1)
+    voting = votes.getnnz(axis=0) > 0
+    assert not voting.all()  # a silent worker has no accuracy to miss
+    with pytest.warns(IdentifiabilityWarning, match=f"{voting.sum()} labeling function accur"):
+        model = Triplet(min_overlap=21).fit(votes)  # tasks have 20 rows
+    np.testing.assert_allclose(model.lf_accuracies_[voting], 0.7)
+    assert np.isnan(model.lf_accuracies_[~voting]).all()
 
 
 def _one_class_votes(n: int, k: int, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -191,3 +191,18 @@ def test_co_votes_of_many_classes_take_the_sparse_product(parallel, monkeypatch)
     # Small grams stay dense whatever the votes.
     monkeypatch.setattr(votes_module, "_DENSE_GRAM_MIN_WORK", 1e10)
     assert not to_votes(many, 20)._sparse_gram_is_cheaper(1000)
+
+
+def test_sparse_co_votes_hold_the_counts_of_either_product(parallel, monkeypatch) -> None:
+    values, _, _ = make_votes(3_000, np.full(8, 0.7), k=3, coverage=0.4, seed=9)
+    weights = np.random.default_rng(10).random(3_000)
+    columns = np.array([20, 3, 4, 11, 0])
+    for row_weights in (None, weights):
+        votes = to_votes(values, 3).with_weights(row_weights)
+        for dense_max in (2048, 2):  # the dense blocks, then the sparse product
+            monkeypatch.setattr(votes_module, "_DENSE_GRAM_MAX_COLUMNS", dense_max)
+            for chosen in (None, columns):
+                found = votes.sparse_co_votes(chosen)
+                assert sp.isspmatrix_csr(found) and found.has_sorted_indices
+                assert np.all(found.data != 0)
+                np.testing.assert_array_equal(found.toarray(), votes.co_votes(chosen))

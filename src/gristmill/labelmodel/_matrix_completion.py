@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import minimize
 
 from gristmill._snorkel import snorkel_keywords
@@ -20,6 +23,15 @@ from gristmill.labelmodel._votes import Votes
 
 # Probabilities are clipped to this range before taking logs for prediction (as MeTaL does).
 _CLIP = (0.01, 0.99)
+# Most (source, vote) pairs whose co-vote residual is held as dense (d, d) arrays (32 MiB
+# each). Beyond, the objective is summed from the sparse co-votes and (k, k) products; below,
+# the dense form is as fast and exact (the sparse one expands the square, which loses a few
+# digits when the residual is small against the co-vote rates).
+_DENSE_MAX_PAIRS = 2048
+
+# The co-vote part of the objective: given mu and mu * balance, ``||R||^2`` and ``R @ mu`` for
+# the residual R, ``mu diag(balance) mu^T - O`` off the blocks of each source.
+CoVoteTerm = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 
 
 class MatrixCompletion(BaseLabelModel):
@@ -31,10 +43,12 @@ class MatrixCompletion(BaseLabelModel):
     ``mu p``. The model minimises the squared error of both, plus ``l2 * ||mu - mu_init||^2``,
     over ``0 <= mu <= 1`` with L-BFGS-B on the analytic gradient: a few hundred quasi-Newton
     steps on an (m k) x k problem, independent of the number of rows once ``O`` is counted (one
-    sparse product). As in Snorkel, ``mu_init[(j, v), v] = prec_init * P(j votes v) / p_v``
-    (zero off the diagonal), which also picks the better-than-random one of the symmetric
-    solutions. When ``class_balance`` is not given it is estimated as the mean posterior of the
-    fitted model (alternating ``balance_rounds`` times). Prediction is
+    sparse product; on thousands of (source, vote) pairs, such as crowd workers, the residual
+    is summed from the stored co-votes, never held as a dense (m k) x (m k) array). As in
+    Snorkel, ``mu_init[(j, v), v] = prec_init * P(j votes v) / p_v`` (zero off the diagonal),
+    which also picks the better-than-random one of the symmetric solutions. When
+    ``class_balance`` is not given it is estimated as the mean posterior of the fitted model
+    (alternating ``balance_rounds`` times). Prediction is
     ``softmax(log p + sum_j log mu[(j, v_j), :])`` with ``mu`` clipped to [0.01, 0.99].
 
     Parameters
@@ -109,23 +123,29 @@ class MatrixCompletion(BaseLabelModel):
         # and a one-class source leaves k - 1 of its k pairs unused (trec's 68 LFs: 68 of 408).
         counts = votes.source_class_counts().ravel()
         voted = np.flatnonzero(counts > 0)
-        co_votes = votes.co_votes(None if voted.size == counts.size else voted)
-        co_votes /= n  # in place: (d, d) for the d pairs voted, 800 MB at d = 10,000
+        columns = None if voted.size == counts.size else voted
+        source = voted // k
+        if voted.size <= _DENSE_MAX_PAIRS:
+            co_votes = votes.co_votes(columns)
+            co_votes /= n  # in place
+            pair_rates = np.diag(co_votes).copy()
+            term = _dense_term(co_votes, source)
+        else:
+            sparse_co_votes = votes.sparse_co_votes(columns)
+            sparse_co_votes.data /= n
+            pair_rates = sparse_co_votes.diagonal()
+            term = _sparse_term(sparse_co_votes, source)
         rates = np.zeros(m * k)
-        rates[voted] = np.diag(co_votes)
+        rates[voted] = pair_rates
         coverage = votes.source_class_counts().sum(axis=1) / n
         balance = prior if prior is not None else np.full(k, 1.0 / k)
         mu = _initial_mu(rates, balance, m, k, float(self.prec_init))
         mu_init = mu[voted]
-        source = voted // k
-        mask = source[:, None] != source[None, :]
-        co_votes[~mask] = 0.0  # the fit's target: co-votes of pairs of different sources
         rounds = 1 if prior is not None else int(self.balance_rounds)
         for _ in range(rounds):
             mu[voted] = _solve_mu(
-                co_votes,
+                term,
                 rates[voted],
-                mask,
                 balance,
                 mu[voted],
                 mu_init,
@@ -186,38 +206,88 @@ def _prediction_weights(
     return log_mu, np.log(balance)
 
 
+def _dense_term(co_votes: np.ndarray, source: np.ndarray) -> CoVoteTerm:
+    """The co-vote term on dense (d, d) co-votes; those of a source with itself are zeroed."""
+    same_source = np.nonzero(source[:, None] == source[None, :])
+    co_votes[same_source] = 0.0  # in place: the target is the co-votes of different sources
+    # The (d, d) residual is computed in one work array, reused by every evaluation: fresh
+    # (d, d) temporaries cost a page fault per page, and four of them were alive at once.
+    work = np.empty_like(co_votes)
+
+    def term(mu: np.ndarray, scaled: np.ndarray) -> tuple[float, np.ndarray]:
+        residual = np.matmul(scaled, mu.T, out=work)
+        residual -= co_votes
+        residual[same_source] = 0.0
+        product = residual @ mu
+        np.square(residual, out=residual)
+        return float(np.sum(residual)), product
+
+    return term
+
+
+def _sparse_term(co_votes: sp.csr_matrix, source: np.ndarray) -> CoVoteTerm:
+    """The co-vote term from sparse (d, d) co-votes, in O(stored co-votes * k + d * k^2);
+    those of a source with itself are dropped from ``co_votes``.
+
+    With ``M = S mu^T`` (``S = mu diag(balance)``), the target O (the co-votes of different
+    sources) and B the blocks of each source with itself: ``||R||^2 = ||M||^2 - ||M_B||^2 -
+    2 <M, O> + ||O||^2``, where ``||M||^2 = sum((S^T S) * (mu^T mu))`` and ``<M, O> =
+    sum(S * (O mu))``; and ``R mu = S (mu^T mu) - M_B mu - O mu``. Only O's stored entries
+    and the few entries of B (k^2 at most per source) are visited.
+    """
+    d = source.size
+    by_source = sp.csr_matrix((np.ones(d), (np.arange(d), source)))
+    blocks = sp.csr_matrix(by_source @ by_source.T)  # the pattern of B
+    block_rows = np.repeat(np.arange(d), np.diff(blocks.indptr))
+    block_cols = blocks.indices
+    target = co_votes  # in place: the target is the co-votes of different sources
+    target_rows = np.repeat(np.arange(d), np.diff(target.indptr))
+    target.data[source[target_rows] == source[target.indices]] = 0.0
+    target.eliminate_zeros()
+    target_norm = float(target.data @ target.data)
+
+    def term(mu: np.ndarray, scaled: np.ndarray) -> tuple[float, np.ndarray]:
+        gram = mu.T @ mu
+        in_blocks = np.einsum("ic,ic->i", scaled[block_rows], mu[block_cols])
+        blocks.data = in_blocks
+        target_mu = target @ mu
+        value = (
+            float(np.sum((scaled.T @ scaled) * gram))
+            - float(in_blocks @ in_blocks)
+            - 2.0 * float(np.sum(scaled * target_mu))
+            + target_norm
+        )
+        product = scaled @ gram
+        product -= blocks @ mu
+        product -= target_mu
+        return value, product
+
+    return term
+
+
 def _solve_mu(
-    co_votes: np.ndarray,
+    term: CoVoteTerm,
     rates: np.ndarray,
-    mask: np.ndarray,
     balance: np.ndarray,
     start: np.ndarray,
     mu_init: np.ndarray,
     l2: float,
     max_iter: int,
 ) -> np.ndarray:
+    """``mu`` of the (source, vote) pairs minimising the co-vote ``term``, the squared error of
+    the vote rates and ``l2`` times the squared distance to ``mu_init``, from ``start``."""
     shape = start.shape
-    same_source = np.nonzero(~mask)
-    # The target is the co-votes outside the mask (a copy only when the caller left co-votes
-    # of a source with itself in them).
-    target = np.where(mask, co_votes, 0.0) if co_votes[same_source].any() else co_votes
-    # The (d, d) residual is computed in one work array, reused by every evaluation: fresh
-    # (d, d) temporaries cost a page fault per page, and four of them were alive at once.
-    work = np.empty_like(target)
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         mu = flat.reshape(shape)
         scaled = mu * balance[None, :]
-        residual = np.matmul(scaled, mu.T, out=work)
-        residual -= target
-        residual[same_source] = 0.0
+        fit, product = term(mu, scaled)
         marginal = scaled.sum(axis=1) - rates
         drift = mu - mu_init
-        gradient = 4.0 * (residual @ mu) * balance[None, :]
+        gradient = 4.0 * product * balance[None, :]
         gradient += 2.0 * marginal[:, None] * balance[None, :]
         gradient += 2.0 * l2 * drift
-        np.square(residual, out=residual)
-        value = float(np.sum(residual) + np.sum(marginal**2) + l2 * np.sum(drift**2))
+        value = float(fit + np.sum(marginal**2) + l2 * np.sum(drift**2))
         return value, gradient.ravel()
 
     result = minimize(

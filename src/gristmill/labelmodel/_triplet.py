@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from gristmill._snorkel import snorkel_keywords
 from gristmill.exceptions import IdentifiabilityWarning, LabelModelError
@@ -25,6 +26,8 @@ from gristmill.labelmodel._votes import Votes
 _MAX_CORRELATION = 0.98
 # Smallest probability of a vote or abstention given the class, so that logs stay finite.
 _MIN_PROBABILITY = 1e-6
+# Most triplets whose products are held at once (a dozen arrays of 2 MiB).
+_TRIPLETS_PER_STEP = 1 << 18
 
 
 class Triplet(BaseLabelModel):
@@ -99,81 +102,79 @@ class Triplet(BaseLabelModel):
             self.correlations_ = np.full((m,) if k == 2 else (k, m), 2 * FALLBACK_ACCURACY - 1)
             return
         pairs = _VotedPairs.of(votes)
-        overlap = pairs.source_sums(pairs.co_votes)
+        # Only pairs of sources that co-vote on min_overlap rows enter a triplet: their
+        # statistics are kept, never (m, m) or (d, d) arrays (6 GB at 5,000 workers, 5 classes).
+        overlap = pairs.source_sums()
+        first, second = _usable_pairs(overlap, self.min_overlap)
         if k == 2 and votes.mostly_multi_class_voters():
             sign = np.array([-1.0, 1.0])
-            signs = sign[pairs.votes]
-            agree = pairs.source_sums(signs[:, None] * pairs.co_votes * signs[None, :])
-            a, unresolved = self._correlations(agree, overlap)
+            agree = pairs.source_sums(sign[pairs.votes])
+            a, unresolved = self._correlations(agree, overlap, first, second, votes)
             _warn_unresolved(f"{unresolved} labeling function accuracies", unresolved)
             totals = votes.source_class_counts()
             self._set_binary(a, _label_mean(a, totals @ sign, totals.sum(axis=1)), prior, votes)
         else:
-            rho = self._class_correlations(pairs, overlap, votes.total_weight)
+            rho = self._class_correlations(pairs, first, second, votes.total_weight)
             unresolved = int(np.isnan(rho).sum())
             _warn_unresolved(f"{unresolved} (labeling function, class) vote rates", unresolved)
             balance = prior if prior is not None else vote_share(votes)
             self._set_classes(rho, balance, pairs, votes)
 
-    def _correlations(self, agree: np.ndarray, overlap: np.ndarray) -> tuple[np.ndarray, int]:
-        m = agree.shape[0]
-        usable = overlap >= self.min_overlap
-        np.fill_diagonal(usable, False)
-        rate = np.divide(agree, overlap, out=np.zeros_like(agree), where=overlap > 0)
-        a = np.full(m, 2 * FALLBACK_ACCURACY - 1)
-        missing = 0
-        for i in range(m):
-            partners = np.flatnonzero(usable[i])
-            if partners.size > self.max_partners:
-                order = np.argsort(-overlap[i, partners], kind="stable")
-                partners = np.sort(partners[order[: self.max_partners]])
-            estimate = _median_triplet(rate, usable, i, partners)
-            if estimate is None:
-                if overlap[i].sum() > 0 or partners.size:
-                    missing += 1
-                continue
-            direction = np.sign(np.sum(agree[i, partners])) or 1.0
-            a[i] = direction * min(np.sqrt(estimate), _MAX_CORRELATION)
-        return a, missing
+    def _correlations(
+        self,
+        agree: sp.csr_matrix,
+        overlap: sp.csr_matrix,
+        first: np.ndarray,
+        second: np.ndarray,
+        votes: Votes,
+    ) -> tuple[np.ndarray, int]:
+        """``a_i`` per source from the agreement and overlap of the usable pairs of sources
+        (``first``, ``second``), and the number of sources that vote without a usable triplet.
+        """
+        agree_of, overlap_of = _entries(agree, first, second), _entries(overlap, first, second)
+        rate = agree_of / overlap_of  # the usable pairs co-vote on min_overlap >= 1 rows
+        pair_rates = _PairStatistics(votes.n_sources, first, second, rate, overlap_of, agree_of)
+        a = pair_rates.triplet_estimates(self.max_partners, min_denominator=0.05)
+        missing = np.isnan(a) & (votes.source_class_counts().sum(axis=1) > 0)
+        a[np.isnan(a)] = 2 * FALLBACK_ACCURACY - 1
+        return a, int(missing.sum())
 
     def _class_correlations(
-        self, pairs: _VotedPairs, overlap: np.ndarray, n_rows: float
+        self, pairs: _VotedPairs, first: np.ndarray, second: np.ndarray, n_rows: float
     ) -> np.ndarray:
         """Per (source, class c) pair, the correlation of its vote with ``[y = c]``.
 
-        NaN where no triplet is usable.
+        NaN where no triplet is usable. ``first, second`` are the sources of the usable pairs.
         """
         rho = np.full(pairs.votes.size, np.nan)
-        sources = pairs.source_of()
+        rates = pairs.co_votes.diagonal() / n_rows
         for c in np.unique(pairs.votes):
             columns = np.flatnonzero(pairs.votes == c)
-            co_votes = pairs.co_votes[np.ix_(columns, columns)] / n_rows
-            rate = np.diag(co_votes).copy()
+            # The pairs of columns of class c whose sources form a usable pair.
+            position = np.full(pairs.n_sources, -1)
+            position[pairs.source[columns]] = np.arange(columns.size)
+            left, right = position[first], position[second]
+            both = (left >= 0) & (right >= 0)
+            left, right = left[both], right[both]
+            co_votes = _entries(pairs.co_votes, columns[left], columns[right]) / n_rows
+            rate = rates[columns]
             spread = np.sqrt(rate * (1.0 - rate))
-            scale = np.outer(spread, spread)
-            covariance = co_votes - np.outer(rate, rate)
+            scale = spread[left] * spread[right]
+            covariance = co_votes - rate[left] * rate[right]
             correlation = np.divide(
                 covariance, scale, out=np.zeros_like(covariance), where=scale > 0
             )
-            usable = overlap[np.ix_(sources[columns], sources[columns])] >= self.min_overlap
-            usable &= np.abs(correlation) * np.sqrt(n_rows) > 1.0
-            rho[columns] = self._median_correlations(correlation, usable, co_votes)
-        return rho
-
-    def _median_correlations(
-        self, correlation: np.ndarray, usable: np.ndarray, co_votes: np.ndarray
-    ) -> np.ndarray:
-        np.fill_diagonal(usable, False)
-        rho = np.full(correlation.shape[0], np.nan)
-        for i in range(rho.size):
-            partners = np.flatnonzero(usable[i])
-            if partners.size > self.max_partners:
-                order = np.argsort(-co_votes[i, partners], kind="stable")
-                partners = np.sort(partners[order[: self.max_partners]])
-            estimate = _median_triplet(correlation, usable, i, partners, min_denominator=0.0)
-            if estimate is not None:
-                direction = np.sign(np.sum(correlation[i, partners])) or 1.0
-                rho[i] = direction * min(np.sqrt(estimate), _MAX_CORRELATION)
+            # Pairs whose correlation is within one standard error of 0 are no denominators.
+            kept = np.abs(correlation) * np.sqrt(n_rows) > 1.0
+            correlations = _PairStatistics(
+                columns.size,
+                left[kept],
+                right[kept],
+                correlation[kept],
+                co_votes[kept],
+                correlation[kept],
+            )
+            rho[columns] = correlations.triplet_estimates(self.max_partners, min_denominator=0.0)
         return rho
 
     def _set_binary(
@@ -196,7 +197,7 @@ class Triplet(BaseLabelModel):
     ) -> None:
         """Naive Bayes over every source's vote or abstention, from each pair's ``rho``."""
         k, m = votes.cardinality, votes.n_sources
-        rate = np.diag(pairs.co_votes) / votes.total_weight
+        rate = pairs.co_votes.diagonal() / votes.total_weight
         prior = balance[pairs.votes]
         # A pair without a usable triplet is right FALLBACK_ACCURACY of the times it votes.
         fallback = (FALLBACK_ACCURACY * rate / prior - rate) / (1 - prior)
@@ -205,7 +206,7 @@ class Triplet(BaseLabelModel):
         # P(source votes c | y = c) and P(source votes c | y != c) of each (source, c) pair.
         hit = np.clip(rate + (1 - prior) * lift, _MIN_PROBABILITY, 1 - _MIN_PROBABILITY)
         false_hit = np.clip(rate - prior * lift, _MIN_PROBABILITY, 1 - _MIN_PROBABILITY)
-        source = pairs.source_of()
+        source = pairs.source
         voting = np.zeros((m, k, k))  # [j, c, v]: P(source j votes v | y = c)
         voting[source, :, pairs.votes] = false_hit[:, None]
         voting[source, pairs.votes, pairs.votes] = hit
@@ -236,26 +237,6 @@ class Triplet(BaseLabelModel):
 
     def _proba(self, votes: Votes) -> np.ndarray:
         return softmax(votes.scores(self.weights_, self.bias_))
-
-
-def _median_triplet(
-    rate: np.ndarray,
-    usable: np.ndarray,
-    i: int,
-    partners: np.ndarray,
-    *,
-    min_denominator: float = 0.05,
-) -> float | None:
-    if partners.size < 2:
-        return None
-    rows, cols = np.triu_indices(partners.size, k=1)
-    j, l_ = partners[rows], partners[cols]
-    denominator = rate[j, l_]
-    valid = usable[j, l_] & (np.abs(denominator) > min_denominator)
-    if not valid.any():
-        return None
-    products = rate[i, j[valid]] * rate[i, l_[valid]] / denominator[valid]
-    return float(np.median(np.abs(products)))
 
 
 def _warn_unresolved(what: str, count: int) -> None:
@@ -291,13 +272,14 @@ class _VotedPairs:
 
     A source that votes one class (a keyword LF) casts one of its k possible votes: the
     (m k)^2 co-vote matrix of every pair would be mostly zeros (80 GB for 1,000 LFs over 100
-    classes); this one is d x d for the d pairs that occur, sorted by source.
+    classes); this one is d x d for the d pairs that occur, sorted by source, and sparse: a
+    crowd of 5,000 workers over 5 classes votes d = 25,000 pairs, each worker co-voting with
+    a few hundred of the others.
     """
 
-    co_votes: np.ndarray  # (d, d)
+    co_votes: sp.csr_matrix  # (d, d)
     votes: np.ndarray  # (d,) the class of each pair
-    sources: np.ndarray  # the sources that vote, ascending
-    starts: np.ndarray  # first pair of each of them
+    source: np.ndarray  # (d,) the source of each pair, ascending
     n_sources: int
 
     @classmethod
@@ -305,20 +287,118 @@ class _VotedPairs:
         k = votes.cardinality
         counts = votes.source_class_counts().ravel()
         voted = np.flatnonzero(counts > 0)
-        co_votes = votes.co_votes(None if voted.size == counts.size else voted)
-        sources, starts = np.unique(voted // k, return_index=True)
-        return cls(co_votes, voted % k, sources, starts, votes.n_sources)
+        co_votes = votes.sparse_co_votes(None if voted.size == counts.size else voted)
+        return cls(co_votes, voted % k, voted // k, votes.n_sources)
 
-    def source_of(self) -> np.ndarray:
-        """(d,): the source of each pair."""
-        return np.repeat(self.sources, np.diff(np.append(self.starts, self.votes.size)))
+    def source_sums(self, sign: np.ndarray | None = None) -> sp.csr_matrix:
+        """(m, m): the co-votes summed over the pairs of each source, rows and columns.
 
-    def source_sums(self, per_pair: np.ndarray) -> np.ndarray:
-        """(m, m): ``per_pair`` (d, d) summed over the pairs of each source, rows and columns."""
-        out = np.zeros((self.n_sources, self.n_sources))
-        if self.starts.size:
-            summed = np.add.reduceat(
-                np.add.reduceat(per_pair, self.starts, axis=0), self.starts, axis=1
-            )
-            out[np.ix_(self.sources, self.sources)] = summed
-        return out
+        With ``sign`` (d,), each co-vote of pairs p and q counts ``sign[p] * sign[q]`` times.
+        """
+        d = self.votes.size
+        weight = np.ones(d) if sign is None else sign
+        by_source = sp.csr_matrix((weight, (np.arange(d), self.source)), shape=(d, self.n_sources))
+        # Rows first, then columns, as the sums of the dense co-votes were taken.
+        sums = sp.csr_matrix((by_source.T @ self.co_votes) @ by_source)
+        sums.sort_indices()
+        return sums
+
+
+def _usable_pairs(overlap: sp.csr_matrix, min_overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the entries of ``overlap`` off its diagonal that reach ``min_overlap``,
+    row by row."""
+    rows = np.repeat(np.arange(overlap.shape[0]), np.diff(overlap.indptr))
+    usable = (overlap.data >= min_overlap) & (rows != overlap.indices)
+    return rows[usable], overlap.indices[usable].astype(np.int64)
+
+
+def _entries(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``matrix[rows[i], columns[i]]`` for every i, 0 where nothing is stored."""
+    if not rows.size:
+        return np.zeros(0)
+    return np.asarray(matrix[rows, columns], dtype=np.float64).ravel()
+
+
+@dataclass(frozen=True)
+class _PairStatistics:
+    """A statistic of the usable pairs of n items (sources, or (source, class) pairs).
+
+    The pairs are given row by row, ``second`` ascending within each ``first``; ``value`` is
+    the statistic that factors as ``a_i a_j`` (an agreement rate, a correlation), ``rank``
+    orders an item's partners (most co-voted first) and ``evidence`` is summed over them for
+    the sign of ``a_i``.
+    """
+
+    n_items: int
+    first: np.ndarray
+    second: np.ndarray
+    value: np.ndarray
+    rank: np.ndarray
+    evidence: np.ndarray
+
+    def triplet_estimates(self, max_partners: int, *, min_denominator: float) -> np.ndarray:
+        """(n,): ``a_i``, the signed square root of the median over the triplets of item i.
+
+        Each item's partners are its ``max_partners`` usable pairs of highest rank (ties: the
+        first stored); a triplet (i, j, l) of two of them counts when (j, l) is usable too and
+        its statistic exceeds ``min_denominator`` in magnitude. NaN where no triplet counts.
+        """
+        chosen = self._partners(max_partners)
+        sizes = np.bincount(self.first[chosen], minlength=self.n_items)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        keys = self.first * self.n_items + self.second  # ascending: the pairs' order
+        estimates = np.full(self.n_items, np.nan)
+        # Items with as many partners are done together, a few thousand triplets at a time.
+        for size in np.unique(sizes[sizes >= 2]):
+            items = np.flatnonzero(sizes == size)
+            rows, cols = np.triu_indices(size, k=1)
+            step = max(1, _TRIPLETS_PER_STEP // rows.size)
+            for start in range(0, items.size, step):
+                batch = items[start : start + step]
+                partners = chosen[offsets[batch][:, None] + np.arange(size)]
+                estimates[batch] = self._estimates_of(partners, rows, cols, keys, min_denominator)
+        return estimates
+
+    def _partners(self, max_partners: int) -> np.ndarray:
+        """Positions of the pairs kept as partners: at most ``max_partners`` per item, those
+        of highest rank, in stored order."""
+        counts = np.bincount(self.first, minlength=self.n_items)
+        if counts.max(initial=0) <= max_partners:
+            return np.arange(self.first.size)
+        positions = np.arange(self.first.size)
+        order = np.lexsort((positions, -self.rank, self.first))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        place = positions - starts[self.first[order]]
+        return np.sort(order[place < max_partners])
+
+    def _estimates_of(
+        self,
+        partners: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        keys: np.ndarray,
+        min_denominator: float,
+    ) -> np.ndarray:
+        """The estimates of items whose partners are the rows of ``partners`` (positions);
+        their triplets are the partner columns ``rows[t], cols[t]``; ``keys`` code the pairs."""
+        second = self.second[partners]
+        query = second[:, rows] * self.n_items + second[:, cols]
+        found = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+        denominator = self.value[found]
+        valid = (keys[found] == query) & (np.abs(denominator) > min_denominator)
+        value = self.value[partners]
+        products = np.full(query.shape, np.inf)
+        np.divide(value[:, rows] * value[:, cols], denominator, out=products, where=valid)
+        np.abs(products, out=products)
+        products.sort(axis=1)  # the invalid ones (inf) last
+        counted = valid.sum(axis=1)
+        some = np.flatnonzero(counted > 0)
+        # The median of the counted products, as np.median takes it.
+        low = products[some, (counted[some] - 1) // 2]
+        high = products[some, counted[some] // 2]
+        median = (low + high) / 2
+        direction = np.sign(np.sum(self.evidence[partners[some]], axis=1))
+        direction[direction == 0] = 1.0
+        estimates = np.full(partners.shape[0], np.nan)
+        estimates[some] = direction * np.minimum(np.sqrt(median), _MAX_CORRELATION)
+        return estimates
