@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -110,19 +109,14 @@ def test_csv_partitions_say_their_rows_are_numbered_within_them(tmp_path: Path) 
     assert table.csv == str(path)
 
 
-def test_csv_row_offsets_place_each_block_in_its_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import dask.dataframe as dd
-
-    monkeypatch.setattr(dd, "read_csv", partial(dd.read_csv, blocksize=1_000))
+def test_csv_row_offsets_place_each_block_in_its_file(tmp_path: Path) -> None:
     frame_of(600).to_csv(tmp_path / "a.csv", index=False)
     frame_of(300, start=600).to_csv(tmp_path / "b.csv", index=False)
     glob = str(tmp_path / "*.csv")
-    table = read_dask_table(glob)
+    table = read_dask_table(glob, csv_blocksize=1_000)
     parts = partitions(table)
     assert len(parts) > 4
-    offsets = csv_row_offsets(glob)
+    offsets = csv_row_offsets(glob, csv_blocksize=1_000)
     assert len(offsets) == len(parts)
     for part, (file, offset) in zip(parts, offsets, strict=True):
         first = int(part["text"].iloc[0].removeprefix("row "))
@@ -154,3 +148,134 @@ def test_suffixes_are_read_whatever_their_case(tmp_path: Path) -> None:
     pd.DataFrame({"text": ["c"]}).to_parquet(tmp_path / "parts" / "PART.0.PARQUET")
     assert read_dask_table(tmp_path / "TRAIN.CSV").frame.compute()["text"].tolist() == ["a", "b"]
     assert read_dask_table(tmp_path / "parts").frame.compute()["text"].tolist() == ["c"]
+
+
+def test_csv_with_line_breaks_in_quoted_fields_is_not_cut_inside_them(tmp_path: Path) -> None:
+    # Dask cuts blocks at line breaks; one within a quoted field used to split its row in two
+    # (a dtype error, or rows misread) once the file was larger than a block.
+    text = ["one\ntwo, and a comma\nthree" if i % 3 == 0 else f"plain {i}" for i in range(300)]
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"id": range(300), "text": text}).to_csv(path, index=False)
+    assert path.stat().st_size > 5 * 1_000
+    table = read_dask_table(path, csv_blocksize=1_000)
+    pd.testing.assert_frame_equal(
+        table.frame.compute().reset_index(drop=True), pd.read_csv(path), check_dtype=False
+    )
+    assert csv_row_offsets(path, csv_blocksize=1_000) == [(str(path), 0)] * table.frame.npartitions
+
+
+def test_csv_with_quotes_but_no_quoted_line_breaks_is_still_split(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": ['say "hi", then go'] * 300}).to_csv(path, index=False)
+    table = read_dask_table(path, csv_blocksize=1_000)
+    assert table.frame.npartitions > 5
+    assert table.frame.compute()["text"].tolist() == ['say "hi", then go'] * 300
+
+
+def test_a_quoted_line_break_is_found_across_chunks(tmp_path: Path) -> None:
+    from gristmill.io._dask import _has_quoted_line_break
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'a,b\n1,"x' + b"y" * 50 + b'\nz"\n2,"q"\n')
+    assert _has_quoted_line_break(path, chunk=7)
+    path.write_bytes(b'a,b\n1,"x' + b"y" * 50 + b'z"\n2,"q"\n')
+    assert not _has_quoted_line_break(path, chunk=7)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_glob_reads_as_read_table_reads_it(tmp_path: Path, suffix: str) -> None:
+    from gristmill.io import read_table
+
+    for i, n in ((10, 2), (2, 3), (1, 1)):
+        frame = frame_of(n, start=100 * i)
+        if suffix == "csv":
+            frame.to_csv(tmp_path / f"part-{i}.csv", index=False)
+        else:
+            frame.to_parquet(tmp_path / f"part-{i}.parquet", index=False)
+    pattern = tmp_path / f"part-*.{suffix}"
+    gathered = read_dask_table(pattern).frame.compute()
+    assert gathered["text"].str.removeprefix("row ").astype(int).tolist() == [
+        100,
+        200,
+        201,
+        202,
+        1000,
+        1001,
+    ]
+    pd.testing.assert_frame_equal(
+        gathered.reset_index(drop=True), read_table(pattern), check_dtype=False
+    )
+    if suffix == "csv":
+        assert [Path(file).name for file, _ in csv_row_offsets(pattern)] == [
+            "part-1.csv",
+            "part-2.csv",
+            "part-10.csv",
+        ]
+
+
+def test_a_glob_matching_nothing_names_the_pattern(tmp_path: Path) -> None:
+    for suffix in ("csv", "parquet"):
+        with pytest.raises(DataError, match=rf"part-\*\.{suffix}: no file matches the pattern"):
+            read_dask_table(tmp_path / f"part-*.{suffix}")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_files_of_a_glob_with_other_columns_are_named_as_read_table_names_them(
+    tmp_path: Path, suffix: str
+) -> None:
+    # Dask read them silently: missing Parquet columns as nulls, extra ones added
+    from gristmill.io import read_table
+
+    for i, frame in enumerate((frame_of(2), frame_of(1).rename(columns={"n": "m"})), start=1):
+        if suffix == "csv":
+            frame.to_csv(tmp_path / f"p-{i}.csv", index=False)
+        else:
+            frame.to_parquet(tmp_path / f"p-{i}.parquet", index=i == 2)
+    pattern = tmp_path / f"p-*.{suffix}"
+    expected = (
+        f"{tmp_path / f'p-2.{suffix}'}: the files of {pattern} must have the same columns as "
+        f"its first file, {tmp_path / f'p-1.{suffix}'}, ['text', 'n']; it lacks ['n']; it has "
+        "['m'] too"
+    )
+    for read in (read_dask_table, read_table):
+        with pytest.raises(DataError) as info:
+            read(pattern)
+        assert str(info.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("id,text,id", r"t\.csv: the header repeats column name\(s\) \['id'\]"),
+        ("id;text;n", r"t\.csv: the header 'id;text;n' reads as a single column: .* semicolons"),
+    ],
+)
+def test_a_csv_header_pandas_would_misread_is_refused(
+    tmp_path: Path, header: str, message: str
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(header + "\n" + header.replace("id", "1").replace("text", "a") + "\n")
+    with pytest.raises(DataError, match=message):
+        read_dask_table(path)
+
+
+def test_a_gzipped_csv_is_read_whole_without_a_warning(tmp_path: Path) -> None:
+    # Dask warned that it cannot split a compressed file (an error under -W error)
+    path = tmp_path / "t.csv.gz"
+    frame_of(50).to_csv(path, index=False)
+    table = read_dask_table(path, csv_blocksize=100)
+    assert table.frame.npartitions == 1
+    assert table.frame.compute()["n"].tolist() == list(range(50))
+    assert csv_row_offsets(path, csv_blocksize=100) == [(str(path), 0)]
+
+
+def test_a_csv_whose_rows_end_with_a_separator_is_refused(tmp_path: Path) -> None:
+    # pandas (in each Dask block) made the first column the index, shifting the others left
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2,\n3,4,\n")
+    with pytest.raises(DataError) as info:
+        read_dask_table(path)
+    assert str(info.value) == (
+        f"{path}: line 2 has 3 fields, but the header has 2 (the last is empty: a separator "
+        "ends the line)"
+    )

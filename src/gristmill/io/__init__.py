@@ -12,9 +12,11 @@ from gristmill.io._dask import (
     read_dask_table,
     write_parquet_part,
 )
+from gristmill.io._files import table_files
 from gristmill.io._tables import (
     TABLE_FORMATS,
     read_table,
+    read_table_parts,
     row_numbering,
     table_format,
     write_table,
@@ -29,8 +31,10 @@ __all__ = [
     "check_replaceable",
     "read_dask_table",
     "read_table",
+    "read_table_parts",
     "replace_directory",
     "row_numbering",
+    "table_files",
     "table_format",
     "write_parquet_part",
     "write_table",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-import csv
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -13,12 +13,15 @@ import pandas as pd
 
 from gristmill.exceptions import DataError
 from gristmill.io._atomic import atomic_path
+from gristmill.io._files import check_same_columns, is_hive_directory, table_files
+from gristmill.io._text_files import header_names, not_utf8_message, read_text_table
 
 TABLE_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".parq": "parquet",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "jsonl",
@@ -58,39 +61,22 @@ def table_format(path: str | os.PathLike[str]) -> str:
         ) from None
 
 
-def _check_ragged(path: Path, sep: str) -> None:
-    """Raise a DataError naming the first CSV line whose field count differs from the header."""
-    # No field is longer than the file, which may hold cells beyond the csv module's default
-    # limit of 128 KiB (pandas has none); the limit is a C long.
-    limit = csv.field_size_limit(min(path.stat().st_size + 1, 2**31 - 1))
-    try:
-        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-            reader = csv.reader(handle, delimiter=sep)
-            header = next(reader, None)
-            if header is None:
-                return
-            for record in reader:
-                if record and len(record) != len(header):
-                    raise DataError(
-                        f"{path}: line {reader.line_num} has {len(record)} fields, "
-                        f"but the header has {len(header)}"
-                    )
-    finally:
-        csv.field_size_limit(limit)
-
-
 def read_table(
     path: str | os.PathLike[str],
     *,
     columns: list[str] | None = None,
     as_strings: bool = False,
 ) -> pd.DataFrame:
-    """Read a CSV, TSV, Parquet or JSON-lines table (a ``.json`` file may also hold one array).
+    """Read a CSV, TSV, Parquet or JSON-lines table (a ``.json`` file may also hold one array),
+    from one file, a glob of files, or a directory of Parquet parts.
 
     Parameters
     ----------
     path : path-like
-        The file; its extension chooses the reader.
+        The file, whose extension chooses the reader; or a glob of files of one format
+        (``data/part-*.csv``), or a directory of Parquet parts, read as one table in the order
+        of :func:`table_files` (as the dask engine reads them). A directory of ``key=value``
+        folders (Hive style) is read by Arrow, with its folders' keys as columns.
     columns : list of str, optional
         Columns that must be present (others are kept too). A missing one is an error.
     as_strings : bool, default False
@@ -100,12 +86,17 @@ def read_table(
     Returns
     -------
     pandas.DataFrame
+        The rows of several files one after the other, indexed from 0 (or by the index the
+        Parquet files store).
 
     Raises
     ------
     DataError
-        When the file is missing, empty, unreadable, has ragged rows, repeats a header name
-        (CSV/TSV), or lacks a column.
+        When a file is missing, empty, unreadable or not UTF-8 text, repeats a column name,
+        or lacks a column; when a CSV/TSV file has ragged rows (a separator ending each line,
+        too), a quoted field never closed, or seems separated by another character (``;``);
+        when a glob matches no file; or when the files of a glob or directory do not have the
+        same columns. The message names the file (and line).
 
     Examples
     --------
@@ -115,12 +106,82 @@ def read_table(
     >>> read_table(p, as_strings=True)["zip"].tolist()
     ['007']
     """
-    path = Path(path)
-    fmt = table_format(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir() and fmt != "parquet":
+    parts = read_table_parts(path, as_strings=as_strings)
+    if len(parts) == 1:
+        frame = parts[0][1]
+    else:
+        # A file of no rows (a header alone) adds none, and no dtype either.
+        frames = [part for _, part in parts if len(part)] or [parts[0][1]]
+        keep_index = any(not isinstance(part.index, pd.RangeIndex) for part in frames)
+        frame = pd.concat(frames, ignore_index=not keep_index)
+    if columns:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{path}: missing column(s) {missing}; the table has {list(frame.columns)}"
+            )
+    return frame
+
+
+def read_table_parts(
+    path: str | os.PathLike[str], *, as_strings: bool = False
+) -> list[tuple[Path, pd.DataFrame]]:
+    """The files of a table (see :func:`read_table`) and the rows of each, indexed as read.
+
+    For an error to name a row's file: a row is then named by its file and its number there.
+    A column that some CSV/TSV files type as text and others as numbers or booleans is read as
+    text from all (as :func:`pandas.read_csv` reads a column mixing them in one file).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_table` does.
+    """
+    source = Path(path)
+    fmt = _source_format(source)
+    if source.is_dir() and fmt != "parquet":
         raise DataError(f"{path}: is a directory, not a {fmt} file")
+    files = table_files(source)
+    if source.is_dir() and is_hive_directory(source, files):
+        return [(source, _read_file(source, fmt, as_strings=as_strings))]
+    parts = [(file, _read_file(file, fmt, as_strings=as_strings)) for file in files]
+    check_same_columns(path, [(file, list(frame.columns)) for file, frame in parts])
+    if fmt in ("csv", "tsv") and not as_strings:
+        parts = _text_where_mixed(parts, fmt)
+    return parts
+
+
+def _text_where_mixed(
+    parts: list[tuple[Path, pd.DataFrame]], fmt: str
+) -> list[tuple[Path, pd.DataFrame]]:
+    """The parts with each column that some files read as text and others as numbers or
+    booleans read again as text in those others, so that ``007`` stays ``"007"`` wherever a
+    column holds text somewhere, as it would in one file."""
+    frames = [frame for _, frame in parts if len(frame)]
+    mixed = [
+        column
+        for column in parts[0][1].columns
+        if any(_is_text(f[column]) for f in frames)
+        and any(not _is_text(f[column]) and f[column].notna().any() for f in frames)
+    ]
+    if not mixed:
+        return parts
+    return [
+        (file, frame)
+        if not len(frame) or all(_is_text(frame[c]) for c in mixed)
+        else (file, _read_file(file, fmt, as_strings=False, text_columns=mixed))
+        for file, frame in parts
+    ]
+
+
+def _is_text(column: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(column.dtype)
+
+
+def _read_file(
+    path: Path, fmt: str, *, as_strings: bool, text_columns: list[str] | None = None
+) -> pd.DataFrame:
+    """One file (or a Hive-style directory, read by Arrow) as ``read_table`` reads it."""
     if path.is_file() and path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
     kwargs: dict[str, Any] = {}
@@ -129,18 +190,14 @@ def read_table(
             sep = "\t" if fmt == "tsv" else ","
             if as_strings:
                 kwargs = {"dtype": str, "keep_default_na": False, "na_values": [""]}
-            try:
-                frame = pd.read_csv(path, sep=sep, **kwargs)
-            except pd.errors.ParserError:
-                _check_ragged(path, sep)
-                raise
-            if len(frame.columns) and frame.shape[0] and _has_ragged_short_rows(path, sep):
-                _check_ragged(path, sep)
-            _check_unique_header(path, sep)
+            elif text_columns:
+                kwargs = {"dtype": dict.fromkeys(text_columns, str)}
+            frame = read_text_table(path, sep, kwargs)
         elif fmt == "parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet_file(path)
         else:
-            # JSON lines, or (a .json file opening with '[') one array of row objects
+            # JSON lines, or (a .json file opening with '[') one array of row objects; a
+            # byte-order mark (Notepad writes one) is skipped, as it is in CSV files
             lines = not _opens_with(path, b"[")
             frame = pd.read_json(
                 path,
@@ -148,6 +205,7 @@ def read_table(
                 orient="records",
                 dtype=not as_strings,
                 dtype_backend="numpy_nullable",
+                encoding="utf-8-sig",
             )
             frame = _with_default_dtypes(frame)
     except DataError:
@@ -155,18 +213,30 @@ def read_table(
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file has no header or rows") from None
     except UnicodeDecodeError as exc:
-        raise DataError(_not_utf8(path, fmt, exc)) from exc
+        raise DataError(not_utf8_message(path, fmt, exc)) from exc
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as {fmt}: {exc}") from exc
     if frame.columns.empty:
         raise DataError(f"{path}: the table has no columns")
-    if columns:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"{path}: missing column(s) {missing}; the table has {list(frame.columns)}"
-            )
     return frame
+
+
+def _read_parquet_file(path: Path) -> pd.DataFrame:
+    """A Parquet file (or Hive-style directory) read by pandas; a repeated column name, which
+    Arrow refuses cryptically, is named."""
+    try:
+        return pd.read_parquet(path)
+    except Exception:
+        names: list[str] = []
+        if path.is_file():
+            import pyarrow.parquet as pq
+
+            with contextlib.suppress(Exception):  # not Parquet: pandas' error says so
+                names = pq.read_schema(path).names
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise DataError(f"{path}: the file repeats column name(s) {repeated}") from None
+        raise
 
 
 def row_numbering(path: str | os.PathLike[str]) -> str:
@@ -178,9 +248,16 @@ def row_numbering(path: str | os.PathLike[str]) -> str:
     >>> row_numbering("data/train.csv")
     'numbered from 1, the header not counted'
     """
-    if table_format(Path(path)) in ("csv", "tsv"):
+    if _source_format(Path(path)) in ("csv", "tsv"):
         return "numbered from 1, the header not counted"
     return "numbered from 1"
+
+
+def _source_format(source: Path) -> str:
+    """The format of a file or glob by its extension; a directory without one holds Parquet."""
+    if source.is_dir() and source.suffix.lower() not in TABLE_FORMATS:
+        return "parquet"
+    return table_format(source)
 
 
 def _with_default_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -209,91 +286,11 @@ def _with_default_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _check_unique_header(path: Path, sep: str) -> None:
-    """Raise DataError naming the repeated names of the header (pandas would rename them).
-
-    Blank names are not repeats: pandas names each by its position (``Unnamed: 5``), as it
-    does the empty columns that trailing separators of a spreadsheet's export add.
-    """
-    names = _header_names(path, sep)
-    repeated = sorted({name for name in names if name and names.count(name) > 1})
-    if repeated:
-        raise DataError(f"{path}: the header repeats column name(s) {repeated}")
-
-
-def _header_names(path: str | os.PathLike[str], sep: str) -> list[str]:
-    """The column names of a CSV or TSV file's header as written (a blank name stays blank).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-    >>> _ = p.write_text("a,,c,\\n1,2,3,\\n")
-    >>> _header_names(p, ","), read_table(p).columns.tolist()
-    (['a', '', 'c', ''], ['a', 'Unnamed: 1', 'c', 'Unnamed: 3'])
-    """
-    header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, keep_default_na=False)
-    return header.iloc[0].tolist() if header.shape[0] else []
-
-
-def _not_utf8(path: Path, fmt: str, exc: UnicodeDecodeError) -> str:
-    """The message for a text table that is not UTF-8, naming its first line that is not.
-
-    The decoder's own position counts from the start of a buffer pandas read, not of the file.
-    """
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as bad:
-                return (
-                    f"{path}: line {number} is not UTF-8 text (byte "
-                    f"0x{line[bad.start]:02x} at byte {bad.start + 1} of the line); gristmill "
-                    "reads UTF-8: save the file as UTF-8 (from Windows-1252 or Latin-1: "
-                    "iconv -f cp1252 -t utf-8 old > new)"
-                )
-    return f"{path}: cannot read as {fmt}: {exc}"
-
-
 def _opens_with(path: Path, prefix: bytes) -> bool:
     """Whether the file's first non-blank bytes are ``prefix``."""
     with path.open("rb") as handle:
-        head = handle.read(4096).lstrip()
+        head = handle.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
     return head.startswith(prefix)
-
-
-def _has_ragged_short_rows(path: Path, sep: str) -> bool:
-    """Cheap pre-check: pandas silently pads short rows, so look for any line with too few fields.
-
-    A byte-level count of separators per line comes first; it over-reports where quoted fields
-    hold separators or line breaks (every multi-line text cell), so Arrow's CSV parser, which
-    refuses a row of another field count, confirms: several times faster than the exact check
-    in :func:`_check_ragged` (Python's csv module), which then decides and names the line.
-    """
-    with path.open("rb") as handle:
-        header = handle.readline()
-        want = header.count(sep.encode())
-        if not any(line.strip() and line.count(sep.encode()) < want for line in handle):
-            return False
-    return not _arrow_reads_evenly(path, sep)
-
-
-def _arrow_reads_evenly(path: Path, sep: str) -> bool:
-    """Whether Arrow parses every row of a CSV file into as many fields as its header has.
-
-    False also when Arrow cannot read the file for another reason: the exact check decides.
-    """
-    from pyarrow import csv as arrow_csv
-
-    try:
-        arrow_csv.read_csv(
-            path,
-            parse_options=arrow_csv.ParseOptions(delimiter=sep, newlines_in_values=True),
-            convert_options=arrow_csv.ConvertOptions(include_columns=[]),
-        )
-    except Exception:  # any refusal sends the file to the exact check
-        return False
-    return True
 
 
 def write_table(
@@ -350,7 +347,7 @@ def _text_style(path: Path, sep: str, n_columns: int) -> dict[str, Any]:
         "encoding": "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8",
         "lineterminator": "\r\n" if first.endswith(b"\r\n") else "\n",
     }
-    names = _header_names(path, sep)
+    names = header_names(path, sep)
     if len(names) == n_columns:
         style["header"] = names
     return style

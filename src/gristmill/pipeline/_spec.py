@@ -87,7 +87,9 @@ class SourceSample(_Strict):
 class Source(_Strict):
     """Where one split comes from: a file, or a SQL query.
 
-    ``path`` reads CSV/TSV, Parquet or JSON lines (relative to the spec file). ``sql`` runs a
+    ``path`` reads CSV/TSV, Parquet or JSON lines (relative to the spec file): one file, a glob
+    of files of one format (``data/part-*.csv``) or a directory of Parquet parts, read as
+    :func:`gristmill.io.read_table` reads them, a row numbered in its file. ``sql`` runs a
     query against ``connection``: ``duckdb:PATH`` (or ``duckdb:`` for an in-memory database that
     can read files directly), ``sqlite:PATH``, or any SQLAlchemy URL. ``where`` keeps the rows
     matching a pandas query; ``sample`` then keeps a seeded part of them.
