@@ -1,4 +1,4 @@
-"""Tables as files hold them: separators, an index worth keeping, and text values typed for
+"""Tables as files hold them: an index worth keeping, and text values typed for
 imputation and written back.
 
 A CSV file has no types, and reading it with pandas' inference retypes what it should not:
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,6 @@ from gristmill.exceptions import DataError
 
 __all__ = [
     "MixedColumnWarning",
-    "check_separator",
     "has_own_index",
     "parse_text_table",
     "write_imputed",
@@ -37,38 +35,10 @@ _INTEGER = r"^\s*[+-]?\d+\s*$"
 _LEADING_ZERO = r"^\s*[+-]?0\d"
 #: A column whose present cells are at least this share of numbers is numbers with typos.
 _MOSTLY = 0.9
-_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes", ",": "commas"}
 
 
 class MixedColumnWarning(UserWarning):
     """A column of numbers holds a few cells of text, so it is imputed as text."""
-
-
-def check_separator(frame: pd.DataFrame, path: str | Path, separator: str) -> None:
-    """Raise when a table read as ``separator``-separated came out as one column whose name
-    holds another separator (a semicolon-separated CSV file, say).
-
-    Raises
-    ------
-    DataError
-        Naming the file, the header and the separator it seems to use.
-    """
-    if frame.shape[1] != 1:
-        return
-    header = str(frame.columns[0])
-    found = [sep for sep in _SEPARATORS if sep != separator and sep in header]
-    if found:
-        sep = found[0]
-        fix = (
-            "name it .tsv"
-            if sep == "\t"
-            else f"convert it: pandas.read_csv(path, sep={sep!r}).to_csv(new_path, index=False)"
-        )
-        raise DataError(
-            f"{path}: the header {header!r} reads as a single column: gristmill reads this "
-            f"file as separated by {_SEPARATORS[separator]}, but it seems separated by "
-            f"{_SEPARATORS[sep]}; {fix}"
-        )
 
 
 def has_own_index(frame: pd.DataFrame) -> bool:

@@ -42,9 +42,9 @@ def clean_command(
     """Detect and repair erroneous cells; the input file is never modified."""
     from gristmill.cleaning import Cleaner, Constraints, evaluate, read_constraints
     from gristmill.cleaning._examples import read_examples
-    from gristmill.cleaning._files import check_separator, has_own_index
+    from gristmill.cleaning._files import has_own_index
     from gristmill.exceptions import ConstraintError, DataError
-    from gristmill.io import read_table, table_format, write_table
+    from gristmill.io import read_table, write_table
 
     check_paths(
         {
@@ -57,7 +57,6 @@ def clean_command(
         [Output("--out", out, "table"), Output("--repairs", repairs, "table")],
     )
     frame = read_table(data, as_strings=True)
-    check_separator(frame, data, "\t" if table_format(data) == "tsv" else ",")
     if frame.empty:
         raise DataError(f"{data}: the table has no rows: nothing to clean")
     clean_frame = None if truth is None else read_table(truth, as_strings=True)

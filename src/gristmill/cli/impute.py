@@ -100,7 +100,7 @@ def _read(path: Path, numeric: list[str]) -> tuple[Any, Any, Any]:
     ``-`` or blanks are missing), so that a CSV/TSV output holds the cells not imputed exactly
     as they were read; a Parquet or JSON output gets the typed table.
     """
-    from gristmill.cleaning._files import check_separator, parse_text_table
+    from gristmill.cleaning._files import parse_text_table
     from gristmill.exceptions import DataError
     from gristmill.io import read_table, table_format
 
@@ -109,7 +109,6 @@ def _read(path: Path, numeric: list[str]) -> tuple[Any, Any, Any]:
         frame = read_table(path)
         return None, frame, frame.isna()
     text = read_table(path, as_strings=True)
-    check_separator(text, path, "\t" if fmt == "tsv" else ",")
     try:
         frame, missing = parse_text_table(text, numeric=numeric)
     except DataError as exc:
