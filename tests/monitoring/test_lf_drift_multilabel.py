@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from gristmill.exceptions import ParameterError
-from gristmill.labeling import ABSTAIN, labeling_function
-from gristmill.labelmodel import BinaryRelevanceLabelModel
+from gristmill.labeling import ABSTAIN, LabelMatrix, labeling_function
+from gristmill.labelmodel import BinaryRelevanceLabelModel, MajorityVote
 from gristmill.monitoring import lf_drift, model_agreement, monitor
 
 CLASSES = ["music", "money"]
@@ -126,3 +128,128 @@ def test_monitor_gives_lf_drift_with_a_multilabel_label_model() -> None:
     assert [d.name for d in result.lfs] == ["says_song", "says_cash"]
     assert [d.agreement_current for d in result.lfs] == [1.0, 1.0]
     assert not result.drifted
+
+
+def _undecided_and_decided() -> np.ndarray:
+    """Votes of ``song`` (+music), ``cash`` (+money) and ``no_music`` (-music), 120 rows.
+
+    Per label, the majority of the votes: row 0 carries music and money; on row 1 the music
+    votes tie; row 2 carries money and not music; on row 3 music ties and money applies.
+    """
+    return np.array([[0, 1, -1], [0, -1, K + 0], [-1, 1, K + 0], [0, 1, K + 0]] * 30)
+
+
+def test_without_a_label_model_each_label_is_decided_by_the_majority_of_its_votes() -> None:
+    L = _undecided_and_decided()
+    names = ["song", "cash", "no_music"]
+    drift = {d.name: d for d in lf_drift(L, L, lf_names=names, multilabel_classes=CLASSES)}
+    # votes on different labels do not compete; a tie on a label decides it neither way
+    assert drift["song"].agreement_reference == 1.0  # rows 0 (music applies), not 1 and 3 (ties)
+    assert drift["cash"].agreement_reference == 1.0
+    assert drift["no_music"].agreement_reference == 1.0  # row 2 only
+    flipped = L.copy()
+    flipped[2::4, 2] = -1  # no_music stops voting on row 2 ...
+    flipped[0::4, 2] = K + 0  # ... and contradicts song on row 0 (a tie now)
+    flipped = np.vstack([flipped, np.tile([[-1, -1, K + 0], [0, 0, K + 0]], (30, 1))])
+    current = {d.name: d for d in lf_drift(L, flipped, lf_names=names, multilabel_classes=CLASSES)}
+    # row 4: no_music alone says "no music" (agrees); row 5: two votes for music outvote it
+    assert current["no_music"].agreement_current == pytest.approx(0.5)
+    assert current["song"].agreement_current == 1.0
+
+
+def test_without_a_label_model_served_label_sets_meet_the_lfs_majority_per_label() -> None:
+    L = _undecided_and_decided()
+    truth = np.tile([[1, 1], [1, 0], [0, 1], [1, 1]], (30, 1))
+    decayed = truth.copy()
+    decayed[3::4, 1] = 0  # the served model now misses "money" on row 3
+    result = model_agreement(L, truth, L, decayed, multilabel_classes=CLASSES)
+    # compared: both labels of rows 0 and 2, money on row 3 (row 1 ties on music, and no LF
+    # votes on its money)
+    assert result.n_reference == result.n_current == 30 * 5
+    assert result.reference == 1.0
+    assert result.current == pytest.approx(4 / 5)
+    # label by label: the served model still gets music right, and money wrong on a third
+    assert result.labels == {
+        "music": {"reference": 1.0, "current": 1.0, "n_reference": 60, "n_current": 60},
+        "money": {"reference": 1.0, "current": 2 / 3, "n_reference": 90, "n_current": 90},
+    }
+    with pytest.raises(ParameterError, match=r"120 reference rows; .*\(120, 2\) \(label sets need"):
+        model_agreement(L, truth, L, truth)
+    with pytest.raises(ParameterError, match=r"\['music', 'money'\] are not the labels"):
+        model_agreement(L, truth, L, truth, multilabel_classes=CLASSES, label_model=MajorityVote())
+
+
+def _served_tags(frame: pd.DataFrame) -> pd.DataFrame:
+    """A served multilabel model: music when a song is named, money when cash is."""
+    sets = [
+        "|".join(t for t, w in (("music", "song"), ("money", "cash")) if w in text)
+        for text in frame["text"]
+    ]
+    return pd.DataFrame({"prediction": sets})
+
+
+@labeling_function()
+def short_is_no_music(x: pd.Series) -> int:
+    return K + 0 if len(x.text.split()) <= 2 and "song" not in x.text else ABSTAIN
+
+
+def _tags_model(label_model: object) -> SimpleNamespace:
+    """A served multilabel model (labels joined by "|") and its bundle's parts."""
+    texts = ["a song", "cash now", "a song for cash", "hello there", "a song about cash", "ok"]
+    return SimpleNamespace(
+        name="tags",
+        version="1",
+        predict=_served_tags,
+        classes=CLASSES,
+        payload_columns=["text"],
+        reference=pd.DataFrame({"text": texts * 20}),
+        lfs=[says_song, says_cash, short_is_no_music],
+        label_model=label_model,
+        tasks=[{"name": "tags", "delimiter": "|"}],
+        task=None,
+    )
+
+
+def test_monitor_of_a_multilabel_model_without_a_label_model_decides_label_by_label() -> None:
+    model = _tags_model(None)
+    current = pd.DataFrame({"text": ["a song", "cash", "a song for cash", "no"] * 30})
+    result = monitor(model, current=current)
+    assert [d.agreement_current for d in result.lfs] == [1.0, 1.0, 1.0]
+    assert result.agreement is not None
+    # (row, label) pairs some LF votes on: music of every row, money of rows 1 and 2
+    assert result.agreement.n_current == 30 * 6
+    assert result.agreement.estimated_accuracy == 1.0
+    assert result.agreement.labels["money"]["n_current"] == 30 * 2
+    metrics = result.metrics()
+    assert metrics["estimated_accuracy.music"] == metrics["estimated_accuracy.money"] == 1.0
+
+
+def test_monitor_gives_a_multilabel_label_model_its_sources_by_name() -> None:
+    # fit on the LFs in another order than the bundle lists them, and on a crowd column the
+    # monitored data lacks
+    rng = np.random.default_rng(11)
+    y = (rng.random((300, K)) < 0.5).astype(int)
+    cash = np.where(y[:, 1] == 1, 1, ABSTAIN)
+    song = np.where(y[:, 0] == 1, 0, ABSTAIN)
+    short = np.where((y[:, 0] == 0) & (rng.random(300) < 0.5), K + 0, ABSTAIN)
+    crowd = np.where(rng.random(300) < 0.5, np.where(y[:, 0] == 1, 0, K + 0), ABSTAIN)
+    names = ["says_cash", "short_is_no_music", "says_song", "column:crowd:music"]
+    fitted = BinaryRelevanceLabelModel(CLASSES).fit(
+        LabelMatrix(np.column_stack([cash, short, song, crowd]), names)
+    )
+    model = _tags_model(fitted)
+    result = monitor(model, current=model.reference)
+    assert any("abstain in LF agreement: column:crowd:music" in note for note in result.notes)
+    assert not any("majority vote" in note for note in result.notes), result.notes
+    rows = [row for _, row in model.reference.iterrows()]
+    votes = np.array(
+        [[lf(row) for lf in (says_cash, short_is_no_music, says_song)] for row in rows]
+    )
+    with_crowd = np.column_stack([votes, np.full(len(votes), ABSTAIN)])
+    decided = fitted.predict_proba(LabelMatrix(with_crowd, names)) >= 0.5
+    drift = {d.name: d for d in result.lfs}
+    song_rows, short_rows = votes[:, 2] == 0, votes[:, 1] == K
+    assert drift["says_song"].agreement_reference == pytest.approx(decided[song_rows, 0].mean())
+    assert drift["short_is_no_music"].agreement_reference == pytest.approx(
+        (~decided[short_rows, 0]).mean()
+    )

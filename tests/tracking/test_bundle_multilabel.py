@@ -78,8 +78,10 @@ def test_bundle_loads_the_label_model_of_a_multilabel_task(
     label_model = tags.label_model
     assert isinstance(label_model, BinaryRelevanceLabelModel)
     assert label_model.classes == ["music", "money", "video"]
-    L = np.array([[0, -1, -1, -1, -1, -1, 5, -1, -1, -1, -1, -1, -1]])  # LFs, then worker columns
+    L = np.array([[0, -1, -1, -1, -1, -1, 5, -1, -1, -1]])  # 7 LFs, then 3 worker columns
     assert label_model.predict_proba(L).shape == (1, 3)
+    assert label_model.lf_names_[0] == "says_song"
+    assert label_model.lf_names_[-1] == "column:worker:video"
     assert [lf.name for lf in tags.lfs][:2] == ["says_song", "says_lyrics"]
     if with_binary_task:
         assert isinstance(bundle.for_task("spam").label_model, MajorityVote)

@@ -9,7 +9,8 @@ A multilabel task's label model (:class:`~gristmill.labelmodel.BinaryRelevanceLa
 decides each label apart, so agreement is counted per vote: an LF vote ``j`` ("label j applies")
 or ``k + j`` ("it does not") agrees when the label model decides label ``j`` the same way, and the
 served model agrees on a (row, label) pair some LF votes on when it decides that label the same
-way.
+way. Without a label model, a multilabel task's labels are decided one by one too, by the
+majority of the LF votes on each (a tie decides nothing, and is not compared).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def _two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
     return math.erfc(z / math.sqrt(2))
 
 
-def _changed(k1: int, n1: int, k2: int, n2: int, thresholds: DriftThresholds,
-             n_tests: int = 1) -> tuple[float, bool]:
+def _changed(
+    k1: int, n1: int, k2: int, n2: int, thresholds: DriftThresholds, n_tests: int = 1
+) -> tuple[float, bool]:
     """p-value of a change in proportion, and whether it counts: significant (Bonferroni over
     ``n_tests``), at least ``lf_change`` in size, on at least ``min_rows`` rows each side."""
     p = _two_proportion_p(k1, n1, k2, n2)
@@ -90,7 +92,9 @@ class AgreementDrift:
 
     The current agreement is a label-free estimate of the served model's accuracy. For a
     multilabel task it is counted over the (row, label) pairs some LF votes on, so ``n_*`` count
-    pairs and the estimate is the served model's per-label accuracy (1 - Hamming loss) there.
+    pairs and the estimate is the served model's per-label accuracy (1 - Hamming loss) there;
+    ``labels`` gives each label's ``reference``, ``current``, ``n_reference`` and ``n_current``
+    (empty for other tasks), to tell which label the served model gets wrong.
     """
 
     reference: float
@@ -99,6 +103,7 @@ class AgreementDrift:
     n_current: int
     p_value: float
     drifted: bool
+    labels: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def estimated_accuracy(self) -> float:
@@ -119,32 +124,86 @@ def _multilabel(label_model: Any) -> bool:
     return isinstance(label_model, BinaryRelevanceLabelModel)
 
 
-def _lf_agreement(L: np.ndarray, label_model: Any) -> list[tuple[int, int]]:
+def _labels_of(label_model: Any, multilabel_classes: Sequence[str] | None) -> list[str] | None:
+    """The labels of a multilabel task, or None for a single-label one.
+
+    Raises
+    ------
+    ParameterError
+        When ``multilabel_classes`` contradicts the label model.
+    """
+    if multilabel_classes is None:
+        return [str(c) for c in label_model.classes] if _multilabel(label_model) else None
+    classes = [str(c) for c in multilabel_classes]
+    if label_model is not None and (
+        not _multilabel(label_model) or [str(c) for c in label_model.classes] != classes
+    ):
+        fitted = (
+            f"its labels are {list(label_model.classes)}"
+            if _multilabel(label_model)
+            else "it is not multilabel"
+        )
+        raise ParameterError(
+            f"multilabel_classes {classes} are not the labels of the label model "
+            f"{type(label_model).__name__}: {fitted}"
+        )
+    return classes
+
+
+def _lf_agreement(
+    L: np.ndarray, label_model: Any, k: int | None, lf_names: Sequence[str] | None
+) -> list[tuple[int, int]]:
     """Per LF column: how many of its votes agree with the label model, of how many compared."""
-    if not _multilabel(label_model):
+    if k is None:
         target = _targets(L, label_model)
         return [_agreement_counts(L[:, j], target) for j in range(L.shape[1])]
-    k = label_model.cardinality_
-    decided = _label_decisions(L, label_model)
+    decided = _label_decisions(L, k, label_model, lf_names)
     counts = []
     for column in L.T:
-        voted = (column >= 0) & (column < 2 * k)
-        rows, votes = np.flatnonzero(voted), column[voted]
+        voted = np.flatnonzero((column >= 0) & (column < 2 * k))
+        votes = column[voted]
+        target = decided[voted, votes % k]
         says = (votes < k).astype(int)  # vote j: label j applies; k + j: it does not
-        counts.append((int((decided[rows, votes % k] == says).sum()), int(voted.sum())))
+        compared = target != ABSTAIN
+        counts.append((int((target[compared] == says[compared]).sum()), int(compared.sum())))
     return counts
 
 
-def _label_decisions(L: np.ndarray, label_model: Any) -> np.ndarray:
-    """(n, k) decisions of a multilabel label model: 1 = the label applies (probability >= 0.5).
+def _label_decisions(
+    L: np.ndarray, k: int, label_model: Any, lf_names: Sequence[str] | None
+) -> np.ndarray:
+    """(n, k) decisions on each label: 1 = it applies, 0 = it does not, -1 = undecided.
 
-    Sources it read beyond the LFs' columns (the label columns of the training data, which
-    follow the LFs in its label matrix) abstain, as they are not part of the monitored data.
+    A multilabel label model decides every label (probability >= 0.5); without one, the LF
+    votes on each label decide it by majority, and a tie (no vote included) decides nothing.
     """
-    needed = max((max(s) + 1 for s in label_model.sources_ if s), default=0)
-    if needed > L.shape[1]:
-        L = np.hstack([L, np.full((len(L), needed - L.shape[1]), ABSTAIN, dtype=L.dtype)])
-    return (np.asarray(label_model.predict_proba(L)) >= 0.5).astype(int)
+    if label_model is None:
+        applies = np.stack([(L == j).sum(axis=1) for j in range(k)], axis=1)
+        against = np.stack([(L == k + j).sum(axis=1) for j in range(k)], axis=1)
+        return np.where(applies > against, 1, np.where(against > applies, 0, ABSTAIN))
+    votes = _source_votes(L, label_model, lf_names)
+    return (np.asarray(label_model.predict_proba(votes)) >= 0.5).astype(int)
+
+
+def _source_votes(L: np.ndarray, label_model: Any, lf_names: Sequence[str] | None) -> np.ndarray:
+    """The votes of a multilabel label model's sources, from the LF columns of ``L``.
+
+    Sources are matched by name when the label model recorded its sources' names and
+    ``lf_names`` names the columns, else by position. Sources that are none of the columns
+    (the label columns of the training data, which follow the LFs in its label matrix) abstain,
+    as they are not part of the monitored data.
+    """
+    fitted = label_model.lf_names_
+    votes = np.full((len(L), label_model.n_sources_), ABSTAIN, dtype=np.int64)
+    if fitted and lf_names is not None:
+        position = {name: j for j, name in enumerate(lf_names)}
+        for source, name in enumerate(fitted):
+            if name in position:
+                votes[:, source] = L[:, position[name]]
+        return votes
+    width = min(L.shape[1], label_model.n_sources_)
+    votes[:, :width] = L[:, :width]
+    return votes
 
 
 def _label_votes(L: np.ndarray, k: int) -> np.ndarray:
@@ -159,6 +218,7 @@ def lf_drift(
     lf_names: Sequence[str],
     label_model: Any = None,
     thresholds: DriftThresholds | None = None,
+    multilabel_classes: Sequence[str] | None = None,
 ) -> list[LFDrift]:
     """Compare each LF's coverage and its agreement with the label model on two label matrices.
 
@@ -177,8 +237,14 @@ def lf_drift(
     label_model : fitted label model, optional
         Its ``predict(L)`` is the target of agreement; majority vote of the LFs when omitted.
         A :class:`~gristmill.labelmodel.BinaryRelevanceLabelModel` (a multilabel task, whose
-        votes are ``j`` or ``k + j``) decides each label by ``predict_proba(L) >= 0.5``.
+        votes are ``j`` or ``k + j``) decides each label by ``predict_proba(L) >= 0.5``; it
+        gets its sources by name when it recorded their names (``lf_names_``), and those that
+        are none of ``lf_names`` abstain.
     thresholds : DriftThresholds, optional
+    multilabel_classes : sequence of str, optional
+        The labels of a multilabel task, whose LFs vote ``j`` or ``k + j``: without a label
+        model, each label is then decided by the majority of the LF votes on it. Taken from a
+        multilabel label model when omitted.
 
     Returns
     -------
@@ -187,7 +253,8 @@ def lf_drift(
     Raises
     ------
     ValueError
-        When the matrices and ``lf_names`` disagree on the number of LFs.
+        When the matrices and ``lf_names`` disagree on the number of LFs, or
+        ``multilabel_classes`` are not the label model's labels.
 
     Examples
     --------
@@ -204,7 +271,10 @@ def lf_drift(
             f"lf_drift needs the same LFs in both matrices and lf_names; got {ref.shape[1]} and "
             f"{cur.shape[1]} columns for {len(lf_names)} names"
         )
-    agreement_ref, agreement_cur = _lf_agreement(ref, label_model), _lf_agreement(cur, label_model)
+    labels = _labels_of(label_model, multilabel_classes)
+    k = None if labels is None else len(labels)
+    agreement_ref = _lf_agreement(ref, label_model, k, lf_names)
+    agreement_cur = _lf_agreement(cur, label_model, k, lf_names)
     n_tests = 2 * len(lf_names)
     result = []
     for j, name in enumerate(lf_names):
@@ -212,18 +282,21 @@ def lf_drift(
         cov_p, cov_changed = _changed(cov_ref, len(ref), cov_cur, len(cur), thresholds, n_tests)
         agree_ref, n_agree_ref = agreement_ref[j]
         agree_cur, n_agree_cur = agreement_cur[j]
-        agree_p, agree_changed = _changed(agree_ref, n_agree_ref, agree_cur, n_agree_cur,
-                                          thresholds, n_tests)
-        result.append(LFDrift(
-            name=str(name),
-            coverage_reference=_share(cov_ref, len(ref)),
-            coverage_current=_share(cov_cur, len(cur)),
-            coverage_p_value=cov_p,
-            agreement_reference=_share(agree_ref, n_agree_ref),
-            agreement_current=_share(agree_cur, n_agree_cur),
-            agreement_p_value=agree_p,
-            drifted=cov_changed or agree_changed,
-        ))
+        agree_p, agree_changed = _changed(
+            agree_ref, n_agree_ref, agree_cur, n_agree_cur, thresholds, n_tests
+        )
+        result.append(
+            LFDrift(
+                name=str(name),
+                coverage_reference=_share(cov_ref, len(ref)),
+                coverage_current=_share(cov_cur, len(cur)),
+                coverage_p_value=cov_p,
+                agreement_reference=_share(agree_ref, n_agree_ref),
+                agreement_current=_share(agree_cur, n_agree_cur),
+                agreement_p_value=agree_p,
+                drifted=cov_changed or agree_changed,
+            )
+        )
     return result
 
 
@@ -252,6 +325,8 @@ def model_agreement(
     *,
     label_model: Any = None,
     thresholds: DriftThresholds | None = None,
+    lf_names: Sequence[str] | None = None,
+    multilabel_classes: Sequence[str] | None = None,
 ) -> AgreementDrift:
     """Agreement of the label model with the served model's predictions, reference vs current.
 
@@ -259,14 +334,20 @@ def model_agreement(
     ----------
     L_reference, L_current : label matrix
     served_reference, served_current : sequence of int, or (n, k) array
-        The served model's predicted class indices on the same rows; with a multilabel label
-        model, the served label sets as (n, k) indicators (1 = the label applies, 0 = it does
-        not, -1 = unknown), counted on the (row, label) pairs some LF votes on.
+        The served model's predicted class indices on the same rows; for a multilabel task,
+        the served label sets as (n, k) indicators (1 = the label applies, 0 = it does not,
+        -1 = unknown), counted on the (row, label) pairs some LF votes on.
     label_model : fitted label model, optional
-        Majority vote of the LFs when omitted.
+        Majority vote of the LFs when omitted (per label for a multilabel task).
     thresholds : DriftThresholds, optional
         Drift when the current agreement is at least ``lf_change`` lower and the drop is
         significant at ``p_value``, on at least ``min_rows`` covered rows each side.
+    lf_names : sequence of str, optional
+        Name of each LF column, by which a multilabel label model that recorded the names of
+        its sources gets them (by position otherwise).
+    multilabel_classes : sequence of str, optional
+        The labels of a multilabel task (see :func:`lf_drift`); taken from a multilabel label
+        model when omitted.
 
     Returns
     -------
@@ -275,30 +356,63 @@ def model_agreement(
     Raises
     ------
     ValueError
-        When the label model is multilabel and the served predictions are not (n, k) label
-        indicators of the label matrices' rows.
+        When the task is multilabel and the served predictions are not (n, k) label indicators
+        of the label matrices' rows, or it is not and they are not one class per row, or
+        ``multilabel_classes`` are not the label model's labels.
     """
     thresholds = thresholds or DriftThresholds()
     ref, cur = as_label_array(L_reference), as_label_array(L_current)
-    k_ref, n_ref = _served_agreement(ref, np.asarray(served_reference), label_model, "reference")
-    k_cur, n_cur = _served_agreement(cur, np.asarray(served_current), label_model, "current")
+    labels = _labels_of(label_model, multilabel_classes)
+    k = None if labels is None else len(labels)
+    agree_ref, compared_ref = _served_agreement(
+        ref, np.asarray(served_reference), label_model, k, lf_names, "reference"
+    )
+    agree_cur, compared_cur = _served_agreement(
+        cur, np.asarray(served_current), label_model, k, lf_names, "current"
+    )
+    k_ref, n_ref = int(agree_ref.sum()), int(compared_ref.sum())
+    k_cur, n_cur = int(agree_cur.sum()), int(compared_cur.sum())
     p, changed = _changed(k_ref, n_ref, k_cur, n_cur, thresholds)
     dropped = changed and _share(k_cur, n_cur) < _share(k_ref, n_ref)
-    return AgreementDrift(_share(k_ref, n_ref), _share(k_cur, n_cur), n_ref, n_cur, p, dropped)
+    per_label = {
+        label: {
+            "reference": _share(int(agree_ref[j]), int(compared_ref[j])),
+            "current": _share(int(agree_cur[j]), int(compared_cur[j])),
+            "n_reference": int(compared_ref[j]),
+            "n_current": int(compared_cur[j]),
+        }
+        for j, label in enumerate(labels or [])
+    }
+    return AgreementDrift(
+        _share(k_ref, n_ref), _share(k_cur, n_cur), n_ref, n_cur, p, dropped, per_label
+    )
 
 
 def _served_agreement(
-    L: np.ndarray, served: np.ndarray, label_model: Any, which: str
-) -> tuple[int, int]:
-    """How many served predictions agree with the label model, of how many compared."""
-    if not _multilabel(label_model):
-        return _agreement_counts(served, _targets(L, label_model))
-    k = label_model.cardinality_
+    L: np.ndarray,
+    served: np.ndarray,
+    label_model: Any,
+    k: int | None,
+    lf_names: Sequence[str] | None,
+    which: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How many served predictions agree with the label model, of how many compared: in all
+    for a single-label task (arrays of one), per label for a multilabel one."""
+    if k is None:
+        if served.shape != (len(L),):
+            sets = " (label sets need multilabel_classes or a multilabel label model)"
+            raise ParameterError(
+                f"model_agreement needs the served class of each of the {len(L)} {which} rows; "
+                f"got an array of shape {served.shape}" + (sets if served.ndim == 2 else "")
+            )
+        agree, compared = _agreement_counts(served, _targets(L, label_model))
+        return np.array([agree]), np.array([compared])
     if served.shape != (len(L), k):
         raise ParameterError(
-            f"model_agreement with a multilabel label model needs the served label sets of the "
-            f"{which} rows as ({len(L)}, {k}) indicators of labels {label_model.classes}; got an "
-            f"array of shape {served.shape}"
+            f"model_agreement of a multilabel task needs the served label sets of the "
+            f"{which} rows as ({len(L)}, {k}) indicators of its {k} labels; got an array of "
+            f"shape {served.shape}"
         )
-    target = np.where(_label_votes(L, k), _label_decisions(L, label_model), ABSTAIN)
-    return _agreement_counts(served, target)
+    target = np.where(_label_votes(L, k), _label_decisions(L, k, label_model, lf_names), ABSTAIN)
+    both = (served != ABSTAIN) & (target != ABSTAIN)
+    return ((served == target) & both).sum(axis=0), both.sum(axis=0)

@@ -18,7 +18,13 @@ import pandas as pd
 from gristmill.exceptions import DataError, ParameterError
 from gristmill.io import atomic_write_text
 from gristmill.monitoring._drift import DriftThresholds, FeatureDrift, feature_drift
-from gristmill.monitoring._lf_drift import AgreementDrift, LFDrift, lf_drift, model_agreement
+from gristmill.monitoring._lf_drift import (
+    AgreementDrift,
+    LFDrift,
+    _multilabel,
+    lf_drift,
+    model_agreement,
+)
 
 __all__ = ["MonitorResult", "monitor"]
 
@@ -87,17 +93,23 @@ class MonitorResult:
         if self.features and self.drift_share >= share:
             drifted = ", ".join(f.column for f in self.features if f.drifted)
             reasons.append(
-                f"{self.drift_share:.0%} of features drifted (>= {share:.0%}): {drifted}")
+                f"{self.drift_share:.0%} of features drifted (>= {share:.0%}): {drifted}"
+            )
         if self.prediction is not None and self.prediction.drifted:
-            reasons.append(f"the predicted class distribution drifted ({self.prediction.method} "
-                           f"{self.prediction.statistic:.4g} vs {self.prediction.threshold:.4g})")
+            reasons.append(
+                f"the predicted class distribution drifted ({self.prediction.method} "
+                f"{self.prediction.statistic:.4g} vs {self.prediction.threshold:.4g})"
+            )
         drifted_lfs = [d.name for d in self.lfs if d.drifted]
         if self.lfs and len(drifted_lfs) / len(self.lfs) >= share:
-            reasons.append(f"{len(drifted_lfs)} of {len(self.lfs)} LFs drifted: "
-                           f"{', '.join(drifted_lfs)}")
+            reasons.append(
+                f"{len(drifted_lfs)} of {len(self.lfs)} LFs drifted: {', '.join(drifted_lfs)}"
+            )
         if self.agreement is not None and self.agreement.drifted:
-            reasons.append(f"label-model/served-model agreement fell from "
-                           f"{self.agreement.reference:.3f} to {self.agreement.current:.3f}")
+            reasons.append(
+                f"label-model/served-model agreement fell from "
+                f"{self.agreement.reference:.3f} to {self.agreement.current:.3f}"
+            )
         return reasons
 
     @property
@@ -107,18 +119,26 @@ class MonitorResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary of the whole result."""
-        return _finite({
-            "model": self.model, "created": self.created, "drifted": self.drifted,
-            "reasons": self.reasons, "drift_share": self.drift_share,
-            "n_reference": self.n_reference, "n_current": self.n_current,
-            "thresholds": dataclasses.asdict(self.thresholds),
-            "features": [f.to_dict() for f in self.features],
-            "prediction": self.prediction.to_dict() if self.prediction else None,
-            "lfs": [d.to_dict() for d in self.lfs],
-            "agreement": self.agreement.to_dict() if self.agreement else None,
-            "slices": self.slices, "windows": self.windows, "notes": self.notes,
-            "class_shares": self.class_shares,
-        })
+        return _finite(
+            {
+                "model": self.model,
+                "created": self.created,
+                "drifted": self.drifted,
+                "reasons": self.reasons,
+                "drift_share": self.drift_share,
+                "n_reference": self.n_reference,
+                "n_current": self.n_current,
+                "thresholds": dataclasses.asdict(self.thresholds),
+                "features": [f.to_dict() for f in self.features],
+                "prediction": self.prediction.to_dict() if self.prediction else None,
+                "lfs": [d.to_dict() for d in self.lfs],
+                "agreement": self.agreement.to_dict() if self.agreement else None,
+                "slices": self.slices,
+                "windows": self.windows,
+                "notes": self.notes,
+                "class_shares": self.class_shares,
+            }
+        )
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The result as JSON (NaN and infinities written as null)."""
@@ -155,12 +175,15 @@ class MonitorResult:
             values[f"lf.{_metric_name(d.name)}.agreement"] = d.agreement_current
         if self.agreement is not None:
             values["estimated_accuracy"] = self.agreement.estimated_accuracy
+            for label, stats in self.agreement.labels.items():
+                values[f"estimated_accuracy.{_metric_name(label)}"] = stats["current"]
         for name, stats in self.slices.items():
             values[f"slice.{_metric_name(name)}.accuracy"] = stats["accuracy"]
         return {k: v for k, v in values.items() if math.isfinite(v)}
 
-    def log_to_mlflow(self, *, tracking_uri: str | None = None,
-                      experiment: str | None = None) -> str:
+    def log_to_mlflow(
+        self, *, tracking_uri: str | None = None, experiment: str | None = None
+    ) -> str:
         """Log :meth:`metrics` and the JSON result as an MLflow run; return its run id.
 
         The store defaults to the project's (see :func:`gristmill.tracking.resolve_tracking_uri`);
@@ -176,13 +199,17 @@ class MonitorResult:
         experiment_id = _store.experiment_id(client, uri, name)
         tags = {"gristmill.kind": "monitor", "gristmill.drifted": str(self.drifted).lower()}
         if self.model:
-            tags |= {"gristmill.model": str(self.model.get("name")),
-                     "gristmill.model_version": str(self.model.get("version"))}
+            tags |= {
+                "gristmill.model": str(self.model.get("name")),
+                "gristmill.model_version": str(self.model.get("version")),
+            }
             if self.model.get("task"):
                 tags["gristmill.task"] = str(self.model["task"])
         run = client.create_run(experiment_id, tags=tags)
-        metrics = [mlflow.entities.Metric(k, v, int(_dt.datetime.now().timestamp() * 1000), 0)
-                   for k, v in self.metrics().items()]
+        metrics = [
+            mlflow.entities.Metric(k, v, int(_dt.datetime.now().timestamp() * 1000), 0)
+            for k, v in self.metrics().items()
+        ]
         client.log_batch(run.info.run_id, metrics=metrics)
         client.log_text(run.info.run_id, self.to_json(), "monitor.json")
         client.set_terminated(run.info.run_id)
@@ -227,8 +254,10 @@ def _bundle_part(bundle: Any, part: str, notes: list[str]) -> Any:
     try:
         return getattr(bundle, part, None)
     except Exception as exc:  # a bundle part that fails to load must not stop the monitor
-        notes.append(f"the model bundle's {part} could not be loaded and is not used: "
-                     f"{type(exc).__name__}: {exc}")
+        notes.append(
+            f"the model bundle's {part} could not be loaded and is not used: "
+            f"{type(exc).__name__}: {exc}"
+        )
         return None
 
 
@@ -299,13 +328,22 @@ def _aligned(label_model: Any, lf_names: list[str], notes: list[str]) -> Any:
     A label model sees only columns, so LFs listed in another order than at training would
     silently feed each source another source's votes. When it needs a source that is not among
     ``lf_names`` (a label column of the training data, say), it is not used: agreement then
-    falls back to the LFs' majority vote, with a note.
+    falls back to the LFs' majority vote, with a note. A multilabel label model decides each
+    label from the sources voting on it, so :func:`lf_drift` gives it its sources by name
+    itself, and those the LFs do not provide abstain (with a note).
     """
     fitted = list(getattr(label_model, "lf_names_", None) or [])
     if label_model is None or not fitted or fitted == lf_names:
         return label_model
     position = {name: j for j, name in enumerate(lf_names)}
     missing = [name for name in fitted if name not in position]
+    if _multilabel(label_model):
+        if missing:
+            notes.append(
+                f"the label model's sources that are no monitored LF abstain in LF agreement: "
+                f"{', '.join(missing)}"
+            )
+        return label_model
     if missing:
         notes.append(
             f"the label model was fit on sources these LFs do not provide ({', '.join(missing)});"
@@ -338,8 +376,13 @@ def _canonical(values: pd.Series, classes: list[str], delimiter: str | None) -> 
     from gristmill.pipeline._multilabel import label_sets
 
     indicators = label_sets(values, classes, delimiter)[0]
-    return np.array([delimiter.join(c for c, on in zip(classes, row, strict=True) if on == 1)
-                     for row in indicators], dtype=object)
+    return np.array(
+        [
+            delimiter.join(c for c, on in zip(classes, row, strict=True) if on == 1)
+            for row in indicators
+        ],
+        dtype=object,
+    )
 
 
 def _served_labels(predictions: pd.Series, classes: list[str], delimiter: str | None) -> np.ndarray:
@@ -351,10 +394,13 @@ def _served_labels(predictions: pd.Series, classes: list[str], delimiter: str | 
     return label_sets(predictions, classes, delimiter)[0]
 
 
-def _slice_metrics(current: pd.DataFrame, predicted: pd.Series,
-                   slices: Mapping[str, Callable[[Any], bool]] | None,
-                   classes: list[str] | None = None, delimiter: str | None = None,
-                   ) -> dict[str, dict[str, float]]:
+def _slice_metrics(
+    current: pd.DataFrame,
+    predicted: pd.Series,
+    slices: Mapping[str, Callable[[Any], bool]] | None,
+    classes: list[str] | None = None,
+    delimiter: str | None = None,
+) -> dict[str, dict[str, float]]:
     """Accuracy of the served predictions on the rows with feedback labels, per slice.
 
     A multilabel model's label sets are right when they equal the feedback's set (subset
@@ -375,35 +421,49 @@ def _slice_metrics(current: pd.DataFrame, predicted: pd.Series,
     for name, fn in (slices or {}).items():
         members = np.array([bool(fn(row)) for row in current.itertuples(index=False)])
         masks[name] = labeled & members
-    return {name: {"n": int(mask.sum()), "accuracy": float((gold[mask] == pred[mask]).mean())}
-            for name, mask in masks.items() if mask.any()}
+    return {
+        name: {"n": int(mask.sum()), "accuracy": float((gold[mask] == pred[mask]).mean())}
+        for name, mask in masks.items()
+        if mask.any()
+    }
 
 
-def _windows(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
-             kinds: dict[str, str], L_current: np.ndarray | None, lf_names: list[str],
-             n_windows: int, thresholds: DriftThresholds) -> list[dict[str, Any]]:
+def _windows(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    kinds: dict[str, str],
+    L_current: np.ndarray | None,
+    lf_names: list[str],
+    n_windows: int,
+    thresholds: DriftThresholds,
+) -> list[dict[str, Any]]:
     n = len(current)
     count = min(n_windows, n // _MIN_WINDOW_ROWS)
     if count < 2:
         return []
-    order = (np.argsort(current["_ts"].to_numpy(), kind="stable") if "_ts" in current
-             else np.arange(n))
+    order = (
+        np.argsort(current["_ts"].to_numpy(), kind="stable") if "_ts" in current else np.arange(n)
+    )
     windows = []
     for w, rows in enumerate(np.array_split(order, count)):
         part = current.iloc[rows]
         label = f"window {w + 1}"
         if "_ts" in part:
             label = _dt.datetime.fromtimestamp(float(part["_ts"].min()), _dt.UTC).strftime(
-                "%m-%d %H:%M")
+                "%m-%d %H:%M"
+            )
         entry: dict[str, Any] = {"label": label, "n": len(rows), "features": {}, "lf_coverage": {}}
         for col in columns:
             if part[col].notna().any():
                 entry["features"][col] = feature_drift(
-                    reference[col], part[col], kind=kinds[col], thresholds=thresholds).score
+                    reference[col], part[col], kind=kinds[col], thresholds=thresholds
+                ).score
         if L_current is not None:
             votes = L_current[rows]
-            entry["lf_coverage"] = {name: float((votes[:, j] != -1).mean())
-                                    for j, name in enumerate(lf_names)}
+            entry["lf_coverage"] = {
+                name: float((votes[:, j] != -1).mean()) for j, name in enumerate(lf_names)
+            }
         windows.append(entry)
     return windows
 
@@ -423,10 +483,14 @@ def _own_rows(current: pd.DataFrame, target: _Monitored, notes: list[str]) -> pd
         if not own.all():
             others = ", ".join(sorted(set(current["_model_name"][~own].astype(str))))
             if not own.any():
-                raise DataError(f"none of the {len(current)} logged rows was served by model "
-                                f"{target.name} (they were served by {others})")
-            notes.append(f"{int((~own).sum())} of {len(current)} logged rows were served by other "
-                         f"models ({others}) and are left out")
+                raise DataError(
+                    f"none of the {len(current)} logged rows was served by model "
+                    f"{target.name} (they were served by {others})"
+                )
+            notes.append(
+                f"{int((~own).sum())} of {len(current)} logged rows were served by other "
+                f"models ({others}) and are left out"
+            )
             current = current[own]
     if "_prediction" not in current:
         return current
@@ -440,14 +504,20 @@ def _own_rows(current: pd.DataFrame, target: _Monitored, notes: list[str]) -> pd
             notes.append(
                 f"{int((logged & other).sum())} of {len(current)} current rows were served by "
                 f"other versions of {target.name} ({versions}): version {target.version} "
-                "predicts them again")
+                "predicts them again"
+            )
     if target.classes:
-        foreign = logged & ~stale & ~_named_classes(current["_prediction"], target.classes,
-                                                    target.delimiter)
+        foreign = (
+            logged
+            & ~stale
+            & ~_named_classes(current["_prediction"], target.classes, target.delimiter)
+        )
         stale |= foreign
         if foreign.any():
-            notes.append(f"{int(foreign.sum())} logged predictions are not classes of "
-                         f"{target.name} ({', '.join(target.classes)}): predicted again")
+            notes.append(
+                f"{int(foreign.sum())} logged predictions are not classes of "
+                f"{target.name} ({', '.join(target.classes)}): predicted again"
+            )
     if not stale.any():
         return current
     return current.assign(_prediction=current["_prediction"].where(~stale))
@@ -465,8 +535,9 @@ def _check_samples(**samples: Any) -> None:
     """
     for which, frame in samples.items():
         if not isinstance(frame, pd.DataFrame):
-            raise ParameterError(f"monitor's {which} must be a pandas DataFrame; got "
-                                 f"{type(frame).__name__}")
+            raise ParameterError(
+                f"monitor's {which} must be a pandas DataFrame; got {type(frame).__name__}"
+            )
         twice = frame.columns[frame.columns.duplicated()]
         if len(twice):
             raise DataError(f"column {twice[0]!r} appears more than once in the {which} data")
@@ -490,18 +561,22 @@ def _unix_times(current: pd.DataFrame) -> pd.DataFrame:
     else:
         stamps = pd.to_datetime(times, errors="coerce", utc=True, format="ISO8601")
         seconds = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(
-            dtype=float)
+            dtype=float
+        )
     # NaN (missing, or text that is no date-time) lies in no range: it is refused too.
     bad = np.flatnonzero(~((seconds >= _UNIX_RANGE[0]) & (seconds <= _UNIX_RANGE[1])))
     if bad.size:
         value = times.iloc[bad[:1]].tolist()[0]  # a Python value: shown without numpy's type
-        raise DataError(f"column '_ts' of the current data must hold times (UNIX seconds or ISO "
-                        f"8601 date-times); row {bad[0]} holds {value!r}")
+        raise DataError(
+            f"column '_ts' of the current data must hold times (UNIX seconds or ISO "
+            f"8601 date-times); row {bad[0]} holds {value!r}"
+        )
     return current.assign(_ts=seconds)
 
 
-def _class_labels(current: pd.DataFrame, classes: list[str] | None,
-                  notes: list[str], delimiter: str | None = None) -> pd.DataFrame:
+def _class_labels(
+    current: pd.DataFrame, classes: list[str] | None, notes: list[str], delimiter: str | None = None
+) -> pd.DataFrame:
     """``current`` with the feedback labels (``_label``) that name no class made missing.
 
     Such labels (class indices such as 0 and 1, say) would count every prediction wrong. A
@@ -514,26 +589,38 @@ def _class_labels(current: pd.DataFrame, classes: list[str] | None,
     if not foreign.any():
         return current
     shown = ", ".join(map(repr, sorted(set(labels[foreign].astype(str)))[:5]))
-    notes.append(f"{int(foreign.sum())} feedback labels (_label) are none of the classes "
-                 f"({', '.join(classes)}) and are left out: {shown}")
+    notes.append(
+        f"{int(foreign.sum())} feedback labels (_label) are none of the classes "
+        f"({', '.join(classes)}) and are left out: {shown}"
+    )
     return current.assign(_label=labels.astype(object).where(~foreign, None))
 
 
-def _predict(predict: Callable[[pd.DataFrame], pd.DataFrame], frame: pd.DataFrame, which: str,
-             notes: list[str]) -> pd.Series | None:
+def _predict(
+    predict: Callable[[pd.DataFrame], pd.DataFrame],
+    frame: pd.DataFrame,
+    which: str,
+    notes: list[str],
+) -> pd.Series | None:
     """The model's predicted classes of ``frame``, or None (with a note) when it cannot predict."""
     try:
         predicted = predict(frame)["prediction"]
     except Exception as exc:  # a model that cannot predict must not stop the monitor
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        notes.append(f"the model cannot predict the {which} rows, so there is no prediction "
-                     f"drift or agreement: {first[:300]}")
+        notes.append(
+            f"the model cannot predict the {which} rows, so there is no prediction "
+            f"drift or agreement: {first[:300]}"
+        )
         return None
     return pd.Series(np.asarray(predicted).astype(str), index=frame.index, name="prediction")
 
 
-def _current_predictions(predict: Callable[[pd.DataFrame], pd.DataFrame], current: pd.DataFrame,
-                         columns: list[str], notes: list[str]) -> pd.Series | None:
+def _current_predictions(
+    predict: Callable[[pd.DataFrame], pd.DataFrame],
+    current: pd.DataFrame,
+    columns: list[str],
+    notes: list[str],
+) -> pd.Series | None:
     """The served class of each current row: the logged one when valid, else predicted now."""
     if "_prediction" not in current:
         return _predict(predict, current[columns], "current", notes)
@@ -548,8 +635,9 @@ def _current_predictions(predict: Callable[[pd.DataFrame], pd.DataFrame], curren
     return pd.Series(served, index=current.index, name="_prediction").astype(str)
 
 
-def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
-                notes: list[str]) -> tuple[np.ndarray, np.ndarray, set[str]]:
+def _apply_each(
+    lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """Votes of each LF on both samples; LFs that cannot run there (e.g. they read a column the
     payload lacks) vote abstain throughout, so the label model still gets its full matrix.
 
@@ -564,8 +652,11 @@ def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
     runnable = list(lfs)
     while True:
         try:
-            matrices = [apply_lfs(runnable, sample, engine="pandas").to_numpy()
-                        for sample in samples] if runnable else []
+            matrices = (
+                [apply_lfs(runnable, sample, engine="pandas").to_numpy() for sample in samples]
+                if runnable
+                else []
+            )
             break
         except LFError as exc:
             failing = [lf for lf in runnable if lf.name == exc.lf_name]
@@ -579,13 +670,17 @@ def _apply_each(lfs: list[Any], reference: pd.DataFrame, current: pd.DataFrame,
         if lf.name in failures:
             notes.append(_cannot_run_note(lf.name, failures[lf.name]))
         for k, sample in enumerate(samples):
-            columns[k].append(matrices[k][:, position[lf.name]] if lf.name in position
-                              else np.full(len(sample), -1))
+            columns[k].append(
+                matrices[k][:, position[lf.name]]
+                if lf.name in position
+                else np.full(len(sample), -1)
+            )
     return np.column_stack(columns[0]), np.column_stack(columns[1]), set(failures)
 
 
-def _apply_one_by_one(lfs: list[Any], samples: tuple[pd.DataFrame, pd.DataFrame],
-                      notes: list[str]) -> tuple[np.ndarray, np.ndarray, set[str]]:
+def _apply_one_by_one(
+    lfs: list[Any], samples: tuple[pd.DataFrame, pd.DataFrame], notes: list[str]
+) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """:func:`_apply_each` one LF at a time, for failures that name no single LF."""
     from gristmill.exceptions import LFError
     from gristmill.labeling import apply_lfs
@@ -594,8 +689,9 @@ def _apply_one_by_one(lfs: list[Any], samples: tuple[pd.DataFrame, pd.DataFrame]
     skipped: set[str] = set()
     for lf in lfs:
         try:
-            votes = [apply_lfs([lf], sample, engine="pandas").to_numpy()[:, 0]
-                     for sample in samples]
+            votes = [
+                apply_lfs([lf], sample, engine="pandas").to_numpy()[:, 0] for sample in samples
+            ]
         except LFError as exc:
             skipped.add(lf.name)
             notes.append(_cannot_run_note(lf.name, exc))
@@ -606,8 +702,10 @@ def _apply_one_by_one(lfs: list[Any], samples: tuple[pd.DataFrame, pd.DataFrame]
 
 
 def _cannot_run_note(name: str, exc: Exception) -> str:
-    return (f"LF {name!r} cannot run on the monitored data and is left out "
-            f"(it abstains for the label model): {exc}")
+    return (
+        f"LF {name!r} cannot run on the monitored data and is left out "
+        f"(it abstains for the label model): {exc}"
+    )
 
 
 def monitor(
@@ -645,7 +743,8 @@ def monitor(
     lfs : sequence of LabelingFunction, optional
         Run on both samples for LF drift (default: the bundle's LFs).
     label_model : fitted label model, optional
-        Target of LF agreement (default: the bundle's; majority vote of the LFs when none).
+        Target of LF agreement (default: the bundle's; majority vote of the LFs when none,
+        label by label for a multilabel model).
     columns : sequence of str, optional
         Features to test (default: the model's payload columns, else the shared columns).
     slices : mapping of name to callable, optional
@@ -670,27 +769,38 @@ def monitor(
         When ``current`` or ``reference`` is no DataFrame, or ``columns`` is a string.
     """
     if isinstance(columns, str):  # a string is a sequence too: of one-letter "columns"
-        raise ParameterError(f"monitor's columns must be a sequence of column names; got the "
-                             f"string {columns!r} (pass [{columns!r}])")
+        raise ParameterError(
+            f"monitor's columns must be a sequence of column names; got the "
+            f"string {columns!r} (pass [{columns!r}])"
+        )
     thresholds = thresholds or DriftThresholds()
     notes: list[str] = []
     target = _resolve(model, tracking_uri, notes)
     reference = reference if reference is not None else target.reference
     if reference is None:
-        raise DataError("monitor needs reference data: pass reference=... or a model bundle that "
-                        "holds reference.parquet")
+        raise DataError(
+            "monitor needs reference data: pass reference=... or a model bundle that "
+            "holds reference.parquet"
+        )
     _check_samples(reference=reference, current=current)
     if len(reference) == 0 or len(current) == 0:
-        raise DataError(f"monitor needs non-empty data; got {len(reference)} reference and "
-                        f"{len(current)} current rows")
+        raise DataError(
+            f"monitor needs non-empty data; got {len(reference)} reference and "
+            f"{len(current)} current rows"
+        )
     current = _own_rows(_unix_times(current), target, notes)
-    columns = list(columns or target.columns or [
-        c for c in reference.columns if c in current.columns and not str(c).startswith("_")])
+    columns = list(
+        columns
+        or target.columns
+        or [c for c in reference.columns if c in current.columns and not str(c).startswith("_")]
+    )
     for col in columns:
         for frame, which in ((reference, "reference"), (current, "current")):
             if col not in frame.columns:
-                raise DataError(f"column {col!r} is missing from the {which} data "
-                                f"(it has {list(map(str, frame.columns))})")
+                raise DataError(
+                    f"column {col!r} is missing from the {which} data "
+                    f"(it has {list(map(str, frame.columns))})"
+                )
     features = [
         feature_drift(reference[c], current[c], kind=target.kinds.get(c), thresholds=thresholds)
         for c in columns
@@ -704,8 +814,12 @@ def monitor(
         served_ref = _predict(target.predict, reference[columns], "reference", notes)
         served_cur = _current_predictions(target.predict, current, columns, notes)
         if served_ref is not None and served_cur is not None:
-            prediction = feature_drift(served_ref.rename("prediction"), served_cur,
-                                       kind="categorical", thresholds=thresholds)
+            prediction = feature_drift(
+                served_ref.rename("prediction"),
+                served_cur,
+                kind="categorical",
+                thresholds=thresholds,
+            )
             if prediction.note:
                 notes.append(f"prediction drift: {prediction.note}")
     elif "_prediction" in current:
@@ -725,13 +839,30 @@ def monitor(
     if lf_list:
         data_cols = [c for c in current.columns if not str(c).startswith("_")]
         L_ref, L_cur, skipped = _apply_each(lf_list, reference, current[data_cols], notes)
-        drift_lfs = [d for d in lf_drift(L_ref, L_cur, lf_names=lf_names, label_model=label_model,
-                                         thresholds=thresholds) if d.name not in skipped]
+        multilabel = classes if target.delimiter is not None else None
+        drift_lfs = [
+            d
+            for d in lf_drift(
+                L_ref,
+                L_cur,
+                lf_names=lf_names,
+                label_model=label_model,
+                thresholds=thresholds,
+                multilabel_classes=multilabel,
+            )
+            if d.name not in skipped
+        ]
         if served_ref is not None and served_cur is not None and classes:
             agreement = model_agreement(
-                L_ref, _served_labels(served_ref, classes, target.delimiter),
-                L_cur, _served_labels(served_cur, classes, target.delimiter),
-                label_model=label_model, thresholds=thresholds)
+                L_ref,
+                _served_labels(served_ref, classes, target.delimiter),
+                L_cur,
+                _served_labels(served_cur, classes, target.delimiter),
+                label_model=label_model,
+                thresholds=thresholds,
+                lf_names=lf_names,
+                multilabel_classes=multilabel,
+            )
         keep = [j for j, name in enumerate(lf_names) if name not in skipped]
         L_window, lf_names = L_cur[:, keep], [lf_names[j] for j in keep]
     else:
@@ -760,8 +891,9 @@ def monitor(
         lfs=drift_lfs,
         agreement=agreement,
         slices=slice_stats,
-        windows=_windows(reference, current, columns, kinds, L_window, lf_names, n_windows,
-                         thresholds),
+        windows=_windows(
+            reference, current, columns, kinds, L_window, lf_names, n_windows, thresholds
+        ),
         notes=notes,
         class_shares={
             which: {str(k): float(v) for k, v in preds.value_counts(normalize=True).items()}

@@ -99,14 +99,28 @@ def label_set_votes(indicators: np.ndarray) -> np.ndarray:
 
 
 def multilabel_lf_summary(
-    L: np.ndarray, names: Sequence[str], classes: Sequence[str], y: np.ndarray | None = None
+    L: np.ndarray,
+    names: Sequence[str],
+    classes: Sequence[str],
+    y: np.ndarray | None = None,
+    *,
+    label_model: Any = None,
 ) -> pd.DataFrame:
     """Per source: the votes it casts (``+label`` / ``-label``), coverage, empirical accuracy.
 
-    With (n, k) gold indicators ``y``, ``Emp. Acc.`` is the share of a source's votes that
-    are right: a ``+label`` vote on a row carrying the label, a ``-label`` vote on one that
-    does not.
+    With (n, k) gold indicators ``y`` (-1 where unknown, as :func:`label_sets` gives them),
+    ``Emp. Acc.`` is the share of a source's votes on known labels that are right: a
+    ``+label`` vote on a row carrying the label, a ``-label`` vote on one that does not. With a
+    fitted :class:`~gristmill.labelmodel.BinaryRelevanceLabelModel`, ``Est. Acc.`` is its
+    ``lf_accuracies_``, matched to ``names`` by name when it recorded the names of its sources.
+
+    Raises
+    ------
+    DataError
+        When ``label_model`` was fit on other sources than ``names``.
     """
+    from gristmill.labeling._analysis import _estimated_accuracies
+
     L = np.asarray(L, dtype=np.int64)
     k = len(classes)
     rows: dict[str, dict[str, Any]] = {}
@@ -120,10 +134,13 @@ def multilabel_lf_summary(
             "Coverage": float(voted.mean()) if len(column) else 0.0,
         }
         if y is not None:
-            hits = [
-                bool(y[i, v] == 1) if v < k else bool(y[i, v - k] == 0)
-                for i, v in zip(np.flatnonzero(voted), column[voted], strict=True)
-            ]
-            entry["Emp. Acc."] = float(np.mean(hits)) if hits else float("nan")
+            votes = column[voted]
+            gold = np.asarray(y)[np.flatnonzero(voted), votes % k]
+            known = gold != ABSTAIN
+            hits = gold[known] == (votes[known] < k)
+            entry["Emp. Acc."] = float(np.mean(hits)) if hits.size else float("nan")
         rows[str(name)] = entry
-    return pd.DataFrame.from_dict(rows, orient="index")
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    if label_model is not None:
+        summary["Est. Acc."] = _estimated_accuracies(label_model, len(names), list(names))
+    return summary
