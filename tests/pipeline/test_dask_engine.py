@@ -238,10 +238,15 @@ def test_lf_failure_names_the_row_of_a_parquet_file_split_at_row_groups(
 
 
 def _csv_blocks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
-    """Make Dask split CSV files into blocks of ``size`` bytes (one partition each)."""
-    import dask.dataframe as dd
+    """Make the engine split CSV files into blocks of ``size`` bytes (one partition each)."""
+    from gristmill.io._dask import csv_row_offsets
 
-    monkeypatch.setattr(dd, "read_csv", partial(dd.read_csv, blocksize=size))
+    monkeypatch.setattr(
+        _dask_engine, "read_dask_table", partial(read_dask_table, csv_blocksize=size)
+    )
+    monkeypatch.setattr(
+        _dask_engine, "csv_row_offsets", partial(csv_row_offsets, csv_blocksize=size)
+    )
 
 
 def _on_pandas_fails(project: Path, error: type[Exception]) -> Exception:
@@ -302,6 +307,7 @@ def test_a_glob_of_files_is_read_and_errors_name_the_row_of_its_file(
     with pytest.raises(LFError) as info:
         pipeline.run(track=False, run_dir=project / "run")
     assert str(info.value) == expected
+    assert str(_on_pandas_fails(project, LFError)) == expected
 
 
 def test_a_csv_row_spanning_lines_is_one_row_as_on_the_pandas_engine(
@@ -578,9 +584,7 @@ def test_the_run_directory_keeps_the_spec_that_ran(project: Path, cluster) -> No
     assert (result.run_dir / "spec.yaml").read_bytes() == validated
 
 
-def test_slicing_functions_see_missing_text_as_on_the_pandas_engine(
-    project: Path, cluster
-) -> None:
+def test_slicing_functions_see_missing_text_as_on_the_pandas_engine(project: Path, cluster) -> None:
     for name in ("dev", "test"):  # a text column the model does not read, with gaps
         frame = pd.read_csv(project / f"{name}.csv")
         frame["author"] = np.where(np.arange(len(frame)) % 4 == 0, None, "someone")
@@ -598,3 +602,32 @@ def test_slicing_functions_see_missing_text_as_on_the_pandas_engine(
         anonymous = result.metrics["label_model"]["test"]["slices"]["anonymous"]
         assert anonymous["n"] == (len(pd.read_csv(project / "test.csv")) + 3) // 4
     assert _close(on_dask.metrics, on_pandas.metrics)
+
+
+def test_the_tracking_uri_given_reaches_the_tracker_as_on_the_pandas_engine(
+    project: Path, cluster, monkeypatch
+) -> None:
+    import gristmill.tracking
+
+    stores: list[str | None] = []
+
+    class Recording:
+        def __init__(self, *, project_dir, tracking_uri=None) -> None:
+            stores.append(tracking_uri)
+            self.run_id_, self.model_version_ = "run-1", None
+
+        def check(self) -> None: ...
+
+        def start(self, name, spec_dict, spec_path) -> None: ...
+
+        def log_trial(self, number, params, value) -> None: ...
+
+        def fail(self, exc) -> None: ...
+
+        def finish(self, result) -> str:
+            self.model_version_ = "1"
+            return "1"
+
+    monkeypatch.setattr(gristmill.tracking, "RunTracker", Recording)
+    result = _on_dask(project, cluster).run(track=True, tracking_uri="sqlite:///given.db")
+    assert stores == ["sqlite:///given.db"] and result.model_version == "1"

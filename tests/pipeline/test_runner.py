@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -246,8 +247,10 @@ def test_plan_reports_cached_stages(project: Path) -> None:
 
 class _RecordingTracker:
     calls: list[tuple] = []
+    stores: list[str | None] = []  # the tracking_uri of each tracker made
 
     def __init__(self, *, project_dir, tracking_uri=None) -> None:
+        self.stores.append(tracking_uri)
         self.project_dir = project_dir
         self.model_version_ = None
         self.run_id_ = "run-1"
@@ -285,6 +288,40 @@ def test_tracking_hooks_are_called_in_order(project: Path, monkeypatch) -> None:
     _RecordingTracker.calls = []
     Pipeline.from_yaml(project / "gristmill.yaml").run(track=False)
     assert _RecordingTracker.calls == []
+
+
+def test_the_tracking_uri_given_is_the_trackers_and_the_environment_is_left_alone(
+    project: Path, monkeypatch
+) -> None:
+    import gristmill.tracking
+
+    monkeypatch.setattr(gristmill.tracking, "RunTracker", _RecordingTracker)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    _RecordingTracker.stores = []
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    result = pipeline.run(track=True, tracking_uri="sqlite:///given.db")
+    pipeline.run(track=True)
+    assert _RecordingTracker.stores == ["sqlite:///given.db", None]
+    assert result.model_version == "1"
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
+
+
+def test_a_tracking_uri_without_tracking_is_refused_before_any_work(
+    project: Path, monkeypatch
+) -> None:
+    from gristmill.exceptions import ParameterError
+
+    monkeypatch.setattr(
+        gristmill.training,
+        "search_end_model",
+        lambda *a, **k: pytest.fail("trained although the run was refused"),
+    )
+    pipeline = Pipeline.from_yaml(project / "gristmill.yaml")
+    with pytest.raises(
+        ParameterError, match=r"tracking_uri='sqlite:///given.db' was given with track=False"
+    ):
+        pipeline.run(track=False, tracking_uri="sqlite:///given.db", run_dir=project / "run")
+    assert not (project / "run").exists() and not (project / "runs").exists()
 
 
 def test_tracking_marks_failed_runs(project: Path, monkeypatch) -> None:

@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gristmill.exceptions import SpecError
+from gristmill.exceptions import LFError, SpecError
+from gristmill.io import write_table
 from gristmill.pipeline import Pipeline
 from gristmill.pipeline._cache import frame_digest
 from gristmill.pipeline._multilabel import label_sets
 from gristmill.pipeline._stages import class_indices
 
-from .conftest import edit_spec
+from .conftest import add_fragile_lf, edit_spec
 
 
 def _cached(result) -> dict[str, bool]:
@@ -351,10 +352,86 @@ def test_splits_of_one_file_read_it_once(project: Path, monkeypatch: pytest.Monk
 
     edit_spec(project, change)
     reads: list[Path] = []
-    read_table = stages.read_table
-    monkeypatch.setattr(stages, "read_table", lambda path: reads.append(path) or read_table(path))
+    read_table_parts = stages.read_table_parts
+    monkeypatch.setattr(
+        stages, "read_table_parts", lambda path: reads.append(path) or read_table_parts(path)
+    )
     prepared = Pipeline.from_yaml(project / "gristmill.yaml")._prepare()
     assert reads == [(project / "all.csv").resolve()]
     for split, frame in zip(("train", "dev", "test"), frames, strict=True):
         loaded = prepared.splits[split].frame
         pd.testing.assert_frame_equal(loaded[frame.columns], frame, check_dtype=False)
+
+
+def _split_into_files(project: Path, name: str, sizes: tuple[int, ...], suffix: str) -> Path:
+    """Write the rows of ``name``.csv as files part-1, part-2, ... of ``sizes`` rows."""
+    rows = pd.read_csv(project / f"{name}.csv")
+    assert sum(sizes) == len(rows)
+    folder = project / name
+    folder.mkdir()
+    start = 0
+    for i, n in enumerate(sizes, start=1):
+        write_table(rows.iloc[start : start + n], folder / f"part-{i}{suffix}")
+        start += n
+    return folder
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_a_glob_of_files_is_one_split_in_natural_order(project: Path, suffix: str) -> None:
+    _split_into_files(project, "train", (10, 100, 130), suffix)
+    (project / "train" / "part-3").with_suffix(suffix).rename(
+        project / "train" / f"part-10{suffix}"
+    )
+    edit_spec(project, lambda spec: spec["data"]["train"].update(path=f"train/part-*{suffix}"))
+    loaded = Pipeline.from_yaml(project / "gristmill.yaml")._prepare().splits["train"]
+    expected = pd.read_csv(project / "train.csv")
+    pd.testing.assert_frame_equal(loaded.frame, expected, check_dtype=False)
+    assert loaded.rows.tolist() == [*range(1, 11), *range(1, 101), *range(1, 131)]
+
+
+def test_a_directory_of_parquet_parts_is_one_split(project: Path) -> None:
+    folder = _split_into_files(project, "dev", (30, 50), ".parquet")
+    (folder / "_SUCCESS").write_text("")
+    edit_spec(project, lambda spec: spec["data"]["dev"].update(path="dev"))
+    loaded = Pipeline.from_yaml(project / "gristmill.yaml")._prepare().splits["dev"]
+    pd.testing.assert_frame_equal(loaded.frame, pd.read_csv(project / "dev.csv"))
+
+
+def test_an_lf_failure_in_a_glob_names_the_row_of_its_file(project: Path) -> None:
+    train = pd.read_csv(project / "train.csv")
+    train.loc[150, ["text", "stars"]] = ["BOOM", 5]  # row 31 of the second file
+    train.to_csv(project / "train.csv", index=False)
+    folder = _split_into_files(project, "train", (120, 120), ".csv")
+    add_fragile_lf(project, path="train/*.csv")
+    with pytest.raises(LFError) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").run(track=False, run_dir=project / "run")
+    assert str(info.value) == (
+        f"{(project / 'lfs_c.py').resolve()}: the train data (rows of "
+        f"{(folder / 'part-2.csv').resolve()} numbered from 1, the header not counted): "
+        "Labeling function 'fragile' failed on row 31: ValueError: cannot label this"
+    )
+    assert (info.value.lf_name, info.value.row) == ("fragile", 31)
+
+
+def test_a_gold_value_outside_classes_in_a_glob_names_its_file(project: Path) -> None:
+    dev = pd.read_csv(project / "dev.csv")
+    dev.loc[[50, 60], "CLASS"] = "Spam"  # rows 21 and 31 of the second file
+    dev.to_csv(project / "dev.csv", index=False)
+    folder = _split_into_files(project, "dev", (30, 50), ".csv")
+    edit_spec(project, lambda spec: spec["data"]["dev"].update(path="dev/part-*.csv"))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").plan()
+    assert str(info.value).endswith(
+        f"the first, 'Spam', is on row 21 (rows of {(folder / 'part-2.csv').resolve()} "
+        "numbered from 1, the header not counted)"
+    )
+
+
+def test_a_glob_matching_nothing_is_named_at_its_spec_line(project: Path) -> None:
+    edit_spec(project, lambda spec: spec["data"]["dev"].update(path="dev/part-*.csv"))
+    with pytest.raises(SpecError) as info:
+        Pipeline.from_yaml(project / "gristmill.yaml").plan()
+    assert re.search(
+        r"gristmill\.yaml:\d+: data\.dev\.path: .*dev/part-\*\.csv: no file matches the pattern",
+        str(info.value),
+    )

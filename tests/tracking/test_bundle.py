@@ -118,3 +118,28 @@ def test_lf_modules_kept_by_path_are_found_in_their_folders(tmp_path: Path) -> N
         "a/lfs.py",
         "__parent__/shared/lfs.py",
     ]
+
+
+def test_a_bundle_loads_from_its_store_when_another_is_opened_meanwhile(
+    history_copy: Path,
+    tmp_path: Path,
+    empty_store: Path,
+    store_copier: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gristmill.tracking import _bundle
+
+    other = tmp_path / "other"
+    other.mkdir()
+    store_copier(empty_store, other / "mlflow.db")
+    resolve = _bundle.resolve_version
+
+    def resolve_while_another_store_is_opened(client: Any, ref: Any) -> Any:
+        # What another thread opening its own store at this moment does to MLflow's
+        # process-wide fluent URIs, through which models:/ URIs are read.
+        _store.open_client(f"sqlite:///{other / 'mlflow.db'}")
+        return resolve(client, ref)
+
+    monkeypatch.setattr(_bundle, "resolve_version", resolve_while_another_store_is_opened)
+    bundle = load_bundle("spam/2", project_dir=history_copy)
+    assert (bundle.name, bundle.version) == ("spam", "2")

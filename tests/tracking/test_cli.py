@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -146,11 +147,46 @@ def test_reproduce_removes_its_temporary_folder_and_keeps_a_workdir(
 
 
 class _FakePipeline:
-    def __init__(self, fakes: ModuleType, path: Path) -> None:
-        self.fakes, self.path = fakes, path
+    """``Pipeline.from_yaml(path)`` running the fake pipeline, tracked as the real one.
 
-    def run(self, *, track: bool) -> Any:
-        return self.fakes.run_fake_pipeline(self.path)
+    ``environments`` records ``$MLFLOW_TRACKING_URI`` as each run saw it.
+    """
+
+    environments: list[str | None] = []
+
+    def __init__(self, fakes: ModuleType, path: Path) -> None:
+        self.fakes, self.path = fakes, Path(path)
+
+    def run(self, *, track: bool, tracking_uri: str | None = None) -> Any:
+        from gristmill.tracking import RunTracker
+
+        self.environments.append(os.environ.get("MLFLOW_TRACKING_URI"))
+        if not track:
+            return self.fakes.run_fake_pipeline(self.path)
+        tracker = RunTracker(project_dir=self.path.parent, tracking_uri=tracking_uri)
+        return self.fakes.tracked_run(self.path, tracker)
+
+
+def test_reproduce_track_records_the_rerun_in_the_store_of_the_run(
+    project: Path, fakes: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gristmill.tracking import RunTracker, list_versions
+
+    spec_path = fakes.write_project(project)
+    tracker = RunTracker(project_dir=project)
+    fakes.tracked_run(spec_path, tracker)
+    monkeypatch.setattr(
+        "gristmill.pipeline.Pipeline.from_yaml", lambda path: _FakePipeline(fakes, path)
+    )
+    _FakePipeline.environments = []
+    kept = tmp_path / "rerun"
+    code, out = _invoke(
+        "reproduce", str(tracker.run_id_), "--track", "--workdir", str(kept), "-p", str(project)
+    )
+    assert code == 0 and "reproduced" in out, out
+    assert _FakePipeline.environments == [None]  # the store is given to the rerun, not set
+    assert list(list_versions("spam", project_dir=project)["version"]) == ["2", "1"]
+    assert not (kept / "mlflow.db").exists() and "MLFLOW_TRACKING_URI" not in os.environ
 
 
 def test_the_examples_in_models_help_are_valid_commands() -> None:

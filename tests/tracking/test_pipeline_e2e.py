@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,12 @@ def test_spam_example_tracked_registered_served_and_reproduced(
     assert list(found["version"]) == ["1"]
 
     (project / "money_words.py").unlink()  # reproduced from the run's artifacts alone
+    rerun = tmp_path / "rerun"
     again = reproduce(
-        result.tracking_run_id, project_dir=project, tolerance=1e-9, workdir=tmp_path / "rerun"
+        result.tracking_run_id, project_dir=project, tolerance=1e-9, workdir=rerun, track=True
     )
     assert again.matches, again.metrics[~again.metrics["within"]]
+    # tracked in the project's store (given to the rerun, not set in the environment)
+    assert again.result.model_version == "2" and not (rerun / "mlflow.db").exists()
+    assert list(list_versions(spec["name"], project_dir=project)["version"]) == ["2", "1"]
+    assert "MLFLOW_TRACKING_URI" not in os.environ

@@ -120,9 +120,13 @@ def test_same_named_modules_in_different_folders_are_each_kept_and_reproduced(
     assert [e["helpers"] for e in rerun["lfs"].values()] == [
         e["helpers"] for e in doc["lfs"].values()
     ]
-    assert (work / "lfs" / "a" / "words.py").read_text() == "WORDS = ['free', 'money', 'click']\n"
-    assert (work / "lfs" / "__parent__" / "shared" / "lfs.py").is_file()
-    assert (work / "slices" / "extra" / "slices.py").is_file()
+    # Laid out in the workdir as in the project: the rerun keeps the modules under the keys
+    # the run did (a module outside the project folder under its kept path).
+    assert (work / "a" / "words.py").read_text() == "WORDS = ['free', 'money', 'click']\n"
+    assert (work / "__parent__" / "shared" / "lfs.py").is_file()
+    assert (work / "extra" / "slices.py").is_file()
+    assert list(rerun["lfs"]) == ["a/lfs.py", "b/lfs.py", "__parent__/shared/lfs.py"]
+    assert list(rerun["slices"]) == list(doc["slices"])
 
 
 def _artifact_dir(project: Path, run_id: str) -> Path:
@@ -158,15 +162,15 @@ def test_runs_that_kept_modules_by_file_name_still_reproduce(
     (sub / "spam_words.py").write_text('WORDS = ["nothing matches this"]\n')
     votes: list[list[int]] = []
 
-    def runner(spec_path: Path) -> Any:
-        lf_path = Path(yaml.safe_load(spec_path.read_text())["labeling"]["lfs"][0])
+    def runner(spec_path: Path, tracking_uri: str | None) -> Any:
+        lf_path = spec_path.parent / yaml.safe_load(spec_path.read_text())["labeling"]["lfs"][0]
         votes.append([lf({"text": "subscribe, I love it"}) for lf in load_lfs(lf_path)])
         return fakes.run_fake_pipeline(spec_path)
 
     work = tmp_path / "again"
     outcome = reproduce(str(tracker.run_id_), project_dir=project, workdir=work, runner=runner)
     assert votes == [[1, 0]] and outcome.matches and outcome.from_working_copy == []
-    assert (work / "lfs" / "spam_words.py").read_text() == 'WORDS = ["subscribe"]\n'
+    assert (work / "spam_words.py").read_text() == 'WORDS = ["subscribe"]\n'
 
 
 def test_module_keys_are_paths_from_the_spec_folder_kept_inside_the_artifacts(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import sqlite3
 import threading
@@ -125,3 +126,26 @@ def test_databricks_is_a_workspace_not_a_directory(
     assert resolve_tracking_uri(tmp_path, "databricks") == "databricks"
     check_store("databricks")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_opening_a_client_leaves_the_environment_as_it_was_even_when_it_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as mlflow_uris
+
+    from gristmill.tracking._store import open_client
+
+    # MLflow's own process-wide URI is set on the way: put it back after the test.
+    monkeypatch.setattr(mlflow_uris, "_tracking_uri", mlflow_uris._tracking_uri)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:///registry.db")
+
+    def refused(uri: str) -> None:
+        raise mlflow.exceptions.MlflowException(f"unsupported registry {uri}")
+
+    monkeypatch.setattr(mlflow, "set_registry_uri", refused)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="unsupported registry"):
+        open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert os.environ["MLFLOW_REGISTRY_URI"] == "sqlite:///registry.db"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -396,3 +397,71 @@ def test_digest_tags_of_400_lfs_are_whole_and_within_the_tag_limit(
     assert int(run_tags["gristmill.lf_digests.parts"]) > 1
     found = models_trained_on(lf_digest=expected[-1], project_dir=project)
     assert list(found["version"]) == ["1"]
+
+
+def test_runs_tracked_into_two_stores_at_once_each_land_in_their_own(
+    project: Path,
+    fakes: ModuleType,
+    tmp_path: Path,
+    empty_store: Path,
+    store_copier: Callable[[Path, Path], None],
+) -> None:
+    # Each tracker opens its store (pointing MLflow's process-wide fluent API at it) before
+    # the other finishes, as runs tracked by two threads, or a run whose LFs open another
+    # store, do: each must still log and register in its own.
+    other = tmp_path / "other"
+    other.mkdir()
+    store_copier(empty_store, other / "mlflow.db")
+    specs = [fakes.write_project(project), fakes.write_project(other)]
+    trackers = [RunTracker(project_dir=project), RunTracker(project_dir=other)]
+    for tracker, spec_path in zip(trackers, specs, strict=True):
+        spec = yaml.safe_load(spec_path.read_text())
+        tracker.check()
+        tracker.start(spec["name"], spec, spec_path)
+    for tracker, spec_path in zip(trackers, specs, strict=True):
+        tracker.finish(fakes.run_fake_pipeline(spec_path))
+    for tracker, folder in zip(trackers, (project, other), strict=True):
+        assert tracker.model_version_ == "1"
+        version = _client(folder).get_model_version("spam", "1")
+        assert version.run_id == tracker.run_id_
+        assert _client(folder).get_run(str(tracker.run_id_)).info.status == "FINISHED"
+
+
+def test_two_threads_track_runs_into_two_stores(
+    project: Path,
+    fakes: ModuleType,
+    tmp_path: Path,
+    empty_store: Path,
+    store_copier: Callable[[Path, Path], None],
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    store_copier(empty_store, other / "mlflow.db")
+    both_started = threading.Barrier(2, timeout=60)
+    errors: list[BaseException] = []
+    trackers: dict[Path, RunTracker] = {}
+
+    def track(folder: Path) -> None:
+        try:
+            spec_path = fakes.write_project(folder)
+            spec = yaml.safe_load(spec_path.read_text())
+            tracker = trackers[folder] = RunTracker(
+                project_dir=folder, tracking_uri=f"sqlite:///{folder / 'mlflow.db'}"
+            )
+            tracker.check()
+            tracker.start(spec["name"], spec, spec_path)
+            result = fakes.run_fake_pipeline(spec_path)
+            both_started.wait()
+            tracker.finish(result)
+        except BaseException as exc:
+            errors.append(exc)
+            both_started.abort()
+
+    threads = [threading.Thread(target=track, args=(folder,)) for folder in (project, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for folder, tracker in trackers.items():
+        assert _client(folder).get_model_version("spam", "1").run_id == tracker.run_id_

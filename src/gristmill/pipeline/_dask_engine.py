@@ -1081,6 +1081,7 @@ def run_on_dask(
     run_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     use_cache: bool = True,
+    tracking_uri: str | None = None,
 ) -> PipelineResult:
     """Run ``pipeline`` with the dask engine (see the module docs); as :meth:`Pipeline.run`.
 
@@ -1107,7 +1108,7 @@ def run_on_dask(
             record.detail = prepared.describe()
         for note in prepared.notes:
             reporter.print(f"[yellow]![/] {note}")
-        tracker = pipeline._tracker(track)
+        tracker = pipeline._tracker(track, tracking_uri)
         if tracker is not None:
             tracker.check()
             tracker.start(spec.name, spec_to_dict(spec), pipeline.spec_path)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gristmill.exceptions import GristmillError, LFError, OutputError
+from gristmill.exceptions import GristmillError, LFError, OutputError, ParameterError
 from gristmill.io import atomic_write_text, check_replaceable, replace_directory, write_table
 from gristmill.labeling._matrix import LabelMatrix
 from gristmill.pipeline._cache import StageCache
@@ -306,7 +306,7 @@ class Pipeline:
         spec, where = self.spec, self.source
         constraints = read_cleaning_constraints(spec, self.root, where)
         splits = {}
-        tables: dict[Path, pd.DataFrame] = {}
+        tables: dict[Path, list[tuple[Path, pd.DataFrame]]] = {}
         for split in SPLITS:
             source = getattr(spec.data, split)
             if source is not None:
@@ -440,9 +440,7 @@ class Pipeline:
         modules = ", ".join(m.path.name for m in modules_of_task) or "none"
         n_lfs = sum(len(m.lfs) for m in modules_of_task)
         matrices = {
-            s: label_split(
-                spec, s, v, modules_of_task, cache, self.source, dry_run=True, task=task
-            )
+            s: label_split(spec, s, v, modules_of_task, cache, self.source, dry_run=True, task=task)
             for s, v in prepared.splits.items()
         }
         labeled = all(m is not None for m in matrices.values())
@@ -526,7 +524,8 @@ class Pipeline:
         frame = prepared.splits["train"].frame.loc[covered].reset_index(drop=True)
         return frame, probs[covered]
 
-    def _tracker(self, track: bool) -> Any:
+    def _tracker(self, track: bool, tracking_uri: str | None = None) -> Any:
+        """The run's :class:`~gristmill.tracking.RunTracker` on ``tracking_uri``, or None."""
         if not track:
             return None
         try:
@@ -537,7 +536,7 @@ class Pipeline:
             raise
         if getattr(tracking, "__file__", None) is None:  # an empty namespace folder, not a module
             return None
-        return tracking.RunTracker(project_dir=self.root)
+        return tracking.RunTracker(project_dir=self.root, tracking_uri=tracking_uri)
 
     def run(
         self,
@@ -546,6 +545,7 @@ class Pipeline:
         run_dir: str | os.PathLike[str] | None = None,
         progress: bool = False,
         use_cache: bool = True,
+        tracking_uri: str | None = None,
     ) -> PipelineResult:
         """Run every stage and write the run directory.
 
@@ -560,6 +560,9 @@ class Pipeline:
             Print each stage as it finishes (stderr).
         use_cache : bool, default True
             Reuse cached stage outputs; with False every stage reruns (outputs still cached).
+        tracking_uri : str, optional
+            The MLflow store to track the run in; default ``$MLFLOW_TRACKING_URI`` when set,
+            else ``mlflow.db`` beside the spec; ``$MLFLOW_TRACKING_URI`` is read, not set.
 
         Returns
         -------
@@ -567,21 +570,35 @@ class Pipeline:
 
         Raises
         ------
+        ParameterError
+            When ``tracking_uri`` is given with ``track=False`` (the run would not be tracked
+            where it says), before any work.
         SpecError, DataError, LFError
             Before any long work, for invalid specs, data, or LF modules.
         TrackingError
-            When tracking is on and the store is unreachable (before any long work).
+            When tracking is on and the store is unreachable or ``tracking_uri`` is the path
+            of a file (before any long work).
         OutputError
             When ``run_dir`` is a file, lies under one, is read by the run or holds files that
             are not a run's (before any work).
         """
+        if tracking_uri is not None and not track:
+            raise ParameterError(
+                f"tracking_uri={tracking_uri!r} was given with track=False: pass track=True "
+                "to track the run there, or leave tracking_uri out"
+            )
         if run_dir is not None:
             self._run_dir(run_dir)  # refuse a directory it must not replace before any work
         if self.spec.engine == "dask":
             from gristmill.pipeline._dask_engine import run_on_dask
 
             return run_on_dask(
-                self, track=track, run_dir=run_dir, progress=progress, use_cache=use_cache
+                self,
+                track=track,
+                run_dir=run_dir,
+                progress=progress,
+                use_cache=use_cache,
+                tracking_uri=tracking_uri,
             )
         reporter = _Progress(progress)
         with reporter.stage("validate", "Validating spec, data and LFs") as record:
@@ -589,7 +606,7 @@ class Pipeline:
             record.detail = ", ".join(
                 f"{s} {len(v.frame)} rows" for s, v in prepared.splits.items()
             )
-        tracker = self._tracker(track)
+        tracker = self._tracker(track, tracking_uri)
         if tracker is not None:
             tracker.check()
             tracker.start(self.spec.name, spec_to_dict(self.spec), self.spec_path)
@@ -855,19 +872,17 @@ class Pipeline:
 
         spec_task = self.spec.tasks[task]
 
-        def summarise(matrix: LabelMatrix, y: np.ndarray | None = None) -> pd.DataFrame:
+        def summarise(
+            matrix: LabelMatrix, y: np.ndarray | None = None, model: Any = None
+        ) -> pd.DataFrame:
             if spec_task.multilabel:
                 return multilabel_lf_summary(
-                    matrix.to_numpy(), matrix.lf_names, spec_task.classes, y
+                    matrix.to_numpy(), matrix.lf_names, spec_task.classes, y, label_model=model
                 )
-            return lf_summary(matrix, y=y)
+            return lf_summary(matrix, y=y, label_model=model)
 
         try:
-            summary = (
-                summarise(matrices["train"])
-                if spec_task.multilabel
-                else lf_summary(matrices["train"], label_model=label_model)
-            )
+            summary = summarise(matrices["train"], model=label_model)
         except GristmillError:
             summary = summarise(matrices["train"])
         if dev_gold is not None and "dev" in matrices and bool(np.any(gold_rows(dev_gold))):

@@ -21,7 +21,8 @@ import pandas as pd
 
 from gristmill._version import __version__
 from gristmill.exceptions import DataError, GristmillError, LFError, SupervisionWarning
-from gristmill.io import read_table, row_numbering
+from gristmill.io import read_table_parts, row_numbering
+from gristmill.io._files import is_glob
 from gristmill.labeling._matrix import ABSTAIN, LabelMatrix, compact_label_dtype
 from gristmill.pipeline._cache import StageCache, digest, file_digest, frame_digest
 from gristmill.pipeline._spec import PipelineSpec, Source, SpecSource, Task
@@ -62,7 +63,9 @@ class LoadedSplit:
     The frame's index is its position in the split. ``rows`` numbers its rows as they are
     in the source instead, from 1 and before any ``where`` or ``sample``, and ``numbering``
     says how in words: an error about a row names it by that number, which the user can find
-    in the file or the query's result (None and "" when unknown).
+    in the file or the query's result (None and "" when unknown). A source of several files
+    (a glob, a directory of Parquet parts) numbers each row in its file, as the dask engine
+    does: ``file_numbering`` says how per file, ``file_of_row`` which file each row is from.
     """
 
     frame: pd.DataFrame
@@ -70,10 +73,29 @@ class LoadedSplit:
     digest: str
     rows: np.ndarray | None = None
     numbering: str = ""
+    file_numbering: tuple[str, ...] = ()
+    file_of_row: np.ndarray | None = None
 
     def numbered(self) -> pd.DataFrame:
         """The frame indexed by ``rows`` (the frame itself when they are unknown)."""
         return self.frame if self.rows is None else self.frame.set_axis(pd.Index(self.rows))
+
+    def numbering_at(self, position: int) -> str:
+        """How the row at ``position`` of the frame is numbered: in its file, for several."""
+        if self.file_of_row is None:
+            return self.numbering
+        return self.file_numbering[int(self.file_of_row[position])]
+
+    def by_file(self) -> list[tuple[pd.DataFrame, str]]:
+        """The numbered rows of each file the split has rows of, and how they are numbered."""
+        numbered = self.numbered()
+        if self.file_of_row is None:
+            return [(numbered, self.numbering)]
+        return [
+            (numbered[self.file_of_row == i], phrase)
+            for i, phrase in enumerate(self.file_numbering)
+            if (self.file_of_row == i).any()
+        ]
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -136,15 +158,16 @@ def load_split(
     source: Source,
     root: Path,
     where: SpecSource,
-    tables: dict[Path, pd.DataFrame] | None = None,
+    tables: dict[Path, list[tuple[Path, pd.DataFrame]]] | None = None,
 ) -> LoadedSplit:
     """Read one split, then apply its ``where`` filter and seeded ``sample``.
 
     Parameters
     ----------
-    tables : dict of Path to DataFrame, optional
-        Files already read, by resolved path: splits of one file (train, dev and test filtered
-        from it) read it once. A file read here is added.
+    tables : dict of Path to list of (Path, DataFrame), optional
+        Tables already read, by resolved path (or glob), as :func:`gristmill.io.read_table_parts`
+        gives them: splits of one table (train, dev and test filtered from it) read it once. A
+        table read here is added.
 
     Raises
     ------
@@ -154,21 +177,29 @@ def load_split(
         file is never created.
     """
     loc: tuple[Any, ...] = ("data", split)
+    rows: np.ndarray | None = None
+    file_numbering: tuple[str, ...] = ()
+    file_of_row: np.ndarray | None = None
     if source.path is not None:
         path = (root / source.path).resolve()
-        if not path.exists():
+        if not path.exists() and not is_glob(path):
             raise where.error((*loc, "path"), f"no such file: {path}")
         if tables is not None and path in tables:
-            frame = tables[path]
+            parts = tables[path]
         else:
             try:
-                frame = read_table(path)
+                parts = read_table_parts(path)
             except DataError as exc:
                 raise where.error((*loc, "path"), str(exc)) from exc
             if tables is not None:
-                tables[path] = frame
+                tables[path] = parts
         origin = str(path)
         numbering = f"rows of {path} {row_numbering(path)}"
+        frame = parts[0][1]
+        if len(parts) > 1:
+            frame, rows, file_of_row = _one_table(parts)
+            numbering = f"rows of {path} {row_numbering(path)}, in each file"
+            file_numbering = tuple(f"rows of {file} {row_numbering(file)}" for file, _ in parts)
     else:
         database = _database_file(str(source.connection), root)
         if database is not None and not database.is_file():
@@ -188,7 +219,9 @@ def load_split(
         origin = f"{source.connection}: {source.sql}"
         numbering = f"rows of the result of {origin} numbered from 1"
     described = origin
-    rows = np.arange(1, len(frame) + 1)
+    if rows is None:
+        rows = np.arange(1, len(frame) + 1)
+    positions = np.arange(len(frame))
     if source.where is not None:
         try:
             kept = _kept_positions(frame, source.where)
@@ -196,20 +229,38 @@ def load_split(
             raise where.error(
                 (*loc, "where"), f"cannot filter with {source.where!r}: {exc}"
             ) from exc
-        frame, rows = frame.iloc[kept], rows[kept]
+        frame, rows, positions = frame.iloc[kept], rows[kept], positions[kept]
         described = f"{origin} where {source.where}"
     if source.sample is not None:
         sample = source.sample
         order = np.random.default_rng(sample.seed).permutation(len(frame))
         picked = np.sort(order[int(sample.start * len(frame)) : int(sample.stop * len(frame))])
-        frame, rows = frame.iloc[picked], rows[picked]
+        frame, rows, positions = frame.iloc[picked], rows[picked], positions[picked]
         described = f"{described} sample(seed={sample.seed}, {sample.start}-{sample.stop})"
     frame = frame.reset_index(drop=True)
     if frame.empty:
         raise where.error(loc, f"the {split} split has no rows ({described})")
     return LoadedSplit(
-        frame=frame, source=origin, digest=frame_digest(frame), rows=rows, numbering=numbering
+        frame=frame,
+        source=origin,
+        digest=frame_digest(frame),
+        rows=rows,
+        numbering=numbering,
+        file_numbering=file_numbering,
+        file_of_row=None if file_of_row is None else file_of_row[positions],
     )
+
+
+def _one_table(
+    parts: list[tuple[Path, pd.DataFrame]],
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The files' rows as one table indexed from 0, each row's number in its file (from 1),
+    and which file (its position in ``parts``) each row is from."""
+    sizes = [len(part) for _, part in parts]
+    frame = pd.concat([part for _, part in parts if len(part)] or [parts[0][1]], ignore_index=True)
+    rows_in_files = np.concatenate([np.arange(1, n + 1) for n in sizes])
+    file_of_row = np.repeat(np.arange(len(parts)), sizes)
+    return frame, rows_in_files, file_of_row
 
 
 def _kept_positions(frame: pd.DataFrame, expression: str) -> np.ndarray:
@@ -443,10 +494,11 @@ def _first_row_of(loaded: LoadedSplit, column: str, value: Any) -> str:
     if loaded.rows is None:
         return ""
     cells = loaded.numbered()[column]
-    found = [row for row, cell in cells.items() if type(cell) is type(value) and cell == value]
+    found = [i for i, cell in enumerate(cells) if type(cell) is type(value) and cell == value]
     if not found:
         return ""
-    return f"; the first, {value!r}, is on row {found[0]} ({loaded.numbering})"
+    row, numbering = cells.index[found[0]], loaded.numbering_at(found[0])
+    return f"; the first, {value!r}, is on row {row} ({numbering})"
 
 
 # -- labeling ----------------------------------------------------------------------------------
@@ -712,13 +764,32 @@ def _apply_module(module: LFModule, split: str, loaded: LoadedSplit, engine: str
     try:
         matrix = apply_lfs(module.lfs, loaded.numbered(), engine=engine)
     except LFError as exc:
+        error, numbering = exc, loaded.numbering
+        if loaded.file_of_row is not None:
+            # rows of several files: find the file, for the error to name the row in it
+            error, numbering = _failure_by_file(module, loaded, engine) or (exc, numbering)
         raise LFError(
-            f"{module.path}: the {split} data ({loaded.numbering}): {exc}",
-            lf_name=exc.lf_name,
-            row=exc.row,
-        ) from exc
+            f"{module.path}: the {split} data ({numbering}): {error}",
+            lf_name=error.lf_name,
+            row=error.row,
+        ) from error
     # the cache entry is keyed by the rows' content only, so it keeps no numbering
     return LabelMatrix(matrix.to_numpy(), matrix.lf_names)
+
+
+def _failure_by_file(
+    module: LFModule, loaded: LoadedSplit, engine: str
+) -> tuple[LFError, str] | None:
+    """The error of the module's LFs on the first file's rows they fail on, and how those rows
+    are numbered (None when they fail on none: an LF that failed once may not fail again)."""
+    from gristmill.labeling import apply_lfs
+
+    for frame, numbering in loaded.by_file():
+        try:
+            apply_lfs(module.lfs, frame, engine=engine)
+        except LFError as exc:
+            return exc, numbering
+    return None
 
 
 # -- label model -------------------------------------------------------------------------------
@@ -794,7 +865,6 @@ def fit_label_model(
     fitted: Any
     if spec_task.multilabel:
         fitted = BinaryRelevanceLabelModel(spec_task.classes, name=lm_spec.name, **lm_spec.params)
-        fit_kwargs["source_names"] = list(L_train.lf_names)
     else:
         fitted = get_label_model(lm_spec.name, cardinality=k, **lm_spec.params)
     fitted.fit(L_train, **fit_kwargs)

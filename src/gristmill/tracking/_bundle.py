@@ -204,7 +204,8 @@ def load_bundle(
 
     pinned = f"{version.name}/{version.version}"
     try:
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
+        with _store.fluent_api_on(client.tracking_uri):
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
     except Exception as exc:  # MLflow raises many types for a model it cannot load
         raise TrackingError(f"cannot load model {pinned}: {exc}") from exc
     try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
+import filecmp
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def reproduce(
     tolerance: float = 1e-6,
     track: bool = False,
     workdir: str | os.PathLike[str] | None = None,
-    runner: Callable[[Path], Any] | None = None,
+    runner: Callable[[Path, str | None], Any] | None = None,
     project_dir: str | os.PathLike[str] = ".",
     tracking_uri: str | None = None,
 ) -> Reproduction:
@@ -86,13 +87,15 @@ def reproduce(
         Track the rerun as a new run (registering a new version) in the store of the run it
         reproduces, not in one of its own in the workdir.
     workdir : path-like, optional
-        A new or empty directory where the spec, LF and slice modules are rewritten and the
-        rerun writes; default a new temporary directory, left to the caller
-        (``spec_path.parent``) to inspect or remove.
+        A new or empty directory where the spec is rewritten, the logged LF and slice modules
+        are laid out as in the project (the rerun's spec names them, and a tracked rerun's
+        lineage keeps them, as the run did) and the rerun writes; default a new temporary
+        directory, left to the caller (``spec_path.parent``) to inspect or remove.
     runner : callable, optional
-        ``runner(spec_path) -> PipelineResult``; default
-        ``Pipeline.from_yaml(spec_path).run(track=track)``. With ``track`` it runs with
-        ``$MLFLOW_TRACKING_URI`` pointing at the store of the run reproduced.
+        ``runner(spec_path, tracking_uri) -> PipelineResult``, where ``tracking_uri`` is the
+        store of the run reproduced with ``track``, else None (run untracked); default
+        ``Pipeline.from_yaml(spec_path).run(track=tracking_uri is not None,
+        tracking_uri=tracking_uri)``. The environment is not changed.
     project_dir, tracking_uri
         Where the store is (see :func:`resolve_tracking_uri`).
 
@@ -131,15 +134,8 @@ def reproduce(
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gristmill-reproduce-"))
     work.mkdir(parents=True, exist_ok=True)
     spec_path, from_working_copy = _restore_spec(client, run_id, tags, doc, work)
-    if runner is None:
-        from gristmill.pipeline import Pipeline
-
-        def runner(path: Path) -> Any:
-            return Pipeline.from_yaml(path).run(track=track)
-
     store = _store.resolve_tracking_uri(project_dir, tracking_uri) if track else None
-    with _tracking_into(store):
-        result = runner(spec_path)
+    result = (runner or _run_pipeline)(spec_path, store)
     _check_tables(run_id, doc, result)
     table = compare_metrics(run.data.metrics, flatten_metrics(result.metrics), tolerance)
     return Reproduction(
@@ -152,25 +148,16 @@ def reproduce(
     )
 
 
-@contextlib.contextmanager
-def _tracking_into(uri: str | None) -> Iterator[None]:
-    """Point ``$MLFLOW_TRACKING_URI`` at ``uri`` for the block (nothing when ``uri`` is None).
+def _run_pipeline(spec_path: Path, tracking_uri: str | None) -> Any:
+    """Run the rewritten spec, tracked in ``tracking_uri`` when given, else untracked.
 
-    The rerun's pipeline tracks in the store this variable names, else in ``mlflow.db`` beside
-    its spec: the workdir, a throwaway store the default temporary workdir is removed with.
+    Never in the store the rerun's pipeline would default to (``mlflow.db`` beside the spec,
+    in the workdir), a throwaway store the default temporary workdir is removed with.
     """
-    if uri is None:
-        yield
-        return
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved
+    from gristmill.pipeline import Pipeline
+
+    pipeline = Pipeline.from_yaml(spec_path)
+    return pipeline.run(track=tracking_uri is not None, tracking_uri=tracking_uri)
 
 
 def _check_workdir(work: Path) -> None:
@@ -261,7 +248,7 @@ def _restore_spec(
         for kind in (_LF_DIR, _SLICE_DIR)
     }
     from_working_copy: list[Path] = []
-    rewritten = _rewrite_paths(spec, spec_dir, copies, _LF_DIR, from_working_copy)
+    rewritten = _rewrite_paths(spec, spec_dir, work, copies, _LF_DIR, from_working_copy)
     target = work / spec_name
     atomic_write_text(target, yaml.safe_dump(rewritten, sort_keys=False))
     return target, from_working_copy
@@ -274,18 +261,42 @@ def _download_modules(
 
     ``logged`` is the lineage of those modules, by the keys the run kept them under (see
     :func:`~gristmill.tracking._sources.module_key`; file names for older runs). The whole
-    folder is downloaded: the helper modules the modules import come with them.
+    folder is restored, the helper modules the modules import with them, laid out in ``work``
+    (the rerun's spec folder) as in the project: each module at its key from there, so that
+    the rerun's spec names it, and its lineage keeps it, as the run did. Where a file would
+    replace one of other content (modules of both kinds kept by file name), the folder is
+    laid out in ``work/<kind>`` instead.
     """
     if not logged or not client.list_artifacts(run_id, kind):
         return {}
-    folder = Path(client.download_artifacts(run_id, kind, str(work)))
-    copies = {key: folder / kept_path(key) for key in logged}
+    staging = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=work))
+    try:
+        folder = Path(client.download_artifacts(run_id, kind, str(staging)))
+        root = work if _fits(folder, work) else work / kind
+        shutil.copytree(folder, root, dirs_exist_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    copies = {key: root / kept_path(key) for key in logged}
     return {key: copy.resolve() for key, copy in copies.items() if copy.is_file()}
+
+
+def _fits(folder: Path, target: Path) -> bool:
+    """Whether copying ``folder`` into ``target`` replaces no file of other content."""
+    for path in folder.rglob("*"):
+        there = target / path.relative_to(folder)
+        if not there.exists():
+            continue
+        if path.is_file() != there.is_file():
+            return False
+        if path.is_file() and not filecmp.cmp(path, there, shallow=False):
+            return False
+    return True
 
 
 def _rewrite_paths(
     node: Any,
     spec_dir: Path,
+    work: Path,
     copies: dict[str, dict[str, Path]],
     kind: str,
     from_working_copy: list[Path],
@@ -293,18 +304,19 @@ def _rewrite_paths(
     """Point modules at the logged copies and make other relative file paths absolute.
 
     ``kind`` is the artifact folder of the modules the node may name: ``slices`` under the
-    spec's ``slices`` key, ``lfs`` elsewhere. A module without a logged copy is taken from
-    the working copy and added to ``from_working_copy``.
+    spec's ``slices`` key, ``lfs`` elsewhere. A module whose copy lies where the node names
+    it from ``work`` keeps the node. A module without a logged copy is taken from the working
+    copy and added to ``from_working_copy``.
     """
     if isinstance(node, dict):
         return {
             k: _rewrite_paths(
-                v, spec_dir, copies, _SLICE_DIR if k == "slices" else kind, from_working_copy
+                v, spec_dir, work, copies, _SLICE_DIR if k == "slices" else kind, from_working_copy
             )
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_rewrite_paths(v, spec_dir, copies, kind, from_working_copy) for v in node]
+        return [_rewrite_paths(v, spec_dir, work, copies, kind, from_working_copy) for v in node]
     if not isinstance(node, str) or not node:
         return node
     if node.endswith(".py"):
@@ -312,7 +324,7 @@ def _rewrite_paths(
         # By key; older runs kept each module under its file name.
         copy = logged.get(module_key(spec_dir / node, spec_dir)) or logged.get(Path(node).name)
         if copy is not None:
-            return str(copy)
+            return node if (work / node).resolve() == copy else str(copy)
     try:
         candidate = spec_dir / node  # an absolute node stays itself
         if not candidate.is_file():

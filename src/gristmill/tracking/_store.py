@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from gristmill.exceptions import TrackingError
 DB_FILENAME = "mlflow.db"
 ARTIFACTS_DIRNAME = "mlartifacts"
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+# Held while MLflow's process-wide fluent URIs are set and used (see fluent_api_on).
+_FLUENT_LOCK = threading.RLock()
 
 
 def resolve_tracking_uri(
@@ -229,19 +232,12 @@ def import_mlflow(feature: str = "gristmill tracking") -> Any:
 def open_client(uri: str) -> Any:
     """Return an ``mlflow.MlflowClient`` on ``uri``, its schema created safely across processes.
 
-    Also points MLflow's fluent API (tracking and registry) at ``uri``.
+    Also points MLflow's fluent API (tracking and registry) at ``uri``; code that uses it
+    after other stores may have been opened takes :func:`fluent_api_on` instead.
     """
     mlflow = import_mlflow()
-    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI (and the registry one); restore
-    # the user's environment so the next project resolved in this process is not redirected.
-    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with _FLUENT_LOCK:
+        _point_fluent_api(mlflow, uri)
     # Building the client builds the store, which creates or migrates the schema: serialise it.
     with store_lock(uri):
         try:
@@ -251,6 +247,46 @@ def open_client(uri: str) -> Any:
         except Exception as exc:  # MLflow raises many types for a bad store; all mean the same
             raise TrackingError(f"cannot open the MLflow tracking store {uri}: {exc}") from exc
     return client
+
+
+@contextlib.contextmanager
+def fluent_api_on(uri: str) -> Iterator[Any]:
+    """MLflow's fluent API pointed at ``uri`` for the block; yields the ``mlflow`` module.
+
+    The fluent API (``mlflow.start_run``, ``log_artifact``, ``pyfunc.log_model``,
+    ``register_model``, ``models:/`` URIs) reads one process-wide URI: a block holds it, so
+    that another thread (or a client opened on another store) cannot redirect it midway.
+    Blocks of other threads wait; the same thread may nest them.
+    """
+    mlflow = import_mlflow()
+    with _FLUENT_LOCK:
+        _point_fluent_api(mlflow, uri)
+        yield mlflow
+
+
+def _point_fluent_api(mlflow: Any, uri: str) -> None:
+    """Point the fluent API's tracking and registry URIs at ``uri`` (the caller holds the lock)."""
+    with _environment_kept("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+
+
+@contextlib.contextmanager
+def _environment_kept(*keys: str) -> Iterator[None]:
+    """Restore the environment variables ``keys`` after the block, even when it raises.
+
+    ``mlflow.set_tracking_uri`` (and the registry one) also exports the URI to the
+    environment; left there, it would redirect the next project resolved in this process.
+    """
+    saved = {key: os.environ.get(key) for key in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def experiment_id(client: Any, uri: str, name: str) -> str:

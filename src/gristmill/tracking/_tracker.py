@@ -200,8 +200,7 @@ class RunTracker:
             registered.
         """
         self._require_started()
-        mlflow = _store.import_mlflow()
-        with _own_experiment_selected():
+        with _store.fluent_api_on(self.tracking_uri_) as mlflow, _own_experiment_selected():
             try:
                 mlflow.start_run(run_id=self.run_id_)  # the fluent API logs the model to it
                 with tempfile.TemporaryDirectory(prefix="gristmill-track-") as tmp:
@@ -224,10 +223,10 @@ class RunTracker:
         """Mark the run FAILED (recording the error) without registering anything."""
         if self.run_id_ is None:
             return  # the run never opened: there is nothing to mark
-        mlflow = _store.import_mlflow()
-        active = mlflow.active_run()
-        if active is not None and active.info.run_id == self.run_id_:
-            mlflow.end_run(status="FAILED")
+        with _store.fluent_api_on(self.tracking_uri_) as mlflow:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == self.run_id_:
+                mlflow.end_run(status="FAILED")
         message = f"{type(exc).__name__}: {exc}"[:MAX_TAG_VALUE]
         self._client.set_tag(self.run_id_, TAG + "error", message)
         self._client.set_terminated(self.run_id_, status="FAILED")
