@@ -60,3 +60,24 @@ def test_a_preprocessor_edit_changes_the_lfs_using_it(tmp_path: Path) -> None:
     before = _digests(tmp_path, LFS)
     after = _digests(tmp_path, LFS.replace("x.text.lower().split()", "x.text.split()"))
     assert [name for name in before if before[name] != after[name]] == ["short"]
+
+
+def test_factory_lf_digests_stay_those_of_earlier_versions() -> None:
+    # Digests recorded with gristmill's code of 2026-11-24 (commit 5f3ba31): a tracked run's
+    # LFs must not show as changed in `models diff` because gristmill's internals moved.
+    from gristmill import column_lf, keyword_lf, lookup_lf, regex_lf
+    from gristmill.tracking._hashing import lf_digest
+
+    recorded = {
+        "keyword_free": (keyword_lf(["free", "win"], 1, column="text"), "ffa0875d82505396"),
+        "keyword_café": (
+            keyword_lf(["café"], 0, column="text", word_boundary=False),
+            "c23dcbf673baf48a",
+        ),
+        "regex_https": (regex_lf(r"https?://", 1, column="text"), "66ea50a7c1655358"),
+        "lookup_author": (lookup_lf("author", {"bob": 1}), "7f3cf60e5288c52b"),
+        "column_crowd": (column_lf("crowd", {"spam": 1, "ham": 0}), "0adf973006f65492"),
+    }
+    for name, (lf, digest) in recorded.items():
+        assert lf.name == name
+        assert lf_digest(lf) == digest, name

@@ -164,7 +164,9 @@ class _KeywordVotes:
         self.name, self.column, self.words, self.label = name, column, words, label
         self.case_sensitive, self.word_boundary = case_sensitive, word_boundary
         self.pattern = _keyword_pattern(words, word_boundary)
-        self.bare_pattern = _keyword_pattern(words, False)
+        # Private: a tracked run digests an LF by its public attributes (gristmill.tracking),
+        # so what only speeds the search up must not change the digests of existing LFs.
+        self._bare_pattern = _keyword_pattern(words, False)
         ascii_words = all(w.isascii() for w in words)
         self.ascii_words = (
             [(w if case_sensitive else w.lower()).encode() for w in words] if ascii_words else None
@@ -196,7 +198,7 @@ class _KeywordVotes:
                 hits |= ascii_text.rows_containing(word, word_boundary=self.word_boundary)
             return _votes(hits, self.label)
         text = _text_array(frame, self.column, self.name)
-        hits = self._matches(text, self.bare_pattern)
+        hits = self._matches(text, self._bare_pattern)
         if self.word_boundary:
             candidates = np.flatnonzero(hits)
             hits = np.zeros(len(hits), dtype=bool)
