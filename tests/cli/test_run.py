@@ -292,3 +292,43 @@ def test_paths_with_square_brackets_are_printed_as_they_are(
     result = CliRunner().invoke(app, ["init", str(project)])
     assert result.exit_code == 0, result.output
     assert f"next: cd '{project}' && gristmill run\n" in result.output
+
+
+def test_tracking_uri_records_the_run_in_that_store(tmp_path: Path) -> None:
+    project = tmp_path / "spam"
+    _init(project, "spam")
+    spec_path = project / "gristmill.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["model"] = {"candidates": ["logreg"], "budget": {"trials": 1}}  # keep the test fast
+    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    store = tmp_path / "elsewhere" / "store.db"
+    store.parent.mkdir()
+    uri = f"sqlite:///{store}"
+
+    refused = CliRunner().invoke(app, ["run", str(spec_path), "--no-track", "--tracking-uri", uri])
+    assert refused.exit_code == 2 and "--no-track" in refused.output
+    assert not store.exists()
+
+    done = subprocess.run(
+        [
+            *GRISTMILL,
+            "run",
+            str(spec_path),
+            "--tracking-uri",
+            uri,
+            "--run-dir",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in _env().items() if k != "MLFLOW_TRACKING_URI"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (project / "mlflow.db").exists()  # not the default store beside the spec
+    import mlflow
+
+    runs = mlflow.MlflowClient(uri).search_runs(
+        [e.experiment_id for e in mlflow.MlflowClient(uri).search_experiments()]
+    )
+    assert runs and all(r.info.status == "FINISHED" for r in runs)

@@ -22,6 +22,12 @@ def run(
     spec: Path = typer.Argument(Path("gristmill.yaml"), help="The pipeline spec file."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the plan only."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not record the run in MLflow."),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="MLflow store to record the run in (default: $MLFLOW_TRACKING_URI, else mlflow.db "
+        "beside the spec).",
+    ),
     run_dir: Path | None = typer.Option(
         None,
         "--run-dir",
@@ -45,6 +51,12 @@ def run(
         raise typer.BadParameter(
             f"{engine!r} is not one of {', '.join(_ENGINES)}", param_hint="'--engine'"
         )
+    if tracking_uri is not None and no_track:
+        raise typer.BadParameter(
+            "--tracking-uri names where to record the run; --no-track records nothing: "
+            "give one of them",
+            param_hint="'--tracking-uri'",
+        )
     pipeline = Pipeline.from_yaml(spec)
     if engine is not None or scheduler is not None:
         pipeline = pipeline.with_engine(engine or "dask", scheduler=scheduler)
@@ -60,7 +72,11 @@ def run(
         return
     try:
         result = pipeline.run(
-            track=not no_track, run_dir=run_dir, progress=True, use_cache=not no_cache
+            track=not no_track,
+            run_dir=run_dir,
+            progress=True,
+            use_cache=not no_cache,
+            tracking_uri=tracking_uri,
         )
     except KeyboardInterrupt:
         named = "" if run_dir is None else f" {run_dir}"
