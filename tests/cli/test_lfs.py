@@ -546,3 +546,167 @@ def test_apply_and_summary_count_one_row_and_one_lf_in_the_singular(tmp_path: Pa
     result = runner.invoke(app, ["lfs", "summary", str(out)])
     assert result.exit_code == 0, result.output
     assert "L.parquet: 1 row, 1 labeling function" in result.output
+
+
+def _multilabel_project(tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A saved multilabel matrix (labels x, y: votes 0, 1 apply, 2, 3 do not) and its model.
+
+    Returns the votes and the gold label indicators of its rows.
+    """
+    from gristmill.labelmodel import BinaryRelevanceLabelModel
+
+    rng = np.random.default_rng(3)
+    n = 400
+    Y = np.column_stack([rng.random(n) < 0.3, rng.random(n) < 0.6]).astype(int)
+    L = np.full((n, 4), -1)
+    for column, label in ((0, 0), (1, 1), (2, 1)):
+        fires = (Y[:, label] == 1) & (rng.random(n) < 0.5)
+        L[fires, column] = label
+    worker = rng.random(n) < 0.4
+    noisy = np.where(rng.random(n) < 0.9, Y[:, 0], 1 - Y[:, 0])
+    L[worker, 3] = np.where(noisy[worker] == 1, 0, 2)  # a worker saying x applies, or not
+    matrix = LabelMatrix(L, ["x_kw", "y_kw", "y_kw2", "worker"])
+    matrix.to_parquet(tmp_path / "L.parquet")
+    BinaryRelevanceLabelModel(["x", "y"]).fit(matrix).save(tmp_path / "lm")
+    return L, Y
+
+
+def test_summary_with_a_multilabel_label_model_summarises_votes_per_label(tmp_path: Path) -> None:
+    from gristmill.labelmodel import load_label_model
+
+    L, Y = _multilabel_project(tmp_path)
+    sets = ["|".join(c for c, on in zip("xy", row, strict=True) if on) or "[]" for row in Y]
+    sets[0] = "x|typo"  # a label set naming no label is not scored
+    pd.DataFrame({"tags": sets}).to_csv(tmp_path / "gold.csv", index=False)
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(tmp_path / "L.parquet"),
+            "--label-model",
+            str(tmp_path / "lm"),
+            "--labels",
+            str(tmp_path / "gold.csv"),
+            "--label-column",
+            "tags",
+            "--out",
+            str(tmp_path / "summary.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    assert "L.parquet: 400 rows, 4 labeling functions, multilabel (x, y)" in printed
+    assert "gold label sets naming no label (x, y) are not scored: 'typo'" in printed
+    assert _summary_line(result.output, "worker")[:3] == ["worker", "+x,", "-x"]
+    saved = pd.read_csv(tmp_path / "summary.csv", index_col="LF")
+    assert list(saved.columns) == ["j", "Polarity", "Coverage", "Emp. Acc.", "Est. Acc."]
+    assert saved["Polarity"].tolist() == ["+x", "+y", "+y", "+x -x"]
+    np.testing.assert_allclose(saved["Est. Acc."], load_label_model(tmp_path / "lm").lf_accuracies_)
+    worker = L[1:, 3] != -1  # row 0's gold set is unknown
+    says_x = L[1:, 3][worker] == 0
+    np.testing.assert_allclose(
+        saved.loc["worker", "Emp. Acc."], np.mean(says_x == Y[1:, 0][worker])
+    )
+    assert saved.loc["y_kw", "Emp. Acc."] == 1.0
+
+
+def test_summary_refuses_a_matrix_whose_votes_a_multilabel_model_cannot_read(
+    tmp_path: Path,
+) -> None:
+    L, _ = _multilabel_project(tmp_path)
+    L[7, 2] = 4  # with two labels a vote is 0..3
+    LabelMatrix(L, ["x_kw", "y_kw", "y_kw2", "worker"]).to_parquet(tmp_path / "other.parquet")
+    result = runner.invoke(
+        app,
+        ["lfs", "summary", str(tmp_path / "other.parquet"), "--label-model", str(tmp_path / "lm")],
+    )
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert (
+        f"{tmp_path / 'lm'}: a multilabel task of 2 labels (x, y) has votes j (label j" in message
+    )
+    assert "labeling function 'y_kw2' votes 4 at row 7" in message
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_summary_reads_a_label_model_fit_on_more_sources_than_the_matrix(
+    tmp_path: Path, multilabel: bool
+) -> None:
+    # A pipeline's label model is fit on its label columns too, which 'lfs apply' never outputs.
+    from gristmill.labelmodel import BinaryRelevanceLabelModel, LabelModel
+
+    L, _ = _multilabel_project(tmp_path)
+    if not multilabel:
+        L = np.where(L >= 2, 0, np.where(L == 1, 1, L))  # votes of a binary task
+    names = ["x_kw", "y_kw", "y_kw2", "column:worker:x"]
+    model = BinaryRelevanceLabelModel(["x", "y"]) if multilabel else LabelModel()
+    model.fit(LabelMatrix(L, names), seed=0).save(tmp_path / "lm_all")
+    LabelMatrix(L[:, [2, 0, 1]], ["y_kw2", "x_kw", "y_kw"]).to_parquet(tmp_path / "lfs.parquet")
+    result = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(tmp_path / "lfs.parquet"),
+            "--label-model",
+            str(tmp_path / "lm_all"),
+            "--out",
+            str(tmp_path / "summary.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "also fit on sources the matrix lacks: column:worker:x" in " ".join(
+        result.output.split()
+    )
+    saved = pd.read_csv(tmp_path / "summary.csv", index_col="LF")
+    assert saved.index.tolist() == ["y_kw2", "x_kw", "y_kw"]
+    np.testing.assert_allclose(saved["Est. Acc."], model.lf_accuracies_[[2, 0, 1]])
+    assert ("Conflicts" in saved.columns) is not multilabel
+    # An LF the label model was not fit on is still refused.
+    LabelMatrix(L[:, :2], ["x_kw", "other"]).to_parquet(tmp_path / "other.parquet")
+    refused = runner.invoke(
+        app,
+        [
+            "lfs",
+            "summary",
+            str(tmp_path / "other.parquet"),
+            "--label-model",
+            str(tmp_path / "lm_all"),
+        ],
+    )
+    assert refused.exit_code == 1
+    assert "fit on other labeling functions" in " ".join(refused.output.split())
+
+
+def test_summary_of_a_multilabel_matrix_without_a_label_model_takes_its_labels(
+    tmp_path: Path,
+) -> None:
+    L, Y = _multilabel_project(tmp_path)
+    args = ["lfs", "summary", str(tmp_path / "L.parquet"), "--out", str(tmp_path / "s.csv")]
+    result = runner.invoke(app, [*args, "--multilabel", "x, y"])
+    assert result.exit_code == 0, result.output
+    saved = pd.read_csv(tmp_path / "s.csv", index_col="LF")
+    assert saved["Polarity"].tolist() == ["+x", "+y", "+y", "+x -x"]
+    assert "Conflicts" not in saved.columns and "Est. Acc." not in saved.columns
+    np.testing.assert_allclose(saved["Coverage"], (L != -1).mean(axis=0))
+    pd.DataFrame({"tags": ["x|y" if row.all() else "[]" for row in Y]}).to_csv(
+        tmp_path / "gold.csv", index=False
+    )
+    gold = ["--labels", str(tmp_path / "gold.csv"), "--label-column", "tags"]
+    single = runner.invoke(app, [*args, *gold])
+    assert single.exit_code == 1
+    assert (
+        "gold labels must be integer class indices; it holds label sets: summarise a multilabel "
+        "task with --multilabel LABELS or its multilabel --label-model"
+    ) in " ".join(single.output.split())
+    for labels, expected in (
+        ("x,,y", "expected the task's labels, each once, separated by commas"),
+        ("x,x", "expected the task's labels, each once"),
+        ("y,x", f"does not fit the label model {tmp_path / 'lm'}: its labels are x, y"),
+        ("x", "--multilabel: a multilabel task of 1 label (x) has votes j"),
+    ):
+        with_model = ["--label-model", str(tmp_path / "lm")] if labels == "y,x" else []
+        refused = runner.invoke(app, [*args, "--multilabel", labels, *with_model])
+        assert refused.exit_code == 1, refused.output
+        assert expected in " ".join(refused.output.split())

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
@@ -16,6 +17,8 @@ from typer.testing import CliRunner
 from gristmill.cli import app
 from gristmill.cli.monitor import DRIFT_EXIT_CODE, parse_since
 from gristmill.exceptions import DataError
+from gristmill.labeling import apply_lfs, keyword_lf
+from gristmill.labelmodel import BinaryRelevanceLabelModel
 from gristmill.serving import RequestLog, load_served_model
 
 runner = CliRunner()
@@ -175,3 +178,64 @@ def test_a_current_file_may_time_its_rows_with_date_times(tracking_uri, files, t
     assert result.exit_code == 0, result.output
     windows = json.loads((tmp_path / "o" / "monitor.json").read_text())["windows"]
     assert windows[0]["label"] == "11-01 00:00"
+
+
+def _served_tags(frame: pd.DataFrame) -> pd.DataFrame:
+    """A served multilabel model (labels joined by "|"): music when a song is named, money
+    when cash is."""
+    return pd.DataFrame({"prediction": [
+        "|".join(t for t, w in (("music", "song"), ("money", "cash")) if w in text)
+        for text in frame["text"]]})
+
+
+def _tags_model(with_label_model: bool) -> SimpleNamespace:
+    """A served multilabel model and its bundle's parts: three LFs, and a label model fit on
+    their votes or none."""
+    lfs = [keyword_lf("song", 0, name="says_song"), keyword_lf("cash", 1, name="says_cash"),
+           keyword_lf("hello", 2 + 0, name="hello_is_no_music")]  # 2 + j: label j does not apply
+    texts = ["a song", "cash now", "a song for cash", "hello there", "a song about cash", "ok"]
+    reference = pd.DataFrame({"text": texts * 20})
+    label_model = None
+    if with_label_model:
+        label_model = BinaryRelevanceLabelModel(["music", "money"]).fit(apply_lfs(lfs, reference))
+    return SimpleNamespace(name="tags", version="1", task=None, predict=_served_tags,
+                           classes=["music", "money"], payload_columns=["text"],
+                           reference=reference, lfs=lfs, label_model=label_model,
+                           tasks=[{"name": "tags", "delimiter": "|"}])
+
+
+@pytest.mark.parametrize(("with_label_model", "target"),
+                         [(True, "label model"), (False, "LF majority vote")])
+def test_monitor_prints_what_the_estimate_compares_with_and_each_labels(
+        monkeypatch, tmp_path, with_label_model, target) -> None:  # noqa: ANN001
+    import gristmill.serving
+
+    monkeypatch.setattr(gristmill.serving, "load_served_model",
+                        lambda *args, **kwargs: _tags_model(with_label_model))
+    current = tmp_path / "current.csv"
+    _tags_model(False).reference.to_csv(current, index=False)
+    result = _monitor(f"sqlite:///{tmp_path / 'mlflow.db'}", "--current", str(current),
+                      "--out", str(tmp_path / "o"), "--no-mlflow")
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())
+    # (row, label) pairs some LF votes on, of every 6 rows: music of 4, money of 3
+    assert f"estimated accuracy ({target} vs served): 1.000 on 140 (row, label) pairs" in printed
+    assert "music 1.000 on 80 rows money 1.000 on 60 rows" in printed
+    saved = json.loads((tmp_path / "o" / "monitor.json").read_text())
+    assert saved["agreement_target"] == target
+    assert saved["agreement"]["labels"]["money"]["n_current"] == 60
+
+
+def test_monitor_prints_a_dash_for_an_estimate_no_lf_vote_supports(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    import gristmill.serving
+
+    monkeypatch.setattr(gristmill.serving, "load_served_model",
+                        lambda *args, **kwargs: _tags_model(False))
+    current = tmp_path / "current.csv"
+    pd.DataFrame({"text": ["nothing to see here"] * 60}).to_csv(current, index=False)
+    result = _monitor(f"sqlite:///{tmp_path / 'mlflow.db'}", "--current", str(current),
+                      "--out", str(tmp_path / "o"), "--no-mlflow")
+    printed = " ".join(result.output.split())
+    assert ("estimated accuracy (LF majority vote vs served): - (no LF vote to compare with) "
+            "music - (no LF vote to compare with)") in printed
+    assert "nan" not in result.output

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from gristmill.exceptions import DataError, NotFittedError, ParameterError
+from gristmill.exceptions import DataError, LabelModelError, NotFittedError, ParameterError
 from gristmill.labeling import LabelMatrix, lf_summary
-from gristmill.labelmodel import BinaryRelevanceLabelModel, binary_votes
+from gristmill.labelmodel import BinaryRelevanceLabelModel, binary_votes, load_label_model
 
 
 def test_binary_votes_decompose_one_label() -> None:
@@ -164,6 +164,33 @@ def test_load_refuses_what_is_no_saved_model(tmp_path) -> None:
     meta["lf_names"] = meta["lf_names"][:-1]
     (saved / "binary_relevance.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match="corrupt: 6 sources, 6 accuracies, 5 names"):
+        BinaryRelevanceLabelModel.load(saved)
+
+
+def test_load_label_model_loads_a_saved_multilabel_model(tmp_path) -> None:
+    L, _ = _votes(seed=12)
+    model = BinaryRelevanceLabelModel(["x", "y"]).fit(_named(L))
+    loaded = load_label_model(model.save(tmp_path / "lm"))
+    assert isinstance(loaded, BinaryRelevanceLabelModel) and loaded.classes == ["x", "y"]
+    assert loaded.lf_names_ == model.lf_names_
+    np.testing.assert_allclose(loaded.predict_proba(_named(L)), model.predict_proba(_named(L)))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "binary_relevance.json: not valid JSON"),
+        ("[1, 2]", "unknown format None"),
+        ('{"format": "gristmill.binary_relevance/1"}', "corrupt: missing classes, name, params"),
+    ],
+)
+def test_load_label_model_names_a_corrupt_multilabel_save(tmp_path, text, message) -> None:
+    L, _ = _votes(seed=13)
+    saved = BinaryRelevanceLabelModel(["x", "y"]).fit(L).save(tmp_path / "lm")
+    (saved / "binary_relevance.json").write_text(text)
+    with pytest.raises(LabelModelError, match=message):
+        load_label_model(saved)
+    with pytest.raises(DataError, match=message):
         BinaryRelevanceLabelModel.load(saved)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -12,7 +13,14 @@ import pandas as pd
 import pytest
 
 from gristmill.labeling import keyword_lf
-from gristmill.monitoring import DriftThresholds, FeatureDrift, LFDrift, MonitorResult, monitor
+from gristmill.monitoring import (
+    AgreementDrift,
+    DriftThresholds,
+    FeatureDrift,
+    LFDrift,
+    MonitorResult,
+    monitor,
+)
 from gristmill.report._monitor_report import (
     render_monitor_report,
     series_chart,
@@ -161,3 +169,39 @@ def test_report_layout_holds_in_chromium(result, tmp_path, layout_problems) -> N
     # The last window's label of the over-time charts used to be cut off at the chart's edge.
     paths = result.save(tmp_path / "report")
     assert layout_problems(paths["html"]) == []
+
+
+def _agreement_result(target: str | None) -> MonitorResult:
+    """A multilabel result whose served model's agreement with ``target`` dropped."""
+    labels = {"music": {"reference": 0.95, "current": 0.61, "n_reference": 300,
+                        "n_current": 280},
+              "money": {"reference": 0.9, "current": 0.875, "n_reference": 200,
+                        "n_current": 160}}
+    agreement = AgreementDrift(reference=0.93, current=0.706, n_reference=500, n_current=440,
+                               p_value=1e-9, drifted=True, labels=labels)
+    lfs = [LFDrift("says_song", 0.3, 0.31, 0.8, 0.9, 0.7, 0.01, False)]
+    return MonitorResult(model={"name": "tags"}, created="now", n_reference=500,
+                         n_current=440, thresholds=DriftThresholds(), features=[], lfs=lfs,
+                         agreement=agreement, agreement_target=target)
+
+
+def test_report_says_what_agreement_was_counted_against_and_each_labels_estimate() -> None:
+    fallback = render_monitor_report(_agreement_result("LF majority vote"))
+    assert "estimated accuracy (LF majority vote vs served model)" in fallback
+    assert "No usable label model: agreement is counted against the majority vote of the LFs, "\
+        "label by label." in fallback
+    assert 'aria-label="LF agreement with the LF majority vote"' in fallback
+    assert "the served model&#x27;s agreement with the LF majority vote fell from 0.930 to " \
+        "0.706" in fallback
+    assert "label model vs" not in fallback
+    assert "<td>estimated accuracy on label &#x27;music&#x27;</td><td>0.610</td>" in \
+        fallback.replace(' class=""', "").replace(' class="l"', "")
+    header = fallback[fallback.index("<th class=\"l\">LF majority vote vs served model</th>"):]
+    rows = header[:header.index("</table>")].split("<tr")[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert cells == [["all labels", "0.930", "0.706", "500", "440", "1e-09", "yes"],
+                     ["music", "0.950", "0.610", "300", "280", "", ""],
+                     ["money", "0.900", "0.875", "200", "160", "", ""]]
+    by_model = render_monitor_report(_agreement_result("label model"))
+    assert "estimated accuracy (label model vs served model)" in by_model
+    assert "No usable label model" not in by_model

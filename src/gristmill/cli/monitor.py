@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -109,8 +111,7 @@ def monitor_command(
         console.print(f"  LF {escape(lf.name):<21} coverage {lf.coverage_reference:.3f} -> "
                       f"{lf.coverage_current:.3f}  {mark}")
     if result.agreement is not None:
-        console.print(f"  estimated accuracy (label model vs served): "
-                      f"{result.agreement.estimated_accuracy:.3f}")
+        _print_agreement(result)
     for note in result.notes:
         console.print(f"[dim]note:[/] {escape(note)}")
     if mlflow_log:
@@ -122,6 +123,26 @@ def monitor_command(
             console.print(f"[bold red]drift:[/] {escape(reason)}")
         raise typer.Exit(DRIFT_EXIT_CODE)
     console.print("no drift beyond the thresholds")
+
+
+def _print_agreement(result: Any) -> None:
+    """The label-free accuracy estimate, saying what it compares the served model with; per
+    label too for a multilabel task (whose estimate counts (row, label) pairs)."""
+    agreement = result.agreement
+    target = result.agreement_target or "label model"
+    pairs = "(row, label) pairs" if agreement.labels else "rows"
+    console.print(f"  estimated accuracy ({target} vs served): "
+                  f"{_estimate(agreement.current, agreement.n_current, pairs)}")
+    for label, stats in agreement.labels.items():
+        console.print(f"    {escape(label):<22} "
+                      f"{_estimate(stats['current'], stats['n_current'], 'rows')}")
+
+
+def _estimate(share: float, n: int, unit: str) -> str:
+    """``0.963 on 567 rows``; a dash when no LF vote could be compared."""
+    if n == 0 or math.isnan(share):
+        return "- (no LF vote to compare with)"
+    return f"{share:.3f} on {n:,} {unit}"
 
 
 def register(app: typer.Typer) -> None:

@@ -549,9 +549,9 @@ class BaseLabelModel:
         """
         if cls is BaseLabelModel:
             # The base class fits nothing: the saved model's own class must predict.
-            from gristmill.labelmodel._registry import load_label_model
+            from gristmill.labelmodel._registry import load_saved_model
 
-            return load_label_model(path)
+            return load_saved_model(path)
         meta, arrays = read_saved(path)
         if meta["model"] != cls.name:
             raise LabelModelError(

@@ -314,9 +314,18 @@ class BinaryRelevanceLabelModel:
         path = Path(path)
         if not (path / _META_FILE).is_file():
             raise DataError(f"{path}: no saved binary relevance model ({_META_FILE})")
-        meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise DataError(f"{path}: unknown format {meta.get('format')!r}; expected {_FORMAT!r}")
+        try:
+            meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path / _META_FILE}: not valid JSON: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise DataError(f"{path}: unknown format {found!r}; expected {_FORMAT!r}")
+        missing = [
+            key for key in ("classes", "name", "params", "sources", "names") if key not in meta
+        ]
+        if missing:
+            raise DataError(f"{path / _META_FILE}: corrupt: missing {', '.join(missing)}")
         model = cls(meta["classes"], name=meta["name"], **meta["params"])
         model.models_ = [load_label_model(path / str(j)) for j in range(len(model.classes))]
         model._restore_sources(meta, path / _META_FILE)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
-from gristmill.exceptions import LabelModelError, ParameterError
+from gristmill.exceptions import DataError, LabelModelError, ParameterError
 from gristmill.labelmodel._base import BaseLabelModel, read_saved
+from gristmill.labelmodel._binary_relevance import _META_FILE as BINARY_RELEVANCE_FILE
+from gristmill.labelmodel._binary_relevance import BinaryRelevanceLabelModel
 from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._label_model import LabelModel
 from gristmill.labelmodel._majority import MajorityVote, WeightedMajorityVote
@@ -63,14 +66,37 @@ def get_label_model(name: str = "auto", **params: Any) -> BaseLabelModel:
     return cls(**params)
 
 
-def load_label_model(path: str | os.PathLike[str]) -> BaseLabelModel:
+def load_label_model(
+    path: str | os.PathLike[str],
+) -> BaseLabelModel | BinaryRelevanceLabelModel:
     """Load any label model saved with ``save(path)``.
+
+    A folder holding ``binary_relevance.json`` (the label model of a multilabel task) loads as
+    a :class:`~gristmill.labelmodel.BinaryRelevanceLabelModel`; any other as the model its
+    ``label_model.json`` names.
 
     Raises
     ------
     LabelModelError
         When ``path`` holds no saved label model, names an unknown model, or holds a corrupt
         or partial one (the message names the file and what is wrong).
+    """
+    if (Path(path) / BINARY_RELEVANCE_FILE).is_file():
+        try:
+            return BinaryRelevanceLabelModel.load(path)
+        except DataError as exc:
+            raise LabelModelError(str(exc)) from exc
+    return load_saved_model(path)
+
+
+def load_saved_model(path: str | os.PathLike[str]) -> BaseLabelModel:
+    """Load a label model saved as ``label_model.json`` and ``arrays.npz`` (any but a
+    multilabel one); what :meth:`BaseLabelModel.load` loads.
+
+    Raises
+    ------
+    LabelModelError
+        As :func:`load_label_model`.
     """
     meta, arrays = read_saved(path)
     name = meta.get("model")

@@ -29,6 +29,8 @@ from gristmill.monitoring._lf_drift import (
 __all__ = ["MonitorResult", "monitor"]
 
 _MIN_WINDOW_ROWS = 30
+LF_MAJORITY = "LF majority vote"
+"""``MonitorResult.agreement_target`` when agreement is counted against the LFs' majority vote."""
 # UNIX seconds of the years 1 to 9999 (what a datetime holds): milliseconds lie beyond.
 _UNIX_RANGE = (-62_135_596_800, 253_402_300_799)
 
@@ -64,6 +66,10 @@ class MonitorResult:
         Signals that could not be computed, and why.
     class_shares : dict
         ``{"reference": {class: share}, "current": {class: share}}`` of the served predictions.
+    agreement_target : str or None
+        What LF and served-model agreement are counted against: ``"label model"``, or
+        ``"LF majority vote"`` when there is no usable label model (label by label for a
+        multilabel task); None without LFs.
     """
 
     model: dict[str, Any] | None
@@ -79,6 +85,7 @@ class MonitorResult:
     windows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     class_shares: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    agreement_target: str | None = None
 
     @property
     def drift_share(self) -> float:
@@ -107,7 +114,8 @@ class MonitorResult:
             )
         if self.agreement is not None and self.agreement.drifted:
             reasons.append(
-                f"label-model/served-model agreement fell from "
+                f"the served model's agreement with the "
+                f"{self.agreement_target or 'label model'} fell from "
                 f"{self.agreement.reference:.3f} to {self.agreement.current:.3f}"
             )
         return reasons
@@ -137,6 +145,7 @@ class MonitorResult:
                 "windows": self.windows,
                 "notes": self.notes,
                 "class_shares": self.class_shares,
+                "agreement_target": self.agreement_target,
             }
         )
 
@@ -900,4 +909,7 @@ def monitor(
             for which, preds in (("reference", served_ref), ("current", served_cur))
             if preds is not None
         },
+        agreement_target=(
+            None if not lf_list else "label model" if label_model is not None else LF_MAJORITY
+        ),
     )

@@ -128,8 +128,10 @@ def _summary(result: Any) -> str:
             ["features drifted", f"{sum(f.drifted for f in result.features)} of "
                                  f"{len(result.features)}"]]
     if result.agreement is not None:
-        rows.append(["estimated accuracy (label model vs served model)",
+        rows.append([f"estimated accuracy ({_target(result)} vs served model)",
                      _nan(result.agreement.estimated_accuracy)])
+        rows += [[f"estimated accuracy on label {label!r}", _nan(stats["current"])]
+                 for label, stats in result.agreement.labels.items()]
     return section("Summary", verdict, f"<ul>{reasons}</ul>" if reasons else "",
                    table(["", "value"], rows),
                    f'<p class="meta">Notes:</p><ul class="meta">{notes}</ul>' if notes else "")
@@ -190,7 +192,7 @@ def _lfs(result: Any) -> str:
     agreements = {"reference": [_nan(d.agreement_reference) for d in shown],
                   "current": [_nan(d.agreement_current) for d in shown]}
     if any(not math.isnan(v) for values in agreements.values() for v in values):
-        charts.append(bar_chart(names, agreements, title="LF agreement with the label model",
+        charts.append(bar_chart(names, agreements, title=f"LF agreement with the {_target(result)}",
                                 vmax=1.0, width=width))
     note = ""
     if len(ordered) > len(shown):
@@ -203,15 +205,38 @@ def _lfs(result: Any) -> str:
     table_html = table(["LF", "coverage ref", "coverage cur", "p", "agreement ref",
                         "agreement cur", "p", "drifted"], rows,
                        classes=["flag" if d.drifted else "" for d in ordered])
-    agreement_html = ""
-    if result.agreement is not None:
-        a = result.agreement
-        agreement_html = table(
-            ["label model vs served model", "reference", "current", "p", "dropped"],
-            [["agreement", _nan(a.reference), _nan(a.current), _sig(a.p_value),
-              "yes" if a.drifted else "no"]])
     return section("LF drift", f'<div class="charts">{"".join(charts)}</div>', note,
-                   table_html, agreement_html)
+                   _target_note(result), table_html, _agreement(result))
+
+
+def _target(result: Any) -> str:
+    """What agreement was counted against (a result that does not say: the label model)."""
+    return str(result.agreement_target or "label model")
+
+
+def _target_note(result: Any) -> str:
+    """Why agreement is not counted against the label model, when it is not."""
+    if _target(result) == "label model":
+        return ""
+    multilabel = result.agreement is not None and result.agreement.labels
+    per_label = ", label by label" if multilabel else ""
+    return (f'<p class="meta">No usable label model: agreement is counted against the '
+            f"majority vote of the LFs{per_label}.</p>")
+
+
+def _agreement(result: Any) -> str:
+    """The served model's agreement with the agreement target; per label for a multilabel task,
+    whose counts are (row, label) pairs some LF votes on."""
+    a = result.agreement
+    if a is None:
+        return ""
+    rows = [["all labels" if a.labels else "agreement", _nan(a.reference), _nan(a.current),
+             a.n_reference, a.n_current, _sig(a.p_value), "yes" if a.drifted else "no"]]
+    rows += [[label, _nan(stats["reference"]), _nan(stats["current"]), stats["n_reference"],
+              stats["n_current"], "", ""] for label, stats in a.labels.items()]
+    counted = "(row, label) pairs" if a.labels else "rows"
+    return table([f"{_target(result)} vs served model", "reference", "current",
+                  f"{counted} ref", f"{counted} cur", "p", "dropped"], rows)
 
 
 def _agreement_p(d: Any) -> str:
