@@ -63,6 +63,19 @@ def test_unseen_values_do_not_break_transform() -> None:
     assert X[0, -1] == 1.0  # the 'other' column
 
 
+def test_every_level_of_a_many_level_category_gets_its_own_column() -> None:
+    # 300 cities, each 4 times, whose class is the city's: an end model needs every level,
+    # not the 50 most frequent (the rest then share 'other' and the model guesses there)
+    cities = [f"city{i}" for i in range(300)] * 4
+    classes = [int(name[4:]) % 2 for name in cities]
+    frame = pd.DataFrame({"city": cities})
+    featurizer = Featurizer({"city": "categorical"}).fit(frame)
+    assert featurizer.n_features_ == 301  # one per city, plus 'other'
+    model = EndModel({"city": "categorical"}, ["even", "odd"], params={"C": 10.0})
+    model.fit(frame, np.eye(2)[classes])
+    assert (model.predict(frame) == np.array(["even", "odd"])[classes]).all()
+
+
 def test_state_round_trip_is_exact() -> None:
     featurizer = Featurizer(
         {

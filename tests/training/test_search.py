@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from gristmill.exceptions import ParameterError
+from gristmill.exceptions import NotFittedError, ParameterError
 from gristmill.training import EndModel, available_learners, search_end_model
-from gristmill.training._classifiers import CLASSIFIERS
+from gristmill.training._classifiers import CLASSIFIERS, DeadlinePassed
 from gristmill.training._search import (
     DEFAULT_SEARCH_SPACE,
     SEARCH_PARAMS,
@@ -104,6 +105,50 @@ def test_search_without_dev_holds_out_probabilistic_labels() -> None:
     assert result.selection == "holdout"
     assert [c[0] for c in calls] == [0, 1]
     assert result.model.predict_proba(train).shape == (100, 2)
+
+
+def test_a_trial_running_past_the_time_budget_is_stopped_and_left_out() -> None:
+    # A LightGBM trial of 10^5 rounds outlasts a 1.2 s budget by far: it used to run to its
+    # end (the budget was only checked between trials) and count; now it is cut and dropped.
+    pytest.importorskip("lightgbm")
+    train, y = _data(80, 0)
+    dev, y_dev = _data(30, 1)
+    calls: list[str] = []
+    result = search_end_model(
+        train,
+        0.5 * np.eye(2)[y] + 0.25,  # soft labels: the trees never run out of splits
+        payloads={"text": "text"},
+        classes=["ham", "spam"],
+        dev=dev,
+        dev_y=y_dev,
+        candidates=["logreg", "lightgbm"],
+        targets=("soft",),
+        search_space={"lightgbm": {"n_estimators": 100_000, "num_leaves": 2}},
+        trials=None,
+        minutes=0.02,
+        on_trial=lambda n, p, v: calls.append(p["learner"]),
+    )
+    assert result.trials[0]["params"]["learner"] == "logreg"  # the first trial always finishes
+    assert {t["params"]["learner"] for t in result.trials} == {"logreg"}
+    assert calls == [t["params"]["learner"] for t in result.trials]
+    assert result.model.learner == "logreg"
+
+
+@pytest.mark.parametrize("learner", ["logreg", "lightgbm", "mlp"])
+def test_a_learner_stops_once_its_deadline_has_passed(learner: str) -> None:
+    if learner != "logreg":
+        pytest.importorskip("torch" if learner == "mlp" else learner)
+    train, y = _data(60, 4)
+    model = EndModel({"text": "text"}, ["ham", "spam"], learner=learner)
+    with pytest.raises(DeadlinePassed):
+        model.fit(train, np.eye(2)[y], deadline=time.monotonic() - 1.0)
+    with pytest.raises(NotFittedError):
+        model.predict(train)
+    unlimited = EndModel({"text": "text"}, ["ham", "spam"], learner=learner).fit(
+        train, np.eye(2)[y]
+    )
+    in_time = model.fit(train, np.eye(2)[y], deadline=time.monotonic() + 3600.0)
+    assert np.array_equal(in_time.predict_proba(train), unlimited.predict_proba(train))
 
 
 def test_search_space_overrides_and_budget_errors() -> None:

@@ -12,12 +12,17 @@ fit to that label's probability of being present (binary relevance).
 
 State is kept as JSON-able parameters plus numpy arrays (LightGBM: its own text format), so no
 learner is pickled.
+
+Every ``fit`` takes an optional ``deadline`` (a :func:`time.monotonic` instant): once it has
+passed, the fit stops at its next step (optimiser evaluation, boosting round, mini-batch) by
+raising :class:`DeadlinePassed`, so a model search keeps to its time budget.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +35,7 @@ from gristmill.exceptions import DataError, NotFittedError, ParameterError
 
 __all__ = [
     "CLASSIFIERS",
+    "DeadlinePassed",
     "OneVsRest",
     "SoftLightGBM",
     "SoftLogisticRegression",
@@ -51,6 +57,16 @@ def check_soft_labels(X: Any, probs: np.ndarray) -> np.ndarray:
     if np.any(sums <= 0):
         raise DataError("every row of the probabilistic labels needs a positive sum")
     return probs / sums
+
+
+class DeadlinePassed(Exception):
+    """A learner's ``fit`` ran past its ``deadline``; the learner is left unfitted."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise :class:`DeadlinePassed` once ``deadline`` (a :func:`time.monotonic` time) is past."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlinePassed
 
 
 class _Base:
@@ -92,9 +108,14 @@ class SoftLogisticRegression(_Base):
         self.seed = seed
 
     def fit(
-        self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None
+        self,
+        X: Any,
+        probs: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        deadline: float | None = None,
     ) -> SoftLogisticRegression:
-        """Fit to (n, k) soft labels; returns self."""
+        """Fit to (n, k) soft labels; returns self (see the module docs for ``deadline``)."""
         if not self.C > 0:
             raise ParameterError(
                 f"The 'C' parameter of SoftLogisticRegression must be > 0. Got {self.C!r} instead."
@@ -111,6 +132,7 @@ class SoftLogisticRegression(_Base):
         penalty = 1.0 / self.C
 
         def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            check_deadline(deadline)
             W = theta[: d * k].reshape(d, k)
             b = theta[d * k :]
             logits = np.asarray(X @ W) + b
@@ -210,9 +232,14 @@ class SoftLightGBM(_Base):
         }
 
     def fit(
-        self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None
+        self,
+        X: Any,
+        probs: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        deadline: float | None = None,
     ) -> SoftLightGBM:
-        """Fit to (n, k) soft labels; returns self."""
+        """Fit to (n, k) soft labels; returns self (see the module docs for ``deadline``)."""
         from gristmill._extras import require
 
         lgb = require("lightgbm", extra="search", feature="the LightGBM end model")
@@ -223,7 +250,9 @@ class SoftLightGBM(_Base):
         weights = (Q * w[:, None]).T.ravel()
         labels = np.repeat(np.arange(k), n)
         keep = weights > 1e-6
-        expanded = sp.vstack([X] * k, format="csr")[keep]
+        # Only the kept (row, class) pairs are copied: stacking k copies of X and then dropping
+        # the zero-weight ones held k + 1 copies at once (hard labels keep one per row).
+        expanded = X[np.tile(np.arange(n), k)[keep]]
         params = {
             "objective": "binary" if k == 2 else "multiclass",
             "learning_rate": self.learning_rate,
@@ -242,7 +271,12 @@ class SoftLightGBM(_Base):
         dataset = lgb.Dataset(
             expanded, label=labels[keep], weight=weights[keep], params={"verbose": -1}
         )
-        self.booster_ = lgb.train(params, dataset, num_boost_round=self.n_estimators)
+        self.booster_ = lgb.train(
+            params,
+            dataset,
+            num_boost_round=self.n_estimators,
+            callbacks=[_StopAtDeadline(deadline)] if deadline is not None else None,
+        )
         self.n_classes_ = k
         return self
 
@@ -265,6 +299,18 @@ class SoftLightGBM(_Base):
         lgb = require("lightgbm", extra="search", feature="the LightGBM end model")
         self.n_classes_ = int(params["n_classes"])
         self.booster_ = lgb.Booster(model_str=text)
+
+
+class _StopAtDeadline:
+    """LightGBM callback: raise :class:`DeadlinePassed` after a round that ends past a deadline."""
+
+    order = 0  # LightGBM sorts its callbacks by this attribute
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, env: Any) -> None:
+        check_deadline(self.deadline)
 
 
 @contextlib.contextmanager
@@ -340,8 +386,15 @@ class SoftMLP(_Base):
 
         return torch.from_numpy(np.asarray(X[rows].todense(), dtype=np.float32))
 
-    def fit(self, X: Any, probs: np.ndarray, sample_weight: np.ndarray | None = None) -> SoftMLP:
-        """Fit to (n, k) soft labels; returns self."""
+    def fit(
+        self,
+        X: Any,
+        probs: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> SoftMLP:
+        """Fit to (n, k) soft labels; returns self (see the module docs for ``deadline``)."""
         from gristmill._extras import require
 
         torch = require("torch", extra="torch", feature="the MLP end model")
@@ -362,6 +415,7 @@ class SoftMLP(_Base):
             for _ in range(self.epochs):
                 order = torch.randperm(n, generator=generator).numpy()
                 for start in range(0, n, self.batch_size):
+                    check_deadline(deadline)
                     rows = order[start : start + self.batch_size]
                     logp = torch.log_softmax(net(self._dense(X, rows)), dim=1)
                     per_row = -(targets[rows] * logp).sum(dim=1)
@@ -430,8 +484,9 @@ class OneVsRest:
         self.learner = learner
         self.params = params
 
-    def fit(self, X: Any, probs: np.ndarray) -> OneVsRest:
-        """Fit to (n, k) per-label probabilities in [0, 1]; returns self."""
+    def fit(self, X: Any, probs: np.ndarray, *, deadline: float | None = None) -> OneVsRest:
+        """Fit to (n, k) per-label probabilities in [0, 1]; returns self (``deadline``: as the
+        members' ``fit``)."""
         probs = np.asarray(probs, dtype=np.float64)
         if probs.ndim != 2 or probs.shape[0] != X.shape[0] or probs.shape[1] < 1:
             raise DataError(
@@ -440,7 +495,8 @@ class OneVsRest:
         if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
             raise DataError("multilabel targets must be probabilities in [0, 1]")
         self.members_ = [
-            self.learner(**self.params).fit(X, np.column_stack([1.0 - p, p])) for p in probs.T
+            self.learner(**self.params).fit(X, np.column_stack([1.0 - p, p]), deadline=deadline)
+            for p in probs.T
         ]
         self.n_classes_ = probs.shape[1]
         return self

@@ -134,11 +134,20 @@ class EndModel:
         *,
         features: Any = None,
         featurizer: Featurizer | None = None,
+        deadline: float | None = None,
     ) -> EndModel:
         """Fit featurizer and classifier on ``frame`` with (n, k) probabilistic labels.
 
         ``featurizer`` / ``features`` may pass an already fitted featurizer and its matrix for
-        ``frame`` (the search reuses them across trials).
+        ``frame`` (the search reuses them across trials). ``deadline``, a
+        :func:`time.monotonic` instant, stops the classifier's fit once it has passed.
+
+        Raises
+        ------
+        DataError
+            When ``probs`` is not (len(frame), len(classes)).
+        DeadlinePassed
+            When ``deadline`` passed during the fit (the model is then not fitted).
         """
         probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (len(frame), len(self.classes)):
@@ -156,7 +165,7 @@ class EndModel:
                 if self.multilabel
                 else np.eye(len(self.classes))[probs.argmax(axis=1)]
             )
-        self.classifier_ = self._make_classifier().fit(X, probs)
+        self.classifier_ = self._make_classifier().fit(X, probs, deadline=deadline)
         self.classes_ = np.asarray(self.classes, dtype=object)
         return self
 
@@ -174,7 +183,8 @@ class EndModel:
 
         For a multilabel model, column ``j`` is the probability that label ``j`` is present.
         """
-        return np.asarray(self.classifier_.predict_proba(self.transform(frame)))
+        features = self.transform(frame)  # which checks that the model is fitted
+        return np.asarray(self.classifier_.predict_proba(features))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the most probable class name of each row.

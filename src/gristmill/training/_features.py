@@ -235,7 +235,12 @@ class _EmbeddingEncoder:
 
 
 class _CategoricalEncoder:
-    """One-hot over the most frequent values; rarer and unseen values share an 'other' column.
+    """One-hot over the values seen ``min_count`` times; rarer and unseen values share an 'other'
+    column.
+
+    At most the ``max_categories`` most frequent values get a column: enough for columns of
+    hundreds of levels (cities, products), whose levels each carry their own effect, while a
+    near-unique identifier cannot make the matrix as wide as the table is long.
 
     Values are compared by :func:`category_text`. States saved before that form was used
     (``canonical`` absent) keep comparing by plain ``str``, so old models predict as they did.
@@ -243,7 +248,7 @@ class _CategoricalEncoder:
 
     kind = "categorical"
 
-    def __init__(self, *, max_categories: int = 50, min_count: int = 2) -> None:
+    def __init__(self, *, max_categories: int = 1000, min_count: int = 2) -> None:
         self.max_categories = max_categories
         self.min_count = min_count
         self.canonical = True
@@ -580,7 +585,8 @@ class Featurizer:
 
     - categorical: values are compared as text, integral floats written as ints (``101.0`` is
       ``"101"``), so int codes in a column that a blank cell made float keep their category.
-      Strings are taken as they are (``"101.0"`` stays ``"101.0"``).
+      Strings are taken as they are (``"101.0"`` stays ``"101.0"``). Every value seen twice
+      gets a one-hot column (the 1,000 most frequent, at most); the others share one.
     - numeric: :func:`pandas.to_numeric`. Currency symbols, units, thousands separators and
       decimal commas are not interpreted (``"12,5"`` may be 12.5 or 125): such values, and
       infinities, are read as missing, and fit warns naming the column.

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gristmill.exceptions import DataError, ParameterError
+from gristmill.training._classifiers import DeadlinePassed
 from gristmill.training._end_model import EndModel
 from gristmill.training._features import Featurizer
 from gristmill.training._metrics import task_metrics
@@ -422,8 +423,11 @@ def search_end_model(
     trials : int, optional
         Maximum number of trials. The defaults of each candidate are tried first.
     minutes : float, optional
-        Wall-clock budget; the search stops after the trial running when it expires (then the
-        number of trials, and so the result, depends on the machine's speed).
+        Wall-clock budget of the trials (then their number, and so the result, depends on the
+        machine's speed). A trial still running when it expires is stopped at the learner's
+        next step and left out (not in ``trials``, not reported to ``on_trial``), except the
+        first, which always finishes so that there is a model. Without gold dev labels the
+        winner is then refit on every training row, which takes longer than its trial did.
     metric : str, default "accuracy"
         Score of :func:`~gristmill.training.task_metrics` to maximise (``precision`` and
         ``recall`` need two classes or a multilabel task).
@@ -515,6 +519,7 @@ def search_end_model(
     space = _merge_space(candidates, search_space)
     records: list[dict[str, Any]] = []
     best: dict[str, Any] = {"value": -np.inf, "model": None}
+    deadline: float | None = None  # set when the trials start
 
     def objective(trial: Any) -> float:
         learner = trial.suggest_categorical("learner", candidates)
@@ -530,12 +535,17 @@ def search_end_model(
             seed=seed,
             multilabel=multilabel,
         )
-        model.fit(
-            train.iloc[fit_rows],
-            np.asarray(train_probs)[fit_rows],
-            features=X_train[fit_rows],
-            featurizer=featurizer,
-        )
+        try:
+            model.fit(
+                train.iloc[fit_rows],
+                np.asarray(train_probs)[fit_rows],
+                features=X_train[fit_rows],
+                featurizer=featurizer,
+                deadline=deadline if records else None,
+            )
+        except DeadlinePassed:
+            trial.study.stop()
+            raise optuna.TrialPruned("the time budget ran out during this trial") from None
         predicted = model.classifier_.predict(X_eval)
         value = float(task_metrics(y_eval, predicted, k).get(metric, np.nan))
         record = {
@@ -561,6 +571,8 @@ def search_end_model(
             fixed["target"] = target
         study.enqueue_trial(fixed)
     timeout = None if minutes is None else minutes * 60.0
+    if timeout is not None:
+        deadline = time.monotonic() + timeout
     _optimize(study, objective, n_trials=trials, timeout=timeout)
     if best["model"] is None:
         raise DataError("the model search finished no trial; raise the budget")
