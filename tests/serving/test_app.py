@@ -84,6 +84,46 @@ def test_bad_json_is_a_422_saying_what_is_wrong_and_where(client) -> None:  # no
                                                   "end of data: line 1 column 14 (char 13)")
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_nan_in_the_body_is_a_422_saying_to_send_null(client, number) -> None:  # noqa: ANN001
+    body = json.dumps({"records": [{"text": "a", "length": float(number)}]})
+    assert number in body  # as Python's json module writes it
+    response = client.post("/predict", content=body.encode(), headers=AUTH)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body"] and error["msg"].startswith("the body is not valid UTF-8 JSON")
+    assert error["msg"].endswith("; NaN and Infinity are no JSON numbers: send null for a "
+                                 "missing value")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/xml"])
+def test_a_body_sent_as_another_type_than_json_is_a_415(client, content_type) -> None:  # noqa: ANN001
+    # A web page may post form and plain-text bodies to a local service without asking first;
+    # read as JSON, they would be predicted, logged and taken as feedback.
+    request_id = _predict(client, [{"text": "a", "length": 1.0}]).json()["request_id"]
+    bodies = {"/predict": {"records": [{"text": "a", "length": 1.0}]},
+              "/feedback": {"request_id": request_id, "labels": ["spam"]}}
+    for endpoint, body in bodies.items():
+        response = client.post(endpoint, content=json.dumps(body).encode(),
+                               headers={**AUTH, "Content-Type": content_type})
+        assert response.status_code == 415
+        assert response.json()["detail"] == ("the body must be JSON sent as Content-Type: "
+                                             f"application/json; got {content_type!r}")
+    assert client.app.state.request_log.count() == 1
+    assert client.app.state.request_log.records()["_label"].isna().all()
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json",
+                                          "Application/JSON; charset=utf-8",
+                                          "application/merge-patch+json"])
+def test_a_json_body_is_read_whatever_its_json_type(client, content_type) -> None:  # noqa: ANN001
+    headers = AUTH if content_type is None else {**AUTH, "Content-Type": content_type}
+    body = json.dumps({"records": [{"text": "subscribe", "length": 9.0}]}).encode()
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["predictions"] == ["spam"]
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "x"}])
 def test_401_without_the_token(client, headers) -> None:  # noqa: ANN001
     for response in (_predict(client, [{"text": "a", "length": 1.0}], headers),
@@ -294,6 +334,27 @@ def test_null_feedback_forgets_an_earlier_label(client) -> None:  # noqa: ANN001
     assert none.json()["accepted"] == 0 and labels() == [None, None]
 
 
+def test_feedback_the_log_cannot_take_whole_stores_none_of_it(tracking_uri, tmp_path) -> None:  # noqa: ANN001
+    import sqlite3
+
+    app = create_app("kw@champion", tracking_uri=tracking_uri, log_path=tmp_path / "log.sqlite",
+                     poll_interval=0)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        records = [{"text": "a", "length": 1.0}, {"text": "b", "length": 1.0}]
+        request_id = _predict(test_client, records, {}).json()["request_id"]
+        log = test_client.app.state.request_log
+        assert test_client.post("/feedback", json={"request_id": request_id,
+                                                   "labels": ["ham", "ham"]}).status_code == 200
+        # The database refuses to forget a label (as a full disk or a lock held too long would).
+        with sqlite3.connect(log.path) as con:
+            con.execute("CREATE TRIGGER keep BEFORE DELETE ON feedback "
+                        "BEGIN SELECT RAISE(ABORT, 'no deletes'); END")
+        refused = test_client.post("/feedback", json={"request_id": request_id,
+                                                      "labels": ["spam", None]})
+        assert refused.status_code == 500
+        assert list(log.records()["_label"]) == ["ham", "ham"]  # not half of it: spam, ham
+
+
 def test_docs_page_is_self_contained(client) -> None:  # noqa: ANN001
     response = client.get("/docs")
     assert response.status_code == 200
@@ -371,3 +432,23 @@ def test_openapi_describes_the_version_served_after_the_alias_moved(tmp_path) ->
         labels = feedback["application/json"]["schema"]["properties"]["labels"]["items"]
         assert labels["anyOf"][0]["enum"] == ["a", "b", "c"]
         assert "<code>title</code>" not in test_client.get("/docs").text
+
+
+@pytest.mark.timeout(90)  # MLflow's client alone retries an unreachable server for minutes
+def test_metadata_reports_a_tracking_server_that_stopped_answering(registry, tmp_path) -> None:  # noqa: ANN001
+    import time
+
+    def loaded(uri: str, **_: object) -> ServedModel:
+        return ServedModel(name="echo", version="3", alias="live", run_id=None, pyfunc=_Echo(),
+                           classes=["a", "b"], payload_columns=["note"],
+                           column_types={"note": "string"})
+
+    server = f"http://127.0.0.1:{registry.free_port()}"  # the server is gone: nothing listens
+    holder = ModelHolder("echo@live", tracking_uri=server, loader=loaded, poll_interval=0.05)
+    with TestClient(create_app(holder, log_path=tmp_path / "log.sqlite")) as test_client:
+        while (error := test_client.get("/metadata").json()["last_alias_error"]) is None:
+            time.sleep(0.05)
+        assert error.startswith(f"MLflow tracking server {server} is unreachable")
+        # The loaded version goes on answering.
+        answer = test_client.post("/predict", json={"records": [{"note": "hi"}]})
+        assert answer.status_code == 200 and answer.json()["model"]["version"] == "3"

@@ -92,3 +92,13 @@ def test_a_several_task_model_without_a_task_asks_for_one_in_words_serve_and_mon
     with pytest.raises(ServingError, match=r"several tasks \(spam, rating\); choose one") as info:
         _task_view(bundle, None, "m/1")
     assert "serve" not in str(info.value)
+
+
+@pytest.mark.timeout(90)  # MLflow's client alone retries an unreachable server for minutes
+@pytest.mark.parametrize("uri", ["kw@champion", "kw/1"])
+def test_a_tracking_server_that_does_not_answer_is_named_at_once(
+    uri: str, registry: ModuleType
+) -> None:
+    server = f"http://127.0.0.1:{registry.free_port()}"
+    with pytest.raises(ServingError, match=rf"^MLflow tracking server {server} is unreachable"):
+        load_served_model(uri, tracking_uri=server)

@@ -8,6 +8,8 @@ dates.
 
 from __future__ import annotations
 
+import datetime
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +77,10 @@ def test_metadata_and_openapi_type_the_date_as_a_nullable_date_time(spam_client:
     body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     record = body["schema"]["properties"]["records"]["items"]
     date = record["properties"]["DATE"]["anyOf"]
-    assert date[0]["type"] == "string" and date[0]["format"] == "date-time"
+    # Not JSON Schema's "date-time" format: RFC 3339 wants seconds and an offset, no plain date.
+    assert date[0]["type"] == "string" and "format" not in date[0]
+    assert re.search(date[0]["pattern"], "2015-05-28")
+    assert re.search(date[0]["pattern"], "2015-05-28T14:30:00")
     assert date[1] == {"type": "null"}
     for column in ("CONTENT", "AUTHOR"):
         assert record["properties"][column] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
@@ -200,6 +205,103 @@ def test_a_datetime_signature_gets_naive_utc_timestamps(tmp_path: Path) -> None:
     assert str(frame["when"].dtype).startswith("datetime64") and frame["when"].dt.tz is None
     assert list(frame["when"]) == [pd.Timestamp("2015-05-28 14:30"), pd.NaT,
                                    pd.Timestamp("2015-05-28")]
+
+
+def _date_app(recorder: _Recorder, tmp_path: Path) -> Any:
+    """A service whose model takes one optional date-time column, ``when``."""
+
+    def loader(uri: str, *, tracking_uri: str | None = None) -> ServedModel:
+        return ServedModel(name="when", version="1", alias=None, run_id=None, pyfunc=recorder,
+                           classes=["a", "b"], payload_columns=["when"],
+                           column_types={"when": "datetime"},
+                           optional_columns=frozenset({"when"}))
+
+    return create_app(ModelHolder("when/1", loader=loader, poll_interval=0),
+                      log_path=tmp_path / "log.sqlite")
+
+
+def _date_schema(client: TestClient) -> dict[str, Any]:
+    body = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    record = body["content"]["application/json"]["schema"]["properties"]["records"]["items"]
+    schema, null = record["properties"]["when"]["anyOf"]
+    assert null == {"type": "null"}
+    return dict(schema)
+
+
+# (text, whether it is a date-time in the served years): each is answered iff it is.
+DATE_TEXTS = [
+    ("2015-05-28", True),
+    ("2015-05-28T14:30", True),
+    ("2015-05-28 14:30:00", True),
+    ("2015-05-28T14:30:00.123456789", True),
+    ("2015-05-28T14:30:00Z", True),
+    ("2015-05-28T16:30:00+02:00", True),
+    ("2015-05-28T16:30:00+0200", True),
+    ("2015-05-28T12:30:00-02", True),
+    ("2261-12-31T23:59:59-23:59", True),
+    ("1678-01-01T00:00+23:59", True),
+    ("2016-02-29", True),
+    ("2000-02-29T12:00Z", True),
+    ("1900-02-29", False),
+    ("2015-02-29", False),
+    ("2015-06-31", False),
+    ("2015", False),
+    ("2015-05", False),
+    ("20150528", False),
+    ("20150528T143000", False),
+    (" 2015-05-28", False),
+    ("2015-05-28T14", False),
+    ("2015-05-28t14:30:00", False),
+    ("2015-05-28T14:30:00.", False),
+    ("2015-05-28T14:30:00.1234567890", False),
+    ("2015-05-28T24:00:00", False),
+    ("1000-01-01", False),
+    ("2262-01-01", False),
+]
+
+
+def test_the_openapi_schema_states_the_date_forms_the_service_takes(tmp_path: Path) -> None:
+    with TestClient(_date_app(_Recorder(), tmp_path)) as client:
+        schema = _date_schema(client)
+        assert "format" not in schema  # RFC 3339 date-time: seconds and offset required
+        assert "2015-05-28T14:30:00" in schema["description"]
+        assert "UTC" in schema["description"]
+        docs = client.get("/docs").text
+        assert "<td><code>when</code></td><td>string or null</td>" in docs
+        for example in schema["examples"]:
+            assert re.search(schema["pattern"], example)
+            answer = client.post("/predict", json={"records": [{"when": example}]})
+            assert answer.status_code == 200, example
+        for text, valid in DATE_TEXTS:
+            assert bool(re.search(schema["pattern"], text)) is valid, text
+            answer = client.post("/predict", json={"records": [{"when": text}]})
+            assert answer.status_code == (200 if valid else 422), text
+            if not valid:
+                (error,) = answer.json()["detail"]
+                assert error["loc"] == ["body", "records", 0, "when"]
+
+
+def test_every_date_text_the_schema_allows_is_read_as_a_date(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    recorder = _Recorder()
+    with TestClient(_date_app(recorder, tmp_path)) as client:
+        pattern = _date_schema(client)["pattern"]
+
+        @given(text=st.from_regex(pattern, fullmatch=True))
+        @settings(max_examples=200, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def answered(text: str) -> None:
+            answer = client.post("/predict", json={"records": [{"when": text}]})
+            assert answer.status_code == 200, (text, answer.text)
+            # The instant Python reads (to the microsecond), in UTC.
+            expected = datetime.datetime.fromisoformat(text)
+            if expected.tzinfo is not None:
+                expected = expected.astimezone(datetime.UTC).replace(tzinfo=None)
+            assert recorder.frames[-1]["when"].iloc[0].floor("us") == pd.Timestamp(expected)
+
+        answered()
 
 
 def test_a_model_without_a_spec_keeps_its_signature_types(tracking_uri: str,

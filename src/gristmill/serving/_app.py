@@ -44,8 +44,22 @@ class _Unauthorized(Exception):
     pass
 
 
+class _NotJson(Exception):
+    """The request declares a body other than JSON (``Content-Type``)."""
+
+
 class _UnknownRequestId(Exception):
     pass
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether a ``Content-Type`` value names JSON: ``application/json`` or ``application/*+json``.
+
+    Parameters (``; charset=utf-8``) and case do not matter.
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/")
+                                           and media.endswith("+json"))
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -115,8 +129,9 @@ def create_app(
     listing the endpoints and record fields, self-contained (no scripts or styles fetched from
     elsewhere: it works offline). Errors are JSON without stack traces: 401 (bearer token
     missing or wrong, when ``token`` is set), 404 (unknown request id), 413 (body larger than
-    ``max_body_bytes``), 422 (a field is missing, unknown or of the wrong type; ``detail`` names
-    it), 500.
+    ``max_body_bytes``), 415 (a ``Content-Type`` other than JSON: a browser page posts form or
+    plain-text bodies to any address without asking first; a body without one is read as JSON),
+    422 (a field is missing, unknown or of the wrong type; ``detail`` names it), 500.
 
     Prediction requests that arrive while the model is busy are answered together in one model
     call (:class:`~gristmill.serving.PredictionBatcher`), and the request log is written
@@ -225,6 +240,9 @@ def create_app(
         check_token(_bearer_token(request.headers.get("authorization")))
 
     async def read_json(request: Any) -> Any:
+        content_type = request.headers.get("content-type")
+        if content_type is not None and not _is_json(content_type):
+            raise _NotJson(content_type)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             raise _BodyTooLarge()
@@ -237,8 +255,11 @@ def create_app(
         try:
             return orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError as exc:  # its text says what is wrong, and where
-            raise FieldError([{"loc": ["body"], "msg": f"the body is not valid UTF-8 JSON: {exc}",
-                               "type": "json_invalid"}]) from None
+            msg = f"the body is not valid UTF-8 JSON: {exc}"
+            # Python's json.dumps writes NaN and Infinity unless told not to.
+            if str(exc.doc)[exc.pos:].startswith(("NaN", "Infinity")):
+                msg += "; NaN and Infinity are no JSON numbers: send null for a missing value"
+            raise FieldError([{"loc": ["body"], "msg": msg, "type": "json_invalid"}]) from None
 
     @app.exception_handler(_Unauthorized)
     async def unauthorized(_: Any, __: Exception) -> Any:
@@ -253,6 +274,12 @@ def create_app(
     async def too_large(_: Any, __: Exception) -> Any:
         return JSONResponse({"detail": f"request body larger than {max_body_bytes} bytes"},
                             status_code=413)
+
+    @app.exception_handler(_NotJson)
+    async def not_json(_: Any, exc: Exception) -> Any:
+        return JSONResponse({"detail": "the body must be JSON sent as Content-Type: "
+                                       f"application/json; got {str(exc)[:200]!r}"},
+                            status_code=415)
 
     @app.exception_handler(FieldError)
     async def bad_field(_: Any, exc: Exception) -> Any:
@@ -269,6 +296,7 @@ def create_app(
     auth_errors = {401: {**error, "description": "Missing or invalid bearer token"}}
     body_errors = {
         413: {**error, "description": "Request body too large"},
+        415: {**error, "description": "Content-Type is not application/json"},
         422: {**error, "description": "A field is missing, unknown or of the wrong type"},
     }
     records_schema: dict[str, Any] = {"type": "array", "minItems": 1, "maxItems": max_records}
@@ -370,10 +398,7 @@ def create_app(
         if n_records is None:
             raise _UnknownRequestId(f"unknown request_id {request_id!r}")
         labels = check_feedback(payload, holder.current.classes, n_records)
-        accepted = log.log_feedback(request_id, labels)
-        # log_feedback skips nulls; a null must also undo an earlier label of its record.
-        log.forget_feedback(request_id, [i for i, label in enumerate(labels) if label is None])
-        return {"request_id": request_id, "accepted": accepted}
+        return {"request_id": request_id, "accepted": log.set_feedback(request_id, labels)}
 
     @app.post("/feedback", response_model=FeedbackResponse,
               responses={**auth_errors, **body_errors,

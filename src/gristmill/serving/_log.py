@@ -63,6 +63,7 @@ _RETRIES = 20
 _INSERT_REQUEST = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPSERT_FEEDBACK = "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?)"
 _DELETE_FEEDBACK = "DELETE FROM feedback WHERE request_id = ? AND row IN ({marks})"
+_FORGET_FEEDBACK_ROW = "DELETE FROM feedback WHERE request_id = ? AND row = ?"
 # How long reads wait for queued rows to be written before reading anyway.
 _FLUSH_TIMEOUT_S = 60.0
 # Pause before the writer retries rows the database refused (it keeps them, never drops them).
@@ -79,11 +80,13 @@ def _encode(row: PredictionRow) -> tuple[Any, ...]:
             json.dumps(list(probabilities)), float(latency))
 
 
-def _insert_all(con: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` in one write transaction (all or none)."""
+def _write_all(con: sqlite3.Connection, *statements: tuple[str, Sequence[tuple[Any, ...]]]
+               ) -> None:
+    """Run each ``(sql, rows)`` statement on its rows in one write transaction (all or none)."""
     con.execute("BEGIN IMMEDIATE")
     try:
-        con.executemany(sql, rows)
+        for sql, rows in statements:
+            con.executemany(sql, rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -234,7 +237,7 @@ class RequestLog:
         """Append one served request and its response now, in the calling thread."""
         row = _encode((request_id, time.time(), model_name, model_version, records, predictions,
                        probabilities, latency_ms))
-        self._retry(lambda con: _insert_all(con, _INSERT_REQUEST, [row]))
+        self._retry(lambda con: _write_all(con, (_INSERT_REQUEST, [row])))
 
     def submit_prediction(
         self,
@@ -263,7 +266,7 @@ class RequestLog:
         rows = [_encode(row) for row in batch]
         while True:
             try:
-                self._retry(lambda con: _insert_all(con, _INSERT_REQUEST, rows))
+                self._retry(lambda con: _write_all(con, (_INSERT_REQUEST, rows)))
                 return
             except Exception as exc:  # keep the rows and try again; never drop them silently
                 if self._writer.closing:
@@ -297,8 +300,36 @@ class RequestLog:
         """
         now = time.time()
         rows = [(request_id, i, label, now) for i, label in enumerate(labels) if label is not None]
-        self._retry(lambda con: _insert_all(con, _UPSERT_FEEDBACK, rows))
+        self._retry(lambda con: _write_all(con, (_UPSERT_FEEDBACK, rows)))
         return len(rows)
+
+    def set_feedback(self, request_id: str, labels: Sequence[str | None]) -> int:
+        """Store the gold labels of an earlier request's records; return how many are stored.
+
+        A label replaces an earlier one of its record; None forgets it (the label is unknown).
+        All of it is written in one transaction, or nothing is.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> log = RequestLog(pathlib.Path(tempfile.mkdtemp()) / "log.sqlite")
+        >>> log.log_prediction("r1", "spam", "1", [{"text": "a"}, {"text": "b"}], ["ham", "ham"],
+        ...                    [{"ham": 0.9}, {"ham": 0.8}], 1.0)
+        >>> log.set_feedback("r1", ["spam", "ham"])
+        2
+        >>> log.set_feedback("r1", [None, "spam"])
+        1
+        >>> log.records()["_label"].isna().tolist()
+        [True, False]
+        >>> log.close()
+        """
+        now = time.time()
+        stored = [(request_id, i, label, now) for i, label in enumerate(labels)
+                  if label is not None]
+        forgotten = [(request_id, i) for i, label in enumerate(labels) if label is None]
+        self._retry(lambda con: _write_all(con, (_UPSERT_FEEDBACK, stored),
+                                           (_FORGET_FEEDBACK_ROW, forgotten)))
+        return len(stored)
 
     def forget_feedback(self, request_id: str, rows: Sequence[int]) -> None:
         """Delete the stored labels of ``rows`` (record positions) of request ``request_id``.

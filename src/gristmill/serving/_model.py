@@ -179,8 +179,30 @@ def resolve_store(tracking_uri: str | None) -> str:
     return str(resolve_tracking_uri(".", tracking_uri))
 
 
+def check_server(tracking_uri: str | None) -> None:
+    """Fail within seconds when ``tracking_uri`` names a tracking server that does not answer.
+
+    MLflow's client retries such a server for about four minutes before it gives up: the
+    service would hang that long before it starts, and its alias watcher would report nothing
+    (and keep the service from stopping) while it waits.
+
+    Raises
+    ------
+    ServingError
+        Naming the server and why it cannot be reached.
+    """
+    from gristmill.tracking._store import check_store, is_http
+
+    if tracking_uri is not None and is_http(tracking_uri):
+        try:
+            check_store(tracking_uri)
+        except TrackingError as exc:
+            raise ServingError(str(exc)) from exc
+
+
 def registry_client(tracking_uri: str | None) -> Any:
-    """An MLflow client on a store that exists (reading never creates an empty store)."""
+    """An MLflow client on a store that exists (reading never creates an empty store) and, when
+    it is a tracking server, answers."""
     from gristmill.tracking._store import sqlite_path
 
     db = sqlite_path(tracking_uri or "")
@@ -189,6 +211,7 @@ def registry_client(tracking_uri: str | None) -> Any:
             f"no MLflow store at {db}: nothing has been tracked there yet (run 'gristmill run' "
             "in the project, or pass --tracking-uri)"
         )
+    check_server(tracking_uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
     # The registry too: left out, MLflow takes the registry the process last pointed its fluent
@@ -202,7 +225,8 @@ def resolve_version(uri: str, *, tracking_uri: str | None = None) -> str:
     Raises
     ------
     ServingError
-        When the registry has no such model, alias or version.
+        When the registry has no such model, alias or version, or its tracking server does not
+        answer (within seconds).
     """
     name, alias, version = parse_model_uri(uri)
     if version is not None:
@@ -272,11 +296,14 @@ def load_served_model(
     Raises
     ------
     ServingError
-        When the model cannot be resolved or loaded, has no usable signature, predicts several
-        tasks and ``task`` is not given, or has no task ``task``.
+        When the tracking server does not answer (within seconds), the model cannot be resolved
+        or loaded, has no usable signature, predicts several tasks and ``task`` is not given, or
+        has no task ``task``.
     """
-    name, alias, _ = parse_model_uri(uri)
+    name, alias, pinned_version = parse_model_uri(uri)
     tracking_uri = resolve_store(tracking_uri)
+    if pinned_version is not None:  # resolving an alias checks the server itself
+        check_server(tracking_uri)
     version = resolve_version(uri, tracking_uri=tracking_uri)
     pinned = f"{name}/{version}"
     bundle = _try_load_bundle(pinned, tracking_uri)

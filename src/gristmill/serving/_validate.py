@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,14 +25,38 @@ _INTEGER_RANGES = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 
 _INTEGER = set(_INTEGER_RANGES)
 # Words pandas reads as the current time: a payload's date must not depend on when it is read.
 _RELATIVE_DATES = {"now", "today"}
-_DATETIME_MESSAGE = "must be an ISO 8601 date-time string (e.g. 2015-05-28T14:30:00)"
-# The whole years a nanosecond timestamp holds: a model's signature may ask for datetime64[ns].
-_EARLIEST = np.datetime64("1678-01-01")
-_END = np.datetime64("2262-01-01")
-_DATETIME_YEARS = "the years 1678 to 2261"
+# The date-times a request may hold: a date, or a date and a time to the minute ('T' or a space
+# between; seconds, their fraction to the nanosecond, and an offset from UTC optional), its year
+# written 1678 to 2261. pandas reads more (years alone, 20150528, ' 2015-05-28'); the OpenAPI
+# schema states this form, so the check holds requests to it. JSON Schema's "date-time" format
+# (RFC 3339) would wrongly demand the seconds and an offset, and refuse a date.
+_TIME = ("([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,9})?)?"
+         "(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?")
+# The check leaves the year's range and the calendar (30 June, no 29 February 2015) to parsing.
+_DATETIME_TEXT = re.compile("[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])" + _TIME)
+_DATETIME_MESSAGE = ("must be an ISO 8601 date (2015-05-28) or date-time (2015-05-28T14:30:00, "
+                     "seconds and an offset such as Z or +02:00 optional)")
+_FIRST_YEAR, _LAST_YEAR = 1678, 2261
+_DATETIME_YEARS = f"the years {_FIRST_YEAR} to {_LAST_YEAR}"
 _DATETIME_RANGE_MESSAGE = f"must lie in {_DATETIME_YEARS}"
-# Those years at the start of a date-time, for the OpenAPI schema.
-_YEAR_PATTERN = "^(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])-"
+# What a nanosecond timestamp holds (a model's signature may ask for datetime64[ns]): every
+# instant those years written with an offset (less than a day) can name, and a little more.
+_EARLIEST = np.datetime64("1677-09-22")
+_END = np.datetime64("2262-04-11")
+# The same form for the OpenAPI schema (an ECMA-262 regular expression), with the calendar: the
+# years 1678 to 2261, the days of each month, 29 February of leap years only.
+_YEAR = "(16(7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9]|226[01])"
+_LEAP_YEAR = ("(16(8[048]|9[26])|(1[7-9]|2[01])(0[48]|[2468][048]|[13579][26])|2000"
+              "|22(0[48]|[24][048]|[135][26]|60))")
+_MONTH_DAY = ("((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              "|02-(0[1-9]|1[0-9]|2[0-8]))")
+_DATETIME_PATTERN = f"^({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
+_DATETIME_DESCRIPTION = (
+    "A date (2015-05-28) or date-time (2015-05-28T14:30:00 or 2015-05-28 14:30; seconds, their "
+    "fraction to the nanosecond and an offset from UTC such as Z or +02:00 optional) in "
+    f"{_DATETIME_YEARS}. A date-time with an offset is converted to UTC; one without, and a "
+    "date (its midnight), are read as UTC."
+)
 
 
 class FieldError(Exception):
@@ -69,24 +94,25 @@ def _type_problem(value: Any, column_type: str) -> str | None:
     return None
 
 
-def _parse_iso(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Parse ISO 8601 ``values`` as naive UTC datetime64; say which lie in the years served.
+def _parse_iso(values: Sequence[Any]) -> np.ndarray:
+    """Parse ISO 8601 ``values`` as naive UTC datetime64.
 
-    Unreadable values and words for the current time are NaT (and not in range).
+    Unreadable values and words for the current time are NaT.
     """
     stamps = pd.to_datetime(list(values), errors="coerce", utc=True, format="ISO8601")
     relative = [isinstance(v, str) and v.strip().lower() in _RELATIVE_DATES for v in values]
-    naive = np.where(relative, np.datetime64("NaT"), stamps.tz_convert(None).to_numpy())
-    return naive, (naive >= _EARLIEST) & (naive < _END)
+    return np.where(relative, np.datetime64("NaT"), stamps.tz_convert(None).to_numpy())
 
 
 def parse_datetimes(values: pd.Series) -> pd.Series:
-    """Parse ISO 8601 date-times (or dates) as naive UTC datetime64, as the service takes them.
+    """Parse ISO 8601 date-times (or dates) as naive UTC datetime64, as the service reads them.
 
-    Anything else, words for the current time ("now", "today") and instants outside the years
-    1678 to 2261 (what a nanosecond timestamp holds) become NaT.
+    Also the forms requests may not hold (``2015-05``, ``20150528``) that frames read from files
+    do. Anything else, words for the current time ("now", "today") and instants a nanosecond
+    timestamp cannot hold (before 1677-09-22, from 2262-04-11) become NaT.
     """
-    naive, in_range = _parse_iso(values.tolist())
+    naive = _parse_iso(values.tolist())
+    in_range = (naive >= _EARLIEST) & (naive < _END)
     return pd.Series(np.where(in_range, naive, np.datetime64("NaT")), index=values.index,
                      name=values.name)
 
@@ -95,11 +121,11 @@ def _datetime_errors(pending: dict[str, list[tuple[int, str]]]) -> list[dict[str
     """Errors for the date-time texts of ``pending`` (column -> (record, text)) that fail."""
     errors = []
     for col, cells in pending.items():
-        naive, in_range = _parse_iso([text for _, text in cells])
-        for (i, _), stamp, ok in zip(cells, naive, in_range, strict=True):
-            if np.isnat(stamp):
+        naive = _parse_iso([text for _, text in cells])
+        for (i, text), stamp in zip(cells, naive, strict=True):
+            if np.isnat(stamp) or not _DATETIME_TEXT.fullmatch(text):
                 errors.append(_error(["records", i, col], _DATETIME_MESSAGE, "datetime_parsing"))
-            elif not ok:
+            elif not _FIRST_YEAR <= int(text[:4]) <= _LAST_YEAR:
                 errors.append(_error(["records", i, col], _DATETIME_RANGE_MESSAGE,
                                      "datetime_range"))
     return errors
@@ -212,8 +238,10 @@ def record_schema(columns: list[str], column_types: dict[str, str],
         "long": {"type": "integer", "format": "int64"},
         "integer": {"type": "integer", "format": "int32"},
         "boolean": {"type": "boolean"},
-        "datetime": {"type": "string", "format": "date-time", "pattern": _YEAR_PATTERN,
-                     "description": f"ISO 8601 date or date-time in {_DATETIME_YEARS}"},
+        "datetime": {"type": "string", "pattern": _DATETIME_PATTERN,
+                     "description": _DATETIME_DESCRIPTION,
+                     "examples": ["2015-05-28", "2015-05-28T14:30:00",
+                                  "2015-05-28T16:30:00+02:00"]},
     }
     properties: dict[str, dict[str, Any]] = {}
     for col in columns:
