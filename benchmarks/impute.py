@@ -15,7 +15,9 @@ steadier one on a shared machine).
 Run: ``.venv/bin/python benchmarks/impute.py`` (``--seeds 0 1 2``, ``--tables``, ``--methods``,
 ``--out raw.csv``). ``--scale 100000`` instead times fitting on 100,000 rows x 15 columns (the
 first 15 columns of the clean hospital table, rows sampled with replacement, 20% of cells hidden
-at random) and scores the imputed cells.
+at random) and scores the imputed cells; ``--long 50000`` does the same on a hospital-like
+table whose names, addresses and codes have thousands of distinct values (see
+``long_hospital``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import importlib
 import os
 import time
 import warnings
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +116,7 @@ def systematic_mask(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray
 
 
 def score(
-    truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarray, types: dict[str, str]
+    truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarray, types: Mapping[Hashable, str]
 ) -> tuple[float, float]:
     """Accuracy over hidden categorical cells; mean over numeric columns of RMSE / std."""
     hits, cells, errors = 0, 0, []
@@ -141,7 +144,7 @@ def score(
     )
 
 
-def make_imputer(method: str, types: dict[str, str], seed: int) -> Any:
+def make_imputer(method: str, types: Mapping[Hashable, str], seed: int) -> Any:
     """An unfitted imputer of the benchmark's method name."""
     params: dict[str, Any] = {"column_types": types}
     if method != "mean":
@@ -268,24 +271,65 @@ def scale(rows: int, seed: int, methods: list[str]) -> None:
     """Fit on ``rows`` x 15 (hospital columns, rows drawn with replacement) and report times."""
     hospital = load_tables()["hospital"]
     truth = hospital.iloc[:, :15].sample(rows, replace=True, random_state=seed)
-    truth = truth.reset_index(drop=True)
+    time_methods("scale", truth.reset_index(drop=True), seed, methods)
+
+
+#: Hospital columns that name one hospital (or its place): many-valued in a long table.
+HOSPITAL_IDENTITY = (
+    "ProviderNumber",
+    "HospitalName",
+    "Address1",
+    "City",
+    "ZipCode",
+    "CountyName",
+    "PhoneNumber",
+)
+
+
+def long_hospital(rows: int, seed: int) -> pd.DataFrame:
+    """A ``rows`` x 15 hospital-like table whose identity columns have thousands of values.
+
+    Blocks of 1,000 rows drawn with replacement from the first 15 hospital columns; in block
+    ``b`` every identity column's value gets the suffix ``-b``, so each block holds other
+    hospitals (about 45 per block: 2,250 names, addresses, phone numbers ... in 50,000 rows)
+    with the same dependencies between columns.
+    """
+    hospital = load_tables()["hospital"].iloc[:, :15]
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for block in range(-(-rows // 1000)):
+        drawn = hospital.iloc[rng.integers(0, len(hospital), 1000)].copy()
+        for column in HOSPITAL_IDENTITY:
+            drawn[column] = drawn[column] + f"-{block}"
+        blocks.append(drawn)
+    return pd.concat(blocks).iloc[:rows].reset_index(drop=True).astype("str")
+
+
+def time_methods(label: str, truth: pd.DataFrame, seed: int, methods: list[str]) -> None:
+    """Hide 20% of ``truth``'s cells at random, then time each method and score it."""
     types = infer_column_types(truth)
     mask = mcar_mask(truth, np.random.default_rng(seed))
     dirty = truth.mask(mask)
-    print(f"scale: {rows} rows x {truth.shape[1]} columns, {int(mask.sum())} cells hidden")
+    most = int(truth.nunique().max())
+    print(
+        f"{label}: {len(truth)} rows x {truth.shape[1]} columns, {int(mask.sum())} cells hidden, "
+        f"at most {most} distinct values in a column"
+    )
     for method in methods:
         imputer = make_imputer(method, types, seed)
         start, cpu = time.perf_counter(), time.process_time()
         imputer.fit(dirty)
         fit_seconds, fit_cpu = time.perf_counter() - start, time.process_time() - cpu
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         filled = imputer.transform(dirty)
         transform_seconds = time.perf_counter() - start
+        transform_cpu = time.process_time() - cpu
         accuracy, _ = score(truth, filled, mask, types)
         epochs = getattr(imputer, "n_epochs_", "-")
         print(
             f"{method:14s} fit {fit_seconds:7.1f}s (cpu {fit_cpu:.1f}s, epochs {epochs}) "
-            f"transform {transform_seconds:5.1f}s accuracy {accuracy:.3f}",
+            f"transform {transform_seconds:5.1f}s (cpu {transform_cpu:.1f}s) "
+            f"accuracy {accuracy:.3f}",
             flush=True,
         )
 
@@ -332,6 +376,13 @@ def main() -> None:
         "--scale", type=int, default=None, metavar="ROWS", help="Only time a ROWS x 15 table."
     )
     parser.add_argument(
+        "--long",
+        type=int,
+        default=None,
+        metavar="ROWS",
+        help="Only time a ROWS x 15 hospital-like table with thousands of names and addresses.",
+    )
+    parser.add_argument(
         "--repair",
         default=None,
         metavar="DATASET",
@@ -347,6 +398,9 @@ def main() -> None:
         return
     if args.scale:
         scale(args.scale, args.seeds[0], args.methods)
+        return
+    if args.long:
+        time_methods("long", long_hospital(args.long, args.seeds[0]), args.seeds[0], args.methods)
         return
     tables = load_tables()
     if args.tables:

@@ -235,3 +235,33 @@ def test_neighbours_are_searched_once_per_one_hot_block_with_sklearn_values(
         rows = np.flatnonzero(frame[name].isna().to_numpy())
         decoded = imputer.encoding_.decode(name, expected[rows])
         assert list(filled[name].iloc[rows]) == list(decoded)
+
+
+def test_trees_impute_exactly_what_their_fitted_models_predict() -> None:
+    # The models are scored one boosting round at a time (for speed with many classes): the
+    # imputations must stay exactly the estimators' own predictions, for a multi-class, a
+    # two-class and a numeric column, including rows missing several cells.
+    rng = np.random.default_rng(0)
+    n = 500
+    key = rng.integers(0, 12, n)
+    frame = pd.DataFrame(
+        {
+            "kind": [f"k{v}" for v in key],
+            "parity": np.where(key % 2 == 0, "even", "odd"),
+            "x": key + rng.normal(size=n),
+            "noise": rng.choice(["a", "b", "c"], n),
+        }
+    ).mask(rng.random((n, 4)) < 0.2)
+    imputer = TreesImputer(n_estimators=20).fit(frame)
+    filled = imputer.transform(frame)
+    features = imputer._features(frame)
+    for position, name in enumerate(imputer.columns_):
+        rows = np.flatnonzero(frame[name].isna().to_numpy())
+        predicted = imputer.models_[name].predict(np.delete(features[rows], position, axis=1))
+        if name == "x":
+            center, scale = imputer.target_scales_[name]
+            assert filled[name].iloc[rows].tolist() == (predicted * scale + center).tolist()
+        else:
+            expected = [imputer.classes_[name][code] for code in predicted]
+            assert filled[name].iloc[rows].tolist() == expected
+    assert len(imputer.classes_["kind"]) == 12 and len(imputer.classes_["parity"]) == 2
