@@ -102,3 +102,23 @@ def test_a_tracking_server_that_does_not_answer_is_named_at_once(
     server = f"http://127.0.0.1:{registry.free_port()}"
     with pytest.raises(ServingError, match=rf"^MLflow tracking server {server} is unreachable"):
         load_served_model(uri, tracking_uri=server)
+
+
+def test_a_plain_pyfunc_loads_from_its_store_while_another_store_is_opened(
+    tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow resolves models:/ URIs on one process-wide store, which opening a client on
+    # another store (another thread serving or tracking elsewhere) moves.
+    from gristmill.tracking import _store
+
+    opened = _store.open_client
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+
+    def open_then_another(uri: str) -> object:
+        client = opened(uri)
+        opened(other)
+        return client
+
+    monkeypatch.setattr(_store, "open_client", open_then_another)
+    model = load_served_model("kw/1", tracking_uri=tracking_uri)
+    assert model.version == "1"

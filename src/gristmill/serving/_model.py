@@ -313,12 +313,13 @@ def load_served_model(
         else:
             from gristmill.tracking import _store
 
-            mlflow = require("mlflow", extra="tracking", feature="gristmill serve")
-            # Points MLflow's fluent API (which resolves models:/ URIs) at the store without
-            # leaving MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI behind in the environment.
+            require("mlflow", extra="tracking", feature="gristmill serve")
             client = _store.open_client(tracking_uri)
             run_id = client.get_model_version(name, version).run_id
-            pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
+            # models:/ URIs are resolved by MLflow's fluent API, on one process-wide store:
+            # held on this one while loading (another thread may open another store).
+            with _store.fluent_api_on(tracking_uri) as mlflow:
+                pyfunc = mlflow.pyfunc.load_model(f"models:/{pinned}")
     except Exception as exc:
         raise ServingError(f"cannot load model {pinned}: {exc}") from exc
     return served_model(name, str(version), alias, run_id, pyfunc, _task_view(bundle, task, pinned))
