@@ -183,7 +183,17 @@ def _apply_partitioned(
     _print_failures(matrix.failures)
 
 
-@lfs_app.command("summary")
+_SUMMARY_HELP = (
+    "Print each labeling function's polarity, coverage, overlaps, conflicts (and accuracy).\n\n"
+    # One line per paragraph: the help wraps it to the terminal (it keeps a docstring's breaks).
+    "For a multilabel task (--multilabel LABELS, or its --label-model), whose votes are j (label "
+    "j applies) or k + j (it does not), each LF's polarity lists the labels it votes on (+label, "
+    "-label) and --labels holds label sets; overlaps and conflicts between votes on different "
+    "labels mean nothing there and are left out."
+)
+
+
+@lfs_app.command("summary", help=_SUMMARY_HELP)
 def summary_command(
     label_matrix: Annotated[
         Path, typer.Argument(help="Label matrix saved by 'gristmill lfs apply'.")
@@ -233,13 +243,7 @@ def summary_command(
     ] = "|",
     out: Annotated[Path | None, typer.Option("--out", help="Also save the summary as CSV.")] = None,
 ) -> None:
-    """Print each labeling function's polarity, coverage, overlaps, conflicts (and accuracy).
-
-    For a multilabel task (--multilabel LABELS, or its --label-model), whose votes are j (label j
-    applies) or k + j (it does not), each LF's polarity lists the labels it votes on (+label,
-    -label) and --labels holds label sets; overlaps and conflicts between votes on different
-    labels mean nothing there and are left out.
-    """
+    """Print each labeling function's summary (the command's help: ``_SUMMARY_HELP``)."""
     from gristmill.io import read_table, write_table
     from gristmill.labeling import LabelMatrix
 
