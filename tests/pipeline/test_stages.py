@@ -193,6 +193,26 @@ def test_value_map_keys_match_whole_floats(project: Path) -> None:
     assert (w == train["w"].fillna(-1).to_numpy()).all()  # 1.0 -> spam (1), 0.0 -> ham (0)
 
 
+def test_minus_one_in_a_label_column_abstains_even_where_a_split_holds_nothing_else(
+    project: Path,
+) -> None:
+    # A Snorkel-style LF output column: -1 abstains. On dev this LF never fires.
+    def add(frame: pd.DataFrame, split: str) -> None:
+        spam = frame["text"].str.contains("free|money|cash")
+        frame["lf"] = -1 if split == "dev" else np.where(spam, 1, -1)
+
+    _add_columns(project, add)
+    path = edit_spec(
+        project,
+        lambda s: s["tasks"]["spam"]["supervision"].update(label_columns={"lf": None}),
+    )
+    result = Pipeline.from_yaml(path).run(track=False)
+    votes = result.label_matrix.column("column:lf")
+    train = result.datasets["train"][0]
+    assert (votes == train["lf"].to_numpy()).all()  # 1 -> spam, -1 -> abstain
+    assert (votes == 1).any() and (votes == -1).any()
+
+
 def test_label_column_none_of_whose_values_maps_is_named(project: Path) -> None:
     _add_columns(
         project,

@@ -607,6 +607,7 @@ def label_column_votes(
                 )
         values = frame[column] if column in frame.columns else blank
         labels, unknown = _labels(spec_task, values, mapping)
+        unknown = [value for value in unknown if not _is_abstain_code(value)]
         if check_values and unknown:
             _check_label_values(spec_task, loc, split, labels, unknown, mapping, where)
         sources.append((f"column:{column}", labels))
@@ -627,6 +628,22 @@ def label_column_votes(
             names.append(name)
             columns.append(labels)
     return names, columns
+
+
+def _is_abstain_code(value: Any) -> bool:
+    """Whether a label column's value is -1 (``-1``, ``-1.0`` or the text ``"-1"``), the abstain
+    of Snorkel-style label matrices, which abstains as a blank cell does.
+
+    Examples
+    --------
+    >>> [_is_abstain_code(v) for v in (-1, -1.0, "-1", " -1 ", "1", True, None)]
+    [True, True, True, True, False, False, False]
+    """
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, int | float | np.integer | np.floating):
+        return bool(value == ABSTAIN)
+    return isinstance(value, str) and value.strip() == "-1"
 
 
 def _check_label_values(
