@@ -260,3 +260,35 @@ def test_labels_that_json_cannot_keep_are_refused_at_save(tmp_path: Path) -> Non
     imputer = AttentionImputer(**{**FAST, "max_epochs": 1}).fit(frame)
     with pytest.raises(DataError, match=r"column label \('a', 'city'\) cannot be saved"):
         imputer.save(tmp_path / "model")
+
+
+def test_predicting_many_rows_keeps_memory_bounded_with_many_valued_columns() -> None:
+    # The chained regressions model only columns of few values, but give class probabilities
+    # of every column: (rows, sum of vocabulary sizes) floats. Predicting 8,000 rows with two
+    # 1,000-value columns held those at once (256 MB); in chunks it is a fraction of that.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    ident = np.repeat(np.arange(1000), 2)
+    frame = pd.DataFrame(
+        {
+            "name": pd.array([f"h{i}" for i in ident], dtype="str"),
+            "phone": pd.array([f"p{i}" for i in ident], dtype="str"),
+            "kind": pd.array([f"k{i % 4}" for i in ident], dtype="str"),
+            "score": ident % 7 + rng.normal(0, 0.1, len(ident)),
+        }
+    )
+    frame.loc[:99, "kind"] = None
+    imputer = AttentionImputer(seed=0, dim=8, n_heads=2, max_epochs=1, batch_size=256)
+    imputer.fit(frame)
+    assert "kind" in imputer.blend_ and len(imputer.classes_["name"]) == 1000
+    many = pd.concat([frame] * 4, ignore_index=True)
+    tracemalloc.start()
+    try:
+        probabilities = imputer.predict_proba(many, "kind")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert probabilities.shape == (8000, 4)
+    np.testing.assert_allclose(probabilities[:2000], imputer.predict_proba(frame, "kind"))
+    assert peak < 100e6

@@ -53,6 +53,10 @@ _RESERVED = 2
 _MIN_STEPS = 10  # training steps per epoch at least
 _MAX_CHECK_ROWS = 20_000  # rows holding the held-out cells of early stopping
 _CHUNK = 512  # rows per forward pass when predicting (larger ones are slower on CPU)
+# Rows per call of the chained regressions' predict: it returns class probabilities of every
+# categorical column, (rows, sum of vocabulary sizes) floats, though it models only columns of
+# few values; on 50,000 rows with thousands of values per column that was gigabytes at once.
+_PARTNER_CHUNK = 1024
 _FORMAT = "gristmill.AttentionImputer/2"  # 2: chained regressions of categorical columns
 
 
@@ -83,7 +87,7 @@ class _Representation(NamedTuple):
     numeric_context: Any  # the numeric context the heads read
     skip: Any  # the linear path from the numeric context
     values: np.ndarray  # (n, n_numeric) chained-regression predictions (zeros without them)
-    probabilities: np.ndarray  # (n, sum of classes) chained-regression class probabilities
+    probabilities: np.ndarray  # chained-regression class probabilities (see _class_slices)
 
     def network(self) -> tuple[Any, Any, Any]:
         """What the network's heads take: ``(hidden, numeric_context, skip)``."""
@@ -547,9 +551,10 @@ class AttentionImputer(TableImputer):
         with torch.no_grad():
             outputs = self.module_(check.train_codes, check.numbers, check.train_observed)
             network = self.module_.regression(outputs)[..., 0].numpy()
-        values, probabilities = partner.predict(
-            check.numbers.numpy(), check.train_observed.numpy(), check.train_codes.numpy()
+        values, probabilities = _partner_predict(
+            partner, check.numbers.numpy(), check.train_observed.numpy(), check.train_codes.numpy()
         )
+        slices = _class_slices(partner)
         truth, held = check.numbers.numpy(), check.held_numbers.numpy()
         for j in partner.modelled_columns("numeric"):
             cells = held[:, j]
@@ -563,7 +568,7 @@ class AttentionImputer(TableImputer):
                 scores = self.module_.logits(outputs, j)[torch.as_tensor(cells)]
             self.blend_[self.encoding_.categorical[j]] = class_blend_weight(
                 torch.softmax(scores, dim=-1).numpy().astype(float),
-                probabilities[cells][:, partner.class_slice(j)],
+                probabilities[cells, slices[j]],
                 true_codes[cells, j] - _RESERVED,
             )
         return partner.refit(
@@ -761,8 +766,8 @@ class AttentionImputer(TableImputer):
             values = np.zeros(tuple(numeric_context.shape))
             probabilities = np.zeros((codes.shape[0], 0))
             if self.linear_ is not None:
-                values, probabilities = self.linear_.predict(
-                    numbers.numpy(), observed.numpy(), codes.numpy()
+                values, probabilities = _partner_predict(
+                    self.linear_, numbers.numpy(), observed.numpy(), codes.numpy()
                 )
         return _Representation(hidden, numeric_context, skip, values, probabilities)
 
@@ -779,7 +784,7 @@ class AttentionImputer(TableImputer):
                 network = torch.softmax(module.logits(outputs, j), dim=-1).numpy().astype(float)
                 if weight == 1.0 or self.linear_ is None:
                     return network
-                partner = representation.probabilities[:, self.linear_.class_slice(j)]
+                partner = representation.probabilities[:, _class_slices(self.linear_)[j]]
                 return weight * network + (1.0 - weight) * partner
             j = self.encoding_.numeric.index(column)
             predicted = module.regression(outputs)[:, j].numpy().astype(float)
@@ -1099,6 +1104,42 @@ class AttentionImputer(TableImputer):
         imputer.module_.load_state_dict(state)
         imputer.module_.eval()
         return imputer
+
+
+def _class_slices(partner: ChainedRegressions) -> dict[int, slice]:
+    """Where the class probabilities of each categorical column the chained regressions model
+    lie in those of :func:`_partner_predict`, by the column's index."""
+    slices = {}
+    start = 0
+    for j in partner.modelled_columns("categorical"):
+        full = partner.class_slice(j)
+        slices[j] = slice(start, start + full.stop - full.start)
+        start = slices[j].stop
+    return slices
+
+
+def _partner_predict(
+    partner: ChainedRegressions, numbers: np.ndarray, observed: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chained regressions' predictions (:meth:`ChainedRegressions.predict`), rows taken
+    _PARTNER_CHUNK at a time, keeping only the class probabilities of the columns they model.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        (n, n_numeric) standardised predictions of the numeric columns.
+    probabilities : numpy.ndarray
+        (n, classes of the modelled categorical columns), laid out as in :func:`_class_slices`.
+    """
+    kept = [partner.class_slice(j) for j in partner.modelled_columns("categorical")]
+    columns = np.concatenate([np.arange(s.start, s.stop) for s in kept] + [np.zeros(0, int)])
+    values, probabilities = [], []
+    for start in range(0, max(len(numbers), 1), _PARTNER_CHUNK):
+        rows = slice(start, start + _PARTNER_CHUNK)
+        chunk = partner.predict(numbers[rows], observed[rows], codes[rows])
+        values.append(chunk[0])
+        probabilities.append(chunk[1][:, columns])
+    return np.concatenate(values), np.concatenate(probabilities)
 
 
 def _label_texts(columns: Sequence[Hashable]) -> dict[Hashable, str]:
