@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,25 @@ from gristmill.cli import app
 from gristmill.labeling import LabelMatrix
 
 runner = CliRunner()
+
+
+def _apply(project: Path, out: Path, *options: str) -> Any:
+    """``gristmill lfs apply`` of the project's data and LFs into ``out``, with ``options``."""
+    return runner.invoke(
+        app,
+        [
+            "lfs",
+            "apply",
+            "--data",
+            str(project / "data.csv"),
+            "--lfs",
+            str(project / "lfs.py"),
+            "--out",
+            str(out),
+            *options,
+        ],
+    )
+
 
 LFS = (
     "from gristmill import keyword_lf, labeling_function\n"
@@ -265,21 +285,7 @@ def test_summary_matches_gold_to_rows_by_their_labels(project: Path) -> None:
 
 def test_summary_prints_a_dash_for_an_accuracy_over_no_votes(project: Path) -> None:
     out = project / "L.parquet"
-    runner.invoke(
-        app,
-        [
-            "lfs",
-            "apply",
-            "--data",
-            str(project / "data.csv"),
-            "--lfs",
-            str(project / "lfs.py"),
-            "--out",
-            str(out),
-            "--on-error",
-            "abstain",
-        ],
-    )
+    _apply(project, out, "--on-error", "abstain")
     result = runner.invoke(
         app,
         [
@@ -359,21 +365,7 @@ def test_summary_with_a_saved_label_model_adds_its_estimated_accuracy(project: P
 def test_apply_saves_the_tables_own_row_index(project: Path) -> None:
     # Errors number a CSV's rows from 1; the saved matrix keeps the table's rows, 0..n-1 here.
     out = project / "L.parquet"
-    result = runner.invoke(
-        app,
-        [
-            "lfs",
-            "apply",
-            "--data",
-            str(project / "data.csv"),
-            "--lfs",
-            str(project / "lfs.py"),
-            "--out",
-            str(out),
-            "--on-error",
-            "abstain",
-        ],
-    )
+    result = _apply(project, out, "--on-error", "abstain")
     assert result.exit_code == 0, result.output
     assert LabelMatrix.from_parquet(out).index.equals(pd.RangeIndex(4))
     named = project / "named.parquet"
@@ -399,21 +391,7 @@ def test_apply_saves_the_tables_own_row_index(project: Path) -> None:
 
 def test_summary_names_a_bad_gold_label_by_its_row_in_the_file(project: Path) -> None:
     out = project / "L.parquet"
-    runner.invoke(
-        app,
-        [
-            "lfs",
-            "apply",
-            "--data",
-            str(project / "data.csv"),
-            "--lfs",
-            str(project / "lfs.py"),
-            "--out",
-            str(out),
-            "--on-error",
-            "abstain",
-        ],
-    )
+    _apply(project, out, "--on-error", "abstain")
     frame = pd.read_csv(project / "data.csv")
     frame.loc[2, "label"] = None  # the third data row: row 3 of the file, as apply counts
     frame.to_csv(project / "gaps.csv", index=False)
@@ -442,21 +420,7 @@ def test_summary_blames_a_label_model_fit_on_other_lfs_not_the_gold_labels(
     from gristmill.labelmodel import LabelModel
 
     out = project / "L.parquet"
-    runner.invoke(
-        app,
-        [
-            "lfs",
-            "apply",
-            "--data",
-            str(project / "data.csv"),
-            "--lfs",
-            str(project / "lfs.py"),
-            "--out",
-            str(out),
-            "--on-error",
-            "abstain",
-        ],
-    )
+    _apply(project, out, "--on-error", "abstain")
     rng = np.random.default_rng(0)
     other = LabelMatrix(rng.integers(-1, 2, (200, 3)), ["x", "y", "z"])
     LabelModel().fit(other, seed=0).save(project / "lm")
@@ -485,21 +449,7 @@ def test_apply_refuses_to_save_parquet_under_another_tables_suffix(
     project: Path, suffix: str
 ) -> None:
     out = project / f"L.{suffix}"
-    result = runner.invoke(
-        app,
-        [
-            "lfs",
-            "apply",
-            "--data",
-            str(project / "data.csv"),
-            "--lfs",
-            str(project / "lfs.py"),
-            "--out",
-            str(out),
-            "--on-error",
-            "abstain",
-        ],
-    )
+    result = _apply(project, out, "--on-error", "abstain")
     assert result.exit_code == 1
     assert "name --out *.parquet" in " ".join(result.output.split())
     assert not out.exists()
