@@ -42,7 +42,7 @@ from gristmill.labeling._matrix import (
 __all__ = ["MIN_TWO_SIDED", "BinaryRelevanceLabelModel", "binary_votes"]
 
 _FORMAT = "gristmill.binary_relevance/1"
-_META_FILE = "binary_relevance.json"
+META_FILE = "binary_relevance.json"
 MIN_TWO_SIDED = 3
 """Two-sided sources a label needs before ``auto`` fits the latent-variable LabelModel to it."""
 
@@ -294,7 +294,7 @@ class BinaryRelevanceLabelModel:
             "lf_names": self.lf_names_,
             "lf_accuracies": [None if np.isnan(a) else float(a) for a in self.lf_accuracies_],
         }
-        atomic_write_text(path / _META_FILE, json.dumps(meta))
+        atomic_write_text(path / META_FILE, json.dumps(meta))
         return path
 
     @classmethod
@@ -312,12 +312,12 @@ class BinaryRelevanceLabelModel:
         from gristmill.labelmodel import load_label_model
 
         path = Path(path)
-        if not (path / _META_FILE).is_file():
-            raise DataError(f"{path}: no saved binary relevance model ({_META_FILE})")
+        if not (path / META_FILE).is_file():
+            raise DataError(f"{path}: no saved binary relevance model ({META_FILE})")
         try:
-            meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
+            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path / _META_FILE}: not valid JSON: {exc}") from exc
+            raise DataError(f"{path / META_FILE}: not valid JSON: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else None
             raise DataError(f"{path}: unknown format {found!r}; expected {_FORMAT!r}")
@@ -325,10 +325,10 @@ class BinaryRelevanceLabelModel:
             key for key in ("classes", "name", "params", "sources", "names") if key not in meta
         ]
         if missing:
-            raise DataError(f"{path / _META_FILE}: corrupt: missing {', '.join(missing)}")
+            raise DataError(f"{path / META_FILE}: corrupt: missing {', '.join(missing)}")
         model = cls(meta["classes"], name=meta["name"], **meta["params"])
         model.models_ = [load_label_model(path / str(j)) for j in range(len(model.classes))]
-        model._restore_sources(meta, path / _META_FILE)
+        model._restore_sources(meta, path / META_FILE)
         return model
 
     def _restore_sources(self, meta: dict[str, Any], meta_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from gristmill.exceptions import DataError, LabelModelError, ParameterError
 from gristmill.labelmodel._base import BaseLabelModel, read_saved
-from gristmill.labelmodel._binary_relevance import _META_FILE as BINARY_RELEVANCE_FILE
+from gristmill.labelmodel._binary_relevance import META_FILE as BINARY_RELEVANCE_FILE
 from gristmill.labelmodel._binary_relevance import BinaryRelevanceLabelModel
 from gristmill.labelmodel._dawid_skene import DawidSkene
 from gristmill.labelmodel._label_model import LabelModel

@@ -863,11 +863,7 @@ def fit_label_model(
     )
     entry = cache.lookup("label_model", key)
     if entry is not None:
-        model = (
-            BinaryRelevanceLabelModel.load(entry / "label_model")
-            if spec_task.multilabel
-            else load_label_model(entry / "label_model")
-        )
+        model = load_label_model(entry / "label_model")  # a multilabel task's too
         with np.load(entry / "probs.npz", allow_pickle=False) as npz:
             probs = {s: npz[s] for s in npz.files}
         return LabelModelOutput(model=model, probs=probs, cached=True)

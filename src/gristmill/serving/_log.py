@@ -80,6 +80,12 @@ def _encode(row: PredictionRow) -> tuple[Any, ...]:
             json.dumps(list(probabilities)), float(latency))
 
 
+def _feedback_rows(request_id: str, labels: Sequence[str | None]) -> list[tuple[Any, ...]]:
+    """The feedback table's rows of ``labels`` (record, label) not None, stamped now."""
+    now = time.time()
+    return [(request_id, i, label, now) for i, label in enumerate(labels) if label is not None]
+
+
 def _write_all(con: sqlite3.Connection, *statements: tuple[str, Sequence[tuple[Any, ...]]]
                ) -> None:
     """Run each ``(sql, rows)`` statement on its rows in one write transaction (all or none)."""
@@ -298,8 +304,7 @@ class RequestLog:
 
         A later label for the same row replaces the earlier one.
         """
-        now = time.time()
-        rows = [(request_id, i, label, now) for i, label in enumerate(labels) if label is not None]
+        rows = _feedback_rows(request_id, labels)
         self._retry(lambda con: _write_all(con, (_UPSERT_FEEDBACK, rows)))
         return len(rows)
 
@@ -323,9 +328,7 @@ class RequestLog:
         [True, False]
         >>> log.close()
         """
-        now = time.time()
-        stored = [(request_id, i, label, now) for i, label in enumerate(labels)
-                  if label is not None]
+        stored = _feedback_rows(request_id, labels)
         forgotten = [(request_id, i) for i, label in enumerate(labels) if label is None]
         self._retry(lambda con: _write_all(con, (_UPSERT_FEEDBACK, stored),
                                            (_FORGET_FEEDBACK_ROW, forgotten)))

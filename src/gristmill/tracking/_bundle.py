@@ -99,10 +99,8 @@ class ModelBundle:
             path = path / self.task
         if path is None or not path.exists():
             return None
-        from gristmill.labelmodel import BinaryRelevanceLabelModel, load_label_model
+        from gristmill.labelmodel import load_label_model
 
-        if (path / "binary_relevance.json").is_file():
-            return BinaryRelevanceLabelModel.load(path)
         return load_label_model(path)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
